@@ -1,0 +1,28 @@
+/** Defaults shared by the protocol state machines. Every option documents its default here. */
+
+/** How long a coordinator waits for an ack before re-sending a write. */
+export const DEFAULT_WRITE_RETRY_MS = 40
+/** How often a voter gossips its watermark entry when nothing else carries it. */
+export const DEFAULT_GOSSIP_INTERVAL_MS = 20
+/** How often a replica asks again for thunks it knows it is missing. */
+export const DEFAULT_GAP_RETRY_MS = 30
+/** Most thunks asked for, or sent, in one gap-fill message. */
+export const DEFAULT_GAP_BATCH = 512
+/** Most thunks a coordinator puts in one write message. */
+export const DEFAULT_WRITE_BATCH = 2048
+/** Default time a client call may take before it fails with a timeout. */
+export const DEFAULT_CALL_TIMEOUT_MS = 10_000
+/** How far ahead of its clock a voter reserves promises durably (the clock lease). */
+export const DEFAULT_CLOCK_LEASE_MS = 1_000
+/** Largest skew a voter accepts when raising its clock to a peer's timestamp. */
+export const DEFAULT_MAX_SKEW_MS = 2_000
+/** How long a voter keeps fanning writes out to an observer it has not heard from. */
+export const DEFAULT_OBSERVER_TTL_MS = 3_000
+/** How often an observer announces itself to the voters. */
+export const DEFAULT_HELLO_INTERVAL_MS = 500
+/** Largest encoded size of one value or one argument object. */
+export const DEFAULT_MAX_VALUE_BYTES = 1 << 20
+/** Deepest nesting accepted in a value. */
+export const MAX_VALUE_DEPTH = 64
+/** Prefix of the reserved keys that record each client transaction id's outcome. */
+export const TXN_KEY_PREFIX = '\u0000txn/'

@@ -1,0 +1,55 @@
+/**
+ * Every error Tideline raises is a class with a stable `name`; callers branch
+ * on `err.name`, never on message text.
+ */
+export class TidelineError extends Error {
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'TidelineError'
+  }
+}
+
+function named<N extends string> (name: N): new (message: string, options?: ErrorOptions) => TidelineError & { readonly name: N } {
+  const Cls = class extends TidelineError {
+    constructor (message: string, options?: ErrorOptions) {
+      super(message, options)
+      this.name = name
+    }
+  }
+  Object.defineProperty(Cls, 'name', { value: name })
+  return Cls as unknown as new (message: string, options?: ErrorOptions) => TidelineError & { readonly name: N }
+}
+
+/** A submitted transaction names a procedure this peer does not know. */
+export const UnknownProcedureError = named('UnknownProcedureError')
+/** The caller's procedure code differs from the group's pinned version. */
+export const ProcedureHashMismatchError = named('ProcedureHashMismatchError')
+/** A procedure read or wrote a key it did not declare (a deterministic abort). */
+export const UndeclaredKeyError = named('UndeclaredKeyError')
+/** A procedure threw (a deterministic abort, same on every replica). */
+export const ProcedureError = named('ProcedureError')
+/** A value or argument is not structured JSON-like data. */
+export const InvalidValueError = named('InvalidValueError')
+/** A value or argument encodes to more bytes than allowed. */
+export const ValueTooLargeError = named('ValueTooLargeError')
+/** A peer sent a message that does not decode or validate; it is dropped. */
+export const InvalidMessageError = named('InvalidMessageError')
+/** A message came from a peer that is not a member in the needed role. */
+export const NotMemberError = named('NotMemberError')
+/** No quorum answered within the call's timeout; the outcome is unknown, retry with the same clientTxnId. */
+export const QuorumUnavailableError = named('QuorumUnavailableError')
+/** The call was cancelled through its AbortSignal. */
+export const AbortError = named('AbortError')
+/** A reconnaissance transaction kept finding its reads changed. */
+export const ReconnaissanceFailedError = named('ReconnaissanceFailedError')
+/** The store failed; the peer stops serving rather than diverge. */
+export const StoreFailedError = named('StoreFailedError')
+/** The peer is closed or failed. */
+export const PeerClosedError = named('PeerClosedError')
+/** A timestamp string does not have the canonical encoding. */
+export const InvalidTimestampError = named('InvalidTimestampError')
+
+/** Names of the errors that a transaction can abort with deterministically. */
+export type AbortErrorName =
+  | 'UndeclaredKeyError' | 'ProcedureError' | 'InvalidValueError' | 'ValueTooLargeError'
+  | 'ProcedureHashMismatchError' | 'UnknownProcedureError' | 'TransactionAbort'

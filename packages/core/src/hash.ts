@@ -1,0 +1,30 @@
+/**
+ * A fast 64-bit non-cryptographic hash (two FNV-style lanes with a murmur-style
+ * finaliser). Used for digests that honest replicas compare and for peer tags;
+ * not for anything an attacker must not forge.
+ */
+function avalanche (h: number): number {
+  h ^= h >>> 16
+  h = Math.imul(h, 0x85ebca6b)
+  h ^= h >>> 13
+  h = Math.imul(h, 0xc2b2ae35)
+  h ^= h >>> 16
+  return h >>> 0
+}
+
+function hex8 (n: number): string {
+  return n.toString(16).padStart(8, '0')
+}
+
+export function hash64 (input: string, seed = 0): string {
+  let a = (0x811c9dc5 ^ seed) >>> 0
+  let b = (0x9e3779b9 ^ Math.imul(seed, 0x27d4eb2f)) >>> 0
+  for (let i = 0; i < input.length; i++) {
+    const c = input.charCodeAt(i)
+    a = Math.imul(a ^ c, 0x01000193)
+    b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15)
+  }
+  const hi = avalanche((a ^ input.length) >>> 0)
+  const lo = avalanche((b + hi) >>> 0)
+  return hex8(hi) + hex8(lo)
+}

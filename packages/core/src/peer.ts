@@ -1,0 +1,1007 @@
+import * as C from './constants.js'
+import { AbortError, PeerClosedError, QuorumUnavailableError, StoreFailedError, TidelineError } from './errors.js'
+import { hash64 } from './hash.js'
+import type { Message } from './messages.js'
+import { declaredKeys, evaluate, resolveProcedure, type ProcedureRegistry } from './procedures.js'
+import type { Settlement, Store } from './store.js'
+import { TS_ZERO, TimestampMinter, maxTimestamp, peerTag, timestampMs, type Timestamp } from './timestamp.js'
+import type { GroupConfig, Outcome, ReadConsistency, ReadResult, Role, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
+import { validateMessage } from './validate.js'
+import { checkValue, type Value } from './value.js'
+import { WatermarkTable } from './watermark.js'
+
+/** The injected clock: milliseconds, possibly skewed, possibly stepping back. */
+export interface Clock {
+  now(): number
+}
+
+/** An injected structured logger (`debug`-style namespace is the host's choice). */
+export type Logger = (event: string, detail?: Record<string, unknown>) => void
+
+export interface PeerInit {
+  readonly id: string
+  readonly config: GroupConfig
+  readonly registry: ProcedureRegistry
+  readonly store: Store
+  readonly clock: Clock
+  /** Hands a message to the transport; delivery may fail silently. */
+  readonly send: (to: string, message: Message) => void
+  /** @default no logging */
+  readonly logger?: Logger
+  /** @default DEFAULT_WRITE_RETRY_MS */
+  readonly writeRetryMs?: number
+  /** @default DEFAULT_GOSSIP_INTERVAL_MS */
+  readonly gossipIntervalMs?: number
+  /** @default DEFAULT_GAP_RETRY_MS */
+  readonly gapRetryMs?: number
+  /** @default DEFAULT_CALL_TIMEOUT_MS */
+  readonly callTimeoutMs?: number
+  /** @default DEFAULT_MAX_SKEW_MS */
+  readonly maxSkewMs?: number
+  /** @default DEFAULT_CLOCK_LEASE_MS */
+  readonly clockLeaseMs?: number
+  /** @default DEFAULT_MAX_VALUE_BYTES */
+  readonly maxValueBytes?: number
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal
+  /** @default the peer's callTimeoutMs */
+  readonly timeoutMs?: number
+}
+
+export interface ReadOptions extends CallOptions {
+  /** @default 'strict' */
+  readonly consistency?: ReadConsistency
+}
+
+/** A snapshot of a peer's protocol state, for status displays and tests. */
+export interface PeerStatus {
+  readonly id: string
+  readonly role: Role
+  readonly epoch: number
+  readonly watermark: Timestamp
+  /** All thunks below this are evaluated and settled here. */
+  readonly frontier: Timestamp
+  readonly lastEvaluated: Timestamp
+  readonly evaluated: number
+  readonly digest: string
+  readonly inflight: number
+  readonly unevaluated: number
+  readonly failed: string | undefined
+  readonly counters: Readonly<Record<string, number>>
+}
+
+/** A peer's view of one coordinator's thunk sequence. */
+interface Stream {
+  /** Every seq <= have is persisted here (evaluated or held). */
+  have: number
+  /** Next seq to evaluate. */
+  evalNext: number
+  /** Persisted, not yet evaluated, by seq. */
+  readonly held: Map<number, Thunk>
+  /** Seqs handed to the writer, not persisted yet. */
+  readonly receiving: Set<number>
+  gapAskedAt: number
+  gapTarget: number
+}
+
+interface Inflight {
+  readonly thunk: Thunk
+  readonly acks: Set<string>
+  sentAt: number
+}
+
+type Waiter =
+  | { readonly kind: 'local', readonly resolve: (r: TxnResult) => void, readonly reject: (e: Error) => void, readonly deadline: number }
+  | { readonly kind: 'remote', readonly to: string }
+
+interface Forward {
+  readonly req: SubmitRequest
+  sentAt: number
+  target: number
+}
+
+interface PendingRead {
+  readonly ts: Timestamp
+  readonly keys: readonly string[]
+  readonly resolve: (r: ReadResult) => void
+}
+
+interface TsRequest {
+  readonly resolve: (ts: Timestamp) => void
+  sentAt: number
+  target: number
+}
+
+interface Persisting {
+  readonly thunk: Thunk
+}
+
+const txnKey = (clientTxnId: string): string => C.TXN_KEY_PREFIX + clientTxnId
+
+/** The record kept under txnKey: which thunk decided a clientTxnId, and how. */
+interface TxnRecord { readonly ts: Timestamp, readonly outcome: Outcome }
+
+function toResult (ts: Timestamp, outcome: Outcome, duplicate: boolean): TxnResult {
+  const base = outcome.status === 'committed'
+    ? { status: 'committed' as const, value: outcome.value, ts }
+    : { status: 'aborted' as const, reason: outcome.reason, error: outcome.error, ts }
+  return duplicate ? { ...base, duplicate: true } : base
+}
+
+function errorInfo (err: unknown): { name: string, message: string } {
+  if (err instanceof Error) return { name: err.name, message: err.message }
+  return { name: 'Error', message: String(err) }
+}
+
+/** Rebuilds a named error on the receiving side of a message. */
+function namedError (info: { name: string, message: string }): Error {
+  const e = new TidelineError(info.message)
+  e.name = info.name
+  return e
+}
+
+/**
+ * One member of a Tideline group. Every peer runs the same code: a voter also
+ * coordinates (mints timestamps, quorum-writes thunks, publishes a watermark
+ * entry); every peer replicates, evaluates in timestamp order and serves
+ * reads. The peer is pure protocol: time, network and storage are injected,
+ * and it does nothing between calls except finish its own store writes.
+ */
+export class Peer {
+  readonly id: string
+  readonly role: Role
+  readonly config: GroupConfig
+  private readonly registry: ProcedureRegistry
+  private readonly store: Store
+  private readonly clock: Clock
+  private readonly sendFn: PeerInit['send']
+  private readonly log: Logger
+  private readonly opts: {
+    writeRetryMs: number, gossipIntervalMs: number, gapRetryMs: number, callTimeoutMs: number
+    maxSkewMs: number, clockLeaseMs: number, maxValueBytes: number
+  }
+
+  private readonly minter: TimestampMinter
+  private readonly wm: WatermarkTable
+  private readonly majority: number
+  private readonly tags: Map<string, string>
+  private readonly streams = new Map<string, Stream>()
+
+  // coordinator state
+  private nextSeq = 1
+  private readonly inflight = new Map<number, Inflight>()
+  /** clientTxnIds this peer minted a thunk for that is not evaluated yet. */
+  private readonly minted = new Map<string, Timestamp>()
+  private outbox: Thunk[] = []
+  private lastPromise: WatermarkEntry | undefined
+  private clockLease = 0
+  private leaseWriting = false
+  private lastGossip = -Infinity
+  private readonly observers = new Map<string, number>()
+
+  // replica state
+  private persistQueue: Persisting[] = []
+  private writing = false
+  private evaluating = false
+  private frontier: Timestamp = TS_ZERO
+  private lastEvaluated: Timestamp = TS_ZERO
+  private evaluatedCount = 0
+  private digest = '0'
+  private readonly waiters = new Map<string, Waiter[]>()
+  private readonly forwards = new Map<string, Forward>()
+  private pendingReads: PendingRead[] = []
+  private readonly tsRequests = new Map<string, TsRequest>()
+  private reqCounter = 0
+  private lastHello = -Infinity
+  private flushScheduled = false
+  private wmDirty = false
+  private closed = false
+  private failure: string | undefined
+  private readonly counters: Record<string, number> = {}
+
+  private constructor (init: PeerInit) {
+    this.id = init.id
+    this.config = init.config
+    this.role = init.config.voters.includes(init.id) ? 'voter' : 'observer'
+    this.registry = init.registry
+    this.store = init.store
+    this.clock = init.clock
+    this.sendFn = init.send
+    this.log = init.logger ?? (() => {})
+    this.opts = {
+      writeRetryMs: init.writeRetryMs ?? C.DEFAULT_WRITE_RETRY_MS,
+      gossipIntervalMs: init.gossipIntervalMs ?? C.DEFAULT_GOSSIP_INTERVAL_MS,
+      gapRetryMs: init.gapRetryMs ?? C.DEFAULT_GAP_RETRY_MS,
+      callTimeoutMs: init.callTimeoutMs ?? C.DEFAULT_CALL_TIMEOUT_MS,
+      maxSkewMs: init.maxSkewMs ?? C.DEFAULT_MAX_SKEW_MS,
+      clockLeaseMs: init.clockLeaseMs ?? C.DEFAULT_CLOCK_LEASE_MS,
+      maxValueBytes: init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES
+    }
+    this.minter = new TimestampMinter(peerTag(init.id))
+    this.wm = new WatermarkTable(init.config.voters, init.config.epoch)
+    this.majority = Math.floor(init.config.voters.length / 2) + 1
+    this.tags = new Map(init.config.voters.map(v => [v, peerTag(v)]))
+    for (const v of init.config.voters) this.streams.set(v, { have: 0, evalNext: 1, held: new Map(), receiving: new Set(), gapAskedAt: -Infinity, gapTarget: 0 })
+  }
+
+  /**
+   * Opens a peer on a store, recovering whatever the store persisted: the
+   * evaluation cursor, unevaluated thunks, and (for a voter) its own sequence
+   * and clock floor, so it never reuses a sequence number or a promise.
+   */
+  static async open (init: PeerInit): Promise<Peer> {
+    const peer = new Peer(init)
+    await peer.recover()
+    return peer
+  }
+
+  private async recover (): Promise<void> {
+    const cursor = await this.store.getMeta('cursor') as { frontier: Timestamp, last: Timestamp, count: number, digest: string, evalNext: Record<string, number> } | undefined
+    if (cursor !== undefined) {
+      this.frontier = cursor.frontier
+      this.lastEvaluated = cursor.last
+      this.evaluatedCount = cursor.count
+      this.digest = cursor.digest
+      for (const [c, n] of Object.entries(cursor.evalNext)) {
+        const s = this.streams.get(c)
+        if (s !== undefined) { s.evalNext = n; s.have = n - 1 }
+      }
+    }
+    const lease = await this.store.getMeta('clockLease')
+    if (typeof lease === 'number') {
+      this.clockLease = lease
+      this.minter.floorMs(lease)
+    }
+    for (const t of await this.store.unsettled()) {
+      const s = this.streams.get(t.coordinator)
+      if (s === undefined || t.epoch !== this.config.epoch || t.seq < s.evalNext) continue
+      s.held.set(t.seq, t)
+      if (t.coordinator === this.id) {
+        this.minter.floor(t.ts)
+        this.nextSeq = Math.max(this.nextSeq, t.seq + 1)
+        this.minted.set(t.clientTxnId, t.ts)
+        // Not known to be on a majority any more: send it again until acked.
+        this.inflight.set(t.seq, { thunk: t, acks: new Set([this.id]), sentAt: -Infinity })
+      }
+    }
+    for (const s of this.streams.values()) while (s.held.has(s.have + 1)) s.have++
+    const self = this.streams.get(this.id)
+    if (self !== undefined) this.nextSeq = Math.max(this.nextSeq, self.have + 1, self.evalNext)
+    this.log('recovered', { frontier: this.frontier, evaluated: this.evaluatedCount, nextSeq: this.nextSeq })
+    this.kickEvaluator()
+  }
+
+  private count (name: string, n = 1): void {
+    this.counters[name] = (this.counters[name] ?? 0) + n
+  }
+
+  private send (to: string, message: Message): void {
+    if (this.closed || to === this.id) return
+    this.sendFn(to, message)
+  }
+
+  private now (): number {
+    return this.clock.now()
+  }
+
+  // ---------------------------------------------------------------- inputs
+
+  /**
+   * Handles a message from a peer. Malformed or out-of-role input is dropped
+   * and counted; nothing a peer sends can throw out of here.
+   */
+  receive (from: string, raw: unknown): void {
+    if (this.closed) return
+    let m: Message
+    try {
+      m = validateMessage(raw, { maxValueBytes: this.opts.maxValueBytes })
+    } catch (err) {
+      this.count('invalid')
+      this.log('invalid-message', { from, error: (err as Error).message })
+      return
+    }
+    try {
+      this.dispatch(from, m)
+    } catch (err) {
+      this.count('handler-error')
+      this.log('handler-error', { from, type: m.t, error: errorInfo(err).message })
+    }
+  }
+
+  private dispatch (from: string, m: Message): void {
+    switch (m.t) {
+      case 'write':
+        this.mergeWatermark(m.wm)
+        for (const t of m.thunks) this.acceptThunk(t, from)
+        if (this.role === 'voter' && !this.config.voters.includes(from)) this.count('write-from-non-voter')
+        break
+      case 'gap-rep':
+        for (const t of m.thunks) this.acceptThunk(t, from)
+        break
+      case 'ack':
+        this.mergeWatermark(m.wm)
+        this.onAck(from, m.epoch, m.seqs)
+        break
+      case 'wm':
+        this.mergeWatermark(m.wm)
+        break
+      case 'gap-req':
+        void this.serveGap(from, m.coordinator, m.epoch, m.from, m.to)
+        break
+      case 'submit':
+        this.handleSubmit(m.req, { kind: 'remote', to: m.replyTo })
+        break
+      case 'submit-rep':
+        if (m.result !== undefined) this.resolveWaiters(m.clientTxnId, m.result)
+        else if (m.error !== undefined && m.error.name !== 'QuorumUnavailableError') this.rejectWaiters(m.clientTxnId, namedError(m.error))
+        break
+      case 'read':
+        void this.serveRead(m.keys, m.consistency).then(
+          result => { this.send(m.replyTo, { t: 'read-rep', reqId: m.reqId, result }) },
+          err => { this.send(m.replyTo, { t: 'read-rep', reqId: m.reqId, error: errorInfo(err) }) })
+        break
+      case 'ts-req':
+        if (this.role === 'voter') this.send(from, { t: 'ts-rep', reqId: m.reqId, ts: this.minter.mint(this.now()) })
+        break
+      case 'ts-rep': {
+        const r = this.tsRequests.get(m.reqId)
+        if (r !== undefined && this.config.voters.includes(from)) {
+          this.tsRequests.delete(m.reqId)
+          r.resolve(m.ts)
+        }
+        break
+      }
+      case 'hello':
+        if (this.role === 'voter' && !this.config.voters.includes(from)) this.observers.set(from, this.now())
+        break
+      case 'read-rep':
+        break
+    }
+  }
+
+  /** Timers: retransmission, gossip, gap fill, lease renewal, timeouts. The host calls it every few ms. */
+  tick (): void {
+    if (this.closed) return
+    const now = this.now()
+    if (this.role === 'voter') {
+      this.retransmit(now)
+      this.renewLease()
+      if (now - this.lastGossip >= this.opts.gossipIntervalMs) this.publish()
+      for (const [id, seen] of this.observers) if (now - seen > C.DEFAULT_OBSERVER_TTL_MS) this.observers.delete(id)
+    } else if (now - this.lastHello >= C.DEFAULT_HELLO_INTERVAL_MS) {
+      this.lastHello = now
+      for (const v of this.config.voters) this.send(v, { t: 'hello' })
+    }
+    this.askForGaps(now)
+    this.retryForwards(now)
+    this.expireWaiters(now)
+  }
+
+  // ---------------------------------------------------------- watermark
+
+  private mergeWatermark (entries: readonly WatermarkEntry[]): void {
+    let raised = false
+    for (const e of entries) {
+      if (e.voter === this.id) continue
+      this.observeTimestamp(e.svw)
+      if (this.wm.merge(e)) raised = true
+    }
+    if (raised) this.kickEvaluator()
+  }
+
+  /** Hybrid clock: never promise below what peers already reached, within the skew bound. */
+  private observeTimestamp (ts: Timestamp): void {
+    if (this.role !== 'voter') return
+    if (timestampMs(ts) - this.now() <= this.opts.maxSkewMs) this.minter.floor(ts)
+    else this.count('clock-skew-refused')
+  }
+
+  /**
+   * This voter's entry: the lowest timestamp still in flight, or a fresh
+   * timestamp that it promises never to go below; and how many of its thunks
+   * lie below that point.
+   */
+  private ownEntry (): WatermarkEntry | undefined {
+    if (this.role !== 'voter') return undefined
+    const first = this.inflight.values().next()
+    if (!first.done) {
+      const t = first.value.thunk
+      return { voter: this.id, epoch: this.config.epoch, svw: t.ts, count: t.seq - 1 }
+    }
+    const svw = this.minter.mint(this.now())
+    // A promise must survive a crash: only promise within the persisted clock lease.
+    if (timestampMs(svw) >= this.clockLease) {
+      this.renewLease()
+      return this.lastPromise
+    }
+    this.lastPromise = { voter: this.id, epoch: this.config.epoch, svw, count: this.nextSeq - 1 }
+    return this.lastPromise
+  }
+
+  private renewLease (): void {
+    if (this.leaseWriting || this.minter.lastMillis + this.opts.clockLeaseMs / 2 < this.clockLease) return
+    this.leaseWriting = true
+    const lease = Math.max(this.now(), this.minter.lastMillis) + this.opts.clockLeaseMs
+    this.store.write({ meta: [['clockLease', lease]], durability: 'strict' }).then(() => {
+      this.leaseWriting = false
+      this.clockLease = Math.max(this.clockLease, lease)
+      this.publish()
+    }, err => { this.fail(err) })
+  }
+
+  private watermarkEntries (): WatermarkEntry[] {
+    const own = this.ownEntry()
+    if (own !== undefined) this.wm.merge(own)
+    return this.wm.entries()
+  }
+
+  /** Gossips this peer's watermark view to every voter and known observer. */
+  private publish (): void {
+    if (this.role !== 'voter') return
+    this.lastGossip = this.now()
+    this.wmDirty = false
+    const msg: Message = { t: 'wm', wm: this.watermarkEntries() }
+    for (const v of this.config.voters) this.send(v, msg)
+    for (const o of this.observers.keys()) this.send(o, msg)
+    this.kickEvaluator()
+  }
+
+  /** Sends queued writes and a changed watermark at the end of the current turn, coalesced. */
+  private scheduleFlush (): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    queueMicrotask(() => {
+      this.flushScheduled = false
+      if (this.closed) return
+      if (this.outbox.length > 0) {
+        const thunks = this.outbox
+        this.outbox = []
+        for (let i = 0; i < thunks.length; i += C.DEFAULT_WRITE_BATCH) {
+          const msg: Message = { t: 'write', thunks: thunks.slice(i, i + C.DEFAULT_WRITE_BATCH), wm: this.watermarkEntries() }
+          for (const v of this.config.voters) this.send(v, msg)
+          for (const o of this.observers.keys()) this.send(o, msg)
+        }
+        this.lastGossip = this.now()
+      }
+      if (this.wmDirty) this.publish()
+    })
+  }
+
+  // --------------------------------------------------------- coordinator
+
+  private handleSubmit (req: SubmitRequest, waiter: Waiter): void {
+    if (this.closed || this.failure !== undefined) {
+      this.settleWaiter(waiter, undefined, new PeerClosedError(`peer ${this.id} is not serving`))
+      return
+    }
+    if (this.role !== 'voter') {
+      this.addWaiter(req.clientTxnId, waiter)
+      this.forward(req)
+      return
+    }
+    let thunkInit: { procedure: string, hash: string, reads: readonly string[], writes: readonly string[] }
+    try {
+      const proc = resolveProcedure(this.registry, req.procedure, req.hash)
+      checkValue(req.args, this.opts.maxValueBytes)
+      thunkInit = { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args) }
+    } catch (err) {
+      this.count('submit-refused')
+      this.settleWaiter(waiter, undefined, err as Error)
+      return
+    }
+    this.addWaiter(req.clientTxnId, waiter)
+    if (this.minted.has(req.clientTxnId)) return
+    // Exactly once: a clientTxnId already decided answers with its first outcome.
+    void this.store.latest(txnKey(req.clientTxnId), this.frontier).then(found => {
+      if (this.closed) return
+      const record = found?.value as TxnRecord | undefined
+      if (record !== undefined) {
+        this.resolveWaiters(req.clientTxnId, toResult(record.ts, record.outcome, true))
+        return
+      }
+      if (this.minted.has(req.clientTxnId) || !this.waiters.has(req.clientTxnId)) return
+      this.mint(req, thunkInit)
+    }, err => { this.fail(err) })
+  }
+
+  private mint (req: SubmitRequest, init: { procedure: string, hash: string, reads: readonly string[], writes: readonly string[] }): void {
+    const thunk: Thunk = {
+      ts: this.minter.mint(this.now()),
+      epoch: this.config.epoch,
+      coordinator: this.id,
+      seq: this.nextSeq++,
+      procedure: init.procedure,
+      hash: init.hash,
+      args: req.args,
+      reads: init.reads,
+      writes: init.writes,
+      clientTxnId: req.clientTxnId
+    }
+    this.minted.set(req.clientTxnId, thunk.ts)
+    this.inflight.set(thunk.seq, { thunk, acks: new Set(), sentAt: this.now() })
+    this.count('minted')
+    // Persist locally before anyone else sees it, so a restart never reuses its sequence number.
+    this.acceptThunk(thunk, this.id)
+  }
+
+  private onAck (from: string, epoch: number, seqs: readonly number[]): void {
+    if (this.role !== 'voter' || epoch !== this.config.epoch || !this.config.voters.includes(from)) {
+      this.count('ack-refused')
+      return
+    }
+    const firstBefore = this.inflight.keys().next().value
+    for (const seq of seqs) {
+      const e = this.inflight.get(seq)
+      if (e === undefined) continue
+      e.acks.add(from)
+      if (e.acks.size >= this.majority) this.inflight.delete(seq)
+    }
+    if (this.inflight.keys().next().value !== firstBefore) {
+      this.wmDirty = true
+      this.scheduleFlush()
+    }
+  }
+
+  private retransmit (now: number): void {
+    const perVoter = new Map<string, Thunk[]>()
+    for (const e of this.inflight.values()) {
+      if (now - e.sentAt < this.opts.writeRetryMs) continue
+      if (!e.acks.has(this.id)) continue // still being persisted locally
+      e.sentAt = now
+      for (const v of this.config.voters) {
+        if (e.acks.has(v)) continue
+        let list = perVoter.get(v)
+        if (list === undefined) { list = []; perVoter.set(v, list) }
+        list.push(e.thunk)
+      }
+    }
+    if (perVoter.size === 0) return
+    const wm = this.watermarkEntries()
+    for (const [v, thunks] of perVoter) {
+      this.count('retransmit', thunks.length)
+      for (let i = 0; i < thunks.length; i += C.DEFAULT_WRITE_BATCH) this.send(v, { t: 'write', thunks: thunks.slice(i, i + C.DEFAULT_WRITE_BATCH), wm })
+    }
+  }
+
+  // ------------------------------------------------------------- replica
+
+  /** Stores a thunk from its coordinator (or a gap fill) without checks on its content: S-phase. */
+  private acceptThunk (thunk: Thunk, from: string): void {
+    const s = this.streams.get(thunk.coordinator)
+    if (s === undefined || thunk.epoch !== this.config.epoch || this.tags.get(thunk.coordinator) !== thunk.ts.slice(12, 28)) {
+      this.count('thunk-refused')
+      this.log('thunk-refused', { from, coordinator: thunk.coordinator, epoch: thunk.epoch })
+      return
+    }
+    if (thunk.coordinator !== this.id) this.observeTimestamp(thunk.ts)
+    if (thunk.seq < s.evalNext || s.held.has(thunk.seq)) {
+      // Already durable here: the coordinator missed our ack.
+      if (this.role === 'voter' && from === thunk.coordinator) this.send(from, { t: 'ack', epoch: thunk.epoch, seqs: [thunk.seq], wm: this.watermarkEntries() })
+      return
+    }
+    if (s.receiving.has(thunk.seq)) return
+    if (thunk.ts < this.frontier) {
+      // A correct coordinator never writes below a watermark it promised; keep going, loudly.
+      this.count('late-thunk')
+      this.log('late-thunk', { ts: thunk.ts, frontier: this.frontier })
+    }
+    s.receiving.add(thunk.seq)
+    this.persistQueue.push({ thunk })
+    void this.runWriter()
+  }
+
+  /** Group commit: one strict store batch for everything received since the last one. */
+  private async runWriter (): Promise<void> {
+    if (this.writing) return
+    this.writing = true
+    try {
+      while (this.persistQueue.length > 0 && !this.closed) {
+        const batch = this.persistQueue
+        this.persistQueue = []
+        await this.store.write({ thunks: batch.map(p => p.thunk), durability: 'strict' })
+        if (this.closed) return
+        const acks = new Map<string, number[]>()
+        for (const { thunk } of batch) {
+          const s = this.streams.get(thunk.coordinator) as Stream
+          s.receiving.delete(thunk.seq)
+          if (thunk.seq < s.evalNext) continue
+          s.held.set(thunk.seq, thunk)
+          while (s.held.has(s.have + 1)) s.have++
+          if (thunk.coordinator === this.id) {
+            const e = this.inflight.get(thunk.seq)
+            if (e !== undefined) {
+              e.acks.add(this.id)
+              e.sentAt = this.now()
+              if (e.acks.size >= this.majority) this.inflight.delete(thunk.seq)
+            }
+            this.outbox.push(thunk)
+          } else if (this.role === 'voter') {
+            let list = acks.get(thunk.coordinator)
+            if (list === undefined) { list = []; acks.set(thunk.coordinator, list) }
+            list.push(thunk.seq)
+          }
+        }
+        if (acks.size > 0) {
+          const wm = this.watermarkEntries()
+          for (const [c, seqs] of acks) this.send(c, { t: 'ack', epoch: this.config.epoch, seqs, wm })
+        }
+        if (this.outbox.length > 0) this.scheduleFlush()
+        this.kickEvaluator()
+      }
+    } catch (err) {
+      this.fail(err)
+    } finally {
+      this.writing = false
+    }
+  }
+
+  private askForGaps (now: number): void {
+    for (const [c, s] of this.streams) {
+      const need = this.wm.get(c)?.count ?? 0
+      if (s.have >= need || now - s.gapAskedAt < this.opts.gapRetryMs) continue
+      let from = s.have + 1
+      while (from <= need && (s.held.has(from) || s.receiving.has(from))) from++
+      if (from > need) continue
+      const to = Math.min(need, from + C.DEFAULT_GAP_BATCH - 1)
+      s.gapAskedAt = now
+      // Ask the coordinator first, then every other voter in turn.
+      const candidates = [c, ...this.config.voters.filter(v => v !== c)].filter(v => v !== this.id)
+      if (candidates.length === 0) continue
+      const target = candidates[s.gapTarget++ % candidates.length] as string
+      this.count('gap-req')
+      this.send(target, { t: 'gap-req', coordinator: c, epoch: this.config.epoch, from, to })
+    }
+  }
+
+  private async serveGap (to: string, coordinator: string, epoch: number, from: number, upTo: number): Promise<void> {
+    try {
+      const last = Math.min(upTo, from + C.DEFAULT_GAP_BATCH - 1)
+      const thunks = await this.store.thunkRange(coordinator, epoch, from, last)
+      if (thunks.length > 0) this.send(to, { t: 'gap-rep', thunks })
+    } catch (err) {
+      this.fail(err)
+    }
+  }
+
+  // ---------------------------------------------------------- evaluation
+
+  private kickEvaluator (): void {
+    if (!this.evaluating && !this.closed) void this.runEvaluator()
+  }
+
+  /**
+   * Takes the next run of thunks that can be evaluated: in timestamp order
+   * (a merge of the coordinators' sequences), below the watermark, and only
+   * while no coordinator may still have an unseen thunk below the candidate.
+   */
+  private collectRun (max: number): { run: Thunk[], blocked: boolean, next: Timestamp | undefined } {
+    const V = this.wm.value
+    const run: Thunk[] = []
+    while (run.length < max) {
+      let best: Thunk | undefined
+      let bestStream: Stream | undefined
+      let blocked = false
+      for (const [c, s] of this.streams) {
+        if (s.evalNext <= s.have) {
+          const t = s.held.get(s.evalNext) as Thunk
+          if (best === undefined || t.ts < best.ts) { best = t; bestStream = s }
+        } else if (s.evalNext <= (this.wm.get(c)?.count ?? 0)) {
+          blocked = true
+        }
+      }
+      if (blocked) return { run, blocked: true, next: undefined }
+      if (best === undefined || best.ts >= V) return { run, blocked: false, next: best?.ts }
+      ;(bestStream as Stream).evalNext++
+      run.push(best)
+    }
+    return { run, blocked: true, next: undefined }
+  }
+
+  private async runEvaluator (): Promise<void> {
+    if (this.evaluating) return
+    this.evaluating = true
+    try {
+      while (!this.closed && this.failure === undefined) {
+        const { run, blocked, next } = this.collectRun(4096)
+        if (run.length > 0) await this.evaluateRun(run)
+        if (this.closed) return
+        if (run.length === 0) {
+          const V = this.wm.value
+          const reach = blocked ? this.lastEvaluated : (next !== undefined && next < V ? next : V)
+          if (reach > this.frontier) this.frontier = reach
+          this.serveReads()
+          return
+        }
+      }
+    } catch (err) {
+      this.fail(err)
+    } finally {
+      this.evaluating = false
+    }
+  }
+
+  private async evaluateRun (run: Thunk[]): Promise<void> {
+    const overlay = new Map<string, Value | undefined>()
+    const read = async (key: string, below: Timestamp): Promise<Value | undefined> => {
+      if (overlay.has(key)) return overlay.get(key)
+      const v = (await this.store.latest(key, below))?.value
+      overlay.set(key, v)
+      return v
+    }
+    const settle: Settlement[] = []
+    const results: Array<{ thunk: Thunk, result: TxnResult }> = []
+    let digest = this.digest
+    for (const thunk of run) {
+      const dedupKey = txnKey(thunk.clientTxnId)
+      const prior = await read(dedupKey, thunk.ts) as TxnRecord | undefined
+      let outcome: Outcome
+      let writes: Array<readonly [string, Value | undefined]>
+      let result: TxnResult
+      if (prior !== undefined) {
+        // A retry of a transaction that already took effect: no effect, same answer.
+        outcome = { status: 'aborted', reason: `duplicate of ${prior.ts}`, error: 'DuplicateTransaction' }
+        writes = []
+        result = toResult(prior.ts, prior.outcome, true)
+      } else {
+        const values = new Map<string, Value | undefined>()
+        for (const k of thunk.reads) values.set(k, await read(k, thunk.ts))
+        const ev = evaluate(this.registry, thunk, k => values.get(k), { maxValueBytes: this.opts.maxValueBytes })
+        outcome = ev.outcome
+        writes = [...ev.writes, [dedupKey, { ts: thunk.ts, outcome } as unknown as Value]]
+        result = toResult(thunk.ts, outcome, false)
+      }
+      for (const [k, v] of writes) overlay.set(k, v)
+      settle.push({ ts: thunk.ts, outcome, writes })
+      results.push({ thunk, result })
+      digest = hash64(`${digest}|${thunk.ts}|${outcomeText(outcome)}|${writesText(writes)}`)
+    }
+    const last = (run[run.length - 1] as Thunk).ts
+    const evalNext: Record<string, number> = {}
+    for (const [c, s] of this.streams) evalNext[c] = s.evalNext
+    const cursor = { frontier: maxTimestamp(this.frontier, last), last, count: this.evaluatedCount + run.length, digest, evalNext }
+    await this.store.write({ settle, meta: [['cursor', cursor as unknown as Value]], durability: 'relaxed' })
+    if (this.closed) return
+    this.digest = digest
+    this.lastEvaluated = last
+    this.evaluatedCount += run.length
+    if (last > this.frontier) this.frontier = last
+    for (const { thunk, result } of results) {
+      const s = this.streams.get(thunk.coordinator) as Stream
+      s.held.delete(thunk.seq)
+      if (this.minted.get(thunk.clientTxnId) === thunk.ts) this.minted.delete(thunk.clientTxnId)
+      this.resolveWaiters(thunk.clientTxnId, result)
+    }
+    this.count('evaluated', run.length)
+    this.serveReads()
+  }
+
+  // --------------------------------------------------------------- reads
+
+  private serveReads (): void {
+    if (this.pendingReads.length === 0) return
+    const ready = this.pendingReads.filter(r => r.ts < this.frontier)
+    if (ready.length === 0) return
+    this.pendingReads = this.pendingReads.filter(r => r.ts >= this.frontier)
+    for (const r of ready) void this.readAt(r.keys, r.ts).then(r.resolve, err => { this.fail(err) })
+  }
+
+  private async readAt (keys: readonly string[], ts: Timestamp): Promise<ReadResult> {
+    const values: Record<string, Value> = {}
+    for (const k of keys) {
+      const v = (await this.store.latest(k, ts))?.value
+      if (v !== undefined) values[k] = v
+    }
+    return { ts, values }
+  }
+
+  /** A read-only transaction. Strict: at a voter-minted timestamp, waiting for the watermark. Snapshot: at this replica's frontier, at once. */
+  private async serveRead (keys: readonly string[], consistency: ReadConsistency, options: CallOptions = {}): Promise<ReadResult> {
+    if (this.failure !== undefined) throw new PeerClosedError(`peer ${this.id} failed: ${this.failure}`)
+    if (consistency === 'snapshot') return await this.readAt(keys, this.frontier)
+    const ts = this.role === 'voter' ? this.minter.mint(this.now()) : await this.requestTimestamp(options)
+    return await new Promise<ReadResult>((resolve, reject) => {
+      const entry: PendingRead = { ts, keys, resolve }
+      this.pendingReads.push(entry)
+      this.guard(options, reject, () => { this.pendingReads = this.pendingReads.filter(r => r !== entry) })
+      this.serveReads()
+    })
+  }
+
+  private requestTimestamp (options: CallOptions): Promise<Timestamp> {
+    return new Promise<Timestamp>((resolve, reject) => {
+      const reqId = `${this.id}:ts:${++this.reqCounter}`
+      const r: TsRequest = { resolve, sentAt: this.now(), target: this.reqCounter }
+      this.tsRequests.set(reqId, r)
+      this.sendTsRequest(reqId, r)
+      this.guard(options, reject, () => { this.tsRequests.delete(reqId) })
+    })
+  }
+
+  private sendTsRequest (reqId: string, r: TsRequest): void {
+    const voters = this.config.voters
+    r.sentAt = this.now()
+    this.send(voters[r.target++ % voters.length] as string, { t: 'ts-req', reqId })
+  }
+
+  /**
+   * Rejects through `reject` on abort or timeout. The timeout runs on the
+   * injected clock, checked by tick(), so simulated time governs it.
+   */
+  private guard (options: CallOptions, reject: (e: Error) => void, cleanup: () => void): void {
+    const deadline = this.now() + (options.timeoutMs ?? this.opts.callTimeoutMs)
+    const check = (): boolean => {
+      if (options.signal?.aborted === true) { cleanup(); reject(new AbortError('aborted')); return true }
+      if (this.now() >= deadline) { cleanup(); reject(new QuorumUnavailableError('timed out waiting for the watermark')); return true }
+      if (this.closed) { cleanup(); reject(new PeerClosedError('peer closed')); return true }
+      return false
+    }
+    options.signal?.addEventListener('abort', () => { check() }, { once: true })
+    this.guards.add(check)
+  }
+
+  private readonly guards = new Set<() => boolean>()
+
+  // ------------------------------------------------------------- waiters
+
+  private addWaiter (clientTxnId: string, w: Waiter): void {
+    const list = this.waiters.get(clientTxnId)
+    if (list === undefined) this.waiters.set(clientTxnId, [w])
+    else list.push(w)
+  }
+
+  private settleWaiter (w: Waiter, result: TxnResult | undefined, err: Error | undefined, clientTxnId = ''): void {
+    if (w.kind === 'local') {
+      if (result !== undefined) w.resolve(result)
+      else w.reject(err as Error)
+    } else if (result !== undefined) {
+      this.send(w.to, { t: 'submit-rep', clientTxnId, result })
+    } else {
+      this.send(w.to, { t: 'submit-rep', clientTxnId, error: errorInfo(err) })
+    }
+  }
+
+  private resolveWaiters (clientTxnId: string, result: TxnResult): void {
+    this.forwards.delete(clientTxnId)
+    const list = this.waiters.get(clientTxnId)
+    if (list === undefined) return
+    this.waiters.delete(clientTxnId)
+    for (const w of list) this.settleWaiter(w, result, undefined, clientTxnId)
+  }
+
+  private rejectWaiters (clientTxnId: string, err: Error): void {
+    this.forwards.delete(clientTxnId)
+    const list = this.waiters.get(clientTxnId)
+    if (list === undefined) return
+    this.waiters.delete(clientTxnId)
+    for (const w of list) this.settleWaiter(w, undefined, err, clientTxnId)
+  }
+
+  private expireWaiters (now: number): void {
+    for (const check of this.guards) if (check()) this.guards.delete(check)
+    for (const [id, list] of this.waiters) {
+      const keep = list.filter(w => {
+        if (w.kind !== 'local' || now < w.deadline) return true
+        w.reject(new QuorumUnavailableError(`no result for ${id} in time; the outcome is unknown, retry with the same clientTxnId`))
+        return false
+      })
+      if (keep.length === 0) { this.waiters.delete(id); this.forwards.delete(id) } else if (keep.length !== list.length) this.waiters.set(id, keep)
+    }
+  }
+
+  private forward (req: SubmitRequest): void {
+    if (this.forwards.has(req.clientTxnId)) return
+    const f: Forward = { req, sentAt: this.now(), target: this.reqCounter++ }
+    this.forwards.set(req.clientTxnId, f)
+    this.sendForward(f)
+  }
+
+  private sendForward (f: Forward): void {
+    const voters = this.config.voters
+    f.sentAt = this.now()
+    this.send(voters[f.target++ % voters.length] as string, { t: 'submit', req: f.req, replyTo: this.id })
+  }
+
+  private retryForwards (now: number): void {
+    const every = this.opts.writeRetryMs * 5
+    for (const f of this.forwards.values()) if (now - f.sentAt >= every) this.sendForward(f)
+    for (const [reqId, r] of this.tsRequests) if (now - r.sentAt >= every) this.sendTsRequest(reqId, r)
+  }
+
+  // ---------------------------------------------------------- public API
+
+  /**
+   * Submits a transaction through this peer and resolves with its evaluated
+   * result. Resubmitting the same clientTxnId never applies it twice.
+   */
+  submit (req: SubmitRequest, options: CallOptions = {}): Promise<TxnResult> {
+    return new Promise<TxnResult>((resolve, reject) => {
+      if (options.signal?.aborted === true) { reject(new AbortError('aborted')); return }
+      const deadline = this.now() + (options.timeoutMs ?? this.opts.callTimeoutMs)
+      const waiter: Waiter = { kind: 'local', resolve, reject, deadline }
+      options.signal?.addEventListener('abort', () => {
+        const list = this.waiters.get(req.clientTxnId)
+        if (list === undefined || !list.includes(waiter)) return
+        this.waiters.set(req.clientTxnId, list.filter(w => w !== waiter))
+        reject(new AbortError('aborted'))
+      }, { once: true })
+      this.handleSubmit(req, waiter)
+    })
+  }
+
+  /** A read-only transaction over `keys`. */
+  read (keys: readonly string[], options: ReadOptions = {}): Promise<ReadResult> {
+    return this.serveRead(keys, options.consistency ?? 'strict', options)
+  }
+
+  /** The procedure hash a client must send for `procedure` (undefined if unknown). */
+  procedureHash (procedure: string): string | undefined {
+    return this.registry.procedures.get(procedure)?.hash
+  }
+
+  status (): PeerStatus {
+    let unevaluated = 0
+    for (const s of this.streams.values()) unevaluated += s.held.size
+    return {
+      id: this.id,
+      role: this.role,
+      epoch: this.config.epoch,
+      watermark: this.wm.value,
+      frontier: this.frontier,
+      lastEvaluated: this.lastEvaluated,
+      evaluated: this.evaluatedCount,
+      digest: this.digest,
+      inflight: this.inflight.size,
+      unevaluated,
+      failed: this.failure,
+      counters: { ...this.counters }
+    }
+  }
+
+  /** Per-coordinator sequence positions (tests and quiescence checks). */
+  sequences (): Record<string, { have: number, evalNext: number }> {
+    const out: Record<string, { have: number, evalNext: number }> = {}
+    for (const [c, s] of this.streams) out[c] = { have: s.have, evalNext: s.evalNext }
+    return out
+  }
+
+  /** The current value of every key below this replica's frontier. */
+  async snapshot (): Promise<Array<[string, Value]>> {
+    return await this.store.entries(this.frontier)
+  }
+
+  private fail (err: unknown): void {
+    if (this.failure !== undefined) return
+    this.failure = errorInfo(err).message
+    this.log('failed', { error: this.failure })
+    const e = new StoreFailedError(`peer ${this.id} stopped: ${this.failure}`)
+    for (const id of [...this.waiters.keys()]) this.rejectWaiters(id, e)
+  }
+
+  /** Stops the peer: no more messages, pending calls fail with PeerClosedError. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const e = new PeerClosedError('peer closed')
+    for (const [, list] of this.waiters) for (const w of list) if (w.kind === 'local') w.reject(e)
+    this.waiters.clear()
+    for (const check of this.guards) check()
+    this.guards.clear()
+  }
+
+  /** Stops without touching the store (simulated crash: in-memory state is simply gone). */
+  crash (): void {
+    this.closed = true
+  }
+}
+
+function outcomeText (o: Outcome): string {
+  return o.status === 'committed' ? `c:${JSON.stringify(o.value)}` : `a:${o.error}:${o.reason}`
+}
+
+function writesText (writes: ReadonlyArray<readonly [string, Value | undefined]>): string {
+  let s = ''
+  for (const [k, v] of writes) s += `${k}=${v === undefined ? '-' : JSON.stringify(v)};`
+  return s
+}

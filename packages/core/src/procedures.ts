@@ -1,0 +1,192 @@
+import { DEFAULT_MAX_VALUE_BYTES } from './constants.js'
+import { ProcedureError, ProcedureHashMismatchError, TidelineError, UndeclaredKeyError, UnknownProcedureError } from './errors.js'
+import { hash64 } from './hash.js'
+import { timestampMs, type Timestamp } from './timestamp.js'
+import { checkValue, cloneValue, type Value } from './value.js'
+import type { Outcome, Thunk } from './types.js'
+
+/** The transaction handle a procedure's `run` receives. */
+export interface Tx {
+  /** The value of a declared read key as of just before this transaction. */
+  get(key: string): Value | undefined
+  /** Sets a declared write key. */
+  put(key: string, value: Value): void
+  /** Deletes a declared write key. */
+  delete(key: string): void
+  /** Ends the transaction with no effect; every replica decides the same. */
+  abort(reason: string): never
+  /** The transaction's timestamp in milliseconds: the only clock a procedure may read. */
+  now(): number
+  /** A deterministic random number in [0, 1) seeded by the transaction's timestamp. */
+  random(): number
+}
+
+export interface KeySets {
+  readonly reads: readonly string[]
+  readonly writes: readonly string[]
+}
+
+export interface Procedure<A = Value, R = Value | null | undefined | void> {
+  /** Declared read and write keys, a pure function of the arguments. */
+  keys(args: A): KeySets
+  /** The deterministic body. */
+  run(tx: Tx, args: A): R
+}
+
+export type ProcedureMap = Record<string, Procedure<any, any>>
+
+export interface RegisteredProcedure {
+  readonly name: string
+  readonly procedure: Procedure<any, any>
+  /** Content hash of the procedure's code. */
+  readonly hash: string
+}
+
+export interface ProcedureRegistry {
+  readonly procedures: ReadonlyMap<string, RegisteredProcedure>
+  /** Hash over every procedure's name and hash: what a group pins. */
+  readonly hash: string
+}
+
+export interface RegistryInit {
+  /**
+   * Extra text folded into every procedure's hash, e.g. an app version.
+   * @default ''
+   */
+  readonly salt?: string
+}
+
+/** Builds a registry; each procedure's hash covers the source text of `keys` and `run`. */
+export function createRegistry (procedures: ProcedureMap, init: RegistryInit = {}): ProcedureRegistry {
+  const salt = init.salt ?? ''
+  const map = new Map<string, RegisteredProcedure>()
+  for (const name of Object.keys(procedures).sort()) {
+    const procedure = procedures[name] as Procedure<any, any>
+    const source = `${name}\n${String(procedure.keys)}\n${String(procedure.run)}\n${salt}`
+    map.set(name, { name, procedure, hash: hash64(source, 1) + hash64(source, 2) })
+  }
+  const all = [...map.values()].map(p => `${p.name}=${p.hash}`).join(';')
+  return { procedures: map, hash: hash64(all, 3) + hash64(all, 4) }
+}
+
+/** Looks a procedure up for submission: unknown names and mismatched hashes are refused. */
+export function resolveProcedure (registry: ProcedureRegistry, name: string, hash: string): RegisteredProcedure {
+  const found = registry.procedures.get(name)
+  if (found === undefined) throw new UnknownProcedureError(`no procedure named ${JSON.stringify(name)}`)
+  if (found.hash !== hash) throw new ProcedureHashMismatchError(`procedure ${JSON.stringify(name)} has hash ${hash}, the group runs ${found.hash}`)
+  return found
+}
+
+/** Computes and checks a procedure's declared key sets. */
+export function declaredKeys (proc: RegisteredProcedure, args: Value): KeySets {
+  let sets: KeySets
+  try {
+    sets = proc.procedure.keys(args)
+  } catch (err) {
+    throw new ProcedureError(`keys() of ${proc.name} threw: ${errorText(err)}`)
+  }
+  const ok = (xs: unknown): xs is string[] => Array.isArray(xs) && xs.every(k => typeof k === 'string')
+  if (sets === null || typeof sets !== 'object' || !ok(sets.reads) || !ok(sets.writes)) {
+    throw new ProcedureError(`keys() of ${proc.name} must return { reads: string[], writes: string[] }`)
+  }
+  return { reads: [...new Set(sets.reads)], writes: [...new Set(sets.writes)] }
+}
+
+function errorText (err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+}
+
+/** Thrown by tx.abort; caught by evaluate. */
+class TransactionAbort extends Error {
+  readonly reason: string
+  constructor (reason: string) {
+    super(reason)
+    this.name = 'TransactionAbort'
+    this.reason = reason
+  }
+}
+
+/** A deterministic generator seeded from a timestamp (xorshift128+ on 32-bit lanes). */
+function seededRandom (ts: Timestamp): () => number {
+  let a = parseInt(ts.slice(4, 12), 16) ^ 0x9e3779b9
+  let b = parseInt(ts.slice(12, 20), 16) ^ 0x85ebca6b
+  let c = parseInt(ts.slice(20, 28), 16) ^ 0xc2b2ae35
+  let d = parseInt(ts.slice(28, 36), 16) ^ 0x27d4eb2f
+  return () => {
+    const t = a ^ (a << 11)
+    a = b; b = c; c = d
+    d = (d ^ (d >>> 19) ^ (t ^ (t >>> 8))) >>> 0
+    return d / 4294967296
+  }
+}
+
+/** A write a committed transaction makes; `value` undefined means delete. */
+export type Write = readonly [key: string, value: Value | undefined]
+
+export interface Evaluation {
+  readonly outcome: Outcome
+  readonly writes: readonly Write[]
+}
+
+export interface EvaluateOptions {
+  /** @default DEFAULT_MAX_VALUE_BYTES */
+  readonly maxValueBytes?: number
+}
+
+/**
+ * Evaluates one thunk against `read` (the snapshot just before its timestamp).
+ * Everything that can go wrong is a deterministic abort with a named error:
+ * the same thunk and snapshot give the same evaluation on every replica.
+ */
+export function evaluate (registry: ProcedureRegistry, thunk: Thunk, read: (key: string) => Value | undefined, options: EvaluateOptions = {}): Evaluation {
+  const found = registry.procedures.get(thunk.procedure)
+  if (found === undefined) return aborted('UnknownProcedureError', `no procedure named ${JSON.stringify(thunk.procedure)}`)
+  if (found.hash !== thunk.hash) return aborted('ProcedureHashMismatchError', `procedure ${thunk.procedure} hash differs from the group's`)
+  const maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
+  const reads = new Set(thunk.reads)
+  const writes = new Set(thunk.writes)
+  const pending = new Map<string, Value | undefined>()
+  let random: (() => number) | undefined
+  const tx: Tx = {
+    get (key) {
+      if (pending.has(key)) return cloneValue(pending.get(key))
+      if (!reads.has(key)) throw new UndeclaredKeyError(`${thunk.procedure} read undeclared key ${JSON.stringify(key)}`)
+      return cloneValue(read(key))
+    },
+    put (key, value) {
+      if (!writes.has(key)) throw new UndeclaredKeyError(`${thunk.procedure} wrote undeclared key ${JSON.stringify(key)}`)
+      checkValue(value, maxBytes)
+      pending.set(key, cloneValue(value))
+    },
+    delete (key) {
+      if (!writes.has(key)) throw new UndeclaredKeyError(`${thunk.procedure} deleted undeclared key ${JSON.stringify(key)}`)
+      pending.set(key, undefined)
+    },
+    abort (reason) {
+      throw new TransactionAbort(String(reason))
+    },
+    now: () => timestampMs(thunk.ts),
+    random () {
+      random ??= seededRandom(thunk.ts)
+      return random()
+    }
+  }
+  let value: unknown
+  try {
+    value = found.procedure.run(tx, thunk.args)
+    if (value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function') {
+      return aborted('ProcedureError', `${thunk.procedure} returned a promise; procedures must be synchronous`)
+    }
+    if (value === undefined) value = null
+    checkValue(value, maxBytes)
+  } catch (err) {
+    if (err instanceof TransactionAbort) return aborted('TransactionAbort', err.reason)
+    if (err instanceof TidelineError) return aborted(err.name, err.message)
+    return aborted('ProcedureError', `${thunk.procedure} threw ${errorText(err)}`)
+  }
+  return { outcome: { status: 'committed', value: value as Value }, writes: [...pending] }
+}
+
+function aborted (error: string, reason: string): Evaluation {
+  return { outcome: { status: 'aborted', reason, error }, writes: [] }
+}

@@ -1,0 +1,76 @@
+import type { Timestamp } from './timestamp.js'
+import type { Value } from './value.js'
+
+/** A peer's role in the group. */
+export type Role = 'voter' | 'observer'
+
+/**
+ * The group's configuration for one epoch. Voters coordinate, store and count
+ * toward quorums and the watermark; anyone else who follows the group is an observer.
+ */
+export interface GroupConfig {
+  readonly groupId: string
+  readonly epoch: number
+  /** Peer ids of the voters, in a fixed order. */
+  readonly voters: readonly string[]
+  /** Content hash of the procedure registry every member must run. */
+  readonly registryHash: string
+}
+
+/**
+ * A transaction's input, replicated instead of its effect. `reads` and
+ * `writes` are the keys the procedure declared for these arguments.
+ */
+export interface Thunk {
+  readonly ts: Timestamp
+  readonly epoch: number
+  /** The voter that minted `ts`. */
+  readonly coordinator: string
+  /** Position in the coordinator's sequence for this epoch, from 1, without gaps. */
+  readonly seq: number
+  readonly procedure: string
+  readonly hash: string
+  readonly args: Value
+  readonly reads: readonly string[]
+  readonly writes: readonly string[]
+  readonly clientTxnId: string
+}
+
+/** What evaluating a thunk decided; identical on every replica. */
+export type Outcome =
+  | { readonly status: 'committed'; readonly value: Value | null }
+  | { readonly status: 'aborted'; readonly reason: string; readonly error: string }
+
+/**
+ * What a client learns about its transaction. `ts` is the timestamp whose
+ * evaluation decided it; `duplicate` is true when this was a retry of a
+ * clientTxnId that had already taken effect (its first outcome is returned).
+ */
+export type TxnResult =
+  | { readonly status: 'committed'; readonly value: Value | null; readonly ts: Timestamp; readonly duplicate?: boolean }
+  | { readonly status: 'aborted'; readonly reason: string; readonly error: string; readonly ts: Timestamp; readonly duplicate?: boolean }
+
+/** A transaction as a client submits it. */
+export interface SubmitRequest {
+  readonly clientTxnId: string
+  readonly procedure: string
+  /** The caller's hash of the procedure; refused when it differs from the group's. */
+  readonly hash: string
+  readonly args: Value
+}
+
+/** A voter's watermark entry: it will never issue a timestamp below `svw`, and issued `count` thunks below it. */
+export interface WatermarkEntry {
+  readonly voter: string
+  readonly epoch: number
+  readonly svw: Timestamp
+  readonly count: number
+}
+
+export type ReadConsistency = 'strict' | 'snapshot'
+
+/** Values read by a read-only transaction at `ts` (absent keys are missing). */
+export interface ReadResult {
+  readonly ts: Timestamp
+  readonly values: Readonly<Record<string, Value>>
+}

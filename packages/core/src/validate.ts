@@ -1,0 +1,170 @@
+import { InvalidMessageError } from './errors.js'
+import type { Message } from './messages.js'
+import { isTimestamp } from './timestamp.js'
+import { checkValue } from './value.js'
+
+/** Upper bounds on what a peer accepts in one message. */
+export interface MessageLimits {
+  /** @default 4096 */
+  readonly maxThunks?: number
+  /** @default 1024 */
+  readonly maxKeys?: number
+  /** @default 1 MiB */
+  readonly maxValueBytes?: number
+}
+
+const MAX_ID = 256
+const MAX_KEY = 1024
+
+function fail (what: string): never {
+  throw new InvalidMessageError(what)
+}
+
+function str (x: unknown, what: string, max = MAX_ID): string {
+  if (typeof x !== 'string' || x.length === 0 || x.length > max) fail(`${what} must be a non-empty string of at most ${max} chars`)
+  return x
+}
+
+function int (x: unknown, what: string, min = 0): number {
+  if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min) fail(`${what} must be an integer >= ${min}`)
+  return x
+}
+
+function obj (x: unknown, what: string): Record<string, unknown> {
+  if (x === null || typeof x !== 'object' || Array.isArray(x)) fail(`${what} must be an object`)
+  return x as Record<string, unknown>
+}
+
+function arr (x: unknown, what: string, max: number): unknown[] {
+  if (!Array.isArray(x)) fail(`${what} must be an array`)
+  if (x.length > max) fail(`${what} has ${x.length} items, more than ${max}`)
+  return x
+}
+
+function ts (x: unknown, what: string): void {
+  if (!isTimestamp(x)) fail(`${what} must be a timestamp`)
+}
+
+function keys (x: unknown, what: string, max: number): void {
+  for (const k of arr(x, what, max)) str(k, what, MAX_KEY)
+}
+
+function thunk (x: unknown, limits: Required<MessageLimits>): void {
+  const t = obj(x, 'thunk')
+  ts(t.ts, 'thunk.ts')
+  int(t.epoch, 'thunk.epoch')
+  str(t.coordinator, 'thunk.coordinator')
+  int(t.seq, 'thunk.seq', 1)
+  str(t.procedure, 'thunk.procedure')
+  str(t.hash, 'thunk.hash')
+  str(t.clientTxnId, 'thunk.clientTxnId')
+  keys(t.reads, 'thunk.reads', limits.maxKeys)
+  keys(t.writes, 'thunk.writes', limits.maxKeys)
+  try {
+    checkValue(t.args, limits.maxValueBytes)
+  } catch (err) {
+    fail(`thunk.args: ${(err as Error).message}`)
+  }
+}
+
+function wm (x: unknown): void {
+  for (const item of arr(x, 'wm', 64)) {
+    const e = obj(item, 'wm entry')
+    str(e.voter, 'wm.voter')
+    int(e.epoch, 'wm.epoch')
+    ts(e.svw, 'wm.svw')
+    int(e.count, 'wm.count')
+  }
+}
+
+function errorField (x: unknown): void {
+  if (x === undefined) return
+  const e = obj(x, 'error')
+  str(e.name, 'error.name')
+  if (typeof e.message !== 'string') fail('error.message must be a string')
+}
+
+/**
+ * Checks that an untrusted, decoded object is a well-formed Message. Throws
+ * InvalidMessageError (and nothing else) on anything malformed.
+ */
+export function validateMessage (x: unknown, init: MessageLimits = {}): Message {
+  const limits: Required<MessageLimits> = {
+    maxThunks: init.maxThunks ?? 4096,
+    maxKeys: init.maxKeys ?? 1024,
+    maxValueBytes: init.maxValueBytes ?? (1 << 20)
+  }
+  const m = obj(x, 'message')
+  switch (m.t) {
+    case 'write':
+      for (const t of arr(m.thunks, 'thunks', limits.maxThunks)) thunk(t, limits)
+      wm(m.wm)
+      break
+    case 'ack':
+      int(m.epoch, 'epoch')
+      for (const s of arr(m.seqs, 'seqs', limits.maxThunks * 4)) int(s, 'seq', 1)
+      wm(m.wm)
+      break
+    case 'wm':
+      wm(m.wm)
+      break
+    case 'gap-req':
+      str(m.coordinator, 'coordinator')
+      int(m.epoch, 'epoch')
+      int(m.from, 'from', 1)
+      int(m.to, 'to', 1)
+      break
+    case 'gap-rep':
+      for (const t of arr(m.thunks, 'thunks', limits.maxThunks)) thunk(t, limits)
+      break
+    case 'submit': {
+      const r = obj(m.req, 'req')
+      str(r.clientTxnId, 'clientTxnId')
+      str(r.procedure, 'procedure')
+      str(r.hash, 'hash')
+      try {
+        checkValue(r.args, limits.maxValueBytes)
+      } catch (err) {
+        fail(`args: ${(err as Error).message}`)
+      }
+      str(m.replyTo, 'replyTo')
+      break
+    }
+    case 'submit-rep':
+      str(m.clientTxnId, 'clientTxnId')
+      if (m.result !== undefined) {
+        const r = obj(m.result, 'result')
+        if (r.status !== 'committed' && r.status !== 'aborted') fail('result.status')
+        ts(r.ts, 'result.ts')
+      }
+      errorField(m.error)
+      break
+    case 'read':
+      str(m.reqId, 'reqId')
+      keys(m.keys, 'keys', limits.maxKeys)
+      if (m.consistency !== 'strict' && m.consistency !== 'snapshot') fail('consistency')
+      str(m.replyTo, 'replyTo')
+      break
+    case 'read-rep':
+      str(m.reqId, 'reqId')
+      if (m.result !== undefined) {
+        const r = obj(m.result, 'result')
+        ts(r.ts, 'result.ts')
+        obj(r.values, 'result.values')
+      }
+      errorField(m.error)
+      break
+    case 'ts-req':
+      str(m.reqId, 'reqId')
+      break
+    case 'ts-rep':
+      str(m.reqId, 'reqId')
+      ts(m.ts, 'ts')
+      break
+    case 'hello':
+      break
+    default:
+      fail(`unknown message type ${JSON.stringify(m.t)}`)
+  }
+  return m as unknown as Message
+}

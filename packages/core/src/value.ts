@@ -1,0 +1,86 @@
+import { DEFAULT_MAX_VALUE_BYTES, MAX_VALUE_DEPTH } from './constants.js'
+import { InvalidValueError, ValueTooLargeError } from './errors.js'
+
+/** Data a key can hold or a procedure can take: structured-cloneable JSON-like data and bytes. */
+export type Value =
+  | null | boolean | number | string | Uint8Array
+  | readonly Value[]
+  | { readonly [key: string]: Value }
+
+function isPlainObject (v: object): boolean {
+  const proto = Object.getPrototypeOf(v) as unknown
+  return proto === Object.prototype || proto === null
+}
+
+const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
+
+function encodeInto (v: unknown, out: string[], depth: number): void {
+  if (depth > MAX_VALUE_DEPTH) throw new InvalidValueError(`value nested deeper than ${MAX_VALUE_DEPTH}`)
+  switch (typeof v) {
+    case 'string': out.push(JSON.stringify(v)); return
+    case 'number':
+      if (!Number.isFinite(v)) throw new InvalidValueError('numbers must be finite')
+      out.push(Object.is(v, -0) ? '0' : String(v)); return
+    case 'boolean': out.push(v ? 'true' : 'false'); return
+    case 'object': {
+      if (v === null) { out.push('null'); return }
+      if (v instanceof Uint8Array) {
+        let s = 'b"'
+        for (const byte of v) s += HEX[byte]
+        out.push(s + '"')
+        return
+      }
+      if (Array.isArray(v)) {
+        out.push('[')
+        for (let i = 0; i < v.length; i++) {
+          if (i > 0) out.push(',')
+          encodeInto(v[i], out, depth + 1)
+        }
+        out.push(']')
+        return
+      }
+      if (!isPlainObject(v)) throw new InvalidValueError('only plain objects, arrays, strings, numbers, booleans, null and Uint8Array are values')
+      const obj = v as Record<string, unknown>
+      const keys = Object.keys(obj).sort()
+      out.push('{')
+      for (let i = 0; i < keys.length; i++) {
+        const k = keys[i] as string
+        if (i > 0) out.push(',')
+        out.push(JSON.stringify(k), ':')
+        encodeInto(obj[k], out, depth + 1)
+      }
+      out.push('}')
+      return
+    }
+    default:
+      throw new InvalidValueError(`${typeof v} is not a value`)
+  }
+}
+
+/**
+ * The canonical text of a value: object keys sorted, bytes as hex. Equal values
+ * have equal encodings on every peer, so it feeds digests and size limits.
+ * Throws InvalidValueError for anything that is not a Value.
+ */
+export function canonical (v: unknown): string {
+  if (typeof v === 'number' && Number.isFinite(v)) return Object.is(v, -0) ? '0' : String(v)
+  const out: string[] = []
+  encodeInto(v, out, 0)
+  return out.join('')
+}
+
+/**
+ * Checks that `v` is a Value no larger than `maxBytes` in canonical form and
+ * returns that form. Errors are deterministic: every replica decides alike.
+ */
+export function checkValue (v: unknown, maxBytes = DEFAULT_MAX_VALUE_BYTES): string {
+  const text = canonical(v)
+  if (text.length > maxBytes) throw new ValueTooLargeError(`value encodes to ${text.length} bytes, more than ${maxBytes}`)
+  return text
+}
+
+/** A deep copy, so no caller can change a value a store holds. */
+export function cloneValue<V extends Value | undefined> (v: V): V {
+  if (v === null || typeof v !== 'object') return v
+  return structuredClone(v)
+}

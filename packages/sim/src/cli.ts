@@ -1,0 +1,90 @@
+import { formatViolation } from './checker.js'
+import { runSeed, type FaultMode } from './run.js'
+
+/**
+ * `pnpm sim --seeds N [--start S] [--voters V] [--observers O] [--txns T] [--faults none|net|crash|all]`
+ * Runs seeds in order; the last line is the summary, the exit code is non-zero on any violation.
+ */
+function parse (argv: readonly string[]): { seeds: number, start: number, voters: number, observers: number, txns: number, faults: FaultMode, verbose: boolean } {
+  const o = { seeds: 100, start: 1, voters: 3, observers: 1, txns: 60, faults: 'all' as FaultMode, verbose: false }
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]
+    if (a === '--') continue
+    if (a === '--verbose') { o.verbose = true; continue }
+    const v = argv[++i]
+    if (v === undefined) throw new Error(`${a} needs a value`)
+    switch (a) {
+      case '--seeds': o.seeds = int(a, v, 1); break
+      case '--start': o.start = int(a, v, 0); break
+      case '--voters': o.voters = int(a, v, 1); break
+      case '--observers': o.observers = int(a, v, 0); break
+      case '--txns': o.txns = int(a, v, 1); break
+      case '--faults':
+        if (v !== 'none' && v !== 'net' && v !== 'crash' && v !== 'all') throw new Error('--faults is none, net, crash or all')
+        o.faults = v
+        break
+      default: throw new Error(`unknown option ${a}`)
+    }
+  }
+  return o
+}
+
+function int (name: string, v: string, min: number): number {
+  const n = Number(v)
+  if (!Number.isSafeInteger(n) || n < min) throw new Error(`${name} takes a whole number >= ${min}`)
+  return n
+}
+
+function pct (xs: number[], p: number): number {
+  if (xs.length === 0) return 0
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor(p * s.length))] as number
+}
+
+async function main (): Promise<number> {
+  let o
+  try {
+    o = parse(process.argv.slice(2))
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`)
+    return 2
+  }
+  let violations = 0
+  let committed = 0
+  let unknown = 0
+  let reads = 0
+  let crashes = 0
+  let firstFailing: number | undefined
+  const resume: number[] = []
+  const catchUp: number[] = []
+  const started = performance.now()
+  for (let seed = o.start; seed < o.start + o.seeds; seed++) {
+    const r = await runSeed({ seed, voters: o.voters, observers: o.observers, txns: o.txns, faults: o.faults })
+    committed += r.stats.committed
+    unknown += r.stats.unknown
+    reads += r.stats.reads
+    crashes += r.stats.crashes
+    resume.push(...r.stats.resumeMs)
+    catchUp.push(...r.stats.catchUpMs)
+    if (o.seeds === 1 || o.verbose) {
+      process.stdout.write(`seed ${seed}: digest ${r.digest}, committed ${r.stats.committed}, unknown ${r.stats.unknown}, reads ${r.stats.reads}, crashes ${r.stats.crashes}, partitions ${r.stats.partitions}, messages ${r.stats.messages} (${r.stats.dropped} dropped), virtual ${r.stats.virtualMs} ms\n`)
+    }
+    if (r.violations.length > 0) {
+      violations += r.violations.length
+      firstFailing ??= seed
+      process.stdout.write(`seed ${seed}: ${r.violations.length} violation(s)\n`)
+      for (const v of r.violations.slice(0, 5)) process.stdout.write(`  ${formatViolation(v)}\n`)
+    }
+  }
+  const secs = (performance.now() - started) / 1000
+  process.stdout.write(`wall ${secs.toFixed(1)} s; unknown-outcome txns ${unknown}; strict/snapshot reads ${reads}; crashes ${crashes}\n`)
+  if (resume.length > 0) process.stdout.write(`voter restart -> watermark resumes (virtual ms): p50 ${pct(resume, 0.5)}, p99 ${pct(resume, 0.99)}, max ${Math.max(...resume)} over ${resume.length} restarts\n`)
+  if (catchUp.length > 0) process.stdout.write(`restart -> caught up (virtual ms): p50 ${pct(catchUp, 0.5)}, p99 ${pct(catchUp, 0.99)}, max ${Math.max(...catchUp)}\n`)
+  if (firstFailing !== undefined) {
+    process.stdout.write(`replay the first failing seed: pnpm sim --seeds 1 --start ${firstFailing} --voters ${o.voters} --observers ${o.observers} --txns ${o.txns} --faults ${o.faults}\n`)
+  }
+  process.stdout.write(`seeds: ${o.seeds}, histories checked: ${o.seeds}, violations: ${violations}, txns committed: ${committed}\n`)
+  return violations > 0 ? 1 : 0
+}
+
+process.exitCode = await main()

@@ -1,0 +1,135 @@
+import type { Message, ReadResult, TxnResult, Value } from '@tideline/core'
+import type { EventLoop } from './event-loop.js'
+import type { ListMop, Op } from './history.js'
+import { INITIAL_BALANCE, accountKey, simRegistry, type ListMopArgs } from './procedures.js'
+import type { Rng } from './rng.js'
+
+/** What a client wants to do next. */
+export type Intent =
+  | { readonly kind: 'list', readonly mops: readonly ListMopArgs[] }
+  | { readonly kind: 'transfer', readonly from: string, readonly to: string, readonly amount: number }
+  | { readonly kind: 'bank-read', readonly consistency: 'strict' | 'snapshot' }
+
+export interface ClientInit {
+  readonly id: string
+  readonly process: number
+  readonly loop: EventLoop
+  readonly rng: Rng
+  readonly peers: () => readonly string[]
+  readonly send: (to: string, m: Message) => void
+  readonly record: (op: Op) => void
+  readonly accounts: readonly string[]
+  readonly timeoutMs: number
+  readonly maxAttempts: number
+  /** Draws the next intent, or undefined when this client is done. */
+  readonly next: () => Intent | undefined
+  readonly nextOpId: () => number
+}
+
+/** Errors that prove a submission was refused before it got a timestamp. */
+const REFUSED = new Set(['UnknownProcedureError', 'ProcedureHashMismatchError', 'InvalidValueError', 'ValueTooLargeError', 'ProcedureError'])
+
+/**
+ * A closed-loop client outside the group: it talks to a random peer over the
+ * simulated network, times out, and retries elsewhere with the same
+ * clientTxnId, recording what it observed.
+ */
+export class SimClient {
+  private readonly init: ClientInit
+  private current: { intent: Intent, opId: number, invokeTime: number, attempt: number, token: string, txnId: string } | undefined
+  done = false
+
+  constructor (init: ClientInit) {
+    this.init = init
+  }
+
+  start (): void {
+    this.issue()
+  }
+
+  private issue (): void {
+    const intent = this.init.next()
+    if (intent === undefined) {
+      this.done = true
+      this.current = undefined
+      return
+    }
+    const opId = this.init.nextOpId()
+    this.current = { intent, opId, invokeTime: this.init.loop.now, attempt: 0, token: '', txnId: `${this.init.id}-${opId}` }
+    this.attempt()
+  }
+
+  private attempt (): void {
+    const c = this.current
+    if (c === undefined) return
+    c.attempt++
+    c.token = `${c.txnId}/${c.attempt}`
+    const to = this.init.rng.pick(this.init.peers())
+    const i = c.intent
+    if (i.kind === 'bank-read') {
+      this.init.send(to, { t: 'read', reqId: c.token, keys: this.init.accounts.map(accountKey), consistency: i.consistency, replyTo: this.init.id })
+    } else {
+      const procedure = i.kind === 'list' ? 'listTxn' : 'transfer'
+      const args = (i.kind === 'list' ? { mops: i.mops } : { from: i.from, to: i.to, amount: i.amount }) as unknown as Value
+      const hash = simRegistry.procedures.get(procedure)?.hash ?? ''
+      this.init.send(to, { t: 'submit', req: { clientTxnId: c.txnId, procedure, hash, args }, replyTo: this.init.id })
+    }
+    const token = c.token
+    this.init.loop.after(this.init.timeoutMs, () => { this.onTimeout(token) })
+  }
+
+  private onTimeout (token: string): void {
+    const c = this.current
+    if (c === undefined || c.token !== token) return
+    if (c.attempt < this.init.maxAttempts) {
+      this.attempt()
+      return
+    }
+    this.finish(undefined, undefined)
+  }
+
+  receive (m: Message): void {
+    const c = this.current
+    if (c === undefined) return
+    if (m.t === 'submit-rep' && m.clientTxnId === c.txnId && c.intent.kind !== 'bank-read') {
+      if (m.result !== undefined) this.finish(m.result, undefined)
+      else if (m.error !== undefined && REFUSED.has(m.error.name)) this.finish(undefined, m.error.name)
+      // any other error: the peer could not serve; the timeout retries elsewhere
+    } else if (m.t === 'read-rep' && m.reqId === c.token && c.intent.kind === 'bank-read') {
+      if (m.result !== undefined) this.finishRead(m.result)
+    }
+  }
+
+  private base (outcome: Op['outcome'], realTime: boolean): { id: number, process: number, invokeTime: number, completeTime: number | undefined, outcome: Op['outcome'], realTime: boolean } {
+    const c = this.current as NonNullable<SimClient['current']>
+    return { id: c.opId, process: this.init.process, invokeTime: c.invokeTime, completeTime: outcome === 'info' ? undefined : this.init.loop.now, outcome, realTime }
+  }
+
+  private finishRead (result: ReadResult): void {
+    const c = this.current as NonNullable<SimClient['current']>
+    const i = c.intent as Extract<Intent, { kind: 'bank-read' }>
+    const balances: Record<string, number> = {}
+    for (const a of this.init.accounts) balances[a] = (result.values[accountKey(a)] as number | undefined) ?? INITIAL_BALANCE
+    this.init.record({ kind: 'bank-read', balances, ...this.base('ok', i.consistency === 'strict') })
+    this.issue()
+  }
+
+  private finish (result: TxnResult | undefined, refused: string | undefined): void {
+    const c = this.current as NonNullable<SimClient['current']>
+    const i = c.intent
+    const outcome: Op['outcome'] = result === undefined ? (refused !== undefined ? 'fail' : 'info') : result.status === 'committed' ? 'ok' : 'fail'
+    if (i.kind === 'list') {
+      const reads = result?.status === 'committed' ? result.value as number[][] : []
+      let r = 0
+      const mops: ListMop[] = i.mops.map(m => m.f === 'append'
+        ? { f: 'append', key: m.k, value: m.v }
+        : { f: 'r', key: m.k, value: outcome === 'ok' ? (reads[r++] ?? null) : null })
+      this.init.record({ kind: 'list', mops, ...this.base(outcome, true) })
+    } else if (i.kind === 'transfer') {
+      this.init.record({ kind: 'transfer', from: i.from, to: i.to, amount: i.amount, ...this.base(outcome, true) })
+    } else {
+      this.init.record({ kind: 'bank-read', ...this.base('info', i.consistency === 'strict') })
+    }
+    this.issue()
+  }
+}

@@ -1,0 +1,334 @@
+import { MemoryStore, Peer, canonical, hash64, type GroupConfig, type Message, type StoreBatch } from '@tideline/core'
+import { checkHistory } from './checker.js'
+import { SimClient, type Intent } from './client.js'
+import { EventLoop } from './event-loop.js'
+import type { History, Op, ReplicaFinal, Violation } from './history.js'
+import { INITIAL_BALANCE, simRegistry, type ListMopArgs } from './procedures.js'
+import { Rng } from './rng.js'
+
+export type FaultMode = 'none' | 'net' | 'crash' | 'all'
+
+export interface SimOptions {
+  readonly seed: number
+  /** @default 3 */
+  readonly voters?: number
+  /** @default 1 */
+  readonly observers?: number
+  /** Client transactions (read-write and read-only) in the run. @default 60 */
+  readonly txns?: number
+  /** @default 'all' */
+  readonly faults?: FaultMode
+  /** Clients issuing operations concurrently. @default 6 */
+  readonly clients?: number
+}
+
+export interface SimStats {
+  committed: number
+  aborted: number
+  failed: number
+  unknown: number
+  reads: number
+  crashes: number
+  partitions: number
+  messages: number
+  dropped: number
+  /** Virtual ms from each voter restart until the group watermark moved again. */
+  readonly resumeMs: number[]
+  /** Virtual ms from each restart until the restarted peer caught up with the others. */
+  readonly catchUpMs: number[]
+  virtualMs: number
+}
+
+export interface SimResult {
+  readonly seed: number
+  readonly history: History
+  readonly violations: Violation[]
+  readonly stats: SimStats
+  /** Digest of every replica's final state and results; equal across replays of a seed. */
+  readonly digest: string
+}
+
+interface Node {
+  readonly id: string
+  readonly voter: boolean
+  peer: Peer | undefined
+  store: MemoryStore
+  gen: number
+  up: boolean
+  skew: number
+  /** Keeps the node down while a fault holds it. */
+  downUntil: number
+}
+
+const TICK_MS = 5
+const CLIENT_TIMEOUT_MS = 400
+const CLIENT_ATTEMPTS = 4
+const QUIESCE_LIMIT_MS = 30_000
+
+/** Runs one seeded simulation: workload, faults, healing, quiescence, history check. */
+export async function runSeed (options: SimOptions): Promise<SimResult> {
+  const seed = options.seed
+  const faults = options.faults ?? 'all'
+  const netFaults = faults === 'net' || faults === 'all'
+  const crashFaults = faults === 'crash' || faults === 'all'
+  const rng = new Rng(seed)
+  const netRng = rng.fork()
+  const faultRng = rng.fork()
+  const workRng = rng.fork()
+  const loop = new EventLoop()
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], virtualMs: 0 }
+
+  const voterIds = Array.from({ length: options.voters ?? 3 }, (_, i) => `v${i}`)
+  const observerIds = Array.from({ length: options.observers ?? 1 }, (_, i) => `o${i}`)
+  const config: GroupConfig = { groupId: `sim-${seed}`, epoch: 0, voters: voterIds, registryHash: simRegistry.hash }
+
+  // --- network faults
+  let dropRate = 0
+  let dupRate = 0
+  let partition: Set<string> | undefined
+  const isCut = (a: string, b: string): boolean => partition !== undefined && partition.has(a) !== partition.has(b)
+
+  const nodes = new Map<string, Node>()
+  const clients = new Map<string, SimClient>()
+
+  const storeDelay = (): ((b: StoreBatch) => Promise<void> | undefined) => {
+    const r = rng.fork()
+    return () => loop.sleep(r.int(0, 2))
+  }
+
+  const deliver = (from: string, to: string, m: Message): void => {
+    const node = nodes.get(to)
+    if (node !== undefined) {
+      if (node.up && node.peer !== undefined) node.peer.receive(from, m)
+      return
+    }
+    clients.get(to)?.receive(m)
+  }
+
+  const send = (from: string, to: string, m: Message): void => {
+    stats.messages++
+    if (isCut(from, to) || (netFaults && netRng.chance(dropRate))) {
+      stats.dropped++
+      return
+    }
+    const copies = netFaults && netRng.chance(dupRate) ? 2 : 1
+    for (let i = 0; i < copies; i++) {
+      const tail = netFaults && netRng.chance(0.02) ? netRng.int(20, 150) : 0
+      const delay = netRng.int(0, 3) + tail
+      const wire = structuredClone(m)
+      loop.after(delay, () => { if (!isCut(from, to)) deliver(from, to, wire) })
+    }
+  }
+
+  const startPeer = async (node: Node): Promise<void> => {
+    const gen = ++node.gen
+    const clock = { now: () => loop.now + node.skew }
+    const peer = await Peer.open({
+      id: node.id,
+      config,
+      registry: simRegistry,
+      store: node.store,
+      clock,
+      send: (to, m) => { if (node.gen === gen && node.up) send(node.id, to, m) }
+    })
+    if (node.gen !== gen) return
+    node.peer = peer
+    node.up = true
+    const tick = (): void => {
+      if (node.gen !== gen || !node.up) return
+      peer.tick()
+      loop.after(TICK_MS, tick)
+    }
+    loop.after(faultRng.int(1, TICK_MS), tick)
+  }
+
+  for (const id of [...voterIds, ...observerIds]) {
+    const node: Node = { id, voter: voterIds.includes(id), peer: undefined, store: new MemoryStore({ journal: true, delay: storeDelay() }), gen: 0, up: false, skew: 0, downUntil: 0 }
+    if (netFaults) node.skew = faultRng.int(-80, 80)
+    nodes.set(id, node)
+  }
+  for (const node of nodes.values()) await startPeer(node)
+
+  // --- workload
+  const history: Op[] = []
+  const accounts = ['a', 'b', 'c', 'd', 'e']
+  const listKeys = Array.from({ length: 10 }, (_, i) => `k${i}`)
+  let remaining = options.txns ?? 60
+  let opId = 0
+  let appendValue = 0
+  const nextIntent = (): Intent | undefined => {
+    if (remaining <= 0) return undefined
+    remaining--
+    const roll = workRng.next()
+    if (roll < 0.55) {
+      const mops: ListMopArgs[] = []
+      for (let n = workRng.int(1, 4); n > 0; n--) {
+        const k = workRng.pick(listKeys)
+        mops.push(workRng.chance(0.5) ? { f: 'r', k } : { f: 'append', k, v: ++appendValue })
+      }
+      return { kind: 'list', mops }
+    }
+    if (roll < 0.85) {
+      const from = workRng.pick(accounts)
+      let to = workRng.pick(accounts)
+      if (to === from) to = accounts[(accounts.indexOf(from) + 1) % accounts.length] as string
+      return { kind: 'transfer', from, to, amount: workRng.int(1, 60) }
+    }
+    return { kind: 'bank-read', consistency: workRng.chance(0.7) ? 'strict' : 'snapshot' }
+  }
+  const peerIds = [...voterIds, ...observerIds]
+  for (let i = 0; i < (options.clients ?? 6); i++) {
+    const id = `c${i}`
+    clients.set(id, new SimClient({
+      id,
+      process: i,
+      loop,
+      rng: workRng.fork(),
+      peers: () => peerIds,
+      send: (to, m) => { send(id, to, m) },
+      record: op => { history.push(op) },
+      accounts,
+      timeoutMs: CLIENT_TIMEOUT_MS,
+      maxAttempts: CLIENT_ATTEMPTS,
+      next: nextIntent,
+      nextOpId: () => ++opId
+    }))
+  }
+  for (const c of clients.values()) loop.after(workRng.int(0, 20), () => { c.start() })
+
+  // --- fault schedule
+  const watermarkOf = (): string | undefined => {
+    for (const n of nodes.values()) if (n.up && n.peer !== undefined) return n.peer.status().watermark
+    return undefined
+  }
+  const crash = (node: Node, downFor: number): void => {
+    if (!node.up || node.peer === undefined) return
+    stats.crashes++
+    node.peer.crash()
+    node.peer = undefined
+    node.up = false
+    node.gen++
+    node.store = node.store.crashAndRecover({ delay: storeDelay() })
+    node.downUntil = loop.now + downFor
+    loop.after(downFor, () => { void restart(node) })
+  }
+  const restart = async (node: Node): Promise<void> => {
+    if (node.up || loop.now < node.downUntil) return
+    const restartedAt = loop.now
+    const before = watermarkOf()
+    const othersEvaluated = Math.max(0, ...[...nodes.values()].filter(n => n !== node && n.up).map(n => n.peer?.status().evaluated ?? 0))
+    await startPeer(node)
+    if (node.voter) {
+      const watch = (): void => {
+        const now = watermarkOf()
+        if (now !== undefined && before !== undefined && now > before) { stats.resumeMs.push(loop.now - restartedAt); return }
+        if (loop.now - restartedAt < QUIESCE_LIMIT_MS) loop.after(TICK_MS, watch)
+      }
+      loop.after(TICK_MS, watch)
+    }
+    const caught = (): void => {
+      if (!node.up || node.peer === undefined) return
+      if (node.peer.status().evaluated >= othersEvaluated) { stats.catchUpMs.push(loop.now - restartedAt); return }
+      if (loop.now - restartedAt < QUIESCE_LIMIT_MS) loop.after(TICK_MS, caught)
+    }
+    loop.after(TICK_MS, caught)
+  }
+
+  let faultsOn = faults !== 'none'
+  const scheduleFault = (): void => {
+    if (!faultsOn) return
+    loop.after(faultRng.int(50, 400), () => {
+      if (!faultsOn) return
+      const kinds: string[] = []
+      if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
+      if (crashFaults) kinds.push('crash', 'crash')
+      const kind = faultRng.pick(kinds)
+      if (kind === 'drop') {
+        dropRate = faultRng.chance(0.5) ? 0 : faultRng.next() * 0.15
+        dupRate = faultRng.next() * 0.05
+      } else if (kind === 'partition' && partition === undefined) {
+        const side = new Set(peerIds.filter(() => faultRng.chance(0.4)))
+        if (side.size > 0 && side.size < peerIds.length) {
+          stats.partitions++
+          partition = side
+          loop.after(faultRng.int(30, 600), () => { partition = undefined })
+        }
+      } else if (kind === 'skew') {
+        faultRng.pick([...nodes.values()]).skew = faultRng.int(-150, 150)
+      } else if (kind === 'step-back') {
+        faultRng.pick([...nodes.values()]).skew -= faultRng.int(10, 400)
+      } else if (kind === 'crash') {
+        const node = faultRng.pick([...nodes.values()])
+        const votersDown = [...nodes.values()].filter(n => n.voter && !n.up).length
+        // Keep a majority of voters able to come back together; more only stalls longer.
+        if (!node.voter || votersDown + 1 <= Math.floor((voterIds.length - 1) / 2)) crash(node, faultRng.int(20, 700))
+      }
+      scheduleFault()
+    })
+  }
+  scheduleFault()
+
+  const allClientsDone = (): boolean => [...clients.values()].every(c => c.done)
+  await loop.run(allClientsDone, 120_000)
+
+  // --- heal and wait for quiescence
+  faultsOn = false
+  dropRate = 0
+  dupRate = 0
+  partition = undefined
+  for (const node of nodes.values()) {
+    node.downUntil = 0
+    if (!node.up) void restart(node)
+  }
+  const quiescent = (): boolean => {
+    const ns = [...nodes.values()]
+    if (!ns.every(n => n.up && n.peer !== undefined)) return false
+    const st = ns.map(n => (n.peer as Peer).status())
+    const first = st[0]
+    if (first === undefined) return true
+    if (!st.every(s => s.inflight === 0 && s.unevaluated === 0 && s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated)) return false
+    // every replica holds every coordinator's whole sequence
+    const seqs = ns.map(n => (n.peer as Peer).sequences())
+    return voterIds.every(v => seqs.every(s => s[v]?.have === seqs[0]?.[v]?.have && s[v]?.evalNext === (s[v]?.have ?? 0) + 1))
+  }
+  const quiet = await loop.run(quiescent, loop.now + QUIESCE_LIMIT_MS)
+  stats.virtualMs = loop.now
+
+  // --- finals
+  const finals: ReplicaFinal[] = []
+  for (const node of nodes.values()) {
+    const peer = node.peer
+    if (peer === undefined) continue
+    const entries = await peer.snapshot()
+    const lists: Record<string, number[]> = {}
+    const balances: Record<string, number> = {}
+    for (const a of accounts) balances[a] = INITIAL_BALANCE
+    for (const [k, v] of entries) {
+      if (k.startsWith('l/')) lists[k.slice(2)] = v as number[]
+      else if (k.startsWith('acct/')) balances[k.slice(5)] = v as number
+    }
+    const st = peer.status()
+    finals.push({ peer: node.id, lists, balances, stateDigest: hash64(canonical(entries)), resultDigest: st.digest, evaluatedThrough: st.lastEvaluated })
+  }
+  for (const node of nodes.values()) await node.peer?.close()
+
+  history.sort((a, b) => a.id - b.id)
+  for (const op of history) {
+    if (op.kind === 'bank-read') { if (op.outcome === 'ok') stats.reads++; continue }
+    if (op.outcome === 'ok') stats.committed++
+    else if (op.outcome === 'fail') { if (op.kind === 'transfer') stats.aborted++; else stats.failed++ }
+    else stats.unknown++
+  }
+  const h: History = { ops: history, bankTotal: INITIAL_BALANCE * accounts.length, accounts, finals }
+  const violations = checkHistory(h)
+  if (!quiet) {
+    const st = [...nodes.values()].map(n => n.peer === undefined ? `${n.id}: down` : `${n.id}: ${JSON.stringify({ ...n.peer.status(), counters: undefined })}`)
+    violations.push({ kind: 'liveness', message: `the group did not quiesce within ${QUIESCE_LIMIT_MS} ms of healing: ${st.join('; ')}` })
+  }
+  for (const n of nodes.values()) {
+    const failed = n.peer?.status().failed
+    if (failed !== undefined) violations.push({ kind: 'liveness', message: `${n.id} failed: ${failed}` })
+  }
+  const digest = hash64(finals.map(f => `${f.peer}:${f.stateDigest}:${f.resultDigest}`).join('|'))
+  return { seed, history: h, violations, stats, digest }
+}
