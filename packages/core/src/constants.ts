@@ -24,5 +24,3 @@ export const DEFAULT_HELLO_INTERVAL_MS = 500
 export const DEFAULT_MAX_VALUE_BYTES = 1 << 20
 /** Deepest nesting accepted in a value. */
 export const MAX_VALUE_DEPTH = 64
-/** Prefix of the reserved keys that record each client transaction id's outcome. */
-export const TXN_KEY_PREFIX = '\u0000txn/'

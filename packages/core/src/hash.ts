@@ -28,3 +28,44 @@ export function hash64 (input: string, seed = 0): string {
   const lo = avalanche((b + hi) >>> 0)
   return hex8(hi) + hex8(lo)
 }
+
+/** The same two-lane hash, fed piece by piece, so digests need not build strings. */
+export class Hasher {
+  private a: number
+  private b: number
+  private n = 0
+
+  constructor (seed = 0) {
+    this.a = (0x811c9dc5 ^ seed) >>> 0
+    this.b = (0x9e3779b9 ^ Math.imul(seed, 0x27d4eb2f)) >>> 0
+  }
+
+  /** Continues from a digest this class produced. */
+  static resume (digest: string): Hasher {
+    const h = new Hasher()
+    h.a = parseInt(digest.slice(0, 8), 16) >>> 0
+    h.b = parseInt(digest.slice(8, 16), 16) >>> 0
+    return h
+  }
+
+  text (s: string): this {
+    let a = this.a
+    let b = this.b
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i)
+      a = Math.imul(a ^ c, 0x01000193)
+      b = Math.imul(b ^ c, 0x5bd1e995) ^ (b >>> 15)
+    }
+    // A separator, so ("ab","c") and ("a","bc") differ.
+    this.a = Math.imul(a ^ 0x1f, 0x01000193)
+    this.b = Math.imul(b ^ 0x1f, 0x5bd1e995) ^ (b >>> 15)
+    this.n += s.length + 1
+    return this
+  }
+
+  digest (): string {
+    const hi = avalanche((this.a ^ this.n) >>> 0)
+    const lo = avalanche((this.b + hi) >>> 0)
+    return hex8(hi) + hex8(lo)
+  }
+}

@@ -45,10 +45,12 @@ function lastBelow (versions: readonly Version[], below: Timestamp): number {
  */
 export class MemoryStore implements Store {
   private readonly versions = new Map<string, Version[]>()
-  private readonly thunks = new Map<Timestamp, Thunk>()
-  private readonly bySeq = new Map<string, Thunk>()
-  private readonly outcomes = new Map<Timestamp, Outcome>()
+  /** Every thunk by timestamp, with its outcome once settled. */
+  private readonly thunks = new Map<Timestamp, { readonly thunk: Thunk, outcome: Outcome | undefined }>()
+  /** coordinator → epoch → seq → thunk, for gap fill. */
+  private readonly bySeq = new Map<string, Map<number, Map<number, Thunk>>>()
   private readonly meta = new Map<string, Value>()
+  private readonly txns = new Map<string, string>()
   private readonly disk: Disk | undefined
   private readonly delay: MemoryStoreInit['delay']
   private crashed = false
@@ -80,25 +82,43 @@ export class MemoryStore implements Store {
   }
 
   private apply (batch: StoreBatch): void {
+    let seqs: Map<number, Thunk> | undefined
+    let seqsOf = ''
+    let seqsEpoch = -1
     for (const thunk of batch.thunks ?? []) {
       if (this.thunks.has(thunk.ts)) continue
-      this.thunks.set(thunk.ts, thunk)
-      this.bySeq.set(`${thunk.coordinator}/${thunk.epoch}/${thunk.seq}`, thunk)
+      this.thunks.set(thunk.ts, { thunk, outcome: undefined })
+      if (seqs === undefined || seqsOf !== thunk.coordinator || seqsEpoch !== thunk.epoch) {
+        seqsOf = thunk.coordinator
+        seqsEpoch = thunk.epoch
+        seqs = this.sequence(thunk.coordinator, thunk.epoch)
+      }
+      seqs.set(thunk.seq, thunk)
     }
     for (const s of batch.settle ?? []) this.settleOne(s)
     for (const [name, value] of batch.meta ?? []) this.meta.set(name, cloneValue(value))
+    for (const [id, record] of batch.txns ?? []) if (!this.txns.has(id)) this.txns.set(id, record)
+  }
+
+  private sequence (coordinator: string, epoch: number): Map<number, Thunk> {
+    let epochs = this.bySeq.get(coordinator)
+    if (epochs === undefined) { epochs = new Map(); this.bySeq.set(coordinator, epochs) }
+    let seqs = epochs.get(epoch)
+    if (seqs === undefined) { seqs = new Map(); epochs.set(epoch, seqs) }
+    return seqs
   }
 
   private settleOne (s: Settlement): void {
-    if (this.outcomes.has(s.ts)) return
-    this.outcomes.set(s.ts, s.outcome)
+    const entry = this.thunks.get(s.ts)
+    if (entry?.outcome !== undefined) return
+    if (entry !== undefined) entry.outcome = s.outcome
     for (const [key, value] of s.writes) {
       let list = this.versions.get(key)
       if (list === undefined) {
         list = []
         this.versions.set(key, list)
       }
-      const version: Version = { ts: s.ts, value: cloneValue(value) }
+      const version: Version = { ts: s.ts, value: typeof value === 'object' && value !== null ? cloneValue(value) : value }
       const last = list[list.length - 1]
       if (last === undefined || last.ts < s.ts) {
         list.push(version)
@@ -115,10 +135,24 @@ export class MemoryStore implements Store {
     return v === undefined ? undefined : { ts: v.ts, value: cloneValue(v.value) }
   }
 
+  async latestMany (keys: readonly string[], below: Timestamp): Promise<Array<Version | undefined>> {
+    return keys.map(key => {
+      const list = this.versions.get(key)
+      const v = list === undefined ? undefined : list[lastBelow(list, below)]
+      return v === undefined ? undefined : { ts: v.ts, value: cloneValue(v.value) }
+    })
+  }
+
+  async txnRecords (clientTxnIds: readonly string[]): Promise<Array<string | undefined>> {
+    return clientTxnIds.map(id => this.txns.get(id))
+  }
+
   async thunkRange (coordinator: string, epoch: number, from: number, to: number): Promise<Thunk[]> {
     const out: Thunk[] = []
+    const seqs = this.bySeq.get(coordinator)?.get(epoch)
+    if (seqs === undefined) return out
     for (let seq = Math.max(1, from); seq <= to; seq++) {
-      const t = this.bySeq.get(`${coordinator}/${epoch}/${seq}`)
+      const t = seqs.get(seq)
       if (t !== undefined) out.push(t)
     }
     return out
@@ -126,12 +160,12 @@ export class MemoryStore implements Store {
 
   async unsettled (): Promise<Thunk[]> {
     const out: Thunk[] = []
-    for (const [ts, t] of this.thunks) if (!this.outcomes.has(ts)) out.push(t)
+    for (const { thunk, outcome } of this.thunks.values()) if (outcome === undefined) out.push(thunk)
     return out.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0))
   }
 
   async outcome (ts: Timestamp): Promise<Outcome | undefined> {
-    return this.outcomes.get(ts)
+    return this.thunks.get(ts)?.outcome
   }
 
   async getMeta (name: string): Promise<Value | undefined> {

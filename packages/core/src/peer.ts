@@ -1,13 +1,13 @@
 import * as C from './constants.js'
 import { AbortError, PeerClosedError, QuorumUnavailableError, StoreFailedError, TidelineError } from './errors.js'
-import { hash64 } from './hash.js'
+import { Hasher } from './hash.js'
 import type { Message } from './messages.js'
 import { declaredKeys, evaluate, resolveProcedure, type ProcedureRegistry } from './procedures.js'
 import type { Settlement, Store } from './store.js'
-import { TS_ZERO, TimestampMinter, maxTimestamp, peerTag, timestampMs, type Timestamp } from './timestamp.js'
+import { TS_ZERO, TimestampMinter, maxTimestamp, peerTag, timestampMs, timestampSuccessor, type Timestamp } from './timestamp.js'
 import type { GroupConfig, Outcome, ReadConsistency, ReadResult, Role, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
 import { validateMessage } from './validate.js'
-import { checkValue, type Value } from './value.js'
+import { canonical, checkValue, type Value } from './value.js'
 import { WatermarkTable } from './watermark.js'
 
 /** The injected clock: milliseconds, possibly skewed, possibly stepping back. */
@@ -118,10 +118,19 @@ interface Persisting {
   readonly thunk: Thunk
 }
 
-const txnKey = (clientTxnId: string): string => C.TXN_KEY_PREFIX + clientTxnId
-
-/** The record kept under txnKey: which thunk decided a clientTxnId, and how. */
+/** The exactly-once record: which thunk decided a clientTxnId, and how. A string, so stores copy nothing. */
 interface TxnRecord { readonly ts: Timestamp, readonly outcome: Outcome }
+
+const BYTES_TAG = '\u0000bytes'
+const encodeRecord = (ts: Timestamp, outcome: Outcome): string =>
+  ts + JSON.stringify(outcome, (_k, v: unknown) => v instanceof Uint8Array ? { [BYTES_TAG]: Array.from(v) } : v)
+const decodeRecord = (s: string): TxnRecord => ({
+  ts: s.slice(0, 36) as Timestamp,
+  outcome: JSON.parse(s.slice(36), (_k, v: unknown) => {
+    if (v !== null && typeof v === 'object' && BYTES_TAG in v) return new Uint8Array((v as Record<string, number[]>)[BYTES_TAG] as number[])
+    return v
+  }) as Outcome
+})
 
 function toResult (ts: Timestamp, outcome: Outcome, duplicate: boolean): TxnResult {
   const base = outcome.status === 'committed'
@@ -494,10 +503,10 @@ export class Peer {
     this.addWaiter(req.clientTxnId, waiter)
     if (this.minted.has(req.clientTxnId)) return
     // Exactly once: a clientTxnId already decided answers with its first outcome.
-    void this.store.latest(txnKey(req.clientTxnId), this.frontier).then(found => {
+    void this.store.txnRecords([req.clientTxnId]).then(([found]) => {
       if (this.closed) return
-      const record = found?.value as TxnRecord | undefined
-      if (record !== undefined) {
+      if (found !== undefined) {
+        const record = decodeRecord(found)
         this.resolveWaiters(req.clientTxnId, toResult(record.ts, record.outcome, true))
         return
       }
@@ -709,7 +718,7 @@ export class Peer {
         if (this.closed) return
         if (run.length === 0) {
           const V = this.wm.value
-          const reach = blocked ? this.lastEvaluated : (next !== undefined && next < V ? next : V)
+          const reach = blocked ? this.frontier : (next !== undefined && next < V ? next : V)
           if (reach > this.frontier) this.frontier = reach
           this.serveReads()
           return
@@ -723,50 +732,65 @@ export class Peer {
   }
 
   private async evaluateRun (run: Thunk[]): Promise<void> {
+    // Everything below the run is settled and nothing above it is, so one
+    // read of the newest versions serves the whole run; the overlay carries
+    // the run's own writes forward in timestamp order.
+    const wanted = new Set<string>()
+    for (const t of run) for (const k of t.reads) wanted.add(k)
+    const keys = [...wanted]
+    const ids = run.map(t => t.clientTxnId)
+    const [found, records] = await Promise.all([this.store.latestMany(keys, (run[0] as Thunk).ts), this.store.txnRecords(ids)])
+    if (this.closed) return
     const overlay = new Map<string, Value | undefined>()
-    const read = async (key: string, below: Timestamp): Promise<Value | undefined> => {
-      if (overlay.has(key)) return overlay.get(key)
-      const v = (await this.store.latest(key, below))?.value
-      overlay.set(key, v)
-      return v
-    }
+    for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i]?.value)
+    const decided = new Map<string, string>()
+    for (let i = 0; i < ids.length; i++) if (records[i] !== undefined) decided.set(ids[i] as string, records[i] as string)
+    const read = (k: string): Value | undefined => overlay.get(k)
     const settle: Settlement[] = []
+    const txns: Array<[string, string]> = []
     const results: Array<{ thunk: Thunk, result: TxnResult }> = []
     let digest = this.digest
     for (const thunk of run) {
-      const dedupKey = txnKey(thunk.clientTxnId)
-      const prior = await read(dedupKey, thunk.ts) as TxnRecord | undefined
+      const prior = decided.get(thunk.clientTxnId)
       let outcome: Outcome
       let writes: Array<readonly [string, Value | undefined]>
       let result: TxnResult
-      if (prior !== undefined) {
+      let dedupRecord: string | undefined
+      if (typeof prior === 'string') {
         // A retry of a transaction that already took effect: no effect, same answer.
-        outcome = { status: 'aborted', reason: `duplicate of ${prior.ts}`, error: 'DuplicateTransaction' }
+        const record = decodeRecord(prior)
+        outcome = { status: 'aborted', reason: `duplicate of ${record.ts}`, error: 'DuplicateTransaction' }
         writes = []
-        result = toResult(prior.ts, prior.outcome, true)
+        result = toResult(record.ts, record.outcome, true)
       } else {
-        const values = new Map<string, Value | undefined>()
-        for (const k of thunk.reads) values.set(k, await read(k, thunk.ts))
-        const ev = evaluate(this.registry, thunk, k => values.get(k), { maxValueBytes: this.opts.maxValueBytes })
+        const ev = evaluate(this.registry, thunk, read, { maxValueBytes: this.opts.maxValueBytes })
         outcome = ev.outcome
-        writes = [...ev.writes, [dedupKey, { ts: thunk.ts, outcome } as unknown as Value]]
+        dedupRecord = encodeRecord(thunk.ts, outcome)
+        writes = ev.writes as Array<readonly [string, Value | undefined]>
+        decided.set(thunk.clientTxnId, dedupRecord)
+        txns.push([thunk.clientTxnId, dedupRecord])
         result = toResult(thunk.ts, outcome, false)
       }
       for (const [k, v] of writes) overlay.set(k, v)
       settle.push({ ts: thunk.ts, outcome, writes })
       results.push({ thunk, result })
-      digest = hash64(`${digest}|${thunk.ts}|${outcomeText(outcome)}|${writesText(writes)}`)
+      // The rolling digest covers every outcome and every write, one thunk at a
+      // time (so it does not depend on how runs were cut): replicas that diverge disagree on it.
+      const hasher = new Hasher().text(digest).text(thunk.ts).text(dedupRecord ?? outcome.status)
+      for (const [k, v] of writes) hasher.text(k).text(v === undefined ? '' : typeof v === 'number' ? String(v) : canonical(v))
+      digest = hasher.digest()
     }
     const last = (run[run.length - 1] as Thunk).ts
     const evalNext: Record<string, number> = {}
     for (const [c, s] of this.streams) evalNext[c] = s.evalNext
-    const cursor = { frontier: maxTimestamp(this.frontier, last), last, count: this.evaluatedCount + run.length, digest, evalNext }
-    await this.store.write({ settle, meta: [['cursor', cursor as unknown as Value]], durability: 'relaxed' })
+    const reached = maxTimestamp(this.frontier, timestampSuccessor(last))
+    const cursor = { frontier: reached, last, count: this.evaluatedCount + run.length, digest, evalNext }
+    await this.store.write({ settle, txns, meta: [['cursor', cursor]], durability: 'relaxed' })
     if (this.closed) return
     this.digest = digest
     this.lastEvaluated = last
     this.evaluatedCount += run.length
-    if (last > this.frontier) this.frontier = last
+    this.frontier = reached
     for (const { thunk, result } of results) {
       const s = this.streams.get(thunk.coordinator) as Stream
       s.held.delete(thunk.seq)
@@ -976,7 +1000,7 @@ export class Peer {
     this.failure = errorInfo(err).message
     this.log('failed', { error: this.failure })
     const e = new StoreFailedError(`peer ${this.id} stopped: ${this.failure}`)
-    for (const id of [...this.waiters.keys()]) this.rejectWaiters(id, e)
+    for (const id of this.waiters.keys()) this.rejectWaiters(id, e)
   }
 
   /** Stops the peer: no more messages, pending calls fail with PeerClosedError. */
@@ -994,14 +1018,4 @@ export class Peer {
   crash (): void {
     this.closed = true
   }
-}
-
-function outcomeText (o: Outcome): string {
-  return o.status === 'committed' ? `c:${JSON.stringify(o.value)}` : `a:${o.error}:${o.reason}`
-}
-
-function writesText (writes: ReadonlyArray<readonly [string, Value | undefined]>): string {
-  let s = ''
-  for (const [k, v] of writes) s += `${k}=${v === undefined ? '-' : JSON.stringify(v)};`
-  return s
 }

@@ -62,7 +62,8 @@ export function createRegistry (procedures: ProcedureMap, init: RegistryInit = {
   const map = new Map<string, RegisteredProcedure>()
   for (const name of Object.keys(procedures).sort()) {
     const procedure = procedures[name] as Procedure<any, any>
-    const source = `${name}\n${String(procedure.keys)}\n${String(procedure.run)}\n${salt}`
+    const { keys, run } = procedure as { keys: unknown, run: unknown }
+    const source = `${name}\n${String(keys)}\n${String(run)}\n${salt}`
     map.set(name, { name, procedure, hash: hash64(source, 1) + hash64(source, 2) })
   }
   const all = [...map.values()].map(p => `${p.name}=${p.hash}`).join(';')
@@ -106,18 +107,22 @@ class TransactionAbort extends Error {
   }
 }
 
-/** A deterministic generator seeded from a timestamp (xorshift128+ on 32-bit lanes). */
+/** A deterministic generator seeded from the whole timestamp (xorshift128 on 32-bit lanes). */
 function seededRandom (ts: Timestamp): () => number {
-  let a = parseInt(ts.slice(4, 12), 16) ^ 0x9e3779b9
-  let b = parseInt(ts.slice(12, 20), 16) ^ 0x85ebca6b
-  let c = parseInt(ts.slice(20, 28), 16) ^ 0xc2b2ae35
-  let d = parseInt(ts.slice(28, 36), 16) ^ 0x27d4eb2f
-  return () => {
+  const h1 = hash64(ts, 11)
+  const h2 = hash64(ts, 12)
+  let a = parseInt(h1.slice(0, 8), 16) | 1
+  let b = parseInt(h1.slice(8), 16)
+  let c = parseInt(h2.slice(0, 8), 16)
+  let d = parseInt(h2.slice(8), 16)
+  const next = (): number => {
     const t = a ^ (a << 11)
     a = b; b = c; c = d
     d = (d ^ (d >>> 19) ^ (t ^ (t >>> 8))) >>> 0
     return d / 4294967296
   }
+  for (let i = 0; i < 8; i++) next()
+  return next
 }
 
 /** A write a committed transaction makes; `value` undefined means delete. */
@@ -142,35 +147,7 @@ export function evaluate (registry: ProcedureRegistry, thunk: Thunk, read: (key:
   const found = registry.procedures.get(thunk.procedure)
   if (found === undefined) return aborted('UnknownProcedureError', `no procedure named ${JSON.stringify(thunk.procedure)}`)
   if (found.hash !== thunk.hash) return aborted('ProcedureHashMismatchError', `procedure ${thunk.procedure} hash differs from the group's`)
-  const maxBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES
-  const reads = new Set(thunk.reads)
-  const writes = new Set(thunk.writes)
-  const pending = new Map<string, Value | undefined>()
-  let random: (() => number) | undefined
-  const tx: Tx = {
-    get (key) {
-      if (pending.has(key)) return cloneValue(pending.get(key))
-      if (!reads.has(key)) throw new UndeclaredKeyError(`${thunk.procedure} read undeclared key ${JSON.stringify(key)}`)
-      return cloneValue(read(key))
-    },
-    put (key, value) {
-      if (!writes.has(key)) throw new UndeclaredKeyError(`${thunk.procedure} wrote undeclared key ${JSON.stringify(key)}`)
-      checkValue(value, maxBytes)
-      pending.set(key, cloneValue(value))
-    },
-    delete (key) {
-      if (!writes.has(key)) throw new UndeclaredKeyError(`${thunk.procedure} deleted undeclared key ${JSON.stringify(key)}`)
-      pending.set(key, undefined)
-    },
-    abort (reason) {
-      throw new TransactionAbort(String(reason))
-    },
-    now: () => timestampMs(thunk.ts),
-    random () {
-      random ??= seededRandom(thunk.ts)
-      return random()
-    }
-  }
+  const tx = new EvalTx(thunk, read, options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES)
   let value: unknown
   try {
     value = found.procedure.run(tx, thunk.args)
@@ -178,13 +155,58 @@ export function evaluate (registry: ProcedureRegistry, thunk: Thunk, read: (key:
       return aborted('ProcedureError', `${thunk.procedure} returned a promise; procedures must be synchronous`)
     }
     if (value === undefined) value = null
-    checkValue(value, maxBytes)
+    checkValue(value, tx.maxBytes)
   } catch (err) {
     if (err instanceof TransactionAbort) return aborted('TransactionAbort', err.reason)
     if (err instanceof TidelineError) return aborted(err.name, err.message)
     return aborted('ProcedureError', `${thunk.procedure} threw ${errorText(err)}`)
   }
-  return { outcome: { status: 'committed', value: value as Value }, writes: [...pending] }
+  return { outcome: { status: 'committed', value: value as Value }, writes: [...tx.pending] }
+}
+
+/** The Tx a procedure runs against; writes stay pending until the run returns. */
+class EvalTx implements Tx {
+  readonly pending = new Map<string, Value | undefined>()
+  private readonly thunk: Thunk
+  private readonly source: (key: string) => Value | undefined
+  readonly maxBytes: number
+  private rng: (() => number) | undefined
+
+  constructor (thunk: Thunk, source: (key: string) => Value | undefined, maxBytes: number) {
+    this.thunk = thunk
+    this.source = source
+    this.maxBytes = maxBytes
+  }
+
+  get (key: string): Value | undefined {
+    if (this.pending.has(key)) return cloneValue(this.pending.get(key))
+    if (!this.thunk.reads.includes(key)) throw new UndeclaredKeyError(`${this.thunk.procedure} read undeclared key ${JSON.stringify(key)}`)
+    return cloneValue(this.source(key))
+  }
+
+  put (key: string, value: Value): void {
+    if (!this.thunk.writes.includes(key)) throw new UndeclaredKeyError(`${this.thunk.procedure} wrote undeclared key ${JSON.stringify(key)}`)
+    checkValue(value, this.maxBytes)
+    this.pending.set(key, cloneValue(value))
+  }
+
+  delete (key: string): void {
+    if (!this.thunk.writes.includes(key)) throw new UndeclaredKeyError(`${this.thunk.procedure} deleted undeclared key ${JSON.stringify(key)}`)
+    this.pending.set(key, undefined)
+  }
+
+  abort (reason: string): never {
+    throw new TransactionAbort(String(reason))
+  }
+
+  now (): number {
+    return timestampMs(this.thunk.ts)
+  }
+
+  random (): number {
+    this.rng ??= seededRandom(this.thunk.ts)
+    return this.rng()
+  }
 }
 
 function aborted (error: string, reason: string): Evaluation {

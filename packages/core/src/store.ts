@@ -28,6 +28,8 @@ export interface StoreBatch {
   readonly thunks?: readonly Thunk[]
   readonly settle?: readonly Settlement[]
   readonly meta?: ReadonlyArray<readonly [name: string, value: Value]>
+  /** Exactly-once records: clientTxnId → the record of the thunk that decided it (write-once). */
+  readonly txns?: ReadonlyArray<readonly [clientTxnId: string, record: string]>
   readonly durability?: Durability
 }
 
@@ -40,6 +42,10 @@ export interface Store {
   write(batch: StoreBatch): Promise<void>
   /** The newest version of `key` with a timestamp strictly below `below`. */
   latest(key: string, below: Timestamp): Promise<Version | undefined>
+  /** `latest` for many keys at once (one store transaction where that matters). */
+  latestMany(keys: readonly string[], below: Timestamp): Promise<Array<Version | undefined>>
+  /** The exactly-once records of these client transaction ids. */
+  txnRecords(clientTxnIds: readonly string[]): Promise<Array<string | undefined>>
   /** A coordinator's thunks with `from <= seq <= to` in one epoch, ascending, as far as held. */
   thunkRange(coordinator: string, epoch: number, from: number, to: number): Promise<Thunk[]>
   /** Every thunk that has no settlement yet, ascending by timestamp. */

@@ -131,3 +131,9 @@ export class TimestampMinter {
     return this.lastMs
   }
 }
+
+/** The least timestamp above `ts`: "everything up to and including ts" as an exclusive bound. */
+export function timestampSuccessor (ts: Timestamp): Timestamp {
+  const p = parseTimestamp(ts)
+  return p.event < MAX_EVENT ? makeTimestamp(p.ms, p.tag, p.event + 1) : makeTimestamp(p.ms + 1, p.tag, 0)
+}

@@ -69,14 +69,43 @@ export function canonical (v: unknown): string {
   return out.join('')
 }
 
+/** Size of `v` in canonical form (near enough for limits), validating as it goes; builds no strings. */
+function measure (v: unknown, depth: number): number {
+  if (depth > MAX_VALUE_DEPTH) throw new InvalidValueError(`value nested deeper than ${MAX_VALUE_DEPTH}`)
+  switch (typeof v) {
+    case 'string': return v.length + 2
+    case 'number':
+      if (!Number.isFinite(v)) throw new InvalidValueError('numbers must be finite')
+      return 8
+    case 'boolean': return 5
+    case 'object': {
+      if (v === null) return 4
+      if (v instanceof Uint8Array) return v.length * 2 + 3
+      let n = 2
+      if (Array.isArray(v)) {
+        for (const item of v) n += measure(item, depth + 1) + 1
+        return n
+      }
+      if (!isPlainObject(v)) throw new InvalidValueError('only plain objects, arrays, strings, numbers, booleans, null and Uint8Array are values')
+      for (const k in v) {
+        if (!Object.hasOwn(v, k)) continue
+        n += k.length + 4 + measure((v as Record<string, unknown>)[k], depth + 1)
+      }
+      return n
+    }
+    default:
+      throw new InvalidValueError(`${typeof v} is not a value`)
+  }
+}
+
 /**
  * Checks that `v` is a Value no larger than `maxBytes` in canonical form and
- * returns that form. Errors are deterministic: every replica decides alike.
+ * returns its size. Errors are deterministic: every replica decides alike.
  */
-export function checkValue (v: unknown, maxBytes = DEFAULT_MAX_VALUE_BYTES): string {
-  const text = canonical(v)
-  if (text.length > maxBytes) throw new ValueTooLargeError(`value encodes to ${text.length} bytes, more than ${maxBytes}`)
-  return text
+export function checkValue (v: unknown, maxBytes = DEFAULT_MAX_VALUE_BYTES): number {
+  const size = measure(v, 0)
+  if (size > maxBytes) throw new ValueTooLargeError(`value encodes to about ${size} bytes, more than ${maxBytes}`)
+  return size
 }
 
 /** A deep copy, so no caller can change a value a store holds. */

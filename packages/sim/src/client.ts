@@ -1,7 +1,7 @@
 import type { Message, ReadResult, TxnResult, Value } from '@tideline/core'
 import type { EventLoop } from './event-loop.js'
 import type { ListMop, Op } from './history.js'
-import { INITIAL_BALANCE, accountKey, simRegistry, type ListMopArgs } from './procedures.js'
+import { INITIAL_BALANCE, accountKey, listKey, simRegistry, type ListMopArgs } from './procedures.js'
 import type { Rng } from './rng.js'
 
 /** What a client wants to do next. */
@@ -9,6 +9,8 @@ export type Intent =
   | { readonly kind: 'list', readonly mops: readonly ListMopArgs[] }
   | { readonly kind: 'transfer', readonly from: string, readonly to: string, readonly amount: number }
   | { readonly kind: 'bank-read', readonly consistency: 'strict' | 'snapshot' }
+  /** A read-only transaction over list keys, through the read API. */
+  | { readonly kind: 'list-read', readonly keys: readonly string[], readonly consistency: 'strict' | 'snapshot' }
 
 export interface ClientInit {
   readonly id: string
@@ -17,13 +19,18 @@ export interface ClientInit {
   readonly rng: Rng
   readonly peers: () => readonly string[]
   readonly send: (to: string, m: Message) => void
-  readonly record: (op: Op) => void
+  /** `viaRead` marks read-only transactions served by the read API. */
+  readonly record: (op: Op, viaRead: boolean) => void
   readonly accounts: readonly string[]
   readonly timeoutMs: number
   readonly maxAttempts: number
   /** Draws the next intent, or undefined when this client is done. */
   readonly next: () => Intent | undefined
   readonly nextOpId: () => number
+  /** Pause between one op's completion and the next op, virtual ms. */
+  readonly thinkMs: () => number
+  /** Reports an abort whose error the workload's procedures never raise. */
+  readonly unexpected: (message: string) => void
 }
 
 /** Errors that prove a submission was refused before it got a timestamp. */
@@ -66,8 +73,9 @@ export class SimClient {
     c.token = `${c.txnId}/${c.attempt}`
     const to = this.init.rng.pick(this.init.peers())
     const i = c.intent
-    if (i.kind === 'bank-read') {
-      this.init.send(to, { t: 'read', reqId: c.token, keys: this.init.accounts.map(accountKey), consistency: i.consistency, replyTo: this.init.id })
+    if (i.kind === 'bank-read' || i.kind === 'list-read') {
+      const keys = i.kind === 'bank-read' ? this.init.accounts.map(accountKey) : i.keys.map(listKey)
+      this.init.send(to, { t: 'read', reqId: c.token, keys, consistency: i.consistency, replyTo: this.init.id })
     } else {
       const procedure = i.kind === 'list' ? 'listTxn' : 'transfer'
       const args = (i.kind === 'list' ? { mops: i.mops } : { from: i.from, to: i.to, amount: i.amount }) as unknown as Value
@@ -91,11 +99,12 @@ export class SimClient {
   receive (m: Message): void {
     const c = this.current
     if (c === undefined) return
-    if (m.t === 'submit-rep' && m.clientTxnId === c.txnId && c.intent.kind !== 'bank-read') {
+    const isRead = c.intent.kind === 'bank-read' || c.intent.kind === 'list-read'
+    if (m.t === 'submit-rep' && m.clientTxnId === c.txnId && !isRead) {
       if (m.result !== undefined) this.finish(m.result, undefined)
       else if (m.error !== undefined && REFUSED.has(m.error.name)) this.finish(undefined, m.error.name)
       // any other error: the peer could not serve; the timeout retries elsewhere
-    } else if (m.t === 'read-rep' && m.reqId === c.token && c.intent.kind === 'bank-read') {
+    } else if (m.t === 'read-rep' && m.reqId === c.token && isRead) {
       if (m.result !== undefined) this.finishRead(m.result)
     }
   }
@@ -107,16 +116,24 @@ export class SimClient {
 
   private finishRead (result: ReadResult): void {
     const c = this.current as NonNullable<SimClient['current']>
-    const i = c.intent as Extract<Intent, { kind: 'bank-read' }>
+    const i = c.intent
+    if (i.kind === 'list-read') {
+      const mops: ListMop[] = i.keys.map(k => ({ f: 'r', key: k, value: (result.values[listKey(k)] as number[] | undefined) ?? [] }))
+      this.init.record({ kind: 'list', mops, ...this.base('ok', i.consistency === 'strict') }, true)
+      this.pause()
+      return
+    }
+    if (i.kind !== 'bank-read') return
     const balances: Record<string, number> = {}
     for (const a of this.init.accounts) balances[a] = (result.values[accountKey(a)] as number | undefined) ?? INITIAL_BALANCE
-    this.init.record({ kind: 'bank-read', balances, ...this.base('ok', i.consistency === 'strict') })
-    this.issue()
+    this.init.record({ kind: 'bank-read', balances, ...this.base('ok', i.consistency === 'strict') }, true)
+    this.pause()
   }
 
   private finish (result: TxnResult | undefined, refused: string | undefined): void {
     const c = this.current as NonNullable<SimClient['current']>
     const i = c.intent
+    if (result?.status === 'aborted' && result.error !== 'TransactionAbort') this.init.unexpected(`${c.txnId} aborted with ${result.error}: ${result.reason}`)
     const outcome: Op['outcome'] = result === undefined ? (refused !== undefined ? 'fail' : 'info') : result.status === 'committed' ? 'ok' : 'fail'
     if (i.kind === 'list') {
       const reads = result?.status === 'committed' ? result.value as number[][] : []
@@ -124,12 +141,19 @@ export class SimClient {
       const mops: ListMop[] = i.mops.map(m => m.f === 'append'
         ? { f: 'append', key: m.k, value: m.v }
         : { f: 'r', key: m.k, value: outcome === 'ok' ? (reads[r++] ?? null) : null })
-      this.init.record({ kind: 'list', mops, ...this.base(outcome, true) })
+      this.init.record({ kind: 'list', mops, ...this.base(outcome, true) }, false)
     } else if (i.kind === 'transfer') {
-      this.init.record({ kind: 'transfer', from: i.from, to: i.to, amount: i.amount, ...this.base(outcome, true) })
+      this.init.record({ kind: 'transfer', from: i.from, to: i.to, amount: i.amount, ...this.base(outcome, true) }, false)
+    } else if (i.kind === 'list-read') {
+      this.init.record({ kind: 'list', mops: i.keys.map(k => ({ f: 'r', key: k, value: null })), ...this.base('info', i.consistency === 'strict') }, true)
     } else {
-      this.init.record({ kind: 'bank-read', ...this.base('info', i.consistency === 'strict') })
+      this.init.record({ kind: 'bank-read', ...this.base('info', i.consistency === 'strict') }, true)
     }
-    this.issue()
+    this.pause()
+  }
+
+  private pause (): void {
+    this.current = undefined
+    this.init.loop.after(this.init.thinkMs(), () => { this.issue() })
   }
 }

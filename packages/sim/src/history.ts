@@ -102,6 +102,7 @@ export type ViolationKind =
   | 'bank-total' // a bank read or the final state whose total is wrong
   | 'bank-negative' // a negative balance
   | 'divergence' // replicas whose digests or states differ after quiescence
+  | 'unexpected-abort' // a workload transaction aborted with an error its procedure never raises
   | 'liveness' // the healed group did not quiesce in time, or a peer stopped
 
 export interface Violation {

@@ -61,6 +61,7 @@ interface Node {
 }
 
 const TICK_MS = 5
+const CLIENTS = 6
 const CLIENT_TIMEOUT_MS = 400
 const CLIENT_ATTEMPTS = 4
 const QUIESCE_LIMIT_MS = 30_000
@@ -151,6 +152,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
 
   // --- workload
   const history: Op[] = []
+  const readOnly = new Set<number>()
+  const unexpected: string[] = []
   const accounts = ['a', 'b', 'c', 'd', 'e']
   const listKeys = Array.from({ length: 10 }, (_, i) => `k${i}`)
   let remaining = options.txns ?? 60
@@ -160,6 +163,10 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     if (remaining <= 0) return undefined
     remaining--
     const roll = workRng.next()
+    if (roll < 0.1) {
+      const keys = [...new Set([workRng.pick(listKeys), workRng.pick(listKeys), workRng.pick(listKeys)])]
+      return { kind: 'list-read', keys, consistency: workRng.chance(0.7) ? 'strict' : 'snapshot' }
+    }
     if (roll < 0.55) {
       const mops: ListMopArgs[] = []
       for (let n = workRng.int(1, 4); n > 0; n--) {
@@ -177,7 +184,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     return { kind: 'bank-read', consistency: workRng.chance(0.7) ? 'strict' : 'snapshot' }
   }
   const peerIds = [...voterIds, ...observerIds]
-  for (let i = 0; i < (options.clients ?? 6); i++) {
+  for (let i = 0; i < (options.clients ?? CLIENTS); i++) {
     const id = `c${i}`
     clients.set(id, new SimClient({
       id,
@@ -186,12 +193,14 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       rng: workRng.fork(),
       peers: () => peerIds,
       send: (to, m) => { send(id, to, m) },
-      record: op => { history.push(op) },
+      record: (op, viaRead) => { history.push(op); if (viaRead) readOnly.add(op.id) },
       accounts,
       timeoutMs: CLIENT_TIMEOUT_MS,
       maxAttempts: CLIENT_ATTEMPTS,
       next: nextIntent,
-      nextOpId: () => ++opId
+      nextOpId: () => ++opId,
+      thinkMs: () => workRng.int(0, 60),
+      unexpected: message => { unexpected.push(message) }
     }))
   }
   for (const c of clients.values()) loop.after(workRng.int(0, 20), () => { c.start() })
@@ -237,14 +246,14 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   let faultsOn = faults !== 'none'
   const scheduleFault = (): void => {
     if (!faultsOn) return
-    loop.after(faultRng.int(50, 400), () => {
+    loop.after(faultRng.int(20, 200), () => {
       if (!faultsOn) return
       const kinds: string[] = []
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
       if (crashFaults) kinds.push('crash', 'crash')
       const kind = faultRng.pick(kinds)
       if (kind === 'drop') {
-        dropRate = faultRng.chance(0.5) ? 0 : faultRng.next() * 0.15
+        dropRate = faultRng.chance(0.4) ? 0 : faultRng.next() * 0.2
         dupRate = faultRng.next() * 0.05
       } else if (kind === 'partition' && partition === undefined) {
         const side = new Set(peerIds.filter(() => faultRng.chance(0.4)))
@@ -286,7 +295,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     const st = ns.map(n => (n.peer as Peer).status())
     const first = st[0]
     if (first === undefined) return true
-    if (!st.every(s => s.inflight === 0 && s.unevaluated === 0 && s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated)) return false
+    if (!st.every(s => s.inflight === 0 && s.unevaluated === 0 && s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated && s.frontier > s.lastEvaluated && s.watermark > s.lastEvaluated)) return false
     // every replica holds every coordinator's whole sequence
     const seqs = ns.map(n => (n.peer as Peer).sequences())
     return voterIds.every(v => seqs.every(s => s[v]?.have === seqs[0]?.[v]?.have && s[v]?.evalNext === (s[v]?.have ?? 0) + 1))
@@ -308,19 +317,21 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       else if (k.startsWith('acct/')) balances[k.slice(5)] = v as number
     }
     const st = peer.status()
+    if (process.env.SIM_DEBUG !== undefined) process.stderr.write(`${node.id} ${JSON.stringify(st)}\n`)
     finals.push({ peer: node.id, lists, balances, stateDigest: hash64(canonical(entries)), resultDigest: st.digest, evaluatedThrough: st.lastEvaluated })
   }
   for (const node of nodes.values()) await node.peer?.close()
 
   history.sort((a, b) => a.id - b.id)
   for (const op of history) {
-    if (op.kind === 'bank-read') { if (op.outcome === 'ok') stats.reads++; continue }
+    if (readOnly.has(op.id)) { if (op.outcome === 'ok') stats.reads++; continue }
     if (op.outcome === 'ok') stats.committed++
     else if (op.outcome === 'fail') { if (op.kind === 'transfer') stats.aborted++; else stats.failed++ }
     else stats.unknown++
   }
   const h: History = { ops: history, bankTotal: INITIAL_BALANCE * accounts.length, accounts, finals }
   const violations = checkHistory(h)
+  for (const message of unexpected) violations.push({ kind: 'unexpected-abort', message })
   if (!quiet) {
     const st = [...nodes.values()].map(n => n.peer === undefined ? `${n.id}: down` : `${n.id}: ${JSON.stringify({ ...n.peer.status(), counters: undefined })}`)
     violations.push({ kind: 'liveness', message: `the group did not quiesce within ${QUIESCE_LIMIT_MS} ms of healing: ${st.join('; ')}` })

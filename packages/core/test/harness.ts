@@ -1,0 +1,81 @@
+import { MemoryStore, Peer, createRegistry, type GroupConfig, type Message, type ProcedureMap, type ProcedureRegistry } from '../src/index.js'
+
+/**
+ * A small in-process group on a manual clock: messages wait in a queue until
+ * `step()` delivers them, so tests decide exactly what happens when.
+ */
+export class TestGroup {
+  readonly clock = { t: 1_000_000, now (): number { return this.t } }
+  readonly peers = new Map<string, Peer>()
+  readonly stores = new Map<string, MemoryStore>()
+  readonly down = new Set<string>()
+  readonly registry: ProcedureRegistry
+  readonly config: GroupConfig
+  private queue: Array<[string, string, Message]> = []
+
+  private constructor (registry: ProcedureRegistry, voters: string[]) {
+    this.registry = registry
+    this.config = { groupId: 'test', epoch: 0, voters, registryHash: registry.hash }
+  }
+
+  static async create (procedures: ProcedureMap, voters = 3, observers = 0): Promise<TestGroup> {
+    const ids = Array.from({ length: voters }, (_, i) => `v${i}`)
+    const g = new TestGroup(createRegistry(procedures), ids)
+    for (const id of [...ids, ...Array.from({ length: observers }, (_, i) => `o${i}`)]) {
+      g.stores.set(id, new MemoryStore({ journal: true }))
+      await g.start(id)
+    }
+    return g
+  }
+
+  async start (id: string): Promise<Peer> {
+    const peer = await Peer.open({
+      id,
+      config: this.config,
+      registry: this.registry,
+      store: this.stores.get(id) as MemoryStore,
+      clock: this.clock,
+      send: (to, m) => { if (!this.down.has(id)) this.queue.push([id, to, structuredClone(m)]) }
+    })
+    this.peers.set(id, peer)
+    this.down.delete(id)
+    return peer
+  }
+
+  peer (id: string): Peer {
+    return this.peers.get(id) as Peer
+  }
+
+  /** Crashes a peer: its memory is gone, its store keeps what was durable. */
+  crash (id: string): void {
+    this.peer(id).crash()
+    this.down.add(id)
+    this.stores.set(id, (this.stores.get(id) as MemoryStore).crashAndRecover())
+  }
+
+  /** Delivers queued messages, ticks every live peer, advances the clock. */
+  async step (ms = 5): Promise<void> {
+    const batch = this.queue
+    this.queue = []
+    for (const [from, to, m] of batch) if (!this.down.has(to)) this.peers.get(to)?.receive(from, m)
+    for (const [id, p] of this.peers) if (!this.down.has(id)) p.tick()
+    this.clock.t += ms
+    await new Promise(resolve => { setImmediate(resolve) })
+  }
+
+  /** Steps until `p` settles or `maxSteps` pass; returns its outcome. */
+  async run<T> (p: Promise<T>, maxSteps = 2000): Promise<{ done: true, value: T } | { done: true, error: Error } | { done: false }> {
+    let out: { done: true, value: T } | { done: true, error: Error } | undefined
+    p.then(value => { out = { done: true, value } }, (error: Error) => { out = { done: true, error } })
+    for (let i = 0; i < maxSteps && out === undefined; i++) await this.step()
+    return out ?? { done: false }
+  }
+
+  async steps (n: number): Promise<void> {
+    for (let i = 0; i < n; i++) await this.step()
+  }
+
+  hash (procedure: string): string {
+    return this.registry.procedures.get(procedure)?.hash ?? ''
+  }
+}

@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest'
+import { MemoryStore, TS_INFINITY, makeTimestamp, peerTag, type Thunk } from '../src/index.js'
+
+const tag = peerTag('v0')
+const ts = (n: number) => makeTimestamp(1000 + n, tag, 0)
+const thunk = (n: number): Thunk => ({ ts: ts(n), epoch: 0, coordinator: 'v0', seq: n, procedure: 'p', hash: 'h', args: null, reads: [], writes: ['k'], clientTxnId: `c${n}` })
+const settle = (n: number, value: number) => ({ ts: ts(n), outcome: { status: 'committed' as const, value: null }, writes: [['k', value]] as Array<[string, number]> })
+
+describe('MemoryStore', () => {
+  it('answers the newest version strictly below a timestamp', async () => {
+    const s = new MemoryStore()
+    await s.write({ thunks: [thunk(1), thunk(3), thunk(2)] })
+    await s.write({ settle: [settle(1, 10), settle(3, 30)] })
+    await s.write({ settle: [settle(2, 20)] })
+    expect(await s.latest('k', ts(1))).toBeUndefined()
+    expect((await s.latest('k', ts(2)))?.value).toBe(10)
+    expect((await s.latest('k', ts(3)))?.value).toBe(20)
+    expect((await s.latest('k', TS_INFINITY))?.value).toBe(30)
+    expect(await s.unsettled()).toEqual([])
+    expect((await s.thunkRange('v0', 0, 2, 3)).map(t => t.seq)).toEqual([2, 3])
+  })
+
+  it('a crash keeps strict batches and the relaxed ones before them, and loses the relaxed tail whole', async () => {
+    const s = new MemoryStore({ journal: true })
+    await s.write({ thunks: [thunk(1), thunk(2), thunk(3)], durability: 'strict' })
+    await s.write({ settle: [settle(1, 10)], meta: [['cursor', 1]], durability: 'relaxed' })
+    await s.write({ meta: [['lease', 5]], durability: 'strict' })
+    await s.write({ settle: [settle(2, 20)], meta: [['cursor', 2]], durability: 'relaxed' })
+    const r = s.crashAndRecover()
+    expect(await r.getMeta('cursor')).toBe(1)
+    expect(await r.getMeta('lease')).toBe(5)
+    expect((await r.latest('k', TS_INFINITY))?.value).toBe(10)
+    expect((await r.unsettled()).map(t => t.seq)).toEqual([2, 3])
+  })
+
+  it('a write in flight when the peer crashes never lands and never answers', async () => {
+    let release!: () => void
+    const gate = new Promise<void>(resolve => { release = resolve })
+    const s = new MemoryStore({ journal: true, delay: () => gate })
+    let answered = false
+    void s.write({ thunks: [thunk(1)] }).then(() => { answered = true })
+    const r = s.crashAndRecover()
+    release()
+    await new Promise(resolve => { setImmediate(resolve) })
+    expect(answered).toBe(false)
+    expect(await r.unsettled()).toEqual([])
+    expect(await s.unsettled()).toEqual([])
+  })
+
+  it('copies values in and out', async () => {
+    const s = new MemoryStore()
+    const v = { n: [1] }
+    await s.write({ settle: [{ ts: ts(1), outcome: { status: 'committed', value: null }, writes: [['k', v]] }] })
+    v.n.push(2)
+    const got = (await s.latest('k', TS_INFINITY))?.value as { n: number[] }
+    expect(got).toEqual({ n: [1] })
+    got.n.push(3)
+    expect((await s.latest('k', TS_INFINITY))?.value).toEqual({ n: [1] })
+  })
+})

@@ -1,0 +1,180 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { reconnoiter, type Tx, type TxnResult } from '../src/index.js'
+import { TestGroup } from './harness.js'
+
+const procedures = {
+  inc: {
+    keys: (a: { k: string }) => ({ reads: [a.k], writes: [a.k] }),
+    run: (tx: Tx, a: { k: string }) => { const v = ((tx.get(a.k) as number | undefined) ?? 0) + 1; tx.put(a.k, v); return v }
+  },
+  /** Moves `from`'s whole balance to whichever account `ptr` names: a dependent transaction. */
+  moveToPointer: {
+    keys: (a: { from: string, expected: string }) => ({ reads: [a.from, 'ptr', a.expected], writes: [a.from, a.expected] }),
+    run: (tx: Tx, a: { from: string, expected: string }) => {
+      if (tx.get('ptr') !== a.expected) return tx.abort('stale')
+      const amount = (tx.get(a.from) as number | undefined) ?? 0
+      tx.put(a.from, 0)
+      tx.put(a.expected, ((tx.get(a.expected) as number | undefined) ?? 0) + amount)
+      return amount
+    }
+  },
+  setPtr: {
+    keys: () => ({ reads: [], writes: ['ptr'] }),
+    run: (tx: Tx, a: { to: string }) => { tx.put('ptr', a.to); return null }
+  }
+}
+
+async function committed (g: TestGroup, peer: string, clientTxnId: string, k = 'x'): Promise<TxnResult> {
+  const out = await g.run(g.peer(peer).submit({ clientTxnId, procedure: 'inc', hash: g.hash('inc'), args: { k } }))
+  if (!out.done || !('value' in out)) throw new Error(`${clientTxnId} did not complete: ${JSON.stringify(out)}`)
+  return out.value
+}
+
+describe('Peer', () => {
+  it('commits through any voter; every replica evaluates the same history', async () => {
+    const g = await TestGroup.create(procedures, 3, 1)
+    const results = []
+    for (let i = 0; i < 6; i++) results.push(await committed(g, `v${i % 3}`, `t${i}`))
+    expect(results.map(r => r.status === 'committed' ? r.value : undefined)).toEqual([1, 2, 3, 4, 5, 6])
+    const ts = results.map(r => r.ts)
+    expect([...ts].sort()).toEqual(ts) // later calls get later timestamps (real-time order)
+    await g.steps(30)
+    const st = [...g.peers.values()].map(p => p.status())
+    expect(new Set(st.map(s => s.digest)).size).toBe(1)
+    expect(st.every(s => s.evaluated === 6)).toBe(true)
+  })
+
+  it('refuses unknown procedures and mismatched hashes at submit, with named errors', async () => {
+    const g = await TestGroup.create(procedures)
+    const unknown = await g.run(g.peer('v0').submit({ clientTxnId: 'a', procedure: 'nope', hash: 'x', args: null }))
+    expect(unknown).toMatchObject({ error: { name: 'UnknownProcedureError' } })
+    const mismatch = await g.run(g.peer('v1').submit({ clientTxnId: 'b', procedure: 'inc', hash: 'f00d', args: { k: 'x' } }))
+    expect(mismatch).toMatchObject({ error: { name: 'ProcedureHashMismatchError' } })
+    expect(g.peer('v0').status().counters.minted ?? 0).toBe(0)
+  })
+
+  it('applies a retried clientTxnId once, sequentially and concurrently through two voters', async () => {
+    const g = await TestGroup.create(procedures)
+    const first = await committed(g, 'v0', 'same')
+    const again = await committed(g, 'v2', 'same')
+    // Same decision either way; `duplicate` is set when the record was found rather than evaluated just now.
+    expect(again).toMatchObject({ status: first.status, ts: first.ts, value: 1 })
+    const third = await committed(g, 'v1', 'same')
+    expect(third).toEqual({ ...first, duplicate: true })
+    const p1 = g.peer('v0').submit({ clientTxnId: 'twice', procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' } })
+    const p2 = g.peer('v1').submit({ clientTxnId: 'twice', procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' } })
+    const [r1, r2] = [await g.run(p1), await g.run(p2)]
+    expect(r1).toEqual(r2)
+    const read = await g.run(g.peer('v2').read(['x']))
+    expect(read).toMatchObject({ value: { values: { x: 2 } } })
+  })
+
+  it('observers replicate, evaluate, read locally and submit through a voter', async () => {
+    const g = await TestGroup.create(procedures, 3, 1)
+    const r = await committed(g, 'o0', 'from-observer')
+    expect(r).toMatchObject({ status: 'committed', value: 1 })
+    const strict = await g.run(g.peer('o0').read(['x']))
+    expect(strict).toMatchObject({ value: { values: { x: 1 } } })
+    const snap = await g.peer('o0').read(['x'], { consistency: 'snapshot' })
+    expect(snap.values).toEqual({ x: 1 })
+    expect(g.peer('o0').status().evaluated).toBe(1)
+  })
+
+  it('a crashed voter stalls the watermark until it restarts; nothing acknowledged is lost', async () => {
+    const g = await TestGroup.create(procedures)
+    await committed(g, 'v0', 'before')
+    g.crash('v2')
+    await g.steps(10)
+    const stalledAt = g.peer('v0').status().watermark
+    const pending = g.peer('v0').submit({ clientTxnId: 'during', procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' } }, { timeoutMs: 100_000 })
+    const out = await g.run(pending, 200)
+    expect(out.done).toBe(false) // durable on v0+v1, but not evaluable while v2's promise is missing
+    expect(g.peer('v0').status().watermark).toBe(stalledAt)
+    await g.start('v2')
+    const after = await g.run(pending)
+    expect(after).toMatchObject({ value: { status: 'committed', value: 2 } })
+    expect(g.peer('v0').status().watermark > stalledAt).toBe(true)
+    await g.steps(30)
+    expect(g.peer('v2').status().digest).toBe(g.peer('v0').status().digest)
+  })
+
+  it('a coordinator that crashes and restarts never reuses a sequence number or a timestamp', async () => {
+    const g = await TestGroup.create(procedures)
+    const a = await committed(g, 'v0', 'a')
+    await g.steps(5)
+    g.crash('v0')
+    g.clock.t -= 5_000 // and its clock steps back
+    await g.start('v0')
+    const b = await committed(g, 'v0', 'b')
+    expect(b.ts > a.ts).toBe(true)
+    expect(b).toMatchObject({ status: 'committed', value: 2 })
+    await g.steps(30)
+    expect(new Set([...g.peers.values()].map(p => p.status().digest)).size).toBe(1)
+  })
+
+  it('strict reads see every transaction that completed before them; snapshot reads answer at once', async () => {
+    const g = await TestGroup.create(procedures)
+    for (let i = 0; i < 3; i++) await committed(g, 'v1', `w${i}`, 'y')
+    for (const id of ['v0', 'v1', 'v2']) {
+      expect(await g.run(g.peer(id).read(['y']))).toMatchObject({ value: { values: { y: 3 } } })
+    }
+    const snap = await g.peer('v2').read(['y', 'missing'], { consistency: 'snapshot' })
+    expect(snap.values.missing).toBeUndefined()
+  })
+
+  it('nothing a peer sends can throw out of receive; junk is counted and dropped', async () => {
+    const g = await TestGroup.create(procedures)
+    const p = g.peer('v0')
+    fc.assert(fc.property(fc.anything({ withTypedArray: true, withMap: true, withSet: true }), junk => { p.receive('evil', junk) }))
+    p.receive('evil', { t: 'write', thunks: [{ ts: 'zz' }], wm: [] })
+    p.receive('evil', { t: 'ack', epoch: 0, seqs: [-1], wm: [] })
+    expect(p.status().counters.invalid ?? 0).toBeGreaterThan(50)
+    // and it still serves
+    expect(await committed(g, 'v0', 'still-alive')).toMatchObject({ status: 'committed' })
+  })
+
+  it('refuses thunks whose timestamp tag is not their coordinator’s', async () => {
+    const g = await TestGroup.create(procedures)
+    const forged = { ts: '0000000f4240' + '0'.repeat(16) + '00000000', epoch: 0, coordinator: 'v1', seq: 1, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: 'f' }
+    g.peer('v0').receive('v1', { t: 'write', thunks: [forged], wm: [] })
+    expect(g.peer('v0').status().counters['thunk-refused']).toBe(1)
+  })
+
+  it('reconnaissance: a dependent transaction retries when its reads changed, and gives up after its bound', async () => {
+    const g = await TestGroup.create(procedures)
+    let reads = 0
+    const db = {
+      read: async (keys: readonly string[], o?: { consistency?: 'strict' | 'snapshot' }) => {
+        const r = await g.peer('v0').read(keys, o)
+        // Between the first reconnaissance read and its transaction, someone moves the pointer.
+        if (++reads === 1) await g.run(g.peer('v1').submit({ clientTxnId: 'p2', procedure: 'setPtr', hash: g.hash('setPtr'), args: { to: 'c' } }))
+        return r
+      },
+      submit: async (req: Parameters<ReturnType<TestGroup['peer']>['submit']>[0]) => {
+        const out = await g.run(g.peer('v0').submit(req))
+        if (!out.done || !('value' in out)) throw new Error('no result')
+        return out.value
+      }
+    }
+    await g.run(g.peer('v0').submit({ clientTxnId: 'p1', procedure: 'setPtr', hash: g.hash('setPtr'), args: { to: 'b' } }))
+    await g.steps(20)
+    let attempts = 0
+    const r = await reconnoiter(db, {
+      keys: ['ptr'],
+      plan: (values, attempt) => {
+        attempts = attempt
+        return { procedure: 'moveToPointer', hash: g.hash('moveToPointer'), args: { from: 'a', expected: values.ptr as string } }
+      },
+      clientTxnId: attempt => `move-${attempt}`
+    })
+    expect(attempts).toBe(2)
+    expect(r).toMatchObject({ status: 'committed' })
+    await expect(reconnoiter(db, {
+      keys: ['ptr'],
+      plan: () => ({ procedure: 'moveToPointer', hash: g.hash('moveToPointer'), args: { from: 'a', expected: 'never' } }),
+      clientTxnId: attempt => `hopeless-${attempt}`,
+      maxAttempts: 3
+    })).rejects.toMatchObject({ name: 'ReconnaissanceFailedError' })
+  })
+})
