@@ -40,11 +40,16 @@ export class Hasher {
     this.b = (0x9e3779b9 ^ Math.imul(seed, 0x27d4eb2f)) >>> 0
   }
 
-  /** Continues from a digest this class produced. */
-  static resume (digest: string): Hasher {
+  /** The running state, to persist and `restore` (the digest alone cannot be continued). */
+  get state (): [number, number, number] {
+    return [this.a, this.b, this.n]
+  }
+
+  static restore (state: readonly [number, number, number]): Hasher {
     const h = new Hasher()
-    h.a = parseInt(digest.slice(0, 8), 16) >>> 0
-    h.b = parseInt(digest.slice(8, 16), 16) >>> 0
+    h.a = state[0]
+    h.b = state[1]
+    h.n = state[2]
     return h
   }
 

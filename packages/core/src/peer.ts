@@ -197,7 +197,8 @@ export class Peer {
   private frontier: Timestamp = TS_ZERO
   private lastEvaluated: Timestamp = TS_ZERO
   private evaluatedCount = 0
-  private digest = '0'
+  /** Rolling digest over every evaluated thunk, fed in timestamp order. */
+  private hasher = new Hasher()
   private readonly waiters = new Map<string, Waiter[]>()
   private readonly forwards = new Map<string, Forward>()
   private pendingReads: PendingRead[] = []
@@ -247,12 +248,12 @@ export class Peer {
   }
 
   private async recover (): Promise<void> {
-    const cursor = await this.store.getMeta('cursor') as { frontier: Timestamp, last: Timestamp, count: number, digest: string, evalNext: Record<string, number> } | undefined
+    const cursor = await this.store.getMeta('cursor') as { frontier: Timestamp, last: Timestamp, count: number, digest: [number, number, number], evalNext: Record<string, number> } | undefined
     if (cursor !== undefined) {
       this.frontier = cursor.frontier
       this.lastEvaluated = cursor.last
       this.evaluatedCount = cursor.count
-      this.digest = cursor.digest
+      this.hasher = Hasher.restore(cursor.digest)
       for (const [c, n] of Object.entries(cursor.evalNext)) {
         const s = this.streams.get(c)
         if (s !== undefined) { s.evalNext = n; s.have = n - 1 }
@@ -749,7 +750,7 @@ export class Peer {
     const settle: Settlement[] = []
     const txns: Array<[string, string]> = []
     const results: Array<{ thunk: Thunk, result: TxnResult }> = []
-    let digest = this.digest
+    const hasher = Hasher.restore(this.hasher.state)
     for (const thunk of run) {
       const prior = decided.get(thunk.clientTxnId)
       let outcome: Outcome
@@ -774,20 +775,19 @@ export class Peer {
       for (const [k, v] of writes) overlay.set(k, v)
       settle.push({ ts: thunk.ts, outcome, writes })
       results.push({ thunk, result })
-      // The rolling digest covers every outcome and every write, one thunk at a
-      // time (so it does not depend on how runs were cut): replicas that diverge disagree on it.
-      const hasher = new Hasher().text(digest).text(thunk.ts).text(dedupRecord ?? outcome.status)
+      // The rolling digest covers every outcome and every write in timestamp
+      // order (not how runs were cut): replicas that diverge disagree on it.
+      hasher.text(thunk.ts).text(dedupRecord ?? outcome.status)
       for (const [k, v] of writes) hasher.text(k).text(v === undefined ? '' : typeof v === 'number' ? String(v) : canonical(v))
-      digest = hasher.digest()
     }
     const last = (run[run.length - 1] as Thunk).ts
     const evalNext: Record<string, number> = {}
     for (const [c, s] of this.streams) evalNext[c] = s.evalNext
     const reached = maxTimestamp(this.frontier, timestampSuccessor(last))
-    const cursor = { frontier: reached, last, count: this.evaluatedCount + run.length, digest, evalNext }
+    const cursor = { frontier: reached, last, count: this.evaluatedCount + run.length, digest: hasher.state, evalNext }
     await this.store.write({ settle, txns, meta: [['cursor', cursor]], durability: 'relaxed' })
     if (this.closed) return
-    this.digest = digest
+    this.hasher = hasher
     this.lastEvaluated = last
     this.evaluatedCount += run.length
     this.frontier = reached
@@ -975,7 +975,7 @@ export class Peer {
       frontier: this.frontier,
       lastEvaluated: this.lastEvaluated,
       evaluated: this.evaluatedCount,
-      digest: this.digest,
+      digest: this.hasher.digest(),
       inflight: this.inflight.size,
       unevaluated,
       failed: this.failure,
