@@ -99,6 +99,7 @@ export async function benchCore (o: CoreBenchOptions): Promise<CoreBenchResult> 
   running = false
   await Promise.all(all)
   clearInterval(ticker)
+  if (process.env.BENCH_DEBUG !== undefined) for (const p of peers.values()) process.stderr.write(`${p.id} ${JSON.stringify(p.status().counters)}\n`)
   for (const p of peers.values()) await p.close()
   latencies.sort((a, b) => a - b)
   const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0

@@ -89,7 +89,10 @@ interface Stream {
 interface Inflight {
   readonly thunk: Thunk
   readonly acks: Set<string>
+  readonly mintedAt: number
   sentAt: number
+  /** Retransmissions so far: each one waits twice as long as the last. */
+  tries: number
 }
 
 type Waiter =
@@ -180,6 +183,8 @@ export class Peer {
 
   // coordinator state
   private nextSeq = 1
+  /** Smoothed time from mint to majority, so retransmission backs off when the group is slow rather than flood it. */
+  private srtt = 0
   private readonly inflight = new Map<number, Inflight>()
   /** clientTxnIds this peer minted a thunk for that is not evaluated yet. */
   private readonly minted = new Map<string, Timestamp>()
@@ -273,7 +278,7 @@ export class Peer {
         this.nextSeq = Math.max(this.nextSeq, t.seq + 1)
         this.minted.set(t.clientTxnId, t.ts)
         // Not known to be on a majority any more: send it again until acked.
-        this.inflight.set(t.seq, { thunk: t, acks: new Set([this.id]), sentAt: -Infinity })
+        this.inflight.set(t.seq, { thunk: t, acks: new Set([this.id]), mintedAt: this.now(), sentAt: -Infinity, tries: 0 })
       }
     }
     for (const s of this.streams.values()) while (s.held.has(s.have + 1)) s.have++
@@ -530,7 +535,7 @@ export class Peer {
       clientTxnId: req.clientTxnId
     }
     this.minted.set(req.clientTxnId, thunk.ts)
-    this.inflight.set(thunk.seq, { thunk, acks: new Set(), sentAt: this.now() })
+    this.inflight.set(thunk.seq, { thunk, acks: new Set(), mintedAt: this.now(), sentAt: this.now(), tries: 0 })
     this.count('minted')
     // Persist locally before anyone else sees it, so a restart never reuses its sequence number.
     this.acceptThunk(thunk, this.id)
@@ -542,11 +547,15 @@ export class Peer {
       return
     }
     const firstBefore = this.inflight.keys().next().value
+    const now = this.now()
     for (const seq of seqs) {
       const e = this.inflight.get(seq)
       if (e === undefined) continue
       e.acks.add(from)
-      if (e.acks.size >= this.majority) this.inflight.delete(seq)
+      if (e.acks.size >= this.majority) {
+        this.inflight.delete(seq)
+        this.srtt += (Math.max(0, now - e.mintedAt) - this.srtt) / 8
+      }
     }
     if (this.inflight.keys().next().value !== firstBefore) {
       this.wmDirty = true
@@ -556,10 +565,12 @@ export class Peer {
 
   private retransmit (now: number): void {
     const perVoter = new Map<string, Thunk[]>()
+    const rto = Math.max(this.opts.writeRetryMs, 3 * this.srtt)
     for (const e of this.inflight.values()) {
-      if (now - e.sentAt < this.opts.writeRetryMs) continue
+      if (now - e.sentAt < Math.min(rto * 2 ** e.tries, 2_000)) continue
       if (!e.acks.has(this.id)) continue // still being persisted locally
       e.sentAt = now
+      e.tries++
       for (const v of this.config.voters) {
         if (e.acks.has(v)) continue
         let list = perVoter.get(v)
@@ -869,7 +880,11 @@ export class Peer {
 
   // ------------------------------------------------------------- waiters
 
+  /** Earliest deadline of a local waiter (a lower bound; Infinity when none). */
+  private nextDeadline = Infinity
+
   private addWaiter (clientTxnId: string, w: Waiter): void {
+    if (w.kind === 'local' && w.deadline < this.nextDeadline) this.nextDeadline = w.deadline
     const list = this.waiters.get(clientTxnId)
     if (list === undefined) this.waiters.set(clientTxnId, [w])
     else list.push(w)
@@ -904,7 +919,10 @@ export class Peer {
 
   private expireWaiters (now: number): void {
     for (const check of this.guards) if (check()) this.guards.delete(check)
+    if (now < this.nextDeadline) return
+    this.nextDeadline = Infinity
     for (const [id, list] of this.waiters) {
+      for (const w of list) if (w.kind === 'local' && w.deadline > now && w.deadline < this.nextDeadline) this.nextDeadline = w.deadline
       const keep = list.filter(w => {
         if (w.kind !== 'local' || now < w.deadline) return true
         w.reject(new QuorumUnavailableError(`no result for ${id} in time; the outcome is unknown, retry with the same clientTxnId`))
