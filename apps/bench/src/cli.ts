@@ -1,4 +1,4 @@
-import { benchCore } from './core.js'
+import { benchCore, benchCoreThreaded } from './core.js'
 
 /**
  * `pnpm bench <workload> [--clients C] [--voters V] [--seconds S] [--accounts A]`
@@ -17,14 +17,17 @@ async function main (): Promise<number> {
   const workload = args[0]
   if (workload === 'core') {
     const voters = option(args, 'voters', 3)
-    const clients = option(args, 'clients', 1024)
+    const clients = option(args, 'clients', 512)
     const seconds = option(args, 'seconds', 5)
     const accounts = option(args, 'accounts', 10_000)
-    process.stdout.write(`core: ${voters} voters in one process, zero delay, MemoryStore, ${clients} closed-loop clients, 2-key transfers over ${accounts} accounts, ${seconds} s\n`)
-    const r = await benchCore({ voters, clients, seconds, accounts })
-    process.stdout.write(`| txn/s | committed | aborted | p50 ms | p99 ms | messages/txn |\n|---|---|---|---|---|---|\n`)
-    process.stdout.write(`| ${r.txnPerSec.toFixed(0)} | ${r.committed} | ${r.aborted} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.messages.toFixed(3)} |\n`)
-    process.stdout.write(`core: ${Math.round(r.txnPerSec)} txn/s\n`)
+    process.stdout.write(`core: ${voters} voters in one process, zero delay, MemoryStore, ${clients} closed-loop clients, 2-key transfers over ${accounts} accounts, ${seconds} s per mode\n`)
+    const single = await benchCore({ voters, clients, seconds, accounts })
+    const threaded = process.env.BENCH_SINGLE !== undefined ? single : await benchCoreThreaded({ voters, clients, seconds, accounts })
+    process.stdout.write(`| mode | txn/s | committed | aborted | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n`)
+    for (const [mode, r] of [['one thread', single], ['thread per voter', threaded]] as const) {
+      process.stdout.write(`| ${mode} | ${r.txnPerSec.toFixed(0)} | ${r.committed} | ${r.aborted} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} |\n`)
+    }
+    process.stdout.write(`core: ${Math.round(threaded.txnPerSec)} txn/s\n`)
     return 0
   }
   process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core\n`)

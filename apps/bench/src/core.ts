@@ -1,4 +1,6 @@
-import { MemoryStore, Peer, createRegistry, type GroupConfig, type Message, type Tx } from '@tideline/core'
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
+import { MemoryStore, Peer, createRegistry, type GroupConfig, type Message } from '@tideline/core'
+import { transferProcedures } from './transfer-procedures.js'
 
 export interface CoreBenchOptions {
   readonly voters: number
@@ -16,27 +18,13 @@ export interface CoreBenchResult {
   readonly messages: number
 }
 
-const procedures = {
-  transfer: {
-    keys: (a: { from: number, to: number }) => ({ reads: [`acct/${a.from}`, `acct/${a.to}`], writes: [`acct/${a.from}`, `acct/${a.to}`] }),
-    run (tx: Tx, a: { from: number, to: number }) {
-      const from = (tx.get(`acct/${a.from}`) as number | undefined) ?? 1000
-      const to = (tx.get(`acct/${a.to}`) as number | undefined) ?? 1000
-      if (from < 1) return tx.abort('insufficient funds')
-      tx.put(`acct/${a.from}`, from - 1)
-      tx.put(`acct/${a.to}`, to + 1)
-      return null
-    }
-  }
-}
-
 /**
  * The protocol alone: voters in one process, messages handed over with zero
  * delay (batched per event-loop turn), MemoryStore, closed-loop clients
  * doing 2-key transfers through random voters.
  */
 export async function benchCore (o: CoreBenchOptions): Promise<CoreBenchResult> {
-  const registry = createRegistry(procedures)
+  const registry = createRegistry(transferProcedures)
   const hash = registry.procedures.get('transfer')?.hash ?? ''
   const ids = Array.from({ length: o.voters }, (_, i) => `v${i}`)
   const config: GroupConfig = { groupId: 'bench', epoch: 0, voters: ids, registryHash: registry.hash }
@@ -105,4 +93,50 @@ export async function benchCore (o: CoreBenchOptions): Promise<CoreBenchResult> 
   const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
   const done = committed + aborted
   return { txnPerSec: done / elapsed, committed, aborted, p50Ms: at(0.5), p99Ms: at(0.99), messages: (m1 - m0) / Math.max(1, done) }
+}
+
+/**
+ * The same group with each voter on its own worker thread (still one
+ * process), as a deployment runs one voter per process: messages cross
+ * threads as structured-cloned batches, one per destination per turn.
+ */
+export async function benchCoreThreaded (o: CoreBenchOptions): Promise<CoreBenchResult> {
+  const ids = Array.from({ length: o.voters }, (_, i) => `v${i}`)
+  const ports = new Map<string, Record<string, MessagePort>>(ids.map(id => [id, {}]))
+  for (let i = 0; i < ids.length; i++) {
+    for (let j = i + 1; j < ids.length; j++) {
+      const { port1, port2 } = new MessageChannel()
+      ;(ports.get(ids[i] as string) as Record<string, MessagePort>)[ids[j] as string] = port1
+      ;(ports.get(ids[j] as string) as Record<string, MessagePort>)[ids[i] as string] = port2
+    }
+  }
+  const entry = new URL('./core-voter.ts', import.meta.url).href
+  const workers = ids.map((id, i) => new Worker(new URL('./worker-bootstrap.mjs', import.meta.url), {
+    workerData: { entry, id, voters: ids, accounts: o.accounts, clients: Math.floor(o.clients / ids.length) + (i < o.clients % ids.length ? 1 : 0) },
+    execArgv: ['--conditions=@tideline/source']
+  }))
+  const next = (w: Worker, type: string): Promise<any> => new Promise(resolve => {
+    const on = (m: { type: string }): void => { if (m.type === type) { w.off('message', on); resolve(m) } }
+    w.on('message', on)
+  })
+  const ready = workers.map(w => next(w, 'ready'))
+  workers.forEach((w, i) => {
+    const p = ports.get(ids[i] as string) as Record<string, MessagePort>
+    w.postMessage({ type: 'init', ports: p }, Object.values(p))
+  })
+  await Promise.all(ready)
+  await new Promise(resolve => setTimeout(resolve, 1000))
+  for (const w of workers) w.postMessage({ type: 'measure' })
+  const start = performance.now()
+  await new Promise(resolve => setTimeout(resolve, o.seconds * 1000))
+  const stats = workers.map(w => next(w, 'stats'))
+  for (const w of workers) w.postMessage({ type: 'stop' })
+  const all = await Promise.all(stats) as Array<{ committed: number, aborted: number, latencies: number[] }>
+  const elapsed = (performance.now() - start) / 1000
+  await Promise.all(workers.map(w => w.terminate()))
+  const latencies = all.flatMap(s => s.latencies).sort((a, b) => a - b)
+  const at = (q: number): number => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0
+  const committed = all.reduce((n, s) => n + s.committed, 0)
+  const aborted = all.reduce((n, s) => n + s.aborted, 0)
+  return { txnPerSec: (committed + aborted) / elapsed, committed, aborted, p50Ms: at(0.5), p99Ms: at(0.99), messages: 0 }
 }

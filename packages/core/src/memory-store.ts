@@ -135,12 +135,16 @@ export class MemoryStore implements Store {
     return v === undefined ? undefined : { ts: v.ts, value: cloneValue(v.value) }
   }
 
-  async latestMany (keys: readonly string[], below: Timestamp): Promise<Array<Version | undefined>> {
-    return keys.map(key => {
-      const list = this.versions.get(key)
-      const v = list === undefined ? undefined : list[lastBelow(list, below)]
-      return v === undefined ? undefined : { ts: v.ts, value: cloneValue(v.value) }
-    })
+  async latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> {
+    const out = new Array<Value | undefined>(keys.length)
+    for (let i = 0; i < keys.length; i++) {
+      const list = this.versions.get(keys[i] as string)
+      if (list === undefined) continue
+      const last = list[list.length - 1] as Version
+      const v = last.ts < below ? last : list[lastBelow(list, below)]
+      out[i] = v === undefined ? undefined : cloneValue(v.value)
+    }
+    return out
   }
 
   async txnRecords (clientTxnIds: readonly string[]): Promise<Array<string | undefined>> {

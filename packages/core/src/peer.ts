@@ -117,23 +117,25 @@ interface TsRequest {
   target: number
 }
 
-interface Persisting {
-  readonly thunk: Thunk
-}
-
 /** The exactly-once record: which thunk decided a clientTxnId, and how. A string, so stores copy nothing. */
 interface TxnRecord { readonly ts: Timestamp, readonly outcome: Outcome }
 
 const BYTES_TAG = '\u0000bytes'
-const encodeRecord = (ts: Timestamp, outcome: Outcome): string =>
-  ts + JSON.stringify(outcome, (_k, v: unknown) => v instanceof Uint8Array ? { [BYTES_TAG]: Array.from(v) } : v)
-const decodeRecord = (s: string): TxnRecord => ({
-  ts: s.slice(0, 36) as Timestamp,
-  outcome: JSON.parse(s.slice(36), (_k, v: unknown) => {
-    if (v !== null && typeof v === 'object' && BYTES_TAG in v) return new Uint8Array((v as Record<string, number[]>)[BYTES_TAG] as number[])
-    return v
-  }) as Outcome
+const toJson = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => x instanceof Uint8Array ? { [BYTES_TAG]: Array.from(x) } : x)
+const fromJson = (s: string): unknown => JSON.parse(s, (_k, x: unknown) => {
+  if (x !== null && typeof x === 'object' && BYTES_TAG in x) return new Uint8Array((x as Record<string, number[]>)[BYTES_TAG] as number[])
+  return x
 })
+/** `ts` + `c` + value JSON, or `ts` + `a` + [error, reason] JSON. */
+const encodeRecord = (ts: Timestamp, o: Outcome): string =>
+  o.status === 'committed' ? `${ts}c${o.value === null ? '' : toJson(o.value)}` : `${ts}a${JSON.stringify([o.error, o.reason])}`
+const decodeRecord = (s: string): TxnRecord => {
+  const ts = s.slice(0, 36) as Timestamp
+  const body = s.slice(37)
+  if (s[36] === 'c') return { ts, outcome: { status: 'committed', value: body === '' ? null : fromJson(body) as Value } }
+  const [error, reason] = JSON.parse(body) as [string, string]
+  return { ts, outcome: { status: 'aborted', error, reason } }
+}
 
 function toResult (ts: Timestamp, outcome: Outcome, duplicate: boolean): TxnResult {
   const base = outcome.status === 'committed'
@@ -196,7 +198,7 @@ export class Peer {
   private readonly observers = new Map<string, number>()
 
   // replica state
-  private persistQueue: Persisting[] = []
+  private persistQueue: Thunk[] = []
   private writing = false
   private evaluating = false
   private frontier: Timestamp = TS_ZERO
@@ -564,8 +566,11 @@ export class Peer {
   }
 
   private retransmit (now: number): void {
-    const perVoter = new Map<string, Thunk[]>()
     const rto = Math.max(this.opts.writeRetryMs, 3 * this.srtt)
+    // Entries are in mint order and were first sent in that order: if the oldest is not due, none is.
+    const oldest = this.inflight.values().next()
+    if (oldest.done === true || (oldest.value.tries === 0 && now - oldest.value.sentAt < rto)) return
+    const perVoter = new Map<string, Thunk[]>()
     for (const e of this.inflight.values()) {
       if (now - e.sentAt < Math.min(rto * 2 ** e.tries, 2_000)) continue
       if (!e.acks.has(this.id)) continue // still being persisted locally
@@ -609,7 +614,7 @@ export class Peer {
       this.log('late-thunk', { ts: thunk.ts, frontier: this.frontier })
     }
     s.receiving.add(thunk.seq)
-    this.persistQueue.push({ thunk })
+    this.persistQueue.push(thunk)
     void this.runWriter()
   }
 
@@ -621,10 +626,10 @@ export class Peer {
       while (this.persistQueue.length > 0 && !this.closed) {
         const batch = this.persistQueue
         this.persistQueue = []
-        await this.store.write({ thunks: batch.map(p => p.thunk), durability: 'strict' })
+        await this.store.write({ thunks: batch, durability: 'strict' })
         if (this.closed) return
         const acks = new Map<string, number[]>()
-        for (const { thunk } of batch) {
+        for (const thunk of batch) {
           const s = this.streams.get(thunk.coordinator) as Stream
           s.receiving.delete(thunk.seq)
           if (thunk.seq < s.evalNext) continue
@@ -751,10 +756,11 @@ export class Peer {
     for (const t of run) for (const k of t.reads) wanted.add(k)
     const keys = [...wanted]
     const ids = run.map(t => t.clientTxnId)
-    const [found, records] = await Promise.all([this.store.latestMany(keys, (run[0] as Thunk).ts), this.store.txnRecords(ids)])
+    const found = await this.store.latestValues(keys, (run[0] as Thunk).ts)
+    const records = await this.store.txnRecords(ids)
     if (this.closed) return
     const overlay = new Map<string, Value | undefined>()
-    for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i]?.value)
+    for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
     const decided = new Map<string, string>()
     for (let i = 0; i < ids.length; i++) if (records[i] !== undefined) decided.set(ids[i] as string, records[i] as string)
     const read = (k: string): Value | undefined => overlay.get(k)

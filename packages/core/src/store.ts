@@ -42,8 +42,8 @@ export interface Store {
   write(batch: StoreBatch): Promise<void>
   /** The newest version of `key` with a timestamp strictly below `below`. */
   latest(key: string, below: Timestamp): Promise<Version | undefined>
-  /** `latest` for many keys at once (one store transaction where that matters). */
-  latestMany(keys: readonly string[], below: Timestamp): Promise<Array<Version | undefined>>
+  /** The values of `latest` for many keys at once (undefined: absent or deleted); one store transaction where that matters. */
+  latestValues(keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>>
   /** The exactly-once records of these client transaction ids. */
   txnRecords(clientTxnIds: readonly string[]): Promise<Array<string | undefined>>
   /** A coordinator's thunks with `from <= seq <= to` in one epoch, ascending, as far as held. */

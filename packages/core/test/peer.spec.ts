@@ -19,6 +19,14 @@ const procedures = {
       return amount
     }
   },
+  bytes: {
+    keys: () => ({ reads: [], writes: [] }),
+    run: (_tx: Tx, a: { n: number }) => ({ b: new Uint8Array([a.n, 255, 0]) })
+  },
+  refuse: {
+    keys: () => ({ reads: [], writes: [] }),
+    run: (tx: Tx) => tx.abort('no "thanks"')
+  },
   setPtr: {
     keys: () => ({ reads: [], writes: ['ptr'] }),
     run: (tx: Tx, a: { to: string }) => { tx.put('ptr', a.to); return null }
@@ -68,6 +76,17 @@ describe('Peer', () => {
     expect(r1).toEqual(r2)
     const read = await g.run(g.peer('v2').read(['x']))
     expect(read).toMatchObject({ value: { values: { x: 2 } } })
+  })
+
+  it('a duplicate answers with the first outcome exactly, bytes and aborts included', async () => {
+    const g = await TestGroup.create(procedures)
+    for (const [procedure, args] of [['bytes', { n: 7 }], ['refuse', null]] as const) {
+      const call = async () => await g.run(g.peer('v0').submit({ clientTxnId: `dup-${procedure}`, procedure, hash: g.hash(procedure), args }))
+      const first = await call()
+      await g.steps(10)
+      const again = await call()
+      expect(again).toEqual({ done: true, value: { ...(first as { value: object }).value, duplicate: true } })
+    }
   })
 
   it('observers replicate, evaluate, read locally and submit through a voter', async () => {
