@@ -1,0 +1,5 @@
+export { runSeed } from './run.js'
+export type { FaultMode, SimOptions, SimResult, SimStats } from './run.js'
+export { checkHistory, formatViolation } from './checker.js'
+export type { History, Op, ListOp, ListMop, TransferOp, BankReadOp, ReplicaFinal, Violation, ViolationKind, Outcome } from './history.js'
+export { simProcedures, simRegistry } from './procedures.js'
