@@ -22,12 +22,13 @@ async function main (): Promise<number> {
     const accounts = option(args, 'accounts', 10_000)
     process.stdout.write(`core: ${voters} voters in one process, zero delay, MemoryStore, ${clients} closed-loop clients, 2-key transfers over ${accounts} accounts, ${seconds} s per mode\n`)
     const single = await benchCore({ voters, clients, seconds, accounts })
-    const threaded = process.env.BENCH_SINGLE !== undefined ? single : await benchCoreThreaded({ voters, clients, seconds, accounts })
+    const threaded = await benchCoreThreaded({ voters, clients, seconds, accounts })
     process.stdout.write(`| mode | txn/s | committed | aborted | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n`)
     for (const [mode, r] of [['one thread', single], ['thread per voter', threaded]] as const) {
       process.stdout.write(`| ${mode} | ${r.txnPerSec.toFixed(0)} | ${r.committed} | ${r.aborted} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} |\n`)
     }
-    process.stdout.write(`core: ${Math.round(threaded.txnPerSec)} txn/s\n`)
+    process.stdout.write(`threaded/one-thread ratio ${(threaded.txnPerSec / single.txnPerSec).toFixed(2)}\n`)
+    process.stdout.write(`core: ${Math.round(single.txnPerSec)} txn/s\n`)
     return 0
   }
   process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core\n`)
