@@ -136,13 +136,13 @@ export class MemoryStore implements Store {
   }
 
   async latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> {
-    const out = new Array<Value | undefined>(keys.length)
-    for (let i = 0; i < keys.length; i++) {
-      const list = this.versions.get(keys[i] as string)
-      if (list === undefined) continue
+    const out: Array<Value | undefined> = []
+    for (const key of keys) {
+      const list = this.versions.get(key)
+      if (list === undefined) { out.push(undefined); continue }
       const last = list[list.length - 1] as Version
       const v = last.ts < below ? last : list[lastBelow(list, below)]
-      out[i] = v === undefined ? undefined : cloneValue(v.value)
+      out.push(v === undefined ? undefined : cloneValue(v.value))
     }
     return out
   }
