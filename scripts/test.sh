@@ -26,9 +26,10 @@ section "typecheck"
 pnpm typecheck
 
 section "unit tests"
-pnpm test:unit
+pnpm test:unit --reporter=default --reporter=json --outputFile=.vitest-results.json
 
 section "simulator (300 seeds, all faults)"
 pnpm sim --seeds 300 --faults all
 
 section "all checks passed"
+node -e 'const r = require("./.vitest-results.json"); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)'
