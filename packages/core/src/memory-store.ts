@@ -1,7 +1,7 @@
-import type { Durability, Settlement, Store, StoreBatch, Version } from './store.js'
-import type { Timestamp } from './timestamp.js'
+import type { Durability, GcResult, Settlement, Store, StoreBatch, StoreSnapshot, Version } from './store.js'
+import { TS_ZERO, type Timestamp } from './timestamp.js'
 import type { Outcome, Thunk } from './types.js'
-import { cloneValue, type Value } from './value.js'
+import { checkValue, cloneValue, type Value } from './value.js'
 
 export interface MemoryStoreInit {
   /**
@@ -19,11 +19,24 @@ export interface MemoryStoreInit {
   readonly delay?: (batch: StoreBatch) => Promise<void> | undefined
 }
 
+/** What the journal records: batches, and the strict whole-store operations. */
+type Entry =
+  | { readonly kind: 'batch', readonly batch: StoreBatch }
+  | { readonly kind: 'import', readonly snapshot: StoreSnapshot }
+  | { readonly kind: 'gc', readonly horizon: Timestamp, readonly records: Timestamp | undefined }
+
 interface Disk {
-  /** Batches known durable, in order. */
-  readonly durable: StoreBatch[]
+  /** Entries known durable, in order. */
+  readonly durable: Entry[]
   /** Relaxed batches applied but not yet durable. */
-  relaxed: StoreBatch[]
+  relaxed: Entry[]
+}
+
+/** Refuses a batch holding anything that is not a Value before any of it is applied. */
+export function checkBatch (batch: StoreBatch): void {
+  for (const s of batch.settle ?? []) for (const [, v] of s.writes) if (v !== undefined) checkValue(v, Infinity)
+  for (const [, v] of batch.meta ?? []) checkValue(v, Infinity)
+  for (const t of batch.thunks ?? []) checkValue(t.args, Infinity)
 }
 
 /** Binary search: index of the last entry with ts < below, or -1. */
@@ -67,18 +80,26 @@ export class MemoryStore implements Store {
     // A write still in flight when its peer crashed never lands and never answers.
     if (this.crashed) return new Promise<void>(() => {})
     if (this.closed) throw new Error('store closed')
+    checkBatch(batch)
     this.apply(batch)
-    if (this.disk !== undefined) this.record(batch, batch.durability ?? 'strict')
+    this.record({ kind: 'batch', batch }, batch.durability ?? 'strict')
   }
 
-  private record (batch: StoreBatch, durability: Durability): void {
-    const disk = this.disk as Disk
+  private record (entry: Entry, durability: Durability): void {
+    const disk = this.disk
+    if (disk === undefined) return
     if (durability === 'relaxed') {
-      disk.relaxed.push(batch)
+      disk.relaxed.push(entry)
       return
     }
-    disk.durable.push(...disk.relaxed, batch)
+    disk.durable.push(...disk.relaxed, entry)
     disk.relaxed = []
+  }
+
+  private replay (entry: Entry): void {
+    if (entry.kind === 'batch') this.apply(entry.batch)
+    else if (entry.kind === 'import') this.load(entry.snapshot)
+    else this.collect(entry.horizon, entry.records)
   }
 
   private apply (batch: StoreBatch): void {
@@ -186,6 +207,67 @@ export class MemoryStore implements Store {
     return out
   }
 
+  async gc (horizon: Timestamp, options: { readonly records?: Timestamp } = {}): Promise<GcResult> {
+    const result = this.collect(horizon, options.records)
+    this.record({ kind: 'gc', horizon, records: options.records }, 'strict')
+    return result
+  }
+
+  private collect (horizon: Timestamp, records: Timestamp | undefined): GcResult {
+    let versionsRemoved = 0
+    let thunksRemoved = 0
+    let recordsRemoved = 0
+    for (const [key, list] of this.versions) {
+      const i = lastBelow(list, horizon)
+      if (i < 0) continue
+      // Keep the newest version below the horizon, unless it is a deletion: then nothing below is needed.
+      const keepFrom = (list[i] as Version).value === undefined ? i + 1 : i
+      if (keepFrom === 0) continue
+      versionsRemoved += keepFrom
+      list.splice(0, keepFrom)
+      if (list.length === 0) this.versions.delete(key)
+    }
+    for (const [ts, entry] of this.thunks) {
+      if (ts >= horizon || entry.outcome === undefined) continue
+      this.thunks.delete(ts)
+      this.bySeq.get(entry.thunk.coordinator)?.get(entry.thunk.epoch)?.delete(entry.thunk.seq)
+      thunksRemoved++
+    }
+    if (records !== undefined) {
+      for (const [id, record] of this.txns) {
+        if (record.slice(0, 36) < records) { this.txns.delete(id); recordsRemoved++ }
+      }
+    }
+    return { versionsRemoved, thunksRemoved, recordsRemoved }
+  }
+
+  async exportSnapshot (at: Timestamp): Promise<StoreSnapshot> {
+    return {
+      at,
+      entries: await this.entries(at),
+      txns: [...this.txns].filter(([, r]) => r.slice(0, 36) < at),
+      meta: [...this.meta].map(([k, v]) => [k, cloneValue(v)] as const)
+    }
+  }
+
+  async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
+    if (this.closed) throw new Error('store closed')
+    this.load(snapshot)
+    this.record({ kind: 'import', snapshot }, 'strict')
+  }
+
+  private load (snapshot: StoreSnapshot): void {
+    this.versions.clear()
+    this.thunks.clear()
+    this.bySeq.clear()
+    this.meta.clear()
+    this.txns.clear()
+    // The snapshot's values become the initial versions: every read at or above `at` sees them.
+    for (const [key, value] of snapshot.entries) this.versions.set(key, [{ ts: TS_ZERO, value: cloneValue(value) }])
+    for (const [id, record] of snapshot.txns) this.txns.set(id, record)
+    for (const [name, value] of snapshot.meta) this.meta.set(name, cloneValue(value))
+  }
+
   async close (): Promise<void> {
     this.closed = true
   }
@@ -205,9 +287,9 @@ export class MemoryStore implements Store {
     if (this.disk === undefined) throw new Error('crashAndRecover needs a journal')
     this.crashed = true
     const next = new MemoryStore({ ...init, journal: true })
-    for (const batch of this.disk.durable) {
-      next.apply(batch)
-      ;(next.disk as Disk).durable.push(batch)
+    for (const entry of this.disk.durable) {
+      next.replay(entry)
+      ;(next.disk as Disk).durable.push(entry)
     }
     return next
   }

@@ -28,7 +28,10 @@ export interface StoreBatch {
   readonly thunks?: readonly Thunk[]
   readonly settle?: readonly Settlement[]
   readonly meta?: ReadonlyArray<readonly [name: string, value: Value]>
-  /** Exactly-once records: clientTxnId → the record of the thunk that decided it (write-once). */
+  /**
+   * Exactly-once records: clientTxnId → the record of the thunk that decided
+   * it (write-once). A record starts with that thunk's 36-char timestamp.
+   */
   readonly txns?: ReadonlyArray<readonly [clientTxnId: string, record: string]>
   readonly durability?: Durability
 }
@@ -55,5 +58,31 @@ export interface Store {
   getMeta(name: string): Promise<Value | undefined>
   /** Every live key with its newest value below `below`, ascending by key. */
   entries(below: Timestamp): Promise<Array<[string, Value]>>
+  /**
+   * Forgets what no reader at or above `horizon` can need: for each key every
+   * version older than its newest version below `horizon` (a deletion that is
+   * newest below `horizon` goes too), and settled thunks below `horizon`.
+   * Exactly-once records decided below `records` are dropped as well
+   * (retries older than that retention window may apply again).
+   */
+  gc(horizon: Timestamp, options?: { readonly records?: Timestamp }): Promise<GcResult>
+  /** The state a new or far-behind replica needs to start at `at` (then fetch thunks from `at` on). */
+  exportSnapshot(at: Timestamp): Promise<StoreSnapshot>
+  /** Replaces this store's contents with a snapshot (atomically). */
+  importSnapshot(snapshot: StoreSnapshot): Promise<void>
   close(): Promise<void>
+}
+
+export interface GcResult {
+  readonly versionsRemoved: number
+  readonly thunksRemoved: number
+  readonly recordsRemoved: number
+}
+
+/** A replica's state as of `at`: values below it, exactly-once records, and metadata. */
+export interface StoreSnapshot {
+  readonly at: Timestamp
+  readonly entries: ReadonlyArray<readonly [key: string, value: Value]>
+  readonly txns: ReadonlyArray<readonly [clientTxnId: string, record: string]>
+  readonly meta: ReadonlyArray<readonly [name: string, value: Value]>
 }
