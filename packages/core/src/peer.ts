@@ -3,7 +3,7 @@ import { AbortError, PeerClosedError, QuorumUnavailableError, StoreFailedError, 
 import { Hasher } from './hash.js'
 import type { Message } from './messages.js'
 import { declaredKeys, evaluate, resolveProcedure, type ProcedureRegistry } from './procedures.js'
-import type { Settlement, Store } from './store.js'
+import type { Settlement, Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, TimestampMinter, maxTimestamp, peerTag, timestampMs, timestampSuccessor, type Timestamp } from './timestamp.js'
 import type { GroupConfig, Outcome, ReadConsistency, ReadResult, Role, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
 import { validateMessage } from './validate.js'
@@ -1012,6 +1012,27 @@ export class Peer {
     const out: Record<string, { have: number, evalNext: number }> = {}
     for (const [c, s] of this.streams) out[c] = { have: s.have, evalNext: s.evalNext }
     return out
+  }
+
+  /**
+   * A consistent snapshot of this replica's evaluated state: values, exactly-once
+   * records and the evaluation cursor, at the cursor's frontier. A new or
+   * far-behind replica imports it into its store, opens, and fetches only the
+   * thunks after it.
+   */
+  async exportSnapshot (): Promise<StoreSnapshot> {
+    // Evaluation must not land a settlement between reading the cursor and the state.
+    while (this.evaluating) await new Promise<void>(resolve => { queueMicrotask(resolve) })
+    this.evaluating = true
+    try {
+      const cursor = await this.store.getMeta('cursor') as { frontier: Timestamp } | undefined
+      const snap = await this.store.exportSnapshot(cursor?.frontier ?? TS_ZERO)
+      // Only the replicated state travels: leases and other per-peer metadata stay home.
+      return { ...snap, meta: snap.meta.filter(([name]) => name === 'cursor') }
+    } finally {
+      this.evaluating = false
+      this.kickEvaluator()
+    }
   }
 
   /** The current value of every key below this replica's frontier. */

@@ -58,3 +58,28 @@ describe('MemoryStore', () => {
     expect((await s.latest('k', TS_INFINITY))?.value).toEqual({ n: [1] })
   })
 })
+
+describe('MemoryStore GC at scale', () => {
+  it('after 100,000 transactions on 1,000 keys it holds O(keys × retained versions), not O(transactions)', async () => {
+    const s = new MemoryStore()
+    const keys = 1000
+    const txns = 100_000
+    const retain = 200 // transactions kept above the horizon
+    for (let n = 1; n <= txns; n += 500) {
+      const thunks: Thunk[] = []
+      const settled = []
+      for (let i = n; i < n + 500; i++) {
+        const t = { ...thunk(i), writes: [`k${i % keys}`, `k${(i * 7) % keys}`] }
+        thunks.push(t)
+        settled.push({ ts: t.ts, outcome: { status: 'committed' as const, value: null }, writes: [[`k${i % keys}`, i], [`k${(i * 7) % keys}`, -i]] as Array<[string, number]> })
+      }
+      await s.write({ thunks, settle: settled, txns: thunks.map(t => [t.clientTxnId, `${t.ts}c`] as [string, string]) })
+      await s.gc(ts(Math.max(0, n + 499 - retain)), { records: ts(Math.max(0, n + 499 - 10 * retain)) })
+    }
+    const st = s.stats()
+    expect(st.keys).toBe(keys)
+    expect(st.versions).toBeLessThanOrEqual(keys + 2 * (retain + 1))
+    expect(st.thunks).toBeLessThanOrEqual(retain + 1)
+    expect((await s.entries(TS_INFINITY)).length).toBe(keys)
+  })
+})

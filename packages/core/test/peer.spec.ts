@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { reconnoiter, type Tx, type TxnResult } from '../src/index.js'
+import { reconnoiter, type Timestamp, type Tx, type TxnResult } from '../src/index.js'
 import { TestGroup } from './harness.js'
 
 const procedures = {
@@ -195,5 +195,35 @@ describe('Peer', () => {
       clientTxnId: attempt => `hopeless-${attempt}`,
       maxAttempts: 3
     })).rejects.toMatchObject({ name: 'ReconnaissanceFailedError' })
+  })
+})
+
+describe('snapshot transfer', () => {
+  it('a replica restored from a snapshot plus the thunks after it reaches the digest of one that replayed everything', async () => {
+    const g = await TestGroup.create(procedures, 3, 0)
+    for (let i = 0; i < 12; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i % 4}`)
+    await g.steps(20)
+    const snap = await g.peer('v1').exportSnapshot()
+    expect(snap.entries.length).toBe(4)
+    // more history after the snapshot, which the new replica must fetch as thunks
+    for (let i = 0; i < 6; i++) await committed(g, `v${i % 3}`, `b${i}`, `k${i % 4}`)
+    // The voters forget the thunks the snapshot covers: replaying from scratch is impossible now.
+    const cursor = snap.meta.find(([n]) => n === 'cursor')?.[1] as { frontier: Timestamp } | undefined
+    const at = cursor?.frontier
+    expect(at).toBe(snap.at)
+    for (const v of ['v0', 'v1', 'v2']) expect((await g.stores.get(v)?.gc(at ?? snap.at))?.thunksRemoved).toBe(12)
+    const { MemoryStore } = await import('../src/index.js')
+    const fresh = new MemoryStore({ journal: true })
+    await fresh.importSnapshot(snap)
+    g.stores.set('o9', fresh)
+    await g.start('o9')
+    for (let i = 0; i < 3; i++) await committed(g, 'v0', `c${i}`, `k${i}`)
+    await g.steps(60)
+    const restored = g.peer('o9').status()
+    const replayed = g.peer('v2').status()
+    expect(restored.lastEvaluated).toBe(replayed.lastEvaluated)
+    expect(restored.digest).toBe(replayed.digest)
+    expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v2').snapshot())
+    expect(restored.evaluated).toBe(21)
   })
 })
