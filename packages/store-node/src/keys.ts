@@ -1,0 +1,152 @@
+import type { Timestamp } from '@tideline/core'
+
+/*
+ * Key layout of the one LevelDB database (every key is bytes; `!` after the tag
+ * only keeps dumps readable):
+ *
+ *   v!<name(key)><ts>                 → value, or empty (a deletion)
+ *   t!<ts>                            → thunk
+ *   s!<name(coordinator)><epoch><seq> → ts of that thunk (epoch, seq: 14 hex digits)
+ *   o!<ts>                            → outcome of a settled thunk
+ *   u!<ts>                            → empty: the thunk has no outcome yet
+ *   x!<name(clientTxnId)>             → exactly-once record (utf-8)
+ *   m!<name(meta name)>               → value
+ *
+ * `ts` is the 36-char text timestamp, whose byte order is timestamp order.
+ * `name(s)` is an order-preserving, prefix-free encoding of any JS string (see
+ * encodeName), so `v!<name(k)>` never prefixes another key's versions.
+ */
+
+export const TAG_VERSION = 'v'
+export const TAG_THUNK = 't'
+export const TAG_SEQ = 's'
+export const TAG_OUTCOME = 'o'
+export const TAG_UNSETTLED = 'u'
+export const TAG_TXN = 'x'
+export const TAG_META = 'm'
+
+export type Tag = typeof TAG_VERSION | typeof TAG_THUNK | typeof TAG_SEQ | typeof TAG_OUTCOME | typeof TAG_UNSETTLED | typeof TAG_TXN | typeof TAG_META
+
+/** Length of a tag and its `!`. */
+export const TAG_LENGTH = 2
+const TS_LENGTH = 36
+const NUM_DIGITS = 14 // Number.MAX_SAFE_INTEGER is 14 hex digits
+
+/**
+ * Encodes a string by UTF-16 code unit (so lone surrogates survive and byte
+ * order equals JS string order): units below 0x7f as one byte unit+1, others
+ * as three bytes 0x80|unit>>14, unit>>7&0x7f, unit&0x7f; then a 0 byte. No
+ * unit encoding starts with 0, so the terminator makes names prefix-free and
+ * sorts a name before its extensions.
+ */
+export function encodeName (s: string): number[] {
+  const out: number[] = []
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x7f) out.push(c + 1)
+    else out.push(0x80 | (c >> 14), (c >> 7) & 0x7f, c & 0x7f)
+  }
+  out.push(0)
+  return out
+}
+
+function unitsToString (units: readonly number[]): string {
+  // fromCharCode in slices: spreading a very long key would overflow the stack.
+  let s = ''
+  for (let i = 0; i < units.length; i += 4096) s += String.fromCharCode(...units.slice(i, i + 4096))
+  return s
+}
+
+/** Decodes a name at `start`; returns it and the offset after its terminator. */
+export function decodeName (bytes: Uint8Array, start: number): [string, number] {
+  const units: number[] = []
+  let i = start
+  for (;;) {
+    const b = bytes[i]
+    if (b === undefined) throw new RangeError('unterminated name in key')
+    if (b === 0) return [unitsToString(units), i + 1]
+    if (b < 0x80) { units.push(b - 1); i++; continue }
+    units.push(((b & 0x03) << 14) | ((bytes[i + 1] ?? 0) << 7) | (bytes[i + 2] ?? 0))
+    i += 3
+  }
+}
+
+function ascii (out: number[], s: string): void {
+  for (let i = 0; i < s.length; i++) out.push(s.charCodeAt(i))
+}
+
+function num (n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`epoch and seq must be non-negative safe integers, got ${n}`)
+  return n.toString(16).padStart(NUM_DIGITS, '0')
+}
+
+function tagged (tag: Tag): number[] {
+  return [tag.charCodeAt(0), 0x21]
+}
+
+/** The tag's whole range: `gte` its prefix, `lt` the next byte after `!`. */
+export function tagRange (tag: Tag): { gte: Buffer, lt: Buffer } {
+  return { gte: Buffer.from(tagged(tag)), lt: Buffer.from([tag.charCodeAt(0), 0x22]) }
+}
+
+/** `<tag>!<ts>` for the thunk, outcome and unsettled indexes. */
+export function tsKey (tag: Tag, ts: Timestamp): Buffer {
+  const out = tagged(tag)
+  ascii(out, ts)
+  return Buffer.from(out)
+}
+
+export function tsOfTsKey (key: Buffer): Timestamp {
+  return key.toString('latin1', TAG_LENGTH, TAG_LENGTH + TS_LENGTH) as Timestamp
+}
+
+/** `<tag>!<name>` for exactly-once records and meta. */
+export function nameKey (tag: Tag, name: string): Buffer {
+  const out = tagged(tag)
+  out.push(...encodeName(name))
+  return Buffer.from(out)
+}
+
+export function nameOfNameKey (key: Buffer): string {
+  return decodeName(key, TAG_LENGTH)[0]
+}
+
+/** `v!<name(key)>`: every version of `key` starts with it. */
+export function versionPrefix (key: string): Buffer {
+  return nameKey(TAG_VERSION, key)
+}
+
+export function versionKey (key: string, ts: Timestamp): Buffer {
+  const out = tagged(TAG_VERSION)
+  out.push(...encodeName(key))
+  ascii(out, ts)
+  return Buffer.from(out)
+}
+
+/** `prefix<ts>` without re-encoding the name. */
+export function withTs (prefix: Buffer, ts: Timestamp): Buffer {
+  return Buffer.concat([prefix, Buffer.from(ts, 'latin1')])
+}
+
+/** Splits a version key into its name prefix (`v!<name(key)>`) and timestamp. */
+export function splitVersionKey (key: Buffer): { prefix: Buffer, ts: Timestamp } {
+  const cut = key.length - TS_LENGTH
+  return { prefix: key.subarray(0, cut), ts: key.toString('latin1', cut) as Timestamp }
+}
+
+/**
+ * A key no entry ever has (all keys are longer than their tag): deleting it
+ * gives a strict batch that changes nothing something to sync.
+ */
+export const SYNC_KEY: Buffer = Buffer.from('z!', 'latin1')
+
+export function seqPrefix (coordinator: string, epoch: number): Buffer {
+  const out = tagged(TAG_SEQ)
+  out.push(...encodeName(coordinator))
+  ascii(out, num(epoch))
+  return Buffer.from(out)
+}
+
+export function seqKey (coordinator: string, epoch: number, seq: number): Buffer {
+  return Buffer.concat([seqPrefix(coordinator, epoch), Buffer.from(num(seq), 'latin1')])
+}

@@ -1,0 +1,309 @@
+import { ClassicLevel } from 'classic-level'
+import { TS_ZERO, checkBatch } from '@tideline/core'
+import type { GcResult, Outcome, Store, StoreBatch, StoreSnapshot, Thunk, Timestamp, Value, Version } from '@tideline/core'
+import { TOMBSTONE, decode, encode } from './codec.js'
+import {
+  SYNC_KEY, TAG_META, TAG_OUTCOME, TAG_THUNK, TAG_TXN, TAG_UNSETTLED, TAG_VERSION,
+  nameKey, nameOfNameKey, decodeName, seqKey, splitVersionKey, tagRange, tsKey, tsOfTsKey, versionKey, versionPrefix, withTs,
+  TAG_LENGTH
+} from './keys.js'
+
+export interface LevelStoreInit {
+  /** Directory of the LevelDB database; created when missing. */
+  readonly path: string
+}
+
+type Db = ClassicLevel<Buffer, Buffer>
+type Op = { type: 'put', key: Buffer, value: Buffer } | { type: 'del', key: Buffer }
+type Snapshot = ReturnType<Db['snapshot']>
+
+/**
+ * A durable Store on one LevelDB database (classic-level). Every write is one
+ * LevelDB batch, so it lands whole or not at all; strict batches are synced to
+ * disk before they resolve. Writes run one at a time, so the read-before-write
+ * of write-once records and settlements sees every earlier write.
+ */
+export class LevelStore implements Store {
+  private readonly db: Db
+  private queue: Promise<unknown> = Promise.resolve()
+  private closed = false
+
+  private constructor (db: Db) {
+    this.db = db
+  }
+
+  static async open (init: LevelStoreInit): Promise<LevelStore> {
+    const db = new ClassicLevel<Buffer, Buffer>(init.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+    await db.open()
+    return new LevelStore(db)
+  }
+
+  /** Runs `fn` after every write queued before it. */
+  private serial<T> (fn: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('store closed'))
+    const run = this.queue.then(fn)
+    this.queue = run.catch(() => {})
+    return run
+  }
+
+  async write (batch: StoreBatch): Promise<void> {
+    checkBatch(batch)
+    return this.serial(async () => {
+      const ops = await this.plan(batch)
+      const sync = (batch.durability ?? 'strict') === 'strict'
+      // A strict batch must also make the relaxed ones before it durable, even when it changes nothing.
+      if (ops.length === 0 && sync) ops.push({ type: 'del', key: SYNC_KEY })
+      if (ops.length > 0) await this.commit(ops, sync)
+    })
+  }
+
+  /**
+   * Writes `ops` as one LevelDB write batch. A chained batch hands each operation
+   * straight to the native batch; the array form copies and re-validates every
+   * operation in JS first, which costs more than the write for large batches.
+   */
+  private async commit (ops: readonly Op[], sync: boolean): Promise<void> {
+    const chained = this.db.batch()
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') chained.put(op.key, op.value)
+        else chained.del(op.key)
+      }
+    } catch (err) {
+      await chained.close()
+      throw err
+    }
+    await chained.write({ sync })
+  }
+
+  /** The operations of one batch, with the same skip rules as MemoryStore. */
+  private async plan (batch: StoreBatch): Promise<Op[]> {
+    const thunks = batch.thunks ?? []
+    const settle = batch.settle ?? []
+    const txns = batch.txns ?? []
+    const probe: Buffer[] = []
+    for (const t of thunks) probe.push(tsKey(TAG_THUNK, t.ts))
+    for (const s of settle) probe.push(tsKey(TAG_THUNK, s.ts), tsKey(TAG_OUTCOME, s.ts))
+    for (const [id] of txns) probe.push(nameKey(TAG_TXN, id))
+    // getMany, not hasMany: classic-level answers hasMany with iterator seeks, which step over every
+    // deletion after a missing key (the `u!` index is mostly deletions), so it slows as the store grows.
+    const held = probe.length === 0 ? [] : (await this.db.getMany(probe)).map(v => v !== undefined)
+    let i = 0
+    const ops: Op[] = []
+    const added = new Set<Timestamp>()
+    for (const t of thunks) {
+      if (held[i++] === true || added.has(t.ts)) continue
+      added.add(t.ts)
+      ops.push(
+        { type: 'put', key: tsKey(TAG_THUNK, t.ts), value: encode(t) },
+        { type: 'put', key: seqKey(t.coordinator, t.epoch, t.seq), value: Buffer.from(t.ts, 'latin1') },
+        { type: 'put', key: tsKey(TAG_UNSETTLED, t.ts), value: TOMBSTONE }
+      )
+    }
+    const settled = new Set<Timestamp>()
+    for (const s of settle) {
+      const known = held[i++] === true || added.has(s.ts)
+      if (held[i++] === true || settled.has(s.ts)) continue
+      // A settlement of a thunk not held still writes its versions, but records no outcome (as MemoryStore).
+      if (known) {
+        settled.add(s.ts)
+        ops.push({ type: 'put', key: tsKey(TAG_OUTCOME, s.ts), value: encode(s.outcome) }, { type: 'del', key: tsKey(TAG_UNSETTLED, s.ts) })
+      }
+      for (const [key, value] of s.writes) ops.push({ type: 'put', key: versionKey(key, s.ts), value: value === undefined ? TOMBSTONE : encode(value) })
+    }
+    for (const [name, value] of batch.meta ?? []) ops.push({ type: 'put', key: nameKey(TAG_META, name), value: encode(value) })
+    const recorded = new Set<string>()
+    for (const [id, record] of txns) {
+      if (held[i++] === true || recorded.has(id)) continue
+      recorded.add(id)
+      ops.push({ type: 'put', key: nameKey(TAG_TXN, id), value: encode(record) })
+    }
+    return ops
+  }
+
+  async latest (key: string, below: Timestamp): Promise<Version | undefined> {
+    return this.latestIn(versionPrefix(key), below, undefined)
+  }
+
+  private async latestIn (prefix: Buffer, below: Timestamp, snapshot: Snapshot | undefined): Promise<Version | undefined> {
+    const range = { gte: prefix, lt: withTs(prefix, below), reverse: true, limit: 1 }
+    const [hit] = await this.db.iterator(snapshot === undefined ? range : { ...range, snapshot }).all()
+    if (hit === undefined) return undefined
+    const [k, v] = hit
+    return { ts: splitVersionKey(k).ts, value: v.length === 0 ? undefined : decode(v) }
+  }
+
+  async latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> {
+    // One snapshot, so a batch landing meanwhile is seen by all of the keys or none.
+    const snapshot = keys.length > 1 ? this.db.snapshot() : undefined
+    try {
+      const versions = await Promise.all(keys.map(async key => this.latestIn(versionPrefix(key), below, snapshot)))
+      return versions.map(v => v?.value)
+    } finally {
+      await snapshot?.close()
+    }
+  }
+
+  async txnRecords (clientTxnIds: readonly string[]): Promise<Array<string | undefined>> {
+    if (clientTxnIds.length === 0) return []
+    const got = await this.db.getMany(clientTxnIds.map(id => nameKey(TAG_TXN, id)))
+    return got.map(v => (v === undefined ? undefined : decode<string>(v)))
+  }
+
+  async thunkRange (coordinator: string, epoch: number, from: number, to: number): Promise<Thunk[]> {
+    const lo = Math.max(1, from)
+    const hi = Math.min(to, Number.MAX_SAFE_INTEGER)
+    if (!(lo <= hi)) return []
+    const snapshot = this.db.snapshot()
+    try {
+      const ts = await this.db.values({ gte: seqKey(coordinator, epoch, Math.ceil(lo)), lte: seqKey(coordinator, epoch, Math.floor(hi)), snapshot }).all()
+      return await this.thunksAt(ts.map(b => tsKey(TAG_THUNK, b.toString('latin1') as Timestamp)), snapshot)
+    } finally {
+      await snapshot.close()
+    }
+  }
+
+  private async thunksAt (keys: Buffer[], snapshot: Snapshot): Promise<Thunk[]> {
+    if (keys.length === 0) return []
+    const got = await this.db.getMany(keys, { snapshot })
+    const out: Thunk[] = []
+    for (const v of got) if (v !== undefined) out.push(decode<Thunk>(v))
+    return out
+  }
+
+  async unsettled (): Promise<Thunk[]> {
+    const snapshot = this.db.snapshot()
+    try {
+      const keys = await this.db.keys({ ...tagRange(TAG_UNSETTLED), snapshot }).all()
+      return await this.thunksAt(keys.map(k => tsKey(TAG_THUNK, tsOfTsKey(k))), snapshot)
+    } finally {
+      await snapshot.close()
+    }
+  }
+
+  async outcome (ts: Timestamp): Promise<Outcome | undefined> {
+    const v = await this.db.get(tsKey(TAG_OUTCOME, ts))
+    return v === undefined ? undefined : decode<Outcome>(v)
+  }
+
+  async getMeta (name: string): Promise<Value | undefined> {
+    const v = await this.db.get(nameKey(TAG_META, name))
+    return v === undefined ? undefined : decode(v)
+  }
+
+  async entries (below: Timestamp): Promise<Array<[string, Value]>> {
+    return this.entriesIn(below, undefined)
+  }
+
+  /** One pass over every version: per key, the last one below `below` is its value. Keys come out in string order. */
+  private async entriesIn (below: Timestamp, snapshot: Snapshot | undefined): Promise<Array<[string, Value]>> {
+    const out: Array<[string, Value]> = []
+    let prefix: Buffer | undefined
+    let value: Buffer | undefined
+    const flush = (): void => {
+      if (prefix !== undefined && value !== undefined && value.length > 0) out.push([decodeName(prefix, TAG_LENGTH)[0], decode(value)])
+      value = undefined
+    }
+    const range = tagRange(TAG_VERSION)
+    for await (const [k, v] of this.db.iterator(snapshot === undefined ? range : { ...range, snapshot })) {
+      const split = splitVersionKey(k)
+      if (prefix === undefined || !split.prefix.equals(prefix)) {
+        flush()
+        prefix = split.prefix
+      }
+      if (split.ts < below) value = v
+    }
+    flush()
+    return out
+  }
+
+  async gc (horizon: Timestamp, options: { readonly records?: Timestamp } = {}): Promise<GcResult> {
+    return this.serial(async () => {
+      const ops: Op[] = []
+      let versionsRemoved = 0
+      let thunksRemoved = 0
+      let recordsRemoved = 0
+
+      // Per key, versions below the horizon in order: all but the newest go, and the newest too if it is a deletion.
+      let prefix: Buffer | undefined
+      let old: Array<[Buffer, Buffer]> = []
+      const flush = (): void => {
+        const last = old[old.length - 1]
+        if (last === undefined) return
+        const n = last[1].length === 0 ? old.length : old.length - 1
+        for (let j = 0; j < n; j++) ops.push({ type: 'del', key: (old[j] as [Buffer, Buffer])[0] })
+        versionsRemoved += n
+        old = []
+      }
+      for await (const [k, v] of this.db.iterator(tagRange(TAG_VERSION))) {
+        const split = splitVersionKey(k)
+        if (prefix === undefined || !split.prefix.equals(prefix)) {
+          flush()
+          prefix = split.prefix
+        }
+        if (split.ts < horizon) old.push([k, v])
+      }
+      flush()
+
+      // Every held thunk has either an unsettled marker or an outcome.
+      const open = new Set<Timestamp>()
+      for await (const k of this.db.keys({ gte: tagRange(TAG_UNSETTLED).gte, lt: tsKey(TAG_UNSETTLED, horizon) })) open.add(tsOfTsKey(k))
+      for await (const [k, v] of this.db.iterator({ gte: tagRange(TAG_THUNK).gte, lt: tsKey(TAG_THUNK, horizon) })) {
+        const ts = tsOfTsKey(k)
+        if (open.has(ts)) continue
+        const t = decode<Thunk>(v)
+        ops.push({ type: 'del', key: k }, { type: 'del', key: tsKey(TAG_OUTCOME, ts) }, { type: 'del', key: seqKey(t.coordinator, t.epoch, t.seq) })
+        thunksRemoved++
+      }
+
+      const records = options.records
+      if (records !== undefined) {
+        for await (const [k, v] of this.db.iterator(tagRange(TAG_TXN))) {
+          if (decode<string>(v).slice(0, 36) < records) { ops.push({ type: 'del', key: k }); recordsRemoved++ }
+        }
+      }
+      await this.commit(ops.length > 0 ? ops : [{ type: 'del', key: SYNC_KEY }], true)
+      return { versionsRemoved, thunksRemoved, recordsRemoved }
+    })
+  }
+
+  async exportSnapshot (at: Timestamp): Promise<StoreSnapshot> {
+    const snapshot = this.db.snapshot()
+    try {
+      const entries = await this.entriesIn(at, snapshot)
+      const txns: Array<[string, string]> = []
+      for await (const [k, v] of this.db.iterator({ ...tagRange(TAG_TXN), snapshot })) {
+        const record = decode<string>(v)
+        if (record.slice(0, 36) < at) txns.push([nameOfNameKey(k), record])
+      }
+      const meta: Array<[string, Value]> = []
+      for await (const [k, v] of this.db.iterator({ ...tagRange(TAG_META), snapshot })) meta.push([nameOfNameKey(k), decode(v)])
+      return { at, entries, txns, meta }
+    } finally {
+      await snapshot.close()
+    }
+  }
+
+  async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
+    // Encode first: a value that does not encode throws before anything is touched.
+    const puts: Op[] = []
+    for (const [key, value] of snapshot.entries) puts.push({ type: 'put', key: versionKey(key, TS_ZERO), value: encode(value) })
+    for (const [id, record] of snapshot.txns) puts.push({ type: 'put', key: nameKey(TAG_TXN, id), value: encode(record) })
+    for (const [name, value] of snapshot.meta) puts.push({ type: 'put', key: nameKey(TAG_META, name), value: encode(value) })
+    return this.serial(async () => {
+      // Clearing and loading in one batch: a crash leaves the old contents or the snapshot, never a mix.
+      const ops: Op[] = []
+      for await (const k of this.db.keys()) ops.push({ type: 'del', key: k })
+      ops.push(...puts)
+      if (ops.length === 0) ops.push({ type: 'del', key: SYNC_KEY })
+      await this.commit(ops, true)
+    })
+  }
+
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.queue
+    await this.db.close()
+  }
+}
