@@ -490,7 +490,7 @@ export class Peer {
 
   private handleSubmit (req: SubmitRequest, waiter: Waiter): void {
     if (this.closed || this.failure !== undefined) {
-      this.settleWaiter(waiter, undefined, new PeerClosedError(`peer ${this.id} is not serving`))
+      this.settleWaiter(waiter, req.clientTxnId, undefined, new PeerClosedError(`peer ${this.id} is not serving`))
       return
     }
     if (this.role !== 'voter') {
@@ -505,7 +505,7 @@ export class Peer {
       thunkInit = { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args) }
     } catch (err) {
       this.count('submit-refused')
-      this.settleWaiter(waiter, undefined, err as Error)
+      this.settleWaiter(waiter, req.clientTxnId, undefined, err as Error)
       return
     }
     this.addWaiter(req.clientTxnId, waiter)
@@ -896,7 +896,7 @@ export class Peer {
     else list.push(w)
   }
 
-  private settleWaiter (w: Waiter, result: TxnResult | undefined, err: Error | undefined, clientTxnId = ''): void {
+  private settleWaiter (w: Waiter, clientTxnId: string, result: TxnResult | undefined, err: Error | undefined): void {
     if (w.kind === 'local') {
       if (result !== undefined) w.resolve(result)
       else w.reject(err as Error)
@@ -908,19 +908,19 @@ export class Peer {
   }
 
   private resolveWaiters (clientTxnId: string, result: TxnResult): void {
-    this.forwards.delete(clientTxnId)
-    const list = this.waiters.get(clientTxnId)
-    if (list === undefined) return
-    this.waiters.delete(clientTxnId)
-    for (const w of list) this.settleWaiter(w, result, undefined, clientTxnId)
+    this.finishWaiters(clientTxnId, result, undefined)
   }
 
   private rejectWaiters (clientTxnId: string, err: Error): void {
+    this.finishWaiters(clientTxnId, undefined, err)
+  }
+
+  private finishWaiters (clientTxnId: string, result: TxnResult | undefined, err: Error | undefined): void {
     this.forwards.delete(clientTxnId)
     const list = this.waiters.get(clientTxnId)
     if (list === undefined) return
     this.waiters.delete(clientTxnId)
-    for (const w of list) this.settleWaiter(w, undefined, err, clientTxnId)
+    for (const w of list) this.settleWaiter(w, clientTxnId, result, err)
   }
 
   private expireWaiters (now: number): void {

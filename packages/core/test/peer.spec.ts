@@ -227,3 +227,15 @@ describe('snapshot transfer', () => {
     expect(restored.evaluated).toBe(21)
   })
 })
+
+describe('remote refusals', () => {
+  it('a client that submits over the wire gets the named refusal for its own clientTxnId', async () => {
+    const g = await TestGroup.create(procedures)
+    const replies: unknown[] = []
+    const client = 'c0'
+    g.peers.set(client, { receive: (_from: string, m: unknown) => { replies.push(m) }, tick: () => {} } as unknown as ReturnType<TestGroup['peer']>)
+    g.peer('v0').receive(client, { t: 'submit', req: { clientTxnId: 'r1', procedure: 'nope', hash: 'x', args: null }, replyTo: client })
+    await g.steps(3)
+    expect(replies).toEqual([{ t: 'submit-rep', clientTxnId: 'r1', error: expect.objectContaining({ name: 'UnknownProcedureError' }) }])
+  })
+})
