@@ -1,4 +1,5 @@
 import type { Durability, GcResult, Settlement, Store, StoreBatch, StoreSnapshot, Version } from './store.js'
+import { StoreFailedError } from './errors.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
 import type { Outcome, Thunk } from './types.js'
 import { checkValue, cloneValue, type Value } from './value.js'
@@ -79,7 +80,7 @@ export class MemoryStore implements Store {
     if (wait !== undefined) await wait
     // A write still in flight when its peer crashed never lands and never answers.
     if (this.crashed) return new Promise<void>(() => {})
-    if (this.closed) throw new Error('store closed')
+    if (this.closed) throw new StoreFailedError('store closed')
     checkBatch(batch)
     this.apply(batch)
     this.record({ kind: 'batch', batch }, batch.durability ?? 'strict')
@@ -251,7 +252,7 @@ export class MemoryStore implements Store {
   }
 
   async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
-    if (this.closed) throw new Error('store closed')
+    if (this.closed) throw new StoreFailedError('store closed')
     this.load(snapshot)
     this.record({ kind: 'import', snapshot }, 'strict')
   }

@@ -1,5 +1,5 @@
 import { ClassicLevel } from 'classic-level'
-import { TS_ZERO, checkBatch } from '@tideline/core'
+import { StoreFailedError, TS_ZERO, checkBatch } from '@tideline/core'
 import type { GcResult, Outcome, Store, StoreBatch, StoreSnapshot, Thunk, Timestamp, Value, Version } from '@tideline/core'
 import { TOMBSTONE, decode, encode } from './codec.js'
 import {
@@ -40,7 +40,7 @@ export class LevelStore implements Store {
 
   /** Runs `fn` after every write queued before it. */
   private serial<T> (fn: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new Error('store closed'))
+    if (this.closed) return Promise.reject(new StoreFailedError('store closed'))
     const run = this.queue.then(fn)
     this.queue = run.catch(() => {})
     return run

@@ -1,0 +1,256 @@
+import { expect } from 'chai'
+import { TS_INFINITY, makeTimestamp, peerTag, StoreFailedError, type Store, type Thunk, type Timestamp, type Value } from '../src/index.js'
+
+/** How the suite gets a store: fresh ones, and (for durable stores) the same data reopened. */
+export interface StoreFactory {
+  /** A new, empty store. */
+  open(): Promise<StoreHandle>
+}
+
+export interface StoreHandle {
+  readonly store: Store
+  /** Closes this store and opens the same data again; absent for stores that keep nothing. */
+  readonly reopen?: () => Promise<Store>
+  /** Removes whatever the store left behind. */
+  readonly cleanup?: () => Promise<void>
+}
+
+const tag = peerTag('v0')
+const tagB = peerTag('v1')
+export const tsAt = (n: number, t = tag): Timestamp => makeTimestamp(1_000_000 + n, t, 0)
+
+export function thunkAt (n: number, opts: { coordinator?: string, seq?: number, epoch?: number, args?: Value } = {}): Thunk {
+  const coordinator = opts.coordinator ?? 'v0'
+  return {
+    ts: tsAt(n, coordinator === 'v0' ? tag : tagB),
+    epoch: opts.epoch ?? 0,
+    coordinator,
+    seq: opts.seq ?? n,
+    procedure: 'p',
+    hash: 'h',
+    args: opts.args ?? { n },
+    reads: ['k'],
+    writes: ['k'],
+    clientTxnId: `c${coordinator}-${n}`
+  }
+}
+
+const settled = (n: number, writes: Array<[string, Value | undefined]>) =>
+  ({ ts: tsAt(n), outcome: { status: 'committed' as const, value: null }, writes })
+
+/** One behaviour every Store must have; `run` throws (a chai AssertionError) when the store lacks it. */
+export interface ComplianceCase {
+  readonly name: string
+  run(factory: StoreFactory): Promise<void>
+}
+
+/** Opens a fresh store, runs `fn`, then closes and cleans up whatever happens. */
+async function withStore (factory: StoreFactory, fn: (h: StoreHandle) => Promise<void>): Promise<void> {
+  const h = await factory.open()
+  try {
+    await fn(h)
+  } finally {
+    await h.store.close().catch(() => {})
+    await h.cleanup?.()
+  }
+}
+
+/** The settled reason of a promise that must reject (undefined if it fulfilled). */
+async function rejection (p: Promise<unknown>): Promise<unknown> {
+  return p.then(() => undefined, (err: unknown) => err)
+}
+
+/**
+ * The Store compliance suite as plain cases, free of any test runner, so the
+ * same cases run under Vitest in Node and inside Chromium (page and worker).
+ * Implementations: MemoryStore, LevelStore, IdbStore.
+ */
+export const storeComplianceCases: readonly ComplianceCase[] = [
+  {
+    name: 'answers the newest version strictly below a timestamp, settled in any order',
+    async run (factory) {
+      await withStore(factory, async ({ store }) => {
+        await store.write({ thunks: [thunkAt(1), thunkAt(3), thunkAt(2)] })
+        await store.write({ settle: [settled(1, [['k', 10]]), settled(3, [['k', 30]])] })
+        await store.write({ settle: [settled(2, [['k', 20], ['j', 'x']])] })
+        expect(await store.latest('k', tsAt(1))).to.equal(undefined)
+        expect(await store.latest('k', tsAt(2))).to.deep.equal({ ts: tsAt(1), value: 10 })
+        expect(await store.latest('k', tsAt(3))).to.deep.equal({ ts: tsAt(2), value: 20 })
+        expect(await store.latest('k', TS_INFINITY)).to.deep.equal({ ts: tsAt(3), value: 30 })
+        expect(await store.latestValues(['k', 'j', 'nope'], tsAt(3))).to.deep.equal([20, 'x', undefined])
+        expect(await store.outcome(tsAt(2))).to.deep.equal({ status: 'committed', value: null })
+      })
+    }
+  },
+
+  {
+    name: 'deletions are versions: absent from reads and entries after them',
+    async run (factory) {
+      await withStore(factory, async ({ store }) => {
+        await store.write({ thunks: [thunkAt(1), thunkAt(2)], settle: [settled(1, [['a', 1], ['b', 2]])] })
+        await store.write({ settle: [settled(2, [['a', undefined]])] })
+        expect((await store.latest('a', TS_INFINITY))?.value).to.equal(undefined)
+        expect((await store.latest('a', tsAt(2)))?.value).to.equal(1)
+        expect(await store.entries(TS_INFINITY)).to.deep.equal([['b', 2]])
+        expect(await store.entries(tsAt(2))).to.deep.equal([['a', 1], ['b', 2]])
+      })
+    }
+  },
+
+  {
+    name: 'keeps thunks by coordinator, epoch and sequence, and knows which are unsettled',
+    async run (factory) {
+      await withStore(factory, async ({ store }) => {
+        await store.write({ thunks: [thunkAt(1), thunkAt(2), thunkAt(4), thunkAt(5, { coordinator: 'v1', seq: 1 }), thunkAt(6, { epoch: 1, seq: 1 })] })
+        expect((await store.thunkRange('v0', 0, 1, 10)).map(t => t.seq)).to.deep.equal([1, 2, 4])
+        expect((await store.thunkRange('v0', 0, 2, 3)).map(t => t.seq)).to.deep.equal([2])
+        expect((await store.thunkRange('v1', 0, 1, 1)).map(t => t.ts)).to.deep.equal([tsAt(5, tagB)])
+        expect((await store.thunkRange('v0', 1, 1, 1)).map(t => t.ts)).to.deep.equal([tsAt(6)])
+        await store.write({ settle: [settled(2, [])] })
+        expect((await store.unsettled()).map(t => t.ts)).to.deep.equal([tsAt(1), tsAt(4), tsAt(5, tagB), tsAt(6)].sort())
+        expect(await store.thunkRange('v0', 0, 1, 1)).to.deep.equal([thunkAt(1)])
+      })
+    }
+  },
+
+  {
+    name: 'exactly-once records are write-once; meta is last-writer',
+    async run (factory) {
+      await withStore(factory, async ({ store }) => {
+        await store.write({ txns: [['t1', `${tsAt(1)}c`]], meta: [['m', { a: [1, 2] }]] })
+        await store.write({ txns: [['t1', `${tsAt(2)}c`], ['t2', `${tsAt(2)}c1`]], meta: [['m', 7]] })
+        expect(await store.txnRecords(['t1', 't2', 't3'])).to.deep.equal([`${tsAt(1)}c`, `${tsAt(2)}c1`, undefined])
+        expect(await store.getMeta('m')).to.equal(7)
+        expect(await store.getMeta('none')).to.equal(undefined)
+      })
+    }
+  },
+
+  {
+    name: 'applies a batch all or nothing: a bad value anywhere rejects the whole batch',
+    async run (factory) {
+      await withStore(factory, async ({ store }) => {
+        const bad = { thunks: [thunkAt(1)], settle: [settled(1, [['k', 1], ['bad', (() => 1) as unknown as Value]])], meta: [['m', 1]] as Array<[string, Value]> }
+        expect(await rejection(store.write(bad))).to.have.property('name', 'InvalidValueError')
+        expect(await store.unsettled()).to.deep.equal([])
+        expect(await store.latest('k', TS_INFINITY)).to.equal(undefined)
+        expect(await store.getMeta('m')).to.equal(undefined)
+      })
+    }
+  },
+
+  {
+    name: 'copies values in and out, bytes included',
+    async run (factory) {
+      await withStore(factory, async ({ store }) => {
+        const v = { n: [1], b: new Uint8Array([1, 2, 3]) }
+        await store.write({ thunks: [thunkAt(1)], settle: [settled(1, [['k', v]])] })
+        v.n.push(2)
+        const got = (await store.latest('k', TS_INFINITY))?.value as { n: number[], b: Uint8Array }
+        expect(got.n).to.deep.equal([1])
+        expect(got.b).to.deep.equal(new Uint8Array([1, 2, 3]))
+        got.n.push(3)
+        const again = (await store.latest('k', TS_INFINITY))?.value as { n: number[] } | undefined
+        expect(again?.n).to.deep.equal([1])
+      })
+    }
+  },
+
+  {
+    name: 'GC keeps the newest version below the horizon and everything above; drops settled thunks and old records',
+    async run (factory) {
+      await withStore(factory, async ({ store }) => {
+        for (let n = 1; n <= 10; n++) {
+          await store.write({ thunks: [thunkAt(n)], settle: n <= 9 ? [settled(n, [['k', n], ['d', n === 5 ? undefined : n]])] : [], txns: [[`t${n}`, `${tsAt(n)}c`]] })
+        }
+        const r = await store.gc(tsAt(7), { records: tsAt(3) })
+        expect(r.thunksRemoved).to.equal(6)
+        expect(r.recordsRemoved).to.equal(2)
+        expect((await store.latest('k', tsAt(7)))?.value).to.equal(6)
+        expect((await store.latest('k', TS_INFINITY))?.value).to.equal(9)
+        expect((await store.latest('k', tsAt(6)))?.value).to.equal(undefined) // gone: below the horizon's newest
+        expect((await store.unsettled()).map(t => t.ts)).to.deep.equal([tsAt(10)])
+        expect((await store.thunkRange('v0', 0, 1, 10)).map(t => t.seq)).to.deep.equal([7, 8, 9, 10])
+        expect(await store.txnRecords(['t1', 't3', 't9'])).to.deep.equal([undefined, `${tsAt(3)}c`, `${tsAt(9)}c`])
+      })
+    }
+  },
+
+  {
+    name: 'GC bounds growth: versions stay O(keys), not O(transactions)',
+    async run (factory) {
+      await withStore(factory, async ({ store }) => {
+        const keys = 100
+        for (let n = 1; n <= 3000; n++) {
+          await store.write({ thunks: [thunkAt(n)], settle: [settled(n, [[`k${n % keys}`, n]])] })
+          if (n % 500 === 0) await store.gc(tsAt(n - 50))
+        }
+        const entries = await store.entries(TS_INFINITY)
+        expect(entries.length).to.equal(keys)
+        // what survives: each key's version below the horizon plus the ones after it
+        let versions = 0
+        for (let k = 0; k < keys; k++) {
+          for (let below = TS_INFINITY, v = await store.latest(`k${k}`, below); v !== undefined; v = await store.latest(`k${k}`, v.ts)) versions++
+        }
+        expect(versions).to.be.at.most(keys + 500)
+        expect((await store.thunkRange('v0', 0, 1, 3000)).length).to.be.at.most(550)
+      })
+    }
+  },
+
+  {
+    name: 'exports a snapshot that another store imports: same entries, records and meta',
+    async run (factory) {
+      await withStore(factory, async ({ store }) => {
+        await store.write({ thunks: [thunkAt(1), thunkAt(2), thunkAt(3)], settle: [settled(1, [['a', 1], ['b', { x: 'y' }]]), settled(2, [['a', 2]])], txns: [['t1', `${tsAt(1)}c`], ['t2', `${tsAt(2)}c`]], meta: [['cursor', { n: 2 }]] })
+        await store.write({ settle: [settled(3, [['a', 3]])], txns: [['t3', `${tsAt(3)}c`]] })
+        const snap = await store.exportSnapshot(tsAt(3))
+        expect(snap.entries).to.deep.equal([['a', 2], ['b', { x: 'y' }]])
+        await withStore(factory, async ({ store: other }) => {
+          await other.write({ thunks: [thunkAt(9)], settle: [settled(9, [['zzz', 1]])] })
+          await other.importSnapshot(snap)
+          expect(await other.entries(TS_INFINITY)).to.deep.equal([['a', 2], ['b', { x: 'y' }]])
+          expect((await other.latest('a', tsAt(3)))?.value).to.equal(2)
+          expect(await other.txnRecords(['t1', 't2', 't3'])).to.deep.equal([`${tsAt(1)}c`, `${tsAt(2)}c`, undefined])
+          expect(await other.getMeta('cursor')).to.deep.equal({ n: 2 })
+          expect(await other.unsettled()).to.deep.equal([])
+        })
+      })
+    }
+  },
+
+  {
+    name: 'keeps everything written strictly across a close and reopen',
+    async run (factory) {
+      const h = await factory.open()
+      if (h.reopen === undefined) {
+        await h.store.close()
+        return
+      }
+      try {
+        await h.store.write({ thunks: [thunkAt(1), thunkAt(2)], settle: [settled(1, [['k', 1]])], meta: [['m', 'v']], txns: [['t', `${tsAt(1)}c`]], durability: 'strict' })
+        const again = await h.reopen()
+        expect((await again.latest('k', TS_INFINITY))?.value).to.equal(1)
+        expect((await again.unsettled()).map(t => t.ts)).to.deep.equal([tsAt(2)])
+        expect(await again.getMeta('m')).to.equal('v')
+        expect(await again.txnRecords(['t'])).to.deep.equal([`${tsAt(1)}c`])
+        await again.close()
+      } finally {
+        await h.cleanup?.()
+      }
+    }
+  },
+
+  {
+    name: 'refuses writes after close with StoreFailedError',
+    async run (factory) {
+      await withStore(factory, async ({ store }) => {
+        await store.write({ thunks: [thunkAt(1)] })
+        await store.close()
+        const err = await rejection(store.write({ thunks: [thunkAt(2)] }))
+        expect(err).to.be.instanceOf(StoreFailedError)
+        expect(err).to.have.property('name', 'StoreFailedError')
+      })
+    }
+  }
+]

@@ -1,0 +1,412 @@
+import { openDB, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb'
+import { StoreFailedError, TS_ZERO, TidelineError, checkBatch, checkValue } from '@tideline/core'
+import type { GcResult, Outcome, Store, StoreBatch, StoreSnapshot, Thunk, Timestamp, Value, Version } from '@tideline/core'
+
+/*
+ * Layout: one IndexedDB database per replica, six object stores.
+ *
+ *   versions  [key, ts]                → value, or undefined (a deletion)
+ *   thunks    ts (inline)              → thunk; index bySeq [coordinator, epoch, seq]
+ *   unsettled ts                       → 0: the thunk has no outcome yet
+ *   outcomes  ts                       → outcome of a settled thunk
+ *   txns      clientTxnId              → exactly-once record
+ *   meta      name                     → value
+ *
+ * Array keys compare element by element and strings by UTF-16 code unit, as JS
+ * strings do, so "newest version of k below ts" is one step of a reverse
+ * cursor over [k] … [k, ts), and timestamps sort as their text.
+ */
+
+type VersionKey = [key: string, ts: Timestamp]
+
+interface Schema extends DBSchema {
+  versions: { key: VersionKey, value: Value | undefined }
+  thunks: { key: Timestamp, value: Thunk, indexes: { bySeq: [string, number, number] } }
+  unsettled: { key: Timestamp, value: 0 }
+  outcomes: { key: Timestamp, value: Outcome }
+  txns: { key: string, value: string }
+  meta: { key: string, value: Value }
+}
+
+type Name = StoreNames<Schema>
+type Db = IDBPDatabase<Schema>
+type ReadTx = IDBPTransaction<Schema, Name[], 'readonly' | 'readwrite'>
+
+const SCHEMA_VERSION = 1
+const ALL: Name[] = ['versions', 'thunks', 'unsettled', 'outcomes', 'txns', 'meta']
+/** Rows fetched per getAll during scans: big enough to amortise the round trip, small enough to bound memory. */
+const SCAN_CHUNK = 2000
+
+export interface IdbStoreInit {
+  /** Name of the IndexedDB database; created when missing. One replica per database. */
+  readonly name: string
+}
+
+/**
+ * A Store on IndexedDB, for browsers (main thread or a Web Worker).
+ *
+ * Every `write` is one readwrite transaction over all six object stores, so a
+ * batch lands whole or not at all and writes apply in call order (IndexedDB
+ * runs readwrite transactions with overlapping scopes one after another).
+ * Durability follows the batch: `strict` batches commit with
+ * `durability: 'strict'` (flushed to disk before `complete`, which acks rely
+ * on), `relaxed` ones with `durability: 'relaxed'` (Chromium's default since
+ * 121: committed for every later reader, but a crash of the browser may lose
+ * the tail; the contract allows that because settlements are recomputed from
+ * thunks). Reads use one readonly transaction each, so a batch is seen whole.
+ */
+export class IdbStore implements Store {
+  private readonly db: Db
+  private failure: string | undefined
+
+  private constructor (db: Db) {
+    this.db = db
+  }
+
+  static async open (init: IdbStoreInit): Promise<IdbStore> {
+    // Set once the connection is open; the callbacks below only fire after that.
+    const opened: { store?: IdbStore } = {}
+    const db = await guard(async () => openDB<Schema>(init.name, SCHEMA_VERSION, {
+      upgrade (db, oldVersion) {
+        if (oldVersion < 1) {
+          db.createObjectStore('versions')
+          db.createObjectStore('thunks', { keyPath: 'ts' }).createIndex('bySeq', ['coordinator', 'epoch', 'seq'])
+          db.createObjectStore('unsettled')
+          db.createObjectStore('outcomes')
+          db.createObjectStore('txns')
+          db.createObjectStore('meta')
+        }
+      },
+      // Another connection wants to upgrade or delete this database: step aside rather than block it.
+      blocking () {
+        opened.store?.fail('the database is being upgraded or deleted by another connection')
+      },
+      // The browser closed the connection (storage cleared, disk error): every later call fails.
+      terminated () {
+        opened.store?.fail('the browser closed the database connection')
+      }
+    }))
+    const store = new IdbStore(db)
+    opened.store = store
+    return store
+  }
+
+  private fail (reason: string): void {
+    if (this.failure !== undefined) return
+    this.failure = reason
+    this.db.close()
+  }
+
+  /** A readonly transaction over `names`. */
+  private read (names: Name[]): ReadTx {
+    return this.live().transaction(names, 'readonly')
+  }
+
+  /** The database, or a StoreFailedError once closed or failed. */
+  private live (): Db {
+    if (this.failure !== undefined) throw new StoreFailedError(`store closed: ${this.failure}`)
+    return this.db
+  }
+
+  async write (batch: StoreBatch): Promise<void> {
+    checkBatch(batch)
+    return guard(async () => {
+      const durability = (batch.durability ?? 'strict') === 'strict' ? 'strict' : 'relaxed'
+      const tx = this.live().transaction(ALL, 'readwrite', { durability })
+      try {
+        await this.apply(tx, batch)
+      } catch (err) {
+        abort(tx)
+        throw err
+      }
+      await tx.done
+    })
+  }
+
+  /** Probes what is already held (write-once thunks, outcomes and records), then issues every write without waiting. */
+  private async apply (tx: IDBPTransaction<Schema, Name[], 'readwrite'>, batch: StoreBatch): Promise<void> {
+    const thunks = batch.thunks ?? []
+    const settle = batch.settle ?? []
+    const txns = batch.txns ?? []
+    const thunkStore = tx.objectStore('thunks')
+    const unsettledStore = tx.objectStore('unsettled')
+    const outcomeStore = tx.objectStore('outcomes')
+    const txnStore = tx.objectStore('txns')
+
+    const [heldThunks, openMarks, heldTxns] = await Promise.all([
+      Promise.all(thunks.map(t => thunkStore.getKey(t.ts))),
+      Promise.all(settle.map(s => unsettledStore.getKey(s.ts))),
+      Promise.all(txns.map(([id]) => txnStore.getKey(id)))
+    ])
+    const added = new Set<Timestamp>()
+    thunks.forEach((t, i) => { if (heldThunks[i] === undefined) added.add(t.ts) })
+    // A settlement whose thunk is not open is either already settled (skip it) or of a thunk not held
+    // (write its versions, record no outcome, as MemoryStore does): only the outcome tells which.
+    const unclear = settle.filter((s, i) => openMarks[i] === undefined && !added.has(s.ts))
+    const settledBefore = new Set<Timestamp>()
+    const found = await Promise.all(unclear.map(s => outcomeStore.getKey(s.ts)))
+    for (const k of found) if (k !== undefined) settledBefore.add(k)
+
+    const writes: Array<Promise<unknown>> = []
+    const put = <S extends Name>(name: S, value: Schema[S]['value'], key?: Schema[S]['key']): void => {
+      writes.push(key === undefined ? tx.objectStore(name).put(value) : tx.objectStore(name).put(value, key))
+    }
+    const inBatch = new Set<Timestamp>()
+    for (const t of thunks) {
+      if (!added.has(t.ts) || inBatch.has(t.ts)) continue
+      inBatch.add(t.ts)
+      put('thunks', t)
+      put('unsettled', 0, t.ts)
+    }
+    const settled = new Set<Timestamp>()
+    settle.forEach((s, i) => {
+      if (settledBefore.has(s.ts) || settled.has(s.ts)) return
+      settled.add(s.ts)
+      if (openMarks[i] !== undefined || added.has(s.ts)) {
+        put('outcomes', s.outcome, s.ts)
+        writes.push(unsettledStore.delete(s.ts))
+      }
+      for (const [key, value] of s.writes) put('versions', value, [key, s.ts])
+    })
+    for (const [name, value] of batch.meta ?? []) put('meta', value, name)
+    const recorded = new Set<string>()
+    txns.forEach(([id, record], i) => {
+      if (heldTxns[i] !== undefined || recorded.has(id)) return
+      recorded.add(id)
+      put('txns', record, id)
+    })
+    await Promise.all(writes)
+  }
+
+  async latest (key: string, below: Timestamp): Promise<Version | undefined> {
+    return guard(async () => latestIn(this.read(['versions']), key, below))
+  }
+
+  async latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> {
+    return guard(async () => {
+      // One transaction, so a batch landing meanwhile is seen by all of the keys or none.
+      const tx = this.read(['versions'])
+      const versions = await Promise.all(keys.map(async key => latestIn(tx, key, below)))
+      return versions.map(v => v?.value)
+    })
+  }
+
+  async txnRecords (clientTxnIds: readonly string[]): Promise<Array<string | undefined>> {
+    if (clientTxnIds.length === 0) return []
+    return guard(async () => {
+      const store = this.read(['txns']).objectStore('txns')
+      return Promise.all(clientTxnIds.map(async id => store.get(id)))
+    })
+  }
+
+  async thunkRange (coordinator: string, epoch: number, from: number, to: number): Promise<Thunk[]> {
+    const lo = Math.max(1, from)
+    if (!(lo <= to)) return []
+    return guard(async () => this.read(['thunks']).objectStore('thunks').index('bySeq').getAll(IDBKeyRange.bound([coordinator, epoch, lo], [coordinator, epoch, to])))
+  }
+
+  async unsettled (): Promise<Thunk[]> {
+    return guard(async () => {
+      const tx = this.read(['unsettled', 'thunks'])
+      const keys = await tx.objectStore('unsettled').getAllKeys()
+      const thunks = tx.objectStore('thunks')
+      const got = await Promise.all(keys.map(async ts => thunks.get(ts)))
+      return got.filter((t): t is Thunk => t !== undefined)
+    })
+  }
+
+  async outcome (ts: Timestamp): Promise<Outcome | undefined> {
+    return guard(async () => this.live().get('outcomes', ts))
+  }
+
+  async getMeta (name: string): Promise<Value | undefined> {
+    return guard(async () => this.live().get('meta', name))
+  }
+
+  async entries (below: Timestamp): Promise<Array<[string, Value]>> {
+    return guard(async () => entriesIn(this.read(['versions']), below))
+  }
+
+  async gc (horizon: Timestamp, options: { readonly records?: Timestamp } = {}): Promise<GcResult> {
+    return guard(async () => {
+      const tx = this.live().transaction(ALL, 'readwrite', { durability: 'strict' })
+      try {
+        const result = await collect(tx, horizon, options.records)
+        await tx.done
+        return result
+      } catch (err) {
+        abort(tx)
+        throw err
+      }
+    })
+  }
+
+  async exportSnapshot (at: Timestamp): Promise<StoreSnapshot> {
+    return guard(async () => {
+      const tx = this.read(['versions', 'txns', 'meta'])
+      const entries = await entriesIn(tx, at)
+      const txns: Array<[string, string]> = []
+      await scan(tx, 'txns', (id, record) => { if (record.slice(0, 36) < at) txns.push([id, record]) })
+      const meta: Array<[string, Value]> = []
+      await scan(tx, 'meta', (name, value) => { meta.push([name, value]) })
+      return { at, entries, txns, meta }
+    })
+  }
+
+  async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
+    for (const [, value] of snapshot.entries) checkValue(value, Infinity)
+    for (const [, value] of snapshot.meta) checkValue(value, Infinity)
+    return guard(async () => {
+      // Clearing and loading in one transaction: a crash leaves the old contents or the snapshot, never a mix.
+      const tx = this.live().transaction(ALL, 'readwrite', { durability: 'strict' })
+      try {
+        const writes: Array<Promise<unknown>> = ALL.map(async name => tx.objectStore(name).clear())
+        const versions = tx.objectStore('versions')
+        for (const [key, value] of snapshot.entries) writes.push(versions.put(value, [key, TS_ZERO]))
+        const txns = tx.objectStore('txns')
+        for (const [id, record] of snapshot.txns) writes.push(txns.put(record, id))
+        const meta = tx.objectStore('meta')
+        for (const [name, value] of snapshot.meta) writes.push(meta.put(value, name))
+        await Promise.all(writes)
+      } catch (err) {
+        abort(tx)
+        throw err
+      }
+      await tx.done
+    })
+  }
+
+  async close (): Promise<void> {
+    // IndexedDB finishes the transactions already started, then closes.
+    this.fail('closed by its owner')
+  }
+}
+
+/** The newest version of `key` strictly below `below`: one step of a reverse cursor. */
+async function latestIn (tx: ReadTx, key: string, below: Timestamp): Promise<Version | undefined> {
+  const cursor = await tx.objectStore('versions').openCursor(IDBKeyRange.bound([key], [key, below], false, true), 'prev')
+  return cursor === null ? undefined : { ts: cursor.key[1], value: cursor.value }
+}
+
+/**
+ * Visits every row of a store in key order, `SCAN_CHUNK` at a time: a
+ * getAllKeys and a getAll over the same range in one transaction return the
+ * same rows in the same order, and cost two round trips per chunk instead of
+ * one per row as a cursor would.
+ */
+async function scan<S extends Name> (
+  tx: ReadTx, name: S, visit: (key: Schema[S]['key'], value: Schema[S]['value']) => void, upper?: IDBKeyRange
+): Promise<void> {
+  const store = tx.objectStore(name)
+  let range: IDBKeyRange | undefined = upper
+  for (;;) {
+    const [keys, values] = await Promise.all([store.getAllKeys(range, SCAN_CHUNK), store.getAll(range, SCAN_CHUNK)])
+    for (let i = 0; i < keys.length; i++) visit(keys[i] as Schema[S]['key'], values[i])
+    if (keys.length < SCAN_CHUNK) return
+    const last = keys[keys.length - 1] as IDBValidKey
+    range = upper?.upper === undefined
+      ? IDBKeyRange.lowerBound(last, true)
+      : IDBKeyRange.bound(last, upper.upper as IDBValidKey, true, upper.upperOpen)
+  }
+}
+
+/** Per key, the last version below `below` is its value; keys come out in string order. */
+async function entriesIn (tx: ReadTx, below: Timestamp): Promise<Array<[string, Value]>> {
+  const out: Array<[string, Value]> = []
+  let current: string | undefined
+  let value: Value | undefined
+  const flush = (): void => {
+    if (current !== undefined && value !== undefined) out.push([current, value])
+    value = undefined
+  }
+  await scan(tx, 'versions', ([key, ts], v) => {
+    if (key !== current) {
+      flush()
+      current = key
+    }
+    if (ts < below) value = v
+  })
+  flush()
+  return out
+}
+
+async function collect (tx: IDBPTransaction<Schema, Name[], 'readwrite'>, horizon: Timestamp, records: Timestamp | undefined): Promise<GcResult> {
+  const deletes: Array<Promise<unknown>> = []
+  const below = IDBKeyRange.upperBound(horizon, true)
+
+  // Per key, every version below the newest one below the horizon goes, and that one too if it is a deletion:
+  // one range delete per key.
+  let versionsRemoved = 0
+  const versions = tx.objectStore('versions')
+  let key: string | undefined
+  let count = 0
+  let newest: Timestamp | undefined
+  let deleted = false
+  const flush = (): void => {
+    if (key === undefined || newest === undefined) return
+    const n = deleted ? count : count - 1
+    if (n > 0) deletes.push(versions.delete(IDBKeyRange.bound([key], [key, newest], false, !deleted)))
+    versionsRemoved += n
+    count = 0
+    newest = undefined
+  }
+  await scan(tx, 'versions', ([k, ts], v) => {
+    if (k !== key) {
+      flush()
+      key = k
+    }
+    if (ts < horizon) {
+      count++
+      newest = ts
+      deleted = v === undefined
+    }
+  })
+  flush()
+
+  // Settled thunks below the horizon go: the runs between the open ones, as range deletes. Every open
+  // marker belongs to a held thunk, so the count below the horizon minus the open ones is what goes.
+  const thunks = tx.objectStore('thunks')
+  const [held, open] = await Promise.all([thunks.count(below), tx.objectStore('unsettled').getAllKeys(below)])
+  let from: Timestamp | undefined
+  for (const ts of [...open, horizon]) {
+    const range = from === undefined ? IDBKeyRange.upperBound(ts, true) : IDBKeyRange.bound(from, ts, true, true)
+    if (from === undefined || from < ts) deletes.push(thunks.delete(range))
+    from = ts
+  }
+  // Outcomes exist only for settled thunks.
+  deletes.push(tx.objectStore('outcomes').delete(below))
+  const thunksRemoved = held - open.length
+
+  let recordsRemoved = 0
+  if (records !== undefined) {
+    const txns = tx.objectStore('txns')
+    await scan(tx, 'txns', (id, record) => {
+      if (record.slice(0, 36) < records) {
+        deletes.push(txns.delete(id))
+        recordsRemoved++
+      }
+    })
+  }
+  await Promise.all(deletes)
+  return { versionsRemoved, thunksRemoved, recordsRemoved }
+}
+
+function abort (tx: IDBPTransaction<Schema, Name[], 'readwrite'>): void {
+  try {
+    tx.abort()
+  } catch {
+    // Already finished or aborted by the failing request.
+  }
+  tx.done.catch(() => {})
+}
+
+/** Runs `fn`; IndexedDB failures (quota, a closed connection, I/O) become StoreFailedError, with the cause kept. */
+async function guard<T> (fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    if (err instanceof TidelineError) throw err
+    const e = err as { name?: string, message?: string }
+    throw new StoreFailedError(`IndexedDB: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`, { cause: err })
+  }
+}

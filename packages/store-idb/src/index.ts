@@ -1,0 +1,2 @@
+export { IdbStore } from './idb-store.js'
+export type { IdbStoreInit } from './idb-store.js'
