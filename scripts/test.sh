@@ -28,8 +28,30 @@ pnpm typecheck
 section "unit tests"
 pnpm test:unit --reporter=default --reporter=json --outputFile=.vitest-results.json
 
+section "Chromium"
+# Never downloaded: Debian's chromium (installed here when missing and we are root),
+# or the binary TIDELINE_CHROMIUM names, or Playwright's own on a normal machine.
+if [ -z "${TIDELINE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "no chromium on PATH and TIDELINE_CHROMIUM unset: falling back to Playwright's own Chromium"
+  fi
+fi
+command -v chromium >/dev/null 2>&1 && chromium --version || true
+
+section "browser tests (Playwright, real Chromium)"
+pnpm test:e2e
+
 section "simulator (300 seeds, all faults)"
 pnpm sim --seeds 300 --faults all
 
 section "all checks passed"
-node -e 'const r = require("./.vitest-results.json"); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)'
+node -e '
+const unit = require("./.vitest-results.json")
+const e2e = require("./.playwright-results.json").stats
+const passed = unit.numPassedTests + e2e.expected
+const failed = unit.numFailedTests + e2e.unexpected + e2e.flaky
+console.log(`unit: ${unit.numPassedTests} passed, browser: ${e2e.expected} passed`)
+console.log(`tests: ${passed} passed, ${failed} failed`)'

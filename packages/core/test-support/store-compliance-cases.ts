@@ -161,7 +161,8 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
     async run (factory) {
       await withStore(factory, async ({ store }) => {
         for (let n = 1; n <= 10; n++) {
-          await store.write({ thunks: [thunkAt(n)], settle: n <= 9 ? [settled(n, [['k', n], ['d', n === 5 ? undefined : n]])] : [], txns: [[`t${n}`, `${tsAt(n)}c`]] })
+          const e: Array<[string, Value | undefined]> = n === 1 ? [['e', 'x']] : n === 6 ? [['e', undefined]] : []
+          await store.write({ thunks: [thunkAt(n)], settle: n <= 9 ? [settled(n, [['k', n], ['d', n === 5 ? undefined : n], ...e])] : [], txns: [[`t${n}`, `${tsAt(n)}c`]] })
         }
         const r = await store.gc(tsAt(7), { records: tsAt(3) })
         expect(r.thunksRemoved).to.equal(6)
@@ -169,6 +170,9 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         expect((await store.latest('k', tsAt(7)))?.value).to.equal(6)
         expect((await store.latest('k', TS_INFINITY))?.value).to.equal(9)
         expect((await store.latest('k', tsAt(6)))?.value).to.equal(undefined) // gone: below the horizon's newest
+        // a deletion that is the newest version below the horizon goes too, with everything under it
+        expect(await store.latest('e', TS_INFINITY)).to.equal(undefined)
+        expect((await store.latest('d', TS_INFINITY))?.value).to.equal(9)
         expect((await store.unsettled()).map(t => t.ts)).to.deep.equal([tsAt(10)])
         expect((await store.thunkRange('v0', 0, 1, 10)).map(t => t.seq)).to.deep.equal([7, 8, 9, 10])
         expect(await store.txnRecords(['t1', 't3', 't9'])).to.deep.equal([undefined, `${tsAt(3)}c`, `${tsAt(9)}c`])
