@@ -1,4 +1,5 @@
 import { benchCore, benchCoreThreaded } from './core.js'
+import { benchStores } from './store.js'
 
 /**
  * `pnpm bench <workload> [--clients C] [--voters V] [--seconds S] [--accounts A]`
@@ -31,7 +32,24 @@ async function main (): Promise<number> {
     process.stdout.write(`core: ${Math.round(single.txnPerSec)} txn/s\n`)
     return 0
   }
-  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core\n`)
+  if (workload === 'store') {
+    const batches = option(args, 'batches', 100)
+    const perBatch = option(args, 'per-batch', 200)
+    const naiveWrites = option(args, 'naive-writes', 500)
+    const reads = option(args, 'reads', 2000)
+    process.stdout.write(`store: ${batches} strict batches of ${perBatch} thunks, the same as relaxed settlement batches (one version each), ${reads} point reads; naive: ${naiveWrites} thunks, one strict transaction each\n`)
+    const r = await benchStores({ batches, perBatch, naiveWrites, reads })
+    const n = (x: number): string => (Number.isNaN(x) ? '-' : Math.round(x).toString())
+    const ms = (x: number): string => (Number.isNaN(x) ? '-' : x.toFixed(3))
+    process.stdout.write(`| store | apply/s | settle/s | read p50 ms |\n|---|---|---|---|\n`)
+    process.stdout.write(`| IdbStore, Chromium ${r.chromium} (page) | ${n(r.idb.applyPerSec)} | ${n(r.idb.settlePerSec)} | ${ms(r.idb.readP50Ms)} |\n`)
+    process.stdout.write(`| naive IndexedDB (one transaction per write) | ${n(r.naiveIdb.applyPerSec)} | - | - |\n`)
+    process.stdout.write(`| LevelStore (classic-level), Node | ${n(r.node.applyPerSec)} | ${n(r.node.settlePerSec)} | ${ms(r.node.readP50Ms)} |\n`)
+    process.stdout.write(`batched/naive IndexedDB apply ratio ${(r.idb.applyPerSec / r.naiveIdb.applyPerSec).toFixed(1)}\n`)
+    process.stdout.write(`store: idb apply ${n(r.idb.applyPerSec)}/s, idb settle ${n(r.idb.settlePerSec)}/s, idb read p50 ${ms(r.idb.readP50Ms)} ms, node apply ${n(r.node.applyPerSec)}/s, naive idb ${n(r.naiveIdb.applyPerSec)}/s\n`)
+    return 0
+  }
+  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store\n`)
   return 2
 }
 
