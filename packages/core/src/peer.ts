@@ -330,19 +330,31 @@ export class Peer {
   private dispatch (from: string, m: Message): void {
     switch (m.t) {
       case 'write':
-        this.mergeWatermark(m.wm)
-        for (const t of m.thunks) this.acceptThunk(t, from)
-        if (this.role === 'voter' && !this.config.voters.includes(from)) this.count('write-from-non-voter')
+        // Only voters coordinate: thunks from anyone else are refused, not stored.
+        if (!this.config.voters.includes(from)) {
+          this.count('write-from-non-voter')
+          break
+        }
+        this.mergeWatermark(from, m.wm)
+        for (const t of m.thunks) {
+          if (t.coordinator === from) this.acceptThunk(t, from)
+          else this.count('write-not-own-refused')
+        }
         break
       case 'gap-rep':
+        // Gaps are asked of voters only, so only a voter's answer is taken.
+        if (!this.config.voters.includes(from)) {
+          this.count('gap-from-non-voter')
+          break
+        }
         for (const t of m.thunks) this.acceptThunk(t, from)
         break
       case 'ack':
-        this.mergeWatermark(m.wm)
+        this.mergeWatermark(from, m.wm)
         this.onAck(from, m.epoch, m.seqs)
         break
       case 'wm':
-        this.mergeWatermark(m.wm)
+        this.mergeWatermark(from, m.wm)
         break
       case 'gap-req':
         void this.serveGap(from, m.coordinator, m.epoch, m.from, m.to)
@@ -398,10 +410,20 @@ export class Peer {
 
   // ---------------------------------------------------------- watermark
 
-  private mergeWatermark (entries: readonly WatermarkEntry[]): void {
+  /**
+   * Merges watermark entries `from` sent. A peer speaks only for itself: only
+   * a voter's own entry is taken (the transport authenticates `from`), so no
+   * member can raise another voter's promise; entries reach everyone because
+   * every voter sends its own to every peer.
+   */
+  private mergeWatermark (from: string, entries: readonly WatermarkEntry[]): void {
     let raised = false
     for (const e of entries) {
       if (e.voter === this.id) continue
+      if (e.voter !== from) {
+        this.count('wm-not-own-refused')
+        continue
+      }
       this.observeTimestamp(e.svw)
       if (this.wm.merge(e)) raised = true
     }

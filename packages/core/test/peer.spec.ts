@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { reconnoiter, type Timestamp, type Tx, type TxnResult } from '../src/index.js'
+import { peerTag, reconnoiter, type Timestamp, type Tx, type TxnResult } from '../src/index.js'
 import { TestGroup } from './harness.js'
 
 const procedures = {
@@ -68,6 +68,7 @@ describe('Peer', () => {
     const again = await committed(g, 'v2', 'same')
     // Same decision either way; `duplicate` is set when the record was found rather than evaluated just now.
     expect(again).toMatchObject({ status: first.status, ts: first.ts, value: 1 })
+    await g.steps(20) // let v1 evaluate it too, so its record is found rather than its evaluation awaited
     const third = await committed(g, 'v1', 'same')
     expect(third).toEqual({ ...first, duplicate: true })
     const p1 = g.peer('v0').submit({ clientTxnId: 'twice', procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' } })
@@ -158,6 +159,28 @@ describe('Peer', () => {
     const forged = { ts: '0000000f4240' + '0'.repeat(16) + '00000000', epoch: 0, coordinator: 'v1', seq: 1, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: 'f' }
     g.peer('v0').receive('v1', { t: 'write', thunks: [forged], wm: [] })
     expect(g.peer('v0').status().counters['thunk-refused']).toBe(1)
+  })
+
+  it('a peer speaks only for itself: no non-voter write, no relayed or forged watermark entry is taken', async () => {
+    const g = await TestGroup.create(procedures)
+    const v0 = g.peer('v0')
+    const before = v0.status().watermark
+    const tagOfV1 = '0000000f4240' + peerTag('v1') + '00000000'
+    const thunk = { ts: tagOfV1, epoch: 0, coordinator: 'v1', seq: 1, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: 'f' }
+    const far = { voter: 'v1', epoch: 0, svw: 'f'.repeat(12) + peerTag('v1') + '00000000', count: 0 }
+    // an outsider claiming v1's thunk and v1's promise; a voter relaying v1's entry; v2 writing v1's thunk
+    v0.receive('outsider', { t: 'write', thunks: [thunk], wm: [far] })
+    v0.receive('outsider', { t: 'wm', wm: [far] })
+    v0.receive('v2', { t: 'wm', wm: [far] })
+    v0.receive('v2', { t: 'write', thunks: [thunk], wm: [] })
+    const c = v0.status().counters
+    expect(c['write-from-non-voter']).toBe(1)
+    expect(c['wm-not-own-refused']).toBe(2)
+    expect(c['write-not-own-refused']).toBe(1)
+    expect(v0.status().watermark).toBe(before)
+    expect(v0.status().unevaluated).toBe(0)
+    // the group still commits
+    expect(await committed(g, 'v0', 'after-forgeries')).toMatchObject({ status: 'committed' })
   })
 
   it('reconnaissance: a dependent transaction retries when its reads changed, and gives up after its bound', async () => {
