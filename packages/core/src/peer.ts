@@ -470,10 +470,12 @@ export class Peer {
     }, err => { this.fail(err) })
   }
 
+  /** What this peer says about the watermark: its own entry only (peers take no one's entry second-hand). */
   private watermarkEntries (): WatermarkEntry[] {
     const own = this.ownEntry()
-    if (own !== undefined) this.wm.merge(own)
-    return this.wm.entries()
+    if (own === undefined) return []
+    this.wm.merge(own)
+    return [own]
   }
 
   /** Gossips this peer's watermark view to every voter and known observer. */
