@@ -1,0 +1,141 @@
+import './polyfill.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import {
+  AbortError, QuorumUnavailableError, TidelineError, validateMessage,
+  type Message, type ReadConsistency, type ReadResult, type SubmitRequest, type TxnResult
+} from '@tideline/core'
+import { createNodeLibp2p, type TidelineLibp2p } from './node.js'
+import { MessageTransport } from './transport.js'
+
+export interface NetClientInit {
+  readonly privateKey: PrivateKey
+  readonly groupId: string
+  /** Voter multiaddrs, each ending in /p2p/<id>. */
+  readonly voters: readonly string[]
+  /** How long one attempt waits for its voter before trying the next one. @default 2000 */
+  readonly attemptTimeoutMs?: number
+  /** Whole-call bound. @default 10000 */
+  readonly timeoutMs?: number
+}
+
+interface Pending<T> {
+  readonly resolve: (v: T) => void
+  readonly reject: (e: Error) => void
+}
+
+/**
+ * A thin Node client for tests and benchmarks: it is not a replica. It sends
+ * submissions and reads to one voter at a time and, when an attempt times
+ * out, retries through the next voter with the same clientTxnId (so the
+ * effect happens at most once and the answer is the first outcome).
+ */
+export class NetClient {
+  readonly id: string
+  readonly node: TidelineLibp2p
+  private readonly transport: MessageTransport
+  private readonly voters: readonly string[]
+  private readonly init: NetClientInit
+  private readonly calls = new Map<string, Pending<TxnResult>>()
+  private readonly reads = new Map<string, Pending<ReadResult>>()
+  private nextVoter = 0
+  private nextRead = 0
+
+  private constructor (id: string, node: TidelineLibp2p, transport: MessageTransport, voters: readonly string[], init: NetClientInit) {
+    this.id = id
+    this.node = node
+    this.transport = transport
+    this.voters = voters
+    this.init = init
+    this.nextVoter = Math.floor(Math.random() * voters.length)
+  }
+
+  static async start (init: NetClientInit): Promise<NetClient> {
+    const id = peerIdFromPrivateKey(init.privateKey).toString()
+    const voterIds = init.voters.map(a => multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value ?? '')
+    const allowed = new Set(voterIds)
+    const node = await createNodeLibp2p({ privateKey: init.privateKey, listen: [], allowPeer: p => allowed.has(p) })
+    const ref: { client?: NetClient } = {}
+    const transport = new MessageTransport({ node, groupId: init.groupId, isMember: p => allowed.has(p), deliver: (from, m) => { ref.client?.receive(from, m) } })
+    await transport.start()
+    const client = new NetClient(id, node, transport, voterIds, init)
+    ref.client = client
+    // Dial every voter now (addresses go into the peer store, so later sends by id reuse them).
+    await Promise.allSettled(init.voters.map(async a => node.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) })))
+    return client
+  }
+
+  private receive (from: string, raw: unknown): void {
+    let m: Message
+    try {
+      m = validateMessage(raw)
+    } catch {
+      return
+    }
+    if (!this.voters.includes(from)) return
+    if (m.t === 'submit-rep') {
+      const p = this.calls.get(m.clientTxnId)
+      if (p === undefined) return
+      if (m.result !== undefined) p.resolve(m.result)
+      // A voter that could not reach a quorum in time: the next attempt goes elsewhere.
+      else if (m.error !== undefined && m.error.name !== 'QuorumUnavailableError') p.reject(named(m.error))
+    } else if (m.t === 'read-rep') {
+      const p = this.reads.get(m.reqId)
+      if (p === undefined) return
+      if (m.result !== undefined) p.resolve(m.result)
+      else if (m.error !== undefined) p.reject(named(m.error))
+    }
+  }
+
+  /** Runs a transaction; retries through other voters with the same clientTxnId until `timeoutMs`. */
+  async call (req: SubmitRequest, options: { signal?: AbortSignal } = {}): Promise<TxnResult> {
+    return this.attempt(this.calls, req.clientTxnId, options.signal, to => {
+      this.transport.send(to, { t: 'submit', req, replyTo: this.id })
+    })
+  }
+
+  async read (keys: readonly string[], consistency: ReadConsistency = 'strict', options: { signal?: AbortSignal } = {}): Promise<ReadResult> {
+    const reqId = `${this.id.slice(-8)}-${this.nextRead++}`
+    return this.attempt(this.reads, reqId, options.signal, to => {
+      this.transport.send(to, { t: 'read', reqId, keys, consistency, replyTo: this.id })
+    })
+  }
+
+  private async attempt<T> (table: Map<string, Pending<T>>, key: string, signal: AbortSignal | undefined, sendTo: (voter: string) => void): Promise<T> {
+    const deadline = Date.now() + (this.init.timeoutMs ?? 10_000)
+    const per = this.init.attemptTimeoutMs ?? 2_000
+    try {
+      for (;;) {
+        if (signal?.aborted === true) throw new AbortError('call aborted')
+        const left = deadline - Date.now()
+        if (left <= 0) throw new QuorumUnavailableError(`no answer from any voter within ${this.init.timeoutMs ?? 10_000} ms; retry with the same clientTxnId`)
+        const voter = this.voters[this.nextVoter++ % this.voters.length] as string
+        const got = await new Promise<{ value: T } | undefined>((resolve, reject) => {
+          const timer = setTimeout(() => { resolve(undefined) }, Math.min(per, left))
+          const onAbort = (): void => { clearTimeout(timer); reject(new AbortError('call aborted')) }
+          signal?.addEventListener('abort', onAbort, { once: true })
+          table.set(key, {
+            resolve: v => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); resolve({ value: v }) },
+            reject: e => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); reject(e) }
+          })
+          sendTo(voter)
+        })
+        if (got !== undefined) return got.value
+      }
+    } finally {
+      table.delete(key)
+    }
+  }
+
+  async stop (): Promise<void> {
+    await this.transport.stop()
+    await this.node.stop()
+  }
+}
+
+function named (info: { name: string, message: string }): Error {
+  const e = new TidelineError(info.message)
+  e.name = info.name
+  return e
+}

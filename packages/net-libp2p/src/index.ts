@@ -1,0 +1,11 @@
+import './polyfill.js'
+
+export { MAX_FRAME_BYTES, decodeFrame, encodeMessages } from './codec.js'
+export { createNodeLibp2p } from './node.js'
+export type { NodeLibp2pInit, TidelineLibp2p } from './node.js'
+export { MESSAGE_PROTOCOL, MAX_BUNDLE, MessageTransport, watermarkTopic } from './transport.js'
+export type { TransportInit } from './transport.js'
+export { NetPeer } from './net-peer.js'
+export type { NetPeerInit } from './net-peer.js'
+export { NetClient } from './client.js'
+export type { NetClientInit } from './client.js'

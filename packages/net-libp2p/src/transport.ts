@@ -1,0 +1,273 @@
+import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Connection, Stream } from '@libp2p/interface'
+import { InvalidMessageError, type Logger, type Message } from '@tideline/core'
+import { MAX_FRAME_BYTES, decodeFrame, encodeMessages } from './codec.js'
+import type { TidelineLibp2p } from './node.js'
+
+/** Direct messages: one long-lived stream per ordered pair of peers, each frame a bundle of messages. */
+export const MESSAGE_PROTOCOL = '/tideline/msg/1.0.0'
+
+/** Watermark gossip for one group (gossipsub, signed by the author). */
+export function watermarkTopic (groupId: string): string {
+  return `/tideline/${groupId}/wm/1.0.0`
+}
+
+/** Most messages one frame may carry. */
+export const MAX_BUNDLE = 4096
+/** Frames queued for one peer before the oldest are dropped (the protocol retransmits what matters). */
+const MAX_QUEUED_FRAMES = 256
+/** After a failed dial, frames for that peer are dropped for this long instead of redialling at once. */
+const REDIAL_BACKOFF_MS = 250
+const DIAL_TIMEOUT_MS = 5_000
+/** Junk frames from one peer before it is disconnected. */
+const DEFAULT_MAX_JUNK = 16
+
+export interface TransportInit {
+  readonly node: TidelineLibp2p
+  readonly groupId: string
+  /** Whether `peerId` is a member of the group (voter or admitted observer). Others are refused. */
+  readonly isMember: (peerId: string) => boolean
+  /** Hands a decoded (not yet validated) message to the protocol; `from` is authenticated by Noise or the gossip signature. */
+  readonly deliver: (from: string, message: unknown) => void
+  readonly logger?: Logger
+  /** @default 16 */
+  readonly maxJunk?: number
+}
+
+/** A peer we send to: its stream, opened on first use, and what waits to be written. */
+interface Link {
+  stream: Stream | undefined
+  lp: LengthPrefixedStream<Stream> | undefined
+  queue: Uint8Array[]
+  pumping: boolean
+  /** No dial before this time (after a failed one). */
+  quietUntil: number
+}
+
+/**
+ * Carries core `Message`s between libp2p peers. Outgoing messages are
+ * coalesced per destination per event-loop turn into one length-prefixed CBOR
+ * frame on a long-lived stream; watermark gossip (`wm`) goes over gossipsub
+ * instead, once per turn. Incoming frames are decoded and handed over with
+ * the authenticated sender; anything undecodable is dropped and counted, and
+ * a peer that keeps sending it is disconnected. Nothing a peer sends throws.
+ */
+export class MessageTransport {
+  readonly counters: Record<string, number> = {}
+  private readonly node: TidelineLibp2p
+  private readonly init: TransportInit
+  private readonly topic: string
+  private readonly links = new Map<string, Link>()
+  private readonly outgoing = new Map<string, Message[]>()
+  private readonly junk = new Map<string, number>()
+  private readonly inbound = new Set<Stream>()
+  private pendingGossip: Message | undefined
+  private flushScheduled = false
+  private stopped = false
+
+  constructor (init: TransportInit) {
+    this.init = init
+    this.node = init.node
+    this.topic = watermarkTopic(init.groupId)
+  }
+
+  async start (): Promise<void> {
+    await this.node.handle(MESSAGE_PROTOCOL, (stream, connection) => { this.accept(stream, connection) }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    this.node.services.pubsub.subscribe(this.topic)
+    this.node.services.pubsub.addEventListener('message', this.onGossip)
+  }
+
+  async stop (): Promise<void> {
+    this.stopped = true
+    this.node.services.pubsub.removeEventListener('message', this.onGossip)
+    this.node.services.pubsub.unsubscribe(this.topic)
+    await this.node.unhandle(MESSAGE_PROTOCOL)
+    for (const link of this.links.values()) link.stream?.abort(new Error('transport stopped'))
+    for (const s of this.inbound) s.abort(new Error('transport stopped'))
+    this.links.clear()
+  }
+
+  private count (name: string, n = 1): void {
+    this.counters[name] = (this.counters[name] ?? 0) + n
+  }
+
+  private log (event: string, detail: Record<string, unknown>): void {
+    this.init.logger?.(event, detail)
+  }
+
+  /** Queues `message` for `to`; sent at the end of this turn with everything else for `to`. */
+  send (to: string, message: Message): void {
+    if (this.stopped) return
+    if (message.t === 'wm') {
+      // The core sends one wm object to every peer; gossip publishes it once.
+      this.pendingGossip = message
+    } else {
+      let batch = this.outgoing.get(to)
+      if (batch === undefined) {
+        batch = []
+        this.outgoing.set(to, batch)
+      }
+      batch.push(message)
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flush)
+    }
+  }
+
+  private readonly flush = (): void => {
+    this.flushScheduled = false
+    if (this.stopped) return
+    for (const [to, batch] of this.outgoing) {
+      for (let i = 0; i < batch.length; i += MAX_BUNDLE) this.enqueue(to, encodeMessages(batch.slice(i, i + MAX_BUNDLE)))
+    }
+    this.outgoing.clear()
+    const gossip = this.pendingGossip
+    this.pendingGossip = undefined
+    if (gossip !== undefined) {
+      this.node.services.pubsub.publish(this.topic, encodeMessages([gossip])).then(
+        () => { this.count('gossip-out') },
+        (err: unknown) => { this.count('gossip-out-failed'); this.log('gossip-failed', { error: (err as Error).message }) })
+    }
+  }
+
+  private enqueue (to: string, frame: Uint8Array): void {
+    let link = this.links.get(to)
+    if (link === undefined) {
+      link = { stream: undefined, lp: undefined, queue: [], pumping: false, quietUntil: 0 }
+      this.links.set(to, link)
+    }
+    if (link.lp === undefined && performance.now() < link.quietUntil) {
+      this.count('frames-dropped-unreachable')
+      return
+    }
+    if (link.queue.length >= MAX_QUEUED_FRAMES) {
+      link.queue.shift()
+      this.count('frames-dropped-backlog')
+    }
+    link.queue.push(frame)
+    if (!link.pumping) void this.pump(to, link)
+  }
+
+  /** Writes a link's queue in order, opening its stream first if needed; a failure drops the queue. */
+  private async pump (to: string, link: Link): Promise<void> {
+    link.pumping = true
+    try {
+      while (link.queue.length > 0 && !this.stopped) {
+        if (link.lp === undefined) await this.open(to, link)
+        const frames = link.queue
+        link.queue = []
+        await (link.lp as LengthPrefixedStream<Stream>).writeV(frames)
+        this.count('frames-out', frames.length)
+      }
+    } catch (err) {
+      this.count('frames-dropped-send-failed', link.queue.length + 1)
+      this.log('send-failed', { to, error: (err as Error).message })
+      link.stream?.abort(err as Error)
+      link.stream = undefined
+      link.lp = undefined
+      link.queue = []
+      link.quietUntil = performance.now() + REDIAL_BACKOFF_MS
+    } finally {
+      link.pumping = false
+    }
+  }
+
+  private async open (to: string, link: Link): Promise<void> {
+    const stream = await this.node.dialProtocol(peerIdFromString(to), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+    link.stream = stream
+    link.lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    stream.addEventListener('close', () => {
+      if (link.stream !== stream) return
+      link.stream = undefined
+      link.lp = undefined
+    })
+    this.count('streams-opened')
+  }
+
+  /** An inbound stream: members only; then frames until it ends. */
+  private accept (stream: Stream, connection: Connection): void {
+    const from = connection.remotePeer.toString()
+    if (!this.init.isMember(from)) {
+      this.count('refused-non-member')
+      this.log('refused-non-member', { from })
+      stream.abort(new Error('not a member of this group'))
+      return
+    }
+    this.inbound.add(stream)
+    void this.readLoop(stream, from).finally(() => { this.inbound.delete(stream) })
+  }
+
+  private async readLoop (stream: Stream, from: string): Promise<void> {
+    const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    try {
+      for (;;) {
+        const frame = await lp.read()
+        this.count('frames-in')
+        this.onFrame(from, frame.subarray())
+        if (this.stopped) return
+      }
+    } catch (err) {
+      const name = (err as Error).name
+      // A clean end or a reset is how streams finish; an oversize length prefix is junk.
+      if (name === 'InvalidDataLengthError' || name === 'InvalidDataLengthLengthError') this.onJunk(from, err as Error)
+      stream.abort(err as Error)
+    }
+  }
+
+  private onFrame (from: string, frame: Uint8Array): void {
+    let messages: unknown
+    try {
+      messages = decodeFrame(frame)
+      if (!Array.isArray(messages) || messages.length === 0 || messages.length > MAX_BUNDLE) throw new InvalidMessageError(`a frame must be a bundle of 1..${MAX_BUNDLE} messages`)
+    } catch (err) {
+      this.onJunk(from, err as Error)
+      return
+    }
+    for (const m of messages) this.init.deliver(from, m)
+  }
+
+  private readonly onGossip = (event: CustomEvent<{ type: string, topic: string, data: Uint8Array, from?: { toString(): string } }>): void => {
+    const m = event.detail
+    if (m.topic !== this.topic) return
+    // StrictSign: gossipsub checked the signature, so `from` is the author, whoever relayed it.
+    if (m.type !== 'signed' || m.from === undefined) {
+      this.count('gossip-unsigned-dropped')
+      return
+    }
+    const from = m.from.toString()
+    if (!this.init.isMember(from)) {
+      this.count('gossip-non-member-dropped')
+      return
+    }
+    this.count('gossip-in')
+    let messages: unknown
+    try {
+      messages = decodeFrame(m.data)
+      if (!Array.isArray(messages) || messages.length !== 1) throw new InvalidMessageError('a gossip message must be a bundle of one')
+    } catch (err) {
+      this.onJunk(from, err as Error)
+      return
+    }
+    const [msg] = messages as unknown[]
+    if (typeof msg !== 'object' || msg === null || (msg as { t?: unknown }).t !== 'wm') {
+      this.onJunk(from, new InvalidMessageError('only watermark messages travel by gossip'))
+      return
+    }
+    this.init.deliver(from, msg)
+  }
+
+  private onJunk (from: string, err: Error): void {
+    this.count('junk')
+    const n = (this.junk.get(from) ?? 0) + 1
+    this.junk.set(from, n)
+    this.log('junk', { from, n, error: err.message })
+    if (n >= (this.init.maxJunk ?? DEFAULT_MAX_JUNK)) {
+      this.junk.delete(from)
+      this.count('disconnected-for-junk')
+      this.log('disconnect-junk', { from })
+      this.node.hangUp(peerIdFromString(from)).catch(() => {})
+    }
+  }
+}
