@@ -1,7 +1,5 @@
-import { deleteDB } from 'idb'
-import { storeComplianceCases, type StoreFactory } from '@tideline/core/store-compliance-cases'
-import type { Store } from '@tideline/core'
-import { IdbStore } from '@tideline/store-idb'
+import { storeComplianceCases } from '@tideline/core/store-compliance-cases'
+import { idbStoreFactory } from '@tideline/store-idb/test-support'
 
 /** What a compliance case run reports back to the test: where it ran, and the failure if any. */
 export interface CaseResult {
@@ -11,27 +9,8 @@ export interface CaseResult {
   readonly error?: string
 }
 
-let n = 0
-
 /** Fresh IndexedDB databases, deleted after each case. */
-const factory: StoreFactory = {
-  async open () {
-    const name = `compliance-${Date.now()}-${n++}`
-    let current: Store = await IdbStore.open({ name })
-    return {
-      store: current,
-      reopen: async () => {
-        await current.close()
-        current = await IdbStore.open({ name })
-        return current
-      },
-      cleanup: async () => {
-        await current.close()
-        await deleteDB(name)
-      }
-    }
-  }
-}
+const factory = idbStoreFactory(`compliance-${Date.now()}`)
 
 export async function runCase (name: string): Promise<CaseResult> {
   const scope = globalThis.constructor.name
