@@ -49,6 +49,13 @@ export const PeerClosedError = named('PeerClosedError')
 /** A timestamp string does not have the canonical encoding. */
 export const InvalidTimestampError = named('InvalidTimestampError')
 
+/** Rebuilds a named error that travelled over the wire as `{ name, message }`. */
+export function errorFromInfo (info: { readonly name: string, readonly message: string }): TidelineError {
+  const e = new TidelineError(info.message)
+  e.name = info.name
+  return e
+}
+
 /** Names of the errors that a transaction can abort with deterministically. */
 export type AbortErrorName =
   | 'UndeclaredKeyError' | 'ProcedureError' | 'InvalidValueError' | 'ValueTooLargeError'

@@ -1,5 +1,5 @@
 import * as C from './constants.js'
-import { AbortError, PeerClosedError, QuorumUnavailableError, StoreFailedError, TidelineError } from './errors.js'
+import { AbortError, PeerClosedError, QuorumUnavailableError, StoreFailedError, errorFromInfo } from './errors.js'
 import { Hasher } from './hash.js'
 import type { Message } from './messages.js'
 import { declaredKeys, evaluate, resolveProcedure, type ProcedureRegistry } from './procedures.js'
@@ -150,12 +150,6 @@ function errorInfo (err: unknown): { name: string, message: string } {
 }
 
 /** Rebuilds a named error on the receiving side of a message. */
-function namedError (info: { name: string, message: string }): Error {
-  const e = new TidelineError(info.message)
-  e.name = info.name
-  return e
-}
-
 /**
  * One member of a Tideline group. Every peer runs the same code: a voter also
  * coordinates (mints timestamps, quorum-writes thunks, publishes a watermark
@@ -364,7 +358,7 @@ export class Peer {
         break
       case 'submit-rep':
         if (m.result !== undefined) this.resolveWaiters(m.clientTxnId, m.result)
-        else if (m.error !== undefined && m.error.name !== 'QuorumUnavailableError') this.rejectWaiters(m.clientTxnId, namedError(m.error))
+        else if (m.error !== undefined && m.error.name !== 'QuorumUnavailableError') this.rejectWaiters(m.clientTxnId, errorFromInfo(m.error))
         break
       case 'read':
         void this.serveRead(m.keys, m.consistency).then(

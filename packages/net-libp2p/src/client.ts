@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import {
-  AbortError, QuorumUnavailableError, TidelineError, validateMessage,
+  AbortError, QuorumUnavailableError, errorFromInfo, validateMessage,
   type Message, type ReadConsistency, type ReadResult, type SubmitRequest, type TxnResult
 } from '@tideline/core'
 import { createNodeLibp2p, type TidelineLibp2p } from './node.js'
@@ -79,12 +79,12 @@ export class NetClient {
       if (p === undefined) return
       if (m.result !== undefined) p.resolve(m.result)
       // A voter that could not reach a quorum in time: the next attempt goes elsewhere.
-      else if (m.error !== undefined && m.error.name !== 'QuorumUnavailableError') p.reject(named(m.error))
+      else if (m.error !== undefined && m.error.name !== 'QuorumUnavailableError') p.reject(errorFromInfo(m.error))
     } else if (m.t === 'read-rep') {
       const p = this.reads.get(m.reqId)
       if (p === undefined) return
       if (m.result !== undefined) p.resolve(m.result)
-      else if (m.error !== undefined) p.reject(named(m.error))
+      else if (m.error !== undefined) p.reject(errorFromInfo(m.error))
     }
   }
 
@@ -132,10 +132,4 @@ export class NetClient {
     await this.transport.stop()
     await this.node.stop()
   }
-}
-
-function named (info: { name: string, message: string }): Error {
-  const e = new TidelineError(info.message)
-  e.name = info.name
-  return e
 }

@@ -402,7 +402,7 @@ function addOnce (store: IDBObjectStore, value: unknown, key?: IDBValidKey): voi
   r.onerror = ignoreTaken
 }
 
-/** The keys of `store` within [lo, hi], sorted: one request however many there are. */
+/** The keys of `store` within [lo, hi], as a set: one request however many there are. */
 async function keysBetween (store: IDBObjectStore, lo: Timestamp, hi: Timestamp): Promise<Set<IDBValidKey>> {
   return new Set(await request(store.getAllKeys(IDBKeyRange.bound(lo, hi))))
 }
