@@ -44,6 +44,8 @@ export const AbortError = named('AbortError')
 export const ReconnaissanceFailedError = named('ReconnaissanceFailedError')
 /** The store failed; the peer stops serving rather than diverge. */
 export const StoreFailedError = named('StoreFailedError')
+/** A signed group document (genesis configuration, invite) is malformed, forged or expired. */
+export const InvalidCredentialError = named('InvalidCredentialError')
 /** The peer is closed or failed. */
 export const PeerClosedError = named('PeerClosedError')
 /** A timestamp string does not have the canonical encoding. */

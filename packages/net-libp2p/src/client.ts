@@ -8,12 +8,17 @@ import {
 } from '@tideline/core'
 import { createNodeLibp2p, type TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
+import { requestJoin } from './join.js'
+import type { Genesis, SignedInvite } from './membership.js'
 
 export interface NetClientInit {
   readonly privateKey: PrivateKey
-  readonly groupId: string
   /** Voter multiaddrs, each ending in /p2p/<id>. */
   readonly voters: readonly string[]
+  /** Presented to each voter on every connection; not needed if the voters admit this peer otherwise. */
+  readonly invite?: SignedInvite
+  /** The group creator's peer id: the genesis the voters send back must be signed by it. */
+  readonly creator?: string
   /** How long one attempt waits for its voter before trying the next one. @default 2000 */
   readonly attemptTimeoutMs?: number
   /** Whole-call bound. @default 10000 */
@@ -34,6 +39,8 @@ interface Pending<T> {
 export class NetClient {
   readonly id: string
   readonly node: TidelineLibp2p
+  /** The group's genesis, as the voters sent it (checked). */
+  readonly genesis: Genesis
   private readonly transport: MessageTransport
   private readonly voters: readonly string[]
   private readonly init: NetClientInit
@@ -42,8 +49,9 @@ export class NetClient {
   private nextVoter = 0
   private nextRead = 0
 
-  private constructor (id: string, node: TidelineLibp2p, transport: MessageTransport, voters: readonly string[], init: NetClientInit) {
+  private constructor (id: string, genesis: Genesis, node: TidelineLibp2p, transport: MessageTransport, voters: readonly string[], init: NetClientInit) {
     this.id = id
+    this.genesis = genesis
     this.node = node
     this.transport = transport
     this.voters = voters
@@ -51,18 +59,36 @@ export class NetClient {
     this.nextVoter = Math.floor(Math.random() * voters.length)
   }
 
+  /**
+   * Dials every voter and joins through each (presenting the invite); fails
+   * with the voters' refusal if none admits this peer.
+   */
   static async start (init: NetClientInit): Promise<NetClient> {
     const id = peerIdFromPrivateKey(init.privateKey).toString()
     const voterIds = init.voters.map(a => multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value ?? '')
     const allowed = new Set(voterIds)
     const node = await createNodeLibp2p({ privateKey: init.privateKey, listen: [], allowPeer: p => allowed.has(p) })
     const ref: { client?: NetClient } = {}
-    const transport = new MessageTransport({ node, groupId: init.groupId, isMember: p => allowed.has(p), deliver: (from, m) => { ref.client?.receive(from, m) } })
+    const joinOptions = { ...(init.invite === undefined ? {} : { invite: init.invite }), ...(init.creator === undefined ? {} : { creator: init.creator }) }
+    const joins = await Promise.allSettled(init.voters.map(async (a, i) => {
+      await node.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) })
+      return requestJoin(node, voterIds[i] as string, joinOptions)
+    }))
+    const first = joins.find(j => j.status === 'fulfilled')
+    if (first === undefined) {
+      await node.stop()
+      throw (joins[0] as PromiseRejectedResult).reason as Error
+    }
+    const genesis = first.value.genesis
+    const transport = new MessageTransport({ node, groupId: genesis.groupId, isMember: p => allowed.has(p), deliver: (from, m) => { ref.client?.receive(from, m) } })
     await transport.start()
-    const client = new NetClient(id, node, transport, voterIds, init)
+    // Rejoin after every reconnect: a restarted voter has forgotten who joined.
+    node.addEventListener('peer:connect', e => {
+      const p = e.detail.toString()
+      if (allowed.has(p)) requestJoin(node, p, joinOptions).catch(() => {})
+    })
+    const client = new NetClient(id, genesis, node, transport, voterIds, init)
     ref.client = client
-    // Dial every voter now (addresses go into the peer store, so later sends by id reuse them).
-    await Promise.allSettled(init.voters.map(async a => node.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) })))
     return client
   }
 

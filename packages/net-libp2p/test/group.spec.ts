@@ -6,7 +6,10 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { PrivateKey } from '@libp2p/interface'
 import { MemoryStore, type Message, type Timestamp, type TxnResult } from '@tideline/core'
 import { simRegistry } from '@tideline/sim'
-import { MESSAGE_PROTOCOL, NetClient, NetPeer, createNodeLibp2p, encodeMessages, watermarkTopic } from '../src/index.js'
+import {
+  MESSAGE_PROTOCOL, NetClient, NetPeer, createGenesis, createInvite, createNodeLibp2p, encodeMessages, requestJoin, watermarkTopic,
+  type SignedGenesis
+} from '../src/index.js'
 
 // Three voters and clients as libp2p nodes in this process, over real TCP on loopback.
 const ACCOUNTS = ['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7']
@@ -22,21 +25,26 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
   const voters: NetPeer[] = []
   let client: NetClient
   let memberKey: { key: PrivateKey, id: string }
-  let clientKey: { key: PrivateKey, id: string }
+  let genesis: SignedGenesis
+  let voterKeys: Array<{ key: PrivateKey, id: string }>
+  let creator: { key: PrivateKey, id: string }
 
   beforeAll(async () => {
-    const keys = await Promise.all([key(), key(), key()])
-    clientKey = await key()
+    voterKeys = await Promise.all([key(), key(), key()])
+    creator = await key()
     memberKey = await key()
-    const config = { groupId: 'net-test', epoch: 0, voters: keys.map(k => k.id), registryHash: simRegistry.hash }
-    const admitted = new Set([clientKey.id, memberKey.id])
-    for (const k of keys) {
-      voters.push(await NetPeer.start({ privateKey: k.key, config, registry: simRegistry, store: new MemoryStore(), admit: p => admitted.has(p) }))
+    genesis = await createGenesis(creator.key, { groupId: 'net-test', voters: voterKeys.map(k => k.id), registryHash: simRegistry.hash })
+    // memberKey is on the operators' allow list; the client joins with an invite instead.
+    const admitted = new Set([memberKey.id])
+    for (const k of voterKeys) {
+      voters.push(await NetPeer.start({ privateKey: k.key, genesis, registry: simRegistry, store: new MemoryStore(), admit: p => admitted.has(p), joinGraceMs: 1_500 }))
     }
     const all = voters.map(v => v.addresses()[0] as string)
     // Each voter learns the others' addresses (the relay CLI passes them as --peers).
     for (const v of voters) for (const a of all) if (!a.endsWith(v.id)) await v.node.dial(multiaddr(a))
-    client = await NetClient.start({ privateKey: clientKey.key, groupId: 'net-test', voters: all })
+    // A bearer invite from one voter is good with all of them.
+    const invite = await createInvite(voterKeys[0]?.key as PrivateKey, genesis, { expiresAt: Date.now() + 60_000 })
+    client = await NetClient.start({ privateKey: (await key()).key, voters: all, invite, creator: creator.id })
   }, 30_000)
 
   afterAll(async () => {
@@ -73,16 +81,43 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
     expect(again).toMatchObject({ status: first.status, ts: first.ts, duplicate: true })
   }, 30_000)
 
-  it('a non-member cannot connect; a member sending junk frames is dropped and disconnected, and the group keeps serving', async () => {
+  it('a non-member is refused: no invite, forged, expired or someone else\'s invite; its frames are dropped and it is disconnected', async () => {
     const target = voters[0] as NetPeer
     const outsider = await key()
     const stranger = await createNodeLibp2p({ privateKey: outsider.key, listen: [], allowPeer: () => true })
     try {
-      await expect(stranger.dialProtocol(multiaddr(target.addresses()[0]), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(5_000) })).rejects.toMatchObject({ name: expect.any(String) as unknown })
+      await stranger.dial(multiaddr(target.addresses()[0]))
+      const voterId = target.id
+      await expect(requestJoin(stranger, voterId)).rejects.toMatchObject({ name: 'NotMemberError' })
+      const forger = await key()
+      const forgedGenesis = await createGenesis(forger.key, { groupId: 'net-test', voters: [forger.id], registryHash: simRegistry.hash })
+      const forged = await createInvite(forger.key, forgedGenesis, { expiresAt: Date.now() + 60_000 })
+      await expect(requestJoin(stranger, voterId, { invite: forged })).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+      const expired = await createInvite(voterKeys[1]?.key as PrivateKey, genesis, { expiresAt: Date.now() - 3_600_000 })
+      await expect(requestJoin(stranger, voterId, { invite: expired })).rejects.toMatchObject({ name: 'InvalidCredentialError', message: expect.stringContaining('expired') as unknown })
+      const othersInvite = await createInvite(voterKeys[1]?.key as PrivateKey, genesis, { peer: memberKey.id, expiresAt: Date.now() + 60_000 })
+      await expect(requestJoin(stranger, voterId, { invite: othersInvite })).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+      // A message stream from a non-member is refused before anything is read.
+      const refusedBefore = target.transport.counters['refused-non-member'] ?? 0
+      const evaluated = target.peer.status().evaluated
+      try {
+        const s = await stranger.dialProtocol(multiaddr(target.addresses()[0]), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+        await lpStream(s).write(encodeMessages([{ t: 'submit', req: { clientTxnId: 'x', procedure: 'transfer', hash: transferHash, args: { from: 'a0', to: 'a1', amount: 1 } }, replyTo: outsider.id }]))
+      } catch {
+        // refused mid-way is fine too
+      }
+      await expect.poll(() => (target.transport.counters['refused-non-member'] ?? 0) - refusedBefore, { timeout: 5_000 }).toBe(1)
+      expect(target.peer.status().evaluated).toBe(evaluated)
+      // Not a member after the grace period: disconnected.
+      await expect.poll(() => stranger.getConnections().length, { timeout: 5_000 }).toBe(0)
+      expect(target.transport.counters['hung-up-non-member'] ?? 0).toBeGreaterThanOrEqual(1)
     } finally {
       await stranger.stop()
     }
+  }, 30_000)
 
+  it('a member sending junk frames is dropped and disconnected, and the group keeps serving', async () => {
+    const target = voters[0] as NetPeer
     const member = await createNodeLibp2p({ privateKey: memberKey.key, listen: [], allowPeer: () => true })
     try {
       const junkBefore = target.transport.counters.junk ?? 0

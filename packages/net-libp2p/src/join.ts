@@ -1,0 +1,100 @@
+import { decode, encode } from 'cborg'
+import { lpStream } from '@libp2p/utils'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { Connection, Stream } from '@libp2p/interface'
+import { InvalidCredentialError, NotMemberError, errorFromInfo, type Logger } from '@tideline/core'
+import { verifyGenesis, verifyInvite, type Genesis, type SignedGenesis, type SignedInvite } from './membership.js'
+import type { TidelineLibp2p } from './node.js'
+
+/**
+ * The join handshake, on its own protocol id so it is the one thing a peer
+ * that is not (yet) a member may speak. The joiner sends one frame
+ * `{ invite?: { body, sig } }`; the voter answers `{ ok: true, genesis }`
+ * (the signed genesis, so the joiner learns the voters and checks the
+ * creator) or `{ ok: false, error: { name, message } }`. A member (voter or
+ * already admitted) needs no invite.
+ */
+export const JOIN_PROTOCOL = '/tideline/join/1.0.0'
+const MAX_JOIN_FRAME = 64 * 1024
+const JOIN_TIMEOUT_MS = 5_000
+const DECODE = { strict: true, allowIndefinite: false, allowUndefined: false, allowBigInt: false, rejectDuplicateMapKeys: true, useMaps: false } as const
+
+export interface JoinServerInit {
+  readonly node: TidelineLibp2p
+  readonly signedGenesis: SignedGenesis
+  readonly genesis: Genesis
+  readonly digest: string
+  readonly isMember: (peerId: string) => boolean
+  /** Called once an invite checked out for `peerId`. */
+  readonly admit: (peerId: string) => void
+  readonly count: (name: string) => void
+  readonly logger?: Logger
+}
+
+/** Serves the join handshake on a voter. */
+export async function serveJoin (init: JoinServerInit): Promise<void> {
+  await init.node.handle(JOIN_PROTOCOL, (stream, connection) => { void answerJoin(init, stream, connection) }, { maxInboundStreams: 2 })
+}
+
+async function answerJoin (init: JoinServerInit, stream: Stream, connection: Connection): Promise<void> {
+  const from = connection.remotePeer.toString()
+  const lp = lpStream(stream, { maxDataLength: MAX_JOIN_FRAME })
+  const reply = async (r: Record<string, unknown>): Promise<void> => { await lp.write(encode(r), { signal: AbortSignal.timeout(JOIN_TIMEOUT_MS) }) }
+  try {
+    const frame = await lp.read({ signal: AbortSignal.timeout(JOIN_TIMEOUT_MS) })
+    let req: unknown
+    try {
+      req = decode(frame.subarray(), DECODE)
+    } catch (err) {
+      throw new InvalidCredentialError(`join request does not decode: ${(err as Error).message}`)
+    }
+    if (typeof req !== 'object' || req === null) throw new InvalidCredentialError('join request must be a map')
+    if (!init.isMember(from)) {
+      const invite = (req as { invite?: unknown }).invite
+      if (typeof invite !== 'object' || invite === null) throw new NotMemberError(`${from} is not a member of ${init.genesis.groupId} and brought no invite`)
+      await verifyInvite(invite as SignedInvite, init.genesis, init.digest, from, Date.now())
+      init.admit(from)
+      init.count('joined')
+      init.logger?.('joined', { peer: from })
+    }
+    await reply({ ok: true, genesis: { body: init.signedGenesis.body, sig: init.signedGenesis.sig } })
+    await stream.close()
+  } catch (err) {
+    const e = err as Error
+    init.count('join-refused')
+    init.logger?.('join-refused', { peer: from, error: e.message })
+    const name = e.name === 'NotMemberError' || e.name === 'InvalidCredentialError' ? e.name : 'InvalidMessageError'
+    try {
+      await reply({ ok: false, error: { name, message: e.message } })
+      await stream.close()
+    } catch {
+      stream.abort(e)
+    }
+  }
+}
+
+/**
+ * Joins through the voter `voter` (already dialled or dialable by id):
+ * presents `invite` if given and returns the group's genesis, checked
+ * against `creator` when given. Refusals throw NotMemberError or
+ * InvalidCredentialError.
+ */
+export async function requestJoin (node: TidelineLibp2p, voter: string, options: { invite?: SignedInvite, creator?: string, signal?: AbortSignal } = {}): Promise<{ signedGenesis: SignedGenesis, genesis: Genesis }> {
+  const signal = options.signal ?? AbortSignal.timeout(JOIN_TIMEOUT_MS)
+  const stream = await node.dialProtocol(peerIdFromString(voter), JOIN_PROTOCOL, { signal })
+  const lp = lpStream(stream, { maxDataLength: MAX_JOIN_FRAME })
+  try {
+    await lp.write(encode(options.invite === undefined ? {} : { invite: { body: options.invite.body, sig: options.invite.sig } }), { signal })
+    const rep = decode((await lp.read({ signal })).subarray(), DECODE) as { ok?: unknown, genesis?: SignedGenesis, error?: { name: string, message: string } }
+    if (rep.ok !== true) {
+      const info = rep.error
+      throw typeof info?.name === 'string' && typeof info.message === 'string' ? errorFromInfo(info) : new NotMemberError(`join refused by ${voter}`)
+    }
+    if (typeof rep.genesis !== 'object' || rep.genesis === null) throw new InvalidCredentialError('join reply has no genesis')
+    const genesis = await verifyGenesis(rep.genesis, options.creator)
+    if (!genesis.voters.includes(voter)) throw new InvalidCredentialError(`${voter} answered for a group it is not a voter of`)
+    return { signedGenesis: rep.genesis, genesis }
+  } finally {
+    await stream.close().catch(() => { stream.abort(new Error('join done')) })
+  }
+}

@@ -1,0 +1,215 @@
+import { decode, encode } from 'cborg'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { InvalidCredentialError, type GroupConfig } from '@tideline/core'
+
+/**
+ * Who belongs to a group, proven by signatures rather than by a server.
+ *
+ * - The *genesis* configuration names the group, its creator and its voters
+ *   (by peer id) and the procedure registry every member must run. The
+ *   creator signs it; anyone holding it can check it against the creator's
+ *   peer id (Ed25519 peer ids embed the public key).
+ * - An *invite* admits one more peer as an observer: a voter of that genesis
+ *   signs `{ group, genesis digest, peer?, expiry }`. Without `peer` it is a
+ *   bearer invite any holder can use until it expires (what a demo page
+ *   embeds); with `peer` only that peer id may use it.
+ *
+ * Signed bytes are canonical CBOR (cborg sorts map keys), prefixed by a
+ * domain string so a signature over one kind of document can never be
+ * replayed as another.
+ */
+
+const GENESIS_DOMAIN = new TextEncoder().encode('tideline/genesis/v1\n')
+const INVITE_DOMAIN = new TextEncoder().encode('tideline/invite/v1\n')
+/** Signed documents are small; anything bigger is refused before decoding. */
+const MAX_DOCUMENT_BYTES = 64 * 1024
+/** Clock skew tolerated when checking an invite's expiry. */
+const EXPIRY_SKEW_MS = 60_000
+
+export interface Genesis {
+  readonly v: 1
+  readonly groupId: string
+  /** Peer id of the key that signs this document. */
+  readonly creator: string
+  readonly voters: readonly string[]
+  readonly registryHash: string
+  readonly createdAt: number
+}
+
+/** A genesis as stored and sent: the signed CBOR bytes and the creator's signature over them. */
+export interface SignedGenesis {
+  readonly body: Uint8Array
+  readonly sig: Uint8Array
+}
+
+export interface Invite {
+  readonly v: 1
+  readonly groupId: string
+  /** Digest of the genesis body the issuer vouches for. */
+  readonly genesis: string
+  /** The voter who signed. */
+  readonly issuer: string
+  /** Only this peer may use the invite; absent for a bearer invite. */
+  readonly peer?: string
+  /** Milliseconds since the epoch after which the invite is refused. */
+  readonly expiresAt: number
+}
+
+export interface SignedInvite {
+  readonly body: Uint8Array
+  readonly sig: Uint8Array
+}
+
+const DECODE = { strict: true, allowIndefinite: false, allowUndefined: false, allowBigInt: false, rejectDuplicateMapKeys: true, useMaps: false } as const
+
+function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.byteLength + b.byteLength)
+  out.set(a, 0)
+  out.set(b, a.byteLength)
+  return out
+}
+
+async function sign (key: PrivateKey, domain: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
+  return key.sign(concat(domain, body))
+}
+
+async function verify (signer: string, domain: Uint8Array, body: Uint8Array, sig: Uint8Array): Promise<boolean> {
+  let publicKey
+  try {
+    publicKey = peerIdFromString(signer).publicKey
+  } catch (err) {
+    throw new InvalidCredentialError(`signer ${signer} is not a peer id`, { cause: err })
+  }
+  if (publicKey === undefined) throw new InvalidCredentialError(`signer ${signer} does not embed a public key (use Ed25519 peer ids)`)
+  try {
+    return await publicKey.verify(concat(domain, body), sig)
+  } catch {
+    return false
+  }
+}
+
+function decodeBody (body: Uint8Array, what: string): Record<string, unknown> {
+  if (!(body instanceof Uint8Array) || body.byteLength > MAX_DOCUMENT_BYTES) throw new InvalidCredentialError(`${what} must be at most ${MAX_DOCUMENT_BYTES} bytes`)
+  let v: unknown
+  try {
+    v = decode(body, DECODE)
+  } catch (err) {
+    throw new InvalidCredentialError(`${what} does not decode: ${(err as Error).message}`, { cause: err })
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InvalidCredentialError(`${what} must be a map`)
+  return v as Record<string, unknown>
+}
+
+function isPeerIdString (s: unknown): s is string {
+  if (typeof s !== 'string' || s.length > 128) return false
+  try {
+    peerIdFromString(s)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Digest naming one genesis body (hex SHA-256). */
+export async function genesisDigest (body: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', body))
+  return Array.from(d, b => b.toString(16).padStart(2, '0')).join('')
+}
+
+/** Creates and signs a group's genesis configuration; the signer is its creator. */
+export async function createGenesis (creatorKey: PrivateKey, init: { groupId: string, voters: readonly string[], registryHash: string, createdAt?: number }): Promise<SignedGenesis> {
+  const genesis: Genesis = {
+    v: 1,
+    groupId: init.groupId,
+    creator: peerIdFromPrivateKey(creatorKey).toString(),
+    voters: [...init.voters],
+    registryHash: init.registryHash,
+    createdAt: init.createdAt ?? Date.now()
+  }
+  checkGenesisShape({ ...genesis })
+  const body = encode(genesis)
+  return { body, sig: await sign(creatorKey, GENESIS_DOMAIN, body) }
+}
+
+function checkGenesisShape (g: Record<string, unknown>): asserts g is Genesis & Record<string, unknown> {
+  if (g.v !== 1) throw new InvalidCredentialError('genesis: unknown version')
+  if (typeof g.groupId !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(g.groupId)) throw new InvalidCredentialError('genesis: groupId must be 1-64 of [A-Za-z0-9._-]')
+  if (!isPeerIdString(g.creator)) throw new InvalidCredentialError('genesis: creator must be a peer id')
+  if (!Array.isArray(g.voters) || g.voters.length === 0 || g.voters.length > 64 || !g.voters.every(isPeerIdString)) throw new InvalidCredentialError('genesis: voters must be 1-64 peer ids')
+  if (new Set(g.voters).size !== g.voters.length) throw new InvalidCredentialError('genesis: voters repeat')
+  if (typeof g.registryHash !== 'string' || g.registryHash.length > 128) throw new InvalidCredentialError('genesis: registryHash must be a string')
+  if (typeof g.createdAt !== 'number' || !Number.isSafeInteger(g.createdAt)) throw new InvalidCredentialError('genesis: createdAt must be an integer')
+}
+
+/**
+ * Checks a signed genesis and returns it decoded. With `creator`, it must
+ * also be that peer's (what a joining peer that knows the group's address checks).
+ */
+export async function verifyGenesis (signed: SignedGenesis, creator?: string): Promise<Genesis> {
+  const g = decodeBody(signed.body, 'genesis')
+  checkGenesisShape(g)
+  if (creator !== undefined && g.creator !== creator) throw new InvalidCredentialError(`genesis was created by ${g.creator}, not ${creator}`)
+  if (!(signed.sig instanceof Uint8Array) || !await verify(g.creator, GENESIS_DOMAIN, signed.body, signed.sig)) throw new InvalidCredentialError('genesis: bad signature')
+  return g
+}
+
+/** The protocol's view of a genesis: epoch 0. */
+export function configFromGenesis (g: Genesis): GroupConfig {
+  return { groupId: g.groupId, epoch: 0, voters: [...g.voters], registryHash: g.registryHash }
+}
+
+/** A voter signs an invite to `genesis` (for `peer` only, or for any holder). */
+export async function createInvite (voterKey: PrivateKey, signedGenesis: SignedGenesis, init: { peer?: string, expiresAt: number }): Promise<SignedInvite> {
+  const g = await verifyGenesis(signedGenesis)
+  const issuer = peerIdFromPrivateKey(voterKey).toString()
+  if (!g.voters.includes(issuer)) throw new InvalidCredentialError(`only voters may invite; ${issuer} is not one`)
+  const invite: Invite = {
+    v: 1,
+    groupId: g.groupId,
+    genesis: await genesisDigest(signedGenesis.body),
+    issuer,
+    ...(init.peer === undefined ? {} : { peer: init.peer }),
+    expiresAt: init.expiresAt
+  }
+  const body = encode(invite)
+  return { body, sig: await sign(voterKey, INVITE_DOMAIN, body) }
+}
+
+/**
+ * Checks that `signed` admits `peer` to the group of `genesis` (whose body
+ * digest is `digest`) at time `now`: signed by one of its voters, for this
+ * group and genesis, for this peer (or any), not expired.
+ */
+export async function verifyInvite (signed: SignedInvite, genesis: Genesis, digest: string, peer: string, now: number): Promise<Invite> {
+  const inv = decodeBody(signed.body, 'invite')
+  if (inv.v !== 1) throw new InvalidCredentialError('invite: unknown version')
+  if (inv.groupId !== genesis.groupId || inv.genesis !== digest) throw new InvalidCredentialError('invite: for another group')
+  if (typeof inv.issuer !== 'string' || !genesis.voters.includes(inv.issuer)) throw new InvalidCredentialError('invite: issuer is not a voter')
+  if (inv.peer !== undefined && inv.peer !== peer) throw new InvalidCredentialError('invite: issued to another peer')
+  if (typeof inv.expiresAt !== 'number' || !Number.isSafeInteger(inv.expiresAt)) throw new InvalidCredentialError('invite: expiresAt must be an integer')
+  if (now > inv.expiresAt + EXPIRY_SKEW_MS) throw new InvalidCredentialError('invite: expired')
+  if (!(signed.sig instanceof Uint8Array) || !await verify(inv.issuer, INVITE_DOMAIN, signed.body, signed.sig)) throw new InvalidCredentialError('invite: bad signature')
+  return inv as unknown as Invite
+}
+
+/** Text forms for files, flags and URLs: base64url of CBOR `{ body, sig }`. */
+export function encodeSigned (s: SignedGenesis | SignedInvite): string {
+  let bin = ''
+  for (const b of encode({ body: s.body, sig: s.sig })) bin += String.fromCharCode(b)
+  return btoa(bin).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')
+}
+
+export function decodeSigned (text: string): SignedGenesis {
+  if (typeof text !== 'string' || text.length > MAX_DOCUMENT_BYTES * 2) throw new InvalidCredentialError('signed document too long')
+  let bin: string
+  try {
+    bin = atob(text.trim().replaceAll('-', '+').replaceAll('_', '/'))
+  } catch (err) {
+    throw new InvalidCredentialError('signed document is not base64url', { cause: err })
+  }
+  const bytes = Uint8Array.from(bin, c => c.charCodeAt(0))
+  const v = decodeBody(bytes, 'signed document')
+  if (!(v.body instanceof Uint8Array) || !(v.sig instanceof Uint8Array)) throw new InvalidCredentialError('signed document must be { body, sig } bytes')
+  return { body: v.body, sig: v.sig }
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { encode } from 'cborg'
+import {
+  configFromGenesis, createGenesis, createInvite, decodeSigned, encodeSigned, genesisDigest, verifyGenesis, verifyInvite
+} from '../src/index.js'
+
+async function key (): Promise<{ key: Awaited<ReturnType<typeof generateKeyPair>>, id: string }> {
+  const k = await generateKeyPair('Ed25519')
+  return { key: k, id: peerIdFromPrivateKey(k).toString() }
+}
+
+describe('signed genesis and invites', () => {
+  it('a genesis verifies against its creator and survives its text form; any change to it does not', async () => {
+    const creator = await key()
+    const voters = await Promise.all([key(), key(), key()])
+    const signed = await createGenesis(creator.key, { groupId: 'bank', voters: voters.map(v => v.id), registryHash: 'r1', createdAt: 1 })
+    const g = await verifyGenesis(decodeSigned(encodeSigned(signed)), creator.id)
+    expect(configFromGenesis(g)).toEqual({ groupId: 'bank', epoch: 0, voters: voters.map(v => v.id), registryHash: 'r1' })
+
+    const other = await key()
+    await expect(verifyGenesis(signed, other.id)).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+    // The same fields, one voter swapped, under the original signature.
+    const tampered = encode({ ...g, voters: [other.id, ...g.voters.slice(1)] })
+    await expect(verifyGenesis({ body: tampered, sig: signed.sig })).rejects.toMatchObject({ name: 'InvalidCredentialError', message: expect.stringContaining('signature') as unknown })
+    // A different key re-signing it claims a creator it is not.
+    const resigned = await createGenesis(other.key, { groupId: 'bank', voters: g.voters, registryHash: 'r1', createdAt: 1 })
+    await expect(verifyGenesis(resigned, creator.id)).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+    // Garbage never escapes as anything but the named error.
+    for (const junk of ['', '!!!', 'AAAA', encodeSigned({ body: new Uint8Array([0xff]), sig: new Uint8Array(64) })]) {
+      await expect((async () => verifyGenesis(decodeSigned(junk)))()).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+    }
+  })
+
+  it('an invite admits only while valid: right group and genesis, a voter issuer, the named peer, not expired', async () => {
+    const creator = await key()
+    const voters = await Promise.all([key(), key()])
+    const signed = await createGenesis(creator.key, { groupId: 'bank', voters: voters.map(v => v.id), registryHash: 'r1' })
+    const g = await verifyGenesis(signed)
+    const digest = await genesisDigest(signed.body)
+    const alice = await key()
+    const bob = await key()
+    const now = Date.now()
+    const bearer = await createInvite(voters[0].key, signed, { expiresAt: now + 1_000 })
+    await expect(verifyInvite(bearer, g, digest, alice.id, now)).resolves.toMatchObject({ issuer: voters[0].id })
+    await expect(verifyInvite(bearer, g, digest, bob.id, now)).resolves.toMatchObject({ groupId: 'bank' })
+    await expect(verifyInvite(bearer, g, digest, alice.id, now + 3_600_000)).rejects.toMatchObject({ name: 'InvalidCredentialError', message: expect.stringContaining('expired') as unknown })
+
+    const forAlice = await createInvite(voters[1].key, signed, { peer: alice.id, expiresAt: now + 60_000 })
+    await expect(verifyInvite(forAlice, g, digest, alice.id, now)).resolves.toMatchObject({ peer: alice.id })
+    await expect(verifyInvite(forAlice, g, digest, bob.id, now)).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+
+    // Non-voters cannot issue; an invite to another genesis does not carry over.
+    await expect(createInvite(alice.key, signed, { expiresAt: now + 60_000 })).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+    const otherGenesis = await createGenesis(creator.key, { groupId: 'bank', voters: voters.map(v => v.id), registryHash: 'r2' })
+    const elsewhere = await createInvite(voters[0].key, otherGenesis, { expiresAt: now + 60_000 })
+    await expect(verifyInvite(elsewhere, g, digest, alice.id, now)).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+    // A genesis signature is not an invite signature (domain separation).
+    await expect(verifyInvite({ body: bearer.body, sig: signed.sig }, g, digest, alice.id, now)).rejects.toMatchObject({ name: 'InvalidCredentialError', message: expect.stringContaining('signature') as unknown })
+  })
+})
