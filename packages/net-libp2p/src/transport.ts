@@ -1,3 +1,4 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
@@ -74,6 +75,9 @@ export class MessageTransport {
 
   async start (): Promise<void> {
     await this.node.handle(MESSAGE_PROTOCOL, (stream, connection) => { this.accept(stream, connection) }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    // Gossip authored by a non-member is neither delivered nor forwarded (and costs its relayer score).
+    this.node.services.pubsub.topicValidators.set(this.topic, (_relayer, m) =>
+      m.type === 'signed' && this.init.isMember(m.from.toString()) ? TopicValidatorResult.Accept : TopicValidatorResult.Reject)
     this.node.services.pubsub.subscribe(this.topic)
     this.node.services.pubsub.addEventListener('message', this.onGossip)
   }
@@ -81,6 +85,7 @@ export class MessageTransport {
   async stop (): Promise<void> {
     this.stopped = true
     this.node.services.pubsub.removeEventListener('message', this.onGossip)
+    this.node.services.pubsub.topicValidators.delete(this.topic)
     this.node.services.pubsub.unsubscribe(this.topic)
     await this.node.unhandle(MESSAGE_PROTOCOL)
     for (const link of this.links.values()) link.stream?.abort(new Error('transport stopped'))
