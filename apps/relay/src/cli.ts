@@ -1,0 +1,126 @@
+import '@tideline/net-libp2p'
+import { parseArgs } from 'node:util'
+import { readFile, writeFile } from 'node:fs/promises'
+import { createGenesis, createInvite, decodeSigned, encodeSigned, verifyGenesis } from '@tideline/net-libp2p'
+import { loadOrCreateIdentity } from './identity.js'
+import { jsonLogger } from './log.js'
+import { BUILTIN_PROCEDURES, loadRegistry, startRelay } from './relay.js'
+import { runDevGroup } from './dev.js'
+
+const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <command> …)
+
+  id       --data DIR                       print this relay's peer id (creates its key)
+  genesis  --data DIR --group NAME --voters ID,ID,… [--procedures MODULE] [--out FILE]
+                                            sign a group's genesis with DIR's key (the creator)
+  invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
+                                            a voter signs an observer invite (bearer unless --peer)
+  run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--peers MA,…]
+           [--http 127.0.0.1:PORT] [--admit ID,…]
+                                            serve as a member of the group until SIGTERM/SIGINT
+  dev      [--dir DIR] [--base-port P] [--procedures MODULE]
+                                            a local 3-relay group (identities, genesis, invite), one command
+
+MODULE: a file whose \`procedures\` or default export is the procedure map; default: ${BUILTIN_PROCEDURES}
+(bank transfers and list-append).`
+
+const list = (s: string | undefined): string[] => s === undefined || s === '' ? [] : s.split(',').map(x => x.trim()).filter(x => x !== '')
+
+function need (v: string | undefined, flag: string): string {
+  if (v === undefined) throw new UsageError(`missing --${flag}`)
+  return v
+}
+
+class UsageError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'UsageError'
+  }
+}
+
+async function main (argv: string[]): Promise<void> {
+  const [command, ...rest] = argv[0] === '--' ? argv.slice(1) : argv
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      data: { type: 'string' },
+      group: { type: 'string' },
+      voters: { type: 'string' },
+      procedures: { type: 'string' },
+      out: { type: 'string' },
+      genesis: { type: 'string' },
+      peer: { type: 'string' },
+      'ttl-hours': { type: 'string' },
+      listen: { type: 'string' },
+      peers: { type: 'string' },
+      http: { type: 'string' },
+      admit: { type: 'string' },
+      dir: { type: 'string' },
+      'base-port': { type: 'string' }
+    },
+    strict: true
+  })
+  switch (command) {
+    case 'id': {
+      const { id } = await loadOrCreateIdentity(need(values.data, 'data'))
+      process.stdout.write(`${id}\n`)
+      return
+    }
+    case 'genesis': {
+      const { key } = await loadOrCreateIdentity(need(values.data, 'data'))
+      const registry = await loadRegistry(values.procedures)
+      const text = encodeSigned(await createGenesis(key, { groupId: need(values.group, 'group'), voters: list(need(values.voters, 'voters')), registryHash: registry.hash }))
+      if (values.out === undefined) process.stdout.write(`${text}\n`)
+      else await writeFile(values.out, `${text}\n`)
+      return
+    }
+    case 'invite': {
+      const { key } = await loadOrCreateIdentity(need(values.data, 'data'))
+      const genesis = decodeSigned(await readFile(need(values.genesis, 'genesis'), 'utf8'))
+      await verifyGenesis(genesis)
+      const hours = Number(values['ttl-hours'] ?? '24')
+      const invite = await createInvite(key, genesis, { expiresAt: Date.now() + hours * 3_600_000, ...(values.peer === undefined ? {} : { peer: values.peer }) })
+      process.stdout.write(`${encodeSigned(invite)}\n`)
+      return
+    }
+    case 'run': {
+      const logger = jsonLogger({})
+      const relay = await startRelay({
+        dataDir: need(values.data, 'data'),
+        genesis: await readFile(need(values.genesis, 'genesis'), 'utf8'),
+        ...(values.procedures === undefined ? {} : { procedures: values.procedures }),
+        ...(values.listen === undefined ? {} : { listen: list(values.listen) }),
+        peers: list(values.peers),
+        ...(values.http === undefined ? {} : { http: values.http }),
+        admit: list(values.admit),
+        logger
+      })
+      const shutdown = (signal: string): void => {
+        logger('signal', { signal })
+        relay.stop().then(() => { process.exit(0) }, (err: unknown) => { logger('stop-failed', { error: String(err) }, 'error'); process.exit(1) })
+      }
+      process.once('SIGTERM', () => { shutdown('SIGTERM') })
+      process.once('SIGINT', () => { shutdown('SIGINT') })
+      return
+    }
+    case 'dev': {
+      await runDevGroup({
+        dir: values.dir ?? '.tideline/dev',
+        basePort: Number(values['base-port'] ?? '4401'),
+        ...(values.procedures === undefined ? {} : { procedures: values.procedures })
+      })
+      return
+    }
+    default:
+      throw new UsageError(command === undefined ? 'no command' : `unknown command ${JSON.stringify(command)}`)
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  const e = err as Error
+  if (e.name === 'UsageError' || e.name === 'TypeError' && /parseArgs|argument|option/i.test(e.message)) {
+    process.stderr.write(`${e.message}\n\n${USAGE}\n`)
+    process.exit(2)
+  }
+  process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'fatal', name: e.name, error: e.message })}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,128 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createGenesis, createInvite, decodeSigned, encodeSigned, verifyGenesis } from '@tideline/net-libp2p'
+import type { PrivateKey } from '@libp2p/interface'
+import { loadOrCreateIdentity } from './identity.js'
+import { loadRegistry } from './relay.js'
+
+export interface DevGroupOptions {
+  /** Where identities, stores, the genesis and the invite are kept between runs. */
+  readonly dir: string
+  /** Relay i listens on TCP basePort+i, WebSockets basePort+10+i, HTTP basePort+20+i (all on 127.0.0.1). */
+  readonly basePort: number
+  readonly procedures?: string
+  readonly groupId?: string
+  readonly relays?: number
+  /** @default write to stdout */
+  readonly print?: (line: string) => void
+}
+
+export interface DevRelay {
+  readonly id: string
+  readonly tcp: string
+  readonly ws: string
+  readonly http: string
+}
+
+/** What a dev group publishes in `<dir>/group.json` for apps and tools. */
+export interface DevGroupInfo {
+  readonly groupId: string
+  readonly creator: string
+  readonly genesis: string
+  readonly invite: string
+  readonly relays: readonly DevRelay[]
+}
+
+export interface DevGroup {
+  readonly info: DevGroupInfo
+  /** SIGTERM to every relay, then waits for them. */
+  stop(): Promise<void>
+}
+
+const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
+
+/**
+ * Prepares (first run) or reuses (later runs) a local group of relays on
+ * loopback and starts each as its own process: what `pnpm relay -- dev`
+ * and the demo run.
+ */
+export async function startDevGroup (o: DevGroupOptions): Promise<DevGroup> {
+  const print = o.print ?? ((l: string) => { process.stdout.write(`${l}\n`) })
+  const n = o.relays ?? 3
+  const dir = resolve(o.dir)
+  await mkdir(dir, { recursive: true })
+  const groupId = o.groupId ?? 'tideline-dev'
+  const ids = await Promise.all(Array.from({ length: n }, async (_, i) => loadOrCreateIdentity(join(dir, `relay-${i}`))))
+  const creator = await loadOrCreateIdentity(join(dir, 'creator'))
+  const registry = await loadRegistry(o.procedures)
+  const genesisFile = join(dir, 'genesis.txt')
+  let genesisText: string | undefined
+  try {
+    genesisText = (await readFile(genesisFile, 'utf8')).trim()
+    const g = await verifyGenesis(decodeSigned(genesisText), creator.id)
+    // A changed procedure module or relay set means a new group (stores are per group).
+    if (g.registryHash !== registry.hash || g.voters.join() !== ids.map(x => x.id).join() || g.groupId !== groupId) genesisText = undefined
+  } catch {
+    genesisText = undefined
+  }
+  if (genesisText === undefined) {
+    genesisText = encodeSigned(await createGenesis(creator.key, { groupId, voters: ids.map(x => x.id), registryHash: registry.hash }))
+    await writeFile(genesisFile, `${genesisText}\n`)
+    // Old stores belong to the old group.
+    for (let i = 0; i < n; i++) await rm(join(dir, `relay-${i}`, 'store'), { recursive: true, force: true })
+  }
+  const invite = encodeSigned(await createInvite((ids[0] as { key: PrivateKey }).key, decodeSigned(genesisText), { expiresAt: Date.now() + 30 * 24 * 3_600_000 }))
+  const relays: DevRelay[] = ids.map((x, i) => ({
+    id: x.id,
+    tcp: `/ip4/127.0.0.1/tcp/${o.basePort + i}/p2p/${x.id}`,
+    ws: `/ip4/127.0.0.1/tcp/${o.basePort + 10 + i}/ws/p2p/${x.id}`,
+    http: `http://127.0.0.1:${o.basePort + 20 + i}`
+  }))
+  const info: DevGroupInfo = { groupId, creator: creator.id, genesis: genesisText, invite, relays }
+  await writeFile(join(dir, 'group.json'), `${JSON.stringify(info, null, 2)}\n`)
+
+  const children: ChildProcess[] = []
+  relays.forEach((r, i) => {
+    const args = [
+      ...process.execArgv, CLI, 'run',
+      '--data', join(dir, `relay-${i}`),
+      '--genesis', genesisFile,
+      '--listen', `/ip4/127.0.0.1/tcp/${o.basePort + i},/ip4/127.0.0.1/tcp/${o.basePort + 10 + i}/ws`,
+      '--peers', relays.filter(p => p !== r).map(p => p.tcp).join(','),
+      '--http', `127.0.0.1:${o.basePort + 20 + i}`,
+      ...(o.procedures === undefined ? [] : ['--procedures', o.procedures])
+    ]
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const prefix = (data: Buffer): void => { for (const line of data.toString().split('\n')) if (line !== '') print(`[relay-${i}] ${line}`) }
+    child.stdout?.on('data', prefix)
+    child.stderr?.on('data', prefix)
+    child.on('exit', (code, signal) => { print(`[relay-${i}] exited (${signal ?? code})`) })
+    children.push(child)
+  })
+  return {
+    info,
+    async stop () {
+      await Promise.all(children.map(async c => {
+        if (c.exitCode !== null || c.signalCode !== null) return
+        await new Promise<void>(resolve => { c.once('exit', () => { resolve() }); c.kill('SIGTERM') })
+      }))
+    }
+  }
+}
+
+/** `tideline-relay dev`: start the group, print how to reach it, stop it on SIGINT/SIGTERM. */
+export async function runDevGroup (o: DevGroupOptions): Promise<void> {
+  const group = await startDevGroup(o)
+  const lines = [
+    `tideline dev group "${group.info.groupId}" (${group.info.relays.length} relays, data in ${resolve(o.dir)})`,
+    ...group.info.relays.map((r, i) => `  relay-${i}  ${r.ws}\n           ${r.tcp}\n           ${r.http}/metrics`),
+    `  invite (bearer, 30 days): ${group.info.invite.slice(0, 32)}… (full text in ${join(resolve(o.dir), 'group.json')})`,
+    '  Ctrl-C stops all relays.'
+  ]
+  process.stdout.write(`${lines.join('\n')}\n`)
+  const stop = (): void => { group.stop().then(() => { process.exit(0) }, () => { process.exit(1) }) }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+}

@@ -1,0 +1,8 @@
+export { startRelay, loadRegistry, BUILTIN_PROCEDURES } from './relay.js'
+export type { RelayOptions, RelayHandle } from './relay.js'
+export { startDevGroup, runDevGroup } from './dev.js'
+export type { DevGroup, DevGroupInfo, DevGroupOptions, DevRelay } from './dev.js'
+export { loadOrCreateIdentity, IDENTITY_FILE } from './identity.js'
+export { renderMetrics } from './metrics.js'
+export { jsonLogger } from './log.js'
+export type { RelayLogger } from './log.js'

@@ -1,0 +1,45 @@
+import { timestampMs, type PeerStatus } from '@tideline/core'
+
+/** What `/metrics` is rendered from. */
+export interface MetricsInput {
+  readonly status: PeerStatus
+  readonly transport: Readonly<Record<string, number>>
+  readonly connections: number
+  readonly now: number
+  readonly startedAt: number
+}
+
+/** Transport and protocol counters that count refused or broken input, exported as errors by kind. */
+const ERROR_COUNTERS = [
+  'junk', 'invalid', 'handler-error', 'refused-non-member', 'join-refused', 'hung-up-non-member', 'disconnected-for-junk',
+  'gossip-non-member-dropped', 'gossip-unsigned-dropped', 'frames-dropped-send-failed', 'frames-dropped-backlog',
+  'frames-dropped-unreachable', 'write-from-non-voter', 'write-not-own-refused', 'gap-from-non-voter', 'wm-not-own-refused',
+  'thunk-refused', 'ack-refused', 'clock-skew-refused', 'submit-refused'
+]
+
+/** Prometheus text exposition (version 0.0.4) of one relay's state. */
+export function renderMetrics (m: MetricsInput): string {
+  const s = m.status
+  const all: Record<string, number> = { ...s.counters, ...m.transport }
+  const out: string[] = []
+  const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: Array<[labels: string, value: number]>): void => {
+    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
+    for (const [labels, value] of samples) out.push(`${name}${labels} ${Number.isFinite(value) ? value : 0}`)
+  }
+  const wmMs = timestampMs(s.watermark)
+  metric('tideline_up', 'gauge', '1 while the replica serves, 0 once its store failed.', [['', s.failed === undefined ? 1 : 0]])
+  metric('tideline_epoch', 'gauge', 'Current configuration epoch.', [['', s.epoch]])
+  metric('tideline_watermark_lag_ms', 'gauge', 'Wall clock minus the group watermark: how old the newest fixed timestamp is.', [['', wmMs === 0 ? 0 : Math.max(0, m.now - wmMs)]])
+  metric('tideline_watermark_ms', 'gauge', 'The group watermark, as milliseconds since the Unix epoch.', [['', wmMs]])
+  metric('tideline_txns_evaluated_total', 'counter', 'Transactions evaluated (committed or aborted) on this replica.', [['', s.evaluated]])
+  metric('tideline_txns_coordinated_total', 'counter', 'Transactions this voter timestamped as coordinator.', [['', all.minted ?? 0]])
+  metric('tideline_txns_unevaluated', 'gauge', 'Thunks held, waiting for the watermark or a gap.', [['', s.unevaluated]])
+  metric('tideline_txns_inflight', 'gauge', 'Transactions this voter coordinates that are not yet acked by a quorum.', [['', s.inflight]])
+  metric('tideline_peers_connected', 'gauge', 'Open libp2p connections.', [['', m.connections]])
+  metric('tideline_gossip_messages_total', 'counter', 'Watermark gossip messages.', [['{dir="in"}', all['gossip-in'] ?? 0], ['{dir="out"}', all['gossip-out'] ?? 0]])
+  metric('tideline_frames_total', 'counter', 'Direct-message frames.', [['{dir="in"}', all['frames-in'] ?? 0], ['{dir="out"}', all['frames-out'] ?? 0]])
+  metric('tideline_joins_total', 'counter', 'Observers admitted with an invite.', [['', all.joined ?? 0]])
+  metric('tideline_errors_total', 'counter', 'Refused, malformed or undeliverable input, by kind.', ERROR_COUNTERS.map(k => [`{kind="${k}"}`, all[k] ?? 0]))
+  metric('tideline_uptime_seconds', 'gauge', 'Seconds since this relay started.', [['', Math.round((m.now - m.startedAt) / 1000)]])
+  return `${out.join('\n')}\n`
+}

@@ -1,0 +1,141 @@
+import '@tideline/net-libp2p'
+import { createServer, type Server } from 'node:http'
+import { writeFile, rename } from 'node:fs/promises'
+import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { createRegistry, type ProcedureMap, type ProcedureRegistry } from '@tideline/core'
+import { NetPeer, decodeSigned, type SignedGenesis } from '@tideline/net-libp2p'
+import { LevelStore } from '@tideline/store-node'
+import { simProcedures } from '@tideline/sim'
+import { loadOrCreateIdentity } from './identity.js'
+import { renderMetrics } from './metrics.js'
+import type { RelayLogger } from './log.js'
+
+export interface RelayOptions {
+  /** Data directory: identity key and the durable store live here. */
+  readonly dataDir: string
+  /** The group's signed genesis (text form, as `tideline-relay genesis` writes it). */
+  readonly genesis: string
+  /** Module whose default export (or `procedures` export) is the group's procedure map; built-in workloads when absent. */
+  readonly procedures?: string
+  /** libp2p listen multiaddrs. @default ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'] */
+  readonly listen?: readonly string[]
+  /** Other voters' multiaddrs (…/p2p/<id>), kept connected. */
+  readonly peers?: readonly string[]
+  /** Loopback host:port for /healthz and /metrics; port 0 picks one. Absent: no HTTP. */
+  readonly http?: string
+  /** Peer ids admitted without an invite (an operator's allow list). */
+  readonly admit?: readonly string[]
+  readonly logger: RelayLogger
+}
+
+export interface RelayHandle {
+  readonly id: string
+  readonly net: NetPeer
+  readonly addresses: readonly string[]
+  /** `http://host:port` of the health and metrics endpoint, if any. */
+  readonly httpUrl: string | undefined
+  /** Stops serving, closes the store; safe to call twice. */
+  stop(): Promise<void>
+}
+
+/** The built-in procedures: bank transfers and list-append (the test workloads). */
+export const BUILTIN_PROCEDURES = 'builtin:workloads'
+
+export async function loadRegistry (spec: string | undefined): Promise<ProcedureRegistry> {
+  if (spec === undefined || spec === BUILTIN_PROCEDURES) return createRegistry(simProcedures)
+  const mod = await import(pathToFileURL(spec).href) as { default?: ProcedureMap, procedures?: ProcedureMap }
+  const map = mod.procedures ?? mod.default
+  if (map === undefined || typeof map !== 'object') throw new TypeError(`${spec} exports neither \`procedures\` nor a default procedure map`)
+  return createRegistry(map)
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+function parseHostPort (s: string): { host: string, port: number } {
+  const i = s.lastIndexOf(':')
+  const host = s.slice(0, i).replace(/^\[|\]$/g, '')
+  const port = Number(s.slice(i + 1))
+  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`--http wants host:port, got ${JSON.stringify(s)}`)
+  if (!LOOPBACK.has(host)) throw new TypeError(`--http must be a loopback address (metrics are not for the open network), got ${host}`)
+  return { host, port }
+}
+
+/** Starts a relay: a voter (or observer) with a LevelStore, libp2p listeners and the HTTP endpoints. */
+export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
+  const identity = await loadOrCreateIdentity(o.dataDir)
+  const log = o.logger
+  if (identity.created) log('identity-created', { id: identity.id })
+  const signed: SignedGenesis = decodeSigned(o.genesis)
+  const registry = await loadRegistry(o.procedures)
+  const store = await LevelStore.open({ path: join(o.dataDir, 'store') })
+  const admitted = new Set(o.admit ?? [])
+  let net: NetPeer
+  try {
+    net = await NetPeer.start({
+      privateKey: identity.key,
+      genesis: signed,
+      registry,
+      store,
+      listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'],
+      peers: o.peers ?? [],
+      admit: p => admitted.has(p),
+      logger: (event, detail) => { log(event, detail) }
+    })
+  } catch (err) {
+    await store.close()
+    throw err
+  }
+  const startedAt = Date.now()
+  const server = o.http === undefined ? undefined : await serveHttp(o.http, net, startedAt)
+  const addr = server?.address()
+  const httpUrl = addr === undefined || addr === null || typeof addr === 'string' ? undefined : `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
+  const addresses = net.addresses()
+  const status = net.peer.status()
+  log('listening', { id: identity.id, role: status.role, group: net.genesis.groupId, addresses, http: httpUrl, evaluated: status.evaluated })
+  // Where tools find a running relay (the dev group, tests).
+  const info = join(o.dataDir, 'relay.json')
+  await writeFile(`${info}.tmp`, JSON.stringify({ id: identity.id, pid: process.pid, addresses, http: httpUrl }, null, 2))
+  await rename(`${info}.tmp`, info)
+  const ref = { stopping: undefined as Promise<void> | undefined }
+  return {
+    id: identity.id,
+    net,
+    addresses,
+    httpUrl,
+    async stop () {
+      ref.stopping ??= (async () => {
+        log('stopping', { evaluated: net.peer.status().evaluated })
+        if (server !== undefined) await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() })
+        await net.stop()
+        await store.close()
+        log('stopped', {})
+      })()
+      return ref.stopping
+    }
+  }
+}
+
+async function serveHttp (spec: string, net: NetPeer, startedAt: number): Promise<Server> {
+  const { host, port } = parseHostPort(spec)
+  const server = createServer((req, res) => {
+    const status = net.peer.status()
+    if (req.method !== 'GET') {
+      res.writeHead(405).end()
+    } else if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+      res.end(renderMetrics({ status, transport: net.transport.counters, connections: net.node.getConnections().length, now: Date.now(), startedAt }))
+    } else if (req.url === '/healthz') {
+      const ok = status.failed === undefined && net.node.status === 'started'
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ ok, id: status.id, role: status.role, epoch: status.epoch, watermark: status.watermark, evaluated: status.evaluated, peers: net.node.getConnections().length, ...(status.failed === undefined ? {} : { failed: status.failed }) }))
+    } else {
+      res.writeHead(404).end()
+    }
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => { resolve() })
+  })
+  return server
+}
