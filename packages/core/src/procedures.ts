@@ -1,5 +1,6 @@
 import { DEFAULT_MAX_VALUE_BYTES } from './constants.js'
 import { ProcedureError, ProcedureHashMismatchError, TidelineError, UndeclaredKeyError, UnknownProcedureError } from './errors.js'
+import { sourceFingerprint } from './fingerprint.js'
 import { hash64 } from './hash.js'
 import { timestampMs, type Timestamp } from './timestamp.js'
 import { checkValue, cloneValue, type Value } from './value.js'
@@ -31,6 +32,11 @@ export interface Procedure<A = Value, R = Value | null | undefined | void> {
   keys(args: A): KeySets
   /** The deterministic body. */
   run(tx: Tx, args: A): R
+  /**
+   * Names this version of the code instead of its source fingerprint (for
+   * builds that mangle names). Change it whenever `keys` or `run` change.
+   */
+  readonly version?: string | number
 }
 
 export type ProcedureMap = Record<string, Procedure<any, any>>
@@ -56,14 +62,16 @@ export interface RegistryInit {
   readonly salt?: string
 }
 
-/** Builds a registry; each procedure's hash covers the source text of `keys` and `run`. */
+/** Builds a registry; each procedure's hash covers the fingerprint of `keys` and `run` (or its `version`). */
 export function createRegistry (procedures: ProcedureMap, init: RegistryInit = {}): ProcedureRegistry {
   const salt = init.salt ?? ''
   const map = new Map<string, RegisteredProcedure>()
   for (const name of Object.keys(procedures).sort()) {
     const procedure = procedures[name] as Procedure<any, any>
     const { keys, run } = procedure as { keys: unknown, run: unknown }
-    const source = `${name}\n${String(keys)}\n${String(run)}\n${salt}`
+    const version = (procedure as { version?: unknown }).version
+    const code = typeof version === 'string' || typeof version === 'number' ? `version:${version}` : `${sourceFingerprint(String(keys))}\n${sourceFingerprint(String(run))}`
+    const source = `${name}\n${code}\n${salt}`
     map.set(name, { name, procedure, hash: hash64(source, 1) + hash64(source, 2) })
   }
   const all = [...map.values()].map(p => `${p.name}=${p.hash}`).join(';')
