@@ -15,7 +15,7 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
                                             a voter signs an observer invite (bearer unless --peer)
   run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
   dev      [--dir DIR] [--base-port P] [--procedures MODULE]
                                             a local 3-relay group (identities, genesis, invite), one command
@@ -55,6 +55,7 @@ async function main (argv: string[]): Promise<void> {
       http: { type: 'string' },
       admit: { type: 'string' },
       dir: { type: 'string' },
+      'exit-with-stdin': { type: 'boolean' },
       'base-port': { type: 'string' }
     },
     strict: true
@@ -100,6 +101,11 @@ async function main (argv: string[]): Promise<void> {
       }
       process.once('SIGTERM', () => { shutdown('SIGTERM') })
       process.once('SIGINT', () => { shutdown('SIGINT') })
+      // A supervisor (the dev group, tests) holds our stdin: when it dies, so do we.
+      if (values['exit-with-stdin'] === true) {
+        process.stdin.on('end', () => { shutdown('stdin-closed') })
+        process.stdin.resume()
+      }
       return
     }
     case 'dev': {

@@ -91,10 +91,10 @@ export async function startDevGroup (o: DevGroupOptions): Promise<DevGroup> {
       '--genesis', genesisFile,
       '--listen', `/ip4/127.0.0.1/tcp/${o.basePort + i},/ip4/127.0.0.1/tcp/${o.basePort + 10 + i}/ws`,
       '--peers', relays.filter(p => p !== r).map(p => p.tcp).join(','),
-      '--http', `127.0.0.1:${o.basePort + 20 + i}`,
+      '--http', `127.0.0.1:${o.basePort + 20 + i}`, '--exit-with-stdin',
       ...(o.procedures === undefined ? [] : ['--procedures', o.procedures])
     ]
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'pipe'] })
     const prefix = (data: Buffer): void => { for (const line of data.toString().split('\n')) if (line !== '') print(`[relay-${i}] ${line}`) }
     child.stdout?.on('data', prefix)
     child.stderr?.on('data', prefix)

@@ -128,7 +128,21 @@ async function serveHttp (spec: string, net: NetPeer, startedAt: number): Promis
     } else if (req.url === '/healthz') {
       const ok = status.failed === undefined && net.node.status === 'started'
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ ok, id: status.id, role: status.role, epoch: status.epoch, watermark: status.watermark, evaluated: status.evaluated, peers: net.node.getConnections().length, ...(status.failed === undefined ? {} : { failed: status.failed }) }))
+      res.end(JSON.stringify({
+        ok,
+        id: status.id,
+        role: status.role,
+        epoch: status.epoch,
+        watermark: status.watermark,
+        frontier: status.frontier,
+        lastEvaluated: status.lastEvaluated,
+        evaluated: status.evaluated,
+        digest: status.digest,
+        unevaluated: status.unevaluated,
+        inflight: status.inflight,
+        peers: net.node.getConnections().length,
+        ...(status.failed === undefined ? {} : { failed: status.failed })
+      }))
     } else {
       res.writeHead(404).end()
     }

@@ -25,6 +25,9 @@ export interface NetClientInit {
   readonly timeoutMs?: number
 }
 
+/** Tries to reach and join each voter when starting. */
+const JOIN_ATTEMPTS = 3
+
 interface Pending<T> {
   readonly resolve: (v: T) => void
   readonly reject: (e: Error) => void
@@ -70,9 +73,17 @@ export class NetClient {
     const node = await createNodeLibp2p({ privateKey: init.privateKey, listen: [], allowPeer: p => allowed.has(p) })
     const ref: { client?: NetClient } = {}
     const joinOptions = { ...(init.invite === undefined ? {} : { invite: init.invite }), ...(init.creator === undefined ? {} : { creator: init.creator }) }
+    // Each voter gets a few tries (a relay that just started may be slow to answer); a refusal is final.
     const joins = await Promise.allSettled(init.voters.map(async (a, i) => {
-      await node.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) })
-      return requestJoin(node, voterIds[i] as string, joinOptions)
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await node.dial(multiaddr(a), { signal: AbortSignal.timeout(5_000) })
+          return await requestJoin(node, voterIds[i] as string, joinOptions)
+        } catch (err) {
+          const name = (err as Error).name
+          if (attempt >= JOIN_ATTEMPTS || name === 'NotMemberError' || name === 'InvalidCredentialError') throw err
+        }
+      }
     }))
     const first = joins.find(j => j.status === 'fulfilled')
     if (first === undefined) {
@@ -116,19 +127,20 @@ export class NetClient {
 
   /** Runs a transaction; retries through other voters with the same clientTxnId until `timeoutMs`. */
   async call (req: SubmitRequest, options: { signal?: AbortSignal } = {}): Promise<TxnResult> {
-    return this.attempt(this.calls, req.clientTxnId, options.signal, to => {
+    return this.attempt(this.calls, req.clientTxnId, options.signal, undefined, to => {
       this.transport.send(to, { t: 'submit', req, replyTo: this.id })
     })
   }
 
-  async read (keys: readonly string[], consistency: ReadConsistency = 'strict', options: { signal?: AbortSignal } = {}): Promise<ReadResult> {
+  /** Reads through any voter (or only `voter`, to see that replica's state). */
+  async read (keys: readonly string[], consistency: ReadConsistency = 'strict', options: { signal?: AbortSignal, voter?: string } = {}): Promise<ReadResult> {
     const reqId = `${this.id.slice(-8)}-${this.nextRead++}`
-    return this.attempt(this.reads, reqId, options.signal, to => {
+    return this.attempt(this.reads, reqId, options.signal, options.voter, to => {
       this.transport.send(to, { t: 'read', reqId, keys, consistency, replyTo: this.id })
     })
   }
 
-  private async attempt<T> (table: Map<string, Pending<T>>, key: string, signal: AbortSignal | undefined, sendTo: (voter: string) => void): Promise<T> {
+  private async attempt<T> (table: Map<string, Pending<T>>, key: string, signal: AbortSignal | undefined, only: string | undefined, sendTo: (voter: string) => void): Promise<T> {
     const deadline = Date.now() + (this.init.timeoutMs ?? 10_000)
     const per = this.init.attemptTimeoutMs ?? 2_000
     try {
@@ -136,7 +148,7 @@ export class NetClient {
         if (signal?.aborted === true) throw new AbortError('call aborted')
         const left = deadline - Date.now()
         if (left <= 0) throw new QuorumUnavailableError(`no answer from any voter within ${this.init.timeoutMs ?? 10_000} ms; retry with the same clientTxnId`)
-        const voter = this.voters[this.nextVoter++ % this.voters.length] as string
+        const voter = only ?? this.voters[this.nextVoter++ % this.voters.length] as string
         const got = await new Promise<{ value: T } | undefined>((resolve, reject) => {
           const timer = setTimeout(() => { resolve(undefined) }, Math.min(per, left))
           const onAbort = (): void => { clearTimeout(timer); reject(new AbortError('call aborted')) }

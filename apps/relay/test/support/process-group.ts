@@ -1,0 +1,171 @@
+import '@tideline/net-libp2p'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { createInterface } from 'node:readline'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { createGenesis, createInvite, encodeSigned, type SignedGenesis, type SignedInvite } from '@tideline/net-libp2p'
+import { simRegistry } from '@tideline/sim'
+import { loadOrCreateIdentity } from '../../src/identity.js'
+
+const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url))
+
+/** A free TCP port on loopback (bound once and released; the relay binds it again at once). */
+async function freePort (): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address()
+      s.close(() => { resolve(typeof a === 'object' && a !== null ? a.port : 0) })
+    })
+  })
+}
+
+export interface Health {
+  readonly ok: boolean
+  readonly id: string
+  readonly watermark: string
+  readonly lastEvaluated: string
+  readonly evaluated: number
+  readonly digest: string
+  readonly unevaluated: number
+  readonly inflight: number
+  readonly peers: number
+}
+
+/** One relay process of the group; restartable on the same data dir and ports. */
+export class RelayProcess {
+  readonly index: number
+  readonly id: string
+  readonly key: PrivateKey
+  readonly dataDir: string
+  readonly tcp: string
+  readonly ws: string
+  private readonly args: string[]
+  private child: ChildProcess | undefined
+  httpUrl = ''
+  readonly logs: string[] = []
+
+  constructor (index: number, id: string, key: PrivateKey, dataDir: string, tcpPort: number, wsPort: number, args: string[]) {
+    this.index = index
+    this.id = id
+    this.key = key
+    this.dataDir = dataDir
+    this.tcp = `/ip4/127.0.0.1/tcp/${tcpPort}/p2p/${id}`
+    this.ws = `/ip4/127.0.0.1/tcp/${wsPort}/ws/p2p/${id}`
+    this.args = args
+  }
+
+  get pid (): number | undefined {
+    return this.child?.pid
+  }
+
+  /** Spawns the relay and resolves once it logged `listening` (with its HTTP address). */
+  async start (): Promise<void> {
+    const child = spawn(process.execPath, ['--conditions=@tideline/source', '--import', 'tsx', CLI, 'run', ...this.args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    this.child = child
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+    child.stderr?.on('data', (d: Buffer) => { this.logs.push(`stderr: ${d.toString()}`) })
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new Error(`relay ${this.index} did not start within 60 s:\n${this.logs.slice(-20).join('\n')}`)) }, 60_000)
+      child.once('exit', code => { clearTimeout(timer); reject(new Error(`relay ${this.index} exited with ${code}:\n${this.logs.slice(-20).join('\n')}`)) })
+      lines.on('line', line => {
+        this.logs.push(line)
+        if (this.logs.length > 2000) this.logs.splice(0, 1000)
+        try {
+          const e = JSON.parse(line) as { event?: string, http?: string }
+          if (e.event === 'listening' && e.http !== undefined) {
+            this.httpUrl = e.http
+            clearTimeout(timer)
+            resolve()
+          }
+        } catch {
+          // not a log line
+        }
+      })
+    })
+  }
+
+  /** `kill -9`: no shutdown code runs. */
+  async kill9 (): Promise<void> {
+    await this.signal('SIGKILL')
+  }
+
+  /** SIGTERM and wait for the exit code. */
+  async stop (): Promise<number | null> {
+    return this.signal('SIGTERM')
+  }
+
+  private async signal (sig: NodeJS.Signals): Promise<number | null> {
+    const c = this.child
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return c?.exitCode ?? null
+    c.removeAllListeners('exit')
+    return new Promise(resolve => {
+      c.once('exit', code => { resolve(code) })
+      c.kill(sig)
+    })
+  }
+
+  async health (): Promise<Health> {
+    const r = await fetch(`${this.httpUrl}/healthz`, { signal: AbortSignal.timeout(2_000) })
+    return await r.json() as Health
+  }
+
+  async metrics (): Promise<Map<string, number>> {
+    const text = await (await fetch(`${this.httpUrl}/metrics`, { signal: AbortSignal.timeout(2_000) })).text()
+    const out = new Map<string, number>()
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue
+      const i = line.lastIndexOf(' ')
+      out.set(line.slice(0, i), Number(line.slice(i + 1)))
+    }
+    return out
+  }
+}
+
+export interface ProcessGroup {
+  readonly relays: readonly RelayProcess[]
+  readonly genesis: SignedGenesis
+  readonly invite: SignedInvite
+  readonly creatorId: string
+  readonly dir: string
+  stop(): Promise<void>
+}
+
+/** Creates identities and a signed genesis for `n` voters running the sim workloads, then starts each as a process. */
+export async function startProcessGroup (n = 3): Promise<ProcessGroup> {
+  const dir = await mkdtemp(join(tmpdir(), 'tideline-relays-'))
+  const creator = await generateKeyPair('Ed25519')
+  const ids = await Promise.all(Array.from({ length: n }, async (_, i) => loadOrCreateIdentity(join(dir, `relay-${i}`))))
+  const genesis = await createGenesis(creator, { groupId: 'process-test', voters: ids.map(x => x.id), registryHash: simRegistry.hash })
+  const genesisFile = join(dir, 'genesis.txt')
+  await writeFile(genesisFile, encodeSigned(genesis))
+  const ports = await Promise.all(Array.from({ length: 2 * n }, async () => freePort()))
+  const tcp = ids.map((x, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${x.id}`)
+  const relays = ids.map((x, i) => new RelayProcess(i, x.id, x.key, join(dir, `relay-${i}`), ports[i] as number, ports[n + i] as number, [
+    '--data', join(dir, `relay-${i}`),
+    '--genesis', genesisFile,
+    '--listen', `/ip4/127.0.0.1/tcp/${ports[i]},/ip4/127.0.0.1/tcp/${ports[n + i]}/ws`,
+    '--peers', tcp.filter((_, j) => j !== i).join(','),
+    '--http', '127.0.0.1:0', '--exit-with-stdin'
+  ]))
+  await Promise.all(relays.map(async r => r.start()))
+  const invite = await createInvite((ids[0] as { key: PrivateKey }).key, genesis, { expiresAt: Date.now() + 3_600_000 })
+  return {
+    relays,
+    genesis,
+    invite,
+    creatorId: peerIdFromPrivateKey(creator).toString(),
+    dir,
+    async stop () {
+      await Promise.all(relays.map(async r => r.stop()))
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}
