@@ -1,5 +1,6 @@
 import { benchCore, benchCoreThreaded } from './core.js'
 import { benchStores } from './store.js'
+import { benchNet } from './net.js'
 
 /**
  * `pnpm bench <workload> [--clients C] [--voters V] [--seconds S] [--accounts A]`
@@ -49,7 +50,25 @@ async function main (): Promise<number> {
     process.stdout.write(`store: idb apply ${n(r.idb.applyPerSec)}/s, idb settle ${n(r.idb.settlePerSec)}/s, idb read p50 ${ms(r.idb.readP50Ms)} ms, node apply ${n(r.node.applyPerSec)}/s, naive idb ${n(r.naiveIdb.applyPerSec)}/s\n`)
     return 0
   }
-  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store\n`)
+  if (workload === 'net') {
+    const clients = option(args, 'clients', 64)
+    const seconds = option(args, 'seconds', 10)
+    const accounts = option(args, 'accounts', 10_000)
+    const clientNodes = option(args, 'client-nodes', 8)
+    const profile = args.includes('--profile')
+    process.stdout.write(`net: 3 tideline-relay processes on loopback TCP (LevelStore), ${clients} closed-loop clients on ${clientNodes} libp2p client peers, 2-key transfers over ${accounts} accounts, ${seconds} s after 2 s warm-up${profile ? ', relays under --cpu-prof' : ''}\n`)
+    const r = await benchNet({ clients, seconds, accounts, clientNodes, profile })
+    process.stdout.write(`| txn/s | committed | aborted | failed | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n`)
+    process.stdout.write(`| ${r.txnPerSec.toFixed(0)} | ${r.committed} | ${r.aborted} | ${r.failed} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} |\n`)
+    process.stdout.write(`relay CPU (user+sys over the whole run): ${r.relayCpu.map(x => `relay-${x.relay} ${(x.cpuMs / 1000).toFixed(1)} s`).join(', ')}\n`)
+    if (r.categories.length > 0) {
+      process.stdout.write(`\nrelay CPU by component (self time, all relays):\n${r.categories.map(c => `  ${(100 * c.share).toFixed(1).padStart(5)}%  ${c.name}`).join('\n')}\n`)
+      process.stdout.write(`\ntop functions (self time):\n${r.profile.map(p => `  ${(100 * p.share).toFixed(1).padStart(5)}%  ${p.name}`).join('\n')}\n`)
+    }
+    process.stdout.write(`net: ${Math.round(r.txnPerSec)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms\n`)
+    return 0
+  }
+  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net\n`)
   return 2
 }
 

@@ -5,7 +5,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { NetClient, createNodeLibp2p, encodeMessages, requestJoin, watermarkTopic, MESSAGE_PROTOCOL, JOIN_PROTOCOL, type TidelineLibp2p } from '@tideline/net-libp2p'
 import { checkHistory, formatViolation, simRegistry } from '@tideline/sim'
-import { startProcessGroup, type ProcessGroup } from './support/process-group.js'
+import { startLocalGroup, type ProcessGroup } from '../src/local-group.js'
 import { ACCOUNTS, Recorder, finals, runWorkload, waitQuiescent } from './support/workload.js'
 
 // Three tideline-relay processes (LevelStore, real TCP on loopback) and Node clients.
@@ -27,7 +27,7 @@ describe('three relay processes', () => {
   }
 
   beforeAll(async () => {
-    group = await startProcessGroup(3)
+    group = await startLocalGroup({ relays: 3, groupId: 'process-test' })
     for (let i = 0; i < CLIENTS; i++) {
       clients.push(await NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, attemptTimeoutMs: 1_500, timeoutMs: 8_000 }))
     }

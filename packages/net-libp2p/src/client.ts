@@ -88,7 +88,10 @@ export class NetClient {
     const first = joins.find(j => j.status === 'fulfilled')
     if (first === undefined) {
       await node.stop()
-      throw (joins[0] as PromiseRejectedResult).reason as Error
+      const reasons = joins.map((j, i) => `${voterIds[i]}: ${((j as PromiseRejectedResult).reason as Error).name} ${((j as PromiseRejectedResult).reason as Error).message}`)
+      const refusal = joins.map(j => (j as PromiseRejectedResult).reason as Error).find(e => e.name === 'NotMemberError' || e.name === 'InvalidCredentialError')
+      if (refusal !== undefined) throw refusal
+      throw new QuorumUnavailableError(`could not join through any voter: ${reasons.join('; ')}`)
     }
     const genesis = first.value.genesis
     const transport = new MessageTransport({ node, groupId: genesis.groupId, isMember: p => allowed.has(p), deliver: (from, m) => { ref.client?.receive(from, m) } })

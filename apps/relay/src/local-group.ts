@@ -1,4 +1,3 @@
-import '@tideline/net-libp2p'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -10,10 +9,10 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { createGenesis, createInvite, encodeSigned, type SignedGenesis, type SignedInvite } from '@tideline/net-libp2p'
-import { simRegistry } from '@tideline/sim'
-import { loadOrCreateIdentity } from '../../src/identity.js'
+import { loadOrCreateIdentity } from './identity.js'
+import { loadRegistry } from './relay.js'
 
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url))
+const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
 
 /** A free TCP port on loopback (bound once and released; the relay binds it again at once). */
 async function freePort (): Promise<number> {
@@ -52,7 +51,10 @@ export class RelayProcess {
   httpUrl = ''
   readonly logs: string[] = []
 
-  constructor (index: number, id: string, key: PrivateKey, dataDir: string, tcpPort: number, wsPort: number, args: string[]) {
+  private readonly nodeFlags: readonly string[]
+
+  constructor (index: number, id: string, key: PrivateKey, dataDir: string, tcpPort: number, wsPort: number, args: string[], nodeFlags: readonly string[]) {
+    this.nodeFlags = nodeFlags
     this.index = index
     this.id = id
     this.key = key
@@ -68,7 +70,7 @@ export class RelayProcess {
 
   /** Spawns the relay and resolves once it logged `listening` (with its HTTP address). */
   async start (): Promise<void> {
-    const child = spawn(process.execPath, ['--conditions=@tideline/source', '--import', 'tsx', CLI, 'run', ...this.args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...this.nodeFlags, '--conditions=@tideline/source', '--import', 'tsx', CLI, 'run', ...this.args], { stdio: ['pipe', 'pipe', 'pipe'] })
     this.child = child
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
     child.stderr?.on('data', (d: Buffer) => { this.logs.push(`stderr: ${d.toString()}`) })
@@ -138,12 +140,29 @@ export interface ProcessGroup {
   stop(): Promise<void>
 }
 
-/** Creates identities and a signed genesis for `n` voters running the sim workloads, then starts each as a process. */
-export async function startProcessGroup (n = 3): Promise<ProcessGroup> {
+export interface LocalGroupOptions {
+  /** @default 3 */
+  readonly relays?: number
+  /** Procedures module (see `tideline-relay run --procedures`). @default the built-in workloads */
+  readonly procedures?: string
+  /** Extra node flags for the relay processes, e.g. `--cpu-prof`. */
+  readonly nodeFlags?: readonly string[]
+  readonly groupId?: string
+}
+
+/**
+ * A throwaway group on loopback for tests and benchmarks: fresh identities
+ * and a signed genesis in a temporary directory, free ports, and each relay
+ * started as its own `tideline-relay run` process (restartable on the same
+ * data and ports). `stop()` removes the directory.
+ */
+export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<ProcessGroup> {
+  const n = o.relays ?? 3
   const dir = await mkdtemp(join(tmpdir(), 'tideline-relays-'))
   const creator = await generateKeyPair('Ed25519')
   const ids = await Promise.all(Array.from({ length: n }, async (_, i) => loadOrCreateIdentity(join(dir, `relay-${i}`))))
-  const genesis = await createGenesis(creator, { groupId: 'process-test', voters: ids.map(x => x.id), registryHash: simRegistry.hash })
+  const registry = await loadRegistry(o.procedures)
+  const genesis = await createGenesis(creator, { groupId: o.groupId ?? 'local-group', voters: ids.map(x => x.id), registryHash: registry.hash })
   const genesisFile = join(dir, 'genesis.txt')
   await writeFile(genesisFile, encodeSigned(genesis))
   const ports = await Promise.all(Array.from({ length: 2 * n }, async () => freePort()))
@@ -153,8 +172,9 @@ export async function startProcessGroup (n = 3): Promise<ProcessGroup> {
     '--genesis', genesisFile,
     '--listen', `/ip4/127.0.0.1/tcp/${ports[i]},/ip4/127.0.0.1/tcp/${ports[n + i]}/ws`,
     '--peers', tcp.filter((_, j) => j !== i).join(','),
-    '--http', '127.0.0.1:0', '--exit-with-stdin'
-  ]))
+    '--http', '127.0.0.1:0', '--exit-with-stdin',
+    ...(o.procedures === undefined ? [] : ['--procedures', o.procedures])
+  ], o.nodeFlags ?? []))
   await Promise.all(relays.map(async r => r.start()))
   const invite = await createInvite((ids[0] as { key: PrivateKey }).key, genesis, { expiresAt: Date.now() + 3_600_000 })
   return {

@@ -1,0 +1,148 @@
+import '@tideline/net-libp2p'
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { NetClient } from '@tideline/net-libp2p'
+import { startLocalGroup } from '@tideline/relay'
+import { simRegistry } from '@tideline/sim'
+
+export interface NetBenchOptions {
+  readonly clients: number
+  readonly seconds: number
+  readonly accounts: number
+  /** libp2p client nodes the closed-loop clients share (each a real peer with its own connections). */
+  readonly clientNodes: number
+  /** Run the relays under --cpu-prof and summarise where their CPU went. */
+  readonly profile: boolean
+}
+
+export interface NetBenchResult {
+  readonly txnPerSec: number
+  readonly committed: number
+  readonly aborted: number
+  readonly failed: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly relayCpu: Array<{ relay: number, cpuMs: number }>
+  readonly profile: Array<{ name: string, selfMs: number, share: number }>
+  readonly categories: Array<{ name: string, share: number }>
+}
+
+const WARMUP_MS = 2_000
+
+function quantile (sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
+}
+
+/**
+ * `pnpm bench net`: three relay processes on loopback (LevelStore, TCP),
+ * `clients` closed-loop clients spread over `clientNodes` libp2p client
+ * peers in this process, each doing 2-key transfers between random
+ * accounts out of `accounts`. Latency is a whole call: submit, quorum
+ * write, watermark, evaluation, reply.
+ */
+export async function benchNet (o: NetBenchOptions): Promise<NetBenchResult> {
+  const profDir = o.profile ? join(process.cwd(), '.bench-profiles', `net-${Date.now()}`) : undefined
+  const group = await startLocalGroup({ relays: 3, groupId: 'bench-net', ...(profDir === undefined ? {} : { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] }) })
+  const nodes: NetClient[] = []
+  try {
+    for (let i = 0; i < o.clientNodes; i++) {
+      nodes.push(await NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, attemptTimeoutMs: 5_000, timeoutMs: 20_000 }))
+    }
+    const hash = simRegistry.procedures.get('transfer')?.hash ?? ''
+    const latencies: number[] = []
+    let committed = 0
+    let aborted = 0
+    let failed = 0
+    const t0 = performance.now()
+    const measureFrom = t0 + WARMUP_MS
+    const end = measureFrom + o.seconds * 1000
+    await Promise.all(Array.from({ length: o.clients }, async (_, c) => {
+      const node = nodes[c % nodes.length] as NetClient
+      let n = 0
+      while (performance.now() < end) {
+        const from = Math.floor(Math.random() * o.accounts)
+        let to = Math.floor(Math.random() * (o.accounts - 1))
+        if (to >= from) to++
+        const start = performance.now()
+        try {
+          const r = await node.call({ clientTxnId: `b${c}-${n++}`, procedure: 'transfer', hash, args: { from: `a${from}`, to: `a${to}`, amount: 1 } })
+          if (start >= measureFrom && performance.now() <= end) {
+            latencies.push(performance.now() - start)
+            if (r.status === 'committed') committed++
+            else aborted++
+          }
+        } catch {
+          if (start >= measureFrom) failed++
+        }
+      }
+    }))
+    latencies.sort((a, b) => a - b)
+    const txnPerSec = (committed + aborted) / o.seconds
+    const relayCpu = await Promise.all(group.relays.map(async r => ({ relay: r.index, cpuMs: await processCpuMs(r.pid) })))
+    for (const n of nodes) await n.stop()
+    nodes.length = 0
+    await group.stop()
+    const prof = profDir === undefined ? { top: [], categories: [] } : await summariseProfiles(profDir)
+    return { txnPerSec, committed, aborted, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), relayCpu, profile: prof.top, categories: prof.categories }
+  } finally {
+    for (const n of nodes) await n.stop().catch(() => {})
+    await group.stop().catch(() => {})
+  }
+}
+
+/** User+system CPU time a process has used so far (Linux /proc). */
+async function processCpuMs (pid: number | undefined): Promise<number> {
+  if (pid === undefined) return Number.NaN
+  try {
+    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
+    return (Number(fields[11]) + Number(fields[12])) * 10 // clock ticks of 10 ms
+  } catch {
+    return Number.NaN
+  }
+}
+
+interface CpuProfile {
+  nodes: Array<{ id: number, callFrame: { functionName: string, url: string, lineNumber: number }, children?: number[] }>
+  samples: number[]
+  timeDeltas: number[]
+}
+
+/** Where a frame's code lives, coarsely: our packages by name, dependencies by package, else node internals. */
+function category (url: string, fn: string): string {
+  if (fn === '(garbage collector)') return 'gc'
+  if (fn === '(idle)' || fn === '(program)') return fn
+  const pkg = /node_modules\/(?:\.pnpm\/[^/]+\/node_modules\/)?((?:@[^/]+\/)?[^/]+)/.exec(url)
+  if (pkg !== null) return pkg[1] as string
+  const ours = /\/(packages|apps)\/([^/]+)\//.exec(url)
+  if (ours !== null) return `@tideline/${ours[2]}`
+  if (url.startsWith('node:') || url === '') return 'node internals'
+  return 'other'
+}
+
+/** Self time per function and per category over every relay's .cpuprofile. */
+async function summariseProfiles (dir: string): Promise<{ top: NetBenchResult['profile'], categories: NetBenchResult['categories'] }> {
+  const self = new Map<string, number>()
+  const cats = new Map<string, number>()
+  let total = 0
+  for (const f of (await readdir(dir)).filter(x => x.endsWith('.cpuprofile'))) {
+    const p = JSON.parse(await readFile(join(dir, f), 'utf8')) as CpuProfile
+    const byId = new Map(p.nodes.map(n => [n.id, n]))
+    p.samples.forEach((id, i) => {
+      const node = byId.get(id)
+      if (node === undefined) return
+      const dt = (p.timeDeltas[i] ?? 0) / 1000
+      const { functionName, url, lineNumber } = node.callFrame
+      const c = category(url, functionName)
+      if (c === '(idle)') return
+      total += dt
+      const name = `${functionName === '' ? '(anonymous)' : functionName} ${url.split('/').slice(-2).join('/')}:${lineNumber + 1}`
+      self.set(name, (self.get(name) ?? 0) + dt)
+      cats.set(c, (cats.get(c) ?? 0) + dt)
+    })
+  }
+  const top = [...self].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([name, ms]) => ({ name, selfMs: ms, share: ms / total }))
+  const categories = [...cats].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([name, ms]) => ({ name, share: ms / total }))
+  return { top, categories }
+}
