@@ -6,7 +6,8 @@ import { noise } from '@libp2p/noise'
 import { yamux } from '@libp2p/yamux'
 import { identify, type Identify } from '@libp2p/identify'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
-import type { PrivateKey } from '@libp2p/interface'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import type { PeerId, PrivateKey } from '@libp2p/interface'
 
 export type TidelineLibp2p = Libp2p<{ identify: Identify, pubsub: GossipSub }>
 
@@ -19,6 +20,14 @@ export interface NodeLibp2pInit {
    * authenticated its id, both ways). Members only; see membership.ts.
    */
   readonly allowPeer: (peerId: string) => boolean
+  /**
+   * Also serve as a circuit relay (v2) for members: browsers reserve a slot
+   * here and signal WebRTC to each other through it (see browser.ts). Relayed
+   * connections keep libp2p's default limits (2 min, 128 KiB), which is plenty
+   * for signalling; Node↔Node traffic stays on TCP/WebSockets.
+   * @default false
+   */
+  readonly relayServer?: boolean
 }
 
 /**
@@ -27,20 +36,26 @@ export interface NodeLibp2pInit {
  * its own: peers are dialled from the group's known addresses.
  */
 export async function createNodeLibp2p (init: NodeLibp2pInit): Promise<TidelineLibp2p> {
-  return createLibp2p({
+  const options = {
     privateKey: init.privateKey,
     addresses: { listen: [...init.listen] },
     transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    // libp2p refuses a host's 6th inbound connection within a second by default; on
+    // loopback every client and relay is one host, and many tabs share a NAT address.
+    connectionManager: { inboundConnectionThreshold: 100, maxIncomingPendingConnections: 64 },
     connectionGater: {
-      denyInboundEncryptedConnection: peerId => !init.allowPeer(peerId.toString()),
-      denyOutboundEncryptedConnection: peerId => !init.allowPeer(peerId.toString()),
-      denyDialPeer: peerId => !init.allowPeer(peerId.toString())
-    },
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false })
+      denyInboundEncryptedConnection: (peerId: PeerId) => !init.allowPeer(peerId.toString()),
+      denyOutboundEncryptedConnection: (peerId: PeerId) => !init.allowPeer(peerId.toString()),
+      denyDialPeer: (peerId: PeerId) => !init.allowPeer(peerId.toString())
     }
-  })
+  }
+  const services = {
+    identify: identify(),
+    pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false })
+  }
+  // The relay service serves only; nothing calls it, so it stays out of TidelineLibp2p's type.
+  if (init.relayServer === true) return createLibp2p({ ...options, services: { ...services, relay: circuitRelayServer() } })
+  return createLibp2p({ ...options, services })
 }

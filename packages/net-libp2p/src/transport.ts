@@ -5,6 +5,7 @@ import type { Connection, Stream } from '@libp2p/interface'
 import { InvalidMessageError, type Logger, type Message } from '@tideline/core'
 import { MAX_FRAME_BYTES, decodeFrame, encodeMessages } from './codec.js'
 import type { TidelineLibp2p } from './node.js'
+import { queueTask } from './queue-task.js'
 
 /** Direct messages: one long-lived stream per ordered pair of peers, each frame a bundle of messages. */
 export const MESSAGE_PROTOCOL = '/tideline/msg/1.0.0'
@@ -117,7 +118,7 @@ export class MessageTransport {
     }
     if (!this.flushScheduled) {
       this.flushScheduled = true
-      setImmediate(this.flush)
+      queueTask(this.flush)
     }
   }
 
