@@ -122,7 +122,7 @@ function category (url: string, fn: string): string {
 }
 
 /** Self time per function and per category over every relay's .cpuprofile. */
-async function summariseProfiles (dir: string): Promise<{ top: NetBenchResult['profile'], categories: NetBenchResult['categories'] }> {
+export async function summariseProfiles (dir: string): Promise<{ top: NetBenchResult['profile'], categories: NetBenchResult['categories'] }> {
   const self = new Map<string, number>()
   const cats = new Map<string, number>()
   let total = 0

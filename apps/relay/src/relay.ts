@@ -80,6 +80,8 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'],
       peers: o.peers ?? [],
       admit: p => admitted.has(p),
+      // Browser tabs reserve a slot here to reach each other over WebRTC.
+      relayServer: true,
       logger: (event, detail) => { log(event, detail) }
     })
   } catch (err) {

@@ -151,7 +151,7 @@ export class NetClient {
         if (signal?.aborted === true) throw new AbortError('call aborted')
         const left = deadline - Date.now()
         if (left <= 0) throw new QuorumUnavailableError(`no answer from any voter within ${this.init.timeoutMs ?? 10_000} ms; retry with the same clientTxnId`)
-        const voter = only ?? this.voters[this.nextVoter++ % this.voters.length] as string
+        const voter = only ?? this.voters[this.nextVoter++ % this.voters.length] ?? ''
         const got = await new Promise<{ value: T } | undefined>((resolve, reject) => {
           const timer = setTimeout(() => { resolve(undefined) }, Math.min(per, left))
           const onAbort = (): void => { clearTimeout(timer); reject(new AbortError('call aborted')) }

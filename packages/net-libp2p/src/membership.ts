@@ -113,7 +113,7 @@ function isPeerIdString (s: unknown): s is string {
 
 /** Digest naming one genesis body (hex SHA-256). */
 export async function genesisDigest (body: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', body))
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(body)))
   return Array.from(d, b => b.toString(16).padStart(2, '0')).join('')
 }
 

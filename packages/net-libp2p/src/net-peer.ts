@@ -26,6 +26,8 @@ export interface NetPeerInit {
    */
   readonly admit?: (peerId: string) => boolean
   readonly logger?: Logger
+  /** Also serve as a circuit relay (v2) so browser members can signal WebRTC to each other. @default false */
+  readonly relayServer?: boolean
   /** How long a connected non-member has to present an invite before it is disconnected. @default 5000 */
   readonly joinGraceMs?: number
   /** How often the protocol's timers run. @default 5 */
@@ -69,7 +71,7 @@ export class NetPeer {
     const joined = new Set<string>()
     const isMember = (p: string): boolean => voters.has(p) || joined.has(p) || (init.admit?.(p) ?? false)
     // Anyone authenticated may connect, but until it is a member it can only speak the join protocol.
-    const node = await createNodeLibp2p({ privateKey: init.privateKey, listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'], allowPeer: () => true })
+    const node = await createNodeLibp2p({ privateKey: init.privateKey, listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'], allowPeer: () => true, relayServer: init.relayServer ?? false })
     const ref: { peer?: Peer } = {}
     const transport = new MessageTransport({
       node,

@@ -22,6 +22,12 @@ const MAX_QUEUED_FRAMES = 256
 /** After a failed dial, frames for that peer are dropped for this long instead of redialling at once. */
 const REDIAL_BACKOFF_MS = 250
 const DIAL_TIMEOUT_MS = 5_000
+/**
+ * Least time between two watermark gossip publications. Direct messages carry
+ * the watermark between peers that talk to each other; gossip is the slower
+ * path for the rest, and each message costs a signature and its checks.
+ */
+const GOSSIP_PUBLISH_MS = 200
 /** Junk frames from one peer before it is disconnected. */
 const DEFAULT_MAX_JUNK = 16
 
@@ -50,8 +56,8 @@ interface Link {
 /**
  * Carries core `Message`s between libp2p peers. Outgoing messages are
  * coalesced per destination per event-loop turn into one length-prefixed CBOR
- * frame on a long-lived stream; watermark gossip (`wm`) goes over gossipsub
- * instead, once per turn. Incoming frames are decoded and handed over with
+ * frame on a long-lived stream; watermark messages (`wm`) also go over
+ * gossipsub, at most every GOSSIP_PUBLISH_MS. Incoming frames are decoded and handed over with
  * the authenticated sender; anything undecodable is dropped and counted, and
  * a peer that keeps sending it is disconnected. Nothing a peer sends throws.
  */
@@ -65,6 +71,7 @@ export class MessageTransport {
   private readonly junk = new Map<string, number>()
   private readonly inbound = new Set<Stream>()
   private pendingGossip: Message | undefined
+  private lastGossipPublish = -Infinity
   private flushScheduled = false
   private stopped = false
 
@@ -77,8 +84,11 @@ export class MessageTransport {
   async start (): Promise<void> {
     await this.node.handle(MESSAGE_PROTOCOL, (stream, connection) => { this.accept(stream, connection) }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
     // Gossip authored by a non-member is neither delivered nor forwarded (and costs its relayer score).
-    this.node.services.pubsub.topicValidators.set(this.topic, (_relayer, m) =>
-      m.type === 'signed' && this.init.isMember(m.from.toString()) ? TopicValidatorResult.Accept : TopicValidatorResult.Reject)
+    this.node.services.pubsub.topicValidators.set(this.topic, (_relayer, m) => {
+      if (m.type === 'signed' && this.init.isMember(m.from.toString())) return TopicValidatorResult.Accept
+      this.count('gossip-non-member-dropped')
+      return TopicValidatorResult.Reject
+    })
     this.node.services.pubsub.subscribe(this.topic)
     this.node.services.pubsub.addEventListener('message', this.onGossip)
   }
@@ -105,17 +115,16 @@ export class MessageTransport {
   /** Queues `message` for `to`; sent at the end of this turn with everything else for `to`. */
   send (to: string, message: Message): void {
     if (this.stopped) return
-    if (message.t === 'wm') {
-      // The core sends one wm object to every peer; gossip publishes it once.
-      this.pendingGossip = message
-    } else {
-      let batch = this.outgoing.get(to)
-      if (batch === undefined) {
-        batch = []
-        this.outgoing.set(to, batch)
-      }
-      batch.push(message)
+    // Watermarks go straight to the peers the core names (cheap: Noise already
+    // authenticates the sender), and at most every GOSSIP_PUBLISH_MS over signed
+    // gossip, for members that reach some voter only through others.
+    if (message.t === 'wm') this.pendingGossip = message
+    let batch = this.outgoing.get(to)
+    if (batch === undefined) {
+      batch = []
+      this.outgoing.set(to, batch)
     }
+    batch.push(message)
     if (!this.flushScheduled) {
       this.flushScheduled = true
       queueTask(this.flush)
@@ -130,8 +139,10 @@ export class MessageTransport {
     }
     this.outgoing.clear()
     const gossip = this.pendingGossip
-    this.pendingGossip = undefined
-    if (gossip !== undefined) {
+    const now = performance.now()
+    if (gossip !== undefined && now - this.lastGossipPublish >= GOSSIP_PUBLISH_MS) {
+      this.pendingGossip = undefined
+      this.lastGossipPublish = now
       this.node.services.pubsub.publish(this.topic, encodeMessages([gossip])).then(
         () => { this.count('gossip-out') },
         (err: unknown) => { this.count('gossip-out-failed'); this.log('gossip-failed', { error: (err as Error).message }) })

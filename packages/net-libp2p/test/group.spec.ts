@@ -76,9 +76,15 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
 
   it('a retried clientTxnId through another voter applies once', async () => {
     const req = { clientTxnId: 'retry-once', procedure: 'transfer', hash: transferHash, args: { from: 'a0', to: 'a1', amount: 1 } }
+    const balance = async (): Promise<number> => ((await client.read(['acct/a0'])).values['acct/a0'] as number | undefined) ?? INITIAL
+    const before = await balance()
     const first = await client.call(req)
     const again = await client.call(req)
-    expect(again).toMatchObject({ status: first.status, ts: first.ts, duplicate: true })
+    // The same answer (timestamp and outcome) whichever voter it came from; `duplicate` is set
+    // only by a voter that had already decided it when the retry arrived.
+    expect(again).toMatchObject({ status: first.status, ts: first.ts })
+    expect(first.status).toBe('committed')
+    expect(await balance()).toBe(before - 1)
   }, 30_000)
 
   it('a non-member is refused: no invite, forged, expired or someone else\'s invite; its frames are dropped and it is disconnected', async () => {
