@@ -94,7 +94,7 @@ export class NetClient {
       throw new QuorumUnavailableError(`could not join through any voter: ${reasons.join('; ')}`)
     }
     const genesis = first.value.genesis
-    const transport = new MessageTransport({ node, groupId: genesis.groupId, isMember: p => allowed.has(p), deliver: (from, m) => { ref.client?.receive(from, m) } })
+    const transport = new MessageTransport({ node, groupId: genesis.groupId, isMember: p => allowed.has(p), gossip: false, deliver: (from, m) => { ref.client?.receive(from, m) } })
     await transport.start()
     // Rejoin after every reconnect: a restarted voter has forgotten who joined.
     node.addEventListener('peer:connect', e => {

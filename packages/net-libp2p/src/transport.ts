@@ -41,6 +41,12 @@ export interface TransportInit {
   readonly logger?: Logger
   /** @default 16 */
   readonly maxJunk?: number
+  /**
+   * Whether this peer follows watermark gossip. Replicas do; a client that only
+   * submits and reads does not need it (and relays then need not forward it).
+   * @default true
+   */
+  readonly gossip?: boolean
 }
 
 /** A peer we send to: its stream, opened on first use, and what waits to be written. */
@@ -89,7 +95,7 @@ export class MessageTransport {
       this.count('gossip-non-member-dropped')
       return TopicValidatorResult.Reject
     })
-    this.node.services.pubsub.subscribe(this.topic)
+    if (this.init.gossip ?? true) this.node.services.pubsub.subscribe(this.topic)
     this.node.services.pubsub.addEventListener('message', this.onGossip)
   }
 
@@ -97,7 +103,7 @@ export class MessageTransport {
     this.stopped = true
     this.node.services.pubsub.removeEventListener('message', this.onGossip)
     this.node.services.pubsub.topicValidators.delete(this.topic)
-    this.node.services.pubsub.unsubscribe(this.topic)
+    if (this.init.gossip ?? true) this.node.services.pubsub.unsubscribe(this.topic)
     await this.node.unhandle(MESSAGE_PROTOCOL)
     for (const link of this.links.values()) link.stream?.abort(new Error('transport stopped'))
     for (const s of this.inbound) s.abort(new Error('transport stopped'))
