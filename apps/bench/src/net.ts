@@ -44,6 +44,13 @@ function quantile (sorted: readonly number[], q: number): number {
  */
 export async function benchNet (o: NetBenchOptions): Promise<NetBenchResult> {
   const profDir = o.profile ? join(process.cwd(), '.bench-profiles', `net-${Date.now()}`) : undefined
+  const r = await runNet(o, profDir)
+  if (profDir === undefined) return r
+  const prof = await summariseProfiles(profDir)
+  return { ...r, profile: prof.top, categories: prof.categories }
+}
+
+async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise<NetBenchResult> {
   const group = await startLocalGroup({ relays: 3, groupId: 'bench-net', ...(profDir === undefined ? {} : { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] }) })
   const nodes: NetClient[] = []
   try {
@@ -81,13 +88,10 @@ export async function benchNet (o: NetBenchOptions): Promise<NetBenchResult> {
     latencies.sort((a, b) => a - b)
     const txnPerSec = (committed + aborted) / o.seconds
     const relayCpu = await Promise.all(group.relays.map(async r => ({ relay: r.index, cpuMs: await processCpuMs(r.pid) })))
-    for (const n of nodes) await n.stop()
-    nodes.length = 0
-    await group.stop()
-    const prof = profDir === undefined ? { top: [], categories: [] } : await summariseProfiles(profDir)
-    return { txnPerSec, committed, aborted, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), relayCpu, profile: prof.top, categories: prof.categories }
+    return { txnPerSec, committed, aborted, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), relayCpu, profile: [], categories: [] }
   } finally {
     for (const n of nodes) await n.stop().catch(() => {})
+    // Relays write their profiles as they exit.
     await group.stop().catch(() => {})
   }
 }

@@ -81,7 +81,7 @@ export class NetPeer {
       ...(init.logger === undefined ? {} : { logger: init.logger })
     })
     await transport.start()
-    const count = (name: string): void => { transport.counters[name] = (transport.counters[name] ?? 0) + 1 }
+    const count = (name: string): void => { transport.count(name) }
     if (voters.has(id)) {
       await serveJoin({
         node,

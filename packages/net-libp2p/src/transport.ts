@@ -110,7 +110,8 @@ export class MessageTransport {
     this.links.clear()
   }
 
-  private count (name: string, n = 1): void {
+  /** Raises a counter (the transport's own, and those of the services that share it). */
+  count (name: string, n = 1): void {
     this.counters[name] = (this.counters[name] ?? 0) + n
   }
 
