@@ -48,6 +48,14 @@ export const StoreFailedError = named('StoreFailedError')
 export const InvalidCredentialError = named('InvalidCredentialError')
 /** The peer is closed or failed. */
 export const PeerClosedError = named('PeerClosedError')
+/** A procedure read the wall clock or an unseeded random source inside `run` (a deterministic abort). */
+export const NondeterminismError = named('NondeterminismError')
+/** Replicas that evaluated the same thunks reached different results (a non-deterministic procedure, or a bug). */
+export const DivergenceError = named('DivergenceError')
+/** An argument failed its procedure's schema; nothing was submitted. */
+export const InvalidArgumentError = named('InvalidArgumentError')
+/** The evaluation worker died or failed; the database stops serving rather than diverge. */
+export const WorkerFailedError = named('WorkerFailedError')
 /** A timestamp string does not have the canonical encoding. */
 export const InvalidTimestampError = named('InvalidTimestampError')
 
@@ -60,5 +68,5 @@ export function errorFromInfo (info: { readonly name: string, readonly message: 
 
 /** Names of the errors that a transaction can abort with deterministically. */
 export type AbortErrorName =
-  | 'UndeclaredKeyError' | 'ProcedureError' | 'InvalidValueError' | 'ValueTooLargeError'
+  | 'UndeclaredKeyError' | 'ProcedureError' | 'NondeterminismError' | 'InvalidValueError' | 'ValueTooLargeError'
   | 'ProcedureHashMismatchError' | 'UnknownProcedureError' | 'TransactionAbort'

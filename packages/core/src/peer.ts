@@ -2,12 +2,13 @@ import * as C from './constants.js'
 import { AbortError, PeerClosedError, QuorumUnavailableError, StoreFailedError, errorFromInfo } from './errors.js'
 import { Hasher } from './hash.js'
 import type { Message } from './messages.js'
-import { declaredKeys, evaluate, resolveProcedure, type ProcedureRegistry } from './procedures.js'
-import type { Settlement, Store, StoreSnapshot } from './store.js'
-import { TS_ZERO, TimestampMinter, maxTimestamp, peerTag, timestampMs, timestampSuccessor, type Timestamp } from './timestamp.js'
-import type { GroupConfig, Outcome, ReadConsistency, ReadResult, Role, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
+import { declaredKeys, resolveProcedure, type ProcedureRegistry } from './procedures.js'
+import { decodeRecord, storeApplier, toResult, type Cursor, type RunApplier } from './apply.js'
+import type { Store, StoreSnapshot } from './store.js'
+import { TS_ZERO, TimestampMinter, maxTimestamp, peerTag, timestampMs, type Timestamp } from './timestamp.js'
+import type { GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
 import { validateMessage } from './validate.js'
-import { canonical, checkValue, type Value } from './value.js'
+import { checkValue, type Value } from './value.js'
 import { WatermarkTable } from './watermark.js'
 
 /** The injected clock: milliseconds, possibly skewed, possibly stepping back. */
@@ -42,6 +43,17 @@ export interface PeerInit {
   readonly clockLeaseMs?: number
   /** @default DEFAULT_MAX_VALUE_BYTES */
   readonly maxValueBytes?: number
+  /**
+   * Evaluates and settles runs of thunks. @default in-process against `store`
+   * (a browser database passes one that runs in its Web Worker).
+   */
+  readonly applier?: RunApplier
+}
+
+/** What one evaluated run changed: the keys it wrote and the frontier after it. */
+export interface AppliedEvent {
+  readonly written: readonly string[]
+  readonly frontier: Timestamp
 }
 
 export interface CallOptions {
@@ -118,32 +130,6 @@ interface TsRequest {
 }
 
 /** The exactly-once record: which thunk decided a clientTxnId, and how. A string, so stores copy nothing. */
-interface TxnRecord { readonly ts: Timestamp, readonly outcome: Outcome }
-
-const BYTES_TAG = '\u0000bytes'
-const toJson = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => x instanceof Uint8Array ? { [BYTES_TAG]: Array.from(x) } : x)
-const fromJson = (s: string): unknown => JSON.parse(s, (_k, x: unknown) => {
-  if (x !== null && typeof x === 'object' && BYTES_TAG in x) return new Uint8Array((x as Record<string, number[]>)[BYTES_TAG] as number[])
-  return x
-})
-/** `ts` + `c` + value JSON, or `ts` + `a` + [error, reason] JSON. */
-const encodeRecord = (ts: Timestamp, o: Outcome): string =>
-  o.status === 'committed' ? `${ts}c${o.value === null ? '' : toJson(o.value)}` : `${ts}a${JSON.stringify([o.error, o.reason])}`
-const decodeRecord = (s: string): TxnRecord => {
-  const ts = s.slice(0, 36) as Timestamp
-  const body = s.slice(37)
-  if (s[36] === 'c') return { ts, outcome: { status: 'committed', value: body === '' ? null : fromJson(body) as Value } }
-  const [error, reason] = JSON.parse(body) as [string, string]
-  return { ts, outcome: { status: 'aborted', error, reason } }
-}
-
-function toResult (ts: Timestamp, outcome: Outcome, duplicate: boolean): TxnResult {
-  const base = outcome.status === 'committed'
-    ? { status: 'committed' as const, value: outcome.value, ts }
-    : { status: 'aborted' as const, reason: outcome.reason, error: outcome.error, ts }
-  return duplicate ? { ...base, duplicate: true } : base
-}
-
 function errorInfo (err: unknown): { name: string, message: string } {
   if (err instanceof Error) return { name: err.name, message: err.message }
   return { name: 'Error', message: String(err) }
@@ -163,6 +149,8 @@ export class Peer {
   readonly config: GroupConfig
   private readonly registry: ProcedureRegistry
   private readonly store: Store
+  private readonly applier: RunApplier
+  private readonly appliedListeners = new Set<(e: AppliedEvent) => void>()
   private readonly clock: Clock
   private readonly sendFn: PeerInit['send']
   private readonly log: Logger
@@ -218,6 +206,7 @@ export class Peer {
     this.role = init.config.voters.includes(init.id) ? 'voter' : 'observer'
     this.registry = init.registry
     this.store = init.store
+    this.applier = init.applier ?? storeApplier({ store: init.store, registry: init.registry, maxValueBytes: init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES })
     this.clock = init.clock
     this.sendFn = init.send
     this.log = init.logger ?? (() => {})
@@ -249,7 +238,7 @@ export class Peer {
   }
 
   private async recover (): Promise<void> {
-    const cursor = await this.store.getMeta('cursor') as { frontier: Timestamp, last: Timestamp, count: number, digest: [number, number, number], evalNext: Record<string, number> } | undefined
+    const cursor = await this.store.getMeta('cursor') as Cursor | undefined
     if (cursor !== undefined) {
       this.frontier = cursor.frontier
       this.lastEvaluated = cursor.last
@@ -767,72 +756,24 @@ export class Peer {
   }
 
   private async evaluateRun (run: Thunk[]): Promise<void> {
-    // Everything below the run is settled and nothing above it is, so one
-    // read of the newest versions serves the whole run; the overlay carries
-    // the run's own writes forward in timestamp order.
-    const wanted = new Set<string>()
-    for (const t of run) for (const k of t.reads) wanted.add(k)
-    const keys = [...wanted]
-    const ids = run.map(t => t.clientTxnId)
-    const found = await this.store.latestValues(keys, (run[0] as Thunk).ts)
-    const records = await this.store.txnRecords(ids)
-    if (this.closed) return
-    const overlay = new Map<string, Value | undefined>()
-    for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
-    const decided = new Map<string, string>()
-    for (let i = 0; i < ids.length; i++) if (records[i] !== undefined) decided.set(ids[i] as string, records[i] as string)
-    const read = (k: string): Value | undefined => overlay.get(k)
-    const settle: Settlement[] = []
-    const txns: Array<[string, string]> = []
-    const results: Array<{ thunk: Thunk, result: TxnResult }> = []
-    const hasher = Hasher.restore(this.hasher.state)
-    for (const thunk of run) {
-      const prior = decided.get(thunk.clientTxnId)
-      let outcome: Outcome
-      let writes: Array<readonly [string, Value | undefined]>
-      let result: TxnResult
-      let dedupRecord: string | undefined
-      if (typeof prior === 'string') {
-        // A retry of a transaction that already took effect: no effect, same answer.
-        const record = decodeRecord(prior)
-        outcome = { status: 'aborted', reason: `duplicate of ${record.ts}`, error: 'DuplicateTransaction' }
-        writes = []
-        result = toResult(record.ts, record.outcome, true)
-      } else {
-        const ev = evaluate(this.registry, thunk, read, { maxValueBytes: this.opts.maxValueBytes })
-        outcome = ev.outcome
-        dedupRecord = encodeRecord(thunk.ts, outcome)
-        writes = ev.writes as Array<readonly [string, Value | undefined]>
-        decided.set(thunk.clientTxnId, dedupRecord)
-        txns.push([thunk.clientTxnId, dedupRecord])
-        result = toResult(thunk.ts, outcome, false)
-      }
-      for (const [k, v] of writes) overlay.set(k, v)
-      settle.push({ ts: thunk.ts, outcome, writes })
-      results.push({ thunk, result })
-      // The rolling digest covers every outcome and every write in timestamp
-      // order (not how runs were cut): replicas that diverge disagree on it.
-      hasher.text(thunk.ts).text(dedupRecord ?? outcome.status)
-      for (const [k, v] of writes) hasher.text(k).text(v === undefined ? '' : typeof v === 'number' ? String(v) : canonical(v))
-    }
-    const last = (run[run.length - 1] as Thunk).ts
     const evalNext: Record<string, number> = {}
     for (const [c, s] of this.streams) evalNext[c] = s.evalNext
-    const reached = maxTimestamp(this.frontier, timestampSuccessor(last))
-    const cursor = { frontier: reached, last, count: this.evaluatedCount + run.length, digest: hasher.state, evalNext }
-    await this.store.write({ settle, txns, meta: [['cursor', cursor]], durability: 'relaxed' })
+    const base: Cursor = { frontier: this.frontier, last: this.lastEvaluated, count: this.evaluatedCount, digest: this.hasher.state, evalNext }
+    const applied = await this.applier(run, base)
     if (this.closed) return
-    this.hasher = hasher
-    this.lastEvaluated = last
-    this.evaluatedCount += run.length
-    this.frontier = reached
-    for (const { thunk, result } of results) {
+    this.hasher = Hasher.restore(applied.cursor.digest)
+    this.lastEvaluated = applied.cursor.last
+    this.evaluatedCount = applied.cursor.count
+    this.frontier = maxTimestamp(this.frontier, applied.cursor.frontier)
+    for (let i = 0; i < run.length; i++) {
+      const thunk = run[i] as Thunk
       const s = this.streams.get(thunk.coordinator) as Stream
       s.held.delete(thunk.seq)
       if (this.minted.get(thunk.clientTxnId) === thunk.ts) this.minted.delete(thunk.clientTxnId)
-      this.resolveWaiters(thunk.clientTxnId, result)
+      this.resolveWaiters(thunk.clientTxnId, applied.results[i] as TxnResult)
     }
     this.count('evaluated', run.length)
+    for (const l of this.appliedListeners) l({ written: applied.written, frontier: this.frontier })
     this.serveReads()
   }
 
@@ -999,6 +940,15 @@ export class Peer {
   /** A read-only transaction over `keys`. */
   read (keys: readonly string[], options: ReadOptions = {}): Promise<ReadResult> {
     return this.serveRead(keys, options.consistency ?? 'strict', options)
+  }
+
+  /**
+   * Calls `listener` after every evaluated run with the keys it wrote (live
+   * queries re-read those). Returns the unsubscribe function.
+   */
+  onApplied (listener: (e: AppliedEvent) => void): () => void {
+    this.appliedListeners.add(listener)
+    return () => { this.appliedListeners.delete(listener) }
   }
 
   /** The procedure hash a client must send for `procedure` (undefined if unknown). */

@@ -1,5 +1,5 @@
 import { DEFAULT_MAX_VALUE_BYTES } from './constants.js'
-import { ProcedureError, ProcedureHashMismatchError, TidelineError, UndeclaredKeyError, UnknownProcedureError } from './errors.js'
+import { NondeterminismError, ProcedureError, ProcedureHashMismatchError, TidelineError, UndeclaredKeyError, UnknownProcedureError } from './errors.js'
 import { sourceFingerprint } from './fingerprint.js'
 import { hash64 } from './hash.js'
 import { timestampMs, type Timestamp } from './timestamp.js'
@@ -158,7 +158,7 @@ export function evaluate (registry: ProcedureRegistry, thunk: Thunk, read: (key:
   const tx = new EvalTx(thunk, read, options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES)
   let value: unknown
   try {
-    value = found.procedure.run(tx, thunk.args)
+    value = withoutAmbientNondeterminism(() => found.procedure.run(tx, thunk.args) as unknown)
     if (value !== null && typeof value === 'object' && typeof (value as { then?: unknown }).then === 'function') {
       return aborted('ProcedureError', `${thunk.procedure} returned a promise; procedures must be synchronous`)
     }
@@ -170,6 +170,41 @@ export function evaluate (registry: ProcedureRegistry, thunk: Thunk, read: (key:
     return aborted('ProcedureError', `${thunk.procedure} threw ${errorText(err)}`)
   }
   return { outcome: { status: 'committed', value: value as Value }, writes: [...tx.pending] }
+}
+
+type Thrower = () => never
+const forbidden = (what: string): Thrower => () => { throw new NondeterminismError(`${what} is not available inside a procedure; use tx.now() / tx.random()`) }
+const FORBID_NOW = forbidden('Date.now')
+const FORBID_RANDOM = forbidden('Math.random')
+const FORBID_PERF = forbidden('performance.now')
+
+/**
+ * Runs a procedure body with `Date.now`, `Math.random` and `performance.now`
+ * replaced by throwers, so a procedure cannot read them by accident (it would
+ * get a different answer on every replica). The body is synchronous, so
+ * nothing else runs while they are swapped out; they are restored after.
+ */
+function withoutAmbientNondeterminism<T> (body: () => T): T {
+  const date = Date as { now: () => number }
+  const math = Math as { random: () => number }
+  const perf = (globalThis as { performance?: { now: () => number } }).performance
+  const now = date.now
+  const random = math.random
+  const perfNow = perf?.now
+  const perfOwn = perf !== undefined && Object.hasOwn(perf, 'now')
+  date.now = FORBID_NOW
+  math.random = FORBID_RANDOM
+  if (perf !== undefined) perf.now = FORBID_PERF
+  try {
+    return body()
+  } finally {
+    date.now = now
+    math.random = random
+    if (perf !== undefined) {
+      if (perfOwn && perfNow !== undefined) perf.now = perfNow
+      else delete (perf as { now?: () => number }).now
+    }
+  }
 }
 
 /** The Tx a procedure runs against; writes stay pending until the run returns. */

@@ -36,6 +36,18 @@ const procs = {
     keys: () => ({ reads: [], writes: [] }),
     run: (tx: Tx) => [tx.now(), tx.random(), tx.random()]
   },
+  wallClock: {
+    keys: () => ({ reads: [], writes: [] }),
+    run: () => Date.now()
+  },
+  dice: {
+    keys: () => ({ reads: [], writes: [] }),
+    run: () => Math.random()
+  },
+  stopwatch: {
+    keys: () => ({ reads: [], writes: [] }),
+    run: () => performance.now()
+  },
   badValue: {
     keys: () => ({ reads: [], writes: ['a'] }),
     run: (tx: Tx) => { tx.put('a', (() => 1) as unknown as Value); return null }
@@ -86,6 +98,16 @@ describe('procedures', () => {
   it('a thunk whose hash differs from the registry aborts with ProcedureHashMismatchError', () => {
     const ev = evaluate(registry, thunk('inc', { k: 'a' }, ['a'], ['a'], 'other'), () => undefined)
     expect(ev.outcome).toMatchObject({ status: 'aborted', error: 'ProcedureHashMismatchError' })
+  })
+
+  it('Date.now, Math.random and performance.now are unavailable inside run, and restored after', () => {
+    for (const name of ['wallClock', 'dice', 'stopwatch']) {
+      expect(run(name, null, [], []).outcome).toMatchObject({ status: 'aborted', error: 'NondeterminismError' })
+    }
+    expect(typeof Date.now()).toBe('number')
+    expect(Math.random()).toBeLessThan(1)
+    expect(performance.now()).toBeGreaterThan(0)
+    expect(Object.hasOwn(performance, 'now')).toBe(false)
   })
 
   it('tx.now and tx.random depend on the timestamp only', () => {

@@ -1,0 +1,125 @@
+import { Hasher } from './hash.js'
+import { evaluate, type ProcedureRegistry } from './procedures.js'
+import type { Settlement, Store } from './store.js'
+import { maxTimestamp, timestampSuccessor, type Timestamp } from './timestamp.js'
+import type { Outcome, Thunk, TxnResult } from './types.js'
+import { canonical, type Value } from './value.js'
+
+/**
+ * The evaluation cursor a replica persists with every settled run: where it
+ * stands in timestamp order, how many thunks it evaluated, the rolling digest
+ * state, and the next sequence number per coordinator.
+ */
+export interface Cursor {
+  readonly frontier: Timestamp
+  readonly last: Timestamp
+  readonly count: number
+  readonly digest: [number, number, number]
+  readonly evalNext: Readonly<Record<string, number>>
+}
+
+/** What applying a run did: one result per thunk (in order), the cursor it persisted, and every key it wrote. */
+export interface AppliedRun {
+  readonly results: TxnResult[]
+  readonly cursor: Cursor
+  readonly written: string[]
+}
+
+/**
+ * Evaluates a run of thunks in timestamp order and settles them in one store
+ * batch together with `cursor` (its `last`, `count` and `digest` are
+ * overwritten from the run). Every replica must get the same results from
+ * the same thunks. The default runs in-process against the peer's store; a
+ * browser database runs it in a Web Worker next to its IndexedDB store.
+ */
+export type RunApplier = (run: readonly Thunk[], base: Cursor) => Promise<AppliedRun>
+
+export interface ApplierInit {
+  readonly store: Store
+  readonly registry: ProcedureRegistry
+  readonly maxValueBytes?: number
+}
+
+/** The exactly-once record: which thunk decided a clientTxnId, and how. A string, so stores copy nothing. */
+export interface TxnRecord { readonly ts: Timestamp, readonly outcome: Outcome }
+
+const BYTES_TAG = '\u0000bytes'
+const toJson = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => x instanceof Uint8Array ? { [BYTES_TAG]: Array.from(x) } : x)
+const fromJson = (s: string): unknown => JSON.parse(s, (_k, x: unknown) => {
+  if (x !== null && typeof x === 'object' && BYTES_TAG in x) return new Uint8Array((x as Record<string, number[]>)[BYTES_TAG] as number[])
+  return x
+})
+/** `ts` + `c` + value JSON, or `ts` + `a` + [error, reason] JSON. */
+export const encodeRecord = (ts: Timestamp, o: Outcome): string =>
+  o.status === 'committed' ? `${ts}c${o.value === null ? '' : toJson(o.value)}` : `${ts}a${JSON.stringify([o.error, o.reason])}`
+export const decodeRecord = (s: string): TxnRecord => {
+  const ts = s.slice(0, 36) as Timestamp
+  const body = s.slice(37)
+  if (s[36] === 'c') return { ts, outcome: { status: 'committed', value: body === '' ? null : fromJson(body) as Value } }
+  const [error, reason] = JSON.parse(body) as [string, string]
+  return { ts, outcome: { status: 'aborted', error, reason } }
+}
+
+export function toResult (ts: Timestamp, outcome: Outcome, duplicate: boolean): TxnResult {
+  const base = outcome.status === 'committed'
+    ? { status: 'committed' as const, value: outcome.value, ts }
+    : { status: 'aborted' as const, reason: outcome.reason, error: outcome.error, ts }
+  return duplicate ? { ...base, duplicate: true } : base
+}
+
+/** The in-process applier: one batched read, evaluation against an overlay, one relaxed settlement batch. */
+export function storeApplier (init: ApplierInit): RunApplier {
+  const evalOpts = init.maxValueBytes === undefined ? {} : { maxValueBytes: init.maxValueBytes }
+  return async (run, base) => {
+    // Everything below the run is settled and nothing above it is, so one
+    // read of the newest versions serves the whole run; the overlay carries
+    // the run's own writes forward in timestamp order.
+    const wanted = new Set<string>()
+    for (const t of run) for (const k of t.reads) wanted.add(k)
+    const keys = [...wanted]
+    const ids = run.map(t => t.clientTxnId)
+    const first = (run[0] as Thunk).ts
+    const [found, records] = await Promise.all([init.store.latestValues(keys, first), init.store.txnRecords(ids)])
+    const overlay = new Map<string, Value | undefined>()
+    for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
+    const decided = new Map<string, string>()
+    for (let i = 0; i < ids.length; i++) if (records[i] !== undefined) decided.set(ids[i] as string, records[i] as string)
+    const read = (k: string): Value | undefined => overlay.get(k)
+    const settle: Settlement[] = []
+    const txns: Array<[string, string]> = []
+    const results: TxnResult[] = []
+    const written = new Set<string>()
+    const hasher = Hasher.restore(base.digest)
+    for (const thunk of run) {
+      const prior = decided.get(thunk.clientTxnId)
+      let outcome: Outcome
+      let writes: Array<readonly [string, Value | undefined]>
+      let dedupRecord: string | undefined
+      if (typeof prior === 'string') {
+        // A retry of a transaction that already took effect: no effect, same answer.
+        const record = decodeRecord(prior)
+        outcome = { status: 'aborted', reason: `duplicate of ${record.ts}`, error: 'DuplicateTransaction' }
+        writes = []
+        results.push(toResult(record.ts, record.outcome, true))
+      } else {
+        const ev = evaluate(init.registry, thunk, read, evalOpts)
+        outcome = ev.outcome
+        dedupRecord = encodeRecord(thunk.ts, outcome)
+        writes = ev.writes as Array<readonly [string, Value | undefined]>
+        decided.set(thunk.clientTxnId, dedupRecord)
+        txns.push([thunk.clientTxnId, dedupRecord])
+        results.push(toResult(thunk.ts, outcome, false))
+      }
+      for (const [k, v] of writes) { overlay.set(k, v); written.add(k) }
+      settle.push({ ts: thunk.ts, outcome, writes })
+      // The rolling digest covers every outcome and every write in timestamp
+      // order (not how runs were cut): replicas that diverge disagree on it.
+      hasher.text(thunk.ts).text(dedupRecord ?? outcome.status)
+      for (const [k, v] of writes) hasher.text(k).text(v === undefined ? '' : typeof v === 'number' ? String(v) : canonical(v))
+    }
+    const last = (run[run.length - 1] as Thunk).ts
+    const cursor: Cursor = { frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, evalNext: base.evalNext }
+    await init.store.write({ settle, txns, meta: [['cursor', cursor as unknown as Value]], durability: 'relaxed' })
+    return { results, cursor, written: [...written] }
+  }
+}
