@@ -4,7 +4,7 @@ import { writeFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { createRegistry, type ProcedureMap, type ProcedureRegistry } from '@tideline/core'
-import { NetPeer, decodeSigned, type SignedGenesis } from '@tideline/net-libp2p'
+import { NetPeer, createNodeLibp2p, decodeSigned, type SignedGenesis } from '@tideline/net-libp2p'
 import { LevelStore } from '@tideline/store-node'
 import { simProcedures } from '@tideline/sim'
 import { loadOrCreateIdentity } from './identity.js'
@@ -77,11 +77,10 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       genesis: signed,
       registry,
       store,
-      listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'],
+      // Browser tabs reserve a slot here to reach each other over WebRTC (relayServer).
+      createNode: privateKey => createNodeLibp2p({ privateKey, listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'], allowPeer: () => true, relayServer: true }),
       peers: o.peers ?? [],
       admit: p => admitted.has(p),
-      // Browser tabs reserve a slot here to reach each other over WebRTC.
-      relayServer: true,
       logger: (event, detail) => { log(event, detail) }
     })
   } catch (err) {

@@ -5,10 +5,10 @@ export { createNodeLibp2p } from './node.js'
 export type { NodeLibp2pInit, TidelineLibp2p } from './node.js'
 export { MESSAGE_PROTOCOL, MAX_BUNDLE, MessageTransport, watermarkTopic } from './transport.js'
 export type { TransportInit } from './transport.js'
-export type { NetPeerInit } from './net-peer.js'
+export type { NetPeerInit } from './group-peer.js'
 export { NetClient } from './client.js'
 export type { NetClientInit } from './client.js'
-export { NetPeer, JOIN_GRACE_MS } from './net-peer.js'
+export { NetPeer, JOIN_GRACE_MS } from './group-peer.js'
 export {
   createGenesis, verifyGenesis, configFromGenesis, genesisDigest, createInvite, verifyInvite, encodeSigned, decodeSigned
 } from './membership.js'

@@ -37,7 +37,7 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
     // memberKey is on the operators' allow list; the client joins with an invite instead.
     const admitted = new Set([memberKey.id])
     for (const k of voterKeys) {
-      voters.push(await NetPeer.start({ privateKey: k.key, genesis, registry: simRegistry, store: new MemoryStore(), admit: p => admitted.has(p), joinGraceMs: 1_500 }))
+      voters.push(await NetPeer.start({ privateKey: k.key, genesis, registry: simRegistry, store: new MemoryStore(), createNode: privateKey => createNodeLibp2p({ privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], allowPeer: () => true }), admit: p => admitted.has(p), joinGraceMs: 1_500 }))
     }
     const all = voters.map(v => v.addresses()[0] as string)
     // Each voter learns the others' addresses (the relay CLI passes them as --peers).

@@ -1,0 +1,228 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import { Peer, ProcedureHashMismatchError, type Logger, type ProcedureRegistry, type RunApplier, type Store } from '@tideline/core'
+import type { TidelineLibp2p } from './node.js'
+import { MessageTransport } from './transport.js'
+import { configFromGenesis, genesisDigest, verifyGenesis, type Genesis, type SignedGenesis, type SignedInvite } from './membership.js'
+import { requestJoin, serveJoin } from './join.js'
+
+export interface NetPeerInit {
+  readonly privateKey: PrivateKey
+  /** The group's signed genesis configuration (voters, registry); checked on start. */
+  readonly genesis: SignedGenesis
+  /** For a peer that is not a voter: the invite it presents to every voter it reaches. */
+  readonly invite?: SignedInvite
+  readonly registry: ProcedureRegistry
+  readonly store: Store
+  /** Evaluates runs of thunks. @default in-process against `store` */
+  readonly applier?: RunApplier
+  /**
+   * Builds and starts the libp2p node (Node: `createNodeLibp2p`, browser:
+   * `createBrowserLibp2p`). Any authenticated peer may connect: until it is
+   * a member it can only speak the join protocol.
+   */
+  readonly createNode: (privateKey: PrivateKey) => Promise<TidelineLibp2p>
+  /** Multiaddrs (ending in /p2p/<id>) of peers to stay connected to: the other voters. */
+  readonly peers?: readonly string[]
+  /**
+   * Non-voters admitted without an invite (an operator's allow list); voters
+   * and peers that joined with a valid invite always are.
+   */
+  readonly admit?: (peerId: string) => boolean
+  readonly logger?: Logger
+  /** Whether to follow watermark gossip (voters should; an observer hears voters directly). @default true */
+  readonly gossip?: boolean
+  /** How long a connected non-member has to present an invite before it is disconnected. @default 5000 */
+  readonly joinGraceMs?: number
+  /** How often the protocol's timers run. @default 5 */
+  readonly tickMs?: number
+}
+
+/** How often missing connections to the configured peers are redialled. */
+const RECONNECT_MS = 1_000
+/** A connected peer that is not a member by then (no valid invite presented) is disconnected. */
+export const JOIN_GRACE_MS = 5_000
+
+/**
+ * A protocol peer on libp2p: the core `Peer` (clock: `Date.now`), its
+ * transport, the protocol timers, and connections kept to the given peers.
+ * Browser-safe: the libp2p node comes from `createNode`.
+ *
+ * `open` is local-first: it resolves once the peer has recovered from its
+ * store (so local reads answer at once), and brings the network up in the
+ * background (`online`). `start` waits for the network as well.
+ */
+export class NetPeer {
+  readonly id: string
+  readonly genesis: Genesis
+  readonly peer: Peer
+  /** Settles when the libp2p node and transport are up (rejects if they could not start). */
+  readonly online: Promise<void>
+  private net: { node: TidelineLibp2p, transport: MessageTransport } | undefined
+  private readonly timers: Array<ReturnType<typeof setInterval>> = []
+  private readonly peers: readonly string[]
+  private readonly voters: ReadonlySet<string>
+  private stopped = false
+
+  private constructor (id: string, genesis: Genesis, peer: Peer, peers: readonly string[], start: (self: NetPeer) => Promise<void>) {
+    this.id = id
+    this.genesis = genesis
+    this.peer = peer
+    this.peers = peers
+    this.voters = new Set(genesis.voters)
+    this.online = start(this)
+    this.online.catch(() => {})
+  }
+
+  /** The libp2p node; throws until `online` has settled. */
+  get node (): TidelineLibp2p {
+    if (this.net === undefined) throw new Error('the network is not up yet (await online)')
+    return this.net.node
+  }
+
+  get transport (): MessageTransport {
+    if (this.net === undefined) throw new Error('the network is not up yet (await online)')
+    return this.net.transport
+  }
+
+  /** Voters this peer has a connection to now (0 before the network is up). */
+  connectedVoters (): number {
+    if (this.net === undefined || this.net.node.status !== 'started') return 0
+    const seen = new Set<string>()
+    for (const c of this.net.node.getConnections()) {
+      const p = c.remotePeer.toString()
+      if (this.voters.has(p)) seen.add(p)
+    }
+    return seen.size
+  }
+
+  /** Opens the peer on its store and brings the network up, resolving when both are done. */
+  static async start (init: NetPeerInit): Promise<NetPeer> {
+    const net = await NetPeer.open(init)
+    try {
+      await net.online
+    } catch (err) {
+      await net.stop()
+      throw err
+    }
+    return net
+  }
+
+  /** Opens the peer on its store; the network comes up in the background (`online`). */
+  static async open (init: NetPeerInit): Promise<NetPeer> {
+    const id = peerIdFromPrivateKey(init.privateKey).toString()
+    const genesis = await verifyGenesis(init.genesis)
+    if (genesis.registryHash !== init.registry.hash) throw new ProcedureHashMismatchError(`the group runs procedures ${genesis.registryHash}; this peer has ${init.registry.hash}`)
+    const config = configFromGenesis(genesis)
+    const ref: { transport?: MessageTransport } = {}
+    const peer = await Peer.open({
+      id,
+      config,
+      registry: init.registry,
+      store: init.store,
+      clock: { now: () => Date.now() },
+      // Until the network is up messages are dropped; the protocol retransmits.
+      send: (to, m) => { ref.transport?.send(to, m) },
+      ...(init.applier === undefined ? {} : { applier: init.applier }),
+      ...(init.logger === undefined ? {} : { logger: init.logger })
+    })
+    const net = new NetPeer(id, genesis, peer, init.peers ?? [], async self => {
+      await Promise.resolve()
+      const up = await connectNetwork(init, id, genesis, peer)
+      if (self.stopped) {
+        await up.transport.stop()
+        await up.node.stop()
+        return
+      }
+      ref.transport = up.transport
+      self.net = up
+      self.timers.push(setInterval(() => { self.connect() }, RECONNECT_MS))
+      self.connect()
+    })
+    net.timers.push(setInterval(() => { peer.tick() }, init.tickMs ?? 5))
+    return net
+  }
+
+  /** Listen addresses, each ending in /p2p/<id>. */
+  addresses (): string[] {
+    return this.node.getMultiaddrs().map(String)
+  }
+
+  /** Dials every configured peer not connected now; failures are retried on the next round. */
+  private connect (): void {
+    const node = this.net?.node
+    if (this.stopped || node === undefined) return
+    for (const a of this.peers) {
+      const ma = multiaddr(a)
+      const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+      if (id === undefined || id === this.id) continue
+      if (node.getConnections().some(c => c.remotePeer.toString() === id)) continue
+      node.dial(ma, { signal: AbortSignal.timeout(RECONNECT_MS * 2) }).catch(() => {})
+    }
+  }
+
+  async stop (): Promise<void> {
+    if (this.stopped) return
+    this.stopped = true
+    for (const t of this.timers) clearInterval(t)
+    await this.peer.close()
+    await this.online.catch(() => {})
+    if (this.net !== undefined) {
+      await this.net.transport.stop()
+      await this.net.node.stop()
+    }
+  }
+}
+
+/** Starts libp2p, the transport, the join service (voters) or joining (observers), and the non-member grace. */
+async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, peer: Peer): Promise<{ node: TidelineLibp2p, transport: MessageTransport }> {
+  const voters = new Set(genesis.voters)
+  const joined = new Set<string>()
+  const isMember = (p: string): boolean => voters.has(p) || joined.has(p) || (init.admit?.(p) ?? false)
+  const node = await init.createNode(init.privateKey)
+  const transport = new MessageTransport({
+    node,
+    groupId: genesis.groupId,
+    isMember,
+    deliver: (from, m) => { peer.receive(from, m) },
+    ...(init.gossip === undefined ? {} : { gossip: init.gossip }),
+    ...(init.logger === undefined ? {} : { logger: init.logger })
+  })
+  await transport.start()
+  const count = (name: string): void => { transport.count(name) }
+  if (voters.has(id)) {
+    await serveJoin({
+      node,
+      signedGenesis: init.genesis,
+      genesis,
+      digest: await genesisDigest(init.genesis.body),
+      isMember,
+      admit: p => { joined.add(p) },
+      count,
+      ...(init.logger === undefined ? {} : { logger: init.logger })
+    })
+  }
+  const grace = (remote: string): void => {
+    if (isMember(remote)) return
+    const t = setTimeout(() => {
+      if (isMember(remote) || node.status !== 'started') return
+      count('hung-up-non-member')
+      node.hangUp(peerIdFromString(remote)).catch(() => {})
+    }, init.joinGraceMs ?? JOIN_GRACE_MS)
+    ;(t as { unref?: () => void }).unref?.()
+  }
+  node.addEventListener('connection:open', e => { grace(e.detail.remotePeer.toString()) })
+  if (!voters.has(id)) {
+    // An observer presents its invite to each voter it connects to (again after every reconnect).
+    const join = (p: string): void => {
+      if (!voters.has(p)) return
+      requestJoin(node, p, init.invite === undefined ? { creator: genesis.creator } : { invite: init.invite, creator: genesis.creator })
+        .then(() => { count('joined-voter') }, (err: unknown) => { count('join-failed'); init.logger?.('join-failed', { voter: p, error: (err as Error).message }) })
+    }
+    node.addEventListener('peer:connect', e => { join(e.detail.toString()) })
+    // Connections made while the node started (a browser dials its relays then) had no listener yet.
+    for (const p of new Set(node.getConnections().map(c => c.remotePeer.toString()))) join(p)
+  }
+  return { node, transport }
+}
