@@ -500,11 +500,7 @@ export class Peer {
       this.settleWaiter(waiter, req.clientTxnId, undefined, new PeerClosedError(`peer ${this.id} is not serving`))
       return
     }
-    if (this.role !== 'voter') {
-      this.addWaiter(req.clientTxnId, waiter)
-      this.forward(req)
-      return
-    }
+    // Checked here on every peer (an observer too, before forwarding), so bad input fails at once with a named error.
     let thunkInit: { procedure: string, hash: string, reads: readonly string[], writes: readonly string[] }
     try {
       const proc = resolveProcedure(this.registry, req.procedure, req.hash)
@@ -513,6 +509,11 @@ export class Peer {
     } catch (err) {
       this.count('submit-refused')
       this.settleWaiter(waiter, req.clientTxnId, undefined, err as Error)
+      return
+    }
+    if (this.role !== 'voter') {
+      this.addWaiter(req.clientTxnId, waiter)
+      this.forward(req)
       return
     }
     this.addWaiter(req.clientTxnId, waiter)
@@ -788,10 +789,11 @@ export class Peer {
   }
 
   private async readAt (keys: readonly string[], ts: Timestamp): Promise<ReadResult> {
+    const found = await this.store.latestValues(keys, ts)
     const values: Record<string, Value> = {}
-    for (const k of keys) {
-      const v = (await this.store.latest(k, ts))?.value
-      if (v !== undefined) values[k] = v
+    for (let i = 0; i < keys.length; i++) {
+      const v = found[i]
+      if (v !== undefined) values[keys[i] as string] = v
     }
     return { ts, values }
   }

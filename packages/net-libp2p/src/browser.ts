@@ -16,12 +16,7 @@ import type { TidelineLibp2p } from './node.js'
 export { MAX_FRAME_BYTES, decodeFrame, encodeMessages } from './codec.js'
 export { MESSAGE_PROTOCOL, MAX_BUNDLE, MessageTransport, watermarkTopic } from './transport.js'
 export type { TransportInit } from './transport.js'
-export type { TidelineLibp2p } from './node.js'
-export { NetPeer, JOIN_GRACE_MS } from './group-peer.js'
-export type { NetPeerInit } from './group-peer.js'
-export { configFromGenesis, verifyGenesis, verifyInvite, decodeSigned, encodeSigned } from './membership.js'
-export type { Genesis, SignedGenesis, Invite, SignedInvite } from './membership.js'
-export { JOIN_PROTOCOL, requestJoin } from './join.js'
+export * from './peer.js'
 
 export interface BrowserLibp2pInit {
   readonly privateKey: PrivateKey

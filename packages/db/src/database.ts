@@ -1,0 +1,409 @@
+import type { PrivateKey } from '@libp2p/interface'
+import { multiaddr } from '@multiformats/multiaddr'
+import {
+  AbortError, PeerClosedError, QuorumUnavailableError, UnknownProcedureError, WorkerFailedError, reconnoiter, timestampMs,
+  type Logger, type ReadConsistency, type Store, type Timestamp, type TxnResult, type Value
+} from '@tideline/core'
+import { NetPeer, decodeSigned, encodeSigned, requestJoin, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
+import { WorkerBackend } from './backend.js'
+import { claimSlot, loadIdentity, type Slot } from './identity.js'
+import { checkArgs, registryOf, type ArgsOf, type ProcedureDef, type ProcedureName, type ResultOf } from './procedures.js'
+
+/** How a database reaches its group. */
+export interface OpenOptions<P> {
+  /** The app's database name; a browser keeps one IndexedDB replica per tab slot under it. */
+  readonly name: string
+  readonly procedures: P
+  /** Relay multiaddrs, each ending in /p2p/<relay id> (WebSockets for browsers). */
+  readonly peers: readonly string[]
+  /** A signed invite (text form) from a voter: how this peer is admitted. */
+  readonly invite?: string
+  /** The group creator's peer id: the genesis a voter sends back must be signed by it. */
+  readonly creator?: string
+  /** The group's signed genesis (text form). Otherwise it is fetched from a voter on first open and kept. */
+  readonly genesis?: string
+  /**
+   * Browser: starts the Web Worker that holds the IndexedDB replica and evaluates
+   * (its module calls `serveWorker(procedures)` from `@tideline/db/worker`).
+   */
+  readonly worker?: () => Worker
+  /** In-process replica instead of a worker (Node: a LevelStore; tests: a MemoryStore). */
+  readonly store?: Store
+  /** @default the tab slot's stored identity (browser), or one kept in `store` */
+  readonly privateKey?: PrivateKey
+  /** @default the browser libp2p config (WebSockets to `peers`, WebRTC) */
+  readonly createNode?: (privateKey: PrivateKey) => Promise<TidelineLibp2p>
+  /** How long a call or strict read may wait (offline, no quorum) before it fails. @default 10000 */
+  readonly timeoutMs?: number
+  readonly signal?: AbortSignal
+  readonly logger?: Logger
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal
+  /** @default the database's timeoutMs */
+  readonly timeoutMs?: number
+  /** Retrying with the same id never applies the call twice. @default a fresh random id */
+  readonly clientTxnId?: string
+}
+
+export interface ReadOptions {
+  /** `strict` (default): linearizable, waits for the watermark. `snapshot`: this replica's state now, at once. */
+  readonly consistency?: ReadConsistency
+  readonly signal?: AbortSignal
+  readonly timeoutMs?: number
+}
+
+/** A call's final result: the same on every replica. */
+export type CallResult<R> =
+  | { readonly status: 'committed', readonly value: R, readonly ts: Timestamp, readonly duplicate?: boolean }
+  | { readonly status: 'aborted', readonly reason: string, readonly error: string, readonly ts: Timestamp, readonly duplicate?: boolean }
+
+export interface ReadResult {
+  readonly ts: Timestamp
+  /** Present keys only. */
+  readonly values: Readonly<Record<string, Value>>
+}
+
+export interface DatabaseStatus {
+  readonly id: string
+  readonly role: 'voter' | 'observer'
+  /** `online` while at least one voter is connected. */
+  readonly network: 'offline' | 'online'
+  readonly votersConnected: number
+  readonly voters: number
+  readonly connections: number
+  readonly epoch: number
+  readonly groupId: string
+  readonly watermark: Timestamp
+  /** Everything below this is evaluated here. */
+  readonly frontier: Timestamp
+  /** How far this replica's state trails the wall clock, in ms. */
+  readonly lagMs: number
+  readonly evaluated: number
+  readonly digest: string
+  readonly inflight: number
+  readonly unevaluated: number
+  /** Set when the database stopped serving (worker or store failure). */
+  readonly failed: string | undefined
+  /** The browser tab slot this replica lives in. */
+  readonly slot: number | undefined
+  readonly counters: Readonly<Record<string, number>>
+}
+
+export interface ReconnaissanceOptions<P, K extends ProcedureName<P>> {
+  /** Keys whose values decide the transaction's key sets. */
+  readonly keys: readonly string[]
+  /** Builds the call from what was read; the procedure re-checks those values and aborts with `staleReason` if they changed. */
+  readonly plan: (values: Readonly<Record<string, Value>>, attempt: number) => { readonly procedure: K, readonly args: ArgsOf<P, K> }
+  /** @default 5 */
+  readonly maxAttempts?: number
+  /** @default 'stale' */
+  readonly staleReason?: string
+  readonly signal?: AbortSignal
+}
+
+interface Subscription {
+  readonly keys: readonly string[]
+  readonly set: ReadonlySet<string>
+  readonly cb: (values: Readonly<Record<string, Value>>, ts: Timestamp) => void
+  readonly onError: ((err: Error) => void) | undefined
+  running: boolean
+  dirty: boolean
+  last: Timestamp | undefined
+}
+
+const DEFAULT_TIMEOUT_MS = 10_000
+const GENESIS_META = 'tideline/genesis'
+
+function randomId (): string {
+  const b = new Uint8Array(16)
+  crypto.getRandomValues(b)
+  return Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
+}
+
+function peerIdOf (addr: string): string | undefined {
+  const i = addr.lastIndexOf('/p2p/')
+  return i < 0 ? undefined : addr.slice(i + 5)
+}
+
+/**
+ * An open Tideline database: a replica of the group's state that calls
+ * procedures through the voters, reads and subscribes locally, and whose
+ * every result is final and the same on every peer.
+ */
+export class Database<P extends Record<string, ProcedureDef<any, any>>> {
+  private readonly net: NetPeer
+  private readonly procedures: P
+  private readonly backend: WorkerBackend | undefined
+  private readonly slot: Slot | undefined
+  private readonly timeoutMs: number
+  private readonly subs = new Set<Subscription>()
+  private readonly stopApplied: () => void
+  private closed = false
+
+  /** @internal use openDatabase */
+  constructor (net: NetPeer, procedures: P, backend: WorkerBackend | undefined, slot: Slot | undefined, timeoutMs: number) {
+    this.net = net
+    this.procedures = procedures
+    this.backend = backend
+    this.slot = slot
+    this.timeoutMs = timeoutMs
+    this.stopApplied = net.peer.onApplied(e => {
+      for (const s of this.subs) if (e.written.some(k => s.set.has(k))) this.refresh(s)
+    })
+  }
+
+  /** This replica's peer id. */
+  get id (): string {
+    return this.net.id
+  }
+
+  /** Settles when the network is up (it keeps reconnecting after that on its own). */
+  get online (): Promise<void> {
+    return this.net.online
+  }
+
+  /**
+   * Calls procedure `name` with `args`: submitted through a voter, ordered,
+   * evaluated by every replica; resolves with its final result. Offline it
+   * waits (within `timeoutMs` / `signal`) and then fails with
+   * QuorumUnavailableError; retry with the same `clientTxnId` to be sure it
+   * applies once.
+   */
+  async call<K extends ProcedureName<P>> (name: K, args: ArgsOf<P, K>, options: CallOptions = {}): Promise<CallResult<ResultOf<P, K>>> {
+    this.assertOpen()
+    const def = Object.hasOwn(this.procedures, name) ? this.procedures[name] : undefined
+    const hash = registryOf(this.procedures).procedures.get(name)?.hash
+    if (def === undefined || hash === undefined) throw new UnknownProcedureError(`no procedure named ${JSON.stringify(name)}`)
+    if (options.signal?.aborted === true) throw new AbortError('aborted')
+    const checked = await checkArgs(name, def as ProcedureDef<unknown, unknown>, args) as Value
+    const req = { clientTxnId: options.clientTxnId ?? randomId(), procedure: name, hash, args: checked }
+    const result: TxnResult = await this.guardFailure(this.net.peer.submit(req, { timeoutMs: options.timeoutMs ?? this.timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) }))
+    return result as CallResult<ResultOf<P, K>>
+  }
+
+  /** Reads `keys`: strict (default) at a fresh timestamp once the watermark passes it, or `snapshot` from this replica at once. */
+  async read (keys: readonly string[], options: ReadOptions = {}): Promise<ReadResult> {
+    this.assertOpen()
+    return await this.guardFailure(this.net.peer.read(keys, {
+      consistency: options.consistency ?? 'strict',
+      timeoutMs: options.timeoutMs ?? this.timeoutMs,
+      ...(options.signal === undefined ? {} : { signal: options.signal })
+    }))
+  }
+
+  /**
+   * Calls `cb` with the values of `keys` (one consistent snapshot of this
+   * replica) now and after every evaluated run that wrote one of them; works
+   * offline, from the local replica. Returns the function that stops it.
+   */
+  subscribe (keys: readonly string[], cb: (values: Readonly<Record<string, Value>>, ts: Timestamp) => void, options: { onError?: (err: Error) => void } = {}): () => void {
+    this.assertOpen()
+    const sub: Subscription = { keys: [...keys], set: new Set(keys), cb, onError: options.onError, running: false, dirty: false, last: undefined }
+    this.subs.add(sub)
+    this.refresh(sub)
+    return () => { this.subs.delete(sub) }
+  }
+
+  private refresh (sub: Subscription): void {
+    if (sub.running) { sub.dirty = true; return }
+    sub.running = true
+    sub.dirty = false
+    this.net.peer.read(sub.keys, { consistency: 'snapshot' }).then(r => {
+      if (!this.subs.has(sub) || (sub.last !== undefined && r.ts <= sub.last)) return
+      sub.last = r.ts
+      sub.cb(r.values, r.ts)
+    }, (err: unknown) => {
+      if (this.subs.has(sub)) sub.onError?.(err as Error)
+    }).finally(() => {
+      sub.running = false
+      if (sub.dirty && this.subs.has(sub) && !this.closed) this.refresh(sub)
+    })
+  }
+
+  /**
+   * A dependent transaction (its key set depends on data): reads `keys`, lets
+   * `plan` build the call, and tries again while the procedure reports the
+   * values it was planned on as stale (bounded by `maxAttempts`).
+   */
+  async reconnoiter<K extends ProcedureName<P>> (options: ReconnaissanceOptions<P, K>): Promise<CallResult<ResultOf<P, K>>> {
+    this.assertOpen()
+    const registry = registryOf(this.procedures)
+    const result = await reconnoiter({
+      read: (keys, o) => this.read(keys, o ?? {}),
+      submit: async (req, o) => await this.net.peer.submit(req, { timeoutMs: this.timeoutMs, ...(o?.signal === undefined ? {} : { signal: o.signal }) })
+    }, {
+      keys: options.keys,
+      plan: (values, attempt) => {
+        const p = options.plan(values, attempt)
+        const hash = registry.procedures.get(p.procedure)?.hash
+        if (hash === undefined) throw new UnknownProcedureError(`no procedure named ${JSON.stringify(p.procedure)}`)
+        return { procedure: p.procedure, hash, args: p.args as Value }
+      },
+      clientTxnId: () => randomId(),
+      ...(options.maxAttempts === undefined ? {} : { maxAttempts: options.maxAttempts }),
+      ...(options.staleReason === undefined ? {} : { staleReason: options.staleReason }),
+      ...(options.signal === undefined ? {} : { signal: options.signal })
+    })
+    return result as CallResult<ResultOf<P, K>>
+  }
+
+  status (): DatabaseStatus {
+    const s = this.net.peer.status()
+    let connections = 0
+    try { connections = this.net.node.getConnections().length } catch { connections = 0 }
+    const votersConnected = this.net.connectedVoters()
+    const failed = this.backend?.failed?.message ?? s.failed
+    return {
+      id: s.id,
+      role: s.role,
+      network: votersConnected > 0 ? 'online' : 'offline',
+      votersConnected,
+      voters: this.net.genesis.voters.length,
+      connections,
+      epoch: s.epoch,
+      groupId: this.net.genesis.groupId,
+      watermark: s.watermark,
+      frontier: s.frontier,
+      lagMs: s.frontier === '' ? 0 : Math.max(0, Date.now() - timestampMs(s.frontier)),
+      evaluated: s.evaluated,
+      digest: s.digest,
+      inflight: s.inflight,
+      unevaluated: s.unevaluated,
+      failed,
+      slot: this.slot?.index,
+      counters: s.counters
+    }
+  }
+
+  /** Stops the network, closes the replica (and its worker), and frees the tab slot. */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.subs.clear()
+    this.stopApplied()
+    try {
+      await this.net.stop()
+      await (this.backend ?? undefined)?.close()
+    } finally {
+      this.slot?.release()
+    }
+  }
+
+  private assertOpen (): void {
+    if (this.closed) throw new PeerClosedError('the database is closed')
+    const f = this.backend?.failed
+    if (f !== undefined) throw f
+  }
+
+  /** A store failure caused by a dead worker is reported as the worker's failure. */
+  private async guardFailure<T> (p: Promise<T>): Promise<T> {
+    try {
+      return await p
+    } catch (err) {
+      const f = this.backend?.failed
+      if (f !== undefined && (err as Error).name === 'StoreFailedError') throw new WorkerFailedError(f.message, { cause: err })
+      throw err
+    }
+  }
+}
+
+/**
+ * Opens a database. Local-first: once the replica is open (and the group's
+ * genesis is known, which after the first open it is, from the replica)
+ * it resolves, and reads and subscriptions answer from local data while the
+ * network comes up in the background.
+ */
+export async function openDatabase<P extends Record<string, ProcedureDef<any, any>>> (options: OpenOptions<P>): Promise<Database<P>> {
+  const registry = registryOf(options.procedures)
+  let slot: Slot | undefined
+  let backend: WorkerBackend | undefined
+  let store: Store
+  try {
+    if (options.worker !== undefined) {
+      slot = await claimSlot(options.name)
+      backend = new WorkerBackend(options.worker())
+      await backend.open(`tideline/${options.name}/${slot.index}`, registry.hash)
+      store = backend
+    } else if (options.store !== undefined) {
+      store = options.store
+    } else {
+      throw new TypeError('openDatabase needs `worker` (browser) or `store` (in-process)')
+    }
+    options.signal?.throwIfAborted()
+    const privateKey = options.privateKey ?? await loadIdentity(store)
+    const createNode = options.createNode ?? (async (key: PrivateKey) => {
+      const { createBrowserLibp2p } = await import('@tideline/net-libp2p/browser')
+      return await createBrowserLibp2p({ privateKey: key, allowPeer: () => true, relays: options.peers })
+    })
+    // The first node is made early when the genesis must be fetched, and then reused.
+    const early: { node?: TidelineLibp2p } = {}
+    const genesis = await resolveGenesis(options, store, async () => {
+      early.node ??= await createNode(privateKey)
+      return early.node
+    })
+    const net = await NetPeer.open({
+      privateKey,
+      genesis,
+      ...(options.invite === undefined ? {} : { invite: decodeSigned(options.invite) }),
+      registry,
+      store,
+      ...(backend === undefined ? {} : { applier: backend.applier }),
+      createNode: async key => {
+        const node = early.node
+        delete early.node
+        return node ?? await createNode(key)
+      },
+      peers: options.peers,
+      // An observer hears every voter directly; it does not need watermark gossip.
+      gossip: false,
+      ...(options.logger === undefined ? {} : { logger: options.logger })
+    })
+    const db = new Database(net, options.procedures, backend, slot, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+    backend?.onFailure(err => { options.logger?.('worker-failed', { error: err.message }) })
+    return db
+  } catch (err) {
+    await backend?.close().catch(() => {})
+    slot?.release()
+    if ((err as Error).name === 'StoreFailedError' && backend?.failed !== undefined) throw new WorkerFailedError(backend.failed.message, { cause: err })
+    throw err
+  }
+}
+
+/** The group's signed genesis: given, kept in the replica, or fetched from the first voter that admits this peer. */
+async function resolveGenesis (options: OpenOptions<unknown>, store: Store, node: () => Promise<TidelineLibp2p>): Promise<SignedGenesis> {
+  if (options.genesis !== undefined) {
+    const g = decodeSigned(options.genesis)
+    await store.write({ meta: [[GENESIS_META, options.genesis]], durability: 'strict' })
+    return g
+  }
+  const kept = await store.getMeta(GENESIS_META)
+  if (typeof kept === 'string') return decodeSigned(kept)
+  if (options.invite === undefined) throw new TypeError('a first open needs `genesis`, or `invite` (and `creator`) to fetch it from a voter')
+  const invite = decodeSigned(options.invite)
+  const n = await node()
+  const errors: string[] = []
+  const deadline = Date.now() + (options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+  while (Date.now() < deadline) {
+    for (const addr of options.peers) {
+      const voter = peerIdOf(addr)
+      if (voter === undefined) continue
+      try {
+        const signal = AbortSignal.any([AbortSignal.timeout(3_000), ...(options.signal === undefined ? [] : [options.signal])])
+        await n.dial(multiaddr(addr), { signal })
+        const { signedGenesis } = await requestJoin(n, voter, { invite, ...(options.creator === undefined ? {} : { creator: options.creator }), signal })
+        await store.write({ meta: [[GENESIS_META, encodeSigned(signedGenesis)]], durability: 'strict' })
+        return signedGenesis
+      } catch (err) {
+        const e = err as Error
+        // Credentials that were refused will be refused again.
+        if (e.name === 'NotMemberError' || e.name === 'InvalidCredentialError') throw e
+        errors.push(`${voter}: ${e.message}`)
+      }
+    }
+    options.signal?.throwIfAborted()
+    await new Promise(resolve => setTimeout(resolve, 500))
+  }
+  throw new QuorumUnavailableError(`could not fetch the group's genesis from any of ${options.peers.length} peers: ${errors.slice(-3).join('; ')}`)
+}

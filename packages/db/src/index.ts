@@ -1,0 +1,10 @@
+export { defineProcedures, registryOf } from './procedures.js'
+export type { ProcedureDef, Procedures, ProcedureName, ArgsOf, ResultOf } from './procedures.js'
+export { Database, openDatabase } from './database.js'
+export type { OpenOptions, CallOptions, ReadOptions, CallResult, ReadResult, DatabaseStatus, ReconnaissanceOptions } from './database.js'
+export {
+  TidelineError, AbortError, QuorumUnavailableError, UnknownProcedureError, ProcedureHashMismatchError, InvalidArgumentError,
+  InvalidValueError, ValueTooLargeError, NotMemberError, InvalidCredentialError, PeerClosedError, StoreFailedError, WorkerFailedError,
+  ReconnaissanceFailedError, DivergenceError, NondeterminismError
+} from '@tideline/core'
+export type { Tx, KeySets, Value, Timestamp } from '@tideline/core'

@@ -1,0 +1,127 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PrivateKey } from '@libp2p/interface'
+import { MemoryStore } from '@tideline/core'
+import { NetPeer, createGenesis, createInvite, createNodeLibp2p, encodeSigned, type SignedGenesis } from '@tideline/net-libp2p'
+import { openDatabase, registryOf, type Database } from '../src/index.js'
+import { INITIAL, bank } from './bank.js'
+
+// The public API in Node: three in-process voters on loopback TCP, databases
+// with in-process MemoryStores joining them with an invite.
+const ACCOUNTS = ['a', 'b', 'c', 'd']
+
+async function key (): Promise<{ key: PrivateKey, id: string }> {
+  const k = await generateKeyPair('Ed25519')
+  return { key: k, id: peerIdFromPrivateKey(k).toString() }
+}
+
+const tcpNode = (privateKey: PrivateKey) => createNodeLibp2p({ privateKey, listen: ['/ip4/127.0.0.1/tcp/0'], allowPeer: () => true })
+
+describe('@tideline/db in Node', () => {
+  const voters: NetPeer[] = []
+  let genesis: SignedGenesis
+  let creator: string
+  let invite: string
+  let addrs: string[]
+  const dbs: Array<Database<typeof bank>> = []
+
+  const open = async (store = new MemoryStore(), privateKey?: PrivateKey): Promise<Database<typeof bank>> => {
+    const db = await openDatabase({ name: 'bank', procedures: bank, peers: addrs, invite, creator, store, createNode: tcpNode, timeoutMs: 5_000, ...(privateKey === undefined ? {} : { privateKey }) })
+    dbs.push(db)
+    return db
+  }
+
+  beforeAll(async () => {
+    const keys = await Promise.all([key(), key(), key()])
+    const c = await key()
+    creator = c.id
+    genesis = await createGenesis(c.key, { groupId: 'db-test', voters: keys.map(k => k.id), registryHash: registryOf(bank).hash })
+    for (const k of keys) voters.push(await NetPeer.start({ privateKey: k.key, genesis, registry: registryOf(bank), store: new MemoryStore(), createNode: tcpNode }))
+    addrs = voters.map(v => v.addresses()[0] as string)
+    for (const v of voters) for (const a of addrs) if (!a.endsWith(v.id)) await v.node.dial(multiaddr(a))
+    invite = encodeSigned(await createInvite(keys[0]?.key as PrivateKey, genesis, { expiresAt: Date.now() + 60_000 }))
+  }, 30_000)
+
+  afterAll(async () => {
+    for (const d of dbs) await d.close()
+    for (const v of voters) await v.stop()
+  })
+
+  it('calls typed procedures; every subscription callback sees the exact bank total; replicas agree', async () => {
+    const [x, y] = [await open(), await open()]
+    await Promise.all([x.online, y.online])
+    const totals: number[] = []
+    const keys = ACCOUNTS.map(a => `acct/${a}`)
+    const stop = y.subscribe(keys, values => {
+      totals.push(keys.reduce((sum, k) => sum + ((values[k] as number | undefined) ?? INITIAL), 0))
+    })
+    const results = await Promise.all([x, y].flatMap((db, d) => Array.from({ length: 10 }, (_, i) =>
+      db.call('transfer', { from: ACCOUNTS[(i + d) % 4] as string, to: ACCOUNTS[(i + d + 1) % 4] as string, amount: 1 + (i % 7) }))))
+    expect(results.every(r => r.status === 'committed')).toBe(true)
+    const last = results[results.length - 1]
+    if (last?.status === 'committed') expect(typeof last.value.from).toBe('number')
+    const strict = await x.read(keys)
+    expect(keys.reduce((s, k) => s + ((strict.values[k] as number | undefined) ?? INITIAL), 0)).toBe(INITIAL * 4)
+    await expect.poll(() => y.status().evaluated, { timeout: 5_000 }).toBe(x.status().evaluated)
+    // y's subscription followed every run it evaluated, each a consistent snapshot.
+    expect(totals.length).toBeGreaterThan(1)
+    expect(totals.every(t => t === INITIAL * 4)).toBe(true)
+    stop()
+    await expect.poll(() => y.status().digest, { timeout: 5_000 }).toBe(x.status().digest)
+    expect(voters.map(v => v.peer.status().digest)).toContain(x.status().digest)
+    expect(x.status()).toMatchObject({ role: 'observer', network: 'online', voters: 3, groupId: 'db-test' })
+  })
+
+  it('checks schemas before submitting, names unknown procedures, and refuses Date.now inside run', async () => {
+    const db = await open()
+    const before = voters[0]?.peer.status().evaluated ?? 0
+    await expect(db.call('deposit', { to: '', amount: 5 })).rejects.toMatchObject({ name: 'InvalidArgumentError' })
+    await expect(db.call('deposit', { to: 'a', amount: -1 })).rejects.toThrow(/amount/)
+    // @ts-expect-error not a procedure of this database
+    await expect(db.call('nope', {})).rejects.toMatchObject({ name: 'UnknownProcedureError' })
+    expect(voters[0]?.peer.status().evaluated).toBe(before)
+    const ok = await db.call('deposit', { to: 'z', amount: 5 })
+    expect(ok).toMatchObject({ status: 'committed', value: INITIAL + 5 })
+    await expect(db.call('clock', undefined)).rejects.toMatchObject({ name: 'InvalidValueError' })
+    const clock = await db.call('clock', null)
+    expect(clock).toMatchObject({ status: 'aborted', error: 'NondeterminismError' })
+  })
+
+  it('retries with the same clientTxnId apply once; reconnaissance plans from a read; abort signals cancel', async () => {
+    const db = await open()
+    const id = 'same-id-1'
+    const first = await db.call('deposit', { to: 'r', amount: 3 }, { clientTxnId: id })
+    const again = await db.call('deposit', { to: 'r', amount: 3 }, { clientTxnId: id })
+    expect(again).toMatchObject({ status: 'committed', value: INITIAL + 3 })
+    expect(again.ts).toBe(first.ts)
+    expect((await db.read(['acct/r'])).values['acct/r']).toBe(INITIAL + 3)
+    const swept = await db.reconnoiter({ keys: ['acct/r'], plan: v => ({ procedure: 'sweep', args: { from: 'r', to: 's', expected: (v['acct/r'] as number | undefined) ?? INITIAL } }) })
+    expect(swept).toMatchObject({ status: 'committed', value: INITIAL + 3 })
+    const ac = new AbortController()
+    ac.abort()
+    await expect(db.call('deposit', { to: 'r', amount: 1 }, { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' })
+  })
+
+  it('reopens local-first: identity and data come back from the store, snapshot reads answer before the network', async () => {
+    const store = new MemoryStore()
+    const k = await key()
+    const db = await open(store, k.key)
+    await db.online
+    await db.call('deposit', { to: 'local', amount: 7 })
+    await expect.poll(async () => (await db.read(['acct/local'], { consistency: 'snapshot' })).values['acct/local']).toBe(INITIAL + 7)
+    await db.close()
+    // No genesis or invite this time: the replica kept the genesis, and the network is not needed to read.
+    const again = await openDatabase({ name: 'bank', procedures: bank, peers: [], store, privateKey: k.key, createNode: tcpNode })
+    dbs.push(again)
+    expect(again.id).toBe(k.id)
+    expect(again.status().network).toBe('offline')
+    expect((await again.read(['acct/local'], { consistency: 'snapshot' })).values['acct/local']).toBe(INITIAL + 7)
+    const seen: unknown[] = []
+    again.subscribe(['acct/local'], v => { seen.push(v['acct/local']) })
+    await expect.poll(() => seen).toEqual([INITIAL + 7])
+    // Offline, a call waits for its timeout and fails with a named error.
+    await expect(again.call('deposit', { to: 'local', amount: 1 }, { timeoutMs: 300 })).rejects.toMatchObject({ name: 'QuorumUnavailableError' })
+  })
+})
