@@ -10,6 +10,7 @@ import { runDevGroup } from './dev.js'
 const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <command> …)
 
   id       --data DIR                       print this relay's peer id (creates its key)
+  hash     [--procedures MODULE]        print the procedure registry hash
   genesis  --data DIR --group NAME --voters ID,ID,… [--procedures MODULE] [--out FILE]
                                             sign a group's genesis with DIR's key (the creator)
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
@@ -64,6 +65,11 @@ async function main (argv: string[]): Promise<void> {
     case 'id': {
       const { id } = await loadOrCreateIdentity(need(values.data, 'data'))
       process.stdout.write(`${id}\n`)
+      return
+    }
+    case 'hash': {
+      // The registry hash as this toolchain sees the procedures (what a genesis pins).
+      process.stdout.write(`${(await loadRegistry(values.procedures)).hash}\n`)
       return
     }
     case 'genesis': {

@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import { execFile, spawn, type ChildProcess } from 'node:child_process'
+import { promisify } from 'node:util'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -11,6 +12,8 @@ import type { PrivateKey } from '@libp2p/interface'
 import { createGenesis, createInvite, encodeSigned, type SignedGenesis, type SignedInvite } from '@tideline/net-libp2p'
 import { loadOrCreateIdentity } from './identity.js'
 import { loadRegistry } from './relay.js'
+
+const execFileAsync = promisify(execFile)
 
 const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
 
@@ -150,6 +153,12 @@ export interface LocalGroupOptions {
   readonly groupId?: string
 }
 
+/** `tideline-relay hash` in a child process: the registry hash exactly as the relay processes will compute it. */
+async function relayRegistryHash (procedures: string): Promise<string> {
+  const { stdout } = await execFileAsync(process.execPath, ['--conditions=@tideline/source', '--import', 'tsx', CLI, 'hash', '--procedures', procedures])
+  return stdout.trim()
+}
+
 /**
  * A throwaway group on loopback for tests and benchmarks: fresh identities
  * and a signed genesis in a temporary directory, free ports, and each relay
@@ -161,8 +170,9 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
   const dir = await mkdtemp(join(tmpdir(), 'tideline-relays-'))
   const creator = await generateKeyPair('Ed25519')
   const ids = await Promise.all(Array.from({ length: n }, async (_, i) => loadOrCreateIdentity(join(dir, `relay-${i}`))))
-  const registry = await loadRegistry(o.procedures)
-  const genesis = await createGenesis(creator, { groupId: o.groupId ?? 'local-group', voters: ids.map(x => x.id), registryHash: registry.hash })
+  // The relays' own toolchain (tsx) decides the hash: the caller may run under another transpiler (Playwright's Babel) that prints functions differently.
+  const registryHash = o.procedures === undefined ? (await loadRegistry(undefined)).hash : await relayRegistryHash(o.procedures)
+  const genesis = await createGenesis(creator, { groupId: o.groupId ?? 'local-group', voters: ids.map(x => x.id), registryHash })
   const genesisFile = join(dir, 'genesis.txt')
   await writeFile(genesisFile, encodeSigned(genesis))
   const ports = await Promise.all(Array.from({ length: 2 * n }, async () => freePort()))

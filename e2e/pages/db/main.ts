@@ -1,0 +1,99 @@
+import { openDatabase, type Database, type DatabaseStatus } from '@tideline/db'
+import { ACCOUNTS, INITIAL, procedures } from './procedures.js'
+
+// The page side of the db tests: one database per page, a subscription over
+// every account that records the bank total each callback saw, and the
+// network state at that moment.
+
+interface Seen { readonly total: number, readonly ts: string, readonly network: string, readonly values: Record<string, number> }
+
+const state: { db?: Database<typeof procedures>, seen: Seen[], errors: string[], pending?: { status: string, ms: number } } = { seen: [], errors: [] }
+const keys = ACCOUNTS.map(a => `acct/${a}`)
+
+function db (): Database<typeof procedures> {
+  if (state.db === undefined) throw new Error('not open')
+  return state.db
+}
+
+const harness = {
+  /** Opens the database and subscribes at once (before the network is up). */
+  async open (o: { peers: string[], invite: string, creator: string, name?: string }): Promise<{ id: string, slot: number | undefined, network: string }> {
+    const opened = await openDatabase({
+      name: o.name ?? 'bank',
+      procedures,
+      peers: o.peers,
+      invite: o.invite,
+      creator: o.creator,
+      worker: () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
+      timeoutMs: 30_000
+    })
+    state.db = opened
+    const network = opened.status().network
+    opened.subscribe(keys, (values, ts) => {
+      const v: Record<string, number> = {}
+      for (const k of keys) v[k] = (values[k] as number | undefined) ?? INITIAL
+      state.seen.push({ total: Object.values(v).reduce((a, b) => a + b, 0), ts, network: opened.status().network, values: v })
+    }, { onError: e => { state.errors.push(`${e.name}: ${e.message}`) } })
+    return { id: opened.id, slot: opened.status().slot, network }
+  },
+  async online (): Promise<void> {
+    await db().online
+  },
+  /** `n` transfers between random accounts, `parallel` at a time; returns the statuses. */
+  async transfers (n: number, parallel: number): Promise<{ committed: number, aborted: number, failed: string[] }> {
+    let committed = 0
+    let aborted = 0
+    const failed: string[] = []
+    let next = 0
+    await Promise.all(Array.from({ length: parallel }, async () => {
+      while (next < n) {
+        const i = next++
+        const from = ACCOUNTS[Math.floor(Math.random() * ACCOUNTS.length)] as string
+        let to = ACCOUNTS[Math.floor(Math.random() * ACCOUNTS.length)] as string
+        if (to === from) to = ACCOUNTS[(ACCOUNTS.indexOf(from) + 1) % ACCOUNTS.length] as string
+        try {
+          const r = await db().call('transfer', { from, to, amount: 1 + (i % 9) })
+          if (r.status === 'committed') committed++
+          else aborted++
+        } catch (err) {
+          failed.push(`${(err as Error).name}: ${(err as Error).message}`)
+        }
+      }
+    }))
+    return { committed, aborted, failed }
+  },
+  /** Starts one call and reports when it settles (for calls made offline). */
+  startCall (): void {
+    const started = Date.now()
+    void db().call('transfer', { from: 'a0', to: 'a1', amount: 1 }).then(
+      r => { state.pending = { status: r.status, ms: Date.now() - started } },
+      (err: unknown) => { state.pending = { status: `${(err as Error).name}`, ms: Date.now() - started } })
+  },
+  pending (): { status: string, ms: number } | undefined {
+    return state.pending
+  },
+  status (): DatabaseStatus {
+    return db().status()
+  },
+  seen (): Seen[] {
+    return state.seen
+  },
+  errors (): string[] {
+    return state.errors
+  },
+  async read (consistency: 'strict' | 'snapshot'): Promise<Record<string, number>> {
+    const r = await db().read(keys, { consistency })
+    const v: Record<string, number> = {}
+    for (const k of keys) v[k] = (r.values[k] as number | undefined) ?? INITIAL
+    return v
+  },
+  async close (): Promise<void> {
+    await state.db?.close()
+    delete state.db
+  }
+}
+
+declare global {
+  interface Window { dbHarness: typeof harness }
+}
+window.dbHarness = harness

@@ -1,0 +1,146 @@
+import { fileURLToPath } from 'node:url'
+import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test'
+import { encodeSigned } from '@tideline/net-libp2p'
+import { startLocalGroup, type ProcessGroup } from '@tideline/relay'
+
+// @tideline/db in real Chromium: three relay processes (voters, LevelStore),
+// pages in separate browser contexts, each with its replica and evaluation in
+// a module Web Worker (IndexedDB).
+
+const PROCEDURES = fileURLToPath(new URL('../pages/db/procedures.ts', import.meta.url))
+const TOTAL = 8 * 100
+
+const pageUrl = (): string => {
+  const url = process.env.TIDELINE_HARNESS_URL
+  if (url === undefined) throw new Error('TIDELINE_HARNESS_URL is not set: run through playwright.config.ts (its global setup serves the pages)')
+  return `${url}/db/`
+}
+
+interface Tab { readonly page: Page, readonly context: BrowserContext }
+
+let group: ProcessGroup
+let openOpts: { peers: string[], invite: string, creator: string }
+
+test.describe.configure({ mode: 'serial' })
+
+test.beforeAll(async () => {
+  group = await startLocalGroup({ relays: 3, procedures: PROCEDURES, groupId: 'db-browser' })
+  openOpts = { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId }
+})
+
+test.afterAll(async () => {
+  await group?.stop()
+})
+
+async function openTab (browser: Browser, context?: BrowserContext): Promise<Tab & { id: string, slot: number | undefined }> {
+  const ctx = context ?? await browser.newContext()
+  const page = await ctx.newPage()
+  await page.goto(pageUrl())
+  await page.waitForFunction(() => window.dbHarness !== undefined)
+  const r = await page.evaluate(async o => window.dbHarness.open(o), openOpts)
+  return { page, context: ctx, ...r }
+}
+
+const status = async (t: Tab) => t.page.evaluate(() => window.dbHarness.status())
+const seen = async (t: Tab) => t.page.evaluate(() => window.dbHarness.seen())
+
+/** Waits until every tab has evaluated as much as the relays and all agree on the digest. */
+async function converged (tabs: readonly Tab[]): Promise<void> {
+  await expect.poll(async () => {
+    const relays = await Promise.all(group.relays.map(async r => r.health()))
+    const pages = await Promise.all(tabs.map(status))
+    const digests = new Set([...relays.map(h => `${h.evaluated}:${h.digest}`), ...pages.map(s => `${s.evaluated}:${s.digest}`)])
+    return digests.size === 1 && relays.every(h => h.inflight === 0 && h.unevaluated === 0)
+  }, { timeout: 30_000, intervals: [200] }).toBe(true)
+}
+
+test('three tabs transfer concurrently: every subscription callback in every tab sees the exact bank total', async ({ browser }) => {
+  const tabs = await Promise.all([openTab(browser), openTab(browser), openTab(browser)])
+  expect(new Set(tabs.map(t => t.id)).size).toBe(3)
+  await Promise.all(tabs.map(async t => t.page.evaluate(async () => window.dbHarness.online())))
+  const results = await Promise.all(tabs.map(async t => t.page.evaluate(async () => window.dbHarness.transfers(30, 6))))
+  for (const r of results) {
+    expect(r.failed).toEqual([])
+    expect(r.committed + r.aborted).toBe(30)
+  }
+  expect(results.reduce((s, r) => s + r.committed, 0)).toBeGreaterThan(60)
+  await converged(tabs)
+  for (const t of tabs) {
+    const s = await seen(t)
+    // Each tab saw many states (every run it evaluated that touched an account), each consistent.
+    expect(s.length).toBeGreaterThan(3)
+    expect(s.filter(x => x.total !== TOTAL)).toEqual([])
+    expect(await t.page.evaluate(() => window.dbHarness.errors())).toEqual([])
+    const strict = await t.page.evaluate(async () => window.dbHarness.read('strict'))
+    expect(Object.values(strict).reduce((a, b) => a + b, 0)).toBe(TOTAL)
+    expect((await status(t)).role).toBe('observer')
+  }
+  for (const t of tabs) await t.context.close()
+})
+
+test('a reload keeps the identity and the data and shows the data before reconnecting; two tabs never share a replica', async ({ browser }) => {
+  const context = await browser.newContext()
+  const t0 = Date.now()
+  const step = (m: string): void => { if (process.env.TIDELINE_DEBUG !== undefined) console.log(`${Date.now() - t0} ms ${m}`) }
+  const tab = await openTab(browser, context)
+  tab.page.on('console', m => { step(`page: ${m.text()}`) })
+  step('opened')
+  await tab.page.evaluate(async () => window.dbHarness.online())
+  const r = await tab.page.evaluate(async () => window.dbHarness.transfers(10, 2))
+  expect(r.failed).toEqual([])
+  await converged([tab])
+  step('const before = await')
+  const before = await tab.page.evaluate(async () => window.dbHarness.read('snapshot'))
+  // A second tab of the same profile gets its own slot, identity and IndexedDB replica.
+  step('const other = await')
+  const other = await openTab(browser, context)
+  expect(other.slot).not.toBe(tab.slot)
+  expect(other.id).not.toBe(tab.id)
+  step('await other.page.close()')
+  await other.page.close()
+
+  // Every relay is down across the reload: the tab must serve its data from its own replica.
+  await Promise.all(group.relays.map(async r => r.stop()))
+  step('await tab.page.reload()')
+  await tab.page.reload()
+  await tab.page.waitForFunction(() => window.dbHarness !== undefined)
+  step('const again = await')
+  const again = await tab.page.evaluate(async o => window.dbHarness.open(o), openOpts)
+  expect(again.id).toBe(tab.id)
+  expect(again.slot).toBe(tab.slot)
+  await expect.poll(async () => (await seen(tab)).length).toBeGreaterThan(0)
+  const first = (await seen(tab))[0]
+  expect(first?.network).toBe('offline')
+  expect(first?.values).toEqual(before)
+  expect((await status(tab)).network).toBe('offline')
+  step('restart relays')
+  await Promise.all(group.relays.map(async r => r.start()))
+  await expect.poll(async () => (await status(tab)).network, { timeout: 20_000 }).toBe('online')
+  step('const more = await')
+  const more = await tab.page.evaluate(async () => window.dbHarness.transfers(5, 1))
+  expect(more.failed).toEqual([])
+  await converged([tab])
+  await context.close()
+})
+
+test('a tab taken offline says so, its call waits, and it catches up after coming back', async ({ browser }) => {
+  const tabs = await Promise.all([openTab(browser), openTab(browser), openTab(browser)])
+  const [a, b, c] = tabs
+  await Promise.all(tabs.map(async t => t.page.evaluate(async () => window.dbHarness.online())))
+  await converged(tabs)
+  await c.context.setOffline(true)
+  await expect.poll(async () => (await status(c)).network, { timeout: 20_000 }).toBe('offline')
+  const evaluatedOffline = (await status(c)).evaluated
+  await c.page.evaluate(() => { window.dbHarness.startCall() })
+  const r = await Promise.all([a, b].map(async t => t.page.evaluate(async () => window.dbHarness.transfers(20, 4))))
+  expect(r.flatMap(x => x.failed)).toEqual([])
+  // Nothing reached c meanwhile, and its call is still waiting.
+  expect((await status(c)).evaluated).toBe(evaluatedOffline)
+  expect(await c.page.evaluate(() => window.dbHarness.pending())).toBeUndefined()
+  await c.context.setOffline(false)
+  await expect.poll(async () => (await c.page.evaluate(() => window.dbHarness.pending()))?.status, { timeout: 30_000 }).toBe('committed')
+  await converged(tabs)
+  expect((await status(c)).evaluated).toBeGreaterThan(evaluatedOffline + 20)
+  for (const t of tabs) expect((await seen(t)).filter(x => x.total !== TOTAL)).toEqual([])
+  for (const t of tabs) await t.context.close()
+})
