@@ -1,3 +1,4 @@
+import { DIGEST_CHECKPOINT_EVERY } from './constants.js'
 import { Hasher } from './hash.js'
 import { evaluate, type ProcedureRegistry } from './procedures.js'
 import type { Settlement, Store } from './store.js'
@@ -23,6 +24,8 @@ export interface AppliedRun {
   readonly results: TxnResult[]
   readonly cursor: Cursor
   readonly written: string[]
+  /** The digest after every DIGEST_CHECKPOINT_EVERY-th thunk of the replica's history that fell in this run. */
+  readonly checkpoints: Array<{ readonly count: number, readonly digest: string }>
 }
 
 /**
@@ -90,6 +93,8 @@ export function storeApplier (init: ApplierInit): RunApplier {
     const results: TxnResult[] = []
     const written = new Set<string>()
     const hasher = Hasher.restore(base.digest)
+    const checkpoints: Array<{ count: number, digest: string }> = []
+    let count = base.count
     for (const thunk of run) {
       const prior = decided.get(thunk.clientTxnId)
       let outcome: Outcome
@@ -116,10 +121,11 @@ export function storeApplier (init: ApplierInit): RunApplier {
       // order (not how runs were cut): replicas that diverge disagree on it.
       hasher.text(thunk.ts).text(dedupRecord ?? outcome.status)
       for (const [k, v] of writes) hasher.text(k).text(v === undefined ? '' : typeof v === 'number' ? String(v) : canonical(v))
+      if (++count % DIGEST_CHECKPOINT_EVERY === 0) checkpoints.push({ count, digest: hasher.digest() })
     }
     const last = (run[run.length - 1] as Thunk).ts
     const cursor: Cursor = { frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, evalNext: base.evalNext }
     await init.store.write({ settle, txns, meta: [['cursor', cursor as unknown as Value]], durability: 'relaxed' })
-    return { results, cursor, written: [...written] }
+    return { results, cursor, written: [...written], checkpoints }
   }
 }

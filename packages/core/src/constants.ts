@@ -20,6 +20,12 @@ export const DEFAULT_MAX_SKEW_MS = 2_000
 export const DEFAULT_OBSERVER_TTL_MS = 3_000
 /** How often an observer announces itself to the voters. */
 export const DEFAULT_HELLO_INTERVAL_MS = 500
+/** Every this many evaluated thunks a replica records its digest, to compare with other replicas'. */
+export const DIGEST_CHECKPOINT_EVERY = 32
+/** How often a peer tells others its latest digest checkpoint. */
+export const DEFAULT_CHECKPOINT_INTERVAL_MS = 1_000
+/** How many checkpoints a replica keeps to compare against. */
+export const CHECKPOINTS_KEPT = 64
 /** Largest encoded size of one value or one argument object. */
 export const DEFAULT_MAX_VALUE_BYTES = 1 << 20
 /** Deepest nesting accepted in a value. */

@@ -25,6 +25,12 @@ export type Message =
   /** Observer → voter: mint a read timestamp (strict reads). */
   | { readonly t: 'ts-req'; readonly reqId: string }
   | { readonly t: 'ts-rep'; readonly reqId: string; readonly ts: Timestamp }
+  /**
+   * The sender's rolling result digest after its `count`-th evaluated thunk
+   * (every replica evaluates the same thunks in the same order, so equal
+   * counts must have equal digests; a difference is divergence).
+   */
+  | { readonly t: 'ck'; readonly count: number; readonly digest: string }
   /** Observer → voters: I follow the group; fan writes out to me. */
   | { readonly t: 'hello' }
 

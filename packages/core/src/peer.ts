@@ -81,7 +81,17 @@ export interface PeerStatus {
   readonly inflight: number
   readonly unevaluated: number
   readonly failed: string | undefined
+  /** Set once another replica reported a different digest at a count this one also evaluated. */
+  readonly diverged: Divergence | undefined
   readonly counters: Readonly<Record<string, number>>
+}
+
+/** Two replicas disagree on the result digest after the same number of evaluated thunks. */
+export interface Divergence {
+  readonly peer: string
+  readonly count: number
+  readonly mine: string
+  readonly theirs: string
 }
 
 /** A peer's view of one coordinator's thunk sequence. */
@@ -199,6 +209,10 @@ export class Peer {
   private closed = false
   private failure: string | undefined
   private readonly counters: Record<string, number> = {}
+  /** count → digest after that many evaluated thunks (the last CHECKPOINTS_KEPT). */
+  private readonly checkpoints = new Map<number, string>()
+  private lastCheckpointSent = -Infinity
+  private divergence: Divergence | undefined
 
   private constructor (init: PeerInit) {
     this.id = init.id
@@ -365,6 +379,9 @@ export class Peer {
         }
         break
       }
+      case 'ck':
+        this.compareCheckpoint(from, m.count, m.digest)
+        break
       case 'hello':
         if (this.role === 'voter' && !this.config.voters.includes(from)) this.observers.set(from, this.now())
         break
@@ -386,9 +403,42 @@ export class Peer {
       this.lastHello = now
       for (const v of this.config.voters) this.send(v, { t: 'hello' })
     }
+    if (now - this.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) this.sendCheckpoint(now)
     this.askForGaps(now)
     this.retryForwards(now)
     this.expireWaiters(now)
+  }
+
+  // --------------------------------------------------------- divergence
+
+  /** Tells the voters (and a voter its observers) the latest digest checkpoint. */
+  private sendCheckpoint (now: number): void {
+    this.lastCheckpointSent = now
+    let latest = -1
+    for (const c of this.checkpoints.keys()) if (c > latest) latest = c
+    const digest = this.checkpoints.get(latest)
+    if (digest === undefined) return
+    const m: Message = { t: 'ck', count: latest, digest }
+    for (const v of this.config.voters) this.send(v, m)
+    if (this.role === 'voter') for (const o of this.observers.keys()) this.send(o, m)
+  }
+
+  private compareCheckpoint (from: string, count: number, theirs: string): void {
+    const mine = this.checkpoints.get(count)
+    if (mine === undefined || mine === theirs) return
+    this.count('digest-mismatch')
+    if (this.divergence !== undefined) return
+    this.divergence = { peer: from, count, mine, theirs }
+    this.log('diverged', { ...this.divergence })
+    for (const l of this.divergenceListeners) l(this.divergence)
+  }
+
+  private readonly divergenceListeners = new Set<(d: Divergence) => void>()
+
+  /** Calls `listener` once this replica learns another one reached a different digest (a non-deterministic procedure, or a bug). */
+  onDivergence (listener: (d: Divergence) => void): () => void {
+    this.divergenceListeners.add(listener)
+    return () => { this.divergenceListeners.delete(listener) }
   }
 
   // ---------------------------------------------------------- watermark
@@ -774,6 +824,10 @@ export class Peer {
       this.resolveWaiters(thunk.clientTxnId, applied.results[i] as TxnResult)
     }
     this.count('evaluated', run.length)
+    for (const c of applied.checkpoints) {
+      this.checkpoints.set(c.count, c.digest)
+      if (this.checkpoints.size > C.CHECKPOINTS_KEPT) this.checkpoints.delete(this.checkpoints.keys().next().value as number)
+    }
     for (const l of this.appliedListeners) l({ written: applied.written, frontier: this.frontier })
     this.serveReads()
   }
@@ -973,6 +1027,7 @@ export class Peer {
       inflight: this.inflight.size,
       unevaluated,
       failed: this.failure,
+      diverged: this.divergence,
       counters: { ...this.counters }
     }
   }

@@ -108,6 +108,10 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
     case 'wm':
       wm(m.wm)
       break
+    case 'ck':
+      int(m.count, 'count', 1)
+      str(m.digest, 'digest', 64)
+      break
     case 'gap-req':
       str(m.coordinator, 'coordinator')
       int(m.epoch, 'epoch')

@@ -3,7 +3,14 @@ import { describe, expect, it } from 'vitest'
 import { peerTag, reconnoiter, type Timestamp, type Tx, type TxnResult } from '../src/index.js'
 import { TestGroup } from './harness.js'
 
+/** State outside the transaction: every replica that evaluates `leaky` gets another number (the guard cannot see this). */
+const leak = { n: 0 }
+
 const procedures = {
+  leaky: {
+    keys: () => ({ reads: [], writes: ['leak'] }),
+    run: (tx: Tx) => { tx.put('leak', ++leak.n); return null }
+  },
   inc: {
     keys: (a: { k: string }) => ({ reads: [a.k], writes: [a.k] }),
     run: (tx: Tx, a: { k: string }) => { const v = ((tx.get(a.k) as number | undefined) ?? 0) + 1; tx.put(a.k, v); return v }
@@ -51,6 +58,23 @@ describe('Peer', () => {
     const st = [...g.peers.values()].map(p => p.status())
     expect(new Set(st.map(s => s.digest)).size).toBe(1)
     expect(st.every(s => s.evaluated === 6)).toBe(true)
+  })
+
+  it('replicas compare digest checkpoints: agreement stays quiet, a non-deterministic procedure is reported', async () => {
+    const g = await TestGroup.create(procedures, 3, 1)
+    for (let i = 0; i < 40; i++) await committed(g, `v${i % 3}`, `h${i}`)
+    await g.steps(500)
+    expect([...g.peers.values()].map(p => p.status().diverged)).toEqual([undefined, undefined, undefined, undefined])
+    const diverged: string[] = []
+    for (const p of g.peers.values()) p.onDivergence(d => { diverged.push(`${p.id}:${d.count}`) })
+    for (let i = 0; i < 32; i++) {
+      const out = await g.run(g.peer('v0').submit({ clientTxnId: `l${i}`, procedure: 'leaky', hash: g.hash('leaky'), args: null }))
+      expect(out.done).toBe(true)
+    }
+    await g.steps(500)
+    const reports = [...g.peers.values()].map(p => p.status().diverged)
+    expect(reports.every(d => d !== undefined && d.count === 64 && d.mine !== d.theirs)).toBe(true)
+    expect(diverged.sort()).toEqual(['o0:64', 'v0:64', 'v1:64', 'v2:64'])
   })
 
   it('refuses unknown procedures and mismatched hashes at submit, with named errors', async () => {

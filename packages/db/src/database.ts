@@ -86,6 +86,8 @@ export interface DatabaseStatus {
   readonly unevaluated: number
   /** Set when the database stopped serving (worker or store failure). */
   readonly failed: string | undefined
+  /** Set when another replica reported a different result digest for the same history: a procedure is not deterministic (or a bug). */
+  readonly diverged: { readonly peer: string, readonly count: number } | undefined
   /** The browser tab slot this replica lives in. */
   readonly slot: number | undefined
   readonly counters: Readonly<Record<string, number>>
@@ -272,6 +274,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
       inflight: s.inflight,
       unevaluated: s.unevaluated,
       failed,
+      diverged: s.diverged === undefined ? undefined : { peer: s.diverged.peer, count: s.diverged.count },
       slot: this.slot?.index,
       counters: s.counters
     }
