@@ -1,6 +1,7 @@
 import { benchCore, benchCoreThreaded } from './core.js'
 import { benchStores } from './store.js'
 import { benchNet } from './net.js'
+import { benchBrowser } from './browser.js'
 
 /**
  * `pnpm bench <workload> [--clients C] [--voters V] [--seconds S] [--accounts A]`
@@ -31,6 +32,18 @@ async function main (): Promise<number> {
     }
     process.stdout.write(`threaded/one-thread ratio ${(threaded.txnPerSec / single.txnPerSec).toFixed(2)}\n`)
     process.stdout.write(`core: ${Math.round(single.txnPerSec)} txn/s\n`)
+    return 0
+  }
+  if (workload === 'browser') {
+    const clients = option(args, 'clients', 8)
+    const seconds = option(args, 'seconds', 10)
+    const evalThunks = option(args, 'eval-thunks', 20_000)
+    const runSize = option(args, 'run-size', 256)
+    process.stdout.write(`browser: one Chromium tab (@tideline/db, IndexedDB replica and evaluation in a module worker) calling 2-key transfers through 3 relay processes on loopback WebSockets, ${clients} calls in flight, ${seconds} s; then ${evalThunks} thunks applied in the worker in runs of ${runSize}\n`)
+    const r = await benchBrowser({ clients, seconds, evalThunks, runSize })
+    process.stdout.write(`| Chromium | calls | failed | txn/s | p50 ms | p99 ms | worker eval txn/s |\n|---|---|---|---|---|---|---|\n`)
+    process.stdout.write(`| ${r.chromium} | ${r.calls} | ${r.failed} | ${r.txnPerSec.toFixed(0)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} | ${r.evalTxnPerSec.toFixed(0)} |\n`)
+    process.stdout.write(`browser: p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, worker eval ${Math.round(r.evalTxnPerSec)} txn/s\n`)
     return 0
   }
   if (workload === 'store') {

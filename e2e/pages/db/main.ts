@@ -1,4 +1,5 @@
-import { openDatabase, type Database, type DatabaseStatus } from '@tideline/db'
+import { Hasher, TS_ZERO, makeTimestamp, peerTag, type Thunk, type Cursor } from '@tideline/core'
+import { WorkerBackend, openDatabase, registryOf, type Database, type DatabaseStatus } from '@tideline/db'
 import { ACCOUNTS, INITIAL, procedures } from './procedures.js'
 
 // The page side of the db tests: one database per page, a subscription over
@@ -86,6 +87,54 @@ const harness = {
     const v: Record<string, number> = {}
     for (const k of keys) v[k] = (r.values[k] as number | undefined) ?? INITIAL
     return v
+  },
+  /** Closed-loop calls from this tab for `seconds`, `parallel` at a time; each call's latency in ms. */
+  async latency (seconds: number, parallel: number): Promise<{ ms: number[], elapsedMs: number, failed: number }> {
+    const ms: number[] = []
+    let failed = 0
+    const start = performance.now()
+    const end = start + seconds * 1000
+    await Promise.all(Array.from({ length: parallel }, async (_, c) => {
+      for (let i = 0; performance.now() < end; i++) {
+        const t0 = performance.now()
+        try {
+          await db().call('transfer', { from: ACCOUNTS[(c + i) % ACCOUNTS.length] as string, to: ACCOUNTS[(c + i + 3) % ACCOUNTS.length] as string, amount: 1 })
+          ms.push(performance.now() - t0)
+        } catch {
+          failed++
+        }
+      }
+    }))
+    return { ms, elapsedMs: performance.now() - start, failed }
+  },
+  /**
+   * The worker's evaluation throughput on its own: a fresh worker and
+   * IndexedDB database, `total` transfer thunks over 1,000 accounts applied in
+   * runs of `runSize` through Comlink, as the page's Peer does.
+   */
+  async evalBench (total: number, runSize: number): Promise<{ txnPerSec: number, ms: number }> {
+    const name = `tideline-eval-bench-${Math.random().toString(36).slice(2)}`
+    const backend = new WorkerBackend(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }))
+    const registry = registryOf(procedures)
+    const hash = registry.procedures.get('transfer')?.hash ?? ''
+    await backend.open(name, registry.hash)
+    const tag = peerTag('bench')
+    const t0 = Date.now()
+    let base: Cursor = { frontier: TS_ZERO, last: TS_ZERO, count: 0, digest: new Hasher().state, evalNext: {} }
+    const start = performance.now()
+    for (let done = 0; done < total;) {
+      const run: Thunk[] = []
+      for (let i = 0; i < runSize && done < total; i++, done++) {
+        const from = `acct/b${(done * 7919) % 1000}`
+        const to = `acct/b${(done * 104729 + 1) % 1000}`
+        run.push({ ts: makeTimestamp(t0, tag, done + 1), epoch: 0, coordinator: 'bench', seq: done + 1, procedure: 'transfer', hash, args: { from: from.slice(5), to: to.slice(5), amount: 1 }, reads: [from, to], writes: [from, to], clientTxnId: `${name}-${done}` })
+      }
+      base = (await backend.applier(run, base)).cursor
+    }
+    const ms = performance.now() - start
+    await backend.close()
+    await new Promise<void>(resolve => { const r = indexedDB.deleteDatabase(name); r.onsuccess = () => { resolve() }; r.onerror = () => { resolve() } })
+    return { txnPerSec: total / (ms / 1000), ms }
   },
   async close (): Promise<void> {
     await state.db?.close()

@@ -1,5 +1,5 @@
 export * from './errors.js'
-export { hash64 } from './hash.js'
+export { hash64, Hasher } from './hash.js'
 export { sourceFingerprint } from './fingerprint.js'
 export { canonical, checkValue, cloneValue } from './value.js'
 export type { Value } from './value.js'

@@ -1,6 +1,8 @@
 export { defineProcedures, registryOf } from './procedures.js'
 export type { ProcedureDef, Procedures, ProcedureName, ArgsOf, ResultOf } from './procedures.js'
 export { Database, openDatabase } from './database.js'
+/** Advanced: the page side of a database worker (a Store and a RunApplier over Comlink), e.g. for benchmarks. */
+export { WorkerBackend } from './backend.js'
 export type { OpenOptions, CallOptions, ReadOptions, CallResult, ReadResult, DatabaseStatus, ReconnaissanceOptions } from './database.js'
 export {
   TidelineError, AbortError, QuorumUnavailableError, UnknownProcedureError, ProcedureHashMismatchError, InvalidArgumentError,
