@@ -144,3 +144,16 @@ test('a tab taken offline says so, its call waits, and it catches up after comin
   for (const t of tabs) expect((await seen(t)).filter(x => x.total !== TOTAL)).toEqual([])
   for (const t of tabs) await t.context.close()
 })
+
+test('a worker that fails surfaces as WorkerFailedError and a failed status, never silently', async ({ browser }) => {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  await page.goto(pageUrl())
+  await page.waitForFunction(() => window.dbHarness !== undefined)
+  await page.evaluate(async o => window.dbHarness.open({ ...o, crashable: true }), openOpts)
+  await page.evaluate(async () => window.dbHarness.online())
+  const r = await page.evaluate(async () => window.dbHarness.crashWorker())
+  expect(r.name).toBe('WorkerFailedError')
+  expect(r.failed).toMatch(/injected worker crash/)
+  await context.close()
+})

@@ -8,7 +8,7 @@ import { ACCOUNTS, INITIAL, procedures } from './procedures.js'
 
 interface Seen { readonly total: number, readonly ts: string, readonly network: string, readonly values: Record<string, number> }
 
-const state: { db?: Database<typeof procedures>, seen: Seen[], errors: string[], pending?: { status: string, ms: number } } = { seen: [], errors: [] }
+const state: { db?: Database<typeof procedures>, seen: Seen[], errors: string[], pending?: { status: string, ms: number }, worker?: Worker } = { seen: [], errors: [] }
 const keys = ACCOUNTS.map(a => `acct/${a}`)
 
 function db (): Database<typeof procedures> {
@@ -18,14 +18,20 @@ function db (): Database<typeof procedures> {
 
 const harness = {
   /** Opens the database and subscribes at once (before the network is up). */
-  async open (o: { peers: string[], invite: string, creator: string, name?: string }): Promise<{ id: string, slot: number | undefined, network: string }> {
+  async open (o: { peers: string[], invite: string, creator: string, name?: string, crashable?: boolean }): Promise<{ id: string, slot: number | undefined, network: string }> {
     const opened = await openDatabase({
       name: o.name ?? 'bank',
       procedures,
       peers: o.peers,
       invite: o.invite,
       creator: o.creator,
-      worker: () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
+      worker: () => {
+        const w = o.crashable === true
+          ? new Worker(new URL('./crashable-worker.ts', import.meta.url), { type: 'module' })
+          : new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' })
+        state.worker = w
+        return w
+      },
       timeoutMs: 30_000
     })
     state.db = opened
@@ -72,6 +78,17 @@ const harness = {
   },
   pending (): { status: string, ms: number } | undefined {
     return state.pending
+  },
+  /** Makes a crashable worker throw on its event loop; then one call, reporting how it failed. */
+  async crashWorker (): Promise<{ name: string, failed: string | undefined }> {
+    state.worker?.postMessage('tideline-test-crash')
+    await new Promise(resolve => setTimeout(resolve, 200))
+    try {
+      await db().call('transfer', { from: 'a0', to: 'a1', amount: 1 })
+      return { name: 'none', failed: db().status().failed }
+    } catch (err) {
+      return { name: (err as Error).name, failed: db().status().failed }
+    }
   },
   status (): DatabaseStatus {
     return db().status()
