@@ -1,0 +1,260 @@
+import type { CallResult, DatabaseStatus } from '@tideline/db'
+import { describeFailure, loadGroup, newId, openDemo, timedCall, type DemoDatabase } from './db.js'
+import { startPanel } from './panel.js'
+import { COLUMN_IDS, DEFAULT_COLUMNS, type Card, type Column } from './procedures.js'
+import { el, must, showMessage, watchConnection } from './ui.js'
+
+// The kanban board. Every change is a procedure call; the board on screen is
+// whatever this tab's replica holds (subscriptions), so it shows the one
+// order of events every tab agrees on, never an optimistic guess.
+
+interface BoardState {
+  columns: Column[]
+  lists: Record<string, string[]>
+  cards: Record<string, Card>
+}
+
+const state: BoardState = { columns: [...DEFAULT_COLUMNS], lists: Object.fromEntries(COLUMN_IDS.map(c => [c, []])), cards: {} }
+/** Cards with a call in flight: their buttons are disabled until it settles. */
+const busy = new Set<string>()
+const boardEl = must<HTMLDivElement>('#board')
+const form = must<HTMLFormElement>('#new-card')
+const titleInput = must<HTMLInputElement>('#title')
+const assigneeInput = must<HTMLInputElement>('#assignee')
+const addButton = must<HTMLButtonElement>('#add')
+const message = must<HTMLParagraphElement>('#message')
+
+let db: DemoDatabase | undefined
+let editing: string | undefined
+
+type Outcome = CallResult<unknown>
+
+/** Shows a call's outcome; returns whether it committed. */
+function report (what: string, r: Outcome | Error): boolean {
+  if (!(r instanceof Error) && r.status === 'committed') {
+    showMessage(message, 'ok', what)
+    return true
+  }
+  showMessage(message, 'error', `${what} failed: ${describeFailure(r)}`)
+  return false
+}
+
+/** Runs one call for a card with its buttons disabled meanwhile. */
+async function cardCall (id: string, what: string, f: (d: DemoDatabase) => Promise<Outcome>): Promise<boolean> {
+  if (db === undefined || busy.has(id)) return false
+  busy.add(id)
+  render()
+  try {
+    return report(what, await f(db))
+  } catch (err) {
+    return report(what, err as Error)
+  } finally {
+    busy.delete(id)
+    render()
+  }
+}
+
+async function move (id: string, from: string, to: string, index: number): Promise<boolean> {
+  const name = state.columns.find(c => c.id === to)?.name ?? to
+  return cardCall(id, `moved to ${name}`, async d => timedCall(d, 'moveCard', { card: id, from, to, index }))
+}
+
+function renderCard (id: string, col: Column, pos: number, colIndex: number): HTMLElement {
+  const card = state.cards[id]
+  const li = el('li', { class: 'card', draggable: 'true', 'data-card': id })
+  li.classList.toggle('busy', busy.has(id))
+  li.addEventListener('dragstart', e => { e.dataTransfer?.setData('text/plain', JSON.stringify({ id, from: col.id })) })
+  if (card === undefined) {
+    li.append(el('span', { class: 'title muted' }, '…'))
+    return li
+  }
+  const disabled = busy.has(id)
+  if (editing === id) {
+    const f = el('form', { class: 'edit' })
+    const t = el('input', { name: 'title', 'aria-label': 'new title' })
+    t.value = card.title
+    const a = el('input', { name: 'assignee', 'aria-label': 'assignee', placeholder: 'assignee' })
+    a.value = card.assignee
+    const save = el('button', { type: 'submit' }, 'Save')
+    const cancel = el('button', { type: 'button' }, 'Cancel')
+    save.disabled = disabled
+    cancel.addEventListener('click', () => { editing = undefined; render() })
+    f.addEventListener('submit', e => {
+      e.preventDefault()
+      void (async () => {
+        const ok = await cardCall(id, 'saved', async d => {
+          if (t.value !== card.title) {
+            const r = await timedCall(d, 'editCard', { id, title: t.value })
+            if (r.status !== 'committed' || a.value.trim() === card.assignee) return r
+          }
+          return await timedCall(d, 'assignCard', { id, assignee: a.value })
+        })
+        if (ok) { editing = undefined; render() }
+      })()
+    })
+    f.append(t, a, save, cancel)
+    li.append(f)
+    return li
+  }
+  li.append(el('span', { class: 'title' }, card.title))
+  if (card.assignee !== '') li.append(el('span', { class: 'assignee' }, `@${card.assignee}`))
+  const tools = el('div', { class: 'tools' })
+  const button = (label: string, title: string, on: () => void, enabled = true): void => {
+    const b = el('button', { type: 'button', title, 'aria-label': `${title}: ${card.title}` }, label)
+    b.disabled = disabled || !enabled
+    b.addEventListener('click', on)
+    tools.append(b)
+  }
+  const left = state.columns[colIndex - 1]
+  const right = state.columns[colIndex + 1]
+  button('←', 'move left', () => { if (left !== undefined) void move(id, col.id, left.id, (state.lists[left.id] ?? []).length) }, left !== undefined)
+  button('↑', 'move up', () => { void move(id, col.id, col.id, pos - 1) }, pos > 0)
+  button('→', 'move right', () => { if (right !== undefined) void move(id, col.id, right.id, (state.lists[right.id] ?? []).length) }, right !== undefined)
+  button('✎', 'edit', () => { editing = id; render() })
+  button('✕', 'delete', () => { void cardCall(id, 'deleted', async d => timedCall(d, 'deleteCard', { id, column: col.id })) })
+  li.append(tools)
+  return li
+}
+
+function render (): void {
+  const root = boardEl
+  // Keep focus and typing inside an open edit form: only redraw it when needed.
+  const active = document.activeElement
+  if (editing !== undefined && active instanceof HTMLInputElement && root.contains(active)) return
+  root.replaceChildren(...state.columns.map((col, ci) => {
+    const ids = state.lists[col.id] ?? []
+    const full = col.wip > 0 && ids.length >= col.wip
+    const section = el('section', { class: 'column', 'data-column': col.id })
+    section.classList.toggle('full', full)
+    const head = el('header')
+    head.append(el('h2', {}, col.name), el('span', { class: 'count', 'data-count': col.id }, col.wip > 0 ? `${ids.length} / ${col.wip}` : `${ids.length}`))
+    const wip = el('input', { type: 'number', min: '0', max: '99', class: 'wip', 'aria-label': `WIP limit of ${col.name}`, title: 'WIP limit (0 = none)' })
+    wip.value = String(col.wip)
+    wip.addEventListener('change', () => {
+      void cardCall(`wip:${col.id}`, `${col.name} WIP limit set`, async d => timedCall(d, 'setWip', { column: col.id, wip: Number(wip.value) }))
+    })
+    head.append(wip)
+    const list = el('ol', { class: 'cards' })
+    ids.forEach((id, i) => { list.append(renderCard(id, col, i, ci)) })
+    section.addEventListener('dragover', e => { e.preventDefault() })
+    section.addEventListener('drop', e => {
+      e.preventDefault()
+      const raw = e.dataTransfer?.getData('text/plain')
+      if (raw === undefined || raw === '') return
+      const { id, from } = JSON.parse(raw) as { id: string, from: string }
+      const over = (e.target as HTMLElement).closest<HTMLElement>('li.card')
+      const at = over === null ? ids.length : Math.max(0, ids.indexOf(over.dataset.card ?? ''))
+      void move(id, from, col.id, at)
+    })
+    section.append(head, list)
+    return section
+  }))
+}
+
+/** One form submission = one card id, reused if the call timed out and the same text is submitted again. */
+let pendingCreate = false
+let draft: { id: string, title: string } | undefined
+
+async function createFromForm (): Promise<void> {
+  if (db === undefined || pendingCreate) return
+  const title = titleInput.value
+  if (title.trim() === '') { showMessage(message, 'error', 'A card needs a title.'); return }
+  pendingCreate = true
+  addButton.disabled = true
+  const id = draft !== undefined && draft.title === title ? draft.id : newId()
+  const retry = draft?.id === id
+  draft = { id, title }
+  try {
+    const r = await timedCall(db, 'createCard', { id, title, column: 'todo', assignee: assigneeInput.value })
+    draft = undefined
+    const ok = r.status === 'committed' || (retry && r.reason === `card ${id} exists`)
+    if (ok) {
+      showMessage(message, 'ok', 'Card added.')
+      titleInput.value = ''
+    } else {
+      report('Adding the card', r)
+    }
+  } catch (err) {
+    // A timeout leaves the outcome unknown: keep the id so that submitting again cannot add it twice.
+    if ((err as Error).name !== 'QuorumUnavailableError') draft = undefined
+    report('Adding the card', err as Error)
+  } finally {
+    pendingCreate = false
+    addButton.disabled = false
+  }
+}
+
+form.addEventListener('submit', e => {
+  e.preventDefault()
+  void createFromForm()
+})
+
+function subscribeBoard (d: DemoDatabase): void {
+  let stopCards: (() => void) | undefined
+  let cardKeys = ''
+  d.subscribe(['board/columns', ...COLUMN_IDS.map(c => `col/${c}`)], values => {
+    state.columns = (values['board/columns'] as Column[] | undefined) ?? [...DEFAULT_COLUMNS]
+    state.lists = Object.fromEntries(state.columns.map(c => [c.id, (values[`col/${c.id}`] as string[] | undefined) ?? []]))
+    const ids = Object.values(state.lists).flat().toSorted()
+    if (ids.join() !== cardKeys) {
+      cardKeys = ids.join()
+      stopCards?.()
+      stopCards = d.subscribe(ids.map(id => `card/${id}`), cards => {
+        state.cards = Object.fromEntries(Object.entries(cards).map(([k, v]) => [k.slice(5), v as Card]))
+        render()
+      })
+    }
+    render()
+  })
+}
+
+/** Test and console hook: bulk actions the UI would need many clicks for. */
+const hook = {
+  ready: false,
+  board () {
+    return { columns: state.columns, lists: state.lists, cards: state.cards }
+  },
+  async create (titles: string[], column = 'todo') {
+    const d = db
+    if (d === undefined) throw new Error('not open')
+    return Promise.all(titles.map(async title => {
+      const r = await timedCall(d, 'createCard', { id: newId(), title, column, assignee: '' })
+      return r.status === 'committed' ? { status: r.status, id: r.value.id } : { status: r.status, reason: r.reason }
+    }))
+  },
+  /** Moves every card concurrently; the outcome of each call. */
+  async moveAll (ids: string[], from: string, to: string) {
+    const d = db
+    if (d === undefined) throw new Error('not open')
+    return Promise.all(ids.map(async card => {
+      try {
+        const r = await timedCall(d, 'moveCard', { card, from, to, index: 0 })
+        return r.status === 'committed' ? { card, status: 'committed' } : { card, status: 'aborted', reason: r.reason }
+      } catch (err) {
+        return { card, status: 'error', reason: describeFailure(err as Error) }
+      }
+    }))
+  },
+  status (): DatabaseStatus | undefined {
+    return db?.status()
+  }
+}
+declare global {
+  interface Window { demo: typeof hook }
+}
+window.demo = hook
+
+async function main (): Promise<void> {
+  render()
+  const group = await loadGroup()
+  db = await openDemo(group)
+  watchConnection(db)
+  startPanel(must('#panel'), db, group)
+  subscribeBoard(db)
+  addButton.disabled = false
+  hook.ready = true
+}
+
+main().catch((err: unknown) => {
+  showMessage(message, 'error', `Could not open the database: ${describeFailure(err as Error)}`)
+})

@@ -1,0 +1,91 @@
+import { openDatabase, type ArgsOf, type CallResult, type Database, type ProcedureName, type ResultOf } from '@tideline/db'
+import { procedures } from './procedures.js'
+
+/** How a page reaches its group: what `pnpm demo` serves at /group.json, or what a test injects. */
+export interface DemoGroup {
+  /** Relay WebSocket multiaddrs ending in /p2p/<id>. */
+  readonly peers: readonly string[]
+  readonly invite: string
+  readonly creator: string
+  /** The signed genesis (text); also names the local database, so a new group gets a fresh replica. */
+  readonly genesis: string
+  /** Relay health, proxied by the demo server (optional). */
+  readonly healthUrl?: string
+}
+
+declare global {
+  interface Window { __tidelineGroup?: DemoGroup }
+}
+
+export type DemoProcedures = typeof procedures
+export type DemoDatabase = Database<DemoProcedures>
+type Name = ProcedureName<DemoProcedures>
+
+/** One call this tab made, for the latency histogram and the throughput chart. */
+export interface CallSample {
+  readonly at: number
+  readonly ms: number
+  readonly outcome: 'committed' | 'aborted' | 'error'
+}
+
+export const samples: CallSample[] = []
+const MAX_SAMPLES = 5_000
+
+export async function loadGroup (): Promise<DemoGroup> {
+  if (window.__tidelineGroup !== undefined) return window.__tidelineGroup
+  const r = await fetch('/group.json', { cache: 'no-store' })
+  if (!r.ok) throw new Error(`no group configuration at /group.json (HTTP ${r.status}): start the demo with \`pnpm demo\``)
+  return await r.json() as DemoGroup
+}
+
+async function shortHash (text: string): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)))
+  return Array.from(d.slice(0, 6), b => b.toString(16).padStart(2, '0')).join('')
+}
+
+export async function openDemo (group: DemoGroup): Promise<DemoDatabase> {
+  return await openDatabase({
+    name: `demo-${await shortHash(group.genesis)}`,
+    procedures,
+    peers: [...group.peers],
+    invite: group.invite,
+    creator: group.creator,
+    genesis: group.genesis,
+    worker: () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
+    timeoutMs: 30_000
+  })
+}
+
+/** `db.call` that records this tab's latency and outcome; errors (timeouts, bad arguments) are recorded and rethrown. */
+export async function timedCall<K extends Name> (db: DemoDatabase, name: K, args: ArgsOf<DemoProcedures, K>): Promise<CallResult<ResultOf<DemoProcedures, K>>> {
+  const t0 = performance.now()
+  const record = (outcome: CallSample['outcome']): void => {
+    samples.push({ at: Date.now(), ms: performance.now() - t0, outcome })
+    if (samples.length > MAX_SAMPLES) samples.splice(0, samples.length - MAX_SAMPLES)
+  }
+  try {
+    const r = await db.call(name, args)
+    record(r.status)
+    return r
+  } catch (err) {
+    // Bad arguments never reach the network: not a latency sample.
+    if ((err as Error).name !== 'InvalidArgumentError') record('error')
+    throw err
+  }
+}
+
+/** A human sentence for a call's outcome: the abort reason or the error's stable name. */
+export function describeFailure (r: { status: 'aborted', error: string, reason: string } | Error): string {
+  if (r instanceof Error) {
+    const msg = r.name === 'InvalidArgumentError' ? r.message.replace(/^arguments of \w+ are invalid: /, '') : r.message
+    return `${r.name}: ${msg}`
+  }
+  return `${r.error}: ${r.reason}`
+}
+
+/** A fresh id for a card (one per form submission). */
+export function newId (): string {
+  const b = new Uint8Array(8)
+  crypto.getRandomValues(b)
+  return Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
+}
