@@ -41,6 +41,13 @@ export interface ApplierInit {
   readonly store: Store
   readonly registry: ProcedureRegistry
   readonly maxValueBytes?: number
+  /**
+   * Most keys whose newest value the applier remembers between runs (it is
+   * the only writer of settlements and applies runs in timestamp order, so
+   * what it wrote last is what the next run would read). 0 disables it.
+   * @default 65536
+   */
+  readonly cacheKeys?: number
 }
 
 /** The exactly-once record: which thunk decided a clientTxnId, and how. A string, so stores copy nothing. */
@@ -73,17 +80,40 @@ export function toResult (ts: Timestamp, outcome: Outcome, duplicate: boolean): 
 /** The in-process applier: one batched read, evaluation against an overlay, one relaxed settlement batch. */
 export function storeApplier (init: ApplierInit): RunApplier {
   const evalOpts = init.maxValueBytes === undefined ? {} : { maxValueBytes: init.maxValueBytes }
+  const cacheKeys = init.cacheKeys ?? 65_536
+  // key → its newest value as of the end of the last applied run (undefined: absent or deleted).
+  const latest = new Map<string, Value | undefined>()
+  let cachedUpTo: Timestamp | undefined
   return async (run, base) => {
+    try {
+      return await applyOnce(run, base)
+    } catch (err) {
+      latest.clear()
+      cachedUpTo = undefined
+      throw err
+    }
+  }
+
+  async function applyOnce (run: readonly Thunk[], base: Cursor): Promise<AppliedRun> {
     // Everything below the run is settled and nothing above it is, so one
     // read of the newest versions serves the whole run; the overlay carries
     // the run's own writes forward in timestamp order.
+    const first = (run[0] as Thunk).ts
+    // The cache answers only for the run that follows the last one it saw
+    // (a replica that skipped ahead, e.g. from a snapshot, starts afresh).
+    if (cachedUpTo === undefined || base.last !== cachedUpTo) latest.clear()
+    const overlay = new Map<string, Value | undefined>()
     const wanted = new Set<string>()
-    for (const t of run) for (const k of t.reads) wanted.add(k)
+    for (const t of run) {
+      for (const k of t.reads) {
+        if (overlay.has(k) || wanted.has(k)) continue
+        if (latest.has(k)) overlay.set(k, latest.get(k))
+        else wanted.add(k)
+      }
+    }
     const keys = [...wanted]
     const ids = run.map(t => t.clientTxnId)
-    const first = (run[0] as Thunk).ts
-    const [found, records] = await Promise.all([init.store.latestValues(keys, first), init.store.txnRecords(ids)])
-    const overlay = new Map<string, Value | undefined>()
+    const [found, records] = await Promise.all([keys.length === 0 ? [] : init.store.latestValues(keys, first), init.store.txnRecords(ids)])
     for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
     const decided = new Map<string, string>()
     for (let i = 0; i < ids.length; i++) if (records[i] !== undefined) decided.set(ids[i] as string, records[i] as string)
@@ -126,6 +156,11 @@ export function storeApplier (init: ApplierInit): RunApplier {
     const last = (run[run.length - 1] as Thunk).ts
     const cursor: Cursor = { frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, evalNext: base.evalNext }
     await init.store.write({ settle, txns, meta: [['cursor', cursor as unknown as Value]], durability: 'relaxed' })
+    if (cacheKeys > 0) {
+      if (latest.size + overlay.size > cacheKeys) latest.clear()
+      for (const [k, v] of overlay) latest.set(k, v)
+      cachedUpTo = last
+    }
     return { results, cursor, written: [...written], checkpoints }
   }
 }

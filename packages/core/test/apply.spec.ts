@@ -1,0 +1,52 @@
+import fc from 'fast-check'
+import { describe, expect, it } from 'vitest'
+import { Hasher, MemoryStore, TS_ZERO, createRegistry, makeTimestamp, peerTag, storeApplier, type Cursor, type Thunk, type Tx } from '../src/index.js'
+
+const procedures = {
+  move: {
+    keys: (a: { from: string, to: string, n: number }) => ({ reads: [a.from, a.to], writes: [a.from, a.to] }),
+    run: (tx: Tx, a: { from: string, to: string, n: number }) => {
+      const f = (tx.get(a.from) as number | undefined) ?? 10
+      if (f < a.n) return tx.abort('short')
+      tx.put(a.from, f - a.n)
+      tx.put(a.to, ((tx.get(a.to) as number | undefined) ?? 10) + a.n)
+      return f - a.n
+    }
+  },
+  wipe: {
+    keys: (a: { k: string }) => ({ reads: [], writes: [a.k] }),
+    run: (tx: Tx, a: { k: string }) => { tx.delete(a.k); return null }
+  }
+}
+const registry = createRegistry(procedures)
+const tag = peerTag('c')
+
+describe('storeApplier', () => {
+  it('with its cache of newest values gives the same results, digests and state as without', async () => {
+    const op = fc.oneof(
+      fc.record({ p: fc.constant('move' as const), from: fc.integer({ min: 0, max: 5 }), to: fc.integer({ min: 0, max: 5 }), n: fc.integer({ min: 1, max: 15 }) }),
+      fc.record({ p: fc.constant('wipe' as const), k: fc.integer({ min: 0, max: 5 }) })
+    )
+    await fc.assert(fc.asyncProperty(fc.array(fc.array(op, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 12 }), async (runs, cacheKeys) => {
+      const stores = [new MemoryStore(), new MemoryStore()]
+      const appliers = [storeApplier({ store: stores[0] as MemoryStore, registry, cacheKeys }), storeApplier({ store: stores[1] as MemoryStore, registry, cacheKeys: 0 })]
+      const bases: Cursor[] = [0, 1].map(() => ({ frontier: TS_ZERO, last: TS_ZERO, count: 0, digest: new Hasher().state, evalNext: {} }))
+      let seq = 0
+      for (const ops of runs) {
+        const run: Thunk[] = ops.map(o => {
+          seq++
+          const args = o.p === 'move' ? { from: `k${o.from}`, to: `k${o.to}`, n: o.n } : { k: `k${o.k}` }
+          const keys = o.p === 'move' ? procedures.move.keys(args as { from: string, to: string, n: number }) : procedures.wipe.keys(args as { k: string })
+          return { ts: makeTimestamp(1_000 + seq, tag, seq), epoch: 0, coordinator: 'c', seq, procedure: o.p, hash: registry.procedures.get(o.p)?.hash ?? '', args, reads: keys.reads, writes: keys.writes, clientTxnId: `t${seq}` }
+        })
+        const out = await Promise.all([0, 1].map(async i => (appliers[i] as (r: Thunk[], b: Cursor) => ReturnType<ReturnType<typeof storeApplier>>)(run, bases[i] as Cursor)))
+        expect(out[0]?.results).toEqual(out[1]?.results)
+        expect(out[0]?.cursor.digest).toEqual(out[1]?.cursor.digest)
+        bases[0] = out[0]?.cursor as Cursor
+        bases[1] = out[1]?.cursor as Cursor
+      }
+      const last = bases[0]?.frontier ?? TS_ZERO
+      expect(await stores[0]?.entries(last)).toEqual(await stores[1]?.entries(last))
+    }), { numRuns: 60 })
+  })
+})
