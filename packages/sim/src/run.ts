@@ -339,6 +339,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   for (const n of nodes.values()) {
     const failed = n.peer?.status().failed
     if (failed !== undefined) violations.push({ kind: 'liveness', message: `${n.id} failed: ${failed}` })
+    // Deterministic procedures never trip the peers' own digest comparison (a false alarm is a violation too).
+    const diverged = n.peer?.status().diverged
+    if (diverged !== undefined) violations.push({ kind: 'divergence', message: `${n.id} reported divergence from ${diverged.peer} at ${diverged.count}` })
   }
   const digest = hash64(finals.map(f => `${f.peer}:${f.stateDigest}:${f.resultDigest}`).join('|'))
   return { seed, history: h, violations, stats, digest }
