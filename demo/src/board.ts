@@ -3,6 +3,7 @@ import { describeFailure, loadGroup, newId, openDemo, timedCall, type DemoDataba
 import { startPanel } from './panel.js'
 import { COLUMN_IDS, DEFAULT_COLUMNS, type Card, type Column } from './procedures.js'
 import { el, must, showMessage, watchConnection } from './ui.js'
+import type {} from './hooks.js'
 
 // The kanban board. Every change is a procedure call; the board on screen is
 // whatever this tab's replica holds (subscriptions), so it shows the one
@@ -222,6 +223,18 @@ const hook = {
       return r.status === 'committed' ? { status: r.status, id: r.value.id } : { status: r.status, reason: r.reason }
     }))
   },
+  /** Outcomes of calls started by `startCreate`, as they settle. */
+  background: [] as Array<{ title: string, status: string, reason?: string }>,
+  /** Starts creating cards without waiting (for calls made while the network is in trouble). */
+  startCreate (titles: string[]): void {
+    const d = db
+    if (d === undefined) throw new Error('not open')
+    for (const title of titles) {
+      timedCall(d, 'createCard', { id: newId(), title, column: 'todo', assignee: '' }).then(
+        r => { hook.background.push(r.status === 'committed' ? { title, status: r.status } : { title, status: r.status, reason: r.reason }) },
+        (err: unknown) => { hook.background.push({ title, status: 'error', reason: describeFailure(err as Error) }) })
+    }
+  },
   /** Moves every card concurrently; the outcome of each call. */
   async moveAll (ids: string[], from: string, to: string) {
     const d = db
@@ -239,9 +252,7 @@ const hook = {
     return db?.status()
   }
 }
-declare global {
-  interface Window { demo: typeof hook }
-}
+export type BoardHook = typeof hook
 window.demo = hook
 
 async function main (): Promise<void> {

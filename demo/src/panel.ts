@@ -98,7 +98,7 @@ function drawPeers (ctx: CanvasRenderingContext2D, s: DatabaseStatus, group: Dem
 
 function drawLine (ctx: CanvasRenderingContext2D, ticks: readonly Tick[], now: number): void {
   const { w, h } = fit(ctx, 120)
-  const pad = { l: 42, r: 8, t: 24, b: 18 }
+  const pad = { l: 50, r: 8, t: 24, b: 18 }
   const recent = ticks.filter(t => t.at > now - WINDOW_S * 1000)
   const max = Math.min(60_000, Math.max(100, ...recent.map(t => Math.max(t.wmLagMs, t.frontierLagMs))))
   const top = 10 ** Math.ceil(Math.log10(max))

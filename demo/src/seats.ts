@@ -3,6 +3,7 @@ import { describeFailure, loadGroup, openDemo, timedCall, type DemoDatabase } fr
 import { startPanel } from './panel.js'
 import { SEATS } from './procedures.js'
 import { el, must, showMessage, watchConnection } from './ui.js'
+import type {} from './hooks.js'
 
 // "Last seats": every tab sees the same seat map; booking is one procedure
 // that aborts with 'taken', so a seat is never sold twice, however many tabs
@@ -73,9 +74,11 @@ async function rush (n: number, parallel = 4): Promise<Array<{ seat: number, sta
   await Promise.all(Array.from({ length: parallel }, async () => {
     while (left > 0) {
       left--
-      const free = seats.flatMap((s, i) => s === undefined && !pending.has(i) ? [i] : [])
-      // Everything looks taken: try any seat anyway (the procedure decides, not this tab's view).
-      const seat = free.length > 0 ? free[Math.floor(Math.random() * free.length)] as number : Math.floor(Math.random() * SEATS)
+      const idle = seats.flatMap((_, i) => pending.has(i) ? [] : [i])
+      const free = idle.filter(i => seats[i] === undefined)
+      // Everything looks taken: try another seat anyway (the procedure decides, not this tab's view).
+      const pick = free.length > 0 ? free : idle
+      const seat = pick[Math.floor(Math.random() * pick.length)] ?? 0
       out.push({ seat, status: await book(seat) })
     }
   }))
@@ -112,9 +115,7 @@ const hook = {
     return db?.status()
   }
 }
-declare global {
-  interface Window { demoSeats: typeof hook }
-}
+export type SeatsHook = typeof hook
 window.demoSeats = hook
 
 async function main (): Promise<void> {

@@ -1,0 +1,250 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { expect, test, type Browser, type BrowserContext, type Page, type TestInfo } from '@playwright/test'
+import type { BoardHook } from '@tideline/demo/hooks'
+import { serveDemo, type DemoServer } from '@tideline/demo/server'
+import { encodeSigned } from '@tideline/net-libp2p'
+import { startLocalGroup, type ProcessGroup } from '@tideline/relay'
+
+// The demo app (demo/) in real Chromium: three tabs in separate browser
+// contexts against three relay processes running the demo's procedures. The
+// app is built and served here exactly as `pnpm demo` serves it (the same
+// Vite config and /group.json), only on ephemeral ports.
+
+const PROCEDURES = fileURLToPath(new URL('../../demo/src/procedures.ts', import.meta.url))
+const DOCS_SCREENSHOT = fileURLToPath(new URL('../../docs/demo.png', import.meta.url))
+
+interface Tab { readonly page: Page, readonly context: BrowserContext }
+
+let group: ProcessGroup
+let app: DemoServer
+let outDir: string
+let tabs: Tab[] = []
+
+test.describe.configure({ mode: 'serial' })
+
+test.beforeAll(async ({ browser }, testInfo) => {
+  testInfo.setTimeout(180_000)
+  group = await startLocalGroup({ relays: 3, procedures: PROCEDURES, groupId: 'demo-e2e' })
+  outDir = await mkdtemp(join(tmpdir(), 'tideline-demo-build-'))
+  app = await serveDemo({
+    group: { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId, genesis: encodeSigned(group.genesis) },
+    relays: () => group.relays.map(r => ({ id: r.id, http: r.httpUrl })),
+    outDir
+  })
+  tabs = await Promise.all([0, 1, 2].map(async () => openTab(browser, '/')))
+})
+
+test.afterAll(async () => {
+  for (const t of tabs) await t.context.close()
+  await app?.close()
+  await group?.stop()
+  if (outDir !== undefined) await rm(outDir, { recursive: true, force: true })
+})
+
+async function openTab (browser: Browser, path: string): Promise<Tab> {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } })
+  const page = await context.newPage()
+  const tab = { page, context }
+  await goto(tab, path)
+  return tab
+}
+
+/** Loads a demo page and waits until its database is open and online. */
+async function goto (t: Tab, path: string): Promise<void> {
+  await t.page.goto(`${app.url}${path}`)
+  if (path.startsWith('/seats')) await t.page.waitForFunction(() => window.demoSeats?.ready === true, undefined, { timeout: 30_000 })
+  else await t.page.waitForFunction(() => window.demo?.ready === true, undefined, { timeout: 30_000 })
+  await expect(t.page.locator('#conn')).toHaveText(/^online/, { timeout: 30_000 })
+}
+
+type Board = ReturnType<BoardHook['board']>
+
+const boardOf = async (t: Tab): Promise<Board> => t.page.evaluate(() => window.demo.board())
+
+/** Every card id in the board's column lists, in column order. */
+function allListed (b: Board): string[] {
+  return Object.values(b.lists).flat()
+}
+
+const byString = (x: string, y: string): number => x < y ? -1 : x > y ? 1 : 0
+
+async function attach (testInfo: TestInfo, name: string, t: Tab): Promise<void> {
+  await testInfo.attach(`${name}.png`, { body: await t.page.screenshot({ fullPage: true }), contentType: 'image/png' })
+  await testInfo.attach(`${name}-panel.png`, { body: await t.page.locator('#panel').screenshot(), contentType: 'image/png' })
+}
+
+test('concurrent moves from three tabs never overfill a WIP-limited column; every tab shows the same board', async () => {
+  const testInfo = test.info()
+  const [a] = tabs
+  if (a === undefined) throw new Error('no tab')
+  const created = await a.page.evaluate(async () => window.demo.create(Array.from({ length: 9 }, (_, i) => `task ${i + 1}`)))
+  expect(created.map(c => c.status)).toEqual(Array.from({ length: 9 }, () => 'committed'))
+  const ids = created.flatMap(c => c.id === undefined ? [] : [c.id])
+  expect(ids).toHaveLength(9)
+  for (const t of tabs) await expect.poll(async () => (await boardOf(t)).lists.todo?.length, { timeout: 20_000 }).toBe(9)
+
+  // Every tab tries to move every card into Doing (WIP 3) at once, each in its own order.
+  const outcomes = await Promise.all(tabs.map(async (t, i) => t.page.evaluate(async o => window.demo.moveAll(o.order, 'todo', 'doing'), { order: [...ids.slice(i * 3), ...ids.slice(0, i * 3)] })))
+  const flat = outcomes.flat()
+  expect(flat).toHaveLength(27)
+  expect(flat.filter(o => o.status === 'error')).toEqual([])
+  const committed = flat.filter(o => o.status === 'committed')
+  expect(committed).toHaveLength(3)
+  expect(new Set(committed.map(o => o.card)).size).toBe(3)
+  for (const o of flat.filter(x => x.status === 'aborted')) expect(o.reason).toMatch(/at its WIP limit \(3\)|no longer in todo/)
+
+  for (const t of tabs) {
+    await expect.poll(async () => (await boardOf(t)).lists.doing?.toSorted(byString), { timeout: 20_000 }).toEqual(committed.map(o => o.card).toSorted(byString))
+    const b = await boardOf(t)
+    expect(b.lists.todo).toHaveLength(6)
+    // Each card is in exactly one column, and the card says which.
+    const listed = allListed(b)
+    expect(listed.toSorted(byString)).toEqual([...ids].toSorted(byString))
+    for (const [col, list] of Object.entries(b.lists)) for (const id of list) expect(b.cards[id]?.column).toBe(col)
+    await expect(t.page.locator('[data-count="doing"]')).toHaveText('3 / 3')
+  }
+  const boards = await Promise.all(tabs.map(boardOf))
+  for (const b of boards.slice(1)) expect(b.lists).toEqual(boards[0]?.lists)
+
+  // One more move through the UI: Doing is full, so the click shows the abort reason.
+  await a.page.locator('[data-column="todo"] li.card').first().getByRole('button', { name: /^move right/ }).click()
+  await expect(a.page.locator('#message')).toHaveText(/TransactionAbort: Doing is at its WIP limit \(3\)/)
+  await attach(testInfo, 'board', a)
+  if (process.env.TIDELINE_DEMO_SCREENSHOT !== undefined) await a.page.screenshot({ path: DOCS_SCREENSHOT })
+})
+
+test('last seats: three tabs × 20 booking attempts never book a seat twice', async () => {
+  const testInfo = test.info()
+  await Promise.all(tabs.map(async t => goto(t, '/seats.html')))
+  const [a] = tabs
+  if (a === undefined) throw new Error('no tab')
+  // One booking through a real click first.
+  await a.page.locator('#who').fill('clicker')
+  await a.page.locator('[data-seat="0"]').click()
+  await expect(a.page.locator('#message')).toHaveText('Seat 1 is yours.')
+  const results = await Promise.all(tabs.map(async (t, i) => t.page.evaluate(async o => window.demoSeats.rush(20, o.who), { who: `tab-${i}` })))
+  const booked = new Map<number, string>([[0, 'clicker']])
+  results.forEach((r, i) => {
+    expect(r).toHaveLength(20)
+    for (const x of r) {
+      expect(['committed', 'taken']).toContain(x.status)
+      if (x.status !== 'committed') continue
+      expect(booked.has(x.seat), `seat ${x.seat} committed twice`).toBe(false)
+      booked.set(x.seat, `tab-${i}`)
+    }
+  })
+  expect(booked.size).toBeGreaterThan(1)
+  const expected = Array.from({ length: 24 }, (_, s) => booked.get(s) ?? null)
+  for (const t of tabs) await expect.poll(async () => t.page.evaluate(() => window.demoSeats.seats()), { timeout: 20_000 }).toEqual(expected)
+  await expect(a.page.locator('.seat[data-state="mine"]')).toHaveCount([...booked.values()].filter(w => w === 'tab-0').length)
+  await attach(testInfo, 'seats', a)
+})
+
+async function relaysUp (): Promise<boolean[]> {
+  const r = await fetch(`${app.url}/relays.json`)
+  return (await r.json() as Array<{ ok: boolean }>).map(x => x.ok)
+}
+
+const background = async (t: Tab) => t.page.evaluate(() => window.demo.background)
+
+test('kill -9 of one relay during a run: the app stays usable, shows it, and every call made meanwhile commits exactly once after its restart', async () => {
+  test.setTimeout(120_000)
+  const testInfo = test.info()
+  await Promise.all(tabs.map(async t => goto(t, '/')))
+  const [a, b] = tabs
+  if (a === undefined || b === undefined) throw new Error('no tab')
+  const victim = group.relays[2]
+  if (victim === undefined) throw new Error('no relay')
+  const before = await a.page.evaluate(async () => window.demo.create(['before the crash 1', 'before the crash 2']))
+  expect(before.map(x => x.status)).toEqual(['committed', 'committed'])
+
+  // Calls in flight while the relay dies, and calls started after it died.
+  const titles = (tag: string, i: number): string[] => Array.from({ length: 4 }, (_, k) => `${tag} ${i}.${k}`)
+  await Promise.all([a, b].map(async (t, i) => t.page.evaluate(o => { window.demo.startCreate(o) }, titles('during', i))))
+  await victim.kill9()
+  await Promise.all([a, b].map(async (t, i) => t.page.evaluate(o => { window.demo.startCreate(o) }, titles('after', i))))
+  await expect.poll(relaysUp).toEqual([true, true, false])
+  for (const t of [a, b]) await expect(t.page.locator('#conn')).toHaveText('online · 2/3 voters', { timeout: 20_000 })
+  // The page still answers clicks (local reads, forms) while calls wait.
+  await a.page.locator('#title').fill('')
+  await a.page.locator('#add').click()
+  await expect(a.page.locator('#message')).toHaveText('A card needs a title.')
+  await attach(testInfo, 'relay-down', a)
+
+  await victim.start()
+  await expect.poll(relaysUp, { timeout: 20_000 }).toEqual([true, true, true])
+  for (const [i, t] of [a, b].entries()) {
+    await expect.poll(async () => (await background(t)).length, { timeout: 40_000 }).toBe(8)
+    const done = await background(t)
+    expect(done.filter(x => x.status !== 'committed')).toEqual([])
+    expect(done.map(x => x.title).toSorted(byString)).toEqual([...titles('during', i), ...titles('after', i)].toSorted(byString))
+  }
+  for (const t of tabs) {
+    await expect.poll(async () => Object.values((await boardOf(t)).cards).filter(c => /^(during|after) /.test(c.title)).length, { timeout: 20_000 }).toBe(16)
+  }
+  await attach(testInfo, 'relay-back', a)
+})
+
+test('bad input: an empty title, a 10,000-character title and a double click give a clear message and exactly one card', async () => {
+  const testInfo = test.info()
+  const [a, b] = tabs
+  if (a === undefined || b === undefined) throw new Error('no tab')
+  const { page } = a
+  const add = page.locator('#add')
+  const message = page.locator('#message')
+  const before = Object.keys((await boardOf(a)).cards).length
+
+  await page.locator('#title').fill('   ')
+  await add.click()
+  await expect(message).toHaveText('A card needs a title.')
+
+  await page.locator('#title').fill('x'.repeat(10_000))
+  await add.click()
+  await expect(message).toHaveText('Adding the card failed: InvalidArgumentError: title: the title is longer than 200 characters')
+  await expect(page.locator('#title')).toHaveValue('x'.repeat(10_000))
+
+  await page.locator('#title').fill('Exactly once')
+  await add.dblclick()
+  await expect(message).toHaveText('Card added.')
+  await expect(page.locator('#title')).toHaveValue('')
+  // Faster than any human: two clicks and a submit in the same task.
+  await page.locator('#title').fill('Exactly once, again')
+  await page.evaluate(() => {
+    const button = document.querySelector<HTMLButtonElement>('#add')
+    button?.click()
+    button?.click()
+    document.querySelector<HTMLFormElement>('#new-card')?.requestSubmit()
+  })
+  await expect(add).toBeDisabled()
+  await expect(message).toHaveText('Card added.')
+  for (const t of [a, b]) {
+    for (const title of ['Exactly once', 'Exactly once, again']) {
+      await expect.poll(async () => Object.values((await boardOf(t)).cards).filter(c => c.title === title).length, { timeout: 20_000 }).toBe(1)
+      await expect(t.page.locator('li.card .title', { hasText: new RegExp(`^${title}$`) })).toHaveCount(1)
+    }
+  }
+  const cards = Object.values((await boardOf(a)).cards)
+  expect(cards).toHaveLength(before + 2)
+  expect(cards.filter(c => c.title.length > 200 || c.title.trim() === '')).toEqual([])
+  await attach(testInfo, 'bad-input', a)
+})
+
+// The issue asks for more: with one of three relays dead, calls should keep
+// committing on the other two. The core cannot do that yet (DESIGN's
+// reconfiguration is not built: the group watermark is the minimum over every
+// voter's entry, so a dead voter stalls evaluation until it comes back).
+// Expected to fail until then; it passes the day it works, and then fails as
+// "expected to fail" so that this note is removed.
+test('kill -9 of one relay: calls keep committing on the other two (known limitation: no reconfiguration yet)', async () => {
+  test.fail()
+  test.setTimeout(60_000)
+  const [a] = tabs
+  const victim = group.relays[1]
+  if (a === undefined || victim === undefined) throw new Error('no tab')
+  await victim.kill9()
+  await a.page.evaluate(() => { window.demo.background.length = 0; window.demo.startCreate(['while down 1', 'while down 2']) })
+  await expect.poll(async () => (await background(a)).filter(x => x.status === 'committed').length, { timeout: 15_000 }).toBe(2)
+})
