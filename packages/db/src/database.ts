@@ -1,7 +1,7 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  AbortError, PeerClosedError, QuorumUnavailableError, UnknownProcedureError, WorkerFailedError, reconnoiter, timestampMs,
+  AbortError, PeerClosedError, QuorumUnavailableError, TS_ZERO, UnknownProcedureError, WorkerFailedError, reconnoiter, timestampMs,
   type Logger, type ReadConsistency, type Store, type Timestamp, type TxnResult, type Value
 } from '@tideline/core'
 import { NetPeer, decodeSigned, encodeSigned, requestJoin, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
@@ -268,7 +268,8 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
       groupId: this.net.genesis.groupId,
       watermark: s.watermark,
       frontier: s.frontier,
-      lagMs: s.frontier === '' ? 0 : Math.max(0, Date.now() - timestampMs(s.frontier)),
+      // Nothing evaluated yet (frontier at zero): no lag to speak of.
+      lagMs: s.frontier === TS_ZERO ? 0 : Math.max(0, Date.now() - timestampMs(s.frontier)),
       evaluated: s.evaluated,
       digest: s.digest,
       inflight: s.inflight,

@@ -118,6 +118,7 @@ describe('@tideline/db in Node', () => {
     dbs.push(again)
     expect(again.id).toBe(k.id)
     expect(again.status().network).toBe('offline')
+    expect(again.status().lagMs).toBeLessThan(60_000)
     expect((await again.read(['acct/local'], { consistency: 'snapshot' })).values['acct/local']).toBe(INITIAL + 7)
     const seen: unknown[] = []
     again.subscribe(['acct/local'], v => { seen.push(v['acct/local']) })
