@@ -10,7 +10,7 @@
  * - numeric spelling (`1_000`, `1e3`, `1000.0` are one number);
  * - trailing commas, grouping parentheses (printers add or drop them
  *   around `??`, arrow parameters and TypeScript casts), `()` after `new X`,
- *   and esbuild's `__name(fn, "name")` wrappers.
+ *   esbuild's `__name(fn, "name")` wrappers, and `void 0` for `undefined`.
  *
  * So `(a + b) * c` and `a + b * c` fingerprint alike: a fingerprint guards
  * against replicas running different code by accident, not against an
@@ -62,7 +62,9 @@ export function sourceFingerprint (src: string): string {
       const m = /^(?:0[xXoObB][0-9a-fA-F_]+n?|(?:[0-9][0-9_]*)?\.?[0-9_]*(?:[eE][+-]?[0-9_]+)?n?)/.exec(src.slice(i)) as RegExpExecArray
       const raw = m[0]
       const value = raw.endsWith('n') ? raw : String(Number(raw.replaceAll('_', '')))
-      emit(value)
+      // Bundlers (Rolldown, terser) print `undefined` as `void 0`.
+      if (value === '0' && out[out.length - 1] === 'void') out[out.length - 1] = 'undefined'
+      else emit(value)
       i += raw.length
       continue
     }

@@ -32,6 +32,9 @@ describe('sourceFingerprint', () => {
     // esbuild (tsx) keeps a TypeScript cast's parentheses and wraps named arrows; oxc (Vite) does neither.
     expect(sourceFingerprint('const lists = new Map(); const current = (k) => lists.get(k) ?? tx.get(listKey(k)) ?? [];'))
       .toBe(sourceFingerprint('const lists=new Map;const current=__name(k=>lists.get(k)??(tx.get(listKey(k))??[]),"current");'))
+    // Rolldown (Vite 8) prints `undefined` as `void 0`.
+    expect(sourceFingerprint('if (tx.get(k) !== void 0) return')).toBe(sourceFingerprint('if(tx.get(k)!==undefined)return'))
+    expect(sourceFingerprint('void 1')).not.toBe(sourceFingerprint('undefined'))
   })
 
   it('differs for any change in meaning', () => {
