@@ -2,6 +2,8 @@ import { benchCore, benchCoreThreaded } from './core.js'
 import { benchStores } from './store.js'
 import { benchNet } from './net.js'
 import { benchBrowser } from './browser.js'
+import { benchVsEtcd } from './vs-etcd.js'
+import { markdownTable, summaryLine, writeReport } from './vs-etcd-report.js'
 
 /**
  * `pnpm bench <workload> [--clients C] [--voters V] [--seconds S] [--accounts A]`
@@ -81,7 +83,21 @@ async function main (): Promise<number> {
     process.stdout.write(`net: ${Math.round(r.txnPerSec)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms\n`)
     return 0
   }
-  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net\n`)
+  if (workload === 'vs-etcd') {
+    const clients = option(args, 'clients', 64)
+    const seconds = option(args, 'seconds', 10)
+    const clientNodes = option(args, 'client-nodes', 8)
+    const setting = `${clients} closed-loop clients on ${clientNodes} client connections per system (libp2p client peers / etcd3 gRPC channels), ${seconds} s measured after 2 s warm-up per workload and system, one system at a time on loopback; Tideline: 3 tideline-relay processes (LevelStore), a fresh group per workload; etcd: 3 members, default settings, one cluster for its three workloads. puts: each client writes its own keys; transfers: 2 random accounts of 10 (hot) or 10,000 (cold), etcd as read txn + compare-mod-revisions txn, retried on conflict; an overdraft is an aborted, completed transaction in both`
+    process.stdout.write(`vs-etcd: ${setting}\n`)
+    const r = await benchVsEtcd({ clients, seconds, clientNodes, log: line => { process.stdout.write(`${line}\n`) } })
+    const table = markdownTable(r)
+    process.stdout.write(`\n${table}`)
+    const dir = await writeReport(r, setting)
+    process.stdout.write(`wrote ${dir}/vs-etcd.{json,md,svg}\n`)
+    process.stdout.write(`${summaryLine(r)}\n`)
+    return 0
+  }
+  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net, browser, vs-etcd\n`)
   return 2
 }
 
