@@ -45,7 +45,7 @@ export function svgChart (r: VsEtcdResult): string {
   })
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
-<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">Tideline vs etcd ${r.etcdVersion}: completed txn/s, ${r.clients} closed-loop clients, 3 members on loopback</text>
+<text x="${W / 2}" y="20" text-anchor="middle" font-size="12">Tideline vs etcd ${r.etcdVersion}: completed txn/s, ${r.clients} closed-loop clients, 3 members on loopback</text>
 <line x1="${left}" y1="${bottom}" x2="${W - 10}" y2="${bottom}" stroke="black"/>
 ${parts.join('\n')}
 <rect x="${left}" y="${H - 30}" width="12" height="12" fill="${colors.tideline}"/><text x="${left + 16}" y="${H - 20}" font-size="12">Tideline (3 tideline-relay processes)</text>
