@@ -4,6 +4,7 @@ import { chromiumLaunchOptions } from '@tideline/e2e/support/chromium'
 import { startHarness } from '@tideline/e2e/support/harness-server'
 import { encodeSigned } from '@tideline/net-libp2p'
 import { startLocalGroup } from '@tideline/relay'
+import { quantile } from './closed-loop.js'
 
 /** The bank procedures the browser test page uses (shared with the relays). */
 const PROCEDURES = fileURLToPath(new URL('../../../e2e/pages/db/procedures.ts', import.meta.url))
@@ -37,11 +38,6 @@ interface DbHarness {
 }
 // Only inside page.evaluate callbacks (they run in the page, so they may not use names from this module).
 declare const window: { dbHarness: DbHarness | undefined }
-
-function quantile (sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
-}
 
 /**
  * Calls from one Chromium tab (`@tideline/db`, IndexedDB replica and

@@ -5,6 +5,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { NetClient } from '@tideline/net-libp2p'
 import { startLocalGroup } from '@tideline/relay'
 import { simRegistry } from '@tideline/sim'
+import { processCpuMs, quantile } from './closed-loop.js'
 
 export interface NetBenchOptions {
   readonly clients: number
@@ -29,11 +30,6 @@ export interface NetBenchResult {
 }
 
 const WARMUP_MS = 2_000
-
-function quantile (sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number
-}
 
 /**
  * `pnpm bench net`: three relay processes on loopback (LevelStore, TCP),
@@ -93,17 +89,6 @@ async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise
     for (const n of nodes) await n.stop().catch(() => {})
     // Relays write their profiles as they exit.
     await group.stop().catch(() => {})
-  }
-}
-
-/** User+system CPU time a process has used so far (Linux /proc). */
-async function processCpuMs (pid: number | undefined): Promise<number> {
-  if (pid === undefined) return Number.NaN
-  try {
-    const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
-    return (Number(fields[11]) + Number(fields[12])) * 10 // clock ticks of 10 ms
-  } catch {
-    return Number.NaN
   }
 }
 

@@ -17,8 +17,8 @@ const execFileAsync = promisify(execFile)
 
 const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
 
-/** A free TCP port on loopback (bound once and released; the relay binds it again at once). */
-async function freePort (): Promise<number> {
+/** A free TCP port on loopback (bound once and released; the caller's server binds it again at once). */
+export async function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer()
     s.once('error', reject)
