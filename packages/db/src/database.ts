@@ -289,7 +289,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     this.stopApplied()
     try {
       await this.net.stop()
-      await (this.backend ?? undefined)?.close()
+      await this.backend?.close()
     } finally {
       this.slot?.release()
     }

@@ -128,7 +128,6 @@ export class NetPeer {
       ...(init.logger === undefined ? {} : { logger: init.logger })
     })
     const net = new NetPeer(id, genesis, peer, init.peers ?? [], async self => {
-      await Promise.resolve()
       const up = await connectNetwork(init, id, genesis, peer)
       if (self.stopped) {
         await up.transport.stop()
