@@ -17,6 +17,8 @@ export interface Cursor {
   readonly count: number
   readonly digest: [number, number, number]
   readonly evalNext: Readonly<Record<string, number>>
+  /** The epoch whose sequences `evalNext` counts in (absent: the genesis epoch). */
+  readonly epoch?: number
 }
 
 /** What applying a run did: one result per thunk (in order), the cursor it persisted, and every key it wrote. */
@@ -154,7 +156,7 @@ export function storeApplier (init: ApplierInit): RunApplier {
       if (++count % DIGEST_CHECKPOINT_EVERY === 0) checkpoints.push({ count, digest: hasher.digest() })
     }
     const last = (run[run.length - 1] as Thunk).ts
-    const cursor: Cursor = { frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, evalNext: base.evalNext }
+    const cursor: Cursor = { frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, evalNext: base.evalNext, ...(base.epoch === undefined ? {} : { epoch: base.epoch }) }
     await init.store.write({ settle, txns, meta: [['cursor', cursor as unknown as Value]], durability: 'relaxed' })
     if (cacheKeys > 0) {
       if (latest.size + overlay.size > cacheKeys) latest.clear()

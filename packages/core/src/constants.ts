@@ -30,3 +30,11 @@ export const CHECKPOINTS_KEPT = 64
 export const DEFAULT_MAX_VALUE_BYTES = 1 << 20
 /** Deepest nesting accepted in a value. */
 export const MAX_VALUE_DEPTH = 64
+/** A voter silent, or whose watermark entry has not moved, for this long is suspected and voted out of the next epoch. */
+export const DEFAULT_SUSPECT_MS = 2_000
+/** How long a reconfiguration proposal may take before its proposer tries again with a higher ballot. */
+export const DEFAULT_PROPOSE_TIMEOUT_MS = 500
+/** Most voters a group grows to by admitting candidates. */
+export const DEFAULT_MAX_VOTERS = 7
+/** How often a replica that saw a newer epoch asks for the decision it lacks. */
+export const DEFAULT_EPOCH_FETCH_MS = 200

@@ -1,4 +1,4 @@
-import type { ReadConsistency, ReadResult, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
+import type { Ballot, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
 import type { Timestamp } from './timestamp.js'
 
 /**
@@ -31,7 +31,23 @@ export type Message =
    * counts must have equal digests; a difference is divergence).
    */
   | { readonly t: 'ck'; readonly count: number; readonly digest: string }
-  /** Observer → voters: I follow the group; fan writes out to me. */
-  | { readonly t: 'hello' }
+  /**
+   * Observer → voters: I follow the group at `epoch`; fan writes out to me.
+   * `candidate`: I would serve as a voter (relays; voters decide whether to add me).
+   */
+  | { readonly t: 'hello', readonly epoch?: number, readonly candidate?: boolean }
+  /** Reconfiguration, phase 1: a voter of `epoch` asks the others to promise `ballot` (and stop taking `epoch`'s writes). */
+  | { readonly t: 'rc-prepare'; readonly epoch: number; readonly ballot: Ballot }
+  /** Phase 1 answer: the promise, any value already accepted, and what the voter holds of `epoch`. */
+  | { readonly t: 'rc-promise'; readonly epoch: number; readonly ballot: Ballot; readonly accepted?: { readonly ballot: Ballot, readonly value: EpochChange }; readonly report: EpochReport }
+  /** Phase 2: accept `value` under `ballot`. */
+  | { readonly t: 'rc-accept'; readonly epoch: number; readonly ballot: Ballot; readonly value: EpochChange }
+  | { readonly t: 'rc-accepted'; readonly epoch: number; readonly ballot: Ballot }
+  /** Refusal: the sender already promised the higher `ballot`. */
+  | { readonly t: 'rc-nack'; readonly epoch: number; readonly ballot: Ballot }
+  /** A majority of the old epoch's voters accepted `value`: it is decided. Sent by a voter of epoch `value.epoch - 1`. */
+  | { readonly t: 'rc-decided'; readonly value: EpochChange }
+  /** Asks for the decision that ended `epoch` (a replica that fell behind). */
+  | { readonly t: 'rc-fetch'; readonly epoch: number }
 
 export type MessageType = Message['t']

@@ -6,7 +6,8 @@ import { declaredKeys, resolveProcedure, type ProcedureRegistry } from './proced
 import { decodeRecord, storeApplier, toResult, type Cursor, type RunApplier } from './apply.js'
 import type { Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, TimestampMinter, maxTimestamp, peerTag, timestampMs, type Timestamp } from './timestamp.js'
-import type { GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
+import type { Ballot, EpochChange, EpochReport, GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
+import { chooseValue, compareBallots, keeps } from './reconfig.js'
 import { validateMessage } from './validate.js'
 import { checkValue, type Value } from './value.js'
 import { WatermarkTable } from './watermark.js'
@@ -48,6 +49,28 @@ export interface PeerInit {
    * (a browser database passes one that runs in its Web Worker).
    */
   readonly applier?: RunApplier
+  /** @default DEFAULT_SUSPECT_MS */
+  readonly suspectMs?: number
+  /** @default DEFAULT_PROPOSE_TIMEOUT_MS */
+  readonly proposeTimeoutMs?: number
+  /** @default DEFAULT_MAX_VOTERS */
+  readonly maxVoters?: number
+  /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
+  readonly candidate?: boolean
+  /**
+   * Which candidates a voter may add to the next epoch (they are already
+   * authenticated group members; this is the policy on top).
+   * @default none
+   */
+  readonly admitVoter?: (peerId: string) => boolean
+}
+
+/** A decided epoch change as this peer installed it. */
+export interface EpochEvent {
+  readonly epoch: number
+  readonly voters: readonly string[]
+  /** Old-epoch thunks aborted by the change (their clients retry with the same clientTxnId). */
+  readonly aborted: number
 }
 
 /** What one evaluated run changed: the keys it wrote and the frontier after it. */
@@ -72,6 +95,9 @@ export interface PeerStatus {
   readonly id: string
   readonly role: Role
   readonly epoch: number
+  readonly voters: readonly string[]
+  /** This voter promised a ballot for its epoch and takes none of its writes until the change is decided. */
+  readonly sealed: boolean
   readonly watermark: Timestamp
   /** All thunks below this are evaluated and settled here. */
   readonly frontier: Timestamp
@@ -96,7 +122,7 @@ export interface Divergence {
 
 /** A peer's view of one coordinator's thunk sequence. */
 interface Stream {
-  /** Every seq <= have is persisted here (evaluated or held). */
+  /** Every seq <= have is persisted here (evaluated or held), or aborted by the epoch's cut. */
   have: number
   /** Next seq to evaluate. */
   evalNext: number
@@ -106,8 +132,51 @@ interface Stream {
   readonly receiving: Set<number>
   gapAskedAt: number
   gapTarget: number
+  /** Set when the epoch ended: the last kept seq, and the aborted ones below it. */
+  end?: number
+  skip?: ReadonlySet<number>
 }
 
+/** One epoch's voters, sequences and watermark. Old epochs stay until evaluated through their cut. */
+interface EpochState {
+  readonly epoch: number
+  readonly voters: readonly string[]
+  readonly majority: number
+  readonly tags: ReadonlyMap<string, string>
+  readonly streams: ReadonlyMap<string, Stream>
+  readonly wm: WatermarkTable
+  /** Set when the next epoch is decided: every kept thunk of this epoch lies at or below it, every later one above. */
+  floor?: Timestamp
+}
+
+/** An acceptor's durable Paxos state for its current epoch. */
+interface AcceptorState {
+  readonly epoch: number
+  readonly promised?: Ballot
+  readonly accepted?: { readonly ballot: Ballot, readonly value: EpochChange }
+}
+
+interface Proposal {
+  readonly epoch: number
+  readonly ballot: Ballot
+  readonly startedAt: number
+  readonly promises: Map<string, { accepted?: { ballot: Ballot, value: EpochChange } | undefined, report: EpochReport }>
+  readonly accepts: Set<string>
+  value?: EpochChange
+}
+
+function newEpochState (epoch: number, voters: readonly string[]): EpochState {
+  const streams = new Map<string, Stream>()
+  for (const v of voters) streams.set(v, { have: 0, evalNext: 1, held: new Map(), receiving: new Set(), gapAskedAt: -Infinity, gapTarget: 0 })
+  return { epoch, voters, majority: Math.floor(voters.length / 2) + 1, tags: new Map(voters.map(v => [v, peerTag(v)])), streams, wm: new WatermarkTable(voters, epoch) }
+}
+
+/** Skipped (aborted) seqs count as had: there is nothing to fetch for them. */
+function advanceHave (s: Stream): void {
+  while (s.held.has(s.have + 1) || s.skip?.has(s.have + 1) === true) s.have++
+}
+
+const sameBallot = (a: Ballot, b: Ballot): boolean => a.n === b.n && a.by === b.by
 interface Inflight {
   readonly thunk: Thunk
   readonly acks: Set<string>
@@ -155,25 +224,28 @@ function errorInfo (err: unknown): { name: string, message: string } {
  */
 export class Peer {
   readonly id: string
-  readonly role: Role
-  readonly config: GroupConfig
   private readonly registry: ProcedureRegistry
   private readonly store: Store
   private readonly applier: RunApplier
   private readonly appliedListeners = new Set<(e: AppliedEvent) => void>()
+  private readonly epochListeners = new Set<(e: EpochEvent) => void>()
   private readonly clock: Clock
   private readonly sendFn: PeerInit['send']
   private readonly log: Logger
   private readonly opts: {
     writeRetryMs: number, gossipIntervalMs: number, gapRetryMs: number, callTimeoutMs: number
     maxSkewMs: number, clockLeaseMs: number, maxValueBytes: number
+    suspectMs: number, proposeTimeoutMs: number, maxVoters: number
+    candidate: boolean, admitVoter: (peerId: string) => boolean
   }
 
   private readonly minter: TimestampMinter
-  private readonly wm: WatermarkTable
-  private readonly majority: number
-  private readonly tags: Map<string, string>
-  private readonly streams = new Map<string, Stream>()
+  private cfg: GroupConfig
+  /** The current epoch (the newest this peer installed). */
+  private cur: EpochState
+  /** Epochs from the one being evaluated up to the current one. */
+  private readonly epochs = new Map<number, EpochState>()
+  private evalEpoch: number
 
   // coordinator state
   private nextSeq = 1
@@ -184,10 +256,33 @@ export class Peer {
   private readonly minted = new Map<string, Timestamp>()
   private outbox: Thunk[] = []
   private lastPromise: WatermarkEntry | undefined
+  /** The last entry this voter published; frozen while sealed. */
+  private lastEntry: WatermarkEntry | undefined
   private clockLease = 0
   private leaseWriting = false
   private lastGossip = -Infinity
   private readonly observers = new Map<string, number>()
+
+  // reconfiguration state
+  private acceptor: AcceptorState
+  private acceptorWrites: Promise<void> = Promise.resolve()
+  private sealedAt = -Infinity
+  private proposal: Proposal | undefined
+  private highestBallot = 0
+  private nextProposeAt = -Infinity
+  /** Since when this voter has wanted a different voter set (or been sealed too long). */
+  private changeWantedSince: number | undefined
+  private epochStartedAt: number
+  private readonly lastHeard = new Map<string, number>()
+  private readonly wmMovedAt = new Map<string, number>()
+  /** Candidates (peers asking to be voters) → when last heard, and at which epoch. */
+  private readonly candidates = new Map<string, { seen: number, epoch: number }>()
+  private leaving = false
+  /** Submissions received while sealed: minted once the next epoch is installed. */
+  private readonly deferred = new Map<string, SubmitRequest>()
+  private installing = false
+  private lastEpochFetch = -Infinity
+  private readonly staleToldAt = new Map<string, number>()
 
   // replica state
   private persistQueue: Thunk[] = []
@@ -216,8 +311,7 @@ export class Peer {
 
   private constructor (init: PeerInit) {
     this.id = init.id
-    this.config = init.config
-    this.role = init.config.voters.includes(init.id) ? 'voter' : 'observer'
+    this.cfg = init.config
     this.registry = init.registry
     this.store = init.store
     this.applier = init.applier ?? storeApplier({ store: init.store, registry: init.registry, maxValueBytes: init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES })
@@ -231,36 +325,93 @@ export class Peer {
       callTimeoutMs: init.callTimeoutMs ?? C.DEFAULT_CALL_TIMEOUT_MS,
       maxSkewMs: init.maxSkewMs ?? C.DEFAULT_MAX_SKEW_MS,
       clockLeaseMs: init.clockLeaseMs ?? C.DEFAULT_CLOCK_LEASE_MS,
-      maxValueBytes: init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES
+      maxValueBytes: init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES,
+      suspectMs: init.suspectMs ?? C.DEFAULT_SUSPECT_MS,
+      proposeTimeoutMs: init.proposeTimeoutMs ?? C.DEFAULT_PROPOSE_TIMEOUT_MS,
+      maxVoters: init.maxVoters ?? C.DEFAULT_MAX_VOTERS,
+      candidate: init.candidate ?? false,
+      admitVoter: init.admitVoter ?? (() => false)
     }
     this.minter = new TimestampMinter(peerTag(init.id))
-    this.wm = new WatermarkTable(init.config.voters, init.config.epoch)
-    this.majority = Math.floor(init.config.voters.length / 2) + 1
-    this.tags = new Map(init.config.voters.map(v => [v, peerTag(v)]))
-    for (const v of init.config.voters) this.streams.set(v, { have: 0, evalNext: 1, held: new Map(), receiving: new Set(), gapAskedAt: -Infinity, gapTarget: 0 })
+    this.cur = newEpochState(init.config.epoch, init.config.voters)
+    this.epochs.set(this.cur.epoch, this.cur)
+    this.evalEpoch = this.cur.epoch
+    this.acceptor = { epoch: this.cur.epoch }
+    this.epochStartedAt = init.clock.now()
+  }
+
+  /** The current epoch's configuration (it changes when an epoch change is installed). */
+  get config (): GroupConfig {
+    return this.cfg
+  }
+
+  get role (): Role {
+    return this.cur.voters.includes(this.id) ? 'voter' : 'observer'
+  }
+
+  /** Sealed: this voter promised a ballot for its epoch, so it takes no more of that epoch's writes. */
+  private get sealed (): boolean {
+    return this.acceptor.epoch === this.cur.epoch && this.acceptor.promised !== undefined
   }
 
   /**
    * Opens a peer on a store, recovering whatever the store persisted: the
-   * evaluation cursor, unevaluated thunks, and (for a voter) its own sequence
-   * and clock floor, so it never reuses a sequence number or a promise.
+   * installed epochs, the evaluation cursor, unevaluated thunks, its Paxos
+   * promises, and (for a voter) its own sequence and clock floor, so it never
+   * reuses a sequence number or a promise.
    */
   static async open (init: PeerInit): Promise<Peer> {
     const peer = new Peer(init)
-    await peer.recover()
+    await peer.recover(init.config)
     return peer
   }
 
-  private async recover (): Promise<void> {
+  private async recover (initial: GroupConfig): Promise<void> {
     const cursor = await this.store.getMeta('cursor') as Cursor | undefined
+    const stored = await this.store.getMeta('config') as GroupConfig | undefined
+    const target = stored !== undefined && stored.groupId === initial.groupId && stored.epoch > initial.epoch ? stored.epoch : initial.epoch
+    // Rebuild the epochs from the one the cursor is in up to the newest installed, applying each decided cut.
+    const startEpoch = cursor?.epoch !== undefined && cursor.epoch >= initial.epoch ? cursor.epoch : initial.epoch
+    let voters = initial.voters
+    if (startEpoch !== initial.epoch) {
+      const d = await this.store.getMeta(`decision:${startEpoch}`) as EpochChange | undefined
+      if (d !== undefined) voters = d.voters
+    }
+    this.epochs.clear()
+    let es = newEpochState(startEpoch, voters)
+    this.epochs.set(startEpoch, es)
+    let lastFloor: Timestamp | undefined
+    for (let e = startEpoch + 1; e <= target; e++) {
+      const d = await this.store.getMeta(`decision:${e}`) as EpochChange | undefined
+      if (d === undefined) break
+      this.applyCut(es, d)
+      lastFloor = d.floor
+      es = newEpochState(e, d.voters)
+      this.epochs.set(e, es)
+    }
+    this.cur = es
+    this.cfg = { ...initial, epoch: es.epoch, voters: es.voters }
+    this.evalEpoch = startEpoch
+    if (lastFloor !== undefined) this.minter.floor(lastFloor)
+    const acceptor = await this.store.getMeta('paxos') as AcceptorState | undefined
+    if (acceptor !== undefined && acceptor.epoch === this.cur.epoch) {
+      this.acceptor = acceptor
+      if (acceptor.promised !== undefined) this.highestBallot = acceptor.promised.n
+      if (this.sealed) this.sealedAt = this.now()
+    } else {
+      this.acceptor = { epoch: this.cur.epoch }
+    }
+    const first = this.epochs.get(this.evalEpoch) as EpochState
     if (cursor !== undefined) {
       this.frontier = cursor.frontier
       this.lastEvaluated = cursor.last
       this.evaluatedCount = cursor.count
       this.hasher = Hasher.restore(cursor.digest)
-      for (const [c, n] of Object.entries(cursor.evalNext)) {
-        const s = this.streams.get(c)
-        if (s !== undefined) { s.evalNext = n; s.have = n - 1 }
+      if (cursor.epoch === undefined || cursor.epoch === first.epoch) {
+        for (const [c, n] of Object.entries(cursor.evalNext)) {
+          const s = first.streams.get(c)
+          if (s !== undefined) { s.evalNext = n; s.have = n - 1 }
+        }
       }
     }
     const lease = await this.store.getMeta('clockLease')
@@ -269,22 +420,37 @@ export class Peer {
       this.minter.floorMs(lease)
     }
     for (const t of await this.store.unsettled()) {
-      const s = this.streams.get(t.coordinator)
-      if (s === undefined || t.epoch !== this.config.epoch || t.seq < s.evalNext) continue
+      const ep = this.epochs.get(t.epoch)
+      const s = ep?.streams.get(t.coordinator)
+      if (ep === undefined || s === undefined || t.seq < s.evalNext) continue
+      if (ep.floor !== undefined && (t.seq > (s.end ?? 0) || s.skip?.has(t.seq) === true)) continue
       s.held.set(t.seq, t)
-      if (t.coordinator === this.id) {
-        this.minter.floor(t.ts)
+      if (t.coordinator === this.id) this.minter.floor(t.ts)
+      if (t.coordinator === this.id && ep === this.cur) {
         this.nextSeq = Math.max(this.nextSeq, t.seq + 1)
         this.minted.set(t.clientTxnId, t.ts)
         // Not known to be on a majority any more: send it again until acked.
         this.inflight.set(t.seq, { thunk: t, acks: new Set([this.id]), mintedAt: this.now(), sentAt: -Infinity, tries: 0 })
       }
     }
-    for (const s of this.streams.values()) while (s.held.has(s.have + 1)) s.have++
-    const self = this.streams.get(this.id)
+    for (const ep of this.epochs.values()) for (const s of ep.streams.values()) advanceHave(s)
+    const self = this.cur.streams.get(this.id)
     if (self !== undefined) this.nextSeq = Math.max(this.nextSeq, self.have + 1, self.evalNext)
-    this.log('recovered', { frontier: this.frontier, evaluated: this.evaluatedCount, nextSeq: this.nextSeq })
+    this.epochStartedAt = this.now()
+    this.log('recovered', { epoch: this.cur.epoch, evalEpoch: this.evalEpoch, frontier: this.frontier, evaluated: this.evaluatedCount, nextSeq: this.nextSeq })
     this.kickEvaluator()
+  }
+
+  /** Marks where each of the old epoch's sequences ends (from the decided change) and drops held thunks it aborted. */
+  private applyCut (es: EpochState, d: EpochChange): void {
+    es.floor = d.floor
+    for (const [c, s] of es.streams) {
+      const cut = d.cuts.find(x => x.coordinator === c)
+      s.end = cut?.end ?? 0
+      s.skip = new Set(cut?.skip ?? [])
+      for (const seq of [...s.held.keys()]) if (!keeps(cut, seq)) s.held.delete(seq)
+      advanceHave(s)
+    }
   }
 
   private count (name: string, n = 1): void {
@@ -325,26 +491,31 @@ export class Peer {
   }
 
   private dispatch (from: string, m: Message): void {
+    if (this.cur.voters.includes(from)) this.lastHeard.set(from, this.now())
     switch (m.t) {
       case 'write':
         // Only voters coordinate: thunks from anyone else are refused, not stored.
-        if (!this.config.voters.includes(from)) {
+        if (![...this.epochs.values()].some(es => es.voters.includes(from)) && !m.thunks.some(t => t.epoch > this.cur.epoch)) {
           this.count('write-from-non-voter')
           break
         }
         this.mergeWatermark(from, m.wm)
         for (const t of m.thunks) {
-          if (t.coordinator === from) this.acceptThunk(t, from)
-          else this.count('write-not-own-refused')
+          const es = this.epochs.get(t.epoch)
+          // A voter of the thunk's epoch coordinates it, and only its own.
+          if (es !== undefined && !es.voters.includes(from)) this.count('write-from-non-voter')
+          else if (t.coordinator !== from) this.count('write-not-own-refused')
+          else if (t.epoch < this.evalEpoch || (es !== undefined && es.floor !== undefined)) this.tellStale(from, t.epoch)
+          else this.acceptThunk(t, from)
         }
         break
       case 'gap-rep':
-        // Gaps are asked of voters only, so only a voter's answer is taken.
-        if (!this.config.voters.includes(from)) {
-          this.count('gap-from-non-voter')
-          break
+        for (const t of m.thunks) {
+          // Gaps are asked of voters only, so only a voter's answer is taken.
+          const es = this.epochs.get(t.epoch)
+          if (es === undefined || (!es.voters.includes(from) && !this.cur.voters.includes(from))) this.count('gap-from-non-voter')
+          else this.acceptThunk(t, from)
         }
-        for (const t of m.thunks) this.acceptThunk(t, from)
         break
       case 'ack':
         this.mergeWatermark(from, m.wm)
@@ -373,7 +544,7 @@ export class Peer {
         break
       case 'ts-rep': {
         const r = this.tsRequests.get(m.reqId)
-        if (r !== undefined && this.config.voters.includes(from)) {
+        if (r !== undefined && this.cur.voters.includes(from)) {
           this.tsRequests.delete(m.reqId)
           r.resolve(m.ts)
         }
@@ -383,14 +554,40 @@ export class Peer {
         this.compareCheckpoint(from, m.count, m.digest)
         break
       case 'hello':
-        if (this.role === 'voter' && !this.config.voters.includes(from)) this.observers.set(from, this.now())
+        if (m.epoch !== undefined && m.epoch < this.cur.epoch) this.tellStale(from, m.epoch)
+        if (this.role === 'voter' && !this.cur.voters.includes(from)) {
+          this.observers.set(from, this.now())
+          if (m.candidate === true && m.epoch !== undefined) this.candidates.set(from, { seen: this.now(), epoch: m.epoch })
+          else this.candidates.delete(from)
+        }
+        break
+      case 'rc-prepare':
+        this.onPrepare(from, m.epoch, m.ballot)
+        break
+      case 'rc-accept':
+        this.onAccept(from, m.epoch, m.ballot, m.value)
+        break
+      case 'rc-promise':
+        this.onPromise(from, m.epoch, m.ballot, m.accepted, m.report)
+        break
+      case 'rc-accepted':
+        this.onAccepted(from, m.epoch, m.ballot)
+        break
+      case 'rc-nack':
+        this.onNack(m.epoch, m.ballot)
+        break
+      case 'rc-decided':
+        this.onDecided(from, m.value)
+        break
+      case 'rc-fetch':
+        if (m.epoch < this.cur.epoch) this.tellStale(from, m.epoch, true)
         break
       case 'read-rep':
         break
     }
   }
 
-  /** Timers: retransmission, gossip, gap fill, lease renewal, timeouts. The host calls it every few ms. */
+  /** Timers: retransmission, gossip, gap fill, lease renewal, failure detection, timeouts. The host calls it every few ms. */
   tick (): void {
     if (this.closed) return
     const now = this.now()
@@ -399,9 +596,12 @@ export class Peer {
       this.renewLease()
       if (now - this.lastGossip >= this.opts.gossipIntervalMs) this.publish()
       for (const [id, seen] of this.observers) if (now - seen > C.DEFAULT_OBSERVER_TTL_MS) this.observers.delete(id)
+      for (const [id, c] of this.candidates) if (now - c.seen > C.DEFAULT_OBSERVER_TTL_MS) this.candidates.delete(id)
+      if (this.failure === undefined) this.detectFailures(now)
     } else if (now - this.lastHello >= C.DEFAULT_HELLO_INTERVAL_MS) {
       this.lastHello = now
-      for (const v of this.config.voters) this.send(v, { t: 'hello' })
+      const hello: Message = { t: 'hello', epoch: this.cur.epoch, candidate: this.opts.candidate && !this.leaving }
+      for (const v of this.cur.voters) this.send(v, hello)
     }
     if (now - this.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) this.sendCheckpoint(now)
     this.askForGaps(now)
@@ -419,7 +619,7 @@ export class Peer {
     const digest = this.checkpoints.get(latest)
     if (digest === undefined) return
     const m: Message = { t: 'ck', count: latest, digest }
-    for (const v of this.config.voters) this.send(v, m)
+    for (const v of this.cur.voters) this.send(v, m)
     if (this.role === 'voter') for (const o of this.observers.keys()) this.send(o, m)
   }
 
@@ -457,8 +657,16 @@ export class Peer {
         this.count('wm-not-own-refused')
         continue
       }
+      if (e.epoch > this.cur.epoch) {
+        this.noticeEpoch(from)
+        continue
+      }
+      if (e.epoch !== this.cur.epoch) continue
       this.observeTimestamp(e.svw)
-      if (this.wm.merge(e)) raised = true
+      if (this.cur.wm.merge(e)) {
+        raised = true
+        this.wmMovedAt.set(from, this.now())
+      }
     }
     if (raised) this.kickEvaluator()
   }
@@ -477,10 +685,17 @@ export class Peer {
    */
   private ownEntry (): WatermarkEntry | undefined {
     if (this.role !== 'voter') return undefined
+    // Sealed: the epoch's history is being cut; promising more could let V pass the new epoch's floor.
+    if (this.sealed) return this.lastEntry
+    this.lastEntry = this.freshEntry()
+    return this.lastEntry
+  }
+
+  private freshEntry (): WatermarkEntry | undefined {
     const first = this.inflight.values().next()
     if (!first.done) {
       const t = first.value.thunk
-      return { voter: this.id, epoch: this.config.epoch, svw: t.ts, count: t.seq - 1 }
+      return { voter: this.id, epoch: this.cur.epoch, svw: t.ts, count: t.seq - 1 }
     }
     const svw = this.minter.mint(this.now())
     // A promise must survive a crash: only promise within the persisted clock lease.
@@ -488,7 +703,7 @@ export class Peer {
       this.renewLease()
       return this.lastPromise
     }
-    this.lastPromise = { voter: this.id, epoch: this.config.epoch, svw, count: this.nextSeq - 1 }
+    this.lastPromise = { voter: this.id, epoch: this.cur.epoch, svw, count: this.nextSeq - 1 }
     return this.lastPromise
   }
 
@@ -507,7 +722,7 @@ export class Peer {
   private watermarkEntries (): WatermarkEntry[] {
     const own = this.ownEntry()
     if (own === undefined) return []
-    this.wm.merge(own)
+    this.cur.wm.merge(own)
     return [own]
   }
 
@@ -517,7 +732,7 @@ export class Peer {
     this.lastGossip = this.now()
     this.wmDirty = false
     const msg: Message = { t: 'wm', wm: this.watermarkEntries() }
-    for (const v of this.config.voters) this.send(v, msg)
+    for (const v of this.cur.voters) this.send(v, msg)
     for (const o of this.observers.keys()) this.send(o, msg)
     this.kickEvaluator()
   }
@@ -534,7 +749,7 @@ export class Peer {
         this.outbox = []
         for (let i = 0; i < thunks.length; i += C.DEFAULT_WRITE_BATCH) {
           const msg: Message = { t: 'write', thunks: thunks.slice(i, i + C.DEFAULT_WRITE_BATCH), wm: this.watermarkEntries() }
-          for (const v of this.config.voters) this.send(v, msg)
+          for (const v of this.cur.voters) this.send(v, msg)
           for (const o of this.observers.keys()) this.send(o, msg)
         }
         this.lastGossip = this.now()
@@ -551,22 +766,33 @@ export class Peer {
       return
     }
     // Checked here on every peer (an observer too, before forwarding), so bad input fails at once with a named error.
-    let thunkInit: { procedure: string, hash: string, reads: readonly string[], writes: readonly string[] }
     try {
-      const proc = resolveProcedure(this.registry, req.procedure, req.hash)
-      checkValue(req.args, this.opts.maxValueBytes)
-      thunkInit = { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args) }
+      this.checkSubmit(req)
     } catch (err) {
       this.count('submit-refused')
       this.settleWaiter(waiter, req.clientTxnId, undefined, err as Error)
       return
     }
+    this.addWaiter(req.clientTxnId, waiter)
+    this.route(req)
+  }
+
+  private checkSubmit (req: SubmitRequest): { procedure: string, hash: string, reads: readonly string[], writes: readonly string[] } {
+    const proc = resolveProcedure(this.registry, req.procedure, req.hash)
+    checkValue(req.args, this.opts.maxValueBytes)
+    return { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args) }
+  }
+
+  /** Sends a checked submission on its way: an observer forwards it, a voter mints it (after an epoch change if sealed). */
+  private route (req: SubmitRequest): void {
     if (this.role !== 'voter') {
-      this.addWaiter(req.clientTxnId, waiter)
       this.forward(req)
       return
     }
-    this.addWaiter(req.clientTxnId, waiter)
+    if (this.sealed || this.installing) {
+      this.deferred.set(req.clientTxnId, req)
+      return
+    }
     if (this.minted.has(req.clientTxnId)) return
     // Exactly once: a clientTxnId already decided answers with its first outcome.
     void this.store.txnRecords([req.clientTxnId]).then(([found]) => {
@@ -577,14 +803,25 @@ export class Peer {
         return
       }
       if (this.minted.has(req.clientTxnId) || !this.waiters.has(req.clientTxnId)) return
-      this.mint(req, thunkInit)
+      if (this.role !== 'voter' || this.sealed || this.installing) {
+        this.route(req)
+        return
+      }
+      let init
+      try {
+        init = this.checkSubmit(req)
+      } catch (err) {
+        this.rejectWaiters(req.clientTxnId, err as Error)
+        return
+      }
+      this.mint(req, init)
     }, err => { this.fail(err) })
   }
 
   private mint (req: SubmitRequest, init: { procedure: string, hash: string, reads: readonly string[], writes: readonly string[] }): void {
     const thunk: Thunk = {
       ts: this.minter.mint(this.now()),
-      epoch: this.config.epoch,
+      epoch: this.cur.epoch,
       coordinator: this.id,
       seq: this.nextSeq++,
       procedure: init.procedure,
@@ -602,7 +839,7 @@ export class Peer {
   }
 
   private onAck (from: string, epoch: number, seqs: readonly number[]): void {
-    if (this.role !== 'voter' || epoch !== this.config.epoch || !this.config.voters.includes(from)) {
+    if (this.role !== 'voter' || epoch !== this.cur.epoch || !this.cur.voters.includes(from)) {
       this.count('ack-refused')
       return
     }
@@ -612,7 +849,7 @@ export class Peer {
       const e = this.inflight.get(seq)
       if (e === undefined) continue
       e.acks.add(from)
-      if (e.acks.size >= this.majority) {
+      if (e.acks.size >= this.cur.majority) {
         this.inflight.delete(seq)
         this.srtt += (Math.max(0, now - e.mintedAt) - this.srtt) / 8
       }
@@ -634,7 +871,7 @@ export class Peer {
       if (!e.acks.has(this.id)) continue // still being persisted locally
       e.sentAt = now
       e.tries++
-      for (const v of this.config.voters) {
+      for (const v of this.cur.voters) {
         if (e.acks.has(v)) continue
         let list = perVoter.get(v)
         if (list === undefined) { list = []; perVoter.set(v, list) }
@@ -651,18 +888,33 @@ export class Peer {
 
   // ------------------------------------------------------------- replica
 
-  /** Stores a thunk from its coordinator (or a gap fill) without checks on its content: S-phase. */
-  private acceptThunk (thunk: Thunk, from: string): void {
-    const s = this.streams.get(thunk.coordinator)
-    if (s === undefined || thunk.epoch !== this.config.epoch || this.tags.get(thunk.coordinator) !== thunk.ts.slice(12, 28)) {
+  /**
+   * Stores a thunk from its coordinator, a gap fill or a decided epoch
+   * change (`from` undefined) without checks on its content: S-phase.
+   */
+  private acceptThunk (thunk: Thunk, from: string | undefined): void {
+    const es = this.epochs.get(thunk.epoch)
+    const s = es?.streams.get(thunk.coordinator)
+    if (es === undefined || s === undefined || es.tags.get(thunk.coordinator) !== thunk.ts.slice(12, 28)) {
+      if (thunk.epoch > this.cur.epoch && from !== undefined) this.noticeEpoch(from)
       this.count('thunk-refused')
       this.log('thunk-refused', { from, coordinator: thunk.coordinator, epoch: thunk.epoch })
       return
     }
-    if (thunk.coordinator !== this.id) this.observeTimestamp(thunk.ts)
+    if (es.floor !== undefined && (thunk.seq > (s.end ?? 0) || s.skip?.has(thunk.seq) === true)) {
+      this.count('thunk-cut')
+      return
+    }
+    const isWrite = from !== undefined && from === thunk.coordinator && from !== this.id
+    if (isWrite && es === this.cur && (this.sealed || this.installing)) {
+      // A sealed voter reported what it holds; taking more could let a thunk reach a majority behind the cut.
+      this.count('write-sealed')
+      return
+    }
+    if (es === this.cur && thunk.coordinator !== this.id) this.observeTimestamp(thunk.ts)
     if (thunk.seq < s.evalNext || s.held.has(thunk.seq)) {
       // Already durable here: the coordinator missed our ack.
-      if (this.role === 'voter' && from === thunk.coordinator) this.send(from, { t: 'ack', epoch: thunk.epoch, seqs: [thunk.seq], wm: this.watermarkEntries() })
+      if (this.role === 'voter' && isWrite && es === this.cur) this.send(thunk.coordinator, { t: 'ack', epoch: thunk.epoch, seqs: [thunk.seq], wm: this.watermarkEntries() })
       return
     }
     if (s.receiving.has(thunk.seq)) return
@@ -687,21 +939,27 @@ export class Peer {
         await this.store.write({ thunks: batch, durability: 'strict' })
         if (this.closed) return
         const acks = new Map<string, number[]>()
+        // A sealed voter acks nothing more of its epoch: its report to the proposer must stay true.
+        const acking = this.role === 'voter' && !this.sealed && !this.installing
         for (const thunk of batch) {
-          const s = this.streams.get(thunk.coordinator) as Stream
+          const es = this.epochs.get(thunk.epoch)
+          const s = es?.streams.get(thunk.coordinator)
+          if (es === undefined || s === undefined) continue
           s.receiving.delete(thunk.seq)
           if (thunk.seq < s.evalNext) continue
+          if (es.floor !== undefined && (thunk.seq > (s.end ?? 0) || s.skip?.has(thunk.seq) === true)) continue
           s.held.set(thunk.seq, thunk)
-          while (s.held.has(s.have + 1)) s.have++
+          advanceHave(s)
+          if (es !== this.cur) continue
           if (thunk.coordinator === this.id) {
             const e = this.inflight.get(thunk.seq)
             if (e !== undefined) {
               e.acks.add(this.id)
               e.sentAt = this.now()
-              if (e.acks.size >= this.majority) this.inflight.delete(thunk.seq)
+              if (e.acks.size >= this.cur.majority) this.inflight.delete(thunk.seq)
             }
-            this.outbox.push(thunk)
-          } else if (this.role === 'voter') {
+            if (!this.sealed) this.outbox.push(thunk)
+          } else if (acking) {
             let list = acks.get(thunk.coordinator)
             if (list === undefined) { list = []; acks.set(thunk.coordinator, list) }
             list.push(thunk.seq)
@@ -709,7 +967,7 @@ export class Peer {
         }
         if (acks.size > 0) {
           const wm = this.watermarkEntries()
-          for (const [c, seqs] of acks) this.send(c, { t: 'ack', epoch: this.config.epoch, seqs, wm })
+          for (const [c, seqs] of acks) this.send(c, { t: 'ack', epoch: this.cur.epoch, seqs, wm })
         }
         if (this.outbox.length > 0) this.scheduleFlush()
         this.kickEvaluator()
@@ -722,20 +980,22 @@ export class Peer {
   }
 
   private askForGaps (now: number): void {
-    for (const [c, s] of this.streams) {
-      const need = this.wm.get(c)?.count ?? 0
-      if (s.have >= need || now - s.gapAskedAt < this.opts.gapRetryMs) continue
-      let from = s.have + 1
-      while (from <= need && (s.held.has(from) || s.receiving.has(from))) from++
-      if (from > need) continue
-      const to = Math.min(need, from + C.DEFAULT_GAP_BATCH - 1)
-      s.gapAskedAt = now
-      // Ask the coordinator first, then every other voter in turn.
-      const candidates = [c, ...this.config.voters.filter(v => v !== c)].filter(v => v !== this.id)
-      if (candidates.length === 0) continue
-      const target = candidates[s.gapTarget++ % candidates.length] as string
-      this.count('gap-req')
-      this.send(target, { t: 'gap-req', coordinator: c, epoch: this.config.epoch, from, to })
+    for (const es of this.epochs.values()) {
+      for (const [c, s] of es.streams) {
+        const need = es.floor !== undefined ? (s.end ?? 0) : (es.wm.get(c)?.count ?? 0)
+        if (s.have >= need || now - s.gapAskedAt < this.opts.gapRetryMs) continue
+        let from = s.have + 1
+        while (from <= need && (s.held.has(from) || s.receiving.has(from) || s.skip?.has(from) === true)) from++
+        if (from > need) continue
+        const to = Math.min(need, from + C.DEFAULT_GAP_BATCH - 1)
+        s.gapAskedAt = now
+        // Ask the coordinator first, then every other voter (of that epoch, then of the current one) in turn.
+        const candidates = [...new Set([c, ...es.voters, ...this.cur.voters])].filter(v => v !== this.id)
+        if (candidates.length === 0) continue
+        const target = candidates[s.gapTarget++ % candidates.length] as string
+        this.count('gap-req')
+        this.send(target, { t: 'gap-req', coordinator: c, epoch: es.epoch, from, to })
+      }
     }
   }
 
@@ -757,30 +1017,47 @@ export class Peer {
 
   /**
    * Takes the next run of thunks that can be evaluated: in timestamp order
-   * (a merge of the coordinators' sequences), below the watermark, and only
-   * while no coordinator may still have an unseen thunk below the candidate.
+   * (a merge of the coordinators' sequences of the epoch being evaluated),
+   * below that epoch's watermark (or, once its successor is decided, up to
+   * its cut), and only while no coordinator may still have an unseen thunk
+   * below the candidate. A run never spans two epochs.
    */
   private collectRun (max: number): { run: Thunk[], blocked: boolean, next: Timestamp | undefined } {
-    const V = this.wm.value
     const run: Thunk[] = []
-    while (run.length < max) {
-      let best: Thunk | undefined
-      let bestStream: Stream | undefined
-      let blocked = false
-      for (const [c, s] of this.streams) {
-        if (s.evalNext <= s.have) {
-          const t = s.held.get(s.evalNext) as Thunk
-          if (best === undefined || t.ts < best.ts) { best = t; bestStream = s }
-        } else if (s.evalNext <= (this.wm.get(c)?.count ?? 0)) {
-          blocked = true
+    for (;;) {
+      const es = this.epochs.get(this.evalEpoch) as EpochState
+      const cut = es.floor !== undefined
+      const V = es.wm.value
+      while (run.length < max) {
+        let best: Thunk | undefined
+        let bestStream: Stream | undefined
+        let blocked = false
+        for (const [c, s] of es.streams) {
+          while (s.skip?.has(s.evalNext) === true) s.evalNext++
+          if (cut && s.evalNext > (s.end ?? 0)) continue
+          const t = s.held.get(s.evalNext)
+          if (t !== undefined) {
+            if (best === undefined || t.ts < best.ts) { best = t; bestStream = s }
+          } else if (cut || s.evalNext <= (es.wm.get(c)?.count ?? 0)) {
+            blocked = true
+          }
         }
+        if (blocked) return { run, blocked: true, next: undefined }
+        if (best === undefined) break
+        if (!cut && best.ts >= V) return { run, blocked: false, next: best.ts }
+        ;(bestStream as Stream).evalNext++
+        run.push(best)
       }
-      if (blocked) return { run, blocked: true, next: undefined }
-      if (best === undefined || best.ts >= V) return { run, blocked: false, next: best?.ts }
-      ;(bestStream as Stream).evalNext++
-      run.push(best)
+      if (run.length >= max) return { run, blocked: true, next: undefined }
+      if (!cut) return { run, blocked: false, next: undefined }
+      // Every kept thunk of this epoch is evaluated (or in this run): the next epoch may start after it.
+      if (run.length > 0 || !this.epochs.has(es.epoch + 1)) return { run, blocked: true, next: undefined }
+      this.epochs.delete(es.epoch)
+      this.evalEpoch = es.epoch + 1
+      // Everything below the floor is evaluated now; the new epoch's thunks all lie above it.
+      this.frontier = maxTimestamp(this.frontier, es.floor as Timestamp)
+      this.log('epoch-evaluated', { epoch: es.epoch, frontier: this.frontier })
     }
-    return { run, blocked: true, next: undefined }
   }
 
   private async runEvaluator (): Promise<void> {
@@ -792,7 +1069,7 @@ export class Peer {
         if (run.length > 0) await this.evaluateRun(run)
         if (this.closed) return
         if (run.length === 0) {
-          const V = this.wm.value
+          const V = (this.epochs.get(this.evalEpoch) as EpochState).wm.value
           const reach = blocked ? this.frontier : (next !== undefined && next < V ? next : V)
           if (reach > this.frontier) this.frontier = reach
           this.serveReads()
@@ -807,9 +1084,10 @@ export class Peer {
   }
 
   private async evaluateRun (run: Thunk[]): Promise<void> {
+    const es = this.epochs.get(this.evalEpoch) as EpochState
     const evalNext: Record<string, number> = {}
-    for (const [c, s] of this.streams) evalNext[c] = s.evalNext
-    const base: Cursor = { frontier: this.frontier, last: this.lastEvaluated, count: this.evaluatedCount, digest: this.hasher.state, evalNext }
+    for (const [c, s] of es.streams) evalNext[c] = s.evalNext
+    const base: Cursor = { frontier: this.frontier, last: this.lastEvaluated, count: this.evaluatedCount, digest: this.hasher.state, evalNext, epoch: es.epoch }
     const applied = await this.applier(run, base)
     if (this.closed) return
     this.hasher = Hasher.restore(applied.cursor.digest)
@@ -818,8 +1096,7 @@ export class Peer {
     this.frontier = maxTimestamp(this.frontier, applied.cursor.frontier)
     for (let i = 0; i < run.length; i++) {
       const thunk = run[i] as Thunk
-      const s = this.streams.get(thunk.coordinator) as Stream
-      s.held.delete(thunk.seq)
+      es.streams.get(thunk.coordinator)?.held.delete(thunk.seq)
       if (this.minted.get(thunk.clientTxnId) === thunk.ts) this.minted.delete(thunk.clientTxnId)
       this.resolveWaiters(thunk.clientTxnId, applied.results[i] as TxnResult)
     }
@@ -876,7 +1153,7 @@ export class Peer {
   }
 
   private sendTsRequest (reqId: string, r: TsRequest): void {
-    const voters = this.config.voters
+    const voters = this.cur.voters
     r.sentAt = this.now()
     this.send(voters[r.target++ % voters.length] as string, { t: 'ts-req', reqId })
   }
@@ -961,7 +1238,7 @@ export class Peer {
   }
 
   private sendForward (f: Forward): void {
-    const voters = this.config.voters
+    const voters = this.cur.voters
     f.sentAt = this.now()
     this.send(voters[f.target++ % voters.length] as string, { t: 'submit', req: f.req, replyTo: this.id })
   }
@@ -970,6 +1247,305 @@ export class Peer {
     const every = this.opts.writeRetryMs * 5
     for (const f of this.forwards.values()) if (now - f.sentAt >= every) this.sendForward(f)
     for (const [reqId, r] of this.tsRequests) if (now - r.sentAt >= every) this.sendTsRequest(reqId, r)
+  }
+
+  // ------------------------------------------------------ reconfiguration
+
+  private suspects (v: string, now: number): boolean {
+    if (v === this.id) return false
+    const heard = this.lastHeard.get(v) ?? this.epochStartedAt
+    if (now - Math.max(heard, this.epochStartedAt) > this.opts.suspectMs) return true
+    // Entries freeze while the epoch is being cut, so a stuck entry only counts outside that.
+    if (this.sealed) return false
+    const moved = this.wmMovedAt.get(v) ?? this.epochStartedAt
+    return now - Math.max(moved, this.epochStartedAt) > this.opts.suspectMs
+  }
+
+
+  /** The voters this voter would like the next epoch to have: suspects out, leavers out, admissible candidates in. */
+  private wantedVoters (now: number, alive: ReadonlySet<string> = new Set()): string[] {
+    let want = this.cur.voters.filter(v => alive.has(v) || !this.suspects(v, now))
+    if (this.leaving) want = want.filter(v => v !== this.id)
+    if (!this.leaving) {
+      for (const [c, info] of [...this.candidates].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
+        if (want.length >= this.opts.maxVoters) break
+        if (info.epoch === this.cur.epoch && !want.includes(c) && this.opts.admitVoter(c)) want.push(c)
+      }
+    }
+    return want
+  }
+
+  /**
+   * The failure detector and the trigger: a voter that suspects another one
+   * (silent, or its watermark entry stuck, for suspectMs), is leaving, sees
+   * an admissible candidate, or has been sealed without a decision for too
+   * long, proposes the next epoch. Live voters take turns by rank so that
+   * one proposal usually runs alone.
+   */
+  private detectFailures (now: number): void {
+    if (this.installing) return
+    if (this.proposal !== undefined) {
+      if (now - this.proposal.startedAt <= this.opts.proposeTimeoutMs) return
+      this.count('rc-proposal-timeout')
+      this.proposal = undefined
+      this.nextProposeAt = now + this.backoff(now)
+    }
+    if (now < this.nextProposeAt) return
+    const want = this.wantedVoters(now)
+    const changed = want.length !== this.cur.voters.length || want.some(v => !this.cur.voters.includes(v))
+    const stuck = this.sealed && now - this.sealedAt > this.opts.proposeTimeoutMs * 2
+    if (!(changed && want.length > 0) && !stuck && !this.forcePropose) {
+      this.changeWantedSince = undefined
+      return
+    }
+    this.changeWantedSince ??= now
+    if (now - this.changeWantedSince < this.backoff(now) - this.opts.proposeTimeoutMs) return
+    this.forcePropose = false
+    this.startProposal(now)
+  }
+
+  private forcePropose = false
+
+  /** Rank among the voters this one believes alive: the first proposes at once, the others wait their turn. */
+  private backoff (now: number): number {
+    const live = this.cur.voters.filter(v => !this.suspects(v, now))
+    return this.opts.proposeTimeoutMs * (1 + Math.max(0, live.indexOf(this.id)))
+  }
+
+  private startProposal (now: number): void {
+    const ballot: Ballot = { n: ++this.highestBallot, by: this.id }
+    this.proposal = { epoch: this.cur.epoch, ballot, startedAt: now, promises: new Map(), accepts: new Set() }
+    this.count('rc-proposed')
+    this.log('rc-propose', { epoch: this.cur.epoch, ballot })
+    for (const v of this.cur.voters) this.sendRc(v, { t: 'rc-prepare', epoch: this.cur.epoch, ballot })
+  }
+
+  /** Sends a reconfiguration message; to itself it is delivered on the next microtask, like any other. */
+  private sendRc (to: string, m: Message): void {
+    if (to !== this.id) {
+      this.send(to, m)
+      return
+    }
+    queueMicrotask(() => { if (!this.closed) this.dispatch(this.id, m) })
+  }
+
+  /** Durably records the acceptor state, then answers. */
+  private persistAcceptor (state: AcceptorState, then: () => void): void {
+    this.acceptor = state
+    this.acceptorWrites = this.acceptorWrites.then(
+      async () => { await this.store.write({ meta: [['paxos', state as unknown as Value]], durability: 'strict' }) }
+    ).then(() => { if (!this.closed && this.acceptor === state) then() }, err => { this.fail(err) })
+  }
+
+  /** Whether an rc message for `epoch` from `from` is for this voter's current epoch and from one of its voters. */
+  private rcApplies (from: string, epoch: number): boolean {
+    if (epoch < this.cur.epoch) {
+      this.tellStale(from, epoch)
+      return false
+    }
+    if (epoch > this.cur.epoch) {
+      this.noticeEpoch(from)
+      return false
+    }
+    if (this.role !== 'voter' || !this.cur.voters.includes(from)) {
+      // Only the epoch's voters may propose or take part: anything else is refused.
+      this.count('rc-refused')
+      return false
+    }
+    return !this.installing
+  }
+
+  private seal (): void {
+    if (this.sealed) return
+    this.sealedAt = this.now()
+    this.count('rc-sealed')
+  }
+
+  private onPrepare (from: string, epoch: number, ballot: Ballot): void {
+    if (!this.rcApplies(from, epoch)) return
+    this.highestBallot = Math.max(this.highestBallot, ballot.n)
+    const promised = this.acceptor.promised
+    if (promised !== undefined && compareBallots(ballot, promised) < 0) {
+      this.sendRc(from, { t: 'rc-nack', epoch, ballot: promised })
+      return
+    }
+    this.seal()
+    const state: AcceptorState = { ...this.acceptor, promised: ballot }
+    this.persistAcceptor(state, () => {
+      const accepted = state.accepted
+      this.sendRc(from, { t: 'rc-promise', epoch, ballot, ...(accepted === undefined ? {} : { accepted }), report: this.report() })
+    })
+  }
+
+  /** What this sealed voter holds of its epoch: contiguous prefixes, everything unevaluated, and a timestamp above all its promises. */
+  private report (): EpochReport {
+    const have: Array<{ coordinator: string, seq: number }> = []
+    const held: Thunk[] = []
+    for (const [c, s] of this.cur.streams) {
+      have.push({ coordinator: c, seq: s.have })
+      for (const t of s.held.values()) held.push(t)
+    }
+    return { have, held, top: this.minter.mint(this.now()) }
+  }
+
+  private onAccept (from: string, epoch: number, ballot: Ballot, value: EpochChange): void {
+    if (!this.rcApplies(from, epoch)) return
+    this.highestBallot = Math.max(this.highestBallot, ballot.n)
+    const promised = this.acceptor.promised
+    if (promised !== undefined && compareBallots(ballot, promised) < 0) {
+      this.sendRc(from, { t: 'rc-nack', epoch, ballot: promised })
+      return
+    }
+    if (value.epoch !== epoch + 1) {
+      this.count('rc-refused')
+      return
+    }
+    this.seal()
+    const state: AcceptorState = { epoch, promised: ballot, accepted: { ballot, value } }
+    this.persistAcceptor(state, () => { this.sendRc(from, { t: 'rc-accepted', epoch, ballot }) })
+  }
+
+  private onPromise (from: string, epoch: number, ballot: Ballot, accepted: { ballot: Ballot, value: EpochChange } | undefined, report: EpochReport): void {
+    const p = this.proposal
+    if (p === undefined || p.epoch !== epoch || !sameBallot(p.ballot, ballot) || p.value !== undefined || !this.cur.voters.includes(from)) return
+    p.promises.set(from, { accepted, report })
+    if (p.promises.size < this.cur.majority) return
+    // A voter that promised is alive: it is never voted out here (only suspects that stayed silent are).
+    const voters = this.wantedVoters(this.now(), new Set(p.promises.keys()))
+    if (voters.length === 0) {
+      this.proposal = undefined
+      return
+    }
+    p.value = chooseValue(p.promises, this.cur.voters, epoch + 1, voters)
+    this.log('rc-accept', { epoch, ballot, voters: p.value.voters })
+    for (const v of this.cur.voters) this.sendRc(v, { t: 'rc-accept', epoch, ballot, value: p.value })
+  }
+
+  private onAccepted (from: string, epoch: number, ballot: Ballot): void {
+    const p = this.proposal
+    if (p?.value === undefined || p.epoch !== epoch || !sameBallot(p.ballot, ballot) || !this.cur.voters.includes(from)) return
+    p.accepts.add(from)
+    if (p.accepts.size < this.cur.majority) return
+    const value = p.value
+    this.proposal = undefined
+    this.count('rc-decided')
+    const to = new Set([...this.cur.voters, ...value.voters, ...this.observers.keys(), ...this.candidates.keys()])
+    for (const peer of to) this.send(peer, { t: 'rc-decided', value })
+    void this.install(value)
+  }
+
+  private onNack (epoch: number, ballot: Ballot): void {
+    this.highestBallot = Math.max(this.highestBallot, ballot.n)
+    const p = this.proposal
+    if (p === undefined || p.epoch !== epoch || compareBallots(ballot, p.ballot) <= 0) return
+    this.count('rc-nacked')
+    this.proposal = undefined
+    this.nextProposeAt = this.now() + this.backoff(this.now())
+  }
+
+  /** A decision is taken only from a voter of the epoch it ends; older ones are replays, newer ones need the ones between. */
+  private onDecided (from: string, value: EpochChange): void {
+    if (value.epoch <= this.cur.epoch) {
+      this.count('rc-decided-replay')
+      return
+    }
+    if (value.epoch > this.cur.epoch + 1) {
+      this.noticeEpoch(from)
+      return
+    }
+    if (!this.cur.voters.includes(from)) {
+      this.count('rc-decided-refused')
+      return
+    }
+    void this.install(value)
+  }
+
+  /** Asks for the decision that ended this peer's epoch (it saw a newer one). */
+  private noticeEpoch (from: string): void {
+    const now = this.now()
+    if (this.installing || now - this.lastEpochFetch < C.DEFAULT_EPOCH_FETCH_MS) return
+    this.lastEpochFetch = now
+    const m: Message = { t: 'rc-fetch', epoch: this.cur.epoch }
+    for (const v of new Set([from, ...this.cur.voters])) this.send(v, m)
+  }
+
+  /** Tells a peer still in an old epoch how it ended (it checks that this peer was a voter of it). */
+  private tellStale (to: string, epoch: number, asked = false): void {
+    const now = this.now()
+    if (!asked && now - (this.staleToldAt.get(to) ?? -Infinity) < C.DEFAULT_EPOCH_FETCH_MS) return
+    this.staleToldAt.set(to, now)
+    if (this.staleToldAt.size > 1024) this.staleToldAt.delete(this.staleToldAt.keys().next().value as string)
+    void this.store.getMeta(`decision:${epoch + 1}`).then(value => {
+      if (value !== undefined) this.send(to, { t: 'rc-decided', value: value as unknown as EpochChange })
+    }, err => { this.fail(err) })
+  }
+
+  /**
+   * Installs the decided change to `value.epoch`: persists it, cuts the old
+   * epoch (kept thunks stay, the rest are aborted), starts the new epoch
+   * above the decided floor, re-submits this peer's aborted thunks with
+   * their clientTxnIds (exactly once: the applier's records dedupe), and
+   * mints what waited while sealed.
+   */
+  private async install (value: EpochChange): Promise<void> {
+    if (this.installing || value.epoch !== this.cur.epoch + 1) return
+    this.installing = true
+    try {
+      const config: GroupConfig = { ...this.cfg, epoch: value.epoch, voters: value.voters }
+      await this.store.write({ meta: [[`decision:${value.epoch}`, value as unknown as Value], ['config', config as unknown as Value]], durability: 'strict' })
+      if (this.closed) return
+      const old = this.cur
+      const wasVoter = old.voters.includes(this.id)
+      this.applyCut(old, value)
+      const aborted: Thunk[] = []
+      for (const e of this.inflight.values()) {
+        const cut = value.cuts.find(c => c.coordinator === this.id)
+        if (!keeps(cut, e.thunk.seq)) aborted.push(e.thunk)
+      }
+      this.inflight.clear()
+      this.outbox = []
+      this.cur = newEpochState(value.epoch, value.voters)
+      this.epochs.set(value.epoch, this.cur)
+      this.cfg = config
+      this.minter.floor(value.floor)
+      this.nextSeq = 1
+      this.lastPromise = undefined
+      this.lastEntry = undefined
+      this.acceptor = { epoch: value.epoch }
+      this.proposal = undefined
+      this.sealedAt = -Infinity
+      this.changeWantedSince = undefined
+      this.nextProposeAt = -Infinity
+      this.epochStartedAt = this.now()
+      this.lastHeard.clear()
+      this.wmMovedAt.clear()
+      for (const v of value.voters) { this.observers.delete(v); this.candidates.delete(v) }
+      this.installing = false
+      for (const t of value.thunks) this.acceptThunk(t, undefined)
+      this.count('rc-installed')
+      this.log('rc-installed', { epoch: value.epoch, voters: value.voters, aborted: aborted.length, kept: value.thunks.length })
+      if (wasVoter) {
+        const m: Message = { t: 'rc-decided', value }
+        for (const peer of new Set([...this.observers.keys(), ...this.candidates.keys(), ...value.voters])) this.send(peer, m)
+      }
+      // Aborted thunks never took effect anywhere: their submissions go round again under the same clientTxnId.
+      for (const t of aborted) {
+        this.minted.delete(t.clientTxnId)
+        this.count('rc-resubmitted')
+        if (this.waiters.has(t.clientTxnId)) this.route({ clientTxnId: t.clientTxnId, procedure: t.procedure, hash: t.hash, args: t.args })
+      }
+      const deferred = [...this.deferred.values()]
+      this.deferred.clear()
+      for (const req of deferred) if (this.waiters.has(req.clientTxnId)) this.route(req)
+      for (const l of this.epochListeners) l({ epoch: value.epoch, voters: value.voters, aborted: aborted.length })
+      if (this.role === 'voter') this.publish()
+      else this.lastHello = -Infinity
+      this.kickEvaluator()
+    } catch (err) {
+      this.fail(err)
+    } finally {
+      this.installing = false
+    }
   }
 
   // ---------------------------------------------------------- public API
@@ -1007,6 +1583,43 @@ export class Peer {
     return () => { this.appliedListeners.delete(listener) }
   }
 
+  /** Calls `listener` after this peer installed a new epoch. Returns the unsubscribe function. */
+  onEpoch (listener: (e: EpochEvent) => void): () => void {
+    this.epochListeners.add(listener)
+    return () => { this.epochListeners.delete(listener) }
+  }
+
+  /**
+   * Starts an epoch change now (with the voters this peer would want), rather
+   * than when the failure detector calls for one. Only a voter can; tests and
+   * operators use it, and two voters calling it at once must still agree.
+   */
+  requestEpochChange (): void {
+    if (this.role !== 'voter' || this.closed) return
+    this.forcePropose = true
+    this.nextProposeAt = -Infinity
+    this.changeWantedSince = -Infinity
+  }
+
+  /**
+   * Leaves the voter set gracefully: proposes the next epoch without this
+   * peer and resolves once it is installed (this peer is then an observer
+   * and keeps no one waiting). Rejects after `timeoutMs` if no majority agreed.
+   */
+  async leave (options: CallOptions = {}): Promise<void> {
+    if (this.role !== 'voter') return
+    if (this.cur.voters.length === 1) throw new QuorumUnavailableError('the only voter cannot leave its group')
+    this.leaving = true
+    this.nextProposeAt = -Infinity
+    this.changeWantedSince = -Infinity
+    await new Promise<void>((resolve, reject) => {
+      const off = this.onEpoch(e => {
+        if (!e.voters.includes(this.id)) { off(); resolve() }
+      })
+      this.guard(options, err => { off(); reject(err) }, () => { off() })
+    })
+  }
+
   /** The procedure hash a client must send for `procedure` (undefined if unknown). */
   procedureHash (procedure: string): string | undefined {
     return this.registry.procedures.get(procedure)?.hash
@@ -1014,12 +1627,14 @@ export class Peer {
 
   status (): PeerStatus {
     let unevaluated = 0
-    for (const s of this.streams.values()) unevaluated += s.held.size
+    for (const es of this.epochs.values()) for (const s of es.streams.values()) unevaluated += s.held.size
     return {
       id: this.id,
       role: this.role,
-      epoch: this.config.epoch,
-      watermark: this.wm.value,
+      epoch: this.cur.epoch,
+      voters: this.cur.voters,
+      sealed: this.sealed,
+      watermark: this.cur.wm.value,
       frontier: this.frontier,
       lastEvaluated: this.lastEvaluated,
       evaluated: this.evaluatedCount,
@@ -1032,11 +1647,16 @@ export class Peer {
     }
   }
 
-  /** Per-coordinator sequence positions (tests and quiescence checks). */
+  /** Per-coordinator sequence positions in the current epoch (tests and quiescence checks). */
   sequences (): Record<string, { have: number, evalNext: number }> {
     const out: Record<string, { have: number, evalNext: number }> = {}
-    for (const [c, s] of this.streams) out[c] = { have: s.have, evalNext: s.evalNext }
+    for (const [c, s] of this.cur.streams) out[c] = { have: s.have, evalNext: s.evalNext }
     return out
+  }
+
+  /** Whether every epoch before the current one is evaluated through its cut. */
+  get evaluatingCurrentEpoch (): boolean {
+    return this.evalEpoch === this.cur.epoch
   }
 
   /**

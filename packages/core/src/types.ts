@@ -74,3 +74,40 @@ export interface ReadResult {
   readonly ts: Timestamp
   readonly values: Readonly<Record<string, Value>>
 }
+
+/** A Paxos ballot: higher `n` wins, ties broken by proposer id. */
+export interface Ballot {
+  readonly n: number
+  readonly by: string
+}
+
+/** Where one coordinator's sequence of the old epoch ends: seqs up to `end` are kept, except `skip` (aborted). */
+export interface StreamCut {
+  readonly coordinator: string
+  readonly end: number
+  readonly skip: readonly number[]
+}
+
+/**
+ * The value an epoch change decides (single-decree Paxos among the old
+ * epoch's voters): the new epoch and its voters, the exact set of the old
+ * epoch's thunks that are kept, and a timestamp floor above every kept
+ * thunk and every promise an agreeing voter made, so the new epoch's
+ * timestamps follow all of the old one's.
+ */
+export interface EpochChange {
+  /** The new epoch (the old one plus one). */
+  readonly epoch: number
+  readonly voters: readonly string[]
+  readonly cuts: readonly StreamCut[]
+  readonly floor: Timestamp
+  /** Kept thunks some agreeing voter held unevaluated: carried in the decision so none can be lost with one replica. */
+  readonly thunks: readonly Thunk[]
+}
+
+/** What a voter reports when it promises a ballot: how far it holds each coordinator's sequence, what it holds beyond that, and its highest promise. */
+export interface EpochReport {
+  readonly have: ReadonlyArray<{ readonly coordinator: string, readonly seq: number }>
+  readonly held: readonly Thunk[]
+  readonly top: Timestamp
+}

@@ -67,6 +67,32 @@ function thunk (x: unknown, limits: Required<MessageLimits>): void {
   }
 }
 
+/** Most thunks an epoch change may carry (kept thunks not yet on every replica). */
+const MAX_RC_THUNKS = 16_384
+
+function ballot (x: unknown): void {
+  const b = obj(x, 'ballot')
+  int(b.n, 'ballot.n', 1)
+  str(b.by, 'ballot.by')
+}
+
+function epochChange (x: unknown, limits: Required<MessageLimits>): void {
+  const v = obj(x, 'epoch change')
+  int(v.epoch, 'value.epoch', 1)
+  const voters = arr(v.voters, 'value.voters', 64)
+  if (voters.length === 0) fail('value.voters must not be empty')
+  for (const id of voters) str(id, 'value.voters')
+  if (new Set(voters).size !== voters.length) fail('value.voters has duplicates')
+  for (const c of arr(v.cuts, 'value.cuts', 64)) {
+    const cut = obj(c, 'cut')
+    str(cut.coordinator, 'cut.coordinator')
+    const end = int(cut.end, 'cut.end')
+    for (const s of arr(cut.skip, 'cut.skip', MAX_RC_THUNKS)) if (int(s, 'cut.skip seq', 1) > end) fail('cut.skip beyond cut.end')
+  }
+  ts(v.floor, 'value.floor')
+  for (const t of arr(v.thunks, 'value.thunks', MAX_RC_THUNKS)) thunk(t, limits)
+}
+
 function wm (x: unknown): void {
   for (const item of arr(x, 'wm', 64)) {
     const e = obj(item, 'wm entry')
@@ -166,6 +192,43 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       ts(m.ts, 'ts')
       break
     case 'hello':
+      if (m.epoch !== undefined) int(m.epoch, 'epoch')
+      if (m.candidate !== undefined && typeof m.candidate !== 'boolean') fail('candidate must be a boolean')
+      break
+    case 'rc-prepare':
+    case 'rc-accepted':
+    case 'rc-nack':
+      int(m.epoch, 'epoch')
+      ballot(m.ballot)
+      break
+    case 'rc-promise': {
+      int(m.epoch, 'epoch')
+      ballot(m.ballot)
+      if (m.accepted !== undefined) {
+        const a = obj(m.accepted, 'accepted')
+        ballot(a.ballot)
+        epochChange(a.value, limits)
+      }
+      const r = obj(m.report, 'report')
+      for (const h of arr(r.have, 'report.have', 1024)) {
+        const e = obj(h, 'report.have entry')
+        str(e.coordinator, 'report.have.coordinator')
+        int(e.seq, 'report.have.seq')
+      }
+      for (const t of arr(r.held, 'report.held', MAX_RC_THUNKS)) thunk(t, limits)
+      ts(r.top, 'report.top')
+      break
+    }
+    case 'rc-accept':
+      int(m.epoch, 'epoch')
+      ballot(m.ballot)
+      epochChange(m.value, limits)
+      break
+    case 'rc-decided':
+      epochChange(m.value, limits)
+      break
+    case 'rc-fetch':
+      int(m.epoch, 'epoch')
       break
     default:
       fail(`unknown message type ${JSON.stringify(m.t)}`)
