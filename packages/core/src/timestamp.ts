@@ -113,9 +113,18 @@ export class TimestampMinter {
   /** Never mint at or below `ts` from now on (recovery floors, hybrid-clock raises). */
   floor (ts: Timestamp): void {
     const p = parseTimestamp(ts)
-    if (p.ms > this.lastMs || (p.ms === this.lastMs && p.event > this.lastEvent)) {
-      this.lastMs = p.ms
-      this.lastEvent = p.event
+    if (p.tag === this.tag) {
+      if (p.ms > this.lastMs || (p.ms === this.lastMs && p.event > this.lastEvent)) {
+        this.lastMs = p.ms
+        this.lastEvent = p.event
+      }
+      return
+    }
+    // Another peer's timestamp: in its millisecond ours order by tag, so a higher tag needs the next millisecond.
+    const ms = p.tag < this.tag ? p.ms : p.ms + 1
+    if (ms > this.lastMs) {
+      this.lastMs = Math.min(ms, MAX_MS)
+      this.lastEvent = -1
     }
   }
 

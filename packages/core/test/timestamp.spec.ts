@@ -47,6 +47,15 @@ describe('timestamps', () => {
     }))
   })
 
+  it('after floor(ts), every mint is above ts, whoever minted ts (same or other tag, any clock)', () => {
+    fc.assert(fc.property(tag, fc.integer({ min: 0, max: 10_000 }), tag, fc.integer({ min: 0, max: 5 }), fc.array(fc.integer({ min: 0, max: 10_000 }), { minLength: 1, maxLength: 20 }), (own, floorMsValue, other, event, clock) => {
+      const m = new TimestampMinter(own)
+      const floor = makeTimestamp(floorMsValue, other, event)
+      m.floor(floor)
+      for (const now of clock) expect(m.mint(now) > floor).toBe(true)
+    }))
+  })
+
   it('a successor is the least timestamp above', () => {
     fc.assert(fc.property(parts, (a) => {
       fc.pre(a.event < 2 ** 32 - 1)

@@ -57,6 +57,8 @@ async function main (): Promise<number> {
   let firstFailing: number | undefined
   const resume: number[] = []
   const catchUp: number[] = []
+  const failover: number[] = []
+  let epochChanges = 0
   const started = performance.now()
   for (let seed = o.start; seed < o.start + o.seeds; seed++) {
     const r = await runSeed({ seed, voters: o.voters, observers: o.observers, txns: o.txns, faults: o.faults })
@@ -66,8 +68,10 @@ async function main (): Promise<number> {
     crashes += r.stats.crashes
     resume.push(...r.stats.resumeMs)
     catchUp.push(...r.stats.catchUpMs)
+    failover.push(...r.stats.failoverMs)
+    epochChanges += r.stats.epochs
     if (o.seeds === 1 || o.verbose) {
-      process.stdout.write(`seed ${seed}: digest ${r.digest}, committed ${r.stats.committed}, unknown ${r.stats.unknown}, reads ${r.stats.reads}, crashes ${r.stats.crashes}, partitions ${r.stats.partitions}, messages ${r.stats.messages} (${r.stats.dropped} dropped), virtual ${r.stats.virtualMs} ms\n`)
+      process.stdout.write(`seed ${seed}: digest ${r.digest}, committed ${r.stats.committed}, unknown ${r.stats.unknown}, reads ${r.stats.reads}, crashes ${r.stats.crashes}, epoch ${r.stats.epochs}, partitions ${r.stats.partitions}, messages ${r.stats.messages} (${r.stats.dropped} dropped), virtual ${r.stats.virtualMs} ms\n`)
     }
     if (r.violations.length > 0) {
       violations += r.violations.length
@@ -80,6 +84,8 @@ async function main (): Promise<number> {
   process.stdout.write(`wall ${secs.toFixed(1)} s; unknown-outcome txns ${unknown}; strict/snapshot reads ${reads}; crashes ${crashes}\n`)
   if (resume.length > 0) process.stdout.write(`voter restart -> watermark resumes (virtual ms): p50 ${pct(resume, 0.5)}, p99 ${pct(resume, 0.99)}, max ${Math.max(...resume)} over ${resume.length} restarts\n`)
   if (catchUp.length > 0) process.stdout.write(`restart -> caught up (virtual ms): p50 ${pct(catchUp, 0.5)}, p99 ${pct(catchUp, 0.99)}, max ${Math.max(...catchUp)}\n`)
+  if (epochChanges > 0) process.stdout.write(`epoch changes installed ${epochChanges}\n`)
+  if (failover.length > 0) process.stdout.write(`voter killed for good -> strict read returns (virtual ms): p50 ${pct(failover, 0.5)}, p99 ${pct(failover, 0.99)}, max ${Math.max(...failover)} over ${failover.length} kills\n`)
   if (firstFailing !== undefined) {
     process.stdout.write(`replay the first failing seed: pnpm sim --seeds 1 --start ${firstFailing} --voters ${o.voters} --observers ${o.observers} --txns ${o.txns} --faults ${o.faults}\n`)
   }

@@ -36,6 +36,10 @@ export interface SimStats {
   readonly resumeMs: number[]
   /** Virtual ms from each restart until the restarted peer caught up with the others. */
   readonly catchUpMs: number[]
+  /** Epoch changes installed (the highest epoch reached). */
+  epochs: number
+  /** Virtual ms from killing a voter for good (after the workload) until a strict read through a survivor returned. */
+  readonly failoverMs: number[]
   virtualMs: number
 }
 
@@ -65,6 +69,11 @@ const CLIENTS = 6
 const CLIENT_TIMEOUT_MS = 400
 const CLIENT_ATTEMPTS = 4
 const QUIESCE_LIMIT_MS = 30_000
+/** The simulated failure detector: short, so that crashes and partitions in the schedule trigger epoch changes. */
+const SUSPECT_MS = 250
+const PROPOSE_TIMEOUT_MS = 60
+/** Liveness: with a majority of voters alive and connected, commits resume within this much virtual time of a crash. */
+export const LIVENESS_MS = 4 * SUSPECT_MS + 20 * PROPOSE_TIMEOUT_MS
 
 /** Runs one seeded simulation: workload, faults, healing, quiescence, history check. */
 export async function runSeed (options: SimOptions): Promise<SimResult> {
@@ -77,7 +86,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, failoverMs: [], virtualMs: 0 }
 
   const voterIds = Array.from({ length: options.voters ?? 3 }, (_, i) => `v${i}`)
   const observerIds = Array.from({ length: options.observers ?? 1 }, (_, i) => `o${i}`)
@@ -130,7 +139,13 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       registry: simRegistry,
       store: node.store,
       clock,
-      send: (to, m) => { if (node.gen === gen && node.up) send(node.id, to, m) }
+      send: (to, m) => { if (node.gen === gen && node.up) send(node.id, to, m) },
+      ...(process.env.SIM_LOG === undefined ? {} : { logger: (event: string, detail?: Record<string, unknown>) => { if (/rc-|epoch|late|recovered|diverged/.test(event)) process.stderr.write(`${loop.now} ${node.id} ${event} ${JSON.stringify(detail)}\n`) } }),
+      suspectMs: SUSPECT_MS,
+      proposeTimeoutMs: PROPOSE_TIMEOUT_MS,
+      // The genesis voters ask to be voters again after being voted out; the group takes them back.
+      candidate: node.voter,
+      admitVoter: id => voterIds.includes(id)
     })
     if (node.gen !== gen) return
     node.peer = peer
@@ -243,6 +258,25 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     loop.after(TICK_MS, caught)
   }
 
+  /** The nodes that are voters in the newest epoch any live peer installed. */
+  const currentVoters = (): Node[] => {
+    let best: { epoch: number, voters: readonly string[] } | undefined
+    for (const n of nodes.values()) {
+      const st = n.peer?.status()
+      if (n.up && st !== undefined && (best === undefined || st.epoch > best.epoch)) best = st
+    }
+    const ids = best?.voters ?? voterIds
+    return [...nodes.values()].filter(n => ids.includes(n.id))
+  }
+  /** Keep a majority of the current voters up (more only stalls longer), and a voter that is not current may always go. */
+  const mayCrash = (node: Node): boolean => {
+    if (!node.up) return false
+    const current = currentVoters()
+    if (!current.includes(node)) return true
+    const down = current.filter(n => !n.up).length
+    return down + 1 <= Math.floor((current.length - 1) / 2)
+  }
+
   let faultsOn = faults !== 'none'
   const scheduleFault = (): void => {
     if (!faultsOn) return
@@ -250,7 +284,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       if (!faultsOn) return
       const kinds: string[] = []
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
-      if (crashFaults) kinds.push('crash', 'crash')
+      if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling')
+      if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
       if (kind === 'drop') {
         dropRate = faultRng.chance(0.4) ? 0 : faultRng.next() * 0.2
@@ -268,9 +303,32 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
         faultRng.pick([...nodes.values()]).skew -= faultRng.int(10, 400)
       } else if (kind === 'crash') {
         const node = faultRng.pick([...nodes.values()])
-        const votersDown = [...nodes.values()].filter(n => n.voter && !n.up).length
-        // Keep a majority of voters able to come back together; more only stalls longer.
-        if (!node.voter || votersDown + 1 <= Math.floor((voterIds.length - 1) / 2)) crash(node, faultRng.int(20, 700))
+        if (mayCrash(node)) crash(node, faultRng.chance(0.3) ? faultRng.int(2 * SUSPECT_MS, 8 * SUSPECT_MS) : faultRng.int(20, 700))
+      } else if (kind === 'crash-mid-write') {
+        // A coordinator dies with thunks on the wire: the epoch change keeps or aborts each one.
+        const node = [...nodes.values()].find(n => n.up && (n.peer?.status().inflight ?? 0) > 0)
+        if (node !== undefined && mayCrash(node)) crash(node, faultRng.int(2 * SUSPECT_MS, 8 * SUSPECT_MS))
+      } else if (kind === 'crash-during-change') {
+        // A voter dies while an epoch change is under way (someone is sealed).
+        if ([...nodes.values()].some(n => n.up && n.peer?.status().sealed === true)) {
+          const node = faultRng.pick(currentVoters())
+          if (node !== undefined && mayCrash(node)) crash(node, faultRng.int(20, 8 * SUSPECT_MS))
+        }
+      } else if (kind === 'isolate' && partition === undefined) {
+        // A partitioned proposer: one voter alone suspects everyone and proposes, and can never win.
+        const node = faultRng.pick(currentVoters())
+        if (node !== undefined) {
+          stats.partitions++
+          partition = new Set([node.id])
+          loop.after(faultRng.int(2 * SUSPECT_MS, 6 * SUSPECT_MS), () => { partition = undefined })
+        }
+      } else if (kind === 'dueling') {
+        // Two concurrent proposals for the same epoch: they must agree on one value.
+        const up = currentVoters().filter(n => n.up)
+        const a = faultRng.pick(up)
+        const b = faultRng.pick(up)
+        a?.peer?.requestEpochChange()
+        b?.peer?.requestEpochChange()
       }
       scheduleFault()
     })
@@ -295,13 +353,40 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     const st = ns.map(n => (n.peer as Peer).status())
     const first = st[0]
     if (first === undefined) return true
+    // Every replica in one epoch whose voters are all the genesis voters again (rejoined), evaluated through every older epoch.
+    if (!st.every(s => s.epoch === first.epoch && !s.sealed && voterIds.every(v => s.voters.includes(v)))) return false
+    if (!ns.every(n => (n.peer as Peer).evaluatingCurrentEpoch)) return false
     if (!st.every(s => s.inflight === 0 && s.unevaluated === 0 && s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated && s.frontier > s.lastEvaluated && s.watermark > s.lastEvaluated)) return false
     // every replica holds every coordinator's whole sequence
     const seqs = ns.map(n => (n.peer as Peer).sequences())
-    return voterIds.every(v => seqs.every(s => s[v]?.have === seqs[0]?.[v]?.have && s[v]?.evalNext === (s[v]?.have ?? 0) + 1))
+    return first.voters.every(v => seqs.every(s => s[v]?.have === seqs[0]?.[v]?.have && s[v]?.evalNext === (s[v]?.have ?? 0) + 1))
   }
-  const quiet = await loop.run(quiescent, loop.now + QUIESCE_LIMIT_MS)
+  let quiet = await loop.run(quiescent, loop.now + QUIESCE_LIMIT_MS)
+  const livenessViolations: Violation[] = []
+  if (quiet && crashFaults) {
+    // Liveness: kill one voter for good; a strict read through a survivor needs the watermark to move again.
+    const victim = faultRng.pick(currentVoters())
+    const survivor = [...nodes.values()].find(n => n !== victim && n.voter && n.up)
+    if (victim !== undefined && survivor?.peer !== undefined) {
+      const killedAt = loop.now
+      crash(victim, Number.POSITIVE_INFINITY)
+      let readDone = false
+      let readError: string | undefined
+      survivor.peer.read(['l/k0'], { consistency: 'strict', timeoutMs: LIVENESS_MS }).then(() => { readDone = true }, (err: unknown) => { readError = (err as Error).name; readDone = true })
+      await loop.run(() => readDone, loop.now + LIVENESS_MS + 100)
+      if (!readDone || readError !== undefined) {
+        livenessViolations.push({ kind: 'liveness', message: `with ${victim.id} killed and a majority alive, a strict read through ${survivor.id} did not return within ${LIVENESS_MS} virtual ms (${readError ?? 'pending'})` })
+      } else {
+        stats.failoverMs.push(loop.now - killedAt)
+      }
+      // It comes back, rejoins as an observer and is voted in again.
+      victim.downUntil = 0
+      void restart(victim)
+      quiet = await loop.run(quiescent, loop.now + QUIESCE_LIMIT_MS)
+    }
+  }
   stats.virtualMs = loop.now
+  stats.epochs = Math.max(0, ...[...nodes.values()].map(n => n.peer?.status().epoch ?? 0))
 
   // --- finals
   const finals: ReplicaFinal[] = []
@@ -331,6 +416,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   }
   const h: History = { ops: history, bankTotal: INITIAL_BALANCE * accounts.length, accounts, finals }
   const violations = checkHistory(h)
+  violations.push(...livenessViolations)
   for (const message of unexpected) violations.push({ kind: 'unexpected-abort', message })
   if (!quiet) {
     const st = [...nodes.values()].map(n => n.peer === undefined ? `${n.id}: down` : `${n.id}: ${JSON.stringify({ ...n.peer.status(), counters: undefined })}`)
