@@ -16,8 +16,9 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
                                             a voter signs an observer invite (bearer unless --peer)
   run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
+                                            (on SIGTERM a voter hands over to the others first)
   dev      [--dir DIR] [--base-port P] [--procedures MODULE]
                                             a local 3-relay group (identities, genesis, invite), one command
 
@@ -55,6 +56,7 @@ async function main (argv: string[]): Promise<void> {
       peers: { type: 'string' },
       http: { type: 'string' },
       admit: { type: 'string' },
+      'suspect-ms': { type: 'string' },
       dir: { type: 'string' },
       'exit-with-stdin': { type: 'boolean' },
       'base-port': { type: 'string' }
@@ -99,11 +101,15 @@ async function main (argv: string[]): Promise<void> {
         peers: list(values.peers),
         ...(values.http === undefined ? {} : { http: values.http }),
         admit: list(values.admit),
+        ...(values['suspect-ms'] === undefined ? {} : { suspectMs: Number(values['suspect-ms']) }),
         logger
       })
       const shutdown = (signal: string): void => {
         logger('signal', { signal })
-        relay.stop().then(() => { process.exit(0) }, (err: unknown) => { logger('stop-failed', { error: String(err) }, 'error'); process.exit(1) })
+        // SIGTERM hands over first (the group continues without a stall). SIGINT (Ctrl-C reaches
+        // every process of a terminal's group at once) and a dead supervisor just stop.
+        const stop = signal === 'SIGTERM' ? relay.leaveAndStop() : relay.stop()
+        stop.then(() => { process.exit(0) }, (err: unknown) => { logger('stop-failed', { error: String(err) }, 'error'); process.exit(1) })
       }
       process.once('SIGTERM', () => { shutdown('SIGTERM') })
       process.once('SIGINT', () => { shutdown('SIGINT') })

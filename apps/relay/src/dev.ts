@@ -37,7 +37,7 @@ export interface DevGroupInfo {
 
 export interface DevGroup {
   readonly info: DevGroupInfo
-  /** SIGTERM to every relay, then waits for them. */
+  /** Stops every relay (closing their stdin), then waits for them. */
   stop(): Promise<void>
 }
 
@@ -106,7 +106,8 @@ export async function startDevGroup (o: DevGroupOptions): Promise<DevGroup> {
     async stop () {
       await Promise.all(children.map(async c => {
         if (c.exitCode !== null || c.signalCode !== null) return
-        await new Promise<void>(resolve => { c.once('exit', () => { resolve() }); c.kill('SIGTERM') })
+        // Closing stdin stops a relay without handing over: the whole group is going.
+        await new Promise<void>(resolve => { c.once('exit', () => { resolve() }); c.stdin?.end() })
       }))
     }
   }

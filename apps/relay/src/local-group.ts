@@ -102,9 +102,20 @@ export class RelayProcess {
     await this.signal('SIGKILL')
   }
 
-  /** SIGTERM and wait for the exit code. */
+  /** SIGTERM (a voter hands over to the others first) and wait for the exit code. */
   async stop (): Promise<number | null> {
     return this.signal('SIGTERM')
+  }
+
+  /** Closes its stdin, as a dying supervisor would: it stops at once, without handing over. */
+  async shutdown (): Promise<number | null> {
+    const c = this.child
+    if (c === undefined || c.exitCode !== null || c.signalCode !== null) return c?.exitCode ?? null
+    c.removeAllListeners('exit')
+    return new Promise(resolve => {
+      c.once('exit', code => { resolve(code) })
+      c.stdin?.end()
+    })
   }
 
   private async signal (sig: NodeJS.Signals): Promise<number | null> {
@@ -194,7 +205,8 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     creatorId: peerIdFromPrivateKey(creator).toString(),
     dir,
     async stop () {
-      await Promise.all(relays.map(async r => r.stop()))
+      // All at once: none hands over to the others (they are going too).
+      await Promise.all(relays.map(async r => r.shutdown()))
       await rm(dir, { recursive: true, force: true })
     }
   }

@@ -26,6 +26,8 @@ export interface RelayOptions {
   readonly http?: string
   /** Peer ids admitted without an invite (an operator's allow list). */
   readonly admit?: readonly string[]
+  /** A voter silent this long is voted out of the next epoch. @default 2000 */
+  readonly suspectMs?: number
   readonly logger: RelayLogger
 }
 
@@ -37,6 +39,8 @@ export interface RelayHandle {
   readonly httpUrl: string | undefined
   /** Stops serving, closes the store; safe to call twice. */
   stop(): Promise<void>
+  /** Hands over first: a voter asks the group to continue without it (bounded by `timeoutMs`), then stops. */
+  leaveAndStop(timeoutMs?: number): Promise<void>
 }
 
 /** The built-in procedures: bank transfers and list-append (the test workloads). */
@@ -81,6 +85,10 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       createNode: privateKey => createNodeLibp2p({ privateKey, listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'], allowPeer: () => true, relayServer: true }),
       peers: o.peers ?? [],
       admit: p => admitted.has(p),
+      // Relays serve as voters: one voted out (it was down) asks to be voted back in, and a new relay asks to be added.
+      candidate: true,
+      admitVoter: () => true,
+      ...(o.suspectMs === undefined ? {} : { suspectMs: o.suspectMs }),
       logger: (event, detail) => { log(event, detail) }
     })
   } catch (err) {
@@ -99,11 +107,24 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
   await writeFile(`${info}.tmp`, JSON.stringify({ id: identity.id, pid: process.pid, addresses, http: httpUrl }, null, 2))
   await rename(`${info}.tmp`, info)
   const ref = { stopping: undefined as Promise<void> | undefined }
-  return {
+  const handle: RelayHandle = {
     id: identity.id,
     net,
     addresses,
     httpUrl,
+    async leaveAndStop (timeoutMs = 5_000) {
+      if (ref.stopping === undefined && net.peer.role === 'voter' && net.peer.config.voters.length > 1) {
+        const started = Date.now()
+        log('leaving', { epoch: net.peer.config.epoch, voters: net.peer.config.voters })
+        try {
+          await net.peer.leave({ timeoutMs })
+          log('left', { epoch: net.peer.config.epoch, ms: Date.now() - started })
+        } catch (err) {
+          log('leave-failed', { error: String(err) }, 'warn')
+        }
+      }
+      await handle.stop()
+    },
     async stop () {
       ref.stopping ??= (async () => {
         log('stopping', { evaluated: net.peer.status().evaluated })
@@ -115,6 +136,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       return ref.stopping
     }
   }
+  return handle
 }
 
 async function serveHttp (spec: string, net: NetPeer, startedAt: number): Promise<Server> {

@@ -47,6 +47,10 @@ export type Message =
   | { readonly t: 'rc-nack'; readonly epoch: number; readonly ballot: Ballot }
   /** A majority of the old epoch's voters accepted `value`: it is decided. Sent by a voter of epoch `value.epoch - 1`. */
   | { readonly t: 'rc-decided'; readonly value: EpochChange }
+  /** A voter about to serve a strict read asks: is `epoch` still current and unsealed for you? */
+  | { readonly t: 'confirm'; readonly epoch: number; readonly round: number }
+  /** Yes (sent only then). */
+  | { readonly t: 'confirmed'; readonly epoch: number; readonly round: number }
   /** Asks for the decision that ended `epoch` (a replica that fell behind). */
   | { readonly t: 'rc-fetch'; readonly epoch: number }
 

@@ -448,7 +448,7 @@ export class Peer {
       const cut = d.cuts.find(x => x.coordinator === c)
       s.end = cut?.end ?? 0
       s.skip = new Set(cut?.skip ?? [])
-      for (const seq of [...s.held.keys()]) if (!keeps(cut, seq)) s.held.delete(seq)
+      for (const seq of s.held.keys()) if (!keeps(cut, seq)) s.held.delete(seq)
       advanceHave(s)
     }
   }
@@ -540,7 +540,18 @@ export class Peer {
           err => { this.send(m.replyTo, { t: 'read-rep', reqId: m.reqId, error: errorInfo(err) }) })
         break
       case 'ts-req':
-        if (this.role === 'voter') this.send(from, { t: 'ts-rep', reqId: m.reqId, ts: this.minter.mint(this.now()) })
+        if (this.role === 'voter') {
+          this.confirmedTimestamp({}).then(ts => { this.send(from, { t: 'ts-rep', reqId: m.reqId, ts }) }, () => {})
+        }
+        break
+      case 'confirm':
+        // Only while this epoch is current here and no ballot sealed it: a read timestamp minted before this answer is then not stale.
+        if (this.role === 'voter' && m.epoch === this.cur.epoch && !this.sealed && !this.installing && this.cur.voters.includes(from)) {
+          this.send(from, { t: 'confirmed', epoch: m.epoch, round: m.round })
+        }
+        break
+      case 'confirmed':
+        this.onConfirmed(from, m.epoch, m.round)
         break
       case 'ts-rep': {
         const r = this.tsRequests.get(m.reqId)
@@ -606,6 +617,7 @@ export class Peer {
     if (now - this.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) this.sendCheckpoint(now)
     this.askForGaps(now)
     this.retryForwards(now)
+    if (this.confirming !== undefined && now - this.confirming.sentAt >= this.opts.writeRetryMs) this.sendConfirm(this.confirming)
     this.expireWaiters(now)
   }
 
@@ -1133,13 +1145,78 @@ export class Peer {
   private async serveRead (keys: readonly string[], consistency: ReadConsistency, options: CallOptions = {}): Promise<ReadResult> {
     if (this.failure !== undefined) throw new PeerClosedError(`peer ${this.id} failed: ${this.failure}`)
     if (consistency === 'snapshot') return await this.readAt(keys, this.frontier)
-    const ts = this.role === 'voter' ? this.minter.mint(this.now()) : await this.requestTimestamp(options)
+    const ts = this.role === 'voter' ? await this.confirmedTimestamp(options) : await this.requestTimestamp(options)
     return await new Promise<ReadResult>((resolve, reject) => {
       const entry: PendingRead = { ts, keys, resolve }
       this.pendingReads.push(entry)
       this.guard(options, reject, () => { this.pendingReads = this.pendingReads.filter(r => r !== entry) })
       this.serveReads()
     })
+  }
+
+  /**
+   * A strict read's timestamp from this voter. A voter voted out of a later
+   * epoch it has not heard of yet would mint one below transactions that
+   * already completed there, so the timestamp counts only once a majority of
+   * this epoch's voters said, after it was minted, that the epoch is still
+   * current and unsealed (a ReadIndex-style check; one round serves every
+   * read that waits for it). If the epoch changes meanwhile, it mints again.
+   */
+  private async confirmedTimestamp (options: CallOptions): Promise<Timestamp> {
+    for (;;) {
+      if (this.role !== 'voter') return await this.requestTimestamp(options)
+      const ts = this.minter.mint(this.now())
+      const ok = await new Promise<boolean>((resolve, reject) => {
+        const waiter = (v: boolean): void => { resolve(v) }
+        this.confirmQueue.push(waiter)
+        this.guard(options, reject, () => { this.confirmQueue = this.confirmQueue.filter(w => w !== waiter) })
+        this.startConfirm()
+      })
+      if (ok) return ts
+    }
+  }
+
+  private confirmQueue: Array<(ok: boolean) => void> = []
+  private confirmRound = 0
+  private confirming: { readonly round: number, readonly epoch: number, readonly oks: Set<string>, readonly waiters: Array<(ok: boolean) => void>, sentAt: number } | undefined
+
+  private startConfirm (): void {
+    if (this.confirming !== undefined || this.confirmQueue.length === 0) return
+    const waiters = this.confirmQueue
+    this.confirmQueue = []
+    const c = { round: ++this.confirmRound, epoch: this.cur.epoch, oks: new Set<string>(), waiters, sentAt: this.now() }
+    this.confirming = c
+    if (!this.sealed && !this.installing) c.oks.add(this.id)
+    this.sendConfirm(c)
+    this.checkConfirm()
+  }
+
+  private sendConfirm (c: NonNullable<Peer['confirming']>): void {
+    c.sentAt = this.now()
+    for (const v of this.cur.voters) if (!c.oks.has(v)) this.send(v, { t: 'confirm', epoch: c.epoch, round: c.round })
+  }
+
+  private onConfirmed (from: string, epoch: number, round: number): void {
+    const c = this.confirming
+    if (c === undefined || c.round !== round || c.epoch !== epoch || epoch !== this.cur.epoch || !this.cur.voters.includes(from)) return
+    c.oks.add(from)
+    this.checkConfirm()
+  }
+
+  private checkConfirm (): void {
+    const c = this.confirming
+    if (c === undefined || c.oks.size < this.cur.majority) return
+    this.confirming = undefined
+    for (const w of c.waiters) w(true)
+    this.startConfirm()
+  }
+
+  /** An epoch change fails every confirmation under way: those reads mint again in the new epoch. */
+  private failConfirmations (): void {
+    const waiters = [...(this.confirming?.waiters ?? []), ...this.confirmQueue]
+    this.confirming = undefined
+    this.confirmQueue = []
+    for (const w of waiters) w(false)
   }
 
   private requestTimestamp (options: CallOptions): Promise<Timestamp> {
@@ -1521,6 +1598,7 @@ export class Peer {
       this.wmMovedAt.clear()
       for (const v of value.voters) { this.observers.delete(v); this.candidates.delete(v) }
       this.installing = false
+      this.failConfirmations()
       for (const t of value.thunks) this.acceptThunk(t, undefined)
       this.count('rc-installed')
       this.log('rc-installed', { epoch: value.epoch, voters: value.voters, aborted: aborted.length, kept: value.thunks.length })

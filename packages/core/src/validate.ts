@@ -227,6 +227,11 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
     case 'rc-decided':
       epochChange(m.value, limits)
       break
+    case 'confirm':
+    case 'confirmed':
+      int(m.epoch, 'epoch')
+      int(m.round, 'round', 1)
+      break
     case 'rc-fetch':
       int(m.epoch, 'epoch')
       break

@@ -1,4 +1,7 @@
-import { MemoryStore, Peer, createRegistry, type GroupConfig, type Message, type ProcedureMap, type ProcedureRegistry } from '../src/index.js'
+import { MemoryStore, Peer, createRegistry, type GroupConfig, type Message, type PeerInit, type ProcedureMap, type ProcedureRegistry } from '../src/index.js'
+
+/** Options every peer of a TestGroup gets (failure detection, candidacy). */
+export type PeerOptions = Partial<Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxVoters' | 'callTimeoutMs'>>
 
 /**
  * A small in-process group on a manual clock: messages wait in a queue until
@@ -9,7 +12,12 @@ export class TestGroup {
   readonly peers = new Map<string, Peer>()
   readonly stores = new Map<string, MemoryStore>()
   readonly down = new Set<string>()
+  /** Peers cut off from everyone else (messages to and from them are dropped). */
+  readonly isolated = new Set<string>()
+  /** Per-peer clock offsets in ms (set before start). */
+  readonly skew = new Map<string, number>()
   readonly registry: ProcedureRegistry
+  options: PeerOptions = {}
   readonly config: GroupConfig
   private queue: Array<[string, string, Message]> = []
 
@@ -18,9 +26,10 @@ export class TestGroup {
     this.config = { groupId: 'test', epoch: 0, voters, registryHash: registry.hash }
   }
 
-  static async create (procedures: ProcedureMap, voters = 3, observers = 0): Promise<TestGroup> {
+  static async create (procedures: ProcedureMap, voters = 3, observers = 0, options: PeerOptions = {}): Promise<TestGroup> {
     const ids = Array.from({ length: voters }, (_, i) => `v${i}`)
     const g = new TestGroup(createRegistry(procedures), ids)
+    g.options = options
     for (const id of [...ids, ...Array.from({ length: observers }, (_, i) => `o${i}`)]) {
       g.stores.set(id, new MemoryStore({ journal: true }))
       await g.start(id)
@@ -34,8 +43,9 @@ export class TestGroup {
       config: this.config,
       registry: this.registry,
       store: this.stores.get(id) as MemoryStore,
-      clock: this.clock,
-      send: (to, m) => { if (!this.down.has(id)) this.queue.push([id, to, structuredClone(m)]) }
+      clock: { now: () => this.clock.now() + (this.skew.get(id) ?? 0) },
+      send: (to, m) => { if (!this.down.has(id)) this.queue.push([id, to, structuredClone(m)]) },
+      ...this.options
     })
     this.peers.set(id, peer)
     this.down.delete(id)
@@ -57,7 +67,10 @@ export class TestGroup {
   async step (ms = 5): Promise<void> {
     const batch = this.queue
     this.queue = []
-    for (const [from, to, m] of batch) if (!this.down.has(to)) this.peers.get(to)?.receive(from, m)
+    for (const [from, to, m] of batch) {
+      if (this.down.has(to) || (this.isolated.has(from) !== this.isolated.has(to))) continue
+      this.peers.get(to)?.receive(from, m)
+    }
     for (const [id, p] of this.peers) if (!this.down.has(id)) p.tick()
     this.clock.t += ms
     await new Promise(resolve => { setImmediate(resolve) })

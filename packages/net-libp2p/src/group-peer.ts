@@ -37,6 +37,12 @@ export interface NetPeerInit {
   readonly joinGraceMs?: number
   /** How often the protocol's timers run. @default 5 */
   readonly tickMs?: number
+  /** While not a voter, ask the voters to be added (relays). @default false */
+  readonly candidate?: boolean
+  /** Which candidates this peer, as a voter, votes into the next epoch. @default none */
+  readonly admitVoter?: (peerId: string) => boolean
+  /** A voter silent or stuck this long is voted out of the next epoch. @default 2000 */
+  readonly suspectMs?: number
 }
 
 /** How often missing connections to the configured peers are redialled. */
@@ -62,7 +68,6 @@ export class NetPeer {
   private net: { node: TidelineLibp2p, transport: MessageTransport } | undefined
   private readonly timers: Array<ReturnType<typeof setInterval>> = []
   private readonly peers: readonly string[]
-  private readonly voters: ReadonlySet<string>
   private stopped = false
 
   private constructor (id: string, genesis: Genesis, peer: Peer, peers: readonly string[], start: (self: NetPeer) => Promise<void>) {
@@ -70,7 +75,6 @@ export class NetPeer {
     this.genesis = genesis
     this.peer = peer
     this.peers = peers
-    this.voters = new Set(genesis.voters)
     this.online = start(this)
     this.online.catch(() => {})
   }
@@ -86,13 +90,14 @@ export class NetPeer {
     return this.net.transport
   }
 
-  /** Voters this peer has a connection to now (0 before the network is up). */
+  /** Voters of the current epoch this peer has a connection to now (0 before the network is up). */
   connectedVoters (): number {
     if (this.net === undefined || this.net.node.status !== 'started') return 0
+    const voters = this.peer.config.voters
     const seen = new Set<string>()
     for (const c of this.net.node.getConnections()) {
       const p = c.remotePeer.toString()
-      if (this.voters.has(p)) seen.add(p)
+      if (voters.includes(p)) seen.add(p)
     }
     return seen.size
   }
@@ -125,7 +130,10 @@ export class NetPeer {
       // Until the network is up messages are dropped; the protocol retransmits.
       send: (to, m) => { ref.transport?.send(to, m) },
       ...(init.applier === undefined ? {} : { applier: init.applier }),
-      ...(init.logger === undefined ? {} : { logger: init.logger })
+      ...(init.logger === undefined ? {} : { logger: init.logger }),
+      ...(init.candidate === undefined ? {} : { candidate: init.candidate }),
+      ...(init.admitVoter === undefined ? {} : { admitVoter: init.admitVoter }),
+      ...(init.suspectMs === undefined ? {} : { suspectMs: init.suspectMs })
     })
     const net = new NetPeer(id, genesis, peer, init.peers ?? [], async self => {
       const up = await connectNetwork(init, id, genesis, peer)
@@ -178,7 +186,8 @@ export class NetPeer {
 async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, peer: Peer): Promise<{ node: TidelineLibp2p, transport: MessageTransport }> {
   const voters = new Set(genesis.voters)
   const joined = new Set<string>()
-  const isMember = (p: string): boolean => voters.has(p) || joined.has(p) || (init.admit?.(p) ?? false)
+  // Voters added by an epoch change are members too (they joined before being voted in).
+  const isMember = (p: string): boolean => voters.has(p) || joined.has(p) || peer.config.voters.includes(p) || (init.admit?.(p) ?? false)
   const node = await init.createNode(init.privateKey)
   const transport = new MessageTransport({
     node,

@@ -1,0 +1,141 @@
+import { describe, expect, it } from 'vitest'
+import { chooseValue, makeTimestamp, peerTag, type EpochChange, type EpochReport, type Thunk, type Tx, type TxnResult } from '../src/index.js'
+import { TestGroup, type PeerOptions } from './harness.js'
+
+const procedures = {
+  inc: {
+    keys: (a: { k: string }) => ({ reads: [a.k], writes: [a.k] }),
+    run: (tx: Tx, a: { k: string }) => { const v = ((tx.get(a.k) as number | undefined) ?? 0) + 1; tx.put(a.k, v); return v }
+  }
+}
+
+/** Steps of 5 ms: the failure detector suspects after 200 ms. */
+const FAST: PeerOptions = { suspectMs: 200, proposeTimeoutMs: 50 }
+
+let txn = 0
+async function inc (g: TestGroup, via: string, k = 'x', maxSteps = 400): Promise<TxnResult> {
+  const r = await g.run(g.peer(via).submit({ clientTxnId: `t${++txn}`, procedure: 'inc', hash: g.hash('inc'), args: { k } }, { timeoutMs: maxSteps * 5 }), maxSteps)
+  if (!r.done) throw new Error(`inc via ${via} did not settle in ${maxSteps} steps`)
+  if ('error' in r) throw r.error
+  return r.value
+}
+
+describe('epoch change', () => {
+  it('a dead voter is voted out and commits resume on the other two; back, it rejoins as an observer and is voted in again', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { ...FAST, candidate: true, admitVoter: id => id.startsWith('v') })
+    expect((await inc(g, 'v0')).status).toBe('committed')
+    g.crash('v2')
+    // Without reconfiguration this would never commit (the watermark is a minimum over all voters).
+    const r = await inc(g, 'v1', 'x', 400)
+    expect(r).toMatchObject({ status: 'committed', value: 2 })
+    expect(g.peer('v0').status()).toMatchObject({ epoch: 1, voters: ['v0', 'v1'] })
+    await g.start('v2')
+    await g.steps(300)
+    for (const id of ['v0', 'v1', 'v2']) expect(g.peer(id).status().voters).toEqual(['v0', 'v1', 'v2'])
+    expect((await inc(g, 'v2')).status).toBe('committed')
+    await g.steps(60)
+    const digests = ['v0', 'v1', 'v2'].map(id => g.peer(id).status().digest)
+    expect(new Set(digests).size).toBe(1)
+    expect(g.peer('v2').status().evaluated).toBe(3)
+  })
+
+  it('a voter that leaves hands over: the next epoch has the others, it keeps following as an observer', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, FAST)
+    await inc(g, 'v0')
+    const left = g.run(g.peer('v1').leave({ timeoutMs: 2_000 }), 400)
+    // meanwhile calls keep committing
+    expect((await inc(g, 'v0')).status).toBe('committed')
+    expect(await left).toEqual({ done: true, value: undefined })
+    expect(g.peer('v0').status().voters).toEqual(['v0', 'v2'])
+    expect(g.peer('v1').role).toBe('observer')
+    expect((await inc(g, 'v1')).status).toBe('committed')
+    await g.steps(40)
+    expect(g.peer('v1').status().digest).toBe(g.peer('v0').status().digest)
+  })
+
+  it('two voters proposing at once agree on one value (same epoch, same voters, same digest everywhere)', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, FAST)
+    await inc(g, 'v0')
+    g.peer('v0').requestEpochChange()
+    g.peer('v2').requestEpochChange()
+    await g.steps(100)
+    const st = ['v0', 'v1', 'v2'].map(id => g.peer(id).status())
+    expect(new Set(st.map(s => s.epoch)).size).toBe(1)
+    expect(st[0]?.epoch).toBeGreaterThanOrEqual(1)
+    expect((await inc(g, 'v1')).status).toBe('committed')
+    await g.steps(40)
+    expect(new Set(['v0', 'v1', 'v2'].map(id => g.peer(id).status().digest)).size).toBe(1)
+  })
+
+  it('an isolated voter learns the new epoch when it is back, and a strict read it began meanwhile sees what committed there', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, FAST)
+    // v2's clock is a second behind: cut off, its own promises lag the others' (the case where a stale read could pass).
+    g.crash('v2')
+    g.skew.set('v2', -1_000)
+    await g.start('v2')
+    await inc(g, 'v0')
+    await g.steps(20)
+    g.isolated.add('v2')
+    expect(await inc(g, 'v0')).toMatchObject({ status: 'committed', value: 2 })
+    expect(g.peer('v0').status().voters).toEqual(['v0', 'v1'])
+    // v2 still believes it is a voter of epoch 0. A read timestamp it mints now lies below the increment that
+    // already completed in epoch 1: the read must not be served at it.
+    const read = g.peer('v2').read(['x'], { timeoutMs: 5_000 })
+    await g.steps(40)
+    expect(g.peer('v2').status().epoch).toBe(0)
+    g.isolated.clear()
+    const out = await g.run(read, 400)
+    expect(out.done && 'value' in out ? out.value.values : out).toEqual({ x: 2 })
+    expect(g.peer('v2').status()).toMatchObject({ epoch: g.peer('v0').status().epoch, role: 'observer' })
+  })
+
+  it('refuses reconfiguration messages from non-voters, and replays of decided epochs', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, FAST)
+    const v0 = g.peer('v0')
+    v0.receive('outsider', { t: 'rc-prepare', epoch: 0, ballot: { n: 99, by: 'outsider' } })
+    expect(v0.status()).toMatchObject({ sealed: false })
+    expect(v0.status().counters['rc-refused']).toBe(1)
+    const forged: EpochChange = { epoch: 1, voters: ['outsider'], cuts: [], floor: makeTimestamp(1, peerTag('x'), 0), thunks: [] }
+    v0.receive('outsider', { t: 'rc-decided', value: forged })
+    expect(v0.status().counters['rc-decided-refused']).toBe(1)
+    expect(v0.status().epoch).toBe(0)
+    // a real change, then its replay
+    g.peer('v1').requestEpochChange()
+    await g.steps(60)
+    expect(v0.status().epoch).toBe(1)
+    const replays = v0.status().counters['rc-decided-replay'] ?? 0
+    v0.receive('v1', { t: 'rc-decided', value: { ...forged, voters: ['v1'] } })
+    expect(v0.status()).toMatchObject({ epoch: 1, voters: ['v0', 'v1', 'v2'] })
+    expect(v0.status().counters['rc-decided-replay']).toBe(replays + 1)
+  })
+})
+
+describe('chooseValue', () => {
+  const tag = peerTag('v0')
+  const thunk = (seq: number, ms: number): Thunk => ({ ts: makeTimestamp(ms, tag, 0), epoch: 0, coordinator: 'v0', seq, procedure: 'inc', hash: 'h', args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: `c${seq}` })
+  const report = (have: number, held: Thunk[], topMs: number): EpochReport => ({ have: [{ coordinator: 'v0', seq: have }], held, top: makeTimestamp(topMs, peerTag('p'), 0) })
+
+  it('keeps every thunk a promiser holds, aborts the gaps, and floors above all of it', () => {
+    const promises = new Map([
+      ['v0', { report: report(2, [thunk(2, 20), thunk(4, 40)], 30) }],
+      ['v1', { report: report(3, [thunk(3, 35)], 25) }]
+    ])
+    const v = chooseValue(promises, ['v0', 'v1', 'v2'], 1, ['v0', 'v1'])
+    expect(v.cuts.find(c => c.coordinator === 'v0')).toEqual({ coordinator: 'v0', end: 4, skip: [] })
+    expect(v.cuts.find(c => c.coordinator === 'v2')).toEqual({ coordinator: 'v2', end: 0, skip: [] })
+    expect(v.thunks.map(t => t.seq)).toEqual([2, 3, 4])
+    expect(v.floor).toBe(makeTimestamp(40, tag, 0))
+    const gap = chooseValue(new Map([['v1', { report: report(1, [thunk(3, 35)], 10) }]]), ['v0'], 1, ['v0'])
+    expect(gap.cuts[0]).toEqual({ coordinator: 'v0', end: 3, skip: [2] })
+  })
+
+  it('proposes the value accepted under the highest ballot, unchanged', () => {
+    const a: EpochChange = { epoch: 1, voters: ['v0'], cuts: [], floor: makeTimestamp(1, tag, 0), thunks: [] }
+    const b: EpochChange = { ...a, voters: ['v1'] }
+    const promises = new Map([
+      ['v0', { accepted: { ballot: { n: 2, by: 'v0' }, value: a }, report: report(0, [], 1) }],
+      ['v1', { accepted: { ballot: { n: 3, by: 'v2' }, value: b }, report: report(9, [], 99) }]
+    ])
+    expect(chooseValue(promises, ['v0', 'v1', 'v2'], 1, ['v0', 'v1', 'v2'])).toBe(b)
+  })
+})
