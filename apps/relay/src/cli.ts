@@ -16,7 +16,7 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
                                             a voter signs an observer invite (bearer unless --peer)
   run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--invite TEXT] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (on SIGTERM a voter hands over to the others first)
   dev      [--dir DIR] [--base-port P] [--procedures MODULE]
@@ -57,6 +57,7 @@ async function main (argv: string[]): Promise<void> {
       http: { type: 'string' },
       admit: { type: 'string' },
       'suspect-ms': { type: 'string' },
+      invite: { type: 'string' },
       dir: { type: 'string' },
       'exit-with-stdin': { type: 'boolean' },
       'base-port': { type: 'string' }
@@ -102,6 +103,7 @@ async function main (argv: string[]): Promise<void> {
         ...(values.http === undefined ? {} : { http: values.http }),
         admit: list(values.admit),
         ...(values['suspect-ms'] === undefined ? {} : { suspectMs: Number(values['suspect-ms']) }),
+        ...(values.invite === undefined ? {} : { invite: values.invite }),
         logger
       })
       const shutdown = (signal: string): void => {

@@ -39,6 +39,10 @@ export interface Health {
   readonly unevaluated: number
   readonly inflight: number
   readonly peers: number
+  readonly role: 'voter' | 'observer'
+  readonly epoch: number
+  readonly voters: readonly string[]
+  readonly sealed: boolean
 }
 
 /** One relay process of the group; restartable on the same data dir and ports. */
@@ -146,11 +150,14 @@ export class RelayProcess {
 }
 
 export interface ProcessGroup {
+  /** The relays started with the group, then any added by `addRelay`. */
   readonly relays: readonly RelayProcess[]
   readonly genesis: SignedGenesis
   readonly invite: SignedInvite
   readonly creatorId: string
   readonly dir: string
+  /** Starts one more relay process, not in the genesis: it joins with the group's invite and asks to be voted in. */
+  addRelay(): Promise<RelayProcess>
   stop(): Promise<void>
 }
 
@@ -162,6 +169,8 @@ export interface LocalGroupOptions {
   /** Extra node flags for the relay processes, e.g. `--cpu-prof`. */
   readonly nodeFlags?: readonly string[]
   readonly groupId?: string
+  /** Failure detector bound of every relay (`--suspect-ms`). @default the relay's (2000) */
+  readonly suspectMs?: number
 }
 
 /** `tideline-relay hash` in a child process: the registry hash exactly as the relay processes will compute it. */
@@ -194,7 +203,8 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     '--listen', `/ip4/127.0.0.1/tcp/${ports[i]},/ip4/127.0.0.1/tcp/${ports[n + i]}/ws`,
     '--peers', tcp.filter((_, j) => j !== i).join(','),
     '--http', '127.0.0.1:0', '--exit-with-stdin',
-    ...(o.procedures === undefined ? [] : ['--procedures', o.procedures])
+    ...(o.procedures === undefined ? [] : ['--procedures', o.procedures]),
+    ...(o.suspectMs === undefined ? [] : ['--suspect-ms', String(o.suspectMs)])
   ], o.nodeFlags ?? []))
   await Promise.all(relays.map(async r => r.start()))
   const invite = await createInvite((ids[0] as { key: PrivateKey }).key, genesis, { expiresAt: Date.now() + 3_600_000 })
@@ -204,6 +214,25 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     invite,
     creatorId: peerIdFromPrivateKey(creator).toString(),
     dir,
+    async addRelay () {
+      const i = relays.length
+      const data = join(dir, `relay-${i}`)
+      const x = await loadOrCreateIdentity(data)
+      const [tcpPort, wsPort] = [await freePort(), await freePort()]
+      const r = new RelayProcess(i, x.id, x.key, data, tcpPort, wsPort, [
+        '--data', data,
+        '--genesis', genesisFile,
+        '--invite', encodeSigned(invite),
+        '--listen', `/ip4/127.0.0.1/tcp/${tcpPort},/ip4/127.0.0.1/tcp/${wsPort}/ws`,
+        '--peers', relays.map(p => p.tcp).join(','),
+        '--http', '127.0.0.1:0', '--exit-with-stdin',
+        ...(o.procedures === undefined ? [] : ['--procedures', o.procedures]),
+        ...(o.suspectMs === undefined ? [] : ['--suspect-ms', String(o.suspectMs)])
+      ], o.nodeFlags ?? [])
+      await r.start()
+      relays.push(r)
+      return r
+    },
     async stop () {
       // All at once: none hands over to the others (they are going too).
       await Promise.all(relays.map(async r => r.shutdown()))

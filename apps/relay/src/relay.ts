@@ -28,6 +28,8 @@ export interface RelayOptions {
   readonly admit?: readonly string[]
   /** A voter silent this long is voted out of the next epoch. @default 2000 */
   readonly suspectMs?: number
+  /** For a relay that is not in the genesis: the invite (text form) it presents to the voters. */
+  readonly invite?: string
   readonly logger: RelayLogger
 }
 
@@ -85,6 +87,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       createNode: privateKey => createNodeLibp2p({ privateKey, listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'], allowPeer: () => true, relayServer: true }),
       peers: o.peers ?? [],
       admit: p => admitted.has(p),
+      ...(o.invite === undefined ? {} : { invite: decodeSigned(o.invite) }),
       // Relays serve as voters: one voted out (it was down) asks to be voted back in, and a new relay asks to be added.
       candidate: true,
       admitVoter: () => true,
@@ -163,6 +166,8 @@ async function serveHttp (spec: string, net: NetPeer, startedAt: number): Promis
         digest: status.digest,
         unevaluated: status.unevaluated,
         inflight: status.inflight,
+        voters: status.voters,
+        sealed: status.sealed,
         peers: net.node.getConnections().length,
         ...(status.failed === undefined ? {} : { failed: status.failed })
       }))

@@ -6,7 +6,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { NetClient, createNodeLibp2p, encodeMessages, requestJoin, watermarkTopic, MESSAGE_PROTOCOL, JOIN_PROTOCOL, type TidelineLibp2p } from '@tideline/net-libp2p'
 import { checkHistory, formatViolation, simRegistry } from '@tideline/sim'
 import { startLocalGroup, type ProcessGroup } from '../src/local-group.js'
-import { ACCOUNTS, Recorder, finals, runWorkload, waitQuiescent } from './support/workload.js'
+import { ACCOUNTS, Recorder, finals, runWorkload, waitQuiescent } from '../src/workload.js'
 
 // Three tideline-relay processes (LevelStore, real TCP on loopback) and Node clients.
 // Every phase appends to one history; the simulator's checker judges it whole.

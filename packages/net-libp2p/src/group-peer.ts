@@ -199,18 +199,17 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
   })
   await transport.start()
   const count = (name: string): void => { transport.count(name) }
-  if (voters.has(id)) {
-    await serveJoin({
-      node,
-      signedGenesis: init.genesis,
-      genesis,
-      digest: await genesisDigest(init.genesis.body),
-      isMember,
-      admit: p => { joined.add(p) },
-      count,
-      ...(init.logger === undefined ? {} : { logger: init.logger })
-    })
-  }
+  // Every member serves the join handshake: a relay voted in after genesis admits invited peers too.
+  await serveJoin({
+    node,
+    signedGenesis: init.genesis,
+    genesis,
+    digest: await genesisDigest(init.genesis.body),
+    isMember,
+    admit: p => { joined.add(p) },
+    count,
+    ...(init.logger === undefined ? {} : { logger: init.logger })
+  })
   const grace = (remote: string): void => {
     if (isMember(remote)) return
     const t = setTimeout(() => {

@@ -1,7 +1,7 @@
 import { canonical, hash64, type TxnResult, type Value } from '@tideline/core'
 import type { NetClient } from '@tideline/net-libp2p'
 import { simRegistry, type History, type ListMop, type Op, type ReplicaFinal } from '@tideline/sim'
-import type { RelayProcess } from '../../src/local-group.js'
+import type { RelayProcess } from './local-group.js'
 
 export const INITIAL_BALANCE = 100
 export const ACCOUNTS = ['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7']
