@@ -3,6 +3,7 @@ import { benchStores } from './store.js'
 import { benchNet } from './net.js'
 import { benchBrowser } from './browser.js'
 import { benchVsEtcd } from './vs-etcd.js'
+import { benchFailover } from './failover.js'
 import { markdownTable, summaryLine, writeReport } from './vs-etcd-report.js'
 
 /**
@@ -35,6 +36,18 @@ async function main (): Promise<number> {
     process.stdout.write(`threaded/one-thread ratio ${(threaded.txnPerSec / single.txnPerSec).toFixed(2)}\n`)
     process.stdout.write(`core: ${Math.round(single.txnPerSec)} txn/s\n`)
     return 0
+  }
+  if (workload === 'failover') {
+    const runs = option(args, 'runs', 5)
+    const clients = option(args, 'clients', 8)
+    process.stdout.write(`failover: 3 tideline-relay processes on loopback (failure detector 2 s), ${clients} closed-loop clients (transfers, list-append, strict reads); ${runs} runs of kill -9 of one relay, measure, restart, wait until it is voted back in\n`)
+    const r = await benchFailover({ runs, clients })
+    process.stdout.write(`| run | killed | voted out s | resume s | rejoin s | epoch after | committed in run |\n|---|---|---|---|---|---|---|\n`)
+    r.runs.forEach((x, i) => { process.stdout.write(`| ${i + 1} | relay-${x.victim} | ${x.votedOutS.toFixed(2)} | ${x.resumeS.toFixed(2)} | ${x.rejoinS.toFixed(2)} | ${x.epoch} | ${x.committedDuringRun} |\n`) })
+    for (const v of r.violations.slice(0, 10)) process.stdout.write(`violation: ${v}\n`)
+    process.stdout.write(`history checked: ${r.committed} committed calls\n`)
+    process.stdout.write(`failover: resume p50 ${r.resumeP50S.toFixed(2)} s, max ${r.resumeMaxS.toFixed(2)} s, violations ${r.violations.length}\n`)
+    return r.violations.length > 0 ? 1 : 0
   }
   if (workload === 'browser') {
     const clients = option(args, 'clients', 8)
@@ -97,7 +110,7 @@ async function main (): Promise<number> {
     process.stdout.write(`${summaryLine(r)}\n`)
     return 0
   }
-  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net, browser, vs-etcd\n`)
+  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net, browser, vs-etcd, failover\n`)
   return 2
 }
 

@@ -93,12 +93,14 @@ async function clientLoop (client: NetClient, rec: Recorder, enough: () => boole
 /**
  * Runs every client for `durationMs`; with `minOk`, keeps going (up to
  * `maxMs`) until at least that many transactions of this phase committed,
- * so a slow machine still produces a history worth checking.
+ * so a slow machine still produces a history worth checking. With `until`,
+ * runs until it returns true instead.
  */
-export async function runWorkload (clients: readonly NetClient[], rec: Recorder, durationMs: number, phase: string, options: { minOk?: number, maxMs?: number } = {}): Promise<void> {
+export async function runWorkload (clients: readonly NetClient[], rec: Recorder, durationMs: number, phase: string, options: { minOk?: number, maxMs?: number, until?: () => boolean } = {}): Promise<void> {
   const start = rec.now()
   const okBefore = rec.count('ok')
   const enough = (): boolean => {
+    if (options.until !== undefined) return options.until()
     const t = rec.now() - start
     if (t < durationMs) return false
     return options.minOk === undefined || rec.count('ok') - okBefore >= options.minOk || t >= (options.maxMs ?? durationMs)
