@@ -234,14 +234,9 @@ test('bad input: an empty title, a 10,000-character title and a double click giv
   await attach(testInfo, 'bad-input', a)
 })
 
-// The issue asks for more: with one of three relays dead, calls should keep
-// committing on the other two. The core cannot do that yet (DESIGN's
-// reconfiguration is not built: the group watermark is the minimum over every
-// voter's entry, so a dead voter stalls evaluation until it comes back).
-// Expected to fail until then; it passes the day it works, and then fails as
-// "expected to fail" so that this note is removed.
-test('kill -9 of one relay: calls keep committing on the other two (known limitation: no reconfiguration yet)', async () => {
-  test.fail()
+// With one of three relays dead for good, the other two vote it out of the
+// next epoch (failure detector, 2 s) and calls keep committing on them.
+test('kill -9 of one relay: calls keep committing on the other two', async () => {
   test.setTimeout(60_000)
   const [a] = tabs
   const victim = group.relays[1]
@@ -249,4 +244,6 @@ test('kill -9 of one relay: calls keep committing on the other two (known limita
   await victim.kill9()
   await a.page.evaluate(() => { window.demo.background.length = 0; window.demo.startCreate(['while down 1', 'while down 2']) })
   await expect.poll(async () => (await background(a)).filter(x => x.status === 'committed').length, { timeout: 15_000 }).toBe(2)
+  // Every tab shows both new cards (the same board everywhere).
+  for (const t of tabs) await expect(t.page.getByText('while down 2').first()).toBeVisible({ timeout: 10_000 })
 })
