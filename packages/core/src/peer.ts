@@ -497,6 +497,9 @@ export class Peer {
         // Only voters coordinate: thunks from anyone else are refused, not stored.
         if (![...this.epochs.values()].some(es => es.voters.includes(from)) && !m.thunks.some(t => t.epoch > this.cur.epoch)) {
           this.count('write-from-non-voter')
+          // A voter voted out in an epoch it has not heard of: tell it.
+          const stale = m.thunks.find(t => t.epoch < this.cur.epoch)
+          if (stale !== undefined) this.tellStale(from, stale.epoch)
           break
         }
         this.mergeWatermark(from, m.wm)
@@ -673,7 +676,10 @@ export class Peer {
         this.noticeEpoch(from)
         continue
       }
-      if (e.epoch !== this.cur.epoch) continue
+      if (e.epoch < this.cur.epoch) {
+        this.tellStale(from, e.epoch)
+        continue
+      }
       this.observeTimestamp(e.svw)
       if (this.cur.wm.merge(e)) {
         raised = true
