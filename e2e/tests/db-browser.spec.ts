@@ -100,7 +100,8 @@ test('a reload keeps the identity and the data and shows the data before reconne
   await other.page.close()
 
   // Every relay is down across the reload: the tab must serve its data from its own replica.
-  await Promise.all(group.relays.map(async r => r.stop()))
+  // The whole group goes down at once: nobody to hand over to, so no SIGTERM handover (as the dev group stops).
+  await Promise.all(group.relays.map(async r => r.shutdown()))
   step('await tab.page.reload()')
   await tab.page.reload()
   await tab.page.waitForFunction(() => window.dbHarness !== undefined)

@@ -154,6 +154,8 @@ describe('three relay processes', () => {
     if (r === undefined) throw new Error('no relay')
     const before = await r.health()
     expect(await r.stop()).toBe(0)
+    // It handed over first: the others installed an epoch without it before it stopped.
+    expect(r.logs.some(l => l.includes('"event":"left"'))).toBe(true)
     expect(r.logs.some(l => l.includes('"event":"stopped"'))).toBe(true)
     await r.start()
     const after = await r.health()

@@ -139,3 +139,19 @@ describe('chooseValue', () => {
     expect(chooseValue(promises, ['v0', 'v1', 'v2'], 1, ['v0', 'v1', 'v2'])).toBe(b)
   })
 })
+
+describe('every voter leaving at once', () => {
+  it('ends with at least one voter; after a restart of all, the group is whole again and commits', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { ...FAST, candidate: true, admitVoter: id => id.startsWith('v') })
+    await inc(g, 'v0')
+    const leaves = ['v0', 'v1', 'v2'].map(id => g.peer(id).leave({ timeoutMs: 1_000 }).then(() => 'left', (e: Error) => e.name))
+    await g.steps(250)
+    const outcomes = await Promise.all(leaves)
+    expect(outcomes.filter(o => o === 'left').length).toBeLessThanOrEqual(2)
+    for (const id of ['v0', 'v1', 'v2']) g.crash(id)
+    for (const id of ['v0', 'v1', 'v2']) await g.start(id)
+    await g.steps(400)
+    for (const id of ['v0', 'v1', 'v2']) expect([...g.peer(id).status().voters].sort()).toEqual(['v0', 'v1', 'v2'])
+    expect(await inc(g, 'v1')).toMatchObject({ status: 'committed', value: 2 })
+  })
+})
