@@ -1,6 +1,6 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { NetClient } from '@tideline/net-libp2p'
-import { Recorder, finals, runWorkload, startLocalGroup, waitQuiescent, type RelayProcess } from '@tideline/relay'
+import { Recorder, finals, runWorkload, startLocalGroup, waitQuiescent, waitUntil as waitFor, type RelayProcess } from '@tideline/relay'
 import { checkHistory, formatViolation } from '@tideline/sim'
 import { quantile } from './closed-loop.js'
 
@@ -30,15 +30,6 @@ export interface FailoverResult {
 }
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-
-async function waitFor (what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = performance.now()
-  while (performance.now() - started < timeoutMs) {
-    if (await check().catch(() => false)) return performance.now() - started
-    await sleep(20)
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`)
-}
 
 /**
  * `pnpm bench failover`: 3 relay processes (default failure detector, 2 s)

@@ -108,6 +108,16 @@ export async function runWorkload (clients: readonly NetClient[], rec: Recorder,
   await Promise.all(clients.map(async (c, i) => clientLoop(c, rec, enough, `${phase}-c${i}`)))
 }
 
+/** Polls `check` every 20 ms until it holds (errors count as not yet); returns the ms it took, or throws naming `what`. */
+export async function waitUntil (what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
+  const started = performance.now()
+  while (performance.now() - started < timeoutMs) {
+    if (await check().catch(() => false)) return performance.now() - started
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms`)
+}
+
 /** Polls every relay until all evaluated the same transactions and hold nothing unevaluated. */
 export async function waitQuiescent (relays: readonly RelayProcess[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs

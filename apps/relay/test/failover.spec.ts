@@ -3,21 +3,12 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { NetClient } from '@tideline/net-libp2p'
 import { checkHistory, formatViolation } from '@tideline/sim'
 import { startLocalGroup, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
-import { Recorder, finals, runWorkload, waitQuiescent } from '../src/workload.js'
+import { Recorder, finals, runWorkload, waitQuiescent, waitUntil } from '../src/workload.js'
 
 // Reconfiguration with real processes: 3 relays (default failure detector, 2 s), Node clients
 // under load throughout; one history for the whole file, judged by the simulator's checker.
 const CLIENTS = 4
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
-
-async function until (what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const started = Date.now()
-  while (Date.now() - started < timeoutMs) {
-    if (await check().catch(() => false)) return Date.now() - started
-    await sleep(100)
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms`)
-}
 
 const votersOf = async (r: RelayProcess): Promise<readonly string[]> => (await r.health()).voters
 
@@ -45,7 +36,7 @@ describe('reconfiguration across relay processes', () => {
     await victim.kill9()
     const okAtKill = rec.count('ok')
     // The failure detector (2 s) plus one epoch change.
-    const ms = await until('an epoch without the dead relay', async () => !(await votersOf(a)).includes(victim.id), 8_000)
+    const ms = await waitUntil('an epoch without the dead relay', async () => !(await votersOf(a)).includes(victim.id), 8_000)
     await run
     expect(ms).toBeLessThan(6_000)
     expect(await votersOf(b)).toEqual((await votersOf(a)))
@@ -59,7 +50,7 @@ describe('reconfiguration across relay processes', () => {
     const run = runWorkload(clients, rec, 8_000, 'rejoin')
     await sleep(500)
     await victim.start()
-    await until('three voters again', async () => (await Promise.all(group.relays.map(votersOf))).every(v => v.length === 3), 15_000)
+    await waitUntil('three voters again', async () => (await Promise.all(group.relays.map(votersOf))).every(v => v.length === 3), 15_000)
     await run
     expect((await victim.health()).role).toBe('voter')
   }, 60_000)
@@ -68,7 +59,7 @@ describe('reconfiguration across relay processes', () => {
     const run = runWorkload(clients, rec, 8_000, 'add')
     await sleep(500)
     const fourth = await group.addRelay()
-    await until('four voters', async () => (await Promise.all(group.relays.map(votersOf))).every(v => v.length === 4 && v.includes(fourth.id)), 20_000)
+    await waitUntil('four voters', async () => (await Promise.all(group.relays.map(votersOf))).every(v => v.length === 4 && v.includes(fourth.id)), 20_000)
     await run
     await waitQuiescent(group.relays, 60_000)
     // A reader that knows the new relay's address reads each replica's state from that replica.

@@ -495,7 +495,7 @@ export class Peer {
     switch (m.t) {
       case 'write':
         // Only voters coordinate: thunks from anyone else are refused, not stored.
-        if (![...this.epochs.values()].some(es => es.voters.includes(from)) && !m.thunks.some(t => t.epoch > this.cur.epoch)) {
+        if (!this.isVoterOfKnownEpoch(from) && !m.thunks.some(t => t.epoch > this.cur.epoch)) {
           this.count('write-from-non-voter')
           // A voter voted out in an epoch it has not heard of: tell it.
           const stale = m.thunks.find(t => t.epoch < this.cur.epoch)
@@ -599,6 +599,11 @@ export class Peer {
       case 'read-rep':
         break
     }
+  }
+
+  private isVoterOfKnownEpoch (peer: string): boolean {
+    for (const es of this.epochs.values()) if (es.voters.includes(peer)) return true
+    return false
   }
 
   /** Timers: retransmission, gossip, gap fill, lease renewal, failure detection, timeouts. The host calls it every few ms. */
@@ -1444,14 +1449,20 @@ export class Peer {
     this.count('rc-sealed')
   }
 
-  private onPrepare (from: string, epoch: number, ballot: Ballot): void {
-    if (!this.rcApplies(from, epoch)) return
+  /** Whether this acceptor may take `ballot` from `from` (its epoch's voter, not below its promise); answers a nack if not. */
+  private takesBallot (from: string, epoch: number, ballot: Ballot): boolean {
+    if (!this.rcApplies(from, epoch)) return false
     this.highestBallot = Math.max(this.highestBallot, ballot.n)
     const promised = this.acceptor.promised
     if (promised !== undefined && compareBallots(ballot, promised) < 0) {
       this.sendRc(from, { t: 'rc-nack', epoch, ballot: promised })
-      return
+      return false
     }
+    return true
+  }
+
+  private onPrepare (from: string, epoch: number, ballot: Ballot): void {
+    if (!this.takesBallot(from, epoch, ballot)) return
     this.seal()
     const state: AcceptorState = { ...this.acceptor, promised: ballot }
     this.persistAcceptor(state, () => {
@@ -1472,13 +1483,7 @@ export class Peer {
   }
 
   private onAccept (from: string, epoch: number, ballot: Ballot, value: EpochChange): void {
-    if (!this.rcApplies(from, epoch)) return
-    this.highestBallot = Math.max(this.highestBallot, ballot.n)
-    const promised = this.acceptor.promised
-    if (promised !== undefined && compareBallots(ballot, promised) < 0) {
-      this.sendRc(from, { t: 'rc-nack', epoch, ballot: promised })
-      return
-    }
+    if (!this.takesBallot(from, epoch, ballot)) return
     if (value.epoch !== epoch + 1) {
       this.count('rc-refused')
       return
@@ -1580,11 +1585,9 @@ export class Peer {
       const old = this.cur
       const wasVoter = old.voters.includes(this.id)
       this.applyCut(old, value)
+      const ownCut = value.cuts.find(c => c.coordinator === this.id)
       const aborted: Thunk[] = []
-      for (const e of this.inflight.values()) {
-        const cut = value.cuts.find(c => c.coordinator === this.id)
-        if (!keeps(cut, e.thunk.seq)) aborted.push(e.thunk)
-      }
+      for (const e of this.inflight.values()) if (!keeps(ownCut, e.thunk.seq)) aborted.push(e.thunk)
       this.inflight.clear()
       this.outbox = []
       this.cur = newEpochState(value.epoch, value.voters)
