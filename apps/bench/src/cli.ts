@@ -2,9 +2,11 @@ import { benchCore, benchCoreThreaded } from './core.js'
 import { benchStores } from './store.js'
 import { benchNet } from './net.js'
 import { benchBrowser } from './browser.js'
-import { benchVsEtcd } from './vs-etcd.js'
+import { availableParallelism } from 'node:os'
+import { WORKLOADS, benchVsEtcd, type WorkloadName } from './vs-etcd.js'
+import { benchScaling, scalingLine, scalingTable, writeScalingReport } from './scaling.js'
 import { benchFailover } from './failover.js'
-import { markdownTable, summaryLine, writeReport } from './vs-etcd-report.js'
+import { markdownTable, otherRatios, summaryLine, writeReport } from './vs-etcd-report.js'
 
 /**
  * `pnpm bench <workload> [--clients C] [--voters V] [--seconds S] [--accounts A]`
@@ -16,6 +18,15 @@ function option (args: readonly string[], name: string, fallback: number): numbe
   const v = Number(args[i + 1])
   if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} takes a positive number`)
   return v
+}
+
+/** `--name a,b,c` as a list, or undefined when absent. */
+function listOption (args: readonly string[], name: string): string[] | undefined {
+  const i = args.indexOf(`--${name}`)
+  if (i < 0) return undefined
+  const v = args[i + 1]
+  if (v === undefined || v.startsWith('--')) throw new Error(`--${name} takes a value`)
+  return v.split(',')
 }
 
 async function main (): Promise<number> {
@@ -100,17 +111,39 @@ async function main (): Promise<number> {
     const clients = option(args, 'clients', 64)
     const seconds = option(args, 'seconds', 10)
     const clientNodes = option(args, 'client-nodes', 8)
-    const setting = `${clients} closed-loop clients on ${clientNodes} client connections per system (libp2p client peers / etcd3 gRPC channels), ${seconds} s measured after 2 s warm-up per workload and system, one system at a time on loopback; Tideline: 3 tideline-relay processes (LevelStore), a fresh group per workload; etcd: 3 members, default settings, one cluster for its three workloads. puts: each client writes its own keys; transfers: 2 random accounts of 10 (hot) or 10,000 (cold), etcd as read txn + compare-mod-revisions txn, retried on conflict; an overdraft is an aborted, completed transaction in both`
-    process.stdout.write(`vs-etcd: ${setting}\n`)
-    const r = await benchVsEtcd({ clients, seconds, clientNodes, log: line => { process.stdout.write(`${line}\n`) } })
-    const table = markdownTable(r)
-    process.stdout.write(`\n${table}`)
-    const dir = await writeReport(r, setting)
+    const voters = option(args, 'voters', 3)
+    const only = listOption(args, 'only')?.map(w => {
+      if (!WORKLOADS.some(x => x.name === w)) throw new Error(`--only takes workloads out of ${WORKLOADS.map(x => x.name).join(', ')}`)
+      return w as WorkloadName
+    })
+    const system = listOption(args, 'system')?.[0]
+    if (system !== undefined && system !== 'tideline' && system !== 'etcd') throw new Error('--system takes tideline or etcd')
+    const setting = `${clients} closed-loop clients on ${clientNodes} client connections per system (libp2p client peers / etcd3 gRPC channels), ${seconds} s measured after 2 s warm-up per workload and system, one system at a time on loopback; Tideline: ${voters} tideline-relay processes (all voters, LevelStore), a fresh group per workload; etcd ${'${etcd}'}: ${voters} members, default settings, one cluster for every workload. puts: each client writes its own keys; transfers: 2 random accounts of 10 (hot) or 10,000 (cold), etcd as read txn + compare-mod-revisions txn, retried on conflict, an overdraft is an aborted, completed transaction in both; strict-reads: 2 random keys of 10,000 in one read (Tideline 'strict', etcd linearizable txn of two ranges); list-append: one element onto one of 100 lists (etcd: read + compare-mod-revision txn, retried). bytes/txn: what every server sent (Tideline: direct frames before Noise and muxing, plus gossip published; etcd: gRPC to clients plus peer traffic); checked: transfers conserve the total balance, every committed append is in its list exactly once`
+    process.stdout.write(`vs-etcd: ${setting.replace(' ${etcd}', '')}\n`)
+    const r = await benchVsEtcd({ clients, seconds, clientNodes, voters, ...(only === undefined ? {} : { only }), ...(system === undefined ? {} : { system }), log: line => { process.stdout.write(`${line}\n`) } })
+    process.stdout.write(`\n${markdownTable(r)}`)
+    const dir = await writeReport(r, setting.replace('${etcd}', r.etcdVersion))
     process.stdout.write(`wrote ${dir}/vs-etcd.{json,md,svg}\n`)
+    process.stdout.write(`${otherRatios(r)}\n`)
     process.stdout.write(`${summaryLine(r)}\n`)
+    return r.rows.some(x => x.conserved === false) ? 1 : 0
+  }
+  if (workload === 'scaling') {
+    const clients = option(args, 'clients', 64)
+    const seconds = option(args, 'seconds', 10)
+    const clientNodes = option(args, 'client-nodes', 8)
+    const voterCounts = (listOption(args, 'voters') ?? ['3', '5', '7']).map(Number)
+    if (voterCounts.some(v => !Number.isInteger(v) || v < 1)) throw new Error('--voters takes a comma-separated list of group sizes')
+    process.stdout.write(`scaling: transfers over 10,000 accounts, ${clients} closed-loop clients on ${clientNodes} client connections, ${seconds} s after 2 s warm-up; Tideline with ${voterCounts.join(', ')} tideline-relay processes (all voters), etcd with as many members, all on this machine's ${availableParallelism()} cores\n`)
+    const r = await benchScaling({ clients, seconds, clientNodes, voterCounts, log: line => { process.stdout.write(`${line}\n`) } })
+    const table = scalingTable(r)
+    process.stdout.write(`\n${table}`)
+    const dir = await writeScalingReport(r)
+    process.stdout.write(`wrote ${dir}/scaling.{json,md}\n`)
+    process.stdout.write(`${scalingLine(r)}\n`)
     return 0
   }
-  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net, browser, vs-etcd, failover\n`)
+  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net, browser, vs-etcd, scaling, failover\n`)
   return 2
 }
 

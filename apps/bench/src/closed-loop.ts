@@ -16,6 +16,8 @@ export interface ClosedLoopInit {
   readonly op: (c: number, n: number) => Promise<OpOutcome>
   /** Server processes whose CPU time over the measured window is reported. */
   readonly serverPids: ReadonlyArray<number | undefined>
+  /** Counters read at the start and the end of the measured window; their differences are reported. */
+  readonly probe?: () => Promise<Record<string, number>>
 }
 
 export interface ClosedLoopResult {
@@ -31,6 +33,8 @@ export interface ClosedLoopResult {
   readonly serverCpuMsPerTxn: number
   /** This process's CPU (the clients) per completed transaction over the measured window. */
   readonly clientCpuMsPerTxn: number
+  /** How much each `probe` counter grew over the measured window. */
+  readonly probed: Record<string, number>
   readonly firstError?: string
 }
 
@@ -45,6 +49,17 @@ export async function processCpuMs (pid: number | undefined): Promise<number> {
   try {
     const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? []
     return (Number(fields[11]) + Number(fields[12])) * 10 // clock ticks of 10 ms
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** The most resident memory a process has had (Linux /proc VmHWM), in MiB. */
+export async function peakRssMiB (pid: number | undefined): Promise<number> {
+  if (pid === undefined) return Number.NaN
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
+    return m === null ? Number.NaN : Number(m[1]) / 1024
   } catch {
     return Number.NaN
   }
@@ -76,9 +91,10 @@ export async function closedLoop (o: ClosedLoopInit): Promise<ClosedLoopResult> 
   const t0 = performance.now()
   const measureFrom = t0 + o.warmupMs
   const end = measureFrom + o.seconds * 1000
-  const cpuAt = async (ms: number): Promise<{ server: number, own: number }> => {
+  const cpuAt = async (ms: number): Promise<{ server: number, own: number, probe: Record<string, number> }> => {
     await new Promise(resolve => setTimeout(resolve, Math.max(0, ms - performance.now())))
-    return { own: ownCpuMs(), server: await serverCpuMs(o.serverPids) }
+    const [server, probe] = await Promise.all([serverCpuMs(o.serverPids), o.probe?.() ?? {}])
+    return { own: ownCpuMs(), server, probe }
   }
   const cpuStart = cpuAt(measureFrom)
   const cpuEnd = cpuAt(end)
@@ -104,6 +120,7 @@ export async function closedLoop (o: ClosedLoopInit): Promise<ClosedLoopResult> 
   const [a, b] = await Promise.all([cpuStart, cpuEnd])
   latencies.sort((x, y) => x - y)
   const completed = committed + aborted
+  const probed = Object.fromEntries(Object.entries(b.probe).map(([k, v]) => [k, v - (a.probe[k] ?? 0)]))
   return {
     txnPerSec: completed / o.seconds,
     committed,
@@ -115,6 +132,7 @@ export async function closedLoop (o: ClosedLoopInit): Promise<ClosedLoopResult> 
     p99Ms: quantile(latencies, 0.99),
     serverCpuMsPerTxn: (b.server - a.server) / completed,
     clientCpuMsPerTxn: (b.own - a.own) / completed,
+    probed,
     ...(firstError === undefined ? {} : { firstError })
   }
 }

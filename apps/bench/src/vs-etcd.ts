@@ -1,27 +1,30 @@
 import '@tideline/net-libp2p'
 import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createRegistry } from '@tideline/core'
+import { createRegistry, type Value } from '@tideline/core'
 import { NetClient } from '@tideline/net-libp2p'
 import { startLocalGroup } from '@tideline/relay'
 import { Etcd3 } from 'etcd3'
-import { closedLoop, type ClosedLoopResult, type OpOutcome } from './closed-loop.js'
+import { closedLoop, peakRssMiB, type ClosedLoopResult, type OpOutcome } from './closed-loop.js'
 import { ensureEtcd, startEtcdCluster, type EtcdCluster } from './etcd-cluster.js'
 import { INITIAL_BALANCE, procedures } from './vs-etcd-procedures.js'
 
-export type WorkloadName = 'transfers-hot' | 'transfers-cold' | 'puts'
+export type WorkloadName = 'transfers-hot' | 'transfers-cold' | 'puts' | 'strict-reads' | 'list-append'
 export type SystemName = 'tideline' | 'etcd'
 
 interface Workload {
   readonly name: WorkloadName
-  /** Accounts the transfers pick from; undefined for puts. */
-  readonly accounts?: number
+  readonly kind: 'transfer' | 'put' | 'read' | 'append'
+  /** Accounts the transfers and reads pick from, lists the appends pick from. */
+  readonly keys: number
 }
 
 export const WORKLOADS: readonly Workload[] = [
-  { name: 'transfers-hot', accounts: 10 },
-  { name: 'transfers-cold', accounts: 10_000 },
-  { name: 'puts' }
+  { name: 'transfers-hot', kind: 'transfer', keys: 10 },
+  { name: 'transfers-cold', kind: 'transfer', keys: 10_000 },
+  { name: 'puts', kind: 'put', keys: 1000 },
+  { name: 'strict-reads', kind: 'read', keys: 10_000 },
+  { name: 'list-append', kind: 'append', keys: 100 }
 ]
 
 export interface VsEtcdOptions {
@@ -29,14 +32,31 @@ export interface VsEtcdOptions {
   readonly seconds: number
   /** libp2p client peers (Tideline) and etcd3 clients (gRPC channels) the closed-loop clients share. */
   readonly clientNodes: number
+  /** Tideline relays (all voters) and etcd members. @default 3 */
+  readonly voters: number
+  /** Only these workloads (default: all). */
+  readonly only?: readonly WorkloadName[]
+  /** Only this system (default: both). */
+  readonly system?: SystemName
   readonly log: (line: string) => void
 }
 
 export interface VsEtcdRow extends ClosedLoopResult {
   readonly workload: WorkloadName
   readonly system: SystemName
-  /** Transfers only: every account's balance summed after the run equals accounts × 100. */
+  /**
+   * Transfers: every account's balance summed after the run equals accounts × 100.
+   * List-append: every committed append is in its list exactly once, and nothing else is.
+   */
   readonly conserved?: boolean
+  /** Bytes every server sent (Tideline: direct frames before Noise, and gossip; etcd: gRPC to clients and peer traffic) per completed transaction. */
+  readonly bytesPerTxn: number
+  /** Tideline only: protocol messages every relay sent per completed transaction. */
+  readonly messagesPerTxn?: number
+  /** Tideline only: watermark gossip messages published and delivered per second, over all relays. */
+  readonly gossipPerSec?: number
+  /** The largest peak resident memory of one server process, MiB. */
+  readonly peakRssMiB: number
 }
 
 export interface VsEtcdResult {
@@ -45,9 +65,10 @@ export interface VsEtcdResult {
   readonly seconds: number
   readonly warmupMs: number
   readonly clientNodes: number
+  readonly voters: number
   readonly rows: readonly VsEtcdRow[]
-  /** Tideline throughput / etcd throughput per workload. */
-  readonly ratios: Readonly<Record<WorkloadName, number>>
+  /** Tideline throughput / etcd throughput per workload run on both. */
+  readonly ratios: Readonly<Partial<Record<WorkloadName, number>>>
 }
 
 const WARMUP_MS = 2_000
@@ -65,6 +86,38 @@ function pickPair (n: number): [number, number] {
 
 const putKey = (c: number, n: number): string => `put/c${c}/k${n % 1000}`
 const accountKey = (prefix: string, i: number): string => `${prefix}acct/a${i}`
+const listKey = (prefix: string, i: number): string => `${prefix}list/l${i}`
+const randomKey = (n: number): number => Math.floor(Math.random() * n)
+
+/** Sums every sample of `name` (any labels) in a Prometheus text exposition. */
+export function sumMetric (text: string, name: string): number {
+  let sum = 0
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{')) continue
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return sum
+}
+
+async function metricsText (url: string): Promise<string> {
+  return (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text()
+}
+
+/**
+ * The appends that committed are exactly the elements found in the lists,
+ * each once; an append whose call failed (outcome unknown) may be there or not.
+ */
+function appendsConserved (lists: ReadonlyArray<readonly string[]>, committed: ReadonlySet<string>, unknown: ReadonlySet<string>): boolean {
+  const seen = new Set<string>()
+  for (const list of lists) {
+    for (const v of list) {
+      if (seen.has(v) || (!committed.has(v) && !unknown.has(v))) return false
+      seen.add(v)
+    }
+  }
+  for (const v of committed) if (!seen.has(v)) return false
+  return true
+}
 
 /**
  * `pnpm bench vs-etcd`: each workload against a fresh group of three
@@ -72,58 +125,110 @@ const accountKey = (prefix: string, i: number): string => `${prefix}acct/a${i}`
  * clients, same warm-up and measured window, one system at a time.
  */
 export async function benchVsEtcd (o: VsEtcdOptions): Promise<VsEtcdResult> {
-  const etcdVersion = await ensureEtcd(o.log)
+  const workloads = WORKLOADS.filter(w => o.only === undefined || o.only.includes(w.name))
+  const etcdVersion = o.system === 'tideline' ? '-' : await ensureEtcd(o.log)
   const rows: VsEtcdRow[] = []
-  const cluster = await startEtcdCluster()
-  try {
-    for (const w of WORKLOADS) {
-      const r = await runEtcd(cluster, w, o)
-      o.log(`etcd ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, ${r.retries} conflict retries${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
+  if (o.system !== 'tideline') {
+    const cluster = await startEtcdCluster({ members: o.voters })
+    try {
+      for (const w of workloads) {
+        const r = await runEtcd(cluster, w, o)
+        o.log(`etcd ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, ${r.retries} conflict retries${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
+        rows.push(r)
+      }
+    } finally {
+      await cluster.stop()
+    }
+  }
+  if (o.system !== 'etcd') {
+    for (const w of workloads) {
+      const r = await runTideline(w, o)
+      o.log(`tideline ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
       rows.push(r)
     }
-  } finally {
-    await cluster.stop()
   }
-  for (const w of WORKLOADS) {
-    const r = await runTideline(w, o)
-    o.log(`tideline ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
-    rows.push(r)
+  const tput = (w: WorkloadName, s: SystemName): number | undefined => rows.find(r => r.workload === w && r.system === s)?.txnPerSec
+  const ratios: Partial<Record<WorkloadName, number>> = {}
+  for (const w of workloads) {
+    const [t, e] = [tput(w.name, 'tideline'), tput(w.name, 'etcd')]
+    if (t !== undefined && e !== undefined) ratios[w.name] = t / e
   }
-  const tput = (w: WorkloadName, s: SystemName): number => rows.find(r => r.workload === w && r.system === s)?.txnPerSec ?? Number.NaN
-  const ratios = Object.fromEntries(WORKLOADS.map(w => [w.name, tput(w.name, 'tideline') / tput(w.name, 'etcd')])) as Record<WorkloadName, number>
-  return { etcdVersion, clients: o.clients, seconds: o.seconds, warmupMs: WARMUP_MS, clientNodes: o.clientNodes, rows, ratios }
+  return { etcdVersion, clients: o.clients, seconds: o.seconds, warmupMs: WARMUP_MS, clientNodes: o.clientNodes, voters: o.voters, rows, ratios }
 }
 
 async function runTideline (w: Workload, o: VsEtcdOptions): Promise<VsEtcdRow> {
-  const group = await startLocalGroup({ relays: 3, groupId: `vs-etcd-${w.name}`, procedures: PROCEDURES })
+  const group = await startLocalGroup({ relays: o.voters, groupId: `vs-etcd-${w.name}`, procedures: PROCEDURES })
   const nodes: NetClient[] = []
   try {
     for (let i = 0; i < o.clientNodes; i++) {
       nodes.push(await NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, attemptTimeoutMs: 5_000, timeoutMs: 20_000 }))
     }
     const node = (c: number): NetClient => nodes[c % nodes.length] as NetClient
-    const accounts = w.accounts
-    const op = accounts === undefined
-      ? async (c: number, n: number): Promise<OpOutcome> => {
-        const r = await node(c).call({ clientTxnId: `${w.name}-${c}-${n}`, procedure: 'put', hash: hashOf('put'), args: { k: putKey(c, n), v: `v${n}` } })
-        return { committed: r.status === 'committed', retries: 0 }
-      }
-      : async (c: number, n: number): Promise<OpOutcome> => {
-        const [from, to] = pickPair(accounts)
-        const r = await node(c).call({ clientTxnId: `${w.name}-${c}-${n}`, procedure: 'transfer', hash: hashOf('transfer'), args: { from: accountKey('', from), to: accountKey('', to), amount: 1 } })
-        return { committed: r.status === 'committed', retries: 0 }
-      }
-    const r = await closedLoop({ clients: o.clients, seconds: o.seconds, warmupMs: WARMUP_MS, op, serverPids: group.relays.map(x => x.pid) })
-    if (accounts === undefined) return { workload: w.name, system: 'tideline', ...r }
-    // Strict reads of every account, in chunks.
-    const keys = Array.from({ length: accounts }, (_, i) => accountKey('', i))
-    let sum = 0
-    for (let i = 0; i < keys.length; i += 500) {
-      const chunk = keys.slice(i, i + 500)
-      const read = await (nodes[0] as NetClient).read(chunk, 'strict')
-      for (const k of chunk) sum += (read.values[k] as number | undefined) ?? INITIAL_BALANCE
+    const committedAppends = new Set<string>()
+    const unknownAppends = new Set<string>()
+    const call = async (c: number, n: number, procedure: string, args: Value): Promise<OpOutcome> => {
+      const r = await node(c).call({ clientTxnId: `${w.name}-${c}-${n}`, procedure, hash: hashOf(procedure), args })
+      return { committed: r.status === 'committed', retries: 0 }
     }
-    return { workload: w.name, system: 'tideline', ...r, conserved: sum === accounts * INITIAL_BALANCE }
+    const ops: Record<Workload['kind'], (c: number, n: number) => Promise<OpOutcome>> = {
+      put: async (c, n) => call(c, n, 'put', { k: putKey(c, n), v: `v${n}` }),
+      transfer: async (c, n) => {
+        const [from, to] = pickPair(w.keys)
+        return call(c, n, 'transfer', { from: accountKey('', from), to: accountKey('', to), amount: 1 })
+      },
+      read: async c => {
+        const [a, b] = pickPair(w.keys)
+        await node(c).read([accountKey('', a), accountKey('', b)], 'strict')
+        return { committed: true, retries: 0 }
+      },
+      append: async (c, n) => {
+        const v = `c${c}-${n}`
+        try {
+          const r = await call(c, n, 'append', { k: listKey('', randomKey(w.keys)), v })
+          if (r.committed) committedAppends.add(v)
+          return r
+        } catch (err) {
+          unknownAppends.add(v)
+          throw err
+        }
+      }
+    }
+    const probe = async (): Promise<Record<string, number>> => {
+      const texts = await Promise.all(group.relays.map(async r => metricsText(r.httpUrl)))
+      const sum = (name: string): number => texts.reduce((s, t) => s + sumMetric(t, name), 0)
+      return { bytes: sum('tideline_bytes_total{dir="out"}') + sum('tideline_bytes_total{dir="gossip-out"}'), messages: sum('tideline_messages_total'), gossip: sum('tideline_gossip_messages_total') }
+    }
+    const r = await closedLoop({ clients: o.clients, seconds: o.seconds, warmupMs: WARMUP_MS, op: ops[w.kind], serverPids: group.relays.map(x => x.pid), probe })
+    const completed = r.committed + r.aborted
+    const peak = Math.max(...await Promise.all(group.relays.map(async x => peakRssMiB(x.pid))))
+    const row: VsEtcdRow = {
+      workload: w.name,
+      system: 'tideline',
+      ...r,
+      bytesPerTxn: (r.probed.bytes ?? Number.NaN) / completed,
+      messagesPerTxn: (r.probed.messages ?? Number.NaN) / completed,
+      gossipPerSec: (r.probed.gossip ?? Number.NaN) / o.seconds,
+      peakRssMiB: peak
+    }
+    const reader = nodes[0] as NetClient
+    if (w.kind === 'transfer') {
+      // Strict reads of every account, in chunks.
+      const keys = Array.from({ length: w.keys }, (_, i) => accountKey('', i))
+      let sum = 0
+      for (let i = 0; i < keys.length; i += 500) {
+        const chunk = keys.slice(i, i + 500)
+        const read = await reader.read(chunk, 'strict')
+        for (const k of chunk) sum += (read.values[k] as number | undefined) ?? INITIAL_BALANCE
+      }
+      return { ...row, conserved: sum === w.keys * INITIAL_BALANCE }
+    }
+    if (w.kind === 'append') {
+      const keys = Array.from({ length: w.keys }, (_, i) => listKey('', i))
+      const read = await reader.read(keys, 'strict')
+      const lists = keys.map(k => (read.values[k] as string[] | undefined) ?? [])
+      return { ...row, conserved: appendsConserved(lists, committedAppends, unknownAppends) }
+    }
+    return row
   } finally {
     for (const n of nodes) await n.stop().catch(() => {})
     await group.stop().catch(() => {})
@@ -152,28 +257,74 @@ async function etcdTransfer (client: Etcd3, a: string, b: string): Promise<OpOut
   }
 }
 
+/** One append as an etcd transaction: read the list and its mod revision, write it longer if the revision did not move, else again. */
+async function etcdAppend (client: Etcd3, key: string, v: string): Promise<OpOutcome> {
+  for (let retries = 0; ; retries++) {
+    const read = await client.kv.txn({ success: [{ request_range: { key: Buffer.from(key) } }] })
+    const kv = read.responses[0]?.response_range.kvs[0]
+    const list = kv === undefined ? [] : JSON.parse(kv.value.toString()) as string[]
+    const w = await client
+      .if(key, 'Mod', '==', kv?.mod_revision ?? 0)
+      .then(client.put(key).value(JSON.stringify([...list, v])))
+      .commit()
+    if (w.succeeded) return { committed: true, retries }
+  }
+}
+
 async function runEtcd (cluster: EtcdCluster, w: Workload, o: VsEtcdOptions): Promise<VsEtcdRow> {
   // Each client channel talks to one member, round robin, as Tideline clients spread over voters.
   const clients = Array.from({ length: o.clientNodes }, (_, i) => new Etcd3({ hosts: (cluster.members[i % cluster.members.length] as { clientUrl: string }).clientUrl }))
   try {
     const client = (c: number): Etcd3 => clients[c % clients.length] as Etcd3
-    const accounts = w.accounts
     const prefix = `${w.name}/`
-    const op = accounts === undefined
-      ? async (c: number, n: number): Promise<OpOutcome> => {
+    const committedAppends = new Set<string>()
+    const unknownAppends = new Set<string>()
+    const ops: Record<Workload['kind'], (c: number, n: number) => Promise<OpOutcome>> = {
+      put: async (c, n) => {
         await client(c).put(`${prefix}${putKey(c, n)}`).value(`v${n}`).exec()
         return { committed: true, retries: 0 }
-      }
-      : async (c: number): Promise<OpOutcome> => {
-        const [from, to] = pickPair(accounts)
+      },
+      transfer: async c => {
+        const [from, to] = pickPair(w.keys)
         return etcdTransfer(client(c), accountKey(prefix, from), accountKey(prefix, to))
+      },
+      // Linearizable (the default, not serializable) reads of two keys in one txn, like Tideline's strict read of two keys.
+      read: async c => {
+        const [a, b] = pickPair(w.keys)
+        await client(c).kv.txn({ success: [{ request_range: { key: Buffer.from(accountKey(prefix, a)) } }, { request_range: { key: Buffer.from(accountKey(prefix, b)) } }] })
+        return { committed: true, retries: 0 }
+      },
+      append: async (c, n) => {
+        const v = `c${c}-${n}`
+        try {
+          const r = await etcdAppend(client(c), listKey(prefix, randomKey(w.keys)), v)
+          committedAppends.add(v)
+          return r
+        } catch (err) {
+          unknownAppends.add(v)
+          throw err
+        }
       }
-    const r = await closedLoop({ clients: o.clients, seconds: o.seconds, warmupMs: WARMUP_MS, op, serverPids: cluster.members.map(m => m.pid) })
-    if (accounts === undefined) return { workload: w.name, system: 'etcd', ...r }
-    const all = await (clients[0] as Etcd3).getAll().prefix(`${prefix}acct/`).strings()
-    const written = Object.values(all)
-    const sum = written.reduce((s, v) => s + Number(v), 0) + (accounts - written.length) * INITIAL_BALANCE
-    return { workload: w.name, system: 'etcd', ...r, conserved: sum === accounts * INITIAL_BALANCE }
+    }
+    const probe = async (): Promise<Record<string, number>> => {
+      const texts = await Promise.all(cluster.members.map(async m => metricsText(m.clientUrl)))
+      const sum = (name: string): number => texts.reduce((s, t) => s + sumMetric(t, name), 0)
+      return { bytes: sum('etcd_network_client_grpc_sent_bytes_total') + sum('etcd_network_peer_sent_bytes_total') }
+    }
+    const r = await closedLoop({ clients: o.clients, seconds: o.seconds, warmupMs: WARMUP_MS, op: ops[w.kind], serverPids: cluster.members.map(m => m.pid), probe })
+    const peak = Math.max(...await Promise.all(cluster.members.map(async m => peakRssMiB(m.pid))))
+    const row: VsEtcdRow = { workload: w.name, system: 'etcd', ...r, bytesPerTxn: (r.probed.bytes ?? Number.NaN) / (r.committed + r.aborted), peakRssMiB: peak }
+    if (w.kind === 'transfer') {
+      const all = await (clients[0] as Etcd3).getAll().prefix(`${prefix}acct/`).strings()
+      const written = Object.values(all)
+      const sum = written.reduce((s, v) => s + Number(v), 0) + (w.keys - written.length) * INITIAL_BALANCE
+      return { ...row, conserved: sum === w.keys * INITIAL_BALANCE }
+    }
+    if (w.kind === 'append') {
+      const all = await (clients[0] as Etcd3).getAll().prefix(`${prefix}list/`).strings()
+      return { ...row, conserved: appendsConserved(Object.values(all).map(x => JSON.parse(x) as string[]), committedAppends, unknownAppends) }
+    }
+    return row
   } finally {
     for (const c of clients) c.close()
   }

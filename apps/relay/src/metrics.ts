@@ -38,6 +38,8 @@ export function renderMetrics (m: MetricsInput): string {
   metric('tideline_peers_connected', 'gauge', 'Open libp2p connections.', [['', m.connections]])
   metric('tideline_gossip_messages_total', 'counter', 'Watermark gossip messages.', [['{dir="in"}', all['gossip-in'] ?? 0], ['{dir="out"}', all['gossip-out'] ?? 0]])
   metric('tideline_frames_total', 'counter', 'Direct-message frames.', [['{dir="in"}', all['frames-in'] ?? 0], ['{dir="out"}', all['frames-out'] ?? 0]])
+  metric('tideline_messages_total', 'counter', 'Protocol messages sent directly (several share a frame).', [['{dir="out"}', all['messages-out'] ?? 0]])
+  metric('tideline_bytes_total', 'counter', 'Bytes of direct-message frames (before Noise and muxing) and of watermark gossip published.', [['{dir="in"}', all['bytes-in'] ?? 0], ['{dir="out"}', all['bytes-out'] ?? 0], ['{dir="gossip-out"}', all['gossip-bytes-out'] ?? 0]])
   metric('tideline_joins_total', 'counter', 'Observers admitted with an invite.', [['', all.joined ?? 0]])
   metric('tideline_errors_total', 'counter', 'Refused, malformed or undeliverable input, by kind.', ERROR_COUNTERS.map(k => [`{kind="${k}"}`, all[k] ?? 0]))
   metric('tideline_uptime_seconds', 'gauge', 'Seconds since this relay started.', [['', Math.round((m.now - m.startedAt) / 1000)]])

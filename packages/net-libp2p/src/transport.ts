@@ -142,6 +142,7 @@ export class MessageTransport {
     this.flushScheduled = false
     if (this.stopped) return
     for (const [to, batch] of this.outgoing) {
+      this.count('messages-out', batch.length)
       for (let i = 0; i < batch.length; i += MAX_BUNDLE) this.enqueue(to, encodeMessages(batch.slice(i, i + MAX_BUNDLE)))
     }
     this.outgoing.clear()
@@ -150,7 +151,9 @@ export class MessageTransport {
     if (gossip !== undefined && now - this.lastGossipPublish >= GOSSIP_PUBLISH_MS) {
       this.pendingGossip = undefined
       this.lastGossipPublish = now
-      this.node.services.pubsub.publish(this.topic, encodeMessages([gossip])).then(
+      const data = encodeMessages([gossip])
+      this.count('gossip-bytes-out', data.length)
+      this.node.services.pubsub.publish(this.topic, data).then(
         () => { this.count('gossip-out') },
         (err: unknown) => { this.count('gossip-out-failed'); this.log('gossip-failed', { error: (err as Error).message }) })
     }
@@ -184,6 +187,7 @@ export class MessageTransport {
         link.queue = []
         await (link.lp as LengthPrefixedStream<Stream>).writeV(frames)
         this.count('frames-out', frames.length)
+        this.count('bytes-out', frames.reduce((n, f) => n + f.length, 0))
       }
     } catch (err) {
       this.count('frames-dropped-send-failed', link.queue.length + 1)
@@ -229,6 +233,7 @@ export class MessageTransport {
       for (;;) {
         const frame = await lp.read()
         this.count('frames-in')
+        this.count('bytes-in', frame.byteLength)
         this.onFrame(from, frame.subarray())
         if (this.stopped) return
       }
