@@ -53,6 +53,8 @@ export interface VsEtcdRow extends ClosedLoopResult {
   readonly bytesPerTxn: number
   /** Tideline only: protocol messages every relay sent per completed transaction. */
   readonly messagesPerTxn?: number
+  /** Tideline only: direct-message frames (each one Noise message or more) every relay sent per completed transaction. */
+  readonly framesPerTxn?: number
   /** Tideline only: watermark gossip messages published and delivered per second, over all relays. */
   readonly gossipPerSec?: number
   /** The largest peak resident memory of one server process, MiB. */
@@ -143,7 +145,7 @@ export async function benchVsEtcd (o: VsEtcdOptions): Promise<VsEtcdResult> {
   if (o.system !== 'etcd') {
     for (const w of workloads) {
       const r = await runTideline(w, o)
-      o.log(`tideline ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
+      o.log(`tideline ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, relay CPU ${r.serverCpuMsPerTxn.toFixed(2)} ms/txn, ${(r.framesPerTxn ?? Number.NaN).toFixed(2)} frames/txn${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
       rows.push(r)
     }
   }
@@ -196,7 +198,7 @@ async function runTideline (w: Workload, o: VsEtcdOptions): Promise<VsEtcdRow> {
     const probe = async (): Promise<Record<string, number>> => {
       const texts = await Promise.all(group.relays.map(async r => metricsText(r.httpUrl)))
       const sum = (name: string): number => texts.reduce((s, t) => s + sumMetric(t, name), 0)
-      return { bytes: sum('tideline_bytes_total{dir="out"}') + sum('tideline_bytes_total{dir="gossip-out"}'), messages: sum('tideline_messages_total'), gossip: sum('tideline_gossip_messages_total') }
+      return { bytes: sum('tideline_bytes_total{dir="out"}') + sum('tideline_bytes_total{dir="gossip-out"}'), messages: sum('tideline_messages_total'), frames: sum('tideline_frames_total{dir="out"}'), gossip: sum('tideline_gossip_messages_total') }
     }
     const r = await closedLoop({ clients: o.clients, seconds: o.seconds, warmupMs: WARMUP_MS, op: ops[w.kind], serverPids: group.relays.map(x => x.pid), probe })
     const completed = r.committed + r.aborted
@@ -207,6 +209,7 @@ async function runTideline (w: Workload, o: VsEtcdOptions): Promise<VsEtcdRow> {
       ...r,
       bytesPerTxn: (r.probed.bytes ?? Number.NaN) / completed,
       messagesPerTxn: (r.probed.messages ?? Number.NaN) / completed,
+      framesPerTxn: (r.probed.frames ?? Number.NaN) / completed,
       gossipPerSec: (r.probed.gossip ?? Number.NaN) / o.seconds,
       peakRssMiB: peak
     }

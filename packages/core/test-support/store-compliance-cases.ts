@@ -78,6 +78,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         expect(await store.latest('k', tsAt(3))).to.deep.equal({ ts: tsAt(2), value: 20 })
         expect(await store.latest('k', TS_INFINITY)).to.deep.equal({ ts: tsAt(3), value: 30 })
         expect(await store.latestValues(['k', 'j', 'nope'], tsAt(3))).to.deep.equal([20, 'x', undefined])
+        expect(await store.latestValues(['k', 'j', 'nope'], TS_INFINITY)).to.deep.equal([30, 'x', undefined])
         expect(await store.outcome(tsAt(2))).to.deep.equal({ status: 'committed', value: null })
       })
     }
@@ -91,6 +92,8 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         await store.write({ settle: [settled(2, [['a', undefined]])] })
         expect((await store.latest('a', TS_INFINITY))?.value).to.equal(undefined)
         expect((await store.latest('a', tsAt(2)))?.value).to.equal(1)
+        expect(await store.latestValues(['a', 'b'], TS_INFINITY)).to.deep.equal([undefined, 2])
+        expect(await store.latestValues(['a', 'b'], tsAt(2))).to.deep.equal([1, 2])
         expect(await store.entries(TS_INFINITY)).to.deep.equal([['b', 2]])
         expect(await store.entries(tsAt(2))).to.deep.equal([['a', 1], ['b', 2]])
       })

@@ -11,6 +11,7 @@ import type { Timestamp } from '@tideline/core'
  *   u!<ts>                            → empty: the thunk has no outcome yet
  *   x!<name(clientTxnId)>             → exactly-once record (utf-8)
  *   m!<name(meta name)>               → value
+ *   l!<name(key)>                     → <ts> + value (or <ts> alone: a deletion): the newest version of key
  *
  * `ts` is the 36-char text timestamp, whose byte order is timestamp order.
  * `name(s)` is an order-preserving, prefix-free encoding of any JS string (see
@@ -24,12 +25,13 @@ export const TAG_OUTCOME = 'o'
 export const TAG_UNSETTLED = 'u'
 export const TAG_TXN = 'x'
 export const TAG_META = 'm'
+export const TAG_LATEST = 'l'
 
-export type Tag = typeof TAG_VERSION | typeof TAG_THUNK | typeof TAG_SEQ | typeof TAG_OUTCOME | typeof TAG_UNSETTLED | typeof TAG_TXN | typeof TAG_META
+export type Tag = typeof TAG_VERSION | typeof TAG_THUNK | typeof TAG_SEQ | typeof TAG_OUTCOME | typeof TAG_UNSETTLED | typeof TAG_TXN | typeof TAG_META | typeof TAG_LATEST
 
 /** Length of a tag and its `!`. */
 export const TAG_LENGTH = 2
-const TS_LENGTH = 36
+export const TS_LENGTH = 36
 const NUM_DIGITS = 14 // Number.MAX_SAFE_INTEGER is 14 hex digits
 
 /**
