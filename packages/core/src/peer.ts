@@ -1158,9 +1158,10 @@ export class Peer {
     if (consistency === 'snapshot') return await this.readAt(keys, this.frontier)
     const ts = this.role === 'voter' ? await this.confirmedTimestamp(options) : await this.requestTimestamp(options)
     return await new Promise<ReadResult>((resolve, reject) => {
-      const entry: PendingRead = { ts, keys, resolve }
+      let release = (): void => {}
+      const entry: PendingRead = { ts, keys, resolve: r => { release(); resolve(r) } }
       this.pendingReads.push(entry)
-      this.guard(options, reject, () => { this.pendingReads = this.pendingReads.filter(r => r !== entry) })
+      release = this.guard(options, reject, () => { this.pendingReads = this.pendingReads.filter(r => r !== entry) })
       this.serveReads()
     })
   }
@@ -1178,9 +1179,10 @@ export class Peer {
       if (this.role !== 'voter') return await this.requestTimestamp(options)
       const ts = this.minter.mint(this.now())
       const ok = await new Promise<boolean>((resolve, reject) => {
-        const waiter = (v: boolean): void => { resolve(v) }
+        let release = (): void => {}
+        const waiter = (v: boolean): void => { release(); resolve(v) }
         this.confirmQueue.push(waiter)
-        this.guard(options, reject, () => { this.confirmQueue = this.confirmQueue.filter(w => w !== waiter) })
+        release = this.guard(options, reject, () => { this.confirmQueue = this.confirmQueue.filter(w => w !== waiter) })
         this.startConfirm()
       })
       if (ok) return ts
@@ -1233,10 +1235,11 @@ export class Peer {
   private requestTimestamp (options: CallOptions): Promise<Timestamp> {
     return new Promise<Timestamp>((resolve, reject) => {
       const reqId = `${this.id}:ts:${++this.reqCounter}`
-      const r: TsRequest = { resolve, sentAt: this.now(), target: this.reqCounter }
+      let release = (): void => {}
+      const r: TsRequest = { resolve: ts => { release(); resolve(ts) }, sentAt: this.now(), target: this.reqCounter }
       this.tsRequests.set(reqId, r)
+      release = this.guard(options, reject, () => { this.tsRequests.delete(reqId) })
       this.sendTsRequest(reqId, r)
-      this.guard(options, reject, () => { this.tsRequests.delete(reqId) })
     })
   }
 
@@ -1248,18 +1251,27 @@ export class Peer {
 
   /**
    * Rejects through `reject` on abort or timeout. The timeout runs on the
-   * injected clock, checked by tick(), so simulated time governs it.
+   * injected clock, checked by tick(), so simulated time governs it. The
+   * caller releases the guard once it settled otherwise: every tick checks
+   * every guard, so guards left until their deadline made each tick's cost
+   * grow with the strict-read rate.
    */
-  private guard (options: CallOptions, reject: (e: Error) => void, cleanup: () => void): void {
+  private guard (options: CallOptions, reject: (e: Error) => void, cleanup: () => void): () => void {
     const deadline = this.now() + (options.timeoutMs ?? this.opts.callTimeoutMs)
+    const onAbort = (): void => { if (check()) release() }
+    const release = (): void => {
+      this.guards.delete(check)
+      options.signal?.removeEventListener('abort', onAbort)
+    }
     const check = (): boolean => {
       if (options.signal?.aborted === true) { cleanup(); reject(new AbortError('aborted')); return true }
       if (this.now() >= deadline) { cleanup(); reject(new QuorumUnavailableError('timed out waiting for the watermark')); return true }
       if (this.closed) { cleanup(); reject(new PeerClosedError('peer closed')); return true }
       return false
     }
-    options.signal?.addEventListener('abort', () => { check() }, { once: true })
+    options.signal?.addEventListener('abort', onAbort, { once: true })
     this.guards.add(check)
+    return release
   }
 
   private readonly guards = new Set<() => boolean>()
@@ -1700,10 +1712,11 @@ export class Peer {
     this.nextProposeAt = -Infinity
     this.changeWantedSince = -Infinity
     await new Promise<void>((resolve, reject) => {
+      let release = (): void => {}
       const off = this.onEpoch(e => {
-        if (!e.voters.includes(this.id)) { off(); resolve() }
+        if (!e.voters.includes(this.id)) { off(); release(); resolve() }
       })
-      this.guard(options, err => { off(); reject(err) }, () => { off() })
+      release = this.guard(options, err => { off(); reject(err) }, () => { off() })
     })
   }
 
