@@ -120,6 +120,35 @@ async function metricsText (url: string): Promise<string> {
   return (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(5_000) })).text()
 }
 
+/** Which list-append elements committed, and which calls failed with their outcome unknown. */
+class AppendLedger {
+  readonly committed = new Set<string>()
+  readonly unknown = new Set<string>()
+
+  /** Runs one append of `v`, recording its outcome. */
+  async track (v: string, append: () => Promise<OpOutcome>): Promise<OpOutcome> {
+    try {
+      const r = await append()
+      if (r.committed) this.committed.add(v)
+      return r
+    } catch (err) {
+      this.unknown.add(v)
+      throw err
+    }
+  }
+
+  /** See appendsConserved. */
+  conserved (lists: ReadonlyArray<readonly string[]>): boolean {
+    return appendsConserved(lists, this.committed, this.unknown)
+  }
+}
+
+/** One scrape of every server's `/metrics`: a metric's samples summed over all of them. */
+async function scrapeAll (urls: readonly string[]): Promise<(name: string) => number> {
+  const texts = await Promise.all(urls.map(metricsText))
+  return name => texts.reduce((s, t) => s + sumMetric(t, name), 0)
+}
+
 /**
  * The appends that committed are exactly the elements found in the lists,
  * each once; an append whose call failed (outcome unknown) may be there or not.
@@ -183,8 +212,7 @@ async function runTideline (w: Workload, o: VsEtcdOptions): Promise<VsEtcdRow> {
       nodes.push(await NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, attemptTimeoutMs: 5_000, timeoutMs: 20_000 }))
     }
     const node = (c: number): NetClient => nodes[c % nodes.length] as NetClient
-    const committedAppends = new Set<string>()
-    const unknownAppends = new Set<string>()
+    const appends = new AppendLedger()
     const call = async (c: number, n: number, procedure: string, args: Value): Promise<OpOutcome> => {
       const r = await node(c).call({ clientTxnId: `${w.name}-${c}-${n}`, procedure, hash: hashOf(procedure), args })
       return { committed: r.status === 'committed', retries: 0 }
@@ -202,19 +230,11 @@ async function runTideline (w: Workload, o: VsEtcdOptions): Promise<VsEtcdRow> {
       },
       append: async (c, n) => {
         const v = `c${c}-${n}`
-        try {
-          const r = await call(c, n, 'append', { k: listKey('', randomKey(w.keys)), v })
-          if (r.committed) committedAppends.add(v)
-          return r
-        } catch (err) {
-          unknownAppends.add(v)
-          throw err
-        }
+        return appends.track(v, async () => call(c, n, 'append', { k: listKey('', randomKey(w.keys)), v }))
       }
     }
     const probe = async (): Promise<Record<string, number>> => {
-      const texts = await Promise.all(group.relays.map(async r => metricsText(r.httpUrl)))
-      const sum = (name: string): number => texts.reduce((s, t) => s + sumMetric(t, name), 0)
+      const sum = await scrapeAll(group.relays.map(r => r.httpUrl))
       return { bytes: sum('tideline_bytes_total{dir="out"}') + sum('tideline_bytes_total{dir="gossip-out"}'), messages: sum('tideline_messages_total'), frames: sum('tideline_frames_total{dir="out"}'), gossip: sum('tideline_gossip_messages_total') }
     }
     const r = await closedLoop({ clients: o.clients, seconds: o.seconds, warmupMs: WARMUP_MS, op: ops[w.kind], serverPids: group.relays.map(x => x.pid), probe })
@@ -246,7 +266,7 @@ async function runTideline (w: Workload, o: VsEtcdOptions): Promise<VsEtcdRow> {
       const keys = Array.from({ length: w.keys }, (_, i) => listKey('', i))
       const read = await reader.read(keys, 'strict')
       const lists = keys.map(k => (read.values[k] as string[] | undefined) ?? [])
-      return { ...row, conserved: appendsConserved(lists, committedAppends, unknownAppends) }
+      return { ...row, conserved: appends.conserved(lists) }
     }
     return row
   } finally {
@@ -297,8 +317,7 @@ async function runEtcd (cluster: EtcdCluster, w: Workload, o: VsEtcdOptions): Pr
   try {
     const client = (c: number): Etcd3 => clients[c % clients.length] as Etcd3
     const prefix = `${w.name}/`
-    const committedAppends = new Set<string>()
-    const unknownAppends = new Set<string>()
+    const appends = new AppendLedger()
     const ops: Record<Workload['kind'], (c: number, n: number) => Promise<OpOutcome>> = {
       put: async (c, n) => {
         await client(c).put(`${prefix}${putKey(c, n)}`).value(`v${n}`).exec()
@@ -316,19 +335,11 @@ async function runEtcd (cluster: EtcdCluster, w: Workload, o: VsEtcdOptions): Pr
       },
       append: async (c, n) => {
         const v = `c${c}-${n}`
-        try {
-          const r = await etcdAppend(client(c), listKey(prefix, randomKey(w.keys)), v)
-          committedAppends.add(v)
-          return r
-        } catch (err) {
-          unknownAppends.add(v)
-          throw err
-        }
+        return appends.track(v, async () => etcdAppend(client(c), listKey(prefix, randomKey(w.keys)), v))
       }
     }
     const probe = async (): Promise<Record<string, number>> => {
-      const texts = await Promise.all(cluster.members.map(async m => metricsText(m.clientUrl)))
-      const sum = (name: string): number => texts.reduce((s, t) => s + sumMetric(t, name), 0)
+      const sum = await scrapeAll(cluster.members.map(m => m.clientUrl))
       return { bytes: sum('etcd_network_client_grpc_sent_bytes_total') + sum('etcd_network_peer_sent_bytes_total') }
     }
     const r = await closedLoop({ clients: o.clients, seconds: o.seconds, warmupMs: WARMUP_MS, op: ops[w.kind], serverPids: cluster.members.map(m => m.pid), probe })
@@ -342,7 +353,7 @@ async function runEtcd (cluster: EtcdCluster, w: Workload, o: VsEtcdOptions): Pr
     }
     if (w.kind === 'append') {
       const all = await (clients[0] as Etcd3).getAll().prefix(`${prefix}list/`).strings()
-      return { ...row, conserved: appendsConserved(Object.values(all).map(x => JSON.parse(x) as string[]), committedAppends, unknownAppends) }
+      return { ...row, conserved: appends.conserved(Object.values(all).map(x => JSON.parse(x) as string[])) }
     }
     return row
   } finally {

@@ -130,6 +130,13 @@ export function withTs (prefix: Buffer, ts: Timestamp): Buffer {
   return Buffer.concat([prefix, Buffer.from(ts, 'latin1')])
 }
 
+/** The newest-version index key (`l!<name(key)>`) of a version prefix (`v!<name(key)>`), without re-encoding the name. */
+export function latestKeyOf (prefix: Buffer): Buffer {
+  const out = Buffer.from(prefix)
+  out[0] = TAG_LATEST.charCodeAt(0)
+  return out
+}
+
 /** Splits a version key into its name prefix (`v!<name(key)>`) and timestamp. */
 export function splitVersionKey (key: Buffer): { prefix: Buffer, ts: Timestamp } {
   const cut = key.length - TS_LENGTH

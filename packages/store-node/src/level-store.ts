@@ -4,7 +4,7 @@ import type { GcResult, Outcome, Store, StoreBatch, StoreSnapshot, Thunk, Timest
 import { TOMBSTONE, decode, encode } from './codec.js'
 import {
   SYNC_KEY, TAG_LATEST, TAG_META, TAG_OUTCOME, TAG_THUNK, TAG_TXN, TAG_UNSETTLED, TAG_VERSION, TS_LENGTH,
-  nameKey, nameOfNameKey, decodeName, seqKey, splitVersionKey, tagRange, tsKey, tsOfTsKey, versionKey, versionPrefix, withTs,
+  latestKeyOf, nameKey, nameOfNameKey, decodeName, seqKey, splitVersionKey, tagRange, tsKey, tsOfTsKey, versionKey, versionPrefix, withTs,
   TAG_LENGTH
 } from './keys.js'
 
@@ -281,7 +281,7 @@ export class LevelStore implements Store {
           for (let j = 0; j < n; j++) ops.push({ type: 'del', key: (old[j] as [Buffer, Buffer])[0] })
           versionsRemoved += n
           // A key left with no version at all loses its index entry too.
-          if (n === old.length && !above && prefix !== undefined) ops.push({ type: 'del', key: Buffer.concat([Buffer.from(`${TAG_LATEST}!`, 'latin1'), prefix.subarray(TAG_LENGTH)]) })
+          if (n === old.length && !above && prefix !== undefined) ops.push({ type: 'del', key: latestKeyOf(prefix) })
         }
         old = []
         above = false
