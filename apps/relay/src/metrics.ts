@@ -42,6 +42,7 @@ export function renderMetrics (m: MetricsInput): string {
   metric('tideline_bytes_total', 'counter', 'Bytes of direct-message frames (before Noise and muxing) and of watermark gossip published.', [['{dir="in"}', all['bytes-in'] ?? 0], ['{dir="out"}', all['bytes-out'] ?? 0], ['{dir="gossip-out"}', all['gossip-bytes-out'] ?? 0]])
   metric('tideline_joins_total', 'counter', 'Observers admitted with an invite.', [['', all.joined ?? 0]])
   metric('tideline_errors_total', 'counter', 'Refused, malformed or undeliverable input, by kind.', ERROR_COUNTERS.map(k => [`{kind="${k}"}`, all[k] ?? 0]))
+  metric('tideline_events_total', 'counter', 'Every protocol and transport counter, by name (retransmits, gap requests, evaluated runs, ...).', Object.keys(all).sort().map(k => [`{event="${k}"}`, all[k] ?? 0]))
   metric('tideline_uptime_seconds', 'gauge', 'Seconds since this relay started.', [['', Math.round((m.now - m.startedAt) / 1000)]])
   return `${out.join('\n')}\n`
 }

@@ -43,6 +43,14 @@ describe('three relay processes', () => {
     expect(rec.count('ok')).toBeGreaterThanOrEqual(40)
     expect(rec.count('info')).toBe(0)
     await check()
+    // Every internal counter is exported by name: each relay counted every thunk it evaluated, and the group minted them all.
+    const counted = await Promise.all(group.relays.map(async r => ({ m: await r.metrics(), evaluated: (await r.health()).evaluated })))
+    let minted = 0
+    for (const { m, evaluated } of counted) {
+      expect(m.get('tideline_events_total{event="evaluated"}')).toBe(evaluated)
+      minted += m.get('tideline_events_total{event="minted"}') ?? 0
+    }
+    expect(minted).toBe(counted[0]?.evaluated)
   }, 60_000)
 
   it('kill -9 of one relay mid-run, then restart: zero violations, no acknowledged transaction lost, it catches up', async () => {

@@ -3,7 +3,7 @@ import { AbortError, PeerClosedError, QuorumUnavailableError, StoreFailedError, 
 import { Hasher } from './hash.js'
 import type { Message } from './messages.js'
 import { declaredKeys, resolveProcedure, type ProcedureRegistry } from './procedures.js'
-import { decodeRecord, storeApplier, toResult, type Cursor, type RunApplier } from './apply.js'
+import { storeApplier, type Cursor, type RunApplier } from './apply.js'
 import type { Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, TimestampMinter, maxTimestamp, peerTag, timestampMs, type Timestamp } from './timestamp.js'
 import type { Ballot, EpochChange, EpochReport, GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
@@ -209,6 +209,9 @@ interface TsRequest {
 }
 
 /** The exactly-once record: which thunk decided a clientTxnId, and how. A string, so stores copy nothing. */
+/** A submission that passed its checks: the procedure's canonical name and hash, and its declared keys. */
+interface Checked { readonly procedure: string, readonly hash: string, readonly reads: readonly string[], readonly writes: readonly string[] }
+
 function errorInfo (err: unknown): { name: string, message: string } {
   if (err instanceof Error) return { name: err.name, message: err.message }
   return { name: 'Error', message: String(err) }
@@ -789,25 +792,26 @@ export class Peer {
       return
     }
     // Checked here on every peer (an observer too, before forwarding), so bad input fails at once with a named error.
+    let checked
     try {
-      this.checkSubmit(req)
+      checked = this.checkSubmit(req)
     } catch (err) {
       this.count('submit-refused')
       this.settleWaiter(waiter, req.clientTxnId, undefined, err as Error)
       return
     }
     this.addWaiter(req.clientTxnId, waiter)
-    this.route(req)
+    this.route(req, checked)
   }
 
-  private checkSubmit (req: SubmitRequest): { procedure: string, hash: string, reads: readonly string[], writes: readonly string[] } {
+  private checkSubmit (req: SubmitRequest): Checked {
     const proc = resolveProcedure(this.registry, req.procedure, req.hash)
     checkValue(req.args, this.opts.maxValueBytes)
     return { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args) }
   }
 
   /** Sends a checked submission on its way: an observer forwards it, a voter mints it (after an epoch change if sealed). */
-  private route (req: SubmitRequest): void {
+  private route (req: SubmitRequest, checked?: Checked): void {
     if (this.role !== 'voter') {
       this.forward(req)
       return
@@ -817,31 +821,19 @@ export class Peer {
       return
     }
     if (this.minted.has(req.clientTxnId)) return
-    // Exactly once: a clientTxnId already decided answers with its first outcome.
-    void this.store.txnRecords([req.clientTxnId]).then(([found]) => {
-      if (this.closed) return
-      if (found !== undefined) {
-        const record = decodeRecord(found)
-        this.resolveWaiters(req.clientTxnId, toResult(record.ts, record.outcome, true))
-        return
-      }
-      if (this.minted.has(req.clientTxnId) || !this.waiters.has(req.clientTxnId)) return
-      if (this.role !== 'voter' || this.sealed || this.installing) {
-        this.route(req)
-        return
-      }
-      let init
-      try {
-        init = this.checkSubmit(req)
-      } catch (err) {
-        this.rejectWaiters(req.clientTxnId, err as Error)
-        return
-      }
-      this.mint(req, init)
-    }, err => { this.fail(err) })
+    // Exactly once without a store read here: the applier's record makes a
+    // retry of a decided clientTxnId a no-op answered with its first outcome.
+    let init = checked
+    try {
+      init ??= this.checkSubmit(req)
+    } catch (err) {
+      this.rejectWaiters(req.clientTxnId, err as Error)
+      return
+    }
+    this.mint(req, init)
   }
 
-  private mint (req: SubmitRequest, init: { procedure: string, hash: string, reads: readonly string[], writes: readonly string[] }): void {
+  private mint (req: SubmitRequest, init: Checked): void {
     const thunk: Thunk = {
       ts: this.minter.mint(this.now()),
       epoch: this.cur.epoch,
@@ -993,7 +985,7 @@ export class Peer {
           for (const [c, seqs] of acks) this.send(c, { t: 'ack', epoch: this.cur.epoch, seqs, wm })
         }
         if (this.outbox.length > 0) this.scheduleFlush()
-        this.kickEvaluator()
+            this.kickEvaluator()
       }
     } catch (err) {
       this.fail(err)
@@ -1636,7 +1628,7 @@ export class Peer {
       const deferred = [...this.deferred.values()]
       this.deferred.clear()
       for (const req of deferred) if (this.waiters.has(req.clientTxnId)) this.route(req)
-      for (const l of this.epochListeners) l({ epoch: value.epoch, voters: value.voters, aborted: aborted.length })
+        for (const l of this.epochListeners) l({ epoch: value.epoch, voters: value.voters, aborted: aborted.length })
       if (this.role === 'voter') this.publish()
       else this.lastHello = -Infinity
       this.kickEvaluator()
