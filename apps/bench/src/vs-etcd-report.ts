@@ -9,8 +9,10 @@ const f0 = (x: number | undefined): string => (x !== undefined && Number.isFinit
 
 /** The side-by-side table, one row per workload and system. */
 export function markdownTable (r: VsEtcdResult): string {
-  const head = '| workload | system | txn/s | committed | aborted | failed | conflict retries | p50 ms | p95 ms | p99 ms | server CPU ms/txn | client CPU ms/txn | bytes/txn | msgs/txn | gossip msgs/s | peak RSS MiB | checked |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n'
-  const row = (x: VsEtcdRow): string => `| ${x.workload} | ${x.system} | ${x.txnPerSec.toFixed(0)} | ${x.committed} | ${x.aborted} | ${x.failed} | ${x.system === 'etcd' ? x.retries : '-'} | ${f1(x.p50Ms)} | ${f1(x.p95Ms)} | ${f1(x.p99Ms)} | ${f2(x.serverCpuMsPerTxn)} | ${f2(x.clientCpuMsPerTxn)} | ${f0(x.bytesPerTxn)} | ${x.messagesPerTxn === undefined ? '-' : f1(x.messagesPerTxn)} | ${f0(x.gossipPerSec)} | ${f0(x.peakRssMiB)} | ${x.conserved === undefined ? '-' : x.conserved ? 'yes' : 'NO'} |\n`
+  // With repeated runs the row is the median run's, and the last column lists every run's throughput.
+  const repeated = r.rows.some(x => x.runs !== undefined)
+  const head = `| workload | system | txn/s | committed | aborted | failed | conflict retries | p50 ms | p95 ms | p99 ms | server CPU ms/txn | client CPU ms/txn | bytes/txn | msgs/txn | gossip msgs/s | peak RSS MiB | checked |${repeated ? ' txn/s of every run |' : ''}\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|${repeated ? '---|' : ''}\n`
+  const row = (x: VsEtcdRow): string => `| ${x.workload} | ${x.system} | ${x.txnPerSec.toFixed(0)} | ${x.committed} | ${x.aborted} | ${x.failed} | ${x.system === 'etcd' ? x.retries : '-'} | ${f1(x.p50Ms)} | ${f1(x.p95Ms)} | ${f1(x.p99Ms)} | ${f2(x.serverCpuMsPerTxn)} | ${f2(x.clientCpuMsPerTxn)} | ${f0(x.bytesPerTxn)} | ${x.messagesPerTxn === undefined ? '-' : f1(x.messagesPerTxn)} | ${f0(x.gossipPerSec)} | ${f0(x.peakRssMiB)} | ${x.conserved === undefined ? '-' : x.conserved ? 'yes' : 'NO'} |${repeated ? ` ${(x.runs ?? []).map(f0).join(', ')} |` : ''}\n`
   const order = [...r.rows].sort((a, b) => WORKLOAD_ORDER.indexOf(a.workload) - WORKLOAD_ORDER.indexOf(b.workload) || (a.system === 'tideline' ? -1 : 1))
   return head + order.map(row).join('')
 }

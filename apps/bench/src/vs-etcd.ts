@@ -40,6 +40,8 @@ export interface VsEtcdOptions {
   readonly only?: readonly WorkloadName[]
   /** Only this system (default: both). */
   readonly system?: SystemName
+  /** Runs per workload and system, alternating systems; the row reported is the run with the median throughput. @default 1 */
+  readonly repeat?: number
   readonly log: (line: string) => void
 }
 
@@ -61,6 +63,8 @@ export interface VsEtcdRow extends ClosedLoopResult {
   readonly gossipPerSec?: number
   /** The largest peak resident memory of one server process, MiB. */
   readonly peakRssMiB: number
+  /** With `repeat` > 1: the throughput of every run, in the order run (this row is the median one). */
+  readonly runs?: readonly number[]
 }
 
 export interface VsEtcdResult {
@@ -168,32 +172,43 @@ function appendsConserved (lists: ReadonlyArray<readonly string[]>, committed: R
 /**
  * `pnpm bench vs-etcd`: each workload against a fresh group of three
  * `tideline-relay` processes and against a 3-member etcd cluster, same
- * clients, same warm-up and measured window, one system at a time.
+ * clients, same warm-up and measured window, one system at a time. The two
+ * systems alternate run by run (etcd, Tideline, etcd, ...), so both see the
+ * same machine: this one's CPU speed drifts by 10% and more between minutes.
  */
 export async function benchVsEtcd (o: VsEtcdOptions): Promise<VsEtcdResult> {
   const workloads = WORKLOADS.filter(w => o.only === undefined || o.only.includes(w.name))
   const etcdVersion = o.system === 'tideline' ? '-' : await ensureEtcd(o.log)
+  const repeat = Math.max(1, o.repeat ?? 1)
   const rows: VsEtcdRow[] = []
-  if (o.system !== 'tideline') {
-    const cluster = await startEtcdCluster({ members: o.voters })
-    try {
-      for (const w of workloads) {
-        await settle()
-        const r = await runEtcd(cluster, w, o)
-        o.log(`etcd ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, ${r.retries} conflict retries${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
-        rows.push(r)
-      }
-    } finally {
-      await cluster.stop()
-    }
-  }
-  if (o.system !== 'etcd') {
+  const cluster = o.system === 'tideline' ? undefined : await startEtcdCluster({ members: o.voters })
+  try {
     for (const w of workloads) {
-      await settle()
-      const r = await runTideline(w, o)
-      o.log(`tideline ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, relay CPU ${r.serverCpuMsPerTxn.toFixed(2)} ms/txn, ${(r.framesPerTxn ?? Number.NaN).toFixed(2)} frames/txn${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
-      rows.push(r)
+      const runs: Record<SystemName, VsEtcdRow[]> = { etcd: [], tideline: [] }
+      for (let i = 0; i < repeat; i++) {
+        if (cluster !== undefined) {
+          await settle()
+          const r = await runEtcd(cluster, w, o)
+          o.log(`etcd ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, ${r.retries} conflict retries${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
+          runs.etcd.push(r)
+        }
+        if (o.system !== 'etcd') {
+          await settle()
+          const r = await runTideline(w, o)
+          o.log(`tideline ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, relay CPU ${r.serverCpuMsPerTxn.toFixed(2)} ms/txn, ${(r.framesPerTxn ?? Number.NaN).toFixed(2)} frames/txn${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
+          runs.tideline.push(r)
+        }
+      }
+      for (const list of [runs.etcd, runs.tideline]) {
+        const median = medianRun(list)
+        if (median === undefined) continue
+        // A check that failed in any run fails the row.
+        const failedCheck = list.some(r => r.conserved === false)
+        rows.push(repeat > 1 ? { ...median, runs: list.map(r => r.txnPerSec), ...(failedCheck ? { conserved: false } : {}) } : median)
+      }
     }
+  } finally {
+    await cluster?.stop()
   }
   const tput = (w: WorkloadName, s: SystemName): number | undefined => rows.find(r => r.workload === w && r.system === s)?.txnPerSec
   const ratios: Partial<Record<WorkloadName, number>> = {}
@@ -273,6 +288,11 @@ async function runTideline (w: Workload, o: VsEtcdOptions): Promise<VsEtcdRow> {
     for (const n of nodes) await n.stop().catch(() => {})
     await group.stop().catch(() => {})
   }
+}
+
+/** The run with the median throughput (the lower middle one of an even count). */
+function medianRun (runs: readonly VsEtcdRow[]): VsEtcdRow | undefined {
+  return [...runs].sort((a, b) => a.txnPerSec - b.txnPerSec)[Math.floor((runs.length - 1) / 2)]
 }
 
 /**
