@@ -188,7 +188,7 @@ export async function benchVsEtcd (o: VsEtcdOptions): Promise<VsEtcdResult> {
       for (let i = 0; i < repeat; i++) {
         if (cluster !== undefined) {
           await settle()
-          const r = await runEtcd(cluster, w, o)
+          const r = await runEtcd(cluster, w, o, i)
           o.log(`etcd ${w.name}: ${r.txnPerSec.toFixed(0)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, ${r.retries} conflict retries${r.failed > 0 ? `, ${r.failed} failed (${r.firstError ?? ''})` : ''}`)
           runs.etcd.push(r)
         }
@@ -331,12 +331,13 @@ async function etcdAppend (client: Etcd3, key: string, v: string): Promise<OpOut
   }
 }
 
-async function runEtcd (cluster: EtcdCluster, w: Workload, o: VsEtcdOptions): Promise<VsEtcdRow> {
+/** One measured run; the cluster lives across runs, so each run (`run`) has keys of its own, as each Tideline run has a fresh group. */
+async function runEtcd (cluster: EtcdCluster, w: Workload, o: VsEtcdOptions, run: number): Promise<VsEtcdRow> {
   // Each client channel talks to one member, round robin, as Tideline clients spread over voters.
   const clients = Array.from({ length: o.clientNodes }, (_, i) => new Etcd3({ hosts: (cluster.members[i % cluster.members.length] as { clientUrl: string }).clientUrl }))
   try {
     const client = (c: number): Etcd3 => clients[c % clients.length] as Etcd3
-    const prefix = `${w.name}/`
+    const prefix = `${w.name}/r${run}/`
     const appends = new AppendLedger()
     const ops: Record<Workload['kind'], (c: number, n: number) => Promise<OpOutcome>> = {
       put: async (c, n) => {
