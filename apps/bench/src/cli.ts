@@ -136,7 +136,7 @@ async function main (): Promise<number> {
     const voterCounts = (listOption(args, 'voters') ?? ['3', '5', '7']).map(Number)
     if (voterCounts.some(v => !Number.isInteger(v) || v < 1)) throw new Error('--voters takes a comma-separated list of group sizes')
     process.stdout.write(`scaling: transfers over 10,000 accounts, ${clients} closed-loop clients on ${clientNodes} client connections, ${seconds} s after 2 s warm-up; Tideline with ${voterCounts.join(', ')} tideline-relay processes (all voters), etcd with as many members, all on this machine's ${availableParallelism()} cores\n`)
-    const r = await benchScaling({ clients, seconds, clientNodes, voterCounts, log: line => { process.stdout.write(`${line}\n`) } })
+    const r = await benchScaling({ clients, seconds, clientNodes, voterCounts, repeat: option(args, 'repeat', 1), log: line => { process.stdout.write(`${line}\n`) } })
     const table = scalingTable(r)
     process.stdout.write(`\n${table}`)
     const dir = await writeScalingReport(r)

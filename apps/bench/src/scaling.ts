@@ -7,6 +7,8 @@ export interface ScalingOptions {
   readonly seconds: number
   readonly clientNodes: number
   readonly voterCounts: readonly number[]
+  /** Runs per size and system, alternating systems; the median run is reported. @default 1 */
+  readonly repeat?: number
   readonly log: (line: string) => void
 }
 
@@ -28,7 +30,7 @@ export interface ScalingResult extends Omit<ScalingOptions, 'log'> {
 export async function benchScaling (o: ScalingOptions): Promise<ScalingResult> {
   const points: ScalingPoint[] = []
   for (const voters of o.voterCounts) {
-    const r = await benchVsEtcd({ clients: o.clients, seconds: o.seconds, clientNodes: o.clientNodes, voters, only: ['transfers-cold'], log: o.log })
+    const r = await benchVsEtcd({ clients: o.clients, seconds: o.seconds, clientNodes: o.clientNodes, voters, only: ['transfers-cold'], repeat: o.repeat ?? 1, log: o.log })
     const row = (s: 'tideline' | 'etcd'): VsEtcdRow => {
       const x = r.rows.find(y => y.system === s)
       if (x === undefined) throw new Error(`no ${s} row for ${voters} voters`)
@@ -55,6 +57,6 @@ export async function writeScalingReport (r: ScalingResult): Promise<string> {
   const dir = join(import.meta.dirname, '..', '..', '..', 'docs', 'bench')
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, 'scaling.json'), JSON.stringify({ date: new Date().toISOString(), ...r }, null, 2) + '\n')
-  await writeFile(join(dir, 'scaling.md'), `# Scaling with voters\n\nCold transfers (2 random accounts of 10,000), ${r.clients} closed-loop clients on ${r.clientNodes} client connections, ${r.seconds} s measured after 2 s warm-up, every process on one 2-core machine. Tideline: that many tideline-relay processes, all voters; etcd: that many members.\n\n${scalingTable(r)}\n${scalingLine(r)}\n`)
+  await writeFile(join(dir, 'scaling.md'), `# Scaling with voters\n\nCold transfers (2 random accounts of 10,000), ${r.clients} closed-loop clients on ${r.clientNodes} client connections, ${r.seconds} s measured after 2 s warm-up, every process on one 2-core machine, etcd and Tideline run by run for each size. Tideline: that many tideline-relay processes, all voters; etcd: that many members.\n\n${scalingTable(r)}\n${scalingLine(r)}\n`)
   return dir
 }
