@@ -1,4 +1,3 @@
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { NetClient } from '@tideline/net-libp2p'
 import { Recorder, finals, runWorkload, startLocalGroup, waitQuiescent, waitUntil as waitFor, type RelayProcess } from '@tideline/relay'
 import { checkHistory, formatViolation } from '@tideline/sim'
@@ -45,7 +44,7 @@ export async function benchFailover (o: FailoverOptions): Promise<FailoverResult
   const runs: FailoverRun[] = []
   try {
     for (let i = 0; i < o.clients; i++) {
-      clients.push(await NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, attemptTimeoutMs: 1_000, timeoutMs: 15_000 }))
+      clients.push(await group.startClient({ attemptTimeoutMs: 1_000, timeoutMs: 15_000 }))
     }
     const voters = async (r: RelayProcess): Promise<readonly string[]> => (await r.health()).voters
     for (let run = 0; run < o.runs; run++) {

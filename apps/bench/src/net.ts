@@ -1,7 +1,6 @@
 import '@tideline/net-libp2p'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { NetClient } from '@tideline/net-libp2p'
 import { startLocalGroup } from '@tideline/relay'
 import { simRegistry } from '@tideline/sim'
@@ -51,7 +50,7 @@ async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise
   const nodes: NetClient[] = []
   try {
     for (let i = 0; i < o.clientNodes; i++) {
-      nodes.push(await NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, attemptTimeoutMs: 5_000, timeoutMs: 20_000 }))
+      nodes.push(await group.startClient({ attemptTimeoutMs: 5_000, timeoutMs: 20_000 }))
     }
     const hash = simRegistry.procedures.get('transfer')?.hash ?? ''
     const latencies: number[] = []

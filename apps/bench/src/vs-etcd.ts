@@ -2,7 +2,6 @@ import '@tideline/net-libp2p'
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createRegistry, type Value } from '@tideline/core'
 import { NetClient } from '@tideline/net-libp2p'
 import { startLocalGroup } from '@tideline/relay'
@@ -224,7 +223,7 @@ async function runTideline (w: Workload, o: VsEtcdOptions): Promise<VsEtcdRow> {
   const nodes: NetClient[] = []
   try {
     for (let i = 0; i < o.clientNodes; i++) {
-      nodes.push(await NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, attemptTimeoutMs: 5_000, timeoutMs: 20_000 }))
+      nodes.push(await group.startClient({ attemptTimeoutMs: 5_000, timeoutMs: 20_000 }))
     }
     const node = (c: number): NetClient => nodes[c % nodes.length] as NetClient
     const appends = new AppendLedger()

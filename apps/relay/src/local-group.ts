@@ -9,7 +9,7 @@ import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { createGenesis, createInvite, encodeSigned, type SignedGenesis, type SignedInvite } from '@tideline/net-libp2p'
+import { NetClient, createGenesis, createInvite, encodeSigned, type SignedGenesis, type SignedInvite } from '@tideline/net-libp2p'
 import { loadOrCreateIdentity } from './identity.js'
 import { loadRegistry } from './relay.js'
 
@@ -158,6 +158,8 @@ export interface ProcessGroup {
   readonly dir: string
   /** Starts one more relay process, not in the genesis: it joins with the group's invite and asks to be voted in. */
   addRelay(): Promise<RelayProcess>
+  /** A client peer with a fresh identity, joined through the group's invite, sending to every relay the group has now. */
+  startClient(timeouts: { readonly attemptTimeoutMs: number, readonly timeoutMs: number }): Promise<NetClient>
   stop(): Promise<void>
 }
 
@@ -208,12 +210,16 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
   ], o.nodeFlags ?? []))
   await Promise.all(relays.map(async r => r.start()))
   const invite = await createInvite((ids[0] as { key: PrivateKey }).key, genesis, { expiresAt: Date.now() + 3_600_000 })
+  const creatorId = peerIdFromPrivateKey(creator).toString()
   return {
     relays,
     genesis,
     invite,
-    creatorId: peerIdFromPrivateKey(creator).toString(),
+    creatorId,
     dir,
+    async startClient (timeouts) {
+      return NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: relays.map(r => r.tcp), invite, creator: creatorId, ...timeouts })
+    },
     async addRelay () {
       const i = relays.length
       const data = join(dir, `relay-${i}`)

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { NetClient } from '@tideline/net-libp2p'
 import { checkHistory, formatViolation } from '@tideline/sim'
 import { startLocalGroup, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
@@ -20,7 +19,7 @@ describe('reconfiguration across relay processes', () => {
   beforeAll(async () => {
     group = await startLocalGroup({ relays: 3, groupId: 'failover-test' })
     for (let i = 0; i < CLIENTS; i++) {
-      clients.push(await NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, attemptTimeoutMs: 1_500, timeoutMs: 12_000 }))
+      clients.push(await group.startClient({ attemptTimeoutMs: 1_500, timeoutMs: 12_000 }))
     }
   }, 120_000)
 
@@ -63,7 +62,7 @@ describe('reconfiguration across relay processes', () => {
     await run
     await waitQuiescent(group.relays, 60_000)
     // A reader that knows the new relay's address reads each replica's state from that replica.
-    const reader = await NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, attemptTimeoutMs: 1_500, timeoutMs: 12_000 })
+    const reader = await group.startClient({ attemptTimeoutMs: 1_500, timeoutMs: 12_000 })
     clients.push(reader)
     const f = await finals(reader, group.relays)
     expect(checkHistory(rec.history(f)).map(formatViolation)).toEqual([])

@@ -29,7 +29,7 @@ describe('three relay processes', () => {
   beforeAll(async () => {
     group = await startLocalGroup({ relays: 3, groupId: 'process-test' })
     for (let i = 0; i < CLIENTS; i++) {
-      clients.push(await NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, attemptTimeoutMs: 1_500, timeoutMs: 8_000 }))
+      clients.push(await group.startClient({ attemptTimeoutMs: 1_500, timeoutMs: 8_000 }))
     }
   }, 120_000)
 
