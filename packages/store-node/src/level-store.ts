@@ -112,7 +112,9 @@ export class LevelStore implements Store {
     const probe: Buffer[] = []
     for (const t of thunks) probe.push(tsKey(TAG_THUNK, t.ts))
     for (const s of settle) probe.push(tsKey(TAG_THUNK, s.ts), tsKey(TAG_OUTCOME, s.ts))
-    for (const [id] of txns) probe.push(nameKey(TAG_TXN, id))
+    // A record the filter has never seen is not in the store: only the others need a probe.
+    const mayHold = txns.map(([id]) => this.records.has(id))
+    for (let k = 0; k < txns.length; k++) if (mayHold[k] === true) probe.push(nameKey(TAG_TXN, (txns[k] as readonly [string, string])[0]))
     // The newest version of every key written, to keep its index entry the newest.
     const latestKeys = new Map<string, Buffer>()
     for (const s of settle) for (const [key] of s.writes) if (!latestKeys.has(key)) latestKeys.set(key, nameKey(TAG_LATEST, key))
@@ -161,8 +163,9 @@ export class LevelStore implements Store {
     ops.push(...latestOps.values())
     for (const [name, value] of batch.meta ?? []) ops.push({ type: 'put', key: nameKey(TAG_META, name), value: encode(value) })
     const recorded = new Set<string>()
-    for (const [id, record] of txns) {
-      if (held[i++] === true || recorded.has(id)) continue
+    for (let k = 0; k < txns.length; k++) {
+      const [id, record] = txns[k] as readonly [string, string]
+      if ((mayHold[k] === true && held[i++] === true) || recorded.has(id)) continue
       recorded.add(id)
       ops.push({ type: 'put', key: nameKey(TAG_TXN, id), value: encode(record) })
       // Before the batch lands: a read meanwhile may then look for the record, never miss it.
