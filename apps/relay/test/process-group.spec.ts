@@ -157,6 +157,26 @@ describe('three relay processes', () => {
     await check()
   }, 90_000)
 
+  it('a length prefix that never ends (continuation bytes only, stream left open) counts as junk at once', async () => {
+    const target = group.relays[0]
+    if (target === undefined) throw new Error('no relay')
+    const node = await createNodeLibp2p({ privateKey: await generateKeyPair('Ed25519'), listen: [], allowPeer: () => true })
+    try {
+      await node.dial(multiaddr(target.tcp))
+      await requestJoin(node, target.id, { invite: group.invite })
+      const junk = async (): Promise<number> => (await target.metrics()).get('tideline_errors_total{kind="junk"}') ?? 0
+      const before = await junk()
+      const s = await node.dialProtocol(multiaddr(target.tcp), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(2_000) })
+      // Longer than any length prefix of an allowed frame; nothing ends it, so only the length-of-length bound can.
+      s.send(new Uint8Array(16).fill(0x80))
+      await expect.poll(junk, { timeout: 5_000 }).toBeGreaterThan(before)
+      s.abort(new Error('test done'))
+    } finally {
+      await node.stop()
+    }
+    expect((await target.health()).ok).toBe(true)
+  }, 30_000)
+
   it('SIGTERM stops a relay cleanly (exit 0, store closed) and it comes back with the same identity and data', async () => {
     const r = group.relays[2]
     if (r === undefined) throw new Error('no relay')
