@@ -158,7 +158,10 @@ export interface ProcessGroup {
   readonly dir: string
   /** Starts one more relay process, not in the genesis: it joins with the group's invite and asks to be voted in. */
   addRelay(): Promise<RelayProcess>
-  /** A client peer with a fresh identity, joined through the group's invite, sending to every relay the group has now. */
+  /**
+   * A client peer with a fresh identity, joined through the group's invite, that may send to every relay the group
+   * has now; its home relay is the next one in turn.
+   */
   startClient(timeouts: { readonly attemptTimeoutMs: number, readonly timeoutMs: number }): Promise<NetClient>
   stop(): Promise<void>
 }
@@ -211,6 +214,7 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
   await Promise.all(relays.map(async r => r.start()))
   const invite = await createInvite((ids[0] as { key: PrivateKey }).key, genesis, { expiresAt: Date.now() + 3_600_000 })
   const creatorId = peerIdFromPrivateKey(creator).toString()
+  let clientsStarted = 0
   return {
     relays,
     genesis,
@@ -218,7 +222,9 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     creatorId,
     dir,
     async startClient (timeouts) {
-      return NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: relays.map(r => r.tcp), invite, creator: creatorId, ...timeouts })
+      // Homes in turn, so the clients' load spreads evenly over the relays (as the etcd bench's clients over its members).
+      const home = clientsStarted++ % relays.length
+      return NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: relays.map(r => r.tcp), invite, creator: creatorId, home, ...timeouts })
     },
     async addRelay () {
       const i = relays.length

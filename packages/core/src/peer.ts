@@ -1,6 +1,6 @@
 import * as C from './constants.js'
 import { AbortError, PeerClosedError, QuorumUnavailableError, StoreFailedError, errorFromInfo } from './errors.js'
-import { Hasher } from './hash.js'
+import { Hasher, hash64 } from './hash.js'
 import type { Message } from './messages.js'
 import { declaredKeys, resolveProcedure, type ProcedureRegistry } from './procedures.js'
 import { storeApplier, type Cursor, type RunApplier } from './apply.js'
@@ -193,7 +193,8 @@ type Waiter =
 interface Forward {
   readonly req: SubmitRequest
   sentAt: number
-  target: number
+  /** The voter it was last sent to. */
+  to: string
 }
 
 interface PendingRead {
@@ -205,7 +206,8 @@ interface PendingRead {
 interface TsRequest {
   readonly resolve: (ts: Timestamp) => void
   sentAt: number
-  target: number
+  /** The voter it was last sent to. */
+  to: string
 }
 
 /** The exactly-once record: which thunk decided a clientTxnId, and how. A string, so stores copy nothing. */
@@ -301,6 +303,8 @@ export class Peer {
   private pendingReads: PendingRead[] = []
   private readonly tsRequests = new Map<string, TsRequest>()
   private reqCounter = 0
+  /** See homeVoter. */
+  private home: string | undefined
   private lastHello = -Infinity
   private flushScheduled = false
   private wmDirty = false
@@ -1228,7 +1232,7 @@ export class Peer {
     return new Promise<Timestamp>((resolve, reject) => {
       const reqId = `${this.id}:ts:${++this.reqCounter}`
       let release = (): void => {}
-      const r: TsRequest = { resolve: ts => { release(); resolve(ts) }, sentAt: this.now(), target: this.reqCounter }
+      const r: TsRequest = { resolve: ts => { release(); resolve(ts) }, sentAt: this.now(), to: '' }
       this.tsRequests.set(reqId, r)
       release = this.guard(options, reject, () => { this.tsRequests.delete(reqId) })
       this.sendTsRequest(reqId, r)
@@ -1236,9 +1240,25 @@ export class Peer {
   }
 
   private sendTsRequest (reqId: string, r: TsRequest): void {
-    const voters = this.cur.voters
+    r.to = this.homeVoter(r.to)
     r.sentAt = this.now()
-    this.send(voters[r.target++ % voters.length] as string, { t: 'ts-req', reqId })
+    this.send(r.to, { t: 'ts-req', reqId })
+  }
+
+  /**
+   * The voter an observer sends its submissions and timestamp requests to: the
+   * same one until a request sent there (`failed`) goes unanswered, then the
+   * next. Keeping to one voter lets the transport bundle concurrent requests
+   * and their answers into one frame each way; the first home is picked by
+   * this peer's id, so observers spread over the voters.
+   */
+  private homeVoter (failed: string): string {
+    const voters = this.cur.voters
+    let at = this.home === undefined ? -1 : voters.indexOf(this.home)
+    if (at < 0) at = Number.parseInt(hash64(this.id).slice(0, 8), 16) % voters.length
+    else if (failed === this.home) at = (at + 1) % voters.length
+    this.home = voters[at] as string
+    return this.home
   }
 
   /**
@@ -1324,15 +1344,15 @@ export class Peer {
 
   private forward (req: SubmitRequest): void {
     if (this.forwards.has(req.clientTxnId)) return
-    const f: Forward = { req, sentAt: this.now(), target: this.reqCounter++ }
+    const f: Forward = { req, sentAt: this.now(), to: '' }
     this.forwards.set(req.clientTxnId, f)
     this.sendForward(f)
   }
 
   private sendForward (f: Forward): void {
-    const voters = this.cur.voters
+    f.to = this.homeVoter(f.to)
     f.sentAt = this.now()
-    this.send(voters[f.target++ % voters.length] as string, { t: 'submit', req: f.req, replyTo: this.id })
+    this.send(f.to, { t: 'submit', req: f.req, replyTo: this.id })
   }
 
   private retryForwards (now: number): void {

@@ -39,6 +39,23 @@ describe('epoch change', () => {
     expect(g.peer('v2').status().evaluated).toBe(3)
   })
 
+  it('an observer submits through one home voter, and through the next one once its home dies', async () => {
+    const g = await TestGroup.create(procedures, 3, 1, { ...FAST, admitVoter: id => id.startsWith('v') })
+    const minted = (): number[] => ['v0', 'v1', 'v2'].map(id => g.peer(id).status().counters.minted ?? 0)
+    for (let i = 0; i < 5; i++) expect((await inc(g, 'o0')).status).toBe('committed')
+    const first = minted()
+    // All five minted by one voter: the observer's home.
+    expect(first.filter(m => m > 0)).toEqual([5])
+    const home = first.indexOf(5)
+    g.crash(`v${home}`)
+    for (let i = 0; i < 3; i++) expect((await inc(g, 'o0', 'x', 800)).status).toBe('committed')
+    // After the first retry every submission went to the voter after the dead home, none to the third.
+    const next = (home + 1) % 3
+    const after = minted()
+    expect(after[next]).toBe(3)
+    expect(after[3 - home - next]).toBe(0)
+  })
+
   it('a voter that leaves hands over: the next epoch has the others, it keeps following as an observer', async () => {
     const g = await TestGroup.create(procedures, 3, 0, FAST)
     await inc(g, 'v0')

@@ -23,6 +23,11 @@ export interface NetClientInit {
   readonly attemptTimeoutMs?: number
   /** Whole-call bound. @default 10000 */
   readonly timeoutMs?: number
+  /**
+   * Index in `voters` of the home voter, the one every call goes to until an
+   * attempt there times out. @default a random one
+   */
+  readonly home?: number
 }
 
 /** Tries to reach and join each voter when starting. */
@@ -35,9 +40,11 @@ interface Pending<T> {
 
 /**
  * A thin Node client for tests and benchmarks: it is not a replica. It sends
- * submissions and reads to one voter at a time and, when an attempt times
- * out, retries through the next voter with the same clientTxnId (so the
- * effect happens at most once and the answer is the first outcome).
+ * submissions and reads to its home voter and, when an attempt times out,
+ * retries through the next voter with the same clientTxnId (so the effect
+ * happens at most once and the answer is the first outcome), which becomes
+ * the new home. Keeping to one voter, as etcd's clients keep to one endpoint,
+ * lets the transport bundle concurrent calls into one frame each way.
  */
 export class NetClient {
   readonly id: string
@@ -49,7 +56,7 @@ export class NetClient {
   private readonly init: NetClientInit
   private readonly calls = new Map<string, Pending<TxnResult>>()
   private readonly reads = new Map<string, Pending<ReadResult>>()
-  private nextVoter = 0
+  private home: number
   private nextRead = 0
 
   private constructor (id: string, genesis: Genesis, node: TidelineLibp2p, transport: MessageTransport, voters: readonly string[], init: NetClientInit) {
@@ -59,7 +66,7 @@ export class NetClient {
     this.transport = transport
     this.voters = voters
     this.init = init
-    this.nextVoter = Math.floor(Math.random() * voters.length)
+    this.home = init.home ?? Math.floor(Math.random() * voters.length)
   }
 
   /**
@@ -68,6 +75,9 @@ export class NetClient {
    */
   static async start (init: NetClientInit): Promise<NetClient> {
     const id = peerIdFromPrivateKey(init.privateKey).toString()
+    if (init.home !== undefined && !(Number.isInteger(init.home) && init.home >= 0 && init.home < init.voters.length)) {
+      throw new RangeError(`home must index voters (0..${init.voters.length - 1}), got ${init.home}`)
+    }
     const voterIds = init.voters.map(a => multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value ?? '')
     const allowed = new Set(voterIds)
     const node = await createNodeLibp2p({ privateKey: init.privateKey, listen: [], allowPeer: p => allowed.has(p) })
@@ -151,7 +161,8 @@ export class NetClient {
         if (signal?.aborted === true) throw new AbortError('call aborted')
         const left = deadline - Date.now()
         if (left <= 0) throw new QuorumUnavailableError(`no answer from any voter within ${this.init.timeoutMs ?? 10_000} ms; retry with the same clientTxnId`)
-        const voter = only ?? this.voters[this.nextVoter++ % this.voters.length] ?? ''
+        const at = this.home
+        const voter = only ?? this.voters[at] ?? ''
         const got = await new Promise<{ value: T } | undefined>((resolve, reject) => {
           const timer = setTimeout(() => { resolve(undefined) }, Math.min(per, left))
           const onAbort = (): void => { clearTimeout(timer); reject(new AbortError('call aborted')) }
@@ -163,6 +174,8 @@ export class NetClient {
           sendTo(voter)
         })
         if (got !== undefined) return got.value
+        // The first call to time out there moves everyone on; the others follow, not skip ahead.
+        if (only === undefined && this.home === at) this.home = (at + 1) % this.voters.length
       }
     } finally {
       table.delete(key)

@@ -24,6 +24,8 @@ async function key (): Promise<{ key: PrivateKey, id: string }> {
 describe('a group of three voters on libp2p (loopback TCP)', () => {
   const voters: NetPeer[] = []
   let client: NetClient
+  /** Another client, homed on another voter than `client`. */
+  let other: NetClient
   let memberKey: { key: PrivateKey, id: string }
   let genesis: SignedGenesis
   let voterKeys: Array<{ key: PrivateKey, id: string }>
@@ -44,11 +46,13 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
     for (const v of voters) for (const a of all) if (!a.endsWith(v.id)) await v.node.dial(multiaddr(a))
     // A bearer invite from one voter is good with all of them.
     const invite = await createInvite(voterKeys[0]?.key as PrivateKey, genesis, { expiresAt: Date.now() + 60_000 })
-    client = await NetClient.start({ privateKey: (await key()).key, voters: all, invite, creator: creator.id })
+    client = await NetClient.start({ privateKey: (await key()).key, voters: all, invite, creator: creator.id, home: 0 })
+    other = await NetClient.start({ privateKey: (await key()).key, voters: all, invite, creator: creator.id, home: 1 })
   }, 30_000)
 
   afterAll(async () => {
     await client?.stop()
+    await other?.stop()
     for (const v of voters) await v.stop()
   })
 
@@ -79,7 +83,7 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
     const balance = async (): Promise<number> => ((await client.read(['acct/a0'])).values['acct/a0'] as number | undefined) ?? INITIAL
     const before = await balance()
     const first = await client.call(req)
-    const again = await client.call(req)
+    const again = await other.call(req)
     // The same answer (timestamp and outcome) whichever voter it came from; `duplicate` is set
     // only by a voter that had already decided it when the retry arrived.
     expect(again).toMatchObject({ status: first.status, ts: first.ts })
@@ -179,4 +183,21 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
       await member.stop()
     }
   }, 30_000)
+
+  // Last: it stops a voter.
+  it('a client keeps to its home voter, and moves on to the next one only when its home stops answering', async () => {
+    const minted = (): number[] => voters.map(v => v.peer.status().counters.minted ?? 0)
+    const transfer = async (id: string): Promise<TxnResult> => client.call({ clientTxnId: id, procedure: 'transfer', hash: transferHash, args: { from: 'a2', to: 'a3', amount: 1 } })
+    const before = minted()
+    for (let i = 0; i < 12; i++) await transfer(`home-${i}`)
+    const atHome = minted()
+    // Every call was minted by the home voter (0), none by the others.
+    expect(atHome.map((m, i) => m - (before[i] ?? 0))).toEqual([12, 0, 0])
+    await (voters[0] as NetPeer).stop()
+    // The first call waits out one attempt at the stopped home, then goes to voter 1, and so do the rest.
+    for (let i = 0; i < 6; i++) expect((await transfer(`moved-${i}`)).status).toBe('committed')
+    const after = minted()
+    expect(after[1]).toBe((atHome[1] ?? 0) + 6)
+    expect(after[2]).toBe(atHome[2])
+  }, 60_000)
 })
