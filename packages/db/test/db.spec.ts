@@ -65,12 +65,16 @@ describe('@tideline/db in Node', () => {
     expect(results.map(r => r.status === 'committed' ? typeof r.value.from : r.status)).toEqual(results.map(() => 'number'))
     const strict = await x.read(keys)
     expect(keys.reduce((s, k) => s + ((strict.values[k] as number | undefined) ?? INITIAL), 0)).toBe(INITIAL * 4)
-    await expect.poll(() => y.status().evaluated, { timeout: 5_000 }).toBe(x.status().evaluated)
+    // Every call returned, so some voter has evaluated all of them: both replicas catch up with the furthest voter.
+    // Not with x's count read once: under load a forward is retried and minted again (a no-op the applier drops)
+    // after x's read, and y counts that thunk too (CI saw y at 60 against x's 50 read earlier).
+    const target = Math.max(...voters.map(v => v.peer.status().evaluated))
+    await expect.poll(() => Math.min(x.status().evaluated, y.status().evaluated), { timeout: 10_000 }).toBeGreaterThanOrEqual(target)
     // y's subscription followed every run it evaluated, each a consistent snapshot.
     expect(totals.length).toBeGreaterThan(1)
     expect(totals.every(t => t === INITIAL * 4)).toBe(true)
     stop()
-    await expect.poll(() => y.status().digest, { timeout: 5_000 }).toBe(x.status().digest)
+    await expect.poll(() => y.status().evaluated === x.status().evaluated && y.status().digest === x.status().digest, { timeout: 5_000 }).toBe(true)
     expect(voters.map(v => v.peer.status().digest)).toContain(x.status().digest)
     expect(x.status()).toMatchObject({ role: 'observer', network: 'online', voters: 3, groupId: 'db-test' })
   })
