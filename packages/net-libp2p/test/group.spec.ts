@@ -91,6 +91,13 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
     expect(await balance()).toBe(before - 1)
   }, 30_000)
 
+  it('a home that is not an index into voters is refused before anything starts', async () => {
+    const all = voters.map(v => v.addresses()[0] as string)
+    for (const home of [3, -1, 0.5]) {
+      await expect(NetClient.start({ privateKey: (await key()).key, voters: all, home })).rejects.toThrow(RangeError)
+    }
+  })
+
   it('a non-member is refused: no invite, forged, expired or someone else\'s invite; its frames are dropped and it is disconnected', async () => {
     const target = voters[0] as NetPeer
     const outsider = await key()
