@@ -8,6 +8,7 @@ import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { gossipsub } from '@libp2p/gossipsub'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { GOSSIPSUB_OPTIONS } from './transport.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { TidelineLibp2p } from './node.js'
 
@@ -81,7 +82,7 @@ export async function createBrowserLibp2p (init: BrowserLibp2pInit): Promise<Tid
     },
     services: {
       identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false })
+      pubsub: gossipsub(GOSSIPSUB_OPTIONS)
     }
   })
   const connectRelays = async (): Promise<void> => {

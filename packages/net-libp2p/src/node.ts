@@ -8,6 +8,7 @@ import { identify, type Identify } from '@libp2p/identify'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
+import { GOSSIPSUB_OPTIONS } from './transport.js'
 
 export type TidelineLibp2p = Libp2p<{ identify: Identify, pubsub: GossipSub }>
 
@@ -53,7 +54,7 @@ export async function createNodeLibp2p (init: NodeLibp2pInit): Promise<TidelineL
   }
   const services = {
     identify: identify(),
-    pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false })
+    pubsub: gossipsub(GOSSIPSUB_OPTIONS)
   }
   // The relay service serves only; nothing calls it, so it stays out of TidelineLibp2p's type.
   if (init.relayServer === true) return createLibp2p({ ...options, services: { ...services, relay: circuitRelayServer() } })
