@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { TS_INFINITY, makeTimestamp, peerTag, StoreFailedError, type Store, type Thunk, type Timestamp, type Value } from '../src/index.js'
+import { TS_INFINITY, makeTimestamp, peerTag, StoreFailedError, type Outcome, type Settlement, type Store, type Thunk, type Timestamp, type Value } from '../src/index.js'
 
 /** How the suite gets a store: fresh ones, and (for durable stores) the same data reopened. */
 export interface StoreFactory {
@@ -246,6 +246,46 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         expect(await again.txnRecords(['t'])).to.deep.equal([`${tsAt(1)}c`])
         await again.close()
       } finally {
+        await h.cleanup?.()
+      }
+    }
+  },
+
+  {
+    name: 'thunks and outcomes are write-once, across a reopen too; a late thunk below settled ones is kept',
+    async run (factory) {
+      const h = await factory.open()
+      let store = h.store
+      try {
+        const other = (n: number): Thunk => ({ ...thunkAt(n), args: { other: n } })
+        const outcome = (value: Value): Outcome => ({ status: 'committed', value })
+        const settle = (n: number, value: Value): Settlement => ({ ts: tsAt(n), outcome: outcome(value), writes: [['k', value]] })
+        await store.write({ thunks: [thunkAt(2), thunkAt(3), thunkAt(4)] })
+        await store.write({ settle: [settle(2, 'first')] })
+        // A settled thunk (2) and an unsettled one (3) written again, and 2 settled again: nothing changes.
+        await store.write({ thunks: [other(2), other(3)] })
+        await store.write({ settle: [settle(2, 'second')] })
+        expect(await store.thunkRange('v0', 0, 2, 3)).to.deep.equal([thunkAt(2), thunkAt(3)])
+        expect(await store.outcome(tsAt(2))).to.deep.equal(outcome('first'))
+        expect((await store.latest('k', TS_INFINITY))?.value).to.equal('first')
+        expect((await store.unsettled()).map(t => t.ts)).to.deep.equal([tsAt(3), tsAt(4)])
+        if (h.reopen !== undefined) store = await h.reopen()
+        // The same after a reopen, while settling goes on.
+        await store.write({ thunks: [other(2), other(4)], settle: [settle(3, 'three')] })
+        await store.write({ settle: [settle(3, 'again'), settle(2, 'again')] })
+        // A late thunk (1) below settled ones is kept and can be settled; so is a new one (5).
+        await store.write({ thunks: [thunkAt(1), thunkAt(5)] })
+        expect(await store.thunkRange('v0', 0, 1, 5)).to.deep.equal([thunkAt(1), thunkAt(2), thunkAt(3), thunkAt(4), thunkAt(5)])
+        expect(await store.outcome(tsAt(2))).to.deep.equal(outcome('first'))
+        expect(await store.outcome(tsAt(3))).to.deep.equal(outcome('three'))
+        expect((await store.latest('k', TS_INFINITY))?.value).to.equal('three')
+        expect((await store.unsettled()).map(t => t.ts)).to.deep.equal([tsAt(1), tsAt(4), tsAt(5)])
+        await store.write({ settle: [settle(5, 'five'), settle(1, 'one')] })
+        expect(await store.outcome(tsAt(1))).to.deep.equal(outcome('one'))
+        expect(await store.outcome(tsAt(5))).to.deep.equal(outcome('five'))
+        expect((await store.unsettled()).map(t => t.ts)).to.deep.equal([tsAt(4)])
+      } finally {
+        await store.close().catch(() => {})
         await h.cleanup?.()
       }
     }

@@ -1,6 +1,6 @@
 import { ClassicLevel } from 'classic-level'
 import { StoreFailedError, TS_ZERO, checkBatch } from '@tideline/core'
-import type { GcResult, Outcome, Store, StoreBatch, StoreSnapshot, Thunk, Timestamp, Value, Version } from '@tideline/core'
+import type { GcResult, Outcome, Settlement, Store, StoreBatch, StoreSnapshot, Thunk, Timestamp, Value, Version } from '@tideline/core'
 import { TOMBSTONE, decode, encode } from './codec.js'
 import { RecordFilter } from './record-filter.js'
 import {
@@ -41,10 +41,21 @@ function readLatestEntry (b: Buffer): Version {
  * A Bloom filter over the exactly-once records' ids (filled from the store on
  * open, then on every write) answers `txnRecords` for new ids, nearly all of
  * them, without a read: that was one getMany per evaluated run.
+ *
+ * The write-once checks of thunks and outcomes are answered from memory in
+ * the common case: the store keeps the timestamps of the thunks it holds
+ * unsettled, and the newest timestamp it recorded an outcome for. Every held
+ * thunk is unsettled or has an outcome, so a thunk that is not unsettled and
+ * lies above every outcome is not held, and an unsettled one has no outcome.
+ * Only the others (retransmissions of settled thunks, late thunks) are read.
  */
 export class LevelStore implements Store {
   private readonly db: Db
   private readonly records: RecordFilter
+  /** Timestamps of the thunks held without a settlement (the `u!` markers), as of the last committed batch. */
+  private readonly open = new Set<Timestamp>()
+  /** No outcome is recorded above this timestamp (as of the last committed batch). */
+  private topOutcome: Timestamp = TS_ZERO
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
 
@@ -56,14 +67,23 @@ export class LevelStore implements Store {
   static async open (init: LevelStoreInit): Promise<LevelStore> {
     const db = new ClassicLevel<Buffer, Buffer>(init.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
     await db.open()
-    const records = new RecordFilter()
+    const store = new LevelStore(db, new RecordFilter())
     try {
-      for await (const k of db.keys(tagRange(TAG_TXN))) records.add(nameOfNameKey(k))
+      for await (const k of db.keys(tagRange(TAG_TXN))) store.records.add(nameOfNameKey(k))
+      await store.loadSettlementState()
     } catch (err) {
       await db.close()
       throw err
     }
-    return new LevelStore(db, records)
+    return store
+  }
+
+  /** Reads the unsettled thunks' timestamps and the newest outcome's from disk. */
+  private async loadSettlementState (): Promise<void> {
+    this.open.clear()
+    for await (const k of this.db.keys(tagRange(TAG_UNSETTLED))) this.open.add(tsOfTsKey(k))
+    const [last] = await this.db.keys({ ...tagRange(TAG_OUTCOME), reverse: true, limit: 1 }).all()
+    this.topOutcome = last === undefined ? TS_ZERO : tsOfTsKey(last)
   }
 
   /** Runs `fn` after every write queued before it. */
@@ -77,11 +97,17 @@ export class LevelStore implements Store {
   async write (batch: StoreBatch): Promise<void> {
     checkBatch(batch)
     return this.serial(async () => {
-      const ops = await this.plan(batch)
+      const { ops, opened, settled } = await this.plan(batch)
       const sync = (batch.durability ?? 'strict') === 'strict'
       // A strict batch must also make the relaxed ones before it durable, even when it changes nothing.
       if (ops.length === 0 && sync) ops.push({ type: 'del', key: SYNC_KEY })
       if (ops.length > 0) await this.commit(ops, sync)
+      // Only what landed: after a failed batch, memory must not claim a thunk the disk lacks.
+      for (const ts of opened) this.open.add(ts)
+      for (const ts of settled) {
+        this.open.delete(ts)
+        if (ts > this.topOutcome) this.topOutcome = ts
+      }
     })
   }
 
@@ -104,17 +130,23 @@ export class LevelStore implements Store {
     await chained.write({ sync })
   }
 
-  /** The operations of one batch, with the same skip rules as MemoryStore. */
-  private async plan (batch: StoreBatch): Promise<Op[]> {
+  /**
+   * The operations of one batch, with the same skip rules as MemoryStore, and
+   * the thunks it leaves unsettled and settles (for the in-memory state, once it lands).
+   */
+  private async plan (batch: StoreBatch): Promise<{ ops: Op[], opened: Timestamp[], settled: Timestamp[] }> {
     const thunks = batch.thunks ?? []
     const settle = batch.settle ?? []
     const txns = batch.txns ?? []
     const probe: Buffer[] = []
-    for (const t of thunks) probe.push(tsKey(TAG_THUNK, t.ts))
-    for (const s of settle) probe.push(tsKey(TAG_THUNK, s.ts), tsKey(TAG_OUTCOME, s.ts))
+    // Each write-once check is answered from memory (a boolean) or by a probe (its index in `probe`).
+    const ask = (key: Buffer): number => probe.push(key) - 1
+    const thunkHeld = thunks.map(t => this.open.has(t.ts) || (t.ts > this.topOutcome ? false : ask(tsKey(TAG_THUNK, t.ts))))
+    const settleHeld = settle.map(s => this.open.has(s.ts)
+      ? { thunk: true, outcome: false }
+      : s.ts > this.topOutcome ? { thunk: false, outcome: false } : { thunk: ask(tsKey(TAG_THUNK, s.ts)), outcome: ask(tsKey(TAG_OUTCOME, s.ts)) })
     // A record the filter has never seen is not in the store: only the others need a probe.
-    const mayHold = txns.map(([id]) => this.records.has(id))
-    for (let k = 0; k < txns.length; k++) if (mayHold[k] === true) probe.push(nameKey(TAG_TXN, (txns[k] as readonly [string, string])[0]))
+    const recordHeld = txns.map(([id]) => this.records.has(id) && ask(nameKey(TAG_TXN, id)))
     // The newest version of every key written, to keep its index entry the newest.
     const latestKeys = new Map<string, Buffer>()
     for (const s of settle) for (const [key] of s.writes) if (!latestKeys.has(key)) latestKeys.set(key, nameKey(TAG_LATEST, key))
@@ -122,7 +154,7 @@ export class LevelStore implements Store {
     // getMany, not hasMany: classic-level answers hasMany with iterator seeks, which step over every
     // deletion after a missing key (the `u!` index is mostly deletions), so it slows as the store grows.
     const got = probe.length === 0 ? [] : await this.db.getMany(probe)
-    const held = got.map(v => v !== undefined)
+    const held = (answer: boolean | number): boolean => typeof answer === 'boolean' ? answer : got[answer] !== undefined
     const newest = new Map<string, Timestamp>()
     let j = probe.length - latestKeys.size
     for (const key of latestKeys.keys()) {
@@ -130,11 +162,11 @@ export class LevelStore implements Store {
       if (b !== undefined) newest.set(key, b.toString('latin1', 0, TS_LENGTH) as Timestamp)
     }
     const latestOps = new Map<string, Op>()
-    let i = 0
     const ops: Op[] = []
     const added = new Set<Timestamp>()
-    for (const t of thunks) {
-      if (held[i++] === true || added.has(t.ts)) continue
+    for (let k = 0; k < thunks.length; k++) {
+      const t = thunks[k] as Thunk
+      if (held(thunkHeld[k] as boolean | number) || added.has(t.ts)) continue
       added.add(t.ts)
       ops.push(
         { type: 'put', key: tsKey(TAG_THUNK, t.ts), value: encode(t) },
@@ -143,9 +175,11 @@ export class LevelStore implements Store {
       )
     }
     const settled = new Set<Timestamp>()
-    for (const s of settle) {
-      const known = held[i++] === true || added.has(s.ts)
-      if (held[i++] === true || settled.has(s.ts)) continue
+    for (let k = 0; k < settle.length; k++) {
+      const s = settle[k] as Settlement
+      const answer = settleHeld[k] as { thunk: boolean | number, outcome: boolean | number }
+      const known = held(answer.thunk) || added.has(s.ts)
+      if (held(answer.outcome) || settled.has(s.ts)) continue
       // A settlement of a thunk not held still writes its versions, but records no outcome (as MemoryStore).
       if (known) {
         settled.add(s.ts)
@@ -165,13 +199,13 @@ export class LevelStore implements Store {
     const recorded = new Set<string>()
     for (let k = 0; k < txns.length; k++) {
       const [id, record] = txns[k] as readonly [string, string]
-      if ((mayHold[k] === true && held[i++] === true) || recorded.has(id)) continue
+      if (held(recordHeld[k] as boolean | number) || recorded.has(id)) continue
       recorded.add(id)
       ops.push({ type: 'put', key: nameKey(TAG_TXN, id), value: encode(record) })
       // Before the batch lands: a read meanwhile may then look for the record, never miss it.
       this.records.add(id)
     }
-    return ops
+    return { ops, opened: [...added].filter(ts => !settled.has(ts)), settled: [...settled] }
   }
 
   async latest (key: string, below: Timestamp): Promise<Version | undefined> {
@@ -381,6 +415,8 @@ export class LevelStore implements Store {
       ops.push(...puts)
       if (ops.length === 0) ops.push({ type: 'del', key: SYNC_KEY })
       await this.commit(ops, true)
+      this.open.clear()
+      this.topOutcome = TS_ZERO
     })
   }
 
