@@ -210,7 +210,6 @@ interface TsRequest {
   to: string
 }
 
-/** The exactly-once record: which thunk decided a clientTxnId, and how. A string, so stores copy nothing. */
 /** A submission that passed its checks: the procedure's canonical name and hash, and its declared keys. */
 interface Checked { readonly procedure: string, readonly hash: string, readonly reads: readonly string[], readonly writes: readonly string[] }
 
@@ -989,7 +988,7 @@ export class Peer {
           for (const [c, seqs] of acks) this.send(c, { t: 'ack', epoch: this.cur.epoch, seqs, wm })
         }
         if (this.outbox.length > 0) this.scheduleFlush()
-            this.kickEvaluator()
+        this.kickEvaluator()
       }
     } catch (err) {
       this.fail(err)
@@ -1648,7 +1647,7 @@ export class Peer {
       const deferred = [...this.deferred.values()]
       this.deferred.clear()
       for (const req of deferred) if (this.waiters.has(req.clientTxnId)) this.route(req)
-        for (const l of this.epochListeners) l({ epoch: value.epoch, voters: value.voters, aborted: aborted.length })
+      for (const l of this.epochListeners) l({ epoch: value.epoch, voters: value.voters, aborted: aborted.length })
       if (this.role === 'voter') this.publish()
       else this.lastHello = -Infinity
       this.kickEvaluator()

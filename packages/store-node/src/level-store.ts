@@ -80,7 +80,6 @@ export class LevelStore implements Store {
 
   /** Reads the unsettled thunks' timestamps and the newest outcome's from disk. */
   private async loadSettlementState (): Promise<void> {
-    this.open.clear()
     for await (const k of this.db.keys(tagRange(TAG_UNSETTLED))) this.open.add(tsOfTsKey(k))
     const [last] = await this.db.keys({ ...tagRange(TAG_OUTCOME), reverse: true, limit: 1 }).all()
     this.topOutcome = last === undefined ? TS_ZERO : tsOfTsKey(last)
