@@ -43,6 +43,11 @@ export function parseTimestamp (ts: Timestamp): TimestampParts {
   }
 }
 
+/** The 16-hex-digit tag of the peer that minted `ts`. */
+export function timestampTag (ts: Timestamp): string {
+  return ts.slice(MS_DIGITS, MS_DIGITS + TAG_DIGITS)
+}
+
 export function timestampMs (ts: Timestamp): number {
   return parseInt(ts.slice(0, MS_DIGITS), 16)
 }

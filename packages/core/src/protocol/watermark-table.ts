@@ -1,5 +1,5 @@
-import { TS_ZERO, type Timestamp } from './timestamp.js'
-import type { WatermarkEntry } from './types.js'
+import { TS_ZERO, type Timestamp } from '../timestamp.js'
+import type { WatermarkEntry } from '../types.js'
 
 /**
  * Every voter's latest watermark entry, merged by max (stale gossip can never

@@ -1,5 +1,5 @@
-import { maxTimestamp, type Timestamp } from './timestamp.js'
-import type { Ballot, EpochChange, EpochReport, StreamCut, Thunk } from './types.js'
+import { maxTimestamp, type Timestamp } from '../../timestamp.js'
+import type { Ballot, EpochChange, EpochReport, StreamCut, Thunk } from '../../types.js'
 
 /**
  * Epoch change (DESIGN.md §8) as single-decree Paxos among the old epoch's

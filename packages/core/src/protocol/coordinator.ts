@@ -1,0 +1,138 @@
+import * as C from '../constants.js'
+import { PeerClosedError } from '../errors.js'
+import { declaredKeys, resolveProcedure } from '../procedures.js'
+import type { SubmitRequest, Thunk } from '../types.js'
+import { checkValue } from '../value.js'
+import { send, type PeerEnv } from './env.js'
+import { scheduleFlush, watermarkEntries } from './promise.js'
+import { acceptThunk } from './replica.js'
+import { addWaiter, forward, rejectWaiters, settleWaiter } from './requests.js'
+import { count, isSealed, roleOf, type PeerState, type Waiter } from './state.js'
+
+/**
+ * The coordinator side of the S-phase: a voter checks a submission, mints its
+ * timestamp and sequence number, persists it, sends it to every voter and
+ * observer, and retransmits until a majority acked.
+ */
+
+/** A submission that passed its checks: the procedure's canonical name and hash, and its declared keys. */
+interface Checked { readonly procedure: string, readonly hash: string, readonly reads: readonly string[], readonly writes: readonly string[] }
+
+export function handleSubmit (s: PeerState, env: PeerEnv, req: SubmitRequest, waiter: Waiter): void {
+  if (s.closed || s.failure !== undefined) {
+    settleWaiter(s, env, waiter, req.clientTxnId, undefined, new PeerClosedError(`peer ${s.id} is not serving`))
+    return
+  }
+  // Checked here on every peer (an observer too, before forwarding), so bad input fails at once with a named error.
+  let checked
+  try {
+    checked = checkSubmit(env, req)
+  } catch (err) {
+    count(s, 'submit-refused')
+    settleWaiter(s, env, waiter, req.clientTxnId, undefined, err as Error)
+    return
+  }
+  addWaiter(s, req.clientTxnId, waiter)
+  route(s, env, req, checked)
+}
+
+function checkSubmit (env: PeerEnv, req: SubmitRequest): Checked {
+  const proc = resolveProcedure(env.registry, req.procedure, req.hash)
+  checkValue(req.args, env.options.maxValueBytes)
+  return { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args) }
+}
+
+/** Sends a checked submission on its way: an observer forwards it, a voter mints it (after an epoch change if sealed). */
+export function route (s: PeerState, env: PeerEnv, req: SubmitRequest, checked?: Checked): void {
+  if (roleOf(s) !== 'voter') {
+    forward(s, env, req)
+    return
+  }
+  if (isSealed(s) || s.installing) {
+    s.deferred.set(req.clientTxnId, req)
+    return
+  }
+  if (s.minted.has(req.clientTxnId)) return
+  // Exactly once without a store read here: the applier's record makes a
+  // retry of a decided clientTxnId a no-op answered with its first outcome.
+  let init = checked
+  try {
+    init ??= checkSubmit(env, req)
+  } catch (err) {
+    rejectWaiters(s, env, req.clientTxnId, err as Error)
+    return
+  }
+  mint(s, env, req, init)
+}
+
+function mint (s: PeerState, env: PeerEnv, req: SubmitRequest, init: Checked): void {
+  const coordinator = s.current.coordinator
+  const thunk: Thunk = {
+    ts: s.minter.mint(env.clock.now()),
+    epoch: s.current.epoch,
+    coordinator: s.id,
+    seq: coordinator.nextSeq++,
+    procedure: init.procedure,
+    hash: init.hash,
+    args: req.args,
+    reads: init.reads,
+    writes: init.writes,
+    clientTxnId: req.clientTxnId
+  }
+  s.minted.set(req.clientTxnId, thunk.ts)
+  coordinator.inflight.set(thunk.seq, { thunk, acks: new Set(), mintedAt: env.clock.now(), sentAt: env.clock.now(), tries: 0 })
+  count(s, 'minted')
+  // Persist locally before anyone else sees it, so a restart never reuses its sequence number.
+  acceptThunk(s, env, thunk, s.id)
+}
+
+export function onAck (s: PeerState, env: PeerEnv, from: string, epoch: number, seqs: readonly number[]): void {
+  if (roleOf(s) !== 'voter' || epoch !== s.current.epoch || !s.current.voters.includes(from)) {
+    count(s, 'ack-refused')
+    return
+  }
+  const inflight = s.current.coordinator.inflight
+  const firstBefore = inflight.keys().next().value
+  const now = env.clock.now()
+  for (const seq of seqs) {
+    const e = inflight.get(seq)
+    if (e === undefined) continue
+    e.acks.add(from)
+    if (e.acks.size >= s.current.majority) {
+      inflight.delete(seq)
+      s.srtt += (Math.max(0, now - e.mintedAt) - s.srtt) / 8
+    }
+  }
+  if (inflight.keys().next().value !== firstBefore) {
+    s.watermarkDirty = true
+    scheduleFlush(s, env)
+  }
+}
+
+/** Sends unacked thunks again to the voters that have not acked them, backing off per thunk. */
+export function retransmit (s: PeerState, env: PeerEnv, now: number): void {
+  const rto = Math.max(env.options.writeRetryMs, 3 * s.srtt)
+  const inflight = s.current.coordinator.inflight
+  // Entries are in mint order and were first sent in that order: if the oldest is not due, none is.
+  const oldest = inflight.values().next()
+  if (oldest.done === true || (oldest.value.tries === 0 && now - oldest.value.sentAt < rto)) return
+  const perVoter = new Map<string, Thunk[]>()
+  for (const e of inflight.values()) {
+    if (now - e.sentAt < Math.min(rto * 2 ** e.tries, 2_000)) continue
+    if (!e.acks.has(s.id)) continue // still being persisted locally
+    e.sentAt = now
+    e.tries++
+    for (const v of s.current.voters) {
+      if (e.acks.has(v)) continue
+      let list = perVoter.get(v)
+      if (list === undefined) { list = []; perVoter.set(v, list) }
+      list.push(e.thunk)
+    }
+  }
+  if (perVoter.size === 0) return
+  const wm = watermarkEntries(s, env)
+  for (const [v, thunks] of perVoter) {
+    count(s, 'retransmit', thunks.length)
+    for (let i = 0; i < thunks.length; i += C.DEFAULT_WRITE_BATCH) send(s, env, v, { t: 'write', thunks: thunks.slice(i, i + C.DEFAULT_WRITE_BATCH), wm })
+  }
+}

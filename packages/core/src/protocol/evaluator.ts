@@ -1,0 +1,119 @@
+import type { Cursor } from '../apply.js'
+import * as C from '../constants.js'
+import { Hasher } from '../hash.js'
+import { maxTimestamp, type Timestamp } from '../timestamp.js'
+import type { Thunk, TxnResult } from '../types.js'
+import type { PeerEnv } from './env.js'
+import { serveReads } from './reads.js'
+import { fail, resolveWaiters } from './requests.js'
+import { count, type EpochRecord, type PeerState, type Stream } from './state.js'
+
+/** Most thunks evaluated and settled in one run (one applier call, one store batch). */
+const MAX_RUN = 4096
+
+/** Starts the evaluation loop unless it runs already. */
+export function kickEvaluator (s: PeerState, env: PeerEnv): void {
+  if (!s.evaluating && !s.closed) void runEvaluator(s, env)
+}
+
+interface CollectedRun {
+  readonly run: Thunk[]
+  /** A thunk that must come next is missing (or the run is full): nothing further can be evaluated yet. */
+  readonly blocked: boolean
+  /** The lowest held thunk not taken because the watermark has not passed it. */
+  readonly next: Timestamp | undefined
+}
+
+/**
+ * Takes the next run of thunks that can be evaluated: in timestamp order
+ * (a merge of the coordinators' sequences of the epoch being evaluated),
+ * below that epoch's watermark (or, once its successor is decided, up to
+ * its cut), and only while no coordinator may still have an unseen thunk
+ * below the candidate. A run never spans two epochs.
+ */
+export function collectRun (s: PeerState, env: PeerEnv, max: number): CollectedRun {
+  const run: Thunk[] = []
+  for (;;) {
+    const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
+    const cut = record.floor !== undefined
+    const V = record.wm.value
+    while (run.length < max) {
+      let best: Thunk | undefined
+      let bestStream: Stream | undefined
+      let blocked = false
+      for (const [c, stream] of record.streams) {
+        while (stream.skip?.has(stream.evalNext) === true) stream.evalNext++
+        if (cut && stream.evalNext > (stream.end ?? 0)) continue
+        const t = stream.held.get(stream.evalNext)
+        if (t !== undefined) {
+          if (best === undefined || t.ts < best.ts) { best = t; bestStream = stream }
+        } else if (cut || stream.evalNext <= (record.wm.get(c)?.count ?? 0)) {
+          blocked = true
+        }
+      }
+      if (blocked) return { run, blocked: true, next: undefined }
+      if (best === undefined) break
+      if (!cut && best.ts >= V) return { run, blocked: false, next: best.ts }
+      ;(bestStream as Stream).evalNext++
+      run.push(best)
+    }
+    if (run.length >= max) return { run, blocked: true, next: undefined }
+    if (!cut) return { run, blocked: false, next: undefined }
+    // Every kept thunk of this epoch is evaluated (or in this run): the next epoch may start after it.
+    if (run.length > 0 || !s.epochs.has(record.epoch + 1)) return { run, blocked: true, next: undefined }
+    s.epochs.delete(record.epoch)
+    s.evaluatingEpoch = record.epoch + 1
+    // Everything below the floor is evaluated now; the new epoch's thunks all lie above it.
+    s.frontier = maxTimestamp(s.frontier, record.floor as Timestamp)
+    env.log('epoch-evaluated', { epoch: record.epoch, frontier: s.frontier })
+  }
+}
+
+async function runEvaluator (s: PeerState, env: PeerEnv): Promise<void> {
+  if (s.evaluating) return
+  s.evaluating = true
+  try {
+    while (!s.closed && s.failure === undefined) {
+      const { run, blocked, next } = collectRun(s, env, MAX_RUN)
+      if (run.length > 0) await evaluateRun(s, env, run)
+      if (s.closed) return
+      if (run.length === 0) {
+        const V = (s.epochs.get(s.evaluatingEpoch) as EpochRecord).wm.value
+        const reach = blocked ? s.frontier : (next !== undefined && next < V ? next : V)
+        if (reach > s.frontier) s.frontier = reach
+        serveReads(s, env)
+        return
+      }
+    }
+  } catch (err) {
+    fail(s, env, err)
+  } finally {
+    s.evaluating = false
+  }
+}
+
+async function evaluateRun (s: PeerState, env: PeerEnv, run: Thunk[]): Promise<void> {
+  const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
+  const evalNext: Record<string, number> = {}
+  for (const [c, stream] of record.streams) evalNext[c] = stream.evalNext
+  const base: Cursor = { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, epoch: record.epoch }
+  const applied = await env.applier(run, base)
+  if (s.closed) return
+  s.hasher = Hasher.restore(applied.cursor.digest)
+  s.lastEvaluated = applied.cursor.last
+  s.evaluatedCount = applied.cursor.count
+  s.frontier = maxTimestamp(s.frontier, applied.cursor.frontier)
+  for (let i = 0; i < run.length; i++) {
+    const thunk = run[i] as Thunk
+    record.streams.get(thunk.coordinator)?.held.delete(thunk.seq)
+    if (s.minted.get(thunk.clientTxnId) === thunk.ts) s.minted.delete(thunk.clientTxnId)
+    resolveWaiters(s, env, thunk.clientTxnId, applied.results[i] as TxnResult)
+  }
+  count(s, 'evaluated', run.length)
+  for (const c of applied.checkpoints) {
+    s.checkpoints.set(c.count, c.digest)
+    if (s.checkpoints.size > C.CHECKPOINTS_KEPT) s.checkpoints.delete(s.checkpoints.keys().next().value as number)
+  }
+  for (const l of env.appliedListeners) l({ written: applied.written, frontier: s.frontier })
+  serveReads(s, env)
+}

@@ -1,0 +1,102 @@
+import type { Ballot, EpochChange, EpochReport } from '../../types.js'
+import { send, type PeerEnv } from '../env.js'
+import { count, isSealed, type PeerState } from '../state.js'
+import { sendRc } from './acceptor.js'
+import { chooseValue, compareBallots } from './choose-value.js'
+import { backoff, wantedVoters } from './failure-detector.js'
+import { install } from './install.js'
+
+/** The proposer of an epoch change, and the trigger that starts one. */
+
+const sameBallot = (a: Ballot, b: Ballot): boolean => a.n === b.n && a.by === b.by
+
+/**
+ * The failure detector and the trigger: a voter that suspects another one
+ * (silent, or its watermark entry stuck, for suspectMs), is leaving, sees
+ * an admissible candidate, or has been sealed without a decision for too
+ * long, proposes the next epoch. Live voters take turns by rank so that
+ * one proposal usually runs alone.
+ */
+export function detectFailures (s: PeerState, env: PeerEnv, now: number): void {
+  if (s.installing) return
+  const record = s.current
+  const proposeTimeoutMs = env.options.proposeTimeoutMs
+  if (record.proposal !== undefined) {
+    if (now - record.proposal.startedAt <= proposeTimeoutMs) return
+    count(s, 'rc-proposal-timeout')
+    record.proposal = undefined
+    record.nextProposeAt = now + backoff(s, env, now)
+  }
+  if (now < record.nextProposeAt) return
+  const want = wantedVoters(s, env, now)
+  const changed = want.length !== record.voters.length || want.some(v => !record.voters.includes(v))
+  const stuck = isSealed(s) && now - record.sealedAt > proposeTimeoutMs * 2
+  if (!(changed && want.length > 0) && !stuck && !s.forcePropose) {
+    record.changeWantedSince = undefined
+    return
+  }
+  record.changeWantedSince ??= now
+  if (now - record.changeWantedSince < backoff(s, env, now) - proposeTimeoutMs) return
+  s.forcePropose = false
+  startProposal(s, env, now)
+}
+
+function startProposal (s: PeerState, env: PeerEnv, now: number): void {
+  const record = s.current
+  const ballot: Ballot = { n: ++s.highestBallot, by: s.id }
+  record.proposal = { epoch: record.epoch, ballot, startedAt: now, promises: new Map(), accepts: new Set() }
+  count(s, 'rc-proposed')
+  env.log('rc-propose', { epoch: record.epoch, ballot })
+  for (const v of record.voters) sendRc(s, env, v, { t: 'rc-prepare', epoch: record.epoch, ballot })
+}
+
+export function onPromise (s: PeerState, env: PeerEnv, from: string, epoch: number, ballot: Ballot, accepted: { ballot: Ballot, value: EpochChange } | undefined, report: EpochReport): void {
+  const record = s.current
+  const p = record.proposal
+  if (p === undefined || p.epoch !== epoch || !sameBallot(p.ballot, ballot) || p.value !== undefined || !record.voters.includes(from)) return
+  p.promises.set(from, { accepted, report })
+  if (p.promises.size < record.majority) return
+  // A voter that promised is alive: it is never voted out here (only suspects that stayed silent are).
+  const voters = wantedVoters(s, env, env.clock.now(), new Set(p.promises.keys()))
+  if (voters.length === 0) {
+    record.proposal = undefined
+    return
+  }
+  p.value = chooseValue(p.promises, record.voters, epoch + 1, voters)
+  env.log('rc-accept', { epoch, ballot, voters: p.value.voters })
+  for (const v of record.voters) sendRc(s, env, v, { t: 'rc-accept', epoch, ballot, value: p.value })
+}
+
+export function onAccepted (s: PeerState, env: PeerEnv, from: string, epoch: number, ballot: Ballot): void {
+  const record = s.current
+  const p = record.proposal
+  if (p?.value === undefined || p.epoch !== epoch || !sameBallot(p.ballot, ballot) || !record.voters.includes(from)) return
+  p.accepts.add(from)
+  if (p.accepts.size < record.majority) return
+  const value = p.value
+  record.proposal = undefined
+  count(s, 'rc-decided')
+  const to = new Set([...record.voters, ...value.voters, ...s.observers.keys(), ...s.candidates.keys()])
+  for (const peer of to) send(s, env, peer, { t: 'rc-decided', value })
+  void install(s, env, value)
+}
+
+export function onNack (s: PeerState, env: PeerEnv, epoch: number, ballot: Ballot): void {
+  s.highestBallot = Math.max(s.highestBallot, ballot.n)
+  const record = s.current
+  const p = record.proposal
+  if (p === undefined || p.epoch !== epoch || compareBallots(ballot, p.ballot) <= 0) return
+  count(s, 'rc-nacked')
+  record.proposal = undefined
+  record.nextProposeAt = env.clock.now() + backoff(s, env, env.clock.now())
+}
+
+/**
+ * Starts an epoch change now (with the voters this peer would want), rather
+ * than when the failure detector calls for one.
+ */
+export function forceProposal (s: PeerState): void {
+  s.forcePropose = true
+  s.current.nextProposeAt = -Infinity
+  s.current.changeWantedSince = -Infinity
+}
