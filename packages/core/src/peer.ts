@@ -1,24 +1,47 @@
-import { storeApplier } from './apply.js'
+import { storeApplier, type RunApplier } from './apply.js'
 import * as C from './constants.js'
-import { AbortError, PeerClosedError, QuorumUnavailableError } from './errors.js'
+import { AbortError } from './errors.js'
 import type { Message } from './messages.js'
 import type { ProcedureRegistry } from './procedures.js'
-import { handleSubmit } from './protocol/coordinator.js'
-import { dispatch, receive, tick } from './protocol/dispatch.js'
-import type { AppliedEvent, Clock, EpochEvent, Logger, PeerEnv } from './protocol/env.js'
-import { kickEvaluator } from './protocol/evaluator.js'
-import { serveRead } from './protocol/reads.js'
-import { forceProposal } from './protocol/reconfig/proposer.js'
-import { recover } from './protocol/recover.js'
-import { guard, type CallOptions } from './protocol/requests.js'
-import { isSealed, newPeerState, roleOf, type Divergence, type PeerState, type Waiter } from './protocol/state.js'
-import type { RunApplier } from './apply.js'
+import type { Divergence, Effect, Input } from './protocol/effects.js'
+import { loadPersisted, restore } from './protocol/recover.js'
+import { errorInfo, isSealed, newPeerState, roleOf, statusOf, type PeerState, type Status } from './protocol/state.js'
+import { step } from './protocol/step.js'
+import { decisionKey, type Counter } from './protocol/vocabulary.js'
 import type { Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
-import type { GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
+import type { EpochChange, GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
 import type { Value } from './value.js'
 
-export type { AppliedEvent, CallOptions, Clock, Divergence, EpochEvent, Logger }
+export type { Divergence }
+
+/** The injected clock: milliseconds, possibly skewed, possibly stepping back. */
+export interface Clock {
+  now(): number
+}
+
+/** An injected structured logger (`debug`-style namespace is the host's choice; `logLevelOf(event)` gives each event's level). */
+export type Logger = (event: string, detail?: Record<string, unknown>) => void
+
+/** A decided epoch change as this peer installed it. */
+export interface EpochEvent {
+  readonly epoch: number
+  readonly voters: readonly string[]
+  /** Old-epoch thunks aborted by the change (their clients retry with the same clientTxnId). */
+  readonly aborted: number
+}
+
+/** What one evaluated run changed: the keys it wrote and the frontier after it. */
+export interface AppliedEvent {
+  readonly written: readonly string[]
+  readonly frontier: Timestamp
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal
+  /** @default the peer's callTimeoutMs */
+  readonly timeoutMs?: number
+}
 
 export interface PeerInit {
   readonly id: string
@@ -74,6 +97,8 @@ export interface ReadOptions extends CallOptions {
 export interface PeerStatus {
   readonly id: string
   readonly role: Role
+  /** observing, voting, sealed, installing, failed or closed. */
+  readonly status: Status
   readonly epoch: number
   readonly voters: readonly string[]
   /** This voter promised a ballot for its epoch and takes none of its writes until the change is decided. */
@@ -89,53 +114,56 @@ export interface PeerStatus {
   readonly failed: string | undefined
   /** Set once another replica reported a different digest at a count this one also evaluated. */
   readonly diverged: Divergence | undefined
-  readonly counters: Readonly<Record<string, number>>
+  readonly counters: Readonly<Partial<Record<Counter, number>>>
 }
 
 
+
+interface PendingCall {
+  readonly resolve: (value: unknown) => void
+  readonly reject: (err: Error) => void
+  readonly release: () => void
+}
+
 /**
- * One member of a Tideline group: the driver of the protocol handlers in
- * `protocol/`. Every peer runs the same code: a voter also coordinates
- * (mints timestamps, quorum-writes thunks, publishes a watermark entry);
- * every peer replicates, evaluates in timestamp order and serves reads.
- * Time, network and storage are injected; the peer does nothing between
- * calls except finish its own store writes.
+ * One member of a Tideline group: the driver of the protocol's `step`. Every
+ * peer runs the same code: a voter also coordinates (mints timestamps,
+ * quorum-writes thunks, publishes a watermark entry); every peer
+ * replicates, evaluates in timestamp order and serves reads.
+ *
+ * The driver feeds `step` one input at a time (messages, ticks, API calls,
+ * and the completions of store operations) and carries out the effects it
+ * returns, in order. The ordering contract: a message that may only leave
+ * once something is durable is never in the same batch of effects as that
+ * write. It is produced by the step that handles the write's completion
+ * (acks by `thunks-persisted`, a coordinator's own writes to the others by
+ * its `thunks-persisted`, Paxos answers by `acceptor-persisted`, promises
+ * by `lease-persisted`, an epoch's start by `decision-persisted`). So the
+ * driver sends at once, and starts store operations in the order given.
  */
 export class Peer {
   readonly id: string
   private readonly state: PeerState
-  private readonly env: PeerEnv
+  private readonly store: Store
+  private readonly applier: RunApplier
+  private readonly clock: Clock
+  private readonly transport: (to: string, message: Message) => void
+  private readonly log: Logger
+  private readonly calls = new Map<number, PendingCall>()
+  private nextCall = 0
+  private readonly appliedListeners = new Set<(e: AppliedEvent) => void>()
+  private readonly epochListeners = new Set<(e: EpochEvent) => void>()
+  private readonly divergenceListeners = new Set<(d: Divergence) => void>()
 
   private constructor (init: PeerInit) {
     this.id = init.id
     const maxValueBytes = init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES
-    this.state = newPeerState(init.id, init.config, init.clock.now())
-    this.env = {
-      registry: init.registry,
-      store: init.store,
-      applier: init.applier ?? storeApplier({ store: init.store, registry: init.registry, maxValueBytes }),
-      clock: init.clock,
-      transport: init.send,
-      deliverToSelf: m => { queueMicrotask(() => { if (!this.state.closed) dispatch(this.state, this.env, this.id, m) }) },
-      log: init.logger ?? (() => {}),
-      options: {
-        writeRetryMs: init.writeRetryMs ?? C.DEFAULT_WRITE_RETRY_MS,
-        gossipIntervalMs: init.gossipIntervalMs ?? C.DEFAULT_GOSSIP_INTERVAL_MS,
-        gapRetryMs: init.gapRetryMs ?? C.DEFAULT_GAP_RETRY_MS,
-        callTimeoutMs: init.callTimeoutMs ?? C.DEFAULT_CALL_TIMEOUT_MS,
-        maxSkewMs: init.maxSkewMs ?? C.DEFAULT_MAX_SKEW_MS,
-        clockLeaseMs: init.clockLeaseMs ?? C.DEFAULT_CLOCK_LEASE_MS,
-        maxValueBytes,
-        suspectMs: init.suspectMs ?? C.DEFAULT_SUSPECT_MS,
-        proposeTimeoutMs: init.proposeTimeoutMs ?? C.DEFAULT_PROPOSE_TIMEOUT_MS,
-        maxVoters: init.maxVoters ?? C.DEFAULT_MAX_VOTERS,
-        candidate: init.candidate ?? false,
-        admitVoter: init.admitVoter ?? (() => false)
-      },
-      appliedListeners: new Set(),
-      epochListeners: new Set(),
-      divergenceListeners: new Set()
-    }
+    this.store = init.store
+    this.applier = init.applier ?? storeApplier({ store: init.store, registry: init.registry, maxValueBytes })
+    this.clock = init.clock
+    this.transport = init.send
+    this.log = init.logger ?? (() => {})
+    this.state = newPeerState({ id: init.id, config: init.config, registry: init.registry, options: peerOptions(init), now: init.clock.now() })
   }
 
   /**
@@ -146,8 +174,74 @@ export class Peer {
    */
   static async open (init: PeerInit): Promise<Peer> {
     const peer = new Peer(init)
-    await recover(peer.state, peer.env, init.config)
+    const persisted = await loadPersisted(init.store, init.config)
+    peer.state.now = init.clock.now()
+    restore(peer.state, persisted, init.config)
+    peer.input({ t: 'start' })
     return peer
+  }
+
+  /** Steps the protocol with one input and carries out its effects. */
+  private input (input: Input): void {
+    if (this.state.phase === 'closed' && input.t !== 'close') return
+    this.carryOut(step(this.state, input, this.clock.now()))
+  }
+
+  private carryOut (effects: readonly Effect[]): void {
+    for (const e of effects) {
+      switch (e.t) {
+        case 'send': this.transport(e.to, e.message); break
+        case 'persist': this.complete(this.store.write(e.batch).then(() => e.done)); break
+        case 'apply':
+          this.complete(this.applier(e.run, e.base).then(applied => ({ t: 'run-applied' as const, run: e.run, applied })))
+          break
+        case 'read-values':
+          this.complete(this.store.latestValues(e.keys, e.at).then(found => ({ t: 'values-read' as const, read: e.read, result: readResult(e.keys, found, e.at) })))
+          break
+        case 'read-thunks':
+          this.complete(this.store.thunkRange(e.coordinator, e.epoch, e.from, e.last).then(thunks => ({ t: 'thunks-read' as const, replyTo: e.replyTo, thunks })))
+          break
+        case 'read-decision':
+          this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => ({ t: 'decision-read' as const, replyTo: e.replyTo, change: v as unknown as EpochChange | undefined })))
+          break
+        case 'settle': this.settle(e.call, e.value, e.error); break
+        case 'later': queueMicrotask(() => { this.input(e.input) }); break
+        case 'event': this.emit(e.event); break
+        case 'log': this.log(e.event, e.detail); break
+      }
+    }
+  }
+
+  /** Feeds a store operation's result back as an input (a failure stops the peer). */
+  private complete (done: Promise<Input>): void {
+    done.then(input => { this.input(input) }, (err: unknown) => { this.input({ t: 'store-failed', error: errorInfo(err) }) })
+  }
+
+  private emit (event: Extract<Effect, { t: 'event' }>['event']): void {
+    if (event.t === 'applied') for (const l of this.appliedListeners) l({ written: event.written, frontier: event.frontier })
+    else if (event.t === 'epoch') for (const l of this.epochListeners) l({ epoch: event.epoch, voters: event.voters, aborted: event.aborted })
+    else for (const l of this.divergenceListeners) l(event.divergence)
+  }
+
+  /** Registers a local call; its `settle` effect resolves or rejects the promise. */
+  private call<T> (options: CallOptions, start: (call: number) => Input): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (options.signal?.aborted === true) { reject(new AbortError('aborted')); return }
+      const call = ++this.nextCall
+      const onAbort = (): void => { this.input({ t: 'abort', call }) }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      this.calls.set(call, { resolve: resolve as (v: unknown) => void, reject, release: () => { options.signal?.removeEventListener('abort', onAbort) } })
+      this.input(start(call))
+    })
+  }
+
+  private settle (call: number, value: unknown, error: Error | undefined): void {
+    const pending = this.calls.get(call)
+    if (pending === undefined) return
+    this.calls.delete(call)
+    pending.release()
+    if (error !== undefined) pending.reject(error)
+    else pending.resolve(value)
   }
 
   /** The current epoch's configuration (it changes when an epoch change is installed). */
@@ -164,18 +258,18 @@ export class Peer {
    * and counted; nothing a peer sends can throw out of here.
    */
   receive (from: string, raw: unknown): void {
-    receive(this.state, this.env, from, raw)
+    this.input({ t: 'receive', from, message: raw })
   }
 
   /** Timers: retransmission, gossip, gap fill, lease renewal, failure detection, timeouts. The host calls it every few ms. */
   tick (): void {
-    tick(this.state, this.env)
+    this.input({ t: 'tick' })
   }
 
   /** Calls `listener` once this replica learns another one reached a different digest (a non-deterministic procedure, or a bug). */
   onDivergence (listener: (d: Divergence) => void): () => void {
-    this.env.divergenceListeners.add(listener)
-    return () => { this.env.divergenceListeners.delete(listener) }
+    this.divergenceListeners.add(listener)
+    return () => { this.divergenceListeners.delete(listener) }
   }
 
   /**
@@ -183,24 +277,12 @@ export class Peer {
    * result. Resubmitting the same clientTxnId never applies it twice.
    */
   submit (req: SubmitRequest, options: CallOptions = {}): Promise<TxnResult> {
-    const s = this.state
-    return new Promise<TxnResult>((resolve, reject) => {
-      if (options.signal?.aborted === true) { reject(new AbortError('aborted')); return }
-      const deadline = this.env.clock.now() + (options.timeoutMs ?? this.env.options.callTimeoutMs)
-      const waiter: Waiter = { kind: 'local', resolve, reject, deadline }
-      options.signal?.addEventListener('abort', () => {
-        const list = s.waiters.get(req.clientTxnId)
-        if (list === undefined || !list.includes(waiter)) return
-        s.waiters.set(req.clientTxnId, list.filter(w => w !== waiter))
-        reject(new AbortError('aborted'))
-      }, { once: true })
-      handleSubmit(s, this.env, req, waiter)
-    })
+    return this.call<TxnResult>(options, call => ({ t: 'submit', call, req, timeoutMs: options.timeoutMs }))
   }
 
   /** A read-only transaction over `keys`. */
   read (keys: readonly string[], options: ReadOptions = {}): Promise<ReadResult> {
-    return serveRead(this.state, this.env, keys, options.consistency ?? 'strict', options)
+    return this.call<ReadResult>(options, call => ({ t: 'read', call, keys, consistency: options.consistency ?? 'strict', timeoutMs: options.timeoutMs }))
   }
 
   /**
@@ -208,14 +290,14 @@ export class Peer {
    * queries re-read those). Returns the unsubscribe function.
    */
   onApplied (listener: (e: AppliedEvent) => void): () => void {
-    this.env.appliedListeners.add(listener)
-    return () => { this.env.appliedListeners.delete(listener) }
+    this.appliedListeners.add(listener)
+    return () => { this.appliedListeners.delete(listener) }
   }
 
   /** Calls `listener` after this peer installed a new epoch. Returns the unsubscribe function. */
   onEpoch (listener: (e: EpochEvent) => void): () => void {
-    this.env.epochListeners.add(listener)
-    return () => { this.env.epochListeners.delete(listener) }
+    this.epochListeners.add(listener)
+    return () => { this.epochListeners.delete(listener) }
   }
 
   /**
@@ -224,8 +306,7 @@ export class Peer {
    * operators use it, and two voters calling it at once must still agree.
    */
   requestEpochChange (): void {
-    if (this.role !== 'voter' || this.state.closed) return
-    forceProposal(this.state)
+    this.input({ t: 'request-epoch-change' })
   }
 
   /**
@@ -234,47 +315,16 @@ export class Peer {
    * and keeps no one waiting). Rejects after `timeoutMs` if no majority agreed.
    */
   async leave (options: CallOptions = {}): Promise<void> {
-    const s = this.state
-    if (this.role !== 'voter') return
-    if (s.current.voters.length === 1) throw new QuorumUnavailableError('the only voter cannot leave its group')
-    s.leaving = true
-    s.current.nextProposeAt = -Infinity
-    s.current.changeWantedSince = -Infinity
-    await new Promise<void>((resolve, reject) => {
-      let release = (): void => {}
-      const off = this.onEpoch(e => {
-        if (!e.voters.includes(this.id)) { off(); release(); resolve() }
-      })
-      release = guard(s, this.env, options, err => { off(); reject(err) }, () => { off() })
-    })
+    await this.call<void>(options, call => ({ t: 'leave', call, timeoutMs: options.timeoutMs }))
   }
 
   /** The procedure hash a client must send for `procedure` (undefined if unknown). */
   procedureHash (procedure: string): string | undefined {
-    return this.env.registry.procedures.get(procedure)?.hash
+    return this.state.registry.procedures.get(procedure)?.hash
   }
 
   status (): PeerStatus {
-    const s = this.state
-    let unevaluated = 0
-    for (const record of s.epochs.values()) for (const stream of record.streams.values()) unevaluated += stream.held.size
-    return {
-      id: this.id,
-      role: this.role,
-      epoch: s.current.epoch,
-      voters: s.current.voters,
-      sealed: isSealed(s),
-      watermark: s.current.wm.value,
-      frontier: s.frontier,
-      lastEvaluated: s.lastEvaluated,
-      evaluated: s.evaluatedCount,
-      digest: s.hasher.digest(),
-      inflight: s.current.coordinator.inflight.size,
-      unevaluated,
-      failed: s.failure,
-      diverged: s.divergence,
-      counters: { ...s.counters }
-    }
+    return peerStatus(this.state)
   }
 
   /** Per-coordinator sequence positions in the current epoch (tests and quiescence checks). */
@@ -296,40 +346,82 @@ export class Peer {
    * thunks after it.
    */
   async exportSnapshot (): Promise<StoreSnapshot> {
-    const s = this.state
     // Evaluation must not land a settlement between reading the cursor and the state.
-    while (s.evaluating) await new Promise<void>(resolve => { queueMicrotask(resolve) })
-    s.evaluating = true
+    while (this.state.evaluation !== 'idle') await new Promise<void>(resolve => { queueMicrotask(resolve) })
+    this.input({ t: 'hold-evaluation' })
     try {
-      const cursor = await this.env.store.getMeta('cursor') as { frontier: Timestamp } | undefined
-      const snap = await this.env.store.exportSnapshot(cursor?.frontier ?? TS_ZERO)
+      const cursor = await this.store.getMeta('cursor') as { frontier: Timestamp } | undefined
+      const snap = await this.store.exportSnapshot(cursor?.frontier ?? TS_ZERO)
       // Only the replicated state travels: leases and other per-peer metadata stay home.
       return { ...snap, meta: snap.meta.filter(([name]) => name === 'cursor') }
     } finally {
-      s.evaluating = false
-      kickEvaluator(s, this.env)
+      this.input({ t: 'release-evaluation' })
     }
   }
 
   /** The current value of every key below this replica's frontier. */
   async snapshot (): Promise<Array<[string, Value]>> {
-    return await this.env.store.entries(this.state.frontier)
+    return await this.store.entries(this.state.frontier)
   }
 
   /** Stops the peer: no more messages, pending calls fail with PeerClosedError. */
   async close (): Promise<void> {
-    const s = this.state
-    if (s.closed) return
-    s.closed = true
-    const e = new PeerClosedError('peer closed')
-    for (const [, list] of s.waiters) for (const w of list) if (w.kind === 'local') w.reject(e)
-    s.waiters.clear()
-    for (const check of s.guards) check()
-    s.guards.clear()
+    this.input({ t: 'close' })
   }
 
   /** Stops without touching the store (simulated crash: in-memory state is simply gone). */
   crash (): void {
-    this.state.closed = true
+    this.state.phase = 'closed'
   }
+}
+
+/** The protocol options with their defaults applied. */
+export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' | 'store' | 'clock' | 'send'>): PeerState['options'] {
+  return {
+    writeRetryMs: init.writeRetryMs ?? C.DEFAULT_WRITE_RETRY_MS,
+    gossipIntervalMs: init.gossipIntervalMs ?? C.DEFAULT_GOSSIP_INTERVAL_MS,
+    gapRetryMs: init.gapRetryMs ?? C.DEFAULT_GAP_RETRY_MS,
+    callTimeoutMs: init.callTimeoutMs ?? C.DEFAULT_CALL_TIMEOUT_MS,
+    maxSkewMs: init.maxSkewMs ?? C.DEFAULT_MAX_SKEW_MS,
+    clockLeaseMs: init.clockLeaseMs ?? C.DEFAULT_CLOCK_LEASE_MS,
+    maxValueBytes: init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES,
+    suspectMs: init.suspectMs ?? C.DEFAULT_SUSPECT_MS,
+    proposeTimeoutMs: init.proposeTimeoutMs ?? C.DEFAULT_PROPOSE_TIMEOUT_MS,
+    maxVoters: init.maxVoters ?? C.DEFAULT_MAX_VOTERS,
+    candidate: init.candidate ?? false,
+    admitVoter: init.admitVoter ?? (() => false)
+  }
+}
+
+export function peerStatus (s: PeerState): PeerStatus {
+  let unevaluated = 0
+  for (const record of s.epochs.values()) for (const stream of record.streams.values()) unevaluated += stream.held.size
+  return {
+    id: s.id,
+    role: roleOf(s),
+    status: statusOf(s),
+    epoch: s.current.epoch,
+    voters: s.current.voters,
+    sealed: isSealed(s),
+    watermark: s.current.wm.value,
+    frontier: s.frontier,
+    lastEvaluated: s.lastEvaluated,
+    evaluated: s.evaluatedCount,
+    digest: s.hasher.digest(),
+    inflight: s.current.coordinator.inflight.size,
+    unevaluated,
+    failed: s.failure,
+    diverged: s.divergence,
+    counters: { ...s.counters }
+  }
+}
+
+/** The values a store read found, as a read's result. */
+export function readResult (keys: readonly string[], found: ReadonlyArray<Value | undefined>, ts: Timestamp): ReadResult {
+  const values: Record<string, Value> = {}
+  for (let i = 0; i < keys.length; i++) {
+    const v = found[i]
+    if (v !== undefined) values[keys[i] as string] = v
+  }
+  return { ts, values }
 }

@@ -3,11 +3,10 @@ import { PeerClosedError } from '../errors.js'
 import { declaredKeys, resolveProcedure } from '../procedures.js'
 import type { SubmitRequest, Thunk } from '../types.js'
 import { checkValue } from '../value.js'
-import { send, type PeerEnv } from './env.js'
 import { scheduleFlush, watermarkEntries } from './promise.js'
 import { acceptThunk } from './replica.js'
 import { addWaiter, forward, rejectWaiters, settleWaiter } from './requests.js'
-import { count, isSealed, roleOf, type PeerState, type Waiter } from './state.js'
+import { count, isInstalling, isSealed, roleOf, send, type PeerState, type Waiter } from './state.js'
 
 /**
  * The coordinator side of the S-phase: a voter checks a submission, mints its
@@ -18,37 +17,37 @@ import { count, isSealed, roleOf, type PeerState, type Waiter } from './state.js
 /** A submission that passed its checks: the procedure's canonical name and hash, and its declared keys. */
 interface Checked { readonly procedure: string, readonly hash: string, readonly reads: readonly string[], readonly writes: readonly string[] }
 
-export function handleSubmit (s: PeerState, env: PeerEnv, req: SubmitRequest, waiter: Waiter): void {
-  if (s.closed || s.failure !== undefined) {
-    settleWaiter(s, env, waiter, req.clientTxnId, undefined, new PeerClosedError(`peer ${s.id} is not serving`))
+export function handleSubmit (s: PeerState, req: SubmitRequest, waiter: Waiter): void {
+  if (s.phase === 'closed' || s.phase === 'failed') {
+    settleWaiter(s, waiter, req.clientTxnId, undefined, new PeerClosedError(`peer ${s.id} is not serving`))
     return
   }
   // Checked here on every peer (an observer too, before forwarding), so bad input fails at once with a named error.
   let checked
   try {
-    checked = checkSubmit(env, req)
+    checked = checkSubmit(s, req)
   } catch (err) {
     count(s, 'submit-refused')
-    settleWaiter(s, env, waiter, req.clientTxnId, undefined, err as Error)
+    settleWaiter(s, waiter, req.clientTxnId, undefined, err as Error)
     return
   }
   addWaiter(s, req.clientTxnId, waiter)
-  route(s, env, req, checked)
+  route(s, req, checked)
 }
 
-function checkSubmit (env: PeerEnv, req: SubmitRequest): Checked {
-  const proc = resolveProcedure(env.registry, req.procedure, req.hash)
-  checkValue(req.args, env.options.maxValueBytes)
+function checkSubmit (s: PeerState, req: SubmitRequest): Checked {
+  const proc = resolveProcedure(s.registry, req.procedure, req.hash)
+  checkValue(req.args, s.options.maxValueBytes)
   return { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args) }
 }
 
 /** Sends a checked submission on its way: an observer forwards it, a voter mints it (after an epoch change if sealed). */
-export function route (s: PeerState, env: PeerEnv, req: SubmitRequest, checked?: Checked): void {
+export function route (s: PeerState, req: SubmitRequest, checked?: Checked): void {
   if (roleOf(s) !== 'voter') {
-    forward(s, env, req)
+    forward(s, req)
     return
   }
-  if (isSealed(s) || s.installing) {
+  if (isSealed(s) || isInstalling(s)) {
     s.deferred.set(req.clientTxnId, req)
     return
   }
@@ -57,18 +56,18 @@ export function route (s: PeerState, env: PeerEnv, req: SubmitRequest, checked?:
   // retry of a decided clientTxnId a no-op answered with its first outcome.
   let init = checked
   try {
-    init ??= checkSubmit(env, req)
+    init ??= checkSubmit(s, req)
   } catch (err) {
-    rejectWaiters(s, env, req.clientTxnId, err as Error)
+    rejectWaiters(s, req.clientTxnId, err as Error)
     return
   }
-  mint(s, env, req, init)
+  mint(s, req, init)
 }
 
-function mint (s: PeerState, env: PeerEnv, req: SubmitRequest, init: Checked): void {
+function mint (s: PeerState, req: SubmitRequest, init: Checked): void {
   const coordinator = s.current.coordinator
   const thunk: Thunk = {
-    ts: s.minter.mint(env.clock.now()),
+    ts: s.minter.mint(s.now),
     epoch: s.current.epoch,
     coordinator: s.id,
     seq: coordinator.nextSeq++,
@@ -80,20 +79,20 @@ function mint (s: PeerState, env: PeerEnv, req: SubmitRequest, init: Checked): v
     clientTxnId: req.clientTxnId
   }
   s.minted.set(req.clientTxnId, thunk.ts)
-  coordinator.inflight.set(thunk.seq, { thunk, acks: new Set(), mintedAt: env.clock.now(), sentAt: env.clock.now(), tries: 0 })
+  coordinator.inflight.set(thunk.seq, { thunk, acks: new Set(), mintedAt: s.now, sentAt: s.now, tries: 0 })
   count(s, 'minted')
   // Persist locally before anyone else sees it, so a restart never reuses its sequence number.
-  acceptThunk(s, env, thunk, s.id)
+  acceptThunk(s, thunk, s.id)
 }
 
-export function onAck (s: PeerState, env: PeerEnv, from: string, epoch: number, seqs: readonly number[]): void {
+export function onAck (s: PeerState, from: string, epoch: number, seqs: readonly number[]): void {
   if (roleOf(s) !== 'voter' || epoch !== s.current.epoch || !s.current.voters.includes(from)) {
     count(s, 'ack-refused')
     return
   }
   const inflight = s.current.coordinator.inflight
   const firstBefore = inflight.keys().next().value
-  const now = env.clock.now()
+  const now = s.now
   for (const seq of seqs) {
     const e = inflight.get(seq)
     if (e === undefined) continue
@@ -105,13 +104,14 @@ export function onAck (s: PeerState, env: PeerEnv, from: string, epoch: number, 
   }
   if (inflight.keys().next().value !== firstBefore) {
     s.watermarkDirty = true
-    scheduleFlush(s, env)
+    scheduleFlush(s)
   }
 }
 
 /** Sends unacked thunks again to the voters that have not acked them, backing off per thunk. */
-export function retransmit (s: PeerState, env: PeerEnv, now: number): void {
-  const rto = Math.max(env.options.writeRetryMs, 3 * s.srtt)
+export function retransmit (s: PeerState): void {
+  const now = s.now
+  const rto = Math.max(s.options.writeRetryMs, 3 * s.srtt)
   const inflight = s.current.coordinator.inflight
   // Entries are in mint order and were first sent in that order: if the oldest is not due, none is.
   const oldest = inflight.values().next()
@@ -130,9 +130,9 @@ export function retransmit (s: PeerState, env: PeerEnv, now: number): void {
     }
   }
   if (perVoter.size === 0) return
-  const wm = watermarkEntries(s, env)
+  const wm = watermarkEntries(s)
   for (const [v, thunks] of perVoter) {
     count(s, 'retransmit', thunks.length)
-    for (let i = 0; i < thunks.length; i += C.DEFAULT_WRITE_BATCH) send(s, env, v, { t: 'write', thunks: thunks.slice(i, i + C.DEFAULT_WRITE_BATCH), wm })
+    for (let i = 0; i < thunks.length; i += C.DEFAULT_WRITE_BATCH) send(s, v, { t: 'write', thunks: thunks.slice(i, i + C.DEFAULT_WRITE_BATCH), wm })
   }
 }

@@ -1,6 +1,5 @@
 import type { Message } from '../messages.js'
-import { send, type PeerEnv } from './env.js'
-import { count, roleOf, type PeerState } from './state.js'
+import { count, emit, log, roleOf, send, type PeerState } from './state.js'
 
 /**
  * Divergence detection: replicas tell each other the result digest they
@@ -9,23 +8,23 @@ import { count, roleOf, type PeerState } from './state.js'
  */
 
 /** Tells the voters (and a voter its observers) the latest digest checkpoint. */
-export function sendCheckpoint (s: PeerState, env: PeerEnv, now: number): void {
-  s.lastCheckpointSent = now
+export function sendCheckpoint (s: PeerState): void {
+  s.lastCheckpointSent = s.now
   let latest = -1
   for (const c of s.checkpoints.keys()) if (c > latest) latest = c
   const digest = s.checkpoints.get(latest)
   if (digest === undefined) return
   const m: Message = { t: 'ck', count: latest, digest }
-  for (const v of s.current.voters) send(s, env, v, m)
-  if (roleOf(s) === 'voter') for (const o of s.observers.keys()) send(s, env, o, m)
+  for (const v of s.current.voters) send(s, v, m)
+  if (roleOf(s) === 'voter') for (const o of s.observers.keys()) send(s, o, m)
 }
 
-export function compareCheckpoint (s: PeerState, env: PeerEnv, from: string, at: number, theirs: string): void {
+export function compareCheckpoint (s: PeerState, from: string, at: number, theirs: string): void {
   const mine = s.checkpoints.get(at)
   if (mine === undefined || mine === theirs) return
   count(s, 'digest-mismatch')
   if (s.divergence !== undefined) return
   s.divergence = { peer: from, count: at, mine, theirs }
-  env.log('diverged', { ...s.divergence })
-  for (const l of env.divergenceListeners) l(s.divergence)
+  log(s, 'diverged', { ...s.divergence })
+  emit(s, { t: 'event', event: { t: 'diverged', divergence: s.divergence } })
 }

@@ -1,19 +1,37 @@
-import type { Cursor } from '../apply.js'
+import type { AppliedRun, Cursor } from '../apply.js'
 import * as C from '../constants.js'
 import { Hasher } from '../hash.js'
 import { maxTimestamp, type Timestamp } from '../timestamp.js'
 import type { Thunk, TxnResult } from '../types.js'
-import type { PeerEnv } from './env.js'
 import { serveReads } from './reads.js'
-import { fail, resolveWaiters } from './requests.js'
-import { count, type EpochRecord, type PeerState, type Stream } from './state.js'
+import { resolveWaiters } from './requests.js'
+import { count, emit, log, type EpochRecord, type PeerState, type Stream } from './state.js'
+
+/**
+ * The E-phase: runs of thunks in timestamp order go to the applier (an
+ * effect); its results come back as `run-applied`. One run at a time.
+ */
 
 /** Most thunks evaluated and settled in one run (one applier call, one store batch). */
 const MAX_RUN = 4096
 
-/** Starts the evaluation loop unless it runs already. */
-export function kickEvaluator (s: PeerState, env: PeerEnv): void {
-  if (!s.evaluating && !s.closed) void runEvaluator(s, env)
+/** Starts the next run unless one is under way (or evaluation is held). */
+export function kickEvaluator (s: PeerState): void {
+  if (s.evaluation !== 'idle' || s.phase === 'closed' || s.phase === 'failed') return
+  const { run, blocked, next } = collectRun(s, MAX_RUN)
+  if (run.length > 0) {
+    const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
+    const evalNext: Record<string, number> = {}
+    for (const [c, stream] of record.streams) evalNext[c] = stream.evalNext
+    const base: Cursor = { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, epoch: record.epoch }
+    s.evaluation = 'running'
+    emit(s, { t: 'apply', run, base })
+    return
+  }
+  const V = (s.epochs.get(s.evaluatingEpoch) as EpochRecord).wm.value
+  const reach = blocked ? s.frontier : (next !== undefined && next < V ? next : V)
+  if (reach > s.frontier) s.frontier = reach
+  serveReads(s)
 }
 
 interface CollectedRun {
@@ -31,7 +49,7 @@ interface CollectedRun {
  * its cut), and only while no coordinator may still have an unseen thunk
  * below the candidate. A run never spans two epochs.
  */
-export function collectRun (s: PeerState, env: PeerEnv, max: number): CollectedRun {
+function collectRun (s: PeerState, max: number): CollectedRun {
   const run: Thunk[] = []
   for (;;) {
     const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
@@ -65,40 +83,15 @@ export function collectRun (s: PeerState, env: PeerEnv, max: number): CollectedR
     s.evaluatingEpoch = record.epoch + 1
     // Everything below the floor is evaluated now; the new epoch's thunks all lie above it.
     s.frontier = maxTimestamp(s.frontier, record.floor as Timestamp)
-    env.log('epoch-evaluated', { epoch: record.epoch, frontier: s.frontier })
+    log(s, 'epoch-evaluated', { epoch: record.epoch, frontier: s.frontier })
   }
 }
 
-async function runEvaluator (s: PeerState, env: PeerEnv): Promise<void> {
-  if (s.evaluating) return
-  s.evaluating = true
-  try {
-    while (!s.closed && s.failure === undefined) {
-      const { run, blocked, next } = collectRun(s, env, MAX_RUN)
-      if (run.length > 0) await evaluateRun(s, env, run)
-      if (s.closed) return
-      if (run.length === 0) {
-        const V = (s.epochs.get(s.evaluatingEpoch) as EpochRecord).wm.value
-        const reach = blocked ? s.frontier : (next !== undefined && next < V ? next : V)
-        if (reach > s.frontier) s.frontier = reach
-        serveReads(s, env)
-        return
-      }
-    }
-  } catch (err) {
-    fail(s, env, err)
-  } finally {
-    s.evaluating = false
-  }
-}
-
-async function evaluateRun (s: PeerState, env: PeerEnv, run: Thunk[]): Promise<void> {
+/** The applier settled a run: answer its callers, record digest checkpoints, and take the next run. */
+export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: AppliedRun): void {
+  if (s.evaluation === 'running') s.evaluation = 'idle'
+  if (s.phase === 'closed') return
   const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
-  const evalNext: Record<string, number> = {}
-  for (const [c, stream] of record.streams) evalNext[c] = stream.evalNext
-  const base: Cursor = { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, epoch: record.epoch }
-  const applied = await env.applier(run, base)
-  if (s.closed) return
   s.hasher = Hasher.restore(applied.cursor.digest)
   s.lastEvaluated = applied.cursor.last
   s.evaluatedCount = applied.cursor.count
@@ -107,13 +100,14 @@ async function evaluateRun (s: PeerState, env: PeerEnv, run: Thunk[]): Promise<v
     const thunk = run[i] as Thunk
     record.streams.get(thunk.coordinator)?.held.delete(thunk.seq)
     if (s.minted.get(thunk.clientTxnId) === thunk.ts) s.minted.delete(thunk.clientTxnId)
-    resolveWaiters(s, env, thunk.clientTxnId, applied.results[i] as TxnResult)
+    resolveWaiters(s, thunk.clientTxnId, applied.results[i] as TxnResult)
   }
   count(s, 'evaluated', run.length)
   for (const c of applied.checkpoints) {
     s.checkpoints.set(c.count, c.digest)
     if (s.checkpoints.size > C.CHECKPOINTS_KEPT) s.checkpoints.delete(s.checkpoints.keys().next().value as number)
   }
-  for (const l of env.appliedListeners) l({ written: applied.written, frontier: s.frontier })
-  serveReads(s, env)
+  emit(s, { t: 'event', event: { t: 'applied', written: applied.written, frontier: s.frontier } })
+  serveReads(s)
+  kickEvaluator(s)
 }

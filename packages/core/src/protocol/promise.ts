@@ -2,11 +2,10 @@ import * as C from '../constants.js'
 import type { Message } from '../messages.js'
 import { timestampMs, type Timestamp } from '../timestamp.js'
 import type { WatermarkEntry } from '../types.js'
-import { send, type PeerEnv } from './env.js'
 import { kickEvaluator } from './evaluator.js'
 import { noticeEpoch, tellStale } from './reconfig/epoch-news.js'
-import { fail } from './requests.js'
-import { count, isSealed, roleOf, type PeerState } from './state.js'
+import { count, emit, isSealed, roleOf, send, type PeerState } from './state.js'
+import { META } from './vocabulary.js'
 
 /**
  * The watermark from this peer's side: a voter's own entry (its promise),
@@ -20,7 +19,7 @@ import { count, isSealed, roleOf, type PeerState } from './state.js'
  * member can raise another voter's promise; entries reach everyone because
  * every voter sends its own to every peer.
  */
-export function mergeWatermark (s: PeerState, env: PeerEnv, from: string, entries: readonly WatermarkEntry[]): void {
+export function mergeWatermark (s: PeerState, from: string, entries: readonly WatermarkEntry[]): void {
   let raised = false
   for (const e of entries) {
     if (e.voter === s.id) continue
@@ -29,26 +28,26 @@ export function mergeWatermark (s: PeerState, env: PeerEnv, from: string, entrie
       continue
     }
     if (e.epoch > s.current.epoch) {
-      noticeEpoch(s, env, from)
+      noticeEpoch(s, from)
       continue
     }
     if (e.epoch < s.current.epoch) {
-      tellStale(s, env, from, e.epoch)
+      tellStale(s, from, e.epoch)
       continue
     }
-    observeTimestamp(s, env, e.svw)
+    observeTimestamp(s, e.svw)
     if (s.current.wm.merge(e)) {
       raised = true
-      s.current.wmMovedAt.set(from, env.clock.now())
+      s.current.wmMovedAt.set(from, s.now)
     }
   }
-  if (raised) kickEvaluator(s, env)
+  if (raised) kickEvaluator(s)
 }
 
 /** Hybrid clock: never promise below what peers already reached, within the skew bound. */
-export function observeTimestamp (s: PeerState, env: PeerEnv, ts: Timestamp): void {
+export function observeTimestamp (s: PeerState, ts: Timestamp): void {
   if (roleOf(s) !== 'voter') return
-  if (timestampMs(ts) - env.clock.now() <= env.options.maxSkewMs) s.minter.floor(ts)
+  if (timestampMs(ts) - s.now <= s.options.maxSkewMs) s.minter.floor(ts)
   else count(s, 'clock-skew-refused')
 }
 
@@ -57,26 +56,26 @@ export function observeTimestamp (s: PeerState, env: PeerEnv, ts: Timestamp): vo
  * timestamp that it promises never to go below; and how many of its thunks
  * lie below that point.
  */
-function ownEntry (s: PeerState, env: PeerEnv): WatermarkEntry | undefined {
+function ownEntry (s: PeerState): WatermarkEntry | undefined {
   if (roleOf(s) !== 'voter') return undefined
   const coordinator = s.current.coordinator
   // Sealed: the epoch's history is being cut; promising more could let V pass the new epoch's floor.
   if (isSealed(s)) return coordinator.lastEntry
-  coordinator.lastEntry = freshEntry(s, env)
+  coordinator.lastEntry = freshEntry(s)
   return coordinator.lastEntry
 }
 
-function freshEntry (s: PeerState, env: PeerEnv): WatermarkEntry | undefined {
+function freshEntry (s: PeerState): WatermarkEntry | undefined {
   const coordinator = s.current.coordinator
   const first = coordinator.inflight.values().next()
   if (!first.done) {
     const t = first.value.thunk
     return { voter: s.id, epoch: s.current.epoch, svw: t.ts, count: t.seq - 1 }
   }
-  const svw = s.minter.mint(env.clock.now())
+  const svw = s.minter.mint(s.now)
   // A promise must survive a crash: only promise within the persisted clock lease.
   if (timestampMs(svw) >= s.clockLease) {
-    renewLease(s, env)
+    renewLease(s)
     return coordinator.lastPromise
   }
   coordinator.lastPromise = { voter: s.id, epoch: s.current.epoch, svw, count: coordinator.nextSeq - 1 }
@@ -84,54 +83,58 @@ function freshEntry (s: PeerState, env: PeerEnv): WatermarkEntry | undefined {
 }
 
 /** Extends the persisted clock lease once half of it is used; publishes again when it is durable. */
-export function renewLease (s: PeerState, env: PeerEnv): void {
-  if (s.leaseWriting || s.minter.lastMillis + env.options.clockLeaseMs / 2 < s.clockLease) return
+export function renewLease (s: PeerState): void {
+  if (s.leaseWriting || s.minter.lastMillis + s.options.clockLeaseMs / 2 < s.clockLease) return
   s.leaseWriting = true
-  const lease = Math.max(env.clock.now(), s.minter.lastMillis) + env.options.clockLeaseMs
-  env.store.write({ meta: [['clockLease', lease]], durability: 'strict' }).then(() => {
-    s.leaseWriting = false
-    s.clockLease = Math.max(s.clockLease, lease)
-    publish(s, env)
-  }, err => { fail(s, env, err) })
+  const lease = Math.max(s.now, s.minter.lastMillis) + s.options.clockLeaseMs
+  emit(s, { t: 'persist', batch: { meta: [[META.clockLease, lease]], durability: 'strict' }, done: { t: 'lease-persisted', lease } })
+}
+
+export function onLeasePersisted (s: PeerState, lease: number): void {
+  s.leaseWriting = false
+  s.clockLease = Math.max(s.clockLease, lease)
+  publish(s)
 }
 
 /** What this peer says about the watermark: its own entry only (peers take no one's entry second-hand). */
-export function watermarkEntries (s: PeerState, env: PeerEnv): WatermarkEntry[] {
-  const own = ownEntry(s, env)
+export function watermarkEntries (s: PeerState): WatermarkEntry[] {
+  const own = ownEntry(s)
   if (own === undefined) return []
   s.current.wm.merge(own)
   return [own]
 }
 
 /** Gossips this peer's watermark view to every voter and known observer. */
-export function publish (s: PeerState, env: PeerEnv): void {
+export function publish (s: PeerState): void {
   if (roleOf(s) !== 'voter') return
-  s.lastGossip = env.clock.now()
+  s.lastGossip = s.now
   s.watermarkDirty = false
-  const msg: Message = { t: 'wm', wm: watermarkEntries(s, env) }
-  for (const v of s.current.voters) send(s, env, v, msg)
-  for (const o of s.observers.keys()) send(s, env, o, msg)
-  kickEvaluator(s, env)
+  const msg: Message = { t: 'wm', wm: watermarkEntries(s) }
+  for (const v of s.current.voters) send(s, v, msg)
+  for (const o of s.observers.keys()) send(s, o, msg)
+  kickEvaluator(s)
 }
 
 /** Sends queued writes and a changed watermark at the end of the current turn, coalesced. */
-export function scheduleFlush (s: PeerState, env: PeerEnv): void {
+export function scheduleFlush (s: PeerState): void {
   if (s.flushScheduled) return
   s.flushScheduled = true
-  queueMicrotask(() => {
-    s.flushScheduled = false
-    if (s.closed) return
-    const coordinator = s.current.coordinator
-    if (coordinator.outbox.length > 0) {
-      const thunks = coordinator.outbox
-      coordinator.outbox = []
-      for (let i = 0; i < thunks.length; i += C.DEFAULT_WRITE_BATCH) {
-        const msg: Message = { t: 'write', thunks: thunks.slice(i, i + C.DEFAULT_WRITE_BATCH), wm: watermarkEntries(s, env) }
-        for (const v of s.current.voters) send(s, env, v, msg)
-        for (const o of s.observers.keys()) send(s, env, o, msg)
-      }
-      s.lastGossip = env.clock.now()
+  emit(s, { t: 'later', input: { t: 'flush' } })
+}
+
+export function flush (s: PeerState): void {
+  s.flushScheduled = false
+  if (s.phase === 'closed') return
+  const coordinator = s.current.coordinator
+  if (coordinator.outbox.length > 0) {
+    const thunks = coordinator.outbox
+    coordinator.outbox = []
+    for (let i = 0; i < thunks.length; i += C.DEFAULT_WRITE_BATCH) {
+      const msg: Message = { t: 'write', thunks: thunks.slice(i, i + C.DEFAULT_WRITE_BATCH), wm: watermarkEntries(s) }
+      for (const v of s.current.voters) send(s, v, msg)
+      for (const o of s.observers.keys()) send(s, o, msg)
     }
-    if (s.watermarkDirty) publish(s, env)
-  })
+    s.lastGossip = s.now
+  }
+  if (s.watermarkDirty) publish(s)
 }

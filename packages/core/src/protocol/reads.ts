@@ -1,41 +1,134 @@
-import { PeerClosedError } from '../errors.js'
+import { AbortError, PeerClosedError, QuorumUnavailableError } from '../errors.js'
 import type { Timestamp } from '../timestamp.js'
 import type { ReadConsistency, ReadResult } from '../types.js'
-import type { Value } from '../value.js'
-import { confirmedTimestamp } from './confirm.js'
-import type { PeerEnv } from './env.js'
-import { fail, guard, requestTimestamp, type CallOptions } from './requests.js'
-import { roleOf, type PendingRead, type PeerState } from './state.js'
+import { confirmRead } from './confirm.js'
+import { homeVoter } from './requests.js'
+import { emit, errorInfo, roleOf, send, settle, type PeerState, type ReadOp, type ReadReply } from './state.js'
 
-/** Answers the strict reads whose timestamp the frontier has passed. */
-export function serveReads (s: PeerState, env: PeerEnv): void {
-  if (s.pendingReads.length === 0) return
-  const ready = s.pendingReads.filter(r => r.ts < s.frontier)
-  if (ready.length === 0) return
-  s.pendingReads = s.pendingReads.filter(r => r.ts >= s.frontier)
-  for (const r of ready) void readAt(env, r.keys, r.ts).then(r.resolve, err => { fail(s, env, err) })
-}
+/**
+ * Read-only transactions. Snapshot: at this replica's frontier, at once.
+ * Strict: at a voter-minted timestamp (confirmed, see confirm.ts), once the
+ * frontier has passed it. The store read itself is an effect; its result
+ * comes back as `values-read`.
+ */
 
-export async function readAt (env: PeerEnv, keys: readonly string[], ts: Timestamp): Promise<ReadResult> {
-  const found = await env.store.latestValues(keys, ts)
-  const values: Record<string, Value> = {}
-  for (let i = 0; i < keys.length; i++) {
-    const v = found[i]
-    if (v !== undefined) values[keys[i] as string] = v
+export function startRead (s: PeerState, reply: ReadReply, keys: readonly string[], consistency: ReadConsistency, timeoutMs?: number): void {
+  if (s.phase === 'failed' || s.phase === 'closed') {
+    answer(s, reply, undefined, new PeerClosedError(`peer ${s.id} ${s.phase === 'failed' ? `failed: ${s.failure ?? ''}` : 'closed'}`))
+    return
   }
-  return { ts, values }
+  const id = ++s.nextReadId
+  const op: ReadOp = { id, keys, reply, deadline: s.now + (timeoutMs ?? s.options.callTimeoutMs), phase: 'waiting', ts: undefined, to: '', sentAt: s.now }
+  s.reads.set(id, op)
+  if (consistency === 'snapshot') {
+    op.phase = 'reading'
+    op.ts = s.frontier
+    emit(s, { t: 'read-values', read: id, keys, at: s.frontier })
+    return
+  }
+  getTimestamp(s, op)
 }
 
-/** A read-only transaction. Strict: at a voter-minted timestamp, waiting for the watermark. Snapshot: at this replica's frontier, at once. */
-export async function serveRead (s: PeerState, env: PeerEnv, keys: readonly string[], consistency: ReadConsistency, options: CallOptions = {}): Promise<ReadResult> {
-  if (s.failure !== undefined) throw new PeerClosedError(`peer ${s.id} failed: ${s.failure}`)
-  if (consistency === 'snapshot') return await readAt(env, keys, s.frontier)
-  const ts = roleOf(s) === 'voter' ? await confirmedTimestamp(s, env, options) : await requestTimestamp(s, env, options)
-  return await new Promise<ReadResult>((resolve, reject) => {
-    let release = (): void => {}
-    const entry: PendingRead = { ts, keys, resolve: r => { release(); resolve(r) } }
-    s.pendingReads.push(entry)
-    release = guard(s, env, options, reject, () => { s.pendingReads = s.pendingReads.filter(r => r !== entry) })
-    serveReads(s, env)
-  })
+/** A voter mints the read's timestamp and confirms it; an observer asks its home voter for one. */
+function getTimestamp (s: PeerState, op: ReadOp): void {
+  if (roleOf(s) === 'voter') {
+    op.phase = 'confirming'
+    op.ts = s.minter.mint(s.now)
+    confirmRead(s, op.id)
+    return
+  }
+  op.phase = 'requesting'
+  s.readIds.set(timestampRequestId(s, op), op.id)
+  sendTimestampRequest(s, op)
+}
+
+const timestampRequestId = (s: PeerState, op: ReadOp): string => `${s.id}:ts:${op.id}`
+
+function sendTimestampRequest (s: PeerState, op: ReadOp): void {
+  op.to = homeVoter(s, op.to)
+  op.sentAt = s.now
+  send(s, op.to, { t: 'ts-req', reqId: timestampRequestId(s, op) })
+}
+
+/** A voter's answer to this observer's timestamp request. */
+export function onTimestamp (s: PeerState, from: string, reqId: string, ts: Timestamp): void {
+  const id = s.readIds.get(reqId)
+  if (id === undefined || !s.current.voters.includes(from)) return
+  s.readIds.delete(reqId)
+  const op = s.reads.get(id)
+  if (op?.phase === 'requesting') timestampKnown(s, op, ts)
+}
+
+/** Reads whose confirmation round completed: their timestamps count. */
+export function readsConfirmed (s: PeerState, ids: readonly number[]): void {
+  for (const id of ids) {
+    const op = s.reads.get(id)
+    if (op?.phase === 'confirming' && op.ts !== undefined) timestampKnown(s, op, op.ts)
+  }
+}
+
+/** Reads whose confirmation failed (the epoch changed): they get a timestamp again. */
+export function readsUnconfirmed (s: PeerState, ids: readonly number[]): void {
+  for (const id of ids) {
+    const op = s.reads.get(id)
+    if (op?.phase === 'confirming') getTimestamp(s, op)
+  }
+}
+
+function timestampKnown (s: PeerState, op: ReadOp, ts: Timestamp): void {
+  if (op.reply.kind === 'timestamp') {
+    s.reads.delete(op.id)
+    send(s, op.reply.to, { t: 'ts-rep', reqId: op.reply.reqId, ts })
+    return
+  }
+  op.ts = ts
+  op.phase = 'waiting'
+  serveReads(s)
+}
+
+/** Starts the store reads of the strict reads whose timestamp the frontier has passed. */
+export function serveReads (s: PeerState): void {
+  for (const op of s.reads.values()) {
+    if (op.phase !== 'waiting' || op.ts === undefined || op.ts >= s.frontier) continue
+    op.phase = 'reading'
+    emit(s, { t: 'read-values', read: op.id, keys: op.keys, at: op.ts })
+  }
+}
+
+export function onValuesRead (s: PeerState, id: number, result: ReadResult): void {
+  const op = s.reads.get(id)
+  if (op === undefined) return
+  s.reads.delete(id)
+  answer(s, op.reply, result, undefined)
+}
+
+function answer (s: PeerState, reply: ReadReply, result: ReadResult | undefined, err: Error | undefined): void {
+  if (reply.kind === 'local') settle(s, reply.call, result, err)
+  else if (reply.kind === 'remote') send(s, reply.to, result !== undefined ? { t: 'read-rep', reqId: reply.reqId, result } : { t: 'read-rep', reqId: reply.reqId, error: errorInfo(err) })
+}
+
+/** Fails reads past their deadline, and asks again for timestamps a voter has not answered. */
+export function tickReads (s: PeerState): void {
+  const every = s.options.writeRetryMs * 5
+  for (const op of s.reads.values()) {
+    if (s.now >= op.deadline) {
+      s.reads.delete(op.id)
+      s.readIds.delete(timestampRequestId(s, op))
+      answer(s, op.reply, undefined, new QuorumUnavailableError('timed out waiting for the watermark'))
+    } else if (op.phase === 'requesting' && s.now - op.sentAt >= every) {
+      sendTimestampRequest(s, op)
+    }
+  }
+}
+
+/** A local read's caller gave up. */
+export function abortRead (s: PeerState, call: number): boolean {
+  for (const op of s.reads.values()) {
+    if (op.reply.kind !== 'local' || op.reply.call !== call) continue
+    s.reads.delete(op.id)
+    s.readIds.delete(timestampRequestId(s, op))
+    settle(s, call, undefined, new AbortError('aborted'))
+    return true
+  }
+  return false
 }

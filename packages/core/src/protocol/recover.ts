@@ -1,50 +1,84 @@
 import type { Cursor } from '../apply.js'
 import { Hasher } from '../hash.js'
+import type { Store } from '../store.js'
 import type { Timestamp } from '../timestamp.js'
-import type { EpochChange, GroupConfig } from '../types.js'
-import type { PeerEnv } from './env.js'
-import { kickEvaluator } from './evaluator.js'
-import { advanceHave, applyCut, cutOff, isSealed, newEpochRecord, type AcceptorState, type EpochRecord, type PeerState } from './state.js'
+import type { EpochChange, GroupConfig, Thunk } from '../types.js'
+import type { AcceptorState } from './effects.js'
+import { advanceHave, applyCut, cutOff, isSealed, newEpochRecord, type EpochRecord, type PeerState } from './state.js'
+import { META, decisionKey } from './vocabulary.js'
 
 /**
- * Rebuilds a peer's state from what its store persisted: the installed
- * epochs, the evaluation cursor, unevaluated thunks, its Paxos promises, and
- * (for a voter) its own sequence and clock floor, so it never reuses a
- * sequence number or a promise.
+ * Recovery: what a peer's store persisted, read once when it opens, and the
+ * state rebuilt from it (the installed epochs, the evaluation cursor,
+ * unevaluated thunks, its Paxos promises, and for a voter its own sequence
+ * and clock floor, so it never reuses a sequence number or a promise).
  */
-export async function recover (s: PeerState, env: PeerEnv, initial: GroupConfig): Promise<void> {
-  const store = env.store
-  const cursor = await store.getMeta('cursor') as Cursor | undefined
-  const stored = await store.getMeta('config') as GroupConfig | undefined
+
+export interface Persisted {
+  readonly cursor: Cursor | undefined
+  readonly config: GroupConfig | undefined
+  /** The decisions that started the epochs from the cursor's up to the newest installed one. */
+  readonly decisions: ReadonlyMap<number, EpochChange>
+  readonly acceptor: AcceptorState | undefined
+  readonly clockLease: unknown
+  readonly unsettled: readonly Thunk[]
+}
+
+/** The epoch evaluation resumes in, and the newest one installed. */
+function epochRange (cursor: Cursor | undefined, stored: GroupConfig | undefined, initial: GroupConfig): { start: number, target: number } {
   const target = stored !== undefined && stored.groupId === initial.groupId && stored.epoch > initial.epoch ? stored.epoch : initial.epoch
-  // Rebuild the epochs from the one the cursor is in up to the newest installed, applying each decided cut.
-  const startEpoch = cursor?.epoch !== undefined && cursor.epoch >= initial.epoch ? cursor.epoch : initial.epoch
-  let voters = initial.voters
-  if (startEpoch !== initial.epoch) {
-    const d = await store.getMeta(`decision:${startEpoch}`) as EpochChange | undefined
-    if (d !== undefined) voters = d.voters
+  const start = cursor?.epoch !== undefined && cursor.epoch >= initial.epoch ? cursor.epoch : initial.epoch
+  return { start, target }
+}
+
+/** Reads what `restore` needs from a store. */
+export async function loadPersisted (store: Store, initial: GroupConfig): Promise<Persisted> {
+  const cursor = await store.getMeta(META.cursor) as Cursor | undefined
+  const config = await store.getMeta(META.config) as GroupConfig | undefined
+  const { start, target } = epochRange(cursor, config, initial)
+  const decisions = new Map<number, EpochChange>()
+  const read = async (e: number): Promise<EpochChange | undefined> => await store.getMeta(decisionKey(e)) as EpochChange | undefined
+  if (start !== initial.epoch) {
+    const d = await read(start)
+    if (d !== undefined) decisions.set(start, d)
   }
+  for (let e = start + 1; e <= target; e++) {
+    const d = await read(e)
+    if (d === undefined) break
+    decisions.set(e, d)
+  }
+  const acceptor = await store.getMeta(META.paxos) as AcceptorState | undefined
+  const clockLease = await store.getMeta(META.clockLease)
+  return { cursor, config, decisions, acceptor, clockLease, unsettled: await store.unsettled() }
+}
+
+/** Rebuilds `s` (fresh from newPeerState) from what its store persisted. */
+export function restore (s: PeerState, persisted: Persisted, initial: GroupConfig): void {
+  const { cursor, decisions } = persisted
+  const { start, target } = epochRange(cursor, persisted.config, initial)
+  // Rebuild the epochs from the one the cursor is in up to the newest installed, applying each decided cut.
+  const voters = start !== initial.epoch ? decisions.get(start)?.voters ?? initial.voters : initial.voters
   s.epochs.clear()
-  let record = newEpochRecord(startEpoch, voters, env.clock.now())
-  s.epochs.set(startEpoch, record)
+  let record = newEpochRecord(start, voters, s.now)
+  s.epochs.set(start, record)
   let lastFloor: Timestamp | undefined
-  for (let e = startEpoch + 1; e <= target; e++) {
-    const d = await store.getMeta(`decision:${e}`) as EpochChange | undefined
+  for (let e = start + 1; e <= target; e++) {
+    const d = decisions.get(e)
     if (d === undefined) break
     applyCut(record, d)
     lastFloor = d.floor
-    record = newEpochRecord(e, d.voters, env.clock.now())
+    record = newEpochRecord(e, d.voters, s.now)
     s.epochs.set(e, record)
   }
   s.current = record
   s.config = { ...initial, epoch: record.epoch, voters: record.voters }
-  s.evaluatingEpoch = startEpoch
+  s.evaluatingEpoch = start
   if (lastFloor !== undefined) s.minter.floor(lastFloor)
-  const acceptor = await store.getMeta('paxos') as AcceptorState | undefined
+  const acceptor = persisted.acceptor
   if (acceptor !== undefined && acceptor.epoch === s.current.epoch) {
     s.current.acceptor = acceptor
     if (acceptor.promised !== undefined) s.highestBallot = acceptor.promised.n
-    if (isSealed(s)) s.current.sealedAt = env.clock.now()
+    if (isSealed(s)) s.current.sealedAt = s.now
   } else {
     s.current.acceptor = { epoch: s.current.epoch }
   }
@@ -61,13 +95,12 @@ export async function recover (s: PeerState, env: PeerEnv, initial: GroupConfig)
       }
     }
   }
-  const lease = await store.getMeta('clockLease')
-  if (typeof lease === 'number') {
-    s.clockLease = lease
-    s.minter.floorMs(lease)
+  if (typeof persisted.clockLease === 'number') {
+    s.clockLease = persisted.clockLease
+    s.minter.floorMs(persisted.clockLease)
   }
   const coordinator = s.current.coordinator
-  for (const t of await store.unsettled()) {
+  for (const t of persisted.unsettled) {
     const ep = s.epochs.get(t.epoch)
     const stream = ep?.streams.get(t.coordinator)
     if (ep === undefined || stream === undefined || t.seq < stream.evalNext) continue
@@ -78,13 +111,11 @@ export async function recover (s: PeerState, env: PeerEnv, initial: GroupConfig)
       coordinator.nextSeq = Math.max(coordinator.nextSeq, t.seq + 1)
       s.minted.set(t.clientTxnId, t.ts)
       // Not known to be on a majority any more: send it again until acked.
-      coordinator.inflight.set(t.seq, { thunk: t, acks: new Set([s.id]), mintedAt: env.clock.now(), sentAt: -Infinity, tries: 0 })
+      coordinator.inflight.set(t.seq, { thunk: t, acks: new Set([s.id]), mintedAt: s.now, sentAt: -Infinity, tries: 0 })
     }
   }
   for (const ep of s.epochs.values()) for (const stream of ep.streams.values()) advanceHave(stream)
   const self = s.current.streams.get(s.id)
   if (self !== undefined) coordinator.nextSeq = Math.max(coordinator.nextSeq, self.have + 1, self.evalNext)
-  s.current.startedAt = env.clock.now()
-  env.log('recovered', { epoch: s.current.epoch, evaluatingEpoch: s.evaluatingEpoch, frontier: s.frontier, evaluated: s.evaluatedCount, nextSeq: coordinator.nextSeq })
-  kickEvaluator(s, env)
+  s.current.startedAt = s.now
 }

@@ -1,12 +1,10 @@
 import * as C from '../constants.js'
 import { timestampTag } from '../timestamp.js'
 import type { Thunk } from '../types.js'
-import { send, type PeerEnv } from './env.js'
 import { kickEvaluator } from './evaluator.js'
 import { observeTimestamp, scheduleFlush, watermarkEntries } from './promise.js'
 import { noticeEpoch } from './reconfig/epoch-news.js'
-import { fail } from './requests.js'
-import { advanceHave, count, cutOff, isSealed, roleOf, type PeerState } from './state.js'
+import { advanceHave, count, cutOff, emit, isInstalling, isSealed, log, roleOf, send, type PeerState } from './state.js'
 
 /**
  * The replica side of the S-phase: thunks are stored without checks on their
@@ -18,13 +16,13 @@ import { advanceHave, count, cutOff, isSealed, roleOf, type PeerState } from './
  * Stores a thunk from its coordinator, a gap fill or a decided epoch
  * change (`from` undefined) without checks on its content: S-phase.
  */
-export function acceptThunk (s: PeerState, env: PeerEnv, thunk: Thunk, from: string | undefined): void {
+export function acceptThunk (s: PeerState, thunk: Thunk, from: string | undefined): void {
   const record = s.epochs.get(thunk.epoch)
   const stream = record?.streams.get(thunk.coordinator)
   if (record === undefined || stream === undefined || record.tags.get(thunk.coordinator) !== timestampTag(thunk.ts)) {
-    if (thunk.epoch > s.current.epoch && from !== undefined) noticeEpoch(s, env, from)
+    if (thunk.epoch > s.current.epoch && from !== undefined) noticeEpoch(s, from)
     count(s, 'thunk-refused')
-    env.log('thunk-refused', { from, coordinator: thunk.coordinator, epoch: thunk.epoch })
+    log(s, 'thunk-refused', { from, coordinator: thunk.coordinator, epoch: thunk.epoch })
     return
   }
   if (cutOff(record, stream, thunk.seq)) {
@@ -32,52 +30,44 @@ export function acceptThunk (s: PeerState, env: PeerEnv, thunk: Thunk, from: str
     return
   }
   const isWrite = from !== undefined && from === thunk.coordinator && from !== s.id
-  if (isWrite && record === s.current && (isSealed(s) || s.installing)) {
+  if (isWrite && record === s.current && (isSealed(s) || isInstalling(s))) {
     // A sealed voter reported what it holds; taking more could let a thunk reach a majority behind the cut.
     count(s, 'write-sealed')
     return
   }
-  if (record === s.current && thunk.coordinator !== s.id) observeTimestamp(s, env, thunk.ts)
+  if (record === s.current && thunk.coordinator !== s.id) observeTimestamp(s, thunk.ts)
   if (thunk.seq < stream.evalNext || stream.held.has(thunk.seq)) {
     // Already durable here: the coordinator missed our ack.
-    if (roleOf(s) === 'voter' && isWrite && record === s.current) send(s, env, thunk.coordinator, { t: 'ack', epoch: thunk.epoch, seqs: [thunk.seq], wm: watermarkEntries(s, env) })
+    if (roleOf(s) === 'voter' && isWrite && record === s.current) send(s, thunk.coordinator, { t: 'ack', epoch: thunk.epoch, seqs: [thunk.seq], wm: watermarkEntries(s) })
     return
   }
   if (stream.receiving.has(thunk.seq)) return
   if (thunk.ts < s.frontier) {
     // A correct coordinator never writes below a watermark it promised; keep going, loudly.
     count(s, 'late-thunk')
-    env.log('late-thunk', { ts: thunk.ts, frontier: s.frontier })
+    log(s, 'late-thunk', { ts: thunk.ts, frontier: s.frontier })
   }
   stream.receiving.add(thunk.seq)
   s.persistQueue.push(thunk)
-  void runWriter(s, env)
+  startWrite(s)
 }
 
-/** Group commit: one strict store batch for everything received since the last one. */
-async function runWriter (s: PeerState, env: PeerEnv): Promise<void> {
-  if (s.writing) return
+/** Group commit: one strict store batch for everything received since the last one was handed to the store. */
+function startWrite (s: PeerState): void {
+  if (s.writing || s.persistQueue.length === 0 || s.phase === 'closed') return
+  const thunks = s.persistQueue
+  s.persistQueue = []
   s.writing = true
-  try {
-    while (s.persistQueue.length > 0 && !s.closed) {
-      const batch = s.persistQueue
-      s.persistQueue = []
-      await env.store.write({ thunks: batch, durability: 'strict' })
-      if (s.closed) return
-      thunksPersisted(s, env, batch)
-    }
-  } catch (err) {
-    fail(s, env, err)
-  } finally {
-    s.writing = false
-  }
+  emit(s, { t: 'persist', batch: { thunks, durability: 'strict' }, done: { t: 'thunks-persisted', thunks } })
 }
 
 /** A group commit is durable: hold its thunks, count own ones as acked here, ack the others' (unless sealed). */
-function thunksPersisted (s: PeerState, env: PeerEnv, batch: readonly Thunk[]): void {
+export function onThunksPersisted (s: PeerState, batch: readonly Thunk[]): void {
+  s.writing = false
+  if (s.phase === 'closed') return
   const acks = new Map<string, number[]>()
   // A sealed voter acks nothing more of its epoch: its report to the proposer must stay true.
-  const acking = roleOf(s) === 'voter' && !isSealed(s) && !s.installing
+  const acking = roleOf(s) === 'voter' && !isSealed(s) && !isInstalling(s)
   const current = s.current
   for (const thunk of batch) {
     const record = s.epochs.get(thunk.epoch)
@@ -93,7 +83,7 @@ function thunksPersisted (s: PeerState, env: PeerEnv, batch: readonly Thunk[]): 
       const e = current.coordinator.inflight.get(thunk.seq)
       if (e !== undefined) {
         e.acks.add(s.id)
-        e.sentAt = env.clock.now()
+        e.sentAt = s.now
         if (e.acks.size >= current.majority) current.coordinator.inflight.delete(thunk.seq)
       }
       if (!isSealed(s)) current.coordinator.outbox.push(thunk)
@@ -104,19 +94,21 @@ function thunksPersisted (s: PeerState, env: PeerEnv, batch: readonly Thunk[]): 
     }
   }
   if (acks.size > 0) {
-    const wm = watermarkEntries(s, env)
-    for (const [c, seqs] of acks) send(s, env, c, { t: 'ack', epoch: s.current.epoch, seqs, wm })
+    const wm = watermarkEntries(s)
+    for (const [c, seqs] of acks) send(s, c, { t: 'ack', epoch: s.current.epoch, seqs, wm })
   }
-  if (s.current.coordinator.outbox.length > 0) scheduleFlush(s, env)
-  kickEvaluator(s, env)
+  if (s.current.coordinator.outbox.length > 0) scheduleFlush(s)
+  kickEvaluator(s)
+  startWrite(s)
 }
 
 /** Asks for thunks this replica knows it lacks: the coordinator first, then every other voter in turn. */
-export function askForGaps (s: PeerState, env: PeerEnv, now: number): void {
+export function askForGaps (s: PeerState): void {
+  const now = s.now
   for (const record of s.epochs.values()) {
     for (const [c, stream] of record.streams) {
       const need = record.floor !== undefined ? (stream.end ?? 0) : (record.wm.get(c)?.count ?? 0)
-      if (stream.have >= need || now - stream.gapAskedAt < env.options.gapRetryMs) continue
+      if (stream.have >= need || now - stream.gapAskedAt < s.options.gapRetryMs) continue
       let from = stream.have + 1
       while (from <= need && (stream.held.has(from) || stream.receiving.has(from) || stream.skip?.has(from) === true)) from++
       if (from > need) continue
@@ -127,17 +119,17 @@ export function askForGaps (s: PeerState, env: PeerEnv, now: number): void {
       if (candidates.length === 0) continue
       const target = candidates[stream.gapTarget++ % candidates.length] as string
       count(s, 'gap-req')
-      send(s, env, target, { t: 'gap-req', coordinator: c, epoch: record.epoch, from, to })
+      send(s, target, { t: 'gap-req', coordinator: c, epoch: record.epoch, from, to })
     }
   }
 }
 
-export async function serveGap (s: PeerState, env: PeerEnv, to: string, coordinator: string, epoch: number, from: number, upTo: number): Promise<void> {
-  try {
-    const last = Math.min(upTo, from + C.DEFAULT_GAP_BATCH - 1)
-    const thunks = await env.store.thunkRange(coordinator, epoch, from, last)
-    if (thunks.length > 0) send(s, env, to, { t: 'gap-rep', thunks })
-  } catch (err) {
-    fail(s, env, err)
-  }
+/** Answers a gap request from the store (an effect; the thunks come back as `thunks-read`). */
+export function serveGap (s: PeerState, to: string, coordinator: string, epoch: number, from: number, upTo: number): void {
+  const last = Math.min(upTo, from + C.DEFAULT_GAP_BATCH - 1)
+  emit(s, { t: 'read-thunks', replyTo: to, coordinator, epoch, from, last })
+}
+
+export function onThunksRead (s: PeerState, to: string, thunks: readonly Thunk[]): void {
+  if (thunks.length > 0) send(s, to, { t: 'gap-rep', thunks })
 }

@@ -1,7 +1,11 @@
 import { Hasher } from '../hash.js'
 import { TS_ZERO, TimestampMinter, peerTag, type Timestamp } from '../timestamp.js'
-import type { Ballot, EpochChange, EpochReport, GroupConfig, ReadResult, Role, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from '../types.js'
+import type { Message } from '../messages.js'
+import type { ProcedureRegistry } from '../procedures.js'
+import type { Ballot, EpochChange, EpochReport, GroupConfig, Role, SubmitRequest, Thunk, WatermarkEntry } from '../types.js'
+import type { AcceptorState, Divergence, Effect } from './effects.js'
 import { keeps } from './reconfig/choose-value.js'
+import type { Counter, LogEvent } from './vocabulary.js'
 import { WatermarkTable } from './watermark-table.js'
 
 /**
@@ -50,13 +54,6 @@ export interface CoordinatorState {
   lastEntry: WatermarkEntry | undefined
 }
 
-/** An acceptor's durable Paxos state for its epoch. */
-export interface AcceptorState {
-  readonly epoch: number
-  readonly promised?: Ballot
-  readonly accepted?: { readonly ballot: Ballot, readonly value: EpochChange }
-}
-
 export interface Proposal {
   readonly epoch: number
   readonly ballot: Ballot
@@ -94,8 +91,9 @@ export interface EpochRecord {
   readonly wmMovedAt: Map<string, number>
 }
 
+/** Who waits for a submission's result: a local call, or a client (or observer) that sent it. */
 export type Waiter =
-  | { readonly kind: 'local', readonly resolve: (r: TxnResult) => void, readonly reject: (e: Error) => void, readonly deadline: number }
+  | { readonly kind: 'local', readonly call: number, readonly deadline: number }
   | { readonly kind: 'remote', readonly to: string }
 
 /** A submission an observer forwarded to a voter. */
@@ -106,39 +104,85 @@ export interface Forward {
   to: string
 }
 
-export interface PendingRead {
-  readonly ts: Timestamp
+/** Where a read's answer goes: a local call, a remote `read`, or (only a timestamp wanted) a remote `ts-req`. */
+export type ReadReply =
+  | { readonly kind: 'local', readonly call: number }
+  | { readonly kind: 'remote', readonly to: string, readonly reqId: string }
+  | { readonly kind: 'timestamp', readonly to: string, readonly reqId: string }
+
+/**
+ * A read-only transaction in progress. A strict read first gets a timestamp
+ * (a voter mints one and confirms its epoch; an observer asks its home
+ * voter), then waits until the frontier passes it, then reads the store.
+ */
+export interface ReadOp {
+  readonly id: number
   readonly keys: readonly string[]
-  readonly resolve: (r: ReadResult) => void
-}
-
-/** An observer's request for a strict-read timestamp. */
-export interface TsRequest {
-  readonly resolve: (ts: Timestamp) => void
-  sentAt: number
-  /** The voter it was last sent to. */
+  readonly reply: ReadReply
+  readonly deadline: number
+  phase: 'confirming' | 'requesting' | 'waiting' | 'reading'
+  ts: Timestamp | undefined
+  /** While requesting: the voter asked, and when. */
   to: string
+  sentAt: number
 }
 
-/** One round of read confirmation (see confirm.ts). */
+/** One round of read confirmation (see confirm.ts): the reads it serves, by id. */
 export interface ConfirmRound {
   readonly round: number
   readonly epoch: number
   readonly oks: Set<string>
-  readonly waiters: Array<(ok: boolean) => void>
+  readonly reads: number[]
   sentAt: number
 }
 
-/** Two replicas disagree on the result digest after the same number of evaluated thunks. */
-export interface Divergence {
-  readonly peer: string
-  readonly count: number
-  readonly mine: string
-  readonly theirs: string
+/** The acceptor's state is persisted one write at a time; `pending` is the newest waiting to be written. */
+export interface AcceptorWrites {
+  writing: boolean
+  pending: AcceptorWrite | undefined
+}
+
+/** An acceptor state to persist, and the answer to send once it is durable (if it is still the current one). */
+export interface AcceptorWrite {
+  readonly acceptor: AcceptorState
+  readonly answer: { readonly t: 'rc-promise' | 'rc-accepted', readonly to: string, readonly epoch: number, readonly ballot: Ballot }
+}
+
+/**
+ * What a peer is doing, as one value. Sealed, voting and observing are
+ * read from the current epoch (see `statusOf`); running, installing, failed
+ * and closed are the stored phase.
+ */
+export type Status = 'observing' | 'voting' | 'sealed' | 'installing' | 'failed' | 'closed'
+export type Phase = 'running' | 'installing' | 'failed' | 'closed'
+
+/** The protocol's tunables, defaults applied (see `PeerInit` for each one's meaning). */
+export interface PeerOptions {
+  readonly writeRetryMs: number
+  readonly gossipIntervalMs: number
+  readonly gapRetryMs: number
+  readonly callTimeoutMs: number
+  readonly maxSkewMs: number
+  readonly clockLeaseMs: number
+  readonly maxValueBytes: number
+  readonly suspectMs: number
+  readonly proposeTimeoutMs: number
+  readonly maxVoters: number
+  readonly candidate: boolean
+  readonly admitVoter: (peerId: string) => boolean
 }
 
 export interface PeerState {
   readonly id: string
+  readonly registry: ProcedureRegistry
+  readonly options: PeerOptions
+  /** The time of the input being handled (the host's clock). */
+  now: number
+  /** Effects of the input being handled, in order. */
+  effects: Effect[]
+  phase: Phase
+  /** Why the peer failed (a store error), once it did. */
+  failure: string | undefined
   readonly minter: TimestampMinter
   /** The current epoch's configuration. */
   config: GroupConfig
@@ -162,22 +206,23 @@ export interface PeerState {
   watermarkDirty: boolean
 
   // reconfiguration, across epochs
-  acceptorWrites: Promise<void>
+  readonly acceptorWrites: AcceptorWrites
   highestBallot: number
   forcePropose: boolean
   /** Candidates (peers asking to be voters) → when last heard, and at which epoch. */
   readonly candidates: Map<string, { seen: number, epoch: number }>
   leaving: boolean
+  /** Local `leave` calls → their deadlines. */
+  readonly leaves: Map<number, number>
   /** Submissions received while sealed: minted once the next epoch is installed. */
   readonly deferred: Map<string, SubmitRequest>
-  installing: boolean
   lastEpochFetch: number
   readonly staleToldAt: Map<string, number>
 
   // replica
   persistQueue: Thunk[]
   writing: boolean
-  evaluating: boolean
+  evaluation: 'idle' | 'running' | 'held'
   /** All thunks below this are evaluated and settled here. */
   frontier: Timestamp
   lastEvaluated: Timestamp
@@ -188,24 +233,21 @@ export interface PeerState {
   // requests
   readonly waiters: Map<string, Waiter[]>
   readonly forwards: Map<string, Forward>
-  pendingReads: PendingRead[]
-  readonly tsRequests: Map<string, TsRequest>
-  requestCounter: number
+  readonly reads: Map<number, ReadOp>
+  /** Remote read ids and timestamp-request ids (`ts-req`) this peer sent → its read. */
+  readonly readIds: Map<string, number>
+  nextReadId: number
   /** See homeVoter. */
   home: string | undefined
   lastHello: number
-  /** Checks run by every tick until released: each rejects its operation on abort, deadline or close. */
-  readonly guards: Set<() => boolean>
   /** Earliest deadline of a local waiter (a lower bound; Infinity when none). */
   nextDeadline: number
-  confirmQueue: Array<(ok: boolean) => void>
+  confirmQueue: number[]
   confirmRound: number
   confirming: ConfirmRound | undefined
 
-  // lifecycle and divergence
-  closed: boolean
-  failure: string | undefined
-  readonly counters: Record<string, number>
+  // divergence
+  readonly counters: Partial<Record<Counter, number>>
   /** count → digest after that many evaluated thunks (the last CHECKPOINTS_KEPT). */
   readonly checkpoints: Map<number, string>
   lastCheckpointSent: number
@@ -234,12 +276,26 @@ export function newEpochRecord (epoch: number, voters: readonly string[], now: n
   }
 }
 
-export function newPeerState (id: string, config: GroupConfig, now: number): PeerState {
-  const current = newEpochRecord(config.epoch, config.voters, now)
+export interface PeerSetup {
+  readonly id: string
+  readonly config: GroupConfig
+  readonly registry: ProcedureRegistry
+  readonly options: PeerOptions
+  readonly now: number
+}
+
+export function newPeerState (setup: PeerSetup): PeerState {
+  const current = newEpochRecord(setup.config.epoch, setup.config.voters, setup.now)
   return {
-    id,
-    minter: new TimestampMinter(peerTag(id)),
-    config,
+    id: setup.id,
+    registry: setup.registry,
+    options: setup.options,
+    now: setup.now,
+    effects: [],
+    phase: 'running',
+    failure: undefined,
+    minter: new TimestampMinter(peerTag(setup.id)),
+    config: setup.config,
     current,
     epochs: new Map([[current.epoch, current]]),
     evaluatingEpoch: current.epoch,
@@ -251,36 +307,33 @@ export function newPeerState (id: string, config: GroupConfig, now: number): Pee
     observers: new Map(),
     flushScheduled: false,
     watermarkDirty: false,
-    acceptorWrites: Promise.resolve(),
+    acceptorWrites: { writing: false, pending: undefined },
     highestBallot: 0,
     forcePropose: false,
     candidates: new Map(),
     leaving: false,
+    leaves: new Map(),
     deferred: new Map(),
-    installing: false,
     lastEpochFetch: -Infinity,
     staleToldAt: new Map(),
     persistQueue: [],
     writing: false,
-    evaluating: false,
+    evaluation: 'idle',
     frontier: TS_ZERO,
     lastEvaluated: TS_ZERO,
     evaluatedCount: 0,
     hasher: new Hasher(),
     waiters: new Map(),
     forwards: new Map(),
-    pendingReads: [],
-    tsRequests: new Map(),
-    requestCounter: 0,
+    reads: new Map(),
+    readIds: new Map(),
+    nextReadId: 0,
     home: undefined,
     lastHello: -Infinity,
-    guards: new Set(),
     nextDeadline: Infinity,
     confirmQueue: [],
     confirmRound: 0,
     confirming: undefined,
-    closed: false,
-    failure: undefined,
     counters: {},
     checkpoints: new Map(),
     lastCheckpointSent: -Infinity,
@@ -319,11 +372,45 @@ export function isSealed (s: PeerState): boolean {
   return s.current.acceptor.epoch === s.current.epoch && s.current.acceptor.promised !== undefined
 }
 
+export function statusOf (s: PeerState): Status {
+  if (s.phase !== 'running') return s.phase
+  if (isSealed(s)) return 'sealed'
+  return roleOf(s) === 'voter' ? 'voting' : 'observing'
+}
+
+export const isClosed = (s: PeerState): boolean => s.phase === 'closed'
+/** Failed or closed: the peer serves nothing more. */
+export const isStopped = (s: PeerState): boolean => s.phase === 'failed' || s.phase === 'closed'
+export const isInstalling = (s: PeerState): boolean => s.phase === 'installing'
+
 export function isVoterOfKnownEpoch (s: PeerState, peer: string): boolean {
   for (const record of s.epochs.values()) if (record.voters.includes(peer)) return true
   return false
 }
 
-export function count (s: PeerState, name: string, n = 1): void {
+export function count (s: PeerState, name: Counter, n = 1): void {
   s.counters[name] = (s.counters[name] ?? 0) + n
+}
+
+export function emit (s: PeerState, effect: Effect): void {
+  s.effects.push(effect)
+}
+
+export function log (s: PeerState, event: LogEvent, detail: Record<string, unknown>): void {
+  s.effects.push({ t: 'log', event, detail })
+}
+
+export function send (s: PeerState, to: string, message: Message): void {
+  if (s.phase === 'closed' || to === s.id) return
+  s.effects.push({ t: 'send', to, message })
+}
+
+/** Answers a local call. */
+export function settle (s: PeerState, call: number, value: unknown, error?: Error): void {
+  s.effects.push(error === undefined ? { t: 'settle', call, value } : { t: 'settle', call, error })
+}
+
+export function errorInfo (err: unknown): { name: string, message: string } {
+  if (err instanceof Error) return { name: err.name, message: err.message }
+  return { name: 'Error', message: String(err) }
 }

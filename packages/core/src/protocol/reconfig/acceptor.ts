@@ -1,35 +1,36 @@
 import type { Message } from '../../messages.js'
 import type { Ballot, EpochChange, EpochReport, Thunk } from '../../types.js'
 import type { Value } from '../../value.js'
-import { send, type PeerEnv } from '../env.js'
-import { fail } from '../requests.js'
-import { count, isSealed, roleOf, type AcceptorState, type PeerState } from '../state.js'
+import type { AcceptorState } from '../effects.js'
+import { count, emit, isInstalling, isSealed, roleOf, send, type AcceptorWrite, type PeerState } from '../state.js'
+import { META } from '../vocabulary.js'
 import { compareBallots } from './choose-value.js'
 import { noticeEpoch, tellStale } from './epoch-news.js'
 
 /**
  * The acceptor of an epoch change (single-decree Paxos among the epoch's
  * voters). Promising a ballot seals the voter: it takes no more writes of its
- * epoch, so the report it sends with its promise stays true.
+ * epoch, so the report it sends with its promise stays true. Its state is
+ * durable before it answers: one write at a time, the newest waiting.
  */
 
-/** Sends a reconfiguration message; to itself it is delivered on the next microtask, like any other. */
-export function sendRc (s: PeerState, env: PeerEnv, to: string, m: Message): void {
+/** Sends a reconfiguration message; to itself it is delivered after this turn, like any other. */
+export function sendRc (s: PeerState, to: string, m: Message): void {
   if (to !== s.id) {
-    send(s, env, to, m)
+    send(s, to, m)
     return
   }
-  env.deliverToSelf(m)
+  emit(s, { t: 'later', input: { t: 'self', message: m } })
 }
 
 /** Whether an rc message for `epoch` from `from` is for this voter's current epoch and from one of its voters. */
-export function rcApplies (s: PeerState, env: PeerEnv, from: string, epoch: number): boolean {
+function rcApplies (s: PeerState, from: string, epoch: number): boolean {
   if (epoch < s.current.epoch) {
-    tellStale(s, env, from, epoch)
+    tellStale(s, from, epoch)
     return false
   }
   if (epoch > s.current.epoch) {
-    noticeEpoch(s, env, from)
+    noticeEpoch(s, from)
     return false
   }
   if (roleOf(s) !== 'voter' || !s.current.voters.includes(from)) {
@@ -37,64 +38,88 @@ export function rcApplies (s: PeerState, env: PeerEnv, from: string, epoch: numb
     count(s, 'rc-refused')
     return false
   }
-  return !s.installing
+  return !isInstalling(s)
 }
 
-function seal (s: PeerState, env: PeerEnv): void {
+function seal (s: PeerState): void {
   if (isSealed(s)) return
-  s.current.sealedAt = env.clock.now()
+  s.current.sealedAt = s.now
   count(s, 'rc-sealed')
 }
 
-/** Durably records the acceptor state, then answers. */
-function persistAcceptor (s: PeerState, env: PeerEnv, state: AcceptorState, then: () => void): void {
-  const record = s.current
-  record.acceptor = state
-  s.acceptorWrites = s.acceptorWrites.then(
-    async () => { await env.store.write({ meta: [['paxos', state as unknown as Value]], durability: 'strict' }) }
-  ).then(() => { if (!s.closed && s.current.acceptor === state) then() }, err => { fail(s, env, err) })
+/** Records the acceptor state (it counts from now on) and persists it; the answer leaves once it is durable. */
+function persistAcceptor (s: PeerState, write: AcceptorWrite): void {
+  s.current.acceptor = write.acceptor
+  const writes = s.acceptorWrites
+  if (writes.writing) {
+    writes.pending = write
+    return
+  }
+  writes.writing = true
+  writes.pending = write
+  startAcceptorWrite(s)
+}
+
+function startAcceptorWrite (s: PeerState): void {
+  const write = s.acceptorWrites.pending
+  if (write === undefined) {
+    s.acceptorWrites.writing = false
+    return
+  }
+  emit(s, { t: 'persist', batch: { meta: [[META.paxos, write.acceptor as unknown as Value]], durability: 'strict' }, done: { t: 'acceptor-persisted', acceptor: write.acceptor } })
+}
+
+/** An acceptor state is durable: answer if it is still the current one, then write the newest waiting one. */
+export function onAcceptorPersisted (s: PeerState, acceptor: AcceptorState): void {
+  const writes = s.acceptorWrites
+  const write = writes.pending
+  if (write?.acceptor === acceptor) writes.pending = undefined
+  if (s.phase !== 'closed' && s.current.acceptor === acceptor && write?.acceptor === acceptor) {
+    const a = write.answer
+    if (a.t === 'rc-promise') {
+      sendRc(s, a.to, { t: 'rc-promise', epoch: a.epoch, ballot: a.ballot, ...(acceptor.accepted === undefined ? {} : { accepted: acceptor.accepted }), report: report(s) })
+    } else {
+      sendRc(s, a.to, { t: 'rc-accepted', epoch: a.epoch, ballot: a.ballot })
+    }
+  }
+  startAcceptorWrite(s)
 }
 
 /** Whether this acceptor may take `ballot` from `from` (its epoch's voter, not below its promise); answers a nack if not. */
-function takesBallot (s: PeerState, env: PeerEnv, from: string, epoch: number, ballot: Ballot): boolean {
-  if (!rcApplies(s, env, from, epoch)) return false
+function takesBallot (s: PeerState, from: string, epoch: number, ballot: Ballot): boolean {
+  if (!rcApplies(s, from, epoch)) return false
   s.highestBallot = Math.max(s.highestBallot, ballot.n)
   const promised = s.current.acceptor.promised
   if (promised !== undefined && compareBallots(ballot, promised) < 0) {
-    sendRc(s, env, from, { t: 'rc-nack', epoch, ballot: promised })
+    sendRc(s, from, { t: 'rc-nack', epoch, ballot: promised })
     return false
   }
   return true
 }
 
-export function onPrepare (s: PeerState, env: PeerEnv, from: string, epoch: number, ballot: Ballot): void {
-  if (!takesBallot(s, env, from, epoch, ballot)) return
-  seal(s, env)
-  const state: AcceptorState = { ...s.current.acceptor, promised: ballot }
-  persistAcceptor(s, env, state, () => {
-    const accepted = state.accepted
-    sendRc(s, env, from, { t: 'rc-promise', epoch, ballot, ...(accepted === undefined ? {} : { accepted }), report: report(s, env) })
-  })
+export function onPrepare (s: PeerState, from: string, epoch: number, ballot: Ballot): void {
+  if (!takesBallot(s, from, epoch, ballot)) return
+  seal(s)
+  persistAcceptor(s, { acceptor: { ...s.current.acceptor, promised: ballot }, answer: { t: 'rc-promise', to: from, epoch, ballot } })
 }
 
 /** What this sealed voter holds of its epoch: contiguous prefixes, everything unevaluated, and a timestamp above all its promises. */
-function report (s: PeerState, env: PeerEnv): EpochReport {
+function report (s: PeerState): EpochReport {
   const have: Array<{ coordinator: string, seq: number }> = []
   const held: Thunk[] = []
   for (const [c, stream] of s.current.streams) {
     have.push({ coordinator: c, seq: stream.have })
     for (const t of stream.held.values()) held.push(t)
   }
-  return { have, held, top: s.minter.mint(env.clock.now()) }
+  return { have, held, top: s.minter.mint(s.now) }
 }
 
-export function onAccept (s: PeerState, env: PeerEnv, from: string, epoch: number, ballot: Ballot, value: EpochChange): void {
-  if (!takesBallot(s, env, from, epoch, ballot)) return
+export function onAccept (s: PeerState, from: string, epoch: number, ballot: Ballot, value: EpochChange): void {
+  if (!takesBallot(s, from, epoch, ballot)) return
   if (value.epoch !== epoch + 1) {
     count(s, 'rc-refused')
     return
   }
-  seal(s, env)
-  const state: AcceptorState = { epoch, promised: ballot, accepted: { ballot, value } }
-  persistAcceptor(s, env, state, () => { sendRc(s, env, from, { t: 'rc-accepted', epoch, ballot }) })
+  seal(s)
+  persistAcceptor(s, { acceptor: { epoch, promised: ballot, accepted: { ballot, value } }, answer: { t: 'rc-accepted', to: from, epoch, ballot } })
 }

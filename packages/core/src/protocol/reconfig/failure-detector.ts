@@ -1,4 +1,3 @@
-import type { PeerEnv } from '../env.js'
 import { isSealed, type PeerState } from '../state.js'
 
 /**
@@ -7,32 +6,32 @@ import { isSealed, type PeerState } from '../state.js'
  */
 
 /** A voter silent, or whose watermark entry has not moved, for suspectMs (within this epoch). */
-export function suspects (s: PeerState, env: PeerEnv, v: string, now: number): boolean {
+export function suspects (s: PeerState, v: string, now: number): boolean {
   if (v === s.id) return false
   const record = s.current
   const heard = record.lastHeard.get(v) ?? record.startedAt
-  if (now - Math.max(heard, record.startedAt) > env.options.suspectMs) return true
+  if (now - Math.max(heard, record.startedAt) > s.options.suspectMs) return true
   // Entries freeze while the epoch is being cut, so a stuck entry only counts outside that.
   if (isSealed(s)) return false
   const moved = record.wmMovedAt.get(v) ?? record.startedAt
-  return now - Math.max(moved, record.startedAt) > env.options.suspectMs
+  return now - Math.max(moved, record.startedAt) > s.options.suspectMs
 }
 
 /** The voters this voter would like the next epoch to have: suspects out, leavers out, admissible candidates in. */
-export function wantedVoters (s: PeerState, env: PeerEnv, now: number, alive: ReadonlySet<string> = new Set()): string[] {
-  let want = s.current.voters.filter(v => alive.has(v) || !suspects(s, env, v, now))
+export function wantedVoters (s: PeerState, now: number, alive: ReadonlySet<string> = new Set()): string[] {
+  let want = s.current.voters.filter(v => alive.has(v) || !suspects(s, v, now))
   if (s.leaving) want = want.filter(v => v !== s.id)
   if (!s.leaving) {
     for (const [c, info] of [...s.candidates].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
-      if (want.length >= env.options.maxVoters) break
-      if (info.epoch === s.current.epoch && !want.includes(c) && env.options.admitVoter(c)) want.push(c)
+      if (want.length >= s.options.maxVoters) break
+      if (info.epoch === s.current.epoch && !want.includes(c) && s.options.admitVoter(c)) want.push(c)
     }
   }
   return want
 }
 
 /** Rank among the voters this one believes alive: the first proposes at once, the others wait their turn. */
-export function backoff (s: PeerState, env: PeerEnv, now: number): number {
-  const live = s.current.voters.filter(v => !suspects(s, env, v, now))
-  return env.options.proposeTimeoutMs * (1 + Math.max(0, live.indexOf(s.id)))
+export function backoff (s: PeerState, now: number): number {
+  const live = s.current.voters.filter(v => !suspects(s, v, now))
+  return s.options.proposeTimeoutMs * (1 + Math.max(0, live.indexOf(s.id)))
 }

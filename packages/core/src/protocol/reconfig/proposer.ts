@@ -1,6 +1,5 @@
 import type { Ballot, EpochChange, EpochReport } from '../../types.js'
-import { send, type PeerEnv } from '../env.js'
-import { count, isSealed, type PeerState } from '../state.js'
+import { count, isInstalling, isSealed, log, send, type PeerState } from '../state.js'
 import { sendRc } from './acceptor.js'
 import { chooseValue, compareBallots } from './choose-value.js'
 import { backoff, wantedVoters } from './failure-detector.js'
@@ -17,18 +16,18 @@ const sameBallot = (a: Ballot, b: Ballot): boolean => a.n === b.n && a.by === b.
  * long, proposes the next epoch. Live voters take turns by rank so that
  * one proposal usually runs alone.
  */
-export function detectFailures (s: PeerState, env: PeerEnv, now: number): void {
-  if (s.installing) return
+export function detectFailures (s: PeerState, now: number): void {
+  if (isInstalling(s)) return
   const record = s.current
-  const proposeTimeoutMs = env.options.proposeTimeoutMs
+  const proposeTimeoutMs = s.options.proposeTimeoutMs
   if (record.proposal !== undefined) {
     if (now - record.proposal.startedAt <= proposeTimeoutMs) return
     count(s, 'rc-proposal-timeout')
     record.proposal = undefined
-    record.nextProposeAt = now + backoff(s, env, now)
+    record.nextProposeAt = now + backoff(s, now)
   }
   if (now < record.nextProposeAt) return
-  const want = wantedVoters(s, env, now)
+  const want = wantedVoters(s, now)
   const changed = want.length !== record.voters.length || want.some(v => !record.voters.includes(v))
   const stuck = isSealed(s) && now - record.sealedAt > proposeTimeoutMs * 2
   if (!(changed && want.length > 0) && !stuck && !s.forcePropose) {
@@ -36,38 +35,38 @@ export function detectFailures (s: PeerState, env: PeerEnv, now: number): void {
     return
   }
   record.changeWantedSince ??= now
-  if (now - record.changeWantedSince < backoff(s, env, now) - proposeTimeoutMs) return
+  if (now - record.changeWantedSince < backoff(s, now) - proposeTimeoutMs) return
   s.forcePropose = false
-  startProposal(s, env, now)
+  startProposal(s, now)
 }
 
-function startProposal (s: PeerState, env: PeerEnv, now: number): void {
+function startProposal (s: PeerState, now: number): void {
   const record = s.current
   const ballot: Ballot = { n: ++s.highestBallot, by: s.id }
   record.proposal = { epoch: record.epoch, ballot, startedAt: now, promises: new Map(), accepts: new Set() }
   count(s, 'rc-proposed')
-  env.log('rc-propose', { epoch: record.epoch, ballot })
-  for (const v of record.voters) sendRc(s, env, v, { t: 'rc-prepare', epoch: record.epoch, ballot })
+  log(s, 'rc-propose', { epoch: record.epoch, ballot })
+  for (const v of record.voters) sendRc(s, v, { t: 'rc-prepare', epoch: record.epoch, ballot })
 }
 
-export function onPromise (s: PeerState, env: PeerEnv, from: string, epoch: number, ballot: Ballot, accepted: { ballot: Ballot, value: EpochChange } | undefined, report: EpochReport): void {
+export function onPromise (s: PeerState, from: string, epoch: number, ballot: Ballot, accepted: { ballot: Ballot, value: EpochChange } | undefined, report: EpochReport): void {
   const record = s.current
   const p = record.proposal
   if (p === undefined || p.epoch !== epoch || !sameBallot(p.ballot, ballot) || p.value !== undefined || !record.voters.includes(from)) return
   p.promises.set(from, { accepted, report })
   if (p.promises.size < record.majority) return
   // A voter that promised is alive: it is never voted out here (only suspects that stayed silent are).
-  const voters = wantedVoters(s, env, env.clock.now(), new Set(p.promises.keys()))
+  const voters = wantedVoters(s, s.now, new Set(p.promises.keys()))
   if (voters.length === 0) {
     record.proposal = undefined
     return
   }
   p.value = chooseValue(p.promises, record.voters, epoch + 1, voters)
-  env.log('rc-accept', { epoch, ballot, voters: p.value.voters })
-  for (const v of record.voters) sendRc(s, env, v, { t: 'rc-accept', epoch, ballot, value: p.value })
+  log(s, 'rc-accept', { epoch, ballot, voters: p.value.voters })
+  for (const v of record.voters) sendRc(s, v, { t: 'rc-accept', epoch, ballot, value: p.value })
 }
 
-export function onAccepted (s: PeerState, env: PeerEnv, from: string, epoch: number, ballot: Ballot): void {
+export function onAccepted (s: PeerState, from: string, epoch: number, ballot: Ballot): void {
   const record = s.current
   const p = record.proposal
   if (p?.value === undefined || p.epoch !== epoch || !sameBallot(p.ballot, ballot) || !record.voters.includes(from)) return
@@ -77,18 +76,18 @@ export function onAccepted (s: PeerState, env: PeerEnv, from: string, epoch: num
   record.proposal = undefined
   count(s, 'rc-decided')
   const to = new Set([...record.voters, ...value.voters, ...s.observers.keys(), ...s.candidates.keys()])
-  for (const peer of to) send(s, env, peer, { t: 'rc-decided', value })
-  void install(s, env, value)
+  for (const peer of to) send(s, peer, { t: 'rc-decided', value })
+  install(s, value)
 }
 
-export function onNack (s: PeerState, env: PeerEnv, epoch: number, ballot: Ballot): void {
+export function onNack (s: PeerState, epoch: number, ballot: Ballot): void {
   s.highestBallot = Math.max(s.highestBallot, ballot.n)
   const record = s.current
   const p = record.proposal
   if (p === undefined || p.epoch !== epoch || compareBallots(ballot, p.ballot) <= 0) return
   count(s, 'rc-nacked')
   record.proposal = undefined
-  record.nextProposeAt = env.clock.now() + backoff(s, env, env.clock.now())
+  record.nextProposeAt = s.now + backoff(s, s.now)
 }
 
 /**

@@ -1,0 +1,87 @@
+import type { AppliedRun, Cursor } from '../apply.js'
+import type { Message } from '../messages.js'
+import type { StoreBatch } from '../store.js'
+import type { Timestamp } from '../timestamp.js'
+import type { Ballot, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk } from '../types.js'
+import type { LogEvent } from './vocabulary.js'
+
+/**
+ * What `step` takes and what it returns. Inputs are messages, ticks, calls
+ * of the public API and the completions of effects; effects are what the
+ * driver carries out. Nothing is awaited inside `step`: a store operation is
+ * an effect, and its result comes back as a later input.
+ */
+
+/** An acceptor's durable Paxos state for its epoch. */
+export interface AcceptorState {
+  readonly epoch: number
+  readonly promised?: Ballot
+  readonly accepted?: { readonly ballot: Ballot, readonly value: EpochChange }
+}
+
+/** Two replicas disagree on the result digest after the same number of evaluated thunks. */
+export interface Divergence {
+  readonly peer: string
+  readonly count: number
+  readonly mine: string
+  readonly theirs: string
+}
+
+/** The result of a store operation or a run application that `step` asked for. */
+export type Completion =
+  | { readonly t: 'thunks-persisted', readonly thunks: readonly Thunk[] }
+  | { readonly t: 'lease-persisted', readonly lease: number }
+  | { readonly t: 'acceptor-persisted', readonly acceptor: AcceptorState }
+  | { readonly t: 'decision-persisted', readonly change: EpochChange, readonly config: GroupConfig }
+  | { readonly t: 'run-applied', readonly run: readonly Thunk[], readonly applied: AppliedRun }
+  | { readonly t: 'values-read', readonly read: number, readonly result: ReadResult }
+  | { readonly t: 'thunks-read', readonly replyTo: string, readonly thunks: readonly Thunk[] }
+  | { readonly t: 'decision-read', readonly replyTo: string, readonly change: EpochChange | undefined }
+  | { readonly t: 'store-failed', readonly error: { readonly name: string, readonly message: string } }
+
+export type Input =
+  /** A message from another peer, not yet validated. */
+  | { readonly t: 'receive', readonly from: string, readonly message: unknown }
+  /** A message this peer sent itself (delivered after the turn that sent it). */
+  | { readonly t: 'self', readonly message: Message }
+  /** The host's timer: every few milliseconds. */
+  | { readonly t: 'tick' }
+  /** The end of the turn that asked for it: coalesced writes and watermark go out. */
+  | { readonly t: 'flush' }
+  /** The peer was recovered and starts serving. */
+  | { readonly t: 'start' }
+  /** Public API calls; each `call` is answered by one `settle` effect. */
+  | { readonly t: 'submit', readonly call: number, readonly req: SubmitRequest, readonly timeoutMs?: number | undefined }
+  | { readonly t: 'read', readonly call: number, readonly keys: readonly string[], readonly consistency: ReadConsistency, readonly timeoutMs?: number | undefined }
+  | { readonly t: 'leave', readonly call: number, readonly timeoutMs?: number | undefined }
+  | { readonly t: 'abort', readonly call: number }
+  | { readonly t: 'request-epoch-change' }
+  /** Keeps evaluation from starting a run until released (a consistent export). */
+  | { readonly t: 'hold-evaluation' }
+  | { readonly t: 'release-evaluation' }
+  | { readonly t: 'close' }
+  | Completion
+
+export type PeerEvent =
+  | { readonly t: 'applied', readonly written: readonly string[], readonly frontier: Timestamp }
+  | { readonly t: 'epoch', readonly epoch: number, readonly voters: readonly string[], readonly aborted: number }
+  | { readonly t: 'diverged', readonly divergence: Divergence }
+
+export type Effect =
+  | { readonly t: 'send', readonly to: string, readonly message: Message }
+  /** A strict store write; once durable, `done` is the next input (a failure is `store-failed`). */
+  | { readonly t: 'persist', readonly batch: StoreBatch, readonly done: Completion }
+  /** Evaluate and settle a run (the applier); answered by `run-applied`. */
+  | { readonly t: 'apply', readonly run: readonly Thunk[], readonly base: Cursor }
+  /** Read `keys` below `at`; answered by `values-read`. */
+  | { readonly t: 'read-values', readonly read: number, readonly keys: readonly string[], readonly at: Timestamp }
+  /** Read a coordinator's thunks `from..last`; answered by `thunks-read`. */
+  | { readonly t: 'read-thunks', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly last: number }
+  /** Read the decision that started `epoch`; answered by `decision-read`. */
+  | { readonly t: 'read-decision', readonly replyTo: string, readonly epoch: number }
+  /** Answers a public API call: `error` set, or `value` (a TxnResult, a ReadResult, or nothing). */
+  | { readonly t: 'settle', readonly call: number, readonly value?: unknown, readonly error?: Error }
+  /** Feed `input` to `step` after the current turn (microtask), not inside it. */
+  | { readonly t: 'later', readonly input: Input }
+  | { readonly t: 'event', readonly event: PeerEvent }
+  | { readonly t: 'log', readonly event: LogEvent, readonly detail: Record<string, unknown> }

@@ -1,0 +1,124 @@
+import * as C from '../constants.js'
+import { AbortError, QuorumUnavailableError } from '../errors.js'
+import type { Message } from '../messages.js'
+import { retryConfirm } from './confirm.js'
+import { handleSubmit, retransmit } from './coordinator.js'
+import { dispatch, receive } from './dispatch.js'
+import { sendCheckpoint } from './divergence.js'
+import type { Effect, Input } from './effects.js'
+import { kickEvaluator, onRunApplied } from './evaluator.js'
+import { flush, onLeasePersisted, publish, renewLease } from './promise.js'
+import { abortRead, onValuesRead, startRead, tickReads } from './reads.js'
+import { onAcceptorPersisted } from './reconfig/acceptor.js'
+import { onDecisionRead } from './reconfig/epoch-news.js'
+import { onDecisionPersisted } from './reconfig/install.js'
+import { detectFailures, forceProposal } from './reconfig/proposer.js'
+import { askForGaps, onThunksPersisted, onThunksRead } from './replica.js'
+import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
+import { errorInfo, log, roleOf, send, settle, type PeerState } from './state.js'
+
+/**
+ * The protocol as one synchronous function: takes the peer's state, one
+ * input and the time, changes the state and returns the effects to carry
+ * out, in order. No awaits, promises or store calls happen inside.
+ */
+export function step (s: PeerState, input: Input, now: number): Effect[] {
+  s.now = now
+  s.effects = []
+  try {
+    handle(s, input)
+  } catch (err) {
+    // A bug in a handler must not leave the peer serving half-updated state.
+    fail(s, errorInfo(err))
+  }
+  const effects = s.effects
+  s.effects = []
+  return effects
+}
+
+function handle (s: PeerState, input: Input): void {
+  switch (input.t) {
+    case 'receive': receive(s, input.from, input.message); break
+    case 'self': if (s.phase !== 'closed') dispatch(s, s.id, input.message); break
+    case 'tick': tick(s); break
+    case 'flush': flush(s); break
+    case 'start':
+      log(s, 'recovered', { epoch: s.current.epoch, evaluatingEpoch: s.evaluatingEpoch, frontier: s.frontier, evaluated: s.evaluatedCount, nextSeq: s.current.coordinator.nextSeq })
+      kickEvaluator(s)
+      break
+    case 'submit':
+      handleSubmit(s, input.req, { kind: 'local', call: input.call, deadline: s.now + (input.timeoutMs ?? s.options.callTimeoutMs) })
+      break
+    case 'read': startRead(s, { kind: 'local', call: input.call }, input.keys, input.consistency, input.timeoutMs); break
+    case 'leave': leave(s, input.call, input.timeoutMs); break
+    case 'abort':
+      if (!abortWaiter(s, input.call) && !abortRead(s, input.call) && s.leaves.delete(input.call)) settle(s, input.call, undefined, new AbortError('aborted'))
+      break
+    case 'request-epoch-change': if (roleOf(s) === 'voter' && s.phase !== 'closed') forceProposal(s); break
+    case 'hold-evaluation': if (s.evaluation === 'idle') s.evaluation = 'held'; break
+    case 'release-evaluation':
+      if (s.evaluation === 'held') s.evaluation = 'idle'
+      kickEvaluator(s)
+      break
+    case 'close': close(s); break
+    case 'thunks-persisted': onThunksPersisted(s, input.thunks); break
+    case 'lease-persisted': onLeasePersisted(s, input.lease); break
+    case 'acceptor-persisted': onAcceptorPersisted(s, input.acceptor); break
+    case 'decision-persisted': onDecisionPersisted(s, input.change, input.config); break
+    case 'run-applied': onRunApplied(s, input.run, input.applied); break
+    case 'values-read': onValuesRead(s, input.read, input.result); break
+    case 'thunks-read': onThunksRead(s, input.replyTo, input.thunks); break
+    case 'decision-read': onDecisionRead(s, input.replyTo, input.change); break
+    case 'store-failed': fail(s, input.error); break
+  }
+}
+
+/**
+ * The timeouts, run by every tick: retransmission, lease renewal, gossip,
+ * observer expiry and failure detection for a voter; hello for anyone else;
+ * then digest checkpoints, gap fill, forwards, reads, confirmations and
+ * call deadlines.
+ */
+function tick (s: PeerState): void {
+  if (s.phase === 'closed') return
+  const now = s.now
+  if (roleOf(s) === 'voter') {
+    retransmit(s)
+    renewLease(s)
+    if (now - s.lastGossip >= s.options.gossipIntervalMs) publish(s)
+    for (const [id, seen] of s.observers) if (now - seen > C.DEFAULT_OBSERVER_TTL_MS) s.observers.delete(id)
+    for (const [id, c] of s.candidates) if (now - c.seen > C.DEFAULT_OBSERVER_TTL_MS) s.candidates.delete(id)
+    if (s.phase !== 'failed') detectFailures(s, now)
+  } else if (now - s.lastHello >= C.DEFAULT_HELLO_INTERVAL_MS) {
+    s.lastHello = now
+    const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving }
+    for (const v of s.current.voters) send(s, v, hello)
+  }
+  if (now - s.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) sendCheckpoint(s)
+  askForGaps(s)
+  retryForwards(s)
+  tickReads(s)
+  retryConfirm(s)
+  expireWaiters(s)
+  for (const [call, deadline] of s.leaves) {
+    if (now < deadline) continue
+    s.leaves.delete(call)
+    settle(s, call, undefined, new QuorumUnavailableError('timed out waiting for the watermark'))
+  }
+}
+
+/** A voter leaves gracefully: it proposes the next epoch without itself; the call settles once that is installed. */
+function leave (s: PeerState, call: number, timeoutMs: number | undefined): void {
+  if (roleOf(s) !== 'voter') {
+    settle(s, call, undefined)
+    return
+  }
+  if (s.current.voters.length === 1) {
+    settle(s, call, undefined, new QuorumUnavailableError('the only voter cannot leave its group'))
+    return
+  }
+  s.leaving = true
+  s.current.nextProposeAt = -Infinity
+  s.current.changeWantedSince = -Infinity
+  s.leaves.set(call, s.now + (timeoutMs ?? s.options.callTimeoutMs))
+}

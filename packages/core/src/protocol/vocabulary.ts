@@ -1,0 +1,55 @@
+/**
+ * The protocol's named things: the counters a peer keeps, the events it logs
+ * (with the level a host should log them at), and the meta records it
+ * persists. Hosts (relay metrics and logs, status panels) read these names.
+ */
+
+/** Counters in `PeerStatus.counters`. */
+export type Counter =
+  | 'invalid' | 'handler-error' | 'minted' | 'evaluated' | 'retransmit' | 'gap-req'
+  | 'submit-refused' | 'ack-refused' | 'thunk-refused' | 'thunk-cut' | 'late-thunk'
+  | 'write-from-non-voter' | 'write-not-own-refused' | 'write-sealed' | 'gap-from-non-voter'
+  | 'wm-not-own-refused' | 'clock-skew-refused' | 'digest-mismatch'
+  | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
+  | 'rc-decided' | 'rc-decided-replay' | 'rc-decided-refused' | 'rc-installed' | 'rc-resubmitted'
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+/** Every event the protocol logs, and its level. */
+export const LOG_EVENTS = {
+  recovered: 'info',
+  'invalid-message': 'warn',
+  'handler-error': 'warn',
+  'thunk-refused': 'debug',
+  'late-thunk': 'warn',
+  'epoch-evaluated': 'debug',
+  diverged: 'error',
+  'rc-propose': 'info',
+  'rc-accept': 'info',
+  'rc-installed': 'info',
+  'store-failed': 'error'
+} as const satisfies Record<string, LogLevel>
+
+export type LogEvent = keyof typeof LOG_EVENTS
+
+/** The level a host should log a protocol event at (`info` for names the protocol does not log). */
+export function logLevelOf (event: string): LogLevel {
+  return (LOG_EVENTS as Record<string, LogLevel>)[event] ?? 'info'
+}
+
+/** Names of the meta records a peer persists in its store. */
+export const META = {
+  /** The evaluation cursor (see `Cursor`), written with every settled run. */
+  cursor: 'cursor',
+  /** The newest installed epoch's `GroupConfig`. */
+  config: 'config',
+  /** The acceptor's Paxos state for its epoch. */
+  paxos: 'paxos',
+  /** Milliseconds below which this voter may promise (the clock lease). */
+  clockLease: 'clockLease'
+} as const
+
+/** The meta record holding the decided change that started `epoch`. */
+export function decisionKey (epoch: number): string {
+  return `decision:${epoch}`
+}
