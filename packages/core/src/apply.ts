@@ -1,7 +1,7 @@
 import { DIGEST_CHECKPOINT_EVERY } from './constants.js'
 import { Hasher } from './hash.js'
-import { evaluate, type ProcedureRegistry } from './procedures.js'
-import type { Settlement, Store } from './store.js'
+import { evaluate, type EvaluateOptions, type ProcedureRegistry } from './procedures.js'
+import type { Settlement, Store, StoreBatch } from './store.js'
 import { maxTimestamp, timestampSuccessor, type Timestamp } from './timestamp.js'
 import type { Outcome, Thunk, TxnResult } from './types.js'
 import { canonical, type Value } from './value.js'
@@ -97,72 +97,108 @@ export function storeApplier (init: ApplierInit): RunApplier {
   }
 
   async function applyOnce (run: readonly Thunk[], base: Cursor): Promise<AppliedRun> {
-    // Everything below the run is settled and nothing above it is, so one
-    // read of the newest versions serves the whole run; the overlay carries
-    // the run's own writes forward in timestamp order.
-    const first = (run[0] as Thunk).ts
     // The cache answers only for the run that follows the last one it saw
     // (a replica that skipped ahead, e.g. from a snapshot, starts afresh).
     if (cachedUpTo === undefined || base.last !== cachedUpTo) latest.clear()
     const overlay = new Map<string, Value | undefined>()
-    const wanted = new Set<string>()
-    for (const t of run) {
-      for (const k of t.reads) {
-        if (overlay.has(k) || wanted.has(k)) continue
-        if (latest.has(k)) overlay.set(k, latest.get(k))
-        else wanted.add(k)
-      }
-    }
-    const keys = [...wanted]
+    const keys = keysToRead(run, k => {
+      if (!latest.has(k)) return false
+      overlay.set(k, latest.get(k))
+      return true
+    })
     const ids = run.map(t => t.clientTxnId)
-    const [found, records] = await Promise.all([keys.length === 0 ? [] : init.store.latestValues(keys, first), init.store.txnRecords(ids)])
+    const [found, records] = await Promise.all([keys.length === 0 ? [] : init.store.latestValues(keys, (run[0] as Thunk).ts), init.store.txnRecords(ids)])
     for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
-    const decided = new Map<string, string>()
-    for (let i = 0; i < ids.length; i++) if (records[i] !== undefined) decided.set(ids[i] as string, records[i] as string)
-    const read = (k: string): Value | undefined => overlay.get(k)
-    const settle: Settlement[] = []
-    const txns: Array<[string, string]> = []
-    const results: TxnResult[] = []
-    const written = new Set<string>()
-    const hasher = Hasher.restore(base.digest)
-    const checkpoints: Array<{ count: number, digest: string }> = []
-    let count = base.count
-    for (const thunk of run) {
-      const prior = decided.get(thunk.clientTxnId)
-      let outcome: Outcome
-      let writes: Array<readonly [string, Value | undefined]>
-      let dedupRecord: string | undefined
-      if (typeof prior === 'string') {
-        // A retry of a transaction that already took effect: no effect, same answer.
-        const record = decodeRecord(prior)
-        outcome = { status: 'aborted', reason: `duplicate of ${record.ts}`, error: 'DuplicateTransaction' }
-        writes = []
-        results.push(toResult(record.ts, record.outcome, true))
-      } else {
-        const ev = evaluate(init.registry, thunk, read, evalOpts)
-        outcome = ev.outcome
-        dedupRecord = encodeRecord(thunk.ts, outcome)
-        writes = ev.writes as Array<readonly [string, Value | undefined]>
-        decided.set(thunk.clientTxnId, dedupRecord)
-        txns.push([thunk.clientTxnId, dedupRecord])
-        results.push(toResult(thunk.ts, outcome, false))
-      }
-      for (const [k, v] of writes) { overlay.set(k, v); written.add(k) }
-      settle.push({ ts: thunk.ts, outcome, writes })
-      // The rolling digest covers every outcome and every write in timestamp
-      // order (not how runs were cut): replicas that diverge disagree on it.
-      hasher.text(thunk.ts).text(dedupRecord ?? outcome.status)
-      for (const [k, v] of writes) hasher.text(k).text(v === undefined ? '' : typeof v === 'number' ? String(v) : canonical(v))
-      if (++count % DIGEST_CHECKPOINT_EVERY === 0) checkpoints.push({ count, digest: hasher.digest() })
-    }
-    const last = (run[run.length - 1] as Thunk).ts
-    const cursor: Cursor = { frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, evalNext: base.evalNext, ...(base.epoch === undefined ? {} : { epoch: base.epoch }) }
-    await init.store.write({ settle, txns, meta: [['cursor', cursor as unknown as Value]], durability: 'relaxed' })
+    const { batch, applied } = settleRun(init.registry, run, base, overlay, records, evalOpts)
+    await init.store.write(batch)
     if (cacheKeys > 0) {
       if (latest.size + overlay.size > cacheKeys) latest.clear()
       for (const [k, v] of overlay) latest.set(k, v)
-      cachedUpTo = last
+      cachedUpTo = applied.cursor.last
     }
-    return { results, cursor, written: [...written], checkpoints }
+    return applied
+  }
+}
+
+/**
+ * The keys a run reads that `known` cannot answer, each once. Everything
+ * below the run is settled and nothing above it is, so one read of these
+ * keys' newest versions below the run's first timestamp serves the whole
+ * run; the run's own writes are carried forward in the overlay.
+ */
+export function keysToRead (run: readonly Thunk[], known: (key: string) => boolean = () => false): string[] {
+  const seen = new Set<string>()
+  const wanted: string[] = []
+  for (const t of run) {
+    for (const k of t.reads) {
+      if (seen.has(k)) continue
+      seen.add(k)
+      if (!known(k)) wanted.push(k)
+    }
+  }
+  return wanted
+}
+
+/**
+ * Evaluates a run in timestamp order against `overlay` (the newest value of
+ * every key it reads, as of just below the run) and the exactly-once records
+ * of its clientTxnIds (`records[i]` for `run[i]`). Pure: returns the one
+ * relaxed store batch that settles the run and what applying it did. The
+ * overlay ends holding the run's writes.
+ */
+export function settleRun (
+  registry: ProcedureRegistry,
+  run: readonly Thunk[],
+  base: Cursor,
+  overlay: Map<string, Value | undefined>,
+  records: ReadonlyArray<string | undefined>,
+  evalOpts: EvaluateOptions = {}
+): { batch: StoreBatch, applied: AppliedRun } {
+  const decided = new Map<string, string>()
+  for (let i = 0; i < run.length; i++) {
+    const record = records[i]
+    if (record !== undefined) decided.set((run[i] as Thunk).clientTxnId, record)
+  }
+  const read = (k: string): Value | undefined => overlay.get(k)
+  const settle: Settlement[] = []
+  const txns: Array<[string, string]> = []
+  const results: TxnResult[] = []
+  const written = new Set<string>()
+  const hasher = Hasher.restore(base.digest)
+  const checkpoints: Array<{ count: number, digest: string }> = []
+  let count = base.count
+  for (const thunk of run) {
+    const prior = decided.get(thunk.clientTxnId)
+    let outcome: Outcome
+    let writes: Array<readonly [string, Value | undefined]>
+    let dedupRecord: string | undefined
+    if (typeof prior === 'string') {
+      // A retry of a transaction that already took effect: no effect, same answer.
+      const record = decodeRecord(prior)
+      outcome = { status: 'aborted', reason: `duplicate of ${record.ts}`, error: 'DuplicateTransaction' }
+      writes = []
+      results.push(toResult(record.ts, record.outcome, true))
+    } else {
+      const ev = evaluate(registry, thunk, read, evalOpts)
+      outcome = ev.outcome
+      dedupRecord = encodeRecord(thunk.ts, outcome)
+      writes = ev.writes as Array<readonly [string, Value | undefined]>
+      decided.set(thunk.clientTxnId, dedupRecord)
+      txns.push([thunk.clientTxnId, dedupRecord])
+      results.push(toResult(thunk.ts, outcome, false))
+    }
+    for (const [k, v] of writes) { overlay.set(k, v); written.add(k) }
+    settle.push({ ts: thunk.ts, outcome, writes })
+    // The rolling digest covers every outcome and every write in timestamp
+    // order (not how runs were cut): replicas that diverge disagree on it.
+    hasher.text(thunk.ts).text(dedupRecord ?? outcome.status)
+    for (const [k, v] of writes) hasher.text(k).text(v === undefined ? '' : typeof v === 'number' ? String(v) : canonical(v))
+    if (++count % DIGEST_CHECKPOINT_EVERY === 0) checkpoints.push({ count, digest: hasher.digest() })
+  }
+  const last = (run[run.length - 1] as Thunk).ts
+  const cursor: Cursor = { frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, evalNext: base.evalNext, ...(base.epoch === undefined ? {} : { epoch: base.epoch }) }
+  return {
+    batch: { settle, txns, meta: [['cursor', cursor as unknown as Value]], durability: 'relaxed' },
+    applied: { results, cursor, written: [...written], checkpoints }
   }
 }

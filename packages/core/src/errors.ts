@@ -56,6 +56,8 @@ export const DivergenceError = named('DivergenceError')
 export const InvalidArgumentError = named('InvalidArgumentError')
 /** The evaluation worker died or failed; the database stops serving rather than diverge. */
 export const WorkerFailedError = named('WorkerFailedError')
+/** A peer's protocol state broke one of its invariants (a bug; checked in tests and the simulator). */
+export const InvariantError = named('InvariantError')
 /** A timestamp string does not have the canonical encoding. */
 export const InvalidTimestampError = named('InvalidTimestampError')
 

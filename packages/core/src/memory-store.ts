@@ -80,6 +80,15 @@ export class MemoryStore implements Store {
     if (wait !== undefined) await wait
     // A write still in flight when its peer crashed never lands and never answers.
     if (this.crashed) return new Promise<void>(() => {})
+    this.writeSync(batch)
+  }
+
+  /**
+   * The synchronous face: the simulator carries out a peer's store effects
+   * inside its event loop, with the latency it models itself, so it neither
+   * awaits nor waits for promise chains between events.
+   */
+  writeSync (batch: StoreBatch): void {
     if (this.closed) throw new StoreFailedError('store closed')
     checkBatch(batch)
     this.apply(batch)
@@ -158,6 +167,10 @@ export class MemoryStore implements Store {
   }
 
   async latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> {
+    return this.latestValuesSync(keys, below)
+  }
+
+  latestValuesSync (keys: readonly string[], below: Timestamp): Array<Value | undefined> {
     const out: Array<Value | undefined> = []
     for (const key of keys) {
       const list = this.versions.get(key)
@@ -170,10 +183,18 @@ export class MemoryStore implements Store {
   }
 
   async txnRecords (clientTxnIds: readonly string[]): Promise<Array<string | undefined>> {
+    return this.txnRecordsSync(clientTxnIds)
+  }
+
+  txnRecordsSync (clientTxnIds: readonly string[]): Array<string | undefined> {
     return clientTxnIds.map(id => this.txns.get(id))
   }
 
   async thunkRange (coordinator: string, epoch: number, from: number, to: number): Promise<Thunk[]> {
+    return this.thunkRangeSync(coordinator, epoch, from, to)
+  }
+
+  thunkRangeSync (coordinator: string, epoch: number, from: number, to: number): Thunk[] {
     const out: Thunk[] = []
     const seqs = this.bySeq.get(coordinator)?.get(epoch)
     if (seqs === undefined) return out
@@ -185,6 +206,10 @@ export class MemoryStore implements Store {
   }
 
   async unsettled (): Promise<Thunk[]> {
+    return this.unsettledSync()
+  }
+
+  unsettledSync (): Thunk[] {
     const out: Thunk[] = []
     for (const { thunk, outcome } of this.thunks.values()) if (outcome === undefined) out.push(thunk)
     return out.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0))
@@ -195,10 +220,18 @@ export class MemoryStore implements Store {
   }
 
   async getMeta (name: string): Promise<Value | undefined> {
+    return this.getMetaSync(name)
+  }
+
+  getMetaSync (name: string): Value | undefined {
     return cloneValue(this.meta.get(name))
   }
 
   async entries (below: Timestamp): Promise<Array<[string, Value]>> {
+    return this.entriesSync(below)
+  }
+
+  entriesSync (below: Timestamp): Array<[string, Value]> {
     const out: Array<[string, Value]> = []
     for (const key of [...this.versions.keys()].sort()) {
       const list = this.versions.get(key) as Version[]

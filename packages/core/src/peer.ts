@@ -1,9 +1,10 @@
 import { storeApplier, type RunApplier } from './apply.js'
 import * as C from './constants.js'
-import { AbortError } from './errors.js'
+import { AbortError, InvariantError } from './errors.js'
 import type { Message } from './messages.js'
 import type { ProcedureRegistry } from './procedures.js'
 import type { Divergence, Effect, Input } from './protocol/effects.js'
+import { invariants } from './protocol/invariants.js'
 import { loadPersisted, restore } from './protocol/recover.js'
 import { errorInfo, isSealed, newPeerState, roleOf, statusOf, type PeerState, type Status } from './protocol/state.js'
 import { step } from './protocol/step.js'
@@ -86,6 +87,12 @@ export interface PeerInit {
    * @default none
    */
   readonly admitVoter?: (peerId: string) => boolean
+  /**
+   * Check `invariants(state)` after every step and throw InvariantError when
+   * one breaks (tests turn it on; a production peer skips the cost).
+   * @default false
+   */
+  readonly checkInvariants?: boolean
 }
 
 export interface ReadOptions extends CallOptions {
@@ -149,6 +156,7 @@ export class Peer {
   private readonly clock: Clock
   private readonly transport: (to: string, message: Message) => void
   private readonly log: Logger
+  private readonly checkInvariants: boolean
   private readonly calls = new Map<number, PendingCall>()
   private nextCall = 0
   private readonly appliedListeners = new Set<(e: AppliedEvent) => void>()
@@ -163,6 +171,7 @@ export class Peer {
     this.clock = init.clock
     this.transport = init.send
     this.log = init.logger ?? (() => {})
+    this.checkInvariants = init.checkInvariants ?? false
     this.state = newPeerState({ id: init.id, config: init.config, registry: init.registry, options: peerOptions(init), now: init.clock.now() })
   }
 
@@ -184,7 +193,12 @@ export class Peer {
   /** Steps the protocol with one input and carries out its effects. */
   private input (input: Input): void {
     if (this.state.phase === 'closed' && input.t !== 'close') return
-    this.carryOut(step(this.state, input, this.clock.now()))
+    const effects = step(this.state, input, this.clock.now())
+    if (this.checkInvariants) {
+      const broken = invariants(this.state)
+      if (broken.length > 0) throw new InvariantError(`peer ${this.id} after ${input.t}: ${broken.join('; ')}`)
+    }
+    this.carryOut(effects)
   }
 
   private carryOut (effects: readonly Effect[]): void {

@@ -45,6 +45,7 @@ export class TestGroup {
       store: this.stores.get(id) as MemoryStore,
       clock: { now: () => this.clock.now() + (this.skew.get(id) ?? 0) },
       send: (to, m) => { if (!this.down.has(id)) this.queue.push([id, to, structuredClone(m)]) },
+      checkInvariants: true,
       ...this.options
     })
     this.peers.set(id, peer)

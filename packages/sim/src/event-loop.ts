@@ -1,15 +1,13 @@
 /**
- * Virtual time. Events run in (time, insertion) order; after each one every
- * promise chain it started runs to completion before the next event, so a
- * run is a deterministic function of its seed.
+ * Virtual time. Events run in (time, insertion) order, one after another and
+ * synchronously: the simulated peers await nothing (see SimPeer), so a run is
+ * a deterministic function of its seed.
  */
 interface Event {
   readonly at: number
   readonly seq: number
   readonly fn: () => void
 }
-
-const drain = (): Promise<void> => new Promise(resolve => { setImmediate(resolve) })
 
 export class EventLoop {
   private heap: Event[] = []
@@ -24,14 +22,8 @@ export class EventLoop {
     this.at(this.now + delay, fn)
   }
 
-  /** A promise that resolves `delay` virtual ms from now. */
-  sleep (delay: number): Promise<void> {
-    return new Promise(resolve => { this.after(delay, resolve) })
-  }
-
   /** Runs events until `done()` holds or virtual time passes `until`; true if done. */
-  async run (done: () => boolean, until: number): Promise<boolean> {
-    await drain()
+  run (done: () => boolean, until: number): boolean {
     while (!done()) {
       const e = this.pop()
       if (e === undefined || e.at > until) {
@@ -41,9 +33,6 @@ export class EventLoop {
       }
       this.now = e.at
       e.fn()
-      // Run everything at the same instant before yielding to promise chains.
-      while (this.heap.length > 0 && (this.heap[0] as Event).at === this.now) (this.pop() as Event).fn()
-      await drain()
     }
     return true
   }

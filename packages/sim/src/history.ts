@@ -104,6 +104,7 @@ export type ViolationKind =
   | 'divergence' // replicas whose digests or states differ after quiescence
   | 'unexpected-abort' // a workload transaction aborted with an error its procedure never raises
   | 'liveness' // the healed group did not quiesce in time, or a peer stopped
+  | 'invariant' // a peer's state broke `invariants` after a step
 
 export interface Violation {
   readonly kind: ViolationKind

@@ -1,10 +1,11 @@
-import { MemoryStore, Peer, canonical, hash64, type GroupConfig, type Message, type StoreBatch } from '@tideline/core'
+import { MemoryStore, canonical, hash64, type GroupConfig, type Message } from '@tideline/core'
 import { checkHistory } from './checker.js'
 import { SimClient, type Intent } from './client.js'
 import { EventLoop } from './event-loop.js'
 import type { History, Op, ReplicaFinal, Violation } from './history.js'
 import { INITIAL_BALANCE, simRegistry, type ListMopArgs } from './procedures.js'
 import { Rng } from './rng.js'
+import { SimPeer } from './sim-peer.js'
 
 export type FaultMode = 'none' | 'net' | 'crash' | 'all'
 
@@ -55,8 +56,10 @@ export interface SimResult {
 interface Node {
   readonly id: string
   readonly voter: boolean
-  peer: Peer | undefined
+  peer: SimPeer | undefined
   store: MemoryStore
+  /** Draws this node's store latencies. */
+  storeRng: Rng
   gen: number
   up: boolean
   skew: number
@@ -101,10 +104,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const nodes = new Map<string, Node>()
   const clients = new Map<string, SimClient>()
 
-  const storeDelay = (): ((b: StoreBatch) => Promise<void> | undefined) => {
-    const r = rng.fork()
-    return () => loop.sleep(r.int(0, 2))
-  }
+  const broken: string[] = []
 
   const deliver = (from: string, to: string, m: Message): void => {
     const node = nodes.get(to)
@@ -130,24 +130,25 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     }
   }
 
-  const startPeer = async (node: Node): Promise<void> => {
+  const startPeer = (node: Node): void => {
     const gen = ++node.gen
-    const clock = { now: () => loop.now + node.skew }
-    const peer = await Peer.open({
+    const peer = new SimPeer({
       id: node.id,
       config,
       registry: simRegistry,
       store: node.store,
-      clock,
+      loop,
+      now: () => loop.now + node.skew,
       send: (to, m) => { if (node.gen === gen && node.up) send(node.id, to, m) },
-      ...(process.env.SIM_LOG === undefined ? {} : { logger: (event: string, detail?: Record<string, unknown>) => { if (/rc-|epoch|late|recovered|diverged/.test(event)) process.stderr.write(`${loop.now} ${node.id} ${event} ${JSON.stringify(detail)}\n`) } }),
+      storeRng: node.storeRng,
+      ...(process.env.SIM_LOG === undefined ? {} : { log: (event: string, detail: Record<string, unknown>) => { if (/rc-|epoch|late|recovered|diverged/.test(event)) process.stderr.write(`${loop.now} ${node.id} ${event} ${JSON.stringify(detail)}\n`) } }),
+      broken: what => { if (broken.length < 20) broken.push(`${node.id} at ${loop.now}: ${what.join('; ')}`) },
       suspectMs: SUSPECT_MS,
       proposeTimeoutMs: PROPOSE_TIMEOUT_MS,
       // The genesis voters ask to be voters again after being voted out; the group takes them back.
       candidate: node.voter,
       admitVoter: id => voterIds.includes(id)
     })
-    if (node.gen !== gen) return
     node.peer = peer
     node.up = true
     const tick = (): void => {
@@ -159,11 +160,11 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   }
 
   for (const id of [...voterIds, ...observerIds]) {
-    const node: Node = { id, voter: voterIds.includes(id), peer: undefined, store: new MemoryStore({ journal: true, delay: storeDelay() }), gen: 0, up: false, skew: 0, downUntil: 0 }
+    const node: Node = { id, voter: voterIds.includes(id), peer: undefined, store: new MemoryStore({ journal: true }), storeRng: rng.fork(), gen: 0, up: false, skew: 0, downUntil: 0 }
     if (netFaults) node.skew = faultRng.int(-80, 80)
     nodes.set(id, node)
   }
-  for (const node of nodes.values()) await startPeer(node)
+  for (const node of nodes.values()) startPeer(node)
 
   // --- workload
   const history: Op[] = []
@@ -232,16 +233,17 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     node.peer = undefined
     node.up = false
     node.gen++
-    node.store = node.store.crashAndRecover({ delay: storeDelay() })
+    node.store = node.store.crashAndRecover()
+    node.storeRng = rng.fork()
     node.downUntil = loop.now + downFor
-    loop.after(downFor, () => { void restart(node) })
+    loop.after(downFor, () => { restart(node) })
   }
-  const restart = async (node: Node): Promise<void> => {
+  const restart = (node: Node): void => {
     if (node.up || loop.now < node.downUntil) return
     const restartedAt = loop.now
     const before = watermarkOf()
     const othersEvaluated = Math.max(0, ...[...nodes.values()].filter(n => n !== node && n.up).map(n => n.peer?.status().evaluated ?? 0))
-    await startPeer(node)
+    startPeer(node)
     if (node.voter) {
       const watch = (): void => {
         const now = watermarkOf()
@@ -336,7 +338,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   scheduleFault()
 
   const allClientsDone = (): boolean => [...clients.values()].every(c => c.done)
-  await loop.run(allClientsDone, 120_000)
+  loop.run(allClientsDone, 120_000)
 
   // --- heal and wait for quiescence
   faultsOn = false
@@ -345,23 +347,23 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   partition = undefined
   for (const node of nodes.values()) {
     node.downUntil = 0
-    if (!node.up) void restart(node)
+    if (!node.up) restart(node)
   }
   const quiescent = (): boolean => {
     const ns = [...nodes.values()]
     if (!ns.every(n => n.up && n.peer !== undefined)) return false
-    const st = ns.map(n => (n.peer as Peer).status())
+    const st = ns.map(n => (n.peer as SimPeer).status())
     const first = st[0]
     if (first === undefined) return true
     // Every replica in one epoch whose voters are all the genesis voters again (rejoined), evaluated through every older epoch.
     if (!st.every(s => s.epoch === first.epoch && !s.sealed && voterIds.every(v => s.voters.includes(v)))) return false
-    if (!ns.every(n => (n.peer as Peer).evaluatingCurrentEpoch)) return false
+    if (!ns.every(n => (n.peer as SimPeer).evaluatingCurrentEpoch)) return false
     if (!st.every(s => s.inflight === 0 && s.unevaluated === 0 && s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated && s.frontier > s.lastEvaluated && s.watermark > s.lastEvaluated)) return false
     // every replica holds every coordinator's whole sequence
-    const seqs = ns.map(n => (n.peer as Peer).sequences())
+    const seqs = ns.map(n => (n.peer as SimPeer).sequences())
     return first.voters.every(v => seqs.every(s => s[v]?.have === seqs[0]?.[v]?.have && s[v]?.evalNext === (s[v]?.have ?? 0) + 1))
   }
-  let quiet = await loop.run(quiescent, loop.now + QUIESCE_LIMIT_MS)
+  let quiet = loop.run(quiescent, loop.now + QUIESCE_LIMIT_MS)
   const livenessViolations: Violation[] = []
   if (quiet && crashFaults) {
     // Liveness: kill one voter for good; a strict read through a survivor needs the watermark to move again.
@@ -372,8 +374,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       crash(victim, Number.POSITIVE_INFINITY)
       let readDone = false
       let readError: string | undefined
-      survivor.peer.read(['l/k0'], { consistency: 'strict', timeoutMs: LIVENESS_MS }).then(() => { readDone = true }, (err: unknown) => { readError = (err as Error).name; readDone = true })
-      await loop.run(() => readDone, loop.now + LIVENESS_MS + 100)
+      survivor.peer.read(['l/k0'], { consistency: 'strict', timeoutMs: LIVENESS_MS }, err => { readError = err?.name; readDone = true })
+      loop.run(() => readDone, loop.now + LIVENESS_MS + 100)
       if (!readDone || readError !== undefined) {
         livenessViolations.push({ kind: 'liveness', message: `with ${victim.id} killed and a majority alive, a strict read through ${survivor.id} did not return within ${LIVENESS_MS} virtual ms (${readError ?? 'pending'})` })
       } else {
@@ -381,8 +383,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       }
       // It comes back, rejoins as an observer and is voted in again.
       victim.downUntil = 0
-      void restart(victim)
-      quiet = await loop.run(quiescent, loop.now + QUIESCE_LIMIT_MS)
+      restart(victim)
+      quiet = loop.run(quiescent, loop.now + QUIESCE_LIMIT_MS)
     }
   }
   stats.virtualMs = loop.now
@@ -393,7 +395,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   for (const node of nodes.values()) {
     const peer = node.peer
     if (peer === undefined) continue
-    const entries = await peer.snapshot()
+    const entries = peer.snapshot()
     const lists: Record<string, number[]> = {}
     const balances: Record<string, number> = {}
     for (const a of accounts) balances[a] = INITIAL_BALANCE
@@ -405,7 +407,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     if (process.env.SIM_DEBUG !== undefined) process.stderr.write(`${node.id} ${JSON.stringify(st)}\n`)
     finals.push({ peer: node.id, lists, balances, stateDigest: hash64(canonical(entries)), resultDigest: st.digest, evaluatedThrough: st.lastEvaluated })
   }
-  for (const node of nodes.values()) await node.peer?.close()
+  for (const node of nodes.values()) node.peer?.close()
 
   history.sort((a, b) => a.id - b.id)
   for (const op of history) {
@@ -418,6 +420,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const violations = checkHistory(h)
   violations.push(...livenessViolations)
   for (const message of unexpected) violations.push({ kind: 'unexpected-abort', message })
+  for (const message of broken) violations.push({ kind: 'invariant', message })
   if (!quiet) {
     const st = [...nodes.values()].map(n => n.peer === undefined ? `${n.id}: down` : `${n.id}: ${JSON.stringify({ ...n.peer.status(), counters: undefined })}`)
     violations.push({ kind: 'liveness', message: `the group did not quiesce within ${QUIESCE_LIMIT_MS} ms of healing: ${st.join('; ')}` })

@@ -31,25 +31,43 @@ function epochRange (cursor: Cursor | undefined, stored: GroupConfig | undefined
   return { start, target }
 }
 
-/** Reads what `restore` needs from a store. */
-export async function loadPersisted (store: Store, initial: GroupConfig): Promise<Persisted> {
-  const cursor = await store.getMeta(META.cursor) as Cursor | undefined
-  const config = await store.getMeta(META.config) as GroupConfig | undefined
+/** One read recovery needs: a meta record, or every unsettled thunk. */
+export type RecoveryRead = { readonly meta: string } | { readonly unsettled: true }
+
+/**
+ * The reads recovery makes, as a generator: it yields each read and is
+ * resumed with its answer, so an async driver (`loadPersisted`) and a
+ * synchronous one (the simulator's) share the one sequence.
+ */
+export function * recoveryReads (initial: GroupConfig): Generator<RecoveryRead, Persisted, unknown> {
+  const cursor = (yield { meta: META.cursor }) as Cursor | undefined
+  const config = (yield { meta: META.config }) as GroupConfig | undefined
   const { start, target } = epochRange(cursor, config, initial)
   const decisions = new Map<number, EpochChange>()
-  const read = async (e: number): Promise<EpochChange | undefined> => await store.getMeta(decisionKey(e)) as EpochChange | undefined
   if (start !== initial.epoch) {
-    const d = await read(start)
+    const d = (yield { meta: decisionKey(start) }) as EpochChange | undefined
     if (d !== undefined) decisions.set(start, d)
   }
   for (let e = start + 1; e <= target; e++) {
-    const d = await read(e)
+    const d = (yield { meta: decisionKey(e) }) as EpochChange | undefined
     if (d === undefined) break
     decisions.set(e, d)
   }
-  const acceptor = await store.getMeta(META.paxos) as AcceptorState | undefined
-  const clockLease = await store.getMeta(META.clockLease)
-  return { cursor, config, decisions, acceptor, clockLease, unsettled: await store.unsettled() }
+  const acceptor = (yield { meta: META.paxos }) as AcceptorState | undefined
+  const clockLease = yield { meta: META.clockLease }
+  const unsettled = (yield { unsettled: true }) as Thunk[]
+  return { cursor, config, decisions, acceptor, clockLease, unsettled }
+}
+
+/** Reads what `restore` needs from a store. */
+export async function loadPersisted (store: Store, initial: GroupConfig): Promise<Persisted> {
+  const reads = recoveryReads(initial)
+  let next = reads.next()
+  while (next.done !== true) {
+    const read = next.value
+    next = reads.next('meta' in read ? await store.getMeta(read.meta) : await store.unsettled())
+  }
+  return next.value
 }
 
 /** Rebuilds `s` (fresh from newPeerState) from what its store persisted. */

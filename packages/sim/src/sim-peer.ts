@@ -1,0 +1,153 @@
+import {
+  decisionKey, invariants, keysToRead, newPeerState, peerOptions, peerStatus, readResult, recoveryReads, restore, settleRun, step,
+  type Effect, type EpochChange, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
+  type ReadResult, type Thunk, type Value
+} from '@tideline/core'
+import type { EventLoop } from './event-loop.js'
+import type { Rng } from './rng.js'
+
+export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter'> {
+  readonly id: string
+  readonly config: GroupConfig
+  readonly registry: ProcedureRegistry
+  readonly store: MemoryStore
+  readonly loop: EventLoop
+  /** The peer's clock: the loop's time plus its skew. */
+  readonly now: () => number
+  readonly send: (to: string, m: Message) => void
+  /** Draws each store write's latency (virtual ms). */
+  readonly storeRng: Rng
+  readonly log?: (event: string, detail: Record<string, unknown>) => void
+  /** Called with what broke whenever `invariants` fails after a step. */
+  readonly broken: (what: string[]) => void
+}
+
+/**
+ * A simulated peer: drives the protocol's `step` directly inside the event
+ * loop. Store effects run against the MemoryStore's synchronous face, their
+ * completions come back as events after a drawn latency (writes) or at once
+ * (reads), and `invariants` is checked after every step. Nothing awaits, so
+ * the loop needs no wait for promise chains between events.
+ */
+export class SimPeer {
+  readonly id: string
+  private readonly init: SimPeerInit
+  private readonly state: PeerState
+  private readonly calls = new Map<number, (error: Error | undefined, value: unknown) => void>()
+  private nextCall = 0
+  private crashed = false
+
+  constructor (init: SimPeerInit) {
+    this.id = init.id
+    this.init = init
+    this.state = newPeerState({ id: init.id, config: init.config, registry: init.registry, options: peerOptions(init), now: init.now() })
+    const reads = recoveryReads(init.config)
+    let next = reads.next()
+    while (next.done !== true) {
+      const read = next.value
+      next = reads.next('meta' in read ? init.store.getMetaSync(read.meta) : init.store.unsettledSync())
+    }
+    restore(this.state, next.value, init.config)
+    this.input({ t: 'start' })
+  }
+
+  receive (from: string, message: unknown): void {
+    this.input({ t: 'receive', from, message })
+  }
+
+  tick (): void {
+    this.input({ t: 'tick' })
+  }
+
+  status (): PeerStatus {
+    return peerStatus(this.state)
+  }
+
+  /** A strict or snapshot read; `done` is called from a later event. */
+  read (keys: readonly string[], options: { consistency: 'strict' | 'snapshot', timeoutMs: number }, done: (error: Error | undefined, result: ReadResult | undefined) => void): void {
+    const call = ++this.nextCall
+    this.calls.set(call, (error, value) => { done(error, value as ReadResult | undefined) })
+    this.input({ t: 'read', call, keys, consistency: options.consistency, timeoutMs: options.timeoutMs })
+  }
+
+  requestEpochChange (): void {
+    this.input({ t: 'request-epoch-change' })
+  }
+
+  sequences (): Record<string, { have: number, evalNext: number }> {
+    const out: Record<string, { have: number, evalNext: number }> = {}
+    for (const [c, stream] of this.state.current.streams) out[c] = { have: stream.have, evalNext: stream.evalNext }
+    return out
+  }
+
+  get evaluatingCurrentEpoch (): boolean {
+    return this.state.evaluatingEpoch === this.state.current.epoch
+  }
+
+  /** The current value of every key below this replica's frontier. */
+  snapshot (): Array<[string, Value]> {
+    return this.init.store.entriesSync(this.state.frontier)
+  }
+
+  close (): void {
+    this.input({ t: 'close' })
+  }
+
+  /** In-memory state is gone; nothing scheduled for this peer runs any more. */
+  crash (): void {
+    this.crashed = true
+  }
+
+  private input (input: Input): void {
+    if (this.crashed) return
+    const effects = step(this.state, input, this.init.now())
+    const broken = invariants(this.state)
+    if (broken.length > 0) this.init.broken(broken)
+    for (const e of effects) this.carryOut(e)
+  }
+
+  /** Feeds `input` back after `delay` virtual ms, unless the peer crashed by then. */
+  private later (delay: number, make: () => Input): void {
+    this.init.loop.after(delay, () => { if (!this.crashed) this.input(make()) })
+  }
+
+  private carryOut (e: Effect): void {
+    const store = this.init.store
+    switch (e.t) {
+      case 'send': this.init.send(e.to, e.message); break
+      case 'persist':
+        // The write lands only if the peer is still up when its latency has passed: a crash before loses it.
+        this.later(this.init.storeRng.int(0, 2), () => { store.writeSync(e.batch); return e.done })
+        break
+      case 'apply':
+        this.later(this.init.storeRng.int(0, 2), () => {
+          const overlay = new Map<string, Value | undefined>()
+          const keys = keysToRead(e.run)
+          const found = keys.length === 0 ? [] : store.latestValuesSync(keys, (e.run[0] as Thunk).ts)
+          for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
+          const { batch, applied } = settleRun(this.init.registry, e.run, e.base, overlay, store.txnRecordsSync(e.run.map(t => t.clientTxnId)))
+          store.writeSync(batch)
+          return { t: 'run-applied', run: e.run, applied }
+        })
+        break
+      case 'read-values':
+        this.later(0, () => ({ t: 'values-read', read: e.read, result: readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) }))
+        break
+      case 'read-thunks':
+        this.later(0, () => ({ t: 'thunks-read', replyTo: e.replyTo, thunks: store.thunkRangeSync(e.coordinator, e.epoch, e.from, e.last) }))
+        break
+      case 'read-decision':
+        this.later(0, () => ({ t: 'decision-read', replyTo: e.replyTo, change: store.getMetaSync(decisionKey(e.epoch)) as unknown as EpochChange | undefined }))
+        break
+      case 'settle': {
+        const done = this.calls.get(e.call)
+        this.calls.delete(e.call)
+        done?.(e.error, e.value)
+        break
+      }
+      case 'later': this.later(0, () => e.input); break
+      case 'event': break
+      case 'log': this.init.log?.(e.event, e.detail); break
+    }
+  }
+}
