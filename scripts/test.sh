@@ -25,6 +25,10 @@ pnpm lint
 section "typecheck"
 pnpm typecheck
 
+section "structure (no import cycle in any package's src; no core file over 400 lines)"
+pnpm check:cycles
+pnpm check:sizes
+
 section "unit tests"
 pnpm test:unit --reporter=default --reporter=json --outputFile=.vitest-results.json
 

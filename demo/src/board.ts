@@ -3,7 +3,6 @@ import { describeFailure, loadGroup, newId, openDemo, timedCall, type DemoDataba
 import { startPanel } from './panel.js'
 import { COLUMN_IDS, DEFAULT_COLUMNS, type Card, type Column } from './procedures.js'
 import { el, must, showMessage, watchConnection } from './ui.js'
-import type {} from './hooks.js'
 
 // The kanban board. Every change is a procedure call; the board on screen is
 // whatever this tab's replica holds (subscriptions), so it shows the one
@@ -253,6 +252,14 @@ const hook = {
   }
 }
 export type BoardHook = typeof hook
+
+// The page's test and console hook (hooks.ts gathers these types for the e2e tests).
+declare global {
+  interface Window {
+    demo: BoardHook
+  }
+}
+
 window.demo = hook
 
 async function main (): Promise<void> {

@@ -1,4 +1,4 @@
-import type { DatabaseStatus } from '@tideline/db'
+import { peerIdOf, type DatabaseStatus } from '@tideline/db'
 import { samples, type DemoDatabase, type DemoGroup } from './db.js'
 import { el } from './ui.js'
 
@@ -53,7 +53,7 @@ function short (id: string): string {
 
 function drawPeers (ctx: CanvasRenderingContext2D, s: DatabaseStatus, group: DemoGroup, health: readonly RelayHealth[] | undefined): void {
   const { w, h } = fit(ctx, 150)
-  const ids = group.peers.map(p => p.slice(p.lastIndexOf('/p2p/') + 5))
+  const ids = group.peers.map(p => peerIdOf(p) ?? p)
   const n = ids.length
   const voters = ids.map((id, i) => ({ id, x: (w * (i + 1)) / (n + 1), y: 34 }))
   const me = { x: w * 0.3, y: h - 26 }

@@ -3,7 +3,6 @@ import { describeFailure, loadGroup, openDemo, timedCall, type DemoDatabase } fr
 import { startPanel } from './panel.js'
 import { SEATS } from './procedures.js'
 import { el, must, showMessage, watchConnection } from './ui.js'
-import type {} from './hooks.js'
 
 // "Last seats": every tab sees the same seat map; booking is one procedure
 // that aborts with 'taken', so a seat is never sold twice, however many tabs
@@ -116,6 +115,14 @@ const hook = {
   }
 }
 export type SeatsHook = typeof hook
+
+// The page's test and console hook (hooks.ts gathers these types for the e2e tests).
+declare global {
+  interface Window {
+    demoSeats: SeatsHook
+  }
+}
+
 window.demoSeats = hook
 
 async function main (): Promise<void> {

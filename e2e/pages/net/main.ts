@@ -4,7 +4,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { lpStream } from '@libp2p/utils'
 import type { Connection } from '@libp2p/interface'
 import { validateMessage, type Message } from '@tideline/core'
-import { MessageTransport, createBrowserLibp2p, type TidelineLibp2p } from '@tideline/net-libp2p/browser'
+import { MessageTransport, createBrowserLibp2p, peerIdOf, type TidelineLibp2p } from '@tideline/net-libp2p/browser'
 
 /** A test-only protocol: echoes one message back and notes which connection carried it. */
 const ECHO_PROTOCOL = '/tideline-test/echo/1.0.0'
@@ -72,7 +72,7 @@ function info (c: Connection): ConnectionInfo {
 
 async function start (options: StartOptions): Promise<{ id: string }> {
   const privateKey = privateKeyFromProtobuf(Uint8Array.from(options.key))
-  const relayIds = options.relays.map(r => multiaddr(r).getComponents().findLast(c => c.name === 'p2p')?.value ?? '')
+  const relayIds = options.relays.map(r => peerIdOf(r) ?? '')
   const allowed = new Set([...relayIds, ...options.peers])
   const node = await createBrowserLibp2p({ privateKey, allowPeer: p => allowed.has(p), relays: options.relays })
   const inbox: Received[] = []

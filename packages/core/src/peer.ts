@@ -2,27 +2,22 @@ import { storeApplier, type RunApplier } from './apply.js'
 import * as C from './constants.js'
 import { AbortError, InvariantError } from './errors.js'
 import type { Message } from './messages.js'
-import type { ProcedureRegistry } from './procedures.js'
+import { peerOptions, type Clock, type Logger, type PeerInit } from './peer-init.js'
+import { peerStatus, type PeerStatus } from './peer-status.js'
 import type { Divergence, Effect, Input } from './protocol/effects.js'
+import { errorInfo } from './protocol/emit.js'
 import { invariants } from './protocol/invariants.js'
+import { readResult } from './protocol/reads.js'
 import { loadPersisted, restore } from './protocol/recover.js'
-import { errorInfo, isSealed, newPeerState, roleOf, statusOf, type PeerState, type Status } from './protocol/state.js'
+import { newPeerState, roleOf, type PeerState } from './protocol/state.js'
 import { step } from './protocol/step.js'
-import { decisionKey, type Counter } from './protocol/vocabulary.js'
+import { decisionKey } from './protocol/vocabulary.js'
 import type { Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
 import type { EpochChange, GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
 import type { Value } from './value.js'
 
-export type { Divergence }
-
-/** The injected clock: milliseconds, possibly skewed, possibly stepping back. */
-export interface Clock {
-  now(): number
-}
-
-/** An injected structured logger (`debug`-style namespace is the host's choice; `logLevelOf(event)` gives each event's level). */
-export type Logger = (event: string, detail?: Record<string, unknown>) => void
+export type { Clock, Divergence, Logger, PeerInit, PeerStatus }
 
 /** A decided epoch change as this peer installed it. */
 export interface EpochEvent {
@@ -44,86 +39,10 @@ export interface CallOptions {
   readonly timeoutMs?: number
 }
 
-export interface PeerInit {
-  readonly id: string
-  readonly config: GroupConfig
-  readonly registry: ProcedureRegistry
-  readonly store: Store
-  readonly clock: Clock
-  /** Hands a message to the transport; delivery may fail silently. */
-  readonly send: (to: string, message: Message) => void
-  /** @default no logging */
-  readonly logger?: Logger
-  /** @default DEFAULT_WRITE_RETRY_MS */
-  readonly writeRetryMs?: number
-  /** @default DEFAULT_GOSSIP_INTERVAL_MS */
-  readonly gossipIntervalMs?: number
-  /** @default DEFAULT_GAP_RETRY_MS */
-  readonly gapRetryMs?: number
-  /** @default DEFAULT_CALL_TIMEOUT_MS */
-  readonly callTimeoutMs?: number
-  /** @default DEFAULT_MAX_SKEW_MS */
-  readonly maxSkewMs?: number
-  /** @default DEFAULT_CLOCK_LEASE_MS */
-  readonly clockLeaseMs?: number
-  /** @default DEFAULT_MAX_VALUE_BYTES */
-  readonly maxValueBytes?: number
-  /**
-   * Evaluates and settles runs of thunks. @default in-process against `store`
-   * (a browser database passes one that runs in its Web Worker).
-   */
-  readonly applier?: RunApplier
-  /** @default DEFAULT_SUSPECT_MS */
-  readonly suspectMs?: number
-  /** @default DEFAULT_PROPOSE_TIMEOUT_MS */
-  readonly proposeTimeoutMs?: number
-  /** @default DEFAULT_MAX_VOTERS */
-  readonly maxVoters?: number
-  /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
-  readonly candidate?: boolean
-  /**
-   * Which candidates a voter may add to the next epoch (they are already
-   * authenticated group members; this is the policy on top).
-   * @default none
-   */
-  readonly admitVoter?: (peerId: string) => boolean
-  /**
-   * Check `invariants(state)` after every step and throw InvariantError when
-   * one breaks (tests turn it on; a production peer skips the cost).
-   * @default false
-   */
-  readonly checkInvariants?: boolean
-}
-
 export interface ReadOptions extends CallOptions {
   /** @default 'strict' */
   readonly consistency?: ReadConsistency
 }
-
-/** A snapshot of a peer's protocol state, for status displays and tests. */
-export interface PeerStatus {
-  readonly id: string
-  readonly role: Role
-  /** observing, voting, sealed, installing, failed or closed. */
-  readonly status: Status
-  readonly epoch: number
-  readonly voters: readonly string[]
-  /** This voter promised a ballot for its epoch and takes none of its writes until the change is decided. */
-  readonly sealed: boolean
-  readonly watermark: Timestamp
-  /** All thunks below this are evaluated and settled here. */
-  readonly frontier: Timestamp
-  readonly lastEvaluated: Timestamp
-  readonly evaluated: number
-  readonly digest: string
-  readonly inflight: number
-  readonly unevaluated: number
-  readonly failed: string | undefined
-  /** Set once another replica reported a different digest at a count this one also evaluated. */
-  readonly diverged: Divergence | undefined
-  readonly counters: Readonly<Partial<Record<Counter, number>>>
-}
-
 
 
 interface PendingCall {
@@ -387,55 +306,4 @@ export class Peer {
   crash (): void {
     this.state.phase = 'closed'
   }
-}
-
-/** The protocol options with their defaults applied. */
-export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' | 'store' | 'clock' | 'send'>): PeerState['options'] {
-  return {
-    writeRetryMs: init.writeRetryMs ?? C.DEFAULT_WRITE_RETRY_MS,
-    gossipIntervalMs: init.gossipIntervalMs ?? C.DEFAULT_GOSSIP_INTERVAL_MS,
-    gapRetryMs: init.gapRetryMs ?? C.DEFAULT_GAP_RETRY_MS,
-    callTimeoutMs: init.callTimeoutMs ?? C.DEFAULT_CALL_TIMEOUT_MS,
-    maxSkewMs: init.maxSkewMs ?? C.DEFAULT_MAX_SKEW_MS,
-    clockLeaseMs: init.clockLeaseMs ?? C.DEFAULT_CLOCK_LEASE_MS,
-    maxValueBytes: init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES,
-    suspectMs: init.suspectMs ?? C.DEFAULT_SUSPECT_MS,
-    proposeTimeoutMs: init.proposeTimeoutMs ?? C.DEFAULT_PROPOSE_TIMEOUT_MS,
-    maxVoters: init.maxVoters ?? C.DEFAULT_MAX_VOTERS,
-    candidate: init.candidate ?? false,
-    admitVoter: init.admitVoter ?? (() => false)
-  }
-}
-
-export function peerStatus (s: PeerState): PeerStatus {
-  let unevaluated = 0
-  for (const record of s.epochs.values()) for (const stream of record.streams.values()) unevaluated += stream.held.size
-  return {
-    id: s.id,
-    role: roleOf(s),
-    status: statusOf(s),
-    epoch: s.current.epoch,
-    voters: s.current.voters,
-    sealed: isSealed(s),
-    watermark: s.current.wm.value,
-    frontier: s.frontier,
-    lastEvaluated: s.lastEvaluated,
-    evaluated: s.evaluatedCount,
-    digest: s.hasher.digest(),
-    inflight: s.current.coordinator.inflight.size,
-    unevaluated,
-    failed: s.failure,
-    diverged: s.divergence,
-    counters: { ...s.counters }
-  }
-}
-
-/** The values a store read found, as a read's result. */
-export function readResult (keys: readonly string[], found: ReadonlyArray<Value | undefined>, ts: Timestamp): ReadResult {
-  const values: Record<string, Value> = {}
-  for (let i = 0; i < keys.length; i++) {
-    const v = found[i]
-    if (v !== undefined) values[keys[i] as string] = v
-  }
-  return { ts, values }
 }

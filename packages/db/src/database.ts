@@ -4,7 +4,7 @@ import {
   AbortError, PeerClosedError, QuorumUnavailableError, TS_ZERO, UnknownProcedureError, WorkerFailedError, reconnoiter, timestampMs,
   type Logger, type ReadConsistency, type Store, type Timestamp, type TxnResult, type Value
 } from '@tideline/core'
-import { NetPeer, decodeSigned, encodeSigned, requestJoin, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
+import { NetPeer, decodeSigned, encodeSigned, peerIdOf, requestJoin, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
 import { WorkerBackend } from './backend.js'
 import { claimSlot, loadIdentity, type Slot } from './identity.js'
 import { checkArgs, registryOf, type ArgsOf, type ProcedureDef, type ProcedureName, type ResultOf } from './procedures.js'
@@ -122,11 +122,6 @@ function randomId (): string {
   const b = new Uint8Array(16)
   crypto.getRandomValues(b)
   return Array.from(b, x => x.toString(16).padStart(2, '0')).join('')
-}
-
-function peerIdOf (addr: string): string | undefined {
-  const i = addr.lastIndexOf('/p2p/')
-  return i < 0 ? undefined : addr.slice(i + 5)
 }
 
 /**

@@ -1,6 +1,7 @@
 export { defineProcedures, registryOf } from './procedures.js'
 export type { ProcedureDef, Procedures, ProcedureName, ArgsOf, ResultOf } from './procedures.js'
 export { Database, openDatabase } from './database.js'
+export { peerIdOf } from '@tideline/net-libp2p/peer'
 /** Advanced: the page side of a database worker (a Store and a RunApplier over Comlink), e.g. for benchmarks. */
 export { WorkerBackend } from './backend.js'
 export type { OpenOptions, CallOptions, ReadOptions, CallResult, ReadResult, DatabaseStatus, ReconnaissanceOptions } from './database.js'

@@ -8,7 +8,8 @@ import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { gossipsub } from '@libp2p/gossipsub'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { GOSSIPSUB_OPTIONS } from './transport.js'
+import { peerIdOf } from './addresses.js'
+import { GOSSIPSUB_OPTIONS } from './gossip.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { TidelineLibp2p } from './node.js'
 
@@ -87,7 +88,7 @@ export async function createBrowserLibp2p (init: BrowserLibp2pInit): Promise<Tid
   })
   const connectRelays = async (): Promise<void> => {
     await Promise.allSettled(relays.map(async ma => {
-      const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+      const id = peerIdOf(ma)
       if (node.status !== 'started' || node.getConnections().some(c => c.remotePeer.toString() === id && c.limits === undefined)) return
       await node.dial(ma, { signal: AbortSignal.timeout(RELAY_DIAL_TIMEOUT_MS) })
     }))

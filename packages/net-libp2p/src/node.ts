@@ -8,7 +8,7 @@ import { identify, type Identify } from '@libp2p/identify'
 import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import type { PeerId, PrivateKey } from '@libp2p/interface'
-import { GOSSIPSUB_OPTIONS } from './transport.js'
+import { GOSSIPSUB_OPTIONS } from './gossip.js'
 
 export type TidelineLibp2p = Libp2p<{ identify: Identify, pubsub: GossipSub }>
 

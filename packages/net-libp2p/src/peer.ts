@@ -1,9 +1,10 @@
 // The transport-free entry point (`@tideline/net-libp2p/peer`): NetPeer and
 // group membership, for hosts that bring their own libp2p node (the browser
 // database lazily loads `./browser` for it; Node code uses `createNodeLibp2p`).
-export { NetPeer, JOIN_GRACE_MS } from './group-peer.js'
-export type { NetPeerInit } from './group-peer.js'
+export { NetPeer, JOIN_GRACE_MS } from './net-peer.js'
+export type { NetPeerInit } from './net-peer.js'
 export { configFromGenesis, verifyGenesis, verifyInvite, decodeSigned, encodeSigned } from './membership.js'
 export type { Genesis, SignedGenesis, Invite, SignedInvite } from './membership.js'
 export { JOIN_PROTOCOL, requestJoin } from './join.js'
 export type { TidelineLibp2p } from './node.js'
+export { peerIdOf } from './addresses.js'

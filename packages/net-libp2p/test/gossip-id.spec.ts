@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { gossipFastId } from '../src/transport.js'
+import { gossipFastId } from '../src/gossip.js'
 
 // gossipsub skips the signature check of a message whose fast id it has seen
 // on a message that passed the check: the id must tell apart every two

@@ -1,4 +1,5 @@
-import { isInstalling, isSealed, roleOf, send, type ConfirmRound, type PeerState } from './state.js'
+import { send } from './emit.js'
+import { isInstalling, isSealed, roleOf, type ConfirmRound, type PeerState } from './state.js'
 
 /**
  * Read confirmation. A voter voted out of a later epoch it has not heard of

@@ -6,7 +6,8 @@ import { checkValue } from '../value.js'
 import { scheduleFlush, watermarkEntries } from './promise.js'
 import { acceptThunk } from './replica.js'
 import { addWaiter, forward, rejectWaiters, settleWaiter } from './requests.js'
-import { count, isInstalling, isSealed, roleOf, send, type PeerState, type Waiter } from './state.js'
+import { count, send } from './emit.js'
+import { isInstalling, isSealed, roleOf, type PeerState, type Waiter } from './state.js'
 
 /**
  * The coordinator side of the S-phase: a voter checks a submission, mints its

@@ -12,7 +12,8 @@ import { onDecided } from './reconfig/install.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptThunk, serveGap } from './replica.js'
 import { rejectWaiters, resolveWaiters } from './requests.js'
-import { count, errorInfo, isVoterOfKnownEpoch, log, roleOf, type PeerState } from './state.js'
+import { count, errorInfo, log } from './emit.js'
+import { isVoterOfKnownEpoch, roleOf, type PeerState } from './state.js'
 
 /**
  * Handles a message from a peer. Malformed or out-of-role input is dropped

@@ -1,5 +1,6 @@
 import type { Message } from '../messages.js'
-import { count, emit, log, roleOf, send, type PeerState } from './state.js'
+import { count, emit, log, send } from './emit.js'
+import { roleOf, type PeerState } from './state.js'
 
 /**
  * Divergence detection: replicas tell each other the result digest they

@@ -5,7 +5,8 @@ import { maxTimestamp, type Timestamp } from '../timestamp.js'
 import type { Thunk, TxnResult } from '../types.js'
 import { serveReads } from './reads.js'
 import { resolveWaiters } from './requests.js'
-import { count, emit, log, type EpochRecord, type PeerState, type Stream } from './state.js'
+import { count, emit, log } from './emit.js'
+import { type EpochRecord, type PeerState, type Stream } from './state.js'
 
 /**
  * The E-phase: runs of thunks in timestamp order go to the applier (an

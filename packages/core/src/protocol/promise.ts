@@ -4,7 +4,8 @@ import { timestampMs, type Timestamp } from '../timestamp.js'
 import type { WatermarkEntry } from '../types.js'
 import { kickEvaluator } from './evaluator.js'
 import { noticeEpoch, tellStale } from './reconfig/epoch-news.js'
-import { count, emit, isSealed, roleOf, send, type PeerState } from './state.js'
+import { count, emit, send } from './emit.js'
+import { isSealed, roleOf, type PeerState } from './state.js'
 import { META } from './vocabulary.js'
 
 /**

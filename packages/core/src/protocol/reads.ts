@@ -1,9 +1,11 @@
 import { AbortError, PeerClosedError, QuorumUnavailableError } from '../errors.js'
 import type { Timestamp } from '../timestamp.js'
 import type { ReadConsistency, ReadResult } from '../types.js'
+import type { Value } from '../value.js'
 import { confirmRead } from './confirm.js'
 import { homeVoter } from './requests.js'
-import { emit, errorInfo, roleOf, send, settle, type PeerState, type ReadOp, type ReadReply } from './state.js'
+import { emit, errorInfo, send, settle } from './emit.js'
+import { roleOf, type PeerState, type ReadOp, type ReadReply } from './state.js'
 
 /**
  * Read-only transactions. Snapshot: at this replica's frontier, at once.
@@ -131,4 +133,14 @@ export function abortRead (s: PeerState, call: number): boolean {
     return true
   }
   return false
+}
+
+/** The values a store read found, as a read's result. */
+export function readResult (keys: readonly string[], found: ReadonlyArray<Value | undefined>, ts: Timestamp): ReadResult {
+  const values: Record<string, Value> = {}
+  for (let i = 0; i < keys.length; i++) {
+    const v = found[i]
+    if (v !== undefined) values[keys[i] as string] = v
+  }
+  return { ts, values }
 }

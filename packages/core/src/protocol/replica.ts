@@ -4,7 +4,8 @@ import type { Thunk } from '../types.js'
 import { kickEvaluator } from './evaluator.js'
 import { observeTimestamp, scheduleFlush, watermarkEntries } from './promise.js'
 import { noticeEpoch } from './reconfig/epoch-news.js'
-import { advanceHave, count, cutOff, emit, isInstalling, isSealed, log, roleOf, send, type PeerState } from './state.js'
+import { count, emit, log, send } from './emit.js'
+import { advanceHave, cutOff, isInstalling, isSealed, roleOf, type PeerState } from './state.js'
 
 /**
  * The replica side of the S-phase: thunks are stored without checks on their

@@ -1,7 +1,8 @@
 import { AbortError, PeerClosedError, QuorumUnavailableError, StoreFailedError } from '../errors.js'
 import { hash64 } from '../hash.js'
 import type { SubmitRequest, TxnResult } from '../types.js'
-import { errorInfo, log, send, settle, type Forward, type PeerState, type Waiter } from './state.js'
+import { errorInfo, log, send, settle } from './emit.js'
+import { type Forward, type PeerState, type Waiter } from './state.js'
 
 /**
  * Calls waiting on this peer: submissions (a local call, or a client or

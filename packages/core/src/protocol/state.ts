@@ -1,11 +1,10 @@
 import { Hasher } from '../hash.js'
 import { TS_ZERO, TimestampMinter, peerTag, type Timestamp } from '../timestamp.js'
-import type { Message } from '../messages.js'
 import type { ProcedureRegistry } from '../procedures.js'
 import type { Ballot, EpochChange, EpochReport, GroupConfig, Role, SubmitRequest, Thunk, WatermarkEntry } from '../types.js'
 import type { AcceptorState, Divergence, Effect } from './effects.js'
 import { keeps } from './reconfig/choose-value.js'
-import type { Counter, LogEvent } from './vocabulary.js'
+import type { Counter } from './vocabulary.js'
 import { WatermarkTable } from './watermark-table.js'
 
 /**
@@ -386,31 +385,4 @@ export const isInstalling = (s: PeerState): boolean => s.phase === 'installing'
 export function isVoterOfKnownEpoch (s: PeerState, peer: string): boolean {
   for (const record of s.epochs.values()) if (record.voters.includes(peer)) return true
   return false
-}
-
-export function count (s: PeerState, name: Counter, n = 1): void {
-  s.counters[name] = (s.counters[name] ?? 0) + n
-}
-
-export function emit (s: PeerState, effect: Effect): void {
-  s.effects.push(effect)
-}
-
-export function log (s: PeerState, event: LogEvent, detail: Record<string, unknown>): void {
-  s.effects.push({ t: 'log', event, detail })
-}
-
-export function send (s: PeerState, to: string, message: Message): void {
-  if (s.phase === 'closed' || to === s.id) return
-  s.effects.push({ t: 'send', to, message })
-}
-
-/** Answers a local call. */
-export function settle (s: PeerState, call: number, value: unknown, error?: Error): void {
-  s.effects.push(error === undefined ? { t: 'settle', call, value } : { t: 'settle', call, error })
-}
-
-export function errorInfo (err: unknown): { name: string, message: string } {
-  if (err instanceof Error) return { name: err.name, message: err.message }
-  return { name: 'Error', message: String(err) }
 }

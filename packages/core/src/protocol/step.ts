@@ -15,7 +15,8 @@ import { onDecisionPersisted } from './reconfig/install.js'
 import { detectFailures, forceProposal } from './reconfig/proposer.js'
 import { askForGaps, onThunksPersisted, onThunksRead } from './replica.js'
 import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
-import { errorInfo, log, roleOf, send, settle, type PeerState } from './state.js'
+import { errorInfo, log, send, settle } from './emit.js'
+import { roleOf, type PeerState } from './state.js'
 
 /**
  * The protocol as one synchronous function: takes the peer's state, one

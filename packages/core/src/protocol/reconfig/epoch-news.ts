@@ -1,7 +1,8 @@
 import * as C from '../../constants.js'
 import type { Message } from '../../messages.js'
 import type { EpochChange } from '../../types.js'
-import { emit, isInstalling, send, type PeerState } from '../state.js'
+import { emit, send } from '../emit.js'
+import { isInstalling, type PeerState } from '../state.js'
 
 /** Asks for the decision that ended this peer's epoch (it saw a newer one). */
 export function noticeEpoch (s: PeerState, from: string): void {

@@ -1,5 +1,6 @@
 import type { Ballot, EpochChange, EpochReport } from '../../types.js'
-import { count, isInstalling, isSealed, log, send, type PeerState } from '../state.js'
+import { count, log, send } from '../emit.js'
+import { isInstalling, isSealed, type PeerState } from '../state.js'
 import { sendRc } from './acceptor.js'
 import { chooseValue, compareBallots } from './choose-value.js'
 import { backoff, wantedVoters } from './failure-detector.js'

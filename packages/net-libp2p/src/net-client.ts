@@ -6,6 +6,7 @@ import {
   AbortError, QuorumUnavailableError, errorFromInfo, validateMessage,
   type Message, type ReadConsistency, type ReadResult, type SubmitRequest, type TxnResult
 } from '@tideline/core'
+import { peerIdOf } from './addresses.js'
 import { createNodeLibp2p, type TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
 import { requestJoin } from './join.js'
@@ -78,7 +79,7 @@ export class NetClient {
     if (init.home !== undefined && !(Number.isInteger(init.home) && init.home >= 0 && init.home < init.voters.length)) {
       throw new RangeError(`home must index voters (0..${init.voters.length - 1}), got ${init.home}`)
     }
-    const voterIds = init.voters.map(a => multiaddr(a).getComponents().find(c => c.name === 'p2p')?.value ?? '')
+    const voterIds = init.voters.map(a => peerIdOf(a) ?? '')
     const allowed = new Set(voterIds)
     const node = await createNodeLibp2p({ privateKey: init.privateKey, listen: [], allowPeer: p => allowed.has(p) })
     const ref: { client?: NetClient } = {}

@@ -2,6 +2,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { Peer, ProcedureHashMismatchError, type Logger, type ProcedureRegistry, type RunApplier, type Store } from '@tideline/core'
+import { peerIdOf } from './addresses.js'
 import type { TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
 import { configFromGenesis, genesisDigest, verifyGenesis, type Genesis, type SignedGenesis, type SignedInvite } from './membership.js'
@@ -162,7 +163,7 @@ export class NetPeer {
     if (this.stopped || node === undefined) return
     for (const a of this.peers) {
       const ma = multiaddr(a)
-      const id = ma.getComponents().find(c => c.name === 'p2p')?.value
+      const id = peerIdOf(ma)
       if (id === undefined || id === this.id) continue
       if (node.getConnections().some(c => c.remotePeer.toString() === id)) continue
       node.dial(ma, { signal: AbortSignal.timeout(RECONNECT_MS * 2) }).catch(() => {})

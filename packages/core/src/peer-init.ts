@@ -1,0 +1,85 @@
+import type { RunApplier } from './apply.js'
+import * as C from './constants.js'
+import type { Message } from './messages.js'
+import type { ProcedureRegistry } from './procedures.js'
+import type { PeerOptions } from './protocol/state.js'
+import type { Store } from './store.js'
+import type { GroupConfig } from './types.js'
+
+/** The injected clock: milliseconds, possibly skewed, possibly stepping back. */
+export interface Clock {
+  now(): number
+}
+
+/** An injected structured logger (`debug`-style namespace is the host's choice; `logLevelOf(event)` gives each event's level). */
+export type Logger = (event: string, detail?: Record<string, unknown>) => void
+
+export interface PeerInit {
+  readonly id: string
+  readonly config: GroupConfig
+  readonly registry: ProcedureRegistry
+  readonly store: Store
+  readonly clock: Clock
+  /** Hands a message to the transport; delivery may fail silently. */
+  readonly send: (to: string, message: Message) => void
+  /** @default no logging */
+  readonly logger?: Logger
+  /** @default DEFAULT_WRITE_RETRY_MS */
+  readonly writeRetryMs?: number
+  /** @default DEFAULT_GOSSIP_INTERVAL_MS */
+  readonly gossipIntervalMs?: number
+  /** @default DEFAULT_GAP_RETRY_MS */
+  readonly gapRetryMs?: number
+  /** @default DEFAULT_CALL_TIMEOUT_MS */
+  readonly callTimeoutMs?: number
+  /** @default DEFAULT_MAX_SKEW_MS */
+  readonly maxSkewMs?: number
+  /** @default DEFAULT_CLOCK_LEASE_MS */
+  readonly clockLeaseMs?: number
+  /** @default DEFAULT_MAX_VALUE_BYTES */
+  readonly maxValueBytes?: number
+  /**
+   * Evaluates and settles runs of thunks. @default in-process against `store`
+   * (a browser database passes one that runs in its Web Worker).
+   */
+  readonly applier?: RunApplier
+  /** @default DEFAULT_SUSPECT_MS */
+  readonly suspectMs?: number
+  /** @default DEFAULT_PROPOSE_TIMEOUT_MS */
+  readonly proposeTimeoutMs?: number
+  /** @default DEFAULT_MAX_VOTERS */
+  readonly maxVoters?: number
+  /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
+  readonly candidate?: boolean
+  /**
+   * Which candidates a voter may add to the next epoch (they are already
+   * authenticated group members; this is the policy on top).
+   * @default none
+   */
+  readonly admitVoter?: (peerId: string) => boolean
+  /**
+   * Check `invariants(state)` after every step and throw InvariantError when
+   * one breaks (tests turn it on; a production peer skips the cost).
+   * @default false
+   */
+  readonly checkInvariants?: boolean
+}
+
+/** The protocol options with their defaults applied. */
+export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' | 'store' | 'clock' | 'send'>): PeerOptions {
+  return {
+    writeRetryMs: init.writeRetryMs ?? C.DEFAULT_WRITE_RETRY_MS,
+    gossipIntervalMs: init.gossipIntervalMs ?? C.DEFAULT_GOSSIP_INTERVAL_MS,
+    gapRetryMs: init.gapRetryMs ?? C.DEFAULT_GAP_RETRY_MS,
+    callTimeoutMs: init.callTimeoutMs ?? C.DEFAULT_CALL_TIMEOUT_MS,
+    maxSkewMs: init.maxSkewMs ?? C.DEFAULT_MAX_SKEW_MS,
+    clockLeaseMs: init.clockLeaseMs ?? C.DEFAULT_CLOCK_LEASE_MS,
+    maxValueBytes: init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES,
+    suspectMs: init.suspectMs ?? C.DEFAULT_SUSPECT_MS,
+    proposeTimeoutMs: init.proposeTimeoutMs ?? C.DEFAULT_PROPOSE_TIMEOUT_MS,
+    maxVoters: init.maxVoters ?? C.DEFAULT_MAX_VOTERS,
+    candidate: init.candidate ?? false,
+    admitVoter: init.admitVoter ?? (() => false)
+  }
+}
+

@@ -1,0 +1,54 @@
+import type { Divergence } from './protocol/effects.js'
+import { isSealed, roleOf, statusOf, type PeerState, type Status } from './protocol/state.js'
+import type { Counter } from './protocol/vocabulary.js'
+import type { Timestamp } from './timestamp.js'
+import type { Role } from './types.js'
+
+/** A snapshot of a peer's protocol state, for status displays and tests. */
+export interface PeerStatus {
+  readonly id: string
+  readonly role: Role
+  /** observing, voting, sealed, installing, failed or closed. */
+  readonly status: Status
+  readonly epoch: number
+  readonly voters: readonly string[]
+  /** This voter promised a ballot for its epoch and takes none of its writes until the change is decided. */
+  readonly sealed: boolean
+  readonly watermark: Timestamp
+  /** All thunks below this are evaluated and settled here. */
+  readonly frontier: Timestamp
+  readonly lastEvaluated: Timestamp
+  readonly evaluated: number
+  readonly digest: string
+  readonly inflight: number
+  readonly unevaluated: number
+  readonly failed: string | undefined
+  /** Set once another replica reported a different digest at a count this one also evaluated. */
+  readonly diverged: Divergence | undefined
+  readonly counters: Readonly<Partial<Record<Counter, number>>>
+}
+
+
+
+export function peerStatus (s: PeerState): PeerStatus {
+  let unevaluated = 0
+  for (const record of s.epochs.values()) for (const stream of record.streams.values()) unevaluated += stream.held.size
+  return {
+    id: s.id,
+    role: roleOf(s),
+    status: statusOf(s),
+    epoch: s.current.epoch,
+    voters: s.current.voters,
+    sealed: isSealed(s),
+    watermark: s.current.wm.value,
+    frontier: s.frontier,
+    lastEvaluated: s.lastEvaluated,
+    evaluated: s.evaluatedCount,
+    digest: s.hasher.digest(),
+    inflight: s.current.coordinator.inflight.size,
+    unevaluated,
+    failed: s.failure,
+    diverged: s.divergence,
+    counters: { ...s.counters }
+  }
+}
