@@ -1,0 +1,230 @@
+import {
+  MemoryStore, createRegistry, decisionKey, invariants, keysToRead, newPeerState, peerOptions, peerTag, readResult, recoveryReads, restore, settleRun, step,
+  type Effect, type EpochChange, type GroupConfig, type Input, type Message, type PeerState, type ProcedureMap, type ProcedureRegistry, type Thunk,
+  type Timestamp, type Value
+} from '../../src/index.js'
+
+/**
+ * A hand-driven group for interaction scripts: every peer is a bare
+ * `PeerState` stepped with `step`. Store effects and `later` inputs are
+ * carried out at the end of each command (against a MemoryStore's
+ * synchronous face); messages wait on the wire until a `deliver` command.
+ * Everything that happens is rendered as text, one line per effect.
+ */
+export class ScriptGroup {
+  private readonly registry: ProcedureRegistry
+  private readonly config: GroupConfig
+  private readonly states = new Map<string, PeerState>()
+  private readonly stores = new Map<string, MemoryStore>()
+  private readonly tags = new Map<string, string>()
+  private wire: Array<{ from: string, to: string, message: Message }> = []
+  private readonly pending: Array<{ peer: string, run: () => Input | undefined, label: string }> = []
+  readonly base = 1_000_000
+  now = this.base
+  private out: string[] = []
+
+  constructor (procedures: ProcedureMap, voters: readonly string[], observers: readonly string[] = []) {
+    this.registry = createRegistry(procedures)
+    this.config = { groupId: 'script', epoch: 0, voters: [...voters], registryHash: this.registry.hash }
+    for (const id of [...voters, ...observers]) {
+      this.tags.set(peerTag(id), id)
+      this.stores.set(id, new MemoryStore({ journal: true }))
+      this.open(id)
+    }
+    this.out = []
+  }
+
+  private open (id: string): void {
+    const store = this.stores.get(id) as MemoryStore
+    const s = newPeerState({ id, config: this.config, registry: this.registry, options: peerOptions({ suspectMs: 200, proposeTimeoutMs: 50 }), now: this.now })
+    const reads = recoveryReads(this.config)
+    let next = reads.next()
+    while (next.done !== true) next = reads.next('meta' in next.value ? store.getMetaSync(next.value.meta) : store.unsettledSync())
+    restore(s, next.value, this.config)
+    this.states.set(id, s)
+    this.input(id, { t: 'start' })
+  }
+
+  /** Steps `peer` with `input`, renders its effects and queues what they ask for. */
+  input (peer: string, input: Input): void {
+    const s = this.states.get(peer)
+    if (s === undefined) throw new Error(`no peer ${peer}`)
+    const effects = step(s, input, this.now)
+    const broken = invariants(s)
+    if (broken.length > 0) throw new Error(`${peer} broke invariants: ${broken.join('; ')}`)
+    for (const e of effects) this.carry(peer, e)
+  }
+
+  /** Carries out every queued store operation and `later` input, in order, until none is left. */
+  settle (): void {
+    for (let n = 0; this.pending.length > 0; n++) {
+      if (n > 10_000) throw new Error('store effects never settle')
+      const next = this.pending.shift() as (typeof this.pending)[number]
+      if (!this.states.has(next.peer)) continue
+      const input = next.run()
+      if (input === undefined) continue
+      this.out.push(`${next.peer} <- ${next.label}`)
+      this.input(next.peer, input)
+    }
+  }
+
+  /** Delivers the messages on the wire that match (all of them by default). */
+  deliver (filter: { from?: string, to?: string } = {}): void {
+    const take = this.wire.filter(w => (filter.from === undefined || w.from === filter.from) && (filter.to === undefined || w.to === filter.to))
+    this.wire = this.wire.filter(w => !take.includes(w))
+    for (const w of take) {
+      if (!this.states.has(w.to)) continue
+      this.out.push(`${w.to} <- ${w.from}: ${this.message(w.message)}`)
+      this.input(w.to, { t: 'receive', from: w.from, message: structuredClone(w.message) })
+      this.settle()
+    }
+  }
+
+  /** Drops the matching messages on the wire. */
+  drop (filter: { from?: string, to?: string }): number {
+    const before = this.wire.length
+    this.wire = this.wire.filter(w => !((filter.from === undefined || w.from === filter.from) && (filter.to === undefined || w.to === filter.to)))
+    return before - this.wire.length
+  }
+
+  /** The peer's memory is gone; its store keeps what was durable. */
+  crash (peer: string): void {
+    this.states.delete(peer)
+    this.stores.set(peer, (this.stores.get(peer) as MemoryStore).crashAndRecover())
+    this.wire = this.wire.filter(w => w.to !== peer && w.from !== peer)
+  }
+
+  restart (peer: string): void {
+    this.open(peer)
+  }
+
+  state (peer: string): PeerState {
+    return this.states.get(peer) as PeerState
+  }
+
+  store (peer: string): MemoryStore {
+    return this.stores.get(peer) as MemoryStore
+  }
+
+  hash (procedure: string): string {
+    return this.registry.procedures.get(procedure)?.hash ?? ''
+  }
+
+  /** What happened since the last call, one line each. */
+  take (): string[] {
+    const out = this.out
+    this.out = []
+    return out
+  }
+
+  private carry (peer: string, e: Effect): void {
+    const store = this.stores.get(peer) as MemoryStore
+    const line = (text: string): void => { this.out.push(`  ${text}`) }
+    switch (e.t) {
+      case 'send':
+        line(`send ${e.to}: ${this.message(e.message)}`)
+        this.wire.push({ from: peer, to: e.to, message: e.message })
+        break
+      case 'persist':
+        line(`persist ${this.batch(e.batch)}`)
+        this.pending.push({ peer, label: e.done.t, run: () => { store.writeSync(e.batch); return e.done } })
+        break
+      case 'apply':
+        line(`apply ${e.run.map(t => this.thunk(t)).join(' ')}`)
+        this.pending.push({
+          peer,
+          label: 'run-applied',
+          run: () => {
+            const overlay = new Map<string, Value | undefined>()
+            const keys = keysToRead(e.run)
+            const found = keys.length === 0 ? [] : store.latestValuesSync(keys, (e.run[0] as Thunk).ts)
+            keys.forEach((k, i) => overlay.set(k, found[i]))
+            const { batch, applied } = settleRun(this.registry, e.run, e.base, overlay, store.txnRecordsSync(e.run.map(t => t.clientTxnId)))
+            store.writeSync(batch)
+            return { t: 'run-applied', run: e.run, applied }
+          }
+        })
+        break
+      case 'read-values':
+        line(`read ${e.keys.join(',')} below ${this.ts(e.at)}`)
+        this.pending.push({ peer, label: 'values-read', run: () => ({ t: 'values-read', read: e.read, result: readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) }) })
+        break
+      case 'read-thunks':
+        line(`read thunks ${e.coordinator} e${e.epoch} ${e.from}..${e.last}`)
+        this.pending.push({ peer, label: 'thunks-read', run: () => ({ t: 'thunks-read', replyTo: e.replyTo, thunks: store.thunkRangeSync(e.coordinator, e.epoch, e.from, e.last) }) })
+        break
+      case 'read-decision':
+        line(`read decision e${e.epoch}`)
+        this.pending.push({ peer, label: 'decision-read', run: () => ({ t: 'decision-read', replyTo: e.replyTo, change: store.getMetaSync(decisionKey(e.epoch)) as unknown as EpochChange | undefined }) })
+        break
+      case 'settle':
+        line(`settle call ${e.call}: ${e.error !== undefined ? `${e.error.name}` : this.value(e.value)}`)
+        break
+      case 'later':
+        line(`later ${e.input.t === 'self' ? `self ${this.message(e.input.message)}` : e.input.t}`)
+        this.pending.push({ peer, label: e.input.t === 'self' ? `self: ${e.input.message.t}` : e.input.t, run: () => e.input })
+        break
+      case 'event':
+        line(`event ${e.event.t === 'applied' ? `applied ${e.event.written.join(',')}` : e.event.t === 'epoch' ? `epoch e${e.event.epoch} voters ${e.event.voters.join(',')} aborted ${e.event.aborted}` : `diverged from ${e.event.divergence.peer}`}`)
+        break
+      case 'log': break
+    }
+  }
+
+  /** `+ms@peer.event`: milliseconds since the script's start, the minting peer, its event counter. */
+  ts (ts: Timestamp): string {
+    if (/^0+$/.test(ts)) return '0'
+    if (/^f+$/.test(ts)) return 'inf'
+    const ms = parseInt(ts.slice(0, 12), 16) - this.base
+    return `+${ms}@${this.tags.get(ts.slice(12, 28)) ?? '?'}.${parseInt(ts.slice(28), 16)}`
+  }
+
+  private thunk (t: Thunk): string {
+    return `${t.coordinator}#${t.seq}`
+  }
+
+  private batch (b: Parameters<MemoryStore['writeSync']>[0]): string {
+    const parts: string[] = []
+    if (b.thunks !== undefined) parts.push(`thunks ${b.thunks.map(t => this.thunk(t)).join(' ')}`)
+    if (b.meta !== undefined) parts.push(`meta ${b.meta.map(([k]) => k).join(',')}`)
+    return parts.join('; ')
+  }
+
+  private value (v: unknown): string {
+    if (v === undefined) return 'done'
+    const r = v as { status?: string, value?: unknown, reason?: string, values?: Record<string, unknown>, ts?: Timestamp }
+    if (r.values !== undefined) return `values ${JSON.stringify(r.values)} at ${this.ts(r.ts as Timestamp)}`
+    if (r.status === 'committed') return `committed ${JSON.stringify(r.value)} at ${this.ts(r.ts as Timestamp)}`
+    if (r.status === 'aborted') return `aborted ${JSON.stringify(r.reason)}`
+    return JSON.stringify(v)
+  }
+
+  private message (m: Message): string {
+    const wm = (entries: ReadonlyArray<{ voter: string, svw: Timestamp, count: number }>): string =>
+      entries.map(e => `${e.voter}<${this.ts(e.svw)}/${e.count}`).join(' ')
+    switch (m.t) {
+      case 'write': return `write ${m.thunks.map(t => this.thunk(t)).join(' ')} wm ${wm(m.wm)}`
+      case 'ack': return `ack e${m.epoch} [${m.seqs.join(',')}] wm ${wm(m.wm)}`
+      case 'wm': return `wm ${wm(m.wm)}`
+      case 'gap-req': return `gap-req ${m.coordinator} e${m.epoch} ${m.from}..${m.to}`
+      case 'gap-rep': return `gap-rep ${m.thunks.map(t => this.thunk(t)).join(' ')}`
+      case 'submit': return `submit ${m.req.clientTxnId}`
+      case 'submit-rep': return `submit-rep ${m.clientTxnId} ${m.result !== undefined ? this.value(m.result) : m.error?.name ?? ''}`
+      case 'read': return `read ${m.keys.join(',')} ${m.consistency}`
+      case 'read-rep': return `read-rep ${m.result !== undefined ? this.value(m.result) : m.error?.name ?? ''}`
+      case 'ts-req': return 'ts-req'
+      case 'ts-rep': return `ts-rep ${this.ts(m.ts)}`
+      case 'ck': return `ck ${m.count}`
+      case 'hello': return `hello e${m.epoch ?? '?'}${m.candidate === true ? ' candidate' : ''}`
+      case 'confirm': return `confirm e${m.epoch} round ${m.round}`
+      case 'confirmed': return `confirmed e${m.epoch} round ${m.round}`
+      case 'rc-prepare': return `rc-prepare e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by}`
+      case 'rc-promise': return `rc-promise e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by} have ${m.report.have.map(h => `${h.coordinator}:${h.seq}`).join(',')} held [${m.report.held.map(t => this.thunk(t)).join(' ')}]`
+      case 'rc-accept': return `rc-accept e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by} -> e${m.value.epoch} voters ${m.value.voters.join(',')} cuts ${m.value.cuts.map(c => `${c.coordinator}:${c.end}${c.skip.length > 0 ? `-${c.skip.join('-')}` : ''}`).join(',')} kept [${m.value.thunks.map(t => this.thunk(t)).join(' ')}]`
+      case 'rc-accepted': return `rc-accepted e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by}`
+      case 'rc-nack': return `rc-nack e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by}`
+      case 'rc-decided': return `rc-decided e${m.value.epoch} voters ${m.value.voters.join(',')}`
+      case 'rc-fetch': return `rc-fetch e${m.epoch}`
+    }
+  }
+}
