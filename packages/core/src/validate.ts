@@ -236,7 +236,8 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       int(m.epoch, 'epoch')
       break
     default:
-      fail(`unknown message type ${JSON.stringify(m.t)}`)
+      // Not JSON.stringify: a BigInt (or a cycle) would throw a TypeError instead of the named error.
+      fail(`unknown message type ${typeof m.t === 'string' ? JSON.stringify(m.t.slice(0, 64)) : typeof m.t}`)
   }
   return m as unknown as Message
 }

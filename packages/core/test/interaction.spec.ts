@@ -68,7 +68,7 @@ function run (g: ScriptGroup | undefined, command: string): { group: ScriptGroup
   switch (verb) {
     case 'tick':
       g.now += Number(a.ms ?? 5)
-      for (const p of peer === 'all' ? [...(a.peers ?? 'v0,v1,v2').split(',')] : [peer]) g.input(p, { t: 'tick' })
+      for (const p of peer === 'all' ? (a.peers ?? 'v0,v1,v2').split(',') : [peer]) g.input(p, { t: 'tick' })
       break
     case 'advance': g.now += Number(a.ms ?? 5); break
     case 'submit':
@@ -92,7 +92,7 @@ function run (g: ScriptGroup | undefined, command: string): { group: ScriptGroup
 
 describe('interaction scripts', () => {
   for (const file of readdirSync(dir).filter(f => f.endsWith('.txt')).sort()) {
-    it(file.replace(/\.txt$/, ''), () => {
+    it(`${file}`, () => {
       const path = join(dir, file)
       const { header, blocks } = parse(readFileSync(path, 'utf8'))
       let g: ScriptGroup | undefined

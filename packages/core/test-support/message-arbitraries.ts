@@ -1,0 +1,85 @@
+import fc from 'fast-check'
+import { makeTimestamp, type Timestamp } from '../src/timestamp.js'
+import type { Message } from '../src/messages.js'
+import type { Ballot, EpochChange, Thunk, WatermarkEntry } from '../src/types.js'
+
+/**
+ * fast-check arbitraries for well-formed protocol messages (property tests
+ * of validation and of the wire codec).
+ */
+
+const id = fc.string({ minLength: 1, maxLength: 12 })
+const key = fc.string({ minLength: 1, maxLength: 24 })
+const hexTag = fc.stringMatching(/^[0-9a-f]{16}$/)
+
+export const arbTimestamp: fc.Arbitrary<Timestamp> = fc.tuple(fc.integer({ min: 0, max: 2 ** 40 }), hexTag, fc.integer({ min: 0, max: 2 ** 20 }))
+  .map(([ms, tag, event]) => makeTimestamp(ms, tag, event))
+
+const jsonValue = fc.jsonValue({ maxDepth: 3 }).map(v => JSON.parse(JSON.stringify(v)) as unknown)
+
+export const arbThunk: fc.Arbitrary<Thunk> = fc.record({
+  ts: arbTimestamp,
+  epoch: fc.nat(1000),
+  coordinator: id,
+  seq: fc.integer({ min: 1, max: 1e6 }),
+  procedure: id,
+  hash: id,
+  args: jsonValue,
+  reads: fc.array(key, { maxLength: 4 }),
+  writes: fc.array(key, { maxLength: 4 }),
+  clientTxnId: id
+}) as fc.Arbitrary<Thunk>
+
+export const arbEntry: fc.Arbitrary<WatermarkEntry> = fc.record({ voter: id, epoch: fc.nat(1000), svw: arbTimestamp, count: fc.nat(1e6) })
+
+const arbBallot: fc.Arbitrary<Ballot> = fc.record({ n: fc.integer({ min: 1, max: 1e6 }), by: id })
+
+const arbChange: fc.Arbitrary<EpochChange> = fc.record({
+  epoch: fc.integer({ min: 1, max: 1000 }),
+  voters: fc.uniqueArray(id, { minLength: 1, maxLength: 7 }),
+  cuts: fc.array(fc.record({ coordinator: id, end: fc.integer({ min: 5, max: 100 }), skip: fc.uniqueArray(fc.integer({ min: 1, max: 5 }), { maxLength: 3 }) }), { maxLength: 4 }),
+  floor: arbTimestamp,
+  thunks: fc.array(arbThunk, { maxLength: 3 })
+})
+
+export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
+  fc.record({ t: fc.constant('write' as const), thunks: fc.array(arbThunk, { maxLength: 4 }), wm: fc.array(arbEntry, { maxLength: 3 }) }),
+  fc.record({ t: fc.constant('ack' as const), epoch: fc.nat(1000), seqs: fc.array(fc.integer({ min: 1, max: 1e6 }), { maxLength: 8 }), wm: fc.array(arbEntry, { maxLength: 3 }) }),
+  fc.record({ t: fc.constant('wm' as const), wm: fc.array(arbEntry, { maxLength: 3 }) }),
+  fc.record({ t: fc.constant('gap-req' as const), coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }), to: fc.integer({ min: 1, max: 1e6 }) }),
+  fc.record({ t: fc.constant('gap-rep' as const), thunks: fc.array(arbThunk, { maxLength: 4 }) }),
+  fc.record({ t: fc.constant('submit' as const), req: fc.record({ clientTxnId: id, procedure: id, hash: id, args: jsonValue }), replyTo: id }) as fc.Arbitrary<Message>,
+  fc.record({ t: fc.constant('read' as const), reqId: id, keys: fc.array(key, { maxLength: 4 }), consistency: fc.constantFrom('strict' as const, 'snapshot' as const), replyTo: id }),
+  fc.record({ t: fc.constant('ts-req' as const), reqId: id }),
+  fc.record({ t: fc.constant('ts-rep' as const), reqId: id, ts: arbTimestamp }),
+  fc.record({ t: fc.constant('ck' as const), count: fc.integer({ min: 1, max: 1e6 }), digest: fc.string({ minLength: 1, maxLength: 64 }) }),
+  fc.record({ t: fc.constant('hello' as const), epoch: fc.nat(1000), candidate: fc.boolean() }),
+  fc.record({ t: fc.constant('confirm' as const), epoch: fc.nat(1000), round: fc.integer({ min: 1, max: 1e6 }) }),
+  fc.record({ t: fc.constant('confirmed' as const), epoch: fc.nat(1000), round: fc.integer({ min: 1, max: 1e6 }) }),
+  fc.record({ t: fc.constant('rc-prepare' as const), epoch: fc.nat(1000), ballot: arbBallot }),
+  fc.record({ t: fc.constant('rc-accept' as const), epoch: fc.nat(1000), ballot: arbBallot, value: arbChange }),
+  fc.record({ t: fc.constant('rc-accepted' as const), epoch: fc.nat(1000), ballot: arbBallot }),
+  fc.record({ t: fc.constant('rc-nack' as const), epoch: fc.nat(1000), ballot: arbBallot }),
+  fc.record({ t: fc.constant('rc-decided' as const), value: arbChange }),
+  fc.record({ t: fc.constant('rc-fetch' as const), epoch: fc.nat(1000) })
+)
+
+/**
+ * Junk built from a valid message: one field (at any depth) replaced by an
+ * arbitrary value, or a field removed. Some of these are still valid.
+ */
+export const arbMangled: fc.Arbitrary<unknown> = fc.tuple(arbMessage, fc.anything(), fc.nat(), fc.boolean()).map(([m, junk, pick, remove]) => {
+  const copy = structuredClone(m) as unknown as Record<string, unknown>
+  const paths: Array<[Record<string, unknown> | unknown[], string | number]> = []
+  const walk = (x: unknown): void => {
+    if (Array.isArray(x)) x.forEach((v, i) => { paths.push([x, i]); walk(v) })
+    else if (x !== null && typeof x === 'object') for (const k of Object.keys(x)) { paths.push([x as Record<string, unknown>, k]); walk((x as Record<string, unknown>)[k]) }
+  }
+  walk(copy)
+  const at = paths[pick % Math.max(1, paths.length)]
+  if (at === undefined) return junk
+  const [parent, k] = at
+  if (remove && !Array.isArray(parent)) delete parent[k as string]
+  else (parent as Record<string | number, unknown>)[k] = junk
+  return copy
+})
