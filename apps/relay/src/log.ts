@@ -1,16 +1,23 @@
+import { LOG_EVENTS, logLevelOf, type LogLevel } from '@tideline/core'
+
 /** Structured logs: one JSON object per line on stdout (`ts`, `level`, `event`, then details). */
-export type Level = 'debug' | 'info' | 'warn' | 'error'
+export type Level = LogLevel
 
 export interface RelayLogger {
   (event: string, detail?: Record<string, unknown>, level?: Level): void
 }
 
-/** Events the protocol and transport report that mean something went wrong (logged as warnings). */
-const WARN_EVENTS = new Set(['junk', 'disconnect-junk', 'refused-non-member', 'join-refused', 'send-failed', 'gossip-failed', 'store-failed', 'handler-error'])
+/** Events the transport and membership report that mean something went wrong (logged as warnings). */
+const TRANSPORT_WARN_EVENTS = new Set(['junk', 'disconnect-junk', 'refused-non-member', 'join-refused', 'send-failed', 'gossip-failed', 'join-failed', 'worker-failed'])
+
+/** The level of an event: the protocol's own table for protocol events, warn for the transport's troubles, info otherwise. */
+export function levelOf (event: string): Level {
+  if (event in LOG_EVENTS) return logLevelOf(event)
+  return TRANSPORT_WARN_EVENTS.has(event) ? 'warn' : 'info'
+}
 
 export function jsonLogger (fields: Record<string, unknown>, write: (line: string) => void = l => { process.stdout.write(l) }): RelayLogger {
   return (event, detail = {}, level) => {
-    const lvl = level ?? (WARN_EVENTS.has(event) ? 'warn' : 'info')
-    write(`${JSON.stringify({ ts: new Date().toISOString(), level: lvl, event, ...fields, ...detail })}\n`)
+    write(`${JSON.stringify({ ts: new Date().toISOString(), level: level ?? levelOf(event), event, ...fields, ...detail })}\n`)
   }
 }

@@ -6,11 +6,11 @@ import type { Timestamp } from './timestamp.js'
  * objects; a transport encodes them (see net-libp2p's PROTOCOL.md).
  */
 export type Message =
-  /** Coordinator → replicas: store these thunks (S-phase); carries the sender's watermark view. */
+  /** Coordinator → replicas: store these thunks (S-phase); `wm` is the sender's own watermark entry (receivers take no one's entry second-hand). */
   | { readonly t: 'write'; readonly thunks: readonly Thunk[]; readonly wm: readonly WatermarkEntry[] }
-  /** Voter → coordinator: these of your sequence numbers are durable here. */
+  /** Voter → coordinator: these of your sequence numbers are durable here; `wm` is the sender's own entry. */
   | { readonly t: 'ack'; readonly epoch: number; readonly seqs: readonly number[]; readonly wm: readonly WatermarkEntry[] }
-  /** Watermark gossip: the sender's view of every voter's entry (merged by max). */
+  /** Watermark gossip: the sender's own entry (a receiver merges it by max into that voter's slot, and takes it only from that voter). */
   | { readonly t: 'wm'; readonly wm: readonly WatermarkEntry[] }
   /** Ask for a coordinator's thunks `from..to` (inclusive). */
   | { readonly t: 'gap-req'; readonly coordinator: string; readonly epoch: number; readonly from: number; readonly to: number }
