@@ -86,3 +86,14 @@ export interface StoreSnapshot {
   readonly txns: ReadonlyArray<readonly [clientTxnId: string, record: string]>
   readonly meta: ReadonlyArray<readonly [name: string, value: Value]>
 }
+
+/** Every method of the `Store` contract but `close`, in one list: hosts that forward a store (the database worker) derive their API from it. */
+export const STORE_METHODS = [
+  'write', 'latest', 'latestValues', 'txnRecords', 'thunkRange', 'unsettled', 'outcome', 'getMeta', 'entries', 'gc', 'exportSnapshot', 'importSnapshot'
+] as const satisfies ReadonlyArray<keyof Store>
+
+export type StoreMethod = (typeof STORE_METHODS)[number]
+
+/** Fails to compile when the `Store` contract gains a method STORE_METHODS does not list. */
+export type StoreMethodsComplete = Exclude<keyof Store, StoreMethod | 'close'> extends never ? true : never
+export const STORE_METHODS_COMPLETE: StoreMethodsComplete = true

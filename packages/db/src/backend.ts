@@ -1,14 +1,17 @@
 import { wrap, releaseProxy, type Remote } from 'comlink'
-import { WorkerFailedError, type AppliedRun, type Cursor, type Outcome, type RunApplier, type Store, type StoreBatch, type StoreSnapshot, type Thunk, type Timestamp, type Value } from '@tideline/core'
+import { STORE_METHODS, WorkerFailedError, type AppliedRun, type Cursor, type RunApplier, type Store, type StoreMethod, type Thunk } from '@tideline/core'
 import type { WorkerApi } from './worker.js'
 
 /**
  * The page's side of a database worker: a `Store` and a `RunApplier` whose
- * every call goes to the worker. If the worker dies (an uncaught error, a
+ * every call goes to the worker (the store's methods derived from the
+ * contract's list, `STORE_METHODS`, as the worker's API is). If the worker dies (an uncaught error, a
  * message that cannot be cloned) every pending and later call rejects with
  * WorkerFailedError instead of hanging, and `onFailure` listeners hear it.
  */
-export class WorkerBackend implements Store {
+export class WorkerBackend {
+  /** The worker's store: every `Store` method (from `STORE_METHODS`) forwarded, failing with the worker. */
+  readonly store: Store
   readonly applier: RunApplier
   private readonly worker: Worker
   private readonly remote: Remote<WorkerApi>
@@ -35,6 +38,12 @@ export class WorkerBackend implements Store {
     })
     this.dead.catch(() => {})
     this.applier = (run: readonly Thunk[], base: Cursor): Promise<AppliedRun> => this.call(this.remote.applyRun(run, base))
+    const forwarded: Partial<Record<StoreMethod, (...args: never[]) => Promise<unknown>>> = {}
+    for (const m of STORE_METHODS) {
+      const remote = this.remote[m] as unknown as (...args: never[]) => Promise<unknown>
+      forwarded[m] = (...args: never[]) => this.call(remote(...args))
+    }
+    this.store = { ...(forwarded as Pick<Store, StoreMethod>), close: () => this.close() }
   }
 
   /** The worker's failure, if it failed. */
@@ -51,24 +60,7 @@ export class WorkerBackend implements Store {
     return await Promise.race([p, this.dead])
   }
 
-  /** For methods whose union result type Comlink spreads into a union of promises. */
-  private async callAs<T> (p: Promise<unknown>): Promise<T> {
-    return await this.call(p) as T
-  }
-
   open (name: string, registryHash: string): Promise<void> { return this.call(this.remote.open(name, registryHash)) }
-  write (batch: StoreBatch): Promise<void> { return this.call(this.remote.write(batch)) }
-  latest (key: string, below: Timestamp): ReturnType<Store['latest']> { return this.call(this.remote.latest(key, below)) }
-  latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> { return this.call(this.remote.latestValues(keys, below)) }
-  txnRecords (ids: readonly string[]): Promise<Array<string | undefined>> { return this.call(this.remote.txnRecords(ids)) }
-  thunkRange (coordinator: string, epoch: number, from: number, to: number): Promise<Thunk[]> { return this.call(this.remote.thunkRange(coordinator, epoch, from, to)) }
-  unsettled (): Promise<Thunk[]> { return this.call(this.remote.unsettled()) }
-  outcome (ts: Timestamp): Promise<Outcome | undefined> { return this.callAs<Outcome | undefined>(this.remote.outcome(ts)) }
-  getMeta (name: string): Promise<Value | undefined> { return this.callAs<Value | undefined>(this.remote.getMeta(name)) }
-  entries (below: Timestamp): Promise<Array<[string, Value]>> { return this.call(this.remote.entries(below)) }
-  gc (horizon: Timestamp, options?: { readonly records?: Timestamp }): ReturnType<Store['gc']> { return this.call(this.remote.gc(horizon, options)) }
-  exportSnapshot (at: Timestamp): Promise<StoreSnapshot> { return this.call(this.remote.exportSnapshot(at)) }
-  importSnapshot (snapshot: StoreSnapshot): Promise<void> { return this.call(this.remote.importSnapshot(snapshot)) }
 
   /** Closes the store in the worker and ends the worker. */
   async close (): Promise<void> {

@@ -324,7 +324,7 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
       slot = await claimSlot(options.name)
       backend = new WorkerBackend(options.worker())
       await backend.open(`tideline/${options.name}/${slot.index}`, registry.hash)
-      store = backend
+      store = backend.store
     } else if (options.store !== undefined) {
       store = options.store
     } else {
