@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test'
 import { encodeSigned } from '@tideline/net-libp2p'
-import { startLocalGroup, type ProcessGroup } from '@tideline/relay'
+import { startLocalGroup, type ProcessGroup } from '@tideline/test-kit'
 
 // @tideline/db in real Chromium: three relay processes (voters, LevelStore),
 // pages in separate browser contexts, each with its replica and evaluation in

@@ -6,7 +6,7 @@ import { expect, test, type Browser, type BrowserContext, type Page, type TestIn
 import type { BoardHook } from '@tideline/demo/hooks'
 import { serveDemo, type DemoServer } from '@tideline/demo/server'
 import { encodeSigned } from '@tideline/net-libp2p'
-import { startLocalGroup, type ProcessGroup } from '@tideline/relay'
+import { startLocalGroup, type ProcessGroup } from '@tideline/test-kit'
 
 // The demo app (demo/) in real Chromium: three tabs in separate browser
 // contexts against three relay processes running the demo's procedures. The

@@ -3,7 +3,7 @@ import { chromium } from '@playwright/test'
 import { chromiumLaunchOptions } from '@tideline/e2e/support/chromium'
 import { startHarness } from '@tideline/e2e/support/harness-server'
 import { encodeSigned } from '@tideline/net-libp2p'
-import { startLocalGroup } from '@tideline/relay'
+import { startLocalGroup } from '@tideline/test-kit'
 import { quantile } from './closed-loop.js'
 
 /** The bank procedures the browser test page uses (shared with the relays). */

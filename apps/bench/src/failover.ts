@@ -1,5 +1,5 @@
 import { NetClient } from '@tideline/net-libp2p'
-import { Recorder, finals, runWorkload, startLocalGroup, waitQuiescent, waitUntil as waitFor, type RelayProcess } from '@tideline/relay'
+import { Recorder, finals, runWorkload, startLocalGroup, waitQuiescent, waitUntil as waitFor, type RelayProcess } from '@tideline/test-kit'
 import { checkHistory, formatViolation } from '@tideline/sim'
 import { quantile } from './closed-loop.js'
 

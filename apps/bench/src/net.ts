@@ -2,7 +2,7 @@ import '@tideline/net-libp2p'
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { NetClient } from '@tideline/net-libp2p'
-import { startLocalGroup } from '@tideline/relay'
+import { startLocalGroup } from '@tideline/test-kit'
 import { simRegistry } from '@tideline/sim'
 import { processCpuMs, quantile } from './closed-loop.js'
 

@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url'
 import { createRegistry, type ProcedureMap, type ProcedureRegistry } from '@tideline/core'
 import { NetPeer, createNodeLibp2p, decodeSigned, type SignedGenesis } from '@tideline/net-libp2p'
 import { LevelStore } from '@tideline/store-node'
-import { simProcedures } from '@tideline/sim'
+import { workloadProcedures } from '@tideline/workloads'
 import { loadOrCreateIdentity } from './identity.js'
 import { renderMetrics } from './metrics.js'
 import type { RelayLogger } from './log.js'
@@ -49,7 +49,7 @@ export interface RelayHandle {
 export const BUILTIN_PROCEDURES = 'builtin:workloads'
 
 export async function loadRegistry (spec: string | undefined): Promise<ProcedureRegistry> {
-  if (spec === undefined || spec === BUILTIN_PROCEDURES) return createRegistry(simProcedures)
+  if (spec === undefined || spec === BUILTIN_PROCEDURES) return createRegistry(workloadProcedures)
   const mod = await import(pathToFileURL(spec).href) as { default?: ProcedureMap, procedures?: ProcedureMap }
   const map = mod.procedures ?? mod.default
   if (map === undefined || typeof map !== 'object') throw new TypeError(`${spec} exports neither \`procedures\` nor a default procedure map`)

@@ -1,48 +1,5 @@
-import { createRegistry, type ProcedureMap, type Tx, type Value } from '@tideline/core'
-
-/** Balance of an account nobody has written yet. */
-export const INITIAL_BALANCE = 100
-
-export const accountKey = (name: string): string => `acct/${name}`
-export const listKey = (name: string): string => `l/${name}`
-
-export interface TransferArgs { readonly from: string, readonly to: string, readonly amount: number }
-export type ListMopArgs = { readonly f: 'r', readonly k: string } | { readonly f: 'append', readonly k: string, readonly v: number }
-export interface ListTxnArgs { readonly mops: readonly ListMopArgs[] }
-
-const balance = (tx: Tx, name: string): number => (tx.get(accountKey(name)) as number | undefined) ?? INITIAL_BALANCE
-
-/** The workloads' procedures: bank transfers and Elle-style list-append transactions. */
-export const simProcedures = {
-  transfer: {
-    keys: (a: TransferArgs) => ({ reads: [accountKey(a.from), accountKey(a.to)], writes: [accountKey(a.from), accountKey(a.to)] }),
-    run (tx: Tx, a: TransferArgs): Value {
-      const from = balance(tx, a.from)
-      if (from < a.amount) return tx.abort('insufficient funds')
-      const to = balance(tx, a.to)
-      tx.put(accountKey(a.from), from - a.amount)
-      tx.put(accountKey(a.to), to + a.amount)
-      return { from: from - a.amount, to: to + a.amount }
-    }
-  },
-  listTxn: {
-    keys: (a: ListTxnArgs) => {
-      const keys = [...new Set(a.mops.map(m => listKey(m.k)))]
-      return { reads: keys, writes: [...new Set(a.mops.filter(m => m.f === 'append').map(m => listKey(m.k)))] }
-    },
-    run (tx: Tx, a: ListTxnArgs): Value {
-      const lists = new Map<string, number[]>()
-      const current = (k: string): number[] => lists.get(k) ?? ((tx.get(listKey(k)) as number[] | undefined) ?? [])
-      const reads: number[][] = []
-      for (const m of a.mops) {
-        const cur = current(m.k)
-        if (m.f === 'r') reads.push([...cur])
-        else lists.set(m.k, [...cur, m.v])
-      }
-      for (const [k, list] of lists) tx.put(listKey(k), list)
-      return reads
-    }
-  }
-} satisfies ProcedureMap
-
-export const simRegistry = createRegistry(simProcedures)
+// The simulator's workloads are the shared ones (also the relays' built-in procedures).
+export {
+  workloadProcedures as simProcedures, workloadRegistry as simRegistry, INITIAL_BALANCE, accountKey, listKey
+} from '@tideline/workloads'
+export type { ListMopArgs, ListTxnArgs, TransferArgs } from '@tideline/workloads'

@@ -3,19 +3,19 @@ import { promisify } from 'node:util'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { NetClient, createGenesis, createInvite, encodeSigned, type SignedGenesis, type SignedInvite } from '@tideline/net-libp2p'
-import { loadOrCreateIdentity } from './identity.js'
-import { loadRegistry } from './relay.js'
+import { createRequire } from 'node:module'
+import { loadOrCreateIdentity, loadRegistry } from '@tideline/relay'
 
 const execFileAsync = promisify(execFile)
 
-const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
+/** The relay CLI's source: the processes run it under tsx with the workspace's source condition. */
+const CLI = join(dirname(createRequire(import.meta.url).resolve('@tideline/relay/package.json')), 'src', 'cli.ts')
 
 /** A free TCP port on loopback (bound once and released; the caller's server binds it again at once). */
 export async function freePort (): Promise<number> {

@@ -1,12 +1,13 @@
 import { canonical, hash64, type TxnResult, type Value } from '@tideline/core'
 import type { NetClient } from '@tideline/net-libp2p'
-import { simRegistry, type History, type ListMop, type Op, type ReplicaFinal } from '@tideline/sim'
+import type { History, ListMop, Op, ReplicaFinal } from '@tideline/sim'
+import { workloadRegistry } from '@tideline/workloads'
 import type { RelayProcess } from './local-group.js'
 
 export const INITIAL_BALANCE = 100
 export const ACCOUNTS = ['a0', 'a1', 'a2', 'a3', 'a4', 'a5', 'a6', 'a7']
 export const LIST_KEYS = ['x0', 'x1', 'x2', 'x3', 'x4', 'x5']
-const hashOf = (p: string): string => simRegistry.procedures.get(p)?.hash ?? ''
+const hashOf = (p: string): string => workloadRegistry.procedures.get(p)?.hash ?? ''
 
 /** Errors after which a call certainly had no effect (refused before it got a timestamp). */
 const REFUSED = new Set(['UnknownProcedureError', 'ProcedureHashMismatchError', 'InvalidValueError', 'ValueTooLargeError', 'NotMemberError'])
