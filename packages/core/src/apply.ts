@@ -3,23 +3,9 @@ import { Hasher } from './hash.js'
 import { evaluate, type EvaluateOptions, type ProcedureRegistry } from './procedures.js'
 import type { Settlement, Store, StoreBatch } from './store.js'
 import { maxTimestamp, timestampSuccessor, type Timestamp } from './timestamp.js'
-import type { Outcome, Thunk, TxnResult } from './types.js'
+import type { Cursor, Outcome, Thunk, TxnResult } from './types.js'
+import { metaEntry } from './protocol/meta.js'
 import { canonical, type Value } from './value.js'
-
-/**
- * The evaluation cursor a replica persists with every settled run: where it
- * stands in timestamp order, how many thunks it evaluated, the rolling digest
- * state, and the next sequence number per coordinator.
- */
-export interface Cursor {
-  readonly frontier: Timestamp
-  readonly last: Timestamp
-  readonly count: number
-  readonly digest: [number, number, number]
-  readonly evalNext: Readonly<Record<string, number>>
-  /** The epoch whose sequences `evalNext` counts in (absent: the genesis epoch). */
-  readonly epoch?: number
-}
 
 /** What applying a run did: one result per thunk (in order), the cursor it persisted, and every key it wrote. */
 export interface AppliedRun {
@@ -198,7 +184,7 @@ export function settleRun (
   const last = (run[run.length - 1] as Thunk).ts
   const cursor: Cursor = { frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, evalNext: base.evalNext, ...(base.epoch === undefined ? {} : { epoch: base.epoch }) }
   return {
-    batch: { settle, txns, meta: [['cursor', cursor as unknown as Value]], durability: 'relaxed' },
+    batch: { settle, txns, meta: [metaEntry('cursor', cursor)], durability: 'relaxed' },
     applied: { results, cursor, written: [...written], checkpoints }
   }
 }

@@ -11,10 +11,10 @@ import { readResult } from './protocol/reads.js'
 import { loadPersisted, restore } from './protocol/recover.js'
 import { newPeerState, roleOf, type PeerState } from './protocol/state.js'
 import { step } from './protocol/step.js'
-import { decisionKey } from './protocol/vocabulary.js'
+import { META, decisionKey, decisionValue, metaValue } from './protocol/meta.js'
 import type { Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
-import type { EpochChange, GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
+import type { GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
 import type { Value } from './value.js'
 
 export type { Clock, Divergence, Logger, PeerInit, PeerStatus }
@@ -135,7 +135,7 @@ export class Peer {
           this.complete(this.store.thunkRange(e.coordinator, e.epoch, e.from, e.last).then(thunks => ({ t: 'thunks-read' as const, replyTo: e.replyTo, thunks })))
           break
         case 'read-decision':
-          this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => ({ t: 'decision-read' as const, replyTo: e.replyTo, change: v as unknown as EpochChange | undefined })))
+          this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => ({ t: 'decision-read' as const, replyTo: e.replyTo, change: decisionValue(v) })))
           break
         case 'settle': this.settle(e.call, e.value, e.error); break
         case 'later': queueMicrotask(() => { this.input(e.input) }); break
@@ -283,10 +283,10 @@ export class Peer {
     while (this.state.evaluation !== 'idle') await new Promise<void>(resolve => { queueMicrotask(resolve) })
     this.input({ t: 'hold-evaluation' })
     try {
-      const cursor = await this.store.getMeta('cursor') as { frontier: Timestamp } | undefined
+      const cursor = metaValue('cursor', await this.store.getMeta(META.cursor))
       const snap = await this.store.exportSnapshot(cursor?.frontier ?? TS_ZERO)
       // Only the replicated state travels: leases and other per-peer metadata stay home.
-      return { ...snap, meta: snap.meta.filter(([name]) => name === 'cursor') }
+      return { ...snap, meta: snap.meta.filter(([name]) => name === META.cursor) }
     } finally {
       this.input({ t: 'release-evaluation' })
     }

@@ -111,3 +111,18 @@ export interface EpochReport {
   readonly held: readonly Thunk[]
   readonly top: Timestamp
 }
+
+/**
+ * The evaluation cursor a replica persists with every settled run: where it
+ * stands in timestamp order, how many thunks it evaluated, the rolling digest
+ * state, and the next sequence number per coordinator.
+ */
+export interface Cursor {
+  readonly frontier: Timestamp
+  readonly last: Timestamp
+  readonly count: number
+  readonly digest: [number, number, number]
+  readonly evalNext: Readonly<Record<string, number>>
+  /** The epoch whose sequences `evalNext` counts in (absent: the genesis epoch). */
+  readonly epoch?: number
+}

@@ -1,9 +1,12 @@
-import type { AppliedRun, Cursor } from '../apply.js'
+import type { AppliedRun } from '../apply.js'
 import type { Message } from '../messages.js'
 import type { StoreBatch } from '../store.js'
 import type { Timestamp } from '../timestamp.js'
-import type { Ballot, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk } from '../types.js'
+import type { Cursor, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk } from '../types.js'
+import type { AcceptorState } from './meta.js'
 import type { LogEvent } from './vocabulary.js'
+
+export type { AcceptorState }
 
 /**
  * What `step` takes and what it returns. Inputs are messages, ticks, calls
@@ -11,13 +14,6 @@ import type { LogEvent } from './vocabulary.js'
  * driver carries out. Nothing is awaited inside `step`: a store operation is
  * an effect, and its result comes back as a later input.
  */
-
-/** An acceptor's durable Paxos state for its epoch. */
-export interface AcceptorState {
-  readonly epoch: number
-  readonly promised?: Ballot
-  readonly accepted?: { readonly ballot: Ballot, readonly value: EpochChange }
-}
 
 /** Two replicas disagree on the result digest after the same number of evaluated thunks. */
 export interface Divergence {

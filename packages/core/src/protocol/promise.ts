@@ -6,7 +6,7 @@ import { kickEvaluator } from './evaluator.js'
 import { noticeEpoch, tellStale } from './reconfig/epoch-news.js'
 import { count, emit, send } from './emit.js'
 import { isSealed, roleOf, type PeerState } from './state.js'
-import { META } from './vocabulary.js'
+import { metaEntry } from './meta.js'
 
 /**
  * The watermark from this peer's side: a voter's own entry (its promise),
@@ -88,7 +88,7 @@ export function renewLease (s: PeerState): void {
   if (s.leaseWriting || s.minter.lastMillis + s.options.clockLeaseMs / 2 < s.clockLease) return
   s.leaseWriting = true
   const lease = Math.max(s.now, s.minter.lastMillis) + s.options.clockLeaseMs
-  emit(s, { t: 'persist', batch: { meta: [[META.clockLease, lease]], durability: 'strict' }, done: { t: 'lease-persisted', lease } })
+  emit(s, { t: 'persist', batch: { meta: [metaEntry('clockLease', lease)], durability: 'strict' }, done: { t: 'lease-persisted', lease } })
 }
 
 export function onLeasePersisted (s: PeerState, lease: number): void {

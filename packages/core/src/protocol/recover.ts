@@ -1,11 +1,10 @@
-import type { Cursor } from '../apply.js'
 import { Hasher } from '../hash.js'
 import type { Store } from '../store.js'
+import type { Value } from '../value.js'
 import type { Timestamp } from '../timestamp.js'
-import type { EpochChange, GroupConfig, Thunk } from '../types.js'
-import type { AcceptorState } from './effects.js'
+import type { Cursor, EpochChange, GroupConfig, Thunk } from '../types.js'
 import { advanceHave, applyCut, cutOff, isSealed, newEpochRecord, type EpochRecord, type PeerState } from './state.js'
-import { META, decisionKey } from './vocabulary.js'
+import { META, decisionKey, decisionValue, metaValue, type AcceptorState } from './meta.js'
 
 /**
  * Recovery: what a peer's store persisted, read once when it opens, and the
@@ -40,20 +39,20 @@ export type RecoveryRead = { readonly meta: string } | { readonly unsettled: tru
  * synchronous one (the simulator's) share the one sequence.
  */
 export function * recoveryReads (initial: GroupConfig): Generator<RecoveryRead, Persisted, unknown> {
-  const cursor = (yield { meta: META.cursor }) as Cursor | undefined
-  const config = (yield { meta: META.config }) as GroupConfig | undefined
+  const cursor = metaValue('cursor', (yield { meta: META.cursor }) as Value | undefined)
+  const config = metaValue('config', (yield { meta: META.config }) as Value | undefined)
   const { start, target } = epochRange(cursor, config, initial)
   const decisions = new Map<number, EpochChange>()
   if (start !== initial.epoch) {
-    const d = (yield { meta: decisionKey(start) }) as EpochChange | undefined
+    const d = decisionValue((yield { meta: decisionKey(start) }) as Value | undefined)
     if (d !== undefined) decisions.set(start, d)
   }
   for (let e = start + 1; e <= target; e++) {
-    const d = (yield { meta: decisionKey(e) }) as EpochChange | undefined
+    const d = decisionValue((yield { meta: decisionKey(e) }) as Value | undefined)
     if (d === undefined) break
     decisions.set(e, d)
   }
-  const acceptor = (yield { meta: META.paxos }) as AcceptorState | undefined
+  const acceptor = metaValue('paxos', (yield { meta: META.paxos }) as Value | undefined)
   const clockLease = yield { meta: META.clockLease }
   const unsettled = (yield { unsettled: true }) as Thunk[]
   return { cursor, config, decisions, acceptor, clockLease, unsettled }

@@ -74,35 +74,52 @@ function handle (s: PeerState, input: Input): void {
   }
 }
 
-/**
- * The timeouts, run by every tick: retransmission, lease renewal, gossip,
- * observer expiry and failure detection for a voter; hello for anyone else;
- * then digest checkpoints, gap fill, forwards, reads, confirmations and
- * call deadlines.
- */
+/** A timeout the tick runs: each checks its own clock in the state and acts when due. */
+interface Timeout {
+  readonly name: string
+  /** Whose timeout it is: a voter's, a non-voter's, or every peer's. */
+  readonly of: 'voter' | 'observer' | 'any'
+  readonly run: (s: PeerState) => void
+}
+
+/** Every timeout, in the order each tick runs them. */
+const TIMEOUTS: readonly Timeout[] = [
+  { name: 'retransmit unacked writes', of: 'voter', run: retransmit },
+  { name: 'renew the clock lease', of: 'voter', run: renewLease },
+  { name: 'gossip the watermark', of: 'voter', run: s => { if (s.now - s.lastGossip >= s.options.gossipIntervalMs) publish(s) } },
+  { name: 'forget silent observers and candidates', of: 'voter', run: expireObservers },
+  { name: 'failure detector', of: 'voter', run: s => { if (s.phase !== 'failed') detectFailures(s, s.now) } },
+  { name: 'hello to the voters', of: 'observer', run: sendHello },
+  { name: 'digest checkpoint', of: 'any', run: s => { if (s.now - s.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) sendCheckpoint(s) } },
+  { name: 'gap fill', of: 'any', run: askForGaps },
+  { name: 'resend forwarded submissions', of: 'any', run: retryForwards },
+  { name: 'read deadlines and timestamp requests', of: 'any', run: tickReads },
+  { name: 'resend read confirmations', of: 'any', run: retryConfirm },
+  { name: 'call deadlines', of: 'any', run: expireWaiters },
+  { name: 'leave deadlines', of: 'any', run: expireLeaves }
+]
+
 function tick (s: PeerState): void {
   if (s.phase === 'closed') return
-  const now = s.now
-  if (roleOf(s) === 'voter') {
-    retransmit(s)
-    renewLease(s)
-    if (now - s.lastGossip >= s.options.gossipIntervalMs) publish(s)
-    for (const [id, seen] of s.observers) if (now - seen > C.DEFAULT_OBSERVER_TTL_MS) s.observers.delete(id)
-    for (const [id, c] of s.candidates) if (now - c.seen > C.DEFAULT_OBSERVER_TTL_MS) s.candidates.delete(id)
-    if (s.phase !== 'failed') detectFailures(s, now)
-  } else if (now - s.lastHello >= C.DEFAULT_HELLO_INTERVAL_MS) {
-    s.lastHello = now
-    const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving }
-    for (const v of s.current.voters) send(s, v, hello)
-  }
-  if (now - s.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) sendCheckpoint(s)
-  askForGaps(s)
-  retryForwards(s)
-  tickReads(s)
-  retryConfirm(s)
-  expireWaiters(s)
+  const role = roleOf(s) === 'voter' ? 'voter' : 'observer'
+  for (const t of TIMEOUTS) if (t.of === 'any' || t.of === role) t.run(s)
+}
+
+function expireObservers (s: PeerState): void {
+  for (const [id, seen] of s.observers) if (s.now - seen > C.DEFAULT_OBSERVER_TTL_MS) s.observers.delete(id)
+  for (const [id, c] of s.candidates) if (s.now - c.seen > C.DEFAULT_OBSERVER_TTL_MS) s.candidates.delete(id)
+}
+
+function sendHello (s: PeerState): void {
+  if (s.now - s.lastHello < C.DEFAULT_HELLO_INTERVAL_MS) return
+  s.lastHello = s.now
+  const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving }
+  for (const v of s.current.voters) send(s, v, hello)
+}
+
+function expireLeaves (s: PeerState): void {
   for (const [call, deadline] of s.leaves) {
-    if (now < deadline) continue
+    if (s.now < deadline) continue
     s.leaves.delete(call)
     settle(s, call, undefined, new QuorumUnavailableError('timed out waiting for the watermark'))
   }

@@ -36,20 +36,3 @@ export type LogEvent = keyof typeof LOG_EVENTS
 export function logLevelOf (event: string): LogLevel {
   return (LOG_EVENTS as Record<string, LogLevel>)[event] ?? 'info'
 }
-
-/** Names of the meta records a peer persists in its store. */
-export const META = {
-  /** The evaluation cursor (see `Cursor`), written with every settled run. */
-  cursor: 'cursor',
-  /** The newest installed epoch's `GroupConfig`. */
-  config: 'config',
-  /** The acceptor's Paxos state for its epoch. */
-  paxos: 'paxos',
-  /** Milliseconds below which this voter may promise (the clock lease). */
-  clockLease: 'clockLease'
-} as const
-
-/** The meta record holding the decided change that started `epoch`. */
-export function decisionKey (epoch: number): string {
-  return `decision:${epoch}`
-}

@@ -1,10 +1,8 @@
 import type { Message } from '../../messages.js'
 import type { Ballot, EpochChange, EpochReport, Thunk } from '../../types.js'
-import type { Value } from '../../value.js'
-import type { AcceptorState } from '../effects.js'
+import { metaEntry, type AcceptorState } from '../meta.js'
 import { count, emit, send } from '../emit.js'
 import { isInstalling, isSealed, roleOf, type AcceptorWrite, type PeerState } from '../state.js'
-import { META } from '../vocabulary.js'
 import { compareBallots } from './choose-value.js'
 import { noticeEpoch, tellStale } from './epoch-news.js'
 
@@ -67,7 +65,7 @@ function startAcceptorWrite (s: PeerState): void {
     s.acceptorWrites.writing = false
     return
   }
-  emit(s, { t: 'persist', batch: { meta: [[META.paxos, write.acceptor as unknown as Value]], durability: 'strict' }, done: { t: 'acceptor-persisted', acceptor: write.acceptor } })
+  emit(s, { t: 'persist', batch: { meta: [metaEntry('paxos', write.acceptor)], durability: 'strict' }, done: { t: 'acceptor-persisted', acceptor: write.acceptor } })
 }
 
 /** An acceptor state is durable: answer if it is still the current one, then write the newest waiting one. */

@@ -1,6 +1,5 @@
 import type { Message } from '../../messages.js'
 import type { EpochChange, GroupConfig, Thunk } from '../../types.js'
-import type { Value } from '../../value.js'
 import { failConfirmations } from '../confirm.js'
 import { route } from '../coordinator.js'
 import { kickEvaluator } from '../evaluator.js'
@@ -9,7 +8,7 @@ import { readsUnconfirmed } from '../reads.js'
 import { acceptThunk } from '../replica.js'
 import { count, emit, log, send, settle } from '../emit.js'
 import { applyCut, newEpochRecord, roleOf, type PeerState } from '../state.js'
-import { META, decisionKey } from '../vocabulary.js'
+import { decisionEntry, metaEntry } from '../meta.js'
 import { keeps } from './choose-value.js'
 import { noticeEpoch } from './epoch-news.js'
 
@@ -43,7 +42,7 @@ export function install (s: PeerState, value: EpochChange): void {
   const config: GroupConfig = { ...s.config, epoch: value.epoch, voters: value.voters }
   emit(s, {
     t: 'persist',
-    batch: { meta: [[decisionKey(value.epoch), value as unknown as Value], [META.config, config as unknown as Value]], durability: 'strict' },
+    batch: { meta: [decisionEntry(value), metaEntry('config', config)], durability: 'strict' },
     done: { t: 'decision-persisted', change: value, config }
   })
 }
