@@ -30,6 +30,13 @@ export interface PeerStatus {
 
 
 
+/** Per-coordinator sequence positions in the current epoch (tests and quiescence checks). */
+export function sequencesOf (s: PeerState): Record<string, { have: number, evalNext: number }> {
+  const out: Record<string, { have: number, evalNext: number }> = {}
+  for (const [c, stream] of s.current.streams) out[c] = { have: stream.have, evalNext: stream.evalNext }
+  return out
+}
+
 export function peerStatus (s: PeerState): PeerStatus {
   let unevaluated = 0
   for (const record of s.epochs.values()) for (const stream of record.streams.values()) unevaluated += stream.held.size

@@ -3,7 +3,7 @@ import * as C from './constants.js'
 import { AbortError, InvariantError } from './errors.js'
 import type { Message } from './messages.js'
 import { peerOptions, type Clock, type Logger, type PeerInit } from './peer-init.js'
-import { peerStatus, type PeerStatus } from './peer-status.js'
+import { peerStatus, sequencesOf, type PeerStatus } from './peer-status.js'
 import type { Divergence, Effect, Input } from './protocol/effects.js'
 import { errorInfo } from './protocol/emit.js'
 import { invariants } from './protocol/invariants.js'
@@ -262,9 +262,7 @@ export class Peer {
 
   /** Per-coordinator sequence positions in the current epoch (tests and quiescence checks). */
   sequences (): Record<string, { have: number, evalNext: number }> {
-    const out: Record<string, { have: number, evalNext: number }> = {}
-    for (const [c, stream] of this.state.current.streams) out[c] = { have: stream.have, evalNext: stream.evalNext }
-    return out
+    return sequencesOf(this.state)
   }
 
   /** Whether every epoch before the current one is evaluated through its cut. */

@@ -83,3 +83,13 @@ export const arbMangled: fc.Arbitrary<unknown> = fc.tuple(arbMessage, fc.anythin
   else (parent as Record<string | number, unknown>)[k] = junk
   return copy
 })
+
+/** The name of what `fn` threw, or undefined if it returned. */
+export function thrown (fn: () => unknown): string | undefined {
+  try {
+    fn()
+    return undefined
+  } catch (err) {
+    return (err as Error).name
+  }
+}

@@ -1,17 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { validateMessage } from '../src/index.js'
-import { arbMangled, arbMessage } from '../test-support/message-arbitraries.js'
-
-/** The name of what `fn` threw, or undefined if it returned. */
-function thrown (fn: () => unknown): string | undefined {
-  try {
-    fn()
-    return undefined
-  } catch (err) {
-    return (err as Error).name
-  }
-}
+import { arbMangled, arbMessage, thrown } from '../test-support/message-arbitraries.js'
 
 describe('validateMessage', () => {
   it('takes every well-formed message as it is', () => {

@@ -1,18 +1,8 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { validateMessage } from '@tideline/core'
-import { arbMessage } from '@tideline/core/message-arbitraries'
+import { arbMessage, thrown } from '@tideline/core/message-arbitraries'
 import { MAX_FRAME_BYTES, decodeFrame, encodeMessages } from '../src/codec.js'
-
-/** The name of what `fn` threw, or undefined if it returned. */
-function thrown (fn: () => unknown): string | undefined {
-  try {
-    fn()
-    return undefined
-  } catch (err) {
-    return (err as Error).name
-  }
-}
 
 describe('wire codec', () => {
   it('round-trips every well-formed frame of messages', () => {

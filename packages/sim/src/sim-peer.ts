@@ -1,5 +1,5 @@
 import {
-  decisionKey, invariants, keysToRead, newPeerState, peerOptions, peerStatus, readResult, recoveryReads, restore, settleRun, step,
+  decisionKey, invariants, keysToRead, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, recoveryReads, restore, settleRun, step,
   type Effect, type EpochChange, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
   type ReadResult, type Thunk, type Value
 } from '@tideline/core'
@@ -75,9 +75,7 @@ export class SimPeer {
   }
 
   sequences (): Record<string, { have: number, evalNext: number }> {
-    const out: Record<string, { have: number, evalNext: number }> = {}
-    for (const [c, stream] of this.state.current.streams) out[c] = { have: stream.have, evalNext: stream.evalNext }
-    return out
+    return sequencesOf(this.state)
   }
 
   get evaluatingCurrentEpoch (): boolean {
