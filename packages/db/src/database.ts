@@ -319,6 +319,8 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
   let slot: Slot | undefined
   let backend: WorkerBackend | undefined
   let store: Store
+  // The first node is made early when the genesis must be fetched, and then handed to the peer.
+  const early: { node?: TidelineLibp2p } = {}
   try {
     if (options.worker !== undefined) {
       slot = await claimSlot(options.name)
@@ -336,8 +338,6 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
       const { createBrowserLibp2p } = await import('@tideline/net-libp2p/browser')
       return await createBrowserLibp2p({ privateKey: key, allowPeer: () => true, relays: options.peers })
     })
-    // The first node is made early when the genesis must be fetched, and then reused.
-    const early: { node?: TidelineLibp2p } = {}
     const genesis = await resolveGenesis(options, store, async () => {
       early.node ??= await createNode(privateKey)
       return early.node
@@ -363,6 +363,8 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
     backend?.onFailure(err => { options.logger?.('worker-failed', { error: err.message }) })
     return db
   } catch (err) {
+    // A node made for fetching the genesis and never handed over would keep the process alive.
+    try { await early.node?.stop() } catch {}
     await backend?.close().catch(() => {})
     slot?.release()
     if ((err as Error).name === 'StoreFailedError' && backend?.failed !== undefined) throw new WorkerFailedError(backend.failed.message, { cause: err })

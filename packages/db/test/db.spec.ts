@@ -130,4 +130,17 @@ describe('@tideline/db in Node', () => {
     // Offline, a call waits for its timeout and fails with a named error.
     await expect(again.call('deposit', { to: 'local', amount: 1 }, { timeoutMs: 300 })).rejects.toMatchObject({ name: 'QuorumUnavailableError' })
   })
+
+  it('a refused open (procedures the group does not run) stops the libp2p node it made', async () => {
+    const nodes: Array<{ status: string }> = []
+    const other = { ...bank, deposit: { ...bank.deposit, run: (tx: Parameters<typeof bank.deposit.run>[0], a: Parameters<typeof bank.deposit.run>[1]) => bank.deposit.run(tx, { ...a, amount: a.amount + 1 }) } }
+    const opening = openDatabase({
+      name: 'bank', procedures: other, peers: addrs, invite, creator, store: new MemoryStore(), timeoutMs: 5_000,
+      createNode: async k => { const n = await tcpNode(k); nodes.push(n); return n }
+    })
+    await expect(opening).rejects.toMatchObject({ name: 'ProcedureHashMismatchError' })
+    expect(nodes.length).toBeGreaterThan(0)
+    // A node left running keeps the process alive and holds its connections to the voters.
+    expect(nodes.map(n => n.status)).toEqual(nodes.map(() => 'stopped'))
+  })
 })

@@ -119,7 +119,9 @@ export class NetPeer {
   static async open (init: NetPeerInit): Promise<NetPeer> {
     const id = peerIdFromPrivateKey(init.privateKey).toString()
     const genesis = await verifyGenesis(init.genesis)
-    if (genesis.registryHash !== init.registry.hash) throw new ProcedureHashMismatchError(`the group runs procedures ${genesis.registryHash}; this peer has ${init.registry.hash}`)
+    if (genesis.registryHash !== init.registry.hash) {
+      throw new ProcedureHashMismatchError(`this peer's procedures hash to ${init.registry.hash}, but group ${genesis.groupId} runs procedures ${genesis.registryHash}: open with the procedures the group runs, or start the group's relays with this app's procedures module (tideline-relay run --procedures <module>; tideline-relay hash --procedures <module> prints its hash)`)
+    }
     const config = configFromGenesis(genesis)
     const ref: { transport?: MessageTransport } = {}
     const peer = await Peer.open({
