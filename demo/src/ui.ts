@@ -25,7 +25,9 @@ export function watchConnection (db: DemoDatabase): void {
   if (badge === null) return
   const tick = (): void => {
     const s = db.status()
-    badge.textContent = s.failed !== undefined ? `failed: ${s.failed}` : s.network === 'online' ? `online · ${s.votersConnected}/${s.voters} voters` : 'offline (working from this tab\'s replica)'
+    badge.textContent = s.failed !== undefined
+      ? `failed: ${s.failed}`
+      : s.network === 'online' ? `online · ${s.votersConnected}/${s.voters} voters` : s.network === 'connecting' ? 'connecting…' : 'offline (working from this tab\'s replica)'
     badge.dataset.state = s.failed !== undefined ? 'failed' : s.network
   }
   tick()

@@ -68,8 +68,12 @@ export interface ReadResult {
 export interface DatabaseStatus {
   readonly id: string
   readonly role: 'voter' | 'observer'
-  /** `online` while at least one voter is connected. */
-  readonly network: 'offline' | 'online'
+  /**
+   * `online` while at least one voter is connected; `connecting` from the
+   * open until the first voter connects (for at most CONNECTING_MS), when
+   * there are peers to reach; `offline` otherwise (working from the replica).
+   */
+  readonly network: 'connecting' | 'offline' | 'online'
   readonly votersConnected: number
   readonly voters: number
   readonly connections: number
@@ -118,6 +122,9 @@ interface Subscription {
 const DEFAULT_TIMEOUT_MS = 10_000
 const GENESIS_META = 'tideline/genesis'
 
+/** How long a database says `connecting` (not `offline`) after it opens, while no voter has connected yet. */
+export const CONNECTING_MS = 5_000
+
 function randomId (): string {
   const b = new Uint8Array(16)
   crypto.getRandomValues(b)
@@ -138,10 +145,18 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   private readonly subs = new Set<Subscription>()
   private readonly stopApplied: () => void
   private closed = false
+  /** True from the open until a voter first connects or CONNECTING_MS passed (and only if there are peers to reach). */
+  private connecting: boolean
+  private readonly connectingTimer: ReturnType<typeof setTimeout> | undefined
 
   /** @internal use openDatabase */
-  constructor (net: NetPeer, procedures: P, backend: WorkerBackend | undefined, slot: Slot | undefined, timeoutMs: number) {
+  constructor (net: NetPeer, procedures: P, backend: WorkerBackend | undefined, slot: Slot | undefined, timeoutMs: number, peers: number) {
     this.net = net
+    this.connecting = peers > 0
+    const done = (): void => { this.connecting = false }
+    net.online.then(done, done)
+    this.connectingTimer = this.connecting ? setTimeout(done, CONNECTING_MS) : undefined
+    ;(this.connectingTimer as { unref?: () => void } | undefined)?.unref?.()
     this.procedures = procedures
     this.backend = backend
     this.slot = slot
@@ -255,7 +270,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     return {
       id: s.id,
       role: s.role,
-      network: votersConnected > 0 ? 'online' : 'offline',
+      network: votersConnected > 0 ? 'online' : this.connecting ? 'connecting' : 'offline',
       votersConnected,
       voters: this.net.genesis.voters.length,
       connections,
@@ -280,6 +295,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.connectingTimer)
     this.subs.clear()
     this.stopApplied()
     try {
@@ -359,7 +375,7 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
       gossip: false,
       ...(options.logger === undefined ? {} : { logger: options.logger })
     })
-    const db = new Database(net, options.procedures, backend, slot, options.timeoutMs ?? DEFAULT_TIMEOUT_MS)
+    const db = new Database(net, options.procedures, backend, slot, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.peers.length)
     backend?.onFailure(err => { options.logger?.('worker-failed', { error: err.message }) })
     return db
   } catch (err) {
