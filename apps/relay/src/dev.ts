@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createGenesis, createInvite, decodeSigned, encodeSigned, verifyGenesis } from '@tideline/net-libp2p'
@@ -48,8 +48,23 @@ const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
  * loopback and starts each as its own process: what `pnpm relay -- dev`
  * and the demo run.
  */
-export async function startDevGroup (o: DevGroupOptions): Promise<DevGroup> {
-  const print = o.print ?? ((l: string) => { process.stdout.write(`${l}\n`) })
+/** A prepared dev group: its published info, and what preparing it did to an older group's stores. */
+export interface PreparedDevGroup {
+  readonly info: DevGroupInfo
+  readonly genesisFile: string
+  /** Why a new group was made over an existing one (procedures, relays or group id changed); undefined when the group was reused or is the first. */
+  readonly renewed: string | undefined
+  /** Where the old group's relay stores were moved (never deleted). */
+  readonly movedStores: readonly string[]
+}
+
+/**
+ * Prepares (first run) or reuses (later runs) the genesis, invite and
+ * addresses of a local dev group. A changed procedure module, relay set or
+ * group id makes a new group: the old group's relay stores are moved aside
+ * (`store.<group>-<time>`), not deleted, and the caller is told why.
+ */
+export async function prepareDevGroup (o: DevGroupOptions): Promise<PreparedDevGroup> {
   const n = o.relays ?? 3
   const dir = resolve(o.dir)
   await mkdir(dir, { recursive: true })
@@ -59,19 +74,40 @@ export async function startDevGroup (o: DevGroupOptions): Promise<DevGroup> {
   const registry = await loadRegistry(o.procedures)
   const genesisFile = join(dir, 'genesis.txt')
   let genesisText: string | undefined
+  let renewed: string | undefined
+  let oldGroup = 'unknown'
   try {
     genesisText = (await readFile(genesisFile, 'utf8')).trim()
     const g = await verifyGenesis(decodeSigned(genesisText), creator.id)
+    oldGroup = g.groupId
     // A changed procedure module or relay set means a new group (stores are per group).
-    if (g.registryHash !== registry.hash || g.voters.join() !== ids.map(x => x.id).join() || g.groupId !== groupId) genesisText = undefined
+    const why: string[] = []
+    if (g.registryHash !== registry.hash) why.push(`the procedures changed (hash ${g.registryHash.slice(0, 12)}… → ${registry.hash.slice(0, 12)}…)`)
+    if (g.voters.join() !== ids.map(x => x.id).join()) why.push('the relay set changed')
+    if (g.groupId !== groupId) why.push(`the group id changed (${g.groupId} → ${groupId})`)
+    if (why.length > 0) {
+      renewed = why.join(', ')
+      genesisText = undefined
+    }
   } catch {
     genesisText = undefined
   }
+  const movedStores: string[] = []
   if (genesisText === undefined) {
     genesisText = encodeSigned(await createGenesis(creator.key, { groupId, voters: ids.map(x => x.id), registryHash: registry.hash }))
     await writeFile(genesisFile, `${genesisText}\n`)
-    // Old stores belong to the old group.
-    for (let i = 0; i < n; i++) await rm(join(dir, `relay-${i}`, 'store'), { recursive: true, force: true })
+    // Old stores belong to the old group: moved aside, never deleted (they may hold data someone wants).
+    const stamp = new Date().toISOString().replace(/[:.]/g, '-')
+    for (let i = 0; i < n; i++) {
+      const store = join(dir, `relay-${i}`, 'store')
+      const aside = `${store}.${oldGroup}-${stamp}`
+      try {
+        await rename(store, aside)
+        movedStores.push(aside)
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+      }
+    }
   }
   const invite = encodeSigned(await createInvite((ids[0] as { key: PrivateKey }).key, decodeSigned(genesisText), { expiresAt: Date.now() + 30 * 24 * 3_600_000 }))
   const relays: DevRelay[] = ids.map((x, i) => ({
@@ -82,6 +118,23 @@ export async function startDevGroup (o: DevGroupOptions): Promise<DevGroup> {
   }))
   const info: DevGroupInfo = { groupId, creator: creator.id, genesis: genesisText, invite, relays }
   await writeFile(join(dir, 'group.json'), `${JSON.stringify(info, null, 2)}\n`)
+  return { info, genesisFile, renewed, movedStores }
+}
+
+/**
+ * Prepares (see prepareDevGroup) and starts each relay of a local group on
+ * loopback as its own process: what `pnpm relay -- dev` and the demo run.
+ */
+export async function startDevGroup (o: DevGroupOptions): Promise<DevGroup> {
+  const print = o.print ?? ((l: string) => { process.stdout.write(`${l}\n`) })
+  const dir = resolve(o.dir)
+  const { info, genesisFile, renewed, movedStores } = await prepareDevGroup(o)
+  const relays = info.relays
+  if (renewed !== undefined) {
+    print(`a new dev group: ${renewed}. The old group's relay stores were moved aside, not deleted:`)
+    for (const m of movedStores) print(`  ${m}`)
+    print('  (delete them once you no longer need their data; tabs that opened the old group must reload to join the new one)')
+  }
 
   const children: ChildProcess[] = []
   relays.forEach((r, i) => {
