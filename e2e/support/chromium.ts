@@ -18,6 +18,40 @@ export function chromiumLaunchOptions (): LaunchOptions {
 
 const DEBIAN_CHROMIUM = '/usr/bin/chromium'
 
+/** No Chromium to launch: says how to get one (Playwright's own error would suggest a download). */
+export class ChromiumNotFoundError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ChromiumNotFoundError'
+  }
+}
+
+/**
+ * Launch options for a Chromium that is there, for the benchmarks: like
+ * `chromiumLaunchOptions`, but when neither `TIDELINE_CHROMIUM`, Debian's
+ * chromium nor Playwright's own (`playwrightPath()`) exists it throws
+ * ChromiumNotFoundError saying how to get one.
+ */
+export function requireChromium (playwrightPath: () => string): LaunchOptions {
+  const options = chromiumLaunchOptions()
+  const fromEnv = process.env.TIDELINE_CHROMIUM
+  const path = options.executablePath ?? safePath(playwrightPath)
+  if (path !== undefined && existsSync(path)) return options
+  throw new ChromiumNotFoundError([
+    fromEnv !== undefined && fromEnv !== '' ? `TIDELINE_CHROMIUM=${fromEnv} does not exist.` : `No Chromium found (neither ${DEBIAN_CHROMIUM} nor Playwright's own).`,
+    'Get one of: Debian\'s package (apt-get install chromium), any Chromium or Chrome named by TIDELINE_CHROMIUM=/path/to/chrome,',
+    'or Playwright\'s own on a machine that may download it (npx playwright install chromium).'
+  ].join(' '))
+}
+
+function safePath (get: () => string): string | undefined {
+  try {
+    return get()
+  } catch {
+    return undefined
+  }
+}
+
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
   '--disable-gpu',

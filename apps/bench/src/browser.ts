@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { chromium } from '@playwright/test'
-import { chromiumLaunchOptions } from '@tideline/e2e/support/chromium'
+import { requireChromium } from '@tideline/e2e/support/chromium'
 import { startHarness } from '@tideline/e2e/support/harness-server'
 import { encodeSigned } from '@tideline/net-libp2p'
 import { startLocalGroup } from '@tideline/test-kit'
@@ -47,7 +47,7 @@ declare const window: { dbHarness: DbHarness | undefined }
 export async function benchBrowser (o: BrowserBenchOptions): Promise<BrowserBenchResult> {
   const group = await startLocalGroup({ relays: 3, procedures: PROCEDURES, groupId: 'bench-browser' })
   const harness = await startHarness()
-  const browser = await chromium.launch(chromiumLaunchOptions())
+  const browser = await chromium.launch(requireChromium(() => chromium.executablePath()))
   try {
     const page = await (await browser.newContext()).newPage()
     await page.goto(`${harness.url}/db/`)

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { chromium } from '@playwright/test'
 import { benchStore, type StoreBenchOptions, type StoreBenchResult } from '@tideline/core/store-bench'
-import { chromiumLaunchOptions } from '@tideline/e2e/support/chromium'
+import { requireChromium } from '@tideline/e2e/support/chromium'
 import { startHarness } from '@tideline/e2e/support/harness-server'
 import { LevelStore } from '@tideline/store-node'
 
@@ -33,7 +33,7 @@ export async function benchStores (init: StoreBenchInit): Promise<StoreBenchRepo
   const naive: StoreBenchOptions = { batches: init.naiveWrites, perBatch: 1, reads: 0, settle: false }
 
   const harness = await startHarness()
-  const browser = await chromium.launch(chromiumLaunchOptions())
+  const browser = await chromium.launch(requireChromium(() => chromium.executablePath()))
   let idb: StoreBenchResult
   let naiveIdb: StoreBenchResult
   try {
