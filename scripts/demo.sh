@@ -5,11 +5,7 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PNPM_VERSION=10.34.9
-
-if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "${PNPM_VERSION}" ]; then
-  npm install --global "pnpm@${PNPM_VERSION}"
-fi
+source scripts/pnpm.sh
 pnpm install --frozen-lockfile --reporter=silent
 
 exec node --conditions=@tideline/source --import tsx demo/scripts/demo.ts

@@ -4,16 +4,12 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-PNPM_VERSION=10.34.9
-
 section() {
   printf '\n==== %s ====\n' "$1"
 }
 
-section "pnpm ${PNPM_VERSION}"
-if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "${PNPM_VERSION}" ]; then
-  npm install --global "pnpm@${PNPM_VERSION}"
-fi
+section "pnpm"
+source scripts/pnpm.sh
 pnpm --version
 
 section "install"
