@@ -247,3 +247,28 @@ test('kill -9 of one relay: calls keep committing on the other two', async () =>
   // Every tab shows both new cards (the same board everywhere).
   for (const t of tabs) await expect(t.page.getByText('while down 2').first()).toBeVisible({ timeout: 10_000 })
 })
+
+test('on a phone-sized screen (390 × 844) nothing is wider than the screen and every card button can be tapped', async ({ browser }) => {
+  const context = await browser.newContext({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true })
+  const page = await context.newPage()
+  const t = { page, context }
+  try {
+    await goto(t, '/')
+    await page.evaluate(async () => window.demo.create(['a card title long enough to wrap on a phone screen']))
+    await expect(page.locator('.card .tools button').first()).toBeVisible()
+    for (const path of ['/', '/seats.html']) {
+      if (path !== '/') await goto(t, path)
+      const widths = await page.evaluate(() => ({ page: document.documentElement.scrollWidth, screen: window.innerWidth }))
+      expect(widths.page, `${path} scrolls sideways`).toBeLessThanOrEqual(widths.screen)
+    }
+    await goto(t, '/')
+    const boxes = await page.locator('.card .tools button').evaluateAll(bs => bs.map(b => { const r = b.getBoundingClientRect(); return { right: r.right, height: r.height } }))
+    expect(boxes.length).toBeGreaterThan(0)
+    for (const b of boxes) {
+      expect(b.right).toBeLessThanOrEqual(390)
+      expect(b.height).toBeGreaterThanOrEqual(32)
+    }
+  } finally {
+    await context.close()
+  }
+})
