@@ -76,11 +76,26 @@ export async function timedCall<K extends Name> (db: DemoDatabase, name: K, args
 
 /** A human sentence for a call's outcome: the abort reason or the error's stable name. */
 export function describeFailure (r: { status: 'aborted', error: string, reason: string } | Error): string {
-  if (r instanceof Error) {
-    const msg = r.name === 'InvalidArgumentError' ? r.message.replace(/^arguments of \w+ are invalid: /, '') : r.message
-    return `${r.name}: ${msg}`
+  if (!(r instanceof Error)) return r.error === 'TransactionAbort' ? `${r.reason}.` : `${r.reason} (${plain(r.error)}).`
+  return `${plain(r.name)}${r.name === 'InvalidArgumentError' ? `: ${r.message.replace(/^arguments of \w+ are invalid: /, '')}` : ''}.`
+}
+
+/** What a named error means to someone using the app; error classes stay out of the page (`err.name` is for code). */
+function plain (name: string): string {
+  switch (name) {
+    case 'InvalidArgumentError': return 'that input is not accepted'
+    case 'QuorumUnavailableError': return 'the relays did not answer in time; it may still go through, and trying again never applies it twice'
+    case 'AbortError': return 'cancelled'
+    case 'ProcedureHashMismatchError': return 'this page runs other code than the relays; reload it'
+    case 'UnknownProcedureError': return 'the relays do not know this action; reload the page'
+    case 'PeerClosedError': return 'this tab\'s database is closed; reload the page'
+    case 'WorkerFailedError':
+    case 'StoreFailedError': return 'this tab\'s database stopped (its storage failed); reload the page'
+    case 'ValueTooLargeError': return 'that is too large to store'
+    case 'NotMemberError':
+    case 'InvalidCredentialError': return 'this tab is not admitted to the group (its invite was refused)'
+    default: return 'something went wrong'
   }
-  return `${r.error}: ${r.reason}`
 }
 
 /** A fresh id for a card (one per form submission). */
