@@ -10,21 +10,25 @@ import { isInstalling, isSealed, roleOf, type ConfirmRound, type PeerState } fro
  * waits for it). If the epoch changes meanwhile, the read mints again.
  */
 
-/** Queues read `id` (its timestamp just minted) for the next confirmation round. */
-export function confirmRead (s: PeerState, id: number): void {
+/**
+ * Queues read `id` (its timestamp just minted) for the next confirmation
+ * round. Returns the reads confirmed at once: with a single voter, its own
+ * answer is the majority.
+ */
+export function confirmRead (s: PeerState, id: number): number[] {
   s.confirmQueue.push(id)
-  startConfirm(s)
+  return startConfirm(s)
 }
 
-function startConfirm (s: PeerState): void {
-  if (s.confirming !== undefined || s.confirmQueue.length === 0) return
+function startConfirm (s: PeerState): number[] {
+  if (s.confirming !== undefined || s.confirmQueue.length === 0) return []
   const reads = s.confirmQueue
   s.confirmQueue = []
   const round: ConfirmRound = { round: ++s.confirmRound, epoch: s.current.epoch, oks: new Set<string>(), reads, sentAt: s.now }
   s.confirming = round
   if (!isSealed(s) && !isInstalling(s)) round.oks.add(s.id)
   sendConfirm(s, round)
-  checkConfirm(s)
+  return checkConfirm(s)
 }
 
 function sendConfirm (s: PeerState, round: ConfirmRound): void {
@@ -47,12 +51,12 @@ export function onConfirmed (s: PeerState, from: string, epoch: number, round: n
   return checkConfirm(s)
 }
 
+/** The reads of the round under way if a majority confirmed it, and of any round that then completes at once. */
 function checkConfirm (s: PeerState): number[] {
   const c = s.confirming
   if (c === undefined || c.oks.size < s.current.majority) return []
   s.confirming = undefined
-  startConfirm(s)
-  return c.reads
+  return [...c.reads, ...startConfirm(s)]
 }
 
 /** An epoch change fails every confirmation under way: returns those reads, to mint again in the new epoch. */

@@ -36,7 +36,7 @@ function getTimestamp (s: PeerState, op: ReadOp): void {
   if (roleOf(s) === 'voter') {
     op.phase = 'confirming'
     op.ts = s.minter.mint(s.now)
-    confirmRead(s, op.id)
+    readsConfirmed(s, confirmRead(s, op.id))
     return
   }
   op.phase = 'requesting'
