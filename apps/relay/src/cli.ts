@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import '@tideline/net-libp2p'
 import { parseArgs } from 'node:util'
 import { readFile, writeFile } from 'node:fs/promises'

@@ -41,7 +41,8 @@ export interface DevGroup {
   stop(): Promise<void>
 }
 
-const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
+// The CLI next to this module: its TypeScript source in the workspace (run under tsx), its built JavaScript in a package.
+const CLI = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './cli.ts' : './cli.js', import.meta.url))
 
 /**
  * Prepares (first run) or reuses (later runs) a local group of relays on

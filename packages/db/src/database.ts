@@ -29,6 +29,8 @@ export interface OpenOptions<P> {
   readonly worker?: () => Worker
   /** In-process replica instead of a worker (Node: a LevelStore; tests: a MemoryStore). */
   readonly store?: Store
+  /** Close `store` when the database closes (or fails to open). @default false: the caller owns it */
+  readonly closeStore?: boolean
   /** @default the tab slot's stored identity (browser), or one kept in `store` */
   readonly privateKey?: PrivateKey
   /** @default the browser libp2p config (WebSockets to `peers`, WebRTC) */
@@ -148,10 +150,13 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   /** True from the open until a voter first connects or CONNECTING_MS passed (and only if there are peers to reach). */
   private connecting: boolean
   private readonly connectingTimer: ReturnType<typeof setTimeout> | undefined
+  /** A store this database closes with itself (`closeStore`). */
+  private readonly ownedStore: Store | undefined
 
   /** @internal use openDatabase */
-  constructor (net: NetPeer, procedures: P, backend: WorkerBackend | undefined, slot: Slot | undefined, timeoutMs: number, peers: number) {
+  constructor (net: NetPeer, procedures: P, backend: WorkerBackend | undefined, slot: Slot | undefined, timeoutMs: number, peers: number, ownedStore?: Store) {
     this.net = net
+    this.ownedStore = ownedStore
     this.connecting = peers > 0
     const done = (): void => { this.connecting = false }
     net.online.then(done, done)
@@ -301,6 +306,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     try {
       await this.net.stop()
       await this.backend?.close()
+      await this.ownedStore?.close()
     } finally {
       this.slot?.release()
     }
@@ -375,13 +381,14 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
       gossip: false,
       ...(options.logger === undefined ? {} : { logger: options.logger })
     })
-    const db = new Database(net, options.procedures, backend, slot, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.peers.length)
+    const db = new Database(net, options.procedures, backend, slot, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.peers.length, options.closeStore === true ? options.store : undefined)
     backend?.onFailure(err => { options.logger?.('worker-failed', { error: err.message }) })
     return db
   } catch (err) {
     // A node made for fetching the genesis and never handed over would keep the process alive.
     try { await early.node?.stop() } catch {}
     await backend?.close().catch(() => {})
+    if (options.closeStore === true) await options.store?.close().catch(() => {})
     slot?.release()
     if ((err as Error).name === 'StoreFailedError' && backend?.failed !== undefined) throw new WorkerFailedError(backend.failed.message, { cause: err })
     throw err
