@@ -41,6 +41,20 @@ if [ -z "${TIDELINE_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; the
 fi
 command -v chromium >/dev/null 2>&1 && chromium --version || true
 
+section "nginx (the TLS reverse-proxy test)"
+# Debian's nginx, installed here when missing and we are root; without it that one test is skipped.
+if [ -z "${TIDELINE_NGINX:-}" ] && [ ! -x /usr/sbin/nginx ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null
+    # The package may start a system nginx on port 80; the test runs its own.
+    service nginx stop >/dev/null 2>&1 || true
+  else
+    echo "no nginx at /usr/sbin/nginx and TIDELINE_NGINX unset: the TLS reverse-proxy test will be skipped"
+  fi
+fi
+if [ -x "${TIDELINE_NGINX:-/usr/sbin/nginx}" ]; then "${TIDELINE_NGINX:-/usr/sbin/nginx}" -v; fi
+
 section "browser tests (Playwright, real Chromium)"
 pnpm test:e2e
 
