@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build, preview, type InlineConfig, type Plugin, type PreviewServer } from 'vite'
+import { tidelineProcedures } from '@tideline/db/vite'
 import type { DemoGroup } from '../src/db.js'
 
 // The demo's Vite build and server, shared by `pnpm demo` and the e2e test.
@@ -60,8 +61,9 @@ function groupPlugin (o: DemoServerOptions): Plugin {
 
 /**
  * The demo's Vite config: workspace packages from their TypeScript sources,
- * module workers, and no minification: procedures are pinned by a hash of
- * their source, which the relays compute from the same files under tsx.
+ * module workers, minified like any production build. Procedures are pinned
+ * by a hash of their source; `tidelineProcedures()` computes it before the
+ * minifier runs, as the relays do from the same file under tsx.
  */
 export function demoViteConfig (o: DemoServerOptions): InlineConfig {
   return {
@@ -69,14 +71,14 @@ export function demoViteConfig (o: DemoServerOptions): InlineConfig {
     configFile: false,
     logLevel: 'warn',
     clearScreen: false,
-    plugins: [groupPlugin(o)],
+    plugins: [groupPlugin(o), tidelineProcedures()],
     resolve: { conditions: ['@tideline/source', 'module', 'browser', 'development|production'] },
-    worker: { format: 'es' },
+    worker: { format: 'es', plugins: () => [tidelineProcedures()] },
     build: {
       outDir: o.outDir ?? join(root, 'dist'),
       emptyOutDir: true,
       target: 'es2022',
-      minify: false,
+      minify: true,
       sourcemap: true,
       rollupOptions: { input: { board: join(root, 'index.html'), seats: join(root, 'seats.html') } }
     },

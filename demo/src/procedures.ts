@@ -9,14 +9,12 @@ import { defineProcedures } from '@tideline/db'
 //   card/<id>      { title, assignee, column }
 //   seat/<n>       who booked it            (absent: free)
 //
-// Procedure code is pinned by a hash of its source, but the page is bundled by
-// Vite (Rolldown) while the relays run this file under tsx, and Rolldown
-// rewrites bodies even without minification (single-use locals inlined,
-// `undefined` printed as `void 0`), so the source fingerprints differ. Each
-// procedure therefore names its `version`: bump it whenever its `keys` or
-// `run` changes (a replica running other code would then be refused, not
-// diverge). `keys` and `run` still reference no module-level names, so a
-// bundler's renaming cannot change what they do.
+// Procedure code is pinned by a hash of its source. The relays compute it from
+// this file's functions under tsx; the page and its worker are bundled and
+// minified by Vite, whose output reads differently, so the build runs
+// `tidelineProcedures()` (`@tideline/db/vite`), which fingerprints each
+// procedure's source before the minifier and writes it into the procedure. No
+// hand-kept versions: change `keys` or `run` and the hash changes with it.
 
 export type Column = { readonly id: string, readonly name: string, readonly wip: number }
 export type Card = { readonly title: string, readonly assignee: string, readonly column: string }
@@ -40,7 +38,6 @@ const columnId = z.string().regex(/^[a-z]{1,20}$/, 'unknown column')
 export const procedures = defineProcedures({
   /** A new card at the bottom of `column`; the client picks the id (one per form submission), so a retry cannot make two. */
   createCard: {
-    version: 1,
     args: z.object({ id: cardId, title, column: columnId, assignee: assignee.default('') }),
     keys: a => ({ reads: [`card/${a.id}`, `col/${a.column}`, 'board/columns'], writes: [`card/${a.id}`, `col/${a.column}`] }),
     run (tx, a) {
@@ -61,7 +58,6 @@ export const procedures = defineProcedures({
     }
   },
   editCard: {
-    version: 1,
     args: z.object({ id: cardId, title }),
     keys: a => ({ reads: [`card/${a.id}`], writes: [`card/${a.id}`] }),
     run (tx, a) {
@@ -75,7 +71,6 @@ export const procedures = defineProcedures({
     }
   },
   assignCard: {
-    version: 1,
     args: z.object({ id: cardId, assignee }),
     keys: a => ({ reads: [`card/${a.id}`], writes: [`card/${a.id}`] }),
     run (tx, a) {
@@ -91,7 +86,6 @@ export const procedures = defineProcedures({
    * of acting on a stale board. `to` never grows past its WIP limit.
    */
   moveCard: {
-    version: 1,
     args: z.object({ card: cardId, from: columnId, to: columnId, index: z.number().int().min(0).max(10_000) }),
     keys: a => ({ reads: [`card/${a.card}`, `col/${a.from}`, `col/${a.to}`, 'board/columns'], writes: [`card/${a.card}`, `col/${a.from}`, `col/${a.to}`] }),
     run (tx, a) {
@@ -115,7 +109,6 @@ export const procedures = defineProcedures({
     }
   },
   deleteCard: {
-    version: 1,
     args: z.object({ id: cardId, column: columnId }),
     keys: a => ({ reads: [`card/${a.id}`, `col/${a.column}`], writes: [`card/${a.id}`, `col/${a.column}`] }),
     run (tx, a) {
@@ -130,7 +123,6 @@ export const procedures = defineProcedures({
   },
   /** A new WIP limit (0 = none); refused while the column holds more cards than that. */
   setWip: {
-    version: 1,
     args: z.object({ column: columnId, wip: z.number().int().min(0).max(99) }),
     keys: a => ({ reads: ['board/columns', `col/${a.column}`], writes: ['board/columns'] }),
     run (tx, a) {
@@ -147,7 +139,6 @@ export const procedures = defineProcedures({
   },
   /** Books one seat; a seat someone already has aborts with 'taken'. */
   book: {
-    version: 1,
     args: z.object({ seat: z.number().int().min(0).max(SEATS - 1), who: z.string().trim().min(1, 'say who you are').max(40) }),
     keys: a => ({ reads: [`seat/${a.seat}`], writes: [`seat/${a.seat}`] }),
     run (tx, a) {
@@ -159,7 +150,6 @@ export const procedures = defineProcedures({
   },
   /** Frees every seat (to run the demo again). */
   releaseSeats: {
-    version: 1,
     args: z.object({}),
     keys: () => {
       const keys = Array.from({ length: 24 }, (_x, i) => `seat/${i}`)

@@ -8,7 +8,7 @@ export {
   compareTimestamps, maxTimestamp, minTimestamp, timestampToBytes, timestampFromBytes, peerTag
 } from './timestamp.js'
 export type { Timestamp, TimestampParts } from './timestamp.js'
-export { createRegistry, resolveProcedure, declaredKeys, evaluate } from './procedures.js'
+export { createRegistry, resolveProcedure, declaredKeys, evaluate, procedureFingerprint } from './procedures.js'
 export type { Tx, KeySets, Procedure, ProcedureMap, RegisteredProcedure, ProcedureRegistry, RegistryInit, Write, Evaluation, EvaluateOptions } from './procedures.js'
 export type {
   Role, GroupConfig, Cursor, Ballot, EpochChange, EpochReport, StreamCut, Thunk, Outcome, TxnResult, SubmitRequest, WatermarkEntry, ReadConsistency, ReadResult

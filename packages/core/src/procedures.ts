@@ -37,6 +37,13 @@ export interface Procedure<A = Value, R = Value | null | undefined | void> {
    * builds that mangle names). Change it whenever `keys` or `run` change.
    */
   readonly version?: string | number
+  /**
+   * The fingerprint of `keys` and `run` as their source was written
+   * (`procedureFingerprint`), put here by a build plugin (`@tideline/db/vite`)
+   * before a minifier renames what the functions' text would show. Used
+   * instead of fingerprinting the functions at run time.
+   */
+  readonly fingerprint?: string
 }
 
 export type ProcedureMap = Record<string, Procedure<any, any>>
@@ -62,6 +69,11 @@ export interface RegistryInit {
   readonly salt?: string
 }
 
+/** What a procedure's hash covers when it names no `version`: the fingerprints of the source of its `keys` and of its `run`. */
+export function procedureFingerprint (keysSource: string, runSource: string): string {
+  return `${sourceFingerprint(keysSource)}\n${sourceFingerprint(runSource)}`
+}
+
 /** Builds a registry; each procedure's hash covers the fingerprint of `keys` and `run` (or its `version`). */
 export function createRegistry (procedures: ProcedureMap, init: RegistryInit = {}): ProcedureRegistry {
   const salt = init.salt ?? ''
@@ -69,8 +81,10 @@ export function createRegistry (procedures: ProcedureMap, init: RegistryInit = {
   for (const name of Object.keys(procedures).sort()) {
     const procedure = procedures[name] as Procedure<any, any>
     const { keys, run } = procedure as { keys: unknown, run: unknown }
-    const version = (procedure as { version?: unknown }).version
-    const code = typeof version === 'string' || typeof version === 'number' ? `version:${version}` : `${sourceFingerprint(String(keys))}\n${sourceFingerprint(String(run))}`
+    const { version, fingerprint } = procedure as { version?: unknown, fingerprint?: unknown }
+    const code = typeof version === 'string' || typeof version === 'number'
+      ? `version:${version}`
+      : typeof fingerprint === 'string' ? fingerprint : procedureFingerprint(String(keys), String(run))
     const source = `${name}\n${code}\n${salt}`
     map.set(name, { name, procedure, hash: hash64(source, 1) + hash64(source, 2) })
   }

@@ -13,6 +13,8 @@ export interface ProcedureDef<A, R> {
   run(tx: Tx, args: A): R
   /** Names this version instead of the source fingerprint (for builds that rename identifiers). */
   readonly version?: string | number
+  /** Put here by the build plugin (`@tideline/db/vite`): the source fingerprint as written, before minification. */
+  readonly fingerprint?: string
 }
 
 type Defs<A> = { [K in keyof A]: ProcedureDef<A[K], unknown> }
