@@ -16,8 +16,8 @@
  * against replicas running different code by accident, not against an
  * adversary, and precedence-only edits are the price of toolchain independence.
  * It does not see through renaming minifiers (mangled locals are a different
- * text): build procedure code without mangling, or give a procedure an
- * explicit `version`.
+ * text): a bundled app runs `@tideline/db/vite`, which fingerprints the
+ * source before minification, or a procedure names an explicit `version`.
  */
 export function sourceFingerprint (src: string): string {
   const out: string[] = []
