@@ -25,9 +25,6 @@ section "structure (no import cycle in any package's src; no core file over 400 
 pnpm check:cycles
 pnpm check:sizes
 
-section "unit tests"
-pnpm test:unit --reporter=default --reporter=json --outputFile=.vitest-results.json
-
 section "Chromium"
 # Never downloaded: Debian's chromium (installed here when missing and we are root),
 # or the binary TIDELINE_CHROMIUM names, or Playwright's own on a normal machine.
@@ -54,6 +51,9 @@ if [ -z "${TIDELINE_NGINX:-}" ] && [ ! -x /usr/sbin/nginx ]; then
   fi
 fi
 if [ -x "${TIDELINE_NGINX:-/usr/sbin/nginx}" ]; then "${TIDELINE_NGINX:-/usr/sbin/nginx}" -v; fi
+
+section "unit tests"
+pnpm test:unit --reporter=default --reporter=json --outputFile=.vitest-results.json
 
 section "browser tests (Playwright, real Chromium)"
 pnpm test:e2e

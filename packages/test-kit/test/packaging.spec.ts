@@ -1,17 +1,22 @@
 import { execFile, spawn } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { chromium } from '@playwright/test'
+import { requireChromium } from '@tideline/e2e/support/chromium'
 import { afterAll, describe, expect, it } from 'vitest'
+import { freePort } from '../src/local-group.js'
 
 // The published shape of Tideline, tried as a new user would: every public
 // package is built and packed, the tarballs are installed with plain `npm
-// install` into an empty folder outside the workspace, and the README's Node
-// quick start runs there, step by step as written (only its `npm install`
-// line installs the tarballs instead of the registry's copies). Plain `node`,
-// no source condition, no tsx.
+// install` into an empty folder outside the workspace, and the README's quick
+// start runs there, step by step as written (only its first `npm install` line
+// installs the tarballs instead of the registry's copies): the Node app with
+// plain `node`, then a page built and minified by Vite, opened in two Chromium
+// tabs. No source condition, no tsx.
 
 const run = promisify(execFile)
 const ROOT = fileURLToPath(new URL('../../..', import.meta.url))
@@ -34,6 +39,12 @@ async function quickStart (): Promise<Array<Step | File>> {
 }
 
 /** A bash heredoc that writes `text` to `name` exactly. */
+const listening = async (port: number): Promise<boolean> => new Promise(resolve => {
+  const socket = connect(port, '127.0.0.1')
+  socket.once('connect', () => { socket.destroy(); resolve(true) })
+  socket.once('error', () => { resolve(false) })
+})
+
 const heredoc = (f: File): string => `cat > ${f.name} <<'TIDELINE_QUICKSTART_EOF'\n${f.text}TIDELINE_QUICKSTART_EOF\n`
 
 describe('the packed packages', () => {
@@ -42,7 +53,7 @@ describe('the packed packages', () => {
 
   it('install with npm outside the workspace and run the README quick start with plain node', async () => {
     const steps = await quickStart()
-    expect(steps.filter(s => s.kind === 'file').map(s => s.name)).toEqual(['procedures.js', 'app.js'])
+    expect(steps.filter(s => s.kind === 'file').map(s => s.name)).toEqual(['procedures.js', 'app.js', 'vite.config.js', 'worker.js', 'index.html', 'main.js'])
 
     await run('pnpm', ['build'], { cwd: ROOT, maxBuffer: 1 << 24 })
     const tarballs = await mkdtemp(join(tmpdir(), 'tideline-tarballs-'))
@@ -63,7 +74,8 @@ describe('the packed packages', () => {
       // The one departure from the README: the packages come from the tarballs, not the registry.
       script += s.text.replace('npm install @tideline/db @tideline/relay', `npm install --no-audit --no-fund ${packed.join(' ')}`)
     }
-    const env: NodeJS.ProcessEnv = { ...process.env }
+    const port = await freePort()
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port) }
     // Nothing of the workspace may leak in: no source condition, no tsx, no workspace node_modules.
     delete env.NODE_OPTIONS
     delete env.NODE_PATH
@@ -71,15 +83,39 @@ describe('the packed packages', () => {
     let output = ''
     child.stdout.on('data', (d: Buffer) => { output += d.toString() })
     child.stderr.on('data', (d: Buffer) => { output += d.toString() })
-    const code = await new Promise<number | null>(resolve => { child.on('exit', c => { resolve(c) }) })
-    try { process.kill(-(child.pid as number), 'SIGKILL') } catch {}
-    const relayLog = await readFile(join(home, 'tideline-quickstart', 'relay.log'), 'utf8').catch(() => '')
-    expect(code, `${output}\n--- relay.log\n${relayLog}`).toBe(0)
-    expect(output).toContain('committed 5')
-    expect(output).toContain('read 5')
-    expect(output).toContain('alice is now 5')
+    let exited: number | null | undefined
+    child.on('exit', c => { exited = c })
+    const dir = join(home, 'tideline-quickstart')
+    const browser = await chromium.launch(requireChromium(() => chromium.executablePath()))
+    try {
+      // The script ends by serving the built page (vite preview): wait for it, or for the script to fail.
+      const deadline = Date.now() + 300_000
+      while (exited === undefined && !(await listening(port)) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 500))
+      const relayLog = await readFile(join(dir, 'relay.log'), 'utf8').catch(() => '')
+      expect(exited, `${output}\n--- relay.log\n${relayLog}`).toBeUndefined()
+      expect({ up: await listening(port), output }).toMatchObject({ up: true })
+      // The Node app ran first.
+      expect(output).toContain('committed 5')
+      expect(output).toContain('read 5')
+      expect(output).toContain('alice is now 5')
+
+      // Two tabs of the minified page share the state: a deposit in one shows in both.
+      const context = await browser.newContext()
+      const [a, b] = await Promise.all([context.newPage(), context.newPage()])
+      for (const p of [a, b]) await p.goto(`http://127.0.0.1:${port}/`)
+      for (const p of [a, b]) await p.locator('#alice').filter({ hasText: 'alice has 5' }).waitFor({ timeout: 60_000 })
+      await a.click('#deposit')
+      for (const p of [a, b]) await p.locator('#alice').filter({ hasText: 'alice has 6' }).waitFor({ timeout: 30_000 })
+      // The page that ran is Vite's minified build.
+      const js = (await readdir(join(dir, 'dist', 'assets'))).filter(f => f.endsWith('.js'))
+      expect(js.length).toBeGreaterThan(0)
+      await context.close()
+    } finally {
+      await browser.close()
+      try { process.kill(-(child.pid as number), 'SIGKILL') } catch {}
+    }
     // What was installed is the built JavaScript, not TypeScript sources.
-    const db = JSON.parse(await readFile(join(home, 'tideline-quickstart', 'node_modules', '@tideline', 'db', 'package.json'), 'utf8')) as { exports: Record<string, unknown>, dependencies: Record<string, string> }
+    const db = JSON.parse(await readFile(join(dir, 'node_modules', '@tideline', 'db', 'package.json'), 'utf8')) as { exports: Record<string, unknown>, dependencies: Record<string, string> }
     expect(JSON.stringify(db.exports)).not.toContain('@tideline/source')
     expect(db.dependencies['@tideline/core']).toBe('0.1.0')
   }, 600_000)
