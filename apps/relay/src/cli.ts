@@ -16,7 +16,7 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
                                             sign a group's genesis with DIR's key (the creator)
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
                                             a voter signs an observer invite (bearer unless --peer)
-  run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--peers MA,…]
+  run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
            [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--invite TEXT] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (on SIGTERM a voter hands over to the others first)
@@ -54,6 +54,7 @@ async function main (argv: string[]): Promise<void> {
       peer: { type: 'string' },
       'ttl-hours': { type: 'string' },
       listen: { type: 'string' },
+      announce: { type: 'string' },
       peers: { type: 'string' },
       http: { type: 'string' },
       admit: { type: 'string' },
@@ -100,6 +101,7 @@ async function main (argv: string[]): Promise<void> {
         genesis: await readFile(need(values.genesis, 'genesis'), 'utf8'),
         ...(values.procedures === undefined ? {} : { procedures: values.procedures }),
         ...(values.listen === undefined ? {} : { listen: list(values.listen) }),
+        ...(values.announce === undefined ? {} : { announce: list(values.announce) }),
         peers: list(values.peers),
         ...(values.http === undefined ? {} : { http: values.http }),
         admit: list(values.admit),

@@ -20,6 +20,8 @@ export interface RelayOptions {
   readonly procedures?: string
   /** libp2p listen multiaddrs. @default ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'] */
   readonly listen?: readonly string[]
+  /** Addresses to tell peers instead of the listen ones (behind a TLS proxy or NAT). @default the listen addresses */
+  readonly announce?: readonly string[]
   /** Other voters' multiaddrs (…/p2p/<id>), kept connected. */
   readonly peers?: readonly string[]
   /** Loopback host:port for /healthz and /metrics; port 0 picks one. Absent: no HTTP. */
@@ -84,7 +86,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       registry,
       store,
       // Browser tabs reserve a slot here to reach each other over WebRTC (relayServer).
-      createNode: privateKey => createNodeLibp2p({ privateKey, listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'], allowPeer: () => true, relayServer: true }),
+      createNode: privateKey => createNodeLibp2p({ privateKey, listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'], ...(o.announce === undefined ? {} : { announce: o.announce }), allowPeer: () => true, relayServer: true }),
       peers: o.peers ?? [],
       admit: p => admitted.has(p),
       ...(o.invite === undefined ? {} : { invite: decodeSigned(o.invite) }),

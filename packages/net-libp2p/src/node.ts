@@ -29,6 +29,12 @@ export interface NodeLibp2pInit {
    * @default false
    */
   readonly relayServer?: boolean
+  /**
+   * Addresses to tell peers instead of the listen ones (a relay behind a TLS
+   * proxy or NAT: e.g. `/dns4/relay.example.com/tcp/443/tls/ws`).
+   * @default the listen addresses
+   */
+  readonly announce?: readonly string[]
 }
 
 /**
@@ -39,7 +45,7 @@ export interface NodeLibp2pInit {
 export async function createNodeLibp2p (init: NodeLibp2pInit): Promise<TidelineLibp2p> {
   const options = {
     privateKey: init.privateKey,
-    addresses: { listen: [...init.listen] },
+    addresses: { listen: [...init.listen], ...(init.announce === undefined || init.announce.length === 0 ? {} : { announce: [...init.announce] }) },
     transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
