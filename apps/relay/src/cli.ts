@@ -11,7 +11,7 @@ import { runDevGroup } from './dev.js'
 const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <command> …)
 
   id       --data DIR                       print this relay's peer id (creates its key)
-  hash     [--procedures MODULE]        print the procedure registry hash
+  hash     [--procedures MODULE] [--each]  print the procedure registry hash (--each: every procedure's too)
   genesis  --data DIR --group NAME --voters ID,ID,… [--procedures MODULE] [--out FILE]
                                             sign a group's genesis with DIR's key (the creator)
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
@@ -55,6 +55,7 @@ async function main (argv: string[]): Promise<void> {
       'ttl-hours': { type: 'string' },
       listen: { type: 'string' },
       announce: { type: 'string' },
+      each: { type: 'boolean' },
       peers: { type: 'string' },
       http: { type: 'string' },
       admit: { type: 'string' },
@@ -73,8 +74,10 @@ async function main (argv: string[]): Promise<void> {
       return
     }
     case 'hash': {
-      // The registry hash as this toolchain sees the procedures (what a genesis pins).
-      process.stdout.write(`${(await loadRegistry(values.procedures)).hash}\n`)
+      // The registry hash as this toolchain sees the procedures (what a genesis pins); with --each, every procedure's too.
+      const registry = await loadRegistry(values.procedures)
+      process.stdout.write(`${registry.hash}\n`)
+      if (values.each === true) for (const p of registry.procedures.values()) process.stdout.write(`  ${p.name} ${p.hash}\n`)
       return
     }
     case 'genesis': {

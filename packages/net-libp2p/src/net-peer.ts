@@ -120,7 +120,8 @@ export class NetPeer {
     const id = peerIdFromPrivateKey(init.privateKey).toString()
     const genesis = await verifyGenesis(init.genesis)
     if (genesis.registryHash !== init.registry.hash) {
-      throw new ProcedureHashMismatchError(`this peer's procedures hash to ${init.registry.hash}, but group ${genesis.groupId} runs procedures ${genesis.registryHash}: open with the procedures the group runs, or start the group's relays with this app's procedures module (tideline-relay run --procedures <module>; tideline-relay hash --procedures <module> prints its hash)`)
+      const mine = [...init.registry.procedures.values()].map(p => `${p.name} ${p.hash.slice(0, 12)}`).join(', ')
+      throw new ProcedureHashMismatchError(`this peer's procedures hash to ${init.registry.hash}, but group ${genesis.groupId} runs procedures ${genesis.registryHash}. This peer's: ${mine}. Compare with the group's (tideline-relay hash --each --procedures <the relays' module>), then open with the procedures the group runs, or start the group's relays with this app's procedures module (tideline-relay run --procedures <module>)`)
     }
     const config = configFromGenesis(genesis)
     const ref: { transport?: MessageTransport } = {}

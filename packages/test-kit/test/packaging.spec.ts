@@ -106,6 +106,7 @@ describe('the packed packages', () => {
       for (const p of [a, b]) await p.locator('#alice').filter({ hasText: 'alice has 5' }).waitFor({ timeout: 60_000 })
       await a.click('#deposit')
       for (const p of [a, b]) await p.locator('#alice').filter({ hasText: 'alice has 6' }).waitFor({ timeout: 30_000 })
+      await a.locator('#read').filter({ hasText: 'committed; a strict read says 6' }).waitFor({ timeout: 30_000 })
       // The page that ran is Vite's minified build.
       const js = (await readdir(join(dir, 'dist', 'assets'))).filter(f => f.endsWith('.js'))
       expect(js.length).toBeGreaterThan(0)
