@@ -58,8 +58,10 @@ pnpm test:unit --reporter=default --reporter=json --outputFile=.vitest-results.j
 section "browser tests (Playwright, real Chromium)"
 pnpm test:e2e
 
-section "simulator (300 seeds, all faults)"
+section "simulator (300 seeds, all faults; then other group shapes without faults, where every operation must complete)"
 pnpm sim --seeds 300 --faults all
+pnpm sim --seeds 50 --voters 1 --observers 1 --faults none
+pnpm sim --seeds 30 --voters 5 --observers 2 --faults none
 
 section "all checks passed"
 node -e '

@@ -421,6 +421,11 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   violations.push(...livenessViolations)
   for (const message of unexpected) violations.push({ kind: 'unexpected-abort', message })
   for (const message of broken) violations.push({ kind: 'invariant', message })
+  if (faults === 'none') {
+    // Without faults every operation completes: a read that failed or an outcome left unknown is a liveness bug.
+    const stuck = history.filter(op => op.outcome === 'info' || (readOnly.has(op.id) && op.outcome !== 'ok'))
+    if (stuck.length > 0) violations.push({ kind: 'liveness', message: `with no faults, ${stuck.length} operation(s) did not complete (first: op ${stuck[0]?.id}, ${stuck[0]?.kind})`, ops: stuck.slice(0, 5).map(op => op.id) })
+  }
   if (!quiet) {
     const st = [...nodes.values()].map(n => n.peer === undefined ? `${n.id}: down` : `${n.id}: ${JSON.stringify({ ...n.peer.status(), counters: undefined })}`)
     violations.push({ kind: 'liveness', message: `the group did not quiesce within ${QUIESCE_LIMIT_MS} ms of healing: ${st.join('; ')}` })
