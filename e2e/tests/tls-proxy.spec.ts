@@ -39,12 +39,14 @@ test.describe.configure({ mode: 'serial' })
 
 test.beforeAll(async () => {
   test.skip(!existsSync(NGINX), `no nginx at ${NGINX} (apt-get install nginx, or set TIDELINE_NGINX)`)
-  group = await startLocalGroup({ relays: 3, procedures: PROCEDURES, groupId: 'tls-proxy' })
+  // Each relay announces only its proxied wss:// address, as a deployed relay does (--announce):
+  // peers that learn its addresses learn no way around the proxy.
+  const relayPorts = await Promise.all([0, 1, 2].map(async () => freePort()))
+  group = await startLocalGroup({ relays: 3, procedures: PROCEDURES, groupId: 'tls-proxy', relayArgs: i => ['--announce', `/ip4/127.0.0.1/tcp/${relayPorts[i] as number}/tls/ws`] })
   dir = await mkdtemp(join(tmpdir(), 'tideline-tls-'))
   await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
     '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')])
   pagePort = await freePort()
-  const relayPorts = await Promise.all(group.relays.map(async () => freePort()))
   const tls = `ssl_certificate ${join(dir, 'cert.pem')}; ssl_certificate_key ${join(dir, 'key.pem')};`
   const servers = group.relays.map((r, i) => `
     server {

@@ -176,6 +176,8 @@ export interface LocalGroupOptions {
   readonly groupId?: string
   /** Failure detector bound of every relay (`--suspect-ms`). @default the relay's (2000) */
   readonly suspectMs?: number
+  /** More `tideline-relay run` options for relay `index` (e.g. `--announce`). @default none */
+  readonly relayArgs?: (index: number) => readonly string[]
 }
 
 /** `tideline-relay hash` in a child process: the registry hash exactly as the relay processes will compute it. */
@@ -209,7 +211,8 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     '--peers', tcp.filter((_, j) => j !== i).join(','),
     '--http', '127.0.0.1:0', '--exit-with-stdin',
     ...(o.procedures === undefined ? [] : ['--procedures', o.procedures]),
-    ...(o.suspectMs === undefined ? [] : ['--suspect-ms', String(o.suspectMs)])
+    ...(o.suspectMs === undefined ? [] : ['--suspect-ms', String(o.suspectMs)]),
+    ...(o.relayArgs?.(i) ?? [])
   ], o.nodeFlags ?? []))
   await Promise.all(relays.map(async r => r.start()))
   const invite = await createInvite((ids[0] as { key: PrivateKey }).key, genesis, { expiresAt: Date.now() + 3_600_000 })
