@@ -1,7 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +8,7 @@ import { promisify } from 'node:util'
 import { expect, test } from '@playwright/test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { encodeSigned } from '@tideline/net-libp2p'
-import { freePort, startLocalGroup, type ProcessGroup } from '@tideline/test-kit'
+import { freePort, listening, startLocalGroup, type ProcessGroup } from '@tideline/test-kit'
 
 // Relays behind a TLS reverse proxy, as they are deployed for https pages: a
 // page served over https may not open ws:// (mixed content), so it reaches
@@ -21,11 +20,6 @@ const PROCEDURES = fileURLToPath(new URL('../pages/db/procedures.ts', import.met
 const PAGES = fileURLToPath(new URL('../.harness-build', import.meta.url))
 const NGINX = process.env.TIDELINE_NGINX ?? '/usr/sbin/nginx'
 const run = promisify(execFile)
-const listening = async (port: number): Promise<boolean> => new Promise(resolve => {
-  const socket = connect(port, '127.0.0.1')
-  socket.once('connect', () => { socket.destroy(); resolve(true) })
-  socket.once('error', () => { resolve(false) })
-})
 /** The TCP port of a relay's multiaddr. */
 const tcpPort = (address: string): number => Number(multiaddr(address).getComponents().find(c => c.name === 'tcp')?.value)
 

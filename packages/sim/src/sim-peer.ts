@@ -1,7 +1,7 @@
 import {
-  decisionKey, invariants, keysToRead, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, recoveryReads, restore, settleRun, step,
+  applyRunSync, decisionKey, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
   type Effect, type EpochChange, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
-  type ReadResult, type Thunk, type Value
+  type ReadResult, type Value
 } from '@tideline/core'
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
@@ -41,13 +41,7 @@ export class SimPeer {
     this.id = init.id
     this.init = init
     this.state = newPeerState({ id: init.id, config: init.config, registry: init.registry, options: peerOptions(init), now: init.now() })
-    const reads = recoveryReads(init.config)
-    let next = reads.next()
-    while (next.done !== true) {
-      const read = next.value
-      next = reads.next('meta' in read ? init.store.getMetaSync(read.meta) : init.store.unsettledSync())
-    }
-    restore(this.state, next.value, init.config)
+    restore(this.state, loadPersistedSync(init.store, init.config), init.config)
     this.input({ t: 'start' })
   }
 
@@ -118,15 +112,7 @@ export class SimPeer {
         this.later(this.init.storeRng.int(0, 2), () => { store.writeSync(e.batch); return e.done })
         break
       case 'apply':
-        this.later(this.init.storeRng.int(0, 2), () => {
-          const overlay = new Map<string, Value | undefined>()
-          const keys = keysToRead(e.run)
-          const found = keys.length === 0 ? [] : store.latestValuesSync(keys, (e.run[0] as Thunk).ts)
-          for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
-          const { batch, applied } = settleRun(this.init.registry, e.run, e.base, overlay, store.txnRecordsSync(e.run.map(t => t.clientTxnId)))
-          store.writeSync(batch)
-          return { t: 'run-applied', run: e.run, applied }
-        })
+        this.later(this.init.storeRng.int(0, 2), () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base) }))
         break
       case 'read-values':
         this.later(0, () => ({ t: 'values-read', read: e.read, result: readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) }))

@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { promisify } from 'node:util'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -26,6 +26,15 @@ export async function freePort (): Promise<number> {
       const a = s.address()
       s.close(() => { resolve(typeof a === 'object' && a !== null ? a.port : 0) })
     })
+  })
+}
+
+/** Whether something on loopback accepts TCP connections on `port`. */
+export async function listening (port: number): Promise<boolean> {
+  return new Promise(resolve => {
+    const socket = connect(port, '127.0.0.1')
+    socket.once('connect', () => { socket.destroy(); resolve(true) })
+    socket.once('error', () => { resolve(false) })
   })
 }
 

@@ -1,6 +1,5 @@
 import { execFile, spawn } from 'node:child_process'
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
-import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -8,7 +7,7 @@ import { promisify } from 'node:util'
 import { chromium } from '@playwright/test'
 import { requireChromium } from '@tideline/e2e/support/chromium'
 import { afterAll, describe, expect, it } from 'vitest'
-import { freePort } from '../src/local-group.js'
+import { freePort, listening } from '../src/local-group.js'
 
 // The published shape of Tideline, tried as a new user would: every public
 // package is built and packed, the tarballs are installed with plain `npm
@@ -39,12 +38,6 @@ async function quickStart (): Promise<Array<Step | File>> {
 }
 
 /** A bash heredoc that writes `text` to `name` exactly. */
-const listening = async (port: number): Promise<boolean> => new Promise(resolve => {
-  const socket = connect(port, '127.0.0.1')
-  socket.once('connect', () => { socket.destroy(); resolve(true) })
-  socket.once('error', () => { resolve(false) })
-})
-
 const heredoc = (f: File): string => `cat > ${f.name} <<'TIDELINE_QUICKSTART_EOF'\n${f.text}TIDELINE_QUICKSTART_EOF\n`
 
 describe('the packed packages', () => {

@@ -377,9 +377,6 @@ export function statusOf (s: PeerState): Status {
   return roleOf(s) === 'voter' ? 'voting' : 'observing'
 }
 
-export const isClosed = (s: PeerState): boolean => s.phase === 'closed'
-/** Failed or closed: the peer serves nothing more. */
-export const isStopped = (s: PeerState): boolean => s.phase === 'failed' || s.phase === 'closed'
 export const isInstalling = (s: PeerState): boolean => s.phase === 'installing'
 
 export function isVoterOfKnownEpoch (s: PeerState, peer: string): boolean {

@@ -1,7 +1,7 @@
 import {
-  MemoryStore, createRegistry, decisionKey, invariants, keysToRead, newPeerState, peerOptions, peerTag, readResult, recoveryReads, restore, settleRun, step,
+  MemoryStore, applyRunSync, createRegistry, decisionKey, invariants, loadPersistedSync, newPeerState, peerOptions, peerTag, readResult, restore, step,
   type Effect, type EpochChange, type GroupConfig, type Input, type Message, type PeerState, type ProcedureMap, type ProcedureRegistry, type Thunk,
-  type Timestamp, type Value
+  type Timestamp
 } from '../../src/index.js'
 
 /**
@@ -37,10 +37,7 @@ export class ScriptGroup {
   private open (id: string): void {
     const store = this.stores.get(id) as MemoryStore
     const s = newPeerState({ id, config: this.config, registry: this.registry, options: peerOptions({ suspectMs: 200, proposeTimeoutMs: 50 }), now: this.now })
-    const reads = recoveryReads(this.config)
-    let next = reads.next()
-    while (next.done !== true) next = reads.next('meta' in next.value ? store.getMetaSync(next.value.meta) : store.unsettledSync())
-    restore(s, next.value, this.config)
+    restore(s, loadPersistedSync(store, this.config), this.config)
     this.states.set(id, s)
     this.input(id, { t: 'start' })
   }
@@ -134,15 +131,7 @@ export class ScriptGroup {
         this.pending.push({
           peer,
           label: 'run-applied',
-          run: () => {
-            const overlay = new Map<string, Value | undefined>()
-            const keys = keysToRead(e.run)
-            const found = keys.length === 0 ? [] : store.latestValuesSync(keys, (e.run[0] as Thunk).ts)
-            keys.forEach((k, i) => overlay.set(k, found[i]))
-            const { batch, applied } = settleRun(this.registry, e.run, e.base, overlay, store.txnRecordsSync(e.run.map(t => t.clientTxnId)))
-            store.writeSync(batch)
-            return { t: 'run-applied', run: e.run, applied }
-          }
+          run: () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.registry, e.run, e.base) })
         })
         break
       case 'read-values':

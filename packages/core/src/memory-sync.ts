@@ -1,0 +1,31 @@
+import { keysToRead, settleRun, type AppliedRun } from './apply.js'
+import type { MemoryStore } from './memory-store.js'
+import type { ProcedureRegistry } from './procedures.js'
+import { recoveryReads, type Persisted } from './protocol/recover.js'
+import type { Cursor, GroupConfig, Thunk } from './types.js'
+import type { Value } from './value.js'
+
+/**
+ * The store effects that need more than one call, carried out against a
+ * MemoryStore's synchronous face: for drivers that step a peer without
+ * awaiting (the simulator, interaction scripts).
+ */
+
+/** What recovery reads from `store`, read synchronously. */
+export function loadPersistedSync (store: MemoryStore, initial: GroupConfig): Persisted {
+  const reads = recoveryReads(initial)
+  let next = reads.next()
+  while (next.done !== true) next = reads.next('meta' in next.value ? store.getMetaSync(next.value.meta) : store.unsettledSync())
+  return next.value
+}
+
+/** Evaluates and settles a run as the in-process applier does, synchronously (no value cache). */
+export function applyRunSync (store: MemoryStore, registry: ProcedureRegistry, run: readonly Thunk[], base: Cursor): AppliedRun {
+  const overlay = new Map<string, Value | undefined>()
+  const keys = keysToRead(run)
+  const found = keys.length === 0 ? [] : store.latestValuesSync(keys, (run[0] as Thunk).ts)
+  for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
+  const { batch, applied } = settleRun(registry, run, base, overlay, store.txnRecordsSync(run.map(t => t.clientTxnId)))
+  store.writeSync(batch)
+  return applied
+}
