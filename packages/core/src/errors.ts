@@ -20,6 +20,8 @@ function named<N extends string> (name: N): new (message: string, options?: Erro
   return Cls as unknown as new (message: string, options?: ErrorOptions) => TidelineError & { readonly name: N }
 }
 
+/** A store holds data in a layout this version cannot read (written by an older or newer Tideline). */
+export const StoreFormatError = named('StoreFormatError')
 /** A submitted transaction names a procedure this peer does not know. */
 export const UnknownProcedureError = named('UnknownProcedureError')
 /** The caller's procedure code differs from the group's pinned version. */

@@ -1,7 +1,7 @@
 import type { Durability, GcResult, Settlement, Store, StoreBatch, StoreSnapshot, Version } from './store.js'
 import { StoreFailedError } from './errors.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
-import type { Outcome, Thunk } from './types.js'
+import type { Batch, Outcome, Thunk } from './types.js'
 import { checkValue, cloneValue, type Value } from './value.js'
 
 export interface MemoryStoreInit {
@@ -37,7 +37,7 @@ interface Disk {
 export function checkBatch (batch: StoreBatch): void {
   for (const s of batch.settle ?? []) for (const [, v] of s.writes) if (v !== undefined) checkValue(v, Infinity)
   for (const [, v] of batch.meta ?? []) checkValue(v, Infinity)
-  for (const t of batch.thunks ?? []) checkValue(t.args, Infinity)
+  for (const b of batch.batches ?? []) for (const t of b.thunks) checkValue(t.args, Infinity)
 }
 
 /** Binary search: index of the last entry with ts < below, or -1. */
@@ -59,10 +59,10 @@ function lastBelow (versions: readonly Version[], below: Timestamp): number {
  */
 export class MemoryStore implements Store {
   private readonly versions = new Map<string, Version[]>()
-  /** Every thunk by timestamp, with its outcome once settled. */
-  private readonly thunks = new Map<Timestamp, { readonly thunk: Thunk, outcome: Outcome | undefined }>()
-  /** coordinator → epoch → seq → thunk, for gap fill. */
-  private readonly bySeq = new Map<string, Map<number, Map<number, Thunk>>>()
+  /** Settled thunks' outcomes by timestamp. */
+  private readonly outcomes = new Map<Timestamp, Outcome>()
+  /** coordinator → epoch → seq → batch. */
+  private readonly bySeq = new Map<string, Map<number, Map<number, Batch>>>()
   private readonly meta = new Map<string, Value>()
   private readonly txns = new Map<string, string>()
   private readonly disk: Disk | undefined
@@ -113,25 +113,16 @@ export class MemoryStore implements Store {
   }
 
   private apply (batch: StoreBatch): void {
-    let seqs: Map<number, Thunk> | undefined
-    let seqsOf = ''
-    let seqsEpoch = -1
-    for (const thunk of batch.thunks ?? []) {
-      if (this.thunks.has(thunk.ts)) continue
-      this.thunks.set(thunk.ts, { thunk, outcome: undefined })
-      if (seqs === undefined || seqsOf !== thunk.coordinator || seqsEpoch !== thunk.epoch) {
-        seqsOf = thunk.coordinator
-        seqsEpoch = thunk.epoch
-        seqs = this.sequence(thunk.coordinator, thunk.epoch)
-      }
-      seqs.set(thunk.seq, thunk)
+    for (const b of batch.batches ?? []) {
+      const seqs = this.sequence(b.coordinator, b.epoch)
+      if (!seqs.has(b.seq)) seqs.set(b.seq, b)
     }
     for (const s of batch.settle ?? []) this.settleOne(s)
     for (const [name, value] of batch.meta ?? []) this.meta.set(name, cloneValue(value))
     for (const [id, record] of batch.txns ?? []) if (!this.txns.has(id)) this.txns.set(id, record)
   }
 
-  private sequence (coordinator: string, epoch: number): Map<number, Thunk> {
+  private sequence (coordinator: string, epoch: number): Map<number, Batch> {
     let epochs = this.bySeq.get(coordinator)
     if (epochs === undefined) { epochs = new Map(); this.bySeq.set(coordinator, epochs) }
     let seqs = epochs.get(epoch)
@@ -140,9 +131,8 @@ export class MemoryStore implements Store {
   }
 
   private settleOne (s: Settlement): void {
-    const entry = this.thunks.get(s.ts)
-    if (entry?.outcome !== undefined) return
-    if (entry !== undefined) entry.outcome = s.outcome
+    if (this.outcomes.has(s.ts)) return
+    this.outcomes.set(s.ts, s.outcome)
     for (const [key, value] of s.writes) {
       let list = this.versions.get(key)
       if (list === undefined) {
@@ -190,33 +180,27 @@ export class MemoryStore implements Store {
     return clientTxnIds.map(id => this.txns.get(id))
   }
 
-  async thunkRange (coordinator: string, epoch: number, from: number, to: number): Promise<Thunk[]> {
-    return this.thunkRangeSync(coordinator, epoch, from, to)
+  async batchRange (coordinator: string, epoch: number, from: number, to: number): Promise<Batch[]> {
+    return this.batchRangeSync(coordinator, epoch, from, to)
   }
 
-  thunkRangeSync (coordinator: string, epoch: number, from: number, to: number): Thunk[] {
-    const out: Thunk[] = []
+  batchRangeSync (coordinator: string, epoch: number, from: number, to: number): Batch[] {
     const seqs = this.bySeq.get(coordinator)?.get(epoch)
-    if (seqs === undefined) return out
-    for (let seq = Math.max(1, from); seq <= to; seq++) {
-      const t = seqs.get(seq)
-      if (t !== undefined) out.push(t)
+    if (seqs === undefined) return []
+    const out: Batch[] = []
+    if (to - from < seqs.size) {
+      for (let seq = Math.max(1, from); seq <= to; seq++) {
+        const b = seqs.get(seq)
+        if (b !== undefined) out.push(b)
+      }
+      return out
     }
-    return out
-  }
-
-  async unsettled (): Promise<Thunk[]> {
-    return this.unsettledSync()
-  }
-
-  unsettledSync (): Thunk[] {
-    const out: Thunk[] = []
-    for (const { thunk, outcome } of this.thunks.values()) if (outcome === undefined) out.push(thunk)
-    return out.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : 0))
+    for (const b of seqs.values()) if (b.seq >= from && b.seq <= to) out.push(b)
+    return out.sort((a, b) => a.seq - b.seq)
   }
 
   async outcome (ts: Timestamp): Promise<Outcome | undefined> {
-    return this.thunks.get(ts)?.outcome
+    return this.outcomes.get(ts)
   }
 
   async getMeta (name: string): Promise<Value | undefined> {
@@ -249,7 +233,8 @@ export class MemoryStore implements Store {
 
   private collect (horizon: Timestamp, records: Timestamp | undefined): GcResult {
     let versionsRemoved = 0
-    let thunksRemoved = 0
+    let batchesRemoved = 0
+    let outcomesRemoved = 0
     let recordsRemoved = 0
     for (const [key, list] of this.versions) {
       const i = lastBelow(list, horizon)
@@ -261,18 +246,26 @@ export class MemoryStore implements Store {
       list.splice(0, keepFrom)
       if (list.length === 0) this.versions.delete(key)
     }
-    for (const [ts, entry] of this.thunks) {
-      if (ts >= horizon || entry.outcome === undefined) continue
-      this.thunks.delete(ts)
-      this.bySeq.get(entry.thunk.coordinator)?.get(entry.thunk.epoch)?.delete(entry.thunk.seq)
-      thunksRemoved++
+    for (const epochs of this.bySeq.values()) {
+      for (const seqs of epochs.values()) {
+        for (const [seq, b] of seqs) {
+          if ((b.thunks[b.thunks.length - 1] as Thunk).ts >= horizon) continue
+          seqs.delete(seq)
+          batchesRemoved++
+        }
+      }
+    }
+    for (const ts of this.outcomes.keys()) {
+      if (ts >= horizon) continue
+      this.outcomes.delete(ts)
+      outcomesRemoved++
     }
     if (records !== undefined) {
       for (const [id, record] of this.txns) {
         if (record.slice(0, 36) < records) { this.txns.delete(id); recordsRemoved++ }
       }
     }
-    return { versionsRemoved, thunksRemoved, recordsRemoved }
+    return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved }
   }
 
   async exportSnapshot (at: Timestamp): Promise<StoreSnapshot> {
@@ -292,7 +285,7 @@ export class MemoryStore implements Store {
 
   private load (snapshot: StoreSnapshot): void {
     this.versions.clear()
-    this.thunks.clear()
+    this.outcomes.clear()
     this.bySeq.clear()
     this.meta.clear()
     this.txns.clear()
@@ -307,10 +300,12 @@ export class MemoryStore implements Store {
   }
 
   /** Counts, for tests of growth and GC. */
-  stats (): { keys: number, versions: number, thunks: number } {
+  stats (): { keys: number, versions: number, batches: number, outcomes: number } {
     let versions = 0
     for (const list of this.versions.values()) versions += list.length
-    return { keys: this.versions.size, versions, thunks: this.thunks.size }
+    let batches = 0
+    for (const epochs of this.bySeq.values()) for (const seqs of epochs.values()) batches += seqs.size
+    return { keys: this.versions.size, versions, batches, outcomes: this.outcomes.size }
   }
 
   /**

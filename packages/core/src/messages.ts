@@ -1,4 +1,4 @@
-import type { Ballot, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Thunk, TxnResult, WatermarkEntry } from './types.js'
+import type { Ballot, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry } from './types.js'
 import type { Timestamp } from './timestamp.js'
 
 /**
@@ -6,16 +6,16 @@ import type { Timestamp } from './timestamp.js'
  * objects; a transport encodes them (see net-libp2p's PROTOCOL.md).
  */
 export type Message =
-  /** Coordinator → replicas: store these thunks (S-phase); `wm` is the sender's own watermark entry (receivers take no one's entry second-hand). */
-  | { readonly t: 'write'; readonly thunks: readonly Thunk[]; readonly wm: readonly WatermarkEntry[] }
-  /** Voter → coordinator: these of your sequence numbers are durable here; `wm` is the sender's own entry. */
+  /** Coordinator → replicas: store these batches (S-phase); `wm` is the sender's own watermark entry (receivers take no one's entry second-hand). */
+  | { readonly t: 'write'; readonly batches: readonly Batch[]; readonly wm: readonly WatermarkEntry[] }
+  /** Voter → coordinator: these of your batches (by seq) are durable here; `wm` is the sender's own entry. */
   | { readonly t: 'ack'; readonly epoch: number; readonly seqs: readonly number[]; readonly wm: readonly WatermarkEntry[] }
   /** Watermark gossip: the sender's own entry (a receiver merges it by max into that voter's slot, and takes it only from that voter). */
   | { readonly t: 'wm'; readonly wm: readonly WatermarkEntry[] }
-  /** Ask for a coordinator's thunks `from..to` (inclusive). */
+  /** Ask for a coordinator's batches `from..to` (seqs, inclusive). */
   | { readonly t: 'gap-req'; readonly coordinator: string; readonly epoch: number; readonly from: number; readonly to: number }
-  /** Answer to gap-req: the thunks the sender holds of that range. */
-  | { readonly t: 'gap-rep'; readonly thunks: readonly Thunk[] }
+  /** Answer to gap-req: the batches the sender holds of that range. */
+  | { readonly t: 'gap-rep'; readonly batches: readonly Batch[] }
   /** Run a transaction; answer `replyTo` with submit-rep. */
   | { readonly t: 'submit'; readonly req: SubmitRequest; readonly replyTo: string }
   | { readonly t: 'submit-rep'; readonly clientTxnId: string; readonly result?: TxnResult; readonly error?: { readonly name: string; readonly message: string } }

@@ -1,5 +1,5 @@
 import type { Timestamp } from './timestamp.js'
-import type { Outcome, Thunk } from './types.js'
+import type { Batch, Outcome } from './types.js'
 import type { Value } from './value.js'
 
 /** One version of a key; `value` undefined is a deletion. */
@@ -25,7 +25,8 @@ export type Durability = 'strict' | 'relaxed'
 
 /** Everything in one batch is applied atomically: all of it or none of it. */
 export interface StoreBatch {
-  readonly thunks?: readonly Thunk[]
+  /** Replicated batches, write-once by (coordinator, epoch, seq): one record each. */
+  readonly batches?: readonly Batch[]
   readonly settle?: readonly Settlement[]
   readonly meta?: ReadonlyArray<readonly [name: string, value: Value]>
   /**
@@ -49,11 +50,9 @@ export interface Store {
   latestValues(keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>>
   /** The exactly-once records of these client transaction ids. */
   txnRecords(clientTxnIds: readonly string[]): Promise<Array<string | undefined>>
-  /** A coordinator's thunks with `from <= seq <= to` in one epoch, ascending, as far as held. */
-  thunkRange(coordinator: string, epoch: number, from: number, to: number): Promise<Thunk[]>
-  /** Every thunk that has no settlement yet, ascending by timestamp. */
-  unsettled(): Promise<Thunk[]>
-  /** A settled thunk's outcome. */
+  /** A coordinator's batches with `from <= seq <= to` in one epoch, ascending, as far as held (`to` may be Infinity). */
+  batchRange(coordinator: string, epoch: number, from: number, to: number): Promise<Batch[]>
+  /** A settled thunk's outcome (write-once: the first settlement of a timestamp decides it). */
   outcome(ts: Timestamp): Promise<Outcome | undefined>
   getMeta(name: string): Promise<Value | undefined>
   /** Every live key with its newest value below `below`, ascending by key. */
@@ -61,7 +60,8 @@ export interface Store {
   /**
    * Forgets what no reader at or above `horizon` can need: for each key every
    * version older than its newest version below `horizon` (a deletion that is
-   * newest below `horizon` goes too), and settled thunks below `horizon`.
+   * newest below `horizon` goes too), batches whose every thunk lies below
+   * `horizon`, and outcomes below `horizon`.
    * Exactly-once records decided below `records` are dropped as well
    * (retries older than that retention window may apply again).
    */
@@ -75,7 +75,8 @@ export interface Store {
 
 export interface GcResult {
   readonly versionsRemoved: number
-  readonly thunksRemoved: number
+  readonly batchesRemoved: number
+  readonly outcomesRemoved: number
   readonly recordsRemoved: number
 }
 
@@ -89,7 +90,7 @@ export interface StoreSnapshot {
 
 /** Every method of the `Store` contract but `close`, in one list: hosts that forward a store (the database worker) derive their API from it. */
 export const STORE_METHODS = [
-  'write', 'latest', 'latestValues', 'txnRecords', 'thunkRange', 'unsettled', 'outcome', 'getMeta', 'entries', 'gc', 'exportSnapshot', 'importSnapshot'
+  'write', 'latest', 'latestValues', 'txnRecords', 'batchRange', 'outcome', 'getMeta', 'entries', 'gc', 'exportSnapshot', 'importSnapshot'
 ] as const satisfies ReadonlyArray<keyof Store>
 
 export type StoreMethod = (typeof STORE_METHODS)[number]

@@ -26,14 +26,31 @@ export interface Thunk {
   readonly epoch: number
   /** The voter that minted `ts`. */
   readonly coordinator: string
-  /** Position in the coordinator's sequence for this epoch, from 1, without gaps. */
+  /** Its batch's position in the coordinator's sequence for this epoch (see Batch). */
   readonly seq: number
+  /** Its position in that batch, from 0. */
+  readonly index: number
   readonly procedure: string
   readonly hash: string
   readonly args: Value
   readonly reads: readonly string[]
   readonly writes: readonly string[]
   readonly clientTxnId: string
+}
+
+/**
+ * The unit of replication (DESIGN.md §12): the thunks one coordinator sealed
+ * together, with consecutive positions in timestamp order. One sequence
+ * number, one store record and one ack per batch; a replica holds all of a
+ * batch or none of it, and an epoch change keeps or aborts it whole.
+ */
+export interface Batch {
+  readonly epoch: number
+  readonly coordinator: string
+  /** Position in the coordinator's sequence for this epoch, from 1, without gaps. */
+  readonly seq: number
+  /** At least one; thunk `i` has this batch's epoch, coordinator and seq, index `i`, and a timestamp above thunk `i - 1`'s. */
+  readonly thunks: readonly Thunk[]
 }
 
 /** What evaluating a thunk decided; identical on every replica. */
@@ -59,7 +76,7 @@ export interface SubmitRequest {
   readonly args: Value
 }
 
-/** A voter's watermark entry: it will never issue a timestamp below `svw`, and issued `count` thunks below it. */
+/** A voter's watermark entry: it will never issue a timestamp below `svw`, and issued `count` batches wholly below it. */
 export interface WatermarkEntry {
   readonly voter: string
   readonly epoch: number
@@ -81,7 +98,7 @@ export interface Ballot {
   readonly by: string
 }
 
-/** Where one coordinator's sequence of the old epoch ends: seqs up to `end` are kept, except `skip` (aborted). */
+/** Where one coordinator's sequence of batches in the old epoch ends: seqs up to `end` are kept, except `skip` (aborted). */
 export interface StreamCut {
   readonly coordinator: string
   readonly end: number
@@ -101,28 +118,31 @@ export interface EpochChange {
   readonly voters: readonly string[]
   readonly cuts: readonly StreamCut[]
   readonly floor: Timestamp
-  /** Kept thunks some agreeing voter held unevaluated: carried in the decision so none can be lost with one replica. */
-  readonly thunks: readonly Thunk[]
+  /** Kept batches some agreeing voter held unevaluated: carried in the decision so none can be lost with one replica. */
+  readonly batches: readonly Batch[]
 }
 
 /** What a voter reports when it promises a ballot: how far it holds each coordinator's sequence, what it holds beyond that, and its highest promise. */
 export interface EpochReport {
   readonly have: ReadonlyArray<{ readonly coordinator: string, readonly seq: number }>
-  readonly held: readonly Thunk[]
+  readonly held: readonly Batch[]
   readonly top: Timestamp
 }
 
 /**
  * The evaluation cursor a replica persists with every settled run: where it
  * stands in timestamp order, how many thunks it evaluated, the rolling digest
- * state, and the next sequence number per coordinator.
+ * state, and per coordinator the next batch and the next thunk in it.
  */
 export interface Cursor {
   readonly frontier: Timestamp
   readonly last: Timestamp
   readonly count: number
   readonly digest: [number, number, number]
+  /** Coordinator → the seq of the next batch to evaluate. */
   readonly evalNext: Readonly<Record<string, number>>
+  /** Coordinator → the index of the next thunk to evaluate in that batch (absent: 0). */
+  readonly evalIndex?: Readonly<Record<string, number>>
   /** The epoch whose sequences `evalNext` counts in (absent: the genesis epoch). */
   readonly epoch?: number
 }

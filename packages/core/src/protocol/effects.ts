@@ -2,7 +2,7 @@ import type { AppliedRun } from '../apply.js'
 import type { Message } from '../messages.js'
 import type { StoreBatch } from '../store.js'
 import type { Timestamp } from '../timestamp.js'
-import type { Cursor, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk } from '../types.js'
+import type { Cursor, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk, Batch } from '../types.js'
 import type { AcceptorState } from './meta.js'
 import type { LogEvent } from './vocabulary.js'
 
@@ -25,13 +25,13 @@ export interface Divergence {
 
 /** The result of a store operation or a run application that `step` asked for. */
 export type Completion =
-  | { readonly t: 'thunks-persisted', readonly thunks: readonly Thunk[] }
+  | { readonly t: 'batches-persisted', readonly batches: readonly Batch[] }
   | { readonly t: 'lease-persisted', readonly lease: number }
   | { readonly t: 'acceptor-persisted', readonly acceptor: AcceptorState }
   | { readonly t: 'decision-persisted', readonly change: EpochChange, readonly config: GroupConfig }
   | { readonly t: 'run-applied', readonly run: readonly Thunk[], readonly applied: AppliedRun }
   | { readonly t: 'values-read', readonly read: number, readonly result: ReadResult }
-  | { readonly t: 'thunks-read', readonly replyTo: string, readonly thunks: readonly Thunk[] }
+  | { readonly t: 'batches-read', readonly replyTo: string, readonly batches: readonly Batch[] }
   | { readonly t: 'decision-read', readonly replyTo: string, readonly change: EpochChange | undefined }
   | { readonly t: 'store-failed', readonly error: { readonly name: string, readonly message: string } }
 
@@ -71,8 +71,8 @@ export type Effect =
   | { readonly t: 'apply', readonly run: readonly Thunk[], readonly base: Cursor }
   /** Read `keys` below `at`; answered by `values-read`. */
   | { readonly t: 'read-values', readonly read: number, readonly keys: readonly string[], readonly at: Timestamp }
-  /** Read a coordinator's thunks `from..last`; answered by `thunks-read`. */
-  | { readonly t: 'read-thunks', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly last: number }
+  /** Read a coordinator's batches `from..last`; answered by `batches-read`. */
+  | { readonly t: 'read-batches', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly last: number }
   /** Read the decision that started `epoch`; answered by `decision-read`. */
   | { readonly t: 'read-decision', readonly replyTo: string, readonly epoch: number }
   /** Answers a public API call: `error` set, or `value` (a TxnResult, a ReadResult, or nothing). */
