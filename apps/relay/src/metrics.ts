@@ -14,7 +14,7 @@ const ERROR_COUNTERS = [
   'junk', 'invalid', 'handler-error', 'refused-non-member', 'join-refused', 'hung-up-non-member', 'disconnected-for-junk',
   'gossip-non-member-dropped', 'gossip-unsigned-dropped', 'frames-dropped-send-failed', 'frames-dropped-backlog',
   'frames-dropped-unreachable', 'write-from-non-voter', 'write-not-own-refused', 'gap-from-non-voter', 'wm-not-own-refused',
-  'thunk-refused', 'ack-refused', 'clock-skew-refused', 'submit-refused'
+  'batch-refused', 'ack-refused', 'clock-skew-refused', 'submit-refused'
 ]
 
 /** Prometheus text exposition (version 0.0.4) of one relay's state. */

@@ -144,7 +144,7 @@ const harness = {
       for (let i = 0; i < runSize && done < total; i++, done++) {
         const from = `acct/b${(done * 7919) % 1000}`
         const to = `acct/b${(done * 104729 + 1) % 1000}`
-        run.push({ ts: makeTimestamp(t0, tag, done + 1), epoch: 0, coordinator: 'bench', seq: done + 1, procedure: 'transfer', hash, args: { from: from.slice(5), to: to.slice(5), amount: 1 }, reads: [from, to], writes: [from, to], clientTxnId: `${name}-${done}` })
+        run.push({ ts: makeTimestamp(t0, tag, done + 1), epoch: 0, coordinator: 'bench', seq: done + 1, index: 0, procedure: 'transfer', hash, args: { from: from.slice(5), to: to.slice(5), amount: 1 }, reads: [from, to], writes: [from, to], clientTxnId: `${name}-${done}` })
       }
       base = (await backend.applier(run, base)).cursor
     }

@@ -1,6 +1,6 @@
 import { IdbStore } from '@tideline/store-idb'
 import { TS_INFINITY, type Value } from '@tideline/core'
-import { thunkAt, tsAt } from '@tideline/core/store-compliance-cases'
+import { batchOf, tsAt } from '@tideline/core/store-compliance-cases'
 import { runCase, type CaseResult } from './cases.js'
 
 let worker: Worker | undefined
@@ -26,10 +26,16 @@ function inWorker (name: string): Promise<CaseResult> {
 /** Writes a known state (a strict batch, then a relaxed one) for the persistence tests. */
 async function seed (name: string): Promise<void> {
   const store = await IdbStore.open({ name })
-  await store.write({ thunks: [thunkAt(1), thunkAt(2), thunkAt(3)], txns: [['c1', `${tsAt(1)}ok`]], durability: 'strict' })
+  await store.write({ batches: [batchOf(1, [1, 2, 3])], txns: [['c1', `${tsAt(1)}ok`]], durability: 'strict' })
   await store.write({ settle: [{ ts: tsAt(1), outcome: { status: 'committed', value: 1 }, writes: [['k', { n: 1, b: new Uint8Array([7]) }]] }], meta: [['cursor', 1]], durability: 'relaxed' })
   await store.write({ settle: [{ ts: tsAt(2), outcome: { status: 'committed', value: 2 }, writes: [['k', { n: 2, b: new Uint8Array([8]) }], ['j', 'x']] }], meta: [['cursor', 2]], durability: 'strict' })
   await store.close()
+}
+
+async function unsettled (store: IdbStore): Promise<string[]> {
+  const out: string[] = []
+  for (const b of await store.batchRange('v0', 0, 1, Infinity)) for (const t of b.thunks) if (await store.outcome(t.ts) === undefined) out.push(t.ts)
+  return out
 }
 
 /** Reads back what `seed` wrote, as plain JSON for the test to compare. */
@@ -42,7 +48,8 @@ async function inspect (name: string): Promise<{ k: Value | undefined, kBefore2:
       k: k === undefined ? undefined : { n: k.n, b: Array.from(k.b) },
       kBefore2: kBefore2 === undefined ? undefined : { n: kBefore2.n, b: Array.from(kBefore2.b) },
       entries: (await store.entries(TS_INFINITY)).length,
-      unsettled: (await store.unsettled()).map(t => t.ts),
+      // Thunks of the stored batches that have no outcome yet.
+      unsettled: await unsettled(store),
       cursor: await store.getMeta('cursor'),
       record: (await store.txnRecords(['c1']))[0]
     }

@@ -182,7 +182,7 @@ export function settleRun (
     if (++count % DIGEST_CHECKPOINT_EVERY === 0) checkpoints.push({ count, digest: hasher.digest() })
   }
   const last = (run[run.length - 1] as Thunk).ts
-  const cursor: Cursor = { frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, evalNext: base.evalNext, ...(base.epoch === undefined ? {} : { epoch: base.epoch }) }
+  const cursor: Cursor = { ...base, frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state }
   return {
     batch: { settle, txns, meta: [metaEntry('cursor', cursor)], durability: 'relaxed' },
     applied: { results, cursor, written: [...written], checkpoints }

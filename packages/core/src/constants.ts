@@ -6,9 +6,11 @@ export const DEFAULT_WRITE_RETRY_MS = 40
 export const DEFAULT_GOSSIP_INTERVAL_MS = 20
 /** How often a replica asks again for thunks it knows it is missing. */
 export const DEFAULT_GAP_RETRY_MS = 30
-/** Most thunks asked for, or sent, in one gap-fill message. */
-export const DEFAULT_GAP_BATCH = 512
-/** Most thunks a coordinator puts in one write message. */
+/** Most batches asked for in one gap-fill message (the answer is split into messages of at most DEFAULT_WRITE_BATCH thunks). */
+export const DEFAULT_GAP_BATCH = 64
+/** Most thunks evaluated and settled in one run. */
+export const DEFAULT_MAX_RUN_THUNKS = 4096
+/** Most thunks in one write or gap-fill message (whole batches: a batch is never split). */
 export const DEFAULT_WRITE_BATCH = 2048
 /** Default time a client call may take before it fails with a timeout. */
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000

@@ -15,7 +15,10 @@ import type { Value } from './value.js'
 export function loadPersistedSync (store: MemoryStore, initial: GroupConfig): Persisted {
   const reads = recoveryReads(initial)
   let next = reads.next()
-  while (next.done !== true) next = reads.next('meta' in next.value ? store.getMetaSync(next.value.meta) : store.unsettledSync())
+  while (next.done !== true) {
+    const read = next.value
+    next = reads.next('meta' in read ? store.getMetaSync(read.meta) : store.batchRangeSync(read.batches.coordinator, read.batches.epoch, read.batches.from, Infinity))
+  }
   return next.value
 }
 

@@ -49,6 +49,8 @@ export interface PeerInit {
   readonly proposeTimeoutMs?: number
   /** @default DEFAULT_MAX_VOTERS */
   readonly maxVoters?: number
+  /** Most thunks evaluated and settled in one run (one applier call, one store batch); a run may end inside a batch. @default DEFAULT_MAX_RUN_THUNKS */
+  readonly maxRunThunks?: number
   /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
   readonly candidate?: boolean
   /**
@@ -78,6 +80,7 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     suspectMs: init.suspectMs ?? C.DEFAULT_SUSPECT_MS,
     proposeTimeoutMs: init.proposeTimeoutMs ?? C.DEFAULT_PROPOSE_TIMEOUT_MS,
     maxVoters: init.maxVoters ?? C.DEFAULT_MAX_VOTERS,
+    maxRunThunks: init.maxRunThunks ?? C.DEFAULT_MAX_RUN_THUNKS,
     candidate: init.candidate ?? false,
     admitVoter: init.admitVoter ?? (() => false)
   }

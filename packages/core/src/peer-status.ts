@@ -20,15 +20,15 @@ export interface PeerStatus {
   readonly lastEvaluated: Timestamp
   readonly evaluated: number
   readonly digest: string
+  /** Batches this voter coordinates that are not on a majority yet, plus its open batch (if any). */
   readonly inflight: number
+  /** Batches held here that are not wholly evaluated. */
   readonly unevaluated: number
   readonly failed: string | undefined
   /** Set once another replica reported a different digest at a count this one also evaluated. */
   readonly diverged: Divergence | undefined
   readonly counters: Readonly<Partial<Record<Counter, number>>>
 }
-
-
 
 /** Per-coordinator sequence positions in the current epoch (tests and quiescence checks). */
 export function sequencesOf (s: PeerState): Record<string, { have: number, evalNext: number }> {
@@ -52,7 +52,7 @@ export function peerStatus (s: PeerState): PeerStatus {
     lastEvaluated: s.lastEvaluated,
     evaluated: s.evaluatedCount,
     digest: s.hasher.digest(),
-    inflight: s.current.coordinator.inflight.size,
+    inflight: s.current.coordinator.inflight.size + (s.current.coordinator.open.length > 0 ? 1 : 0),
     unevaluated,
     failed: s.failure,
     diverged: s.divergence,

@@ -62,8 +62,8 @@ interface PendingCall {
  * returns, in order. The ordering contract: a message that may only leave
  * once something is durable is never in the same batch of effects as that
  * write. It is produced by the step that handles the write's completion
- * (acks by `thunks-persisted`, a coordinator's own writes to the others by
- * its `thunks-persisted`, Paxos answers by `acceptor-persisted`, promises
+ * (acks by `batches-persisted`, a coordinator's own writes to the others by
+ * its `batches-persisted`, Paxos answers by `acceptor-persisted`, promises
  * by `lease-persisted`, an epoch's start by `decision-persisted`). So the
  * driver sends at once, and starts store operations in the order given.
  */
@@ -131,8 +131,8 @@ export class Peer {
         case 'read-values':
           this.complete(this.store.latestValues(e.keys, e.at).then(found => ({ t: 'values-read' as const, read: e.read, result: readResult(e.keys, found, e.at) })))
           break
-        case 'read-thunks':
-          this.complete(this.store.thunkRange(e.coordinator, e.epoch, e.from, e.last).then(thunks => ({ t: 'thunks-read' as const, replyTo: e.replyTo, thunks })))
+        case 'read-batches':
+          this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(batches => ({ t: 'batches-read' as const, replyTo: e.replyTo, batches })))
           break
         case 'read-decision':
           this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => ({ t: 'decision-read' as const, replyTo: e.replyTo, change: decisionValue(v) })))

@@ -49,12 +49,13 @@ function keys (x: unknown, what: string, max: number): void {
   for (const k of arr(x, what, max)) str(k, what, MAX_KEY)
 }
 
-function thunk (x: unknown, limits: Required<MessageLimits>): void {
+function thunk (x: unknown, limits: Required<MessageLimits>): Record<string, unknown> {
   const t = obj(x, 'thunk')
   ts(t.ts, 'thunk.ts')
   int(t.epoch, 'thunk.epoch')
   str(t.coordinator, 'thunk.coordinator')
   int(t.seq, 'thunk.seq', 1)
+  int(t.index, 'thunk.index')
   str(t.procedure, 'thunk.procedure')
   str(t.hash, 'thunk.hash')
   str(t.clientTxnId, 'thunk.clientTxnId')
@@ -65,9 +66,36 @@ function thunk (x: unknown, limits: Required<MessageLimits>): void {
   } catch (err) {
     fail(`thunk.args: ${(err as Error).message}`)
   }
+  return t
 }
 
-/** Most thunks an epoch change may carry (kept thunks not yet on every replica). */
+/**
+ * A list of batches holding at most `maxThunks` thunks in all. Each batch is
+ * non-empty; its thunks carry its epoch, coordinator and seq, are numbered
+ * from 0 and ascend in timestamp.
+ */
+function batches (x: unknown, what: string, maxBatches: number, maxThunks: number, limits: Required<MessageLimits>): void {
+  let total = 0
+  for (const item of arr(x, what, maxBatches)) {
+    const b = obj(item, 'batch')
+    const epoch = int(b.epoch, 'batch.epoch')
+    const coordinator = str(b.coordinator, 'batch.coordinator')
+    const seq = int(b.seq, 'batch.seq', 1)
+    const list = arr(b.thunks, 'batch.thunks', maxThunks)
+    if (list.length === 0) fail('batch.thunks must not be empty')
+    total += list.length
+    if (total > maxThunks) fail(`${what} hold more than ${maxThunks} thunks`)
+    let previous = ''
+    for (let i = 0; i < list.length; i++) {
+      const t = thunk(list[i], limits)
+      if (t.epoch !== epoch || t.coordinator !== coordinator || t.seq !== seq || t.index !== i) fail('a thunk does not match its batch (epoch, coordinator, seq, index)')
+      if ((t.ts as string) <= previous) fail('batch.thunks must ascend in timestamp')
+      previous = t.ts as string
+    }
+  }
+}
+
+/** Most thunks an epoch change (or a promise's report) may carry (kept batches not yet on every replica). */
 const MAX_RC_THUNKS = 16_384
 
 function ballot (x: unknown): void {
@@ -90,7 +118,7 @@ function epochChange (x: unknown, limits: Required<MessageLimits>): void {
     for (const s of arr(cut.skip, 'cut.skip', MAX_RC_THUNKS)) if (int(s, 'cut.skip seq', 1) > end) fail('cut.skip beyond cut.end')
   }
   ts(v.floor, 'value.floor')
-  for (const t of arr(v.thunks, 'value.thunks', MAX_RC_THUNKS)) thunk(t, limits)
+  batches(v.batches, 'value.batches', MAX_RC_THUNKS, MAX_RC_THUNKS, limits)
 }
 
 function wm (x: unknown): void {
@@ -123,7 +151,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
   const m = obj(x, 'message')
   switch (m.t) {
     case 'write':
-      for (const t of arr(m.thunks, 'thunks', limits.maxThunks)) thunk(t, limits)
+      batches(m.batches, 'batches', limits.maxThunks, limits.maxThunks, limits)
       wm(m.wm)
       break
     case 'ack':
@@ -145,7 +173,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       int(m.to, 'to', 1)
       break
     case 'gap-rep':
-      for (const t of arr(m.thunks, 'thunks', limits.maxThunks)) thunk(t, limits)
+      batches(m.batches, 'batches', limits.maxThunks, limits.maxThunks, limits)
       break
     case 'submit': {
       const r = obj(m.req, 'req')
@@ -215,7 +243,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
         str(e.coordinator, 'report.have.coordinator')
         int(e.seq, 'report.have.seq')
       }
-      for (const t of arr(r.held, 'report.held', MAX_RC_THUNKS)) thunk(t, limits)
+      batches(r.held, 'report.held', MAX_RC_THUNKS, MAX_RC_THUNKS, limits)
       ts(r.top, 'report.top')
       break
     }

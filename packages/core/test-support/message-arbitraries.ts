@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { makeTimestamp, type Timestamp } from '../src/timestamp.js'
 import type { Message } from '../src/messages.js'
-import type { Ballot, EpochChange, Thunk, WatermarkEntry } from '../src/types.js'
+import type { Ballot, Batch, EpochChange, Thunk, WatermarkEntry } from '../src/types.js'
 
 /**
  * fast-check arbitraries for well-formed protocol messages (property tests
@@ -22,6 +22,7 @@ export const arbThunk: fc.Arbitrary<Thunk> = fc.record({
   epoch: fc.nat(1000),
   coordinator: id,
   seq: fc.integer({ min: 1, max: 1e6 }),
+  index: fc.nat(1000),
   procedure: id,
   hash: id,
   args: jsonValue,
@@ -29,6 +30,18 @@ export const arbThunk: fc.Arbitrary<Thunk> = fc.record({
   writes: fc.array(key, { maxLength: 4 }),
   clientTxnId: id
 }) as fc.Arbitrary<Thunk>
+
+/** A well-formed batch: its thunks carry its header, numbered from 0, in ascending timestamps. */
+export const arbBatch: fc.Arbitrary<Batch> = fc.record({
+  epoch: fc.nat(1000),
+  coordinator: id,
+  seq: fc.integer({ min: 1, max: 1e6 }),
+  thunks: fc.array(arbThunk, { minLength: 1, maxLength: 3 })
+}).map(b => {
+  const stamps = [...new Set(b.thunks.map(t => t.ts))].sort()
+  const thunks = stamps.map((ts, index) => ({ ...(b.thunks[index] as Thunk), ts, epoch: b.epoch, coordinator: b.coordinator, seq: b.seq, index }))
+  return { ...b, thunks }
+})
 
 export const arbEntry: fc.Arbitrary<WatermarkEntry> = fc.record({ voter: id, epoch: fc.nat(1000), svw: arbTimestamp, count: fc.nat(1e6) })
 
@@ -39,15 +52,15 @@ const arbChange: fc.Arbitrary<EpochChange> = fc.record({
   voters: fc.uniqueArray(id, { minLength: 1, maxLength: 7 }),
   cuts: fc.array(fc.record({ coordinator: id, end: fc.integer({ min: 5, max: 100 }), skip: fc.uniqueArray(fc.integer({ min: 1, max: 5 }), { maxLength: 3 }) }), { maxLength: 4 }),
   floor: arbTimestamp,
-  thunks: fc.array(arbThunk, { maxLength: 3 })
+  batches: fc.array(arbBatch, { maxLength: 3 })
 })
 
 export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
-  fc.record({ t: fc.constant('write' as const), thunks: fc.array(arbThunk, { maxLength: 4 }), wm: fc.array(arbEntry, { maxLength: 3 }) }),
+  fc.record({ t: fc.constant('write' as const), batches: fc.array(arbBatch, { maxLength: 3 }), wm: fc.array(arbEntry, { maxLength: 3 }) }),
   fc.record({ t: fc.constant('ack' as const), epoch: fc.nat(1000), seqs: fc.array(fc.integer({ min: 1, max: 1e6 }), { maxLength: 8 }), wm: fc.array(arbEntry, { maxLength: 3 }) }),
   fc.record({ t: fc.constant('wm' as const), wm: fc.array(arbEntry, { maxLength: 3 }) }),
   fc.record({ t: fc.constant('gap-req' as const), coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }), to: fc.integer({ min: 1, max: 1e6 }) }),
-  fc.record({ t: fc.constant('gap-rep' as const), thunks: fc.array(arbThunk, { maxLength: 4 }) }),
+  fc.record({ t: fc.constant('gap-rep' as const), batches: fc.array(arbBatch, { maxLength: 3 }) }),
   fc.record({ t: fc.constant('submit' as const), req: fc.record({ clientTxnId: id, procedure: id, hash: id, args: jsonValue }), replyTo: id }) as fc.Arbitrary<Message>,
   fc.record({ t: fc.constant('read' as const), reqId: id, keys: fc.array(key, { maxLength: 4 }), consistency: fc.constantFrom('strict' as const, 'snapshot' as const), replyTo: id }),
   fc.record({ t: fc.constant('ts-req' as const), reqId: id }),

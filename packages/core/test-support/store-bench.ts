@@ -38,11 +38,12 @@ export async function benchStore (store: Store, opts: StoreBenchOptions): Promis
   for (let b = 0; b < batches; b++) {
     const thunks: Thunk[] = []
     for (let j = 0; j < perBatch; j++) {
-      const seq = b * perBatch + j + 1
-      const key = `k${seq % keys}`
-      thunks.push({ ts: tsOf(b, j), epoch: 0, coordinator: 'bench', seq, procedure: 'set', hash: 'h', args: { key, n: seq }, reads: [key], writes: [key], clientTxnId: `c${seq}` })
+      const n = b * perBatch + j + 1
+      const key = `k${n % keys}`
+      thunks.push({ ts: tsOf(b, j), epoch: 0, coordinator: 'bench', seq: b + 1, index: j, procedure: 'set', hash: 'h', args: { key, n }, reads: [key], writes: [key], clientTxnId: `c${n}` })
     }
-    await store.write({ thunks, meta: [['applied', b]], durability: 'strict' })
+    // A batch is one record, as a replica stores what a coordinator sealed.
+    await store.write({ batches: [{ epoch: 0, coordinator: 'bench', seq: b + 1, thunks }], meta: [['applied', b]], durability: 'strict' })
   }
   const applyPerSec = total / ((performance.now() - thunkStart) / 1000)
   if (!opts.settle) return { applyPerSec, settlePerSec: Number.NaN, readP50Ms: Number.NaN }

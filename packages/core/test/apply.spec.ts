@@ -37,7 +37,7 @@ describe('storeApplier', () => {
           seq++
           const args = o.p === 'move' ? { from: `k${o.from}`, to: `k${o.to}`, n: o.n } : { k: `k${o.k}` }
           const keys = o.p === 'move' ? procedures.move.keys(args as { from: string, to: string, n: number }) : procedures.wipe.keys(args as { k: string })
-          return { ts: makeTimestamp(1_000 + seq, tag, seq), epoch: 0, coordinator: 'c', seq, procedure: o.p, hash: registry.procedures.get(o.p)?.hash ?? '', args, reads: keys.reads, writes: keys.writes, clientTxnId: `t${seq}` }
+          return { ts: makeTimestamp(1_000 + seq, tag, seq), epoch: 0, coordinator: 'c', seq, index: 0, procedure: o.p, hash: registry.procedures.get(o.p)?.hash ?? '', args, reads: keys.reads, writes: keys.writes, clientTxnId: `t${seq}` }
         })
         const out = await Promise.all([0, 1].map(async i => (appliers[i] as (r: Thunk[], b: Cursor) => ReturnType<ReturnType<typeof storeApplier>>)(run, bases[i] as Cursor)))
         expect(out[0]?.results).toEqual(out[1]?.results)

@@ -44,8 +44,9 @@ describe('invariants', () => {
     if (entry === undefined) throw new Error('no own entry')
     // A thunk in flight with a timestamp below the promise this voter already published.
     expect(entry.svw > makeTimestamp(1, peerTag('v0'), 0)).toBe(true)
-    const thunk = { ts: makeTimestamp(1, peerTag('v0'), 0), epoch: 0, coordinator: 'v0', seq: u.current.coordinator.nextSeq++, procedure: 'put', hash: '', args: null, reads: [], writes: [], clientTxnId: 'late' } as never
-    u.current.coordinator.inflight.set(u.current.coordinator.nextSeq - 1, { thunk, acks: new Set(), mintedAt: 0, sentAt: 0, tries: 0 })
+    const seq = u.current.coordinator.nextSeq++
+    const thunk = { ts: makeTimestamp(1, peerTag('v0'), 0), epoch: 0, coordinator: 'v0', seq, index: 0, procedure: 'put', hash: '', args: null, reads: [], writes: [], clientTxnId: 'late' }
+    u.current.coordinator.inflight.set(seq, { batch: { epoch: 0, coordinator: 'v0', seq, thunks: [thunk] }, acks: new Set(), mintedAt: 0, sentAt: 0, tries: 0 })
     expect(invariants(u).join('\n')).toMatch(/below this voter's own watermark entry/)
   })
 })

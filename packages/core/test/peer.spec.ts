@@ -60,6 +60,24 @@ describe('Peer', () => {
     expect(st.every(s => s.evaluated === 6)).toBe(true)
   })
 
+  it('an idle voter sends each submission alone; submissions that arrive while its writer is busy share one batch', async () => {
+    const g = await TestGroup.create(procedures, 3, 1)
+    await committed(g, 'v0', 'alone')
+    expect(g.peer('v0').status().counters.batches).toBe(1)
+    // 40 calls in one turn: the first seals a batch of its own turn, the rest wait for the writer and go together.
+    const calls = Array.from({ length: 40 }, (_, i) => g.peer('v0').submit({ clientTxnId: `b${i}`, procedure: 'inc', hash: g.hash('inc'), args: { k: `k${i % 4}` } }))
+    const all = await g.run(Promise.all(calls))
+    if (!all.done || !('value' in all)) throw new Error('the calls did not complete')
+    expect(all.value.every(r => r.status === 'committed')).toBe(true)
+    const c = g.peer('v0').status().counters
+    expect(c.minted).toBe(41)
+    expect(c.batches).toBeLessThanOrEqual(3)
+    await g.steps(30)
+    const st = [...g.peers.values()].map(p => p.status())
+    expect(new Set(st.map(x => x.digest)).size).toBe(1)
+    expect(st.every(x => x.evaluated === 41)).toBe(true)
+  })
+
   it('replicas compare digest checkpoints: agreement stays quiet, a non-deterministic procedure is reported', async () => {
     const g = await TestGroup.create(procedures, 3, 1)
     for (let i = 0; i < 40; i++) await committed(g, `v${i % 3}`, `h${i}`)
@@ -171,18 +189,30 @@ describe('Peer', () => {
     const g = await TestGroup.create(procedures)
     const p = g.peer('v0')
     fc.assert(fc.property(fc.anything({ withTypedArray: true, withMap: true, withSet: true }), junk => { p.receive('evil', junk) }))
-    p.receive('evil', { t: 'write', thunks: [{ ts: 'zz' }], wm: [] })
+    p.receive('evil', { t: 'write', batches: [{ epoch: 0, coordinator: 'v1', seq: 1, thunks: [{ ts: 'zz' }] }], wm: [] })
     p.receive('evil', { t: 'ack', epoch: 0, seqs: [-1], wm: [] })
     expect(p.status().counters.invalid ?? 0).toBeGreaterThan(50)
     // and it still serves
     expect(await committed(g, 'v0', 'still-alive')).toMatchObject({ status: 'committed' })
   })
 
-  it('refuses thunks whose timestamp tag is not their coordinator’s', async () => {
+  it('refuses batches holding a timestamp whose tag is not their coordinator’s, and batches that do not match their thunks', async () => {
     const g = await TestGroup.create(procedures)
-    const forged = { ts: '0000000f4240' + '0'.repeat(16) + '00000000', epoch: 0, coordinator: 'v1', seq: 1, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: 'f' }
-    g.peer('v0').receive('v1', { t: 'write', thunks: [forged], wm: [] })
-    expect(g.peer('v0').status().counters['thunk-refused']).toBe(1)
+    const thunk = (ts: string, index: number) => ({ ts, epoch: 0, coordinator: 'v1', seq: 1, index, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: `f${index}` })
+    const own = '0000000f4240' + peerTag('v1') + '00000000'
+    const forged = '0000000f4241' + '0'.repeat(16) + '00000000'
+    // The second thunk's timestamp belongs to no one: the whole batch is refused.
+    g.peer('v0').receive('v1', { t: 'write', batches: [{ epoch: 0, coordinator: 'v1', seq: 1, thunks: [thunk(own, 0), thunk(forged, 1)] }], wm: [] })
+    expect(g.peer('v0').status().counters['batch-refused']).toBe(1)
+    // Out of order, misnumbered, or claiming another batch: invalid before it reaches the protocol.
+    const invalid = g.peer('v0').status().counters.invalid ?? 0
+    const later = '0000000f4242' + peerTag('v1') + '00000000'
+    g.peer('v0').receive('v1', { t: 'write', batches: [{ epoch: 0, coordinator: 'v1', seq: 1, thunks: [thunk(later, 0), thunk(own, 1)] }], wm: [] })
+    g.peer('v0').receive('v1', { t: 'write', batches: [{ epoch: 0, coordinator: 'v1', seq: 1, thunks: [thunk(own, 1)] }], wm: [] })
+    g.peer('v0').receive('v1', { t: 'write', batches: [{ epoch: 0, coordinator: 'v1', seq: 2, thunks: [thunk(own, 0)] }], wm: [] })
+    g.peer('v0').receive('v1', { t: 'write', batches: [{ epoch: 0, coordinator: 'v1', seq: 1, thunks: [] }], wm: [] })
+    expect(g.peer('v0').status().counters.invalid).toBe(invalid + 4)
+    expect(g.peer('v0').status().unevaluated).toBe(0)
   })
 
   it('a peer speaks only for itself: no non-voter write, no relayed or forged watermark entry is taken', async () => {
@@ -190,13 +220,14 @@ describe('Peer', () => {
     const v0 = g.peer('v0')
     const before = v0.status().watermark
     const tagOfV1 = '0000000f4240' + peerTag('v1') + '00000000'
-    const thunk = { ts: tagOfV1, epoch: 0, coordinator: 'v1', seq: 1, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: 'f' }
+    const thunk = { ts: tagOfV1, epoch: 0, coordinator: 'v1', seq: 1, index: 0, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: 'f' }
+    const batch = { epoch: 0, coordinator: 'v1', seq: 1, thunks: [thunk] }
     const far = { voter: 'v1', epoch: 0, svw: 'f'.repeat(12) + peerTag('v1') + '00000000', count: 0 }
     // an outsider claiming v1's thunk and v1's promise; a voter relaying v1's entry; v2 writing v1's thunk
-    v0.receive('outsider', { t: 'write', thunks: [thunk], wm: [far] })
+    v0.receive('outsider', { t: 'write', batches: [batch], wm: [far] })
     v0.receive('outsider', { t: 'wm', wm: [far] })
     v0.receive('v2', { t: 'wm', wm: [far] })
-    v0.receive('v2', { t: 'write', thunks: [thunk], wm: [] })
+    v0.receive('v2', { t: 'write', batches: [batch], wm: [] })
     const c = v0.status().counters
     expect(c['write-from-non-voter']).toBe(1)
     expect(c['wm-not-own-refused']).toBe(2)
@@ -258,7 +289,7 @@ describe('snapshot transfer', () => {
     const cursor = snap.meta.find(([n]) => n === 'cursor')?.[1] as { frontier: Timestamp } | undefined
     const at = cursor?.frontier
     expect(at).toBe(snap.at)
-    for (const v of ['v0', 'v1', 'v2']) expect((await g.stores.get(v)?.gc(at ?? snap.at))?.thunksRemoved).toBe(12)
+    for (const v of ['v0', 'v1', 'v2']) expect((await g.stores.get(v)?.gc(at ?? snap.at))?.batchesRemoved).toBe(12)
     const { MemoryStore } = await import('../src/index.js')
     const fresh = new MemoryStore({ journal: true })
     await fresh.importSnapshot(snap)

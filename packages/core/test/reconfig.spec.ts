@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chooseValue, makeTimestamp, peerTag, type EpochChange, type EpochReport, type Thunk, type Tx, type TxnResult } from '../src/index.js'
+import { chooseValue, makeTimestamp, peerTag, type EpochChange, type EpochReport, type Batch, type Tx, type TxnResult } from '../src/index.js'
 import { TestGroup, type PeerOptions } from './harness.js'
 
 const procedures = {
@@ -112,7 +112,7 @@ describe('epoch change', () => {
     v0.receive('outsider', { t: 'rc-prepare', epoch: 0, ballot: { n: 99, by: 'outsider' } })
     expect(v0.status()).toMatchObject({ sealed: false })
     expect(v0.status().counters['rc-refused']).toBe(1)
-    const forged: EpochChange = { epoch: 1, voters: ['outsider'], cuts: [], floor: makeTimestamp(1, peerTag('x'), 0), thunks: [] }
+    const forged: EpochChange = { epoch: 1, voters: ['outsider'], cuts: [], floor: makeTimestamp(1, peerTag('x'), 0), batches: [] }
     v0.receive('outsider', { t: 'rc-decided', value: forged })
     expect(v0.status().counters['rc-decided-refused']).toBe(1)
     expect(v0.status().epoch).toBe(0)
@@ -129,25 +129,26 @@ describe('epoch change', () => {
 
 describe('chooseValue', () => {
   const tag = peerTag('v0')
-  const thunk = (seq: number, ms: number): Thunk => ({ ts: makeTimestamp(ms, tag, 0), epoch: 0, coordinator: 'v0', seq, procedure: 'inc', hash: 'h', args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: `c${seq}` })
-  const report = (have: number, held: Thunk[], topMs: number): EpochReport => ({ have: [{ coordinator: 'v0', seq: have }], held, top: makeTimestamp(topMs, peerTag('p'), 0) })
+  /** Batch `seq` of v0 with one thunk at `ms`. */
+  const batch = (seq: number, ms: number): Batch => ({ epoch: 0, coordinator: 'v0', seq, thunks: [{ ts: makeTimestamp(ms, tag, 0), epoch: 0, coordinator: 'v0', seq, index: 0, procedure: 'inc', hash: 'h', args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: `c${seq}` }] })
+  const report = (have: number, held: Batch[], topMs: number): EpochReport => ({ have: [{ coordinator: 'v0', seq: have }], held, top: makeTimestamp(topMs, peerTag('p'), 0) })
 
-  it('keeps every thunk a promiser holds, aborts the gaps, and floors above all of it', () => {
+  it('keeps every batch a promiser holds, aborts the gaps, and floors above all of it', () => {
     const promises = new Map([
-      ['v0', { report: report(2, [thunk(2, 20), thunk(4, 40)], 30) }],
-      ['v1', { report: report(3, [thunk(3, 35)], 25) }]
+      ['v0', { report: report(2, [batch(2, 20), batch(4, 40)], 30) }],
+      ['v1', { report: report(3, [batch(3, 35)], 25) }]
     ])
     const v = chooseValue(promises, ['v0', 'v1', 'v2'], 1, ['v0', 'v1'])
     expect(v.cuts.find(c => c.coordinator === 'v0')).toEqual({ coordinator: 'v0', end: 4, skip: [] })
     expect(v.cuts.find(c => c.coordinator === 'v2')).toEqual({ coordinator: 'v2', end: 0, skip: [] })
-    expect(v.thunks.map(t => t.seq)).toEqual([2, 3, 4])
+    expect(v.batches.map(b => b.seq)).toEqual([2, 3, 4])
     expect(v.floor).toBe(makeTimestamp(40, tag, 0))
-    const gap = chooseValue(new Map([['v1', { report: report(1, [thunk(3, 35)], 10) }]]), ['v0'], 1, ['v0'])
+    const gap = chooseValue(new Map([['v1', { report: report(1, [batch(3, 35)], 10) }]]), ['v0'], 1, ['v0'])
     expect(gap.cuts[0]).toEqual({ coordinator: 'v0', end: 3, skip: [2] })
   })
 
   it('proposes the value accepted under the highest ballot, unchanged', () => {
-    const a: EpochChange = { epoch: 1, voters: ['v0'], cuts: [], floor: makeTimestamp(1, tag, 0), thunks: [] }
+    const a: EpochChange = { epoch: 1, voters: ['v0'], cuts: [], floor: makeTimestamp(1, tag, 0), batches: [] }
     const b: EpochChange = { ...a, voters: ['v1'] }
     const promises = new Map([
       ['v0', { accepted: { ballot: { n: 2, by: 'v0' }, value: a }, report: report(0, [], 1) }],

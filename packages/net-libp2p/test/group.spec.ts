@@ -160,7 +160,7 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
       // valid CBOR but not a valid message: counted by the protocol as invalid, never thrown
       const invalidBefore = target.peer.status().counters.invalid ?? 0
       const stream = await member.dialProtocol(multiaddr(target.addresses()[0]), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(5_000), force: true })
-      await lpStream(stream).write(encodeMessages([{ t: 'write', thunks: [{ ts: 'nope' }], wm: [] } as never]))
+      await lpStream(stream).write(encodeMessages([{ t: 'write', batches: [{ epoch: 0, coordinator: 'x', seq: 1, thunks: [{ ts: 'nope' }] }], wm: [] } as never]))
       await expect.poll(() => (target.peer.status().counters.invalid ?? 0) - invalidBefore, { timeout: 5_000 }).toBe(1)
     } finally {
       await member.stop()

@@ -59,6 +59,9 @@ async function main (): Promise<number> {
   const catchUp: number[] = []
   const failover: number[] = []
   let epochChanges = 0
+  let batches = 0
+  let minted = 0
+  let insideBatch = 0
   const started = performance.now()
   for (let seed = o.start; seed < o.start + o.seeds; seed++) {
     const r = await runSeed({ seed, voters: o.voters, observers: o.observers, txns: o.txns, faults: o.faults })
@@ -70,6 +73,9 @@ async function main (): Promise<number> {
     catchUp.push(...r.stats.catchUpMs)
     failover.push(...r.stats.failoverMs)
     epochChanges += r.stats.epochs
+    batches += r.stats.batches
+    minted += r.stats.minted
+    insideBatch += r.stats.resumedInsideBatch
     if (o.seeds === 1 || o.verbose) {
       process.stdout.write(`seed ${seed}: digest ${r.digest}, committed ${r.stats.committed}, unknown ${r.stats.unknown}, reads ${r.stats.reads}, crashes ${r.stats.crashes}, epoch ${r.stats.epochs}, partitions ${r.stats.partitions}, messages ${r.stats.messages} (${r.stats.dropped} dropped), virtual ${r.stats.virtualMs} ms\n`)
     }
@@ -85,6 +91,7 @@ async function main (): Promise<number> {
   if (resume.length > 0) process.stdout.write(`voter restart -> watermark resumes (virtual ms): p50 ${pct(resume, 0.5)}, p99 ${pct(resume, 0.99)}, max ${Math.max(...resume)} over ${resume.length} restarts\n`)
   if (catchUp.length > 0) process.stdout.write(`restart -> caught up (virtual ms): p50 ${pct(catchUp, 0.5)}, p99 ${pct(catchUp, 0.99)}, max ${Math.max(...catchUp)}\n`)
   if (epochChanges > 0) process.stdout.write(`epoch changes installed ${epochChanges}\n`)
+  if (batches > 0) process.stdout.write(`batches sealed ${batches} for ${minted} minted thunks (${(minted / batches).toFixed(2)} per batch); restarts resuming inside a batch ${insideBatch}\n`)
   if (failover.length > 0) process.stdout.write(`voter killed for good -> strict read returns (virtual ms): p50 ${pct(failover, 0.5)}, p99 ${pct(failover, 0.99)}, max ${Math.max(...failover)} over ${failover.length} kills\n`)
   if (firstFailing !== undefined) {
     process.stdout.write(`replay the first failing seed: pnpm sim --seeds 1 --start ${firstFailing} --voters ${o.voters} --observers ${o.observers} --txns ${o.txns} --faults ${o.faults}\n`)

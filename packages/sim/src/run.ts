@@ -39,6 +39,11 @@ export interface SimStats {
   readonly catchUpMs: number[]
   /** Epoch changes installed (the highest epoch reached). */
   epochs: number
+  /** Batches sealed and thunks minted by every coordinator (how much batching happened). */
+  batches: number
+  minted: number
+  /** Restarts whose recovered cursor stood inside a batch. */
+  resumedInsideBatch: number
   /** Virtual ms from killing a voter for good (after the workload) until a strict read through a survivor returned. */
   readonly failoverMs: number[]
   virtualMs: number
@@ -89,7 +94,13 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, failoverMs: [], virtualMs: 0 }
+  /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
+  const countBatches = (peer: SimPeer | undefined): void => {
+    const c = peer?.status().counters
+    stats.batches += c?.batches ?? 0
+    stats.minted += c?.minted ?? 0
+  }
 
   const voterIds = Array.from({ length: options.voters ?? 3 }, (_, i) => `v${i}`)
   const observerIds = Array.from({ length: options.observers ?? 1 }, (_, i) => `o${i}`)
@@ -145,6 +156,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       broken: what => { if (broken.length < 20) broken.push(`${node.id} at ${loop.now}: ${what.join('; ')}`) },
       suspectMs: SUSPECT_MS,
       proposeTimeoutMs: PROPOSE_TIMEOUT_MS,
+      // Every other seed evaluates in runs of a few thunks on a slow disk, so batches grow and
+      // runs end (and crashes land) inside them.
+      ...(seed % 2 === 0 ? { maxRunThunks: 1 + (seed % 7), storeDelayMs: 12 } : {}),
       // The genesis voters ask to be voters again after being voted out; the group takes them back.
       candidate: node.voter,
       admitVoter: id => voterIds.includes(id)
@@ -200,7 +214,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     return { kind: 'bank-read', consistency: workRng.chance(0.7) ? 'strict' : 'snapshot' }
   }
   const peerIds = [...voterIds, ...observerIds]
-  for (let i = 0; i < (options.clients ?? CLIENTS); i++) {
+  // Even seeds: four times the clients (and a slow disk, above), so coordinators seal batches of many thunks.
+  for (let i = 0; i < (options.clients ?? (seed % 2 === 0 ? 4 * CLIENTS : CLIENTS)); i++) {
     const id = `c${i}`
     clients.set(id, new SimClient({
       id,
@@ -229,6 +244,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const crash = (node: Node, downFor: number): void => {
     if (!node.up || node.peer === undefined) return
     stats.crashes++
+    countBatches(node.peer)
     node.peer.crash()
     node.peer = undefined
     node.up = false
@@ -244,6 +260,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     const before = watermarkOf()
     const othersEvaluated = Math.max(0, ...[...nodes.values()].filter(n => n !== node && n.up).map(n => n.peer?.status().evaluated ?? 0))
     startPeer(node)
+    if (node.peer?.insideBatch === true) stats.resumedInsideBatch++
     if (node.voter) {
       const watch = (): void => {
         const now = watermarkOf()
@@ -388,6 +405,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     }
   }
   stats.virtualMs = loop.now
+  for (const n of nodes.values()) countBatches(n.peer)
   stats.epochs = Math.max(0, ...[...nodes.values()].map(n => n.peer?.status().epoch ?? 0))
 
   // --- finals

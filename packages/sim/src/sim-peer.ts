@@ -6,7 +6,7 @@ import {
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
 
-export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter'> {
+export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks'> {
   readonly id: string
   readonly config: GroupConfig
   readonly registry: ProcedureRegistry
@@ -17,6 +17,8 @@ export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeou
   readonly send: (to: string, m: Message) => void
   /** Draws each store write's latency (virtual ms). */
   readonly storeRng: Rng
+  /** Longest a store write or a run takes (virtual ms); each takes a random time up to it. @default 2 */
+  readonly storeDelayMs?: number
   readonly log?: (event: string, detail: Record<string, unknown>) => void
   /** Called with what broke whenever `invariants` fails after a step. */
   readonly broken: (what: string[]) => void
@@ -68,6 +70,12 @@ export class SimPeer {
     this.input({ t: 'request-epoch-change' })
   }
 
+  /** Whether evaluation stands inside a batch (part of it evaluated): right after a restart, the cursor put it there. */
+  get insideBatch (): boolean {
+    for (const record of this.state.epochs.values()) for (const stream of record.streams.values()) if (stream.evalIndex > 0) return true
+    return false
+  }
+
   sequences (): Record<string, { have: number, evalNext: number }> {
     return sequencesOf(this.state)
   }
@@ -109,16 +117,16 @@ export class SimPeer {
       case 'send': this.init.send(e.to, e.message); break
       case 'persist':
         // The write lands only if the peer is still up when its latency has passed: a crash before loses it.
-        this.later(this.init.storeRng.int(0, 2), () => { store.writeSync(e.batch); return e.done })
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.writeSync(e.batch); return e.done })
         break
       case 'apply':
-        this.later(this.init.storeRng.int(0, 2), () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base) }))
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base) }))
         break
       case 'read-values':
         this.later(0, () => ({ t: 'values-read', read: e.read, result: readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) }))
         break
-      case 'read-thunks':
-        this.later(0, () => ({ t: 'thunks-read', replyTo: e.replyTo, thunks: store.thunkRangeSync(e.coordinator, e.epoch, e.from, e.last) }))
+      case 'read-batches':
+        this.later(0, () => ({ t: 'batches-read', replyTo: e.replyTo, batches: store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }))
         break
       case 'read-decision':
         this.later(0, () => ({ t: 'decision-read', replyTo: e.replyTo, change: store.getMetaSync(decisionKey(e.epoch)) as unknown as EpochChange | undefined }))

@@ -1,33 +1,40 @@
 import { openDB, unwrap, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb'
-import { StoreFailedError, TS_ZERO, TidelineError, checkBatch, checkValue } from '@tideline/core'
-import type { GcResult, Outcome, Settlement, Store, StoreBatch, StoreSnapshot, Thunk, Timestamp, Value, Version } from '@tideline/core'
+import { StoreFailedError, StoreFormatError, TS_ZERO, TidelineError, checkBatch, checkValue } from '@tideline/core'
+import type { Batch, GcResult, Outcome, Settlement, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 
 /*
- * Layout: one IndexedDB database per replica, six object stores.
+ * Layout: one IndexedDB database per replica, five object stores.
  *
  *   versions  [key, ts]                → value, or undefined (a deletion)
- *   thunks    ts (inline)              → thunk; index bySeq [coordinator, epoch, seq]
+ *   batches   [coordinator, epoch, seq] → { last, batch }; index byLast (last = its last thunk's ts)
  *   outcomes  ts                       → outcome of a settled thunk
  *   txns      clientTxnId              → exactly-once record
  *   meta      name                     → value
  *
- * Array keys compare element by element and strings by UTF-16 code unit, as JS
- * strings do, so "newest version of k below ts" is one step of a reverse
- * cursor over [k] … [k, ts), and timestamps sort as their text.
+ * Array keys compare element by element, numbers numerically and strings by
+ * UTF-16 code unit, as JS strings do: "newest version of k below ts" is one
+ * step of a reverse cursor over [k] … [k, ts), a range of one coordinator's
+ * batches is one getAll over [c, e, from] … [c, e, to], and timestamps sort
+ * as their text.
  *
  * Each IndexedDB request costs Chromium an IPC round trip (about 0.1 ms each
  * on the 2-core machine the benchmarks run on), so the write path issues as
- * few as it can: one per thunk, per written version, per outcome and per
- * record, plus two range probes per batch; no per-request promises. A thunk is
- * unsettled exactly when it has no outcome, so no separate marker is written
- * (recovery computes the difference once, with two key scans).
+ * few as it can: one per batch, per written version, per outcome and per
+ * record, plus one range probe per settlement batch; no per-request promises.
  */
 
 type VersionKey = [key: string, ts: Timestamp]
+type BatchKey = [coordinator: string, epoch: number, seq: number]
+
+/** A batch's record: the batch as written, and its last thunk's timestamp, which GC finds it by. */
+interface BatchRecord {
+  readonly last: Timestamp
+  readonly batch: Batch
+}
 
 interface Schema extends DBSchema {
   versions: { key: VersionKey, value: Value | undefined }
-  thunks: { key: Timestamp, value: Thunk, indexes: { bySeq: [string, number, number] } }
+  batches: { key: BatchKey, value: BatchRecord, indexes: { byLast: Timestamp } }
   outcomes: { key: Timestamp, value: Outcome }
   txns: { key: string, value: string }
   meta: { key: string, value: Value }
@@ -37,8 +44,15 @@ type Name = StoreNames<Schema>
 type Db = IDBPDatabase<Schema>
 type ReadTx = IDBPTransaction<Schema, Name[], 'readonly' | 'readwrite'>
 
-const SCHEMA_VERSION = 1
-const ALL: Name[] = ['versions', 'thunks', 'outcomes', 'txns', 'meta']
+/**
+ * The IndexedDB database version, which is the store format. 1 kept one
+ * record per thunk (with an index by sequence) and recorded outcomes only
+ * for held thunks; 2 keeps one record per batch. A database of another
+ * version is refused with StoreFormatError, never upgraded in place (see
+ * `IdbStore.open`).
+ */
+const SCHEMA_VERSION = 2
+const ALL: Name[] = ['versions', 'batches', 'outcomes', 'txns', 'meta']
 /** Rows fetched per getAll during scans: big enough to amortise the round trip, small enough to bound memory. */
 const SCAN_CHUNK = 2000
 
@@ -58,7 +72,18 @@ export interface IdbStoreInit {
  * on), `relaxed` ones with `durability: 'relaxed'` (Chromium's default since
  * 121: committed for every later reader, but a crash of the browser may lose
  * the tail; the contract allows that because settlements are recomputed from
- * thunks). Reads use one readonly transaction each, so a batch is seen whole.
+ * the batches). Reads use one readonly transaction each, so a batch is seen whole.
+ *
+ * Each replicated batch is one record keyed by [coordinator, epoch, seq], so
+ * `batchRange` is one getAll; an index on its last thunk's timestamp tells GC
+ * which batches lie wholly below the horizon.
+ *
+ * The database version is the store format (`SCHEMA_VERSION`). Opening a
+ * database written by another Tideline version fails with StoreFormatError
+ * and leaves it untouched: version 1 databases (per-thunk records) cannot be
+ * read by this protocol, and wiping them in an upgrade would silently lose
+ * what the replica promised, acknowledged and decided. Such a database has to
+ * be deleted (`indexedDB.deleteDatabase`) or migrated by its owner first.
  */
 export class IdbStore implements Store {
   private readonly db: Db
@@ -71,25 +96,44 @@ export class IdbStore implements Store {
   static async open (init: IdbStoreInit): Promise<IdbStore> {
     // Set once the connection is open; the callbacks below only fire after that.
     const opened: { store?: IdbStore } = {}
-    const db = await guard(async () => openDB<Schema>(init.name, SCHEMA_VERSION, {
-      upgrade (db, oldVersion) {
-        if (oldVersion < 1) {
-          db.createObjectStore('versions')
-          db.createObjectStore('thunks', { keyPath: 'ts' }).createIndex('bySeq', ['coordinator', 'epoch', 'seq'])
-          db.createObjectStore('outcomes')
-          db.createObjectStore('txns')
-          db.createObjectStore('meta')
-        }
-      },
-      // Another connection wants to upgrade or delete this database: step aside rather than block it.
-      blocking () {
-        opened.store?.fail('the database is being upgraded or deleted by another connection')
-      },
-      // The browser closed the connection (storage cleared, disk error): every later call fails.
-      terminated () {
-        opened.store?.fail('the browser closed the database connection')
+    // The version of a database found in an older format, whose upgrade was refused.
+    let older: number | undefined
+    const db = await guard(async () => {
+      try {
+        return await openDB<Schema>(init.name, SCHEMA_VERSION, {
+          upgrade (db, oldVersion, _newVersion, tx) {
+            if (oldVersion !== 0) {
+              // Aborting the upgrade leaves the database as it was, at its old version.
+              older = oldVersion
+              tx.done.catch(() => {})
+              tx.abort()
+              return
+            }
+            db.createObjectStore('versions')
+            db.createObjectStore('batches').createIndex('byLast', 'last')
+            db.createObjectStore('outcomes')
+            db.createObjectStore('txns')
+            db.createObjectStore('meta')
+          },
+          // Another connection wants to upgrade or delete this database: step aside rather than block it.
+          blocking () {
+            opened.store?.fail('the database is being upgraded or deleted by another connection')
+          },
+          // The browser closed the connection (storage cleared, disk error): every later call fails.
+          terminated () {
+            opened.store?.fail('the browser closed the database connection')
+          }
+        })
+      } catch (err) {
+        const newer = (err as { name?: unknown } | null)?.name === 'VersionError'
+        if (older === undefined && !newer) throw err
+        const found = older === undefined ? 'a newer version' : `version ${older}`
+        throw new StoreFormatError(
+          `IndexedDB database ${JSON.stringify(init.name)} was written by another Tideline version (${found}; this version reads version ${SCHEMA_VERSION}): delete it or migrate it`,
+          { cause: err }
+        )
       }
-    }))
+    })
     const store = new IdbStore(db)
     opened.store = store
     return store
@@ -150,20 +194,13 @@ export class IdbStore implements Store {
     })
   }
 
-  async thunkRange (coordinator: string, epoch: number, from: number, to: number): Promise<Thunk[]> {
+  async batchRange (coordinator: string, epoch: number, from: number, to: number): Promise<Batch[]> {
     const lo = Math.max(1, from)
     if (!(lo <= to)) return []
-    return guard(async () => this.read(['thunks']).objectStore('thunks').index('bySeq').getAll(IDBKeyRange.bound([coordinator, epoch, lo], [coordinator, epoch, to])))
-  }
-
-  async unsettled (): Promise<Thunk[]> {
     return guard(async () => {
-      const tx = this.read(['thunks', 'outcomes'])
-      const [held, settled] = await Promise.all([tx.objectStore('thunks').getAllKeys(), tx.objectStore('outcomes').getAllKeys()])
-      const open = minus(held, settled)
-      const thunks = tx.objectStore('thunks')
-      const got = await Promise.all(open.map(async ts => thunks.get(ts)))
-      return got.filter((t): t is Thunk => t !== undefined)
+      // `to` may be Infinity: a valid number key, above every seq.
+      const records = await this.read(['batches']).objectStore('batches').getAll(IDBKeyRange.bound([coordinator, epoch, lo], [coordinator, epoch, to]))
+      return records.map(r => r.batch)
     })
   }
 
@@ -209,7 +246,8 @@ export class IdbStore implements Store {
     for (const [, value] of snapshot.entries) checkValue(value, Infinity)
     for (const [, value] of snapshot.meta) checkValue(value, Infinity)
     return guard(async () => {
-      // Clearing and loading in one transaction: a crash leaves the old contents or the snapshot, never a mix.
+      // Every store is cleared, batches and outcomes too (as MemoryStore does), and loaded in one transaction:
+      // a crash leaves the old contents or the snapshot, never a mix.
       const tx = this.live().transaction(ALL, 'readwrite', { durability: 'strict' })
       try {
         const writes: Array<Promise<unknown>> = ALL.map(async name => tx.objectStore(name).clear())
@@ -315,19 +353,12 @@ async function collect (tx: IDBPTransaction<Schema, Name[], 'readwrite'>, horizo
   })
   flush()
 
-  // Settled thunks below the horizon go: the runs between the open ones, as range deletes.
-  const thunks = tx.objectStore('thunks')
-  const [held, settled] = await Promise.all([thunks.getAllKeys(below), tx.objectStore('outcomes').getAllKeys(below)])
-  const open = minus(held, settled)
-  let from: Timestamp | undefined
-  for (const ts of [...open, horizon]) {
-    const range = from === undefined ? IDBKeyRange.upperBound(ts, true) : IDBKeyRange.bound(from, ts, true, true)
-    if (from === undefined || from < ts) deletes.push(thunks.delete(range))
-    from = ts
-  }
-  // Outcomes of thunks not held (settled after a GC, or from a snapshot's era) go too.
-  deletes.push(tx.objectStore('outcomes').delete(below))
-  const thunksRemoved = held.length - open.length
+  // Batches whose last thunk lies below the horizon go, found by that index, and outcomes below it.
+  const batches = tx.objectStore('batches')
+  const outcomes = tx.objectStore('outcomes')
+  const [gone, outcomesRemoved] = await Promise.all([batches.index('byLast').getAllKeys(below), outcomes.count(below)])
+  for (const range of keyRuns(gone)) deletes.push(batches.delete(range))
+  deletes.push(outcomes.delete(below))
 
   let recordsRemoved = 0
   if (records !== undefined) {
@@ -340,7 +371,7 @@ async function collect (tx: IDBPTransaction<Schema, Name[], 'readwrite'>, horizo
     })
   }
   await Promise.all(deletes)
-  return { versionsRemoved, thunksRemoved, recordsRemoved }
+  return { versionsRemoved, batchesRemoved: gone.length, outcomesRemoved, recordsRemoved }
 }
 
 function abort (tx: IDBPTransaction<Schema, Name[], 'readwrite'>): void {
@@ -363,14 +394,27 @@ async function guard<T> (fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Keys of sorted `all` that are not in sorted `some`. */
-function minus<K extends string> (all: readonly K[], some: readonly K[]): K[] {
-  const out: K[] = []
-  let j = 0
-  for (const k of all) {
-    while (j < some.length && (some[j] as K) < k) j++
-    if (some[j] !== k) out.push(k)
+/**
+ * Batch keys as key ranges, one per run of consecutive seqs in one
+ * coordinator's epoch: no other key lies between [c, e, s] and [c, e, s + 1]
+ * (seqs are integers), so deleting the run's range deletes exactly its keys.
+ * A GC usually removes a prefix of each sequence: one delete each.
+ */
+function keyRuns (keys: readonly BatchKey[]): IDBKeyRange[] {
+  const sorted = [...keys].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1] || a[2] - b[2]))
+  const out: IDBKeyRange[] = []
+  let first: BatchKey | undefined
+  let last: BatchKey | undefined
+  for (const k of sorted) {
+    if (last !== undefined && k[0] === last[0] && k[1] === last[1] && k[2] === last[2] + 1) {
+      last = k
+      continue
+    }
+    if (first !== undefined && last !== undefined) out.push(IDBKeyRange.bound(first, last))
+    first = k
+    last = k
   }
+  if (first !== undefined && last !== undefined) out.push(IDBKeyRange.bound(first, last))
   return out
 }
 
@@ -408,16 +452,21 @@ async function keysBetween (store: IDBObjectStore, lo: Timestamp, hi: Timestamp)
 }
 
 /**
- * Issues one batch's writes on a native transaction. Thunks and exactly-once
- * records are write-once `add`s; a settlement records its outcome only for a
- * held thunk and is skipped whole when the thunk is settled already (as
- * MemoryStore does), which two range probes over the batch's timestamps tell.
- * Requests are not awaited one by one: a failure aborts the transaction, and
- * `complete` says all of them landed.
+ * Issues one batch's writes on a native transaction. Replicated batches and
+ * exactly-once records are write-once `add`s. The first settlement of a
+ * timestamp decides it: its outcome is recorded and its versions written; a
+ * later one changes nothing (as MemoryStore), which one range probe of the
+ * outcomes over the settlements' timestamps tells. Requests are not awaited
+ * one by one: a failure aborts the transaction, and `complete` says all of
+ * them landed.
  */
 async function apply (tx: IDBTransaction, batch: StoreBatch): Promise<void> {
-  const thunks = tx.objectStore('thunks')
-  for (const t of batch.thunks ?? []) addOnce(thunks, t)
+  const batches = tx.objectStore('batches')
+  for (const b of batch.batches ?? []) {
+    // A batch has at least one thunk; one without any would lie below every horizon.
+    const record: BatchRecord = { last: b.thunks[b.thunks.length - 1]?.ts ?? TS_ZERO, batch: b }
+    addOnce(batches, record, [b.coordinator, b.epoch, b.seq] satisfies BatchKey)
+  }
   const settle = batch.settle ?? []
   if (settle.length > 0) {
     let lo = (settle[0] as Settlement).ts
@@ -428,13 +477,12 @@ async function apply (tx: IDBTransaction, batch: StoreBatch): Promise<void> {
     }
     const outcomes = tx.objectStore('outcomes')
     const versions = tx.objectStore('versions')
-    // Thunks added above are already visible to these reads (same transaction, requests run in order).
-    const [held, settled] = await Promise.all([keysBetween(thunks, lo, hi), keysBetween(outcomes, lo, hi)])
+    const settled = await keysBetween(outcomes, lo, hi)
     const puts: Array<[VersionKey, Value | undefined]> = []
     for (const s of settle) {
       if (settled.has(s.ts)) continue
       settled.add(s.ts)
-      if (held.has(s.ts)) outcomes.put(s.outcome, s.ts)
+      outcomes.put(s.outcome, s.ts)
       for (const [key, value] of s.writes) puts.push([[key, s.ts], value])
     }
     // In key order: the backing store inserts neighbours together instead of all over the key space.

@@ -5,34 +5,43 @@ import type { Timestamp } from '@tideline/core'
  * only keeps dumps readable):
  *
  *   v!<name(key)><ts>                 → value, or empty (a deletion)
- *   t!<ts>                            → thunk
- *   s!<name(coordinator)><epoch><seq> → ts of that thunk (epoch, seq: 14 hex digits)
+ *   b!<name(coordinator)><epoch><seq> → <ts of its last thunk> + batch (epoch, seq: 14 hex digits)
  *   o!<ts>                            → outcome of a settled thunk
- *   u!<ts>                            → empty: the thunk has no outcome yet
  *   x!<name(clientTxnId)>             → exactly-once record (utf-8)
  *   m!<name(meta name)>               → value
  *   l!<name(key)>                     → <ts> + value (or <ts> alone: a deletion): the newest version of key
+ *   f!                                → the store format, decimal ascii (FORMAT)
  *
  * `ts` is the 36-char text timestamp, whose byte order is timestamp order.
+ * Epoch and seq are fixed-width hex, so one coordinator's batches of one
+ * epoch sort by seq and a seq range is one key range.
  * `name(s)` is an order-preserving, prefix-free encoding of any JS string (see
  * encodeName), so `v!<name(k)>` never prefixes another key's versions.
  */
 
 export const TAG_VERSION = 'v'
-export const TAG_THUNK = 't'
-export const TAG_SEQ = 's'
+export const TAG_BATCH = 'b'
 export const TAG_OUTCOME = 'o'
-export const TAG_UNSETTLED = 'u'
 export const TAG_TXN = 'x'
 export const TAG_META = 'm'
 export const TAG_LATEST = 'l'
 
-export type Tag = typeof TAG_VERSION | typeof TAG_THUNK | typeof TAG_SEQ | typeof TAG_OUTCOME | typeof TAG_UNSETTLED | typeof TAG_TXN | typeof TAG_META | typeof TAG_LATEST
+export type Tag = typeof TAG_VERSION | typeof TAG_BATCH | typeof TAG_OUTCOME | typeof TAG_TXN | typeof TAG_META | typeof TAG_LATEST
 
 /** Length of a tag and its `!`. */
 export const TAG_LENGTH = 2
 export const TS_LENGTH = 36
 const NUM_DIGITS = 14 // Number.MAX_SAFE_INTEGER is 14 hex digits
+/** The highest epoch or seq a key can hold. */
+export const MAX_NUM = Number.MAX_SAFE_INTEGER
+
+/**
+ * The layout this code reads and writes, kept under FORMAT_KEY. Format 1 (no
+ * record) kept per-thunk records and an unsettled index; 2 keeps batches.
+ */
+export const FORMAT = 2
+/** Outside every tag's range, and so outside the protocol's meta namespace. */
+export const FORMAT_KEY: Buffer = Buffer.from('f!', 'latin1')
 
 /**
  * Encodes a string by UTF-16 code unit (so lone surrogates survive and byte
@@ -91,14 +100,14 @@ export function tagRange (tag: Tag): { gte: Buffer, lt: Buffer } {
   return { gte: Buffer.from(tagged(tag)), lt: Buffer.from([tag.charCodeAt(0), 0x22]) }
 }
 
-/** `<tag>!<ts>` for the thunk, outcome and unsettled indexes. */
-export function tsKey (tag: Tag, ts: Timestamp): Buffer {
-  const out = tagged(tag)
+/** `o!<ts>`: an outcome. */
+export function outcomeKey (ts: Timestamp): Buffer {
+  const out = tagged(TAG_OUTCOME)
   ascii(out, ts)
   return Buffer.from(out)
 }
 
-export function tsOfTsKey (key: Buffer): Timestamp {
+export function tsOfOutcomeKey (key: Buffer): Timestamp {
   return key.toString('latin1', TAG_LENGTH, TAG_LENGTH + TS_LENGTH) as Timestamp
 }
 
@@ -144,18 +153,24 @@ export function splitVersionKey (key: Buffer): { prefix: Buffer, ts: Timestamp }
 }
 
 /**
- * A key no entry ever has (all keys are longer than their tag): deleting it
- * gives a strict batch that changes nothing something to sync.
+ * A key no entry ever has (it is never put): deleting it gives a strict batch
+ * that changes nothing something to sync.
  */
 export const SYNC_KEY: Buffer = Buffer.from('z!', 'latin1')
 
-export function seqPrefix (coordinator: string, epoch: number): Buffer {
-  const out = tagged(TAG_SEQ)
+/** `b!<name(coordinator)><epoch>`: every batch of that coordinator in that epoch starts with it. */
+export function batchPrefix (coordinator: string, epoch: number): Buffer {
+  const out = tagged(TAG_BATCH)
   out.push(...encodeName(coordinator))
   ascii(out, num(epoch))
   return Buffer.from(out)
 }
 
-export function seqKey (coordinator: string, epoch: number, seq: number): Buffer {
-  return Buffer.concat([seqPrefix(coordinator, epoch), Buffer.from(num(seq), 'latin1')])
+/** `prefix<seq>` without re-encoding the coordinator's name. */
+export function withSeq (prefix: Buffer, seq: number): Buffer {
+  return Buffer.concat([prefix, Buffer.from(num(seq), 'latin1')])
+}
+
+export function batchKey (coordinator: string, epoch: number, seq: number): Buffer {
+  return withSeq(batchPrefix(coordinator, epoch), seq)
 }

@@ -1,12 +1,12 @@
 import { ClassicLevel } from 'classic-level'
-import { StoreFailedError, TS_ZERO, checkBatch } from '@tideline/core'
-import type { GcResult, Outcome, Settlement, Store, StoreBatch, StoreSnapshot, Thunk, Timestamp, Value, Version } from '@tideline/core'
+import { StoreFailedError, StoreFormatError, TS_ZERO, checkBatch } from '@tideline/core'
+import type { Batch, GcResult, Outcome, Settlement, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { TOMBSTONE, decode, encode } from './codec.js'
 import { RecordFilter } from './record-filter.js'
 import {
-  SYNC_KEY, TAG_LATEST, TAG_META, TAG_OUTCOME, TAG_THUNK, TAG_TXN, TAG_UNSETTLED, TAG_VERSION, TS_LENGTH,
-  latestKeyOf, nameKey, nameOfNameKey, decodeName, seqKey, splitVersionKey, tagRange, tsKey, tsOfTsKey, versionKey, versionPrefix, withTs,
-  TAG_LENGTH
+  FORMAT, FORMAT_KEY, MAX_NUM, SYNC_KEY, TAG_BATCH, TAG_LATEST, TAG_LENGTH, TAG_META, TAG_OUTCOME, TAG_TXN, TAG_VERSION, TS_LENGTH,
+  batchKey, batchPrefix, decodeName, latestKeyOf, nameKey, nameOfNameKey, outcomeKey, splitVersionKey, tagRange, tsOfOutcomeKey,
+  versionKey, versionPrefix, withSeq, withTs
 } from './keys.js'
 
 export interface LevelStoreInit {
@@ -28,10 +28,52 @@ function readLatestEntry (b: Buffer): Version {
 }
 
 /**
+ * A batch record: its last thunk's timestamp, then the encoded batch. GC
+ * decides on the timestamp alone, without decoding every batch it passes.
+ */
+function batchEntry (b: Batch): Buffer {
+  // A batch without thunks breaks the contract; it holds nothing, so the next GC may drop it.
+  const last = b.thunks[b.thunks.length - 1]?.ts ?? TS_ZERO
+  return Buffer.concat([Buffer.from(last, 'latin1'), encode(b)])
+}
+
+function readBatchEntry (b: Buffer): Batch {
+  return decode<Batch>(b.subarray(TS_LENGTH))
+}
+
+function lastTsOfBatchEntry (b: Buffer): Timestamp {
+  return b.toString('latin1', 0, TS_LENGTH) as Timestamp
+}
+
+/**
+ * Marks an empty database with this store format, and refuses one that holds
+ * data in another: reading an older layout as this one would lose data silently.
+ */
+async function checkFormat (db: Db, path: string): Promise<void> {
+  const b = await db.get(FORMAT_KEY)
+  if (b === undefined) {
+    const [any] = await db.keys({ limit: 1 }).all()
+    if (any === undefined) {
+      await db.put(FORMAT_KEY, Buffer.from(String(FORMAT), 'latin1'), { sync: true })
+      return
+    }
+  } else if (b.toString('latin1') === String(FORMAT)) {
+    return
+  }
+  const found = b === undefined ? 'an older store format' : `store format ${b.toString('latin1')}`
+  throw new StoreFormatError(
+    `${path} was written by another Tideline version (${found}; this version reads store format ${FORMAT}): wipe the data directory or migrate it`
+  )
+}
+
+/**
  * A durable Store on one LevelDB database (classic-level). Every write is one
  * LevelDB batch, so it lands whole or not at all; strict batches are synced to
  * disk before they resolve. Writes run one at a time, so the read-before-write
  * of write-once records and settlements sees every earlier write.
+ *
+ * Each replicated batch is one record (`b!`), keyed by coordinator, epoch and
+ * seq so that a range of one coordinator's sequence is one iterator.
  *
  * Besides every version, each key has an index entry for its newest version
  * (`l!`), kept in the same batches: reading the newest values below the
@@ -42,18 +84,18 @@ function readLatestEntry (b: Buffer): Version {
  * open, then on every write) answers `txnRecords` for new ids, nearly all of
  * them, without a read: that was one getMany per evaluated run.
  *
- * The write-once checks of thunks and outcomes are answered from memory in
- * the common case: the store keeps the timestamps of the thunks it holds
- * unsettled, and the newest timestamp it recorded an outcome for. Every held
- * thunk is unsettled or has an outcome, so a thunk that is not unsettled and
- * lies above every outcome is not held, and an unsettled one has no outcome.
- * Only the others (retransmissions of settled thunks, late thunks) are read.
+ * The write-once check of outcomes is answered from memory in the common
+ * case: the store keeps the newest timestamp it recorded an outcome for, and
+ * a settlement above it is the first of its timestamp. Only the others
+ * (retransmitted or late settlements) are read, in the one getMany that also
+ * probes the batch records and the newest-version index.
+ *
+ * The database carries its store format (FORMAT_KEY); opening one written in
+ * another format fails with StoreFormatError instead of misreading it.
  */
 export class LevelStore implements Store {
   private readonly db: Db
   private readonly records: RecordFilter
-  /** Timestamps of the thunks held without a settlement (the `u!` markers), as of the last committed batch. */
-  private readonly open = new Set<Timestamp>()
   /** No outcome is recorded above this timestamp (as of the last committed batch). */
   private topOutcome: Timestamp = TS_ZERO
   private queue: Promise<unknown> = Promise.resolve()
@@ -69,20 +111,15 @@ export class LevelStore implements Store {
     await db.open()
     const store = new LevelStore(db, new RecordFilter())
     try {
+      await checkFormat(db, init.path)
       for await (const k of db.keys(tagRange(TAG_TXN))) store.records.add(nameOfNameKey(k))
-      await store.loadSettlementState()
+      const [last] = await db.keys({ ...tagRange(TAG_OUTCOME), reverse: true, limit: 1 }).all()
+      store.topOutcome = last === undefined ? TS_ZERO : tsOfOutcomeKey(last)
     } catch (err) {
       await db.close()
       throw err
     }
     return store
-  }
-
-  /** Reads the unsettled thunks' timestamps and the newest outcome's from disk. */
-  private async loadSettlementState (): Promise<void> {
-    for await (const k of this.db.keys(tagRange(TAG_UNSETTLED))) this.open.add(tsOfTsKey(k))
-    const [last] = await this.db.keys({ ...tagRange(TAG_OUTCOME), reverse: true, limit: 1 }).all()
-    this.topOutcome = last === undefined ? TS_ZERO : tsOfTsKey(last)
   }
 
   /** Runs `fn` after every write queued before it. */
@@ -96,17 +133,13 @@ export class LevelStore implements Store {
   async write (batch: StoreBatch): Promise<void> {
     checkBatch(batch)
     return this.serial(async () => {
-      const { ops, opened, settled } = await this.plan(batch)
+      const { ops, topOutcome } = await this.plan(batch)
       const sync = (batch.durability ?? 'strict') === 'strict'
       // A strict batch must also make the relaxed ones before it durable, even when it changes nothing.
       if (ops.length === 0 && sync) ops.push({ type: 'del', key: SYNC_KEY })
       if (ops.length > 0) await this.commit(ops, sync)
-      // Only what landed: after a failed batch, memory must not claim a thunk the disk lacks.
-      for (const ts of opened) this.open.add(ts)
-      for (const ts of settled) {
-        this.open.delete(ts)
-        if (ts > this.topOutcome) this.topOutcome = ts
-      }
+      // Only once it landed: after a failed batch, memory must not claim an outcome the disk lacks.
+      this.topOutcome = topOutcome
     })
   }
 
@@ -131,19 +164,18 @@ export class LevelStore implements Store {
 
   /**
    * The operations of one batch, with the same skip rules as MemoryStore, and
-   * the thunks it leaves unsettled and settles (for the in-memory state, once it lands).
+   * the newest outcome's timestamp once it lands.
    */
-  private async plan (batch: StoreBatch): Promise<{ ops: Op[], opened: Timestamp[], settled: Timestamp[] }> {
-    const thunks = batch.thunks ?? []
+  private async plan (batch: StoreBatch): Promise<{ ops: Op[], topOutcome: Timestamp }> {
+    const batches = batch.batches ?? []
     const settle = batch.settle ?? []
     const txns = batch.txns ?? []
     const probe: Buffer[] = []
     // Each write-once check is answered from memory (a boolean) or by a probe (its index in `probe`).
     const ask = (key: Buffer): number => probe.push(key) - 1
-    const thunkHeld = thunks.map(t => this.open.has(t.ts) || (t.ts > this.topOutcome ? false : ask(tsKey(TAG_THUNK, t.ts))))
-    const settleHeld = settle.map(s => this.open.has(s.ts)
-      ? { thunk: true, outcome: false }
-      : s.ts > this.topOutcome ? { thunk: false, outcome: false } : { thunk: ask(tsKey(TAG_THUNK, s.ts)), outcome: ask(tsKey(TAG_OUTCOME, s.ts)) })
+    const batchKeys = batches.map(b => batchKey(b.coordinator, b.epoch, b.seq))
+    const batchHeld = batchKeys.map(ask)
+    const outcomeHeld = settle.map(s => s.ts > this.topOutcome ? false : ask(outcomeKey(s.ts)))
     // A record the filter has never seen is not in the store: only the others need a probe.
     const recordHeld = txns.map(([id]) => this.records.has(id) && ask(nameKey(TAG_TXN, id)))
     // The newest version of every key written, to keep its index entry the newest.
@@ -151,7 +183,7 @@ export class LevelStore implements Store {
     for (const s of settle) for (const [key] of s.writes) if (!latestKeys.has(key)) latestKeys.set(key, nameKey(TAG_LATEST, key))
     for (const k of latestKeys.values()) probe.push(k)
     // getMany, not hasMany: classic-level answers hasMany with iterator seeks, which step over every
-    // deletion after a missing key (the `u!` index is mostly deletions), so it slows as the store grows.
+    // deletion after a missing key (GC leaves many), so it slows as the store grows.
     const got = probe.length === 0 ? [] : await this.db.getMany(probe)
     const held = (answer: boolean | number): boolean => typeof answer === 'boolean' ? answer : got[answer] !== undefined
     const newest = new Map<string, Timestamp>()
@@ -162,28 +194,23 @@ export class LevelStore implements Store {
     }
     const latestOps = new Map<string, Op>()
     const ops: Op[] = []
-    const added = new Set<Timestamp>()
-    for (let k = 0; k < thunks.length; k++) {
-      const t = thunks[k] as Thunk
-      if (held(thunkHeld[k] as boolean | number) || added.has(t.ts)) continue
-      added.add(t.ts)
-      ops.push(
-        { type: 'put', key: tsKey(TAG_THUNK, t.ts), value: encode(t) },
-        { type: 'put', key: seqKey(t.coordinator, t.epoch, t.seq), value: Buffer.from(t.ts, 'latin1') },
-        { type: 'put', key: tsKey(TAG_UNSETTLED, t.ts), value: TOMBSTONE }
-      )
+    const added = new Set<string>()
+    for (let k = 0; k < batches.length; k++) {
+      const key = batchKeys[k] as Buffer
+      const id = key.toString('latin1')
+      if (held(batchHeld[k] as number) || added.has(id)) continue
+      added.add(id)
+      ops.push({ type: 'put', key, value: batchEntry(batches[k] as Batch) })
     }
     const settled = new Set<Timestamp>()
+    let topOutcome = this.topOutcome
     for (let k = 0; k < settle.length; k++) {
       const s = settle[k] as Settlement
-      const answer = settleHeld[k] as { thunk: boolean | number, outcome: boolean | number }
-      const known = held(answer.thunk) || added.has(s.ts)
-      if (held(answer.outcome) || settled.has(s.ts)) continue
-      // A settlement of a thunk not held still writes its versions, but records no outcome (as MemoryStore).
-      if (known) {
-        settled.add(s.ts)
-        ops.push({ type: 'put', key: tsKey(TAG_OUTCOME, s.ts), value: encode(s.outcome) }, { type: 'del', key: tsKey(TAG_UNSETTLED, s.ts) })
-      }
+      // The first settlement of a timestamp decides it: a later one changes neither outcome nor versions.
+      if (held(outcomeHeld[k] as boolean | number) || settled.has(s.ts)) continue
+      settled.add(s.ts)
+      if (s.ts > topOutcome) topOutcome = s.ts
+      ops.push({ type: 'put', key: outcomeKey(s.ts), value: encode(s.outcome) })
       for (const [key, value] of s.writes) {
         const encoded = value === undefined ? TOMBSTONE : encode(value)
         ops.push({ type: 'put', key: versionKey(key, s.ts), value: encoded })
@@ -204,7 +231,7 @@ export class LevelStore implements Store {
       // Before the batch lands: a read meanwhile may then look for the record, never miss it.
       this.records.add(id)
     }
-    return { ops, opened: [...added].filter(ts => !settled.has(ts)), settled: [...settled] }
+    return { ops, topOutcome }
   }
 
   async latest (key: string, below: Timestamp): Promise<Version | undefined> {
@@ -255,39 +282,17 @@ export class LevelStore implements Store {
     return out
   }
 
-  async thunkRange (coordinator: string, epoch: number, from: number, to: number): Promise<Thunk[]> {
-    const lo = Math.max(1, from)
-    const hi = Math.min(to, Number.MAX_SAFE_INTEGER)
+  async batchRange (coordinator: string, epoch: number, from: number, to: number): Promise<Batch[]> {
+    const lo = Math.max(1, Math.ceil(from))
+    const hi = Math.min(Math.floor(to), MAX_NUM)
     if (!(lo <= hi)) return []
-    const snapshot = this.db.snapshot()
-    try {
-      const ts = await this.db.values({ gte: seqKey(coordinator, epoch, Math.ceil(lo)), lte: seqKey(coordinator, epoch, Math.floor(hi)), snapshot }).all()
-      return await this.thunksAt(ts.map(b => tsKey(TAG_THUNK, b.toString('latin1') as Timestamp)), snapshot)
-    } finally {
-      await snapshot.close()
-    }
-  }
-
-  private async thunksAt (keys: Buffer[], snapshot: Snapshot): Promise<Thunk[]> {
-    if (keys.length === 0) return []
-    const got = await this.db.getMany(keys, { snapshot })
-    const out: Thunk[] = []
-    for (const v of got) if (v !== undefined) out.push(decode<Thunk>(v))
-    return out
-  }
-
-  async unsettled (): Promise<Thunk[]> {
-    const snapshot = this.db.snapshot()
-    try {
-      const keys = await this.db.keys({ ...tagRange(TAG_UNSETTLED), snapshot }).all()
-      return await this.thunksAt(keys.map(k => tsKey(TAG_THUNK, tsOfTsKey(k))), snapshot)
-    } finally {
-      await snapshot.close()
-    }
+    const prefix = batchPrefix(coordinator, epoch)
+    const got = await this.db.values({ gte: withSeq(prefix, lo), lte: withSeq(prefix, hi) }).all()
+    return got.map(readBatchEntry)
   }
 
   async outcome (ts: Timestamp): Promise<Outcome | undefined> {
-    const v = await this.db.get(tsKey(TAG_OUTCOME, ts))
+    const v = await this.db.get(outcomeKey(ts))
     return v === undefined ? undefined : decode<Outcome>(v)
   }
 
@@ -326,7 +331,8 @@ export class LevelStore implements Store {
     return this.serial(async () => {
       const ops: Op[] = []
       let versionsRemoved = 0
-      let thunksRemoved = 0
+      let batchesRemoved = 0
+      let outcomesRemoved = 0
       let recordsRemoved = 0
 
       // Per key, versions below the horizon in order: all but the newest go, and the newest too if it is a deletion.
@@ -356,15 +362,15 @@ export class LevelStore implements Store {
       }
       flush()
 
-      // Every held thunk has either an unsettled marker or an outcome.
-      const open = new Set<Timestamp>()
-      for await (const k of this.db.keys({ gte: tagRange(TAG_UNSETTLED).gte, lt: tsKey(TAG_UNSETTLED, horizon) })) open.add(tsOfTsKey(k))
-      for await (const [k, v] of this.db.iterator({ gte: tagRange(TAG_THUNK).gte, lt: tsKey(TAG_THUNK, horizon) })) {
-        const ts = tsOfTsKey(k)
-        if (open.has(ts)) continue
-        const t = decode<Thunk>(v)
-        ops.push({ type: 'del', key: k }, { type: 'del', key: tsKey(TAG_OUTCOME, ts) }, { type: 'del', key: seqKey(t.coordinator, t.epoch, t.seq) })
-        thunksRemoved++
+      for await (const [k, v] of this.db.iterator(tagRange(TAG_BATCH))) {
+        if (lastTsOfBatchEntry(v) >= horizon) continue
+        ops.push({ type: 'del', key: k })
+        batchesRemoved++
+      }
+      // topOutcome stays as it is: above the newest outcome left, it only costs probes.
+      for await (const k of this.db.keys({ gte: tagRange(TAG_OUTCOME).gte, lt: outcomeKey(horizon) })) {
+        ops.push({ type: 'del', key: k })
+        outcomesRemoved++
       }
 
       const records = options.records
@@ -374,7 +380,7 @@ export class LevelStore implements Store {
         }
       }
       await this.commit(ops.length > 0 ? ops : [{ type: 'del', key: SYNC_KEY }], true)
-      return { versionsRemoved, thunksRemoved, recordsRemoved }
+      return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved }
     })
   }
 
@@ -409,12 +415,12 @@ export class LevelStore implements Store {
     for (const [name, value] of snapshot.meta) puts.push({ type: 'put', key: nameKey(TAG_META, name), value: encode(value) })
     return this.serial(async () => {
       // Clearing and loading in one batch: a crash leaves the old contents or the snapshot, never a mix.
+      // Batches and outcomes go too (as MemoryStore's load); the format record stays.
       const ops: Op[] = []
-      for await (const k of this.db.keys()) ops.push({ type: 'del', key: k })
+      for await (const k of this.db.keys()) if (!k.equals(FORMAT_KEY)) ops.push({ type: 'del', key: k })
       ops.push(...puts)
       if (ops.length === 0) ops.push({ type: 'del', key: SYNC_KEY })
       await this.commit(ops, true)
-      this.open.clear()
       this.topOutcome = TS_ZERO
     })
   }

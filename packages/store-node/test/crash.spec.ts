@@ -63,23 +63,26 @@ describe('LevelStore crash consistency (SIGKILL of a writing process)', () => {
       try {
         const n = await store.getMeta('n')
         const last = typeof n === 'number' ? n : -1
-        const at = Math.max(last, 1) // timestamps need a batch >= 1; a missing counter already fails lostAcknowledged
         const keys = Array.from({ length: PER_BATCH }, (_, j) => `k${j}`)
-        // What the store holds, next to what batch `last` (whole, and nothing after it) implies.
+        const outcomesOf = async (seq: number): Promise<unknown[]> =>
+          seq < 1 ? [] : await Promise.all(Array.from({ length: PER_BATCH }, async (_, j) => await store.outcome(crashTs(seq, j))))
+        const held = await store.batchRange('crash', 0, 1, Infinity)
+        // What the store holds, next to what write `last` (whole, and nothing after it) implies.
         // One comparison, with the round's context in the diff when it fails.
         const found = {
           context,
           resumedAt: run.start,
-          // Every acknowledged batch survived; at most the one in flight landed beyond it.
+          // Every acknowledged write survived; at most the one in flight landed beyond it.
           lostAcknowledged: last < run.lastDone,
           beyondInFlight: last > run.lastDone + 1,
-          // The values come from the same batch as the counter: none older, none newer.
+          // The values come from the same write as the counter: none older, none newer.
           values: await store.latestValues(keys, TS_INFINITY),
-          // Exactly batch `last`'s thunks are unsettled; all earlier ones have outcomes.
-          unsettled: (await store.unsettled()).map(t => t.ts),
-          thunks: (await store.thunkRange('crash', 0, 1, Number.MAX_SAFE_INTEGER)).length,
-          previousOutcome: at > 1 ? await store.outcome(crashTs(at - 1, PER_BATCH - 1)) : undefined,
-          lastOutcome: await store.outcome(crashTs(at, 0))
+          // Batches 1 to `last`, each whole: all of its thunks, in order.
+          batches: held.map(b => b.seq),
+          torn: held.filter(b => b.thunks.length !== PER_BATCH || b.thunks.some((t, j) => t.ts !== crashTs(b.seq, j) || t.index !== j)).map(b => b.seq),
+          // Batch `last`'s thunks have no outcome yet; batch `last - 1`'s were settled by write `last`.
+          previousOutcomes: await outcomesOf(last - 1),
+          lastOutcomes: await outcomesOf(last)
         }
         expect(found).toEqual({
           context,
@@ -87,10 +90,10 @@ describe('LevelStore crash consistency (SIGKILL of a writing process)', () => {
           lostAcknowledged: false,
           beyondInFlight: false,
           values: keys.map(() => (last > 1 ? last : undefined)),
-          unsettled: Array.from({ length: PER_BATCH }, (_, j) => crashTs(at, j)),
-          thunks: last * PER_BATCH,
-          previousOutcome: last > 1 ? { status: 'committed', value: last } : undefined,
-          lastOutcome: undefined
+          batches: Array.from({ length: Math.max(last, 0) }, (_, i) => i + 1),
+          torn: [],
+          previousOutcomes: last > 1 ? keys.map(() => ({ status: 'committed', value: last })) : [],
+          lastOutcomes: last >= 1 ? keys.map(() => undefined) : []
         })
         previous = last
       } finally {

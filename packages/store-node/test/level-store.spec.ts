@@ -1,8 +1,10 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { ClassicLevel } from 'classic-level'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { storeComplianceTests } from '@tideline/core/store-compliance'
-import type { Store } from '@tideline/core'
+import { TS_ZERO, type Store } from '@tideline/core'
 import { LevelStore } from '../src/index.js'
 
 storeComplianceTests('LevelStore', {
@@ -22,4 +24,46 @@ storeComplianceTests('LevelStore', {
       }
     }
   }
+})
+
+describe('LevelStore format marker', () => {
+  let path = ''
+  beforeEach(async () => { path = await mkdtemp(join(tmpdir(), 'tideline-format-')) })
+  afterEach(async () => { await rm(path, { recursive: true, force: true }) })
+
+  /** Writes raw entries with classic-level, as another Tideline version would have. */
+  async function seed (entries: Array<[string, string]>): Promise<void> {
+    const db = new ClassicLevel<string, string>(path)
+    await db.open()
+    for (const [k, v] of entries) await db.put(k, v)
+    await db.close()
+  }
+
+  it('refuses data written without a format record (an older version), and leaves it alone', async () => {
+    // A thunk record of the layout before batches.
+    await seed([['t!0000000000000000000000000000000001', 'x']])
+    const err = await LevelStore.open({ path }).then(() => undefined, (e: unknown) => e)
+    expect(err).toHaveProperty('name', 'StoreFormatError')
+    expect((err as Error).message).toMatch(/another Tideline version/)
+    // The database was closed (its lock released) and not changed.
+    const db = new ClassicLevel<string, string>(path)
+    await db.open()
+    expect(await db.keys().all()).toEqual(['t!0000000000000000000000000000000001'])
+    await db.close()
+  })
+
+  it('refuses data of another format', async () => {
+    await seed([['f!', '99'], ['m!x', 'y']])
+    await expect(LevelStore.open({ path })).rejects.toHaveProperty('name', 'StoreFormatError')
+  })
+
+  it('marks a new database, opens it again, and keeps the mark through a snapshot import', async () => {
+    const store = await LevelStore.open({ path })
+    await store.write({ meta: [['m', 1]] })
+    await store.importSnapshot({ at: TS_ZERO, entries: [], txns: [], meta: [] })
+    await store.close()
+    const again = await LevelStore.open({ path })
+    expect(await again.getMeta('m')).toBe(undefined)
+    await again.close()
+  })
 })

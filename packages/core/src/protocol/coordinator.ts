@@ -1,22 +1,25 @@
-import * as C from '../constants.js'
 import { PeerClosedError } from '../errors.js'
 import { declaredKeys, resolveProcedure } from '../procedures.js'
-import type { SubmitRequest, Thunk } from '../types.js'
+import type { Batch, SubmitRequest } from '../types.js'
 import { checkValue } from '../value.js'
 import { scheduleFlush, watermarkEntries } from './promise.js'
-import { acceptThunk } from './replica.js'
+import { MAX_BATCH_BYTES, MAX_BATCH_THUNKS, sealOpen, writeChunks } from './batcher.js'
+import { startWrite } from './replica.js'
 import { addWaiter, forward, rejectWaiters, settleWaiter } from './requests.js'
 import { count, send } from './emit.js'
 import { isInstalling, isSealed, roleOf, type PeerState, type Waiter } from './state.js'
 
 /**
- * The coordinator side of the S-phase: a voter checks a submission, mints its
- * timestamp and sequence number, persists it, sends it to every voter and
- * observer, and retransmits until a majority acked.
+ * The coordinator side of the S-phase: a voter checks a submission and mints
+ * its timestamp into the open batch; the open batch is sealed (given the next
+ * sequence number) whenever the local writer is free, so one submission at
+ * a time goes out alone when the peer is idle and batches grow by themselves
+ * under load. A sealed batch is persisted here, sent to every voter and
+ * observer, and retransmitted until a majority acked it.
  */
 
-/** A submission that passed its checks: the procedure's canonical name and hash, and its declared keys. */
-interface Checked { readonly procedure: string, readonly hash: string, readonly reads: readonly string[], readonly writes: readonly string[] }
+/** A submission that passed its checks: the procedure's canonical name and hash, its declared keys, and its arguments' encoded size. */
+interface Checked { readonly procedure: string, readonly hash: string, readonly reads: readonly string[], readonly writes: readonly string[], readonly bytes: number }
 
 export function handleSubmit (s: PeerState, req: SubmitRequest, waiter: Waiter): void {
   if (s.phase === 'closed' || s.phase === 'failed') {
@@ -38,8 +41,8 @@ export function handleSubmit (s: PeerState, req: SubmitRequest, waiter: Waiter):
 
 function checkSubmit (s: PeerState, req: SubmitRequest): Checked {
   const proc = resolveProcedure(s.registry, req.procedure, req.hash)
-  checkValue(req.args, s.options.maxValueBytes)
-  return { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args) }
+  const bytes = checkValue(req.args, s.options.maxValueBytes)
+  return { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args), bytes }
 }
 
 /** Sends a checked submission on its way: an observer forwards it, a voter mints it (after an epoch change if sealed). */
@@ -67,23 +70,18 @@ export function route (s: PeerState, req: SubmitRequest, checked?: Checked): voi
 
 function mint (s: PeerState, req: SubmitRequest, init: Checked): void {
   const coordinator = s.current.coordinator
-  const thunk: Thunk = {
-    ts: s.minter.mint(s.now),
-    epoch: s.current.epoch,
-    coordinator: s.id,
-    seq: coordinator.nextSeq++,
-    procedure: init.procedure,
-    hash: init.hash,
-    args: req.args,
-    reads: init.reads,
-    writes: init.writes,
-    clientTxnId: req.clientTxnId
-  }
-  s.minted.set(req.clientTxnId, thunk.ts)
-  coordinator.inflight.set(thunk.seq, { thunk, acks: new Set(), mintedAt: s.now, sentAt: s.now, tries: 0 })
+  const ts = s.minter.mint(s.now)
+  s.minted.set(req.clientTxnId, ts)
+  coordinator.open.push({ ts, procedure: init.procedure, hash: init.hash, args: req.args, reads: init.reads, writes: init.writes, clientTxnId: req.clientTxnId })
+  coordinator.openBytes += init.bytes + 256
   count(s, 'minted')
-  // Persist locally before anyone else sees it, so a restart never reuses its sequence number.
-  acceptThunk(s, thunk, s.id)
+  if (coordinator.open.length >= MAX_BATCH_THUNKS || coordinator.openBytes >= MAX_BATCH_BYTES) {
+    sealOpen(s)
+    startWrite(s)
+  } else {
+    // Sealed at the end of the turn if the writer is free, else when it is (see startWrite).
+    scheduleFlush(s)
+  }
 }
 
 export function onAck (s: PeerState, from: string, epoch: number, seqs: readonly number[]): void {
@@ -109,7 +107,7 @@ export function onAck (s: PeerState, from: string, epoch: number, seqs: readonly
   }
 }
 
-/** Sends unacked thunks again to the voters that have not acked them, backing off per thunk. */
+/** Sends unacked batches again to the voters that have not acked them, backing off per batch. */
 export function retransmit (s: PeerState): void {
   const now = s.now
   const rto = Math.max(s.options.writeRetryMs, 3 * s.srtt)
@@ -117,7 +115,7 @@ export function retransmit (s: PeerState): void {
   // Entries are in mint order and were first sent in that order: if the oldest is not due, none is.
   const oldest = inflight.values().next()
   if (oldest.done === true || (oldest.value.tries === 0 && now - oldest.value.sentAt < rto)) return
-  const perVoter = new Map<string, Thunk[]>()
+  const perVoter = new Map<string, Batch[]>()
   for (const e of inflight.values()) {
     if (now - e.sentAt < Math.min(rto * 2 ** e.tries, 2_000)) continue
     if (!e.acks.has(s.id)) continue // still being persisted locally
@@ -127,13 +125,14 @@ export function retransmit (s: PeerState): void {
       if (e.acks.has(v)) continue
       let list = perVoter.get(v)
       if (list === undefined) { list = []; perVoter.set(v, list) }
-      list.push(e.thunk)
+      list.push(e.batch)
     }
   }
   if (perVoter.size === 0) return
   const wm = watermarkEntries(s)
-  for (const [v, thunks] of perVoter) {
-    count(s, 'retransmit', thunks.length)
-    for (let i = 0; i < thunks.length; i += C.DEFAULT_WRITE_BATCH) send(s, v, { t: 'write', thunks: thunks.slice(i, i + C.DEFAULT_WRITE_BATCH), wm })
+  for (const [v, batches] of perVoter) {
+    count(s, 'retransmit', batches.length)
+    for (const chunk of writeChunks(batches)) send(s, v, { t: 'write', batches: chunk, wm })
   }
 }
+

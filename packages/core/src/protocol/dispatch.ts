@@ -10,7 +10,7 @@ import { onAccept, onPrepare } from './reconfig/acceptor.js'
 import { tellStale } from './reconfig/epoch-news.js'
 import { onDecided } from './reconfig/install.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
-import { acceptThunk, serveGap } from './replica.js'
+import { acceptBatch, serveGap } from './replica.js'
 import { rejectWaiters, resolveWaiters } from './requests.js'
 import { count, errorInfo, log } from './emit.js'
 import { isVoterOfKnownEpoch, roleOf, type PeerState } from './state.js'
@@ -45,11 +45,11 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       onWrite(s, from, m)
       break
     case 'gap-rep':
-      for (const t of m.thunks) {
+      for (const b of m.batches) {
         // Gaps are asked of voters only, so only a voter's answer is taken.
-        const record = s.epochs.get(t.epoch)
+        const record = s.epochs.get(b.epoch)
         if (record === undefined || (!record.voters.includes(from) && !s.current.voters.includes(from))) count(s, 'gap-from-non-voter')
-        else acceptThunk(s, t, from)
+        else acceptBatch(s, b, from)
       }
       break
     case 'ack':
@@ -117,22 +117,22 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
 }
 
 function onWrite (s: PeerState, from: string, m: Extract<Message, { t: 'write' }>): void {
-  // Only voters coordinate: thunks from anyone else are refused, not stored.
-  if (!isVoterOfKnownEpoch(s, from) && !m.thunks.some(t => t.epoch > s.current.epoch)) {
+  // Only voters coordinate: batches from anyone else are refused, not stored.
+  if (!isVoterOfKnownEpoch(s, from) && !m.batches.some(b => b.epoch > s.current.epoch)) {
     count(s, 'write-from-non-voter')
     // A voter voted out in an epoch it has not heard of: tell it.
-    const stale = m.thunks.find(t => t.epoch < s.current.epoch)
+    const stale = m.batches.find(b => b.epoch < s.current.epoch)
     if (stale !== undefined) tellStale(s, from, stale.epoch)
     return
   }
   mergeWatermark(s, from, m.wm)
-  for (const t of m.thunks) {
-    const record = s.epochs.get(t.epoch)
-    // A voter of the thunk's epoch coordinates it, and only its own.
+  for (const b of m.batches) {
+    const record = s.epochs.get(b.epoch)
+    // A voter of the batch's epoch coordinates it, and only its own.
     if (record !== undefined && !record.voters.includes(from)) count(s, 'write-from-non-voter')
-    else if (t.coordinator !== from) count(s, 'write-not-own-refused')
-    else if (t.epoch < s.evaluatingEpoch || (record !== undefined && record.floor !== undefined)) tellStale(s, from, t.epoch)
-    else acceptThunk(s, t, from)
+    else if (b.coordinator !== from) count(s, 'write-not-own-refused')
+    else if (b.epoch < s.evaluatingEpoch || (record !== undefined && record.floor !== undefined)) tellStale(s, from, b.epoch)
+    else acceptBatch(s, b, from)
   }
 }
 

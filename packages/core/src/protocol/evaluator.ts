@@ -2,7 +2,7 @@ import type { AppliedRun } from '../apply.js'
 import * as C from '../constants.js'
 import { Hasher } from '../hash.js'
 import { maxTimestamp, type Timestamp } from '../timestamp.js'
-import type { Cursor, Thunk, TxnResult } from '../types.js'
+import type { Batch, Cursor, Thunk, TxnResult } from '../types.js'
 import { serveReads } from './reads.js'
 import { resolveWaiters } from './requests.js'
 import { count, emit, log } from './emit.js'
@@ -13,18 +13,19 @@ import { type EpochRecord, type PeerState, type Stream } from './state.js'
  * effect); its results come back as `run-applied`. One run at a time.
  */
 
-/** Most thunks evaluated and settled in one run (one applier call, one store batch). */
-const MAX_RUN = 4096
-
 /** Starts the next run unless one is under way (or evaluation is held). */
 export function kickEvaluator (s: PeerState): void {
   if (s.evaluation !== 'idle' || s.phase === 'closed' || s.phase === 'failed') return
-  const { run, blocked, next } = collectRun(s, MAX_RUN)
+  const { run, blocked, next } = collectRun(s, s.options.maxRunThunks)
   if (run.length > 0) {
     const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
     const evalNext: Record<string, number> = {}
-    for (const [c, stream] of record.streams) evalNext[c] = stream.evalNext
-    const base: Cursor = { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, epoch: record.epoch }
+    const evalIndex: Record<string, number> = {}
+    for (const [c, stream] of record.streams) {
+      evalNext[c] = stream.evalNext
+      if (stream.evalIndex > 0) evalIndex[c] = stream.evalIndex
+    }
+    const base: Cursor = { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, evalIndex, epoch: record.epoch }
     s.evaluation = 'running'
     emit(s, { t: 'apply', run, base })
     return
@@ -45,7 +46,8 @@ interface CollectedRun {
 
 /**
  * Takes the next run of thunks that can be evaluated: in timestamp order
- * (a merge of the coordinators' sequences of the epoch being evaluated),
+ * (a merge of the coordinators' sequences of batches of the epoch being
+ * evaluated; a run may start or end inside a batch),
  * below that epoch's watermark (or, once its successor is decided, up to
  * its cut), and only while no coordinator may still have an unseen thunk
  * below the candidate. A run never spans two epochs.
@@ -61,9 +63,9 @@ function collectRun (s: PeerState, max: number): CollectedRun {
       let bestStream: Stream | undefined
       let blocked = false
       for (const [c, stream] of record.streams) {
-        while (stream.skip?.has(stream.evalNext) === true) stream.evalNext++
+        while (stream.skip?.has(stream.evalNext) === true) { stream.evalNext++; stream.evalIndex = 0 }
         if (cut && stream.evalNext > (stream.end ?? 0)) continue
-        const t = stream.held.get(stream.evalNext)
+        const t = stream.held.get(stream.evalNext)?.thunks[stream.evalIndex]
         if (t !== undefined) {
           if (best === undefined || t.ts < best.ts) { best = t; bestStream = stream }
         } else if (cut || stream.evalNext <= (record.wm.get(c)?.count ?? 0)) {
@@ -73,7 +75,7 @@ function collectRun (s: PeerState, max: number): CollectedRun {
       if (blocked) return { run, blocked: true, next: undefined }
       if (best === undefined) break
       if (!cut && best.ts >= V) return { run, blocked: false, next: best.ts }
-      ;(bestStream as Stream).evalNext++
+      advance(bestStream as Stream)
       run.push(best)
     }
     if (run.length >= max) return { run, blocked: true, next: undefined }
@@ -88,6 +90,14 @@ function collectRun (s: PeerState, max: number): CollectedRun {
   }
 }
 
+/** Moves a stream's evaluation past its next thunk (to the next batch after a batch's last). */
+function advance (stream: Stream): void {
+  const batch = stream.held.get(stream.evalNext) as Batch
+  if (++stream.evalIndex < batch.thunks.length) return
+  stream.evalNext++
+  stream.evalIndex = 0
+}
+
 /** The applier settled a run: answer its callers, record digest checkpoints, and take the next run. */
 export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: AppliedRun): void {
   if (s.evaluation === 'running') s.evaluation = 'idle'
@@ -99,7 +109,9 @@ export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: Appl
   s.frontier = maxTimestamp(s.frontier, applied.cursor.frontier)
   for (let i = 0; i < run.length; i++) {
     const thunk = run[i] as Thunk
-    record.streams.get(thunk.coordinator)?.held.delete(thunk.seq)
+    // A batch stays held until its last thunk is settled.
+    const stream = record.streams.get(thunk.coordinator)
+    if (stream !== undefined && thunk.index === (stream.held.get(thunk.seq)?.thunks.length ?? 0) - 1) stream.held.delete(thunk.seq)
     if (s.minted.get(thunk.clientTxnId) === thunk.ts) s.minted.delete(thunk.clientTxnId)
     resolveWaiters(s, thunk.clientTxnId, applied.results[i] as TxnResult)
   }

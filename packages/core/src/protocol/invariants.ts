@@ -1,4 +1,5 @@
 import { TS_ZERO } from '../timestamp.js'
+import type { Thunk } from '../types.js'
 import { isSealed, roleOf, type PeerState } from './state.js'
 
 /**
@@ -23,6 +24,8 @@ export function invariants (s: PeerState): string[] {
     for (const [c, stream] of record.streams) {
       const at = `epoch ${record.epoch} stream ${c}`
       if (stream.have < stream.evalNext - 1) fail(`${at}: have ${stream.have} below evalNext ${stream.evalNext} - 1`)
+      // Part of a batch evaluated: the rest of it is held.
+      if (stream.evalIndex > 0 && (stream.held.get(stream.evalNext)?.thunks.length ?? 0) <= stream.evalIndex) fail(`${at}: evaluation inside batch ${stream.evalNext} at ${stream.evalIndex}, which is not held that far`)
       for (const seq of stream.held.keys()) {
         // A run handed to the applier stays held until it is settled.
         if (seq < stream.evalNext && s.evaluation !== 'running') fail(`${at}: holds evaluated seq ${seq}`)
@@ -38,11 +41,13 @@ export function invariants (s: PeerState): string[] {
     if (seq <= previous) fail(`in-flight seqs out of mint order at ${seq}`)
     previous = seq
     if (seq >= coordinator.nextSeq) fail(`in-flight seq ${seq} not below nextSeq ${coordinator.nextSeq}`)
-    if (e.thunk.epoch !== s.current.epoch || e.thunk.coordinator !== s.id) fail(`in-flight seq ${seq} is not this voter's thunk of the current epoch`)
+    if (e.batch.epoch !== s.current.epoch || e.batch.coordinator !== s.id || e.batch.seq !== seq) fail(`in-flight seq ${seq} is not this voter's batch ${seq} of the current epoch`)
     // The promise: nothing this voter still has in flight lies below the entry it published.
-    if (own !== undefined && e.thunk.ts < own.svw) fail(`in-flight ${e.thunk.ts} below this voter's own watermark entry ${own.svw}`)
+    const first = (e.batch.thunks[0] as Thunk).ts
+    if (own !== undefined && first < own.svw) fail(`in-flight ${first} below this voter's own watermark entry ${own.svw}`)
   }
-  if (coordinator.inflight.size > 0 && roleOf(s) !== 'voter') fail('an observer has thunks in flight')
+  for (const o of coordinator.open) if (own !== undefined && o.ts < own.svw && !isSealed(s)) fail(`open thunk ${o.ts} below this voter's own watermark entry ${own.svw}`)
+  if ((coordinator.inflight.size > 0 || coordinator.open.length > 0) && roleOf(s) !== 'voter') fail('an observer has batches in flight or open')
   if (isSealed(s) && roleOf(s) !== 'voter') fail('sealed but not a voter')
   if (s.evaluatedCount > 0 && s.frontier <= s.lastEvaluated) fail(`frontier ${s.frontier} not above the last evaluated ${s.lastEvaluated}`)
   if (s.evaluatedCount === 0 && s.lastEvaluated !== TS_ZERO) fail('a last evaluated timestamp with nothing evaluated')

@@ -1,7 +1,7 @@
-import * as C from '../constants.js'
+import { writeChunks } from './batcher.js'
 import type { Message } from '../messages.js'
 import { timestampMs, type Timestamp } from '../timestamp.js'
-import type { WatermarkEntry } from '../types.js'
+import type { Thunk, WatermarkEntry } from '../types.js'
 import { kickEvaluator } from './evaluator.js'
 import { noticeEpoch, tellStale } from './reconfig/epoch-news.js'
 import { count, emit, send } from './emit.js'
@@ -53,9 +53,9 @@ export function observeTimestamp (s: PeerState, ts: Timestamp): void {
 }
 
 /**
- * This voter's entry: the lowest timestamp still in flight, or a fresh
- * timestamp that it promises never to go below; and how many of its thunks
- * lie below that point.
+ * This voter's entry: the lowest timestamp still in flight (in an unacked
+ * batch or the open one), or a fresh timestamp that it promises never to go
+ * below; and how many of its batches lie wholly below that point.
  */
 function ownEntry (s: PeerState): WatermarkEntry | undefined {
   if (roleOf(s) !== 'voter') return undefined
@@ -70,9 +70,11 @@ function freshEntry (s: PeerState): WatermarkEntry | undefined {
   const coordinator = s.current.coordinator
   const first = coordinator.inflight.values().next()
   if (!first.done) {
-    const t = first.value.thunk
-    return { voter: s.id, epoch: s.current.epoch, svw: t.ts, count: t.seq - 1 }
+    const b = first.value.batch
+    return { voter: s.id, epoch: s.current.epoch, svw: (b.thunks[0] as Thunk).ts, count: b.seq - 1 }
   }
+  const open = coordinator.open[0]
+  if (open !== undefined) return { voter: s.id, epoch: s.current.epoch, svw: open.ts, count: coordinator.nextSeq - 1 }
   const svw = s.minter.mint(s.now)
   // A promise must survive a crash: only promise within the persisted clock lease.
   if (timestampMs(svw) >= s.clockLease) {
@@ -128,10 +130,10 @@ export function flush (s: PeerState): void {
   if (s.phase === 'closed') return
   const coordinator = s.current.coordinator
   if (coordinator.outbox.length > 0) {
-    const thunks = coordinator.outbox
+    const batches = coordinator.outbox
     coordinator.outbox = []
-    for (let i = 0; i < thunks.length; i += C.DEFAULT_WRITE_BATCH) {
-      const msg: Message = { t: 'write', thunks: thunks.slice(i, i + C.DEFAULT_WRITE_BATCH), wm: watermarkEntries(s) }
+    for (const chunk of writeChunks(batches)) {
+      const msg: Message = { t: 'write', batches: chunk, wm: watermarkEntries(s) }
       for (const v of s.current.voters) send(s, v, msg)
       for (const o of s.observers.keys()) send(s, o, msg)
     }

@@ -2,14 +2,14 @@ import { Hasher } from '../hash.js'
 import type { Store } from '../store.js'
 import type { Value } from '../value.js'
 import type { Timestamp } from '../timestamp.js'
-import type { Cursor, EpochChange, GroupConfig, Thunk } from '../types.js'
+import type { Batch, Cursor, EpochChange, GroupConfig, Thunk } from '../types.js'
 import { advanceHave, applyCut, cutOff, isSealed, newEpochRecord, type EpochRecord, type PeerState } from './state.js'
 import { META, decisionKey, decisionValue, metaValue, type AcceptorState } from './meta.js'
 
 /**
  * Recovery: what a peer's store persisted, read once when it opens, and the
  * state rebuilt from it (the installed epochs, the evaluation cursor,
- * unevaluated thunks, its Paxos promises, and for a voter its own sequence
+ * unevaluated batches, its Paxos promises, and for a voter its own sequence
  * and clock floor, so it never reuses a sequence number or a promise).
  */
 
@@ -20,7 +20,8 @@ export interface Persisted {
   readonly decisions: ReadonlyMap<number, EpochChange>
   readonly acceptor: AcceptorState | undefined
   readonly clockLease: unknown
-  readonly unsettled: readonly Thunk[]
+  /** Every stored batch not wholly evaluated, of the epochs from the cursor's on. */
+  readonly batches: readonly Batch[]
 }
 
 /** The epoch evaluation resumes in, and the newest one installed. */
@@ -30,8 +31,8 @@ function epochRange (cursor: Cursor | undefined, stored: GroupConfig | undefined
   return { start, target }
 }
 
-/** One read recovery needs: a meta record, or every unsettled thunk. */
-export type RecoveryRead = { readonly meta: string } | { readonly unsettled: true }
+/** One read recovery needs: a meta record, or a coordinator's batches of an epoch from `from` on. */
+export type RecoveryRead = { readonly meta: string } | { readonly batches: { readonly coordinator: string, readonly epoch: number, readonly from: number } }
 
 /**
  * The reads recovery makes, as a generator: it yields each read and is
@@ -54,8 +55,16 @@ export function * recoveryReads (initial: GroupConfig): Generator<RecoveryRead, 
   }
   const acceptor = metaValue('paxos', (yield { meta: META.paxos }) as Value | undefined)
   const clockLease = yield { meta: META.clockLease }
-  const unsettled = (yield { unsettled: true }) as Thunk[]
-  return { cursor, config, decisions, acceptor, clockLease, unsettled }
+  const batches: Batch[] = []
+  const cursorHere = cursor !== undefined && (cursor.epoch ?? initial.epoch) === start
+  for (let e = start; e === start || decisions.has(e); e++) {
+    const voters = e === start ? (start !== initial.epoch ? decisions.get(start)?.voters ?? initial.voters : initial.voters) : (decisions.get(e) as EpochChange).voters
+    for (const coordinator of voters) {
+      const from = e === start && cursorHere ? cursor.evalNext[coordinator] ?? 1 : 1
+      batches.push(...(yield { batches: { coordinator, epoch: e, from } }) as Batch[])
+    }
+  }
+  return { cursor, config, decisions, acceptor, clockLease, batches }
 }
 
 /** Reads what `restore` needs from a store. */
@@ -64,7 +73,7 @@ export async function loadPersisted (store: Store, initial: GroupConfig): Promis
   let next = reads.next()
   while (next.done !== true) {
     const read = next.value
-    next = reads.next('meta' in read ? await store.getMeta(read.meta) : await store.unsettled())
+    next = reads.next('meta' in read ? await store.getMeta(read.meta) : await store.batchRange(read.batches.coordinator, read.batches.epoch, read.batches.from, Infinity))
   }
   return next.value
 }
@@ -108,7 +117,7 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
     if (cursor.epoch === undefined || cursor.epoch === first.epoch) {
       for (const [c, n] of Object.entries(cursor.evalNext)) {
         const stream = first.streams.get(c)
-        if (stream !== undefined) { stream.evalNext = n; stream.have = n - 1 }
+        if (stream !== undefined) { stream.evalNext = n; stream.evalIndex = cursor.evalIndex?.[c] ?? 0; stream.have = n - 1 }
       }
     }
   }
@@ -117,19 +126,20 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
     s.minter.floorMs(persisted.clockLease)
   }
   const coordinator = s.current.coordinator
-  for (const t of persisted.unsettled) {
-    const ep = s.epochs.get(t.epoch)
-    const stream = ep?.streams.get(t.coordinator)
-    if (ep === undefined || stream === undefined || t.seq < stream.evalNext) continue
-    if (cutOff(ep, stream, t.seq)) continue
-    stream.held.set(t.seq, t)
-    if (t.coordinator === s.id) s.minter.floor(t.ts)
-    if (t.coordinator === s.id && ep === s.current) {
-      coordinator.nextSeq = Math.max(coordinator.nextSeq, t.seq + 1)
-      s.minted.set(t.clientTxnId, t.ts)
-      // Not known to be on a majority any more: send it again until acked.
-      coordinator.inflight.set(t.seq, { thunk: t, acks: new Set([s.id]), mintedAt: s.now, sentAt: -Infinity, tries: 0 })
-    }
+  for (const b of persisted.batches) {
+    const ep = s.epochs.get(b.epoch)
+    const stream = ep?.streams.get(b.coordinator)
+    if (ep === undefined || stream === undefined || b.seq < stream.evalNext) continue
+    if (cutOff(ep, stream, b.seq)) continue
+    stream.held.set(b.seq, b)
+    if (b.coordinator !== s.id) continue
+    s.minter.floor((b.thunks[b.thunks.length - 1] as Thunk).ts)
+    if (ep !== s.current) continue
+    coordinator.nextSeq = Math.max(coordinator.nextSeq, b.seq + 1)
+    const from = b.seq === stream.evalNext ? stream.evalIndex : 0
+    for (const t of b.thunks.slice(from)) s.minted.set(t.clientTxnId, t.ts)
+    // Not known to be on a majority any more: send it again until acked.
+    coordinator.inflight.set(b.seq, { batch: b, acks: new Set([s.id]), mintedAt: s.now, sentAt: -Infinity, tries: 0 })
   }
   for (const ep of s.epochs.values()) for (const stream of ep.streams.values()) advanceHave(stream)
   const self = s.current.streams.get(s.id)

@@ -1,6 +1,7 @@
 import * as C from '../constants.js'
 import { timestampTag } from '../timestamp.js'
-import type { Thunk } from '../types.js'
+import type { Batch, Thunk } from '../types.js'
+import { sealOpen, writeChunks } from './batcher.js'
 import { kickEvaluator } from './evaluator.js'
 import { observeTimestamp, scheduleFlush, watermarkEntries } from './promise.js'
 import { noticeEpoch } from './reconfig/epoch-news.js'
@@ -8,90 +9,95 @@ import { count, emit, log, send } from './emit.js'
 import { advanceHave, cutOff, isInstalling, isSealed, roleOf, type PeerState } from './state.js'
 
 /**
- * The replica side of the S-phase: thunks are stored without checks on their
- * content, in group commits, acked once durable; missing ones are fetched
- * from any voter (gap fill).
+ * The replica side of the S-phase: batches are stored without checks on
+ * their thunks' content, in group commits, acked once durable; missing ones
+ * are fetched from any voter (gap fill).
  */
 
 /**
- * Stores a thunk from its coordinator, a gap fill or a decided epoch
- * change (`from` undefined) without checks on its content: S-phase.
+ * Stores a batch from its coordinator, a gap fill or a decided epoch change
+ * (`from` undefined) without checks on its thunks' content: S-phase.
  */
-export function acceptThunk (s: PeerState, thunk: Thunk, from: string | undefined): void {
-  const record = s.epochs.get(thunk.epoch)
-  const stream = record?.streams.get(thunk.coordinator)
-  if (record === undefined || stream === undefined || record.tags.get(thunk.coordinator) !== timestampTag(thunk.ts)) {
-    if (thunk.epoch > s.current.epoch && from !== undefined) noticeEpoch(s, from)
-    count(s, 'thunk-refused')
-    log(s, 'thunk-refused', { from, coordinator: thunk.coordinator, epoch: thunk.epoch })
+export function acceptBatch (s: PeerState, batch: Batch, from: string | undefined): void {
+  const record = s.epochs.get(batch.epoch)
+  const stream = record?.streams.get(batch.coordinator)
+  const tag = record?.tags.get(batch.coordinator)
+  if (record === undefined || stream === undefined || !batch.thunks.every(t => timestampTag(t.ts) === tag)) {
+    if (batch.epoch > s.current.epoch && from !== undefined) noticeEpoch(s, from)
+    count(s, 'batch-refused')
+    log(s, 'batch-refused', { from, coordinator: batch.coordinator, epoch: batch.epoch })
     return
   }
-  if (cutOff(record, stream, thunk.seq)) {
-    count(s, 'thunk-cut')
+  if (cutOff(record, stream, batch.seq)) {
+    count(s, 'batch-cut')
     return
   }
-  const isWrite = from !== undefined && from === thunk.coordinator && from !== s.id
+  const isWrite = from !== undefined && from === batch.coordinator && from !== s.id
   if (isWrite && record === s.current && (isSealed(s) || isInstalling(s))) {
-    // A sealed voter reported what it holds; taking more could let a thunk reach a majority behind the cut.
+    // A sealed voter reported what it holds; taking more could let a batch reach a majority behind the cut.
     count(s, 'write-sealed')
     return
   }
-  if (record === s.current && thunk.coordinator !== s.id) observeTimestamp(s, thunk.ts)
-  if (thunk.seq < stream.evalNext || stream.held.has(thunk.seq)) {
+  const first = (batch.thunks[0] as Thunk).ts
+  if (record === s.current && batch.coordinator !== s.id) observeTimestamp(s, (batch.thunks[batch.thunks.length - 1] as Thunk).ts)
+  if (batch.seq < stream.evalNext || stream.held.has(batch.seq)) {
     // Already durable here: the coordinator missed our ack.
-    if (roleOf(s) === 'voter' && isWrite && record === s.current) send(s, thunk.coordinator, { t: 'ack', epoch: thunk.epoch, seqs: [thunk.seq], wm: watermarkEntries(s) })
+    if (roleOf(s) === 'voter' && isWrite && record === s.current) send(s, batch.coordinator, { t: 'ack', epoch: batch.epoch, seqs: [batch.seq], wm: watermarkEntries(s) })
     return
   }
-  if (stream.receiving.has(thunk.seq)) return
-  if (thunk.ts < s.frontier) {
+  if (stream.receiving.has(batch.seq)) return
+  if (first < s.frontier) {
     // A correct coordinator never writes below a watermark it promised; keep going, loudly.
-    count(s, 'late-thunk')
-    log(s, 'late-thunk', { ts: thunk.ts, frontier: s.frontier })
+    count(s, 'late-batch')
+    log(s, 'late-batch', { ts: first, frontier: s.frontier })
   }
-  stream.receiving.add(thunk.seq)
-  s.persistQueue.push(thunk)
+  stream.receiving.add(batch.seq)
+  s.persistQueue.push(batch)
   startWrite(s)
 }
 
 /** Group commit: one strict store batch for everything received since the last one was handed to the store. */
-function startWrite (s: PeerState): void {
-  if (s.writing || s.persistQueue.length === 0 || s.phase === 'closed') return
-  const thunks = s.persistQueue
+export function startWrite (s: PeerState): void {
+  if (s.writing || s.phase === 'closed') return
+  // The writer is free: this voter's open thunks become a batch and go with this commit.
+  sealOpen(s)
+  if (s.persistQueue.length === 0) return
+  const batches = s.persistQueue
   s.persistQueue = []
   s.writing = true
-  emit(s, { t: 'persist', batch: { thunks, durability: 'strict' }, done: { t: 'thunks-persisted', thunks } })
+  emit(s, { t: 'persist', batch: { batches, durability: 'strict' }, done: { t: 'batches-persisted', batches } })
 }
 
-/** A group commit is durable: hold its thunks, count own ones as acked here, ack the others' (unless sealed). */
-export function onThunksPersisted (s: PeerState, batch: readonly Thunk[]): void {
+/** A group commit is durable: hold its batches, count own ones as acked here, ack the others' (unless sealed). */
+export function onBatchesPersisted (s: PeerState, persisted: readonly Batch[]): void {
   s.writing = false
   if (s.phase === 'closed') return
   const acks = new Map<string, number[]>()
   // A sealed voter acks nothing more of its epoch: its report to the proposer must stay true.
   const acking = roleOf(s) === 'voter' && !isSealed(s) && !isInstalling(s)
   const current = s.current
-  for (const thunk of batch) {
-    const record = s.epochs.get(thunk.epoch)
-    const stream = record?.streams.get(thunk.coordinator)
+  for (const batch of persisted) {
+    const record = s.epochs.get(batch.epoch)
+    const stream = record?.streams.get(batch.coordinator)
     if (record === undefined || stream === undefined) continue
-    stream.receiving.delete(thunk.seq)
-    if (thunk.seq < stream.evalNext) continue
-    if (cutOff(record, stream, thunk.seq)) continue
-    stream.held.set(thunk.seq, thunk)
+    stream.receiving.delete(batch.seq)
+    if (batch.seq < stream.evalNext) continue
+    if (cutOff(record, stream, batch.seq)) continue
+    stream.held.set(batch.seq, batch)
     advanceHave(stream)
     if (record !== current) continue
-    if (thunk.coordinator === s.id) {
-      const e = current.coordinator.inflight.get(thunk.seq)
+    if (batch.coordinator === s.id) {
+      const e = current.coordinator.inflight.get(batch.seq)
       if (e !== undefined) {
         e.acks.add(s.id)
         e.sentAt = s.now
-        if (e.acks.size >= current.majority) current.coordinator.inflight.delete(thunk.seq)
+        if (e.acks.size >= current.majority) current.coordinator.inflight.delete(batch.seq)
       }
-      if (!isSealed(s)) current.coordinator.outbox.push(thunk)
+      if (!isSealed(s)) current.coordinator.outbox.push(batch)
     } else if (acking) {
-      let list = acks.get(thunk.coordinator)
-      if (list === undefined) { list = []; acks.set(thunk.coordinator, list) }
-      list.push(thunk.seq)
+      let list = acks.get(batch.coordinator)
+      if (list === undefined) { list = []; acks.set(batch.coordinator, list) }
+      list.push(batch.seq)
     }
   }
   if (acks.size > 0) {
@@ -103,7 +109,7 @@ export function onThunksPersisted (s: PeerState, batch: readonly Thunk[]): void 
   startWrite(s)
 }
 
-/** Asks for thunks this replica knows it lacks: the coordinator first, then every other voter in turn. */
+/** Asks for batches this replica knows it lacks: the coordinator first, then every other voter in turn. */
 export function askForGaps (s: PeerState): void {
   const now = s.now
   for (const record of s.epochs.values()) {
@@ -125,12 +131,12 @@ export function askForGaps (s: PeerState): void {
   }
 }
 
-/** Answers a gap request from the store (an effect; the thunks come back as `thunks-read`). */
+/** Answers a gap request from the store (an effect; the batches come back as `batches-read`). */
 export function serveGap (s: PeerState, to: string, coordinator: string, epoch: number, from: number, upTo: number): void {
   const last = Math.min(upTo, from + C.DEFAULT_GAP_BATCH - 1)
-  emit(s, { t: 'read-thunks', replyTo: to, coordinator, epoch, from, last })
+  emit(s, { t: 'read-batches', replyTo: to, coordinator, epoch, from, last })
 }
 
-export function onThunksRead (s: PeerState, to: string, thunks: readonly Thunk[]): void {
-  if (thunks.length > 0) send(s, to, { t: 'gap-rep', thunks })
+export function onBatchesRead (s: PeerState, to: string, batches: readonly Batch[]): void {
+  for (const chunk of writeChunks(batches)) send(s, to, { t: 'gap-rep', batches: chunk })
 }

@@ -1,7 +1,7 @@
 import { Hasher } from '../hash.js'
 import { TS_ZERO, TimestampMinter, peerTag, type Timestamp } from '../timestamp.js'
 import type { ProcedureRegistry } from '../procedures.js'
-import type { Ballot, EpochChange, EpochReport, GroupConfig, Role, SubmitRequest, Thunk, WatermarkEntry } from '../types.js'
+import type { Ballot, Batch, EpochChange, EpochReport, GroupConfig, Role, SubmitRequest, Thunk, WatermarkEntry } from '../types.js'
 import type { AcceptorState, Divergence, Effect } from './effects.js'
 import { keeps } from './reconfig/choose-value.js'
 import type { Counter } from './vocabulary.js'
@@ -14,14 +14,16 @@ import { WatermarkTable } from './watermark-table.js'
  * record instead of resetting fields.
  */
 
-/** A peer's view of one coordinator's thunk sequence. */
+/** A peer's view of one coordinator's sequence of batches. */
 export interface Stream {
   /** Every seq <= have is persisted here (evaluated or held), or aborted by the epoch's cut. */
   have: number
-  /** Next seq to evaluate. */
+  /** The batch evaluation is in (or will start next). */
   evalNext: number
-  /** Persisted, not yet evaluated, by seq. */
-  readonly held: Map<number, Thunk>
+  /** The next thunk to evaluate in batch `evalNext`. */
+  evalIndex: number
+  /** Persisted, not yet wholly evaluated and settled, by seq. */
+  readonly held: Map<number, Batch>
   /** Seqs handed to the writer, not persisted yet. */
   readonly receiving: Set<number>
   gapAskedAt: number
@@ -31,9 +33,9 @@ export interface Stream {
   skip?: ReadonlySet<number>
 }
 
-/** A thunk this voter coordinates that is not on a majority yet. */
+/** A batch this voter coordinates that is not on a majority yet. */
 export interface Inflight {
-  readonly thunk: Thunk
+  readonly batch: Batch
   readonly acks: Set<string>
   readonly mintedAt: number
   sentAt: number
@@ -41,13 +43,20 @@ export interface Inflight {
   tries: number
 }
 
+/** A thunk minted into the open batch: its timestamp is taken, its batch not yet. */
+export type OpenThunk = Omit<Thunk, 'epoch' | 'coordinator' | 'seq' | 'index'>
+
 /** What this voter coordinates in an epoch. */
 export interface CoordinatorState {
   nextSeq: number
-  /** By seq, in mint order. */
+  /** Minted, not yet sealed into a batch (sealed when the local writer is free, see replica.ts). */
+  open: OpenThunk[]
+  /** Rough encoded size of `open`, to seal before a batch outgrows a frame. */
+  openBytes: number
+  /** By seq, in seal order. */
   readonly inflight: Map<number, Inflight>
   /** Persisted here, not yet sent to the others (sent at the end of the turn). */
-  outbox: Thunk[]
+  outbox: Batch[]
   lastPromise: WatermarkEntry | undefined
   /** The last entry this voter published; frozen while sealed. */
   lastEntry: WatermarkEntry | undefined
@@ -167,6 +176,7 @@ export interface PeerOptions {
   readonly suspectMs: number
   readonly proposeTimeoutMs: number
   readonly maxVoters: number
+  readonly maxRunThunks: number
   readonly candidate: boolean
   readonly admitVoter: (peerId: string) => boolean
 }
@@ -219,7 +229,7 @@ export interface PeerState {
   readonly staleToldAt: Map<string, number>
 
   // replica
-  persistQueue: Thunk[]
+  persistQueue: Batch[]
   writing: boolean
   evaluation: 'idle' | 'running' | 'held'
   /** All thunks below this are evaluated and settled here. */
@@ -255,7 +265,7 @@ export interface PeerState {
 
 export function newEpochRecord (epoch: number, voters: readonly string[], now: number): EpochRecord {
   const streams = new Map<string, Stream>()
-  for (const v of voters) streams.set(v, { have: 0, evalNext: 1, held: new Map(), receiving: new Set(), gapAskedAt: -Infinity, gapTarget: 0 })
+  for (const v of voters) streams.set(v, { have: 0, evalNext: 1, evalIndex: 0, held: new Map(), receiving: new Set(), gapAskedAt: -Infinity, gapTarget: 0 })
   return {
     epoch,
     voters,
@@ -263,7 +273,7 @@ export function newEpochRecord (epoch: number, voters: readonly string[], now: n
     tags: new Map(voters.map(v => [v, peerTag(v)])),
     streams,
     wm: new WatermarkTable(voters, epoch),
-    coordinator: { nextSeq: 1, inflight: new Map(), outbox: [], lastPromise: undefined, lastEntry: undefined },
+    coordinator: { nextSeq: 1, open: [], openBytes: 0, inflight: new Map(), outbox: [], lastPromise: undefined, lastEntry: undefined },
     acceptor: { epoch },
     proposal: undefined,
     sealedAt: -Infinity,
@@ -350,7 +360,7 @@ export function cutOff (record: EpochRecord, stream: Stream, seq: number): boole
   return record.floor !== undefined && (seq > (stream.end ?? 0) || stream.skip?.has(seq) === true)
 }
 
-/** Marks where each of the old epoch's sequences ends (from the decided change) and drops held thunks it aborted. */
+/** Marks where each of the old epoch's sequences ends (from the decided change) and drops held batches it aborted. */
 export function applyCut (record: EpochRecord, change: EpochChange): void {
   record.floor = change.floor
   for (const [coordinator, stream] of record.streams) {

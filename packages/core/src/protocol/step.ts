@@ -13,7 +13,7 @@ import { onAcceptorPersisted } from './reconfig/acceptor.js'
 import { onDecisionRead } from './reconfig/epoch-news.js'
 import { onDecisionPersisted } from './reconfig/install.js'
 import { detectFailures, forceProposal } from './reconfig/proposer.js'
-import { askForGaps, onThunksPersisted, onThunksRead } from './replica.js'
+import { askForGaps, onBatchesPersisted, onBatchesRead, startWrite } from './replica.js'
 import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
 import { errorInfo, log, send, settle } from './emit.js'
 import { roleOf, type PeerState } from './state.js'
@@ -42,7 +42,11 @@ function handle (s: PeerState, input: Input): void {
     case 'receive': receive(s, input.from, input.message); break
     case 'self': if (s.phase !== 'closed') dispatch(s, s.id, input.message); break
     case 'tick': tick(s); break
-    case 'flush': flush(s); break
+    case 'flush':
+      // The end of a turn: the open batch is sealed if the writer is free.
+      startWrite(s)
+      flush(s)
+      break
     case 'start':
       log(s, 'recovered', { epoch: s.current.epoch, evaluatingEpoch: s.evaluatingEpoch, frontier: s.frontier, evaluated: s.evaluatedCount, nextSeq: s.current.coordinator.nextSeq })
       kickEvaluator(s)
@@ -62,13 +66,13 @@ function handle (s: PeerState, input: Input): void {
       kickEvaluator(s)
       break
     case 'close': close(s); break
-    case 'thunks-persisted': onThunksPersisted(s, input.thunks); break
+    case 'batches-persisted': onBatchesPersisted(s, input.batches); break
     case 'lease-persisted': onLeasePersisted(s, input.lease); break
     case 'acceptor-persisted': onAcceptorPersisted(s, input.acceptor); break
     case 'decision-persisted': onDecisionPersisted(s, input.change, input.config); break
     case 'run-applied': onRunApplied(s, input.run, input.applied); break
     case 'values-read': onValuesRead(s, input.read, input.result); break
-    case 'thunks-read': onThunksRead(s, input.replyTo, input.thunks); break
+    case 'batches-read': onBatchesRead(s, input.replyTo, input.batches); break
     case 'decision-read': onDecisionRead(s, input.replyTo, input.change); break
     case 'store-failed': fail(s, input.error); break
   }

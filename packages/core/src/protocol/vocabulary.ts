@@ -6,8 +6,8 @@
 
 /** Counters in `PeerStatus.counters`. */
 export type Counter =
-  | 'invalid' | 'handler-error' | 'minted' | 'evaluated' | 'retransmit' | 'gap-req'
-  | 'submit-refused' | 'ack-refused' | 'thunk-refused' | 'thunk-cut' | 'late-thunk'
+  | 'invalid' | 'handler-error' | 'minted' | 'batches' | 'evaluated' | 'retransmit' | 'gap-req'
+  | 'submit-refused' | 'ack-refused' | 'batch-refused' | 'batch-cut' | 'late-batch'
   | 'write-from-non-voter' | 'write-not-own-refused' | 'write-sealed' | 'gap-from-non-voter'
   | 'wm-not-own-refused' | 'clock-skew-refused' | 'digest-mismatch'
   | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
@@ -20,8 +20,8 @@ export const LOG_EVENTS = {
   recovered: 'info',
   'invalid-message': 'warn',
   'handler-error': 'warn',
-  'thunk-refused': 'debug',
-  'late-thunk': 'warn',
+  'batch-refused': 'debug',
+  'late-batch': 'warn',
   'epoch-evaluated': 'debug',
   diverged: 'error',
   'rc-propose': 'info',

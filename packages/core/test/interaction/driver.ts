@@ -1,6 +1,6 @@
 import {
   MemoryStore, applyRunSync, createRegistry, decisionKey, invariants, loadPersistedSync, newPeerState, peerOptions, peerTag, readResult, restore, step,
-  type Effect, type EpochChange, type GroupConfig, type Input, type Message, type PeerState, type ProcedureMap, type ProcedureRegistry, type Thunk,
+  type Effect, type EpochChange, type GroupConfig, type Input, type Message, type PeerState, type ProcedureMap, type ProcedureRegistry, type Thunk, type Batch,
   type Timestamp
 } from '../../src/index.js'
 
@@ -138,9 +138,9 @@ export class ScriptGroup {
         line(`read ${e.keys.join(',')} below ${this.ts(e.at)}`)
         this.pending.push({ peer, label: 'values-read', run: () => ({ t: 'values-read', read: e.read, result: readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) }) })
         break
-      case 'read-thunks':
-        line(`read thunks ${e.coordinator} e${e.epoch} ${e.from}..${e.last}`)
-        this.pending.push({ peer, label: 'thunks-read', run: () => ({ t: 'thunks-read', replyTo: e.replyTo, thunks: store.thunkRangeSync(e.coordinator, e.epoch, e.from, e.last) }) })
+      case 'read-batches':
+        line(`read batches ${e.coordinator} e${e.epoch} ${e.from}..${e.last}`)
+        this.pending.push({ peer, label: 'batches-read', run: () => ({ t: 'batches-read', replyTo: e.replyTo, batches: store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }) })
         break
       case 'read-decision':
         line(`read decision e${e.epoch}`)
@@ -168,13 +168,19 @@ export class ScriptGroup {
     return `+${ms}@${this.tags.get(ts.slice(12, 28)) ?? '?'}.${parseInt(ts.slice(28), 16)}`
   }
 
+  /** `v0#3.1`: thunk 1 of v0's batch 3. */
   private thunk (t: Thunk): string {
-    return `${t.coordinator}#${t.seq}`
+    return `${t.coordinator}#${t.seq}.${t.index}`
+  }
+
+  /** `v0#3(2)`: v0's batch 3, of 2 thunks. */
+  private batches (bs: readonly Batch[]): string {
+    return bs.map(b => `${b.coordinator}#${b.seq}(${b.thunks.length})`).join(' ')
   }
 
   private batch (b: Parameters<MemoryStore['writeSync']>[0]): string {
     const parts: string[] = []
-    if (b.thunks !== undefined) parts.push(`thunks ${b.thunks.map(t => this.thunk(t)).join(' ')}`)
+    if (b.batches !== undefined) parts.push(`batches ${this.batches(b.batches)}`)
     if (b.meta !== undefined) parts.push(`meta ${b.meta.map(([k]) => k).join(',')}`)
     return parts.join('; ')
   }
@@ -192,11 +198,11 @@ export class ScriptGroup {
     const wm = (entries: ReadonlyArray<{ voter: string, svw: Timestamp, count: number }>): string =>
       entries.map(e => `${e.voter}<${this.ts(e.svw)}/${e.count}`).join(' ')
     switch (m.t) {
-      case 'write': return `write ${m.thunks.map(t => this.thunk(t)).join(' ')} wm ${wm(m.wm)}`
+      case 'write': return `write ${this.batches(m.batches)} wm ${wm(m.wm)}`
       case 'ack': return `ack e${m.epoch} [${m.seqs.join(',')}] wm ${wm(m.wm)}`
       case 'wm': return `wm ${wm(m.wm)}`
       case 'gap-req': return `gap-req ${m.coordinator} e${m.epoch} ${m.from}..${m.to}`
-      case 'gap-rep': return `gap-rep ${m.thunks.map(t => this.thunk(t)).join(' ')}`
+      case 'gap-rep': return `gap-rep ${this.batches(m.batches)}`
       case 'submit': return `submit ${m.req.clientTxnId}`
       case 'submit-rep': return `submit-rep ${m.clientTxnId} ${m.result !== undefined ? this.value(m.result) : m.error?.name ?? ''}`
       case 'read': return `read ${m.keys.join(',')} ${m.consistency}`
@@ -208,8 +214,8 @@ export class ScriptGroup {
       case 'confirm': return `confirm e${m.epoch} round ${m.round}`
       case 'confirmed': return `confirmed e${m.epoch} round ${m.round}`
       case 'rc-prepare': return `rc-prepare e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by}`
-      case 'rc-promise': return `rc-promise e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by} have ${m.report.have.map(h => `${h.coordinator}:${h.seq}`).join(',')} held [${m.report.held.map(t => this.thunk(t)).join(' ')}]`
-      case 'rc-accept': return `rc-accept e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by} -> e${m.value.epoch} voters ${m.value.voters.join(',')} cuts ${m.value.cuts.map(c => `${c.coordinator}:${c.end}${c.skip.length > 0 ? `-${c.skip.join('-')}` : ''}`).join(',')} kept [${m.value.thunks.map(t => this.thunk(t)).join(' ')}]`
+      case 'rc-promise': return `rc-promise e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by} have ${m.report.have.map(h => `${h.coordinator}:${h.seq}`).join(',')} held [${this.batches(m.report.held)}]`
+      case 'rc-accept': return `rc-accept e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by} -> e${m.value.epoch} voters ${m.value.voters.join(',')} cuts ${m.value.cuts.map(c => `${c.coordinator}:${c.end}${c.skip.length > 0 ? `-${c.skip.join('-')}` : ''}`).join(',')} kept [${this.batches(m.value.batches)}]`
       case 'rc-accepted': return `rc-accepted e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by}`
       case 'rc-nack': return `rc-nack e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by}`
       case 'rc-decided': return `rc-decided e${m.value.epoch} voters ${m.value.voters.join(',')}`

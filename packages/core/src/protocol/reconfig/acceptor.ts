@@ -1,5 +1,6 @@
 import type { Message } from '../../messages.js'
-import type { Ballot, EpochChange, EpochReport, Thunk } from '../../types.js'
+import type { Ballot, Batch, EpochChange, EpochReport } from '../../types.js'
+import { deferOpen } from '../batcher.js'
 import { metaEntry, type AcceptorState } from '../meta.js'
 import { count, emit, send } from '../emit.js'
 import { isInstalling, isSealed, roleOf, type AcceptorWrite, type PeerState } from '../state.js'
@@ -42,6 +43,8 @@ function rcApplies (s: PeerState, from: string, epoch: number): boolean {
 
 function seal (s: PeerState): void {
   if (isSealed(s)) return
+  // Thunks minted but not yet sealed into a batch must not reach this epoch now: they wait for the next one.
+  deferOpen(s)
   s.current.sealedAt = s.now
   count(s, 'rc-sealed')
 }
@@ -105,10 +108,10 @@ export function onPrepare (s: PeerState, from: string, epoch: number, ballot: Ba
 /** What this sealed voter holds of its epoch: contiguous prefixes, everything unevaluated, and a timestamp above all its promises. */
 function report (s: PeerState): EpochReport {
   const have: Array<{ coordinator: string, seq: number }> = []
-  const held: Thunk[] = []
+  const held: Batch[] = []
   for (const [c, stream] of s.current.streams) {
     have.push({ coordinator: c, seq: stream.have })
-    for (const t of stream.held.values()) held.push(t)
+    for (const b of stream.held.values()) held.push(b)
   }
   return { have, held, top: s.minter.mint(s.now) }
 }

@@ -5,7 +5,8 @@ import { route } from '../coordinator.js'
 import { kickEvaluator } from '../evaluator.js'
 import { publish } from '../promise.js'
 import { readsUnconfirmed } from '../reads.js'
-import { acceptThunk } from '../replica.js'
+import { acceptBatch } from '../replica.js'
+import { deferOpen } from '../batcher.js'
 import { count, emit, log, send, settle } from '../emit.js'
 import { applyCut, newEpochRecord, roleOf, type PeerState } from '../state.js'
 import { decisionEntry, metaEntry } from '../meta.js'
@@ -31,7 +32,7 @@ export function onDecided (s: PeerState, from: string, value: EpochChange): void
 
 /**
  * Installs the decided change to `value.epoch`: persists it, cuts the old
- * epoch (kept thunks stay, the rest are aborted), starts the new epoch
+ * epoch (kept batches stay, the rest are aborted), starts the new epoch
  * above the decided floor, re-submits this peer's aborted thunks with
  * their clientTxnIds (exactly once: the applier's records dedupe), and
  * mints what waited while sealed.
@@ -55,18 +56,20 @@ export function onDecisionPersisted (s: PeerState, value: EpochChange, config: G
   applyCut(old, value)
   const ownCut = value.cuts.find(c => c.coordinator === s.id)
   const aborted: Thunk[] = []
-  for (const e of old.coordinator.inflight.values()) if (!keeps(ownCut, e.thunk.seq)) aborted.push(e.thunk)
+  for (const e of old.coordinator.inflight.values()) if (!keeps(ownCut, e.batch.seq)) aborted.push(...e.batch.thunks)
   old.coordinator.inflight.clear()
   old.coordinator.outbox = []
+  // Thunks minted but never sealed into a batch of the old epoch go round again too.
+  deferOpen(s)
   s.current = newEpochRecord(value.epoch, value.voters, s.now)
   s.epochs.set(value.epoch, s.current)
   s.config = config
   s.minter.floor(value.floor)
   for (const v of value.voters) { s.observers.delete(v); s.candidates.delete(v) }
   readsUnconfirmed(s, failConfirmations(s))
-  for (const t of value.thunks) acceptThunk(s, t, undefined)
+  for (const b of value.batches) acceptBatch(s, b, undefined)
   count(s, 'rc-installed')
-  log(s, 'rc-installed', { epoch: value.epoch, voters: value.voters, aborted: aborted.length, kept: value.thunks.length })
+  log(s, 'rc-installed', { epoch: value.epoch, voters: value.voters, aborted: aborted.length, kept: value.batches.length })
   if (wasVoter) {
     const m: Message = { t: 'rc-decided', value }
     for (const peer of new Set([...s.observers.keys(), ...s.candidates.keys(), ...value.voters])) send(s, peer, m)
