@@ -95,16 +95,19 @@ async function main (): Promise<number> {
     const accounts = option(args, 'accounts', 10_000)
     const clientNodes = option(args, 'client-nodes', 8)
     const profile = args.includes('--profile')
+    const idleSeconds = option(args, 'idle-seconds', 30)
     process.stdout.write(`net: 3 tideline-relay processes on loopback TCP (LevelStore), ${clients} closed-loop clients on ${clientNodes} libp2p client peers, 2-key transfers over ${accounts} accounts, ${seconds} s after 2 s warm-up${profile ? ', relays under --cpu-prof' : ''}\n`)
-    const r = await benchNet({ clients, seconds, accounts, clientNodes, profile })
+    const r = await benchNet({ clients, seconds, accounts, clientNodes, profile, idleSeconds })
     process.stdout.write(`| txn/s | committed | aborted | failed | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n`)
     process.stdout.write(`| ${r.txnPerSec.toFixed(0)} | ${r.committed} | ${r.aborted} | ${r.failed} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} |\n`)
-    process.stdout.write(`relay CPU (user+sys over the whole run): ${r.relayCpu.map(x => `relay-${x.relay} ${(x.cpuMs / 1000).toFixed(1)} s`).join(', ')}\n`)
+    process.stdout.write(`relay CPU (user+sys over the whole run): ${r.relayCpu.map(x => `relay-${x.relay} ${(x.cpuMs / 1000).toFixed(1)} s`).join(', ')}; in the measured window ${r.relayCpuMsPerTxn.toFixed(2)} ms per transaction over the 3 relays\n`)
+    if (r.idleCoreShare.length > 0) process.stdout.write(`idle relays (clients connected, ${idleSeconds} s, /proc): ${r.idleCoreShare.map((x, i) => `relay-${i} ${(100 * x).toFixed(2)}%`).join(', ')} of a core\n`)
     if (r.categories.length > 0) {
       process.stdout.write(`\nrelay CPU by component (self time, all relays):\n${r.categories.map(c => `  ${(100 * c.share).toFixed(1).padStart(5)}%  ${c.name}`).join('\n')}\n`)
       process.stdout.write(`\ntop functions (self time):\n${r.profile.map(p => `  ${(100 * p.share).toFixed(1).padStart(5)}%  ${p.name}`).join('\n')}\n`)
     }
-    process.stdout.write(`net: ${Math.round(r.txnPerSec)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms\n`)
+    const idle = r.idleCoreShare.length > 0 ? `, idle relay ${(100 * Math.max(...r.idleCoreShare)).toFixed(2)}% of a core (max)` : ''
+    process.stdout.write(`net: ${Math.round(r.txnPerSec)} txn/s, p50 ${r.p50Ms.toFixed(1)} ms, p99 ${r.p99Ms.toFixed(1)} ms, relay CPU ${r.relayCpuMsPerTxn.toFixed(2)} ms/txn${idle}\n`)
     return 0
   }
   if (workload === 'vs-etcd') {

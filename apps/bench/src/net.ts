@@ -14,6 +14,8 @@ export interface NetBenchOptions {
   readonly clientNodes: number
   /** Run the relays under --cpu-prof and summarise where their CPU went. */
   readonly profile: boolean
+  /** After the load, how long to measure the idle relays' CPU (0: skip). */
+  readonly idleSeconds: number
 }
 
 export interface NetBenchResult {
@@ -24,6 +26,10 @@ export interface NetBenchResult {
   readonly p50Ms: number
   readonly p99Ms: number
   readonly relayCpu: Array<{ relay: number, cpuMs: number }>
+  /** Relay CPU in the measured window, summed over the relays, per transaction. */
+  readonly relayCpuMsPerTxn: number
+  /** Each relay's CPU while the group sat idle (clients connected), as a share of one core. */
+  readonly idleCoreShare: number[]
   readonly profile: Array<{ name: string, selfMs: number, share: number }>
   readonly categories: Array<{ name: string, share: number }>
 }
@@ -60,6 +66,9 @@ async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise
     const t0 = performance.now()
     const measureFrom = t0 + WARMUP_MS
     const end = measureFrom + o.seconds * 1000
+    const relaysCpu = async (): Promise<number[]> => await Promise.all(group.relays.map(async r => await processCpuMs(r.pid)))
+    let cpuAtStart: number[] = []
+    const sampled = new Promise<void>(resolve => { setTimeout(() => { void relaysCpu().then(c => { cpuAtStart = c; resolve() }) }, WARMUP_MS) })
     await Promise.all(Array.from({ length: o.clients }, async (_, c) => {
       const node = nodes[c % nodes.length] as NetClient
       let n = 0
@@ -80,10 +89,22 @@ async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise
         }
       }
     }))
+    const cpuAtEnd = await relaysCpu()
+    await sampled
     latencies.sort((a, b) => a - b)
     const txnPerSec = (committed + aborted) / o.seconds
-    const relayCpu = await Promise.all(group.relays.map(async r => ({ relay: r.index, cpuMs: await processCpuMs(r.pid) })))
-    return { txnPerSec, committed, aborted, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), relayCpu, profile: [], categories: [] }
+    const loadCpuMs = cpuAtEnd.reduce((sum, c, i) => sum + c - (cpuAtStart[i] ?? Number.NaN), 0)
+    const relayCpu = group.relays.map((r, i) => ({ relay: r.index, cpuMs: cpuAtEnd[i] as number }))
+    // Idle: the clients stay connected and do nothing; what the relays burn now is their heartbeat.
+    let idleCoreShare: number[] = []
+    if (o.idleSeconds > 0) {
+      await new Promise(resolve => { setTimeout(resolve, 2_000) })
+      const before = await relaysCpu()
+      await new Promise(resolve => { setTimeout(resolve, o.idleSeconds * 1000) })
+      const after = await relaysCpu()
+      idleCoreShare = after.map((c, i) => (c - (before[i] as number)) / (o.idleSeconds * 1000))
+    }
+    return { txnPerSec, committed, aborted, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), relayCpu, relayCpuMsPerTxn: loadCpuMs / Math.max(1, committed + aborted), idleCoreShare, profile: [], categories: [] }
   } finally {
     for (const n of nodes) await n.stop().catch(() => {})
     // Relays write their profiles as they exit.

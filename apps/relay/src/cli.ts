@@ -17,7 +17,7 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
                                             a voter signs an observer invite (bearer unless --peer)
   run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--invite TEXT] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--heartbeat-ms MS] [--invite TEXT] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (on SIGTERM a voter hands over to the others first)
   dev      [--dir DIR] [--base-port P] [--procedures MODULE]
@@ -40,6 +40,13 @@ class UsageError extends Error {
   }
 }
 
+/** A flag's value as a positive number of milliseconds. */
+function millis (v: string, flag: string): number {
+  const n = Number(v)
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${flag} must be a positive number of milliseconds, not ${JSON.stringify(v)}`)
+  return n
+}
+
 async function main (argv: string[]): Promise<void> {
   const [command, ...rest] = argv[0] === '--' ? argv.slice(1) : argv
   const { values } = parseArgs({
@@ -60,6 +67,7 @@ async function main (argv: string[]): Promise<void> {
       http: { type: 'string' },
       admit: { type: 'string' },
       'suspect-ms': { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
       invite: { type: 'string' },
       dir: { type: 'string' },
       'exit-with-stdin': { type: 'boolean' },
@@ -108,7 +116,8 @@ async function main (argv: string[]): Promise<void> {
         peers: list(values.peers),
         ...(values.http === undefined ? {} : { http: values.http }),
         admit: list(values.admit),
-        ...(values['suspect-ms'] === undefined ? {} : { suspectMs: Number(values['suspect-ms']) }),
+        ...(values['suspect-ms'] === undefined ? {} : { suspectMs: millis(values['suspect-ms'], 'suspect-ms') }),
+        ...(values['heartbeat-ms'] === undefined ? {} : { heartbeatMs: millis(values['heartbeat-ms'], 'heartbeat-ms') }),
         ...(values.invite === undefined ? {} : { invite: values.invite }),
         logger
       })

@@ -30,6 +30,8 @@ export interface RelayOptions {
   readonly admit?: readonly string[]
   /** A voter silent this long is voted out of the next epoch. @default 2000 */
   readonly suspectMs?: number
+  /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below suspectMs). @default 500 */
+  readonly heartbeatMs?: number
   /** For a relay that is not in the genesis: the invite (text form) it presents to the voters. */
   readonly invite?: string
   readonly logger: RelayLogger
@@ -94,6 +96,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       candidate: true,
       admitVoter: () => true,
       ...(o.suspectMs === undefined ? {} : { suspectMs: o.suspectMs }),
+      ...(o.heartbeatMs === undefined ? {} : { idleHeartbeatMs: o.heartbeatMs }),
       logger: (event, detail) => { log(event, detail) }
     })
   } catch (err) {

@@ -2,8 +2,14 @@
 
 /** How long a coordinator waits for an ack before re-sending a write. */
 export const DEFAULT_WRITE_RETRY_MS = 40
-/** How often a voter gossips its watermark entry when nothing else carries it. */
+/** How often a busy voter gossips its watermark entry when nothing else carries it. */
 export const DEFAULT_GOSSIP_INTERVAL_MS = 20
+/** How often an idle voter publishes its entry (its heartbeat: the failure detector and an idle group's watermark move with it). */
+export const DEFAULT_IDLE_HEARTBEAT_MS = 500
+/** How often a busy peer runs its timeouts (retransmission, gap fill, proposals, read and call deadlines). */
+export const BUSY_TICK_MS = 5
+/** A peer counts as busy this long after its last piece of work (a write, a call, a read, a reconfiguration message). */
+export const BUSY_WINDOW_MS = 200
 /** How often a replica asks again for thunks it knows it is missing. */
 export const DEFAULT_GAP_RETRY_MS = 30
 /** Most batches asked for in one gap-fill message (the answer is split into messages of at most DEFAULT_WRITE_BATCH thunks). */

@@ -31,6 +31,7 @@ export { storeApplier, encodeRecord, decodeRecord, keysToRead, settleRun } from 
 export type { RunApplier, AppliedRun, ApplierInit, TxnRecord } from './apply.js'
 export type { AppliedEvent, EpochEvent, Divergence, PeerInit, PeerStatus, Clock, Logger, CallOptions, ReadOptions } from './peer.js'
 export { step } from './protocol/step.js'
+export { nextDue, isBusy } from './protocol/schedule.js'
 export type { Effect, Input, Completion, PeerEvent, AcceptorState } from './protocol/effects.js'
 export { newPeerState, statusOf } from './protocol/state.js'
 export type { PeerState, PeerSetup, PeerOptions, Status } from './protocol/state.js'

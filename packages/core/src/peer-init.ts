@@ -28,6 +28,8 @@ export interface PeerInit {
   readonly writeRetryMs?: number
   /** @default DEFAULT_GOSSIP_INTERVAL_MS */
   readonly gossipIntervalMs?: number
+  /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below `suspectMs`). @default DEFAULT_IDLE_HEARTBEAT_MS */
+  readonly idleHeartbeatMs?: number
   /** @default DEFAULT_GAP_RETRY_MS */
   readonly gapRetryMs?: number
   /** @default DEFAULT_CALL_TIMEOUT_MS */
@@ -65,6 +67,13 @@ export interface PeerInit {
    * @default false
    */
   readonly checkInvariants?: boolean
+  /**
+   * Run the protocol's timeouts on the peer's own timer, armed for when the
+   * next one is due (`nextDue`): every few ms while busy, at the heartbeat
+   * when idle. Off, the host calls `tick()` (tests with a fake clock do).
+   * @default false
+   */
+  readonly selfTimed?: boolean
 }
 
 /** The protocol options with their defaults applied. */
@@ -72,6 +81,7 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
   return {
     writeRetryMs: init.writeRetryMs ?? C.DEFAULT_WRITE_RETRY_MS,
     gossipIntervalMs: init.gossipIntervalMs ?? C.DEFAULT_GOSSIP_INTERVAL_MS,
+    idleHeartbeatMs: init.idleHeartbeatMs ?? C.DEFAULT_IDLE_HEARTBEAT_MS,
     gapRetryMs: init.gapRetryMs ?? C.DEFAULT_GAP_RETRY_MS,
     callTimeoutMs: init.callTimeoutMs ?? C.DEFAULT_CALL_TIMEOUT_MS,
     maxSkewMs: init.maxSkewMs ?? C.DEFAULT_MAX_SKEW_MS,

@@ -11,6 +11,7 @@ import { readResult } from './protocol/reads.js'
 import { loadPersisted, restore } from './protocol/recover.js'
 import { newPeerState, roleOf, type PeerState } from './protocol/state.js'
 import { step } from './protocol/step.js'
+import { nextDue } from './protocol/schedule.js'
 import { META, decisionKey, decisionValue, metaValue } from './protocol/meta.js'
 import type { Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
@@ -76,6 +77,10 @@ export class Peer {
   private readonly transport: (to: string, message: Message) => void
   private readonly log: Logger
   private readonly checkInvariants: boolean
+  private readonly selfTimed: boolean
+  /** The armed timer (selfTimed) and the time it fires at. */
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private armedAt = Infinity
   private readonly calls = new Map<number, PendingCall>()
   private nextCall = 0
   private readonly appliedListeners = new Set<(e: AppliedEvent) => void>()
@@ -91,6 +96,7 @@ export class Peer {
     this.transport = init.send
     this.log = init.logger ?? (() => {})
     this.checkInvariants = init.checkInvariants ?? false
+    this.selfTimed = init.selfTimed ?? false
     this.state = newPeerState({ id: init.id, config: init.config, registry: init.registry, options: peerOptions(init), now: init.clock.now() })
   }
 
@@ -118,6 +124,37 @@ export class Peer {
       if (broken.length > 0) throw new InvariantError(`peer ${this.id} after ${input.t}: ${broken.join('; ')}`)
     }
     this.carryOut(effects)
+    if (this.selfTimed) this.arm()
+  }
+
+  /** Arms the one timer for the next due timeout, unless it is armed for that time or sooner. */
+  private arm (): void {
+    const due = nextDue(this.state)
+    if (due === Infinity) {
+      this.disarm()
+      return
+    }
+    if (this.timer !== undefined && this.armedAt <= due) return
+    this.disarm()
+    this.armedAt = due
+    this.timer = setTimeout(() => {
+      this.timer = undefined
+      this.armedAt = Infinity
+      this.input({ t: 'tick' })
+    }, Math.max(0, due - this.clock.now()))
+    // A host with nothing else to do may exit: the peer's timer alone does not keep it alive.
+    if (typeof this.timer === 'object' && 'unref' in this.timer) this.timer.unref()
+  }
+
+  private disarm (): void {
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.timer = undefined
+    this.armedAt = Infinity
+  }
+
+  /** When the protocol next has a timeout to run (host clock; Infinity once closed). A host that ticks may sleep until then. */
+  nextDue (): number {
+    return nextDue(this.state)
   }
 
   private carryOut (effects: readonly Effect[]): void {
@@ -298,10 +335,12 @@ export class Peer {
   /** Stops the peer: no more messages, pending calls fail with PeerClosedError. */
   async close (): Promise<void> {
     this.input({ t: 'close' })
+    this.disarm()
   }
 
   /** Stops without touching the store (simulated crash: in-memory state is simply gone). */
   crash (): void {
     this.state.phase = 'closed'
+    this.disarm()
   }
 }

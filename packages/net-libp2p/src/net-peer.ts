@@ -36,8 +36,8 @@ export interface NetPeerInit {
   readonly gossip?: boolean
   /** How long a connected non-member has to present an invite before it is disconnected. @default 5000 */
   readonly joinGraceMs?: number
-  /** How often the protocol's timers run. @default 5 */
-  readonly tickMs?: number
+  /** How often an idle voter publishes its watermark entry (its heartbeat); busy, the protocol's timers run every few ms. @default 500 */
+  readonly idleHeartbeatMs?: number
   /** While not a voter, ask the voters to be added (relays). @default false */
   readonly candidate?: boolean
   /** Which candidates this peer, as a voter, votes into the next epoch. @default none */
@@ -131,13 +131,16 @@ export class NetPeer {
       registry: init.registry,
       store: init.store,
       clock: { now: () => Date.now() },
+      // The protocol arms its own timer for when its next timeout is due (no fixed tick).
+      selfTimed: true,
       // Until the network is up messages are dropped; the protocol retransmits.
       send: (to, m) => { ref.transport?.send(to, m) },
       ...(init.applier === undefined ? {} : { applier: init.applier }),
       ...(init.logger === undefined ? {} : { logger: init.logger }),
       ...(init.candidate === undefined ? {} : { candidate: init.candidate }),
       ...(init.admitVoter === undefined ? {} : { admitVoter: init.admitVoter }),
-      ...(init.suspectMs === undefined ? {} : { suspectMs: init.suspectMs })
+      ...(init.suspectMs === undefined ? {} : { suspectMs: init.suspectMs }),
+      ...(init.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: init.idleHeartbeatMs })
     })
     const net = new NetPeer(id, genesis, peer, init.peers ?? [], async self => {
       const up = await connectNetwork(init, id, genesis, peer)
@@ -151,7 +154,6 @@ export class NetPeer {
       self.timers.push(setInterval(() => { self.connect() }, RECONNECT_MS))
       self.connect()
     })
-    net.timers.push(setInterval(() => { peer.tick() }, init.tickMs ?? 5))
     return net
   }
 

@@ -27,7 +27,7 @@ const DIAL_TIMEOUT_MS = 5_000
  * the watermark between peers that talk to each other; gossip is the slower
  * path for the rest, and each message costs a signature and its checks.
  */
-const GOSSIP_PUBLISH_MS = 200
+const GOSSIP_PUBLISH_MS = 1_000
 /** Junk frames from one peer before it is disconnected. */
 const DEFAULT_MAX_JUNK = 16
 

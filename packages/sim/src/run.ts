@@ -165,12 +165,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     })
     node.peer = peer
     node.up = true
-    const tick = (): void => {
-      if (node.gen !== gen || !node.up) return
-      peer.tick()
-      loop.after(TICK_MS, tick)
-    }
-    loop.after(faultRng.int(1, TICK_MS), tick)
+    // The peer schedules its own ticks (nextDue), as a production peer arms its timer.
   }
 
   for (const id of [...voterIds, ...observerIds]) {

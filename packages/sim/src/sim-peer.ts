@@ -1,5 +1,5 @@
 import {
-  applyRunSync, decisionKey, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
+  applyRunSync, decisionKey, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
   type Effect, type EpochChange, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
   type ReadResult, type Value
 } from '@tideline/core'
@@ -38,6 +38,8 @@ export class SimPeer {
   private readonly calls = new Map<number, (error: Error | undefined, value: unknown) => void>()
   private nextCall = 0
   private crashed = false
+  /** When the scheduled tick fires (Infinity: none). */
+  private armedAt = Infinity
 
   constructor (init: SimPeerInit) {
     this.id = init.id
@@ -104,6 +106,24 @@ export class SimPeer {
     const broken = invariants(this.state)
     if (broken.length > 0) this.init.broken(broken)
     for (const e of effects) this.carryOut(e)
+    this.arm()
+  }
+
+  /**
+   * Schedules the next tick for when the protocol says a timeout is due
+   * (nextDue), as the production driver arms its timer: the simulator checks
+   * that a peer sleeping between heartbeats when idle still completes
+   * everything.
+   */
+  private arm (): void {
+    const due = nextDue(this.state)
+    if (due === Infinity || due >= this.armedAt) return
+    this.armedAt = due
+    this.init.loop.after(Math.max(0, due - this.init.now()), () => {
+      if (this.crashed || this.armedAt !== due) return
+      this.armedAt = Infinity
+      this.input({ t: 'tick' })
+    })
   }
 
   /** Feeds `input` back after `delay` virtual ms, unless the peer crashed by then. */

@@ -11,6 +11,7 @@ import { tellStale } from './reconfig/epoch-news.js'
 import { onDecided } from './reconfig/install.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
+import { noteWork } from './schedule.js'
 import { rejectWaiters, resolveWaiters } from './requests.js'
 import { count, errorInfo, log } from './emit.js'
 import { isVoterOfKnownEpoch, roleOf, type PeerState } from './state.js'
@@ -40,6 +41,8 @@ export function receive (s: PeerState, from: string, raw: unknown): void {
 /** One handler per message type. */
 export function dispatch (s: PeerState, from: string, m: Message): void {
   if (s.current.voters.includes(from)) s.current.lastHeard.set(from, s.now)
+  // Heartbeats (watermark entries, digests, hellos but a new candidate's) are not work; everything else keeps the peer busy a while.
+  if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'ck') noteWork(s)
   switch (m.t) {
     case 'write':
       onWrite(s, from, m)

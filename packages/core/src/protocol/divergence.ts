@@ -1,5 +1,6 @@
 import type { Message } from '../messages.js'
 import { count, emit, log, send } from './emit.js'
+import { latestCheckpoint } from './schedule.js'
 import { roleOf, type PeerState } from './state.js'
 
 /**
@@ -8,13 +9,13 @@ import { roleOf, type PeerState } from './state.js'
  * different digest for a count it also reached reports it.
  */
 
-/** Tells the voters (and a voter its observers) the latest digest checkpoint. */
+/** Tells the voters (and a voter its observers) the latest digest checkpoint, once each (a replica behind compares when it sends its own). */
 export function sendCheckpoint (s: PeerState): void {
   s.lastCheckpointSent = s.now
-  let latest = -1
-  for (const c of s.checkpoints.keys()) if (c > latest) latest = c
+  const latest = latestCheckpoint(s)
   const digest = s.checkpoints.get(latest)
-  if (digest === undefined) return
+  if (digest === undefined || latest === s.lastCheckpointCount) return
+  s.lastCheckpointCount = latest
   const m: Message = { t: 'ck', count: latest, digest }
   for (const v of s.current.voters) send(s, v, m)
   if (roleOf(s) === 'voter') for (const o of s.observers.keys()) send(s, o, m)

@@ -79,6 +79,7 @@ function freshEntry (s: PeerState): WatermarkEntry | undefined {
   // A promise must survive a crash: only promise within the persisted clock lease.
   if (timestampMs(svw) >= s.clockLease) {
     renewLease(s)
+    s.promiseBlocked = true
     return coordinator.lastPromise
   }
   coordinator.lastPromise = { voter: s.id, epoch: s.current.epoch, svw, count: coordinator.nextSeq - 1 }
@@ -87,7 +88,7 @@ function freshEntry (s: PeerState): WatermarkEntry | undefined {
 
 /** Extends the persisted clock lease once half of it is used; publishes again when it is durable. */
 export function renewLease (s: PeerState): void {
-  if (s.leaseWriting || s.minter.lastMillis + s.options.clockLeaseMs / 2 < s.clockLease) return
+  if (s.leaseWriting || Math.max(s.minter.lastMillis, s.now) + s.options.clockLeaseMs / 2 < s.clockLease) return
   s.leaseWriting = true
   const lease = Math.max(s.now, s.minter.lastMillis) + s.options.clockLeaseMs
   emit(s, { t: 'persist', batch: { meta: [metaEntry('clockLease', lease)], durability: 'strict' }, done: { t: 'lease-persisted', lease } })
@@ -96,7 +97,11 @@ export function renewLease (s: PeerState): void {
 export function onLeasePersisted (s: PeerState, lease: number): void {
   s.leaseWriting = false
   s.clockLease = Math.max(s.clockLease, lease)
-  publish(s)
+  // A promise held back by the lease goes out now; a renewal ahead of time waits for the next publication.
+  if (s.promiseBlocked) {
+    s.promiseBlocked = false
+    publish(s)
+  }
 }
 
 /** What this peer says about the watermark: its own entry only (peers take no one's entry second-hand). */

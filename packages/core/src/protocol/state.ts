@@ -5,7 +5,10 @@ import type { Ballot, Batch, EpochChange, EpochReport, GroupConfig, Role, Submit
 import type { AcceptorState, Divergence, Effect } from './effects.js'
 import { keeps } from './reconfig/choose-value.js'
 import type { Counter } from './vocabulary.js'
+import type { ConfirmRound, ReadOp } from './read-state.js'
 import { WatermarkTable } from './watermark-table.js'
+
+export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
 
 /**
  * A peer's protocol state as plain data. The handlers in this folder are
@@ -112,38 +115,6 @@ export interface Forward {
   to: string
 }
 
-/** Where a read's answer goes: a local call, a remote `read`, or (only a timestamp wanted) a remote `ts-req`. */
-export type ReadReply =
-  | { readonly kind: 'local', readonly call: number }
-  | { readonly kind: 'remote', readonly to: string, readonly reqId: string }
-  | { readonly kind: 'timestamp', readonly to: string, readonly reqId: string }
-
-/**
- * A read-only transaction in progress. A strict read first gets a timestamp
- * (a voter mints one and confirms its epoch; an observer asks its home
- * voter), then waits until the frontier passes it, then reads the store.
- */
-export interface ReadOp {
-  readonly id: number
-  readonly keys: readonly string[]
-  readonly reply: ReadReply
-  readonly deadline: number
-  phase: 'confirming' | 'requesting' | 'waiting' | 'reading'
-  ts: Timestamp | undefined
-  /** While requesting: the voter asked, and when. */
-  to: string
-  sentAt: number
-}
-
-/** One round of read confirmation (see confirm.ts): the reads it serves, by id. */
-export interface ConfirmRound {
-  readonly round: number
-  readonly epoch: number
-  readonly oks: Set<string>
-  readonly reads: number[]
-  sentAt: number
-}
-
 /** The acceptor's state is persisted one write at a time; `pending` is the newest waiting to be written. */
 export interface AcceptorWrites {
   writing: boolean
@@ -168,6 +139,7 @@ export type Phase = 'running' | 'installing' | 'failed' | 'closed'
 export interface PeerOptions {
   readonly writeRetryMs: number
   readonly gossipIntervalMs: number
+  readonly idleHeartbeatMs: number
   readonly gapRetryMs: number
   readonly callTimeoutMs: number
   readonly maxSkewMs: number
@@ -208,6 +180,8 @@ export interface PeerState {
   readonly minted: Map<string, Timestamp>
   clockLease: number
   leaseWriting: boolean
+  /** A promise was held back because it reached past the clock lease (published once the lease is renewed). */
+  promiseBlocked: boolean
   lastGossip: number
   /** Observers → when last heard (a voter fans writes and watermarks out to them). */
   readonly observers: Map<string, number>
@@ -260,6 +234,9 @@ export interface PeerState {
   /** count → digest after that many evaluated thunks (the last CHECKPOINTS_KEPT). */
   readonly checkpoints: Map<number, string>
   lastCheckpointSent: number
+  /** The checkpoint count last sent (an unchanged one is not sent again), and when this peer last did work (schedule.ts). */
+  lastCheckpointCount: number
+  lastBusyAt: number
   divergence: Divergence | undefined
 }
 
@@ -312,6 +289,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     minted: new Map(),
     clockLease: 0,
     leaseWriting: false,
+    promiseBlocked: false,
     lastGossip: -Infinity,
     observers: new Map(),
     flushScheduled: false,
@@ -346,6 +324,8 @@ export function newPeerState (setup: PeerSetup): PeerState {
     counters: {},
     checkpoints: new Map(),
     lastCheckpointSent: -Infinity,
+    lastCheckpointCount: -1,
+    lastBusyAt: setup.now,
     divergence: undefined
   }
 }

@@ -16,6 +16,7 @@ import { detectFailures, forceProposal } from './reconfig/proposer.js'
 import { askForGaps, onBatchesPersisted, onBatchesRead, startWrite } from './replica.js'
 import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
 import { errorInfo, log, send, settle } from './emit.js'
+import { isBusy, noteWork } from './schedule.js'
 import { roleOf, type PeerState } from './state.js'
 
 /**
@@ -38,6 +39,8 @@ export function step (s: PeerState, input: Input, now: number): Effect[] {
 }
 
 function handle (s: PeerState, input: Input): void {
+  // Local calls are work (messages are sorted by dispatch); completions are not: what they finish is in flight until then (see isBusy).
+  if (input.t === 'submit' || input.t === 'read' || input.t === 'leave' || input.t === 'request-epoch-change') noteWork(s)
   switch (input.t) {
     case 'receive': receive(s, input.from, input.message); break
     case 'self': if (s.phase !== 'closed') dispatch(s, s.id, input.message); break
@@ -90,11 +93,11 @@ interface Timeout {
 const TIMEOUTS: readonly Timeout[] = [
   { name: 'retransmit unacked writes', of: 'voter', run: retransmit },
   { name: 'renew the clock lease', of: 'voter', run: renewLease },
-  { name: 'gossip the watermark', of: 'voter', run: s => { if (s.now - s.lastGossip >= s.options.gossipIntervalMs) publish(s) } },
+  { name: 'gossip the watermark (the heartbeat when idle)', of: 'voter', run: s => { if (s.now - s.lastGossip >= (isBusy(s) ? s.options.gossipIntervalMs : s.options.idleHeartbeatMs)) publish(s) } },
   { name: 'forget silent observers and candidates', of: 'voter', run: expireObservers },
   { name: 'failure detector', of: 'voter', run: s => { if (s.phase !== 'failed') detectFailures(s, s.now) } },
   { name: 'hello to the voters', of: 'observer', run: sendHello },
-  { name: 'digest checkpoint', of: 'any', run: s => { if (s.now - s.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) sendCheckpoint(s) } },
+  { name: 'digest checkpoint (a new one)', of: 'any', run: s => { if (s.now - s.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) sendCheckpoint(s) } },
   { name: 'gap fill', of: 'any', run: askForGaps },
   { name: 'resend forwarded submissions', of: 'any', run: retryForwards },
   { name: 'read deadlines and timestamp requests', of: 'any', run: tickReads },

@@ -1,0 +1,35 @@
+import type { Timestamp } from '../timestamp.js'
+
+/** The state of reads in progress (reads.ts, confirm.ts), as plain data. */
+
+/** Where a read's answer goes: a local call, a remote `read`, or (only a timestamp wanted) a remote `ts-req`. */
+export type ReadReply =
+  | { readonly kind: 'local', readonly call: number }
+  | { readonly kind: 'remote', readonly to: string, readonly reqId: string }
+  | { readonly kind: 'timestamp', readonly to: string, readonly reqId: string }
+
+/**
+ * A read-only transaction in progress. A strict read first gets a timestamp
+ * (a voter mints one and confirms its epoch; an observer asks its home
+ * voter), then waits until the frontier passes it, then reads the store.
+ */
+export interface ReadOp {
+  readonly id: number
+  readonly keys: readonly string[]
+  readonly reply: ReadReply
+  readonly deadline: number
+  phase: 'confirming' | 'requesting' | 'waiting' | 'reading'
+  ts: Timestamp | undefined
+  /** While requesting: the voter asked, and when. */
+  to: string
+  sentAt: number
+}
+
+/** One round of read confirmation (see confirm.ts): the reads it serves, by id. */
+export interface ConfirmRound {
+  readonly round: number
+  readonly epoch: number
+  readonly oks: Set<string>
+  readonly reads: number[]
+  sentAt: number
+}

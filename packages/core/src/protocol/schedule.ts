@@ -1,0 +1,64 @@
+import * as C from '../constants.js'
+import { isSealed, roleOf, type PeerState } from './state.js'
+
+/**
+ * When a peer next needs its timeouts run (DESIGN §12: no fixed tick). A
+ * busy peer (anything in flight, waiting or being agreed, or work within the
+ * last BUSY_WINDOW_MS) runs them every BUSY_TICK_MS, as before; an idle one
+ * sleeps until its heartbeat, an observer's hello, a digest checkpoint worth
+ * sending, a call deadline, a clock-lease renewal or the moment the failure
+ * detector would suspect a silent voter, whichever comes first.
+ */
+
+/** Marks work: the peer stays busy for BUSY_WINDOW_MS after it. */
+export function noteWork (s: PeerState): void {
+  s.lastBusyAt = s.now
+}
+
+/** Whether anything is under way that the timeouts drive (retransmission, gap fill, evaluation, reads, calls, reconfiguration). */
+export function isBusy (s: PeerState): boolean {
+  if (s.now - s.lastBusyAt < C.BUSY_WINDOW_MS) return true
+  const coordinator = s.current.coordinator
+  if (coordinator.inflight.size > 0 || coordinator.open.length > 0 || coordinator.outbox.length > 0) return true
+  if (s.persistQueue.length > 0 || s.writing || s.evaluation === 'running' || s.flushScheduled) return true
+  if (s.waiters.size > 0 || s.forwards.size > 0 || s.reads.size > 0 || s.confirming !== undefined || s.confirmQueue.length > 0) return true
+  if (s.leaves.size > 0 || s.deferred.size > 0 || s.leaving || s.forcePropose) return true
+  if (s.phase !== 'running' || isSealed(s) || s.acceptorWrites.writing || s.leaseWriting) return true
+  if (s.current.proposal !== undefined || s.current.changeWantedSince !== undefined) return true
+  // An older epoch still being finished, or batches held, being stored or known missing.
+  if (s.epochs.size > 1) return true
+  for (const [c, stream] of s.current.streams) {
+    if (stream.held.size > 0 || stream.receiving.size > 0) return true
+    if (stream.have < (s.current.wm.get(c)?.count ?? 0)) return true
+  }
+  return false
+}
+
+/** The earliest time (host clock) at which `tick` has something to do. */
+export function nextDue (s: PeerState): number {
+  if (s.phase === 'closed') return Infinity
+  if (isBusy(s)) return s.now + C.BUSY_TICK_MS
+  // Never sooner than a busy peer's tick: a timeout that is due but finds nothing to do cannot spin.
+  const soonest = s.now + C.BUSY_TICK_MS
+  let due = s.nextDeadline
+  if (s.checkpoints.size > 0 && latestCheckpoint(s) !== s.lastCheckpointCount) due = Math.min(due, s.lastCheckpointSent + C.DEFAULT_CHECKPOINT_INTERVAL_MS)
+  if (roleOf(s) !== 'voter') return Math.max(soonest, Math.min(due, s.lastHello + C.DEFAULT_HELLO_INTERVAL_MS))
+  // The clock lease is renewed on the heartbeat (its promise mints, see promise.ts).
+  due = Math.min(due, s.lastGossip + s.options.idleHeartbeatMs)
+  // The moment the failure detector would suspect a voter that stays silent (or whose entry stays put).
+  const record = s.current
+  for (const v of record.voters) {
+    if (v === s.id) continue
+    const heard = Math.max(record.lastHeard.get(v) ?? record.startedAt, record.startedAt)
+    const moved = Math.max(record.wmMovedAt.get(v) ?? record.startedAt, record.startedAt)
+    due = Math.min(due, Math.min(heard, moved) + s.options.suspectMs + 1)
+  }
+  return Math.max(soonest, due)
+}
+
+/** The count of the newest digest checkpoint this replica recorded (-1: none). */
+export function latestCheckpoint (s: PeerState): number {
+  let latest = -1
+  for (const c of s.checkpoints.keys()) if (c > latest) latest = c
+  return latest
+}
