@@ -20,6 +20,8 @@ function named<N extends string> (name: N): new (message: string, options?: Erro
   return Cls as unknown as new (message: string, options?: ErrorOptions) => TidelineError & { readonly name: N }
 }
 
+/** A read asked for a version older than the replica still holds (below its in-memory version window); read at a newer timestamp. */
+export const SnapshotTooOldError = named('SnapshotTooOldError')
 /** A store holds data in a layout this version cannot read (written by an older or newer Tideline). */
 export const StoreFormatError = named('StoreFormatError')
 /** A submitted transaction names a procedure this peer does not know. */

@@ -166,7 +166,13 @@ export class Peer {
           this.complete(this.applier(e.run, e.base).then(applied => ({ t: 'run-applied' as const, run: e.run, applied })))
           break
         case 'read-values':
-          this.complete(this.store.latestValues(e.keys, e.at).then(found => ({ t: 'values-read' as const, read: e.read, result: readResult(e.keys, found, e.at) })))
+          this.complete(this.store.latestValues(e.keys, e.at).then(
+            (found): Input => ({ t: 'values-read', read: e.read, result: readResult(e.keys, found, e.at) }),
+            (err: unknown): Input => {
+              // Too old a read fails alone; any other store error stops the peer.
+              if ((err as Error).name !== 'SnapshotTooOldError') throw err
+              return { t: 'values-refused', read: e.read, error: errorInfo(err) }
+            }))
           break
         case 'read-batches':
           this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(batches => ({ t: 'batches-read' as const, replyTo: e.replyTo, batches })))

@@ -44,7 +44,12 @@ export interface StoreBatch {
 export interface Store {
   /** Applies a batch atomically. */
   write(batch: StoreBatch): Promise<void>
-  /** The newest version of `key` with a timestamp strictly below `below`. */
+  /**
+   * The newest version of `key` with a timestamp strictly below `below`. A
+   * store may keep only each key's newest version on disk and older ones in
+   * memory for a while: a read that needs a version it no longer holds fails
+   * with SnapshotTooOldError, never answers with a wrong version.
+   */
   latest(key: string, below: Timestamp): Promise<Version | undefined>
   /** The values of `latest` for many keys at once (undefined: absent or deleted); one store transaction where that matters. */
   latestValues(keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>>
@@ -52,10 +57,10 @@ export interface Store {
   txnRecords(clientTxnIds: readonly string[]): Promise<Array<string | undefined>>
   /** A coordinator's batches with `from <= seq <= to` in one epoch, ascending, as far as held (`to` may be Infinity). */
   batchRange(coordinator: string, epoch: number, from: number, to: number): Promise<Batch[]>
-  /** A settled thunk's outcome (write-once: the first settlement of a timestamp decides it). */
+  /** A settled thunk's outcome (write-once: the first settlement of a timestamp decides it, versions included). */
   outcome(ts: Timestamp): Promise<Outcome | undefined>
   getMeta(name: string): Promise<Value | undefined>
-  /** Every live key with its newest value below `below`, ascending by key. */
+  /** Every live key with its newest value below `below`, ascending by key (SnapshotTooOldError as for `latest`). */
   entries(below: Timestamp): Promise<Array<[string, Value]>>
   /**
    * Forgets what no reader at or above `horizon` can need: for each key every

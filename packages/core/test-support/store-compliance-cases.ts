@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { TS_INFINITY, makeTimestamp, peerTag, StoreFailedError, type Batch, type Outcome, type Settlement, type Store, type Thunk, type Timestamp, type Value } from '../src/index.js'
+import { TS_INFINITY, makeTimestamp, peerTag, StoreFailedError, type Batch, type Outcome, type Settlement, type Store, type Thunk, type Timestamp, type Value, type Version } from '../src/index.js'
 
 /** How the suite gets a store: fresh ones, and (for durable stores) the same data reopened. */
 export interface StoreFactory {
@@ -63,6 +63,16 @@ async function withStore (factory: StoreFactory, fn: (h: StoreHandle) => Promise
   } finally {
     await h.store.close().catch(() => {})
     await h.cleanup?.()
+  }
+}
+
+/** A read's version, or 'too old' when the store refused it with SnapshotTooOldError (it holds no versions that far back). */
+async function versionOrTooOld (p: Promise<Version | undefined>): Promise<Version | undefined | 'too old'> {
+  try {
+    return await p
+  } catch (err) {
+    if ((err as Error).name === 'SnapshotTooOldError') return 'too old'
+    throw err
   }
 }
 
@@ -188,7 +198,8 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         expect(r.recordsRemoved).to.equal(2)
         expect((await store.latest('k', tsAt(7)))?.value).to.equal(6)
         expect((await store.latest('k', TS_INFINITY))?.value).to.equal(9)
-        expect((await store.latest('k', tsAt(6)))?.value).to.equal(undefined) // gone: below the horizon's newest
+        // Below the horizon's newest version: forgotten, or refused as too old (never an older value as if current).
+        expect(await versionOrTooOld(store.latest('k', tsAt(6)))).to.be.oneOf([undefined, 'too old'])
         // a deletion that is the newest version below the horizon goes too, with everything under it
         expect(await store.latest('e', TS_INFINITY)).to.equal(undefined)
         expect((await store.latest('d', TS_INFINITY))?.value).to.equal(9)
@@ -217,7 +228,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         // what survives: each key's version below the horizon plus the ones after it
         let versions = 0
         for (let k = 0; k < keys; k++) {
-          for (let below = TS_INFINITY, v = await store.latest(`k${k}`, below); v !== undefined; v = await store.latest(`k${k}`, v.ts)) versions++
+          for (let v = await versionOrTooOld(store.latest(`k${k}`, TS_INFINITY)); v !== undefined && v !== 'too old'; v = await versionOrTooOld(store.latest(`k${k}`, v.ts))) versions++
         }
         expect(versions).to.be.at.most(keys + 500)
         expect((await store.batchRange('v0', 0, 1, 300)).length).to.be.at.most(55)
@@ -266,6 +277,33 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         expect(await again.txnRecords(['t'])).to.deep.equal([`${tsAt(1)}c`])
         await again.close()
       } finally {
+        await h.cleanup?.()
+      }
+    }
+  },
+
+  {
+    name: 'after a reopen, a read below a key\'s newest version answers the version then current or fails with SnapshotTooOldError',
+    async run (factory) {
+      const h = await factory.open()
+      let store = h.store
+      try {
+        for (let n = 1; n <= 5; n++) await store.write({ batches: singles(n), settle: [settled(n, [['k', n * 10], ['j', n === 1 ? 'one' : undefined]])], durability: 'strict' })
+        if (h.reopen !== undefined) store = await h.reopen()
+        expect((await store.latest('k', TS_INFINITY))?.value).to.equal(50)
+        expect(await store.latestValues(['k', 'j'], TS_INFINITY)).to.deep.equal([50, undefined])
+        // Below the newest: the version current then, or a refusal; never the newest, never nothing.
+        for (let n = 2; n <= 5; n++) {
+          const got = await versionOrTooOld(store.latest('k', tsAt(n)))
+          if (got !== 'too old') expect(got).to.deep.equal({ ts: tsAt(n - 1), value: (n - 1) * 10 })
+        }
+        // Written after the reopen: reads between the new versions are answered.
+        for (let n = 6; n <= 8; n++) await store.write({ batches: singles(n), settle: [settled(n, [['k', n * 10]])] })
+        expect((await store.latest('k', tsAt(7)))?.value).to.equal(60)
+        expect((await store.latest('k', tsAt(8)))?.value).to.equal(70)
+        expect(await store.latestValues(['k'], tsAt(8))).to.deep.equal([70])
+      } finally {
+        await store.close().catch(() => {})
         await h.cleanup?.()
       }
     }

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { peerTag, reconnoiter, type Timestamp, type Tx, type TxnResult } from '../src/index.js'
+import { MemoryStore, SnapshotTooOldError, peerTag, reconnoiter, type Timestamp, type Tx, type TxnResult } from '../src/index.js'
 import { TestGroup } from './harness.js'
 
 /** State outside the transaction: every replica that evaluates `leaky` gets another number (the guard cannot see this). */
@@ -76,6 +76,20 @@ describe('Peer', () => {
     const st = [...g.peers.values()].map(p => p.status())
     expect(new Set(st.map(x => x.digest)).size).toBe(1)
     expect(st.every(x => x.evaluated === 41)).toBe(true)
+  })
+
+  it('a read the store refuses as too old fails alone with SnapshotTooOldError; the peer goes on serving', async () => {
+    const g = await TestGroup.create(procedures)
+    await committed(g, 'v0', 'before')
+    await g.steps(10)
+    const store = g.stores.get('v0') as MemoryStore
+    const latestValues = store.latestValues.bind(store)
+    store.latestValues = async () => { throw new SnapshotTooOldError('the versions this read needs are gone') }
+    const out = await g.run(g.peer('v0').read(['x'], { consistency: 'snapshot' }))
+    store.latestValues = latestValues
+    expect(out).toMatchObject({ done: true, error: { name: 'SnapshotTooOldError' } })
+    expect(g.peer('v0').status().failed).toBeUndefined()
+    expect(await committed(g, 'v0', 'after')).toMatchObject({ status: 'committed', value: 2 })
   })
 
   it('replicas compare digest checkpoints: agreement stays quiet, a non-deterministic procedure is reported', async () => {

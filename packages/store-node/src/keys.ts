@@ -4,9 +4,8 @@ import type { Timestamp } from '@tideline/core'
  * Key layout of the one LevelDB database (every key is bytes; `!` after the tag
  * only keeps dumps readable):
  *
- *   v!<name(key)><ts>                 → value, or empty (a deletion)
  *   b!<name(coordinator)><epoch><seq> → <ts of its last thunk> + batch (epoch, seq: 14 hex digits)
- *   o!<ts>                            → outcome of a settled thunk
+ *   r!<ts>                            → <ts of its first thunk> + [ts, outcome][]: a settled run's outcomes, keyed by its last thunk
  *   x!<name(clientTxnId)>             → exactly-once record (utf-8)
  *   m!<name(meta name)>               → value
  *   l!<name(key)>                     → <ts> + value (or <ts> alone: a deletion): the newest version of key
@@ -16,17 +15,18 @@ import type { Timestamp } from '@tideline/core'
  * Epoch and seq are fixed-width hex, so one coordinator's batches of one
  * epoch sort by seq and a seq range is one key range.
  * `name(s)` is an order-preserving, prefix-free encoding of any JS string (see
- * encodeName), so `v!<name(k)>` never prefixes another key's versions.
+ * encodeName), so `l!<name(k)>` never prefixes another key's entry. Only each
+ * key's newest version is on disk; the versions before it live in memory for
+ * a window (VersionWindow).
  */
 
-export const TAG_VERSION = 'v'
 export const TAG_BATCH = 'b'
-export const TAG_OUTCOME = 'o'
+export const TAG_RUN = 'r'
 export const TAG_TXN = 'x'
 export const TAG_META = 'm'
 export const TAG_LATEST = 'l'
 
-export type Tag = typeof TAG_VERSION | typeof TAG_BATCH | typeof TAG_OUTCOME | typeof TAG_TXN | typeof TAG_META | typeof TAG_LATEST
+export type Tag = typeof TAG_BATCH | typeof TAG_RUN | typeof TAG_TXN | typeof TAG_META | typeof TAG_LATEST
 
 /** Length of a tag and its `!`. */
 export const TAG_LENGTH = 2
@@ -37,9 +37,11 @@ export const MAX_NUM = Number.MAX_SAFE_INTEGER
 
 /**
  * The layout this code reads and writes, kept under FORMAT_KEY. Format 1 (no
- * record) kept per-thunk records and an unsettled index; 2 keeps batches.
+ * record) kept per-thunk records and an unsettled index; 2 kept batches and
+ * every version and outcome; 3 keeps each key's newest version and one
+ * outcome record per settled run.
  */
-export const FORMAT = 2
+export const FORMAT = 3
 /** Outside every tag's range, and so outside the protocol's meta namespace. */
 export const FORMAT_KEY: Buffer = Buffer.from('f!', 'latin1')
 
@@ -100,14 +102,14 @@ export function tagRange (tag: Tag): { gte: Buffer, lt: Buffer } {
   return { gte: Buffer.from(tagged(tag)), lt: Buffer.from([tag.charCodeAt(0), 0x22]) }
 }
 
-/** `o!<ts>`: an outcome. */
-export function outcomeKey (ts: Timestamp): Buffer {
-  const out = tagged(TAG_OUTCOME)
+/** `r!<ts>`: the outcomes of the run whose last thunk is at `ts`. */
+export function runKey (ts: Timestamp): Buffer {
+  const out = tagged(TAG_RUN)
   ascii(out, ts)
   return Buffer.from(out)
 }
 
-export function tsOfOutcomeKey (key: Buffer): Timestamp {
+export function tsOfRunKey (key: Buffer): Timestamp {
   return key.toString('latin1', TAG_LENGTH, TAG_LENGTH + TS_LENGTH) as Timestamp
 }
 
@@ -120,36 +122,6 @@ export function nameKey (tag: Tag, name: string): Buffer {
 
 export function nameOfNameKey (key: Buffer): string {
   return decodeName(key, TAG_LENGTH)[0]
-}
-
-/** `v!<name(key)>`: every version of `key` starts with it. */
-export function versionPrefix (key: string): Buffer {
-  return nameKey(TAG_VERSION, key)
-}
-
-export function versionKey (key: string, ts: Timestamp): Buffer {
-  const out = tagged(TAG_VERSION)
-  out.push(...encodeName(key))
-  ascii(out, ts)
-  return Buffer.from(out)
-}
-
-/** `prefix<ts>` without re-encoding the name. */
-export function withTs (prefix: Buffer, ts: Timestamp): Buffer {
-  return Buffer.concat([prefix, Buffer.from(ts, 'latin1')])
-}
-
-/** The newest-version index key (`l!<name(key)>`) of a version prefix (`v!<name(key)>`), without re-encoding the name. */
-export function latestKeyOf (prefix: Buffer): Buffer {
-  const out = Buffer.from(prefix)
-  out[0] = TAG_LATEST.charCodeAt(0)
-  return out
-}
-
-/** Splits a version key into its name prefix (`v!<name(key)>`) and timestamp. */
-export function splitVersionKey (key: Buffer): { prefix: Buffer, ts: Timestamp } {
-  const cut = key.length - TS_LENGTH
-  return { prefix: key.subarray(0, cut), ts: key.toString('latin1', cut) as Timestamp }
 }
 
 /**

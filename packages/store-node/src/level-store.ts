@@ -1,18 +1,30 @@
 import { ClassicLevel } from 'classic-level'
-import { StoreFailedError, StoreFormatError, TS_ZERO, checkBatch } from '@tideline/core'
-import type { Batch, GcResult, Outcome, Settlement, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
+import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, timestampSuccessor } from '@tideline/core'
+import type { Batch, GcResult, HeldVersion, Outcome, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { TOMBSTONE, decode, encode } from './codec.js'
 import { RecordFilter } from './record-filter.js'
 import {
-  FORMAT, FORMAT_KEY, MAX_NUM, SYNC_KEY, TAG_BATCH, TAG_LATEST, TAG_LENGTH, TAG_META, TAG_OUTCOME, TAG_TXN, TAG_VERSION, TS_LENGTH,
-  batchKey, batchPrefix, decodeName, latestKeyOf, nameKey, nameOfNameKey, outcomeKey, splitVersionKey, tagRange, tsOfOutcomeKey,
-  versionKey, versionPrefix, withSeq, withTs
+  FORMAT, FORMAT_KEY, MAX_NUM, SYNC_KEY, TAG_BATCH, TAG_LATEST, TAG_META, TAG_RUN, TAG_TXN, TS_LENGTH,
+  batchKey, batchPrefix, nameKey, nameOfNameKey, runKey, tagRange, tsOfRunKey, withSeq
 } from './keys.js'
 
 export interface LevelStoreInit {
   /** Directory of the LevelDB database; created when missing. */
   readonly path: string
+  /**
+   * How long (by the timestamps of the writes that replaced them) the
+   * versions before each key's newest stay in memory for reads below it; a
+   * read that needs an older one fails with SnapshotTooOldError.
+   * @default 10000
+   */
+  readonly versionWindowMs?: number
 }
+
+/** A version as held in memory: its encoded value (empty: a deletion), decoded only when read. */
+type Held = HeldVersion<Buffer>
+
+/** Most run records `outcome` steps over looking for a timestamp's (late runs interleave). */
+const MAX_RUN_SCAN = 64
 
 type Db = ClassicLevel<Buffer, Buffer>
 type Op = { type: 'put', key: Buffer, value: Buffer } | { type: 'del', key: Buffer }
@@ -23,8 +35,21 @@ function latestEntry (ts: Timestamp, encoded: Buffer): Buffer {
   return Buffer.concat([Buffer.from(ts, 'latin1'), encoded])
 }
 
-function readLatestEntry (b: Buffer): Version {
-  return { ts: b.toString('latin1', 0, TS_LENGTH) as Timestamp, value: b.length === TS_LENGTH ? undefined : decode(b.subarray(TS_LENGTH)) }
+function heldOf (b: Buffer): Held {
+  return { ts: b.toString('latin1', 0, TS_LENGTH) as Timestamp, value: b.subarray(TS_LENGTH) }
+}
+
+function versionOf (h: Held): Version {
+  return { ts: h.ts, value: h.value.length === 0 ? undefined : decode(h.value) }
+}
+
+/** A run record: its first thunk's timestamp, then its [ts, outcome] pairs. */
+function runEntry (outcomes: ReadonlyArray<readonly [Timestamp, Outcome]>): Buffer {
+  return Buffer.concat([Buffer.from((outcomes[0] as readonly [Timestamp, Outcome])[0], 'latin1'), encode(outcomes)])
+}
+
+function readRunEntry (b: Buffer): { first: Timestamp, outcomes: Array<[Timestamp, Outcome]> } {
+  return { first: b.toString('latin1', 0, TS_LENGTH) as Timestamp, outcomes: decode<Array<[Timestamp, Outcome]>>(b.subarray(TS_LENGTH)) }
 }
 
 /**
@@ -75,20 +100,24 @@ async function checkFormat (db: Db, path: string): Promise<void> {
  * Each replicated batch is one record (`b!`), keyed by coordinator, epoch and
  * seq so that a range of one coordinator's sequence is one iterator.
  *
- * Besides every version, each key has an index entry for its newest version
- * (`l!`), kept in the same batches: reading the newest values below the
- * frontier, what evaluation does, is one getMany instead of one iterator seek
- * per key (a profile of the relays showed the seeks as their top store cost).
+ * Only each key's newest version is on disk (`l!`: its timestamp and
+ * value), written once per key per settlement batch; reading the newest
+ * values below the frontier, what evaluation does, is one getMany. When a
+ * settlement replaces a key's newest version, the replaced one stays in
+ * memory (VersionWindow) for `versionWindowMs`, for reads below the newest
+ * (strict reads whose timestamp later runs passed). A read that needs a
+ * version no longer held (older than the window, or settled before the store
+ * was opened) fails with SnapshotTooOldError.
+ *
+ * Each settlement batch's outcomes are one record (`r!`, keyed by its last
+ * timestamp). The write-once check of settlements is answered from memory in
+ * the common case: the store keeps the newest timestamp it settled, and a
+ * settlement above it is the first of its timestamp. Only the others (late or
+ * repeated settlements) look their timestamp up among the run records.
  *
  * A Bloom filter over the exactly-once records' ids (filled from the store on
  * open, then on every write) answers `txnRecords` for new ids, nearly all of
  * them, without a read: that was one getMany per evaluated run.
- *
- * The write-once check of outcomes is answered from memory in the common
- * case: the store keeps the newest timestamp it recorded an outcome for, and
- * a settlement above it is the first of its timestamp. Only the others
- * (retransmitted or late settlements) are read, in the one getMany that also
- * probes the batch records and the newest-version index.
  *
  * The database carries its store format (FORMAT_KEY); opening one written in
  * another format fails with StoreFormatError instead of misreading it.
@@ -98,23 +127,27 @@ export class LevelStore implements Store {
   private readonly records: RecordFilter
   /** No outcome is recorded above this timestamp (as of the last committed batch). */
   private topOutcome: Timestamp = TS_ZERO
+  private readonly window: VersionWindow<Buffer>
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
 
-  private constructor (db: Db, records: RecordFilter) {
+  private constructor (db: Db, records: RecordFilter, windowMs: number) {
     this.db = db
     this.records = records
+    this.window = new VersionWindow(windowMs)
   }
 
   static async open (init: LevelStoreInit): Promise<LevelStore> {
     const db = new ClassicLevel<Buffer, Buffer>(init.path, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
     await db.open()
-    const store = new LevelStore(db, new RecordFilter())
+    const store = new LevelStore(db, new RecordFilter(), init.versionWindowMs ?? 10_000)
     try {
       await checkFormat(db, init.path)
       for await (const k of db.keys(tagRange(TAG_TXN))) store.records.add(nameOfNameKey(k))
-      const [last] = await db.keys({ ...tagRange(TAG_OUTCOME), reverse: true, limit: 1 }).all()
-      store.topOutcome = last === undefined ? TS_ZERO : tsOfOutcomeKey(last)
+      const [last] = await db.keys({ ...tagRange(TAG_RUN), reverse: true, limit: 1 }).all()
+      store.topOutcome = last === undefined ? TS_ZERO : tsOfRunKey(last)
+      // Versions replaced before this open are gone: reads at or below everything settled then may need them.
+      store.window.reset(last === undefined ? TS_ZERO : timestampSuccessor(store.topOutcome))
     } catch (err) {
       await db.close()
       throw err
@@ -133,13 +166,17 @@ export class LevelStore implements Store {
   async write (batch: StoreBatch): Promise<void> {
     checkBatch(batch)
     return this.serial(async () => {
-      const { ops, topOutcome } = await this.plan(batch)
+      const { ops, topOutcome, replaced } = await this.plan(batch)
       const sync = (batch.durability ?? 'strict') === 'strict'
       // A strict batch must also make the relaxed ones before it durable, even when it changes nothing.
       if (ops.length === 0 && sync) ops.push({ type: 'del', key: SYNC_KEY })
+      // Replaced versions are held before the batch lands: a read that sees its new newest values
+      // finds the versions they replaced (one that sees the old ones never looks for them).
+      for (const [key, version, by] of replaced) this.window.replaced(key, version, by)
       if (ops.length > 0) await this.commit(ops, sync)
       // Only once it landed: after a failed batch, memory must not claim an outcome the disk lacks.
       this.topOutcome = topOutcome
+      if (replaced.length > 0) this.window.trim(topOutcome)
     })
   }
 
@@ -163,10 +200,10 @@ export class LevelStore implements Store {
   }
 
   /**
-   * The operations of one batch, with the same skip rules as MemoryStore, and
-   * the newest outcome's timestamp once it lands.
+   * The operations of one batch, with the same skip rules as MemoryStore, the
+   * newest outcome's timestamp and the versions it replaces once it lands.
    */
-  private async plan (batch: StoreBatch): Promise<{ ops: Op[], topOutcome: Timestamp }> {
+  private async plan (batch: StoreBatch): Promise<{ ops: Op[], topOutcome: Timestamp, replaced: Array<[string, Held, Timestamp]> }> {
     const batches = batch.batches ?? []
     const settle = batch.settle ?? []
     const txns = batch.txns ?? []
@@ -175,10 +212,9 @@ export class LevelStore implements Store {
     const ask = (key: Buffer): number => probe.push(key) - 1
     const batchKeys = batches.map(b => batchKey(b.coordinator, b.epoch, b.seq))
     const batchHeld = batchKeys.map(ask)
-    const outcomeHeld = settle.map(s => s.ts > this.topOutcome ? false : ask(outcomeKey(s.ts)))
     // A record the filter has never seen is not in the store: only the others need a probe.
     const recordHeld = txns.map(([id]) => this.records.has(id) && ask(nameKey(TAG_TXN, id)))
-    // The newest version of every key written, to keep its index entry the newest.
+    // The newest version of every key written: it is replaced (into memory) or, for a late write, stays.
     const latestKeys = new Map<string, Buffer>()
     for (const s of settle) for (const [key] of s.writes) if (!latestKeys.has(key)) latestKeys.set(key, nameKey(TAG_LATEST, key))
     for (const k of latestKeys.values()) probe.push(k)
@@ -186,13 +222,12 @@ export class LevelStore implements Store {
     // deletion after a missing key (GC leaves many), so it slows as the store grows.
     const got = probe.length === 0 ? [] : await this.db.getMany(probe)
     const held = (answer: boolean | number): boolean => typeof answer === 'boolean' ? answer : got[answer] !== undefined
-    const newest = new Map<string, Timestamp>()
+    const newest = new Map<string, Held>()
     let j = probe.length - latestKeys.size
     for (const key of latestKeys.keys()) {
       const b = got[j++]
-      if (b !== undefined) newest.set(key, b.toString('latin1', 0, TS_LENGTH) as Timestamp)
+      if (b !== undefined) newest.set(key, heldOf(b))
     }
-    const latestOps = new Map<string, Op>()
     const ops: Op[] = []
     const added = new Set<string>()
     for (let k = 0; k < batches.length; k++) {
@@ -203,24 +238,37 @@ export class LevelStore implements Store {
       ops.push({ type: 'put', key, value: batchEntry(batches[k] as Batch) })
     }
     const settled = new Set<Timestamp>()
+    const outcomes: Array<[Timestamp, Outcome]> = []
+    const replaced: Array<[string, Held, Timestamp]> = []
+    const changed = new Set<string>()
     let topOutcome = this.topOutcome
-    for (let k = 0; k < settle.length; k++) {
-      const s = settle[k] as Settlement
+    for (const s of settle) {
       // The first settlement of a timestamp decides it: a later one changes neither outcome nor versions.
-      if (held(outcomeHeld[k] as boolean | number) || settled.has(s.ts)) continue
+      if (settled.has(s.ts) || (s.ts <= this.topOutcome && await this.outcomeIn(s.ts) !== undefined)) continue
       settled.add(s.ts)
       if (s.ts > topOutcome) topOutcome = s.ts
-      ops.push({ type: 'put', key: outcomeKey(s.ts), value: encode(s.outcome) })
+      outcomes.push([s.ts, s.outcome])
       for (const [key, value] of s.writes) {
-        const encoded = value === undefined ? TOMBSTONE : encode(value)
-        ops.push({ type: 'put', key: versionKey(key, s.ts), value: encoded })
+        const version: Held = { ts: s.ts, value: value === undefined ? TOMBSTONE : encode(value) }
         const before = newest.get(key)
-        if (before !== undefined && before >= s.ts) continue
-        newest.set(key, s.ts)
-        latestOps.set(key, { type: 'put', key: latestKeys.get(key) as Buffer, value: latestEntry(s.ts, encoded) })
+        if (before !== undefined && before.ts >= s.ts) {
+          // A late write (below the newest): history only, for reads below the newest.
+          replaced.push([key, version, before.ts])
+          continue
+        }
+        if (before !== undefined) replaced.push([key, before, s.ts])
+        newest.set(key, version)
+        changed.add(key)
       }
     }
-    ops.push(...latestOps.values())
+    for (const key of changed) {
+      const v = newest.get(key) as Held
+      ops.push({ type: 'put', key: latestKeys.get(key) as Buffer, value: Buffer.concat([Buffer.from(v.ts, 'latin1'), v.value]) })
+    }
+    if (outcomes.length > 0) {
+      outcomes.sort((x, y) => x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)
+      ops.push({ type: 'put', key: runKey((outcomes[outcomes.length - 1] as [Timestamp, Outcome])[0]), value: runEntry(outcomes) })
+    }
     for (const [name, value] of batch.meta ?? []) ops.push({ type: 'put', key: nameKey(TAG_META, name), value: encode(value) })
     const recorded = new Set<string>()
     for (let k = 0; k < txns.length; k++) {
@@ -231,42 +279,23 @@ export class LevelStore implements Store {
       // Before the batch lands: a read meanwhile may then look for the record, never miss it.
       this.records.add(id)
     }
-    return { ops, topOutcome }
+    return { ops, topOutcome, replaced }
+  }
+
+  /** The version of `key` a read below `below` sees, from its newest on disk (`entry`) or the window. */
+  private read (key: string, entry: Buffer | undefined, below: Timestamp): Version | undefined {
+    const h = this.window.read(key, entry === undefined ? undefined : heldOf(entry), below)
+    return h === undefined ? undefined : versionOf(h)
   }
 
   async latest (key: string, below: Timestamp): Promise<Version | undefined> {
-    const b = await this.db.get(nameKey(TAG_LATEST, key))
-    if (b === undefined) return undefined
-    const v = readLatestEntry(b)
-    if (v.ts < below) return v
-    return this.latestIn(versionPrefix(key), below, undefined)
-  }
-
-  private async latestIn (prefix: Buffer, below: Timestamp, snapshot: Snapshot | undefined): Promise<Version | undefined> {
-    const range = { gte: prefix, lt: withTs(prefix, below), reverse: true, limit: 1 }
-    const [hit] = await this.db.iterator(snapshot === undefined ? range : { ...range, snapshot }).all()
-    if (hit === undefined) return undefined
-    const [k, v] = hit
-    return { ts: splitVersionKey(k).ts, value: v.length === 0 ? undefined : decode(v) }
+    return this.read(key, await this.db.get(nameKey(TAG_LATEST, key)), below)
   }
 
   async latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> {
-    // One snapshot, so a batch landing meanwhile is seen by all of the keys or none.
-    const snapshot = keys.length > 1 ? this.db.snapshot() : undefined
-    try {
-      // The index answers every key whose newest version lies below `below` (or that has none);
-      // only keys written at or above it need a seek among their versions.
-      const got = await this.db.getMany(keys.map(k => nameKey(TAG_LATEST, k)), snapshot === undefined ? {} : { snapshot })
-      return await Promise.all(keys.map(async (key, i) => {
-        const b = got[i]
-        if (b === undefined) return undefined
-        const v = readLatestEntry(b)
-        if (v.ts < below) return v.value
-        return (await this.latestIn(versionPrefix(key), below, snapshot))?.value
-      }))
-    } finally {
-      await snapshot?.close()
-    }
+    // The window only gains versions a landed batch replaced, so what it holds matches any later disk state.
+    const got = await this.db.getMany(keys.map(k => nameKey(TAG_LATEST, k)))
+    return keys.map((key, i) => this.read(key, got[i], below)?.value)
   }
 
   async txnRecords (clientTxnIds: readonly string[]): Promise<Array<string | undefined>> {
@@ -292,8 +321,18 @@ export class LevelStore implements Store {
   }
 
   async outcome (ts: Timestamp): Promise<Outcome | undefined> {
-    const v = await this.db.get(outcomeKey(ts))
-    return v === undefined ? undefined : decode<Outcome>(v)
+    return await this.outcomeIn(ts)
+  }
+
+  /** Looks `ts` up among the run records from the first one ending at or after it (a late run may sit inside another's span). */
+  private async outcomeIn (ts: Timestamp): Promise<Outcome | undefined> {
+    for await (const v of this.db.values({ gte: runKey(ts), lt: tagRange(TAG_RUN).lt, limit: MAX_RUN_SCAN })) {
+      const run = readRunEntry(v)
+      if (run.first > ts) continue
+      const hit = run.outcomes.find(([t]) => t === ts)
+      if (hit !== undefined) return hit[1]
+    }
+    return undefined
   }
 
   async getMeta (name: string): Promise<Value | undefined> {
@@ -305,25 +344,15 @@ export class LevelStore implements Store {
     return this.entriesIn(below, undefined)
   }
 
-  /** One pass over every version: per key, the last one below `below` is its value. Keys come out in string order. */
+  /** One pass over the newest versions (and the window for keys written at or above `below`). Keys come out in string order. */
   private async entriesIn (below: Timestamp, snapshot: Snapshot | undefined): Promise<Array<[string, Value]>> {
     const out: Array<[string, Value]> = []
-    let prefix: Buffer | undefined
-    let value: Buffer | undefined
-    const flush = (): void => {
-      if (prefix !== undefined && value !== undefined && value.length > 0) out.push([decodeName(prefix, TAG_LENGTH)[0], decode(value)])
-      value = undefined
-    }
-    const range = tagRange(TAG_VERSION)
+    const range = tagRange(TAG_LATEST)
     for await (const [k, v] of this.db.iterator(snapshot === undefined ? range : { ...range, snapshot })) {
-      const split = splitVersionKey(k)
-      if (prefix === undefined || !split.prefix.equals(prefix)) {
-        flush()
-        prefix = split.prefix
-      }
-      if (split.ts < below) value = v
+      const key = nameOfNameKey(k)
+      const version = this.read(key, v, below)
+      if (version?.value !== undefined) out.push([key, version.value])
     }
-    flush()
     return out
   }
 
@@ -334,45 +363,22 @@ export class LevelStore implements Store {
       let batchesRemoved = 0
       let outcomesRemoved = 0
       let recordsRemoved = 0
-
-      // Per key, versions below the horizon in order: all but the newest go, and the newest too if it is a deletion.
-      let prefix: Buffer | undefined
-      let old: Array<[Buffer, Buffer]> = []
-      let above = false
-      const flush = (): void => {
-        const last = old[old.length - 1]
-        if (last !== undefined) {
-          const n = last[1].length === 0 ? old.length : old.length - 1
-          for (let j = 0; j < n; j++) ops.push({ type: 'del', key: (old[j] as [Buffer, Buffer])[0] })
-          versionsRemoved += n
-          // A key left with no version at all loses its index entry too.
-          if (n === old.length && !above && prefix !== undefined) ops.push({ type: 'del', key: latestKeyOf(prefix) })
-        }
-        old = []
-        above = false
+      // A deletion that is a key's newest version below the horizon: no reader at or above it needs the key.
+      for await (const [k, v] of this.db.iterator(tagRange(TAG_LATEST))) {
+        if (v.length !== TS_LENGTH || heldOf(v).ts >= horizon) continue
+        ops.push({ type: 'del', key: k })
+        versionsRemoved++
       }
-      for await (const [k, v] of this.db.iterator(tagRange(TAG_VERSION))) {
-        const split = splitVersionKey(k)
-        if (prefix === undefined || !split.prefix.equals(prefix)) {
-          flush()
-          prefix = split.prefix
-        }
-        if (split.ts < horizon) old.push([k, v])
-        else above = true
-      }
-      flush()
-
       for await (const [k, v] of this.db.iterator(tagRange(TAG_BATCH))) {
         if (lastTsOfBatchEntry(v) >= horizon) continue
         ops.push({ type: 'del', key: k })
         batchesRemoved++
       }
-      // topOutcome stays as it is: above the newest outcome left, it only costs probes.
-      for await (const k of this.db.keys({ gte: tagRange(TAG_OUTCOME).gte, lt: outcomeKey(horizon) })) {
+      // topOutcome stays as it is: above the newest outcome left, it only costs lookups.
+      for await (const [k, v] of this.db.iterator({ gte: tagRange(TAG_RUN).gte, lt: runKey(horizon) })) {
         ops.push({ type: 'del', key: k })
-        outcomesRemoved++
+        outcomesRemoved += readRunEntry(v).outcomes.length
       }
-
       const records = options.records
       if (records !== undefined) {
         for await (const [k, v] of this.db.iterator(tagRange(TAG_TXN))) {
@@ -380,6 +386,7 @@ export class LevelStore implements Store {
         }
       }
       await this.commit(ops.length > 0 ? ops : [{ type: 'del', key: SYNC_KEY }], true)
+      versionsRemoved += this.window.forget(horizon)
       return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved }
     })
   }
@@ -405,8 +412,7 @@ export class LevelStore implements Store {
     // Encode first: a value that does not encode throws before anything is touched.
     const puts: Op[] = []
     for (const [key, value] of snapshot.entries) {
-      const encoded = encode(value)
-      puts.push({ type: 'put', key: versionKey(key, TS_ZERO), value: encoded }, { type: 'put', key: nameKey(TAG_LATEST, key), value: latestEntry(TS_ZERO, encoded) })
+      puts.push({ type: 'put', key: nameKey(TAG_LATEST, key), value: latestEntry(TS_ZERO, encode(value)) })
     }
     for (const [id, record] of snapshot.txns) {
       puts.push({ type: 'put', key: nameKey(TAG_TXN, id), value: encode(record) })
@@ -422,6 +428,7 @@ export class LevelStore implements Store {
       if (ops.length === 0) ops.push({ type: 'del', key: SYNC_KEY })
       await this.commit(ops, true)
       this.topOutcome = TS_ZERO
+      this.window.reset(TS_ZERO)
     })
   }
 

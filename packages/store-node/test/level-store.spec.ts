@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { storeComplianceTests } from '@tideline/core/store-compliance'
-import { TS_ZERO, type Store } from '@tideline/core'
+import { TS_ZERO, makeTimestamp, peerTag, type Store, type StoreBatch, type Timestamp } from '@tideline/core'
 import { LevelStore } from '../src/index.js'
 
 storeComplianceTests('LevelStore', {
@@ -65,5 +65,43 @@ describe('LevelStore format marker', () => {
     const again = await LevelStore.open({ path })
     expect(await again.getMeta('m')).toBe(undefined)
     await again.close()
+  })
+})
+
+describe('LevelStore version window', () => {
+  let path = ''
+  beforeEach(async () => { path = await mkdtemp(join(tmpdir(), 'tideline-window-')) })
+  afterEach(async () => { await rm(path, { recursive: true, force: true }) })
+
+  const tag = peerTag('v0')
+  const at = (ms: number): Timestamp => makeTimestamp(ms, tag, 0)
+  const put = (ms: number, value: number): StoreBatch => ({ settle: [{ ts: at(ms), outcome: { status: 'committed', value: null }, writes: [['k', value]] }], durability: 'relaxed' })
+
+  it('keeps only the newest version on disk and the ones it replaced in memory for the window; older reads are refused', async () => {
+    const store = await LevelStore.open({ path, versionWindowMs: 1_000 })
+    try {
+      // Versions at 1 s, 1.5 s, ..., 5 s: the window keeps what writes in the last second replaced.
+      for (let i = 0; i <= 8; i++) await store.write(put(1_000 + 500 * i, i))
+      expect((await store.latest('k', at(10_000)))?.value).toBe(8)
+      expect((await store.latest('k', at(4_600)))?.value).toBe(7) // replaced at 5 s
+      expect((await store.latest('k', at(4_100)))?.value).toBe(6) // replaced at 4.5 s
+      // Replaced at 3.5 s, more than a second before the newest write: gone, and said so.
+      await expect(store.latest('k', at(3_100))).rejects.toMatchObject({ name: 'SnapshotTooOldError' })
+      await expect(store.latestValues(['k'], at(3_100))).rejects.toMatchObject({ name: 'SnapshotTooOldError' })
+      // A key never rewritten is answered at any timestamp from its one version.
+      await store.write({ settle: [{ ts: at(5_100), outcome: { status: 'committed', value: null }, writes: [['once', 'x']] }] })
+      expect(await store.latestValues(['once'], at(5_200))).toEqual(['x'])
+      expect(await store.latestValues(['once'], at(5_100))).toEqual([undefined])
+    } finally {
+      await store.close()
+    }
+    // On disk: one version per key and one run record per settlement batch, nothing per version.
+    const db = new ClassicLevel<string, string>(path)
+    await db.open()
+    const keys = await db.keys().all()
+    await db.close()
+    expect(keys.filter(k => k.startsWith('l!'))).toHaveLength(2)
+    expect(keys.filter(k => k.startsWith('r!'))).toHaveLength(10)
+    expect(keys.filter(k => k.startsWith('v!') || k.startsWith('o!'))).toHaveLength(0)
   })
 })

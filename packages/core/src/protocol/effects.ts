@@ -31,6 +31,8 @@ export type Completion =
   | { readonly t: 'decision-persisted', readonly change: EpochChange, readonly config: GroupConfig }
   | { readonly t: 'run-applied', readonly run: readonly Thunk[], readonly applied: AppliedRun }
   | { readonly t: 'values-read', readonly read: number, readonly result: ReadResult }
+  /** The store refused the read (SnapshotTooOldError: the versions it needs are no longer held); the read fails with it, the peer goes on. */
+  | { readonly t: 'values-refused', readonly read: number, readonly error: { readonly name: string, readonly message: string } }
   | { readonly t: 'batches-read', readonly replyTo: string, readonly batches: readonly Batch[] }
   | { readonly t: 'decision-read', readonly replyTo: string, readonly change: EpochChange | undefined }
   | { readonly t: 'store-failed', readonly error: { readonly name: string, readonly message: string } }

@@ -1,4 +1,4 @@
-import { AbortError, PeerClosedError, QuorumUnavailableError } from '../errors.js'
+import { AbortError, PeerClosedError, QuorumUnavailableError, errorFromInfo } from '../errors.js'
 import type { Timestamp } from '../timestamp.js'
 import type { ReadConsistency, ReadResult } from '../types.js'
 import type { Value } from '../value.js'
@@ -102,6 +102,13 @@ export function onValuesRead (s: PeerState, id: number, result: ReadResult): voi
   if (op === undefined) return
   s.reads.delete(id)
   answer(s, op.reply, result, undefined)
+}
+
+export function onValuesRefused (s: PeerState, id: number, error: { readonly name: string, readonly message: string }): void {
+  const op = s.reads.get(id)
+  if (op === undefined) return
+  s.reads.delete(id)
+  answer(s, op.reply, undefined, errorFromInfo(error))
 }
 
 function answer (s: PeerState, reply: ReadReply, result: ReadResult | undefined, err: Error | undefined): void {

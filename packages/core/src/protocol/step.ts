@@ -8,7 +8,7 @@ import { sendCheckpoint } from './divergence.js'
 import type { Effect, Input } from './effects.js'
 import { kickEvaluator, onRunApplied } from './evaluator.js'
 import { flush, onLeasePersisted, publish, renewLease } from './promise.js'
-import { abortRead, onValuesRead, startRead, tickReads } from './reads.js'
+import { abortRead, onValuesRead, onValuesRefused, startRead, tickReads } from './reads.js'
 import { onAcceptorPersisted } from './reconfig/acceptor.js'
 import { onDecisionRead } from './reconfig/epoch-news.js'
 import { onDecisionPersisted } from './reconfig/install.js'
@@ -75,6 +75,7 @@ function handle (s: PeerState, input: Input): void {
     case 'decision-persisted': onDecisionPersisted(s, input.change, input.config); break
     case 'run-applied': onRunApplied(s, input.run, input.applied); break
     case 'values-read': onValuesRead(s, input.read, input.result); break
+    case 'values-refused': onValuesRefused(s, input.read, input.error); break
     case 'batches-read': onBatchesRead(s, input.replyTo, input.batches); break
     case 'decision-read': onDecisionRead(s, input.replyTo, input.change); break
     case 'store-failed': fail(s, input.error); break
