@@ -12,11 +12,11 @@ import { markdownTable, otherRatios, summaryLine, writeReport } from './vs-etcd-
  * `pnpm bench <workload> [--clients C] [--voters V] [--seconds S] [--accounts A]`
  * Benchmarks print a table and end with one summary line.
  */
-function option (args: readonly string[], name: string, fallback: number): number {
+function option (args: readonly string[], name: string, fallback: number, min = Number.MIN_VALUE): number {
   const i = args.indexOf(`--${name}`)
   if (i < 0) return fallback
   const v = Number(args[i + 1])
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} takes a positive number`)
+  if (!Number.isFinite(v) || v < min) throw new Error(min === Number.MIN_VALUE ? `--${name} takes a positive number` : `--${name} takes a number >= ${min}`)
   return v
 }
 
@@ -95,7 +95,7 @@ async function main (): Promise<number> {
     const accounts = option(args, 'accounts', 10_000)
     const clientNodes = option(args, 'client-nodes', 8)
     const profile = args.includes('--profile')
-    const idleSeconds = option(args, 'idle-seconds', 30)
+    const idleSeconds = option(args, 'idle-seconds', 30, 0)
     process.stdout.write(`net: 3 tideline-relay processes on loopback TCP (LevelStore), ${clients} closed-loop clients on ${clientNodes} libp2p client peers, 2-key transfers over ${accounts} accounts, ${seconds} s after 2 s warm-up${profile ? ', relays under --cpu-prof' : ''}\n`)
     const r = await benchNet({ clients, seconds, accounts, clientNodes, profile, idleSeconds })
     process.stdout.write(`| txn/s | committed | aborted | failed | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n`)
