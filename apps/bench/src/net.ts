@@ -28,6 +28,8 @@ export interface NetBenchResult {
   readonly relayCpu: Array<{ relay: number, cpuMs: number }>
   /** Relay CPU in the measured window, summed over the relays, per transaction. */
   readonly relayCpuMsPerTxn: number
+  /** Transactions per batch the relays sealed, over the whole run. */
+  readonly thunksPerBatch: number
   /** Each relay's CPU while the group sat idle (clients connected), as a share of one core. */
   readonly idleCoreShare: number[]
   readonly profile: Array<{ name: string, selfMs: number, share: number }>
@@ -91,6 +93,13 @@ async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise
     }))
     const cpuAtEnd = await relaysCpu()
     await sampled
+    let minted = 0
+    let sealed = 0
+    for (const r of group.relays) {
+      const m = await r.metrics()
+      minted += m.get('tideline_txns_coordinated_total') ?? 0
+      sealed += m.get('tideline_batches_coordinated_total') ?? 0
+    }
     latencies.sort((a, b) => a - b)
     const txnPerSec = (committed + aborted) / o.seconds
     const loadCpuMs = cpuAtEnd.reduce((sum, c, i) => sum + c - (cpuAtStart[i] ?? Number.NaN), 0)
@@ -104,7 +113,7 @@ async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise
       const after = await relaysCpu()
       idleCoreShare = after.map((c, i) => (c - (before[i] as number)) / (o.idleSeconds * 1000))
     }
-    return { txnPerSec, committed, aborted, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), relayCpu, relayCpuMsPerTxn: loadCpuMs / Math.max(1, committed + aborted), idleCoreShare, profile: [], categories: [] }
+    return { txnPerSec, committed, aborted, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), relayCpu, relayCpuMsPerTxn: loadCpuMs / Math.max(1, committed + aborted), thunksPerBatch: minted / Math.max(1, sealed), idleCoreShare, profile: [], categories: [] }
   } finally {
     for (const n of nodes) await n.stop().catch(() => {})
     // Relays write their profiles as they exit.

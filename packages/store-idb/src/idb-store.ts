@@ -1,64 +1,24 @@
-import { openDB, unwrap, type DBSchema, type IDBPDatabase, type IDBPTransaction, type StoreNames } from 'idb'
-import { StoreFailedError, StoreFormatError, TS_ZERO, TidelineError, checkBatch, checkValue } from '@tideline/core'
-import type { Batch, GcResult, Outcome, Settlement, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
-
-/*
- * Layout: one IndexedDB database per replica, five object stores.
- *
- *   versions  [key, ts]                → value, or undefined (a deletion)
- *   batches   [coordinator, epoch, seq] → { last, batch }; index byLast (last = its last thunk's ts)
- *   outcomes  ts                       → outcome of a settled thunk
- *   txns      clientTxnId              → exactly-once record
- *   meta      name                     → value
- *
- * Array keys compare element by element, numbers numerically and strings by
- * UTF-16 code unit, as JS strings do: "newest version of k below ts" is one
- * step of a reverse cursor over [k] … [k, ts), a range of one coordinator's
- * batches is one getAll over [c, e, from] … [c, e, to], and timestamps sort
- * as their text.
- *
- * Each IndexedDB request costs Chromium an IPC round trip (about 0.1 ms each
- * on the 2-core machine the benchmarks run on), so the write path issues as
- * few as it can: one per batch, per written version, per outcome and per
- * record, plus one range probe per settlement batch; no per-request promises.
- */
-
-type VersionKey = [key: string, ts: Timestamp]
-type BatchKey = [coordinator: string, epoch: number, seq: number]
-
-/** A batch's record: the batch as written, and its last thunk's timestamp, which GC finds it by. */
-interface BatchRecord {
-  readonly last: Timestamp
-  readonly batch: Batch
-}
-
-interface Schema extends DBSchema {
-  versions: { key: VersionKey, value: Value | undefined }
-  batches: { key: BatchKey, value: BatchRecord, indexes: { byLast: Timestamp } }
-  outcomes: { key: Timestamp, value: Outcome }
-  txns: { key: string, value: string }
-  meta: { key: string, value: Value }
-}
-
-type Name = StoreNames<Schema>
-type Db = IDBPDatabase<Schema>
-type ReadTx = IDBPTransaction<Schema, Name[], 'readonly' | 'readwrite'>
-
-/**
- * The IndexedDB database version, which is the store format. 1 kept one
- * record per thunk (with an index by sequence) and recorded outcomes only
- * for held thunks; 2 keeps one record per batch. A database of another
- * version is refused with StoreFormatError, never upgraded in place (see
- * `IdbStore.open`).
- */
-const SCHEMA_VERSION = 2
-const ALL: Name[] = ['versions', 'batches', 'outcomes', 'txns', 'meta']
-/** Rows fetched per getAll during scans: big enough to amortise the round trip, small enough to bound memory. */
-const SCAN_CHUNK = 2000
+import { openDB, unwrap, type IDBPDatabase } from 'idb'
+import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, timestampSuccessor } from '@tideline/core'
+import type { Batch, GcResult, Outcome, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
+import { DEFAULT_VERSION_WINDOW_MS } from './constants.js'
+import { collect } from './gc.js'
+import { abort, all, completion, guard, request, scan } from './requests.js'
+import { NewestReader } from './newest.js'
+import { outcomesIn } from './runs.js'
+import { ALL, SCHEMA_VERSION, type LatestRecord, type Name, type Schema } from './schema.js'
+import { apply, type Replaced } from './settle.js'
 
 export interface IdbStoreInit {
   /** Name of the IndexedDB database; created when missing. One replica per database. */
   readonly name: string
+  /**
+   * How long (by the timestamps of the writes that replaced them) the
+   * versions before each key's newest stay in memory for reads below it; a
+   * read that needs an older one fails with SnapshotTooOldError.
+   * @default 10000
+   */
+  readonly versionWindowMs?: number
 }
 
 /**
@@ -78,19 +38,56 @@ export interface IdbStoreInit {
  * `batchRange` is one getAll; an index on its last thunk's timestamp tells GC
  * which batches lie wholly below the horizon.
  *
+ * Only each key's newest version is on disk (`latest`: its timestamp and
+ * value), written once per key per settlement batch; each IndexedDB request
+ * is an IPC round trip in Chromium, and a layout with every version cost one
+ * put per version and per outcome. When a settlement replaces a key's newest
+ * version, the replaced one stays in memory (VersionWindow) for
+ * `versionWindowMs`, for reads below the newest (strict reads whose timestamp
+ * later runs passed). A read that needs a version no longer held (older than
+ * the window, or settled before the store was opened) fails with
+ * SnapshotTooOldError.
+ *
+ * Each settlement batch's outcomes are one record (`runs`, keyed by its last
+ * timestamp). The write-once check of settlements is answered from memory in
+ * the common case: the store keeps the newest timestamp it was asked to
+ * settle, and a settlement above it is the first of its timestamp. Only the
+ * others (late or repeated settlements) look their timestamp up among the run
+ * records, inside the settling transaction.
+ *
+ * The window and the newest settled timestamp live in this object: it must be
+ * the database's only writer (one replica per database, as the `db` package
+ * ensures across tabs). A write that fails after handing replaced versions to
+ * the window forgets every version held, as a reopen does: reads below the
+ * newest are then refused rather than answered from a batch that never landed.
+ *
  * The database version is the store format (`SCHEMA_VERSION`). Opening a
  * database written by another Tideline version fails with StoreFormatError
- * and leaves it untouched: version 1 databases (per-thunk records) cannot be
- * read by this protocol, and wiping them in an upgrade would silently lose
- * what the replica promised, acknowledged and decided. Such a database has to
- * be deleted (`indexedDB.deleteDatabase`) or migrated by its owner first.
+ * and leaves it untouched: version 1 (per-thunk records) and 2 (every
+ * version) databases cannot be read by this protocol, and wiping them in an
+ * upgrade would silently lose what the replica promised, acknowledged and
+ * decided. Such a database has to be deleted (`indexedDB.deleteDatabase`) or
+ * migrated by its owner first.
  */
 export class IdbStore implements Store {
-  private readonly db: Db
+  private readonly db: IDBPDatabase<Schema>
+  private readonly raw: IDBDatabase
+  private readonly window: VersionWindow<Value | undefined>
+  private readonly reader = new NewestReader()
+  /**
+   * No outcome is recorded, nor will be by a write already issued, above this
+   * timestamp. Raised when a write is issued, before it lands: transactions
+   * run in the order they were created, so a settlement above it cannot have
+   * been settled by any earlier write; a failed write leaves it too high,
+   * which costs lookups only.
+   */
+  private topOutcome: Timestamp = TS_ZERO
   private failure: string | undefined
 
-  private constructor (db: Db) {
+  private constructor (db: IDBPDatabase<Schema>, windowMs: number) {
     this.db = db
+    this.raw = unwrap(db)
+    this.window = new VersionWindow(windowMs)
   }
 
   static async open (init: IdbStoreInit): Promise<IdbStore> {
@@ -109,9 +106,9 @@ export class IdbStore implements Store {
               tx.abort()
               return
             }
-            db.createObjectStore('versions')
+            db.createObjectStore('latest')
             db.createObjectStore('batches').createIndex('byLast', 'last')
-            db.createObjectStore('outcomes')
+            db.createObjectStore('runs')
             db.createObjectStore('txns')
             db.createObjectStore('meta')
           },
@@ -134,8 +131,18 @@ export class IdbStore implements Store {
         )
       }
     })
-    const store = new IdbStore(db)
+    const store = new IdbStore(db, init.versionWindowMs ?? DEFAULT_VERSION_WINDOW_MS)
     opened.store = store
+    try {
+      const cursor = await guard(async () => request(store.raw.transaction('runs', 'readonly').objectStore('runs').openKeyCursor(null, 'prev')))
+      const last = cursor?.key as Timestamp | undefined
+      store.topOutcome = last ?? TS_ZERO
+      // Versions replaced before this open are gone: reads at or below everything settled then may need them.
+      store.window.reset(last === undefined ? TS_ZERO : timestampSuccessor(last))
+    } catch (err) {
+      db.close()
+      throw err
+    }
     return store
   }
 
@@ -145,52 +152,70 @@ export class IdbStore implements Store {
     this.db.close()
   }
 
-  /** A readonly transaction over `names`. */
-  private read (names: Name[]): ReadTx {
-    return this.live().transaction(names, 'readonly')
-  }
-
-  /** The database, or a StoreFailedError once closed or failed. */
-  private live (): Db {
+  /** A native transaction, or a StoreFailedError once closed or failed. */
+  private transaction (names: Name | Name[], mode: IDBTransactionMode, durability?: IDBTransactionDurability): IDBTransaction {
     if (this.failure !== undefined) throw new StoreFailedError(`store closed: ${this.failure}`)
-    return this.db
+    return this.raw.transaction(names, mode, durability === undefined ? undefined : { durability })
   }
 
   async write (batch: StoreBatch): Promise<void> {
     checkBatch(batch)
     return guard(async () => {
-      const durability = (batch.durability ?? 'strict') === 'strict' ? 'strict' : 'relaxed'
-      const tx = unwrap(this.live()).transaction(ALL, 'readwrite', { durability })
+      const tx = this.transaction(ALL, 'readwrite', (batch.durability ?? 'strict') === 'strict' ? 'strict' : 'relaxed')
       const done = completion(tx)
+      // Decided now, when the transaction is created: settlements above it were settled by no earlier write.
+      const checkUpTo = this.topOutcome
+      for (const s of batch.settle ?? []) if (s.ts > this.topOutcome) this.topOutcome = s.ts
+      let replaced: Replaced[]
       try {
-        await apply(tx, batch)
+        replaced = await apply(tx, batch, checkUpTo, this.reader)
       } catch (err) {
-        try { tx.abort() } catch { /* already finished */ }
-        done.catch(() => {})
+        abort(tx)
         throw err
       }
-      await done
+      // Held before the batch lands: a read that sees its new newest versions finds the ones they
+      // replaced (one that sees the old ones never looks for them).
+      for (const [key, version, by] of replaced) this.window.replaced(key, version, by)
+      try {
+        await done
+      } catch (err) {
+        // The window may now hold late writes that never landed: forget every held version, as a reopen does.
+        if (replaced.length > 0) this.window.reset(timestampSuccessor(this.topOutcome))
+        throw err
+      }
+      if (replaced.length > 0) this.window.trim(this.topOutcome)
     })
   }
 
+  /** The version a read below `below` sees, from the key's newest on disk or the window. */
+  private version (key: string, newest: LatestRecord | undefined, below: Timestamp): Version | undefined {
+    const v = this.window.read(key, newest, below)
+    // Held in memory, unlike one just read: a copy, so that a caller cannot change what later reads see.
+    return v === undefined || v === newest ? v : { ts: v.ts, value: cloneValue(v.value) }
+  }
+
   async latest (key: string, below: Timestamp): Promise<Version | undefined> {
-    return guard(async () => latestIn(this.read(['versions']), key, below))
+    return guard(async () => {
+      const newest = await request(this.transaction('latest', 'readonly').objectStore('latest').get(key) as IDBRequest<LatestRecord | undefined>)
+      return this.version(key, newest, below)
+    })
   }
 
   async latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> {
+    if (keys.length === 0) return []
     return guard(async () => {
       // One transaction, so a batch landing meanwhile is seen by all of the keys or none.
-      const tx = this.read(['versions'])
-      const versions = await Promise.all(keys.map(async key => latestIn(tx, key, below)))
-      return versions.map(v => v?.value)
+      const store = this.transaction('latest', 'readonly').objectStore('latest')
+      const newest = await all(keys.map(key => store.get(key) as IDBRequest<LatestRecord | undefined>))
+      return keys.map((key, i) => this.version(key, newest[i], below)?.value)
     })
   }
 
   async txnRecords (clientTxnIds: readonly string[]): Promise<Array<string | undefined>> {
     if (clientTxnIds.length === 0) return []
     return guard(async () => {
-      const store = this.read(['txns']).objectStore('txns')
-      return Promise.all(clientTxnIds.map(async id => store.get(id)))
+      const store = this.transaction('txns', 'readonly').objectStore('txns')
+      return all(clientTxnIds.map(id => store.get(id) as IDBRequest<string | undefined>))
     })
   }
 
@@ -198,46 +223,60 @@ export class IdbStore implements Store {
     const lo = Math.max(1, from)
     if (!(lo <= to)) return []
     return guard(async () => {
+      if (this.failure !== undefined) throw new StoreFailedError(`store closed: ${this.failure}`)
       // `to` may be Infinity: a valid number key, above every seq.
-      const records = await this.read(['batches']).objectStore('batches').getAll(IDBKeyRange.bound([coordinator, epoch, lo], [coordinator, epoch, to]))
+      const records = await this.db.getAll('batches', IDBKeyRange.bound([coordinator, epoch, lo], [coordinator, epoch, to]))
       return records.map(r => r.batch)
     })
   }
 
   async outcome (ts: Timestamp): Promise<Outcome | undefined> {
-    return guard(async () => this.live().get('outcomes', ts))
+    return guard(async () => (await outcomesIn(this.transaction('runs', 'readonly').objectStore('runs'), [ts])).get(ts))
   }
 
   async getMeta (name: string): Promise<Value | undefined> {
-    return guard(async () => this.live().get('meta', name))
+    return guard(async () => request(this.transaction('meta', 'readonly').objectStore('meta').get(name) as IDBRequest<Value | undefined>))
   }
 
   async entries (below: Timestamp): Promise<Array<[string, Value]>> {
-    return guard(async () => entriesIn(this.read(['versions']), below))
+    return guard(async () => this.entriesIn(this.transaction('latest', 'readonly'), below))
+  }
+
+  /** One pass over the newest versions (and the window for keys written at or above `below`); keys come out in string order. */
+  private async entriesIn (tx: IDBTransaction, below: Timestamp): Promise<Array<[string, Value]>> {
+    const out: Array<[string, Value]> = []
+    await scan(tx.objectStore('latest'), (key, record) => {
+      const v = this.version(key as string, record as LatestRecord, below)
+      if (v?.value !== undefined) out.push([key as string, v.value])
+    })
+    return out
   }
 
   async gc (horizon: Timestamp, options: { readonly records?: Timestamp } = {}): Promise<GcResult> {
     return guard(async () => {
-      const tx = this.live().transaction(ALL, 'readwrite', { durability: 'strict' })
+      const tx = this.transaction(ALL, 'readwrite', 'strict')
+      const done = completion(tx)
+      let result: GcResult
       try {
-        const result = await collect(tx, horizon, options.records)
-        await tx.done
-        return result
+        result = await collect(tx, horizon, options.records)
       } catch (err) {
         abort(tx)
         throw err
       }
+      await done
+      // topOutcome stays as it is: above the newest outcome left, it only costs lookups.
+      return { ...result, versionsRemoved: result.versionsRemoved + this.window.forget(horizon) }
     })
   }
 
   async exportSnapshot (at: Timestamp): Promise<StoreSnapshot> {
     return guard(async () => {
-      const tx = this.read(['versions', 'txns', 'meta'])
-      const entries = await entriesIn(tx, at)
+      const tx = this.transaction(['latest', 'txns', 'meta'], 'readonly')
+      const entries = await this.entriesIn(tx, at)
       const txns: Array<[string, string]> = []
-      await scan(tx, 'txns', (id, record) => { if (record.slice(0, 36) < at) txns.push([id, record]) })
+      await scan(tx.objectStore('txns'), (id, record) => { if ((record as string).slice(0, 36) < at) txns.push([id as string, record as string]) })
       const meta: Array<[string, Value]> = []
-      await scan(tx, 'meta', (name, value) => { meta.push([name, value]) })
+      await scan(tx.objectStore('meta'), (name, value) => { meta.push([name as string, value as Value]) })
       return { at, entries, txns, meta }
     })
   }
@@ -248,21 +287,23 @@ export class IdbStore implements Store {
     return guard(async () => {
       // Every store is cleared, batches and outcomes too (as MemoryStore does), and loaded in one transaction:
       // a crash leaves the old contents or the snapshot, never a mix.
-      const tx = this.live().transaction(ALL, 'readwrite', { durability: 'strict' })
+      const tx = this.transaction(ALL, 'readwrite', 'strict')
+      const done = completion(tx)
       try {
-        const writes: Array<Promise<unknown>> = ALL.map(async name => tx.objectStore(name).clear())
-        const versions = tx.objectStore('versions')
-        for (const [key, value] of snapshot.entries) writes.push(versions.put(value, [key, TS_ZERO]))
+        for (const name of ALL) tx.objectStore(name).clear()
+        const latest = tx.objectStore('latest')
+        for (const [key, value] of snapshot.entries) latest.put({ ts: TS_ZERO, value } satisfies LatestRecord, key)
         const txns = tx.objectStore('txns')
-        for (const [id, record] of snapshot.txns) writes.push(txns.put(record, id))
+        for (const [id, record] of snapshot.txns) txns.put(record, id)
         const meta = tx.objectStore('meta')
-        for (const [name, value] of snapshot.meta) writes.push(meta.put(value, name))
-        await Promise.all(writes)
+        for (const [name, value] of snapshot.meta) meta.put(value, name)
       } catch (err) {
         abort(tx)
         throw err
       }
-      await tx.done
+      await done
+      // topOutcome stays: lowering it could let a write issued meanwhile settle a timestamp twice; too high costs lookups only.
+      this.window.reset(TS_ZERO)
     })
   }
 
@@ -270,227 +311,4 @@ export class IdbStore implements Store {
     // IndexedDB finishes the transactions already started, then closes.
     this.fail('closed by its owner')
   }
-}
-
-/** The newest version of `key` strictly below `below`: one step of a reverse cursor. */
-async function latestIn (tx: ReadTx, key: string, below: Timestamp): Promise<Version | undefined> {
-  const cursor = await tx.objectStore('versions').openCursor(IDBKeyRange.bound([key], [key, below], false, true), 'prev')
-  return cursor === null ? undefined : { ts: cursor.key[1], value: cursor.value }
-}
-
-/**
- * Visits every row of a store in key order, `SCAN_CHUNK` at a time: a
- * getAllKeys and a getAll over the same range in one transaction return the
- * same rows in the same order, and cost two round trips per chunk instead of
- * one per row as a cursor would.
- */
-async function scan<S extends Name> (
-  tx: ReadTx, name: S, visit: (key: Schema[S]['key'], value: Schema[S]['value']) => void, upper?: IDBKeyRange
-): Promise<void> {
-  const store = tx.objectStore(name)
-  let range: IDBKeyRange | undefined = upper
-  for (;;) {
-    const [keys, values] = await Promise.all([store.getAllKeys(range, SCAN_CHUNK), store.getAll(range, SCAN_CHUNK)])
-    for (let i = 0; i < keys.length; i++) visit(keys[i] as Schema[S]['key'], values[i])
-    if (keys.length < SCAN_CHUNK) return
-    const last = keys[keys.length - 1] as IDBValidKey
-    range = upper?.upper === undefined
-      ? IDBKeyRange.lowerBound(last, true)
-      : IDBKeyRange.bound(last, upper.upper as IDBValidKey, true, upper.upperOpen)
-  }
-}
-
-/** Per key, the last version below `below` is its value; keys come out in string order. */
-async function entriesIn (tx: ReadTx, below: Timestamp): Promise<Array<[string, Value]>> {
-  const out: Array<[string, Value]> = []
-  let current: string | undefined
-  let value: Value | undefined
-  const flush = (): void => {
-    if (current !== undefined && value !== undefined) out.push([current, value])
-    value = undefined
-  }
-  await scan(tx, 'versions', ([key, ts], v) => {
-    if (key !== current) {
-      flush()
-      current = key
-    }
-    if (ts < below) value = v
-  })
-  flush()
-  return out
-}
-
-async function collect (tx: IDBPTransaction<Schema, Name[], 'readwrite'>, horizon: Timestamp, records: Timestamp | undefined): Promise<GcResult> {
-  const deletes: Array<Promise<unknown>> = []
-  const below = IDBKeyRange.upperBound(horizon, true)
-
-  // Per key, every version below the newest one below the horizon goes, and that one too if it is a deletion:
-  // one range delete per key.
-  let versionsRemoved = 0
-  const versions = tx.objectStore('versions')
-  let key: string | undefined
-  let count = 0
-  let newest: Timestamp | undefined
-  let deleted = false
-  const flush = (): void => {
-    if (key === undefined || newest === undefined) return
-    const n = deleted ? count : count - 1
-    if (n > 0) deletes.push(versions.delete(IDBKeyRange.bound([key], [key, newest], false, !deleted)))
-    versionsRemoved += n
-    count = 0
-    newest = undefined
-  }
-  await scan(tx, 'versions', ([k, ts], v) => {
-    if (k !== key) {
-      flush()
-      key = k
-    }
-    if (ts < horizon) {
-      count++
-      newest = ts
-      deleted = v === undefined
-    }
-  })
-  flush()
-
-  // Batches whose last thunk lies below the horizon go, found by that index, and outcomes below it.
-  const batches = tx.objectStore('batches')
-  const outcomes = tx.objectStore('outcomes')
-  const [gone, outcomesRemoved] = await Promise.all([batches.index('byLast').getAllKeys(below), outcomes.count(below)])
-  for (const range of keyRuns(gone)) deletes.push(batches.delete(range))
-  deletes.push(outcomes.delete(below))
-
-  let recordsRemoved = 0
-  if (records !== undefined) {
-    const txns = tx.objectStore('txns')
-    await scan(tx, 'txns', (id, record) => {
-      if (record.slice(0, 36) < records) {
-        deletes.push(txns.delete(id))
-        recordsRemoved++
-      }
-    })
-  }
-  await Promise.all(deletes)
-  return { versionsRemoved, batchesRemoved: gone.length, outcomesRemoved, recordsRemoved }
-}
-
-function abort (tx: IDBPTransaction<Schema, Name[], 'readwrite'>): void {
-  try {
-    tx.abort()
-  } catch {
-    // Already finished or aborted by the failing request.
-  }
-  tx.done.catch(() => {})
-}
-
-/** Runs `fn`; IndexedDB failures (quota, a closed connection, I/O) become StoreFailedError, with the cause kept. */
-async function guard<T> (fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn()
-  } catch (err) {
-    if (err instanceof TidelineError) throw err
-    const e = err as { name?: string, message?: string }
-    throw new StoreFailedError(`IndexedDB: ${e.name ?? 'Error'}: ${e.message ?? String(err)}`, { cause: err })
-  }
-}
-
-/**
- * Batch keys as key ranges, one per run of consecutive seqs in one
- * coordinator's epoch: no other key lies between [c, e, s] and [c, e, s + 1]
- * (seqs are integers), so deleting the run's range deletes exactly its keys.
- * A GC usually removes a prefix of each sequence: one delete each.
- */
-function keyRuns (keys: readonly BatchKey[]): IDBKeyRange[] {
-  const sorted = [...keys].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] - b[1] || a[2] - b[2]))
-  const out: IDBKeyRange[] = []
-  let first: BatchKey | undefined
-  let last: BatchKey | undefined
-  for (const k of sorted) {
-    if (last !== undefined && k[0] === last[0] && k[1] === last[1] && k[2] === last[2] + 1) {
-      last = k
-      continue
-    }
-    if (first !== undefined && last !== undefined) out.push(IDBKeyRange.bound(first, last))
-    first = k
-    last = k
-  }
-  if (first !== undefined && last !== undefined) out.push(IDBKeyRange.bound(first, last))
-  return out
-}
-
-/** Settles with the transaction: resolves on complete, rejects on error or abort. */
-function completion (tx: IDBTransaction): Promise<void> {
-  return new Promise((resolve, reject) => {
-    tx.oncomplete = () => { resolve() }
-    tx.onabort = () => { reject(tx.error ?? new DOMException('transaction aborted', 'AbortError')) }
-  })
-}
-
-function request<T> (r: IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    r.onsuccess = () => { resolve(r.result) }
-    r.onerror = () => { reject(r.error ?? new DOMException('request failed', 'UnknownError')) }
-  })
-}
-
-/** An `add` that finds its key taken is a no-op (write-once), not a failed transaction. */
-function ignoreTaken (this: IDBRequest, event: Event): void {
-  if (this.error?.name === 'ConstraintError') {
-    event.preventDefault()
-    event.stopPropagation()
-  }
-}
-
-function addOnce (store: IDBObjectStore, value: unknown, key?: IDBValidKey): void {
-  const r = key === undefined ? store.add(value) : store.add(value, key)
-  r.onerror = ignoreTaken
-}
-
-/** The keys of `store` within [lo, hi], as a set: one request however many there are. */
-async function keysBetween (store: IDBObjectStore, lo: Timestamp, hi: Timestamp): Promise<Set<IDBValidKey>> {
-  return new Set(await request(store.getAllKeys(IDBKeyRange.bound(lo, hi))))
-}
-
-/**
- * Issues one batch's writes on a native transaction. Replicated batches and
- * exactly-once records are write-once `add`s. The first settlement of a
- * timestamp decides it: its outcome is recorded and its versions written; a
- * later one changes nothing (as MemoryStore), which one range probe of the
- * outcomes over the settlements' timestamps tells. Requests are not awaited
- * one by one: a failure aborts the transaction, and `complete` says all of
- * them landed.
- */
-async function apply (tx: IDBTransaction, batch: StoreBatch): Promise<void> {
-  const batches = tx.objectStore('batches')
-  for (const b of batch.batches ?? []) {
-    // A batch has at least one thunk; one without any would lie below every horizon.
-    const record: BatchRecord = { last: b.thunks[b.thunks.length - 1]?.ts ?? TS_ZERO, batch: b }
-    addOnce(batches, record, [b.coordinator, b.epoch, b.seq] satisfies BatchKey)
-  }
-  const settle = batch.settle ?? []
-  if (settle.length > 0) {
-    let lo = (settle[0] as Settlement).ts
-    let hi = lo
-    for (const s of settle) {
-      if (s.ts < lo) lo = s.ts
-      if (s.ts > hi) hi = s.ts
-    }
-    const outcomes = tx.objectStore('outcomes')
-    const versions = tx.objectStore('versions')
-    const settled = await keysBetween(outcomes, lo, hi)
-    const puts: Array<[VersionKey, Value | undefined]> = []
-    for (const s of settle) {
-      if (settled.has(s.ts)) continue
-      settled.add(s.ts)
-      outcomes.put(s.outcome, s.ts)
-      for (const [key, value] of s.writes) puts.push([[key, s.ts], value])
-    }
-    // In key order: the backing store inserts neighbours together instead of all over the key space.
-    puts.sort((a, b) => (a[0][0] < b[0][0] ? -1 : a[0][0] > b[0][0] ? 1 : a[0][1] < b[0][1] ? -1 : 1))
-    for (const [key, value] of puts) versions.put(value, key)
-  }
-  const meta = tx.objectStore('meta')
-  for (const [name, value] of batch.meta ?? []) meta.put(value, name)
-  const txns = tx.objectStore('txns')
-  for (const [id, record] of batch.txns ?? []) addOnce(txns, record, id)
 }

@@ -1,0 +1,94 @@
+import { TS_ZERO, cloneValue } from '@tideline/core'
+import type { Outcome, Settlement, StoreBatch, Timestamp } from '@tideline/core'
+import { outcomesIn } from './runs.js'
+import type { NewestReader } from './newest.js'
+import { addOnce } from './requests.js'
+import type { BatchKey, BatchRecord, LatestRecord, RunRecord } from './schema.js'
+
+/** A version a write replaces, for the window: [key, version, the timestamp of the write that replaced it]. */
+export type Replaced = [key: string, version: LatestRecord, by: Timestamp]
+
+/**
+ * Issues one batch's writes on a native readwrite transaction over every
+ * store. Replicated batches and exactly-once records are write-once `add`s.
+ *
+ * The first settlement of a timestamp decides it, outcome and versions; a
+ * later one changes nothing (as MemoryStore). Settlements above `checkUpTo`
+ * (the newest timestamp any earlier write settles) are first by
+ * construction; only the others are looked up among the run records. Each
+ * written key's newest version is read in the same transaction (NewestReader),
+ * so that the version a settlement replaces can be handed to the window and a
+ * late write (below the newest) is told apart. Then one put per key written
+ * (its newest version) and one run record.
+ *
+ * Requests are not awaited one by one: the reads go out together and are
+ * awaited together, the writes not at all (a failure aborts the transaction,
+ * and `complete` says all of them landed). Returns the versions replaced.
+ */
+export async function apply (tx: IDBTransaction, batch: StoreBatch, checkUpTo: Timestamp, reader: NewestReader): Promise<Replaced[]> {
+  const batches = tx.objectStore('batches')
+  for (const b of batch.batches ?? []) {
+    // A batch has at least one thunk; one without any would lie below every horizon.
+    const record: BatchRecord = { last: b.thunks[b.thunks.length - 1]?.ts ?? TS_ZERO, batch: b }
+    addOnce(batches, record, [b.coordinator, b.epoch, b.seq] satisfies BatchKey)
+  }
+  const meta = tx.objectStore('meta')
+  for (const [name, value] of batch.meta ?? []) meta.put(value, name)
+  const txns = tx.objectStore('txns')
+  for (const [id, record] of batch.txns ?? []) addOnce(txns, record, id)
+  const settle = batch.settle ?? []
+  if (settle.length === 0) return []
+
+  const latest = tx.objectStore('latest')
+  const runs = tx.objectStore('runs')
+  const check = new Set<Timestamp>()
+  const written = new Set<string>()
+  for (const s of settle) {
+    if (s.ts <= checkUpTo) check.add(s.ts)
+    for (const [key] of s.writes) written.add(key)
+  }
+  const keys = [...written].sort(byString)
+  const [known, newest] = await Promise.all([
+    check.size === 0 ? undefined : outcomesIn(runs, [...check].sort(byString)),
+    keys.length === 0 ? new Map<string, LatestRecord>() : reader.read(latest, keys)
+  ])
+
+  const settled = new Set<Timestamp>()
+  const outcomes: Array<[Timestamp, Outcome]> = []
+  const replaced: Replaced[] = []
+  const changed = new Set<string>()
+  for (const s of settle) {
+    if (settled.has(s.ts) || known?.has(s.ts) === true) continue
+    settled.add(s.ts)
+    outcomes.push([s.ts, s.outcome])
+    settleOne(s, newest, replaced, changed)
+  }
+  // In key order: the backing store inserts neighbours together instead of all over the key space.
+  for (const key of keys) if (changed.has(key)) latest.put(newest.get(key), key)
+  if (outcomes.length > 0) {
+    outcomes.sort((x, y) => byString(x[0], y[0]))
+    const run: RunRecord = { first: (outcomes[0] as [Timestamp, Outcome])[0], outcomes }
+    runs.put(run, (outcomes[outcomes.length - 1] as [Timestamp, Outcome])[0])
+  }
+  return replaced
+}
+
+/** One first settlement's writes against the newest versions: each becomes the newest, or (late) only history. */
+function settleOne (s: Settlement, newest: Map<string, LatestRecord>, replaced: Replaced[], changed: Set<string>): void {
+  for (const [key, value] of s.writes) {
+    const before = newest.get(key)
+    if (before !== undefined && before.ts >= s.ts) {
+      // A late write (below the newest): for reads below the newest only. Copied: the caller keeps its value.
+      replaced.push([key, { ts: s.ts, value: cloneValue(value) }, before.ts])
+      continue
+    }
+    // Read from disk, the replaced version is this store's own; written earlier in this batch, it is the caller's.
+    if (before !== undefined) replaced.push([key, changed.has(key) ? { ts: before.ts, value: cloneValue(before.value) } : before, s.ts])
+    newest.set(key, { ts: s.ts, value })
+    changed.add(key)
+  }
+}
+
+function byString (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
