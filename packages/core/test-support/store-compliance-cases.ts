@@ -1,10 +1,12 @@
 import { expect } from 'chai'
-import { TS_INFINITY, makeTimestamp, peerTag, StoreFailedError, type Batch, type Outcome, type Settlement, type Store, type Thunk, type Timestamp, type Value, type Version } from '../src/index.js'
+import { TS_INFINITY, makeTimestamp, peerTag, StoreFailedError, type Batch, type Outcome, type Settlement, type Store, type StoreBatch, type Thunk, type Timestamp, type Value, type Version } from '../src/index.js'
 
 /** How the suite gets a store: fresh ones, and (for durable stores) the same data reopened. */
 export interface StoreFactory {
-  /** A new, empty store. */
-  open(): Promise<StoreHandle>
+  /** A new, empty store; `versionWindowMs` for stores that keep older versions in memory for a window. */
+  open(options?: { readonly versionWindowMs?: number }): Promise<StoreHandle>
+  /** The store keeps only each key's newest version durably and older ones for `versionWindowMs` (the window case runs). */
+  readonly versionWindow?: boolean
 }
 
 export interface StoreHandle {
@@ -302,6 +304,36 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         expect((await store.latest('k', tsAt(7)))?.value).to.equal(60)
         expect((await store.latest('k', tsAt(8)))?.value).to.equal(70)
         expect(await store.latestValues(['k'], tsAt(8))).to.deep.equal([70])
+      } finally {
+        await store.close().catch(() => {})
+        await h.cleanup?.()
+      }
+    }
+  },
+
+  {
+    name: 'a store with a version window keeps what the newest versions replaced for the window, and refuses older reads',
+    async run (factory) {
+      if (factory.versionWindow !== true) return
+      const h = await factory.open({ versionWindowMs: 1_000 })
+      const store = h.store
+      const at = (ms: number): Timestamp => makeTimestamp(ms, tag, 0)
+      const put = (ms: number, value: Value, key = 'k'): StoreBatch => ({ settle: [{ ts: at(ms), outcome: { status: 'committed', value: null }, writes: [[key, value]] }], durability: 'relaxed' })
+      try {
+        // Versions at 1 s, 1.5 s, ..., 5 s: the window keeps what writes in the last second replaced.
+        for (let i = 0; i <= 8; i++) await store.write(put(1_000 + 500 * i, i))
+        expect((await store.latest('k', at(10_000)))?.value).to.equal(8)
+        expect((await store.latest('k', at(4_600)))?.value).to.equal(7) // replaced at 5 s
+        expect((await store.latest('k', at(4_100)))?.value).to.equal(6) // replaced at 4.5 s
+        // Replaced at 3.5 s, more than a second before the newest write: gone, and said so.
+        expect(await versionOrTooOld(store.latest('k', at(3_100)))).to.equal('too old')
+        expect(await rejection(store.latestValues(['k'], at(3_100)))).to.have.property('name', 'SnapshotTooOldError')
+        expect(await rejection(store.entries(at(3_100)))).to.have.property('name', 'SnapshotTooOldError')
+        // A key never rewritten is answered at any timestamp from its one version.
+        await store.write(put(5_100, 'x', 'once'))
+        expect(await store.latestValues(['once'], at(5_200))).to.deep.equal(['x'])
+        expect(await store.latestValues(['once'], at(5_100))).to.deep.equal([undefined])
+        expect(await store.entries(at(4_600))).to.deep.equal([['k', 7]])
       } finally {
         await store.close().catch(() => {})
         await h.cleanup?.()

@@ -7,14 +7,15 @@ import { IdbStore } from '../src/index.js'
 export function idbStoreFactory (prefix: string): StoreFactory {
   let n = 0
   return {
-    async open () {
+    versionWindow: true,
+    async open (options = {}) {
       const name = `${prefix}-${n++}`
-      let current: Store = await IdbStore.open({ name })
+      let current: Store = await IdbStore.open({ name, ...options })
       return {
         store: current,
         reopen: async () => {
           await current.close()
-          current = await IdbStore.open({ name })
+          current = await IdbStore.open({ name, ...options })
           return current
         },
         cleanup: async () => {
