@@ -1,5 +1,5 @@
 import { decode, encode } from 'cborg'
-import { InvalidMessageError, type Message } from '@tideline/core'
+import { InvalidMessageError, type Batch, type Message } from '@tideline/core'
 
 /**
  * Wire codec: a frame is one CBOR item (RFC 8949), an array of protocol
@@ -22,9 +22,60 @@ const DECODE_OPTIONS = {
   useMaps: false
 } as const
 
+/**
+ * A batch on the wire carries its epoch, coordinator and seq once: its thunks
+ * leave out those three and their index, which the receiver puts back from
+ * the batch and the thunk's position (decodeFrame). That is about a third of
+ * a small thunk's bytes and CBOR items.
+ */
+function compactBatches (batches: readonly Batch[]): unknown[] {
+  return batches.map(b => ({
+    epoch: b.epoch,
+    coordinator: b.coordinator,
+    seq: b.seq,
+    thunks: b.thunks.map(t => ({ ts: t.ts, procedure: t.procedure, hash: t.hash, args: t.args, reads: t.reads, writes: t.writes, clientTxnId: t.clientTxnId }))
+  }))
+}
+
+function compact (m: Message): unknown {
+  switch (m.t) {
+    case 'write': return { ...m, batches: compactBatches(m.batches) }
+    case 'gap-rep': return { ...m, batches: compactBatches(m.batches) }
+    case 'rc-promise': return { ...m, report: { ...m.report, held: compactBatches(m.report.held) } }
+    case 'rc-accept':
+    case 'rc-decided': return { ...m, value: { ...m.value, batches: compactBatches(m.value.batches) } }
+    default: return m
+  }
+}
+
+/** Puts each thunk's batch fields back, in place, wherever the shape allows; validation judges the rest. */
+function expandBatches (batches: unknown): void {
+  if (!Array.isArray(batches)) return
+  for (const b of batches as unknown[]) {
+    if (typeof b !== 'object' || b === null) continue
+    const { epoch, coordinator, seq, thunks } = b as Record<string, unknown>
+    if (!Array.isArray(thunks)) continue
+    for (let i = 0; i < thunks.length; i++) {
+      const t = thunks[i] as unknown
+      if (typeof t !== 'object' || t === null || Array.isArray(t)) continue
+      Object.assign(t, { epoch, coordinator, seq, index: i })
+    }
+  }
+}
+
+function expand (m: unknown): unknown {
+  if (typeof m !== 'object' || m === null) return m
+  const r = m as Record<string, unknown>
+  const inner = (x: unknown, field: string): unknown => typeof x === 'object' && x !== null ? (x as Record<string, unknown>)[field] : undefined
+  if (r.t === 'write' || r.t === 'gap-rep') expandBatches(r.batches)
+  else if (r.t === 'rc-promise') expandBatches(inner(r.report, 'held'))
+  else if (r.t === 'rc-accept' || r.t === 'rc-decided') expandBatches(inner(r.value, 'batches'))
+  return m
+}
+
 /** One frame: a bundle (CBOR array) of messages for the same destination. */
 export function encodeMessages (messages: readonly Message[]): Uint8Array {
-  return encode(messages)
+  return encode(messages.map(compact))
 }
 
 /**
@@ -33,10 +84,13 @@ export function encodeMessages (messages: readonly Message[]): Uint8Array {
  */
 export function decodeFrame (frame: Uint8Array): unknown {
   if (frame.byteLength > MAX_FRAME_BYTES) throw new InvalidMessageError(`frame of ${frame.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
+  let decoded: unknown
   try {
-    return decode(frame, DECODE_OPTIONS)
+    decoded = decode(frame, DECODE_OPTIONS)
   } catch (err) {
     // RangeError from absurd nesting included: a hostile frame never escapes as anything but this.
     throw new InvalidMessageError(`undecodable frame: ${(err as Error).message}`, { cause: err })
   }
+  if (Array.isArray(decoded)) for (const m of decoded as unknown[]) expand(m)
+  return decoded
 }

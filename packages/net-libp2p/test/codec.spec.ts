@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { validateMessage } from '@tideline/core'
+import { decode, encode } from 'cborg'
+import { validateMessage, type Message, type Timestamp } from '@tideline/core'
 import { arbMessage, thrown } from '@tideline/core/message-arbitraries'
 import { MAX_FRAME_BYTES, decodeFrame, encodeMessages } from '../src/codec.js'
 
@@ -30,6 +31,20 @@ describe('wire codec', () => {
         if (Array.isArray(decoded)) for (const m of decoded) validateMessage(m)
       }))
     }), { numRuns: 3000 })
+  })
+
+  it('sends a batch\'s epoch, coordinator and seq once, not with every thunk, and puts them back', () => {
+    const coordinator = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'
+    const thunks = Array.from({ length: 50 }, (_, i) => ({
+      ts: `0000000f4240${'ab'.repeat(8)}${i.toString(16).padStart(8, '0')}` as Timestamp,
+      epoch: 3, coordinator, seq: 7, index: i, procedure: 'transfer', hash: 'h'.repeat(64), args: { from: `a${i}`, to: `a${i + 1}`, amount: 1 }, reads: [`acct/a${i}`, `acct/a${i + 1}`], writes: [`acct/a${i}`, `acct/a${i + 1}`], clientTxnId: `c-${i}`
+    }))
+    const message: Message = { t: 'write', batches: [{ epoch: 3, coordinator, seq: 7, thunks }], wm: [] }
+    const frame = encodeMessages([message])
+    const raw = decode(frame) as Array<{ batches: Array<{ thunks: Array<Record<string, unknown>> }> }>
+    expect(Object.keys(raw[0]?.batches[0]?.thunks[0] ?? {}).sort()).toEqual(['args', 'clientTxnId', 'hash', 'procedure', 'reads', 'ts', 'writes'])
+    expect(frame.length).toBeLessThan(0.8 * encode([message]).length)
+    expect((decodeFrame(frame) as unknown[]).map(m => validateMessage(m))).toEqual([message])
   })
 
   it('refuses a frame over the size limit before decoding it', () => {

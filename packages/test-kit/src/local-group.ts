@@ -19,12 +19,24 @@ const CLI = join(dirname(createRequire(import.meta.url).resolve('@tideline/relay
 
 /** A free TCP port on loopback (bound once and released; the caller's server binds it again at once). */
 export async function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
+  // Below Linux's ephemeral range (32768 and up): a port the kernel picks there can be taken by some
+  // process's outgoing connection before the relay binds it (seen as EADDRINUSE in a bench run beside
+  // an etcd cluster). Random tries first, then whatever the kernel gives.
+  for (let i = 0; i < 20; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (await bind(port) !== undefined) return port
+  }
+  return await bind(0) ?? 0
+}
+
+/** Binds `port` on loopback and releases it: the port bound (0 picks one), or undefined when it is taken. */
+async function bind (port: number): Promise<number | undefined> {
+  return new Promise(resolve => {
     const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
+    s.once('error', () => { resolve(undefined) })
+    s.listen(port, '127.0.0.1', () => {
       const a = s.address()
-      s.close(() => { resolve(typeof a === 'object' && a !== null ? a.port : 0) })
+      s.close(() => { resolve(typeof a === 'object' && a !== null ? a.port : undefined) })
     })
   })
 }
