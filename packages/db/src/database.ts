@@ -119,6 +119,8 @@ interface Subscription {
   running: boolean
   dirty: boolean
   last: Timestamp | undefined
+  /** Settles when the refresh under way (if any) has called back. */
+  idle: Promise<void>
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -217,7 +219,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
    */
   subscribe (keys: readonly string[], cb: (values: Readonly<Record<string, Value>>, ts: Timestamp) => void, options: { onError?: (err: Error) => void } = {}): () => void {
     this.assertOpen()
-    const sub: Subscription = { keys: [...keys], set: new Set(keys), cb, onError: options.onError, running: false, dirty: false, last: undefined }
+    const sub: Subscription = { keys: [...keys], set: new Set(keys), cb, onError: options.onError, running: false, dirty: false, last: undefined, idle: Promise.resolve() }
     this.subs.add(sub)
     this.refresh(sub)
     return () => { this.subs.delete(sub) }
@@ -227,7 +229,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     if (sub.running) { sub.dirty = true; return }
     sub.running = true
     sub.dirty = false
-    this.net.peer.read(sub.keys, { consistency: 'snapshot' }).then(r => {
+    sub.idle = this.net.peer.read(sub.keys, { consistency: 'snapshot' }).then(r => {
       if (!this.subs.has(sub) || (sub.last !== undefined && r.ts <= sub.last)) return
       sub.last = r.ts
       sub.cb(r.values, r.ts)
@@ -235,7 +237,8 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
       if (this.subs.has(sub)) sub.onError?.(err as Error)
     }).finally(() => {
       sub.running = false
-      if (sub.dirty && this.subs.has(sub) && !this.closed) this.refresh(sub)
+      // Also while closing: close() waits for what was evaluated before it (subs are cleared after).
+      if (sub.dirty && this.subs.has(sub)) this.refresh(sub)
     })
   }
 
@@ -296,11 +299,28 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     }
   }
 
-  /** Stops the network, closes the replica (and its worker), and frees the tab slot. */
+  /** Waits (until `deadline`) for every subscription refresh under way, and the ones they queue, to call back. */
+  private async settleSubscriptions (deadline: number): Promise<void> {
+    for (;;) {
+      const running = [...this.subs].filter(sub => sub.running)
+      const left = deadline - Date.now()
+      if (running.length === 0 || left <= 0) return
+      let timer: ReturnType<typeof setTimeout> | undefined
+      await Promise.race([Promise.all(running.map(async sub => { await sub.idle })), new Promise<void>(resolve => { timer = setTimeout(resolve, left) })])
+      clearTimeout(timer)
+    }
+  }
+
+  /**
+   * Stops the network, closes the replica (and its worker), and frees the tab
+   * slot. Subscriptions first get what was evaluated before the close (their
+   * refreshes under way finish, for up to a second).
+   */
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     clearTimeout(this.connectingTimer)
+    await this.settleSubscriptions(Date.now() + 1_000)
     this.subs.clear()
     this.stopApplied()
     try {
