@@ -58,7 +58,8 @@ export function * recoveryReads (initial: GroupConfig): Generator<RecoveryRead, 
   const batches: Batch[] = []
   const cursorHere = cursor !== undefined && (cursor.epoch ?? initial.epoch) === start
   for (let e = start; e === start || decisions.has(e); e++) {
-    const voters = e === start ? (start !== initial.epoch ? decisions.get(start)?.voters ?? initial.voters : initial.voters) : (decisions.get(e) as EpochChange).voters
+    // The decision that started an epoch names its voters; the genesis epoch has none.
+    const voters = decisions.get(e)?.voters ?? initial.voters
     for (const coordinator of voters) {
       const from = e === start && cursorHere ? cursor.evalNext[coordinator] ?? 1 : 1
       batches.push(...(yield { batches: { coordinator, epoch: e, from } }) as Batch[])
@@ -83,7 +84,7 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
   const { cursor, decisions } = persisted
   const { start, target } = epochRange(cursor, persisted.config, initial)
   // Rebuild the epochs from the one the cursor is in up to the newest installed, applying each decided cut.
-  const voters = start !== initial.epoch ? decisions.get(start)?.voters ?? initial.voters : initial.voters
+  const voters = decisions.get(start)?.voters ?? initial.voters
   s.epochs.clear()
   let record = newEpochRecord(start, voters, s.now)
   s.epochs.set(start, record)
