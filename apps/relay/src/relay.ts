@@ -32,6 +32,10 @@ export interface RelayOptions {
   readonly suspectMs?: number
   /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below suspectMs). @default 500 */
   readonly heartbeatMs?: number
+  /** How far below the voters' durable frontier history is kept (for lagging replicas; older ones take a snapshot). @default 60000 */
+  readonly retainMs?: number
+  /** How long exactly-once records are kept (a retry after this may run again). @default 24 h */
+  readonly retainTxnsMs?: number
   /** For a relay that is not in the genesis: the invite (text form) it presents to the voters. */
   readonly invite?: string
   readonly logger: RelayLogger
@@ -97,6 +101,8 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       admitVoter: () => true,
       ...(o.suspectMs === undefined ? {} : { suspectMs: o.suspectMs }),
       ...(o.heartbeatMs === undefined ? {} : { idleHeartbeatMs: o.heartbeatMs }),
+      ...(o.retainMs === undefined ? {} : { retainMs: o.retainMs }),
+      ...(o.retainTxnsMs === undefined ? {} : { retainTxnsMs: o.retainTxnsMs }),
       logger: (event, detail) => { log(event, detail) }
     })
   } catch (err) {

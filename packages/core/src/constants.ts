@@ -46,3 +46,21 @@ export const DEFAULT_PROPOSE_TIMEOUT_MS = 500
 export const DEFAULT_MAX_VOTERS = 7
 /** How often a replica that saw a newer epoch asks for the decision it lacks. */
 export const DEFAULT_EPOCH_FETCH_MS = 200
+/** How far below the group's durable frontier a replica keeps history (batches, outcomes, versions in memory): lagging replicas gap-fill inside it, older ones take a snapshot. */
+export const DEFAULT_RETAIN_MS = 60_000
+/** How long a replica keeps exactly-once records (a retry with the same clientTxnId after this may be taken as new). */
+export const DEFAULT_RETAIN_TXNS_MS = 24 * 60 * 60_000
+/** Most often a replica runs a GC step. */
+export const DEFAULT_GC_INTERVAL_MS = 1_000
+/** Most often a replica makes its frontier durable with a strict write of its own (idle: every quarter of its retention window). */
+export const DURABLE_SYNC_MS = 250
+/** Most bytes of values in one snapshot chunk (well below the transport's frame limit). */
+export const SNAPSHOT_CHUNK_BYTES = 256 * 1024
+/** A snapshot request unanswered this long is sent again (the same chunk: a stream resumes where it stopped). */
+export const SNAPSHOT_RETRY_MS = 1_000
+/** Resends of one request before the requester turns to another voter (and starts over). */
+export const SNAPSHOT_TRIES = 3
+/** A voter drops an export nobody asked a chunk of for this long. */
+export const SNAPSHOT_LEASE_MS = 60_000
+/** Most exports a voter holds at once (each is a copy of its state). */
+export const MAX_SNAPSHOT_EXPORTS = 2

@@ -4,7 +4,7 @@ export { sourceFingerprint } from './fingerprint.js'
 export { canonical, checkValue, cloneValue } from './value.js'
 export type { Value } from './value.js'
 export {
-  TS_ZERO, TS_INFINITY, TIMESTAMP_LENGTH, TimestampMinter, makeTimestamp, timestampSuccessor, parseTimestamp, timestampMs, isTimestamp,
+  TS_ZERO, TS_INFINITY, TIMESTAMP_LENGTH, TimestampMinter, makeTimestamp, timestampSuccessor, timestampPredecessor, parseTimestamp, timestampMs, isTimestamp,
   compareTimestamps, maxTimestamp, minTimestamp, timestampToBytes, timestampFromBytes, peerTag
 } from './timestamp.js'
 export type { Timestamp, TimestampParts } from './timestamp.js'

@@ -1,6 +1,6 @@
 import type { Durability, GcResult, Settlement, Store, StoreBatch, StoreSnapshot, Version } from './store.js'
-import { StoreFailedError } from './errors.js'
-import { TS_ZERO, type Timestamp } from './timestamp.js'
+import { SnapshotTooOldError, StoreFailedError } from './errors.js'
+import { TS_ZERO, timestampPredecessor, type Timestamp } from './timestamp.js'
 import type { Batch, Outcome, Thunk } from './types.js'
 import { checkValue, cloneValue, type Value } from './value.js'
 
@@ -149,8 +149,21 @@ export class MemoryStore implements Store {
     }
   }
 
+  /**
+   * Reads below this may need versions GC or a snapshot import removed: one
+   * whose key holds no version below it is refused (SnapshotTooOldError),
+   * never answered as if the key had been absent.
+   */
+  private floor: Timestamp = TS_ZERO
+
+  private checkFloor (key: string, list: readonly Version[] | undefined, below: Timestamp): void {
+    if (below >= this.floor || (list !== undefined && (list[0] as Version).ts < below)) return
+    throw new SnapshotTooOldError(`a read of ${JSON.stringify(key)} below ${below} needs history this store no longer holds (below ${this.floor})`)
+  }
+
   async latest (key: string, below: Timestamp): Promise<Version | undefined> {
     const list = this.versions.get(key)
+    this.checkFloor(key, list, below)
     if (list === undefined) return undefined
     const v = list[lastBelow(list, below)]
     return v === undefined ? undefined : { ts: v.ts, value: cloneValue(v.value) }
@@ -164,6 +177,7 @@ export class MemoryStore implements Store {
     const out: Array<Value | undefined> = []
     for (const key of keys) {
       const list = this.versions.get(key)
+      this.checkFloor(key, list, below)
       if (list === undefined) { out.push(undefined); continue }
       const last = list[list.length - 1] as Version
       const v = last.ts < below ? last : list[lastBelow(list, below)]
@@ -226,8 +240,13 @@ export class MemoryStore implements Store {
   }
 
   async gc (horizon: Timestamp, options: { readonly records?: Timestamp } = {}): Promise<GcResult> {
-    const result = this.collect(horizon, options.records)
-    this.record({ kind: 'gc', horizon, records: options.records }, 'strict')
+    return this.gcSync(horizon, options.records)
+  }
+
+  gcSync (horizon: Timestamp, records: Timestamp | undefined): GcResult {
+    if (this.closed) throw new StoreFailedError('store closed')
+    const result = this.collect(horizon, records)
+    this.record({ kind: 'gc', horizon, records }, 'strict')
     return result
   }
 
@@ -236,6 +255,7 @@ export class MemoryStore implements Store {
     let batchesRemoved = 0
     let outcomesRemoved = 0
     let recordsRemoved = 0
+    if (horizon > this.floor) this.floor = horizon
     for (const [key, list] of this.versions) {
       const i = lastBelow(list, horizon)
       if (i < 0) continue
@@ -269,28 +289,45 @@ export class MemoryStore implements Store {
   }
 
   async exportSnapshot (at: Timestamp): Promise<StoreSnapshot> {
+    return this.exportSnapshotSync(at)
+  }
+
+  exportSnapshotSync (at: Timestamp): StoreSnapshot {
     return {
       at,
-      entries: await this.entries(at),
+      entries: this.entriesSync(at),
       txns: [...this.txns].filter(([, r]) => r.slice(0, 36) < at),
       meta: [...this.meta].map(([k, v]) => [k, cloneValue(v)] as const)
     }
   }
 
   async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
+    this.importSnapshotSync(snapshot)
+  }
+
+  importSnapshotSync (snapshot: StoreSnapshot): void {
     if (this.closed) throw new StoreFailedError('store closed')
+    // Refused before anything changes: a bad value must not leave the store half replaced.
+    for (const [, value] of snapshot.entries) checkValue(value, Infinity)
+    for (const [, value] of snapshot.meta) checkValue(value, Infinity)
     this.load(snapshot)
     this.record({ kind: 'import', snapshot }, 'strict')
   }
 
+  /**
+   * Values, exactly-once records and outcomes become the snapshot's; batches
+   * and the meta records it does not name stay (the replica's configuration,
+   * promises and lease, and the batches it still has to evaluate).
+   */
   private load (snapshot: StoreSnapshot): void {
     this.versions.clear()
     this.outcomes.clear()
-    this.bySeq.clear()
-    this.meta.clear()
     this.txns.clear()
-    // The snapshot's values become the initial versions: every read at or above `at` sees them.
-    for (const [key, value] of snapshot.entries) this.versions.set(key, [{ ts: TS_ZERO, value: cloneValue(value) }])
+    // The snapshot's values become the initial versions, as of just below `at`: every read at or above
+    // `at` sees them, an older one is refused (the history before them is not here).
+    const ts = timestampPredecessor(snapshot.at)
+    if (snapshot.at > this.floor) this.floor = snapshot.at
+    for (const [key, value] of snapshot.entries) this.versions.set(key, [{ ts, value: cloneValue(value) }])
     for (const [id, record] of snapshot.txns) this.txns.set(id, record)
     for (const [name, value] of snapshot.meta) this.meta.set(name, cloneValue(value))
   }

@@ -1,4 +1,5 @@
-import type { Ballot, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry } from './types.js'
+import type { Value } from './value.js'
+import type { Ballot, Cursor, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry } from './types.js'
 import type { Timestamp } from './timestamp.js'
 
 /**
@@ -53,5 +54,24 @@ export type Message =
   | { readonly t: 'confirmed'; readonly epoch: number; readonly round: number }
   /** Asks for the decision that ended `epoch` (a replica that fell behind). */
   | { readonly t: 'rc-fetch'; readonly epoch: number }
+  /**
+   * A voter's durable frontier (every thunk below it evaluated here and the
+   * settlement on disk) and the point below which it collected its history.
+   * Every replica GCs below the least durable frontier of the current voters
+   * (less its retention); one whose frontier is below a voter's `gc` catches
+   * up by snapshot.
+   */
+  | { readonly t: 'dur'; readonly durable: Timestamp; readonly gc: Timestamp }
+  /** Asks a voter for snapshot `id` from item `offset` on (the first request makes the voter export one for the sender). */
+  | { readonly t: 'snap-req'; readonly id: string; readonly offset: number }
+  /**
+   * Items `offset..` of snapshot `id` (entries first, then exactly-once
+   * records; `total` items in all), the state below `at`, which is the
+   * evaluation `cursor`'s frontier.
+   */
+  | {
+    readonly t: 'snap-chunk'; readonly id: string; readonly at: Timestamp; readonly cursor: Cursor; readonly offset: number; readonly total: number
+    readonly entries: ReadonlyArray<readonly [string, Value]>; readonly txns: ReadonlyArray<readonly [string, string]>
+  }
 
 export type MessageType = Message['t']

@@ -53,6 +53,22 @@ export interface PeerInit {
   readonly maxVoters?: number
   /** Most thunks evaluated and settled in one run (one applier call, one store batch); a run may end inside a batch. @default DEFAULT_MAX_RUN_THUNKS */
   readonly maxRunThunks?: number
+  /**
+   * How far below the group's durable frontier (the least any current voter
+   * evaluated and persisted) this replica keeps history for lagging replicas
+   * and old reads; below it, GC removes batches, outcomes and older versions,
+   * and a replica further behind catches up by snapshot.
+   * @default 60000
+   */
+  readonly retainMs?: number
+  /**
+   * How long exactly-once records are kept (Infinity: forever). A retry with
+   * the same clientTxnId later than this may run again.
+   * @default 86400000 (24 h)
+   */
+  readonly retainTxnsMs?: number
+  /** Most often a GC step runs. @default 1000 */
+  readonly gcIntervalMs?: number
   /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
   readonly candidate?: boolean
   /**
@@ -91,6 +107,9 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     proposeTimeoutMs: init.proposeTimeoutMs ?? C.DEFAULT_PROPOSE_TIMEOUT_MS,
     maxVoters: init.maxVoters ?? C.DEFAULT_MAX_VOTERS,
     maxRunThunks: init.maxRunThunks ?? C.DEFAULT_MAX_RUN_THUNKS,
+    retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS,
+    retainTxnsMs: init.retainTxnsMs ?? C.DEFAULT_RETAIN_TXNS_MS,
+    gcIntervalMs: init.gcIntervalMs ?? C.DEFAULT_GC_INTERVAL_MS,
     candidate: init.candidate ?? false,
     admitVoter: init.admitVoter ?? (() => false)
   }

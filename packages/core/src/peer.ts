@@ -32,6 +32,8 @@ export interface EpochEvent {
 export interface AppliedEvent {
   readonly written: readonly string[]
   readonly frontier: Timestamp
+  /** The replica installed a snapshot: any key may have changed (`written` is empty). */
+  readonly reset?: boolean
 }
 
 export interface CallOptions {
@@ -180,6 +182,9 @@ export class Peer {
         case 'read-decision':
           this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => ({ t: 'decision-read' as const, replyTo: e.replyTo, change: decisionValue(v) })))
           break
+        case 'gc': this.complete(this.store.gc(e.horizon, e.records === undefined ? {} : { records: e.records }).then(result => ({ t: 'gc-done' as const, horizon: e.horizon, result }))); break
+        case 'export-snapshot': this.complete(this.store.exportSnapshot(e.at).then(snapshot => ({ t: 'snapshot-exported' as const, id: e.id, to: e.to, snapshot }))); break
+        case 'import-snapshot': this.complete(this.store.importSnapshot(e.snapshot).then(() => ({ t: 'snapshot-imported' as const, cursor: e.cursor }))); break
         case 'settle': this.settle(e.call, e.value, e.error); break
         case 'later': queueMicrotask(() => { this.input(e.input) }); break
         case 'event': this.emit(e.event); break
@@ -194,7 +199,7 @@ export class Peer {
   }
 
   private emit (event: Extract<Effect, { t: 'event' }>['event']): void {
-    if (event.t === 'applied') for (const l of this.appliedListeners) l({ written: event.written, frontier: event.frontier })
+    if (event.t === 'applied') for (const l of this.appliedListeners) l(event.reset === true ? { written: [], frontier: event.frontier, reset: true } : { written: event.written, frontier: event.frontier })
     else if (event.t === 'epoch') for (const l of this.epochListeners) l({ epoch: event.epoch, voters: event.voters, aborted: event.aborted })
     else for (const l of this.divergenceListeners) l(event.divergence)
   }

@@ -68,12 +68,25 @@ export interface Store {
    * newest below `horizon` goes too), batches whose every thunk lies below
    * `horizon`, and outcomes below `horizon`.
    * Exactly-once records decided below `records` are dropped as well
-   * (retries older than that retention window may apply again).
+   * (retries older than that retention window may apply again), and so are
+   * their ids from any set or filter of them the store keeps in memory, so
+   * that memory stays bounded by the records held.
    */
   gc(horizon: Timestamp, options?: { readonly records?: Timestamp }): Promise<GcResult>
   /** The state a new or far-behind replica needs to start at `at` (then fetch thunks from `at` on). */
   exportSnapshot(at: Timestamp): Promise<StoreSnapshot>
-  /** Replaces this store's contents with a snapshot (atomically). */
+  /**
+   * Replaces this store's replicated state with a snapshot's, in one atomic
+   * write (a crash leaves the old state or the new one, never a mix): every
+   * key's values (versions held in memory too), the exactly-once records
+   * (ids the snapshot lacks are gone, from memory as well) and the settled
+   * outcomes (none survive) become the snapshot's, and its `meta` entries
+   * overwrite those names. Every other meta record (the replica's
+   * configuration, epoch decisions, promises, lease) and every batch record
+   * stay: those below `at` are left for GC, those above are still to be
+   * evaluated. Reads at `below > at` then answer from the snapshot's values;
+   * older ones may fail with SnapshotTooOldError.
+   */
   importSnapshot(snapshot: StoreSnapshot): Promise<void>
   close(): Promise<void>
 }

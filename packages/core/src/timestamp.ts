@@ -146,6 +146,16 @@ export class TimestampMinter {
   }
 }
 
+/**
+ * The greatest timestamp below `ts` (TS_ZERO stays TS_ZERO): the version
+ * time a store gives values it knows only as "the state below ts" (a
+ * snapshot's), so reads at or above `ts` see them and older reads do not.
+ */
+export function timestampPredecessor (ts: Timestamp): Timestamp {
+  if (ts === TS_ZERO) return ts
+  return (BigInt(`0x${ts}`) - 1n).toString(16).padStart(TIMESTAMP_LENGTH, '0') as Timestamp
+}
+
 /** The least timestamp above `ts`: "everything up to and including ts" as an exclusive bound. */
 export function timestampSuccessor (ts: Timestamp): Timestamp {
   const p = parseTimestamp(ts)

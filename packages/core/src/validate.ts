@@ -2,6 +2,7 @@ import { InvalidMessageError } from './errors.js'
 import type { Message } from './messages.js'
 import { isTimestamp } from './timestamp.js'
 import { checkValue } from './value.js'
+import { SNAPSHOT_CHUNK_BYTES } from './constants.js'
 
 /** Upper bounds on what a peer accepts in one message. */
 export interface MessageLimits {
@@ -128,6 +129,53 @@ function wm (x: unknown): void {
     int(e.epoch, 'wm.epoch')
     ts(e.svw, 'wm.svw')
     int(e.count, 'wm.count')
+  }
+}
+
+/** Most items in one snapshot chunk. */
+const MAX_CHUNK_ITEMS = 65_536
+
+function cursor (x: unknown): void {
+  const c = obj(x, 'cursor')
+  ts(c.frontier, 'cursor.frontier')
+  ts(c.last, 'cursor.last')
+  int(c.count, 'cursor.count')
+  const digest = arr(c.digest, 'cursor.digest', 3)
+  if (digest.length !== 3) fail('cursor.digest must hold 3 numbers')
+  for (const d of digest) int(d, 'cursor.digest lane', -(2 ** 53))
+  for (const [k, n] of Object.entries(obj(c.evalNext, 'cursor.evalNext'))) { str(k, 'cursor.evalNext coordinator'); int(n, 'cursor.evalNext seq', 1) }
+  if (c.evalIndex !== undefined) for (const [k, n] of Object.entries(obj(c.evalIndex, 'cursor.evalIndex'))) { str(k, 'cursor.evalIndex coordinator'); int(n, 'cursor.evalIndex') }
+  int(c.epoch, 'cursor.epoch')
+}
+
+/** A snapshot chunk: its values are checked as thunk arguments are, and all of them together stay under a frame. */
+function snapshotChunk (m: Record<string, unknown>, limits: Required<MessageLimits>): void {
+  str(m.id, 'id')
+  ts(m.at, 'at')
+  cursor(m.cursor)
+  const offset = int(m.offset, 'offset')
+  const total = int(m.total, 'total')
+  const entries = arr(m.entries, 'entries', MAX_CHUNK_ITEMS)
+  const txns = arr(m.txns, 'txns', MAX_CHUNK_ITEMS)
+  if (offset + entries.length + txns.length > total) fail('chunk reaches past the snapshot\'s total')
+  let bytes = 0
+  for (const e of entries) {
+    const pair = arr(e, 'entry', 2)
+    if (pair.length !== 2 || pair[1] === undefined) fail('entry must be [key, value]')
+    str(pair[0], 'entry key', MAX_KEY)
+    try {
+      bytes += checkValue(pair[1], limits.maxValueBytes)
+    } catch (err) {
+      fail(`entry value: ${(err as Error).message}`)
+    }
+  }
+  if (bytes > 2 * Math.max(SNAPSHOT_CHUNK_BYTES, limits.maxValueBytes)) fail('chunk too large')
+  for (const r of txns) {
+    const pair = arr(r, 'exactly-once record', 2)
+    if (pair.length !== 2) fail('exactly-once record must be [clientTxnId, record]')
+    str(pair[0], 'record clientTxnId')
+    const record = str(pair[1], 'record', limits.maxValueBytes)
+    if (!isTimestamp(record.slice(0, 36))) fail('record must start with its timestamp')
   }
 }
 
@@ -262,6 +310,17 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       break
     case 'rc-fetch':
       int(m.epoch, 'epoch')
+      break
+    case 'dur':
+      ts(m.durable, 'durable')
+      ts(m.gc, 'gc')
+      break
+    case 'snap-req':
+      str(m.id, 'id')
+      int(m.offset, 'offset')
+      break
+    case 'snap-chunk':
+      snapshotChunk(m, limits)
       break
     default:
       // Not JSON.stringify: a BigInt (or a cycle) would throw a TypeError instead of the named error.

@@ -55,6 +55,26 @@ const arbChange: fc.Arbitrary<EpochChange> = fc.record({
   batches: fc.array(arbBatch, { maxLength: 3 })
 })
 
+const arbCursor = fc.record({
+  frontier: arbTimestamp,
+  last: arbTimestamp,
+  count: fc.nat(1e6),
+  digest: fc.tuple(fc.integer({ min: -(2 ** 31), max: 2 ** 32 }), fc.integer({ min: -(2 ** 31), max: 2 ** 32 }), fc.nat(1e6)),
+  evalNext: fc.dictionary(id, fc.integer({ min: 1, max: 1e6 }), { maxKeys: 3 }),
+  evalIndex: fc.dictionary(id, fc.nat(100), { maxKeys: 3 }),
+  epoch: fc.nat(1000)
+})
+
+const arbSnapshotChunk = fc.record({
+  id,
+  at: arbTimestamp,
+  cursor: arbCursor,
+  offset: fc.nat(100),
+  entries: fc.array(fc.tuple(key, jsonValue.filter(v => v !== undefined)), { maxLength: 3 }),
+  txns: fc.array(fc.tuple(id, arbTimestamp.map(ts => `${ts}c`)), { maxLength: 3 }),
+  more: fc.nat(5)
+}).map(({ more, ...c }) => ({ t: 'snap-chunk' as const, ...c, total: c.offset + c.entries.length + c.txns.length + more })) as fc.Arbitrary<Message>
+
 export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('write' as const), batches: fc.array(arbBatch, { maxLength: 3 }), wm: fc.array(arbEntry, { maxLength: 3 }) }),
   fc.record({ t: fc.constant('ack' as const), epoch: fc.nat(1000), seqs: fc.array(fc.integer({ min: 1, max: 1e6 }), { maxLength: 8 }), wm: fc.array(arbEntry, { maxLength: 3 }) }),
@@ -74,7 +94,10 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('rc-accepted' as const), epoch: fc.nat(1000), ballot: arbBallot }),
   fc.record({ t: fc.constant('rc-nack' as const), epoch: fc.nat(1000), ballot: arbBallot }),
   fc.record({ t: fc.constant('rc-decided' as const), value: arbChange }),
-  fc.record({ t: fc.constant('rc-fetch' as const), epoch: fc.nat(1000) })
+  fc.record({ t: fc.constant('rc-fetch' as const), epoch: fc.nat(1000) }),
+  fc.record({ t: fc.constant('dur' as const), durable: arbTimestamp, gc: arbTimestamp }),
+  fc.record({ t: fc.constant('snap-req' as const), id, offset: fc.nat(1e6) }),
+  arbSnapshotChunk
 )
 
 /**

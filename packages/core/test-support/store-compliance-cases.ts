@@ -209,6 +209,9 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         expect(await store.outcome(tsAt(7))).to.deep.equal({ status: 'committed', value: null })
         expect((await store.batchRange('v0', 0, 1, 10)).map(b => b.seq)).to.deep.equal([4, 5])
         expect(await store.txnRecords(['t1', 't3', 't9'])).to.deep.equal([undefined, `${tsAt(3)}c`, `${tsAt(9)}c`])
+        // A dropped record is forgotten, in memory too: the id can be decided again (a retry past the retention window).
+        await store.write({ txns: [['t1', `${tsAt(11)}c`], ['t3', `${tsAt(11)}c`]] })
+        expect(await store.txnRecords(['t1', 't3'])).to.deep.equal([`${tsAt(11)}c`, `${tsAt(3)}c`])
       })
     }
   },
@@ -239,23 +242,54 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
   },
 
   {
-    name: 'exports a snapshot that another store imports: same entries, records and meta',
+    name: 'exports a snapshot that another store imports: its values, records and outcomes replaced; its batches and other meta kept',
     async run (factory) {
       await withStore(factory, async ({ store }) => {
         await store.write({ batches: [batchOf(1, [1, 2, 3])], settle: [settled(1, [['a', 1], ['b', { x: 'y' }]]), settled(2, [['a', 2]])], txns: [['t1', `${tsAt(1)}c`], ['t2', `${tsAt(2)}c`]], meta: [['cursor', { n: 2 }]] })
         await store.write({ settle: [settled(3, [['a', 3]])], txns: [['t3', `${tsAt(3)}c`]] })
         const snap = await store.exportSnapshot(tsAt(3))
         expect(snap.entries).to.deep.equal([['a', 2], ['b', { x: 'y' }]])
-        await withStore(factory, async ({ store: other }) => {
-          await other.write({ batches: singles(9), settle: [settled(9, [['zzz', 1]])] })
+        const h = await factory.open()
+        let other = h.store
+        try {
+          // The importing replica's own state: a batch above the snapshot, its settlement, records (t1 decided
+          // otherwise) and meta, one name of which the snapshot overwrites.
+          await other.write({
+            batches: singles(9),
+            settle: [settled(9, [['zzz', 1], ['a', 'mine']])],
+            txns: [['t1', `${tsAt(9)}mine`], ['t9', `${tsAt(9)}c`]],
+            meta: [['cursor', { n: 9 }], ['config', { voters: ['v0'] }]]
+          })
           await other.importSnapshot(snap)
-          expect(await other.entries(TS_INFINITY)).to.deep.equal([['a', 2], ['b', { x: 'y' }]])
-          expect((await other.latest('a', tsAt(3)))?.value).to.equal(2)
-          expect(await other.txnRecords(['t1', 't2', 't3'])).to.deep.equal([`${tsAt(1)}c`, `${tsAt(2)}c`, undefined])
-          expect(await other.getMeta('cursor')).to.deep.equal({ n: 2 })
-          expect(await other.batchRange('v0', 0, 1, Infinity)).to.deep.equal([])
-          expect(await other.outcome(tsAt(9))).to.equal(undefined)
-        })
+          const check = async (s: Store): Promise<void> => {
+            expect(await s.entries(TS_INFINITY)).to.deep.equal([['a', 2], ['b', { x: 'y' }]])
+            expect((await s.latest('a', tsAt(4)))?.value).to.equal(2)
+            // The snapshot is the state below `at`, at `at` and above: a read below it is refused, never answered from it.
+            expect((await s.latest('a', tsAt(3)))?.value).to.equal(2)
+            expect(await versionOrTooOld(s.latest('a', tsAt(2)))).to.equal('too old')
+            expect(await s.latest('zzz', TS_INFINITY)).to.equal(undefined)
+            expect(await s.latestValues(['a', 'b', 'zzz'], TS_INFINITY)).to.deep.equal([2, { x: 'y' }, undefined])
+            expect(await s.txnRecords(['t1', 't2', 't3', 't9'])).to.deep.equal([`${tsAt(1)}c`, `${tsAt(2)}c`, undefined, undefined])
+            expect(await s.getMeta('cursor')).to.deep.equal({ n: 2 })
+            expect(await s.getMeta('config')).to.deep.equal({ voters: ['v0'] })
+            expect(await s.batchRange('v0', 0, 1, Infinity)).to.deep.equal(singles(9))
+            expect(await s.outcome(tsAt(9))).to.equal(undefined)
+          }
+          await check(other)
+          if (h.reopen !== undefined) {
+            other = await h.reopen()
+            await check(other)
+          }
+          // The kept batch is evaluated again on top of the snapshot, and a record the import dropped can be written anew.
+          await other.write({ settle: [settled(9, [['a', 9]])], txns: [['t9', `${tsAt(9)}again`]] })
+          expect(await other.outcome(tsAt(9))).to.deep.equal({ status: 'committed', value: null })
+          expect(await other.latest('a', TS_INFINITY)).to.deep.equal({ ts: tsAt(9), value: 9 })
+          expect((await other.latest('a', tsAt(9)))?.value).to.equal(2)
+          expect(await other.txnRecords(['t9'])).to.deep.equal([`${tsAt(9)}again`])
+        } finally {
+          await other.close().catch(() => {})
+          await h.cleanup?.()
+        }
       })
     }
   },

@@ -1,7 +1,7 @@
 import { MemoryStore, Peer, createRegistry, type GroupConfig, type Message, type PeerInit, type ProcedureMap, type ProcedureRegistry } from '../src/index.js'
 
 /** Options every peer of a TestGroup gets (failure detection, candidacy). */
-export type PeerOptions = Partial<Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxVoters' | 'callTimeoutMs'>>
+export type PeerOptions = Partial<Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxVoters' | 'callTimeoutMs' | 'retainMs' | 'gcIntervalMs' | 'retainTxnsMs'>>
 
 /**
  * A small in-process group on a manual clock: messages wait in a queue until
@@ -20,6 +20,8 @@ export class TestGroup {
   options: PeerOptions = {}
   readonly config: GroupConfig
   private queue: Array<[string, string, Message]> = []
+  /** Messages it returns false for are lost on the way. */
+  filter: (from: string, to: string, m: Message) => boolean = () => true
 
   private constructor (registry: ProcedureRegistry, voters: string[]) {
     this.registry = registry
@@ -69,7 +71,7 @@ export class TestGroup {
     const batch = this.queue
     this.queue = []
     for (const [from, to, m] of batch) {
-      if (this.down.has(to) || (this.isolated.has(from) !== this.isolated.has(to))) continue
+      if (this.down.has(to) || (this.isolated.has(from) !== this.isolated.has(to)) || !this.filter(from, to, m)) continue
       this.peers.get(to)?.receive(from, m)
     }
     for (const [id, p] of this.peers) if (!this.down.has(id)) p.tick()

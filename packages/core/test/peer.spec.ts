@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { MemoryStore, SnapshotTooOldError, peerTag, reconnoiter, type Timestamp, type Tx, type TxnResult } from '../src/index.js'
+import { MemoryStore, SnapshotTooOldError, peerTag, reconnoiter, timestampSuccessor, type Timestamp, type Tx, type TxnResult } from '../src/index.js'
 import { TestGroup } from './harness.js'
 
 /** State outside the transaction: every replica that evaluates `leaky` gets another number (the guard cannot see this). */
@@ -317,6 +317,57 @@ describe('snapshot transfer', () => {
     expect(restored.digest).toBe(replayed.digest)
     expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v2').snapshot())
     expect(restored.evaluated).toBe(21)
+  })
+})
+
+describe('bounded history', () => {
+  it('every replica collects below the voters\' durable frontier; a replica that starts later catches up by snapshot over the wire', async () => {
+    const g = await TestGroup.create(procedures, 3, 1, { retainMs: 50, gcIntervalMs: 20 })
+    const first = await committed(g, 'v0', 'a0', 'k0')
+    for (let i = 1; i < 30; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i % 4}`)
+    // Time passes beyond the retention window: durable frontiers are reported, GC steps run.
+    await g.steps(200)
+    for (const id of ['v0', 'v1', 'v2', 'o0']) {
+      const st = g.peer(id).status()
+      // Every batch of the history lies below the horizon now (the last commit was 1 s ago).
+      expect({ id, gc: (st.counters['gc-steps'] ?? 0) > 0, batches: g.stores.get(id)?.stats().batches }).toEqual({ id, gc: true, batches: 0 })
+    }
+    // A new replica: the batches it would replay are gone everywhere, so it must take a snapshot.
+    g.stores.set('o9', new MemoryStore({ journal: true }))
+    await g.start('o9')
+    await g.steps(100)
+    expect(g.peer('o9').status().counters['snapshots-installed']).toBe(1)
+    expect(g.peer('o9').status().counters['snapshot-refused']).toBeUndefined()
+    expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v1').snapshot())
+    // And it goes on from the snapshot's cursor with the thunks after it.
+    for (let i = 0; i < 6; i++) await committed(g, `v${i % 3}`, `b${i}`, `k${i % 4}`)
+    await g.steps(40)
+    const restored = g.peer('o9').status()
+    const replayed = g.peer('v2').status()
+    expect(restored.evaluated).toBe(36)
+    expect(restored.lastEvaluated).toBe(replayed.lastEvaluated)
+    expect(restored.digest).toBe(replayed.digest)
+    expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v2').snapshot())
+    // Its store refuses reads older than the snapshot rather than answer them from it.
+    await expect(g.stores.get('o9')?.latest('k0', timestampSuccessor(first.ts))).rejects.toBeInstanceOf(SnapshotTooOldError)
+  })
+
+  it('a replica behind the horizon that loses a chunk resumes the same export', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
+    for (let i = 0; i < 12; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i}`)
+    await g.steps(200)
+    g.stores.set('o9', new MemoryStore({ journal: true }))
+    await g.start('o9')
+    // The first chunk (the whole snapshot here) is lost on the way: the request is sent again, the same export answers.
+    let dropped = 0
+    g.filter = (_from, _to, m) => { if (m.t === 'snap-chunk' && dropped === 0) { dropped++; return false } return true }
+    await g.steps(400)
+    const st = g.peer('o9').status()
+    expect(dropped).toBe(1)
+    expect(st.counters['snapshot-retry']).toBeGreaterThan(0)
+    expect(st.counters['snapshots-installed']).toBe(1)
+    expect(g.peer('v0').status().counters['snapshots-served']).toBeLessThanOrEqual(1)
+    expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v0').snapshot())
   })
 })
 

@@ -169,7 +169,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     this.slot = slot
     this.timeoutMs = timeoutMs
     this.stopApplied = net.peer.onApplied(e => {
-      for (const s of this.subs) if (e.written.some(k => s.set.has(k))) this.refresh(s)
+      for (const s of this.subs) if (e.reset === true || e.written.some(k => s.set.has(k))) this.refresh(s)
     })
   }
 

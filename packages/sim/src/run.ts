@@ -44,6 +44,14 @@ export interface SimStats {
   minted: number
   /** Restarts whose recovered cursor stood inside a batch. */
   resumedInsideBatch: number
+  /** Replicas restarted with an empty store (observers and voters out of the current epoch). */
+  wipes: number
+  /** Snapshots installed, and snapshot streams a fault cut (a chunk or request dropped, the source crashed). */
+  snapshots: number
+  snapshotRetries: number
+  /** GC steps every replica ran, and the batches they removed. */
+  gcSteps: number
+  gcBatches: number
   /** Virtual ms from killing a voter for good (after the workload) until a strict read through a survivor returned. */
   readonly failoverMs: number[]
   virtualMs: number
@@ -94,12 +102,16 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
     stats.batches += c?.batches ?? 0
     stats.minted += c?.minted ?? 0
+    stats.snapshots += c?.['snapshots-installed'] ?? 0
+    stats.snapshotRetries += c?.['snapshot-retry'] ?? 0
+    stats.gcSteps += c?.['gc-steps'] ?? 0
+    stats.gcBatches += c?.['gc-batches-removed'] ?? 0
   }
 
   const voterIds = Array.from({ length: options.voters ?? 3 }, (_, i) => `v${i}`)
@@ -152,13 +164,19 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       now: () => loop.now + node.skew,
       send: (to, m) => { if (node.gen === gen && node.up) send(node.id, to, m) },
       storeRng: node.storeRng,
-      ...(process.env.SIM_LOG === undefined ? {} : { log: (event: string, detail: Record<string, unknown>) => { if (/rc-|epoch|late|recovered|diverged/.test(event)) process.stderr.write(`${loop.now} ${node.id} ${event} ${JSON.stringify(detail)}\n`) } }),
+      ...(process.env.SIM_LOG === undefined ? {} : { log: (event: string, detail: Record<string, unknown>) => { if (/rc-|epoch|late|recovered|diverged|snapshot/.test(event)) process.stderr.write(`${loop.now} ${node.id} ${event} ${JSON.stringify(detail)}\n`) } }),
       broken: what => { if (broken.length < 20) broken.push(`${node.id} at ${loop.now}: ${what.join('; ')}`) },
       suspectMs: SUSPECT_MS,
       proposeTimeoutMs: PROPOSE_TIMEOUT_MS,
       // Every other seed evaluates in runs of a few thunks on a slow disk, so batches grow and
       // runs end (and crashes land) inside them.
       ...(seed % 2 === 0 ? { maxRunThunks: 1 + (seed % 7), storeDelayMs: 12 } : {}),
+      // History is collected in every seed, close behind the voters (a crash of a few hundred ms puts
+      // a replica behind the horizon, so it catches up by snapshot); exactly-once records stay, so the
+      // checker can hold every retry to exactly once.
+      retainMs: seed % 3 === 0 ? 400 : 80,
+      gcIntervalMs: 40,
+      retainTxnsMs: Number.POSITIVE_INFINITY,
       // The genesis voters ask to be voters again after being voted out; the group takes them back.
       candidate: node.voter,
       admitVoter: id => voterIds.includes(id)
@@ -236,7 +254,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     for (const n of nodes.values()) if (n.up && n.peer !== undefined) return n.peer.status().watermark
     return undefined
   }
-  const crash = (node: Node, downFor: number): void => {
+  const crash = (node: Node, downFor: number, wipe = false): void => {
     if (!node.up || node.peer === undefined) return
     stats.crashes++
     countBatches(node.peer)
@@ -244,7 +262,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     node.peer = undefined
     node.up = false
     node.gen++
-    node.store = node.store.crashAndRecover()
+    node.store = wipe ? new MemoryStore({ journal: true }) : node.store.crashAndRecover()
+    if (wipe) stats.wipes++
     node.storeRng = rng.fork()
     node.downUntil = loop.now + downFor
     loop.after(downFor, () => { restart(node) })
@@ -298,7 +317,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       if (!faultsOn) return
       const kinds: string[] = []
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
-      if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling')
+      if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe')
       if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
       if (kind === 'drop') {
@@ -318,6 +337,11 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       } else if (kind === 'crash') {
         const node = faultRng.pick([...nodes.values()])
         if (mayCrash(node)) crash(node, faultRng.chance(0.3) ? faultRng.int(2 * SUSPECT_MS, 8 * SUSPECT_MS) : faultRng.int(20, 700))
+      } else if (kind === 'wipe') {
+        // An observer loses its disk and starts empty (a voter's acks and promises must survive, and a
+        // voted-out voter may be voted in again at any moment). It catches up by snapshot.
+        const up = [...nodes.values()].filter(n => n.up && !n.voter)
+        if (up.length > 0) crash(faultRng.pick(up), faultRng.int(20, 700), true)
       } else if (kind === 'crash-mid-write') {
         // A coordinator dies with thunks on the wire: the epoch change keeps or aborts each one.
         const node = [...nodes.values()].find(n => n.up && (n.peer?.status().inflight ?? 0) > 0)

@@ -6,7 +6,7 @@ import {
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
 
-export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks'> {
+export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'retainTxnsMs' | 'gcIntervalMs'> {
   readonly id: string
   readonly config: GroupConfig
   readonly registry: ProcedureRegistry
@@ -143,13 +143,31 @@ export class SimPeer {
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base) }))
         break
       case 'read-values':
-        this.later(0, () => ({ t: 'values-read', read: e.read, result: readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) }))
+        this.later(0, (): Input => {
+          try {
+            return { t: 'values-read', read: e.read, result: readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) }
+          } catch (err) {
+            // Too old a read (below a snapshot this replica installed, or below its GC horizon) fails alone.
+            if ((err as Error).name !== 'SnapshotTooOldError') throw err
+            return { t: 'values-refused', read: e.read, error: { name: (err as Error).name, message: (err as Error).message } }
+          }
+        })
         break
       case 'read-batches':
         this.later(0, () => ({ t: 'batches-read', replyTo: e.replyTo, batches: store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }))
         break
       case 'read-decision':
         this.later(0, () => ({ t: 'decision-read', replyTo: e.replyTo, change: store.getMetaSync(decisionKey(e.epoch)) as unknown as EpochChange | undefined }))
+        break
+      case 'gc':
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'gc-done', horizon: e.horizon, result: store.gcSync(e.horizon, e.records) }))
+        break
+      case 'export-snapshot':
+        this.later(0, () => ({ t: 'snapshot-exported', id: e.id, to: e.to, snapshot: store.exportSnapshotSync(e.at) }))
+        break
+      case 'import-snapshot':
+        // Atomic and strict: a crash before the latency passed leaves the old state.
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.importSnapshotSync(e.snapshot); return { t: 'snapshot-imported', cursor: e.cursor } })
         break
       case 'settle': {
         const done = this.calls.get(e.call)

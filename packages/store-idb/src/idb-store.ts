@@ -1,13 +1,16 @@
 import { openDB, unwrap, type IDBPDatabase } from 'idb'
-import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, timestampSuccessor } from '@tideline/core'
+import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, timestampPredecessor, timestampSuccessor } from '@tideline/core'
 import type { Batch, GcResult, Outcome, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { DEFAULT_VERSION_WINDOW_MS } from './constants.js'
 import { collect } from './gc.js'
 import { abort, all, completion, guard, request, scan } from './requests.js'
 import { NewestReader } from './newest.js'
 import { outcomesIn } from './runs.js'
-import { ALL, SCHEMA_VERSION, type LatestRecord, type Name, type Schema } from './schema.js'
+import { ALL, SCHEMA_VERSION, type LatestRecord, type Name, type RunRecord, type Schema } from './schema.js'
 import { apply, type Replaced } from './settle.js'
+
+/** The object stores a snapshot import replaces whole (`batches` and `meta` keep what the snapshot does not name). */
+const REPLACED_BY_SNAPSHOT: readonly Name[] = ['latest', 'runs', 'txns']
 
 export interface IdbStoreInit {
   /** Name of the IndexedDB database; created when missing. One replica per database. */
@@ -285,14 +288,18 @@ export class IdbStore implements Store {
     for (const [, value] of snapshot.entries) checkValue(value, Infinity)
     for (const [, value] of snapshot.meta) checkValue(value, Infinity)
     return guard(async () => {
-      // Every store is cleared, batches and outcomes too (as MemoryStore does), and loaded in one transaction:
-      // a crash leaves the old contents or the snapshot, never a mix.
+      // Values, records and run records are replaced, and the snapshot's meta written, in one transaction:
+      // a crash leaves the old state or the snapshot's, never a mix. Batches and other meta stay.
+      const asOf = timestampPredecessor(snapshot.at)
       const tx = this.transaction(ALL, 'readwrite', 'strict')
       const done = completion(tx)
       try {
-        for (const name of ALL) tx.objectStore(name).clear()
+        for (const name of REPLACED_BY_SNAPSHOT) tx.objectStore(name).clear()
         const latest = tx.objectStore('latest')
-        for (const [key, value] of snapshot.entries) latest.put({ ts: TS_ZERO, value } satisfies LatestRecord, key)
+        // The snapshot's values stand as of just below `at`: reads at or above it see them, older ones are refused.
+        for (const [key, value] of snapshot.entries) latest.put({ ts: asOf, value } satisfies LatestRecord, key)
+        // An empty run record there: a reopen then knows nothing below `at` is held (see open).
+        tx.objectStore('runs').put({ first: asOf, outcomes: [] } satisfies RunRecord, asOf)
         const txns = tx.objectStore('txns')
         for (const [id, record] of snapshot.txns) txns.put(record, id)
         const meta = tx.objectStore('meta')
@@ -302,8 +309,9 @@ export class IdbStore implements Store {
         throw err
       }
       await done
-      // topOutcome stays: lowering it could let a write issued meanwhile settle a timestamp twice; too high costs lookups only.
-      this.window.reset(TS_ZERO)
+      // topOutcome stays unless raised: lowering it could let a write issued meanwhile settle a timestamp twice; too high costs lookups only.
+      if (asOf > this.topOutcome) this.topOutcome = asOf
+      this.window.reset(snapshot.at)
     })
   }
 

@@ -1,5 +1,5 @@
 import { ClassicLevel } from 'classic-level'
-import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, timestampSuccessor } from '@tideline/core'
+import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, timestampPredecessor, timestampSuccessor } from '@tideline/core'
 import type { Batch, GcResult, HeldVersion, Outcome, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { TOMBSTONE, decode, encode } from './codec.js'
 import { RecordFilter } from './record-filter.js'
@@ -116,15 +116,17 @@ async function checkFormat (db: Db, path: string): Promise<void> {
  * repeated settlements) look their timestamp up among the run records.
  *
  * A Bloom filter over the exactly-once records' ids (filled from the store on
- * open, then on every write) answers `txnRecords` for new ids, nearly all of
- * them, without a read: that was one getMany per evaluated run.
+ * open, then on every write, and rebuilt from the records left when GC or a
+ * snapshot import removes some) answers `txnRecords` for new ids, nearly all
+ * of them, without a read: that was one getMany per evaluated run.
  *
  * The database carries its store format (FORMAT_KEY); opening one written in
  * another format fails with StoreFormatError instead of misreading it.
  */
 export class LevelStore implements Store {
   private readonly db: Db
-  private readonly records: RecordFilter
+  /** Replaced by a fresh filter when GC or a snapshot import removes records (a Bloom filter cannot forget). */
+  private records: RecordFilter
   /** No outcome is recorded above this timestamp (as of the last committed batch). */
   private topOutcome: Timestamp = TS_ZERO
   private readonly window: VersionWindow<Buffer>
@@ -380,12 +382,16 @@ export class LevelStore implements Store {
         outcomesRemoved += readRunEntry(v).outcomes.length
       }
       const records = options.records
+      // The ids left, for a filter that forgets the removed ones (their bits would only pile up).
+      const kept = new RecordFilter()
       if (records !== undefined) {
         for await (const [k, v] of this.db.iterator(tagRange(TAG_TXN))) {
-          if (decode<string>(v).slice(0, 36) < records) { ops.push({ type: 'del', key: k }); recordsRemoved++ }
+          if (decode<string>(v).slice(0, 36) < records) { ops.push({ type: 'del', key: k }); recordsRemoved++ } else kept.add(nameOfNameKey(k))
         }
       }
       await this.commit(ops.length > 0 ? ops : [{ type: 'del', key: SYNC_KEY }], true)
+      // Only once it landed: until then the old filter, a superset, keeps reads looking on disk.
+      if (recordsRemoved > 0) this.records = kept
       versionsRemoved += this.window.forget(horizon)
       return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved }
     })
@@ -411,24 +417,35 @@ export class LevelStore implements Store {
   async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
     // Encode first: a value that does not encode throws before anything is touched.
     const puts: Op[] = []
+    const records = new RecordFilter()
+    // The snapshot's values stand as of just below `at`: reads at or above it see them, older ones are refused.
+    const asOf = timestampPredecessor(snapshot.at)
     for (const [key, value] of snapshot.entries) {
-      puts.push({ type: 'put', key: nameKey(TAG_LATEST, key), value: latestEntry(TS_ZERO, encode(value)) })
+      puts.push({ type: 'put', key: nameKey(TAG_LATEST, key), value: latestEntry(asOf, encode(value)) })
     }
+    // An empty run record just below `at`: a reopen then knows nothing below `at` is held (see open).
+    puts.push({ type: 'put', key: runKey(asOf), value: Buffer.concat([Buffer.from(asOf, 'latin1'), encode([])]) })
     for (const [id, record] of snapshot.txns) {
       puts.push({ type: 'put', key: nameKey(TAG_TXN, id), value: encode(record) })
-      this.records.add(id)
+      records.add(id)
     }
     for (const [name, value] of snapshot.meta) puts.push({ type: 'put', key: nameKey(TAG_META, name), value: encode(value) })
     return this.serial(async () => {
-      // Clearing and loading in one batch: a crash leaves the old contents or the snapshot, never a mix.
-      // Batches and outcomes go too (as MemoryStore's load); the format record stays.
+      // Clearing and loading in one batch: a crash leaves the old state or the snapshot's, never a mix.
+      // Values, records and run records are replaced; batches, other meta and the format record stay.
       const ops: Op[] = []
-      for await (const k of this.db.keys()) if (!k.equals(FORMAT_KEY)) ops.push({ type: 'del', key: k })
+      for (const tag of [TAG_LATEST, TAG_RUN, TAG_TXN] as const) {
+        for await (const k of this.db.keys(tagRange(tag))) ops.push({ type: 'del', key: k })
+      }
       ops.push(...puts)
       if (ops.length === 0) ops.push({ type: 'del', key: SYNC_KEY })
+      // Before the batch lands, the filter claims the snapshot's ids as well (a read meanwhile looks on disk)...
+      for (const [id] of snapshot.txns) this.records.add(id)
       await this.commit(ops, true)
-      this.topOutcome = TS_ZERO
-      this.window.reset(TS_ZERO)
+      // ...and once it landed, exactly them.
+      this.records = records
+      this.topOutcome = asOf
+      this.window.reset(snapshot.at)
     })
   }
 

@@ -7,7 +7,8 @@ const HASHES = 4
  * every id this store wrote or found when it opened. Nearly every id an
  * evaluation asks about is new, and `has` answers false for it without a
  * store read; a true may be wrong (the store is then read), a false never is.
- * Records dropped by GC keep their bits: they only cost a read.
+ * It cannot forget an id: when GC or a snapshot import removes records, the
+ * store builds a new filter from the ids left.
  */
 export class RecordFilter {
   private readonly bits = new Uint32Array(BITS / 32)

@@ -4,8 +4,10 @@ import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { storeComplianceTests } from '@tideline/core/store-compliance'
-import { TS_ZERO, makeTimestamp, peerTag, type Store, type StoreBatch, type Timestamp } from '@tideline/core'
+import { TS_INFINITY, TS_ZERO, makeTimestamp, peerTag, type Store, type StoreBatch, type Timestamp } from '@tideline/core'
+import { tsAt } from '@tideline/core/store-compliance-cases'
 import { LevelStore } from '../src/index.js'
+import type { RecordFilter } from '../src/record-filter.js'
 
 storeComplianceTests('LevelStore', {
   versionWindow: true,
@@ -60,12 +62,59 @@ describe('LevelStore format marker', () => {
 
   it('marks a new database, opens it again, and keeps the mark through a snapshot import', async () => {
     const store = await LevelStore.open({ path })
-    await store.write({ meta: [['m', 1]] })
+    await store.write({ meta: [['m', 1]], settle: [{ ts: tsAt(1), outcome: { status: 'committed', value: null }, writes: [['k', 1]] }] })
     await store.importSnapshot({ at: TS_ZERO, entries: [], txns: [], meta: [] })
     await store.close()
     const again = await LevelStore.open({ path })
-    expect(await again.getMeta('m')).toBe(undefined)
+    expect(await again.getMeta('m')).toBe(1)
+    expect(await again.latest('k', TS_INFINITY)).toBe(undefined)
     await again.close()
+    const db = new ClassicLevel<string, string>(path)
+    await db.open()
+    expect(await db.get('f!')).toBe('3')
+    await db.close()
+  })
+})
+
+describe('LevelStore exactly-once filter', () => {
+  let path = ''
+  beforeEach(async () => { path = await mkdtemp(join(tmpdir(), 'tideline-records-')) })
+  afterEach(async () => { await rm(path, { recursive: true, force: true }) })
+
+  /** The Bloom filter of record ids the store keeps in memory (private: what memory holds is the point here). */
+  const filter = (store: LevelStore): RecordFilter => (store as unknown as { records: RecordFilter }).records
+
+  it('forgets the ids of records GC drops, and keeps the others', async () => {
+    const store = await LevelStore.open({ path })
+    try {
+      await store.write({ txns: [['old', `${tsAt(1)}c`], ['new', `${tsAt(5)}c`]] })
+      expect(filter(store).has('old')).toBe(true)
+      const before = filter(store)
+      // GC that drops no record leaves the filter as it is.
+      await store.gc(tsAt(1), { records: tsAt(1) })
+      expect(filter(store)).toBe(before)
+      expect((await store.gc(tsAt(3), { records: tsAt(3) })).recordsRemoved).toBe(1)
+      expect(filter(store).has('old')).toBe(false)
+      expect(filter(store).has('new')).toBe(true)
+      expect(await store.txnRecords(['old', 'new'])).toEqual([undefined, `${tsAt(5)}c`])
+      // A record written after GC is found again.
+      await store.write({ txns: [['old', `${tsAt(6)}c`]] })
+      expect(await store.txnRecords(['old'])).toEqual([`${tsAt(6)}c`])
+    } finally {
+      await store.close()
+    }
+  })
+
+  it('holds exactly the snapshot\'s ids after an import', async () => {
+    const store = await LevelStore.open({ path })
+    try {
+      await store.write({ txns: [['mine', `${tsAt(9)}c`], ['both', `${tsAt(9)}mine`]] })
+      await store.importSnapshot({ at: tsAt(5), entries: [], txns: [['both', `${tsAt(2)}c`], ['theirs', `${tsAt(3)}c`]], meta: [] })
+      expect(['mine', 'both', 'theirs'].map(id => filter(store).has(id))).toEqual([false, true, true])
+      expect(await store.txnRecords(['mine', 'both', 'theirs'])).toEqual([undefined, `${tsAt(2)}c`, `${tsAt(3)}c`])
+    } finally {
+      await store.close()
+    }
   })
 })
 

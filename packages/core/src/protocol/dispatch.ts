@@ -11,6 +11,8 @@ import { tellStale } from './reconfig/epoch-news.js'
 import { onDecided } from './reconfig/install.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
+import { onDurableReport, tellDurable } from './horizon.js'
+import { onSnapshotChunk, onSnapshotRequest } from './snapshot.js'
 import { noteWork } from './schedule.js'
 import { rejectWaiters, resolveWaiters } from './requests.js'
 import { count, errorInfo, log } from './emit.js'
@@ -42,7 +44,7 @@ export function receive (s: PeerState, from: string, raw: unknown): void {
 export function dispatch (s: PeerState, from: string, m: Message): void {
   if (s.current.voters.includes(from)) s.current.lastHeard.set(from, s.now)
   // Heartbeats (watermark entries, digests, hellos but a new candidate's) are not work; everything else keeps the peer busy a while.
-  if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'ck') noteWork(s)
+  if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'ck' && m.t !== 'dur') noteWork(s)
   switch (m.t) {
     case 'write':
       onWrite(s, from, m)
@@ -114,6 +116,15 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
     case 'rc-fetch':
       if (m.epoch < s.current.epoch) tellStale(s, from, m.epoch, true)
       break
+    case 'dur':
+      onDurableReport(s, from, m.durable, m.gc)
+      break
+    case 'snap-req':
+      onSnapshotRequest(s, from, m.id, m.offset)
+      break
+    case 'snap-chunk':
+      onSnapshotChunk(s, from, m)
+      break
     case 'read-rep':
       break
   }
@@ -143,6 +154,7 @@ function onWrite (s: PeerState, from: string, m: Extract<Message, { t: 'write' }
 function onHello (s: PeerState, from: string, epoch: number | undefined, candidate: boolean | undefined): void {
   if (epoch !== undefined && epoch < s.current.epoch) tellStale(s, from, epoch)
   if (roleOf(s) === 'voter' && !s.current.voters.includes(from)) {
+    if (!s.observers.has(from)) tellDurable(s, from)
     s.observers.set(from, s.now)
     if (candidate === true && epoch !== undefined) s.candidates.set(from, { seen: s.now, epoch })
     else s.candidates.delete(from)

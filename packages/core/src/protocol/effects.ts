@@ -1,6 +1,6 @@
 import type { AppliedRun } from '../apply.js'
 import type { Message } from '../messages.js'
-import type { StoreBatch } from '../store.js'
+import type { GcResult, StoreBatch, StoreSnapshot } from '../store.js'
 import type { Timestamp } from '../timestamp.js'
 import type { Cursor, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk, Batch } from '../types.js'
 import type { AcceptorState } from './meta.js'
@@ -25,7 +25,14 @@ export interface Divergence {
 
 /** The result of a store operation or a run application that `step` asked for. */
 export type Completion =
-  | { readonly t: 'batches-persisted', readonly batches: readonly Batch[] }
+  /** `settled`: the frontier when the write began (everything settled below it is durable now, see horizon.ts). */
+  | { readonly t: 'batches-persisted', readonly batches: readonly Batch[], readonly settled?: Timestamp }
+  /** A strict write made the settlements up to `settled` durable. */
+  | { readonly t: 'synced', readonly settled: Timestamp }
+  | { readonly t: 'gc-done', readonly horizon: Timestamp, readonly result: GcResult }
+  /** The store's state below the frontier, for the export `id`. */
+  | { readonly t: 'snapshot-exported', readonly id: string, readonly to: string, readonly snapshot: StoreSnapshot }
+  | { readonly t: 'snapshot-imported', readonly cursor: Cursor }
   | { readonly t: 'lease-persisted', readonly lease: number }
   | { readonly t: 'acceptor-persisted', readonly acceptor: AcceptorState }
   | { readonly t: 'decision-persisted', readonly change: EpochChange, readonly config: GroupConfig }
@@ -61,7 +68,8 @@ export type Input =
   | Completion
 
 export type PeerEvent =
-  | { readonly t: 'applied', readonly written: readonly string[], readonly frontier: Timestamp }
+  /** `reset`: the whole state was replaced (a snapshot was installed), so any key may have changed. */
+  | { readonly t: 'applied', readonly written: readonly string[], readonly frontier: Timestamp, readonly reset?: boolean }
   | { readonly t: 'epoch', readonly epoch: number, readonly voters: readonly string[], readonly aborted: number }
   | { readonly t: 'diverged', readonly divergence: Divergence }
 
@@ -77,6 +85,12 @@ export type Effect =
   | { readonly t: 'read-batches', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly last: number }
   /** Read the decision that started `epoch`; answered by `decision-read`. */
   | { readonly t: 'read-decision', readonly replyTo: string, readonly epoch: number }
+  /** Collect history below `horizon` (exactly-once records below `records`); answered by `gc-done`. */
+  | { readonly t: 'gc', readonly horizon: Timestamp, readonly records: Timestamp | undefined }
+  /** Export the store's state below `at`, the frontier (evaluation is paused, every run below it settled); answered by `snapshot-exported`. */
+  | { readonly t: 'export-snapshot', readonly id: string, readonly to: string, readonly at: Timestamp }
+  /** Replace the store's state with a fetched snapshot at `cursor` (evaluation is paused); answered by `snapshot-imported`. */
+  | { readonly t: 'import-snapshot', readonly snapshot: StoreSnapshot, readonly cursor: Cursor }
   /** Answers a public API call: `error` set, or `value` (a TxnResult, a ReadResult, or nothing). */
   | { readonly t: 'settle', readonly call: number, readonly value?: unknown, readonly error?: Error }
   /** Feed `input` to `step` after the current turn (microtask), not inside it. */

@@ -16,24 +16,34 @@ import { type EpochRecord, type PeerState, type Stream } from './state.js'
 /** Starts the next run unless one is under way (or evaluation is held). */
 export function kickEvaluator (s: PeerState): void {
   if (s.evaluation !== 'idle' || s.phase === 'closed' || s.phase === 'failed') return
+  // A snapshot to import or to export waits for the run under way; no new one starts before it (snapshot.ts).
+  if (s.history.fetch?.ready === true || s.history.exportWanted !== undefined) return
   const { run, blocked, next } = collectRun(s, s.options.maxRunThunks)
   if (run.length > 0) {
-    const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
-    const evalNext: Record<string, number> = {}
-    const evalIndex: Record<string, number> = {}
-    for (const [c, stream] of record.streams) {
-      evalNext[c] = stream.evalNext
-      if (stream.evalIndex > 0) evalIndex[c] = stream.evalIndex
-    }
-    const base: Cursor = { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, evalIndex, epoch: record.epoch }
     s.evaluation = 'running'
-    emit(s, { t: 'apply', run, base })
+    emit(s, { t: 'apply', run, base: liveCursor(s) })
     return
   }
   const V = (s.epochs.get(s.evaluatingEpoch) as EpochRecord).wm.value
   const reach = blocked ? s.frontier : (next !== undefined && next < V ? next : V)
   if (reach > s.frontier) s.frontier = reach
   serveReads(s)
+}
+
+/**
+ * Where evaluation stands, as a cursor: the base of the next run, and (while
+ * no run is under way) exactly what the store holds, since every run before
+ * is settled and nothing lies between the last one and the frontier.
+ */
+export function liveCursor (s: PeerState): Cursor {
+  const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
+  const evalNext: Record<string, number> = {}
+  const evalIndex: Record<string, number> = {}
+  for (const [c, stream] of record.streams) {
+    evalNext[c] = stream.evalNext
+    if (stream.evalIndex > 0) evalIndex[c] = stream.evalIndex
+  }
+  return { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, evalIndex, epoch: record.epoch }
 }
 
 interface CollectedRun {
@@ -107,6 +117,7 @@ export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: Appl
   s.lastEvaluated = applied.cursor.last
   s.evaluatedCount = applied.cursor.count
   s.frontier = maxTimestamp(s.frontier, applied.cursor.frontier)
+  if (applied.cursor.frontier > s.history.settled) s.history.settled = applied.cursor.frontier
   for (let i = 0; i < run.length; i++) {
     const thunk = run[i] as Thunk
     // A batch stays held until its last thunk is settled.

@@ -1,4 +1,5 @@
 import type { Ballot, Cursor, EpochChange, GroupConfig } from '../types.js'
+import type { Timestamp } from '../timestamp.js'
 import type { Value } from '../value.js'
 
 /**
@@ -22,7 +23,9 @@ export const META = {
   /** The acceptor's Paxos state for its epoch. */
   paxos: 'paxos',
   /** Milliseconds below which this voter may promise (the clock lease). */
-  clockLease: 'clockLease'
+  clockLease: 'clockLease',
+  /** The settled frontier a strict write made durable (the write is what matters: it flushes the relaxed settlements before it). */
+  durable: 'durable'
 } as const
 
 /** The meta record holding the decided change that started `epoch`. */
@@ -36,6 +39,7 @@ export interface MetaRecords {
   readonly config: GroupConfig
   readonly paxos: AcceptorState
   readonly clockLease: number
+  readonly durable: Timestamp
 }
 
 /** A meta entry for a store batch, typed by the record's name. */

@@ -65,7 +65,8 @@ export function startWrite (s: PeerState): void {
   const batches = s.persistQueue
   s.persistQueue = []
   s.writing = true
-  emit(s, { t: 'persist', batch: { batches, durability: 'strict' }, done: { t: 'batches-persisted', batches } })
+  // Settlements are written before this (one store queue): once it is durable, so are they.
+  emit(s, { t: 'persist', batch: { batches, durability: 'strict' }, done: { t: 'batches-persisted', batches, settled: s.frontier } })
 }
 
 /** A group commit is durable: hold its batches, count own ones as acked here, ack the others' (unless sealed). */

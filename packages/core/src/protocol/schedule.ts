@@ -1,5 +1,7 @@
 import * as C from '../constants.js'
 import { isSealed, roleOf, type PeerState } from './state.js'
+import { historyDue } from './horizon.js'
+import { snapshotDue } from './snapshot.js'
 
 /**
  * When a peer next needs its timeouts run (DESIGN §12: no fixed tick). A
@@ -25,6 +27,7 @@ export function isBusy (s: PeerState): boolean {
   if (s.leaves.size > 0 || s.deferred.size > 0 || s.leaving || s.forcePropose) return true
   if (s.phase !== 'running' || isSealed(s) || s.acceptorWrites.writing || s.leaseWriting) return true
   if (s.current.proposal !== undefined || s.current.changeWantedSince !== undefined) return true
+  if (s.history.fetch !== undefined || s.history.exportWanted !== undefined || s.history.gcRunning || s.history.syncing) return true
   // An older epoch still being finished, or batches held, being stored or known missing.
   if (s.epochs.size > 1) return true
   for (const [c, stream] of s.current.streams) {
@@ -40,7 +43,7 @@ export function nextDue (s: PeerState): number {
   if (isBusy(s)) return s.now + C.BUSY_TICK_MS
   // Never sooner than a busy peer's tick: a timeout that is due but finds nothing to do cannot spin.
   const soonest = s.now + C.BUSY_TICK_MS
-  let due = s.nextDeadline
+  let due = Math.min(s.nextDeadline, historyDue(s), snapshotDue(s))
   if (s.checkpoints.size > 0 && latestCheckpoint(s) !== s.lastCheckpointCount) due = Math.min(due, s.lastCheckpointSent + C.DEFAULT_CHECKPOINT_INTERVAL_MS)
   if (roleOf(s) !== 'voter') return Math.max(soonest, Math.min(due, s.lastHello + C.DEFAULT_HELLO_INTERVAL_MS))
   // The clock lease is renewed on the heartbeat (its promise mints, see promise.ts).

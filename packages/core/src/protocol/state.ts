@@ -7,6 +7,7 @@ import { keeps } from './reconfig/choose-value.js'
 import type { Counter } from './vocabulary.js'
 import type { ConfirmRound, ReadOp } from './read-state.js'
 import { WatermarkTable } from './watermark-table.js'
+import { newHistoryState, type HistoryState } from './history-state.js'
 
 export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
 
@@ -149,6 +150,9 @@ export interface PeerOptions {
   readonly proposeTimeoutMs: number
   readonly maxVoters: number
   readonly maxRunThunks: number
+  readonly retainMs: number
+  readonly retainTxnsMs: number
+  readonly gcIntervalMs: number
   readonly candidate: boolean
   readonly admitVoter: (peerId: string) => boolean
 }
@@ -238,6 +242,8 @@ export interface PeerState {
   lastCheckpointCount: number
   lastBusyAt: number
   divergence: Divergence | undefined
+  /** Durable frontiers, GC and snapshots (history-state.ts). */
+  readonly history: HistoryState
 }
 
 export function newEpochRecord (epoch: number, voters: readonly string[], now: number): EpochRecord {
@@ -326,7 +332,8 @@ export function newPeerState (setup: PeerSetup): PeerState {
     lastCheckpointSent: -Infinity,
     lastCheckpointCount: -1,
     lastBusyAt: setup.now,
-    divergence: undefined
+    divergence: undefined,
+    history: newHistoryState(setup.now)
   }
 }
 

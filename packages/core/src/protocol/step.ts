@@ -17,6 +17,8 @@ import { askForGaps, onBatchesPersisted, onBatchesRead, startWrite } from './rep
 import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
 import { errorInfo, log, send, settle } from './emit.js'
 import { isBusy, noteWork } from './schedule.js'
+import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSettled } from './horizon.js'
+import { onSnapshotExported, onSnapshotImported, pursueSnapshot } from './snapshot.js'
 import { roleOf, type PeerState } from './state.js'
 
 /**
@@ -69,7 +71,20 @@ function handle (s: PeerState, input: Input): void {
       kickEvaluator(s)
       break
     case 'close': close(s); break
-    case 'batches-persisted': onBatchesPersisted(s, input.batches); break
+    case 'batches-persisted':
+      noteDurable(s, input.settled)
+      onBatchesPersisted(s, input.batches)
+      break
+    case 'synced': onSynced(s, input.settled); break
+    case 'gc-done': onGcDone(s, input.horizon, input.result); break
+    case 'snapshot-exported':
+      onSnapshotExported(s, input.id, input.to, input.snapshot)
+      kickEvaluator(s)
+      break
+    case 'snapshot-imported':
+      onSnapshotImported(s, input.cursor)
+      kickEvaluator(s)
+      break
     case 'lease-persisted': onLeasePersisted(s, input.lease); break
     case 'acceptor-persisted': onAcceptorPersisted(s, input.acceptor); break
     case 'decision-persisted': onDecisionPersisted(s, input.change, input.config); break
@@ -104,7 +119,11 @@ const TIMEOUTS: readonly Timeout[] = [
   { name: 'read deadlines and timestamp requests', of: 'any', run: tickReads },
   { name: 'resend read confirmations', of: 'any', run: retryConfirm },
   { name: 'call deadlines', of: 'any', run: expireWaiters },
-  { name: 'leave deadlines', of: 'any', run: expireLeaves }
+  { name: 'leave deadlines', of: 'any', run: expireLeaves },
+  { name: 'make settled runs durable', of: 'any', run: syncSettled },
+  { name: 'report the durable frontier', of: 'voter', run: reportDurable },
+  { name: 'collect garbage below the horizon', of: 'any', run: collectGarbage },
+  { name: 'snapshot catch-up and exports', of: 'any', run: pursueSnapshot }
 ]
 
 function tick (s: PeerState): void {

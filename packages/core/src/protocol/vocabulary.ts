@@ -12,6 +12,8 @@ export type Counter =
   | 'wm-not-own-refused' | 'clock-skew-refused' | 'digest-mismatch'
   | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
   | 'rc-decided' | 'rc-decided-replay' | 'rc-decided-refused' | 'rc-installed' | 'rc-resubmitted'
+  | 'gc-steps' | 'gc-batches-removed' | 'gc-versions-removed' | 'gc-records-removed'
+  | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -27,7 +29,11 @@ export const LOG_EVENTS = {
   'rc-propose': 'info',
   'rc-accept': 'info',
   'rc-installed': 'info',
-  'store-failed': 'error'
+  'store-failed': 'error',
+  'snapshot-fetch': 'info',
+  'snapshot-installed': 'info',
+  'snapshot-refused': 'warn',
+  'snapshot-exported': 'debug'
 } as const satisfies Record<string, LogLevel>
 
 export type LogEvent = keyof typeof LOG_EVENTS

@@ -146,6 +146,18 @@ export class ScriptGroup {
         line(`read decision e${e.epoch}`)
         this.pending.push({ peer, label: 'decision-read', run: () => ({ t: 'decision-read', replyTo: e.replyTo, change: store.getMetaSync(decisionKey(e.epoch)) as unknown as EpochChange | undefined }) })
         break
+      case 'gc':
+        line(`gc below ${this.ts(e.horizon)}`)
+        this.pending.push({ peer, label: 'gc-done', run: () => ({ t: 'gc-done', horizon: e.horizon, result: store.gcSync(e.horizon, e.records) }) })
+        break
+      case 'export-snapshot':
+        line(`export snapshot ${e.id}`)
+        this.pending.push({ peer, label: 'snapshot-exported', run: () => ({ t: 'snapshot-exported', id: e.id, to: e.to, snapshot: store.exportSnapshotSync(e.at) }) })
+        break
+      case 'import-snapshot':
+        line(`import snapshot at ${this.ts(e.snapshot.at)}`)
+        this.pending.push({ peer, label: 'snapshot-imported', run: () => { store.importSnapshotSync(e.snapshot); return { t: 'snapshot-imported', cursor: e.cursor } } })
+        break
       case 'settle':
         line(`settle call ${e.call}: ${e.error !== undefined ? `${e.error.name}` : this.value(e.value)}`)
         break
@@ -220,6 +232,9 @@ export class ScriptGroup {
       case 'rc-nack': return `rc-nack e${m.epoch} ballot ${m.ballot.n}.${m.ballot.by}`
       case 'rc-decided': return `rc-decided e${m.value.epoch} voters ${m.value.voters.join(',')}`
       case 'rc-fetch': return `rc-fetch e${m.epoch}`
+      case 'dur': return `dur ${this.ts(m.durable)} gc ${this.ts(m.gc)}`
+      case 'snap-req': return `snap-req ${m.id} from ${m.offset}`
+      case 'snap-chunk': return `snap-chunk ${m.id} ${m.offset}+${m.entries.length + m.txns.length}/${m.total} at ${this.ts(m.at)}`
     }
   }
 }

@@ -1,0 +1,83 @@
+import { TS_ZERO, type Timestamp } from '../timestamp.js'
+import type { Cursor } from '../types.js'
+import type { Value } from '../value.js'
+
+/**
+ * What a peer keeps to bound its history (DESIGN §11): how far its own
+ * evaluation is settled and durable, what the voters reported of theirs,
+ * how far it collected garbage, and the snapshots it fetches or serves.
+ */
+
+/** A snapshot this replica is fetching, chunk by chunk, from one voter. */
+export interface SnapshotFetch {
+  readonly id: string
+  readonly source: string
+  /** Items (entries, then exactly-once records) received so far: the next chunk starts there. */
+  offset: number
+  /** Set by the first chunk: every later one must agree. */
+  total: number | undefined
+  at: Timestamp | undefined
+  cursor: Cursor | undefined
+  readonly entries: Array<[string, Value]>
+  readonly txns: Array<[string, string]>
+  askedAt: number
+  tries: number
+  /** Every chunk is in: evaluation pauses so the import lands between runs. */
+  ready: boolean
+  importing: boolean
+}
+
+/** A snapshot this voter exported for one requester, held under a lease. */
+export interface SnapshotExport {
+  readonly to: string
+  readonly at: Timestamp
+  readonly cursor: Cursor
+  readonly entries: ReadonlyArray<readonly [string, Value]>
+  readonly txns: ReadonlyArray<readonly [string, string]>
+  lastAsked: number
+  /** The last chunk was sent. */
+  done: boolean
+}
+
+export interface HistoryState {
+  /** The frontier of the last settled run (the stored cursor's). */
+  settled: Timestamp
+  /** Settled, then made durable by a strict write: this replica never needs anything below it again, even after a crash. */
+  durable: Timestamp
+  syncing: boolean
+  lastSyncAt: number
+  /** Voters → the durable frontier and GC point each last reported of itself. */
+  readonly reported: Map<string, { durable: Timestamp, gc: Timestamp }>
+  /** What this voter last reported, and when. */
+  lastReport: string
+  lastReportAt: number
+  /** History below this is collected here. */
+  gcAt: Timestamp
+  gcRunning: boolean
+  lastGcAt: number
+  fetch: SnapshotFetch | undefined
+  fetches: number
+  /** An export asked for and not yet taken (evaluation pauses for it). */
+  exportWanted: { readonly id: string, readonly to: string } | undefined
+  readonly exports: Map<string, SnapshotExport>
+}
+
+/** `now`: the peer's start; its first sync and GC step wait their intervals from there. */
+export function newHistoryState (now: number): HistoryState {
+  return {
+    settled: TS_ZERO,
+    durable: TS_ZERO,
+    syncing: false,
+    lastSyncAt: now,
+    reported: new Map(),
+    lastReport: TS_ZERO + TS_ZERO,
+    lastReportAt: -Infinity,
+    gcAt: TS_ZERO,
+    gcRunning: false,
+    lastGcAt: now,
+    fetch: undefined,
+    fetches: 0,
+    exportWanted: undefined,
+    exports: new Map()
+  }
+}

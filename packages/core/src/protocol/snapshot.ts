@@ -1,0 +1,230 @@
+import * as C from '../constants.js'
+import { Hasher } from '../hash.js'
+import type { StoreSnapshot } from '../store.js'
+import { maxTimestamp, type Timestamp } from '../timestamp.js'
+import type { Cursor } from '../types.js'
+import { checkValue, type Value } from '../value.js'
+import { count, emit, log, send } from './emit.js'
+import type { SnapshotExport, SnapshotFetch } from './history-state.js'
+import { liveCursor } from './evaluator.js'
+import { META } from './meta.js'
+import { advanceHave, roleOf, type PeerState } from './state.js'
+
+/**
+ * Snapshot catch-up (DESIGN §11, issue 20). A replica whose frontier lies
+ * below a current voter's GC point can no longer gap-fill from there: it
+ * fetches that voter's state at the voter's cursor instead, chunk by chunk
+ * (one request per chunk: the requester's pace is the flow control, and a
+ * dropped stream resumes at the chunk it lacks, against the same export),
+ * imports it in one atomic store write while evaluation pauses, moves its
+ * evaluation to the cursor and gap-fills the batches after it.
+ *
+ * A voter exports at most MAX_SNAPSHOT_EXPORTS snapshots at once, each a
+ * copy of its state held for SNAPSHOT_LEASE_MS after the last request.
+ */
+
+/** How long an export is held after its last request: a whole one only until its requester would have asked again. */
+function leaseOf (e: SnapshotExport): number {
+  return e.done ? C.SNAPSHOT_RETRY_MS * (C.SNAPSHOT_TRIES + 1) : C.SNAPSHOT_LEASE_MS
+}
+
+/** Whether some current voter collected history this replica still needs. */
+export function behindHorizon (s: PeerState): boolean {
+  for (const [v, r] of s.history.reported) if (v !== s.id && s.current.voters.includes(v) && r.gc > s.frontier) return true
+  return false
+}
+
+/** Timeout: start a fetch when behind, resend an unanswered request, turn to another voter after SNAPSHOT_TRIES. */
+export function pursueSnapshot (s: PeerState): void {
+  const h = s.history
+  if (s.phase !== 'running') return
+  for (const [id, e] of h.exports) if (s.now - e.lastAsked > leaseOf(e)) h.exports.delete(id)
+  const f = h.fetch
+  beginExport(s)
+  if (f === undefined) {
+    if (behindHorizon(s)) startFetch(s)
+    return
+  }
+  if (f.ready) {
+    if (!f.importing && s.evaluation === 'idle') beginImport(s, f)
+    return
+  }
+  if (s.now - f.askedAt < C.SNAPSHOT_RETRY_MS) return
+  count(s, 'snapshot-retry')
+  if (++f.tries < C.SNAPSHOT_TRIES) ask(s, f)
+  else startFetch(s)
+}
+
+function startFetch (s: PeerState): void {
+  const h = s.history
+  const sources = s.current.voters.filter(v => v !== s.id)
+  if (sources.length === 0) return
+  const source = sources[h.fetches % sources.length] as string
+  h.fetch = { id: `${s.id}#${++h.fetches}`, source, offset: 0, total: undefined, at: undefined, cursor: undefined, entries: [], txns: [], askedAt: s.now, tries: 0, ready: false, importing: false }
+  log(s, 'snapshot-fetch', { from: source, frontier: s.frontier })
+  ask(s, h.fetch)
+}
+
+function ask (s: PeerState, f: SnapshotFetch): void {
+  f.askedAt = s.now
+  send(s, f.source, { t: 'snap-req', id: f.id, offset: f.offset })
+}
+
+/** A chunk of the snapshot being fetched (anything else is stale and dropped). */
+export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at: Timestamp, cursor: Cursor, offset: number, total: number, entries: ReadonlyArray<readonly [string, Value]>, txns: ReadonlyArray<readonly [string, string]> }): void {
+  const f = s.history.fetch
+  if (f === undefined || f.ready || m.id !== f.id || from !== f.source || m.offset !== f.offset) return
+  if (f.total === undefined) {
+    f.total = m.total
+    f.at = m.at
+    f.cursor = m.cursor
+  } else if (m.total !== f.total || m.at !== f.at) {
+    // One export answers every chunk of an id: a change means the source restarted. Start over.
+    refuse(s, 'the snapshot changed between chunks')
+    return
+  }
+  for (const e of m.entries) f.entries.push([e[0], e[1]])
+  for (const r of m.txns) f.txns.push([r[0], r[1]])
+  f.offset += m.entries.length + m.txns.length
+  f.tries = 0
+  if (f.offset < f.total) {
+    ask(s, f)
+    return
+  }
+  const cursor = f.cursor as Cursor
+  if (cursor.frontier <= s.frontier || cursor.frontier !== f.at) {
+    refuse(s, 'the snapshot is not ahead of this replica')
+    return
+  }
+  // Every chunk is in: evaluation pauses (kickEvaluator starts no run while `ready`) and the import lands between runs.
+  f.ready = true
+  if (s.evaluation === 'idle') beginImport(s, f)
+}
+
+function refuse (s: PeerState, why: string): void {
+  count(s, 'snapshot-refused')
+  log(s, 'snapshot-refused', { from: s.history.fetch?.source, why })
+  s.history.fetch = undefined
+}
+
+function beginImport (s: PeerState, f: SnapshotFetch): void {
+  const cursor = f.cursor as Cursor
+  const epoch = cursor.epoch ?? -1
+  // The cursor's epoch must be one this replica holds (evaluating or installed after): it learns newer epochs first.
+  if (epoch < s.evaluatingEpoch || !s.epochs.has(epoch)) {
+    if (epoch < s.evaluatingEpoch) refuse(s, 'the snapshot is in an epoch this replica finished')
+    return
+  }
+  f.importing = true
+  s.evaluation = 'held'
+  const snapshot: StoreSnapshot = { at: f.at as Timestamp, entries: f.entries, txns: f.txns, meta: [[META.cursor, cursor as unknown as Value]] }
+  emit(s, { t: 'import-snapshot', snapshot, cursor })
+}
+
+/** The snapshot is this replica's state now: evaluation continues from its cursor. */
+export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
+  const epoch = cursor.epoch as number
+  for (const e of s.epochs.keys()) if (e < epoch) s.epochs.delete(e)
+  s.evaluatingEpoch = epoch
+  const record = s.epochs.get(epoch)
+  if (record !== undefined) {
+    for (const [c, stream] of record.streams) {
+      stream.evalNext = cursor.evalNext[c] ?? 1
+      stream.evalIndex = cursor.evalIndex?.[c] ?? 0
+      for (const seq of stream.held.keys()) if (seq < stream.evalNext) stream.held.delete(seq)
+      if (stream.have < stream.evalNext - 1) stream.have = stream.evalNext - 1
+      advanceHave(stream)
+    }
+  }
+  s.frontier = maxTimestamp(s.frontier, cursor.frontier)
+  s.lastEvaluated = cursor.last
+  s.evaluatedCount = cursor.count
+  s.hasher = Hasher.restore(cursor.digest)
+  // Digest checkpoints of the history before the snapshot are not this replica's any more.
+  s.checkpoints.clear()
+  s.lastCheckpointCount = -1
+  // Imported in one strict write: settled and durable.
+  s.history.settled = cursor.frontier
+  s.history.durable = maxTimestamp(s.history.durable, cursor.frontier)
+  s.history.fetch = undefined
+  if (s.evaluation === 'held') s.evaluation = 'idle'
+  count(s, 'snapshots-installed')
+  log(s, 'snapshot-installed', { frontier: cursor.frontier, evaluated: cursor.count, epoch })
+  emit(s, { t: 'event', event: { t: 'applied', written: [], frontier: s.frontier, reset: true } })
+}
+
+/** A request for a chunk: from the export held for `id`, or (first request) an export made for the sender. */
+export function onSnapshotRequest (s: PeerState, from: string, id: string, offset: number): void {
+  const h = s.history
+  const e = h.exports.get(id)
+  if (e !== undefined) {
+    if (e.to === from) serveChunk(s, id, offset)
+    return
+  }
+  // Only a voter serves (an observer could be as far behind as the asker), one new export at a time.
+  if (roleOf(s) !== 'voter' || offset !== 0 || h.exportWanted !== undefined || h.exports.size >= C.MAX_SNAPSHOT_EXPORTS) return
+  h.exportWanted = { id, to: from }
+  beginExport(s)
+}
+
+/** Evaluation pauses for the export (kickEvaluator starts no run while one is wanted); taken between runs. */
+export function beginExport (s: PeerState): void {
+  const w = s.history.exportWanted
+  if (w === undefined || s.evaluation !== 'idle') return
+  s.evaluation = 'held'
+  emit(s, { t: 'export-snapshot', id: w.id, to: w.to, at: s.frontier })
+}
+
+export function onSnapshotExported (s: PeerState, id: string, to: string, snapshot: StoreSnapshot): void {
+  const h = s.history
+  if (h.exportWanted?.id === id) h.exportWanted = undefined
+  // Evaluation was held since the export began, so the store held exactly the state below this peer's
+  // frontier, which may lie past the stored cursor (epochs and watermark steps with no thunk to evaluate).
+  const cursor = liveCursor(s)
+  if (s.evaluation === 'held' && h.fetch?.importing !== true) s.evaluation = 'idle'
+  if (snapshot.at !== cursor.frontier) return
+  // One export per requester: a new request replaces the last (a requester that started over).
+  for (const [old, e] of h.exports) if (e.to === to) h.exports.delete(old)
+  h.exports.set(id, { to, at: cursor.frontier, cursor, entries: snapshot.entries, txns: snapshot.txns, lastAsked: s.now, done: false })
+  count(s, 'snapshots-served')
+  log(s, 'snapshot-exported', { to, entries: snapshot.entries.length, records: snapshot.txns.length, frontier: cursor.frontier })
+  serveChunk(s, id, 0)
+}
+
+/** Items from `offset`, entries then records, up to SNAPSHOT_CHUNK_BYTES of values (at least one item). */
+function serveChunk (s: PeerState, id: string, offset: number): void {
+  const e = s.history.exports.get(id)
+  if (e === undefined) return
+  e.lastAsked = s.now
+  const total = e.entries.length + e.txns.length
+  if (offset > total) return
+  const entries: Array<readonly [string, Value]> = []
+  const txns: Array<readonly [string, string]> = []
+  let bytes = 0
+  let i = offset
+  for (; i < total && (i === offset || bytes < C.SNAPSHOT_CHUNK_BYTES); i++) {
+    if (i < e.entries.length) {
+      const entry = e.entries[i] as readonly [string, Value]
+      bytes += entry[0].length + checkValue(entry[1], Infinity)
+      entries.push(entry)
+    } else {
+      const record = e.txns[i - e.entries.length] as readonly [string, string]
+      bytes += record[0].length + record[1].length
+      txns.push(record)
+    }
+  }
+  count(s, 'snapshot-chunks-served')
+  // Once the last chunk went out, the export is kept only as long as the requester may still ask for it again.
+  if (i === total) e.done = true
+  send(s, e.to, { t: 'snap-chunk', id, at: e.at, cursor: e.cursor, offset, total, entries, txns })
+}
+
+/** When the next snapshot timeout is due (for `nextDue`). */
+export function snapshotDue (s: PeerState): number {
+  const f = s.history.fetch
+  if (f !== undefined) return f.ready ? -Infinity : f.askedAt + C.SNAPSHOT_RETRY_MS
+  if (s.history.exportWanted !== undefined || behindHorizon(s)) return -Infinity
+  let due = Infinity
+  for (const e of s.history.exports.values()) due = Math.min(due, e.lastAsked + leaseOf(e) + 1)
+  return due
+}

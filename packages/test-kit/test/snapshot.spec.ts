@@ -1,0 +1,55 @@
+import { rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { NetClient } from '@tideline/net-libp2p'
+import { checkHistory, formatViolation } from '@tideline/sim'
+import { startLocalGroup, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
+import { Recorder, finals, runWorkload, waitQuiescent, waitUntil } from '../src/workload.js'
+
+// Bounded history with real processes: relays keep 300 ms of history below the voters' durable
+// frontier, so a relay that lost its disk cannot replay the group's history from anyone and must
+// rejoin by snapshot. One history for the whole file, judged by the simulator's checker.
+const CLIENTS = 3
+
+describe('a relay that lost its store rejoins by snapshot', () => {
+  let group: ProcessGroup
+  const clients: NetClient[] = []
+  const rec = new Recorder()
+
+  beforeAll(async () => {
+    group = await startLocalGroup({ relays: 3, groupId: 'snapshot-test', relayArgs: () => ['--retain-ms', '300'] })
+    for (let i = 0; i < CLIENTS; i++) clients.push(await group.startClient({ attemptTimeoutMs: 1_500, timeoutMs: 12_000 }))
+  }, 120_000)
+
+  afterAll(async () => {
+    for (const c of clients) await c.stop()
+    await group?.stop()
+  }, 60_000)
+
+  it('kill -9, store wiped, restarted: it takes a snapshot, is voted in again and ends with the group\'s digest', async () => {
+    const [a, b, victim] = group.relays as [RelayProcess, RelayProcess, RelayProcess]
+    await runWorkload(clients, rec, 2_500, 'before')
+    await victim.kill9()
+    // Its disk is gone (the identity stays: it is the same member).
+    await rm(join(victim.dataDir, 'store'), { recursive: true, force: true })
+    await waitUntil('an epoch without the dead relay', async () => !(await a.health()).voters.includes(victim.id), 10_000)
+    await runWorkload(clients, rec, 2_500, 'without')
+    // The survivors collected what the victim would need to replay from genesis.
+    const gcBefore = (await a.metrics()).get('tideline_gc_removed_total{kind="batches"}') ?? 0
+    expect(gcBefore).toBeGreaterThan(0)
+    await victim.start()
+    const run = runWorkload(clients, rec, 4_000, 'rejoin')
+    await waitUntil('three voters again', async () => (await Promise.all(group.relays.map(async r => (await r.health()).voters))).every(v => v.length === 3), 20_000)
+    await run
+    await waitQuiescent(group.relays, 30_000)
+    const m = await victim.metrics()
+    expect(m.get('tideline_snapshots_total{dir="installed"}')).toBeGreaterThanOrEqual(1)
+    const served = ((await a.metrics()).get('tideline_snapshots_total{dir="served"}') ?? 0) + ((await b.metrics()).get('tideline_snapshots_total{dir="served"}') ?? 0)
+    expect(served).toBeGreaterThanOrEqual(1)
+    const f = await finals(clients[0] as NetClient, group.relays)
+    expect(checkHistory(rec.history(f)).map(formatViolation)).toEqual([])
+    expect(rec.unexpected).toEqual([])
+    expect(new Set(f.map(x => x.resultDigest)).size).toBe(1)
+    expect((await victim.health()).role).toBe('voter')
+  }, 120_000)
+})
