@@ -6,6 +6,7 @@ import { availableParallelism } from 'node:os'
 import { WORKLOADS, benchVsEtcd, type WorkloadName } from './vs-etcd.js'
 import { benchScaling, scalingLine, scalingTable, writeScalingReport } from './scaling.js'
 import { benchFailover } from './failover.js'
+import { benchGrowth, recordsOf, type StoreSample } from './growth.js'
 import { markdownTable, otherRatios, summaryLine, writeReport } from './vs-etcd-report.js'
 
 /**
@@ -46,6 +47,30 @@ async function main (): Promise<number> {
     }
     process.stdout.write(`threaded/one-thread ratio ${(threaded.txnPerSec / single.txnPerSec).toFixed(2)}\n`)
     process.stdout.write(`core: ${Math.round(single.txnPerSec)} txn/s\n`)
+    return 0
+  }
+  if (workload === 'growth') {
+    const txns = option(args, 'txns', 1_000_000)
+    const minutes = option(args, 'minutes', 10)
+    const clients = option(args, 'clients', 32)
+    const keys = option(args, 'keys', 10_000)
+    const retainMs = args.includes('--retain-ms') ? option(args, 'retain-ms', 60_000) : undefined
+    const retainTxnsMs = args.includes('--retain-txns-ms') ? option(args, 'retain-txns-ms', 86_400_000) : undefined
+    process.stdout.write(`growth: 3 tideline-relay processes and one read replica (--observer), ${clients} closed-loop clients, 2-key transfers over ${keys} keys, until ${txns} transactions or ${minutes} minutes; retention ${retainMs ?? 60_000} ms of history, ${retainTxnsMs ?? 86_400_000} ms of exactly-once records\n`)
+    process.stdout.write('records: newest values / batches / run records / exactly-once records (meta left out); disk: the LevelDB directory\n')
+    process.stdout.write('| at | txns | s | relay-0 records | relay-0 MB | relay-1 records | relay-1 MB | relay-2 records | relay-2 MB | observer records | observer MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n')
+    const cell = (s: StoreSample): string => `${s.values}/${s.batches}/${s.runs}/${s.records} | ${(s.diskBytes / 2 ** 20).toFixed(1)}`
+    const r = await benchGrowth({ txns, minutes, clients, keys, retainMs, retainTxnsMs }, s => {
+      process.stdout.write(`| ${s.tenth * 10}% | ${s.txns} | ${s.seconds.toFixed(0)} | ${s.stores.map(cell).join(' | ')} |\n`)
+    })
+    const first = r.samples[0]
+    const last = r.samples[r.samples.length - 1]
+    if (first === undefined || last === undefined) throw new Error('growth: no samples')
+    const records = Math.max(...last.stores.map(recordsOf))
+    const disk = Math.max(...last.stores.map(s => s.diskBytes))
+    const ratio = Math.max(...last.stores.map((s, i) => s.diskBytes / Math.max(1, first.stores[i]?.diskBytes ?? 1)))
+    process.stdout.write(`${r.reachedTarget ? 'reached the transaction target' : `stopped by the ${minutes}-minute limit`}\n`)
+    process.stdout.write(`growth: ${r.txns} txns, records ${records} (keys ${keys}), disk ${(disk / 2 ** 20).toFixed(1)} MB, ratio last/10% ${ratio.toFixed(2)}\n`)
     return 0
   }
   if (workload === 'failover') {

@@ -17,7 +17,7 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
                                             a voter signs an observer invite (bearer unless --peer)
   run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--retain-txns-ms MS] [--invite TEXT] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--retain-txns-ms MS] [--observer] [--invite TEXT] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (on SIGTERM a voter hands over to the others first)
   dev      [--dir DIR] [--base-port P] [--procedures MODULE]
@@ -69,6 +69,7 @@ async function main (argv: string[]): Promise<void> {
       'suspect-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'retain-ms': { type: 'string' },
+      observer: { type: 'boolean' },
       'retain-txns-ms': { type: 'string' },
       invite: { type: 'string' },
       dir: { type: 'string' },
@@ -121,6 +122,7 @@ async function main (argv: string[]): Promise<void> {
         ...(values['suspect-ms'] === undefined ? {} : { suspectMs: millis(values['suspect-ms'], 'suspect-ms') }),
         ...(values['heartbeat-ms'] === undefined ? {} : { heartbeatMs: millis(values['heartbeat-ms'], 'heartbeat-ms') }),
         ...(values['retain-ms'] === undefined ? {} : { retainMs: millis(values['retain-ms'], 'retain-ms') }),
+        ...(values.observer === true ? { observer: true } : {}),
         ...(values['retain-txns-ms'] === undefined ? {} : { retainTxnsMs: millis(values['retain-txns-ms'], 'retain-txns-ms') }),
         ...(values.invite === undefined ? {} : { invite: values.invite }),
         logger

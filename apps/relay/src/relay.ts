@@ -36,6 +36,8 @@ export interface RelayOptions {
   readonly retainMs?: number
   /** How long exactly-once records are kept (a retry after this may run again). @default 24 h */
   readonly retainTxnsMs?: number
+  /** Never ask to be a voter: a read replica that follows the group (it still votes if the group puts it in an epoch). @default false */
+  readonly observer?: boolean
   /** For a relay that is not in the genesis: the invite (text form) it presents to the voters. */
   readonly invite?: string
   readonly logger: RelayLogger
@@ -97,7 +99,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       admit: p => admitted.has(p),
       ...(o.invite === undefined ? {} : { invite: decodeSigned(o.invite) }),
       // Relays serve as voters: one voted out (it was down) asks to be voted back in, and a new relay asks to be added.
-      candidate: true,
+      candidate: o.observer !== true,
       admitVoter: () => true,
       ...(o.suspectMs === undefined ? {} : { suspectMs: o.suspectMs }),
       ...(o.heartbeatMs === undefined ? {} : { idleHeartbeatMs: o.heartbeatMs }),
@@ -110,7 +112,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
     throw err
   }
   const startedAt = Date.now()
-  const server = o.http === undefined ? undefined : await serveHttp(o.http, net, startedAt)
+  const server = o.http === undefined ? undefined : await serveHttp(o.http, net, store, startedAt)
   const addr = server?.address()
   const httpUrl = addr === undefined || addr === null || typeof addr === 'string' ? undefined : `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
   const addresses = net.addresses()
@@ -153,7 +155,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
   return handle
 }
 
-async function serveHttp (spec: string, net: NetPeer, startedAt: number): Promise<Server> {
+async function serveHttp (spec: string, net: NetPeer, store: LevelStore, startedAt: number): Promise<Server> {
   const { host, port } = parseHostPort(spec)
   const server = createServer((req, res) => {
     const status = net.peer.status()
@@ -162,6 +164,15 @@ async function serveHttp (spec: string, net: NetPeer, startedAt: number): Promis
     } else if (req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
       res.end(renderMetrics({ status, transport: net.transport.counters, connections: net.node.getConnections().length, now: Date.now(), startedAt }))
+    } else if (req.url === '/store') {
+      // Record counts by kind: a scan of every key, for benchmarks and operators (not for frequent scraping).
+      store.stats().then(stats => {
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.end(JSON.stringify(stats))
+      }, (err: unknown) => {
+        res.writeHead(503, { 'content-type': 'application/json' })
+        res.end(JSON.stringify({ error: (err as Error).message }))
+      })
     } else if (req.url === '/healthz') {
       const ok = status.failed === undefined && net.node.status === 'started'
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })

@@ -352,6 +352,23 @@ describe('bounded history', () => {
     await expect(g.stores.get('o9')?.latest('k0', timestampSuccessor(first.ts))).rejects.toBeInstanceOf(SnapshotTooOldError)
   })
 
+  it('a strict read whose timestamp a snapshot install jumps over is answered at the new frontier, not refused', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
+    for (let i = 0; i < 12; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i % 3}`)
+    await g.steps(200)
+    g.stores.set('o9', new MemoryStore({ journal: true }))
+    await g.start('o9')
+    // The snapshot is held back until the voters have gone past the read's timestamp.
+    let hold = true
+    g.filter = (_from, _to, m) => !(hold && m.t === 'snap-req')
+    const read = g.peer('o9').read(['k1'])
+    await g.steps(150)
+    hold = false
+    const out = await g.run(read)
+    expect(out).toMatchObject({ done: true, value: { values: { k1: 4 } } })
+    expect(g.peer('o9').status().counters['snapshots-installed']).toBe(1)
+  })
+
   it('a replica behind the horizon that loses a chunk resumes the same export', async () => {
     const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
     for (let i = 0; i < 12; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i}`)

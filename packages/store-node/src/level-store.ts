@@ -5,7 +5,7 @@ import { TOMBSTONE, decode, encode } from './codec.js'
 import { RecordFilter } from './record-filter.js'
 import {
   FORMAT, FORMAT_KEY, MAX_NUM, SYNC_KEY, TAG_BATCH, TAG_LATEST, TAG_META, TAG_RUN, TAG_TXN, TS_LENGTH,
-  batchKey, batchPrefix, nameKey, nameOfNameKey, runKey, tagRange, tsOfRunKey, withSeq
+  batchKey, batchPrefix, nameKey, nameOfNameKey, runKey, tagRange, tsOfRunKey, withSeq, type Tag
 } from './keys.js'
 
 export interface LevelStoreInit {
@@ -447,6 +447,16 @@ export class LevelStore implements Store {
       this.topOutcome = asOf
       this.window.reset(snapshot.at)
     })
+  }
+
+  /** How many records of each kind the store holds (a scan of every key: for benchmarks and operators, not hot paths). */
+  async stats (): Promise<{ values: number, batches: number, runs: number, records: number, meta: number }> {
+    const count = async (tag: Tag): Promise<number> => {
+      let n = 0
+      for await (const _ of this.db.keys(tagRange(tag))) n++
+      return n
+    }
+    return { values: await count(TAG_LATEST), batches: await count(TAG_BATCH), runs: await count(TAG_RUN), records: await count(TAG_TXN), meta: await count(TAG_META) }
   }
 
   async close (): Promise<void> {

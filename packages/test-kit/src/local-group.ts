@@ -158,6 +158,11 @@ export class RelayProcess {
     return await r.json() as Health
   }
 
+  /** Record counts by kind in its store (`GET /store`). */
+  async storeStats (): Promise<{ values: number, batches: number, runs: number, records: number, meta: number }> {
+    return await (await fetch(`${this.httpUrl}/store`, { signal: AbortSignal.timeout(30_000) })).json() as { values: number, batches: number, runs: number, records: number, meta: number }
+  }
+
   async metrics (): Promise<Map<string, number>> {
     const text = await (await fetch(`${this.httpUrl}/metrics`, { signal: AbortSignal.timeout(2_000) })).text()
     const out = new Map<string, number>()
@@ -177,8 +182,8 @@ export interface ProcessGroup {
   readonly invite: SignedInvite
   readonly creatorId: string
   readonly dir: string
-  /** Starts one more relay process, not in the genesis: it joins with the group's invite and asks to be voted in. */
-  addRelay(): Promise<RelayProcess>
+  /** Starts one more relay process, not in the genesis: it joins with the group's invite and asks to be voted in (unless `args` holds `--observer`). */
+  addRelay(args?: readonly string[]): Promise<RelayProcess>
   /**
    * A client peer with a fresh identity, joined through the group's invite, that may send to every relay the group
    * has now; its home relay is the next one in turn.
@@ -250,7 +255,7 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
       const home = clientsStarted++ % relays.length
       return NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: relays.map(r => r.tcp), invite, creator: creatorId, home, ...timeouts })
     },
-    async addRelay () {
+    async addRelay (args = []) {
       const i = relays.length
       const data = join(dir, `relay-${i}`)
       const x = await loadOrCreateIdentity(data)
@@ -263,7 +268,8 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
         '--peers', relays.map(p => p.tcp).join(','),
         '--http', '127.0.0.1:0', '--exit-with-stdin',
         ...(o.procedures === undefined ? [] : ['--procedures', o.procedures]),
-        ...(o.suspectMs === undefined ? [] : ['--suspect-ms', String(o.suspectMs)])
+        ...(o.suspectMs === undefined ? [] : ['--suspect-ms', String(o.suspectMs)]),
+        ...args
       ], o.nodeFlags ?? [])
       await r.start()
       relays.push(r)

@@ -53,6 +53,8 @@ export interface HistoryState {
   lastReportAt: number
   /** History below this is collected here. */
   gcAt: Timestamp
+  /** The horizon of the last GC step that removed a batch: a replica behind it may find what it needs gone (what voters report as `gc`). */
+  collected: Timestamp
   gcRunning: boolean
   lastGcAt: number
   fetch: SnapshotFetch | undefined
@@ -73,6 +75,7 @@ export function newHistoryState (now: number): HistoryState {
     lastReport: TS_ZERO + TS_ZERO,
     lastReportAt: -Infinity,
     gcAt: TS_ZERO,
+    collected: TS_ZERO,
     gcRunning: false,
     lastGcAt: now,
     fetch: undefined,

@@ -65,18 +65,18 @@ export function onSynced (s: PeerState, settled: Timestamp): void {
 export function reportDurable (s: PeerState): void {
   const h = s.history
   if (roleOf(s) !== 'voter' || s.now - h.lastReportAt < C.DEFAULT_CHECKPOINT_INTERVAL_MS) return
-  const report = h.durable + h.gcAt
+  const report = h.durable + h.collected
   if (report === h.lastReport) return
   h.lastReport = report
   h.lastReportAt = s.now
-  const m: Message = { t: 'dur', durable: h.durable, gc: h.gcAt }
+  const m: Message = { t: 'dur', durable: h.durable, gc: h.collected }
   for (const v of s.current.voters) send(s, v, m)
   for (const o of s.observers.keys()) send(s, o, m)
 }
 
 /** A voter tells a newly heard observer where it stands (reports go out only when they change). */
 export function tellDurable (s: PeerState, to: string): void {
-  if (roleOf(s) === 'voter') send(s, to, { t: 'dur', durable: s.history.durable, gc: s.history.gcAt })
+  if (roleOf(s) === 'voter') send(s, to, { t: 'dur', durable: s.history.durable, gc: s.history.collected })
 }
 
 /** A report from a peer: kept only from a voter of the current epoch (any other may claim anything). */
@@ -129,6 +129,7 @@ export function onGcDone (s: PeerState, horizon: Timestamp, result: GcResult): v
   const h = s.history
   h.gcRunning = false
   if (horizon > h.gcAt) h.gcAt = horizon
+  if (result.batchesRemoved > 0 && horizon > h.collected) h.collected = horizon
   count(s, 'gc-steps')
   count(s, 'gc-batches-removed', result.batchesRemoved)
   count(s, 'gc-versions-removed', result.versionsRemoved)
@@ -140,7 +141,7 @@ export function historyDue (s: PeerState): number {
   const h = s.history
   let due = Infinity
   if (syncWanted(s)) due = Math.min(due, h.lastSyncAt + syncEveryMs(s))
-  if (roleOf(s) === 'voter' && h.durable + h.gcAt !== h.lastReport) due = Math.min(due, h.lastReportAt + C.DEFAULT_CHECKPOINT_INTERVAL_MS)
+  if (roleOf(s) === 'voter' && h.durable + h.collected !== h.lastReport) due = Math.min(due, h.lastReportAt + C.DEFAULT_CHECKPOINT_INTERVAL_MS)
   if (!h.gcRunning) {
     const point = gcPoint(s)
     if (point !== undefined && point > h.gcAt) due = Math.min(due, h.lastGcAt + s.options.gcIntervalMs)

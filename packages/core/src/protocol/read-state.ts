@@ -23,6 +23,8 @@ export interface ReadOp {
   /** While requesting: the voter asked, and when. */
   to: string
   sentAt: number
+  /** Times it was read again at the frontier after the store refused its timestamp as too old. */
+  rereads: number
 }
 
 /** One round of read confirmation (see confirm.ts): the reads it serves, by id. */

@@ -20,7 +20,7 @@ export function startRead (s: PeerState, reply: ReadReply, keys: readonly string
     return
   }
   const id = ++s.nextReadId
-  const op: ReadOp = { id, keys, reply, deadline: s.now + (timeoutMs ?? s.options.callTimeoutMs), phase: 'waiting', ts: undefined, to: '', sentAt: s.now }
+  const op: ReadOp = { id, keys, reply, deadline: s.now + (timeoutMs ?? s.options.callTimeoutMs), phase: 'waiting', ts: undefined, to: '', sentAt: s.now, rereads: 0 }
   s.reads.set(id, op)
   if (consistency === 'snapshot') {
     op.phase = 'reading'
@@ -30,6 +30,9 @@ export function startRead (s: PeerState, reply: ReadReply, keys: readonly string
   }
   getTimestamp(s, op)
 }
+
+/** How often a read the store refused as too old is tried again at the frontier before it fails with that error. */
+const MAX_REREADS = 3
 
 /** A voter mints the read's timestamp and confirms it; an observer asks its home voter for one. */
 function getTimestamp (s: PeerState, op: ReadOp): void {
@@ -107,6 +110,16 @@ export function onValuesRead (s: PeerState, id: number, result: ReadResult): voi
 export function onValuesRefused (s: PeerState, id: number, error: { readonly name: string, readonly message: string }): void {
   const op = s.reads.get(id)
   if (op === undefined) return
+  if (error.name === 'SnapshotTooOldError' && op.ts !== undefined && op.ts < s.frontier && op.rereads < MAX_REREADS) {
+    // The replica moved past the read's timestamp and no longer holds the versions it needs (it installed a
+    // snapshot, or GC passed it). Read at the frontier instead: it is later than the read's start, so
+    // everything committed before the read is there, and everything there is already evaluated: a point a
+    // strict read may take as well.
+    op.rereads++
+    op.ts = s.frontier
+    emit(s, { t: 'read-values', read: op.id, keys: op.keys, at: op.ts })
+    return
+  }
   s.reads.delete(id)
   answer(s, op.reply, undefined, errorFromInfo(error))
 }
