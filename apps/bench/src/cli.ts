@@ -7,6 +7,7 @@ import { WORKLOADS, benchVsEtcd, type WorkloadName } from './vs-etcd.js'
 import { benchScaling, scalingLine, scalingTable, writeScalingReport } from './scaling.js'
 import { benchFailover } from './failover.js'
 import { benchGrowth, recordsOf, type StoreSample } from './growth.js'
+import { benchJoin } from './join.js'
 import { markdownTable, otherRatios, summaryLine, writeReport } from './vs-etcd-report.js'
 
 /**
@@ -49,18 +50,28 @@ async function main (): Promise<number> {
     process.stdout.write(`core: ${Math.round(single.txnPerSec)} txn/s\n`)
     return 0
   }
+  if (workload === 'join') {
+    const txns = option(args, 'txns', 100_000)
+    const replayTxns = option(args, 'replay-txns', 20_000)
+    const keys = option(args, 'keys', 10_000)
+    const valueBytes = option(args, 'value-bytes', 1024)
+    const clients = option(args, 'clients', 64)
+    process.stdout.write(`join: 3 tideline-relay processes keeping 2 s of history; ${txns} blind writes of ${valueBytes}-byte values over ${keys} keys; then a new relay process (voted in) and a new Chromium tab (synced) join by snapshot; replay from genesis measured with ${replayTxns} txns on a group that keeps everything, scaled to ${txns}\n`)
+    const r = await benchJoin({ txns, replayTxns, keys, valueBytes, clients }, line => { process.stdout.write(`${line}\n`) })
+    process.stdout.write(`join: tab ${r.tabS.toFixed(2)} s, relay ${r.relayS.toFixed(2)} s, replay-from-genesis ${r.replayS.toFixed(1)} s (scaled from ${r.replayMeasuredS.toFixed(1)} s measured for ${replayTxns} txns)\n`)
+    return 0
+  }
   if (workload === 'growth') {
     const txns = option(args, 'txns', 1_000_000)
     const minutes = option(args, 'minutes', 10)
     const clients = option(args, 'clients', 32)
     const keys = option(args, 'keys', 10_000)
     const retainMs = args.includes('--retain-ms') ? option(args, 'retain-ms', 60_000) : undefined
-    const retainTxnsMs = args.includes('--retain-txns-ms') ? option(args, 'retain-txns-ms', 86_400_000) : undefined
-    process.stdout.write(`growth: 3 tideline-relay processes and one read replica (--observer), ${clients} closed-loop clients, 2-key transfers over ${keys} keys, until ${txns} transactions or ${minutes} minutes; retention ${retainMs ?? 60_000} ms of history, ${retainTxnsMs ?? 86_400_000} ms of exactly-once records\n`)
+    process.stdout.write(`growth: 3 tideline-relay processes and one read replica (--observer), ${clients} closed-loop clients, 2-key transfers over ${keys} keys, until ${txns} transactions or ${minutes} minutes; retention ${retainMs ?? 60_000} ms of history (exactly-once records are not collected yet)\n`)
     process.stdout.write('records: newest values / batches / run records / exactly-once records (meta left out); disk: the LevelDB directory\n')
     process.stdout.write('| at | txns | s | relay-0 records | relay-0 MB | relay-1 records | relay-1 MB | relay-2 records | relay-2 MB | observer records | observer MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n')
     const cell = (s: StoreSample): string => `${s.values}/${s.batches}/${s.runs}/${s.records} | ${(s.diskBytes / 2 ** 20).toFixed(1)}`
-    const r = await benchGrowth({ txns, minutes, clients, keys, retainMs, retainTxnsMs }, s => {
+    const r = await benchGrowth({ txns, minutes, clients, keys, retainMs }, s => {
       process.stdout.write(`| ${s.tenth * 10}% | ${s.txns} | ${s.seconds.toFixed(0)} | ${s.stores.map(cell).join(' | ')} |\n`)
     })
     const first = r.samples[0]
@@ -172,7 +183,7 @@ async function main (): Promise<number> {
     process.stdout.write(`${scalingLine(r)}\n`)
     return 0
   }
-  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net, browser, vs-etcd, scaling, failover\n`)
+  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net, browser, vs-etcd, scaling, failover, growth, join\n`)
   return 2
 }
 

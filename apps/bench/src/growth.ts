@@ -12,9 +12,8 @@ export interface GrowthOptions {
   readonly clients: number
   /** Accounts the transfers move between (each one key). */
   readonly keys: number
-  /** The relays' `--retain-ms` and `--retain-txns-ms` (undefined: their defaults, 60 s and 24 h). */
+  /** The relays' `--retain-ms` (undefined: their default, 60 s). */
   readonly retainMs: number | undefined
-  readonly retainTxnsMs: number | undefined
 }
 
 /** One replica's store at one moment. */
@@ -65,10 +64,7 @@ async function sample (replica: string, r: RelayProcess): Promise<StoreSample> {
  * /store`) and the bytes of its LevelDB directory.
  */
 export async function benchGrowth (o: GrowthOptions, onSample: (s: GrowthSample) => void): Promise<GrowthResult> {
-  const retain = [
-    ...(o.retainMs === undefined ? [] : ['--retain-ms', String(o.retainMs)]),
-    ...(o.retainTxnsMs === undefined ? [] : ['--retain-txns-ms', String(o.retainTxnsMs)])
-  ]
+  const retain = o.retainMs === undefined ? [] : ['--retain-ms', String(o.retainMs)]
   const group = await startLocalGroup({ relays: 3, groupId: 'bench-growth', relayArgs: () => retain })
   const clients: NetClient[] = []
   try {

@@ -17,7 +17,7 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
                                             a voter signs an observer invite (bearer unless --peer)
   run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--retain-txns-ms MS] [--observer] [--invite TEXT] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer] [--invite TEXT] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (on SIGTERM a voter hands over to the others first)
   dev      [--dir DIR] [--base-port P] [--procedures MODULE]
@@ -70,7 +70,6 @@ async function main (argv: string[]): Promise<void> {
       'heartbeat-ms': { type: 'string' },
       'retain-ms': { type: 'string' },
       observer: { type: 'boolean' },
-      'retain-txns-ms': { type: 'string' },
       invite: { type: 'string' },
       dir: { type: 'string' },
       'exit-with-stdin': { type: 'boolean' },
@@ -123,7 +122,6 @@ async function main (argv: string[]): Promise<void> {
         ...(values['heartbeat-ms'] === undefined ? {} : { heartbeatMs: millis(values['heartbeat-ms'], 'heartbeat-ms') }),
         ...(values['retain-ms'] === undefined ? {} : { retainMs: millis(values['retain-ms'], 'retain-ms') }),
         ...(values.observer === true ? { observer: true } : {}),
-        ...(values['retain-txns-ms'] === undefined ? {} : { retainTxnsMs: millis(values['retain-txns-ms'], 'retain-txns-ms') }),
         ...(values.invite === undefined ? {} : { invite: values.invite }),
         logger
       })

@@ -34,8 +34,6 @@ export interface RelayOptions {
   readonly heartbeatMs?: number
   /** How far below the voters' durable frontier history is kept (for lagging replicas; older ones take a snapshot). @default 60000 */
   readonly retainMs?: number
-  /** How long exactly-once records are kept (a retry after this may run again). @default 24 h */
-  readonly retainTxnsMs?: number
   /** Never ask to be a voter: a read replica that follows the group (it still votes if the group puts it in an epoch). @default false */
   readonly observer?: boolean
   /** For a relay that is not in the genesis: the invite (text form) it presents to the voters. */
@@ -104,7 +102,6 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       ...(o.suspectMs === undefined ? {} : { suspectMs: o.suspectMs }),
       ...(o.heartbeatMs === undefined ? {} : { idleHeartbeatMs: o.heartbeatMs }),
       ...(o.retainMs === undefined ? {} : { retainMs: o.retainMs }),
-      ...(o.retainTxnsMs === undefined ? {} : { retainTxnsMs: o.retainTxnsMs }),
       logger: (event, detail) => { log(event, detail) }
     })
   } catch (err) {

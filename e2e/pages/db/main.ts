@@ -46,6 +46,11 @@ const harness = {
   async online (): Promise<void> {
     await db().online
   },
+  /** Waits for `synced`; returns its timestamp and how many callbacks came before it. */
+  async synced (): Promise<{ ts: string, before: number }> {
+    const ts = await db().synced()
+    return { ts, before: state.seen.length }
+  },
   /** `n` transfers between random accounts, `parallel` at a time; returns the statuses. */
   async transfers (n: number, parallel: number): Promise<{ committed: number, aborted: number, failed: string[] }> {
     let committed = 0

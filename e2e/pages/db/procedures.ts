@@ -15,5 +15,13 @@ export const procedures = defineProcedures({
       tx.put(`acct/${a.to}`, ((tx.get(`acct/${a.to}`) as number | undefined) ?? 100) + a.amount)
       return from - a.amount
     }
+  },
+  /** A blind write of one value (the join benchmark builds its history with it). */
+  put: {
+    keys: (a: { k: string, v: string }) => ({ reads: [], writes: [`kv/${a.k}`] }),
+    run (tx, a) {
+      tx.put(`kv/${a.k}`, a.v)
+      return null
+    }
   }
 })

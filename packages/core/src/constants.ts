@@ -48,8 +48,6 @@ export const DEFAULT_MAX_VOTERS = 7
 export const DEFAULT_EPOCH_FETCH_MS = 200
 /** How far below the group's durable frontier a replica keeps history (batches, outcomes, versions in memory): lagging replicas gap-fill inside it, older ones take a snapshot. */
 export const DEFAULT_RETAIN_MS = 60_000
-/** How long a replica keeps exactly-once records (a retry with the same clientTxnId after this may be taken as new). */
-export const DEFAULT_RETAIN_TXNS_MS = 24 * 60 * 60_000
 /** Most often a replica runs a GC step. */
 export const DEFAULT_GC_INTERVAL_MS = 1_000
 /** Most often a replica makes its frontier durable with a strict write of its own (idle: every quarter of its retention window). */

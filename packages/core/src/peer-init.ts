@@ -61,12 +61,6 @@ export interface PeerInit {
    * @default 60000
    */
   readonly retainMs?: number
-  /**
-   * How long exactly-once records are kept (Infinity: forever). A retry with
-   * the same clientTxnId later than this may run again.
-   * @default 86400000 (24 h)
-   */
-  readonly retainTxnsMs?: number
   /** Most often a GC step runs. @default 1000 */
   readonly gcIntervalMs?: number
   /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
@@ -108,7 +102,6 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     maxVoters: init.maxVoters ?? C.DEFAULT_MAX_VOTERS,
     maxRunThunks: init.maxRunThunks ?? C.DEFAULT_MAX_RUN_THUNKS,
     retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS,
-    retainTxnsMs: init.retainTxnsMs ?? C.DEFAULT_RETAIN_TXNS_MS,
     gcIntervalMs: init.gcIntervalMs ?? C.DEFAULT_GC_INTERVAL_MS,
     candidate: init.candidate ?? false,
     admitVoter: init.admitVoter ?? (() => false)

@@ -1,7 +1,7 @@
 import { MemoryStore, Peer, createRegistry, type GroupConfig, type Message, type PeerInit, type ProcedureMap, type ProcedureRegistry } from '../src/index.js'
 
 /** Options every peer of a TestGroup gets (failure detection, candidacy). */
-export type PeerOptions = Partial<Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxVoters' | 'callTimeoutMs' | 'retainMs' | 'gcIntervalMs' | 'retainTxnsMs'>>
+export type PeerOptions = Partial<Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxVoters' | 'callTimeoutMs' | 'retainMs' | 'gcIntervalMs'>>
 
 /**
  * A small in-process group on a manual clock: messages wait in a queue until

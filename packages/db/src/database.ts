@@ -184,6 +184,19 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   }
 
   /**
+   * Settles once this replica holds everything the group committed before
+   * it was asked (a strict read of no keys: a voter's timestamp, then the
+   * local frontier past it), with the timestamp it is synced to. A new tab far
+   * behind gets there by snapshot; subscription callbacks after it never show
+   * an older state. Rejects like a strict read (offline: QuorumUnavailableError
+   * after `timeoutMs`).
+   */
+  async synced (options: { readonly timeoutMs?: number, readonly signal?: AbortSignal } = {}): Promise<Timestamp> {
+    await this.online
+    return (await this.read([], { consistency: 'strict', ...options })).ts
+  }
+
+  /**
    * Calls procedure `name` with `args`: submitted through a voter, ordered,
    * evaluated by every replica; resolves with its final result. Offline it
    * waits (within `timeoutMs` / `signal`) and then fails with

@@ -44,9 +44,8 @@ export interface NetPeerInit {
   readonly admitVoter?: (peerId: string) => boolean
   /** A voter silent or stuck this long is voted out of the next epoch. @default 2000 */
   readonly suspectMs?: number
-  /** How much history below the group's durable frontier to keep, and for how long exactly-once records (see PeerInit). */
+  /** How much history below the group's durable frontier to keep (see PeerInit). */
   readonly retainMs?: number
-  readonly retainTxnsMs?: number
 }
 
 /** How often missing connections to the configured peers are redialled. */
@@ -144,8 +143,7 @@ export class NetPeer {
       ...(init.admitVoter === undefined ? {} : { admitVoter: init.admitVoter }),
       ...(init.suspectMs === undefined ? {} : { suspectMs: init.suspectMs }),
       ...(init.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: init.idleHeartbeatMs }),
-      ...(init.retainMs === undefined ? {} : { retainMs: init.retainMs }),
-      ...(init.retainTxnsMs === undefined ? {} : { retainTxnsMs: init.retainTxnsMs })
+      ...(init.retainMs === undefined ? {} : { retainMs: init.retainMs })
     })
     const net = new NetPeer(id, genesis, peer, init.peers ?? [], async self => {
       const up = await connectNetwork(init, id, genesis, peer)

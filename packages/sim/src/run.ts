@@ -172,11 +172,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       // runs end (and crashes land) inside them.
       ...(seed % 2 === 0 ? { maxRunThunks: 1 + (seed % 7), storeDelayMs: 12 } : {}),
       // History is collected in every seed, close behind the voters (a crash of a few hundred ms puts
-      // a replica behind the horizon, so it catches up by snapshot); exactly-once records stay, so the
-      // checker can hold every retry to exactly once.
+      // a replica behind the horizon, so it catches up by snapshot).
       retainMs: seed % 3 === 0 ? 400 : 80,
       gcIntervalMs: 40,
-      retainTxnsMs: Number.POSITIVE_INFINITY,
       // The genesis voters ask to be voters again after being voted out; the group takes them back.
       candidate: node.voter,
       admitVoter: id => voterIds.includes(id)

@@ -6,7 +6,7 @@ import {
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
 
-export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'retainTxnsMs' | 'gcIntervalMs'> {
+export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs'> {
   readonly id: string
   readonly config: GroupConfig
   readonly registry: ProcedureRegistry

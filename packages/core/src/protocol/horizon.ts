@@ -121,8 +121,10 @@ export function collectGarbage (s: PeerState): void {
   if (point === undefined || point <= h.gcAt) return
   h.gcRunning = true
   h.lastGcAt = s.now
-  const records = Number.isFinite(s.options.retainTxnsMs) ? lowered(point, s.options.retainTxnsMs) : undefined
-  emit(s, { t: 'gc', horizon: point, records: records === TS_ZERO ? undefined : records })
+  // Exactly-once records stay: replicas collect at different points, so a late retry could find its
+  // record on some and not on others and run on those only. They go once expiry is decided by the
+  // thunk itself (its first submission's time against a group-wide retention), the same everywhere.
+  emit(s, { t: 'gc', horizon: point, records: undefined })
 }
 
 export function onGcDone (s: PeerState, horizon: Timestamp, result: GcResult): void {

@@ -151,7 +151,6 @@ export interface PeerOptions {
   readonly maxVoters: number
   readonly maxRunThunks: number
   readonly retainMs: number
-  readonly retainTxnsMs: number
   readonly gcIntervalMs: number
   readonly candidate: boolean
   readonly admitVoter: (peerId: string) => boolean
