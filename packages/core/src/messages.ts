@@ -67,10 +67,10 @@ export type Message =
   /**
    * Items `offset..` of snapshot `id` (entries first, then exactly-once
    * records; `total` items in all), the state below `at`, which is the
-   * evaluation `cursor`'s frontier.
+   * evaluation `cursor`'s frontier; `digest` is the StateDigest of all of it.
    */
   | {
-    readonly t: 'snap-chunk'; readonly id: string; readonly at: Timestamp; readonly cursor: Cursor; readonly offset: number; readonly total: number
+    readonly t: 'snap-chunk'; readonly id: string; readonly at: Timestamp; readonly cursor: Cursor; readonly offset: number; readonly total: number; readonly digest: string
     readonly entries: ReadonlyArray<readonly [string, Value]>; readonly txns: ReadonlyArray<readonly [string, string]>
   }
 

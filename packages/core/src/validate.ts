@@ -155,6 +155,7 @@ function snapshotChunk (m: Record<string, unknown>, limits: Required<MessageLimi
   cursor(m.cursor)
   const offset = int(m.offset, 'offset')
   const total = int(m.total, 'total')
+  str(m.digest, 'digest', 64)
   const entries = arr(m.entries, 'entries', MAX_CHUNK_ITEMS)
   const txns = arr(m.txns, 'txns', MAX_CHUNK_ITEMS)
   if (offset + entries.length + txns.length > total) fail('chunk reaches past the snapshot\'s total')

@@ -70,6 +70,7 @@ const arbSnapshotChunk = fc.record({
   at: arbTimestamp,
   cursor: arbCursor,
   offset: fc.nat(100),
+  digest: fc.string({ minLength: 1, maxLength: 16 }),
   entries: fc.array(fc.tuple(key, jsonValue.filter(v => v !== undefined)), { maxLength: 3 }),
   txns: fc.array(fc.tuple(id, arbTimestamp.map(ts => `${ts}c`)), { maxLength: 3 }),
   more: fc.nat(5)

@@ -369,6 +369,28 @@ describe('bounded history', () => {
     expect(g.peer('o9').status().counters['snapshots-installed']).toBe(1)
   })
 
+  it('a snapshot whose entries were changed on the way is refused (digest mismatch) and fetched from another voter', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
+    for (let i = 0; i < 12; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i}`)
+    await g.steps(200)
+    g.stores.set('o9', new MemoryStore({ journal: true }))
+    await g.start('o9')
+    const sources: string[] = []
+    g.filter = (from, _to, m) => {
+      if (m.t !== 'snap-chunk') return true
+      sources.push(from)
+      // The first snapshot's first value arrives changed.
+      if (sources.length === 1) (m.entries as Array<[string, unknown]>)[0] = [(m.entries[0] as [string, unknown])[0], 999]
+      return true
+    }
+    await g.steps(600)
+    const st = g.peer('o9').status()
+    expect(st.counters['snapshot-mismatch']).toBe(1)
+    expect(st.counters['snapshots-installed']).toBe(1)
+    expect(new Set(sources).size).toBe(2)
+    expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v0').snapshot())
+  })
+
   it('a replica behind the horizon that loses a chunk resumes the same export', async () => {
     const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
     for (let i = 0; i < 12; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i}`)

@@ -49,6 +49,9 @@ export interface SimStats {
   /** Snapshots installed, and snapshot streams a fault cut (a chunk or request dropped, the source crashed). */
   snapshots: number
   snapshotRetries: number
+  /** Snapshot chunks corrupted on the wire, and snapshots refused because they did not match their digest. */
+  corruptedChunks: number
+  snapshotMismatches: number
   /** GC steps every replica ran, and the batches they removed. */
   gcSteps: number
   gcBatches: number
@@ -102,7 +105,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, gcSteps: 0, gcBatches: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -110,6 +113,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.minted += c?.minted ?? 0
     stats.snapshots += c?.['snapshots-installed'] ?? 0
     stats.snapshotRetries += c?.['snapshot-retry'] ?? 0
+    stats.snapshotMismatches += c?.['snapshot-mismatch'] ?? 0
     stats.gcSteps += c?.['gc-steps'] ?? 0
     stats.gcBatches += c?.['gc-batches-removed'] ?? 0
   }
@@ -121,6 +125,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   // --- network faults
   let dropRate = 0
   let dupRate = 0
+  /** Snapshot chunks still to corrupt on the wire (one value changed), by the 'corrupt-chunk' fault. */
+  let corruptChunks = 0
   let partition: Set<string> | undefined
   const isCut = (a: string, b: string): boolean => partition !== undefined && partition.has(a) !== partition.has(b)
 
@@ -149,6 +155,13 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const tail = netFaults && netRng.chance(0.02) ? netRng.int(20, 150) : 0
       const delay = netRng.int(0, 3) + tail
       const wire = structuredClone(m)
+      if (wire.t === 'snap-chunk' && wire.entries.length > 0 && corruptChunks > 0) {
+        corruptChunks--
+        stats.corruptedChunks++
+        const entries = wire.entries as Array<[string, unknown]>
+        const first = entries[0] as [string, unknown]
+        entries[0] = [first[0], { corrupted: first[1] ?? null }]
+      }
       loop.after(delay, () => { if (!isCut(from, to)) deliver(from, to, wire) })
     }
   }
@@ -316,6 +329,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const kinds: string[] = []
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
       if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe')
+      if (netFaults) kinds.push('corrupt-chunk')
       if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
       if (kind === 'drop') {
@@ -335,6 +349,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       } else if (kind === 'crash') {
         const node = faultRng.pick([...nodes.values()])
         if (mayCrash(node)) crash(node, faultRng.chance(0.3) ? faultRng.int(2 * SUSPECT_MS, 8 * SUSPECT_MS) : faultRng.int(20, 700))
+      } else if (kind === 'corrupt-chunk') {
+        // The next snapshot chunks on the wire arrive with one value changed: the receiver must refuse them.
+        corruptChunks = faultRng.int(1, 2)
       } else if (kind === 'wipe') {
         // An observer loses its disk and starts empty (a voter's acks and promises must survive, and a
         // voted-out voter may be voted in again at any moment). It catches up by snapshot.

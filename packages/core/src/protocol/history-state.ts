@@ -18,6 +18,8 @@ export interface SnapshotFetch {
   total: number | undefined
   at: Timestamp | undefined
   cursor: Cursor | undefined
+  /** The source's StateDigest of the whole snapshot. */
+  digest: string | undefined
   readonly entries: Array<[string, Value]>
   readonly txns: Array<[string, string]>
   askedAt: number
@@ -34,6 +36,7 @@ export interface SnapshotExport {
   readonly cursor: Cursor
   readonly entries: ReadonlyArray<readonly [string, Value]>
   readonly txns: ReadonlyArray<readonly [string, string]>
+  readonly digest: string
   lastAsked: number
   /** The last chunk was sent. */
   done: boolean

@@ -1,5 +1,7 @@
 import * as C from '../constants.js'
 import { Hasher } from '../hash.js'
+import { StateDigest } from '../state-digest.js'
+import { SnapshotMismatchError } from '../errors.js'
 import type { StoreSnapshot } from '../store.js'
 import { maxTimestamp, type Timestamp } from '../timestamp.js'
 import type { Cursor } from '../types.js'
@@ -60,7 +62,7 @@ function startFetch (s: PeerState): void {
   const sources = s.current.voters.filter(v => v !== s.id)
   if (sources.length === 0) return
   const source = sources[h.fetches % sources.length] as string
-  h.fetch = { id: `${s.id}#${++h.fetches}`, source, offset: 0, total: undefined, at: undefined, cursor: undefined, entries: [], txns: [], askedAt: s.now, tries: 0, ready: false, importing: false }
+  h.fetch = { id: `${s.id}#${++h.fetches}`, source, offset: 0, total: undefined, at: undefined, cursor: undefined, digest: undefined, entries: [], txns: [], askedAt: s.now, tries: 0, ready: false, importing: false }
   log(s, 'snapshot-fetch', { from: source, frontier: s.frontier })
   ask(s, h.fetch)
 }
@@ -71,14 +73,15 @@ function ask (s: PeerState, f: SnapshotFetch): void {
 }
 
 /** A chunk of the snapshot being fetched (anything else is stale and dropped). */
-export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at: Timestamp, cursor: Cursor, offset: number, total: number, entries: ReadonlyArray<readonly [string, Value]>, txns: ReadonlyArray<readonly [string, string]> }): void {
+export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at: Timestamp, cursor: Cursor, offset: number, total: number, digest: string, entries: ReadonlyArray<readonly [string, Value]>, txns: ReadonlyArray<readonly [string, string]> }): void {
   const f = s.history.fetch
   if (f === undefined || f.ready || m.id !== f.id || from !== f.source || m.offset !== f.offset) return
   if (f.total === undefined) {
     f.total = m.total
     f.at = m.at
     f.cursor = m.cursor
-  } else if (m.total !== f.total || m.at !== f.at) {
+    f.digest = m.digest
+  } else if (m.total !== f.total || m.at !== f.at || m.digest !== f.digest) {
     // One export answers every chunk of an id: a change means the source restarted. Start over.
     refuse(s, 'the snapshot changed between chunks')
     return
@@ -96,14 +99,20 @@ export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at
     refuse(s, 'the snapshot is not ahead of this replica')
     return
   }
+  // Every entry as the source exported it, none lost, changed or added on the way (or in its memory).
+  if (StateDigest.of(f.entries, f.txns) !== f.digest) {
+    count(s, 'snapshot-mismatch')
+    refuse(s, new SnapshotMismatchError(`the snapshot from ${f.source} does not add up to the digest it sent; fetching it from another voter`))
+    return
+  }
   // Every chunk is in: evaluation pauses (kickEvaluator starts no run while `ready`) and the import lands between runs.
   f.ready = true
   if (s.evaluation === 'idle') beginImport(s, f)
 }
 
-function refuse (s: PeerState, why: string): void {
+function refuse (s: PeerState, why: string | Error): void {
   count(s, 'snapshot-refused')
-  log(s, 'snapshot-refused', { from: s.history.fetch?.source, why })
+  log(s, 'snapshot-refused', { from: s.history.fetch?.source, ...(typeof why === 'string' ? { why } : { error: why.name, why: why.message }) })
   s.history.fetch = undefined
 }
 
@@ -185,7 +194,7 @@ export function onSnapshotExported (s: PeerState, id: string, to: string, snapsh
   if (snapshot.at !== cursor.frontier) return
   // One export per requester: a new request replaces the last (a requester that started over).
   for (const [old, e] of h.exports) if (e.to === to) h.exports.delete(old)
-  h.exports.set(id, { to, at: cursor.frontier, cursor, entries: snapshot.entries, txns: snapshot.txns, lastAsked: s.now, done: false })
+  h.exports.set(id, { to, at: cursor.frontier, cursor, entries: snapshot.entries, txns: snapshot.txns, digest: StateDigest.of(snapshot.entries, snapshot.txns), lastAsked: s.now, done: false })
   count(s, 'snapshots-served')
   log(s, 'snapshot-exported', { to, entries: snapshot.entries.length, records: snapshot.txns.length, frontier: cursor.frontier })
   serveChunk(s, id, 0)
@@ -216,7 +225,7 @@ function serveChunk (s: PeerState, id: string, offset: number): void {
   count(s, 'snapshot-chunks-served')
   // Once the last chunk went out, the export is kept only as long as the requester may still ask for it again.
   if (i === total) e.done = true
-  send(s, e.to, { t: 'snap-chunk', id, at: e.at, cursor: e.cursor, offset, total, entries, txns })
+  send(s, e.to, { t: 'snap-chunk', id, at: e.at, cursor: e.cursor, offset, total, digest: e.digest, entries, txns })
 }
 
 /** When the next snapshot timeout is due (for `nextDue`). */

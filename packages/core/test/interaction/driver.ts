@@ -234,7 +234,7 @@ export class ScriptGroup {
       case 'rc-fetch': return `rc-fetch e${m.epoch}`
       case 'dur': return `dur ${this.ts(m.durable)} gc ${this.ts(m.gc)}`
       case 'snap-req': return `snap-req ${m.id} from ${m.offset}`
-      case 'snap-chunk': return `snap-chunk ${m.id} ${m.offset}+${m.entries.length + m.txns.length}/${m.total} at ${this.ts(m.at)}`
+      case 'snap-chunk': return `snap-chunk ${m.id} ${m.offset}+${m.entries.length + m.txns.length}/${m.total} at ${this.ts(m.at)} digest ${m.digest}`
     }
   }
 }
