@@ -391,6 +391,33 @@ describe('bounded history', () => {
     expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v0').snapshot())
   })
 
+  it('a replica planted with a wrong value diverges, sees a majority of the voters disagree, refuses reads and heals by snapshot', async () => {
+    const g = await TestGroup.create(procedures, 3, 1)
+    for (let i = 0; i < 10; i++) await committed(g, `v${i % 3}`, `a${i}`)
+    await g.steps(20)
+    // Behind the replica's back, its store says x is 999 as of just after what it evaluated.
+    const planted = g.stores.get('o0') as MemoryStore
+    await planted.write({ settle: [{ ts: timestampSuccessor(g.peer('o0').status().lastEvaluated), outcome: { status: 'committed', value: null }, writes: [['x', 999]] }] })
+    // A restart, so nothing remembered in memory hides what the store now says.
+    g.crash('o0')
+    await g.start('o0')
+    for (let i = 10; i < 40; i++) await committed(g, `v${i % 3}`, `a${i}`)
+    // Its results differ from the 32nd thunk on: at the next digest checkpoint the voters outvote it.
+    for (let i = 0; i < 600 && (g.peer('o0').status().counters['heal-started'] ?? 0) === 0; i++) await g.step()
+    expect(g.peer('o0').status().counters['heal-started']).toBe(1)
+    // Until it healed it answers no reads (they would come from the wrong state).
+    await expect(g.peer('o0').read(['x'])).rejects.toMatchObject({ name: 'ReplicaDivergedError' })
+    await g.steps(300)
+    const st = g.peer('o0').status()
+    expect(st.counters.healed).toBe(1)
+    expect(st.diverged).toBeUndefined()
+    expect(await g.peer('o0').snapshot()).toEqual(await g.peer('v0').snapshot())
+    expect(st.digest).toBe(g.peer('v0').status().digest)
+    // It serves again, with the group's values.
+    const read = await g.run(g.peer('o0').read(['x']))
+    expect(read).toMatchObject({ done: true, value: { values: { x: 40 } } })
+  })
+
   it('a replica behind the horizon that loses a chunk resumes the same export', async () => {
     const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
     for (let i = 0; i < 12; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i}`)

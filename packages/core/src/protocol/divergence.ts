@@ -21,12 +21,54 @@ export function sendCheckpoint (s: PeerState): void {
   if (roleOf(s) === 'voter') for (const o of s.observers.keys()) send(s, o, m)
 }
 
+/** How many counts of voters' reported digests a replica keeps to find a majority in. */
+const VOTER_CHECKPOINTS_KEPT = 16
+
 export function compareCheckpoint (s: PeerState, from: string, at: number, theirs: string): void {
+  if (s.current.voters.includes(from)) noteVoterCheckpoint(s, from, at, theirs)
   const mine = s.checkpoints.get(at)
   if (mine === undefined || mine === theirs) return
   count(s, 'digest-mismatch')
+  healIfOutvoted(s, at, mine)
   if (s.divergence !== undefined) return
   s.divergence = { peer: from, count: at, mine, theirs }
   log(s, 'diverged', { ...s.divergence })
   emit(s, { t: 'event', event: { t: 'diverged', divergence: s.divergence } })
+}
+
+function noteVoterCheckpoint (s: PeerState, from: string, at: number, digest: string): void {
+  const kept = s.history.voterCheckpoints
+  let byVoter = kept.get(at)
+  if (byVoter === undefined) {
+    byVoter = new Map()
+    kept.set(at, byVoter)
+    if (kept.size > VOTER_CHECKPOINTS_KEPT) kept.delete(Math.min(...kept.keys()))
+  }
+  byVoter.set(from, digest)
+  const mine = s.checkpoints.get(at)
+  if (mine !== undefined && mine !== digest) healIfOutvoted(s, at, mine)
+}
+
+/**
+ * Divergence heals: when a majority of the current voters reported one
+ * digest at a count where this replica has another, this replica's history
+ * is the odd one (a corrupted store, a planted value, a bug). It stops
+ * serving reads and takes a snapshot from one of those voters (snapshot.ts).
+ */
+function healIfOutvoted (s: PeerState, at: number, mine: string): void {
+  if (s.history.heal !== undefined) return
+  const byVoter = s.history.voterCheckpoints.get(at)
+  if (byVoter === undefined) return
+  const tally = new Map<string, string[]>()
+  for (const [voter, digest] of byVoter) {
+    if (voter === s.id || digest === mine || !s.current.voters.includes(voter)) continue
+    tally.set(digest, [...(tally.get(digest) ?? []), voter])
+  }
+  for (const voters of tally.values()) {
+    if (voters.length < s.current.majority) continue
+    s.history.heal = { voters, count: at }
+    count(s, 'heal-started')
+    log(s, 'healing', { count: at, mine, voters })
+    return
+  }
 }

@@ -62,6 +62,10 @@ export interface HistoryState {
   lastGcAt: number
   fetch: SnapshotFetch | undefined
   fetches: number
+  /** Count → voter → the result digest it reported there (the last few counts): who agrees with whom. */
+  readonly voterCheckpoints: Map<number, Map<string, string>>
+  /** Set while this replica heals: a majority of the voters agree on a history this one's digest disagrees with; it takes a snapshot from one of them. */
+  heal: { readonly voters: readonly string[], readonly count: number } | undefined
   /** An export asked for and not yet taken (evaluation pauses for it). */
   exportWanted: { readonly id: string, readonly to: string } | undefined
   readonly exports: Map<string, SnapshotExport>
@@ -83,6 +87,8 @@ export function newHistoryState (now: number): HistoryState {
     lastGcAt: now,
     fetch: undefined,
     fetches: 0,
+    voterCheckpoints: new Map(),
+    heal: undefined,
     exportWanted: undefined,
     exports: new Map()
   }

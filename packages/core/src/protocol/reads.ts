@@ -1,4 +1,4 @@
-import { AbortError, PeerClosedError, QuorumUnavailableError, errorFromInfo } from '../errors.js'
+import { AbortError, PeerClosedError, QuorumUnavailableError, ReplicaDivergedError, errorFromInfo } from '../errors.js'
 import type { Timestamp } from '../timestamp.js'
 import type { ReadConsistency, ReadResult } from '../types.js'
 import type { Value } from '../value.js'
@@ -17,6 +17,10 @@ import { roleOf, type PeerState, type ReadOp, type ReadReply } from './state.js'
 export function startRead (s: PeerState, reply: ReadReply, keys: readonly string[], consistency: ReadConsistency, timeoutMs?: number): void {
   if (s.phase === 'failed' || s.phase === 'closed') {
     answer(s, reply, undefined, new PeerClosedError(`peer ${s.id} ${s.phase === 'failed' ? `failed: ${s.failure ?? ''}` : 'closed'}`))
+    return
+  }
+  if (s.history.heal !== undefined && reply.kind !== 'timestamp') {
+    answer(s, reply, undefined, new ReplicaDivergedError(`replica ${s.id} disagrees with a majority of the voters at its ${s.history.heal.count}th thunk and is healing by snapshot; retry`))
     return
   }
   const id = ++s.nextReadId

@@ -44,7 +44,7 @@ export function pursueSnapshot (s: PeerState): void {
   const f = h.fetch
   beginExport(s)
   if (f === undefined) {
-    if (behindHorizon(s)) startFetch(s)
+    if (behindHorizon(s) || h.heal !== undefined) startFetch(s)
     return
   }
   if (f.ready) {
@@ -59,7 +59,8 @@ export function pursueSnapshot (s: PeerState): void {
 
 function startFetch (s: PeerState): void {
   const h = s.history
-  const sources = s.current.voters.filter(v => v !== s.id)
+  // Healing, from a voter of the majority this replica disagrees with; else from any other voter.
+  const sources = (h.heal?.voters ?? s.current.voters).filter(v => v !== s.id)
   if (sources.length === 0) return
   const source = sources[h.fetches % sources.length] as string
   h.fetch = { id: `${s.id}#${++h.fetches}`, source, offset: 0, total: undefined, at: undefined, cursor: undefined, digest: undefined, entries: [], txns: [], askedAt: s.now, tries: 0, ready: false, importing: false }
@@ -95,7 +96,9 @@ export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at
     return
   }
   const cursor = f.cursor as Cursor
-  if (cursor.frontier <= s.frontier || cursor.frontier !== f.at) {
+  // Healing, a snapshot at this replica's own frontier replaces its state as well.
+  const healing = s.history.heal !== undefined
+  if ((healing ? cursor.frontier < s.frontier : cursor.frontier <= s.frontier) || cursor.frontier !== f.at) {
     refuse(s, 'the snapshot is not ahead of this replica')
     return
   }
@@ -157,6 +160,12 @@ export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
   s.history.durable = maxTimestamp(s.history.durable, cursor.frontier)
   s.history.fetch = undefined
   if (s.evaluation === 'held') s.evaluation = 'idle'
+  if (s.history.heal !== undefined) {
+    log(s, 'healed', { count: s.history.heal.count, evaluated: cursor.count })
+    count(s, 'healed')
+    s.history.heal = undefined
+    s.divergence = undefined
+  }
   count(s, 'snapshots-installed')
   log(s, 'snapshot-installed', { frontier: cursor.frontier, evaluated: cursor.count, epoch })
   emit(s, { t: 'event', event: { t: 'applied', written: [], frontier: s.frontier, reset: true } })
@@ -232,7 +241,7 @@ function serveChunk (s: PeerState, id: string, offset: number): void {
 export function snapshotDue (s: PeerState): number {
   const f = s.history.fetch
   if (f !== undefined) return f.ready ? -Infinity : f.askedAt + C.SNAPSHOT_RETRY_MS
-  if (s.history.exportWanted !== undefined || behindHorizon(s)) return -Infinity
+  if (s.history.exportWanted !== undefined || s.history.heal !== undefined || behindHorizon(s)) return -Infinity
   let due = Infinity
   for (const e of s.history.exports.values()) due = Math.min(due, e.lastAsked + leaseOf(e) + 1)
   return due

@@ -13,7 +13,7 @@ export type Counter =
   | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
   | 'rc-decided' | 'rc-decided-replay' | 'rc-decided-refused' | 'rc-installed' | 'rc-resubmitted'
   | 'gc-steps' | 'gc-batches-removed' | 'gc-versions-removed' | 'gc-records-removed'
-  | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-mismatch'
+  | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-mismatch' | 'heal-started' | 'healed'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -31,6 +31,8 @@ export const LOG_EVENTS = {
   'rc-installed': 'info',
   'store-failed': 'error',
   'snapshot-fetch': 'info',
+  healing: 'error',
+  healed: 'warn',
   'snapshot-installed': 'info',
   'snapshot-refused': 'warn',
   'snapshot-exported': 'debug'
