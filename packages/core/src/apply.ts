@@ -1,5 +1,6 @@
 import { DIGEST_CHECKPOINT_EVERY } from './constants.js'
 import { Hasher } from './hash.js'
+import { StateDigest } from './state-digest.js'
 import { evaluate, type EvaluateOptions, type ProcedureRegistry } from './procedures.js'
 import type { Settlement, Store, StoreBatch } from './store.js'
 import { maxTimestamp, timestampSuccessor, type Timestamp } from './timestamp.js'
@@ -107,27 +108,30 @@ export function storeApplier (init: ApplierInit): RunApplier {
 }
 
 /**
- * The keys a run reads that `known` cannot answer, each once. Everything
- * below the run is settled and nothing above it is, so one read of these
- * keys' newest versions below the run's first timestamp serves the whole
- * run; the run's own writes are carried forward in the overlay.
+ * The keys a run reads or writes that `known` cannot answer, each once (a
+ * written key's old value leaves the state digest). Everything below the
+ * run is settled and nothing above it is, so one read of these keys' newest
+ * versions below the run's first timestamp serves the whole run; the run's
+ * own writes are carried forward in the overlay.
  */
 export function keysToRead (run: readonly Thunk[], known: (key: string) => boolean = () => false): string[] {
   const seen = new Set<string>()
   const wanted: string[] = []
+  const want = (k: string): void => {
+    if (seen.has(k)) return
+    seen.add(k)
+    if (!known(k)) wanted.push(k)
+  }
   for (const t of run) {
-    for (const k of t.reads) {
-      if (seen.has(k)) continue
-      seen.add(k)
-      if (!known(k)) wanted.push(k)
-    }
+    for (const k of t.reads) want(k)
+    for (const k of t.writes) want(k)
   }
   return wanted
 }
 
 /**
  * Evaluates a run in timestamp order against `overlay` (the newest value of
- * every key it reads, as of just below the run) and the exactly-once records
+ * every key it reads or writes, as of just below the run) and the exactly-once records
  * of its clientTxnIds (`records[i]` for `run[i]`). Pure: returns the one
  * relaxed store batch that settles the run and what applying it did. The
  * overlay ends holding the run's writes.
@@ -151,6 +155,8 @@ export function settleRun (
   const results: TxnResult[] = []
   const written = new Set<string>()
   const hasher = Hasher.restore(base.digest)
+  // The state digest moves by what the run changes: each written key's old entry out, its new one in.
+  const state = base.state === undefined ? undefined : StateDigest.restore(base.state)
   const checkpoints: Array<{ count: number, digest: string }> = []
   let count = base.count
   for (const thunk of run) {
@@ -171,9 +177,18 @@ export function settleRun (
       writes = ev.writes as Array<readonly [string, Value | undefined]>
       decided.set(thunk.clientTxnId, dedupRecord)
       txns.push([thunk.clientTxnId, dedupRecord])
+      state?.record(thunk.clientTxnId, dedupRecord)
       results.push(toResult(thunk.ts, outcome, false))
     }
-    for (const [k, v] of writes) { overlay.set(k, v); written.add(k) }
+    for (const [k, v] of writes) {
+      if (state !== undefined) {
+        const old = overlay.get(k)
+        if (old !== undefined) state.dropEntry(k, old)
+        if (v !== undefined) state.entry(k, v)
+      }
+      overlay.set(k, v)
+      written.add(k)
+    }
     settle.push({ ts: thunk.ts, outcome, writes })
     // The rolling digest covers every outcome and every write in timestamp
     // order (not how runs were cut): replicas that diverge disagree on it.
@@ -182,7 +197,7 @@ export function settleRun (
     if (++count % DIGEST_CHECKPOINT_EVERY === 0) checkpoints.push({ count, digest: hasher.digest() })
   }
   const last = (run[run.length - 1] as Thunk).ts
-  const cursor: Cursor = { ...base, frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state }
+  const cursor: Cursor = { ...base, frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, ...(state === undefined ? {} : { state: state.lanes }) }
   return {
     batch: { settle, txns, meta: [metaEntry('cursor', cursor)], durability: 'relaxed' },
     applied: { results, cursor, written: [...written], checkpoints }

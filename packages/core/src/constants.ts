@@ -56,9 +56,11 @@ export const DURABLE_SYNC_MS = 250
 export const SNAPSHOT_CHUNK_BYTES = 256 * 1024
 /** A snapshot request unanswered this long is sent again (the same chunk: a stream resumes where it stopped). */
 export const SNAPSHOT_RETRY_MS = 1_000
-/** Resends of one request before the requester turns to another voter (and starts over). */
-export const SNAPSHOT_TRIES = 3
+/** Tries of one request (the first and one resend) before the requester turns to another voter (and starts over). */
+export const SNAPSHOT_TRIES = 2
 /** A voter drops an export nobody asked a chunk of for this long. */
 export const SNAPSHOT_LEASE_MS = 60_000
 /** Most exports a voter holds at once (each is a copy of its state). */
 export const MAX_SNAPSHOT_EXPORTS = 2
+/** A voter repeats an unchanged durable-frontier report this often (a voter that rejoined learns where the others stand). */
+export const REPORT_REFRESH_MS = 5_000

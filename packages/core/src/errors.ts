@@ -22,8 +22,6 @@ function named<N extends string> (name: N): new (message: string, options?: Erro
 
 /** A read asked for a version older than the replica still holds (below its in-memory version window); read at a newer timestamp. */
 export const SnapshotTooOldError = named('SnapshotTooOldError')
-/** This replica's history disagrees with a majority of the voters; it serves no reads until it healed by snapshot. Retry (or read through another replica). */
-export const ReplicaDivergedError = named('ReplicaDivergedError')
 /** A fetched snapshot's entries do not add up to the StateDigest its source sent: it is dropped and fetched from another voter. */
 export const SnapshotMismatchError = named('SnapshotMismatchError')
 /** A store holds data in a layout this version cannot read (written by an older or newer Tideline). */

@@ -15,8 +15,8 @@ export type Message =
   | { readonly t: 'wm'; readonly wm: readonly WatermarkEntry[] }
   /** Ask for a coordinator's batches `from..to` (seqs, inclusive). */
   | { readonly t: 'gap-req'; readonly coordinator: string; readonly epoch: number; readonly from: number; readonly to: number }
-  /** Answer to gap-req: the batches the sender holds of that range. */
-  | { readonly t: 'gap-rep'; readonly batches: readonly Batch[] }
+  /** Answer to gap-req: the batches the sender holds of that range; `gone`: the request whose start the sender evaluated past and collected (the asker needs a snapshot). */
+  | { readonly t: 'gap-rep'; readonly batches: readonly Batch[]; readonly gone?: { readonly coordinator: string, readonly epoch: number, readonly from: number } }
   /** Run a transaction; answer `replyTo` with submit-rep. */
   | { readonly t: 'submit'; readonly req: SubmitRequest; readonly replyTo: string }
   | { readonly t: 'submit-rep'; readonly clientTxnId: string; readonly result?: TxnResult; readonly error?: { readonly name: string; readonly message: string } }

@@ -27,6 +27,10 @@ export interface PeerStatus {
   readonly failed: string | undefined
   /** Set once another replica reported a different digest at a count this one also evaluated. */
   readonly diverged: Divergence | undefined
+  /** Its store disagrees with its cursor's state digest, or a majority of the voters outvoted its digest: it holds reads and takes a snapshot. */
+  readonly healing: boolean
+  /** It is fetching or importing a snapshot (healing, or behind what the voters still hold). */
+  readonly snapshotting: boolean
   readonly counters: Readonly<Partial<Record<Counter, number>>>
 }
 
@@ -56,6 +60,8 @@ export function peerStatus (s: PeerState): PeerStatus {
     unevaluated,
     failed: s.failure,
     diverged: s.divergence,
+    healing: s.history.heal !== undefined,
+    snapshotting: s.history.fetch !== undefined,
     counters: { ...s.counters }
   }
 }

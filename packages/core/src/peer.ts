@@ -14,6 +14,7 @@ import { step } from './protocol/step.js'
 import { nextDue } from './protocol/schedule.js'
 import { META, decisionKey, decisionValue, metaValue } from './protocol/meta.js'
 import type { Store, StoreSnapshot } from './store.js'
+import { StateDigest } from './state-digest.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
 import type { GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
 import type { Value } from './value.js'
@@ -113,6 +114,12 @@ export class Peer {
     const persisted = await loadPersisted(init.store, init.config)
     peer.state.now = init.clock.now()
     restore(peer.state, persisted, init.config)
+    // The store checked against the cursor's state digest before anything is served from it (O(state), once).
+    if (persisted.cursor !== undefined) {
+      const snap = await init.store.exportSnapshot(peer.state.frontier)
+      peer.state.now = init.clock.now()
+      peer.input({ t: 'scrubbed', state: StateDigest.lanesOf(snap.entries, snap.txns) })
+    }
     peer.input({ t: 'start' })
     return peer
   }
@@ -177,7 +184,7 @@ export class Peer {
             }))
           break
         case 'read-batches':
-          this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(batches => ({ t: 'batches-read' as const, replyTo: e.replyTo, batches })))
+          this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(batches => ({ t: 'batches-read' as const, replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches })))
           break
         case 'read-decision':
           this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => ({ t: 'decision-read' as const, replyTo: e.replyTo, change: decisionValue(v) })))

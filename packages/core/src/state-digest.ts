@@ -13,20 +13,42 @@ export class StateDigest {
   private hi = 0
   private lo = 0
 
-  private add (text: string): void {
+  private add (text: string, sign: 1 | -1): void {
     const h = hash64(text)
-    this.hi = (this.hi + Number.parseInt(h.slice(0, 8), 16)) >>> 0
-    this.lo = (this.lo + Number.parseInt(h.slice(8), 16)) >>> 0
+    this.hi = (this.hi + sign * Number.parseInt(h.slice(0, 8), 16)) >>> 0
+    this.lo = (this.lo + sign * Number.parseInt(h.slice(8), 16)) >>> 0
   }
 
   entry (key: string, value: Value): this {
-    this.add(`v\u0000${key}\u0000${canonical(value)}`)
+    this.add(`v\u0000${key}\u0000${canonical(value)}`, 1)
+    return this
+  }
+
+  /** The entry is gone (overwritten or deleted): its hash leaves the sum. */
+  dropEntry (key: string, value: Value): this {
+    this.add(`v\u0000${key}\u0000${canonical(value)}`, -1)
     return this
   }
 
   record (clientTxnId: string, record: string): this {
-    this.add(`x\u0000${clientTxnId}\u0000${record}`)
+    this.add(`x\u0000${clientTxnId}\u0000${record}`, 1)
     return this
+  }
+
+  /** The two lanes, to persist in a cursor and `restore`. */
+  get lanes (): [number, number] {
+    return [this.hi, this.lo]
+  }
+
+  static restore (lanes: readonly [number, number]): StateDigest {
+    const d = new StateDigest()
+    d.hi = lanes[0] >>> 0
+    d.lo = lanes[1] >>> 0
+    return d
+  }
+
+  static valueOf (lanes: readonly [number, number]): string {
+    return StateDigest.restore(lanes).value
   }
 
   get value (): string {
@@ -34,9 +56,13 @@ export class StateDigest {
   }
 
   static of (entries: ReadonlyArray<readonly [string, Value]>, records: ReadonlyArray<readonly [string, string]>): string {
+    return StateDigest.restore(StateDigest.lanesOf(entries, records)).value
+  }
+
+  static lanesOf (entries: ReadonlyArray<readonly [string, Value]>, records: ReadonlyArray<readonly [string, string]>): [number, number] {
     const d = new StateDigest()
     for (const [k, v] of entries) d.entry(k, v)
     for (const [id, r] of records) d.record(id, r)
-    return d.value
+    return d.lanes
   }
 }

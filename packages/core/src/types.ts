@@ -145,4 +145,10 @@ export interface Cursor {
   readonly evalIndex?: Readonly<Record<string, number>>
   /** The epoch whose sequences `evalNext` counts in (absent: the genesis epoch). */
   readonly epoch?: number
+  /**
+   * The StateDigest of every value and exactly-once record below `frontier`,
+   * kept per run in O(keys written) (absent: not known, a cursor written
+   * before it existed). A replica checks its store against it when it opens.
+   */
+  readonly state?: readonly [number, number]
 }

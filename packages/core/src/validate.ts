@@ -146,6 +146,11 @@ function cursor (x: unknown): void {
   for (const [k, n] of Object.entries(obj(c.evalNext, 'cursor.evalNext'))) { str(k, 'cursor.evalNext coordinator'); int(n, 'cursor.evalNext seq', 1) }
   if (c.evalIndex !== undefined) for (const [k, n] of Object.entries(obj(c.evalIndex, 'cursor.evalIndex'))) { str(k, 'cursor.evalIndex coordinator'); int(n, 'cursor.evalIndex') }
   int(c.epoch, 'cursor.epoch')
+  if (c.state !== undefined) {
+    const lanes = arr(c.state, 'cursor.state', 2)
+    if (lanes.length !== 2) fail('cursor.state must hold 2 numbers')
+    for (const l of lanes) int(l, 'cursor.state lane')
+  }
 }
 
 /** A snapshot chunk: its values are checked as thunk arguments are, and all of them together stay under a frame. */
@@ -223,6 +228,12 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       break
     case 'gap-rep':
       batches(m.batches, 'batches', limits.maxThunks, limits.maxThunks, limits)
+      if (m.gone !== undefined) {
+        const g = obj(m.gone, 'gone')
+        str(g.coordinator, 'gone.coordinator')
+        int(g.epoch, 'gone.epoch')
+        int(g.from, 'gone.from', 1)
+      }
       break
     case 'submit': {
       const r = obj(m.req, 'req')

@@ -82,6 +82,7 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('wm' as const), wm: fc.array(arbEntry, { maxLength: 3 }) }),
   fc.record({ t: fc.constant('gap-req' as const), coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }), to: fc.integer({ min: 1, max: 1e6 }) }),
   fc.record({ t: fc.constant('gap-rep' as const), batches: fc.array(arbBatch, { maxLength: 3 }) }),
+  fc.record({ t: fc.constant('gap-rep' as const), batches: fc.constant([]), gone: fc.record({ coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }) }) }),
   fc.record({ t: fc.constant('submit' as const), req: fc.record({ clientTxnId: id, procedure: id, hash: id, args: jsonValue }), replyTo: id }) as fc.Arbitrary<Message>,
   fc.record({ t: fc.constant('read' as const), reqId: id, keys: fc.array(key, { maxLength: 4 }), consistency: fc.constantFrom('strict' as const, 'snapshot' as const), replyTo: id }),
   fc.record({ t: fc.constant('ts-req' as const), reqId: id }),

@@ -1,4 +1,4 @@
-import { MemoryStore, canonical, hash64, type GroupConfig, type Message } from '@tideline/core'
+import { MemoryStore, TS_ZERO, canonical, hash64, timestampPredecessor, type GroupConfig, type Message, type Timestamp } from '@tideline/core'
 import { checkHistory } from './checker.js'
 import { SimClient, type Intent } from './client.js'
 import { EventLoop } from './event-loop.js'
@@ -52,6 +52,10 @@ export interface SimStats {
   /** Snapshot chunks corrupted on the wire, and snapshots refused because they did not match their digest. */
   corruptedChunks: number
   snapshotMismatches: number
+  /** Stores changed while their replica was down, found out when it opened (state digest), and healed by snapshot. */
+  plants: number
+  damaged: number
+  healed: number
   /** GC steps every replica ran, and the batches they removed. */
   gcSteps: number
   gcBatches: number
@@ -105,7 +109,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, gcSteps: 0, gcBatches: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -114,6 +118,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.snapshots += c?.['snapshots-installed'] ?? 0
     stats.snapshotRetries += c?.['snapshot-retry'] ?? 0
     stats.snapshotMismatches += c?.['snapshot-mismatch'] ?? 0
+    stats.damaged += c?.['store-damaged'] ?? 0
+    stats.healed += c?.healed ?? 0
     stats.gcSteps += c?.['gc-steps'] ?? 0
     stats.gcBatches += c?.['gc-batches-removed'] ?? 0
   }
@@ -265,7 +271,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     for (const n of nodes.values()) if (n.up && n.peer !== undefined) return n.peer.status().watermark
     return undefined
   }
-  const crash = (node: Node, downFor: number, wipe = false): void => {
+  const crash = (node: Node, downFor: number, wipe = false, plant = false): void => {
     if (!node.up || node.peer === undefined) return
     stats.crashes++
     countBatches(node.peer)
@@ -275,6 +281,14 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     node.gen++
     node.store = wipe ? new MemoryStore({ journal: true }) : node.store.crashAndRecover()
     if (wipe) stats.wipes++
+    if (plant) {
+      // Its disk changes while it is down: a key nobody wrote appears below its cursor.
+      const cursor = node.store.getMetaSync('cursor') as { last: Timestamp } | undefined
+      if (cursor !== undefined && cursor.last !== TS_ZERO) {
+        node.store.writeSync({ settle: [{ ts: timestampPredecessor(cursor.last), outcome: { status: 'committed', value: null }, writes: [[`planted/${stats.plants}`, 1]] }] })
+        stats.plants++
+      }
+    }
     node.storeRng = rng.fork()
     node.downUntil = loop.now + downFor
     loop.after(downFor, () => { restart(node) })
@@ -328,7 +342,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       if (!faultsOn) return
       const kinds: string[] = []
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
-      if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe')
+      if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant')
       if (netFaults) kinds.push('corrupt-chunk')
       if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
@@ -349,6 +363,12 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       } else if (kind === 'crash') {
         const node = faultRng.pick([...nodes.values()])
         if (mayCrash(node)) crash(node, faultRng.chance(0.3) ? faultRng.int(2 * SUSPECT_MS, 8 * SUSPECT_MS) : faultRng.int(20, 700))
+      } else if (kind === 'plant') {
+        // A replica's store is changed behind its back while it is down: it must find out when it opens and heal
+        // (one at a time: with a majority of the voters damaged at once there is no good state left to heal from).
+        const node = faultRng.pick([...nodes.values()])
+        const healedSoFar = stats.healed + [...nodes.values()].reduce((n, x) => n + (x.up ? x.peer?.status().counters.healed ?? 0 : 0), 0)
+        if (stats.plants === healedSoFar && mayCrash(node)) crash(node, faultRng.int(20, 700), false, true)
       } else if (kind === 'corrupt-chunk') {
         // The next snapshot chunks on the wire arrive with one value changed: the receiver must refuse them.
         corruptChunks = faultRng.int(1, 2)
@@ -409,7 +429,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     // Every replica in one epoch whose voters are all the genesis voters again (rejoined), evaluated through every older epoch.
     if (!st.every(s => s.epoch === first.epoch && !s.sealed && voterIds.every(v => s.voters.includes(v)))) return false
     if (!ns.every(n => (n.peer as SimPeer).evaluatingCurrentEpoch)) return false
-    if (!st.every(s => s.inflight === 0 && s.unevaluated === 0 && s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated && s.frontier > s.lastEvaluated && s.watermark > s.lastEvaluated)) return false
+    if (!st.every(s => !s.healing && !s.snapshotting && s.inflight === 0 && s.unevaluated === 0 && s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated && s.frontier > s.lastEvaluated && s.watermark > s.lastEvaluated)) return false
     // every replica holds every coordinator's whole sequence
     const seqs = ns.map(n => (n.peer as SimPeer).sequences())
     return first.voters.every(v => seqs.every(s => s[v]?.have === seqs[0]?.[v]?.have && s[v]?.evalNext === (s[v]?.have ?? 0) + 1))

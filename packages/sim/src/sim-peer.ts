@@ -1,5 +1,5 @@
 import {
-  applyRunSync, decisionKey, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
+  StateDigest, applyRunSync, decisionKey, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
   type Effect, type EpochChange, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
   type ReadResult, type Value
 } from '@tideline/core'
@@ -45,7 +45,12 @@ export class SimPeer {
     this.id = init.id
     this.init = init
     this.state = newPeerState({ id: init.id, config: init.config, registry: init.registry, options: peerOptions(init), now: init.now() })
-    restore(this.state, loadPersistedSync(init.store, init.config), init.config)
+    const persisted = loadPersistedSync(init.store, init.config)
+    restore(this.state, persisted, init.config)
+    if (persisted.cursor !== undefined) {
+      const snap = init.store.exportSnapshotSync(this.state.frontier)
+      this.input({ t: 'scrubbed', state: StateDigest.lanesOf(snap.entries, snap.txns) })
+    }
     this.input({ t: 'start' })
   }
 
@@ -154,7 +159,7 @@ export class SimPeer {
         })
         break
       case 'read-batches':
-        this.later(0, () => ({ t: 'batches-read', replyTo: e.replyTo, batches: store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }))
+        this.later(0, () => ({ t: 'batches-read', replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches: store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }))
         break
       case 'read-decision':
         this.later(0, () => ({ t: 'decision-read', replyTo: e.replyTo, change: store.getMetaSync(decisionKey(e.epoch)) as unknown as EpochChange | undefined }))

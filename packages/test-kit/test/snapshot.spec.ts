@@ -2,6 +2,8 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NetClient } from '@tideline/net-libp2p'
+import { timestampPredecessor, type Timestamp } from '@tideline/core'
+import { LevelStore } from '@tideline/store-node'
 import { checkHistory, formatViolation } from '@tideline/sim'
 import { startLocalGroup, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
 import { Recorder, finals, runWorkload, waitQuiescent, waitUntil } from '../src/workload.js'
@@ -51,5 +53,27 @@ describe('a relay that lost its store rejoins by snapshot', () => {
     expect(rec.unexpected).toEqual([])
     expect(new Set(f.map(x => x.resultDigest)).size).toBe(1)
     expect((await victim.health()).role).toBe('voter')
+  }, 120_000)
+
+  it('a relay whose store was edited while it was down finds out when it opens, heals by snapshot, and the checker passes over the whole history', async () => {
+    const victim = group.relays[1] as RelayProcess
+    await runWorkload(clients, rec, 2_000, 'before-edit')
+    await victim.kill9()
+    // Someone edits its LevelDB: account a0 gets a balance no transaction gave it.
+    const store = await LevelStore.open({ path: join(victim.dataDir, 'store') })
+    const cursor = await store.getMeta('cursor') as { last: Timestamp }
+    await store.write({ settle: [{ ts: timestampPredecessor(cursor.last), outcome: { status: 'committed', value: null }, writes: [['acct/a0', 1_000_000]] }] })
+    await store.close()
+    await victim.start()
+    const run = runWorkload(clients, rec, 4_000, 'after-edit')
+    await waitUntil('the edited relay healed', async () => ((await victim.metrics()).get('tideline_events_total{event="healed"}') ?? 0) >= 1, 20_000)
+    await run
+    await waitUntil('three voters', async () => (await Promise.all(group.relays.map(async r => (await r.health()).voters))).every(v => v.length === 3), 20_000)
+    await waitQuiescent(group.relays, 30_000)
+    expect((await victim.metrics()).get('tideline_events_total{event="store-damaged"}')).toBe(1)
+    const f = await finals(clients[0] as NetClient, group.relays)
+    expect(checkHistory(rec.history(f)).map(formatViolation)).toEqual([])
+    expect(rec.unexpected).toEqual([])
+    expect(new Set(f.map(x => x.resultDigest)).size).toBe(1)
   }, 120_000)
 })

@@ -50,6 +50,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       onWrite(s, from, m)
       break
     case 'gap-rep':
+      if (m.gone !== undefined && s.current.voters.includes(from)) noteGone(s, m.gone)
       for (const b of m.batches) {
         // Gaps are asked of voters only, so only a voter's answer is taken.
         const record = s.epochs.get(b.epoch)
@@ -159,4 +160,11 @@ function onHello (s: PeerState, from: string, epoch: number | undefined, candida
     if (candidate === true && epoch !== undefined) s.candidates.set(from, { seen: s.now, epoch })
     else s.candidates.delete(from)
   }
+}
+
+/** A voter collected the start of a range this replica asked for: if it still needs it, a snapshot is the way on. */
+function noteGone (s: PeerState, gone: { readonly coordinator: string, readonly epoch: number, readonly from: number }): void {
+  const stream = s.epochs.get(gone.epoch)?.streams.get(gone.coordinator)
+  if (gone.epoch < s.evaluatingEpoch || stream === undefined || stream.evalNext > gone.from || stream.held.has(gone.from)) return
+  s.history.gapGoneAt = s.now
 }

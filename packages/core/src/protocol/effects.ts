@@ -33,6 +33,8 @@ export type Completion =
   /** The store's state below the frontier, for the export `id`. */
   | { readonly t: 'snapshot-exported', readonly id: string, readonly to: string, readonly snapshot: StoreSnapshot }
   | { readonly t: 'snapshot-imported', readonly cursor: Cursor }
+  /** What the store holds at the frontier, as a StateDigest (checked once when a peer opens). */
+  | { readonly t: 'scrubbed', readonly state: readonly [number, number] }
   | { readonly t: 'lease-persisted', readonly lease: number }
   | { readonly t: 'acceptor-persisted', readonly acceptor: AcceptorState }
   | { readonly t: 'decision-persisted', readonly change: EpochChange, readonly config: GroupConfig }
@@ -40,7 +42,7 @@ export type Completion =
   | { readonly t: 'values-read', readonly read: number, readonly result: ReadResult }
   /** The store refused the read (SnapshotTooOldError: the versions it needs are no longer held); the read fails with it, the peer goes on. */
   | { readonly t: 'values-refused', readonly read: number, readonly error: { readonly name: string, readonly message: string } }
-  | { readonly t: 'batches-read', readonly replyTo: string, readonly batches: readonly Batch[] }
+  | { readonly t: 'batches-read', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly batches: readonly Batch[] }
   | { readonly t: 'decision-read', readonly replyTo: string, readonly change: EpochChange | undefined }
   | { readonly t: 'store-failed', readonly error: { readonly name: string, readonly message: string } }
 

@@ -18,6 +18,8 @@ export function kickEvaluator (s: PeerState): void {
   if (s.evaluation !== 'idle' || s.phase === 'closed' || s.phase === 'failed') return
   // A snapshot to import or to export waits for the run under way; no new one starts before it (snapshot.ts).
   if (s.history.fetch?.ready === true || s.history.exportWanted !== undefined) return
+  // A replica healing evaluates nothing on its wrong state: it goes on from the snapshot's cursor.
+  if (s.history.heal !== undefined) return
   const { run, blocked, next } = collectRun(s, s.options.maxRunThunks)
   if (run.length > 0) {
     s.evaluation = 'running'
@@ -43,7 +45,7 @@ export function liveCursor (s: PeerState): Cursor {
     evalNext[c] = stream.evalNext
     if (stream.evalIndex > 0) evalIndex[c] = stream.evalIndex
   }
-  return { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, evalIndex, epoch: record.epoch }
+  return { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, evalIndex, epoch: record.epoch, ...(s.stateDigest === undefined ? {} : { state: s.stateDigest }) }
 }
 
 interface CollectedRun {
@@ -114,6 +116,7 @@ export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: Appl
   if (s.phase === 'closed') return
   const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
   s.hasher = Hasher.restore(applied.cursor.digest)
+  s.stateDigest = applied.cursor.state
   s.lastEvaluated = applied.cursor.last
   s.evaluatedCount = applied.cursor.count
   s.frontier = maxTimestamp(s.frontier, applied.cursor.frontier)

@@ -62,10 +62,12 @@ export interface HistoryState {
   lastGcAt: number
   fetch: SnapshotFetch | undefined
   fetches: number
+  /** When a voter last answered a gap request with `gone` (what this replica needs was collected there). */
+  gapGoneAt: number
   /** Count → voter → the result digest it reported there (the last few counts): who agrees with whom. */
   readonly voterCheckpoints: Map<number, Map<string, string>>
   /** Set while this replica heals: a majority of the voters agree on a history this one's digest disagrees with; it takes a snapshot from one of them. */
-  heal: { readonly voters: readonly string[], readonly count: number } | undefined
+  heal: { readonly voters?: readonly string[], readonly count: number } | undefined
   /** An export asked for and not yet taken (evaluation pauses for it). */
   exportWanted: { readonly id: string, readonly to: string } | undefined
   readonly exports: Map<string, SnapshotExport>
@@ -80,13 +82,14 @@ export function newHistoryState (now: number): HistoryState {
     lastSyncAt: now,
     reported: new Map(),
     lastReport: TS_ZERO + TS_ZERO,
-    lastReportAt: -Infinity,
+    lastReportAt: now,
     gcAt: TS_ZERO,
     collected: TS_ZERO,
     gcRunning: false,
     lastGcAt: now,
     fetch: undefined,
     fetches: 0,
+    gapGoneAt: -Infinity,
     voterCheckpoints: new Map(),
     heal: undefined,
     exportWanted: undefined,

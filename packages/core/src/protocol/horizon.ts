@@ -61,12 +61,17 @@ export function onSynced (s: PeerState, settled: Timestamp): void {
   noteDurable(s, settled)
 }
 
-/** Timeout: a voter tells the voters and its observers its durable frontier and GC point when they moved (at most once a checkpoint interval). */
+/**
+ * Timeout: a voter tells the voters and its observers its durable frontier
+ * and GC point when they moved (at most once a checkpoint interval), and
+ * again every REPORT_REFRESH_MS unchanged (a voter that rejoined with an
+ * empty table learns where the others stand in an idle group too).
+ */
 export function reportDurable (s: PeerState): void {
   const h = s.history
   if (roleOf(s) !== 'voter' || s.now - h.lastReportAt < C.DEFAULT_CHECKPOINT_INTERVAL_MS) return
   const report = h.durable + h.collected
-  if (report === h.lastReport) return
+  if (report === h.lastReport && s.now - h.lastReportAt < C.REPORT_REFRESH_MS) return
   h.lastReport = report
   h.lastReportAt = s.now
   const m: Message = { t: 'dur', durable: h.durable, gc: h.collected }
@@ -143,7 +148,7 @@ export function historyDue (s: PeerState): number {
   const h = s.history
   let due = Infinity
   if (syncWanted(s)) due = Math.min(due, h.lastSyncAt + syncEveryMs(s))
-  if (roleOf(s) === 'voter' && h.durable + h.collected !== h.lastReport) due = Math.min(due, h.lastReportAt + C.DEFAULT_CHECKPOINT_INTERVAL_MS)
+  if (roleOf(s) === 'voter') due = Math.min(due, h.lastReportAt + (h.durable + h.collected !== h.lastReport ? C.DEFAULT_CHECKPOINT_INTERVAL_MS : C.REPORT_REFRESH_MS))
   if (!h.gcRunning) {
     const point = gcPoint(s)
     if (point !== undefined && point > h.gcAt) due = Math.min(due, h.lastGcAt + s.options.gcIntervalMs)

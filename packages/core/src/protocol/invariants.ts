@@ -24,8 +24,9 @@ export function invariants (s: PeerState): string[] {
     for (const [c, stream] of record.streams) {
       const at = `epoch ${record.epoch} stream ${c}`
       if (stream.have < stream.evalNext - 1) fail(`${at}: have ${stream.have} below evalNext ${stream.evalNext} - 1`)
-      // Part of a batch evaluated: the rest of it is held.
-      if (stream.evalIndex > 0 && (stream.held.get(stream.evalNext)?.thunks.length ?? 0) <= stream.evalIndex) fail(`${at}: evaluation inside batch ${stream.evalNext} at ${stream.evalIndex}, which is not held that far`)
+      // Part of a batch evaluated: the rest of it is held, or (a snapshot put evaluation there) it is still to fetch.
+      const inside = stream.held.get(stream.evalNext)
+      if (stream.evalIndex > 0 && (inside === undefined ? stream.have >= stream.evalNext : inside.thunks.length <= stream.evalIndex)) fail(`${at}: evaluation inside batch ${stream.evalNext} at ${stream.evalIndex}, which is not held that far`)
       for (const seq of stream.held.keys()) {
         // A run handed to the applier stays held until it is settled.
         if (seq < stream.evalNext && s.evaluation !== 'running') fail(`${at}: holds evaluated seq ${seq}`)
@@ -53,7 +54,7 @@ export function invariants (s: PeerState): string[] {
   if (s.evaluatedCount === 0 && s.lastEvaluated !== TS_ZERO) fail('a last evaluated timestamp with nothing evaluated')
   for (const [id, list] of s.waiters) if (list.length === 0) fail(`an empty waiter list for ${id}`)
   for (const op of s.reads.values()) {
-    if (op.phase !== 'requesting' && op.ts === undefined) fail(`read ${op.id} ${op.phase} without a timestamp`)
+    if (op.phase !== 'requesting' && op.phase !== 'held' && op.ts === undefined) fail(`read ${op.id} ${op.phase} without a timestamp`)
   }
   return broken
 }

@@ -18,7 +18,8 @@ export interface ReadOp {
   readonly keys: readonly string[]
   readonly reply: ReadReply
   readonly deadline: number
-  phase: 'confirming' | 'requesting' | 'waiting' | 'reading'
+  /** `held`: a snapshot read that waits for a replica healing by snapshot. */
+  phase: 'confirming' | 'requesting' | 'waiting' | 'reading' | 'held'
   ts: Timestamp | undefined
   /** While requesting: the voter asked, and when. */
   to: string

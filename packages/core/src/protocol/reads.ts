@@ -1,4 +1,4 @@
-import { AbortError, PeerClosedError, QuorumUnavailableError, ReplicaDivergedError, errorFromInfo } from '../errors.js'
+import { AbortError, PeerClosedError, QuorumUnavailableError, errorFromInfo } from '../errors.js'
 import type { Timestamp } from '../timestamp.js'
 import type { ReadConsistency, ReadResult } from '../types.js'
 import type { Value } from '../value.js'
@@ -19,16 +19,17 @@ export function startRead (s: PeerState, reply: ReadReply, keys: readonly string
     answer(s, reply, undefined, new PeerClosedError(`peer ${s.id} ${s.phase === 'failed' ? `failed: ${s.failure ?? ''}` : 'closed'}`))
     return
   }
-  if (s.history.heal !== undefined && reply.kind !== 'timestamp') {
-    answer(s, reply, undefined, new ReplicaDivergedError(`replica ${s.id} disagrees with a majority of the voters at its ${s.history.heal.count}th thunk and is healing by snapshot; retry`))
-    return
-  }
   const id = ++s.nextReadId
   const op: ReadOp = { id, keys, reply, deadline: s.now + (timeoutMs ?? s.options.callTimeoutMs), phase: 'waiting', ts: undefined, to: '', sentAt: s.now, rereads: 0 }
   s.reads.set(id, op)
   if (consistency === 'snapshot') {
-    op.phase = 'reading'
+    // Healing, it waits for the healed state (serveReads).
+    if (s.history.heal !== undefined) {
+      op.phase = 'held'
+      return
+    }
     op.ts = s.frontier
+    op.phase = 'reading'
     emit(s, { t: 'read-values', read: id, keys, at: s.frontier })
     return
   }
@@ -97,7 +98,15 @@ function timestampKnown (s: PeerState, op: ReadOp, ts: Timestamp): void {
 
 /** Starts the store reads of the strict reads whose timestamp the frontier has passed. */
 export function serveReads (s: PeerState): void {
+  // A replica healing serves nothing from its wrong state: its reads wait for the snapshot (or their deadline).
+  if (s.history.heal !== undefined) return
   for (const op of s.reads.values()) {
+    if (op.phase === 'held') {
+      op.phase = 'reading'
+      op.ts = s.frontier
+      emit(s, { t: 'read-values', read: op.id, keys: op.keys, at: op.ts })
+      continue
+    }
     if (op.phase !== 'waiting' || op.ts === undefined || op.ts >= s.frontier) continue
     op.phase = 'reading'
     emit(s, { t: 'read-values', read: op.id, keys: op.keys, at: op.ts })

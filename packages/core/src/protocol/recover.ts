@@ -115,6 +115,7 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
     s.lastEvaluated = cursor.last
     s.evaluatedCount = cursor.count
     s.hasher = Hasher.restore(cursor.digest)
+    s.stateDigest = cursor.state
     if (cursor.epoch === undefined || cursor.epoch === first.epoch) {
       for (const [c, n] of Object.entries(cursor.evalNext)) {
         const stream = first.streams.get(c)

@@ -138,6 +138,12 @@ export function serveGap (s: PeerState, to: string, coordinator: string, epoch: 
   emit(s, { t: 'read-batches', replyTo: to, coordinator, epoch, from, last })
 }
 
-export function onBatchesRead (s: PeerState, to: string, batches: readonly Batch[]): void {
+export function onBatchesRead (s: PeerState, to: string, batches: readonly Batch[], asked: { readonly coordinator: string, readonly epoch: number, readonly from: number }): void {
   for (const chunk of writeChunks(batches)) send(s, to, { t: 'gap-rep', batches: chunk })
+  // The start of the range is not here although this replica evaluated past it: it was collected. Say so,
+  // so the asker takes a snapshot instead of asking for ever.
+  const first = batches[0]
+  if (first !== undefined && first.seq <= asked.from) return
+  const stream = s.epochs.get(asked.epoch)?.streams.get(asked.coordinator)
+  if (asked.epoch < s.evaluatingEpoch || (asked.epoch === s.evaluatingEpoch && stream !== undefined && stream.evalNext > asked.from)) send(s, to, { t: 'gap-rep', batches: [], gone: asked })
 }

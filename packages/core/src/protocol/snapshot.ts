@@ -9,6 +9,7 @@ import { checkValue, type Value } from '../value.js'
 import { count, emit, log, send } from './emit.js'
 import type { SnapshotExport, SnapshotFetch } from './history-state.js'
 import { liveCursor } from './evaluator.js'
+import { serveReads } from './reads.js'
 import { META } from './meta.js'
 import { advanceHave, roleOf, type PeerState } from './state.js'
 
@@ -30,8 +31,9 @@ function leaseOf (e: SnapshotExport): number {
   return e.done ? C.SNAPSHOT_RETRY_MS * (C.SNAPSHOT_TRIES + 1) : C.SNAPSHOT_LEASE_MS
 }
 
-/** Whether some current voter collected history this replica still needs. */
+/** Whether some current voter collected history this replica still needs (it reported so, or answered a gap request so). */
 export function behindHorizon (s: PeerState): boolean {
+  if (s.history.gapGoneAt > -Infinity) return true
   for (const [v, r] of s.history.reported) if (v !== s.id && s.current.voters.includes(v) && r.gc > s.frontier) return true
   return false
 }
@@ -63,6 +65,8 @@ function startFetch (s: PeerState): void {
   const sources = (h.heal?.voters ?? s.current.voters).filter(v => v !== s.id)
   if (sources.length === 0) return
   const source = sources[h.fetches % sources.length] as string
+  // A `gone` answer is taken once: if this fetch comes to nothing and the gap is still there, gap fill hears it again.
+  h.gapGoneAt = -Infinity
   h.fetch = { id: `${s.id}#${++h.fetches}`, source, offset: 0, total: undefined, at: undefined, cursor: undefined, digest: undefined, entries: [], txns: [], askedAt: s.now, tries: 0, ready: false, importing: false }
   log(s, 'snapshot-fetch', { from: source, frontier: s.frontier })
   ask(s, h.fetch)
@@ -103,7 +107,9 @@ export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at
     return
   }
   // Every entry as the source exported it, none lost, changed or added on the way (or in its memory).
-  if (StateDigest.of(f.entries, f.txns) !== f.digest) {
+  const digest = StateDigest.of(f.entries, f.txns)
+  // And as the source's own evaluation says its state is (a source whose store was damaged exports what it holds).
+  if (digest !== f.digest || (cursor.state !== undefined && digest !== StateDigest.valueOf(cursor.state))) {
     count(s, 'snapshot-mismatch')
     refuse(s, new SnapshotMismatchError(`the snapshot from ${f.source} does not add up to the digest it sent; fetching it from another voter`))
     return
@@ -152,6 +158,7 @@ export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
   s.lastEvaluated = cursor.last
   s.evaluatedCount = cursor.count
   s.hasher = Hasher.restore(cursor.digest)
+  s.stateDigest = cursor.state
   // Digest checkpoints of the history before the snapshot are not this replica's any more.
   s.checkpoints.clear()
   s.lastCheckpointCount = -1
@@ -159,6 +166,7 @@ export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
   s.history.settled = cursor.frontier
   s.history.durable = maxTimestamp(s.history.durable, cursor.frontier)
   s.history.fetch = undefined
+  s.history.gapGoneAt = -Infinity
   if (s.evaluation === 'held') s.evaluation = 'idle'
   if (s.history.heal !== undefined) {
     log(s, 'healed', { count: s.history.heal.count, evaluated: cursor.count })
@@ -169,6 +177,7 @@ export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
   count(s, 'snapshots-installed')
   log(s, 'snapshot-installed', { frontier: cursor.frontier, evaluated: cursor.count, epoch })
   emit(s, { t: 'event', event: { t: 'applied', written: [], frontier: s.frontier, reset: true } })
+  serveReads(s)
 }
 
 /** A request for a chunk: from the export held for `id`, or (first request) an export made for the sender. */
@@ -179,8 +188,8 @@ export function onSnapshotRequest (s: PeerState, from: string, id: string, offse
     if (e.to === from) serveChunk(s, id, offset)
     return
   }
-  // Only a voter serves (an observer could be as far behind as the asker), one new export at a time.
-  if (roleOf(s) !== 'voter' || offset !== 0 || h.exportWanted !== undefined || h.exports.size >= C.MAX_SNAPSHOT_EXPORTS) return
+  // Only a voter serves (an observer could be as far behind as the asker), and not while it heals itself; one new export at a time.
+  if (roleOf(s) !== 'voter' || h.heal !== undefined || behindHorizon(s) || offset !== 0 || h.exportWanted !== undefined || h.exports.size >= C.MAX_SNAPSHOT_EXPORTS) return
   h.exportWanted = { id, to: from }
   beginExport(s)
 }
@@ -245,4 +254,21 @@ export function snapshotDue (s: PeerState): number {
   let due = Infinity
   for (const e of s.history.exports.values()) due = Math.min(due, e.lastAsked + leaseOf(e) + 1)
   return due
+}
+
+/**
+ * What the store holds, checked when the peer opens against the state digest
+ * its cursor carries: a store changed behind the replica's back (a damaged
+ * disk, an edited file) heals by snapshot before the replica serves a read
+ * or evaluates on it. A cursor from before state digests adopts the store's.
+ */
+export function onScrubbed (s: PeerState, state: readonly [number, number]): void {
+  if (s.stateDigest === undefined) {
+    s.stateDigest = state
+    return
+  }
+  if (s.stateDigest[0] === state[0] && s.stateDigest[1] === state[1]) return
+  count(s, 'store-damaged')
+  log(s, 'store-damaged', { expected: StateDigest.valueOf(s.stateDigest), found: StateDigest.valueOf(state), evaluated: s.evaluatedCount })
+  s.history.heal ??= { count: s.evaluatedCount }
 }

@@ -215,6 +215,8 @@ export interface PeerState {
   evaluatedCount: number
   /** Rolling digest over every evaluated thunk, fed in timestamp order. */
   hasher: Hasher
+  /** The StateDigest lanes of everything below the frontier (undefined: not known yet, see Cursor.state). */
+  stateDigest: readonly [number, number] | undefined
 
   // requests
   readonly waiters: Map<string, Waiter[]>
@@ -315,6 +317,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     lastEvaluated: TS_ZERO,
     evaluatedCount: 0,
     hasher: new Hasher(),
+    stateDigest: [0, 0],
     waiters: new Map(),
     forwards: new Map(),
     reads: new Map(),

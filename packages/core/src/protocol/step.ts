@@ -18,7 +18,7 @@ import { abortWaiter, close, expireWaiters, fail, retryForwards } from './reques
 import { errorInfo, log, send, settle } from './emit.js'
 import { isBusy, noteWork } from './schedule.js'
 import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSettled } from './horizon.js'
-import { onSnapshotExported, onSnapshotImported, pursueSnapshot } from './snapshot.js'
+import { onScrubbed, onSnapshotExported, onSnapshotImported, pursueSnapshot } from './snapshot.js'
 import { roleOf, type PeerState } from './state.js'
 
 /**
@@ -81,6 +81,7 @@ function handle (s: PeerState, input: Input): void {
       onSnapshotExported(s, input.id, input.to, input.snapshot)
       kickEvaluator(s)
       break
+    case 'scrubbed': onScrubbed(s, input.state); break
     case 'snapshot-imported':
       onSnapshotImported(s, input.cursor)
       kickEvaluator(s)
@@ -91,7 +92,7 @@ function handle (s: PeerState, input: Input): void {
     case 'run-applied': onRunApplied(s, input.run, input.applied); break
     case 'values-read': onValuesRead(s, input.read, input.result); break
     case 'values-refused': onValuesRefused(s, input.read, input.error); break
-    case 'batches-read': onBatchesRead(s, input.replyTo, input.batches); break
+    case 'batches-read': onBatchesRead(s, input.replyTo, input.batches, input); break
     case 'decision-read': onDecisionRead(s, input.replyTo, input.change); break
     case 'store-failed': fail(s, input.error); break
   }

@@ -13,7 +13,7 @@ export type Counter =
   | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
   | 'rc-decided' | 'rc-decided-replay' | 'rc-decided-refused' | 'rc-installed' | 'rc-resubmitted'
   | 'gc-steps' | 'gc-batches-removed' | 'gc-versions-removed' | 'gc-records-removed'
-  | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-mismatch' | 'heal-started' | 'healed'
+  | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-mismatch' | 'heal-started' | 'healed' | 'store-damaged'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -32,6 +32,7 @@ export const LOG_EVENTS = {
   'store-failed': 'error',
   'snapshot-fetch': 'info',
   healing: 'error',
+  'store-damaged': 'error',
   healed: 'warn',
   'snapshot-installed': 'info',
   'snapshot-refused': 'warn',

@@ -140,7 +140,7 @@ export class ScriptGroup {
         break
       case 'read-batches':
         line(`read batches ${e.coordinator} e${e.epoch} ${e.from}..${e.last}`)
-        this.pending.push({ peer, label: 'batches-read', run: () => ({ t: 'batches-read', replyTo: e.replyTo, batches: store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }) })
+        this.pending.push({ peer, label: 'batches-read', run: () => ({ t: 'batches-read', replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches: store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }) })
         break
       case 'read-decision':
         line(`read decision e${e.epoch}`)
@@ -214,7 +214,7 @@ export class ScriptGroup {
       case 'ack': return `ack e${m.epoch} [${m.seqs.join(',')}] wm ${wm(m.wm)}`
       case 'wm': return `wm ${wm(m.wm)}`
       case 'gap-req': return `gap-req ${m.coordinator} e${m.epoch} ${m.from}..${m.to}`
-      case 'gap-rep': return `gap-rep ${this.batches(m.batches)}`
+      case 'gap-rep': return `gap-rep ${this.batches(m.batches)}${m.gone !== undefined ? ` gone ${m.gone.coordinator} e${m.gone.epoch} ${m.gone.from}` : ''}`
       case 'submit': return `submit ${m.req.clientTxnId}`
       case 'submit-rep': return `submit-rep ${m.clientTxnId} ${m.result !== undefined ? this.value(m.result) : m.error?.name ?? ''}`
       case 'read': return `read ${m.keys.join(',')} ${m.consistency}`
