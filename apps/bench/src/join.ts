@@ -119,12 +119,17 @@ export async function benchJoin (o: JoinBenchOptions, log: (line: string) => voi
     await page.goto(`${harness.url}/db/`)
     await page.waitForFunction(() => window.dbHarness !== undefined)
     const opts = { peers: group.relays.map(x => x.ws), invite: encodeSigned(group.invite), creator: group.creatorId }
+    page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') log(`tab console: ${m.text().slice(0, 300)}`) })
     const tabMs = await page.evaluate(async opts => {
       const t0 = performance.now()
       await (window.dbHarness as DbHarness).open(opts)
       await (window.dbHarness as DbHarness).synced()
       return performance.now() - t0
-    }, opts)
+    }, opts).catch(async (err: unknown) => {
+      const st = await page.evaluate(() => (window.dbHarness as DbHarness).status())
+      const relays = await Promise.all(group.relays.map(async x => x.health()))
+      throw new Error(`the tab did not sync: ${(err as Error).message}; its status: ${JSON.stringify(st)}; relays: ${JSON.stringify(relays.map(h => ({ e: h.epoch, v: h.voters.length, wm: h.watermark, ev: h.evaluated })))}`)
+    })
     const tabSnapshots = (await page.evaluate(() => (window.dbHarness as DbHarness).status())).counters['snapshots-installed'] ?? 0
     log(`snapshot group: a new tab was synced in ${(tabMs / 1000).toFixed(2)} s (snapshots installed: ${tabSnapshots})`)
     return {

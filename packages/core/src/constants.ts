@@ -54,10 +54,14 @@ export const DEFAULT_GC_INTERVAL_MS = 1_000
 export const DURABLE_SYNC_MS = 250
 /** Most bytes of values in one snapshot chunk (well below the transport's frame limit). */
 export const SNAPSHOT_CHUNK_BYTES = 256 * 1024
-/** A snapshot request unanswered this long is sent again (the same chunk: a stream resumes where it stopped). */
+/**
+ * A snapshot request unanswered this long is sent again (the same chunk: a
+ * stream resumes where it stopped), each wait twice the last (a large
+ * export takes its source a while before the first chunk).
+ */
 export const SNAPSHOT_RETRY_MS = 1_000
-/** Tries of one request (the first and one resend) before the requester turns to another voter (and starts over). */
-export const SNAPSHOT_TRIES = 2
+/** Tries of one request (the first and two resends, 7 s in all) before the requester turns to another voter (and starts over). */
+export const SNAPSHOT_TRIES = 3
 /** A voter drops an export nobody asked a chunk of for this long. */
 export const SNAPSHOT_LEASE_MS = 60_000
 /** Most exports a voter holds at once (each is a copy of its state). */

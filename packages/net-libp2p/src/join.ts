@@ -79,7 +79,7 @@ async function answerJoin (init: JoinServerInit, stream: Stream, connection: Con
  * against `creator` when given. Refusals throw NotMemberError or
  * InvalidCredentialError.
  */
-export async function requestJoin (node: TidelineLibp2p, voter: string, options: { invite?: SignedInvite, creator?: string, signal?: AbortSignal } = {}): Promise<{ signedGenesis: SignedGenesis, genesis: Genesis }> {
+export async function requestJoin (node: TidelineLibp2p, voter: string, options: { invite?: SignedInvite, creator?: string, signal?: AbortSignal, current?: { readonly groupId: string, readonly voters: readonly string[] } } = {}): Promise<{ signedGenesis: SignedGenesis, genesis: Genesis }> {
   const signal = options.signal ?? AbortSignal.timeout(JOIN_TIMEOUT_MS)
   const stream = await node.dialProtocol(peerIdFromString(voter), JOIN_PROTOCOL, { signal })
   const lp = lpStream(stream, { maxDataLength: MAX_JOIN_FRAME })
@@ -92,7 +92,9 @@ export async function requestJoin (node: TidelineLibp2p, voter: string, options:
     }
     if (typeof rep.genesis !== 'object' || rep.genesis === null) throw new InvalidCredentialError('join reply has no genesis')
     const genesis = await verifyGenesis(rep.genesis, options.creator)
-    if (!genesis.voters.includes(voter)) throw new InvalidCredentialError(`${voter} answered for a group it is not a voter of`)
+    // A genesis voter, or (for a peer that already follows the group) a voter an epoch change added.
+    const current = options.current !== undefined && genesis.groupId === options.current.groupId && options.current.voters.includes(voter)
+    if (!genesis.voters.includes(voter) && !current) throw new InvalidCredentialError(`${voter} answered for a group it is not a voter of`)
     return { signedGenesis: rep.genesis, genesis }
   } finally {
     await stream.close().catch(() => { stream.abort(new Error('join done')) })

@@ -230,15 +230,20 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
   }
   node.addEventListener('connection:open', e => { grace(e.detail.remotePeer.toString()) })
   if (!voters.has(id)) {
-    // An observer presents its invite to each voter it connects to (again after every reconnect).
+    // An observer presents its invite to each voter it connects to (again after every reconnect): the
+    // genesis voters and those an epoch change added (it learns of them later, so an epoch change
+    // sends it to the voters it is already connected to).
     const join = (p: string): void => {
-      if (!voters.has(p)) return
-      requestJoin(node, p, init.invite === undefined ? { creator: genesis.creator } : { invite: init.invite, creator: genesis.creator })
+      if (!voters.has(p) && !peer.config.voters.includes(p)) return
+      const current = { groupId: genesis.groupId, voters: peer.config.voters }
+      requestJoin(node, p, init.invite === undefined ? { creator: genesis.creator, current } : { invite: init.invite, creator: genesis.creator, current })
         .then(() => { count('joined-voter') }, (err: unknown) => { count('join-failed'); init.logger?.('join-failed', { voter: p, error: (err as Error).message }) })
     }
     node.addEventListener('peer:connect', e => { join(e.detail.toString()) })
+    const connected = (): Set<string> => new Set(node.getConnections().map(c => c.remotePeer.toString()))
+    peer.onEpoch(e => { for (const p of connected()) if (!voters.has(p) && e.voters.includes(p)) join(p) })
     // Connections made while the node started (a browser dials its relays then) had no listener yet.
-    for (const p of new Set(node.getConnections().map(c => c.remotePeer.toString()))) join(p)
+    for (const p of connected()) join(p)
   }
   return { node, transport }
 }

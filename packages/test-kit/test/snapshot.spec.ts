@@ -59,10 +59,11 @@ describe('a relay that lost its store rejoins by snapshot', () => {
     const victim = group.relays[1] as RelayProcess
     await runWorkload(clients, rec, 2_000, 'before-edit')
     await victim.kill9()
-    // Someone edits its LevelDB: account a0 gets a balance no transaction gave it.
+    // Someone edits its LevelDB: a key no transaction wrote appears below its cursor.
     const store = await LevelStore.open({ path: join(victim.dataDir, 'store') })
     const cursor = await store.getMeta('cursor') as { last: Timestamp }
-    await store.write({ settle: [{ ts: timestampPredecessor(cursor.last), outcome: { status: 'committed', value: null }, writes: [['acct/a0', 1_000_000]] }] })
+    await store.write({ settle: [{ ts: timestampPredecessor(cursor.last), outcome: { status: 'committed', value: null }, writes: [['acct/planted', 1_000_000]] }] })
+    expect((await store.latest('acct/planted', cursor.last))?.value).toBe(1_000_000)
     await store.close()
     await victim.start()
     const run = runWorkload(clients, rec, 4_000, 'after-edit')
@@ -71,9 +72,28 @@ describe('a relay that lost its store rejoins by snapshot', () => {
     await waitUntil('three voters', async () => (await Promise.all(group.relays.map(async r => (await r.health()).voters))).every(v => v.length === 3), 20_000)
     await waitQuiescent(group.relays, 30_000)
     expect((await victim.metrics()).get('tideline_events_total{event="store-damaged"}')).toBe(1)
+    // Healed: the planted key is gone from the replica it was planted in.
+    expect((await (clients[0] as NetClient).read(['acct/planted'], 'snapshot', { voter: victim.id })).values).toEqual({})
     const f = await finals(clients[0] as NetClient, group.relays)
     expect(checkHistory(rec.history(f)).map(formatViolation)).toEqual([])
     expect(rec.unexpected).toEqual([])
     expect(new Set(f.map(x => x.resultDigest)).size).toBe(1)
+  }, 120_000)
+
+  it('a read replica started after a relay was voted in follows the group: it joins the new voter too and its watermark moves', async () => {
+    const fourth = await group.addRelay()
+    await waitUntil('four voters', async () => (await Promise.all(group.relays.slice(0, 3).map(async r => (await r.health()).voters))).every(v => v.length === 4 && v.includes(fourth.id)), 20_000)
+    await runWorkload(clients, rec, 1_500, 'four-voters')
+    const replica = await group.addRelay(['--observer'])
+    const target = (await fourth.health()).evaluated
+    // Without the new voter's watermark entry the replica's watermark would stay at zero for ever.
+    await waitUntil('the replica caught up and follows the watermark', async () => {
+      const h = await replica.health()
+      return h.evaluated >= target && h.watermark !== '0'.repeat(36)
+    }, 20_000)
+    await runWorkload(clients, rec, 1_500, 'after-replica')
+    await waitQuiescent([...group.relays], 30_000)
+    expect((await replica.health()).role).toBe('observer')
+    expect((await replica.metrics()).get('tideline_events_total{event="join-failed"}')).toBeUndefined()
   }, 120_000)
 })

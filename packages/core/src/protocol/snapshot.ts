@@ -28,7 +28,7 @@ import { advanceHave, roleOf, type PeerState } from './state.js'
 
 /** How long an export is held after its last request: a whole one only until its requester would have asked again. */
 function leaseOf (e: SnapshotExport): number {
-  return e.done ? C.SNAPSHOT_RETRY_MS * (C.SNAPSHOT_TRIES + 1) : C.SNAPSHOT_LEASE_MS
+  return e.done ? C.SNAPSHOT_RETRY_MS * 2 ** (C.SNAPSHOT_TRIES + 1) : C.SNAPSHOT_LEASE_MS
 }
 
 /** Whether some current voter collected history this replica still needs (it reported so, or answered a gap request so). */
@@ -53,10 +53,15 @@ export function pursueSnapshot (s: PeerState): void {
     if (!f.importing && s.evaluation === 'idle') beginImport(s, f)
     return
   }
-  if (s.now - f.askedAt < C.SNAPSHOT_RETRY_MS) return
+  if (s.now - f.askedAt < retryAfter(f)) return
   count(s, 'snapshot-retry')
   if (++f.tries < C.SNAPSHOT_TRIES) ask(s, f)
   else startFetch(s)
+}
+
+/** How long a request waits for its chunk before it is sent again: doubling with each try. */
+function retryAfter (f: SnapshotFetch): number {
+  return C.SNAPSHOT_RETRY_MS * 2 ** f.tries
 }
 
 function startFetch (s: PeerState): void {
@@ -249,7 +254,7 @@ function serveChunk (s: PeerState, id: string, offset: number): void {
 /** When the next snapshot timeout is due (for `nextDue`). */
 export function snapshotDue (s: PeerState): number {
   const f = s.history.fetch
-  if (f !== undefined) return f.ready ? -Infinity : f.askedAt + C.SNAPSHOT_RETRY_MS
+  if (f !== undefined) return f.ready ? -Infinity : f.askedAt + retryAfter(f)
   if (s.history.exportWanted !== undefined || s.history.heal !== undefined || behindHorizon(s)) return -Infinity
   let due = Infinity
   for (const e of s.history.exports.values()) due = Math.min(due, e.lastAsked + leaseOf(e) + 1)
