@@ -120,17 +120,25 @@ export async function benchJoin (o: JoinBenchOptions, log: (line: string) => voi
     await page.waitForFunction(() => window.dbHarness !== undefined)
     const opts = { peers: group.relays.map(x => x.ws), invite: encodeSigned(group.invite), creator: group.creatorId }
     page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') log(`tab console: ${m.text().slice(0, 300)}`) })
+    // Where the tab's time goes: its counters every second while it syncs.
+    const t0 = Date.now()
+    const poll = setInterval(() => {
+      void page.evaluate(() => (window.dbHarness as DbHarness | undefined)?.status()).then(st => {
+        if (st !== undefined) log(`  tab at ${((Date.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(st.counters)}`)
+      }, () => {})
+    }, 1_000)
     const tabMs = await page.evaluate(async opts => {
       const t0 = performance.now()
       await (window.dbHarness as DbHarness).open(opts)
       await (window.dbHarness as DbHarness).synced()
       return performance.now() - t0
-    }, opts).catch(async (err: unknown) => {
+    }, opts).finally(() => { clearInterval(poll) }).catch(async (err: unknown) => {
       const st = await page.evaluate(() => (window.dbHarness as DbHarness).status())
       const relays = await Promise.all(group.relays.map(async x => x.health()))
       throw new Error(`the tab did not sync: ${(err as Error).message}; its status: ${JSON.stringify(st)}; relays: ${JSON.stringify(relays.map(h => ({ e: h.epoch, v: h.voters.length, wm: h.watermark, ev: h.evaluated })))}`)
     })
     const tabSnapshots = (await page.evaluate(() => (window.dbHarness as DbHarness).status())).counters['snapshots-installed'] ?? 0
+    for (const x of group.relays) for (const l of x.logs.filter(l => /snapshot-declined|snapshot-exported/.test(l)).slice(-5)) log(`  relay-${x.index}: ${l.slice(0, 200)}`)
     log(`snapshot group: a new tab was synced in ${(tabMs / 1000).toFixed(2)} s (snapshots installed: ${tabSnapshots})`)
     return {
       historyTxnPerSec: rate,

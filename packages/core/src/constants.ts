@@ -52,8 +52,8 @@ export const DEFAULT_RETAIN_MS = 60_000
 export const DEFAULT_GC_INTERVAL_MS = 1_000
 /** Most often a replica makes its frontier durable with a strict write of its own (idle: every quarter of its retention window). */
 export const DURABLE_SYNC_MS = 250
-/** Most bytes of values in one snapshot chunk (well below the transport's frame limit). */
-export const SNAPSHOT_CHUNK_BYTES = 256 * 1024
+/** Most bytes of values in one snapshot chunk (a quarter of the transport's frame limit: fewer round trips for a large state). */
+export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024
 /**
  * A snapshot request unanswered this long is sent again (the same chunk: a
  * stream resumes where it stopped), each wait twice the last (a large
@@ -62,6 +62,8 @@ export const SNAPSHOT_CHUNK_BYTES = 256 * 1024
 export const SNAPSHOT_RETRY_MS = 1_000
 /** Tries of one request (the first and two resends, 7 s in all) before the requester turns to another voter (and starts over). */
 export const SNAPSHOT_TRIES = 3
+/** How long a request waits for the first chunk of a new export (its source reads and hashes its whole state first), doubling with each voter asked in turn. */
+export const SNAPSHOT_FIRST_CHUNK_MS = 3_000
 /** A voter drops an export nobody asked a chunk of for this long. */
 export const SNAPSHOT_LEASE_MS = 60_000
 /** Most exports a voter holds at once (each is a copy of its state). */

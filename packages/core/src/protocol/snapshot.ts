@@ -53,15 +53,23 @@ export function pursueSnapshot (s: PeerState): void {
     if (!f.importing && s.evaluation === 'idle') beginImport(s, f)
     return
   }
-  if (s.now - f.askedAt < retryAfter(f)) return
+  if (s.now - f.askedAt < retryAfter(s, f)) return
   count(s, 'snapshot-retry')
-  if (++f.tries < C.SNAPSHOT_TRIES) ask(s, f)
+  // Nothing received yet: there is nothing to resume, so the next voter is asked at once (the first may be
+  // down, or not know this peer yet). Part of a stream in: the same export is asked again, then another voter.
+  if (f.offset > 0 && ++f.tries < C.SNAPSHOT_TRIES) ask(s, f)
   else startFetch(s)
 }
 
-/** How long a request waits for its chunk before it is sent again: doubling with each try. */
-function retryAfter (f: SnapshotFetch): number {
-  return C.SNAPSHOT_RETRY_MS * 2 ** f.tries
+/**
+ * How long a request waits for its chunk before it is sent again: doubling
+ * with each try of a stream under way; for the first chunk, doubling with
+ * each voter asked in turn (a large export takes its source a while).
+ */
+function retryAfter (s: PeerState, f: SnapshotFetch): number {
+  if (f.offset > 0) return C.SNAPSHOT_RETRY_MS * 2 ** f.tries
+  const voters = Math.max(1, s.current.voters.length - 1)
+  return C.SNAPSHOT_FIRST_CHUNK_MS * 2 ** Math.min(3, Math.floor((s.history.fetches - 1) / voters))
 }
 
 function startFetch (s: PeerState): void {
@@ -193,8 +201,16 @@ export function onSnapshotRequest (s: PeerState, from: string, id: string, offse
     if (e.to === from) serveChunk(s, id, offset)
     return
   }
-  // Only a voter serves (an observer could be as far behind as the asker), and not while it heals itself; one new export at a time.
-  if (roleOf(s) !== 'voter' || h.heal !== undefined || behindHorizon(s) || offset !== 0 || h.exportWanted !== undefined || h.exports.size >= C.MAX_SNAPSHOT_EXPORTS) return
+  // Only a voter serves (an observer could be as far behind as the asker), and not while it heals itself or is
+  // behind itself; one new export at a time, and a requester's new export replaces its last.
+  let others = 0
+  for (const x of h.exports.values()) if (x.to !== from) others++
+  const declined = roleOf(s) !== 'voter' ? 'not a voter' : h.heal !== undefined ? 'healing' : behindHorizon(s) ? 'behind' : offset !== 0 ? 'export gone' : h.exportWanted !== undefined ? 'exporting' : others >= C.MAX_SNAPSHOT_EXPORTS ? 'exports full' : undefined
+  if (declined !== undefined) {
+    count(s, 'snapshot-declined')
+    log(s, 'snapshot-declined', { to: from, why: declined })
+    return
+  }
   h.exportWanted = { id, to: from }
   beginExport(s)
 }
@@ -254,7 +270,7 @@ function serveChunk (s: PeerState, id: string, offset: number): void {
 /** When the next snapshot timeout is due (for `nextDue`). */
 export function snapshotDue (s: PeerState): number {
   const f = s.history.fetch
-  if (f !== undefined) return f.ready ? -Infinity : f.askedAt + retryAfter(f)
+  if (f !== undefined) return f.ready ? -Infinity : f.askedAt + retryAfter(s, f)
   if (s.history.exportWanted !== undefined || s.history.heal !== undefined || behindHorizon(s)) return -Infinity
   let due = Infinity
   for (const e of s.history.exports.values()) due = Math.min(due, e.lastAsked + leaseOf(e) + 1)

@@ -13,7 +13,7 @@ export type Counter =
   | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
   | 'rc-decided' | 'rc-decided-replay' | 'rc-decided-refused' | 'rc-installed' | 'rc-resubmitted'
   | 'gc-steps' | 'gc-batches-removed' | 'gc-versions-removed' | 'gc-records-removed'
-  | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-mismatch' | 'heal-started' | 'healed' | 'store-damaged'
+  | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-declined' | 'snapshot-mismatch' | 'heal-started' | 'healed' | 'store-damaged'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -36,7 +36,8 @@ export const LOG_EVENTS = {
   healed: 'warn',
   'snapshot-installed': 'info',
   'snapshot-refused': 'warn',
-  'snapshot-exported': 'debug'
+  'snapshot-exported': 'debug',
+  'snapshot-declined': 'debug'
 } as const satisfies Record<string, LogLevel>
 
 export type LogEvent = keyof typeof LOG_EVENTS
