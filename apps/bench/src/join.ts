@@ -123,7 +123,7 @@ export async function benchJoin (o: JoinBenchOptions, log: (line: string) => voi
     // Where the tab's time goes: its counters every second while it syncs.
     const t0 = Date.now()
     const poll = setInterval(() => {
-      void page.evaluate(() => (window.dbHarness as DbHarness | undefined)?.status()).then(st => {
+      void page.evaluate(() => window.dbHarness?.status()).then(st => {
         if (st !== undefined) log(`  tab at ${((Date.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(st.counters)}`)
       }, () => {})
     }, 1_000)
