@@ -39,7 +39,7 @@ export interface JoinBenchResult {
 
 interface DbHarness {
   open(o: { peers: string[], invite: string, creator: string }): Promise<unknown>
-  synced(): Promise<{ ts: string, before: number }>
+  synced(timeoutMs?: number): Promise<{ ts: string, before: number }>
   status(): { counters: Record<string, number> }
 }
 declare const window: { dbHarness: DbHarness | undefined }
@@ -119,7 +119,7 @@ export async function benchJoin (o: JoinBenchOptions, log: (line: string) => voi
     await page.goto(`${harness.url}/db/`)
     await page.waitForFunction(() => window.dbHarness !== undefined)
     const opts = { peers: group.relays.map(x => x.ws), invite: encodeSigned(group.invite), creator: group.creatorId }
-    page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning') log(`tab console: ${m.text().slice(0, 300)}`) })
+    page.on('console', m => { if (m.type() === 'error' || m.type() === 'warning' || m.text().startsWith('tideline ')) log(`  tab: ${m.text().slice(0, 200)}`) })
     // Where the tab's time goes: its counters every second while it syncs.
     const t0 = Date.now()
     const poll = setInterval(() => {
@@ -130,7 +130,8 @@ export async function benchJoin (o: JoinBenchOptions, log: (line: string) => voi
     const tabMs = await page.evaluate(async opts => {
       const t0 = performance.now()
       await (window.dbHarness as DbHarness).open(opts)
-      await (window.dbHarness as DbHarness).synced()
+      // Long enough to see how long it takes however long that is (the database's default is 30 s).
+      await (window.dbHarness as DbHarness).synced(300_000)
       return performance.now() - t0
     }, opts).finally(() => { clearInterval(poll) }).catch(async (err: unknown) => {
       const st = await page.evaluate(() => (window.dbHarness as DbHarness).status())

@@ -32,7 +32,9 @@ const harness = {
         state.worker = w
         return w
       },
-      timeoutMs: 30_000
+      timeoutMs: 30_000,
+      // Snapshot catch-up is what a late tab spends its first seconds on: visible in the console (benchmarks read it).
+      logger: (event, detail) => { if (event.startsWith('snapshot')) console.info(`tideline ${performance.now().toFixed(0)} ${event} ${JSON.stringify(detail)}`) }
     })
     state.db = opened
     const network = opened.status().network
@@ -47,8 +49,8 @@ const harness = {
     await db().online
   },
   /** Waits for `synced`; returns its timestamp and how many callbacks came before it. */
-  async synced (): Promise<{ ts: string, before: number }> {
-    const ts = await db().synced()
+  async synced (timeoutMs?: number): Promise<{ ts: string, before: number }> {
+    const ts = await db().synced(timeoutMs === undefined ? {} : { timeoutMs })
     return { ts, before: state.seen.length }
   },
   /** `n` transfers between random accounts, `parallel` at a time; returns the statuses. */

@@ -148,6 +148,7 @@ function beginImport (s: PeerState, f: SnapshotFetch): void {
   }
   f.importing = true
   s.evaluation = 'held'
+  log(s, 'snapshot-import', { entries: f.entries.length, records: f.txns.length })
   const snapshot: StoreSnapshot = { at: f.at as Timestamp, entries: f.entries, txns: f.txns, meta: [[META.cursor, cursor as unknown as Value]] }
   emit(s, { t: 'import-snapshot', snapshot, cursor })
 }

@@ -31,6 +31,7 @@ export const LOG_EVENTS = {
   'rc-installed': 'info',
   'store-failed': 'error',
   'snapshot-fetch': 'info',
+  'snapshot-import': 'debug',
   healing: 'error',
   'store-damaged': 'error',
   healed: 'warn',
