@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test'
 import { encodeSigned } from '@tideline/net-libp2p'
 import { startLocalGroup, type ProcessGroup } from '@tideline/test-kit'
+import { harnessPage } from '../support/harness-url.js'
 
 // Bounded history in real Chromium: the relays keep 300 ms of history below the voters' durable
 // frontier, so a tab opened after a history cannot replay it from anyone and syncs by snapshot.
@@ -9,11 +10,7 @@ import { startLocalGroup, type ProcessGroup } from '@tideline/test-kit'
 const PROCEDURES = fileURLToPath(new URL('../pages/db/procedures.ts', import.meta.url))
 const TOTAL = 8 * 100
 
-const pageUrl = (): string => {
-  const url = process.env.TIDELINE_HARNESS_URL
-  if (url === undefined) throw new Error('TIDELINE_HARNESS_URL is not set: run through playwright.config.ts (its global setup serves the pages)')
-  return `${url}/db/`
-}
+const pageUrl = (): string => harnessPage('db')
 
 interface Tab { readonly page: Page, readonly context: BrowserContext }
 

@@ -3,6 +3,7 @@ import { expect, test, type Browser, type BrowserContext, type Page } from '@pla
 import type { Message } from '@tideline/core'
 import { simRegistry } from '@tideline/sim'
 import { startRelayGroup, testKey, type TestKey, type TestRelay } from '../support/relays.js'
+import { harnessPage } from '../support/harness-url.js'
 
 // Three voters in this process, each a WebSockets relay; pages in Chromium
 // reach them over WebSockets and each other over WebRTC through their circuits.
@@ -10,11 +11,7 @@ import { startRelayGroup, testKey, type TestKey, type TestRelay } from '../suppo
 const GROUP = 'net-browser'
 const transferHash = simRegistry.procedures.get('transfer')?.hash ?? ''
 
-const harnessUrl = (): string => {
-  const url = process.env.TIDELINE_HARNESS_URL
-  if (url === undefined) throw new Error('TIDELINE_HARNESS_URL is not set: run through playwright.config.ts (its global setup serves the pages)')
-  return `${url}/net/`
-}
+const harnessUrl = (): string => harnessPage('net')
 
 interface OpenPage {
   readonly page: Page

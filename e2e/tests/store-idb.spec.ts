@@ -4,12 +4,9 @@ import { join } from 'node:path'
 import { chromium, expect, test, type Page } from '@playwright/test'
 import { storeComplianceCases } from '@tideline/core/store-compliance-cases'
 import { chromiumLaunchOptions } from '../support/chromium.js'
+import { harnessPage } from '../support/harness-url.js'
 
-const harnessUrl = (): string => {
-  const url = process.env.TIDELINE_HARNESS_URL
-  if (url === undefined) throw new Error('TIDELINE_HARNESS_URL is not set: run through playwright.config.ts (its global setup serves the pages)')
-  return `${url}/store/`
-}
+const harnessUrl = (): string => harnessPage('store')
 
 async function openHarness (page: Page): Promise<void> {
   await page.goto(harnessUrl())
