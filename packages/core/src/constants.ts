@@ -49,7 +49,7 @@ export const DEFAULT_EPOCH_FETCH_MS = 200
 /** How far below the group's durable frontier a replica keeps history (batches, outcomes, versions in memory): lagging replicas gap-fill inside it, older ones take a snapshot. */
 export const DEFAULT_RETAIN_MS = 60_000
 /** Most often a replica runs a GC step. */
-export const DEFAULT_GC_INTERVAL_MS = 1_000
+export const DEFAULT_GC_INTERVAL_MS = 10_000
 /** Most often a replica makes its frontier durable with a strict write of its own (idle: every quarter of its retention window). */
 export const DURABLE_SYNC_MS = 250
 /** Most bytes of values in one snapshot chunk (a quarter of the transport's frame limit: fewer round trips for a large state). */

@@ -61,7 +61,7 @@ export interface PeerInit {
    * @default 60000
    */
   readonly retainMs?: number
-  /** Most often a GC step runs. @default 1000 */
+  /** Most often a GC step runs (a step scans every key's newest entry on the durable stores). @default 10000 */
   readonly gcIntervalMs?: number
   /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
   readonly candidate?: boolean
