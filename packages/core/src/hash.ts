@@ -17,6 +17,12 @@ function hex8 (n: number): string {
 }
 
 export function hash64 (input: string, seed = 0): string {
+  const [hi, lo] = hash64Lanes(input, seed)
+  return hex8(hi) + hex8(lo)
+}
+
+/** hash64 as its two 32-bit lanes (for sums of hashes, with no hex text in between). */
+export function hash64Lanes (input: string, seed = 0): [number, number] {
   let a = (0x811c9dc5 ^ seed) >>> 0
   let b = (0x9e3779b9 ^ Math.imul(seed, 0x27d4eb2f)) >>> 0
   for (let i = 0; i < input.length; i++) {
@@ -26,7 +32,7 @@ export function hash64 (input: string, seed = 0): string {
   }
   const hi = avalanche((a ^ input.length) >>> 0)
   const lo = avalanche((b + hi) >>> 0)
-  return hex8(hi) + hex8(lo)
+  return [hi, lo]
 }
 
 /** The same two-lane hash, fed piece by piece, so digests need not build strings. */

@@ -1,4 +1,4 @@
-import { hash64 } from './hash.js'
+import { hash64Lanes } from './hash.js'
 import { canonical, type Value } from './value.js'
 
 /**
@@ -14,9 +14,9 @@ export class StateDigest {
   private lo = 0
 
   private add (text: string, sign: 1 | -1): void {
-    const h = hash64(text)
-    this.hi = (this.hi + sign * Number.parseInt(h.slice(0, 8), 16)) >>> 0
-    this.lo = (this.lo + sign * Number.parseInt(h.slice(8), 16)) >>> 0
+    const [hi, lo] = hash64Lanes(text)
+    this.hi = (this.hi + sign * hi) >>> 0
+    this.lo = (this.lo + sign * lo) >>> 0
   }
 
   entry (key: string, value: Value): this {

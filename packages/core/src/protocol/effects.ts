@@ -25,10 +25,10 @@ export interface Divergence {
 
 /** The result of a store operation or a run application that `step` asked for. */
 export type Completion =
-  /** `settled`: the frontier when the write began (everything settled below it is durable now, see horizon.ts). */
-  | { readonly t: 'batches-persisted', readonly batches: readonly Batch[], readonly settled?: Timestamp }
-  /** A strict write made the settlements up to `settled` durable. */
-  | { readonly t: 'synced', readonly settled: Timestamp }
+  /** `frontier`: the frontier when the write began (everything below it is durable now, see horizon.ts). */
+  | { readonly t: 'batches-persisted', readonly batches: readonly Batch[], readonly frontier?: Timestamp }
+  /** A strict write of its own made everything below `frontier` durable. */
+  | { readonly t: 'synced', readonly frontier: Timestamp }
   | { readonly t: 'gc-done', readonly horizon: Timestamp, readonly result: GcResult }
   /** The store's state below the frontier, for the export `id`. */
   | { readonly t: 'snapshot-exported', readonly id: string, readonly to: string, readonly snapshot: StoreSnapshot }

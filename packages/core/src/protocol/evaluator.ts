@@ -120,7 +120,6 @@ export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: Appl
   s.lastEvaluated = applied.cursor.last
   s.evaluatedCount = applied.cursor.count
   s.frontier = maxTimestamp(s.frontier, applied.cursor.frontier)
-  if (applied.cursor.frontier > s.history.settled) s.history.settled = applied.cursor.frontier
   for (let i = 0; i < run.length; i++) {
     const thunk = run[i] as Thunk
     // A batch stays held until its last thunk is settled.

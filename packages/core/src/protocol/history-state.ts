@@ -43,8 +43,6 @@ export interface SnapshotExport {
 }
 
 export interface HistoryState {
-  /** The frontier of the last settled run (the stored cursor's). */
-  settled: Timestamp
   /** Settled, then made durable by a strict write: this replica never needs anything below it again, even after a crash. */
   durable: Timestamp
   syncing: boolean
@@ -76,7 +74,6 @@ export interface HistoryState {
 /** `now`: the peer's start; its first sync and GC step wait their intervals from there. */
 export function newHistoryState (now: number): HistoryState {
   return {
-    settled: TS_ZERO,
     durable: TS_ZERO,
     syncing: false,
     lastSyncAt: now,

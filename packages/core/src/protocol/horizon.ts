@@ -16,11 +16,6 @@ import { roleOf, type PeerState } from './state.js'
  * catches up by snapshot (snapshot.ts), so GC never waits for observers.
  */
 
-/** A run settled (relaxed): its frontier becomes durable with the next strict write. */
-export function noteSettled (s: PeerState, frontier: Timestamp): void {
-  if (frontier > s.history.settled) s.history.settled = frontier
-}
-
 /**
  * A strict write issued when the frontier stood at `frontier` has landed:
  * every settlement below it was written before (one store queue), so it is
@@ -53,12 +48,12 @@ export function syncSettled (s: PeerState): void {
   if (!syncWanted(s) || s.now - h.lastSyncAt < syncEveryMs(s)) return
   h.syncing = true
   h.lastSyncAt = s.now
-  emit(s, { t: 'persist', batch: { meta: [[META.durable, s.frontier]], durability: 'strict' }, done: { t: 'synced', settled: s.frontier } })
+  emit(s, { t: 'persist', batch: { meta: [[META.durable, s.frontier]], durability: 'strict' }, done: { t: 'synced', frontier: s.frontier } })
 }
 
-export function onSynced (s: PeerState, settled: Timestamp): void {
+export function onSynced (s: PeerState, frontier: Timestamp): void {
   s.history.syncing = false
-  noteDurable(s, settled)
+  noteDurable(s, frontier)
 }
 
 /**

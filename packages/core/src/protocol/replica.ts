@@ -66,7 +66,7 @@ export function startWrite (s: PeerState): void {
   s.persistQueue = []
   s.writing = true
   // Settlements are written before this (one store queue): once it is durable, so are they.
-  emit(s, { t: 'persist', batch: { batches, durability: 'strict' }, done: { t: 'batches-persisted', batches, settled: s.frontier } })
+  emit(s, { t: 'persist', batch: { batches, durability: 'strict' }, done: { t: 'batches-persisted', batches, frontier: s.frontier } })
 }
 
 /** A group commit is durable: hold its batches, count own ones as acked here, ack the others' (unless sealed). */

@@ -176,8 +176,7 @@ export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
   // Digest checkpoints of the history before the snapshot are not this replica's any more.
   s.checkpoints.clear()
   s.lastCheckpointCount = -1
-  // Imported in one strict write: settled and durable.
-  s.history.settled = cursor.frontier
+  // Imported in one strict write: durable.
   s.history.durable = maxTimestamp(s.history.durable, cursor.frontier)
   s.history.fetch = undefined
   s.history.gapGoneAt = -Infinity

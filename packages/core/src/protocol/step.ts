@@ -72,10 +72,10 @@ function handle (s: PeerState, input: Input): void {
       break
     case 'close': close(s); break
     case 'batches-persisted':
-      noteDurable(s, input.settled)
+      noteDurable(s, input.frontier)
       onBatchesPersisted(s, input.batches)
       break
-    case 'synced': onSynced(s, input.settled); break
+    case 'synced': onSynced(s, input.frontier); break
     case 'gc-done': onGcDone(s, input.horizon, input.result); break
     case 'snapshot-exported':
       onSnapshotExported(s, input.id, input.to, input.snapshot)
