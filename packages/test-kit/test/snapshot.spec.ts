@@ -93,6 +93,12 @@ describe('a relay that lost its store rejoins by snapshot', () => {
     await runWorkload(clients, rec, 1_500, 'after-replica')
     await waitQuiescent([...group.relays], 30_000)
     expect((await replica.health()).role).toBe('observer')
+    // GET /store counts what its store holds: the keys the workload wrote, and its batches since it joined.
+    const stats = await replica.storeStats()
+    const voterStats = await fourth.storeStats()
+    expect(stats.values).toBe(voterStats.values)
+    expect(stats.values).toBeGreaterThan(0)
+    expect(stats.batches).toBeGreaterThan(0)
     expect((await replica.metrics()).get('tideline_events_total{event="join-failed"}')).toBeUndefined()
   }, 120_000)
 })
