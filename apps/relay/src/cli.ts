@@ -12,7 +12,7 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
 
   id       --data DIR                       print this relay's peer id (creates its key)
   hash     [--procedures MODULE] [--each]  print the procedure registry hash (--each: every procedure's too)
-  genesis  --data DIR --group NAME --voters ID,ID,… [--procedures MODULE] [--out FILE]
+  genesis  --data DIR --group NAME --voters ID,ID,… [--procedures MODULE] [--txn-retention-ms MS] [--out FILE]
                                             sign a group's genesis with DIR's key (the creator)
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
                                             a voter signs an observer invite (bearer unless --peer)
@@ -69,6 +69,7 @@ async function main (argv: string[]): Promise<void> {
       'suspect-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'retain-ms': { type: 'string' },
+      'txn-retention-ms': { type: 'string' },
       observer: { type: 'boolean' },
       invite: { type: 'string' },
       dir: { type: 'string' },
@@ -93,7 +94,8 @@ async function main (argv: string[]): Promise<void> {
     case 'genesis': {
       const { key } = await loadOrCreateIdentity(need(values.data, 'data'))
       const registry = await loadRegistry(values.procedures)
-      const text = encodeSigned(await createGenesis(key, { groupId: need(values.group, 'group'), voters: list(need(values.voters, 'voters')), registryHash: registry.hash }))
+      const retention = values['txn-retention-ms'] === undefined ? {} : { txnRetentionMs: Math.ceil(millis(values['txn-retention-ms'], 'txn-retention-ms')) }
+      const text = encodeSigned(await createGenesis(key, { groupId: need(values.group, 'group'), voters: list(need(values.voters, 'voters')), registryHash: registry.hash, ...retention }))
       if (values.out === undefined) process.stdout.write(`${text}\n`)
       else await writeFile(values.out, `${text}\n`)
       return

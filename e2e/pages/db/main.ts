@@ -1,4 +1,4 @@
-import { Hasher, TS_ZERO, makeTimestamp, peerTag, type Thunk, type Cursor } from '@tideline/core'
+import { Hasher, TS_ZERO, makeTimestamp, peerTag, runRules, type Thunk, type Cursor } from '@tideline/core'
 import { WorkerBackend, openDatabase, registryOf, type Database, type DatabaseStatus } from '@tideline/db'
 import { ACCOUNTS, INITIAL, procedures } from './procedures.js'
 
@@ -151,9 +151,9 @@ const harness = {
       for (let i = 0; i < runSize && done < total; i++, done++) {
         const from = `acct/b${(done * 7919) % 1000}`
         const to = `acct/b${(done * 104729 + 1) % 1000}`
-        run.push({ ts: makeTimestamp(t0, tag, done + 1), epoch: 0, coordinator: 'bench', seq: done + 1, index: 0, procedure: 'transfer', hash, args: { from: from.slice(5), to: to.slice(5), amount: 1 }, reads: [from, to], writes: [from, to], clientTxnId: `${name}-${done}` })
+        run.push({ ts: makeTimestamp(t0, tag, done + 1), epoch: 0, coordinator: 'bench', seq: done + 1, index: 0, procedure: 'transfer', hash, args: { from: from.slice(5), to: to.slice(5), amount: 1 }, reads: [from, to], writes: [from, to], clientTxnId: `${name}-${done}`, firstAt: t0 })
       }
-      base = (await backend.applier(run, base)).cursor
+      base = (await backend.applier(run, base, runRules({ groupId: name, epoch: 0, voters: [], registryHash: hash }))).cursor
     }
     const ms = performance.now() - start
     await backend.close()

@@ -1,10 +1,10 @@
-import { DIGEST_CHECKPOINT_EVERY } from './constants.js'
+import { DEFAULT_TXN_RETENTION_MS, DEFAULT_TXN_SKEW_MS, DIGEST_CHECKPOINT_EVERY } from './constants.js'
 import { Hasher } from './hash.js'
 import { StateDigest } from './state-digest.js'
 import { evaluate, type EvaluateOptions, type ProcedureRegistry } from './procedures.js'
 import type { Settlement, Store, StoreBatch } from './store.js'
-import { maxTimestamp, timestampSuccessor, type Timestamp } from './timestamp.js'
-import type { Cursor, Outcome, Thunk, TxnResult } from './types.js'
+import { maxTimestamp, timestampMs, timestampSuccessor, type Timestamp } from './timestamp.js'
+import type { Cursor, GroupConfig, Outcome, Thunk, TxnResult } from './types.js'
 import { metaEntry } from './protocol/meta.js'
 import { canonical, type Value } from './value.js'
 
@@ -17,6 +17,16 @@ export interface AppliedRun {
   readonly checkpoints: Array<{ readonly count: number, readonly digest: string }>
 }
 
+/** The group-wide rules evaluation follows besides the procedures (from GroupConfig; the same on every replica). */
+export interface RunRules {
+  readonly txnRetentionMs: number
+  readonly txnSkewMs: number
+}
+
+export function runRules (config: GroupConfig): RunRules {
+  return { txnRetentionMs: config.txnRetentionMs ?? DEFAULT_TXN_RETENTION_MS, txnSkewMs: config.txnSkewMs ?? DEFAULT_TXN_SKEW_MS }
+}
+
 /**
  * Evaluates a run of thunks in timestamp order and settles them in one store
  * batch together with `cursor` (its `last`, `count` and `digest` are
@@ -24,7 +34,7 @@ export interface AppliedRun {
  * the same thunks. The default runs in-process against the peer's store; a
  * browser database runs it in a Web Worker next to its IndexedDB store.
  */
-export type RunApplier = (run: readonly Thunk[], base: Cursor) => Promise<AppliedRun>
+export type RunApplier = (run: readonly Thunk[], base: Cursor, rules: RunRules) => Promise<AppliedRun>
 
 export interface ApplierInit {
   readonly store: Store
@@ -73,9 +83,9 @@ export function storeApplier (init: ApplierInit): RunApplier {
   // key → its newest value as of the end of the last applied run (undefined: absent or deleted).
   const latest = new Map<string, Value | undefined>()
   let cachedUpTo: Timestamp | undefined
-  return async (run, base) => {
+  return async (run, base, rules) => {
     try {
-      return await applyOnce(run, base)
+      return await applyOnce(run, base, rules)
     } catch (err) {
       latest.clear()
       cachedUpTo = undefined
@@ -83,7 +93,7 @@ export function storeApplier (init: ApplierInit): RunApplier {
     }
   }
 
-  async function applyOnce (run: readonly Thunk[], base: Cursor): Promise<AppliedRun> {
+  async function applyOnce (run: readonly Thunk[], base: Cursor, rules: RunRules): Promise<AppliedRun> {
     // The cache answers only for the run that follows the last one it saw
     // (a replica that skipped ahead, e.g. from a snapshot, starts afresh).
     if (cachedUpTo === undefined || base.last !== cachedUpTo) latest.clear()
@@ -96,7 +106,7 @@ export function storeApplier (init: ApplierInit): RunApplier {
     const ids = run.map(t => t.clientTxnId)
     const [found, records] = await Promise.all([keys.length === 0 ? [] : init.store.latestValues(keys, (run[0] as Thunk).ts), init.store.txnRecords(ids)])
     for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
-    const { batch, applied } = settleRun(init.registry, run, base, overlay, records, evalOpts)
+    const { batch, applied } = settleRun(init.registry, run, base, overlay, records, rules, evalOpts)
     await init.store.write(batch)
     if (cacheKeys > 0) {
       if (latest.size + overlay.size > cacheKeys) latest.clear()
@@ -130,6 +140,33 @@ export function keysToRead (run: readonly Thunk[], known: (key: string) => boole
 }
 
 /**
+ * Why a thunk may not run at its timestamp whatever the store holds:
+ * its clientTxnId was first submitted more than the retention before it
+ * (ExpiredTransactionError), or its `firstAt` lies more than the skew
+ * after it (ClockSkewError; coordinators refuse those, so only a faulty one
+ * sends it). Checked before the exactly-once record, which some replicas
+ * may have collected by then and others not: the answer must not depend on
+ * it. Undefined: it may run.
+ *
+ * Why a record is never missed: a coordinator mints only when `firstAt <=
+ * ts + skew`, so a thunk that decided a clientTxnId at `ts1` has `ts1 >=
+ * firstAt - skew`; a retry at `ts2` runs only when `ts2 - firstAt <=
+ * retention`, so `ts2 - ts1 <= retention + skew`; and a replica collects
+ * records below its GC point (at most its frontier, at most `ts2` while
+ * `ts2` is still to be evaluated) less `retention + skew`.
+ */
+export function refusedAt (thunk: Thunk, rules: RunRules): Outcome | undefined {
+  const age = timestampMs(thunk.ts) - thunk.firstAt
+  if (age > rules.txnRetentionMs) {
+    return { status: 'aborted', error: 'ExpiredTransactionError', reason: `${thunk.clientTxnId} was first submitted ${age} ms before ${thunk.ts}, longer ago than the group's txnRetentionMs (${rules.txnRetentionMs}): whether an earlier attempt took effect is no longer known` }
+  }
+  if (-age > rules.txnSkewMs) {
+    return { status: 'aborted', error: 'ClockSkewError', reason: `${thunk.clientTxnId} claims a first submission ${-age} ms after its timestamp ${thunk.ts}, more than the group's txnSkewMs (${rules.txnSkewMs})` }
+  }
+  return undefined
+}
+
+/**
  * Evaluates a run in timestamp order against `overlay` (the newest value of
  * every key it reads or writes, as of just below the run) and the exactly-once records
  * of its clientTxnIds (`records[i]` for `run[i]`). Pure: returns the one
@@ -142,6 +179,7 @@ export function settleRun (
   base: Cursor,
   overlay: Map<string, Value | undefined>,
   records: ReadonlyArray<string | undefined>,
+  rules: RunRules,
   evalOpts: EvaluateOptions = {}
 ): { batch: StoreBatch, applied: AppliedRun } {
   const decided = new Map<string, string>()
@@ -160,11 +198,17 @@ export function settleRun (
   const checkpoints: Array<{ count: number, digest: string }> = []
   let count = base.count
   for (const thunk of run) {
+    const refused = refusedAt(thunk, rules)
     const prior = decided.get(thunk.clientTxnId)
     let outcome: Outcome
     let writes: Array<readonly [string, Value | undefined]>
     let dedupRecord: string | undefined
-    if (typeof prior === 'string') {
+    if (refused !== undefined) {
+      // No effect and no record: an earlier record of the id (if this replica still holds it) stays.
+      outcome = refused
+      writes = []
+      results.push(toResult(thunk.ts, outcome, false))
+    } else if (typeof prior === 'string') {
       // A retry of a transaction that already took effect: no effect, same answer.
       const record = decodeRecord(prior)
       outcome = { status: 'aborted', reason: `duplicate of ${record.ts}`, error: 'DuplicateTransaction' }
@@ -177,7 +221,6 @@ export function settleRun (
       writes = ev.writes as Array<readonly [string, Value | undefined]>
       decided.set(thunk.clientTxnId, dedupRecord)
       txns.push([thunk.clientTxnId, dedupRecord])
-      state?.record(thunk.clientTxnId, dedupRecord)
       results.push(toResult(thunk.ts, outcome, false))
     }
     for (const [k, v] of writes) {

@@ -22,6 +22,10 @@ export const DEFAULT_WRITE_BATCH = 2048
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000
 /** How far ahead of its clock a voter reserves promises durably (the clock lease). */
 export const DEFAULT_CLOCK_LEASE_MS = 1_000
+/** How long a clientTxnId stays exactly-once after its first submission (GroupConfig.txnRetentionMs). */
+export const DEFAULT_TXN_RETENTION_MS = 24 * 60 * 60 * 1000
+/** How far a submission's firstAt may lie ahead of its timestamp (GroupConfig.txnSkewMs). */
+export const DEFAULT_TXN_SKEW_MS = 60_000
 /** Largest skew a voter accepts when raising its clock to a peer's timestamp. */
 export const DEFAULT_MAX_SKEW_MS = 2_000
 /** How long a voter keeps fanning writes out to an observer it has not heard from. */

@@ -44,6 +44,14 @@ export const InvalidMessageError = named('InvalidMessageError')
 export const NotMemberError = named('NotMemberError')
 /** No quorum answered within the call's timeout; the outcome is unknown, retry with the same clientTxnId. */
 export const QuorumUnavailableError = named('QuorumUnavailableError')
+/**
+ * A retry came more than the group's `txnRetentionMs` after its clientTxnId
+ * was first submitted: whether the first attempt took effect is no longer
+ * known, and this one is not applied (an abort, the same on every replica).
+ */
+export const ExpiredTransactionError = named('ExpiredTransactionError')
+/** A submission's `firstAt` lies further ahead of the coordinator's clock than the group's `txnSkewMs`: the caller's clock is wrong. */
+export const ClockSkewError = named('ClockSkewError')
 /** The call was cancelled through its AbortSignal. */
 export const AbortError = named('AbortError')
 /** A reconnaissance transaction kept finding its reads changed. */
@@ -77,4 +85,4 @@ export function errorFromInfo (info: { readonly name: string, readonly message: 
 /** Names of the errors that a transaction can abort with deterministically. */
 export type AbortErrorName =
   | 'UndeclaredKeyError' | 'ProcedureError' | 'NondeterminismError' | 'InvalidValueError' | 'ValueTooLargeError'
-  | 'ProcedureHashMismatchError' | 'UnknownProcedureError' | 'TransactionAbort'
+  | 'ProcedureHashMismatchError' | 'UnknownProcedureError' | 'TransactionAbort' | 'ExpiredTransactionError' | 'ClockSkewError'

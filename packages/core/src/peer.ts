@@ -118,7 +118,7 @@ export class Peer {
     if (persisted.cursor !== undefined) {
       const snap = await init.store.exportSnapshot(peer.state.frontier)
       peer.state.now = init.clock.now()
-      peer.input({ t: 'scrubbed', state: StateDigest.lanesOf(snap.entries, snap.txns) })
+      peer.input({ t: 'scrubbed', state: StateDigest.lanesOf(snap.entries) })
     }
     peer.input({ t: 'start' })
     return peer
@@ -172,7 +172,7 @@ export class Peer {
         case 'send': this.transport(e.to, e.message); break
         case 'persist': this.complete(this.store.write(e.batch).then(() => e.done)); break
         case 'apply':
-          this.complete(this.applier(e.run, e.base).then(applied => ({ t: 'run-applied' as const, run: e.run, applied })))
+          this.complete(this.applier(e.run, e.base, e.rules).then(applied => ({ t: 'run-applied' as const, run: e.run, applied })))
           break
         case 'read-values':
           this.complete(this.store.latestValues(e.keys, e.at).then(

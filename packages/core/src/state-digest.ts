@@ -3,8 +3,8 @@ import { canonical, type Value } from './value.js'
 
 /**
  * An order-independent digest of a replica's state: the sum, lane by lane
- * modulo 2^32, of a 64-bit hash of every (key, value) pair and every
- * exactly-once record. Two copies of one state agree on it however their
+ * modulo 2^32, of a 64-bit hash of every (key, value) pair (and, for a
+ * snapshot's chunks, every exactly-once record it carries). Two copies of one state agree on it however their
  * entries were ordered or chunked; a changed, missing or extra entry changes
  * it (with the odds of a 64-bit hash). Not a defence against a forger: it
  * is what a snapshot's receiver checks its chunks against.
@@ -55,11 +55,11 @@ export class StateDigest {
     return this.hi.toString(16).padStart(8, '0') + this.lo.toString(16).padStart(8, '0')
   }
 
-  static of (entries: ReadonlyArray<readonly [string, Value]>, records: ReadonlyArray<readonly [string, string]>): string {
+  static of (entries: ReadonlyArray<readonly [string, Value]>, records: ReadonlyArray<readonly [string, string]> = []): string {
     return StateDigest.restore(StateDigest.lanesOf(entries, records)).value
   }
 
-  static lanesOf (entries: ReadonlyArray<readonly [string, Value]>, records: ReadonlyArray<readonly [string, string]>): [number, number] {
+  static lanesOf (entries: ReadonlyArray<readonly [string, Value]>, records: ReadonlyArray<readonly [string, string]> = []): [number, number] {
     const d = new StateDigest()
     for (const [k, v] of entries) d.entry(k, v)
     for (const [id, r] of records) d.record(id, r)

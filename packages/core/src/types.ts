@@ -15,6 +15,20 @@ export interface GroupConfig {
   readonly voters: readonly string[]
   /** Content hash of the procedure registry every member must run. */
   readonly registryHash: string
+  /**
+   * How long a clientTxnId stays exactly-once, in ms after its first
+   * submission (`firstAt`): a later retry is aborted with
+   * ExpiredTransactionError on every replica, and exactly-once records older
+   * than this (plus `txnSkewMs`) are collected. Group-wide (set at genesis).
+   * @default DEFAULT_TXN_RETENTION_MS (24 h)
+   */
+  readonly txnRetentionMs?: number
+  /**
+   * How far a submission's `firstAt` may lie ahead of its timestamp; a
+   * coordinator refuses one further ahead with ClockSkewError. Group-wide.
+   * @default DEFAULT_TXN_SKEW_MS (60 s)
+   */
+  readonly txnSkewMs?: number
 }
 
 /**
@@ -36,6 +50,8 @@ export interface Thunk {
   readonly reads: readonly string[]
   readonly writes: readonly string[]
   readonly clientTxnId: string
+  /** When the client first submitted this clientTxnId (ms since the epoch, the client's clock); decides expiry. */
+  readonly firstAt: number
 }
 
 /**
@@ -74,6 +90,13 @@ export interface SubmitRequest {
   /** The caller's hash of the procedure; refused when it differs from the group's. */
   readonly hash: string
   readonly args: Value
+  /**
+   * When this clientTxnId was first submitted (ms since the epoch). A retry
+   * must carry the first attempt's value: exactly-once holds for
+   * `txnRetentionMs` after it, and a retry past that is refused with
+   * ExpiredTransactionError. @default the entry peer's clock, now
+   */
+  readonly firstAt?: number
 }
 
 /** A voter's watermark entry: it will never issue a timestamp below `svw`, and issued `count` batches wholly below it. */
@@ -146,7 +169,8 @@ export interface Cursor {
   /** The epoch whose sequences `evalNext` counts in (absent: the genesis epoch). */
   readonly epoch?: number
   /**
-   * The StateDigest of every value and exactly-once record below `frontier`,
+   * The StateDigest of every value below `frontier` (not the exactly-once
+   * records: replicas collect those at different moments),
    * kept per run in O(keys written) (absent: not known, a cursor written
    * before it existed). A replica checks its store against it when it opens.
    */

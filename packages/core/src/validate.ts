@@ -60,6 +60,7 @@ function thunk (x: unknown, limits: Required<MessageLimits>): Record<string, unk
   str(t.procedure, 'thunk.procedure')
   str(t.hash, 'thunk.hash')
   str(t.clientTxnId, 'thunk.clientTxnId')
+  int(t.firstAt, 'thunk.firstAt')
   keys(t.reads, 'thunk.reads', limits.maxKeys)
   keys(t.writes, 'thunk.writes', limits.maxKeys)
   try {
@@ -240,6 +241,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       str(r.clientTxnId, 'clientTxnId')
       str(r.procedure, 'procedure')
       str(r.hash, 'hash')
+      if (r.firstAt !== undefined) int(r.firstAt, 'firstAt')
       try {
         checkValue(r.args, limits.maxValueBytes)
       } catch (err) {

@@ -28,7 +28,8 @@ export const arbThunk: fc.Arbitrary<Thunk> = fc.record({
   args: jsonValue,
   reads: fc.array(key, { maxLength: 4 }),
   writes: fc.array(key, { maxLength: 4 }),
-  clientTxnId: id
+  clientTxnId: id,
+  firstAt: fc.nat(2 ** 40)
 }) as fc.Arbitrary<Thunk>
 
 /** A well-formed batch: its thunks carry its header, numbered from 0, in ascending timestamps. */

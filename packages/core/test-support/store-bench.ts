@@ -1,4 +1,4 @@
-import { TS_INFINITY, makeTimestamp, peerTag, type Settlement, type Store, type Thunk, type Timestamp } from '../src/index.js'
+import { TS_INFINITY, makeTimestamp, timestampMs, peerTag, type Settlement, type Store, type Thunk, type Timestamp } from '../src/index.js'
 
 export interface StoreBenchOptions {
   readonly batches: number
@@ -40,7 +40,7 @@ export async function benchStore (store: Store, opts: StoreBenchOptions): Promis
     for (let j = 0; j < perBatch; j++) {
       const n = b * perBatch + j + 1
       const key = `k${n % keys}`
-      thunks.push({ ts: tsOf(b, j), epoch: 0, coordinator: 'bench', seq: b + 1, index: j, procedure: 'set', hash: 'h', args: { key, n }, reads: [key], writes: [key], clientTxnId: `c${n}` })
+      thunks.push({ ts: tsOf(b, j), epoch: 0, coordinator: 'bench', seq: b + 1, index: j, procedure: 'set', hash: 'h', args: { key, n }, reads: [key], writes: [key], clientTxnId: `c${n}`, firstAt: timestampMs(tsOf(b, j)) })
     }
     // A batch is one record, as a replica stores what a coordinator sealed.
     await store.write({ batches: [{ epoch: 0, coordinator: 'bench', seq: b + 1, thunks }], meta: [['applied', b]], durability: 'strict' })

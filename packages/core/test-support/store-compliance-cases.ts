@@ -34,7 +34,8 @@ export function thunkAt (n: number, opts: { coordinator?: string, seq?: number, 
     args: opts.args ?? { n },
     reads: ['k'],
     writes: ['k'],
-    clientTxnId: `c${coordinator}-${n}`
+    clientTxnId: `c${coordinator}-${n}`,
+    firstAt: 1_000_000 + n
   }
 }
 

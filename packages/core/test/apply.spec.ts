@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { Hasher, MemoryStore, TS_ZERO, createRegistry, makeTimestamp, peerTag, storeApplier, type Cursor, type Thunk, type Tx } from '../src/index.js'
+import { Hasher, MemoryStore, TS_ZERO, createRegistry, makeTimestamp, peerTag, storeApplier, type Cursor, type RunApplier, type RunRules, type Thunk, type Tx } from '../src/index.js'
 
 const procedures = {
   move: {
@@ -20,6 +20,7 @@ const procedures = {
 }
 const registry = createRegistry(procedures)
 const tag = peerTag('c')
+const rules: RunRules = { txnRetentionMs: 60_000, txnSkewMs: 1_000 }
 
 describe('storeApplier', () => {
   it('with its cache of newest values gives the same results, digests and state as without', async () => {
@@ -37,9 +38,9 @@ describe('storeApplier', () => {
           seq++
           const args = o.p === 'move' ? { from: `k${o.from}`, to: `k${o.to}`, n: o.n } : { k: `k${o.k}` }
           const keys = o.p === 'move' ? procedures.move.keys(args as { from: string, to: string, n: number }) : procedures.wipe.keys(args as { k: string })
-          return { ts: makeTimestamp(1_000 + seq, tag, seq), epoch: 0, coordinator: 'c', seq, index: 0, procedure: o.p, hash: registry.procedures.get(o.p)?.hash ?? '', args, reads: keys.reads, writes: keys.writes, clientTxnId: `t${seq}` }
+          return { ts: makeTimestamp(1_000 + seq, tag, seq), epoch: 0, coordinator: 'c', seq, index: 0, procedure: o.p, hash: registry.procedures.get(o.p)?.hash ?? '', args, reads: keys.reads, writes: keys.writes, clientTxnId: `t${seq}`, firstAt: 1_000 + seq }
         })
-        const out = await Promise.all([0, 1].map(async i => (appliers[i] as (r: Thunk[], b: Cursor) => ReturnType<ReturnType<typeof storeApplier>>)(run, bases[i] as Cursor)))
+        const out = await Promise.all([0, 1].map(async i => (appliers[i] as RunApplier)(run, bases[i] as Cursor, rules)))
         expect(out[0]?.results).toEqual(out[1]?.results)
         expect(out[0]?.cursor.digest).toEqual(out[1]?.cursor.digest)
         bases[0] = out[0]?.cursor as Cursor
@@ -48,5 +49,37 @@ describe('storeApplier', () => {
       const last = bases[0]?.frontier ?? TS_ZERO
       expect(await stores[0]?.entries(last)).toEqual(await stores[1]?.entries(last))
     }), { numRuns: 60 })
+  })
+
+  it('refuses a retry past the retention the same way whether or not the replica still holds its record', async () => {
+    const short: RunRules = { txnRetentionMs: 1_000, txnSkewMs: 100 }
+    const base: Cursor = { frontier: TS_ZERO, last: TS_ZERO, count: 0, digest: new Hasher().state, evalNext: {} }
+    const move = (seq: number, ms: number, firstAt: number, id = 'same'): Thunk => ({
+      ts: makeTimestamp(ms, tag, 0), epoch: 0, coordinator: 'c', seq, index: 0, procedure: 'move', hash: registry.procedures.get('move')?.hash ?? '',
+      args: { from: 'a', to: 'b', n: 1 }, reads: ['a', 'b'], writes: ['a', 'b'], clientTxnId: id, firstAt
+    })
+    const kept = new MemoryStore()
+    const collected = new MemoryStore()
+    const results = []
+    for (const store of [kept, collected]) {
+      const apply = storeApplier({ store, registry, cacheKeys: 0 })
+      const first = await apply([move(1, 10_000, 9_990)], base, short)
+      expect(first.results[0]).toMatchObject({ status: 'committed', value: 9 })
+      // Within the retention: a duplicate, answered with the first outcome.
+      const within = await apply([move(2, 10_900, 9_990)], first.cursor, short)
+      expect(within.results[0]).toMatchObject({ status: 'committed', value: 9, duplicate: true })
+      const removed = store === collected ? store.gcSync(makeTimestamp(12_000, tag, 0), makeTimestamp(10_500, tag, 0)).recordsRemoved : 0
+      expect(removed).toBe(store === collected ? 1 : 0)
+      // Past it: aborted, no effect, no record, whatever the store still holds.
+      const late = await apply([move(3, 11_000, 9_990)], within.cursor, short)
+      results.push(late.results[0])
+      expect(late.results[0]).toMatchObject({ status: 'aborted', error: 'ExpiredTransactionError' })
+      expect(await store.latestValues(['a', 'b'], makeTimestamp(20_000, tag, 0))).toEqual([9, 11])
+      // A firstAt further ahead of the timestamp than the skew: aborted too (a coordinator would have refused it).
+      const ahead = await apply([move(4, 11_100, 11_201, 'ahead')], late.cursor, short)
+      expect(ahead.results[0]).toMatchObject({ status: 'aborted', error: 'ClockSkewError' })
+      expect(await store.txnRecords(['ahead'])).toEqual([undefined])
+    }
+    expect(results[0]).toEqual(results[1])
   })
 })

@@ -23,14 +23,14 @@ export class TestGroup {
   /** Messages it returns false for are lost on the way. */
   filter: (from: string, to: string, m: Message) => boolean = () => true
 
-  private constructor (registry: ProcedureRegistry, voters: string[]) {
+  private constructor (registry: ProcedureRegistry, voters: string[], group: Partial<GroupConfig>) {
     this.registry = registry
-    this.config = { groupId: 'test', epoch: 0, voters, registryHash: registry.hash }
+    this.config = { groupId: 'test', epoch: 0, voters, registryHash: registry.hash, ...group }
   }
 
-  static async create (procedures: ProcedureMap, voters = 3, observers = 0, options: PeerOptions = {}): Promise<TestGroup> {
+  static async create (procedures: ProcedureMap, voters = 3, observers = 0, options: PeerOptions = {}, group: Partial<GroupConfig> = {}): Promise<TestGroup> {
     const ids = Array.from({ length: voters }, (_, i) => `v${i}`)
-    const g = new TestGroup(createRegistry(procedures), ids)
+    const g = new TestGroup(createRegistry(procedures), ids, group)
     g.options = options
     for (const id of [...ids, ...Array.from({ length: observers }, (_, i) => `o${i}`)]) {
       g.stores.set(id, new MemoryStore({ journal: true }))

@@ -45,7 +45,7 @@ describe('invariants', () => {
     // A thunk in flight with a timestamp below the promise this voter already published.
     expect(entry.svw > makeTimestamp(1, peerTag('v0'), 0)).toBe(true)
     const seq = u.current.coordinator.nextSeq++
-    const thunk = { ts: makeTimestamp(1, peerTag('v0'), 0), epoch: 0, coordinator: 'v0', seq, index: 0, procedure: 'put', hash: '', args: null, reads: [], writes: [], clientTxnId: 'late' }
+    const thunk = { ts: makeTimestamp(1, peerTag('v0'), 0), epoch: 0, coordinator: 'v0', seq, index: 0, procedure: 'put', hash: '', args: null, reads: [], writes: [], clientTxnId: 'late', firstAt: 1 }
     u.current.coordinator.inflight.set(seq, { batch: { epoch: 0, coordinator: 'v0', seq, thunks: [thunk] }, acks: new Set(), mintedAt: 0, sentAt: 0, tries: 0 })
     expect(invariants(u).join('\n')).toMatch(/below this voter's own watermark entry/)
   })

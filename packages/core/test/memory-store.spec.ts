@@ -3,7 +3,7 @@ import { MemoryStore, TS_INFINITY, makeTimestamp, peerTag, type Batch, type Thun
 
 const tag = peerTag('v0')
 const ts = (n: number) => makeTimestamp(1000 + n, tag, 0)
-const thunk = (n: number, seq = n, index = 0): Thunk => ({ ts: ts(n), epoch: 0, coordinator: 'v0', seq, index, procedure: 'p', hash: 'h', args: null, reads: [], writes: ['k'], clientTxnId: `c${n}` })
+const thunk = (n: number, seq = n, index = 0): Thunk => ({ ts: ts(n), epoch: 0, coordinator: 'v0', seq, index, procedure: 'p', hash: 'h', args: null, reads: [], writes: ['k'], clientTxnId: `c${n}`, firstAt: 1000 + n })
 /** Batch `n` holding the one thunk at `n`. */
 const batch = (n: number): Batch => ({ epoch: 0, coordinator: 'v0', seq: n, thunks: [thunk(n)] })
 const settle = (n: number, value: number) => ({ ts: ts(n), outcome: { status: 'committed' as const, value: null }, writes: [['k', value]] as Array<[string, number]> })

@@ -216,7 +216,7 @@ describe('Peer', () => {
 
   it('refuses batches holding a timestamp whose tag is not their coordinator’s, and batches that do not match their thunks', async () => {
     const g = await TestGroup.create(procedures)
-    const thunk = (ts: string, index: number) => ({ ts, epoch: 0, coordinator: 'v1', seq: 1, index, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: `f${index}` })
+    const thunk = (ts: string, index: number) => ({ ts, epoch: 0, coordinator: 'v1', seq: 1, index, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: `f${index}`, firstAt: 1_000_000 })
     const own = '0000000f4240' + peerTag('v1') + '00000000'
     const forged = '0000000f4241' + '0'.repeat(16) + '00000000'
     // The second thunk's timestamp belongs to no one: the whole batch is refused.
@@ -238,7 +238,7 @@ describe('Peer', () => {
     const v0 = g.peer('v0')
     const before = v0.status().watermark
     const tagOfV1 = '0000000f4240' + peerTag('v1') + '00000000'
-    const thunk = { ts: tagOfV1, epoch: 0, coordinator: 'v1', seq: 1, index: 0, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: 'f' }
+    const thunk = { ts: tagOfV1, epoch: 0, coordinator: 'v1', seq: 1, index: 0, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: 'f', firstAt: 1_000_000 }
     const batch = { epoch: 0, coordinator: 'v1', seq: 1, thunks: [thunk] }
     const far = { voter: 'v1', epoch: 0, svw: 'f'.repeat(12) + peerTag('v1') + '00000000', count: 0 }
     // an outsider claiming v1's thunk and v1's promise; a voter relaying v1's entry; v2 writing v1's thunk
@@ -325,6 +325,31 @@ describe('snapshot transfer', () => {
 })
 
 describe('bounded history', () => {
+  it('a retry past the group\'s txnRetentionMs is refused as expired on every replica, and exactly-once records behind it are collected', async () => {
+    const g = await TestGroup.create(procedures, 3, 1, { retainMs: 50, gcIntervalMs: 20 }, { txnRetentionMs: 300, txnSkewMs: 100 })
+    const submit = (via: string, clientTxnId: string, firstAt: number) => g.run(g.peer(via).submit({ clientTxnId, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, firstAt }))
+    const t0 = g.clock.now()
+    expect(await submit('v0', 'once', t0)).toMatchObject({ done: true, value: { status: 'committed', value: 1 } })
+    await g.steps(10)
+    // Within the retention, through another voter: a duplicate with the first answer.
+    expect(await submit('v1', 'once', t0)).toMatchObject({ done: true, value: { status: 'committed', value: 1, duplicate: true } })
+    // A second passes: every replica collects the record (its line lies retention + skew below its GC point).
+    await g.steps(200)
+    for (const id of ['v0', 'v1', 'v2', 'o0']) {
+      expect({ id, record: await g.stores.get(id)?.txnRecords(['once']) }).toEqual({ id, record: [undefined] })
+      expect(g.peer(id).status().counters['gc-records-removed']).toBeGreaterThan(0)
+    }
+    // The retry now carries a first attempt too old to vouch for: refused, the same everywhere, no effect.
+    const late = await submit('v2', 'once', t0)
+    expect(late).toMatchObject({ done: true, value: { status: 'aborted', error: 'ExpiredTransactionError' } })
+    await g.steps(20)
+    for (const id of ['v0', 'v1', 'v2', 'o0']) expect({ id, x: await g.peer(id).read(['x'], { consistency: 'snapshot' }).then(r => r.values.x) }).toEqual({ id, x: 1 })
+    expect(new Set(['v0', 'v1', 'v2', 'o0'].map(id => g.peer(id).status().digest)).size).toBe(1)
+    // A client whose clock runs ahead of the voters' by more than txnSkewMs is refused before it gets a timestamp.
+    const ahead = await submit('o0', 'ahead', g.clock.now() + 1_000)
+    expect(ahead).toMatchObject({ done: true, error: { name: 'ClockSkewError' } })
+  })
+
   it('every replica collects below the voters\' durable frontier; a replica that starts later catches up by snapshot over the wire', async () => {
     const g = await TestGroup.create(procedures, 3, 1, { retainMs: 50, gcIntervalMs: 20 })
     const first = await committed(g, 'v0', 'a0', 'k0')

@@ -4,7 +4,7 @@ import { createRegistry, evaluate, makeTimestamp, peerTag, resolveProcedure, typ
 const ts = makeTimestamp(1_700_000_000_000, peerTag('v0'), 3)
 
 function thunk (procedure: string, args: Value, reads: string[], writes: string[], hash: string): Thunk {
-  return { ts, epoch: 0, coordinator: 'v0', seq: 1, index: 0, procedure, hash, args, reads, writes, clientTxnId: 'c1' }
+  return { ts, epoch: 0, coordinator: 'v0', seq: 1, index: 0, procedure, hash, args, reads, writes, clientTxnId: 'c1', firstAt: 1_700_000_000_000 }
 }
 
 const procs = {

@@ -130,7 +130,7 @@ describe('epoch change', () => {
 describe('chooseValue', () => {
   const tag = peerTag('v0')
   /** Batch `seq` of v0 with one thunk at `ms`. */
-  const batch = (seq: number, ms: number): Batch => ({ epoch: 0, coordinator: 'v0', seq, thunks: [{ ts: makeTimestamp(ms, tag, 0), epoch: 0, coordinator: 'v0', seq, index: 0, procedure: 'inc', hash: 'h', args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: `c${seq}` }] })
+  const batch = (seq: number, ms: number): Batch => ({ epoch: 0, coordinator: 'v0', seq, thunks: [{ ts: makeTimestamp(ms, tag, 0), epoch: 0, coordinator: 'v0', seq, index: 0, procedure: 'inc', hash: 'h', args: { k: 'x' }, reads: ['x'], writes: ['x'], clientTxnId: `c${seq}`, firstAt: ms }] })
   const report = (have: number, held: Batch[], topMs: number): EpochReport => ({ have: [{ coordinator: 'v0', seq: have }], held, top: makeTimestamp(topMs, peerTag('p'), 0) })
 
   it('keeps every batch a promiser holds, aborts the gaps, and floors above all of it', () => {

@@ -45,8 +45,15 @@ export interface CallOptions {
   readonly signal?: AbortSignal
   /** @default the database's timeoutMs */
   readonly timeoutMs?: number
-  /** Retrying with the same id never applies the call twice. @default a fresh random id */
+  /**
+   * Retrying with the same id never applies the call twice, within the
+   * group's `txnRetentionMs` (24 h unless its genesis says otherwise) of its
+   * first attempt; later, it is refused with ExpiredTransactionError.
+   * @default a fresh random id
+   */
   readonly clientTxnId?: string
+  /** When retrying with your own `clientTxnId`: the time of its first attempt (`Date.now()` then). @default now */
+  readonly firstAt?: number
 }
 
 export interface ReadOptions {
@@ -210,7 +217,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     if (def === undefined || hash === undefined) throw new UnknownProcedureError(`no procedure named ${JSON.stringify(name)}`)
     if (options.signal?.aborted === true) throw new AbortError('aborted')
     const checked = await checkArgs(name, def as ProcedureDef<unknown, unknown>, args) as Value
-    const req = { clientTxnId: options.clientTxnId ?? randomId(), procedure: name, hash, args: checked }
+    const req = { clientTxnId: options.clientTxnId ?? randomId(), procedure: name, hash, args: checked, firstAt: options.firstAt ?? Date.now() }
     const result: TxnResult = await this.guardFailure(this.net.peer.submit(req, { timeoutMs: options.timeoutMs ?? this.timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) }))
     return result as CallResult<ResultOf<P, K>>
   }

@@ -1,5 +1,5 @@
 import { expose } from 'comlink'
-import { ProcedureHashMismatchError, STORE_METHODS, StoreFailedError, storeApplier, type AppliedRun, type Cursor, type RunApplier, type Store, type StoreMethod, type Thunk } from '@tideline/core'
+import { ProcedureHashMismatchError, STORE_METHODS, StoreFailedError, storeApplier, type AppliedRun, type Cursor, type RunApplier, type RunRules, type Store, type StoreMethod, type Thunk } from '@tideline/core'
 import { IdbStore } from '@tideline/store-idb'
 import { registryOf } from './procedures.js'
 
@@ -12,7 +12,7 @@ import { registryOf } from './procedures.js'
 export type WorkerApi = Pick<Store, StoreMethod> & {
   /** Opens (creating) the IndexedDB database `name`; refuses when the worker's procedures hash differently from the page's. */
   open(name: string, registryHash: string): Promise<void>
-  applyRun(run: readonly Thunk[], base: Cursor): Promise<AppliedRun>
+  applyRun(run: readonly Thunk[], base: Cursor, rules: RunRules): Promise<AppliedRun>
   close(): Promise<void>
 }
 
@@ -43,9 +43,9 @@ export function serveWorker (procedures: object): void {
       state.store = await IdbStore.open({ name })
       state.apply = storeApplier({ store: state.store, registry })
     },
-    applyRun: async (run: readonly Thunk[], base: Cursor) => {
+    applyRun: async (run: readonly Thunk[], base: Cursor, rules: RunRules) => {
       if (state.apply === undefined) throw new StoreFailedError('the worker store is not open')
-      return await state.apply(run, base)
+      return await state.apply(run, base, rules)
     },
     async close () {
       const s = state.store

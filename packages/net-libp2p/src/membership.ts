@@ -35,6 +35,10 @@ export interface Genesis {
   readonly voters: readonly string[]
   readonly registryHash: string
   readonly createdAt: number
+  /** GroupConfig.txnRetentionMs (absent: the default, 24 h). */
+  readonly txnRetentionMs?: number
+  /** GroupConfig.txnSkewMs (absent: the default, 60 s). */
+  readonly txnSkewMs?: number
 }
 
 /** A genesis as stored and sent: the signed CBOR bytes and the creator's signature over them. */
@@ -118,14 +122,16 @@ export async function genesisDigest (body: Uint8Array): Promise<string> {
 }
 
 /** Creates and signs a group's genesis configuration; the signer is its creator. */
-export async function createGenesis (creatorKey: PrivateKey, init: { groupId: string, voters: readonly string[], registryHash: string, createdAt?: number }): Promise<SignedGenesis> {
+export async function createGenesis (creatorKey: PrivateKey, init: { groupId: string, voters: readonly string[], registryHash: string, createdAt?: number, txnRetentionMs?: number, txnSkewMs?: number }): Promise<SignedGenesis> {
   const genesis: Genesis = {
     v: 1,
     groupId: init.groupId,
     creator: peerIdFromPrivateKey(creatorKey).toString(),
     voters: [...init.voters],
     registryHash: init.registryHash,
-    createdAt: init.createdAt ?? Date.now()
+    createdAt: init.createdAt ?? Date.now(),
+    ...(init.txnRetentionMs === undefined ? {} : { txnRetentionMs: init.txnRetentionMs }),
+    ...(init.txnSkewMs === undefined ? {} : { txnSkewMs: init.txnSkewMs })
   }
   checkGenesisShape({ ...genesis })
   const body = encode(genesis)
@@ -140,6 +146,10 @@ function checkGenesisShape (g: Record<string, unknown>): asserts g is Genesis & 
   if (new Set(g.voters).size !== g.voters.length) throw new InvalidCredentialError('genesis: voters repeat')
   if (typeof g.registryHash !== 'string' || g.registryHash.length > 128) throw new InvalidCredentialError('genesis: registryHash must be a string')
   if (typeof g.createdAt !== 'number' || !Number.isSafeInteger(g.createdAt)) throw new InvalidCredentialError('genesis: createdAt must be an integer')
+  for (const f of ['txnRetentionMs', 'txnSkewMs'] as const) {
+    const v = g[f]
+    if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)) throw new InvalidCredentialError(`genesis: ${f} must be a positive integer of milliseconds`)
+  }
 }
 
 /**
@@ -156,7 +166,14 @@ export async function verifyGenesis (signed: SignedGenesis, creator?: string): P
 
 /** The protocol's view of a genesis: epoch 0. */
 export function configFromGenesis (g: Genesis): GroupConfig {
-  return { groupId: g.groupId, epoch: 0, voters: [...g.voters], registryHash: g.registryHash }
+  return {
+    groupId: g.groupId,
+    epoch: 0,
+    voters: [...g.voters],
+    registryHash: g.registryHash,
+    ...(g.txnRetentionMs === undefined ? {} : { txnRetentionMs: g.txnRetentionMs }),
+    ...(g.txnSkewMs === undefined ? {} : { txnSkewMs: g.txnSkewMs })
+  }
 }
 
 /** A voter signs an invite to `genesis` (for `peer` only, or for any holder). */

@@ -140,7 +140,9 @@ export class NetClient {
   }
 
   /** Runs a transaction; retries through other voters with the same clientTxnId until `timeoutMs`. */
-  async call (req: SubmitRequest, options: { signal?: AbortSignal } = {}): Promise<TxnResult> {
+  async call (submitted: SubmitRequest, options: { signal?: AbortSignal } = {}): Promise<TxnResult> {
+    // Dated once here, so every retry through another voter carries the first attempt's time.
+    const req = submitted.firstAt === undefined ? { ...submitted, firstAt: Date.now() } : submitted
     return this.attempt(this.calls, req.clientTxnId, options.signal, undefined, to => {
       this.transport.send(to, { t: 'submit', req, replyTo: this.id })
     })

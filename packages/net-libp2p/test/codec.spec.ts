@@ -37,12 +37,12 @@ describe('wire codec', () => {
     const coordinator = '12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo'
     const thunks = Array.from({ length: 50 }, (_, i) => ({
       ts: `0000000f4240${'ab'.repeat(8)}${i.toString(16).padStart(8, '0')}` as Timestamp,
-      epoch: 3, coordinator, seq: 7, index: i, procedure: 'transfer', hash: 'h'.repeat(64), args: { from: `a${i}`, to: `a${i + 1}`, amount: 1 }, reads: [`acct/a${i}`, `acct/a${i + 1}`], writes: [`acct/a${i}`, `acct/a${i + 1}`], clientTxnId: `c-${i}`
+      epoch: 3, coordinator, seq: 7, index: i, procedure: 'transfer', hash: 'h'.repeat(64), args: { from: `a${i}`, to: `a${i + 1}`, amount: 1 }, reads: [`acct/a${i}`, `acct/a${i + 1}`], writes: [`acct/a${i}`, `acct/a${i + 1}`], clientTxnId: `c-${i}`, firstAt: 1_700_000_000_000 + i
     }))
     const message: Message = { t: 'write', batches: [{ epoch: 3, coordinator, seq: 7, thunks }], wm: [] }
     const frame = encodeMessages([message])
     const raw = decode(frame) as Array<{ batches: Array<{ thunks: Array<Record<string, unknown>> }> }>
-    expect(Object.keys(raw[0]?.batches[0]?.thunks[0] ?? {}).sort()).toEqual(['args', 'clientTxnId', 'hash', 'procedure', 'reads', 'ts', 'writes'])
+    expect(Object.keys(raw[0]?.batches[0]?.thunks[0] ?? {}).sort()).toEqual(['args', 'clientTxnId', 'firstAt', 'hash', 'procedure', 'reads', 'ts', 'writes'])
     expect(frame.length).toBeLessThan(0.8 * encode([message]).length)
     expect((decodeFrame(frame) as unknown[]).map(m => validateMessage(m))).toEqual([message])
   })

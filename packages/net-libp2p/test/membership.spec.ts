@@ -33,6 +33,17 @@ describe('signed genesis and invites', () => {
     }
   })
 
+  it('a genesis carries the group\'s exactly-once retention into its config, and refuses one that is not a positive integer', async () => {
+    const creator = await key()
+    const voters = [(await key()).id]
+    const g = await verifyGenesis(await createGenesis(creator.key, { groupId: 'g', voters, registryHash: 'r', txnRetentionMs: 60_000 }))
+    expect(configFromGenesis(g)).toMatchObject({ txnRetentionMs: 60_000 })
+    expect(configFromGenesis(g).txnSkewMs).toBeUndefined()
+    for (const bad of [0, -5, 1.5]) {
+      await expect(createGenesis(creator.key, { groupId: 'g', voters, registryHash: 'r', txnRetentionMs: bad })).rejects.toMatchObject({ name: 'InvalidCredentialError', message: expect.stringContaining('txnRetentionMs') as unknown })
+    }
+  })
+
   it('an invite admits only while valid: right group and genesis, a voter issuer, the named peer, not expired', async () => {
     const creator = await key()
     const voters = await Promise.all([key(), key()])

@@ -29,11 +29,17 @@ export interface ClientInit {
   readonly nextOpId: () => number
   /** Pause between one op's completion and the next op, virtual ms. */
   readonly thinkMs: () => number
+  /** Counts a retry refused as expired (its outcome is recorded as unknown). */
+  readonly expired: () => void
   /** Reports an abort whose error the workload's procedures never raise. */
   readonly unexpected: (message: string) => void
 }
 
-/** Errors that prove a submission was refused before it got a timestamp. */
+/**
+ * Errors that prove a submission was refused before it got a timestamp.
+ * Not ClockSkewError: that depends on the coordinator's clock, and an
+ * earlier attempt may have got a timestamp from another one.
+ */
 const REFUSED = new Set(['UnknownProcedureError', 'ProcedureHashMismatchError', 'InvalidValueError', 'ValueTooLargeError', 'ProcedureError'])
 
 /**
@@ -80,7 +86,7 @@ export class SimClient {
       const procedure = i.kind === 'list' ? 'listTxn' : 'transfer'
       const args = (i.kind === 'list' ? { mops: i.mops } : { from: i.from, to: i.to, amount: i.amount }) as unknown as Value
       const hash = simRegistry.procedures.get(procedure)?.hash ?? ''
-      this.init.send(to, { t: 'submit', req: { clientTxnId: c.txnId, procedure, hash, args }, replyTo: this.init.id })
+      this.init.send(to, { t: 'submit', req: { clientTxnId: c.txnId, procedure, hash, args, firstAt: c.invokeTime }, replyTo: this.init.id })
     }
     const token = c.token
     this.init.loop.after(this.init.timeoutMs, () => { this.onTimeout(token) })
@@ -133,8 +139,11 @@ export class SimClient {
   private finish (result: TxnResult | undefined, refused: string | undefined): void {
     const c = this.current as NonNullable<SimClient['current']>
     const i = c.intent
-    if (result?.status === 'aborted' && result.error !== 'TransactionAbort') this.init.unexpected(`${c.txnId} aborted with ${result.error}: ${result.reason}`)
-    const outcome: Op['outcome'] = result === undefined ? (refused !== undefined ? 'fail' : 'info') : result.status === 'committed' ? 'ok' : 'fail'
+    // A retry past the retention: whether an earlier attempt took effect is not known.
+    const expired = result?.status === 'aborted' && result.error === 'ExpiredTransactionError'
+    if (expired) this.init.expired()
+    if (result?.status === 'aborted' && result.error !== 'TransactionAbort' && !expired) this.init.unexpected(`${c.txnId} aborted with ${result.error}: ${result.reason}`)
+    const outcome: Op['outcome'] = result === undefined || expired ? (refused !== undefined ? 'fail' : 'info') : result.status === 'committed' ? 'ok' : 'fail'
     if (i.kind === 'list') {
       const reads = result?.status === 'committed' ? result.value as number[][] : []
       let r = 0

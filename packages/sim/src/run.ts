@@ -54,6 +54,9 @@ export interface SimStats {
   snapshotMismatches: number
   /** Stores changed while their replica was down, found out when it opened (state digest), and healed by snapshot. */
   plants: number
+  /** Exactly-once records collected, and client retries refused as expired. */
+  gcRecords: number
+  expired: number
   damaged: number
   healed: number
   /** GC steps every replica ran, and the batches they removed. */
@@ -109,7 +112,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, expired: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -122,11 +125,16 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.healed += c?.healed ?? 0
     stats.gcSteps += c?.['gc-steps'] ?? 0
     stats.gcBatches += c?.['gc-batches-removed'] ?? 0
+    stats.gcRecords += c?.['gc-records-removed'] ?? 0
   }
 
   const voterIds = Array.from({ length: options.voters ?? 3 }, (_, i) => `v${i}`)
   const observerIds = Array.from({ length: options.observers ?? 1 }, (_, i) => `o${i}`)
-  const config: GroupConfig = { groupId: `sim-${seed}`, epoch: 0, voters: voterIds, registryHash: simRegistry.hash }
+  // Exactly-once records expire within a client's retries in two seeds of three: its later retries
+  // are refused as expired, or find their record collected unless refused (a client retries for up
+  // to 1.6 s); the skew bound is below the clock faults' reach, so coordinators refuse some too.
+  const txnRetentionMs = [250, 600, 86_400_000][Math.floor(seed / 3) % 3] as number
+  const config: GroupConfig = { groupId: `sim-${seed}`, epoch: 0, voters: voterIds, registryHash: simRegistry.hash, txnRetentionMs, txnSkewMs: 300 }
 
   // --- network faults
   let dropRate = 0
@@ -261,6 +269,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       next: nextIntent,
       nextOpId: () => ++opId,
       thinkMs: () => workRng.int(0, 60),
+      expired: () => { stats.expired++ },
       unexpected: message => { unexpected.push(message) }
     }))
   }

@@ -49,7 +49,7 @@ export class SimPeer {
     restore(this.state, persisted, init.config)
     if (persisted.cursor !== undefined) {
       const snap = init.store.exportSnapshotSync(this.state.frontier)
-      this.input({ t: 'scrubbed', state: StateDigest.lanesOf(snap.entries, snap.txns) })
+      this.input({ t: 'scrubbed', state: StateDigest.lanesOf(snap.entries) })
     }
     this.input({ t: 'start' })
   }
@@ -145,7 +145,7 @@ export class SimPeer {
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.writeSync(e.batch); return e.done })
         break
       case 'apply':
-        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base) }))
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base, e.rules) }))
         break
       case 'read-values':
         this.later(0, (): Input => {

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { NetClient } from '@tideline/net-libp2p'
-import { timestampPredecessor, type Timestamp } from '@tideline/core'
+import { makeTimestamp, timestampMs, type Timestamp } from '@tideline/core'
 import { LevelStore } from '@tideline/store-node'
 import { checkHistory, formatViolation } from '@tideline/sim'
 import { startLocalGroup, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
@@ -60,9 +60,12 @@ describe('a relay that lost its store rejoins by snapshot', () => {
     await victim.kill9()
     // Someone edits its LevelDB: a key no transaction wrote appears below its cursor.
     const store = await LevelStore.open({ path: join(victim.dataDir, 'store') })
-    const cursor = await store.getMeta('cursor') as { last: Timestamp }
-    await store.write({ settle: [{ ts: timestampPredecessor(cursor.last), outcome: { status: 'committed', value: null }, writes: [['acct/planted', 1_000_000]] }] })
-    expect((await store.latest('acct/planted', cursor.last))?.value).toBe(1_000_000)
+    // Below its durable frontier, at a timestamp no peer mints (the predecessor of a thunk's may be
+    // another thunk's, already settled, and a second settlement of a timestamp changes nothing).
+    const cursor = await store.getMeta('cursor') as { frontier: Timestamp }
+    const planted = makeTimestamp(timestampMs(cursor.frontier) - 1, '0'.repeat(16), 1)
+    await store.write({ settle: [{ ts: planted, outcome: { status: 'committed', value: null }, writes: [['acct/planted', 1_000_000]] }] })
+    expect((await store.latest('acct/planted', cursor.frontier))?.value).toBe(1_000_000)
     await store.close()
     await victim.start()
     const run = runWorkload(clients, rec, 4_000, 'after-edit')

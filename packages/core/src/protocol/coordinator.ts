@@ -1,4 +1,6 @@
-import { PeerClosedError } from '../errors.js'
+import { runRules } from '../apply.js'
+import { ClockSkewError, InvalidValueError, PeerClosedError } from '../errors.js'
+import { timestampMs } from '../timestamp.js'
 import { declaredKeys, resolveProcedure } from '../procedures.js'
 import type { Batch, SubmitRequest } from '../types.js'
 import { checkValue } from '../value.js'
@@ -21,7 +23,9 @@ import { isInstalling, isSealed, roleOf, type PeerState, type Waiter } from './s
 /** A submission that passed its checks: the procedure's canonical name and hash, its declared keys, and its arguments' encoded size. */
 interface Checked { readonly procedure: string, readonly hash: string, readonly reads: readonly string[], readonly writes: readonly string[], readonly bytes: number }
 
-export function handleSubmit (s: PeerState, req: SubmitRequest, waiter: Waiter): void {
+export function handleSubmit (s: PeerState, submitted: SubmitRequest, waiter: Waiter): void {
+  // The peer a submission enters by dates it when its client did not (retries through other peers carry the date).
+  const req = submitted.firstAt === undefined ? { ...submitted, firstAt: Math.floor(s.now) } : submitted
   if (s.phase === 'closed' || s.phase === 'failed') {
     settleWaiter(s, waiter, req.clientTxnId, undefined, new PeerClosedError(`peer ${s.id} is not serving`))
     return
@@ -40,6 +44,7 @@ export function handleSubmit (s: PeerState, req: SubmitRequest, waiter: Waiter):
 }
 
 function checkSubmit (s: PeerState, req: SubmitRequest): Checked {
+  if (req.firstAt !== undefined && !(Number.isSafeInteger(req.firstAt) && req.firstAt >= 0)) throw new InvalidValueError(`firstAt must be milliseconds since the epoch, an integer; got ${String(req.firstAt)}`)
   const proc = resolveProcedure(s.registry, req.procedure, req.hash)
   const bytes = checkValue(req.args, s.options.maxValueBytes)
   return { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args), bytes }
@@ -71,8 +76,17 @@ export function route (s: PeerState, req: SubmitRequest, checked?: Checked): voi
 function mint (s: PeerState, req: SubmitRequest, init: Checked): void {
   const coordinator = s.current.coordinator
   const ts = s.minter.mint(s.now)
+  const firstAt = req.firstAt ?? timestampMs(ts)
+  // Exactly-once past a collected record rests on `firstAt <= ts + txnSkewMs` (see refusedAt).
+  const skew = firstAt - timestampMs(ts)
+  const { txnSkewMs } = runRules(s.config)
+  if (skew > txnSkewMs) {
+    count(s, 'submit-refused')
+    rejectWaiters(s, req.clientTxnId, new ClockSkewError(`${req.clientTxnId} says it was first submitted ${skew} ms ahead of this voter's clock, more than the group's txnSkewMs (${txnSkewMs}): the submitting client's clock is wrong`))
+    return
+  }
   s.minted.set(req.clientTxnId, ts)
-  coordinator.open.push({ ts, procedure: init.procedure, hash: init.hash, args: req.args, reads: init.reads, writes: init.writes, clientTxnId: req.clientTxnId })
+  coordinator.open.push({ ts, procedure: init.procedure, hash: init.hash, args: req.args, reads: init.reads, writes: init.writes, clientTxnId: req.clientTxnId, firstAt })
   coordinator.openBytes += init.bytes + 256
   count(s, 'minted')
   if (coordinator.open.length >= MAX_BATCH_THUNKS || coordinator.openBytes >= MAX_BATCH_BYTES) {

@@ -1,4 +1,4 @@
-import type { AppliedRun } from '../apply.js'
+import type { AppliedRun, RunRules } from '../apply.js'
 import type { Message } from '../messages.js'
 import type { GcResult, StoreBatch, StoreSnapshot } from '../store.js'
 import type { Timestamp } from '../timestamp.js'
@@ -80,7 +80,7 @@ export type Effect =
   /** A strict store write; once durable, `done` is the next input (a failure is `store-failed`). */
   | { readonly t: 'persist', readonly batch: StoreBatch, readonly done: Completion }
   /** Evaluate and settle a run (the applier); answered by `run-applied`. */
-  | { readonly t: 'apply', readonly run: readonly Thunk[], readonly base: Cursor }
+  | { readonly t: 'apply', readonly run: readonly Thunk[], readonly base: Cursor, readonly rules: RunRules }
   /** Read `keys` below `at`; answered by `values-read`. */
   | { readonly t: 'read-values', readonly read: number, readonly keys: readonly string[], readonly at: Timestamp }
   /** Read a coordinator's batches `from..last`; answered by `batches-read`. */

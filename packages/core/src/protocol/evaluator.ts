@@ -1,4 +1,4 @@
-import type { AppliedRun } from '../apply.js'
+import { runRules, type AppliedRun } from '../apply.js'
 import * as C from '../constants.js'
 import { Hasher } from '../hash.js'
 import { maxTimestamp, type Timestamp } from '../timestamp.js'
@@ -23,7 +23,7 @@ export function kickEvaluator (s: PeerState): void {
   const { run, blocked, next } = collectRun(s, s.options.maxRunThunks)
   if (run.length > 0) {
     s.evaluation = 'running'
-    emit(s, { t: 'apply', run, base: liveCursor(s) })
+    emit(s, { t: 'apply', run, base: liveCursor(s), rules: runRules(s.config) })
     return
   }
   const V = (s.epochs.get(s.evaluatingEpoch) as EpochRecord).wm.value

@@ -1,3 +1,4 @@
+import { runRules } from '../apply.js'
 import * as C from '../constants.js'
 import type { Message } from '../messages.js'
 import type { GcResult } from '../store.js'
@@ -121,10 +122,11 @@ export function collectGarbage (s: PeerState): void {
   if (point === undefined || point <= h.gcAt) return
   h.gcRunning = true
   h.lastGcAt = s.now
-  // Exactly-once records stay: replicas collect at different points, so a late retry could find its
-  // record on some and not on others and run on those only. They go once expiry is decided by the
-  // thunk itself (its first submission's time against a group-wide retention), the same everywhere.
-  emit(s, { t: 'gc', horizon: point, records: undefined })
+  // Exactly-once records go further below: a retry that could still need one is refused as expired
+  // on every replica, whichever still holds it (see refusedAt).
+  const rules = runRules(s.config)
+  const records = lowered(point, rules.txnRetentionMs + rules.txnSkewMs)
+  emit(s, { t: 'gc', horizon: point, records: records === TS_ZERO ? undefined : records })
 }
 
 export function onGcDone (s: PeerState, horizon: Timestamp, result: GcResult): void {

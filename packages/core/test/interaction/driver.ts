@@ -131,7 +131,7 @@ export class ScriptGroup {
         this.pending.push({
           peer,
           label: 'run-applied',
-          run: () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.registry, e.run, e.base) })
+          run: () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.registry, e.run, e.base, e.rules) })
         })
         break
       case 'read-values':

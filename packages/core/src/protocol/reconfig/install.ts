@@ -78,7 +78,7 @@ export function onDecisionPersisted (s: PeerState, value: EpochChange, config: G
   for (const t of aborted) {
     s.minted.delete(t.clientTxnId)
     count(s, 'rc-resubmitted')
-    if (s.waiters.has(t.clientTxnId)) route(s, { clientTxnId: t.clientTxnId, procedure: t.procedure, hash: t.hash, args: t.args })
+    if (s.waiters.has(t.clientTxnId)) route(s, { clientTxnId: t.clientTxnId, procedure: t.procedure, hash: t.hash, args: t.args, firstAt: t.firstAt })
   }
   const deferred = [...s.deferred.values()]
   s.deferred.clear()
