@@ -51,12 +51,12 @@ async function main (): Promise<number> {
     return 0
   }
   if (workload === 'join') {
-    const txns = option(args, 'txns', 100_000)
+    const txns = option(args, 'txns', 1_000_000)
     const replayTxns = option(args, 'replay-txns', 20_000)
     const keys = option(args, 'keys', 10_000)
     const valueBytes = option(args, 'value-bytes', 1024)
     const clients = option(args, 'clients', 64)
-    process.stdout.write(`join: 3 tideline-relay processes keeping 2 s of history; ${txns} blind writes of ${valueBytes}-byte values over ${keys} keys; then a new relay process (voted in) and a new Chromium tab (synced) join by snapshot; replay from genesis measured with ${replayTxns} txns on a group that keeps everything, scaled to ${txns}\n`)
+    process.stdout.write(`join: 3 tideline-relay processes keeping 2 s of history and 10 + 5 s of exactly-once records; ${txns} blind writes of ${valueBytes}-byte values over ${keys} keys; then a new relay process (voted in) and a new Chromium tab (synced) join by snapshot; replay from genesis measured with ${replayTxns} txns on a group that keeps everything, scaled to ${txns}\n`)
     const r = await benchJoin({ txns, replayTxns, keys, valueBytes, clients }, line => { process.stdout.write(`${line}\n`) })
     process.stdout.write(`join: tab ${r.tabS.toFixed(2)} s, relay ${r.relayS.toFixed(2)} s, replay-from-genesis ${r.replayS.toFixed(1)} s (scaled from ${r.replayMeasuredS.toFixed(1)} s measured for ${replayTxns} txns)\n`)
     return 0
@@ -66,12 +66,16 @@ async function main (): Promise<number> {
     const minutes = option(args, 'minutes', 10)
     const clients = option(args, 'clients', 32)
     const keys = option(args, 'keys', 10_000)
-    const retainMs = args.includes('--retain-ms') ? option(args, 'retain-ms', 60_000) : undefined
-    process.stdout.write(`growth: 3 tideline-relay processes and one read replica (--observer), ${clients} closed-loop clients, 2-key transfers over ${keys} keys, until ${txns} transactions or ${minutes} minutes; retention ${retainMs ?? 60_000} ms of history (exactly-once records are not collected yet)\n`)
+    // Short enough that every window is full before the first tenth (with the defaults, 60 s of
+    // history and 24 h of exactly-once records, the records would grow for a day).
+    const retainMs = option(args, 'retain-ms', 20_000)
+    const txnRetentionMs = option(args, 'txn-retention-ms', 20_000)
+    const txnSkewMs = option(args, 'txn-skew-ms', 5_000)
+    process.stdout.write(`growth: 3 tideline-relay processes and one read replica (--observer), ${clients} closed-loop clients, 2-key transfers over ${keys} keys, until ${txns} transactions or ${minutes} minutes; history kept ${retainMs} ms below the durable frontier, exactly-once records ${txnRetentionMs} + ${txnSkewMs} ms further (genesis txnRetentionMs, txnSkewMs)\n`)
     process.stdout.write('records: newest values / batches / run records / exactly-once records (meta left out); disk: the LevelDB directory\n')
     process.stdout.write('| at | txns | s | relay-0 records | relay-0 MB | relay-1 records | relay-1 MB | relay-2 records | relay-2 MB | observer records | observer MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n')
     const cell = (s: StoreSample): string => `${s.values}/${s.batches}/${s.runs}/${s.records} | ${(s.diskBytes / 2 ** 20).toFixed(1)}`
-    const r = await benchGrowth({ txns, minutes, clients, keys, retainMs }, s => {
+    const r = await benchGrowth({ txns, minutes, clients, keys, retainMs, txnRetentionMs, txnSkewMs }, s => {
       process.stdout.write(`| ${s.tenth * 10}% | ${s.txns} | ${s.seconds.toFixed(0)} | ${s.stores.map(cell).join(' | ')} |\n`)
     })
     const first = r.samples[0]

@@ -12,8 +12,11 @@ export interface GrowthOptions {
   readonly clients: number
   /** Accounts the transfers move between (each one key). */
   readonly keys: number
-  /** The relays' `--retain-ms` (undefined: their default, 60 s). */
-  readonly retainMs: number | undefined
+  /** The relays' `--retain-ms`: history kept below the group's durable frontier. */
+  readonly retainMs: number
+  /** The genesis's exactly-once retention and skew bound (records are kept retainMs + both behind). */
+  readonly txnRetentionMs: number
+  readonly txnSkewMs: number
 }
 
 /** One replica's store at one moment. */
@@ -64,8 +67,8 @@ async function sample (replica: string, r: RelayProcess): Promise<StoreSample> {
  * /store`) and the bytes of its LevelDB directory.
  */
 export async function benchGrowth (o: GrowthOptions, onSample: (s: GrowthSample) => void): Promise<GrowthResult> {
-  const retain = o.retainMs === undefined ? [] : ['--retain-ms', String(o.retainMs)]
-  const group = await startLocalGroup({ relays: 3, groupId: 'bench-growth', relayArgs: () => retain })
+  const retain = ['--retain-ms', String(o.retainMs)]
+  const group = await startLocalGroup({ relays: 3, groupId: 'bench-growth', relayArgs: () => retain, txnRetentionMs: o.txnRetentionMs, txnSkewMs: o.txnSkewMs })
   const clients: NetClient[] = []
   try {
     const observer = await group.addRelay(['--observer', ...retain])

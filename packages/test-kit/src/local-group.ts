@@ -206,6 +206,8 @@ export interface LocalGroupOptions {
   readonly relayArgs?: (index: number) => readonly string[]
   /** The genesis's exactly-once retention (GroupConfig.txnRetentionMs). @default the protocol's (24 h) */
   readonly txnRetentionMs?: number
+  /** The genesis's GroupConfig.txnSkewMs. @default the protocol's (60 s) */
+  readonly txnSkewMs?: number
 }
 
 /** `tideline-relay hash` in a child process: the registry hash exactly as the relay processes will compute it. */
@@ -227,7 +229,7 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
   const ids = await Promise.all(Array.from({ length: n }, async (_, i) => loadOrCreateIdentity(join(dir, `relay-${i}`))))
   // The relays' own toolchain (tsx) decides the hash: the caller may run under another transpiler (Playwright's Babel) that prints functions differently.
   const registryHash = o.procedures === undefined ? (await loadRegistry(undefined)).hash : await relayRegistryHash(o.procedures)
-  const genesis = await createGenesis(creator, { groupId: o.groupId ?? 'local-group', voters: ids.map(x => x.id), registryHash, ...(o.txnRetentionMs === undefined ? {} : { txnRetentionMs: o.txnRetentionMs }) })
+  const genesis = await createGenesis(creator, { groupId: o.groupId ?? 'local-group', voters: ids.map(x => x.id), registryHash, ...(o.txnRetentionMs === undefined ? {} : { txnRetentionMs: o.txnRetentionMs }), ...(o.txnSkewMs === undefined ? {} : { txnSkewMs: o.txnSkewMs }) })
   const genesisFile = join(dir, 'genesis.txt')
   await writeFile(genesisFile, encodeSigned(genesis))
   const ports = await Promise.all(Array.from({ length: 2 * n }, async () => freePort()))
