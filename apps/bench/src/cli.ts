@@ -68,11 +68,11 @@ async function main (): Promise<number> {
     const keys = option(args, 'keys', 10_000)
     // Short enough that every window is full before the first tenth (with the defaults, 60 s of
     // history and 24 h of exactly-once records, the records would grow for a day).
-    const retainMs = option(args, 'retain-ms', 20_000)
-    const txnRetentionMs = option(args, 'txn-retention-ms', 20_000)
-    const txnSkewMs = option(args, 'txn-skew-ms', 5_000)
+    const retainMs = option(args, 'retain-ms', 10_000)
+    const txnRetentionMs = option(args, 'txn-retention-ms', 10_000)
+    const txnSkewMs = option(args, 'txn-skew-ms', 2_000)
     process.stdout.write(`growth: 3 tideline-relay processes and one read replica (--observer), ${clients} closed-loop clients, 2-key transfers over ${keys} keys, until ${txns} transactions or ${minutes} minutes; history kept ${retainMs} ms below the durable frontier, exactly-once records ${txnRetentionMs} + ${txnSkewMs} ms further (genesis txnRetentionMs, txnSkewMs)\n`)
-    process.stdout.write('records: newest values / batches / run records / exactly-once records (meta left out); disk: the LevelDB directory\n')
+    process.stdout.write('records: newest values / batches / run records / exactly-once records (meta left out); MB: the LevelDB directory, median of its size every 5 s over the tenth\n')
     process.stdout.write('| at | txns | s | relay-0 records | relay-0 MB | relay-1 records | relay-1 MB | relay-2 records | relay-2 MB | observer records | observer MB |\n|---|---|---|---|---|---|---|---|---|---|---|\n')
     const cell = (s: StoreSample): string => `${s.values}/${s.batches}/${s.runs}/${s.records} | ${(s.diskBytes / 2 ** 20).toFixed(1)}`
     const r = await benchGrowth({ txns, minutes, clients, keys, retainMs, txnRetentionMs, txnSkewMs }, s => {

@@ -27,6 +27,7 @@ export interface StoreSample {
   readonly runs: number
   readonly records: number
   readonly meta: number
+  /** The median of the LevelDB directory's size over this tenth's 5-second samples (its size at any moment swings with the write buffer and compactions). */
   readonly diskBytes: number
 }
 
@@ -53,9 +54,14 @@ async function dirBytes (dir: string): Promise<number> {
   return total
 }
 
-async function sample (replica: string, r: RelayProcess): Promise<StoreSample> {
-  const [s, diskBytes] = await Promise.all([r.storeStats(), dirBytes(join(r.dataDir, 'store'))])
-  return { replica, ...s, diskBytes }
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? 0 : s.length % 2 === 1 ? s[(s.length - 1) / 2] as number : ((s[s.length / 2 - 1] as number) + (s[s.length / 2] as number)) / 2
+}
+
+async function sample (replica: string, r: RelayProcess, disk: readonly number[]): Promise<StoreSample> {
+  const [s, now] = await Promise.all([r.storeStats(), dirBytes(join(r.dataDir, 'store'))])
+  return { replica, ...s, diskBytes: median([...disk, now]) }
 }
 
 /**
@@ -82,13 +88,20 @@ export async function benchGrowth (o: GrowthOptions, onSample: (s: GrowthSample)
     const samples: GrowthSample[] = []
     const progress = (): number => Math.max(done / o.txns, (performance.now() - t0) / (deadline - t0))
     let sampling: Promise<void> = Promise.resolve()
+    // Every replica's directory size every 5 s, gathered per tenth.
+    let disk: number[][] = replicas.map(() => [])
+    const sizer = setInterval(() => {
+      void Promise.all(replicas.map(async ([, r]) => dirBytes(join(r.dataDir, 'store')))).then(sizes => { sizes.forEach((b, i) => { disk[i]?.push(b) }) }, () => {})
+    }, 5_000)
     const maybeSample = (last = false): void => {
       const next = last ? 10 : tenth + 1
       if (next > 10 || next <= tenth || (!last && progress() < next / 10)) return
       tenth = next
       const at = { tenth: next, txns: done, seconds: (performance.now() - t0) / 1000 }
+      const sizes = disk
+      disk = replicas.map(() => [])
       sampling = sampling.then(async () => {
-        const s = { ...at, stores: await Promise.all(replicas.map(async ([name, r]) => sample(name, r))) }
+        const s = { ...at, stores: await Promise.all(replicas.map(async ([name, r], i) => sample(name, r, sizes[i] ?? []))) }
         samples.push(s)
         onSample(s)
       })
@@ -111,6 +124,7 @@ export async function benchGrowth (o: GrowthOptions, onSample: (s: GrowthSample)
     }))
     // The last tenth when the loop ended just short of it (the deadline falls between two calls).
     maybeSample(true)
+    clearInterval(sizer)
     await sampling
     return { samples, txns: done, reachedTarget: done >= o.txns }
   } finally {
