@@ -22,6 +22,10 @@ export const DEFAULT_WRITE_BATCH = 2048
 export const DEFAULT_CALL_TIMEOUT_MS = 10_000
 /** How far ahead of its clock a voter reserves promises durably (the clock lease). */
 export const DEFAULT_CLOCK_LEASE_MS = 1_000
+/** Most entries of each kind (newest values, batches, run records, exactly-once records) one GC step looks at. */
+export const GC_STEP_LIMIT = 4096
+/** Pause between the bounded steps of one GC pass. */
+export const GC_STEP_PAUSE_MS = 20
 /** How long a clientTxnId stays exactly-once after its first submission (GroupConfig.txnRetentionMs). */
 export const DEFAULT_TXN_RETENTION_MS = 24 * 60 * 60 * 1000
 /** How far a submission's firstAt may lie ahead of its timestamp (GroupConfig.txnSkewMs). */

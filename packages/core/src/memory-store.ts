@@ -24,7 +24,7 @@ export interface MemoryStoreInit {
 type Entry =
   | { readonly kind: 'batch', readonly batch: StoreBatch }
   | { readonly kind: 'import', readonly snapshot: StoreSnapshot }
-  | { readonly kind: 'gc', readonly horizon: Timestamp, readonly records: Timestamp | undefined }
+  | { readonly kind: 'gc', readonly horizon: Timestamp, readonly records: Timestamp | undefined, readonly limit: number, readonly from: { readonly latest?: string | undefined, readonly txns?: string | undefined } }
 
 interface Disk {
   /** Entries known durable, in order. */
@@ -109,7 +109,7 @@ export class MemoryStore implements Store {
   private replay (entry: Entry): void {
     if (entry.kind === 'batch') this.apply(entry.batch)
     else if (entry.kind === 'import') this.load(entry.snapshot)
-    else this.collect(entry.horizon, entry.records)
+    else this.collect(entry.horizon, entry.records, entry.limit, { ...entry.from })
   }
 
   private apply (batch: StoreBatch): void {
@@ -155,6 +155,8 @@ export class MemoryStore implements Store {
    * never answered as if the key had been absent.
    */
   private floor: Timestamp = TS_ZERO
+  /** Where the GC pass under way stands (bounded steps resume there). */
+  private gcPass: { latest?: string | undefined, txns?: string | undefined } = {}
 
   private checkFloor (key: string, list: readonly Version[] | undefined, below: Timestamp): void {
     if (below >= this.floor || (list !== undefined && (list[0] as Version).ts < below)) return
@@ -239,24 +241,39 @@ export class MemoryStore implements Store {
     return out
   }
 
-  async gc (horizon: Timestamp, options: { readonly records?: Timestamp } = {}): Promise<GcResult> {
-    return this.gcSync(horizon, options.records)
+  async gc (horizon: Timestamp, options: { readonly records?: Timestamp, readonly limit?: number } = {}): Promise<GcResult> {
+    return this.gcSync(horizon, options.records, options.limit)
   }
 
-  gcSync (horizon: Timestamp, records: Timestamp | undefined): GcResult {
+  gcSync (horizon: Timestamp, records: Timestamp | undefined, limit = Infinity): GcResult {
     if (this.closed) throw new StoreFailedError('store closed')
-    const result = this.collect(horizon, records)
-    this.record({ kind: 'gc', horizon, records }, 'strict')
+    const from = { ...this.gcPass }
+    const result = this.collect(horizon, records, limit, this.gcPass)
+    // The journal replays the step from where it began, so a recovered store holds what this one does.
+    this.record({ kind: 'gc', horizon, records, limit, from }, 'strict')
     return result
   }
 
-  private collect (horizon: Timestamp, records: Timestamp | undefined): GcResult {
+  /** Keys after `from` in order, at most `limit`; `next` is where the following step starts (undefined: the pass is over). */
+  private static stepOf (keys: Iterable<string>, from: string | undefined, limit: number): { take: string[], next: string | undefined } {
+    const sorted = [...keys].filter(k => from === undefined || k > from).sort()
+    if (sorted.length <= limit) return { take: sorted, next: undefined }
+    const take = sorted.slice(0, limit)
+    return { take, next: take[take.length - 1] }
+  }
+
+  private collect (horizon: Timestamp, records: Timestamp | undefined, limit: number, pass: { latest?: string | undefined, txns?: string | undefined }): GcResult {
     let versionsRemoved = 0
     let batchesRemoved = 0
     let outcomesRemoved = 0
     let recordsRemoved = 0
+    let more = false
     if (horizon > this.floor) this.floor = horizon
-    for (const [key, list] of this.versions) {
+    const keys = MemoryStore.stepOf(this.versions.keys(), pass.latest, limit)
+    pass.latest = keys.next
+    more ||= keys.next !== undefined
+    for (const key of keys.take) {
+      const list = this.versions.get(key) as Version[]
       const i = lastBelow(list, horizon)
       if (i < 0) continue
       // Keep the newest version below the horizon, unless it is a deletion: then nothing below is needed.
@@ -270,22 +287,27 @@ export class MemoryStore implements Store {
       for (const seqs of epochs.values()) {
         for (const [seq, b] of seqs) {
           if ((b.thunks[b.thunks.length - 1] as Thunk).ts >= horizon) continue
+          if (batchesRemoved >= limit) { more = true; break }
           seqs.delete(seq)
           batchesRemoved++
         }
       }
     }
-    for (const ts of this.outcomes.keys()) {
-      if (ts >= horizon) continue
+    const old = [...this.outcomes.keys()].filter(ts => ts < horizon).sort()
+    if (old.length > limit) more = true
+    for (const ts of old.slice(0, limit)) {
       this.outcomes.delete(ts)
       outcomesRemoved++
     }
     if (records !== undefined) {
-      for (const [id, record] of this.txns) {
-        if (record.slice(0, 36) < records) { this.txns.delete(id); recordsRemoved++ }
+      const ids = MemoryStore.stepOf(this.txns.keys(), pass.txns, limit)
+      pass.txns = ids.next
+      more ||= ids.next !== undefined
+      for (const id of ids.take) {
+        if ((this.txns.get(id) as string).slice(0, 36) < records) { this.txns.delete(id); recordsRemoved++ }
       }
     }
-    return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved }
+    return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved, more }
   }
 
   async exportSnapshot (at: Timestamp): Promise<StoreSnapshot> {
@@ -320,6 +342,7 @@ export class MemoryStore implements Store {
    * promises and lease, and the batches it still has to evaluate).
    */
   private load (snapshot: StoreSnapshot): void {
+    this.gcPass = {}
     this.versions.clear()
     this.outcomes.clear()
     this.txns.clear()

@@ -63,6 +63,8 @@ export interface PeerInit {
   readonly retainMs?: number
   /** Most often a GC step runs (a step scans every key's newest entry on the durable stores). @default 10000 */
   readonly gcIntervalMs?: number
+  /** Most entries of each kind one GC step looks at (a pass is several steps, GC_STEP_PAUSE_MS apart). @default GC_STEP_LIMIT */
+  readonly gcStepLimit?: number
   /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
   readonly candidate?: boolean
   /**
@@ -103,6 +105,7 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     maxRunThunks: init.maxRunThunks ?? C.DEFAULT_MAX_RUN_THUNKS,
     retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS,
     gcIntervalMs: init.gcIntervalMs ?? C.DEFAULT_GC_INTERVAL_MS,
+    gcStepLimit: init.gcStepLimit ?? C.GC_STEP_LIMIT,
     candidate: init.candidate ?? false,
     admitVoter: init.admitVoter ?? (() => false)
   }

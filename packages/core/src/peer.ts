@@ -189,7 +189,7 @@ export class Peer {
         case 'read-decision':
           this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => ({ t: 'decision-read' as const, replyTo: e.replyTo, change: decisionValue(v) })))
           break
-        case 'gc': this.complete(this.store.gc(e.horizon, e.records === undefined ? {} : { records: e.records }).then(result => ({ t: 'gc-done' as const, horizon: e.horizon, result }))); break
+        case 'gc': this.complete(this.store.gc(e.horizon, e.records === undefined ? { limit: e.limit } : { records: e.records, limit: e.limit }).then(result => ({ t: 'gc-done' as const, horizon: e.horizon, result }))); break
         case 'export-snapshot': this.complete(this.store.exportSnapshot(e.at).then(snapshot => ({ t: 'snapshot-exported' as const, id: e.id, to: e.to, snapshot }))); break
         case 'import-snapshot': this.complete(this.store.importSnapshot(e.snapshot).then(() => ({ t: 'snapshot-imported' as const, cursor: e.cursor }))); break
         case 'settle': this.settle(e.call, e.value, e.error); break

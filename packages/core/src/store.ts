@@ -71,8 +71,12 @@ export interface Store {
    * (retries older than that retention window may apply again), and so are
    * their ids from any set or filter of them the store keeps in memory, so
    * that memory stays bounded by the records held.
+   * With `limit`, one call is a bounded step: it looks at no more than
+   * `limit` entries of each kind, resuming where the last step stopped, and
+   * says `more` when a pass over them is not complete (a store may also do
+   * whole passes, as MemoryStore does).
    */
-  gc(horizon: Timestamp, options?: { readonly records?: Timestamp }): Promise<GcResult>
+  gc(horizon: Timestamp, options?: { readonly records?: Timestamp, readonly limit?: number }): Promise<GcResult>
   /** The state a new or far-behind replica needs to start at `at` (then fetch thunks from `at` on). */
   exportSnapshot(at: Timestamp): Promise<StoreSnapshot>
   /**
@@ -96,6 +100,8 @@ export interface GcResult {
   readonly batchesRemoved: number
   readonly outcomesRemoved: number
   readonly recordsRemoved: number
+  /** A bounded step stopped before the end of some kind: call again (with the same or a later horizon) to go on. */
+  readonly more?: boolean
 }
 
 /** A replica's state as of `at`: values below it, exactly-once records, and metadata. */

@@ -56,6 +56,8 @@ export interface SimStats {
   plants: number
   /** Exactly-once records collected, and client retries refused as expired. */
   gcRecords: number
+  /** GC steps that stopped at their limit (the pass went on in another step). */
+  gcPartial: number
   expired: number
   damaged: number
   healed: number
@@ -112,7 +114,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, expired: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -126,6 +128,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.gcSteps += c?.['gc-steps'] ?? 0
     stats.gcBatches += c?.['gc-batches-removed'] ?? 0
     stats.gcRecords += c?.['gc-records-removed'] ?? 0
+    stats.gcPartial += c?.['gc-steps-partial'] ?? 0
   }
 
   const voterIds = Array.from({ length: options.voters ?? 3 }, (_, i) => `v${i}`)
@@ -202,6 +205,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       // a replica behind the horizon, so it catches up by snapshot).
       retainMs: seed % 3 === 0 ? 400 : 80,
       gcIntervalMs: 40,
+      // Small steps, so a pass takes several (resumed where the last one stopped).
+      gcStepLimit: 3 + (seed % 8),
       // The genesis voters ask to be voters again after being voted out; the group takes them back.
       candidate: node.voter,
       admitVoter: id => voterIds.includes(id)

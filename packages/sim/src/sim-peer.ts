@@ -6,7 +6,7 @@ import {
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
 
-export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs'> {
+export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'gcStepLimit'> {
   readonly id: string
   readonly config: GroupConfig
   readonly registry: ProcedureRegistry
@@ -165,7 +165,7 @@ export class SimPeer {
         this.later(0, () => ({ t: 'decision-read', replyTo: e.replyTo, change: store.getMetaSync(decisionKey(e.epoch)) as unknown as EpochChange | undefined }))
         break
       case 'gc':
-        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'gc-done', horizon: e.horizon, result: store.gcSync(e.horizon, e.records) }))
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'gc-done', horizon: e.horizon, result: store.gcSync(e.horizon, e.records, e.limit) }))
         break
       case 'export-snapshot':
         this.later(0, () => ({ t: 'snapshot-exported', id: e.id, to: e.to, snapshot: store.exportSnapshotSync(e.at) }))

@@ -1,49 +1,87 @@
 import type { GcResult, Timestamp } from '@tideline/core'
-import { request, scan } from './requests.js'
+import { request, rows, scan } from './requests.js'
 import type { BatchKey, LatestRecord, RunRecord } from './schema.js'
+
+/** Where a GC pass under way stands in the stores it scans (a bounded step stops after `limit` rows of each). */
+export interface GcPass {
+  latest?: IDBValidKey | undefined
+  txns?: IDBValidKey | undefined
+}
+
+/**
+ * Up to `limit` rows of `store` after `from` (from the start when undefined);
+ * returns where the next step starts (undefined: this pass reached the end).
+ */
+async function step (store: IDBObjectStore, from: IDBValidKey | undefined, limit: number, visit: (key: IDBValidKey, value: unknown) => void): Promise<{ next: IDBValidKey | undefined, more: boolean }> {
+  const range = from === undefined ? null : IDBKeyRange.lowerBound(from, true)
+  if (limit === Infinity) {
+    await scan(store, visit, range)
+    return { next: undefined, more: false }
+  }
+  const got = await rows(store, range, limit)
+  for (const [key, value] of got) visit(key, value)
+  const last = got[got.length - 1]
+  return got.length < limit || last === undefined ? { next: undefined, more: false } : { next: last[0], more: true }
+}
 
 /**
  * Deletes, in one readwrite transaction, what no reader at or above `horizon`
  * needs on disk: deletions that are their key's newest version below it,
  * batches wholly below it, run records ending below it, and exactly-once
- * records older than `records`. Versions held in memory are the caller's
- * (`VersionWindow.forget`), once this has landed.
+ * records older than `records`; at most `limit` rows of each kind, `pass`
+ * telling where the last step stopped (and updated). Versions held in
+ * memory are the caller's (`VersionWindow.forget`), once this has landed.
  */
-export async function collect (tx: IDBTransaction, horizon: Timestamp, records: Timestamp | undefined): Promise<GcResult> {
+export async function collect (tx: IDBTransaction, horizon: Timestamp, records: Timestamp | undefined, limit: number, pass: GcPass): Promise<GcResult> {
   const below = IDBKeyRange.upperBound(horizon, true)
+  const count = limit === Infinity ? undefined : limit
+  let more = false
 
   // A deletion that is a key's newest version below the horizon: no reader at or above it needs the key.
   let versionsRemoved = 0
   const latest = tx.objectStore('latest')
-  await scan(latest, (key, record) => {
+  const l = await step(latest, pass.latest, limit, (key, record) => {
     const r = record as LatestRecord
     if (r.value !== undefined || r.ts >= horizon) return
     latest.delete(key)
     versionsRemoved++
   })
+  pass.latest = l.next
+  more ||= l.more
 
-  // Batches whose last thunk lies below the horizon go, found by that index.
+  // Batches whose last thunk lies below the horizon go, found by that index (the oldest `limit` of them).
   const batches = tx.objectStore('batches')
-  const gone = await request(batches.index('byLast').getAllKeys(below)) as BatchKey[]
+  const gone = await request(batches.index('byLast').getAllKeys(below, count)) as BatchKey[]
   for (const range of keyRuns(gone)) batches.delete(range)
+  more ||= gone.length === count
 
-  // Run records ending below the horizon hold outcomes below it only; counted, then one range delete.
+  // Run records ending below the horizon hold outcomes below it only; counted, then deleted (the oldest `limit`).
   let outcomesRemoved = 0
   const runs = tx.objectStore('runs')
-  await scan(runs, (_ts, run) => { outcomesRemoved += (run as RunRecord).outcomes.length }, below)
-  if (outcomesRemoved > 0) runs.delete(below)
+  if (count === undefined) {
+    await scan(runs, (_ts, run) => { outcomesRemoved += (run as RunRecord).outcomes.length }, below)
+    if (outcomesRemoved > 0) runs.delete(below)
+  } else {
+    const ended = await rows(runs, below, count)
+    for (const [, run] of ended) outcomesRemoved += (run as RunRecord).outcomes.length
+    const lastRun = ended[ended.length - 1]
+    if (lastRun !== undefined) runs.delete(IDBKeyRange.upperBound(lastRun[0]))
+    more ||= ended.length === count
+  }
 
   let recordsRemoved = 0
   if (records !== undefined) {
     const txns = tx.objectStore('txns')
-    await scan(txns, (id, record) => {
+    const x = await step(txns, pass.txns, limit, (id, record) => {
       if ((record as string).slice(0, 36) < records) {
         txns.delete(id)
         recordsRemoved++
       }
     })
+    pass.txns = x.next
+    more ||= x.more
   }
-  return { versionsRemoved, batchesRemoved: gone.length, outcomesRemoved, recordsRemoved }
+  return { versionsRemoved, batchesRemoved: gone.length, outcomesRemoved, recordsRemoved, more }
 }
 
 /**

@@ -2,7 +2,7 @@ import { openDB, unwrap, type IDBPDatabase } from 'idb'
 import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, timestampPredecessor, timestampSuccessor } from '@tideline/core'
 import type { Batch, GcResult, Outcome, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { DEFAULT_VERSION_WINDOW_MS } from './constants.js'
-import { collect } from './gc.js'
+import { collect, type GcPass } from './gc.js'
 import { abort, all, completion, guard, request, scan } from './requests.js'
 import { NewestReader } from './newest.js'
 import { outcomesIn } from './runs.js'
@@ -76,6 +76,8 @@ export class IdbStore implements Store {
   private readonly db: IDBPDatabase<Schema>
   private readonly raw: IDBDatabase
   private readonly window: VersionWindow<Value | undefined>
+  /** Where the GC pass under way stands (bounded steps resume there). */
+  private gcPass: GcPass = {}
   private readonly reader = new NewestReader()
   /**
    * No outcome is recorded, nor will be by a write already issued, above this
@@ -255,13 +257,13 @@ export class IdbStore implements Store {
     return out
   }
 
-  async gc (horizon: Timestamp, options: { readonly records?: Timestamp } = {}): Promise<GcResult> {
+  async gc (horizon: Timestamp, options: { readonly records?: Timestamp, readonly limit?: number } = {}): Promise<GcResult> {
     return guard(async () => {
       const tx = this.transaction(ALL, 'readwrite', 'strict')
       const done = completion(tx)
       let result: GcResult
       try {
-        result = await collect(tx, horizon, options.records)
+        result = await collect(tx, horizon, options.records, options.limit ?? Infinity, this.gcPass)
       } catch (err) {
         abort(tx)
         throw err
@@ -312,6 +314,7 @@ export class IdbStore implements Store {
       // topOutcome stays unless raised: lowering it could let a write issued meanwhile settle a timestamp twice; too high costs lookups only.
       if (asOf > this.topOutcome) this.topOutcome = asOf
       this.window.reset(snapshot.at)
+      this.gcPass = {}
     })
   }
 

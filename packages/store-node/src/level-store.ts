@@ -132,6 +132,13 @@ export class LevelStore implements Store {
   private readonly window: VersionWindow<Buffer>
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
+  /**
+   * Where the GC pass under way stands, kind by kind (a step scans at most
+   * `limit` entries of each, then stops there), and the ids of the records
+   * it kept so far (plus those written since), the filter that replaces
+   * `records` when the pass over them ends.
+   */
+  private gcPass: { latest?: Buffer | undefined, batches?: Buffer | undefined, records?: RecordFilter | undefined, recordsFrom?: Buffer | undefined, recordsRemoved?: number } = {}
 
   private constructor (db: Db, records: RecordFilter, windowMs: number) {
     this.db = db
@@ -280,6 +287,7 @@ export class LevelStore implements Store {
       ops.push({ type: 'put', key: nameKey(TAG_TXN, id), value: encode(record) })
       // Before the batch lands: a read meanwhile may then look for the record, never miss it.
       this.records.add(id)
+      this.gcPass.records?.add(id)
     }
     return { ops, topOutcome, replaced }
   }
@@ -358,42 +366,72 @@ export class LevelStore implements Store {
     return out
   }
 
-  async gc (horizon: Timestamp, options: { readonly records?: Timestamp } = {}): Promise<GcResult> {
+  async gc (horizon: Timestamp, options: { readonly records?: Timestamp, readonly limit?: number } = {}): Promise<GcResult> {
+    const limit = options.limit ?? Infinity
     return this.serial(async () => {
       const ops: Op[] = []
+      const pass = this.gcPass
+      let more = false
+      // Up to `limit` entries of a kind from where the last step stopped; `next` is where the next one starts (undefined: from the top).
+      const scan = async (tag: Tag, from: Buffer | undefined, each: (k: Buffer, v: Buffer) => void): Promise<Buffer | undefined> => {
+        let n = 0
+        let last: Buffer | undefined
+        const range = tagRange(tag)
+        for await (const [k, v] of this.db.iterator({ ...(from === undefined ? { gte: range.gte } : { gt: from }), lt: range.lt, ...(limit === Infinity ? {} : { limit }) })) {
+          each(k, v)
+          last = k
+          n++
+        }
+        if (n < limit) return undefined
+        more = true
+        return last
+      }
       let versionsRemoved = 0
       let batchesRemoved = 0
       let outcomesRemoved = 0
       let recordsRemoved = 0
       // A deletion that is a key's newest version below the horizon: no reader at or above it needs the key.
-      for await (const [k, v] of this.db.iterator(tagRange(TAG_LATEST))) {
-        if (v.length !== TS_LENGTH || heldOf(v).ts >= horizon) continue
+      pass.latest = await scan(TAG_LATEST, pass.latest, (k, v) => {
+        if (v.length !== TS_LENGTH || heldOf(v).ts >= horizon) return
         ops.push({ type: 'del', key: k })
         versionsRemoved++
-      }
-      for await (const [k, v] of this.db.iterator(tagRange(TAG_BATCH))) {
-        if (lastTsOfBatchEntry(v) >= horizon) continue
+      })
+      pass.batches = await scan(TAG_BATCH, pass.batches, (k, v) => {
+        if (lastTsOfBatchEntry(v) >= horizon) return
         ops.push({ type: 'del', key: k })
         batchesRemoved++
-      }
+      })
+      // Run records below the horizon are a prefix of their range: the oldest `limit` of them.
       // topOutcome stays as it is: above the newest outcome left, it only costs lookups.
-      for await (const [k, v] of this.db.iterator({ gte: tagRange(TAG_RUN).gte, lt: runKey(horizon) })) {
+      let runs = 0
+      for await (const [k, v] of this.db.iterator({ gte: tagRange(TAG_RUN).gte, lt: runKey(horizon), ...(limit === Infinity ? {} : { limit }) })) {
         ops.push({ type: 'del', key: k })
         outcomesRemoved += readRunEntry(v).outcomes.length
+        runs++
       }
+      if (runs >= limit) more = true
       const records = options.records
-      // The ids left, for a filter that forgets the removed ones (their bits would only pile up).
-      const kept = new RecordFilter()
+      let passEnded = false
       if (records !== undefined) {
-        for await (const [k, v] of this.db.iterator(tagRange(TAG_TXN))) {
+        // The ids kept, for a filter that forgets the removed ones once the pass is over (their bits would only pile up).
+        const kept = pass.records ?? new RecordFilter()
+        pass.records = kept
+        pass.recordsFrom = await scan(TAG_TXN, pass.recordsFrom, (k, v) => {
           if (decode<string>(v).slice(0, 36) < records) { ops.push({ type: 'del', key: k }); recordsRemoved++ } else kept.add(nameOfNameKey(k))
-        }
+        })
+        passEnded = pass.recordsFrom === undefined
+        pass.recordsRemoved = (pass.recordsRemoved ?? 0) + recordsRemoved
       }
       await this.commit(ops.length > 0 ? ops : [{ type: 'del', key: SYNC_KEY }], true)
-      // Only once it landed: until then the old filter, a superset, keeps reads looking on disk.
-      if (recordsRemoved > 0) this.records = kept
+      // Only once it landed and the pass saw every record: until then the old filter, a superset, keeps reads looking on disk.
+      if (passEnded) {
+        // A pass that dropped no record leaves the filter as it is.
+        if ((pass.recordsRemoved ?? 0) > 0) this.records = pass.records as RecordFilter
+        pass.records = undefined
+        pass.recordsRemoved = 0
+      }
       versionsRemoved += this.window.forget(horizon)
-      return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved }
+      return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved, more }
     })
   }
 
@@ -444,6 +482,7 @@ export class LevelStore implements Store {
       await this.commit(ops, true)
       // ...and once it landed, exactly them.
       this.records = records
+      this.gcPass = {}
       this.topOutcome = asOf
       this.window.reset(snapshot.at)
     })

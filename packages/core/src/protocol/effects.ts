@@ -88,7 +88,7 @@ export type Effect =
   /** Read the decision that started `epoch`; answered by `decision-read`. */
   | { readonly t: 'read-decision', readonly replyTo: string, readonly epoch: number }
   /** Collect history below `horizon` (exactly-once records below `records`); answered by `gc-done`. */
-  | { readonly t: 'gc', readonly horizon: Timestamp, readonly records: Timestamp | undefined }
+  | { readonly t: 'gc', readonly horizon: Timestamp, readonly records: Timestamp | undefined, readonly limit: number }
   /** Export the store's state below `at`, the frontier (evaluation is paused, every run below it settled); answered by `snapshot-exported`. */
   | { readonly t: 'export-snapshot', readonly id: string, readonly to: string, readonly at: Timestamp }
   /** Replace the store's state with a fetched snapshot at `cursor` (evaluation is paused); answered by `snapshot-imported`. */

@@ -57,6 +57,8 @@ export interface HistoryState {
   /** The horizon of the last GC step that removed a batch: a replica behind it may find what it needs gone (what voters report as `gc`). */
   collected: Timestamp
   gcRunning: boolean
+  /** The last GC step was bounded and stopped short: the pass goes on after GC_STEP_PAUSE_MS. */
+  gcMore: boolean
   lastGcAt: number
   fetch: SnapshotFetch | undefined
   fetches: number
@@ -83,6 +85,7 @@ export function newHistoryState (now: number): HistoryState {
     gcAt: TS_ZERO,
     collected: TS_ZERO,
     gcRunning: false,
+    gcMore: false,
     lastGcAt: now,
     fetch: undefined,
     fetches: 0,

@@ -113,28 +113,35 @@ export function gcPoint (s: PeerState): Timestamp | undefined {
   return lowered(minTimestamp(group, s.history.durable), s.options.retainMs)
 }
 
+/** A pass under way goes on after a short pause; a new one starts at most every gcIntervalMs. */
+const gcWait = (s: PeerState): number => s.history.gcMore ? Math.min(C.GC_STEP_PAUSE_MS, s.options.gcIntervalMs) : s.options.gcIntervalMs
+
 /** Timeout: one GC step when the point moved (at most every gcIntervalMs, one at a time, never while a snapshot is being imported). */
 export function collectGarbage (s: PeerState): void {
   const h = s.history
   if (h.gcRunning || s.phase !== 'running' || h.fetch?.importing === true) return
-  if (s.now - h.lastGcAt < s.options.gcIntervalMs) return
+  if (s.now - h.lastGcAt < gcWait(s)) return
   const point = gcPoint(s)
-  if (point === undefined || point <= h.gcAt) return
+  if (point === undefined || (point <= h.gcAt && !h.gcMore)) return
   h.gcRunning = true
   h.lastGcAt = s.now
   // Exactly-once records go further below: a retry that could still need one is refused as expired
   // on every replica, whichever still holds it (see refusedAt).
   const rules = runRules(s.config)
   const records = lowered(point, rules.txnRetentionMs + rules.txnSkewMs)
-  emit(s, { t: 'gc', horizon: point, records: records === TS_ZERO ? undefined : records })
+  // Bounded steps: a store looks at no more than gcStepLimit entries of each kind per step, so a
+  // step never holds the store (and the settlements queued behind it) for long.
+  emit(s, { t: 'gc', horizon: point, records: records === TS_ZERO ? undefined : records, limit: s.options.gcStepLimit })
 }
 
 export function onGcDone (s: PeerState, horizon: Timestamp, result: GcResult): void {
   const h = s.history
   h.gcRunning = false
+  h.gcMore = result.more === true
   if (horizon > h.gcAt) h.gcAt = horizon
   if (result.batchesRemoved > 0 && horizon > h.collected) h.collected = horizon
   count(s, 'gc-steps')
+  if (h.gcMore) count(s, 'gc-steps-partial')
   count(s, 'gc-batches-removed', result.batchesRemoved)
   count(s, 'gc-versions-removed', result.versionsRemoved)
   count(s, 'gc-records-removed', result.recordsRemoved)
@@ -148,7 +155,7 @@ export function historyDue (s: PeerState): number {
   if (roleOf(s) === 'voter') due = Math.min(due, h.lastReportAt + (h.durable + h.collected !== h.lastReport ? C.DEFAULT_CHECKPOINT_INTERVAL_MS : C.REPORT_REFRESH_MS))
   if (!h.gcRunning) {
     const point = gcPoint(s)
-    if (point !== undefined && point > h.gcAt) due = Math.min(due, h.lastGcAt + s.options.gcIntervalMs)
+    if (point !== undefined && (point > h.gcAt || h.gcMore)) due = Math.min(due, h.lastGcAt + gcWait(s))
   }
   return due
 }

@@ -152,6 +152,7 @@ export interface PeerOptions {
   readonly maxRunThunks: number
   readonly retainMs: number
   readonly gcIntervalMs: number
+  readonly gcStepLimit: number
   readonly candidate: boolean
   readonly admitVoter: (peerId: string) => boolean
 }

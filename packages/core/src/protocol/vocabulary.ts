@@ -12,7 +12,7 @@ export type Counter =
   | 'wm-not-own-refused' | 'clock-skew-refused' | 'digest-mismatch'
   | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
   | 'rc-decided' | 'rc-decided-replay' | 'rc-decided-refused' | 'rc-installed' | 'rc-resubmitted'
-  | 'gc-steps' | 'gc-batches-removed' | 'gc-versions-removed' | 'gc-records-removed'
+  | 'gc-steps' | 'gc-steps-partial' | 'gc-batches-removed' | 'gc-versions-removed' | 'gc-records-removed'
   | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-declined' | 'snapshot-mismatch' | 'heal-started' | 'healed' | 'store-damaged'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'

@@ -148,7 +148,7 @@ export class ScriptGroup {
         break
       case 'gc':
         line(`gc below ${this.ts(e.horizon)}`)
-        this.pending.push({ peer, label: 'gc-done', run: () => ({ t: 'gc-done', horizon: e.horizon, result: store.gcSync(e.horizon, e.records) }) })
+        this.pending.push({ peer, label: 'gc-done', run: () => ({ t: 'gc-done', horizon: e.horizon, result: store.gcSync(e.horizon, e.records, e.limit) }) })
         break
       case 'export-snapshot':
         line(`export snapshot ${e.id}`)
