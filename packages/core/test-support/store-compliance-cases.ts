@@ -327,6 +327,52 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
   },
 
   {
+    name: 'after importing a snapshot of many keys, later writes and deletions shadow its values, through GC, a reopen and an export',
+    async run (factory) {
+      const h = await factory.open()
+      let store = h.store
+      try {
+        const keyOf = (i: number): string => `k${String(i).padStart(4, '0')}`
+        // In no particular order (a store sorts what it needs sorted); values of every size up to a few KB.
+        const entries: Array<[string, Value]> = Array.from({ length: 700 }, (_, i) => [keyOf(699 - i), { n: 699 - i, pad: 'x'.repeat(((699 - i) * 37) % 3000) }])
+        await store.importSnapshot({ at: tsAt(10), entries, txns: [], meta: [] })
+        await store.write({ settle: [settled(11, [[keyOf(5), 'new'], [keyOf(300), undefined], ['zz', 1]])] })
+        const check = async (s: Store): Promise<void> => {
+          expect((await s.latest(keyOf(5), TS_INFINITY))?.value).to.equal('new')
+          expect((await s.latest(keyOf(699), TS_INFINITY))?.value).to.deep.include({ n: 699 })
+          expect((await s.latest(keyOf(300), TS_INFINITY))?.value).to.equal(undefined)
+          expect(await s.latest('k', TS_INFINITY)).to.equal(undefined)
+          expect((await s.latestValues([keyOf(0), keyOf(300), 'zz', keyOf(256)], TS_INFINITY)).map(v => (typeof v === 'object' && v !== null && 'n' in v ? v.n : v))).to.deep.equal([0, undefined, 1, 256])
+          const all = await s.entries(TS_INFINITY)
+          expect(all.length).to.equal(700)
+          expect(all.map(([k]) => k)).to.deep.equal(all.map(([k]) => k).sort())
+          expect(all.find(([k]) => k === keyOf(300))).to.equal(undefined)
+          expect(all[all.length - 1]).to.deep.equal(['zz', 1])
+          // What a caller is given is its own.
+          const got = (await s.latest(keyOf(7), TS_INFINITY))?.value as { n: number }
+          got.n = 99
+          expect((await s.latest(keyOf(7), TS_INFINITY))?.value).to.deep.include({ n: 7 })
+        }
+        await check(store)
+        // Below the deletion, the snapshot's value (or a refusal, never a wrong value).
+        const before = await versionOrTooOld(store.latest(keyOf(300), tsAt(11)))
+        expect(before === 'too old' ? before : before?.value).to.satisfy((v: unknown) => v === 'too old' || (typeof v === 'object' && v !== null && (v as { n: number }).n === 300))
+        // GC far above both: the deletion must keep hiding the snapshot's value.
+        for (let more = true; more;) more = (await store.gc(tsAt(50), { limit: 64 })).more === true
+        await check(store)
+        if (h.reopen !== undefined) {
+          store = await h.reopen()
+          await check(store)
+        }
+        expect((await store.exportSnapshot(tsAt(12))).entries).to.deep.equal(await store.entries(tsAt(12)))
+      } finally {
+        await store.close().catch(() => {})
+        await h.cleanup?.()
+      }
+    }
+  },
+
+  {
     name: 'keeps everything written strictly across a close and reopen',
     async run (factory) {
       const h = await factory.open()

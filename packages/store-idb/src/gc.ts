@@ -1,4 +1,5 @@
 import type { GcResult, Timestamp } from '@tideline/core'
+import type { Pages } from './base.js'
 import { request, rows, scan } from './requests.js'
 import type { BatchKey, LatestRecord, RunRecord } from './schema.js'
 
@@ -32,20 +33,26 @@ async function step (store: IDBObjectStore, from: IDBValidKey | undefined, limit
  * telling where the last step stopped (and updated). Versions held in
  * memory are the caller's (`VersionWindow.forget`), once this has landed.
  */
-export async function collect (tx: IDBTransaction, horizon: Timestamp, records: Timestamp | undefined, limit: number, pass: GcPass): Promise<GcResult> {
+export async function collect (tx: IDBTransaction, horizon: Timestamp, records: Timestamp | undefined, limit: number, pass: GcPass, pages: Pages): Promise<GcResult> {
   const below = IDBKeyRange.upperBound(horizon, true)
   const count = limit === Infinity ? undefined : limit
   let more = false
 
   // A deletion that is a key's newest version below the horizon: no reader at or above it needs the key.
+  // Not one that shadows a key of the last snapshot's pages: that one would come back.
   let versionsRemoved = 0
   const latest = tx.objectStore('latest')
+  const deletions: string[] = []
   const l = await step(latest, pass.latest, limit, (key, record) => {
     const r = record as LatestRecord
-    if (r.value !== undefined || r.ts >= horizon) return
+    if (r.value === undefined && r.ts < horizon) deletions.push(key as string)
+  })
+  const shadowing = pages.empty ? new Map<string, LatestRecord>() : await pages.lookup(tx.objectStore('base'), deletions)
+  for (const key of deletions) {
+    if (shadowing.has(key)) continue
     latest.delete(key)
     versionsRemoved++
-  })
+  }
   pass.latest = l.next
   more ||= l.more
 

@@ -2,6 +2,7 @@ import { openDB, unwrap, type IDBPDatabase } from 'idb'
 import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, timestampPredecessor, timestampSuccessor } from '@tideline/core'
 import type { Batch, GcResult, Outcome, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { DEFAULT_VERSION_WINDOW_MS } from './constants.js'
+import { BaseLayer, type Pages } from './base.js'
 import { collect, type GcPass } from './gc.js'
 import { abort, all, completion, guard, request, scan } from './requests.js'
 import { NewestReader } from './newest.js'
@@ -10,7 +11,7 @@ import { ALL, SCHEMA_VERSION, type LatestRecord, type Name, type RunRecord, type
 import { apply, type Replaced } from './settle.js'
 
 /** The object stores a snapshot import replaces whole (`batches` and `meta` keep what the snapshot does not name). */
-const REPLACED_BY_SNAPSHOT: readonly Name[] = ['latest', 'runs', 'txns']
+const REPLACED_BY_SNAPSHOT: readonly Name[] = ['latest', 'runs', 'txns', 'base']
 
 export interface IdbStoreInit {
   /** Name of the IndexedDB database; created when missing. One replica per database. */
@@ -79,6 +80,8 @@ export class IdbStore implements Store {
   /** Where the GC pass under way stands (bounded steps resume there). */
   private gcPass: GcPass = {}
   private readonly reader = new NewestReader()
+  /** The last imported snapshot's values, in pages (keys written since have `latest` records that shadow them). */
+  private readonly base = new BaseLayer()
   /**
    * No outcome is recorded, nor will be by a write already issued, above this
    * timestamp. Raised when a write is issued, before it lands: transactions
@@ -104,6 +107,11 @@ export class IdbStore implements Store {
       try {
         return await openDB<Schema>(init.name, SCHEMA_VERSION, {
           upgrade (db, oldVersion, _newVersion, tx) {
+            // Version 3 holds nothing that means something else in 4, which only adds the (empty) pages.
+            if (oldVersion === 3) {
+              db.createObjectStore('base')
+              return
+            }
             if (oldVersion !== 0) {
               // Aborting the upgrade leaves the database as it was, at its old version.
               older = oldVersion
@@ -116,6 +124,7 @@ export class IdbStore implements Store {
             db.createObjectStore('runs')
             db.createObjectStore('txns')
             db.createObjectStore('meta')
+            db.createObjectStore('base')
           },
           // Another connection wants to upgrade or delete this database: step aside rather than block it.
           blocking () {
@@ -144,6 +153,7 @@ export class IdbStore implements Store {
       store.topOutcome = last ?? TS_ZERO
       // Versions replaced before this open are gone: reads at or below everything settled then may need them.
       store.window.reset(last === undefined ? TS_ZERO : timestampSuccessor(last))
+      await guard(async () => store.base.load(store.raw.transaction('base', 'readonly').objectStore('base')))
     } catch (err) {
       db.close()
       throw err
@@ -173,7 +183,7 @@ export class IdbStore implements Store {
       for (const s of batch.settle ?? []) if (s.ts > this.topOutcome) this.topOutcome = s.ts
       let replaced: Replaced[]
       try {
-        replaced = await apply(tx, batch, checkUpTo, this.reader)
+        replaced = await apply(tx, batch, checkUpTo, this.reader, this.base.current)
       } catch (err) {
         abort(tx)
         throw err
@@ -200,19 +210,24 @@ export class IdbStore implements Store {
   }
 
   async latest (key: string, below: Timestamp): Promise<Version | undefined> {
-    return guard(async () => {
-      const newest = await request(this.transaction('latest', 'readonly').objectStore('latest').get(key) as IDBRequest<LatestRecord | undefined>)
-      return this.version(key, newest, below)
-    })
+    return (await this.newestOf([key], below))[0]
   }
 
   async latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> {
     if (keys.length === 0) return []
+    return (await this.newestOf(keys, below)).map(v => v?.value)
+  }
+
+  /** The version of each key a read below `below` sees: its `latest` record, else the snapshot's page, then the window. */
+  private async newestOf (keys: readonly string[], below: Timestamp): Promise<Array<Version | undefined>> {
     return guard(async () => {
       // One transaction, so a batch landing meanwhile is seen by all of the keys or none.
-      const store = this.transaction('latest', 'readonly').objectStore('latest')
+      const tx = this.transaction(['latest', 'base'], 'readonly')
+      const pages = this.base.current
+      const store = tx.objectStore('latest')
       const newest = await all(keys.map(key => store.get(key) as IDBRequest<LatestRecord | undefined>))
-      return keys.map((key, i) => this.version(key, newest[i], below)?.value)
+      const paged = pages.empty ? undefined : await pages.lookup(tx.objectStore('base'), keys.filter((_k, i) => newest[i] === undefined))
+      return keys.map((key, i) => this.version(key, newest[i] ?? paged?.get(key), below))
     })
   }
 
@@ -244,17 +259,24 @@ export class IdbStore implements Store {
   }
 
   async entries (below: Timestamp): Promise<Array<[string, Value]>> {
-    return guard(async () => this.entriesIn(this.transaction('latest', 'readonly'), below))
+    return guard(async () => this.entriesIn(this.transaction(['latest', 'base'], 'readonly'), this.base.current, below))
   }
 
-  /** One pass over the newest versions (and the window for keys written at or above `below`); keys come out in string order. */
-  private async entriesIn (tx: IDBTransaction, below: Timestamp): Promise<Array<[string, Value]>> {
+  /** One pass over the newest versions, pages and records (and the window for keys written at or above `below`); keys come out in string order. */
+  private async entriesIn (tx: IDBTransaction, pages: Pages, below: Timestamp): Promise<Array<[string, Value]>> {
     const out: Array<[string, Value]> = []
+    const seen = new Set<string>()
+    const take = (key: string, record: LatestRecord): void => {
+      const v = this.version(key, record, below)
+      if (v?.value !== undefined) out.push([key, v.value])
+    }
     await scan(tx.objectStore('latest'), (key, record) => {
-      const v = this.version(key as string, record as LatestRecord, below)
-      if (v?.value !== undefined) out.push([key as string, v.value])
+      seen.add(key as string)
+      take(key as string, record as LatestRecord)
     })
-    return out
+    if (pages.empty) return out
+    await pages.each(tx.objectStore('base'), (key, record) => { if (!seen.has(key)) take(key, record) })
+    return out.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
   }
 
   async gc (horizon: Timestamp, options: { readonly records?: Timestamp, readonly limit?: number } = {}): Promise<GcResult> {
@@ -263,7 +285,7 @@ export class IdbStore implements Store {
       const done = completion(tx)
       let result: GcResult
       try {
-        result = await collect(tx, horizon, options.records, options.limit ?? Infinity, this.gcPass)
+        result = await collect(tx, horizon, options.records, options.limit ?? Infinity, this.gcPass, this.base.current)
       } catch (err) {
         abort(tx)
         throw err
@@ -276,8 +298,8 @@ export class IdbStore implements Store {
 
   async exportSnapshot (at: Timestamp): Promise<StoreSnapshot> {
     return guard(async () => {
-      const tx = this.transaction(['latest', 'txns', 'meta'], 'readonly')
-      const entries = await this.entriesIn(tx, at)
+      const tx = this.transaction(['latest', 'txns', 'meta', 'base'], 'readonly')
+      const entries = await this.entriesIn(tx, this.base.current, at)
       const txns: Array<[string, string]> = []
       await scan(tx.objectStore('txns'), (id, record) => { if ((record as string).slice(0, 36) < at) txns.push([id as string, record as string]) })
       const meta: Array<[string, Value]> = []
@@ -287,19 +309,26 @@ export class IdbStore implements Store {
   }
 
   async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
-    for (const [, value] of snapshot.entries) checkValue(value, Infinity)
+    const sizes = snapshot.entries.map(([, value]) => checkValue(value, Infinity))
     for (const [, value] of snapshot.meta) checkValue(value, Infinity)
     return guard(async () => {
       // Values, records and run records are replaced, and the snapshot's meta written, in one transaction:
       // a crash leaves the old state or the snapshot's, never a mix. Batches and other meta stay.
       const asOf = timestampPredecessor(snapshot.at)
+      // The snapshot's values stand as of just below `at`: reads at or above it see them, older ones are refused.
+      // They go in as pages (a put per page, not per key), in key order.
+      const keyOf = (i: number): string => (snapshot.entries[i] as readonly [string, Value])[0]
+      const order = snapshot.entries.map((_e, i) => i).sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
+      for (let i = 1; i < order.length; i++) {
+        if (keyOf(order[i] as number) === keyOf(order[i - 1] as number)) throw new TypeError(`the snapshot names key ${JSON.stringify(keyOf(order[i] as number))} twice`)
+      }
       const tx = this.transaction(ALL, 'readwrite', 'strict')
       const done = completion(tx)
+      let paged = false
       try {
         for (const name of REPLACED_BY_SNAPSHOT) tx.objectStore(name).clear()
-        const latest = tx.objectStore('latest')
-        // The snapshot's values stand as of just below `at`: reads at or above it see them, older ones are refused.
-        for (const [key, value] of snapshot.entries) latest.put({ ts: asOf, value } satisfies LatestRecord, key)
+        this.base.write(tx.objectStore('base'), order.map(i => snapshot.entries[i] as readonly [string, Value]), order.map(i => sizes[i] as number), asOf)
+        paged = true
         // An empty run record there: a reopen then knows nothing below `at` is held (see open).
         tx.objectStore('runs').put({ first: asOf, outcomes: [] } satisfies RunRecord, asOf)
         const txns = tx.objectStore('txns')
@@ -308,9 +337,16 @@ export class IdbStore implements Store {
         for (const [name, value] of snapshot.meta) meta.put(value, name)
       } catch (err) {
         abort(tx)
+        if (paged) this.fail(`a snapshot import failed: ${(err as Error).message}`)
         throw err
       }
-      await done
+      try {
+        await done
+      } catch (err) {
+        // Transactions created meanwhile took the new pages as current, over a store that kept the old ones.
+        this.fail(`a snapshot import failed: ${(err as Error).message}`)
+        throw err
+      }
       // topOutcome stays unless raised: lowering it could let a write issued meanwhile settle a timestamp twice; too high costs lookups only.
       if (asOf > this.topOutcome) this.topOutcome = asOf
       this.window.reset(snapshot.at)

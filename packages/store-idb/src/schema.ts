@@ -9,6 +9,8 @@ import type { Batch, HeldVersion, Outcome, Timestamp, Value } from '@tideline/co
  *   runs     ts of its last thunk      → { first, outcomes: [ts, outcome][] }: one settlement batch's outcomes
  *   txns     clientTxnId               → exactly-once record
  *   meta     name                      → value
+ *   base     page number               → { ts, keys, values }: a snapshot's values, PAGE_KEYS at a time (see BaseLayer);
+ *            -1 → { firsts }: each page's first key
  *
  * Array keys compare element by element, numbers numerically and strings by
  * UTF-16 code unit, as JS strings do: a range of one coordinator's batches is
@@ -22,6 +24,13 @@ import type { Batch, HeldVersion, Outcome, Timestamp, Value } from '@tideline/co
 export type LatestRecord = HeldVersion<Value | undefined>
 
 export type BatchKey = [coordinator: string, epoch: number, seq: number]
+
+/** A page of a snapshot's values: ascending keys, each with its value, all as of `ts`. */
+export interface BasePage {
+  readonly ts: Timestamp
+  readonly keys: readonly string[]
+  readonly values: readonly Value[]
+}
 
 /** A batch's record: the batch as written, and its last thunk's timestamp, which GC finds it by. */
 export interface BatchRecord {
@@ -41,6 +50,7 @@ export interface Schema extends DBSchema {
   runs: { key: Timestamp, value: RunRecord }
   txns: { key: string, value: string }
   meta: { key: string, value: Value }
+  base: { key: number, value: BasePage | { firsts: string[] } }
 }
 
 export type Name = StoreNames<Schema>
@@ -52,8 +62,11 @@ export type WriteTx = IDBPTransaction<Schema, Name[], 'readwrite'>
  * record per thunk (with an index by sequence) and recorded outcomes only
  * for held thunks; 2 kept one record per batch, every version keyed [key, ts]
  * and one outcome record per thunk; 3 keeps each key's newest version and
- * one outcome record per settlement batch. A database of another version is
- * refused with StoreFormatError, never upgraded in place (see `IdbStore.open`).
+ * one outcome record per settlement batch; 4 adds `base`, a snapshot's
+ * values in pages (a version 3 database is upgraded by adding it, empty: the
+ * meaning of what it holds does not change). A database of another version
+ * is refused with StoreFormatError, never upgraded in place (see
+ * `IdbStore.open`).
  */
-export const SCHEMA_VERSION = 3
-export const ALL: Name[] = ['latest', 'batches', 'runs', 'txns', 'meta']
+export const SCHEMA_VERSION = 4
+export const ALL: Name[] = ['latest', 'batches', 'runs', 'txns', 'meta', 'base']

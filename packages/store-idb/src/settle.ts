@@ -1,6 +1,7 @@
 import { TS_ZERO, cloneValue } from '@tideline/core'
 import type { Outcome, Settlement, StoreBatch, Timestamp } from '@tideline/core'
 import { outcomesIn } from './runs.js'
+import type { Pages } from './base.js'
 import type { NewestReader } from './newest.js'
 import { addOnce } from './requests.js'
 import type { BatchKey, BatchRecord, LatestRecord, RunRecord } from './schema.js'
@@ -25,7 +26,7 @@ export type Replaced = [key: string, version: LatestRecord, by: Timestamp]
  * awaited together, the writes not at all (a failure aborts the transaction,
  * and `complete` says all of them landed). Returns the versions replaced.
  */
-export async function apply (tx: IDBTransaction, batch: StoreBatch, checkUpTo: Timestamp, reader: NewestReader): Promise<Replaced[]> {
+export async function apply (tx: IDBTransaction, batch: StoreBatch, checkUpTo: Timestamp, reader: NewestReader, pages: Pages): Promise<Replaced[]> {
   const batches = tx.objectStore('batches')
   for (const b of batch.batches ?? []) {
     // A batch has at least one thunk; one without any would lie below every horizon.
@@ -52,6 +53,11 @@ export async function apply (tx: IDBTransaction, batch: StoreBatch, checkUpTo: T
     check.size === 0 ? undefined : outcomesIn(runs, [...check].sort(byString)),
     keys.length === 0 ? new Map<string, LatestRecord>() : reader.read(latest, keys)
   ])
+  // A key without a `latest` record may have one in the last snapshot's pages.
+  if (!pages.empty) {
+    const paged = await pages.lookup(tx.objectStore('base'), keys.filter(k => !newest.has(k)))
+    for (const [k, v] of paged) newest.set(k, v)
+  }
 
   const settled = new Set<Timestamp>()
   const outcomes: Array<[Timestamp, Outcome]> = []

@@ -101,6 +101,31 @@ describe('IdbStore format', () => {
     expect(await rejection(IdbStore.open({ name }))).toHaveProperty('name', 'StoreFormatError')
   })
 
+  it('upgrades a version 3 database by adding the (empty) snapshot pages, keeping what it holds', async () => {
+    const name = fresh()
+    const old = await openDB(name, 3, {
+      upgrade (db) {
+        db.createObjectStore('latest')
+        db.createObjectStore('batches').createIndex('byLast', 'last')
+        db.createObjectStore('runs')
+        db.createObjectStore('txns')
+        db.createObjectStore('meta')
+      }
+    })
+    await old.put('latest', { ts: tsAt(1), value: 'kept' }, 'k')
+    await old.put('meta', { n: 1 }, 'cursor')
+    old.close()
+    const store = await IdbStore.open({ name })
+    try {
+      expect((await store.latest('k', TS_INFINITY))?.value).toBe('kept')
+      expect(await store.getMeta('cursor')).toEqual({ n: 1 })
+      await store.importSnapshot({ at: tsAt(5), entries: [['a', 1], ['k', 2]], txns: [], meta: [] })
+      expect(await store.latestValues(['a', 'k'], TS_INFINITY)).toEqual([1, 2])
+    } finally {
+      await store.close()
+    }
+  })
+
   it('opens afresh once the old database is deleted', async () => {
     const name = fresh()
     await writeVersion1(name)
@@ -219,7 +244,7 @@ describe('IdbStore versions and settlements', () => {
     // On disk: one version per key and one run record per settlement batch, nothing per version.
     const db = await openDB(name)
     try {
-      expect([...db.objectStoreNames].sort()).toEqual(['batches', 'latest', 'meta', 'runs', 'txns'])
+      expect([...db.objectStoreNames].sort()).toEqual(['base', 'batches', 'latest', 'meta', 'runs', 'txns'])
       expect(await db.getAllKeys('latest')).toEqual(['k', 'once'])
       expect(await db.get('latest', 'k')).toEqual({ ts: at(5_000), value: 8 })
       expect(await db.count('runs')).toBe(10)

@@ -112,6 +112,9 @@ export function onBatchesPersisted (s: PeerState, persisted: readonly Batch[]): 
 
 /** Asks for batches this replica knows it lacks: the coordinator first, then every other voter in turn. */
 export function askForGaps (s: PeerState): void {
+  // A replica fetching a snapshot goes on from the snapshot's cursor: batches below it are not needed,
+  // and the voters collected most of them (each request would come back `gone`).
+  if (s.history.fetch !== undefined) return
   const now = s.now
   for (const record of s.epochs.values()) {
     for (const [c, stream] of record.streams) {

@@ -104,6 +104,7 @@ export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at
     refuse(s, 'the snapshot changed between chunks')
     return
   }
+  count(s, 'snapshot-chunks')
   for (const e of m.entries) f.entries.push([e[0], e[1]])
   for (const r of m.txns) f.txns.push([r[0], r[1]])
   f.offset += m.entries.length + m.txns.length
