@@ -478,8 +478,8 @@ describe('bounded history', () => {
 
   it('a replica behind the horizon that loses a chunk in the middle of a stream resumes the same export', async () => {
     const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
-    // 12 values of 100 kB: a snapshot of two chunks.
-    for (let i = 0; i < 12; i++) {
+    // 24 values of 100 kB: a snapshot of two chunks (SNAPSHOT_CHUNK_BYTES is 2 MiB).
+    for (let i = 0; i < 24; i++) {
       const out = await g.run(g.peer(`v${i % 3}`).submit({ clientTxnId: `f${i}`, procedure: 'fill', hash: g.hash('fill'), args: { k: `big${i}`, n: 100_000 } }))
       expect(out).toMatchObject({ done: true, value: { status: 'committed' } })
     }

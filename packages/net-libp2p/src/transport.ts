@@ -143,7 +143,11 @@ export class MessageTransport {
     if (this.stopped) return
     for (const [to, batch] of this.outgoing) {
       this.count('messages-out', batch.length)
-      for (let i = 0; i < batch.length; i += MAX_BUNDLE) this.enqueue(to, encodeMessages(batch.slice(i, i + MAX_BUNDLE)))
+      // A snapshot chunk (up to about 3 MiB) travels in a frame of its own, so no bundle outgrows MAX_FRAME_BYTES.
+      const chunks = batch.filter(m => m.t === 'snap-chunk')
+      const rest = chunks.length === 0 ? batch : batch.filter(m => m.t !== 'snap-chunk')
+      for (const c of chunks) this.enqueue(to, encodeMessages([c]))
+      for (let i = 0; i < rest.length; i += MAX_BUNDLE) this.enqueue(to, encodeMessages(rest.slice(i, i + MAX_BUNDLE)))
     }
     this.outgoing.clear()
     const gossip = this.pendingGossip

@@ -255,11 +255,11 @@ function serveChunk (s: PeerState, id: string, offset: number): void {
   for (; i < total && (i === offset || bytes < C.SNAPSHOT_CHUNK_BYTES); i++) {
     if (i < e.entries.length) {
       const entry = e.entries[i] as readonly [string, Value]
-      bytes += entry[0].length + checkValue(entry[1], Infinity)
+      bytes += 3 * entry[0].length + checkValue(entry[1], Infinity)
       entries.push(entry)
     } else {
       const record = e.txns[i - e.entries.length] as readonly [string, string]
-      bytes += record[0].length + record[1].length
+      bytes += 3 * (record[0].length + record[1].length)
       txns.push(record)
     }
   }
