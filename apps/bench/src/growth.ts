@@ -49,7 +49,8 @@ async function dirBytes (dir: string): Promise<number> {
   let total = 0
   for (const e of await readdir(dir, { withFileTypes: true })) {
     const p = join(dir, e.name)
-    total += e.isDirectory() ? await dirBytes(p) : (await stat(p)).size
+    // LevelDB deletes files as it compacts: one gone between the listing and its stat counts 0.
+    total += e.isDirectory() ? await dirBytes(p) : await stat(p).then(st => st.size, () => 0)
   }
   return total
 }
@@ -104,7 +105,7 @@ export async function benchGrowth (o: GrowthOptions, onSample: (s: GrowthSample)
         const s = { ...at, stores: await Promise.all(replicas.map(async ([name, r], i) => sample(name, r, sizes[i] ?? []))) }
         samples.push(s)
         onSample(s)
-      })
+      }).catch((err: unknown) => { process.stderr.write(`growth: sample at ${next * 10}% failed: ${(err as Error).message}\n`) })
     }
     await Promise.all(Array.from({ length: o.clients }, async (_, c) => {
       const node = clients[c % clients.length] as NetClient
