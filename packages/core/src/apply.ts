@@ -15,6 +15,8 @@ export interface AppliedRun {
   readonly written: string[]
   /** The digest after every DIGEST_CHECKPOINT_EVERY-th thunk of the replica's history that fell in this run. */
   readonly checkpoints: Array<{ readonly count: number, readonly digest: string }>
+  /** The StateDigest after each thunk of the run, two lanes each (absent: the cursor has no state digest). */
+  readonly states?: number[]
 }
 
 /** The group-wide rules evaluation follows besides the procedures (from GroupConfig; the same on every replica). */
@@ -196,6 +198,7 @@ export function settleRun (
   // The state digest moves by what the run changes: each written key's old entry out, its new one in.
   const state = base.state === undefined ? undefined : StateDigest.restore(base.state)
   const checkpoints: Array<{ count: number, digest: string }> = []
+  const states: number[] = []
   let count = base.count
   for (const thunk of run) {
     const refused = refusedAt(thunk, rules)
@@ -238,11 +241,12 @@ export function settleRun (
     hasher.text(thunk.ts).text(dedupRecord ?? outcome.status)
     for (const [k, v] of writes) hasher.text(k).text(v === undefined ? '' : typeof v === 'number' ? String(v) : canonical(v))
     if (++count % DIGEST_CHECKPOINT_EVERY === 0) checkpoints.push({ count, digest: hasher.digest() })
+    if (state !== undefined) states.push(...state.lanes)
   }
   const last = (run[run.length - 1] as Thunk).ts
   const cursor: Cursor = { ...base, frontier: maxTimestamp(base.frontier, timestampSuccessor(last)), last, count: base.count + run.length, digest: hasher.state, ...(state === undefined ? {} : { state: state.lanes }) }
   return {
     batch: { settle, txns, meta: [metaEntry('cursor', cursor)], durability: 'relaxed' },
-    applied: { results, cursor, written: [...written], checkpoints }
+    applied: { results, cursor, written: [...written], checkpoints, ...(state === undefined ? {} : { states }) }
   }
 }

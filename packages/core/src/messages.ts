@@ -62,6 +62,10 @@ export type Message =
    * up by snapshot.
    */
   | { readonly t: 'dur'; readonly durable: Timestamp; readonly gc: Timestamp }
+  /** Asks a voter for its StateDigest after its `count`-th evaluated thunk (to vouch for a snapshot taken there). */
+  | { readonly t: 'st-req'; readonly count: number }
+  /** The answer: the digest's two lanes, or none when this voter cannot vouch (no longer holds it, or is healing). */
+  | { readonly t: 'st-rep'; readonly count: number; readonly state?: readonly [number, number] }
   /** Asks a voter for snapshot `id` from item `offset` on (the first request makes the voter export one for the sender). */
   | { readonly t: 'snap-req'; readonly id: string; readonly offset: number }
   /**

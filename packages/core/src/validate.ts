@@ -221,6 +221,17 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       int(m.count, 'count', 1)
       str(m.digest, 'digest', 64)
       break
+    case 'st-req':
+      int(m.count, 'count')
+      break
+    case 'st-rep':
+      int(m.count, 'count')
+      if (m.state !== undefined) {
+        const lanes = arr(m.state, 'state', 2)
+        if (lanes.length !== 2) fail('state must be two lanes')
+        for (const x of lanes) if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x > 0xffffffff) fail('state lanes must be 32-bit unsigned integers')
+      }
+      break
     case 'gap-req':
       str(m.coordinator, 'coordinator')
       int(m.epoch, 'epoch')

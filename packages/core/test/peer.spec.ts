@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { MemoryStore, SnapshotTooOldError, peerTag, reconnoiter, timestampPredecessor, timestampSuccessor, type Timestamp, type Tx, type TxnResult } from '../src/index.js'
+import { MemoryStore, SnapshotTooOldError, StateDigest, peerTag, reconnoiter, timestampPredecessor, timestampSuccessor, type Timestamp, type Tx, type TxnResult, type Value } from '../src/index.js'
 import { TestGroup } from './harness.js'
 
 /** State outside the transaction: every replica that evaluates `leaky` gets another number (the guard cannot see this). */
@@ -396,6 +396,40 @@ describe('bounded history', () => {
     const out = await g.run(read)
     expect(out).toMatchObject({ done: true, value: { values: { k1: 4 } } })
     expect(g.peer('o9').status().counters['snapshots-installed']).toBe(1)
+  })
+
+  it('a snapshot whose source forged a consistent state (entries, digest and cursor agree) is outvoted by the other voters and fetched from another', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
+    for (let i = 0; i < 12; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i}`)
+    await g.steps(200)
+    g.stores.set('o9', new MemoryStore({ journal: true }))
+    await g.start('o9')
+    const lanes = (d: string): [number, number] => [parseInt(d.slice(0, 8), 16), parseInt(d.slice(8), 16)]
+    let forger: string | undefined
+    const sources: string[] = []
+    g.filter = (from, _to, m) => {
+      if (m.t !== 'snap-chunk') return true
+      sources.push(from)
+      forger ??= from
+      if (from !== forger) return true
+      // k0 says 999 in every chunk of the forger's, and both digests are made to match it.
+      const w = m as unknown as { entries: Array<[string, Value]>, digest: string, cursor: { state: [number, number] } }
+      const i = w.entries.findIndex(([k]) => k === 'k0')
+      if (i < 0) return true
+      const old = (w.entries[i] as [string, Value])[1]
+      w.entries[i] = ['k0', 999]
+      w.digest = StateDigest.restore(lanes(w.digest)).dropEntry('k0', old).entry('k0', 999).value
+      w.cursor.state = StateDigest.restore(w.cursor.state).dropEntry('k0', old).entry('k0', 999).lanes
+      return true
+    }
+    await g.steps(400)
+    const st = g.peer('o9').status()
+    expect(st.counters['snapshot-mismatch']).toBeUndefined()
+    expect(st.counters['snapshot-outvoted']).toBe(1)
+    expect(st.counters['snapshots-installed']).toBe(1)
+    expect(new Set(sources).size).toBe(2)
+    expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v1').snapshot())
+    expect((await g.peer('o9').read(['k0'], { consistency: 'snapshot' })).values.k0).not.toBe(999)
   })
 
   it('a snapshot whose entries were changed on the way is refused (digest mismatch) and fetched from another voter', async () => {

@@ -1,4 +1,4 @@
-import { MemoryStore, TS_ZERO, canonical, hash64, timestampPredecessor, type GroupConfig, type Message, type Timestamp } from '@tideline/core'
+import { MemoryStore, StateDigest, TS_ZERO, canonical, hash64, timestampPredecessor, type GroupConfig, type Message, type Timestamp, type Value } from '@tideline/core'
 import { checkHistory } from './checker.js'
 import { SimClient, type Intent } from './client.js'
 import { EventLoop } from './event-loop.js'
@@ -59,6 +59,9 @@ export interface SimStats {
   /** GC steps that stopped at their limit (the pass went on in another step). */
   gcPartial: number
   expired: number
+  /** Snapshot exports forged on the wire, and snapshots a majority of the voters did not vouch for. */
+  forgedSnapshots: number
+  outvoted: number
   damaged: number
   healed: number
   /** GC steps every replica ran, and the batches they removed. */
@@ -114,7 +117,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -129,6 +132,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.gcBatches += c?.['gc-batches-removed'] ?? 0
     stats.gcRecords += c?.['gc-records-removed'] ?? 0
     stats.gcPartial += c?.['gc-steps-partial'] ?? 0
+    stats.outvoted += c?.['snapshot-outvoted'] ?? 0
   }
 
   const voterIds = Array.from({ length: options.voters ?? 3 }, (_, i) => `v${i}`)
@@ -144,6 +148,13 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   let dupRate = 0
   /** Snapshot chunks still to corrupt on the wire (one value changed), by the 'corrupt-chunk' fault. */
   let corruptChunks = 0
+  /**
+   * Snapshot exports still to forge on the wire, by the 'forge-snapshot' fault: one value changed in
+   * every chunk of the export and both digests it carries made to match (what a source holding a
+   * wrong state, or lying, would send). Only the other voters' state digests can tell.
+   */
+  let forgeSnapshots = 0
+  const forged = new Map<string, { readonly key: string, readonly old: Value, readonly now: Value }>()
   let partition: Set<string> | undefined
   const isCut = (a: string, b: string): boolean => partition !== undefined && partition.has(a) !== partition.has(b)
 
@@ -151,6 +162,27 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const clients = new Map<string, SimClient>()
 
   const broken: string[] = []
+
+  const forge = (chunk: Extract<Message, { t: 'snap-chunk' }>, to: string): void => {
+    let f = forged.get(chunk.id)
+    if (f === undefined) {
+      const first = chunk.entries[0]
+      // Only where a vote can tell: with fewer than three other voters in the requester's view, its source's word may be all it has.
+      // (and only when the other voters are up and sound: one that heals cannot vouch, and when none can, the source's word is taken).
+      const view = nodes.get(to)?.peer?.status().voters ?? []
+      const sound = view.filter(v => v !== to).every(v => { const n = nodes.get(v); const st = n?.peer?.status(); return n?.up === true && st !== undefined && !st.healing && !st.snapshotting })
+      if (forgeSnapshots === 0 || chunk.offset !== 0 || first === undefined || chunk.cursor.state === undefined || view.filter(v => v !== to).length < 3 || !sound) return
+      forgeSnapshots--
+      stats.forgedSnapshots++
+      f = { key: first[0], old: first[1], now: { forged: first[1] } }
+      forged.set(chunk.id, f)
+    }
+    const w = chunk as unknown as { entries: Array<[string, Value]>, digest: string, cursor: { state: [number, number] } }
+    const i = w.entries.findIndex(([k]) => k === f.key)
+    if (i >= 0) w.entries[i] = [f.key, f.now]
+    w.digest = StateDigest.restore([parseInt(w.digest.slice(0, 8), 16), parseInt(w.digest.slice(8), 16)]).dropEntry(f.key, f.old).entry(f.key, f.now).value
+    w.cursor.state = StateDigest.restore(w.cursor.state).dropEntry(f.key, f.old).entry(f.key, f.now).lanes
+  }
 
   const deliver = (from: string, to: string, m: Message): void => {
     const node = nodes.get(to)
@@ -172,6 +204,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const tail = netFaults && netRng.chance(0.02) ? netRng.int(20, 150) : 0
       const delay = netRng.int(0, 3) + tail
       const wire = structuredClone(m)
+      if (wire.t === 'snap-chunk') forge(wire, to)
       if (wire.t === 'snap-chunk' && wire.entries.length > 0 && corruptChunks > 0) {
         corruptChunks--
         stats.corruptedChunks++
@@ -357,7 +390,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const kinds: string[] = []
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
       if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant')
-      if (netFaults) kinds.push('corrupt-chunk')
+      if (netFaults) kinds.push('corrupt-chunk', 'forge-snapshot')
       if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
       if (kind === 'drop') {
@@ -383,6 +416,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
         const node = faultRng.pick([...nodes.values()])
         const healedSoFar = stats.healed + [...nodes.values()].reduce((n, x) => n + (x.up ? x.peer?.status().counters.healed ?? 0 : 0), 0)
         if (stats.plants === healedSoFar && mayCrash(node)) crash(node, faultRng.int(20, 700), false, true)
+      } else if (kind === 'forge-snapshot') {
+        // The next snapshot export on the wire is forged consistently: a majority of the voters must refuse it.
+        forgeSnapshots = 1
       } else if (kind === 'corrupt-chunk') {
         // The next snapshot chunks on the wire arrive with one value changed: the receiver must refuse them.
         corruptChunks = faultRng.int(1, 2)

@@ -12,7 +12,8 @@ import { onDecided } from './reconfig/install.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
 import { onDurableReport, tellDurable } from './horizon.js'
-import { onSnapshotChunk, onSnapshotRequest } from './snapshot.js'
+import { onSnapshotChunk, onSnapshotRequest, onSnapshotVote } from './snapshot.js'
+import { onStateRequest } from './state-votes.js'
 import { noteWork } from './schedule.js'
 import { rejectWaiters, resolveWaiters } from './requests.js'
 import { count, errorInfo, log } from './emit.js'
@@ -122,6 +123,12 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       break
     case 'snap-req':
       onSnapshotRequest(s, from, m.id, m.offset)
+      break
+    case 'st-req':
+      onStateRequest(s, from, m.count)
+      break
+    case 'st-rep':
+      onSnapshotVote(s, from, m.count, m.state)
       break
     case 'snap-chunk':
       onSnapshotChunk(s, from, m)

@@ -4,6 +4,7 @@ import { Hasher } from '../hash.js'
 import { maxTimestamp, type Timestamp } from '../timestamp.js'
 import type { Batch, Cursor, Thunk, TxnResult } from '../types.js'
 import { serveReads } from './reads.js'
+import { recordStates } from './state-votes.js'
 import { resolveWaiters } from './requests.js'
 import { count, emit, log } from './emit.js'
 import { type EpochRecord, type PeerState, type Stream } from './state.js'
@@ -129,6 +130,7 @@ export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: Appl
     resolveWaiters(s, thunk.clientTxnId, applied.results[i] as TxnResult)
   }
   count(s, 'evaluated', run.length)
+  recordStates(s, applied.cursor.count - run.length, applied.states)
   for (const c of applied.checkpoints) {
     s.checkpoints.set(c.count, c.digest)
     if (s.checkpoints.size > C.CHECKPOINTS_KEPT) s.checkpoints.delete(s.checkpoints.keys().next().value as number)

@@ -24,7 +24,9 @@ export interface SnapshotFetch {
   readonly txns: Array<[string, string]>
   askedAt: number
   tries: number
-  /** Every chunk is in: evaluation pauses so the import lands between runs. */
+  /** Every chunk is in and self-consistent: the current voters are asked whether it is their state too (state-votes.ts). */
+  vote: { readonly count: number, readonly agree: Set<string>, readonly against: Set<string>, readonly silent: Set<string> } | undefined
+  /** A majority vouched for it: evaluation pauses so the import lands between runs. */
   ready: boolean
   importing: boolean
 }
@@ -71,6 +73,10 @@ export interface HistoryState {
   /** An export asked for and not yet taken (evaluation pauses for it). */
   exportWanted: { readonly id: string, readonly to: string } | undefined
   readonly exports: Map<string, SnapshotExport>
+  /** Evaluated count → the StateDigest lanes after it (the last few thousand), to vouch for a snapshot taken there. */
+  readonly stateTrail: Map<number, readonly [number, number]>
+  /** Counts not reached yet → who asked for the state digest there. */
+  readonly stateAsks: Map<number, Set<string>>
 }
 
 /** `now`: the peer's start; its first sync and GC step wait their intervals from there. */
@@ -93,6 +99,8 @@ export function newHistoryState (now: number): HistoryState {
     voterCheckpoints: new Map(),
     heal: undefined,
     exportWanted: undefined,
-    exports: new Map()
+    exports: new Map(),
+    stateTrail: new Map(),
+    stateAsks: new Map()
   }
 }

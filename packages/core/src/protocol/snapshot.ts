@@ -12,6 +12,7 @@ import { liveCursor } from './evaluator.js'
 import { serveReads } from './reads.js'
 import { META } from './meta.js'
 import { advanceHave, roleOf, type PeerState } from './state.js'
+import { askVoters, beginVote, forgetStates, tallyVote } from './state-votes.js'
 
 /**
  * Snapshot catch-up (DESIGN §11, issue 20). A replica whose frontier lies
@@ -54,6 +55,12 @@ export function pursueSnapshot (s: PeerState): void {
     return
   }
   if (s.now - f.askedAt < retryAfter(s, f)) return
+  if (f.vote !== undefined) {
+    // Voters that have not answered are asked again; after SNAPSHOT_TRIES, another source's snapshot is fetched.
+    if (++f.tries < C.SNAPSHOT_TRIES) askVoters(s, f)
+    else refuse(s, new SnapshotMismatchError(`no majority of the voters vouched for the state ${f.source} sent in time`))
+    return
+  }
   count(s, 'snapshot-retry')
   // Nothing received yet: there is nothing to resume, so the next voter is asked at once (the first may be
   // down, or not know this peer yet). Part of a stream in: the same export is asked again, then another voter.
@@ -80,7 +87,7 @@ function startFetch (s: PeerState): void {
   const source = sources[h.fetches % sources.length] as string
   // A `gone` answer is taken once: if this fetch comes to nothing and the gap is still there, gap fill hears it again.
   h.gapGoneAt = -Infinity
-  h.fetch = { id: `${s.id}#${++h.fetches}`, source, offset: 0, total: undefined, at: undefined, cursor: undefined, digest: undefined, entries: [], txns: [], askedAt: s.now, tries: 0, ready: false, importing: false }
+  h.fetch = { id: `${s.id}#${++h.fetches}`, source, offset: 0, total: undefined, at: undefined, cursor: undefined, digest: undefined, entries: [], txns: [], askedAt: s.now, tries: 0, vote: undefined, ready: false, importing: false }
   log(s, 'snapshot-fetch', { from: source, frontier: s.frontier })
   ask(s, h.fetch)
 }
@@ -129,9 +136,29 @@ export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at
     refuse(s, new SnapshotMismatchError(`the snapshot from ${f.source} does not add up to the digest it sent; fetching it from another voter`))
     return
   }
-  // Every chunk is in: evaluation pauses (kickEvaluator starts no run while `ready`) and the import lands between runs.
+  // Self-consistent; then the other current voters are asked to vouch for it (a majority, its source included).
+  f.tries = 0
+  if (beginVote(s, f)) ready(s, f)
+}
+
+/** A majority vouched: evaluation pauses (kickEvaluator starts no run while `ready`) and the import lands between runs. */
+function ready (s: PeerState, f: SnapshotFetch): void {
+  f.vote = undefined
   f.ready = true
   if (s.evaluation === 'idle') beginImport(s, f)
+}
+
+/** A voter's state digest at the snapshot's count: import once a majority agrees, refuse once it cannot. */
+export function onSnapshotVote (s: PeerState, from: string, at: number, state: readonly [number, number] | undefined): void {
+  const f = s.history.fetch
+  const verdict = tallyVote(s, from, at, state)
+  if (f === undefined || verdict === undefined) return
+  if (verdict === 'import') {
+    ready(s, f)
+    return
+  }
+  count(s, 'snapshot-outvoted')
+  refuse(s, new SnapshotMismatchError(`no majority of the voters vouches for the state ${f.source} sent at count ${at}; fetching it from another voter`))
 }
 
 function refuse (s: PeerState, why: string | Error): void {
@@ -175,8 +202,9 @@ export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
   s.evaluatedCount = cursor.count
   s.hasher = Hasher.restore(cursor.digest)
   s.stateDigest = cursor.state
-  // Digest checkpoints of the history before the snapshot are not this replica's any more.
+  // Digest checkpoints (and state digests) of the history before the snapshot are not this replica's any more.
   s.checkpoints.clear()
+  forgetStates(s)
   s.lastCheckpointCount = -1
   // Imported in one strict write: durable.
   s.history.durable = maxTimestamp(s.history.durable, cursor.frontier)
@@ -207,6 +235,15 @@ export function onSnapshotRequest (s: PeerState, from: string, id: string, offse
   // behind itself; one new export at a time, and a requester's new export replaces its last.
   let others = 0
   for (const x of h.exports.values()) if (x.to !== from) others++
+  // A voter comes first: it may be what the group needs to vouch for others' snapshots (or to make a majority).
+  if (others >= C.MAX_SNAPSHOT_EXPORTS && s.current.voters.includes(from)) {
+    const observer = [...h.exports].find(([, x]) => x.to !== from && !s.current.voters.includes(x.to))
+    if (observer !== undefined) {
+      h.exports.delete(observer[0])
+      others--
+      count(s, 'snapshot-evicted')
+    }
+  }
   const declined = roleOf(s) !== 'voter' ? 'not a voter' : h.heal !== undefined ? 'healing' : behindHorizon(s) ? 'behind' : offset !== 0 ? 'export gone' : h.exportWanted !== undefined ? 'exporting' : others >= C.MAX_SNAPSHOT_EXPORTS ? 'exports full' : undefined
   if (declined !== undefined) {
     count(s, 'snapshot-declined')

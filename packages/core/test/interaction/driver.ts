@@ -235,6 +235,8 @@ export class ScriptGroup {
       case 'dur': return `dur ${this.ts(m.durable)} gc ${this.ts(m.gc)}`
       case 'snap-req': return `snap-req ${m.id} from ${m.offset}`
       case 'snap-chunk': return `snap-chunk ${m.id} ${m.offset}+${m.entries.length + m.txns.length}/${m.total} at ${this.ts(m.at)} digest ${m.digest}`
+      case 'st-req': return `st-req ${m.count}`
+      case 'st-rep': return `st-rep ${m.count}${m.state === undefined ? ' none' : ` ${m.state.join('.')}`}`
     }
   }
 }
