@@ -5,6 +5,7 @@ import type { Timestamp } from '../timestamp.js'
 import type { Batch, Cursor, EpochChange, GroupConfig, Thunk } from '../types.js'
 import { advanceHave, applyCut, cutOff, isSealed, newEpochRecord, type EpochRecord, type PeerState } from './state.js'
 import { META, decisionKey, decisionValue, metaValue, type AcceptorState } from './meta.js'
+import { restartStates } from './state-votes.js'
 
 /**
  * Recovery: what a peer's store persisted, read once when it opens, and the
@@ -116,6 +117,8 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
     s.evaluatedCount = cursor.count
     s.hasher = Hasher.restore(cursor.digest)
     s.stateDigest = cursor.state
+    // What this replica can vouch for after a restart: its state at its cursor (checked by the scrub before it serves).
+    restartStates(s, cursor)
     if (cursor.epoch === undefined || cursor.epoch === first.epoch) {
       for (const [c, n] of Object.entries(cursor.evalNext)) {
         const stream = first.streams.get(c)

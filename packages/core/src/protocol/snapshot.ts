@@ -12,7 +12,7 @@ import { liveCursor } from './evaluator.js'
 import { serveReads } from './reads.js'
 import { META } from './meta.js'
 import { advanceHave, roleOf, type PeerState } from './state.js'
-import { askVoters, beginVote, forgetStates, tallyVote } from './state-votes.js'
+import { askVoters, beginVote, restartStates, tallyVote } from './state-votes.js'
 
 /**
  * Snapshot catch-up (DESIGN §11, issue 20). A replica whose frontier lies
@@ -204,7 +204,7 @@ export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
   s.stateDigest = cursor.state
   // Digest checkpoints (and state digests) of the history before the snapshot are not this replica's any more.
   s.checkpoints.clear()
-  forgetStates(s)
+  restartStates(s, cursor)
   s.lastCheckpointCount = -1
   // Imported in one strict write: durable.
   s.history.durable = maxTimestamp(s.history.durable, cursor.frontier)
@@ -235,11 +235,13 @@ export function onSnapshotRequest (s: PeerState, from: string, id: string, offse
   // behind itself; one new export at a time, and a requester's new export replaces its last.
   let others = 0
   for (const x of h.exports.values()) if (x.to !== from) others++
-  // A voter comes first: it may be what the group needs to vouch for others' snapshots (or to make a majority).
-  if (others >= C.MAX_SNAPSHOT_EXPORTS && s.current.voters.includes(from)) {
-    const observer = [...h.exports].find(([, x]) => x.to !== from && !s.current.voters.includes(x.to))
-    if (observer !== undefined) {
-      h.exports.delete(observer[0])
+  // When full, an export whose last chunk went out makes room first (it is kept only for a lost chunk's
+  // retry); then, for a voter, an observer's: a voter may be what the group needs to vouch for others'.
+  if (others >= C.MAX_SNAPSHOT_EXPORTS) {
+    const evict = [...h.exports].find(([, x]) => x.to !== from && x.done) ??
+      (s.current.voters.includes(from) ? [...h.exports].find(([, x]) => x.to !== from && !s.current.voters.includes(x.to)) : undefined)
+    if (evict !== undefined) {
+      h.exports.delete(evict[0])
       others--
       count(s, 'snapshot-evicted')
     }

@@ -1,5 +1,5 @@
 import type { Cursor } from '../types.js'
-import { count, send } from './emit.js'
+import { count, log, send } from './emit.js'
 import type { SnapshotFetch } from './history-state.js'
 import { roleOf, type PeerState } from './state.js'
 
@@ -35,9 +35,10 @@ export function recordStates (s: PeerState, baseCount: number, states: readonly 
   }
 }
 
-/** The trail is this replica's own evaluation: a snapshot import (or a heal) starts it afresh. */
-export function forgetStates (s: PeerState): void {
+/** The trail is this replica's own evaluation: a snapshot import (or a heal) starts it afresh, at the cursor it installed. */
+export function restartStates (s: PeerState, cursor: Cursor): void {
   s.history.stateTrail.clear()
+  if (cursor.state !== undefined) s.history.stateTrail.set(cursor.count, cursor.state)
 }
 
 function answer (s: PeerState, to: string, at: number): void {
@@ -115,7 +116,10 @@ export function tallyVote (s: PeerState, from: string, at: number, state: readon
   if (state === undefined) v.silent.add(from)
   else if (state[0] === mine[0] && state[1] === mine[1]) v.agree.add(from)
   else v.against.add(from)
-  if (v.agree.size >= needed(s)) return 'import'
+  if (v.agree.size >= needed(s)) {
+    log(s, 'snapshot-vouched', { from: f.source, count: at, by: [...v.agree] })
+    return 'import'
+  }
   const undecided = s.current.voters.filter(x => x !== s.id && !v.agree.has(x) && !v.against.has(x) && !v.silent.has(x)).length
   if (undecided > 0) {
     // Everyone who could still agree is not enough.
@@ -123,5 +127,6 @@ export function tallyVote (s: PeerState, from: string, at: number, state: readon
   }
   if (v.against.size > 0) return 'refuse'
   count(s, 'snapshot-unvouched')
+  log(s, 'snapshot-unvouched', { from: f.source, count: at, silent: [...v.silent] })
   return 'import'
 }

@@ -38,7 +38,9 @@ export const LOG_EVENTS = {
   'snapshot-installed': 'info',
   'snapshot-refused': 'warn',
   'snapshot-exported': 'debug',
-  'snapshot-declined': 'debug'
+  'snapshot-declined': 'debug',
+  'snapshot-vouched': 'debug',
+  'snapshot-unvouched': 'warn'
 } as const satisfies Record<string, LogLevel>
 
 export type LogEvent = keyof typeof LOG_EVENTS
