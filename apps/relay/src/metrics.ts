@@ -39,6 +39,8 @@ export function renderMetrics (m: MetricsInput): string {
   metric('tideline_gc_steps_total', 'counter', 'GC steps run below the horizon (the least durable frontier of the voters, less the retention window).', [['', all['gc-steps'] ?? 0]])
   metric('tideline_gc_removed_total', 'counter', 'Records GC removed, by kind.', [['{kind="batches"}', all['gc-batches-removed'] ?? 0], ['{kind="versions"}', all['gc-versions-removed'] ?? 0], ['{kind="records"}', all['gc-records-removed'] ?? 0]])
   metric('tideline_snapshots_total', 'counter', 'Snapshots this replica exported for others, and installed for itself.', [['{dir="served"}', all['snapshots-served'] ?? 0], ['{dir="installed"}', all['snapshots-installed'] ?? 0]])
+  metric('tideline_sync_phase', 'gauge', 'Whether local reads are current: 1 for the phase this replica is in (snapshot, catching-up or live).', (['snapshot', 'catching-up', 'live'] as const).map(p => [`{phase="${p}"}`, s.sync.phase === p ? 1 : 0]))
+  metric('tideline_sync_progress', 'gauge', 'Progress of the phase: snapshot items or batches received, and the total known.', [['{of="received"}', s.sync.received], ['{of="total"}', s.sync.total]])
   metric('tideline_peers_connected', 'gauge', 'Open libp2p connections.', [['', m.connections]])
   metric('tideline_gossip_messages_total', 'counter', 'Watermark gossip messages.', [['{dir="in"}', all['gossip-in'] ?? 0], ['{dir="out"}', all['gossip-out'] ?? 0]])
   metric('tideline_frames_total', 'counter', 'Direct-message frames.', [['{dir="in"}', all['frames-in'] ?? 0], ['{dir="out"}', all['frames-out'] ?? 0]])

@@ -1,7 +1,7 @@
 import type { Divergence } from './protocol/effects.js'
 import { isSealed, roleOf, statusOf, type PeerState, type Status } from './protocol/state.js'
 import type { Counter } from './protocol/vocabulary.js'
-import type { Timestamp } from './timestamp.js'
+import { timestampMs, type Timestamp } from './timestamp.js'
 import type { Role } from './types.js'
 
 /** A snapshot of a peer's protocol state, for status displays and tests. */
@@ -31,7 +31,40 @@ export interface PeerStatus {
   readonly healing: boolean
   /** It is fetching or importing a snapshot (healing, or behind what the voters still hold). */
   readonly snapshotting: boolean
+  /** How far this replica is from serving current reads, for progress displays (see SyncStatus). */
+  readonly sync: SyncStatus
   readonly counters: Readonly<Partial<Record<Counter, number>>>
+}
+
+/**
+ * Where a replica stands in catching up: `snapshot` while it fetches or
+ * imports one (received and total count its items: values, then
+ * exactly-once records) or heals; `catching-up` while its frontier trails
+ * the watermark it knows by more than SYNC_LIVE_LAG_MS (received and total
+ * count this epoch's batches: evaluated, and known to exist); `live` once it
+ * keeps up (received = total).
+ */
+export interface SyncStatus {
+  readonly phase: 'snapshot' | 'catching-up' | 'live'
+  readonly received: number
+  readonly total: number
+}
+
+/** How far (in timestamp ms) a replica's frontier may trail the watermark it knows and still count as live: an evaluation run or two. */
+const SYNC_LIVE_LAG_MS = 1_000
+
+export function syncStatus (s: PeerState): SyncStatus {
+  const f = s.history.fetch
+  if (f !== undefined || s.history.heal !== undefined) return { phase: 'snapshot', received: f?.offset ?? 0, total: f?.total ?? 0 }
+  let received = 0
+  let total = 0
+  for (const [c, stream] of s.current.streams) {
+    received += stream.evalNext - 1
+    total += Math.max(stream.evalNext - 1, stream.have, s.current.wm.get(c)?.count ?? 0)
+  }
+  const wm = s.current.wm.value
+  const behind = timestampMs(wm) - timestampMs(s.frontier) > SYNC_LIVE_LAG_MS
+  return behind ? { phase: 'catching-up', received, total: Math.max(total, received) } : { phase: 'live', received, total: received }
 }
 
 /** Per-coordinator sequence positions in the current epoch (tests and quiescence checks). */
@@ -62,6 +95,7 @@ export function peerStatus (s: PeerState): PeerStatus {
     diverged: s.divergence,
     healing: s.history.heal !== undefined,
     snapshotting: s.history.fetch !== undefined,
+    sync: syncStatus(s),
     counters: { ...s.counters }
   }
 }

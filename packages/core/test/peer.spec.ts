@@ -364,7 +364,16 @@ describe('bounded history', () => {
     // A new replica: the batches it would replay are gone everywhere, so it must take a snapshot.
     g.stores.set('o9', new MemoryStore({ journal: true }))
     await g.start('o9')
-    await g.steps(100)
+    // Its sync status says what it is doing: a snapshot, then live.
+    const phases = new Set<string>()
+    for (let i = 0; i < 100; i++) {
+      await g.step()
+      phases.add(g.peer('o9').status().sync.phase)
+    }
+    expect(phases.has('snapshot')).toBe(true)
+    const sync = g.peer('o9').status().sync
+    expect(sync).toMatchObject({ phase: 'live' })
+    expect(sync.received).toBe(sync.total)
     expect(g.peer('o9').status().counters['snapshots-installed']).toBe(1)
     expect(g.peer('o9').status().counters['snapshot-refused']).toBeUndefined()
     expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v1').snapshot())

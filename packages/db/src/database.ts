@@ -2,7 +2,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   AbortError, PeerClosedError, QuorumUnavailableError, TS_ZERO, UnknownProcedureError, WorkerFailedError, reconnoiter, timestampMs,
-  type Logger, type ReadConsistency, type Store, type Timestamp, type TxnResult, type Value
+  type Logger, type ReadConsistency, type Store, type SyncStatus, type Timestamp, type TxnResult, type Value
 } from '@tideline/core'
 import { NetPeer, decodeSigned, encodeSigned, peerIdOf, requestJoin, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
 import { WorkerBackend } from './backend.js'
@@ -103,6 +103,8 @@ export interface DatabaseStatus {
   readonly diverged: { readonly peer: string, readonly count: number } | undefined
   /** The browser tab slot this replica lives in. */
   readonly slot: number | undefined
+  /** Whether local reads are current: `snapshot` (received/total items), `catching-up` (received/total batches) or `live`. */
+  readonly sync: SyncStatus
   readonly counters: Readonly<Record<string, number>>
 }
 
@@ -315,6 +317,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
       failed,
       diverged: s.diverged === undefined ? undefined : { peer: s.diverged.peer, count: s.diverged.count },
       slot: this.slot?.index,
+      sync: s.sync,
       counters: s.counters
     }
   }

@@ -45,6 +45,7 @@ describe('a relay that lost its store rejoins by snapshot', () => {
     await waitQuiescent(group.relays, 30_000)
     const m = await victim.metrics()
     expect(m.get('tideline_snapshots_total{dir="installed"}')).toBeGreaterThanOrEqual(1)
+    expect([m.get('tideline_sync_phase{phase="live"}'), m.get('tideline_sync_phase{phase="snapshot"}')]).toEqual([1, 0])
     const served = ((await a.metrics()).get('tideline_snapshots_total{dir="served"}') ?? 0) + ((await b.metrics()).get('tideline_snapshots_total{dir="served"}') ?? 0)
     expect(served).toBeGreaterThanOrEqual(1)
     const f = await finals(clients[0] as NetClient, group.relays)
