@@ -54,6 +54,10 @@ test('a tab opened after the history was collected syncs by snapshot; no callbac
     const mine = await late.page.evaluate(() => window.dbHarness.status())
     return relays.every(h => h.evaluated === mine.evaluated && h.digest === mine.digest && h.unevaluated === 0)
   }, { timeout: 30_000, intervals: [200] }).toBe(true)
+  // Caught up, its status says so: live, every known batch evaluated.
+  const sync = (await late.page.evaluate(() => window.dbHarness.status())).sync
+  expect(sync.phase).toBe('live')
+  expect(sync.received).toBe(sync.total)
   const seen = await late.page.evaluate(() => window.dbHarness.seen())
   const after = seen.slice(synced.before)
   expect(after.length).toBeGreaterThan(0)

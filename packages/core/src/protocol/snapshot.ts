@@ -128,10 +128,13 @@ export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at
     return
   }
   // Every entry and record as the source exported it, none lost, changed or added on the way (or in its memory).
-  const whole = StateDigest.of(f.entries, f.txns)
   // And the values as the source's own evaluation says its state is (a source whose store was damaged
   // exports what it holds). Records are not in that digest: replicas collect them at different moments.
-  if (whole !== f.digest || (cursor.state !== undefined && StateDigest.of(f.entries) !== StateDigest.valueOf(cursor.state))) {
+  // One pass over the values: the whole snapshot's digest is theirs plus the records'.
+  const values = StateDigest.lanesOf(f.entries)
+  const whole = StateDigest.restore(values)
+  for (const [id, r] of f.txns) whole.record(id, r)
+  if (whole.value !== f.digest || (cursor.state !== undefined && StateDigest.valueOf(values) !== StateDigest.valueOf(cursor.state))) {
     count(s, 'snapshot-mismatch')
     refuse(s, new SnapshotMismatchError(`the snapshot from ${f.source} does not add up to the digest it sent; fetching it from another voter`))
     return
