@@ -60,6 +60,8 @@ export const DEFAULT_RETAIN_MS = 60_000
 export const DEFAULT_GC_INTERVAL_MS = 10_000
 /** Most often a replica makes its frontier durable with a strict write of its own (idle: every quarter of its retention window). */
 export const DURABLE_SYNC_MS = 250
+/** Snapshot chunks a requester asks for at once (after the first, which says where the others start). */
+export const SNAPSHOT_WINDOW = 2
 /**
  * Most bytes of values (and keys, counted at 3 bytes a char) in one snapshot chunk; one more value
  * may go over it (at most 1 MiB), so a chunk stays below the transport's 4 MiB frames, in which it

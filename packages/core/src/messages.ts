@@ -75,6 +75,8 @@ export type Message =
    */
   | {
     readonly t: 'snap-chunk'; readonly id: string; readonly at: Timestamp; readonly cursor: Cursor; readonly offset: number; readonly total: number; readonly digest: string
+    /** With the first chunk: the offset each chunk starts at, so the requester can ask for several at once. */
+    readonly starts?: readonly number[]
     readonly entries: ReadonlyArray<readonly [string, Value]>; readonly txns: ReadonlyArray<readonly [string, string]>
   }
 

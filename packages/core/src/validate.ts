@@ -155,6 +155,9 @@ function cursor (x: unknown): void {
 }
 
 /** A snapshot chunk: its values are checked as thunk arguments are, and all of them together stay under a frame. */
+/** Most chunk starts one message lists (a snapshot of that many chunks is about 2 TB). */
+const MAX_CHUNK_STARTS = 1_000_000
+
 function snapshotChunk (m: Record<string, unknown>, limits: Required<MessageLimits>): void {
   str(m.id, 'id')
   ts(m.at, 'at')
@@ -165,6 +168,14 @@ function snapshotChunk (m: Record<string, unknown>, limits: Required<MessageLimi
   const entries = arr(m.entries, 'entries', MAX_CHUNK_ITEMS)
   const txns = arr(m.txns, 'txns', MAX_CHUNK_ITEMS)
   if (offset + entries.length + txns.length > total) fail('chunk reaches past the snapshot\'s total')
+  if (offset < total && entries.length + txns.length === 0) fail('chunk holds nothing')
+  if (m.starts !== undefined) {
+    let last = -1
+    for (const x of arr(m.starts, 'starts', MAX_CHUNK_STARTS)) {
+      if (int(x, 'start') <= last || (x as number) >= Math.max(1, total)) fail('starts must ascend within the snapshot')
+      last = x as number
+    }
+  }
   let bytes = 0
   for (const e of entries) {
     const pair = arr(e, 'entry', 2)

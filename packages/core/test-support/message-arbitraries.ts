@@ -75,7 +75,12 @@ const arbSnapshotChunk = fc.record({
   entries: fc.array(fc.tuple(key, jsonValue.filter(v => v !== undefined)), { maxLength: 3 }),
   txns: fc.array(fc.tuple(id, arbTimestamp.map(ts => `${ts}c`)), { maxLength: 3 }),
   more: fc.nat(5)
-}).map(({ more, ...c }) => ({ t: 'snap-chunk' as const, ...c, total: c.offset + c.entries.length + c.txns.length + more })) as fc.Arbitrary<Message>
+}).map(({ more, ...c }) => {
+  // An empty chunk only at the end; the first says where every chunk starts.
+  const items = c.entries.length + c.txns.length
+  const total = c.offset + items + (items === 0 ? 0 : more)
+  return { t: 'snap-chunk' as const, ...c, total, ...(c.offset === 0 ? { starts: [0] } : {}) }
+}) as fc.Arbitrary<Message>
 
 export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('write' as const), batches: fc.array(arbBatch, { maxLength: 3 }), wm: fc.array(arbEntry, { maxLength: 3 }) }),

@@ -519,6 +519,31 @@ describe('bounded history', () => {
     expect(await g.run(g.peer('o0').read(['x', 'ghost']))).toMatchObject({ done: true, value: { values: { x: 14 } } })
   })
 
+  it('a snapshot of several chunks is fetched two chunks at a time, once the first said where they start', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
+    // 48 values of 100 kB: three chunks of at most 2 MiB.
+    for (let i = 0; i < 48; i++) {
+      const out = await g.run(g.peer(`v${i % 3}`).submit({ clientTxnId: `f${i}`, procedure: 'fill', hash: g.hash('fill'), args: { k: `big${i}`, n: 100_000 } }))
+      expect(out).toMatchObject({ done: true, value: { status: 'committed' } })
+    }
+    await g.steps(200)
+    g.stores.set('o9', new MemoryStore({ journal: true }))
+    await g.start('o9')
+    const events: string[] = []
+    g.filter = (from, to, m) => {
+      if (m.t === 'snap-req' && from === 'o9') events.push(`req ${m.offset}`)
+      if (m.t === 'snap-chunk' && to === 'o9') events.push(`chunk ${m.offset}`)
+      return true
+    }
+    await g.steps(400)
+    expect(g.peer('o9').status().counters['snapshots-installed']).toBe(1)
+    const chunks = events.filter(e => e.startsWith('chunk')).map(e => Number(e.split(' ')[1]))
+    expect(chunks.length).toBe(3)
+    // The third chunk was asked for before the second arrived.
+    expect(events.indexOf(`req ${chunks[2] as number}`)).toBeLessThan(events.indexOf(`chunk ${chunks[1] as number}`))
+    expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v0').snapshot())
+  })
+
   it('a replica behind the horizon that loses a chunk in the middle of a stream resumes the same export', async () => {
     const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
     // 24 values of 100 kB: a snapshot of two chunks (SNAPSHOT_CHUNK_BYTES is 2 MiB).

@@ -12,8 +12,13 @@ import type { Value } from '../value.js'
 export interface SnapshotFetch {
   readonly id: string
   readonly source: string
-  /** Items (entries, then exactly-once records) received so far: the next chunk starts there. */
+  /** Items (entries, then exactly-once records) received in order so far: the stream goes on there. */
   offset: number
+  /** Where each chunk starts (the source says so with the first): the later ones are asked for ahead. */
+  starts: readonly number[] | undefined
+  /** Offsets asked for and not in yet, and chunks that arrived ahead of the stream. */
+  readonly asked: Set<number>
+  readonly ahead: Map<number, { readonly entries: ReadonlyArray<readonly [string, Value]>, readonly txns: ReadonlyArray<readonly [string, string]> }>
   /** Set by the first chunk: every later one must agree. */
   total: number | undefined
   at: Timestamp | undefined
@@ -39,6 +44,8 @@ export interface SnapshotExport {
   readonly entries: ReadonlyArray<readonly [string, Value]>
   readonly txns: ReadonlyArray<readonly [string, string]>
   readonly digest: string
+  /** Where each chunk starts, told to the requester with the first. */
+  readonly starts: readonly number[]
   lastAsked: number
   /** The last chunk was sent. */
   done: boolean

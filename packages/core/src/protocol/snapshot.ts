@@ -87,20 +87,31 @@ function startFetch (s: PeerState): void {
   const source = sources[h.fetches % sources.length] as string
   // A `gone` answer is taken once: if this fetch comes to nothing and the gap is still there, gap fill hears it again.
   h.gapGoneAt = -Infinity
-  h.fetch = { id: `${s.id}#${++h.fetches}`, source, offset: 0, total: undefined, at: undefined, cursor: undefined, digest: undefined, entries: [], txns: [], askedAt: s.now, tries: 0, vote: undefined, ready: false, importing: false }
+  h.fetch = { id: `${s.id}#${++h.fetches}`, source, offset: 0, starts: undefined, asked: new Set(), ahead: new Map(), total: undefined, at: undefined, cursor: undefined, digest: undefined, entries: [], txns: [], askedAt: s.now, tries: 0, vote: undefined, ready: false, importing: false }
   log(s, 'snapshot-fetch', { from: source, frontier: s.frontier })
   ask(s, h.fetch)
 }
 
-function ask (s: PeerState, f: SnapshotFetch): void {
+/**
+ * Keeps up to SNAPSHOT_WINDOW chunks asked for: the one the stream goes on
+ * with and (once the first chunk said where they start) the next ones, so a
+ * chunk's round trip overlaps the last one's handling. `again`: resend those
+ * still out (a retry).
+ */
+function ask (s: PeerState, f: SnapshotFetch, again = true): void {
   f.askedAt = s.now
-  send(s, f.source, { t: 'snap-req', id: f.id, offset: f.offset })
+  const next = f.starts === undefined ? [f.offset] : [f.offset, ...f.starts.filter(o => o > f.offset && !f.ahead.has(o))].slice(0, C.SNAPSHOT_WINDOW)
+  for (const offset of next) {
+    if (!again && f.asked.has(offset)) continue
+    f.asked.add(offset)
+    send(s, f.source, { t: 'snap-req', id: f.id, offset })
+  }
 }
 
 /** A chunk of the snapshot being fetched (anything else is stale and dropped). */
-export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at: Timestamp, cursor: Cursor, offset: number, total: number, digest: string, entries: ReadonlyArray<readonly [string, Value]>, txns: ReadonlyArray<readonly [string, string]> }): void {
+export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at: Timestamp, cursor: Cursor, offset: number, total: number, digest: string, starts?: readonly number[], entries: ReadonlyArray<readonly [string, Value]>, txns: ReadonlyArray<readonly [string, string]> }): void {
   const f = s.history.fetch
-  if (f === undefined || f.ready || m.id !== f.id || from !== f.source || m.offset !== f.offset) return
+  if (f === undefined || f.ready || f.vote !== undefined || m.id !== f.id || from !== f.source || (m.offset !== f.offset && !f.asked.has(m.offset))) return
   if (f.total === undefined) {
     f.total = m.total
     f.at = m.at
@@ -112,12 +123,20 @@ export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at
     return
   }
   count(s, 'snapshot-chunks')
-  for (const e of m.entries) f.entries.push([e[0], e[1]])
-  for (const r of m.txns) f.txns.push([r[0], r[1]])
-  f.offset += m.entries.length + m.txns.length
+  f.starts ??= m.starts
+  f.asked.delete(m.offset)
+  f.ahead.set(m.offset, { entries: m.entries, txns: m.txns })
+  // Every chunk that continues the stream, in order (one that came ahead waits for those before it).
+  for (let c = f.ahead.get(f.offset); c !== undefined && c.entries.length + c.txns.length > 0; c = f.ahead.get(f.offset)) {
+    f.ahead.delete(f.offset)
+    for (const e of c.entries) f.entries.push([e[0], e[1]])
+    for (const r of c.txns) f.txns.push([r[0], r[1]])
+    f.offset += c.entries.length + c.txns.length
+  }
+  for (const o of f.ahead.keys()) if (o < f.offset) f.ahead.delete(o)
   f.tries = 0
   if (f.offset < f.total) {
-    ask(s, f)
+    ask(s, f, false)
     return
   }
   const cursor = f.cursor as Cursor
@@ -277,38 +296,46 @@ export function onSnapshotExported (s: PeerState, id: string, to: string, snapsh
   if (snapshot.at !== cursor.frontier) return
   // One export per requester: a new request replaces the last (a requester that started over).
   for (const [old, e] of h.exports) if (e.to === to) h.exports.delete(old)
-  h.exports.set(id, { to, at: cursor.frontier, cursor, entries: snapshot.entries, txns: snapshot.txns, digest: StateDigest.of(snapshot.entries, snapshot.txns), lastAsked: s.now, done: false })
+  const starts = [0]
+  const total = snapshot.entries.length + snapshot.txns.length
+  for (let end = chunkEnd(snapshot, 0); end < total; end = chunkEnd(snapshot, end)) starts.push(end)
+  h.exports.set(id, { to, at: cursor.frontier, cursor, entries: snapshot.entries, txns: snapshot.txns, digest: StateDigest.of(snapshot.entries, snapshot.txns), starts, lastAsked: s.now, done: false })
   count(s, 'snapshots-served')
   log(s, 'snapshot-exported', { to, entries: snapshot.entries.length, records: snapshot.txns.length, frontier: cursor.frontier })
   serveChunk(s, id, 0)
 }
 
-/** Items from `offset`, entries then records, up to SNAPSHOT_CHUNK_BYTES of values (at least one item). */
-function serveChunk (s: PeerState, id: string, offset: number): void {
-  const e = s.history.exports.get(id)
-  if (e === undefined) return
-  e.lastAsked = s.now
+/** Where the chunk from `offset` ends: entries then records, up to SNAPSHOT_CHUNK_BYTES (at least one item). */
+function chunkEnd (e: { readonly entries: ReadonlyArray<readonly [string, Value]>, readonly txns: ReadonlyArray<readonly [string, string]> }, offset: number): number {
   const total = e.entries.length + e.txns.length
-  if (offset > total) return
-  const entries: Array<readonly [string, Value]> = []
-  const txns: Array<readonly [string, string]> = []
   let bytes = 0
   let i = offset
   for (; i < total && (i === offset || bytes < C.SNAPSHOT_CHUNK_BYTES); i++) {
     if (i < e.entries.length) {
       const entry = e.entries[i] as readonly [string, Value]
       bytes += 3 * entry[0].length + checkValue(entry[1], Infinity)
-      entries.push(entry)
     } else {
       const record = e.txns[i - e.entries.length] as readonly [string, string]
       bytes += 3 * (record[0].length + record[1].length)
-      txns.push(record)
     }
   }
+  return i
+}
+
+/** The chunk from `offset` (the first one says where every chunk starts). */
+function serveChunk (s: PeerState, id: string, offset: number): void {
+  const e = s.history.exports.get(id)
+  if (e === undefined) return
+  e.lastAsked = s.now
+  const total = e.entries.length + e.txns.length
+  if (offset > total) return
+  const end = chunkEnd(e, offset)
+  const entries = e.entries.slice(Math.min(offset, e.entries.length), Math.min(end, e.entries.length))
+  const txns = e.txns.slice(Math.max(0, offset - e.entries.length), Math.max(0, end - e.entries.length))
   count(s, 'snapshot-chunks-served')
   // Once the last chunk went out, the export is kept only as long as the requester may still ask for it again.
-  if (i === total) e.done = true
-  send(s, e.to, { t: 'snap-chunk', id, at: e.at, cursor: e.cursor, offset, total, digest: e.digest, entries, txns })
+  if (end === total) e.done = true
+  send(s, e.to, { t: 'snap-chunk', id, at: e.at, cursor: e.cursor, offset, total, digest: e.digest, ...(offset === 0 ? { starts: e.starts } : {}), entries, txns })
 }
 
 /** When the next snapshot timeout is due (for `nextDue`). */
