@@ -325,6 +325,19 @@ describe('snapshot transfer', () => {
 })
 
 describe('bounded history', () => {
+  /** Three voters that wrote `values` values of 100 kB and collected their history, and a new replica o9 (the test's filter decides what it gets). */
+  async function groupWithLateReplica (values: number): Promise<TestGroup> {
+    const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
+    for (let i = 0; i < values; i++) {
+      const out = await g.run(g.peer(`v${i % 3}`).submit({ clientTxnId: `f${i}`, procedure: 'fill', hash: g.hash('fill'), args: { k: `big${i}`, n: 100_000 } }))
+      expect(out).toMatchObject({ done: true, value: { status: 'committed' } })
+    }
+    await g.steps(200)
+    g.stores.set('o9', new MemoryStore({ journal: true }))
+    await g.start('o9')
+    return g
+  }
+
   it('a retry past the group\'s txnRetentionMs is refused as expired on every replica, and exactly-once records behind it are collected', async () => {
     const g = await TestGroup.create(procedures, 3, 1, { retainMs: 50, gcIntervalMs: 20 }, { txnRetentionMs: 300, txnSkewMs: 100 })
     const submit = (via: string, clientTxnId: string, firstAt: number) => g.run(g.peer(via).submit({ clientTxnId, procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' }, firstAt }))
@@ -520,15 +533,8 @@ describe('bounded history', () => {
   })
 
   it('a snapshot of several chunks is fetched two chunks at a time, once the first said where they start', async () => {
-    const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
     // 48 values of 100 kB: three chunks of at most 2 MiB.
-    for (let i = 0; i < 48; i++) {
-      const out = await g.run(g.peer(`v${i % 3}`).submit({ clientTxnId: `f${i}`, procedure: 'fill', hash: g.hash('fill'), args: { k: `big${i}`, n: 100_000 } }))
-      expect(out).toMatchObject({ done: true, value: { status: 'committed' } })
-    }
-    await g.steps(200)
-    g.stores.set('o9', new MemoryStore({ journal: true }))
-    await g.start('o9')
+    const g = await groupWithLateReplica(48)
     const events: string[] = []
     g.filter = (from, to, m) => {
       if (m.t === 'snap-req' && from === 'o9') events.push(`req ${m.offset}`)
@@ -545,15 +551,8 @@ describe('bounded history', () => {
   })
 
   it('a replica behind the horizon that loses a chunk in the middle of a stream resumes the same export', async () => {
-    const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
     // 24 values of 100 kB: a snapshot of two chunks (SNAPSHOT_CHUNK_BYTES is 2 MiB).
-    for (let i = 0; i < 24; i++) {
-      const out = await g.run(g.peer(`v${i % 3}`).submit({ clientTxnId: `f${i}`, procedure: 'fill', hash: g.hash('fill'), args: { k: `big${i}`, n: 100_000 } }))
-      expect(out).toMatchObject({ done: true, value: { status: 'committed' } })
-    }
-    await g.steps(200)
-    g.stores.set('o9', new MemoryStore({ journal: true }))
-    await g.start('o9')
+    const g = await groupWithLateReplica(24)
     // The second chunk is lost on the way: the request for it is sent again and the same export answers.
     const chunks: Array<{ from: string, offset: number }> = []
     let dropped = 0
