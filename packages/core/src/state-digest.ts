@@ -47,6 +47,11 @@ export class StateDigest {
     return d
   }
 
+  /** The digest `value` printed (16 hex digits), back as a digest to go on from. */
+  static parse (value: string): StateDigest {
+    return StateDigest.restore([parseInt(value.slice(0, 8), 16), parseInt(value.slice(8, 16), 16)])
+  }
+
   static valueOf (lanes: readonly [number, number]): string {
     return StateDigest.restore(lanes).value
   }

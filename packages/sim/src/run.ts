@@ -180,7 +180,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     const w = chunk as unknown as { entries: Array<[string, Value]>, digest: string, cursor: { state: [number, number] } }
     const i = w.entries.findIndex(([k]) => k === f.key)
     if (i >= 0) w.entries[i] = [f.key, f.now]
-    w.digest = StateDigest.restore([parseInt(w.digest.slice(0, 8), 16), parseInt(w.digest.slice(8), 16)]).dropEntry(f.key, f.old).entry(f.key, f.now).value
+    w.digest = StateDigest.parse(w.digest).dropEntry(f.key, f.old).entry(f.key, f.now).value
     w.cursor.state = StateDigest.restore(w.cursor.state).dropEntry(f.key, f.old).entry(f.key, f.now).lanes
   }
 

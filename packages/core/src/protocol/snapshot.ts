@@ -329,7 +329,9 @@ function serveChunk (s: PeerState, id: string, offset: number): void {
   e.lastAsked = s.now
   const total = e.entries.length + e.txns.length
   if (offset > total) return
-  const end = chunkEnd(e, offset)
+  // The chunks the export was cut into when taken (a resumed stream may ask from elsewhere: cut afresh).
+  const k = e.starts.indexOf(offset)
+  const end = k < 0 ? chunkEnd(e, offset) : e.starts[k + 1] ?? total
   const entries = e.entries.slice(Math.min(offset, e.entries.length), Math.min(end, e.entries.length))
   const txns = e.txns.slice(Math.max(0, offset - e.entries.length), Math.max(0, end - e.entries.length))
   count(s, 'snapshot-chunks-served')
