@@ -150,7 +150,7 @@ export async function benchJoin (o: JoinBenchOptions, log: (line: string) => voi
       throw new Error(`the tab did not sync: ${(err as Error).message}; its status: ${JSON.stringify(st)}; relays: ${JSON.stringify(relays.map(h => ({ e: h.epoch, v: h.voters.length, wm: h.watermark, ev: h.evaluated })))}`)
     })
     const tabSnapshots = (await page.evaluate(() => (window.dbHarness as DbHarness).status())).counters['snapshots-installed'] ?? 0
-    for (const x of group.relays) for (const l of x.logs.filter(l => /snapshot-declined|snapshot-exported/.test(l)).slice(-5)) log(`  relay-${x.index}: ${l.slice(0, 200)}`)
+    for (const x of group.relays) for (const l of x.logs.filter(l => /snapshot-declined|snapshot-export/.test(l)).slice(-6)) log(`  relay-${x.index}: ${l.slice(0, 200)}`)
     log(`snapshot group: a new tab was synced in ${(tabMs / 1000).toFixed(2)} s (snapshots installed: ${tabSnapshots})`)
     return {
       historyTxnPerSec: rate,

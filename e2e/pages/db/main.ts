@@ -19,6 +19,7 @@ function db (): Database<typeof procedures> {
 const harness = {
   /** Opens the database and subscribes at once (before the network is up). */
   async open (o: { peers: string[], invite: string, creator: string, name?: string, crashable?: boolean }): Promise<{ id: string, slot: number | undefined, network: string }> {
+    const openedAt = performance.now()
     const opened = await openDatabase({
       name: o.name ?? 'bank',
       procedures,
@@ -34,7 +35,7 @@ const harness = {
       },
       timeoutMs: 30_000,
       // Snapshot catch-up is what a late tab spends its first seconds on: visible in the console (benchmarks read it).
-      logger: (event, detail) => { if (event.startsWith('snapshot')) console.info(`tideline ${performance.now().toFixed(0)} ${event} ${JSON.stringify(detail)}`) }
+      logger: (event, detail) => { if (event.startsWith('snapshot')) console.info(`tideline ${(performance.now() - openedAt).toFixed(0)} ms ${event} (${new Date().toISOString().slice(11, 23)}) ${JSON.stringify(detail)}`) }
     })
     state.db = opened
     const network = opened.status().network

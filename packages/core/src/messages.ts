@@ -67,16 +67,16 @@ export type Message =
   /** The answer: the digest's two lanes, or none when this voter cannot vouch (no longer holds it, or is healing). */
   | { readonly t: 'st-rep'; readonly count: number; readonly state?: readonly [number, number] }
   /** Asks a voter for snapshot `id` from item `offset` on (the first request makes the voter export one for the sender). */
-  | { readonly t: 'snap-req'; readonly id: string; readonly offset: number }
+  | { readonly t: 'snap-req'; readonly id: string; readonly chunk: number }
   /**
-   * Items `offset..` of snapshot `id` (entries first, then exactly-once
-   * records; `total` items in all), the state below `at`, which is the
-   * evaluation `cursor`'s frontier; `digest` is the StateDigest of all of it.
+   * Chunk `chunk` (numbered from 0) of snapshot `id`: the state below `at`,
+   * which is the evaluation `cursor`'s frontier, entries first (in key order),
+   * then exactly-once records. The `last` chunk carries `digest`, the
+   * StateDigest of the whole snapshot (its source streams it as it reads, so
+   * neither the digest nor the size is known before).
    */
   | {
-    readonly t: 'snap-chunk'; readonly id: string; readonly at: Timestamp; readonly cursor: Cursor; readonly offset: number; readonly total: number; readonly digest: string
-    /** With the first chunk: the offset each chunk starts at, so the requester can ask for several at once. */
-    readonly starts?: readonly number[]
+    readonly t: 'snap-chunk'; readonly id: string; readonly at: Timestamp; readonly cursor: Cursor; readonly chunk: number; readonly last: boolean; readonly digest?: string
     readonly entries: ReadonlyArray<readonly [string, Value]>; readonly txns: ReadonlyArray<readonly [string, string]>
   }
 

@@ -65,6 +65,8 @@ export interface PeerInit {
   readonly gcIntervalMs?: number
   /** Most entries of each kind one GC step looks at (a pass is several steps, GC_STEP_PAUSE_MS apart). @default GC_STEP_LIMIT */
   readonly gcStepLimit?: number
+  /** About how many bytes of values and keys one snapshot chunk holds. @default SNAPSHOT_CHUNK_BYTES */
+  readonly snapshotChunkBytes?: number
   /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
   readonly candidate?: boolean
   /**
@@ -106,6 +108,7 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS,
     gcIntervalMs: init.gcIntervalMs ?? C.DEFAULT_GC_INTERVAL_MS,
     gcStepLimit: init.gcStepLimit ?? C.GC_STEP_LIMIT,
+    snapshotChunkBytes: init.snapshotChunkBytes ?? C.SNAPSHOT_CHUNK_BYTES,
     candidate: init.candidate ?? false,
     admitVoter: init.admitVoter ?? (() => false)
   }

@@ -38,8 +38,9 @@ export interface PeerStatus {
 
 /**
  * Where a replica stands in catching up: `snapshot` while it fetches or
- * imports one (received and total count its items: values, then
- * exactly-once records) or heals; `catching-up` while its frontier trails
+ * imports one (received counts its items: values, then exactly-once
+ * records; total is 0 until the last chunk is in, as the source streams it
+ * without knowing its size first) or heals; `catching-up` while its frontier trails
  * the watermark it knows by more than SYNC_LIVE_LAG_MS (received and total
  * count this epoch's batches: evaluated, and known to exist); `live` once it
  * keeps up (received = total).
@@ -55,7 +56,7 @@ const SYNC_LIVE_LAG_MS = 1_000
 
 export function syncStatus (s: PeerState): SyncStatus {
   const f = s.history.fetch
-  if (f !== undefined || s.history.heal !== undefined) return { phase: 'snapshot', received: f?.offset ?? 0, total: f?.total ?? 0 }
+  if (f !== undefined || s.history.heal !== undefined) return { phase: 'snapshot', received: f?.received ?? 0, total: f === undefined || f.next <= (f.last ?? Infinity) ? 0 : f.received }
   let received = 0
   let total = 0
   for (const [c, stream] of s.current.streams) {

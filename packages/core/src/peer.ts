@@ -13,7 +13,8 @@ import { newPeerState, roleOf, type PeerState } from './protocol/state.js'
 import { step } from './protocol/step.js'
 import { nextDue } from './protocol/schedule.js'
 import { META, decisionKey, decisionValue, metaValue } from './protocol/meta.js'
-import type { Store, StoreSnapshot } from './store.js'
+import { openSnapshotReader } from './snapshot-reader.js'
+import type { SnapshotReader, Store, StoreSnapshot } from './store.js'
 import { StateDigest } from './state-digest.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
 import type { GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
@@ -85,6 +86,8 @@ export class Peer {
   private timer: ReturnType<typeof setTimeout> | undefined
   private armedAt = Infinity
   private readonly calls = new Map<number, PendingCall>()
+  /** Snapshot readers open for exports this voter streams, by export id. */
+  private readonly readers = new Map<string, SnapshotReader>()
   private nextCall = 0
   private readonly appliedListeners = new Set<(e: AppliedEvent) => void>()
   private readonly epochListeners = new Set<(e: EpochEvent) => void>()
@@ -114,11 +117,22 @@ export class Peer {
     const persisted = await loadPersisted(init.store, init.config)
     peer.state.now = init.clock.now()
     restore(peer.state, persisted, init.config)
-    // The store checked against the cursor's state digest before anything is served from it (O(state), once).
+    // The store checked against the cursor's state digest before anything is served from it (O(state) time, once;
+    // read a part at a time).
     if (persisted.cursor !== undefined) {
-      const snap = await init.store.exportSnapshot(peer.state.frontier)
+      const reader = await openSnapshotReader(init.store, peer.state.frontier)
+      const state = new StateDigest()
+      try {
+        for (let done = false; !done;) {
+          const part = await reader.read(C.SNAPSHOT_CHUNK_BYTES)
+          for (const [k, v] of part.entries) state.entry(k, v)
+          done = part.done
+        }
+      } finally {
+        await reader.close()
+      }
       peer.state.now = init.clock.now()
-      peer.input({ t: 'scrubbed', state: StateDigest.lanesOf(snap.entries) })
+      peer.input({ t: 'scrubbed', state: state.lanes })
     }
     peer.input({ t: 'start' })
     return peer
@@ -190,7 +204,20 @@ export class Peer {
           this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => ({ t: 'decision-read' as const, replyTo: e.replyTo, change: decisionValue(v) })))
           break
         case 'gc': this.complete(this.store.gc(e.horizon, e.records === undefined ? { limit: e.limit } : { records: e.records, limit: e.limit }).then(result => ({ t: 'gc-done' as const, horizon: e.horizon, result }))); break
-        case 'export-snapshot': this.complete(this.store.exportSnapshot(e.at).then(snapshot => ({ t: 'snapshot-exported' as const, id: e.id, to: e.to, snapshot }))); break
+        case 'export-snapshot': this.complete(openSnapshotReader(this.store, e.at).then(reader => {
+          this.readers.set(e.id, reader)
+          return { t: 'snapshot-exported' as const, id: e.id, to: e.to, at: reader.at }
+        })); break
+        case 'read-snapshot': {
+          const reader = this.readers.get(e.id)
+          // A reader closed meanwhile answers nothing (its export is gone).
+          if (reader !== undefined) this.complete(reader.read(e.maxBytes).then(part => ({ t: 'snapshot-read' as const, id: e.id, part }), async (err: unknown) => { if (this.readers.has(e.id)) throw err as Error; return undefined }))
+          break
+        }
+        case 'close-snapshot':
+          void this.readers.get(e.id)?.close()
+          this.readers.delete(e.id)
+          break
         case 'import-snapshot': this.complete(this.store.importSnapshot(e.snapshot).then(() => ({ t: 'snapshot-imported' as const, cursor: e.cursor }))); break
         case 'settle': this.settle(e.call, e.value, e.error); break
         case 'later': queueMicrotask(() => { this.input(e.input) }); break
@@ -201,8 +228,8 @@ export class Peer {
   }
 
   /** Feeds a store operation's result back as an input (a failure stops the peer). */
-  private complete (done: Promise<Input>): void {
-    done.then(input => { this.input(input) }, (err: unknown) => { this.input({ t: 'store-failed', error: errorInfo(err) }) })
+  private complete (done: Promise<Input | undefined>): void {
+    done.then(input => { if (input !== undefined) this.input(input) }, (err: unknown) => { this.input({ t: 'store-failed', error: errorInfo(err) }) })
   }
 
   private emit (event: Extract<Effect, { t: 'event' }>['event']): void {
@@ -354,6 +381,9 @@ export class Peer {
   async close (): Promise<void> {
     this.input({ t: 'close' })
     this.disarm()
+    const readers = [...this.readers.values()]
+    this.readers.clear()
+    await Promise.all(readers.map(async r => { await r.close() }))
   }
 
   /** Stops without touching the store (simulated crash: in-memory state is simply gone). */

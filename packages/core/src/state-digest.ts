@@ -35,6 +35,13 @@ export class StateDigest {
     return this
   }
 
+  /** Another digest's pairs added to this one's (a whole snapshot's digest from its values' and its records'). */
+  plus (lanes: readonly [number, number]): this {
+    this.hi = (this.hi + lanes[0]) >>> 0
+    this.lo = (this.lo + lanes[1]) >>> 0
+    return this
+  }
+
   /** The two lanes, to persist in a cursor and `restore`. */
   get lanes (): [number, number] {
     return [this.hi, this.lo]

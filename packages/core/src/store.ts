@@ -80,6 +80,12 @@ export interface Store {
   /** The state a new or far-behind replica needs to start at `at` (then fetch thunks from `at` on). */
   exportSnapshot(at: Timestamp): Promise<StoreSnapshot>
   /**
+   * The same state read out part by part from a view taken now, for a store
+   * that can hold one cheaply (LevelDB snapshots); the store may change
+   * meanwhile. Without it, `openSnapshotReader` reads from `exportSnapshot`.
+   */
+  openSnapshot?(at: Timestamp): Promise<SnapshotReader>
+  /**
    * Replaces this store's replicated state with a snapshot's, in one atomic
    * write (a crash leaves the old state or the new one, never a mix): every
    * key's values (versions held in memory too), the exactly-once records
@@ -112,7 +118,28 @@ export interface StoreSnapshot {
   readonly meta: ReadonlyArray<readonly [name: string, value: Value]>
 }
 
-/** Every method of the `Store` contract but `close`, in one list: hosts that forward a store (the database worker) derive their API from it. */
+/** Part of a snapshot as it is read out: entries (in key order), then exactly-once records. */
+export interface SnapshotPart {
+  readonly entries: ReadonlyArray<readonly [key: string, value: Value]>
+  readonly txns: ReadonlyArray<readonly [clientTxnId: string, record: string]>
+  /** The last part: the snapshot ends with it. */
+  readonly done: boolean
+}
+
+/**
+ * A store's state below `at`, read out part by part from one consistent view
+ * of it (writes after the reader opened are not seen), so a voter streams a
+ * snapshot with a few parts in memory instead of a copy of its state.
+ */
+export interface SnapshotReader {
+  readonly at: Timestamp
+  /** The next part, about `maxBytes` (`itemBytes`) of items and at least one while any are left; `done` with the last (which may be empty). */
+  read(maxBytes: number): Promise<SnapshotPart>
+  /** Releases the view (a LevelDB snapshot). Safe to call during a read, and twice. */
+  close(): Promise<void>
+}
+
+/** Every method of the `Store` contract but `close` and the optional `openSnapshot` (a reader does not cross a worker boundary), in one list: hosts that forward a store (the database worker) derive their API from it. */
 export const STORE_METHODS = [
   'write', 'latest', 'latestValues', 'txnRecords', 'batchRange', 'outcome', 'getMeta', 'entries', 'gc', 'exportSnapshot', 'importSnapshot'
 ] as const satisfies ReadonlyArray<keyof Store>
@@ -120,5 +147,5 @@ export const STORE_METHODS = [
 export type StoreMethod = (typeof STORE_METHODS)[number]
 
 /** Fails to compile when the `Store` contract gains a method STORE_METHODS does not list. */
-export type StoreMethodsComplete = Exclude<keyof Store, StoreMethod | 'close'> extends never ? true : never
+export type StoreMethodsComplete = Exclude<keyof Store, StoreMethod | 'close' | 'openSnapshot'> extends never ? true : never
 export const STORE_METHODS_COMPLETE: StoreMethodsComplete = true

@@ -155,27 +155,17 @@ function cursor (x: unknown): void {
 }
 
 /** A snapshot chunk: its values are checked as thunk arguments are, and all of them together stay under a frame. */
-/** Most chunk starts one message lists (a snapshot of that many chunks is about 2 TB). */
-const MAX_CHUNK_STARTS = 1_000_000
-
 function snapshotChunk (m: Record<string, unknown>, limits: Required<MessageLimits>): void {
   str(m.id, 'id')
   ts(m.at, 'at')
   cursor(m.cursor)
-  const offset = int(m.offset, 'offset')
-  const total = int(m.total, 'total')
-  str(m.digest, 'digest', 64)
+  int(m.chunk, 'chunk')
+  if (typeof m.last !== 'boolean') fail('last must be a boolean')
+  if (m.last) str(m.digest, 'digest', 64)
+  else if (m.digest !== undefined) fail('only the last chunk carries the digest')
   const entries = arr(m.entries, 'entries', MAX_CHUNK_ITEMS)
   const txns = arr(m.txns, 'txns', MAX_CHUNK_ITEMS)
-  if (offset + entries.length + txns.length > total) fail('chunk reaches past the snapshot\'s total')
-  if (offset < total && entries.length + txns.length === 0) fail('chunk holds nothing')
-  if (m.starts !== undefined) {
-    let last = -1
-    for (const x of arr(m.starts, 'starts', MAX_CHUNK_STARTS)) {
-      if (int(x, 'start') <= last || (x as number) >= Math.max(1, total)) fail('starts must ascend within the snapshot')
-      last = x as number
-    }
-  }
+  if (!m.last && entries.length + txns.length === 0) fail('chunk holds nothing')
   let bytes = 0
   for (const e of entries) {
     const pair = arr(e, 'entry', 2)
@@ -353,7 +343,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       break
     case 'snap-req':
       str(m.id, 'id')
-      int(m.offset, 'offset')
+      int(m.chunk, 'chunk')
       break
     case 'snap-chunk':
       snapshotChunk(m, limits)

@@ -75,6 +75,22 @@ export class VersionWindow<V> {
     return undefined
   }
 
+  /**
+   * `read` at `below` as the window stands now, for a view of a store taken
+   * now (a snapshot read out while the store goes on): later writes, trims
+   * and resets do not change its answers. O(keys held).
+   */
+  viewBelow (below: Timestamp): (key: string, newest: HeldVersion<V> | undefined) => HeldVersion<V> | undefined {
+    const from = this.from
+    const seen = new Map<string, HeldVersion<V> | undefined>()
+    for (const key of this.byKey.keys()) seen.set(key, this.read(key, { ts: below, value: undefined as V }, below))
+    return (key, newest) => {
+      if (newest === undefined || newest.ts < below) return newest
+      if (below < from) throw new SnapshotTooOldError(`a read of ${JSON.stringify(key)} below ${below} needs a version older than this replica held when the view was taken (it held versions replaced at or above ${from})`)
+      return seen.get(key)
+    }
+  }
+
   /** Drops versions replaced more than the window before `newest` (the newest write's timestamp). */
   trim (newest: Timestamp): void {
     const ms = timestampMs(newest) - this.windowMs

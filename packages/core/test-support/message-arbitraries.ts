@@ -70,16 +70,15 @@ const arbSnapshotChunk = fc.record({
   id,
   at: arbTimestamp,
   cursor: arbCursor,
-  offset: fc.nat(100),
+  chunk: fc.nat(100),
+  last: fc.boolean(),
   digest: fc.string({ minLength: 1, maxLength: 16 }),
   entries: fc.array(fc.tuple(key, jsonValue.filter(v => v !== undefined)), { maxLength: 3 }),
-  txns: fc.array(fc.tuple(id, arbTimestamp.map(ts => `${ts}c`)), { maxLength: 3 }),
-  more: fc.nat(5)
-}).map(({ more, ...c }) => {
-  // An empty chunk only at the end; the first says where every chunk starts.
-  const items = c.entries.length + c.txns.length
-  const total = c.offset + items + (items === 0 ? 0 : more)
-  return { t: 'snap-chunk' as const, ...c, total, ...(c.offset === 0 ? { starts: [0] } : {}) }
+  txns: fc.array(fc.tuple(id, arbTimestamp.map(ts => `${ts}c`)), { maxLength: 3 })
+}).map(({ digest, ...c }) => {
+  // An empty chunk only as the last; the last carries the digest.
+  const last = c.last || c.entries.length + c.txns.length === 0
+  return { t: 'snap-chunk' as const, ...c, last, ...(last ? { digest } : {}) }
 }) as fc.Arbitrary<Message>
 
 export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
@@ -104,7 +103,7 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('rc-decided' as const), value: arbChange }),
   fc.record({ t: fc.constant('rc-fetch' as const), epoch: fc.nat(1000) }),
   fc.record({ t: fc.constant('dur' as const), durable: arbTimestamp, gc: arbTimestamp }),
-  fc.record({ t: fc.constant('snap-req' as const), id, offset: fc.nat(1e6) }),
+  fc.record({ t: fc.constant('snap-req' as const), id, chunk: fc.nat(1e6) }),
   arbSnapshotChunk
 )
 

@@ -537,21 +537,22 @@ describe('bounded history', () => {
     expect(await g.run(g.peer('o0').read(['x', 'ghost']))).toMatchObject({ done: true, value: { values: { x: 14 } } })
   })
 
-  it('a snapshot of several chunks is fetched two chunks at a time, once the first said where they start', async () => {
+  it('a snapshot of several chunks is streamed two chunks at a time once the first opened the export, the digest with the last', async () => {
     // 48 values of 100 kB: three chunks of at most 2 MiB.
     const g = await groupWithLateReplica(48)
     const events: string[] = []
     g.filter = (from, to, m) => {
-      if (m.t === 'snap-req' && from === 'o9') events.push(`req ${m.offset}`)
-      if (m.t === 'snap-chunk' && to === 'o9') events.push(`chunk ${m.offset}`)
+      if (m.t === 'snap-req' && from === 'o9') events.push(`req ${m.chunk}`)
+      if (m.t === 'snap-chunk' && to === 'o9') events.push(`chunk ${m.chunk}${m.last ? ' last' : ''}${m.digest !== undefined ? ' digest' : ''}`)
       return true
     }
     await g.steps(400)
     expect(g.peer('o9').status().counters['snapshots-installed']).toBe(1)
-    const chunks = events.filter(e => e.startsWith('chunk')).map(e => Number(e.split(' ')[1]))
-    expect(chunks.length).toBe(3)
-    // The third chunk was asked for before the second arrived.
-    expect(events.indexOf(`req ${chunks[2] as number}`)).toBeLessThan(events.indexOf(`chunk ${chunks[1] as number}`))
+    expect(events.filter(e => e.startsWith('chunk'))).toEqual(['chunk 0', 'chunk 1', 'chunk 2 last digest'])
+    // Only the first chunk was asked for alone; the third was asked for before the second arrived.
+    expect(events.indexOf('req 1')).toBeGreaterThan(events.indexOf('chunk 0'))
+    expect(events.indexOf('req 2')).toBeLessThan(events.indexOf('chunk 1'))
+    expect(g.peer('v0').status().counters['snapshot-chunks-served']).toBe(3)
     expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v0').snapshot())
   })
 
@@ -559,12 +560,12 @@ describe('bounded history', () => {
     // 24 values of 100 kB: a snapshot of two chunks (SNAPSHOT_CHUNK_BYTES is 2 MiB).
     const g = await groupWithLateReplica(24)
     // The second chunk is lost on the way: the request for it is sent again and the same export answers.
-    const chunks: Array<{ from: string, offset: number }> = []
+    const chunks: Array<{ from: string, chunk: number }> = []
     let dropped = 0
     g.filter = (from, _to, m) => {
       if (m.t !== 'snap-chunk') return true
-      chunks.push({ from, offset: m.offset })
-      if (m.offset > 0 && dropped === 0) { dropped++; return false }
+      chunks.push({ from, chunk: m.chunk })
+      if (m.chunk > 0 && dropped === 0) { dropped++; return false }
       return true
     }
     await g.steps(600)
@@ -574,7 +575,7 @@ describe('bounded history', () => {
     expect(st.counters['snapshots-installed']).toBe(1)
     // One source, one export: the first chunk once, the second twice.
     expect(new Set(chunks.map(c => c.from)).size).toBe(1)
-    expect(chunks.map(c => c.offset > 0)).toEqual([false, true, true])
+    expect(chunks.map(c => c.chunk)).toEqual([0, 1, 1])
     expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v0').snapshot())
   })
 })

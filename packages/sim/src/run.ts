@@ -171,16 +171,16 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       // (and only when the other voters are up and sound: one that heals cannot vouch, and when none can, the source's word is taken).
       const view = nodes.get(to)?.peer?.status().voters ?? []
       const sound = view.filter(v => v !== to).every(v => { const n = nodes.get(v); const st = n?.peer?.status(); return n?.up === true && st !== undefined && !st.healing && !st.snapshotting })
-      if (forgeSnapshots === 0 || chunk.offset !== 0 || first === undefined || chunk.cursor.state === undefined || view.filter(v => v !== to).length < 3 || !sound) return
+      if (forgeSnapshots === 0 || chunk.chunk !== 0 || first === undefined || chunk.cursor.state === undefined || view.filter(v => v !== to).length < 3 || !sound) return
       forgeSnapshots--
       stats.forgedSnapshots++
       f = { key: first[0], old: first[1], now: { forged: first[1] } }
       forged.set(chunk.id, f)
     }
-    const w = chunk as unknown as { entries: Array<[string, Value]>, digest: string, cursor: { state: [number, number] } }
+    const w = chunk as unknown as { entries: Array<[string, Value]>, digest?: string, cursor: { state: [number, number] } }
     const i = w.entries.findIndex(([k]) => k === f.key)
     if (i >= 0) w.entries[i] = [f.key, f.now]
-    w.digest = StateDigest.parse(w.digest).dropEntry(f.key, f.old).entry(f.key, f.now).value
+    if (w.digest !== undefined) w.digest = StateDigest.parse(w.digest).dropEntry(f.key, f.old).entry(f.key, f.now).value
     w.cursor.state = StateDigest.restore(w.cursor.state).dropEntry(f.key, f.old).entry(f.key, f.now).lanes
   }
 
@@ -240,6 +240,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       gcIntervalMs: 40,
       // Small steps, so a pass takes several (resumed where the last one stopped).
       gcStepLimit: 3 + (seed % 8),
+      // Snapshots of several chunks (a few values each), streamed a window at a time.
+      snapshotChunkBytes: [40, 200, 1_000][seed % 3] as number,
       // The genesis voters ask to be voters again after being voted out; the group takes them back.
       candidate: node.voter,
       admitVoter: id => voterIds.includes(id)

@@ -1,12 +1,12 @@
 import {
-  StateDigest, applyRunSync, decisionKey, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
+  ArrayReader, StateDigest, applyRunSync, decisionKey, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
   type Effect, type EpochChange, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
   type ReadResult, type Value
 } from '@tideline/core'
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
 
-export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'gcStepLimit'> {
+export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'gcStepLimit' | 'snapshotChunkBytes'> {
   readonly id: string
   readonly config: GroupConfig
   readonly registry: ProcedureRegistry
@@ -38,6 +38,8 @@ export class SimPeer {
   private readonly calls = new Map<number, (error: Error | undefined, value: unknown) => void>()
   private nextCall = 0
   private crashed = false
+  /** Snapshot readers open for exports, by id (gone with the peer's memory). */
+  private readonly readers = new Map<string, ArrayReader>()
   /** When the scheduled tick fires (Infinity: none). */
   private armedAt = Infinity
 
@@ -132,8 +134,12 @@ export class SimPeer {
   }
 
   /** Feeds `input` back after `delay` virtual ms, unless the peer crashed by then. */
-  private later (delay: number, make: () => Input): void {
-    this.init.loop.after(delay, () => { if (!this.crashed) this.input(make()) })
+  private later (delay: number, make: () => Input | undefined): void {
+    this.init.loop.after(delay, () => {
+      if (this.crashed) return
+      const input = make()
+      if (input !== undefined) this.input(input)
+    })
   }
 
   private carryOut (e: Effect): void {
@@ -168,8 +174,19 @@ export class SimPeer {
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'gc-done', horizon: e.horizon, result: store.gcSync(e.horizon, e.records, e.limit) }))
         break
       case 'export-snapshot':
-        this.later(0, () => ({ t: 'snapshot-exported', id: e.id, to: e.to, snapshot: store.exportSnapshotSync(e.at) }))
+        // The view is taken when the export is opened (evaluation waits for it): later reads see that state.
+        this.later(0, () => {
+          this.readers.set(e.id, new ArrayReader(store.exportSnapshotSync(e.at)))
+          return { t: 'snapshot-exported', id: e.id, to: e.to, at: e.at }
+        })
         break
+      case 'read-snapshot':
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => {
+          const reader = this.readers.get(e.id)
+          return reader === undefined ? undefined : { t: 'snapshot-read', id: e.id, part: reader.take(e.maxBytes) }
+        })
+        break
+      case 'close-snapshot': this.readers.delete(e.id); break
       case 'import-snapshot':
         // Atomic and strict: a crash before the latency passed leaves the old state.
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.importSnapshotSync(e.snapshot); return { t: 'snapshot-imported', cursor: e.cursor } })

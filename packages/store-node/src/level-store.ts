@@ -1,8 +1,9 @@
 import { ClassicLevel } from 'classic-level'
 import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, timestampPredecessor, timestampSuccessor } from '@tideline/core'
-import type { Batch, GcResult, HeldVersion, Outcome, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
+import type { Batch, GcResult, HeldVersion, Outcome, SnapshotReader, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { TOMBSTONE, decode, encode } from './codec.js'
 import { RecordFilter } from './record-filter.js'
+import { LevelSnapshotReader } from './snapshot-reader.js'
 import {
   FORMAT, FORMAT_KEY, MAX_NUM, SYNC_KEY, TAG_BATCH, TAG_LATEST, TAG_META, TAG_RUN, TAG_TXN, TS_LENGTH,
   batchKey, batchPrefix, nameKey, nameOfNameKey, runKey, tagRange, tsOfRunKey, withSeq, type Tag
@@ -28,7 +29,6 @@ const MAX_RUN_SCAN = 64
 
 type Db = ClassicLevel<Buffer, Buffer>
 type Op = { type: 'put', key: Buffer, value: Buffer } | { type: 'del', key: Buffer }
-type Snapshot = ReturnType<Db['snapshot']>
 
 /** The newest-version index entry: the version's timestamp, then its encoded value (nothing for a deletion). */
 function latestEntry (ts: Timestamp, encoded: Buffer): Buffer {
@@ -351,14 +351,9 @@ export class LevelStore implements Store {
   }
 
   async entries (below: Timestamp): Promise<Array<[string, Value]>> {
-    return this.entriesIn(below, undefined)
-  }
-
-  /** One pass over the newest versions (and the window for keys written at or above `below`). Keys come out in string order. */
-  private async entriesIn (below: Timestamp, snapshot: Snapshot | undefined): Promise<Array<[string, Value]>> {
+    // One pass over the newest versions (and the window for keys written at or above `below`). Keys come out in string order.
     const out: Array<[string, Value]> = []
-    const range = tagRange(TAG_LATEST)
-    for await (const [k, v] of this.db.iterator(snapshot === undefined ? range : { ...range, snapshot })) {
+    for await (const [k, v] of this.db.iterator(tagRange(TAG_LATEST))) {
       const key = nameOfNameKey(k)
       const version = this.read(key, v, below)
       if (version?.value !== undefined) out.push([key, version.value])
@@ -437,19 +432,34 @@ export class LevelStore implements Store {
 
   async exportSnapshot (at: Timestamp): Promise<StoreSnapshot> {
     const snapshot = this.db.snapshot()
+    const meta: Array<[string, Value]> = []
+    const reader = this.readerOn(snapshot, at)
     try {
-      const entries = await this.entriesIn(at, snapshot)
-      const txns: Array<[string, string]> = []
-      for await (const [k, v] of this.db.iterator({ ...tagRange(TAG_TXN), snapshot })) {
-        const record = decode<string>(v)
-        if (record.slice(0, 36) < at) txns.push([nameOfNameKey(k), record])
-      }
-      const meta: Array<[string, Value]> = []
       for await (const [k, v] of this.db.iterator({ ...tagRange(TAG_META), snapshot })) meta.push([nameOfNameKey(k), decode(v)])
-      return { at, entries, txns, meta }
+      const entries: Array<readonly [string, Value]> = []
+      const txns: Array<readonly [string, string]> = []
+      for (let part = await reader.read(Infinity); ; part = await reader.read(Infinity)) {
+        entries.push(...part.entries)
+        txns.push(...part.txns)
+        if (part.done) return { at, entries, txns, meta }
+      }
     } finally {
-      await snapshot.close()
+      await reader.close()
     }
+  }
+
+  /** A reader on a LevelDB snapshot taken now: writes after it are not seen (evaluation goes on while a voter streams it). */
+  async openSnapshot (at: Timestamp): Promise<SnapshotReader> {
+    return this.readerOn(this.db.snapshot(), at)
+  }
+
+  /** A reader on `snapshot`, answering keys whose newest version lies at or above `at` from the window as it stands now. */
+  private readerOn (snapshot: ReturnType<Db['snapshot']>, at: Timestamp): LevelSnapshotReader {
+    const window = this.window.viewBelow(at)
+    return new LevelSnapshotReader(this.db, snapshot, at, (key, entry) => {
+      const h = window(key, heldOf(entry))
+      return h === undefined ? undefined : versionOf(h).value
+    })
   }
 
   async importSnapshot (snapshot: StoreSnapshot): Promise<void> {

@@ -12,7 +12,8 @@ import { onDecided } from './reconfig/install.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
 import { onDurableReport, tellDurable } from './horizon.js'
-import { onSnapshotChunk, onSnapshotRequest, onSnapshotVote } from './snapshot.js'
+import { onSnapshotChunk, onSnapshotVote } from './snapshot.js'
+import { onSnapshotRequest } from './snapshot-export.js'
 import { onStateRequest } from './state-votes.js'
 import { noteWork } from './schedule.js'
 import { rejectWaiters, resolveWaiters } from './requests.js'
@@ -122,7 +123,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       onDurableReport(s, from, m.durable, m.gc)
       break
     case 'snap-req':
-      onSnapshotRequest(s, from, m.id, m.offset)
+      onSnapshotRequest(s, from, m.id, m.chunk)
       break
     case 'st-req':
       onStateRequest(s, from, m.count)

@@ -1,6 +1,6 @@
 import type { AppliedRun, RunRules } from '../apply.js'
 import type { Message } from '../messages.js'
-import type { GcResult, StoreBatch, StoreSnapshot } from '../store.js'
+import type { GcResult, SnapshotPart, StoreBatch, StoreSnapshot } from '../store.js'
 import type { Timestamp } from '../timestamp.js'
 import type { Cursor, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk, Batch } from '../types.js'
 import type { AcceptorState } from './meta.js'
@@ -30,8 +30,10 @@ export type Completion =
   /** A strict write of its own made everything below `frontier` durable. */
   | { readonly t: 'synced', readonly frontier: Timestamp }
   | { readonly t: 'gc-done', readonly horizon: Timestamp, readonly result: GcResult }
-  /** The store's state below the frontier, for the export `id`. */
-  | { readonly t: 'snapshot-exported', readonly id: string, readonly to: string, readonly snapshot: StoreSnapshot }
+  /** A reader on the store's state below `at` is open for the export `id`. */
+  | { readonly t: 'snapshot-exported', readonly id: string, readonly to: string, readonly at: Timestamp }
+  /** The next part the export `id`'s reader read. */
+  | { readonly t: 'snapshot-read', readonly id: string, readonly part: SnapshotPart }
   | { readonly t: 'snapshot-imported', readonly cursor: Cursor }
   /** What the store holds at the frontier, as a StateDigest (checked once when a peer opens). */
   | { readonly t: 'scrubbed', readonly state: readonly [number, number] }
@@ -89,8 +91,12 @@ export type Effect =
   | { readonly t: 'read-decision', readonly replyTo: string, readonly epoch: number }
   /** Collect history below `horizon` (exactly-once records below `records`); answered by `gc-done`. */
   | { readonly t: 'gc', readonly horizon: Timestamp, readonly records: Timestamp | undefined, readonly limit: number }
-  /** Export the store's state below `at`, the frontier (evaluation is paused, every run below it settled); answered by `snapshot-exported`. */
+  /** Open a reader (`openSnapshotReader`) on the store's state below `at`, the frontier (evaluation is paused, every run below it settled), kept by `id`; answered by `snapshot-exported`. */
   | { readonly t: 'export-snapshot', readonly id: string, readonly to: string, readonly at: Timestamp }
+  /** Read the next part (about `maxBytes`) from the reader `id`; answered by `snapshot-read` (not at all once it is closed). */
+  | { readonly t: 'read-snapshot', readonly id: string, readonly maxBytes: number }
+  /** Close the reader `id` (after a read under way). */
+  | { readonly t: 'close-snapshot', readonly id: string }
   /** Replace the store's state with a fetched snapshot at `cursor` (evaluation is paused); answered by `snapshot-imported`. */
   | { readonly t: 'import-snapshot', readonly snapshot: StoreSnapshot, readonly cursor: Cursor }
   /** Answers a public API call: `error` set, or `value` (a TxnResult, a ReadResult, or nothing). */

@@ -1,6 +1,7 @@
 import { TS_ZERO, type Timestamp } from '../timestamp.js'
 import type { Cursor } from '../types.js'
 import type { Value } from '../value.js'
+import type { StateDigest } from '../state-digest.js'
 
 /**
  * What a peer keeps to bound its history (DESIGN §11): how far its own
@@ -12,19 +13,23 @@ import type { Value } from '../value.js'
 export interface SnapshotFetch {
   readonly id: string
   readonly source: string
-  /** Items (entries, then exactly-once records) received in order so far: the stream goes on there. */
-  offset: number
-  /** Where each chunk starts (the source says so with the first): the later ones are asked for ahead. */
-  starts: readonly number[] | undefined
-  /** Offsets asked for and not in yet, and chunks that arrived ahead of the stream. */
+  /** The chunk the stream goes on with: every one before it was received, in order. */
+  next: number
+  /** Items (entries, then exactly-once records) received in order so far. */
+  received: number
+  /** Chunks asked for and not in yet, and chunks that arrived ahead of the stream. */
   readonly asked: Set<number>
-  readonly ahead: Map<number, { readonly entries: ReadonlyArray<readonly [string, Value]>, readonly txns: ReadonlyArray<readonly [string, string]> }>
-  /** Set by the first chunk: every later one must agree. */
-  total: number | undefined
+  readonly ahead: Map<number, SnapshotItems>
+  /** The last chunk's number, once a chunk said it is the last. */
+  last: number | undefined
+  /** Set by the first chunk in: every later one must agree. */
   at: Timestamp | undefined
   cursor: Cursor | undefined
-  /** The source's StateDigest of the whole snapshot. */
+  /** The source's StateDigest of the whole snapshot (it comes with the last chunk). */
   digest: string | undefined
+  /** StateDigests of the values and of the records received so far. */
+  readonly values: StateDigest
+  readonly records: StateDigest
   readonly entries: Array<[string, Value]>
   readonly txns: Array<[string, string]>
   askedAt: number
@@ -36,16 +41,33 @@ export interface SnapshotFetch {
   importing: boolean
 }
 
-/** A snapshot this voter exported for one requester, held under a lease. */
+export interface SnapshotItems {
+  readonly entries: ReadonlyArray<readonly [string, Value]>
+  readonly txns: ReadonlyArray<readonly [string, string]>
+}
+
+/**
+ * A snapshot this voter streams to one requester, held under a lease: a
+ * reader on its store (a view taken at `at`), read a chunk at a time just
+ * ahead of the requests, with only the chunks the requester may still ask
+ * for in memory.
+ */
 export interface SnapshotExport {
   readonly to: string
   readonly at: Timestamp
   readonly cursor: Cursor
-  readonly entries: ReadonlyArray<readonly [string, Value]>
-  readonly txns: ReadonlyArray<readonly [string, string]>
-  readonly digest: string
-  /** Where each chunk starts, told to the requester with the first. */
-  readonly starts: readonly number[]
+  /** Chunks read and still held (number → items). */
+  readonly chunks: Map<number, SnapshotItems>
+  /** The next chunk to read, and whether a read is under way. */
+  next: number
+  reading: boolean
+  /** The highest chunk asked for, and the lowest the requester may still ask for (it has those before). */
+  asked: number
+  keepFrom: number
+  /** The number of the last chunk, once read. */
+  last: number | undefined
+  /** The whole snapshot's StateDigest as read so far: the cursor's state digest, plus every record (and every value, for a cursor without one). */
+  readonly digest: StateDigest
   lastAsked: number
   /** The last chunk was sent. */
   done: boolean

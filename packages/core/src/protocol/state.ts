@@ -153,6 +153,7 @@ export interface PeerOptions {
   readonly retainMs: number
   readonly gcIntervalMs: number
   readonly gcStepLimit: number
+  readonly snapshotChunkBytes: number
   readonly candidate: boolean
   readonly admitVoter: (peerId: string) => boolean
 }

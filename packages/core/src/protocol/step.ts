@@ -18,7 +18,8 @@ import { abortWaiter, close, expireWaiters, fail, retryForwards } from './reques
 import { errorInfo, log, send, settle } from './emit.js'
 import { isBusy, noteWork } from './schedule.js'
 import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSettled } from './horizon.js'
-import { onScrubbed, onSnapshotExported, onSnapshotImported, pursueSnapshot } from './snapshot.js'
+import { onScrubbed, onSnapshotImported, pursueSnapshot } from './snapshot.js'
+import { onSnapshotExported, onSnapshotRead } from './snapshot-export.js'
 import { roleOf, type PeerState } from './state.js'
 
 /**
@@ -78,9 +79,10 @@ function handle (s: PeerState, input: Input): void {
     case 'synced': onSynced(s, input.frontier); break
     case 'gc-done': onGcDone(s, input.horizon, input.result); break
     case 'snapshot-exported':
-      onSnapshotExported(s, input.id, input.to, input.snapshot)
+      onSnapshotExported(s, input.id, input.to, input.at)
       kickEvaluator(s)
       break
+    case 'snapshot-read': onSnapshotRead(s, input.id, input.part); break
     case 'scrubbed': onScrubbed(s, input.state); break
     case 'snapshot-imported':
       onSnapshotImported(s, input.cursor)

@@ -37,7 +37,9 @@ export const LOG_EVENTS = {
   healed: 'warn',
   'snapshot-installed': 'info',
   'snapshot-refused': 'warn',
+  'snapshot-export': 'info',
   'snapshot-exported': 'debug',
+  'snapshot-chunk': 'debug',
   'snapshot-declined': 'debug',
   'snapshot-vouched': 'debug',
   'snapshot-unvouched': 'warn'

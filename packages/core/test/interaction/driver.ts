@@ -1,5 +1,5 @@
 import {
-  MemoryStore, applyRunSync, createRegistry, decisionKey, invariants, loadPersistedSync, newPeerState, peerOptions, peerTag, readResult, restore, step,
+  ArrayReader, MemoryStore, applyRunSync, createRegistry, decisionKey, invariants, loadPersistedSync, newPeerState, peerOptions, peerTag, readResult, restore, step,
   type Effect, type EpochChange, type GroupConfig, type Input, type Message, type PeerState, type ProcedureMap, type ProcedureRegistry, type Thunk, type Batch,
   type Timestamp
 } from '../../src/index.js'
@@ -16,6 +16,8 @@ export class ScriptGroup {
   private readonly config: GroupConfig
   private readonly states = new Map<string, PeerState>()
   private readonly stores = new Map<string, MemoryStore>()
+  /** Snapshot readers open, by peer and export id. */
+  private readonly readers = new Map<string, ArrayReader>()
   private readonly tags = new Map<string, string>()
   private wire: Array<{ from: string, to: string, message: Message }> = []
   private readonly pending: Array<{ peer: string, run: () => Input | undefined, label: string }> = []
@@ -87,6 +89,7 @@ export class ScriptGroup {
   /** The peer's memory is gone; its store keeps what was durable. */
   crash (peer: string): void {
     this.states.delete(peer)
+    for (const k of this.readers.keys()) if (k.startsWith(`${peer} `)) this.readers.delete(k)
     this.stores.set(peer, (this.stores.get(peer) as MemoryStore).crashAndRecover())
     this.wire = this.wire.filter(w => w.to !== peer && w.from !== peer)
   }
@@ -152,7 +155,15 @@ export class ScriptGroup {
         break
       case 'export-snapshot':
         line(`export snapshot ${e.id}`)
-        this.pending.push({ peer, label: 'snapshot-exported', run: () => ({ t: 'snapshot-exported', id: e.id, to: e.to, snapshot: store.exportSnapshotSync(e.at) }) })
+        this.pending.push({ peer, label: 'snapshot-exported', run: () => { this.readers.set(`${peer} ${e.id}`, new ArrayReader(store.exportSnapshotSync(e.at))); return { t: 'snapshot-exported', id: e.id, to: e.to, at: e.at } } })
+        break
+      case 'read-snapshot':
+        line(`read snapshot ${e.id}`)
+        this.pending.push({ peer, label: 'snapshot-read', run: () => { const r = this.readers.get(`${peer} ${e.id}`); return r === undefined ? undefined : { t: 'snapshot-read', id: e.id, part: r.take(e.maxBytes) } } })
+        break
+      case 'close-snapshot':
+        line(`close snapshot ${e.id}`)
+        this.readers.delete(`${peer} ${e.id}`)
         break
       case 'import-snapshot':
         line(`import snapshot at ${this.ts(e.snapshot.at)}`)
@@ -233,8 +244,8 @@ export class ScriptGroup {
       case 'rc-decided': return `rc-decided e${m.value.epoch} voters ${m.value.voters.join(',')}`
       case 'rc-fetch': return `rc-fetch e${m.epoch}`
       case 'dur': return `dur ${this.ts(m.durable)} gc ${this.ts(m.gc)}`
-      case 'snap-req': return `snap-req ${m.id} from ${m.offset}`
-      case 'snap-chunk': return `snap-chunk ${m.id} ${m.offset}+${m.entries.length + m.txns.length}/${m.total} at ${this.ts(m.at)} digest ${m.digest}`
+      case 'snap-req': return `snap-req ${m.id} chunk ${m.chunk}`
+      case 'snap-chunk': return `snap-chunk ${m.id} ${m.chunk}: ${m.entries.length + m.txns.length} items at ${this.ts(m.at)}${m.last ? ` last, digest ${m.digest as string}` : ''}`
       case 'st-req': return `st-req ${m.count}`
       case 'st-rep': return `st-rep ${m.count}${m.state === undefined ? ' none' : ` ${m.state.join('.')}`}`
     }
