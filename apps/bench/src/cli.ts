@@ -57,7 +57,7 @@ async function main (): Promise<number> {
     const valueBytes = option(args, 'value-bytes', 1024)
     const clients = option(args, 'clients', 64)
     process.stdout.write(`join: 3 tideline-relay processes keeping 2 s of history and 10 + 5 s of exactly-once records; ${txns} blind writes of ${valueBytes}-byte values over ${keys} keys; then a new relay process (voted in) and a new Chromium tab (synced) join by snapshot; replay from genesis measured with ${replayTxns} txns on a group that keeps everything, scaled to ${txns}\n`)
-    const r = await benchJoin({ txns, replayTxns, keys, valueBytes, clients }, line => { process.stdout.write(`${line}\n`) })
+    const r = await benchJoin({ txns, replayTxns, keys, valueBytes, clients, profile: args.includes('--profile') }, line => { process.stdout.write(`${line}\n`) })
     process.stdout.write(`join: tab ${r.tabS.toFixed(2)} s, relay ${r.relayS.toFixed(2)} s, replay-from-genesis ${r.replayS.toFixed(1)} s (scaled from ${r.replayMeasuredS.toFixed(1)} s measured for ${replayTxns} txns)\n`)
     return 0
   }

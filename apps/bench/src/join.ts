@@ -1,4 +1,8 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { summariseProfiles } from './net.js'
 import { chromium } from '@playwright/test'
 import { createRegistry, type ProcedureMap } from '@tideline/core'
 import { requireChromium } from '@tideline/e2e/support/chromium'
@@ -22,6 +26,8 @@ export interface JoinBenchOptions {
   /** History replayed from genesis by a newcomer to a group that keeps everything (then scaled to `txns`). */
   readonly replayTxns: number
   readonly clients: number
+  /** Profile the tab's page (Chrome DevTools Protocol) from open to synced and print where its CPU went. */
+  readonly profile?: boolean
 }
 
 export interface JoinBenchResult {
@@ -125,6 +131,7 @@ export async function benchJoin (o: JoinBenchOptions, log: (line: string) => voi
     }
     const r = await relayJoin(group, [], true)
     const relaySnapshots = (await r.relay.metrics()).get('tideline_snapshots_total{dir="installed"}') ?? 0
+    for (const l of r.relay.logs.filter(l => /"snapshot-|"started"|"joined"/.test(l)).slice(0, 12)) log(`  new relay: ${l.slice(0, 160)}`)
     log(`snapshot group: a new relay was voted in with the history in ${r.s.toFixed(2)} s (snapshots installed: ${relaySnapshots})`)
     const page = await (await browser.newContext()).newPage()
     await page.goto(`${harness.url}/db/`)
@@ -138,6 +145,12 @@ export async function benchJoin (o: JoinBenchOptions, log: (line: string) => voi
         if (st !== undefined) log(`  tab at ${((Date.now() - t0) / 1000).toFixed(1)} s: ${JSON.stringify(st.counters)}`)
       }, () => {})
     }, 1_000)
+    const cdp = o.profile === true ? await page.context().newCDPSession(page) : undefined
+    if (cdp !== undefined) {
+      await cdp.send('Profiler.enable')
+      await cdp.send('Profiler.setSamplingInterval', { interval: 200 })
+      await cdp.send('Profiler.start')
+    }
     const tabMs = await page.evaluate(async opts => {
       const t0 = performance.now()
       await (window.dbHarness as DbHarness).open(opts)
@@ -150,6 +163,13 @@ export async function benchJoin (o: JoinBenchOptions, log: (line: string) => voi
       throw new Error(`the tab did not sync: ${(err as Error).message}; its status: ${JSON.stringify(st)}; relays: ${JSON.stringify(relays.map(h => ({ e: h.epoch, v: h.voters.length, wm: h.watermark, ev: h.evaluated })))}`)
     })
     const tabSnapshots = (await page.evaluate(() => (window.dbHarness as DbHarness).status())).counters['snapshots-installed'] ?? 0
+    if (cdp !== undefined) {
+      const { profile } = await cdp.send('Profiler.stop')
+      const dir = await mkdtemp(join(tmpdir(), 'tideline-join-profile-'))
+      await writeFile(join(dir, 'tab.cpuprofile'), JSON.stringify(profile))
+      const prof = await summariseProfiles(dir)
+      log(`tab page profile (${dir}), self time:\n${prof.top.map(p => `  ${(100 * p.share).toFixed(1).padStart(5)}%  ${p.name}`).join('\n')}\nby component:\n${prof.categories.map(c => `  ${(100 * c.share).toFixed(1).padStart(5)}%  ${c.name}`).join('\n')}`)
+    }
     for (const x of group.relays) for (const l of x.logs.filter(l => /snapshot-declined|snapshot-export/.test(l)).slice(-6)) log(`  relay-${x.index}: ${l.slice(0, 200)}`)
     log(`snapshot group: a new tab was synced in ${(tabMs / 1000).toFixed(2)} s (snapshots installed: ${tabSnapshots})`)
     return {
