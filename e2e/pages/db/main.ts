@@ -35,7 +35,7 @@ const harness = {
       },
       timeoutMs: 30_000,
       // Snapshot catch-up is what a late tab spends its first seconds on: visible in the console (benchmarks read it).
-      logger: (event, detail) => { if (event.startsWith('snapshot')) console.info(`tideline ${(performance.now() - openedAt).toFixed(0)} ms ${event} (${new Date().toISOString().slice(11, 23)}) ${JSON.stringify(detail)}`) }
+      logger: (event, detail) => { if (event.startsWith('snapshot') || event.startsWith('rc-') || event === 'recovered' || event === 'epoch-evaluated') console.info(`tideline ${(performance.now() - openedAt).toFixed(0)} ms ${event} (${new Date().toISOString().slice(11, 23)}) ${JSON.stringify(detail)}`) }
     })
     state.db = opened
     const network = opened.status().network

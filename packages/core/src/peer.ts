@@ -13,7 +13,7 @@ import { newPeerState, roleOf, type PeerState } from './protocol/state.js'
 import { step } from './protocol/step.js'
 import { nextDue } from './protocol/schedule.js'
 import { META, decisionKey, decisionValue, metaValue } from './protocol/meta.js'
-import { openSnapshotReader } from './snapshot-reader.js'
+import { openSnapshotReader, openSnapshotWriter, type SnapshotWriter } from './snapshot-reader.js'
 import type { SnapshotReader, Store, StoreSnapshot } from './store.js'
 import { StateDigest } from './state-digest.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
@@ -88,6 +88,9 @@ export class Peer {
   private readonly calls = new Map<number, PendingCall>()
   /** Snapshot readers open for exports this voter streams, by export id. */
   private readonly readers = new Map<string, SnapshotReader>()
+  /** The snapshot being staged (one at a time), and the chain every staging operation runs on. */
+  private writer: { readonly id: string, readonly open: Promise<SnapshotWriter> } | undefined
+  private stagingTail: Promise<unknown> = Promise.resolve()
   private nextCall = 0
   private readonly appliedListeners = new Set<(e: AppliedEvent) => void>()
   private readonly epochListeners = new Set<(e: EpochEvent) => void>()
@@ -218,7 +221,12 @@ export class Peer {
           void this.readers.get(e.id)?.close()
           this.readers.delete(e.id)
           break
-        case 'import-snapshot': this.complete(this.store.importSnapshot(e.snapshot).then(() => ({ t: 'snapshot-imported' as const, cursor: e.cursor }))); break
+        case 'stage-snapshot': this.complete(this.staging(e.id, e.at, async w => await w.write(e.items)).then(digest => ({ t: 'snapshot-staged' as const, id: e.id, digest }))); break
+        case 'import-snapshot': this.complete(this.staging(e.id, undefined, async w => { await w.commit(e.meta) }).then(() => {
+          if (this.writer?.id === e.id) this.writer = undefined
+          return { t: 'snapshot-imported' as const, cursor: e.cursor }
+        })); break
+        case 'drop-snapshot': if (this.writer?.id === e.id) this.dropWriter(); break
         case 'settle': this.settle(e.call, e.value, e.error); break
         case 'later': queueMicrotask(() => { this.input(e.input) }); break
         case 'event': this.emit(e.event); break
@@ -228,6 +236,32 @@ export class Peer {
   }
 
   /** Feeds a store operation's result back as an input (a failure stops the peer). */
+  /**
+   * Runs `use` on the writer staging snapshot `id`, after every staging
+   * operation before it (parts go in order); the first use opens it at `at`,
+   * after dropping any other fetch's staging (one at a time).
+   */
+  private async staging<T> (id: string, at: Timestamp | undefined, use: (w: SnapshotWriter) => Promise<T>): Promise<T> {
+    if (this.writer?.id !== id) {
+      this.dropWriter()
+      if (at === undefined) throw new Error(`no snapshot ${id} is staged`)
+      const store = this.store
+      const open = this.stagingTail.then(async () => await openSnapshotWriter(store, at))
+      this.writer = { id, open }
+      this.stagingTail = open.catch(() => {})
+    }
+    const w = this.writer
+    const done = this.stagingTail.then(async () => await use(await w.open))
+    this.stagingTail = done.catch(() => {})
+    return await done
+  }
+
+  private dropWriter (): void {
+    const w = this.writer
+    this.writer = undefined
+    if (w !== undefined) this.stagingTail = this.stagingTail.then(async () => { await (await w.open).abort() }).catch(() => {})
+  }
+
   private complete (done: Promise<Input | undefined>): void {
     done.then(input => { if (input !== undefined) this.input(input) }, (err: unknown) => { this.input({ t: 'store-failed', error: errorInfo(err) }) })
   }
@@ -383,7 +417,8 @@ export class Peer {
     this.disarm()
     const readers = [...this.readers.values()]
     this.readers.clear()
-    await Promise.all(readers.map(async r => { await r.close() }))
+    this.dropWriter()
+    await Promise.all([...readers.map(async r => { await r.close() }), this.stagingTail])
   }
 
   /** Stops without touching the store (simulated crash: in-memory state is simply gone). */

@@ -1,4 +1,5 @@
-import type { SnapshotPart, SnapshotReader, Store, StoreSnapshot } from './store.js'
+import { StateDigest } from './state-digest.js'
+import type { SnapshotItems, SnapshotPart, SnapshotReader, StagedDigest, Store, StoreSnapshot } from './store.js'
 import type { Timestamp } from './timestamp.js'
 import { checkValue, type Value } from './value.js'
 
@@ -48,4 +49,58 @@ export class ArrayReader implements SnapshotReader {
 export async function openSnapshotReader (store: Store, at: Timestamp): Promise<SnapshotReader> {
   if (store.openSnapshot !== undefined) return await store.openSnapshot(at)
   return new ArrayReader(await store.exportSnapshot(at))
+}
+
+/** Where a fetched snapshot's parts go as they arrive, until it is committed as the state or dropped. */
+export interface SnapshotWriter {
+  write(items: SnapshotItems): Promise<StagedDigest>
+  /** Makes the snapshot the store's state, with `meta` (as `importSnapshot`). */
+  commit(meta: ReadonlyArray<readonly [string, Value]>): Promise<void>
+  abort(): Promise<void>
+}
+
+/** The digest lanes of some items. */
+export function stagedDigest (items: SnapshotItems): StagedDigest {
+  return { values: StateDigest.lanesOf(items.entries), records: StateDigest.lanesOf([], items.txns) }
+}
+
+/** A writer that collects the parts in memory and imports them whole (`snapshot`: what it collected, for a synchronous import). */
+export class CollectingWriter implements SnapshotWriter {
+  private readonly entries: Array<readonly [string, Value]> = []
+  private readonly txns: Array<readonly [string, string]> = []
+
+  constructor (private readonly at: Timestamp, private readonly store?: Store) {}
+
+  add (items: SnapshotItems): StagedDigest {
+    this.entries.push(...items.entries)
+    this.txns.push(...items.txns)
+    return stagedDigest(items)
+  }
+
+  snapshot (meta: ReadonlyArray<readonly [string, Value]>): StoreSnapshot {
+    return { at: this.at, entries: this.entries, txns: this.txns, meta }
+  }
+
+  async write (items: SnapshotItems): Promise<StagedDigest> {
+    return this.add(items)
+  }
+
+  async commit (meta: ReadonlyArray<readonly [string, Value]>): Promise<void> {
+    if (this.store === undefined) throw new Error('a collecting writer without a store cannot commit')
+    await this.store.importSnapshot(this.snapshot(meta))
+  }
+
+  async abort (): Promise<void> {}
+}
+
+/** The store's staging when it has one (the parts go to disk as they come), else a collecting writer. */
+export async function openSnapshotWriter (store: Store, at: Timestamp): Promise<SnapshotWriter> {
+  if (store.beginStaged === undefined || store.stagePart === undefined || store.commitStaged === undefined || store.dropStaged === undefined) return new CollectingWriter(at, store)
+  const staging = store as Store & Required<Pick<Store, 'beginStaged' | 'stagePart' | 'commitStaged' | 'dropStaged'>>
+  await staging.beginStaged(at)
+  return {
+    write: async items => await staging.stagePart(items),
+    commit: async meta => { await staging.commitStaged(meta) },
+    abort: async () => { await staging.dropStaged() }
+  }
 }

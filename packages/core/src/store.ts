@@ -98,6 +98,20 @@ export interface Store {
    * older ones may fail with SnapshotTooOldError.
    */
   importSnapshot(snapshot: StoreSnapshot): Promise<void>
+  /**
+   * Staged import, for a store that can hold a large snapshot beside its
+   * state instead of in memory (IndexedDB pages): `beginStaged` starts a
+   * staging at `at` (dropping any earlier one), `stagePart` adds a part
+   * (entries in any order, records) and answers its StateDigest lanes,
+   * `commitStaged` makes the staged snapshot the state with `meta`, exactly
+   * as `importSnapshot` would, and `dropStaged` forgets it. Nothing staged is
+   * visible before the commit. Without them, `openSnapshotWriter` collects
+   * the parts in memory and imports them at the commit.
+   */
+  beginStaged?(at: Timestamp): Promise<void>
+  stagePart?(items: SnapshotItems): Promise<StagedDigest>
+  commitStaged?(meta: ReadonlyArray<readonly [name: string, value: Value]>): Promise<void>
+  dropStaged?(): Promise<void>
   close(): Promise<void>
 }
 
@@ -118,10 +132,20 @@ export interface StoreSnapshot {
   readonly meta: ReadonlyArray<readonly [name: string, value: Value]>
 }
 
-/** Part of a snapshot as it is read out: entries (in key order), then exactly-once records. */
-export interface SnapshotPart {
+/** Items of a snapshot: entries, and exactly-once records. */
+export interface SnapshotItems {
   readonly entries: ReadonlyArray<readonly [key: string, value: Value]>
   readonly txns: ReadonlyArray<readonly [clientTxnId: string, record: string]>
+}
+
+/** The StateDigest lanes of a staged part's entries and of its records. */
+export interface StagedDigest {
+  readonly values: readonly [number, number]
+  readonly records: readonly [number, number]
+}
+
+/** Part of a snapshot as it is read out: entries (in key order), then exactly-once records. */
+export interface SnapshotPart extends SnapshotItems {
   /** The last part: the snapshot ends with it. */
   readonly done: boolean
 }
@@ -139,9 +163,10 @@ export interface SnapshotReader {
   close(): Promise<void>
 }
 
-/** Every method of the `Store` contract but `close` and the optional `openSnapshot` (a reader does not cross a worker boundary), in one list: hosts that forward a store (the database worker) derive their API from it. */
+/** Every method of the `Store` contract but `close` and the optional `openSnapshot` (a reader does not cross a worker boundary), in one list (the optional staging ones included: a forwarding host forwards them to a store that has them): hosts that forward a store (the database worker) derive their API from it. */
 export const STORE_METHODS = [
-  'write', 'latest', 'latestValues', 'txnRecords', 'batchRange', 'outcome', 'getMeta', 'entries', 'gc', 'exportSnapshot', 'importSnapshot'
+  'write', 'latest', 'latestValues', 'txnRecords', 'batchRange', 'outcome', 'getMeta', 'entries', 'gc', 'exportSnapshot', 'importSnapshot',
+  'beginStaged', 'stagePart', 'commitStaged', 'dropStaged'
 ] as const satisfies ReadonlyArray<keyof Store>
 
 export type StoreMethod = (typeof STORE_METHODS)[number]

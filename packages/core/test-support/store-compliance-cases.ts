@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { TS_INFINITY, makeTimestamp, openSnapshotReader, peerTag, StoreFailedError, type Batch, type Outcome, type Settlement, type Store, type StoreBatch, type Thunk, type Timestamp, type Value, type Version } from '../src/index.js'
+import { StateDigest, TS_INFINITY, makeTimestamp, openSnapshotReader, openSnapshotWriter, peerTag, StoreFailedError, type Batch, type Outcome, type Settlement, type Store, type StoreBatch, type Thunk, type Timestamp, type Value, type Version } from '../src/index.js'
 
 /** How the suite gets a store: fresh ones, and (for durable stores) the same data reopened. */
 export interface StoreFactory {
@@ -365,6 +365,70 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
           await h.cleanup?.()
         }
       })
+    }
+  },
+
+  {
+    name: 'stages a snapshot part by part (openSnapshotWriter) unseen until its commit, which replaces the state as an import does; a dropped staging changes nothing',
+    async run (factory) {
+      const h = await factory.open()
+      let store = h.store
+      try {
+        await store.write({ batches: singles(9), settle: [settled(1, [['a', 1], ['zzz', 26]])], txns: [['t1', `${tsAt(1)}mine`]], meta: [['cursor', { n: 1 }], ['config', { voters: ['v0'] }]] })
+        const before = async (s: Store): Promise<void> => {
+          expect(await s.entries(TS_INFINITY)).to.deep.equal([['a', 1], ['zzz', 26]])
+          expect(await s.txnRecords(['t1', 't2'])).to.deep.equal([`${tsAt(1)}mine`, undefined])
+          expect(await s.getMeta('cursor')).to.deep.equal({ n: 1 })
+        }
+        // A staging given up: nothing of it shows.
+        const dropped = await openSnapshotWriter(store, tsAt(5))
+        await dropped.write({ entries: [['gone', 1]], txns: [['tx', `${tsAt(4)}c`]] })
+        await dropped.abort()
+        await before(store)
+        const w = await openSnapshotWriter(store, tsAt(5))
+        // Parts in no particular order: the second holds keys below the first's, and one between.
+        const parts = [
+          { entries: [['m', 'em'], ['p', [1, 2]], ['k', { k: true }]] as Array<[string, Value]>, txns: [['t2', `${tsAt(2)}c`]] as Array<[string, string]> },
+          { entries: [['b', 'x'.repeat(300)], ['n', null]] as Array<[string, Value]>, txns: [['t3', `${tsAt(3)}c`], ['t1', `${tsAt(1)}c`]] as Array<[string, string]> },
+          { entries: [['z', 0]] as Array<[string, Value]>, txns: [] as Array<[string, string]> }
+        ]
+        for (const part of parts) {
+          const digest = await w.write(part)
+          expect(digest).to.deep.equal({ values: StateDigest.lanesOf(part.entries), records: StateDigest.lanesOf([], part.txns) })
+          // Staged, not seen.
+          await before(store)
+        }
+        await w.commit([['cursor', { n: 5 }]])
+        const after = async (s: Store): Promise<void> => {
+          expect(await s.entries(TS_INFINITY)).to.deep.equal([['b', 'x'.repeat(300)], ['k', { k: true }], ['m', 'em'], ['n', null], ['p', [1, 2]], ['z', 0]])
+          expect(await s.latestValues(['a', 'b', 'n', 'zzz', 'z'], TS_INFINITY)).to.deep.equal([undefined, 'x'.repeat(300), null, undefined, 0])
+          expect((await s.latest('k', tsAt(5)))?.value).to.deep.equal({ k: true })
+          expect(await versionOrTooOld(s.latest('k', tsAt(4)))).to.equal('too old')
+          expect(await s.txnRecords(['t1', 't2', 't3', 'tx'])).to.deep.equal([`${tsAt(1)}c`, `${tsAt(2)}c`, `${tsAt(3)}c`, undefined])
+          expect(await s.getMeta('cursor')).to.deep.equal({ n: 5 })
+          expect(await s.getMeta('config')).to.deep.equal({ voters: ['v0'] })
+          expect(await s.batchRange('v0', 0, 1, Infinity)).to.deep.equal(singles(9))
+        }
+        await after(store)
+        if (h.reopen !== undefined) {
+          store = await h.reopen()
+          await after(store)
+        }
+        // Written over after the commit: the new versions shadow the staged ones.
+        await store.write({ settle: [settled(9, [['b', 'new'], ['m', undefined]])] })
+        expect(await store.latestValues(['b', 'm', 'k'], TS_INFINITY)).to.deep.equal(['new', undefined, { k: true }])
+        // A second snapshot replaces the first (a store that keeps pages switches back to its first range).
+        await store.importSnapshot({ at: tsAt(12), entries: [['q', 1]], txns: [], meta: [] })
+        expect(await store.entries(TS_INFINITY)).to.deep.equal([['q', 1]])
+        if (h.reopen !== undefined) {
+          store = await h.reopen()
+          expect(await store.entries(TS_INFINITY)).to.deep.equal([['q', 1]])
+          expect(await store.txnRecords(['t1'])).to.deep.equal([undefined])
+        }
+      } finally {
+        await store.close().catch(() => {})
+        await h.cleanup?.()
+      }
     }
   },
 

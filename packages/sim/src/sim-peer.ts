@@ -1,5 +1,5 @@
 import {
-  ArrayReader, StateDigest, applyRunSync, decisionKey, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
+  ArrayReader, CollectingWriter, StateDigest, applyRunSync, decisionKey, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
   type Effect, type EpochChange, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
   type ReadResult, type Value
 } from '@tideline/core'
@@ -38,8 +38,9 @@ export class SimPeer {
   private readonly calls = new Map<number, (error: Error | undefined, value: unknown) => void>()
   private nextCall = 0
   private crashed = false
-  /** Snapshot readers open for exports, by id (gone with the peer's memory). */
+  /** Snapshot readers open for exports, by id, and the snapshot being staged (gone with the peer's memory). */
   private readonly readers = new Map<string, ArrayReader>()
+  private writer: { readonly id: string, readonly writer: CollectingWriter } | undefined
   /** When the scheduled tick fires (Infinity: none). */
   private armedAt = Infinity
 
@@ -187,10 +188,25 @@ export class SimPeer {
         })
         break
       case 'close-snapshot': this.readers.delete(e.id); break
-      case 'import-snapshot':
-        // Atomic and strict: a crash before the latency passed leaves the old state.
-        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.importSnapshotSync(e.snapshot); return { t: 'snapshot-imported', cursor: e.cursor } })
+      case 'stage-snapshot': {
+        // One staging at a time: a new one drops the last (its parts are gone with it).
+        const w = this.writer?.id === e.id ? this.writer : { id: e.id, writer: new CollectingWriter(e.at) }
+        this.writer = w
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => (this.writer === w ? { t: 'snapshot-staged', id: e.id, digest: w.writer.add(e.items) } : undefined))
         break
+      }
+      case 'import-snapshot': {
+        const w = this.writer
+        // Atomic and strict: a crash before the latency passed leaves the old state.
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => {
+          if (w?.id !== e.id || this.writer !== w) throw new Error(`no snapshot ${e.id} is staged`)
+          store.importSnapshotSync(w.writer.snapshot(e.meta))
+          this.writer = undefined
+          return { t: 'snapshot-imported', cursor: e.cursor }
+        })
+        break
+      }
+      case 'drop-snapshot': if (this.writer?.id === e.id) this.writer = undefined; break
       case 'settle': {
         const done = this.calls.get(e.call)
         this.calls.delete(e.call)

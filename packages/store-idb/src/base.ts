@@ -1,4 +1,4 @@
-import { cloneValue, type Timestamp, type Value } from '@tideline/core'
+import { cloneValue, timestampPredecessor, type Timestamp, type Value } from '@tideline/core'
 import { all, request, scan } from './requests.js'
 import type { BasePage, LatestRecord } from './schema.js'
 
@@ -7,11 +7,23 @@ const PAGE_KEYS = 256
 const PAGE_BYTES = 256 * 1024
 /** Pages kept decoded in memory for reads (each up to about PAGE_BYTES). */
 const CACHED_PAGES = 16
-/** The `base` key of the record that lists every page's first key (pages are keyed 0, 1, …). */
+/** The `base` key of the record that lists every page's first key (and where the pages start). */
 export const BASE_INDEX_KEY = -1
+/**
+ * The two ranges of `base` keys pages live in, [0, SPAN) and [SPAN, 2 SPAN):
+ * the current snapshot's pages in one, a snapshot being staged in the other
+ * (its value pages from the range's start, its record pages from RECORDS on).
+ */
+const SPAN = 2 ** 30
+const RECORDS = 2 ** 29
+
+/** The keys of one range of pages. */
+function span (start: number): IDBKeyRange {
+  return IDBKeyRange.bound(start, start + SPAN, false, true)
+}
 
 /**
- * A snapshot's values as pages: what `importSnapshot` writes instead of one
+ * A snapshot's values as pages: what a snapshot import writes instead of one
  * `latest` record per key. In Chromium every IndexedDB request is a round
  * trip to the browser process, which costs about as much for 10 bytes as for
  * 1 KB (10,000 puts take 1.4 to 1.8 s on this machine, 40 pages holding the
@@ -22,13 +34,16 @@ export const BASE_INDEX_KEY = -1
  * page whose first key is the greatest at or below it, as of the snapshot.
  * The pages are never rewritten: a key overwritten later is shadowed by its
  * `latest` record, and GC keeps a deletion that shadows a page's entry.
+ *
+ * A fetched snapshot is staged part by part (StagedPages) in the other range
+ * of keys while the current pages serve; its commit switches the index over.
  */
 export class BaseLayer {
-  private gen: Pages = new Pages([])
+  private gen: Pages = new Pages([], 0)
 
   /**
    * The pages as a transaction created now sees them: take it in the same
-   * tick as the transaction, since an import issued meanwhile replaces them
+   * tick as the transaction, since a commit issued meanwhile replaces them
    * for every transaction created after it (and not for those before).
    */
   get current (): Pages {
@@ -37,45 +52,118 @@ export class BaseLayer {
 
   /** Reads the page index (at open). */
   async load (base: IDBObjectStore): Promise<void> {
-    const index = await request(base.get(BASE_INDEX_KEY) as IDBRequest<{ firsts: string[] } | undefined>)
-    this.gen = new Pages(index?.firsts ?? [])
+    const index = await request(base.get(BASE_INDEX_KEY) as IDBRequest<BaseIndex | undefined>)
+    this.gen = new Pages(index?.firsts ?? [], index?.start ?? 0)
+  }
+
+  /** Starts staging a snapshot in the range the current pages do not use, clearing what an earlier staging left there. */
+  stage (base: IDBObjectStore, at: Timestamp): StagedPages {
+    const start = this.gen.start === 0 ? SPAN : 0
+    base.delete(span(start))
+    return new StagedPages(at, start)
   }
 
   /**
-   * Writes `entries` (ascending by key, with their encoded sizes) as pages as of `ts`, in `base`'s
-   * transaction (already cleared), and makes them current for every transaction created from now on.
+   * Makes `staged` the current pages, in `base`'s transaction (issued in
+   * the same tick as it was created), dropping the old ones; every
+   * transaction created from now on reads the new ones.
    */
-  write (base: IDBObjectStore, entries: ReadonlyArray<readonly [string, Value]>, sizes: readonly number[], ts: Timestamp): void {
-    const firsts: string[] = []
+  commit (base: IDBObjectStore, staged: StagedPages): void {
+    base.delete(span(this.gen.start))
+    base.put({ firsts: staged.firsts, start: staged.start } satisfies BaseIndex, BASE_INDEX_KEY)
+    this.gen = new Pages(staged.firsts, staged.start)
+  }
+
+  /** The staged records' pages, once copied to `txns` at the commit. */
+  dropRecords (base: IDBObjectStore, staged: StagedPages): void {
+    base.delete(IDBKeyRange.bound(staged.start + RECORDS, staged.start + SPAN, false, true))
+  }
+
+  /** Forgets a staging (what it wrote). */
+  drop (base: IDBObjectStore, staged: StagedPages): void {
+    base.delete(span(staged.start))
+  }
+}
+
+/** The `base` record that says which pages are current. */
+interface BaseIndex {
+  readonly firsts: readonly string[]
+  /** The key of the first page (0 for stores written before staging). */
+  readonly start?: number
+}
+
+/**
+ * A snapshot being staged: each part's entries go into pages after the
+ * last one (sorted), its exactly-once records into a page of records; an
+ * entry whose key is not above the last page's (a source that sent its keys
+ * in another order) is kept in memory and written as a `latest` record at
+ * the commit.
+ */
+export class StagedPages {
+  readonly firsts: string[] = []
+  readonly loose: Array<readonly [string, Value]> = []
+  recordPages = 0
+  private lastKey: string | undefined
+
+  constructor (readonly at: Timestamp, readonly start: number) {}
+
+  /** Writes a part in `base`'s transaction; `sizes` are its entries' encoded sizes. */
+  put (base: IDBObjectStore, entries: ReadonlyArray<readonly [string, Value]>, sizes: readonly number[], txns: ReadonlyArray<readonly [string, string]>): void {
+    const keyOf = (i: number): string => (entries[i] as readonly [string, Value])[0]
+    const order = entries.map((_e, i) => i).sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
+    for (let i = 1; i < order.length; i++) {
+      if (keyOf(order[i] as number) === keyOf(order[i - 1] as number)) throw new TypeError(`the snapshot names key ${JSON.stringify(keyOf(order[i] as number))} twice`)
+    }
+    const ts = timestampPredecessor(this.at)
     let page: { keys: string[], values: Value[] } = { keys: [], values: [] }
     let bytes = 0
     const flush = (): void => {
       if (page.keys.length === 0) return
-      firsts.push(page.keys[0] as string)
-      base.put({ ts, keys: page.keys, values: page.values } satisfies BasePage, firsts.length - 1)
+      this.firsts.push(page.keys[0] as string)
+      base.put({ ts, keys: page.keys, values: page.values } satisfies BasePage, this.start + this.firsts.length - 1)
       page = { keys: [], values: [] }
       bytes = 0
     }
-    entries.forEach(([key, value], i) => {
+    for (const i of order) {
+      const [key, value] = entries[i] as readonly [string, Value]
+      if (this.lastKey !== undefined && key <= this.lastKey) {
+        this.loose.push([key, value])
+        continue
+      }
+      this.lastKey = key
       page.keys.push(key)
       page.values.push(value)
       bytes += key.length + (sizes[i] ?? 0)
       if (page.keys.length >= PAGE_KEYS || bytes >= PAGE_BYTES) flush()
-    })
+    }
     flush()
-    base.put({ firsts }, BASE_INDEX_KEY)
-    this.gen = new Pages(firsts)
+    if (txns.length > 0) base.put({ records: txns }, this.start + RECORDS + this.recordPages++)
   }
+
+  /** The staged records, page by page, read in `base`'s transaction. */
+  async eachRecord (base: IDBObjectStore, visit: (id: string, record: string) => void): Promise<void> {
+    for (let j = 0; j < this.recordPages; j++) {
+      const page = await request(base.get(this.start + RECORDS + j) as IDBRequest<RecordPage | undefined>)
+      for (const [id, record] of page?.records ?? []) visit(id, record)
+    }
+  }
+}
+
+/** A staged part's exactly-once records. */
+export interface RecordPage {
+  readonly records: ReadonlyArray<readonly [string, string]>
 }
 
 /** One generation of pages: their index and the ones read so far. */
 export class Pages {
-  /** First key of each page, ascending; page `i` is stored under key `i`. */
+  /** First key of each page, ascending; page `i` is stored under key `start + i`. */
   private readonly firsts: readonly string[]
+  readonly start: number
   private readonly cache = new Map<number, BasePage>()
 
-  constructor (firsts: readonly string[]) {
+  constructor (firsts: readonly string[], start: number) {
     this.firsts = firsts
+    this.start = start
   }
 
   get empty (): boolean {
@@ -112,7 +200,7 @@ export class Pages {
       else list.push(key)
     }
     const missing = [...wanted.keys()].filter(p => !this.cache.has(p))
-    const got = await all(missing.map(p => base.get(p) as IDBRequest<BasePage | undefined>))
+    const got = await all(missing.map(p => base.get(this.start + p) as IDBRequest<BasePage | undefined>))
     missing.forEach((p, i) => { const page = got[i]; if (page !== undefined) this.remember(p, page) })
     for (const [p, list] of wanted) {
       const page = this.cache.get(p)
@@ -132,7 +220,7 @@ export class Pages {
     await scan(base, (_id, page) => {
       const p = page as BasePage
       for (let i = 0; i < p.keys.length; i++) visit(p.keys[i] as string, { ts: p.ts, value: p.values[i] })
-    }, IDBKeyRange.lowerBound(0))
+    }, IDBKeyRange.bound(this.start, this.start + this.firsts.length - 1))
   }
 
   private remember (p: number, page: BasePage): void {

@@ -1,8 +1,8 @@
 import { openDB, unwrap, type IDBPDatabase } from 'idb'
-import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, timestampPredecessor, timestampSuccessor } from '@tideline/core'
-import type { Batch, GcResult, Outcome, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
+import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
+import type { Batch, GcResult, Outcome, SnapshotItems, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { DEFAULT_VERSION_WINDOW_MS } from './constants.js'
-import { BaseLayer, type Pages } from './base.js'
+import { BaseLayer, type Pages, type StagedPages } from './base.js'
 import { collect, type GcPass } from './gc.js'
 import { abort, all, completion, guard, request, scan } from './requests.js'
 import { NewestReader } from './newest.js'
@@ -10,8 +10,8 @@ import { outcomesIn } from './runs.js'
 import { ALL, SCHEMA_VERSION, type LatestRecord, type Name, type RunRecord, type Schema } from './schema.js'
 import { apply, type Replaced } from './settle.js'
 
-/** The object stores a snapshot import replaces whole (`batches` and `meta` keep what the snapshot does not name). */
-const REPLACED_BY_SNAPSHOT: readonly Name[] = ['latest', 'runs', 'txns', 'base']
+/** The object stores a snapshot import replaces whole (`batches` and `meta` keep what the snapshot does not name; `base` switches pages). */
+const REPLACED_BY_SNAPSHOT: readonly Name[] = ['latest', 'runs', 'txns']
 
 export interface IdbStoreInit {
   /** Name of the IndexedDB database; created when missing. One replica per database. */
@@ -79,6 +79,8 @@ export class IdbStore implements Store {
   private readonly window: VersionWindow<Value | undefined>
   /** Where the GC pass under way stands (bounded steps resume there). */
   private gcPass: GcPass = {}
+  /** The snapshot being staged, if any. */
+  private staged: StagedPages | undefined
   private readonly reader = new NewestReader()
   /** The last imported snapshot's values, in pages (keys written since have `latest` records that shadow them). */
   private readonly base = new BaseLayer()
@@ -309,35 +311,78 @@ export class IdbStore implements Store {
   }
 
   async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
-    const sizes = snapshot.entries.map(([, value]) => checkValue(value, Infinity))
     for (const [, value] of snapshot.meta) checkValue(value, Infinity)
+    await this.beginStaged(snapshot.at)
+    try {
+      await this.stagePart(snapshot)
+    } catch (err) {
+      await this.dropStaged()
+      throw err
+    }
+    await this.commitStaged(snapshot.meta)
+  }
+
+  async beginStaged (at: Timestamp): Promise<void> {
     return guard(async () => {
-      // Values, records and run records are replaced, and the snapshot's meta written, in one transaction:
-      // a crash leaves the old state or the snapshot's, never a mix. Batches and other meta stay.
-      const asOf = timestampPredecessor(snapshot.at)
-      // The snapshot's values stand as of just below `at`: reads at or above it see them, older ones are refused.
-      // They go in as pages (a put per page, not per key), in key order.
-      const keyOf = (i: number): string => (snapshot.entries[i] as readonly [string, Value])[0]
-      const order = snapshot.entries.map((_e, i) => i).sort((a, b) => (keyOf(a) < keyOf(b) ? -1 : keyOf(a) > keyOf(b) ? 1 : 0))
-      for (let i = 1; i < order.length; i++) {
-        if (keyOf(order[i] as number) === keyOf(order[i - 1] as number)) throw new TypeError(`the snapshot names key ${JSON.stringify(keyOf(order[i] as number))} twice`)
-      }
-      const tx = this.transaction(ALL, 'readwrite', 'strict')
+      const tx = this.transaction('base', 'readwrite')
       const done = completion(tx)
-      let paged = false
+      this.staged = this.base.stage(tx.objectStore('base'), at)
+      await done
+    })
+  }
+
+  /** Writes a part as pages beside the current ones (one transaction; not durable until the commit) and hashes it meanwhile. */
+  async stagePart (items: SnapshotItems): Promise<StagedDigest> {
+    const staged = this.staging()
+    // Checked before anything is written: a value that does not encode throws here.
+    const sizes = items.entries.map(([, value]) => checkValue(value, Infinity))
+    return guard(async () => {
+      const tx = this.transaction('base', 'readwrite', 'relaxed')
+      const done = completion(tx)
       try {
-        for (const name of REPLACED_BY_SNAPSHOT) tx.objectStore(name).clear()
-        this.base.write(tx.objectStore('base'), order.map(i => snapshot.entries[i] as readonly [string, Value]), order.map(i => sizes[i] as number), asOf)
-        paged = true
-        // An empty run record there: a reopen then knows nothing below `at` is held (see open).
-        tx.objectStore('runs').put({ first: asOf, outcomes: [] } satisfies RunRecord, asOf)
-        const txns = tx.objectStore('txns')
-        for (const [id, record] of snapshot.txns) txns.put(record, id)
-        const meta = tx.objectStore('meta')
-        for (const [name, value] of snapshot.meta) meta.put(value, name)
+        staged.put(tx.objectStore('base'), items.entries, sizes, items.txns)
       } catch (err) {
         abort(tx)
-        if (paged) this.fail(`a snapshot import failed: ${(err as Error).message}`)
+        throw err
+      }
+      const digest = stagedDigest(items)
+      await done
+      return digest
+    })
+  }
+
+  /**
+   * The staged snapshot becomes the state in one transaction: values,
+   * records and run records are replaced (a crash leaves the old state or
+   * the snapshot's, never a mix); batches and meta the snapshot does not
+   * name stay. Its values stand as of just below `at`: reads at or above it
+   * see them, older ones are refused.
+   */
+  async commitStaged (meta: ReadonlyArray<readonly [string, Value]>): Promise<void> {
+    const staged = this.staging()
+    for (const [, value] of meta) checkValue(value, Infinity)
+    return guard(async () => {
+      const asOf = timestampPredecessor(staged.at)
+      const tx = this.transaction(ALL, 'readwrite', 'strict')
+      const done = completion(tx)
+      let switched = false
+      try {
+        for (const name of REPLACED_BY_SNAPSHOT) tx.objectStore(name).clear()
+        const base = tx.objectStore('base')
+        this.base.commit(base, staged)
+        switched = true
+        const latest = tx.objectStore('latest')
+        for (const [key, value] of staged.loose) latest.put({ ts: asOf, value } satisfies LatestRecord, key)
+        // An empty run record there: a reopen then knows nothing below `at` is held (see open).
+        tx.objectStore('runs').put({ first: asOf, outcomes: [] } satisfies RunRecord, asOf)
+        const metaStore = tx.objectStore('meta')
+        for (const [name, value] of meta) metaStore.put(value, name)
+        const txns = tx.objectStore('txns')
+        await staged.eachRecord(base, (id, record) => { txns.put(record, id) })
+        this.base.dropRecords(base, staged)
+      } catch (err) {
+        abort(tx)
+        if (switched) this.fail(`a snapshot import failed: ${(err as Error).message}`)
         throw err
       }
       try {
@@ -347,11 +392,29 @@ export class IdbStore implements Store {
         this.fail(`a snapshot import failed: ${(err as Error).message}`)
         throw err
       }
+      this.staged = undefined
       // topOutcome stays unless raised: lowering it could let a write issued meanwhile settle a timestamp twice; too high costs lookups only.
       if (asOf > this.topOutcome) this.topOutcome = asOf
-      this.window.reset(snapshot.at)
+      this.window.reset(staged.at)
       this.gcPass = {}
     })
+  }
+
+  async dropStaged (): Promise<void> {
+    const staged = this.staged
+    if (staged === undefined) return
+    this.staged = undefined
+    return guard(async () => {
+      const tx = this.transaction('base', 'readwrite')
+      const done = completion(tx)
+      this.base.drop(tx.objectStore('base'), staged)
+      await done
+    })
+  }
+
+  private staging (): StagedPages {
+    if (this.staged === undefined) throw new TypeError('no snapshot is being staged (beginStaged first)')
+    return this.staged
   }
 
   async close (): Promise<void> {

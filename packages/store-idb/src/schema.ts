@@ -10,7 +10,8 @@ import type { Batch, HeldVersion, Outcome, Timestamp, Value } from '@tideline/co
  *   txns     clientTxnId               → exactly-once record
  *   meta     name                      → value
  *   base     page number               → { ts, keys, values }: a snapshot's values, PAGE_KEYS at a time (see BaseLayer);
- *            -1 → { firsts }: each page's first key
+ *            -1 → { firsts, start }: each page's first key, and the number of the first page;
+ *            pages of a snapshot being staged in the other range, and its records ({ records })
  *
  * Array keys compare element by element, numbers numerically and strings by
  * UTF-16 code unit, as JS strings do: a range of one coordinator's batches is
@@ -50,7 +51,7 @@ export interface Schema extends DBSchema {
   runs: { key: Timestamp, value: RunRecord }
   txns: { key: string, value: string }
   meta: { key: string, value: Value }
-  base: { key: number, value: BasePage | { firsts: string[] } }
+  base: { key: number, value: BasePage | { firsts: string[], start?: number } | { records: ReadonlyArray<readonly [string, string]> } }
 }
 
 export type Name = StoreNames<Schema>

@@ -1,7 +1,8 @@
 import type { AppliedRun, RunRules } from '../apply.js'
 import type { Message } from '../messages.js'
-import type { GcResult, SnapshotPart, StoreBatch, StoreSnapshot } from '../store.js'
+import type { GcResult, SnapshotItems, SnapshotPart, StagedDigest, StoreBatch } from '../store.js'
 import type { Timestamp } from '../timestamp.js'
+import type { Value } from '../value.js'
 import type { Cursor, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk, Batch } from '../types.js'
 import type { AcceptorState } from './meta.js'
 import type { LogEvent } from './vocabulary.js'
@@ -34,6 +35,8 @@ export type Completion =
   | { readonly t: 'snapshot-exported', readonly id: string, readonly to: string, readonly at: Timestamp }
   /** The next part the export `id`'s reader read. */
   | { readonly t: 'snapshot-read', readonly id: string, readonly part: SnapshotPart }
+  /** The store staged a chunk of the snapshot `id`: the digest lanes of its values and records. */
+  | { readonly t: 'snapshot-staged', readonly id: string, readonly digest: StagedDigest }
   | { readonly t: 'snapshot-imported', readonly cursor: Cursor }
   /** What the store holds at the frontier, as a StateDigest (checked once when a peer opens). */
   | { readonly t: 'scrubbed', readonly state: readonly [number, number] }
@@ -97,8 +100,12 @@ export type Effect =
   | { readonly t: 'read-snapshot', readonly id: string, readonly maxBytes: number }
   /** Close the reader `id` (after a read under way). */
   | { readonly t: 'close-snapshot', readonly id: string }
-  /** Replace the store's state with a fetched snapshot at `cursor` (evaluation is paused); answered by `snapshot-imported`. */
-  | { readonly t: 'import-snapshot', readonly snapshot: StoreSnapshot, readonly cursor: Cursor }
+  /** Stage the next chunk of the snapshot `id` at `at` (`openSnapshotWriter`, opened with the first; one staging at a time); answered by `snapshot-staged`. */
+  | { readonly t: 'stage-snapshot', readonly id: string, readonly at: Timestamp, readonly items: SnapshotItems }
+  /** Replace the store's state with the snapshot `id` staged, at `cursor` (evaluation is paused); answered by `snapshot-imported`. */
+  | { readonly t: 'import-snapshot', readonly id: string, readonly cursor: Cursor, readonly meta: ReadonlyArray<readonly [string, Value]> }
+  /** Forget the snapshot `id` staged (refused, or given up). */
+  | { readonly t: 'drop-snapshot', readonly id: string }
   /** Answers a public API call: `error` set, or `value` (a TxnResult, a ReadResult, or nothing). */
   | { readonly t: 'settle', readonly call: number, readonly value?: unknown, readonly error?: Error }
   /** Feed `input` to `step` after the current turn (microtask), not inside it. */

@@ -1,7 +1,7 @@
 import { TS_ZERO, type Timestamp } from '../timestamp.js'
 import type { Cursor } from '../types.js'
-import type { Value } from '../value.js'
 import type { StateDigest } from '../state-digest.js'
+import type { SnapshotItems } from '../store.js'
 
 /**
  * What a peer keeps to bound its history (DESIGN §11): how far its own
@@ -15,8 +15,10 @@ export interface SnapshotFetch {
   readonly source: string
   /** The chunk the stream goes on with: every one before it was received, in order. */
   next: number
-  /** Items (entries, then exactly-once records) received in order so far. */
+  /** Items (entries, then exactly-once records) received in order so far (and handed to the store to stage). */
   received: number
+  /** Chunks the store staged (it answers each with its digest lanes). */
+  staged: number
   /** Chunks asked for and not in yet, and chunks that arrived ahead of the stream. */
   readonly asked: Set<number>
   readonly ahead: Map<number, SnapshotItems>
@@ -27,11 +29,9 @@ export interface SnapshotFetch {
   cursor: Cursor | undefined
   /** The source's StateDigest of the whole snapshot (it comes with the last chunk). */
   digest: string | undefined
-  /** StateDigests of the values and of the records received so far. */
+  /** StateDigests of the values and of the records staged so far. */
   readonly values: StateDigest
   readonly records: StateDigest
-  readonly entries: Array<[string, Value]>
-  readonly txns: Array<[string, string]>
   askedAt: number
   tries: number
   /** Every chunk is in and self-consistent: the current voters are asked whether it is their state too (state-votes.ts). */
@@ -39,11 +39,6 @@ export interface SnapshotFetch {
   /** A majority vouched for it: evaluation pauses so the import lands between runs. */
   ready: boolean
   importing: boolean
-}
-
-export interface SnapshotItems {
-  readonly entries: ReadonlyArray<readonly [string, Value]>
-  readonly txns: ReadonlyArray<readonly [string, string]>
 }
 
 /**

@@ -2,7 +2,7 @@ import * as C from '../constants.js'
 import { Hasher } from '../hash.js'
 import { StateDigest } from '../state-digest.js'
 import { SnapshotMismatchError } from '../errors.js'
-import type { StoreSnapshot } from '../store.js'
+import type { StagedDigest } from '../store.js'
 import { maxTimestamp, type Timestamp } from '../timestamp.js'
 import type { Cursor } from '../types.js'
 import type { Value } from '../value.js'
@@ -74,7 +74,8 @@ function startFetch (s: PeerState): void {
   const source = sources[h.fetches % sources.length] as string
   // A `gone` answer is taken once: if this fetch comes to nothing and the gap is still there, gap fill hears it again.
   h.gapGoneAt = -Infinity
-  h.fetch = { id: `${s.id}#${++h.fetches}`, source, next: 0, received: 0, asked: new Set(), ahead: new Map(), last: undefined, at: undefined, cursor: undefined, digest: undefined, values: new StateDigest(), records: new StateDigest(), entries: [], txns: [], askedAt: s.now, tries: 0, vote: undefined, ready: false, importing: false }
+  abandon(s)
+  h.fetch = { id: `${s.id}#${++h.fetches}`, source, next: 0, received: 0, staged: 0, asked: new Set(), ahead: new Map(), last: undefined, at: undefined, cursor: undefined, digest: undefined, values: new StateDigest(), records: new StateDigest(), askedAt: s.now, tries: 0, vote: undefined, ready: false, importing: false }
   log(s, 'snapshot-fetch', { from: source, frontier: s.frontier })
   ask(s, h.fetch)
 }
@@ -128,25 +129,24 @@ export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at
   log(s, 'snapshot-chunk', { chunk: m.chunk, items: m.entries.length + m.txns.length, last: m.last })
   f.asked.delete(m.chunk)
   f.ahead.set(m.chunk, { entries: m.entries, txns: m.txns })
-  // Every chunk that continues the stream, in order (one that came ahead waits for those before it),
-  // hashed as it comes: the digests are ready when the last one is in.
+  // Every chunk that continues the stream, in order (one that came ahead waits for those before it), goes
+  // to the store as it comes (staged beside the state, not held here); the store answers its digest lanes.
   for (let c = f.ahead.get(f.next); c !== undefined; c = f.ahead.get(f.next)) {
     f.ahead.delete(f.next++)
-    for (const [k, v] of c.entries) {
-      f.values.entry(k, v)
-      f.entries.push([k, v])
-    }
-    for (const [id, r] of c.txns) {
-      f.records.record(id, r)
-      f.txns.push([id, r])
-    }
     f.received += c.entries.length + c.txns.length
+    emit(s, { t: 'stage-snapshot', id: f.id, at: f.at, items: c })
   }
   f.tries = 0
-  if (f.last === undefined || f.next <= f.last) {
-    ask(s, f, false)
-    return
-  }
+  if (f.last === undefined || f.next <= f.last) ask(s, f, false)
+}
+
+/** The store staged the next chunk of the fetch `id`: once every chunk is, the snapshot is checked and put to the vote. */
+export function onSnapshotStaged (s: PeerState, id: string, digest: StagedDigest): void {
+  const f = s.history.fetch
+  if (f === undefined || f.id !== id) return
+  f.values.plus(digest.values)
+  f.records.plus(digest.records)
+  if (++f.staged <= (f.last ?? Infinity)) return
   const cursor = f.cursor as Cursor
   if (!ahead(s, cursor)) {
     refuse(s, 'the snapshot is not ahead of this replica')
@@ -189,7 +189,15 @@ export function onSnapshotVote (s: PeerState, from: string, at: number, state: r
 function refuse (s: PeerState, why: string | Error): void {
   count(s, 'snapshot-refused')
   log(s, 'snapshot-refused', { from: s.history.fetch?.source, ...(typeof why === 'string' ? { why } : { error: why.name, why: why.message }) })
+  abandon(s)
+}
+
+/** The fetch under way is given up: what its store staged is dropped. */
+function abandon (s: PeerState): void {
+  const f = s.history.fetch
+  if (f === undefined) return
   s.history.fetch = undefined
+  if (f.next > 0) emit(s, { t: 'drop-snapshot', id: f.id })
 }
 
 function beginImport (s: PeerState, f: SnapshotFetch): void {
@@ -202,9 +210,8 @@ function beginImport (s: PeerState, f: SnapshotFetch): void {
   }
   f.importing = true
   s.evaluation = 'held'
-  log(s, 'snapshot-import', { entries: f.entries.length, records: f.txns.length })
-  const snapshot: StoreSnapshot = { at: f.at as Timestamp, entries: f.entries, txns: f.txns, meta: [[META.cursor, cursor as unknown as Value]] }
-  emit(s, { t: 'import-snapshot', snapshot, cursor })
+  log(s, 'snapshot-import', { items: f.received })
+  emit(s, { t: 'import-snapshot', id: f.id, cursor, meta: [[META.cursor, cursor as unknown as Value]] })
 }
 
 /** The snapshot is this replica's state now: evaluation continues from its cursor. */

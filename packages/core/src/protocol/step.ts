@@ -18,7 +18,7 @@ import { abortWaiter, close, expireWaiters, fail, retryForwards } from './reques
 import { errorInfo, log, send, settle } from './emit.js'
 import { isBusy, noteWork } from './schedule.js'
 import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSettled } from './horizon.js'
-import { onScrubbed, onSnapshotImported, pursueSnapshot } from './snapshot.js'
+import { onScrubbed, onSnapshotImported, onSnapshotStaged, pursueSnapshot } from './snapshot.js'
 import { onSnapshotExported, onSnapshotRead } from './snapshot-export.js'
 import { roleOf, type PeerState } from './state.js'
 
@@ -84,6 +84,7 @@ function handle (s: PeerState, input: Input): void {
       break
     case 'snapshot-read': onSnapshotRead(s, input.id, input.part); break
     case 'scrubbed': onScrubbed(s, input.state); break
+    case 'snapshot-staged': onSnapshotStaged(s, input.id, input.digest); break
     case 'snapshot-imported':
       onSnapshotImported(s, input.cursor)
       kickEvaluator(s)

@@ -1,5 +1,5 @@
 import {
-  ArrayReader, MemoryStore, applyRunSync, createRegistry, decisionKey, invariants, loadPersistedSync, newPeerState, peerOptions, peerTag, readResult, restore, step,
+  ArrayReader, CollectingWriter, MemoryStore, applyRunSync, createRegistry, decisionKey, invariants, loadPersistedSync, newPeerState, peerOptions, peerTag, readResult, restore, step,
   type Effect, type EpochChange, type GroupConfig, type Input, type Message, type PeerState, type ProcedureMap, type ProcedureRegistry, type Thunk, type Batch,
   type Timestamp
 } from '../../src/index.js'
@@ -16,8 +16,9 @@ export class ScriptGroup {
   private readonly config: GroupConfig
   private readonly states = new Map<string, PeerState>()
   private readonly stores = new Map<string, MemoryStore>()
-  /** Snapshot readers open, by peer and export id. */
+  /** Snapshot readers open, by peer and export id; snapshots being staged, by peer. */
   private readonly readers = new Map<string, ArrayReader>()
+  private readonly writers = new Map<string, { id: string, writer: CollectingWriter }>()
   private readonly tags = new Map<string, string>()
   private wire: Array<{ from: string, to: string, message: Message }> = []
   private readonly pending: Array<{ peer: string, run: () => Input | undefined, label: string }> = []
@@ -90,6 +91,7 @@ export class ScriptGroup {
   crash (peer: string): void {
     this.states.delete(peer)
     for (const k of this.readers.keys()) if (k.startsWith(`${peer} `)) this.readers.delete(k)
+    this.writers.delete(peer)
     this.stores.set(peer, (this.stores.get(peer) as MemoryStore).crashAndRecover())
     this.wire = this.wire.filter(w => w.to !== peer && w.from !== peer)
   }
@@ -165,9 +167,22 @@ export class ScriptGroup {
         line(`close snapshot ${e.id}`)
         this.readers.delete(`${peer} ${e.id}`)
         break
-      case 'import-snapshot':
-        line(`import snapshot at ${this.ts(e.snapshot.at)}`)
-        this.pending.push({ peer, label: 'snapshot-imported', run: () => { store.importSnapshotSync(e.snapshot); return { t: 'snapshot-imported', cursor: e.cursor } } })
+      case 'stage-snapshot': {
+        line(`stage snapshot ${e.id} at ${this.ts(e.at)}: ${e.items.entries.length + e.items.txns.length} items`)
+        const w = this.writers.get(peer)?.id === e.id ? this.writers.get(peer) as { id: string, writer: CollectingWriter } : { id: e.id, writer: new CollectingWriter(e.at) }
+        this.writers.set(peer, w)
+        this.pending.push({ peer, label: 'snapshot-staged', run: () => ({ t: 'snapshot-staged', id: e.id, digest: w.writer.add(e.items) }) })
+        break
+      }
+      case 'import-snapshot': {
+        line(`import snapshot ${e.id}`)
+        const w = this.writers.get(peer)
+        this.pending.push({ peer, label: 'snapshot-imported', run: () => { store.importSnapshotSync((w as { writer: CollectingWriter }).writer.snapshot(e.meta)); return { t: 'snapshot-imported', cursor: e.cursor } } })
+        break
+      }
+      case 'drop-snapshot':
+        line(`drop snapshot ${e.id}`)
+        this.writers.delete(peer)
         break
       case 'settle':
         line(`settle call ${e.call}: ${e.error !== undefined ? `${e.error.name}` : this.value(e.value)}`)
