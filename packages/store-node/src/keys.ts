@@ -10,6 +10,11 @@ import type { Timestamp } from '@tideline/core'
  *   m!<name(meta name)>               → value
  *   l!<name(key)>                     → <ts> + value (or <ts> alone: a deletion): the newest version of key
  *   f!                                → the store format, decimal ascii (FORMAT)
+ *   g!                                → '1' when the values and records live under L! and X! instead of l! and x!
+ *
+ * A snapshot is staged under the tags the state does not use (L! and X!, or
+ * l! and x!), and its commit switches `g!` over in the batch that clears the
+ * run records: the old generation's keys are cleared afterwards.
  *
  * `ts` is the 36-char text timestamp, whose byte order is timestamp order.
  * Epoch and seq are fixed-width hex, so one coordinator's batches of one
@@ -25,8 +30,22 @@ export const TAG_RUN = 'r'
 export const TAG_TXN = 'x'
 export const TAG_META = 'm'
 export const TAG_LATEST = 'l'
+/** The tags of values and records in the other generation (see `g!`). */
+export const TAG_TXN_1 = 'X'
+export const TAG_LATEST_1 = 'L'
 
-export type Tag = typeof TAG_BATCH | typeof TAG_RUN | typeof TAG_TXN | typeof TAG_META | typeof TAG_LATEST
+export type Tag = typeof TAG_BATCH | typeof TAG_RUN | typeof TAG_TXN | typeof TAG_META | typeof TAG_LATEST | typeof TAG_TXN_1 | typeof TAG_LATEST_1
+
+/** Where a generation keeps values and records. */
+export interface Generation {
+  readonly n: 0 | 1
+  readonly latest: typeof TAG_LATEST | typeof TAG_LATEST_1
+  readonly txn: typeof TAG_TXN | typeof TAG_TXN_1
+}
+
+export const GENERATIONS: readonly [Generation, Generation] = [{ n: 0, latest: TAG_LATEST, txn: TAG_TXN }, { n: 1, latest: TAG_LATEST_1, txn: TAG_TXN_1 }]
+/** The generation record's key (outside every tag's range). */
+export const GENERATION_KEY: Buffer = Buffer.from('g!', 'latin1')
 
 /** Length of a tag and its `!`. */
 export const TAG_LENGTH = 2
@@ -39,9 +58,10 @@ export const MAX_NUM = Number.MAX_SAFE_INTEGER
  * The layout this code reads and writes, kept under FORMAT_KEY. Format 1 (no
  * record) kept per-thunk records and an unsettled index; 2 kept batches and
  * every version and outcome; 3 keeps each key's newest version and one
- * outcome record per settled run.
+ * outcome record per settled run; 4 adds the generation record (a format 3
+ * store is format 4 in generation 0, and is marked so when opened).
  */
-export const FORMAT = 3
+export const FORMAT = 4
 /** Outside every tag's range, and so outside the protocol's meta namespace. */
 export const FORMAT_KEY: Buffer = Buffer.from('f!', 'latin1')
 

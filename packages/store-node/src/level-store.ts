@@ -1,12 +1,12 @@
 import { ClassicLevel } from 'classic-level'
-import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, timestampPredecessor, timestampSuccessor } from '@tideline/core'
-import type { Batch, GcResult, HeldVersion, Outcome, SnapshotReader, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
+import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
+import type { Batch, GcResult, HeldVersion, Outcome, SnapshotItems, SnapshotReader, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { TOMBSTONE, decode, encode } from './codec.js'
 import { RecordFilter } from './record-filter.js'
 import { LevelSnapshotReader } from './snapshot-reader.js'
 import {
-  FORMAT, FORMAT_KEY, MAX_NUM, SYNC_KEY, TAG_BATCH, TAG_LATEST, TAG_META, TAG_RUN, TAG_TXN, TS_LENGTH,
-  batchKey, batchPrefix, nameKey, nameOfNameKey, runKey, tagRange, tsOfRunKey, withSeq, type Tag
+  FORMAT, FORMAT_KEY, GENERATIONS, GENERATION_KEY, MAX_NUM, SYNC_KEY, TAG_BATCH, TAG_META, TAG_RUN, TS_LENGTH,
+  type Generation, batchKey, batchPrefix, nameKey, nameOfNameKey, runKey, tagRange, tsOfRunKey, withSeq, type Tag
 } from './keys.js'
 
 export interface LevelStoreInit {
@@ -84,6 +84,10 @@ async function checkFormat (db: Db, path: string): Promise<void> {
     }
   } else if (b.toString('latin1') === String(FORMAT)) {
     return
+  } else if (b.toString('latin1') === '3') {
+    // Format 3 is format 4 in generation 0 (no generation record).
+    await db.put(FORMAT_KEY, Buffer.from(String(FORMAT), 'latin1'), { sync: true })
+    return
   }
   const found = b === undefined ? 'an older store format' : `store format ${b.toString('latin1')}`
   throw new StoreFormatError(
@@ -132,6 +136,11 @@ export class LevelStore implements Store {
   private readonly window: VersionWindow<Buffer>
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
+  /** The tags the state's values and records live under (the generation record), and a snapshot being staged under the other's. */
+  private gen: Generation = GENERATIONS[0]
+  private staged: { readonly at: Timestamp, readonly records: RecordFilter } | undefined
+  /** A commit left the other generation's keys behind: the next GC step clears them. */
+  private oldGeneration = false
   /**
    * Where the GC pass under way stands, kind by kind (a step scans at most
    * `limit` entries of each, then stops there), and the ids of the records
@@ -152,7 +161,10 @@ export class LevelStore implements Store {
     const store = new LevelStore(db, new RecordFilter(), init.versionWindowMs ?? 10_000)
     try {
       await checkFormat(db, init.path)
-      for await (const k of db.keys(tagRange(TAG_TXN))) store.records.add(nameOfNameKey(k))
+      store.gen = GENERATIONS[(await db.get(GENERATION_KEY))?.toString('latin1') === '1' ? 1 : 0]
+      // A staging a crash interrupted, or the generation a commit left behind, is cleared.
+      await store.clearOther()
+      for await (const k of db.keys(tagRange(store.gen.txn))) store.records.add(nameOfNameKey(k))
       const [last] = await db.keys({ ...tagRange(TAG_RUN), reverse: true, limit: 1 }).all()
       store.topOutcome = last === undefined ? TS_ZERO : tsOfRunKey(last)
       // Versions replaced before this open are gone: reads at or below everything settled then may need them.
@@ -222,10 +234,10 @@ export class LevelStore implements Store {
     const batchKeys = batches.map(b => batchKey(b.coordinator, b.epoch, b.seq))
     const batchHeld = batchKeys.map(ask)
     // A record the filter has never seen is not in the store: only the others need a probe.
-    const recordHeld = txns.map(([id]) => this.records.has(id) && ask(nameKey(TAG_TXN, id)))
+    const recordHeld = txns.map(([id]) => this.records.has(id) && ask(nameKey(this.gen.txn, id)))
     // The newest version of every key written: it is replaced (into memory) or, for a late write, stays.
     const latestKeys = new Map<string, Buffer>()
-    for (const s of settle) for (const [key] of s.writes) if (!latestKeys.has(key)) latestKeys.set(key, nameKey(TAG_LATEST, key))
+    for (const s of settle) for (const [key] of s.writes) if (!latestKeys.has(key)) latestKeys.set(key, nameKey(this.gen.latest, key))
     for (const k of latestKeys.values()) probe.push(k)
     // getMany, not hasMany: classic-level answers hasMany with iterator seeks, which step over every
     // deletion after a missing key (GC leaves many), so it slows as the store grows.
@@ -284,7 +296,7 @@ export class LevelStore implements Store {
       const [id, record] = txns[k] as readonly [string, string]
       if (held(recordHeld[k] as boolean | number) || recorded.has(id)) continue
       recorded.add(id)
-      ops.push({ type: 'put', key: nameKey(TAG_TXN, id), value: encode(record) })
+      ops.push({ type: 'put', key: nameKey(this.gen.txn, id), value: encode(record) })
       // Before the batch lands: a read meanwhile may then look for the record, never miss it.
       this.records.add(id)
       this.gcPass.records?.add(id)
@@ -299,12 +311,13 @@ export class LevelStore implements Store {
   }
 
   async latest (key: string, below: Timestamp): Promise<Version | undefined> {
-    return this.read(key, await this.db.get(nameKey(TAG_LATEST, key)), below)
+    return this.read(key, await this.db.get(nameKey(this.gen.latest, key)), below)
   }
 
   async latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> {
     // The window only gains versions a landed batch replaced, so what it holds matches any later disk state.
-    const got = await this.db.getMany(keys.map(k => nameKey(TAG_LATEST, k)))
+    const gen = this.gen
+    const got = await this.db.getMany(keys.map(k => nameKey(gen.latest, k)))
     return keys.map((key, i) => this.read(key, got[i], below)?.value)
   }
 
@@ -313,7 +326,7 @@ export class LevelStore implements Store {
     const at: number[] = []
     for (let i = 0; i < clientTxnIds.length; i++) if (this.records.has(clientTxnIds[i] as string)) at.push(i)
     if (at.length === 0) return out
-    const got = await this.db.getMany(at.map(i => nameKey(TAG_TXN, clientTxnIds[i] as string)))
+    const got = await this.db.getMany(at.map(i => nameKey(this.gen.txn, clientTxnIds[i] as string)))
     for (let j = 0; j < at.length; j++) {
       const v = got[j]
       if (v !== undefined) out[at[j] as number] = decode<string>(v)
@@ -353,7 +366,7 @@ export class LevelStore implements Store {
   async entries (below: Timestamp): Promise<Array<[string, Value]>> {
     // One pass over the newest versions (and the window for keys written at or above `below`). Keys come out in string order.
     const out: Array<[string, Value]> = []
-    for await (const [k, v] of this.db.iterator(tagRange(TAG_LATEST))) {
+    for await (const [k, v] of this.db.iterator(tagRange(this.gen.latest))) {
       const key = nameOfNameKey(k)
       const version = this.read(key, v, below)
       if (version?.value !== undefined) out.push([key, version.value])
@@ -364,6 +377,11 @@ export class LevelStore implements Store {
   async gc (horizon: Timestamp, options: { readonly records?: Timestamp, readonly limit?: number } = {}): Promise<GcResult> {
     const limit = options.limit ?? Infinity
     return this.serial(async () => {
+      // What the last snapshot commit left of the old state, once no read that began before it can be under way.
+      if (this.oldGeneration && this.staged === undefined) {
+        await this.clearOther()
+        this.oldGeneration = false
+      }
       const ops: Op[] = []
       const pass = this.gcPass
       let more = false
@@ -386,7 +404,7 @@ export class LevelStore implements Store {
       let outcomesRemoved = 0
       let recordsRemoved = 0
       // A deletion that is a key's newest version below the horizon: no reader at or above it needs the key.
-      pass.latest = await scan(TAG_LATEST, pass.latest, (k, v) => {
+      pass.latest = await scan(this.gen.latest, pass.latest, (k, v) => {
         if (v.length !== TS_LENGTH || heldOf(v).ts >= horizon) return
         ops.push({ type: 'del', key: k })
         versionsRemoved++
@@ -411,7 +429,7 @@ export class LevelStore implements Store {
         // The ids kept, for a filter that forgets the removed ones once the pass is over (their bits would only pile up).
         const kept = pass.records ?? new RecordFilter()
         pass.records = kept
-        pass.recordsFrom = await scan(TAG_TXN, pass.recordsFrom, (k, v) => {
+        pass.recordsFrom = await scan(this.gen.txn, pass.recordsFrom, (k, v) => {
           if (decode<string>(v).slice(0, 36) < records) { ops.push({ type: 'del', key: k }); recordsRemoved++ } else kept.add(nameOfNameKey(k))
         })
         passEnded = pass.recordsFrom === undefined
@@ -456,46 +474,102 @@ export class LevelStore implements Store {
   /** A reader on `snapshot`, answering keys whose newest version lies at or above `at` from the window as it stands now. */
   private readerOn (snapshot: ReturnType<Db['snapshot']>, at: Timestamp): LevelSnapshotReader {
     const window = this.window.viewBelow(at)
-    return new LevelSnapshotReader(this.db, snapshot, at, (key, entry) => {
+    return new LevelSnapshotReader(this.db, snapshot, at, this.gen, (key, entry) => {
       const h = window(key, heldOf(entry))
       return h === undefined ? undefined : versionOf(h).value
     })
   }
 
   async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
-    // Encode first: a value that does not encode throws before anything is touched.
-    const puts: Op[] = []
-    const records = new RecordFilter()
-    // The snapshot's values stand as of just below `at`: reads at or above it see them, older ones are refused.
-    const asOf = timestampPredecessor(snapshot.at)
-    for (const [key, value] of snapshot.entries) {
-      puts.push({ type: 'put', key: nameKey(TAG_LATEST, key), value: latestEntry(asOf, encode(value)) })
+    // Encoded first: a value that does not encode throws before anything is touched.
+    for (const [, value] of snapshot.meta) encode(value)
+    await this.beginStaged(snapshot.at)
+    try {
+      await this.stagePart(snapshot)
+    } catch (err) {
+      await this.dropStaged()
+      throw err
     }
-    // An empty run record just below `at`: a reopen then knows nothing below `at` is held (see open).
-    puts.push({ type: 'put', key: runKey(asOf), value: Buffer.concat([Buffer.from(asOf, 'latin1'), encode([])]) })
-    for (const [id, record] of snapshot.txns) {
-      puts.push({ type: 'put', key: nameKey(TAG_TXN, id), value: encode(record) })
-      records.add(id)
-    }
-    for (const [name, value] of snapshot.meta) puts.push({ type: 'put', key: nameKey(TAG_META, name), value: encode(value) })
+    await this.commitStaged(snapshot.meta)
+  }
+
+  /** The generation the state does not use: where a snapshot is staged. */
+  private get other (): Generation {
+    return GENERATIONS[1 - this.gen.n] as Generation
+  }
+
+  /** Clears the other generation's values and records (what a staging or the last generation left). */
+  private async clearOther (): Promise<void> {
+    await this.db.clear(tagRange(this.other.latest))
+    await this.db.clear(tagRange(this.other.txn))
+  }
+
+  async beginStaged (at: Timestamp): Promise<void> {
     return this.serial(async () => {
-      // Clearing and loading in one batch: a crash leaves the old state or the snapshot's, never a mix.
-      // Values, records and run records are replaced; batches, other meta and the format record stay.
+      await this.clearOther()
+      this.oldGeneration = false
+      this.staged = { at, records: new RecordFilter() }
+    })
+  }
+
+  /** Writes a part under the other generation's tags (not synced: the commit's synced batch makes it durable). */
+  async stagePart (items: SnapshotItems): Promise<StagedDigest> {
+    const staged = this.staging()
+    // The snapshot's values stand as of just below `at`: reads at or above it see them, older ones are refused.
+    const asOf = timestampPredecessor(staged.at)
+    const ops: Op[] = []
+    for (const [key, value] of items.entries) ops.push({ type: 'put', key: nameKey(this.other.latest, key), value: latestEntry(asOf, encode(value)) })
+    for (const [id, record] of items.txns) ops.push({ type: 'put', key: nameKey(this.other.txn, id), value: encode(record) })
+    const digest = stagedDigest(items)
+    await this.serial(async () => {
+      if (this.staged !== staged) throw new TypeError('the staging was dropped or committed meanwhile')
+      await this.commit(ops.length > 0 ? ops : [{ type: 'del', key: SYNC_KEY }], false)
+      for (const [id] of items.txns) staged.records.add(id)
+    })
+    return digest
+  }
+
+  /**
+   * The staged snapshot becomes the state in one synced batch: the
+   * generation record switches over, run records are replaced by an empty
+   * one just below `at`, and `meta` is written; batches and other meta stay.
+   * The old generation's values and records are cleared at the next GC step.
+   */
+  async commitStaged (meta: ReadonlyArray<readonly [string, Value]>): Promise<void> {
+    const staged = this.staging()
+    const puts: Op[] = meta.map(([name, value]) => ({ type: 'put', key: nameKey(TAG_META, name), value: encode(value) }))
+    return this.serial(async () => {
+      const asOf = timestampPredecessor(staged.at)
+      const next = this.other
       const ops: Op[] = []
-      for (const tag of [TAG_LATEST, TAG_RUN, TAG_TXN] as const) {
-        for await (const k of this.db.keys(tagRange(tag))) ops.push({ type: 'del', key: k })
-      }
+      for await (const k of this.db.keys(tagRange(TAG_RUN))) ops.push({ type: 'del', key: k })
+      // An empty run record just below `at`: a reopen then knows nothing below `at` is held (see open).
+      ops.push({ type: 'put', key: runKey(asOf), value: Buffer.concat([Buffer.from(asOf, 'latin1'), encode([])]) })
       ops.push(...puts)
-      if (ops.length === 0) ops.push({ type: 'del', key: SYNC_KEY })
+      ops.push({ type: 'put', key: GENERATION_KEY, value: Buffer.from(String(next.n), 'latin1') })
       // Before the batch lands, the filter claims the snapshot's ids as well (a read meanwhile looks on disk)...
-      for (const [id] of snapshot.txns) this.records.add(id)
+      this.records.merge(staged.records)
       await this.commit(ops, true)
       // ...and once it landed, exactly them.
-      this.records = records
+      this.gen = next
+      this.records = staged.records
+      this.staged = undefined
+      this.oldGeneration = true
       this.gcPass = {}
       this.topOutcome = asOf
-      this.window.reset(snapshot.at)
+      this.window.reset(staged.at)
     })
+  }
+
+  async dropStaged (): Promise<void> {
+    if (this.staged === undefined) return
+    this.staged = undefined
+    await this.serial(async () => { await this.clearOther() })
+  }
+
+  private staging (): { readonly at: Timestamp, readonly records: RecordFilter } {
+    if (this.staged === undefined) throw new TypeError('no snapshot is being staged (beginStaged first)')
+    return this.staged
   }
 
   /** How many records of each kind the store holds (a scan of every key: for benchmarks and operators, not hot paths). */
@@ -505,7 +579,7 @@ export class LevelStore implements Store {
       for await (const _ of this.db.keys(tagRange(tag))) n++
       return n
     }
-    return { values: await count(TAG_LATEST), batches: await count(TAG_BATCH), runs: await count(TAG_RUN), records: await count(TAG_TXN), meta: await count(TAG_META) }
+    return { values: await count(this.gen.latest), batches: await count(TAG_BATCH), runs: await count(TAG_RUN), records: await count(this.gen.txn), meta: await count(TAG_META) }
   }
 
   async close (): Promise<void> {

@@ -21,6 +21,11 @@ export class RecordFilter {
     }
   }
 
+  /** Every id `other` holds, added. */
+  merge (other: RecordFilter): void {
+    for (let i = 0; i < this.bits.length; i++) this.bits[i] = (this.bits[i] as number) | (other.bits[i] as number)
+  }
+
   has (id: string): boolean {
     const [a, b] = hashes(id)
     for (let i = 0; i < HASHES; i++) {

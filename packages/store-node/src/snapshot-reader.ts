@@ -2,7 +2,7 @@ import type { ClassicLevel } from 'classic-level'
 import { itemBytes } from '@tideline/core'
 import type { SnapshotPart, SnapshotReader, Timestamp, Value } from '@tideline/core'
 import { decode } from './codec.js'
-import { TAG_LATEST, TAG_TXN, nameOfNameKey, tagRange } from './keys.js'
+import { nameOfNameKey, tagRange, type Generation } from './keys.js'
 
 type Db = ClassicLevel<Buffer, Buffer>
 type Snapshot = ReturnType<Db['snapshot']>
@@ -27,8 +27,8 @@ export class LevelSnapshotReader implements SnapshotReader {
   private ended = false
 
   /** `valueOf`: a key's value below `at` from its newest stored entry (undefined: deleted, or none). */
-  constructor (private readonly db: Db, private readonly snapshot: Snapshot, readonly at: Timestamp, private readonly valueOf: (key: string, entry: Buffer) => Value | undefined) {
-    this.values = db.iterator({ ...tagRange(TAG_LATEST), snapshot })
+  constructor (private readonly db: Db, private readonly snapshot: Snapshot, readonly at: Timestamp, private readonly gen: Generation, private readonly valueOf: (key: string, entry: Buffer) => Value | undefined) {
+    this.values = db.iterator({ ...tagRange(gen.latest), snapshot })
   }
 
   async read (maxBytes: number): Promise<SnapshotPart> {
@@ -79,7 +79,7 @@ export class LevelSnapshotReader implements SnapshotReader {
       }
       if (this.records !== undefined) return undefined
       await this.values.close()
-      this.records = this.db.iterator({ ...tagRange(TAG_TXN), snapshot: this.snapshot })
+      this.records = this.db.iterator({ ...tagRange(this.gen.txn), snapshot: this.snapshot })
     }
   }
 

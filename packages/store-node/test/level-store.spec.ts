@@ -71,8 +71,48 @@ describe('LevelStore format marker', () => {
     await again.close()
     const db = new ClassicLevel<string, string>(path)
     await db.open()
-    expect(await db.get('f!')).toBe('3')
+    expect(await db.get('f!')).toBe('4')
     await db.close()
+  })
+
+  it('opens a format 3 store (generation 0) and marks it format 4', async () => {
+    await seed([['f!', '3'], ['m!\u0063\u0000', '\u0001']])
+    const store = await LevelStore.open({ path })
+    await store.close()
+    const db = new ClassicLevel<string, string>(path)
+    await db.open()
+    expect(await db.get('f!')).toBe('4')
+    await db.close()
+  })
+
+  it('stages a snapshot under the other generation\'s tags, switches over at the commit, and clears the old one at the next GC step', async () => {
+    const store = await LevelStore.open({ path })
+    await store.write({ settle: [{ ts: tsAt(1), outcome: { status: 'committed', value: null }, writes: [['old', 1]] }], txns: [['t-old', `${tsAt(1)}c`]] })
+    await store.importSnapshot({ at: tsAt(5), entries: [['new', 2]], txns: [['t-new', `${tsAt(4)}c`]], meta: [] })
+    const tags = async (): Promise<string[]> => {
+      await store.close()
+      const db = new ClassicLevel<string, string>(path, { keyEncoding: 'binary' as 'utf8' })
+      await db.open()
+      const keys = await db.keys().all()
+      await db.close()
+      return [...new Set(keys.map(k => String(k).slice(0, 2)))].sort()
+    }
+    // Generation 1 holds the state; generation 0's keys are left for the next GC step (or open).
+    expect(await tags()).toEqual(['L!', 'X!', 'f!', 'g!', 'l!', 'r!', 'x!'])
+    let again = await LevelStore.open({ path })
+    expect(await again.entries(TS_INFINITY)).toEqual([['new', 2]])
+    expect(await again.txnRecords(['t-old', 't-new'])).toEqual([undefined, `${tsAt(4)}c`])
+    // Back to generation 0; a GC step clears generation 1.
+    await again.importSnapshot({ at: tsAt(9), entries: [['newer', 3]], txns: [], meta: [] })
+    await again.gc(tsAt(9))
+    await again.close()
+    const db = new ClassicLevel<string, string>(path)
+    await db.open()
+    expect((await db.keys().all()).filter(k => /^[LXlx]!/.test(k)).map(k => k.slice(0, 2))).toEqual(['l!'])
+    await db.close()
+    again = await LevelStore.open({ path })
+    expect(await again.entries(TS_INFINITY)).toEqual([['newer', 3]])
+    await again.close()
   })
 })
 
