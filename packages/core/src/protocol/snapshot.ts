@@ -83,12 +83,14 @@ function startFetch (s: PeerState): void {
 /**
  * Keeps up to SNAPSHOT_WINDOW chunks asked for: the one the stream goes on
  * with and (once the first is in: it opened the export) the next ones, so a
- * chunk's round trip overlaps the last one's handling. `again`: resend those
- * still out (a retry).
+ * chunk's round trip overlaps the last one's handling; and no chunk more than
+ * twice the window past those the store staged (a slow store slows the
+ * stream instead of piling chunks up in memory). `again`: resend those still
+ * out (a retry).
  */
 function ask (s: PeerState, f: SnapshotFetch, again = true): void {
   f.askedAt = s.now
-  const end = Math.min(f.at === undefined ? f.next : f.next + C.SNAPSHOT_WINDOW - 1, f.last ?? Infinity)
+  const end = Math.min(f.at === undefined ? f.next : f.next + C.SNAPSHOT_WINDOW - 1, f.staged + 2 * C.SNAPSHOT_WINDOW - 1, f.last ?? Infinity)
   for (let chunk = f.next; chunk <= end; chunk++) {
     if (f.ahead.has(chunk) || (!again && f.asked.has(chunk))) continue
     f.asked.add(chunk)
@@ -146,7 +148,11 @@ export function onSnapshotStaged (s: PeerState, id: string, digest: StagedDigest
   if (f === undefined || f.id !== id) return
   f.values.plus(digest.values)
   f.records.plus(digest.records)
-  if (++f.staged <= (f.last ?? Infinity)) return
+  if (++f.staged <= (f.last ?? Infinity)) {
+    // The stream may have waited for the store.
+    if (f.next <= (f.last ?? Infinity)) ask(s, f, false)
+    return
+  }
   const cursor = f.cursor as Cursor
   if (!ahead(s, cursor)) {
     refuse(s, 'the snapshot is not ahead of this replica')
