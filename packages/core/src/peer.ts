@@ -13,9 +13,8 @@ import { newPeerState, roleOf, type PeerState } from './protocol/state.js'
 import { step } from './protocol/step.js'
 import { nextDue } from './protocol/schedule.js'
 import { META, decisionKey, decisionValue, metaValue } from './protocol/meta.js'
-import { openSnapshotReader, openSnapshotWriter, type SnapshotWriter } from './snapshot-reader.js'
-import type { SnapshotReader, Store, StoreSnapshot } from './store.js'
-import { StateDigest } from './state-digest.js'
+import { PeerSnapshots } from './peer-snapshots.js'
+import type { Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
 import type { GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
 import type { Value } from './value.js'
@@ -86,11 +85,8 @@ export class Peer {
   private timer: ReturnType<typeof setTimeout> | undefined
   private armedAt = Infinity
   private readonly calls = new Map<number, PendingCall>()
-  /** Snapshot readers open for exports this voter streams, by export id. */
-  private readonly readers = new Map<string, SnapshotReader>()
-  /** The snapshot being staged (one at a time), and the chain every staging operation runs on. */
-  private writer: { readonly id: string, readonly open: Promise<SnapshotWriter> } | undefined
-  private stagingTail: Promise<unknown> = Promise.resolve()
+  /** The readers of exports this voter streams and the snapshot it stages. */
+  private readonly snapshots: PeerSnapshots
   private nextCall = 0
   private readonly appliedListeners = new Set<(e: AppliedEvent) => void>()
   private readonly epochListeners = new Set<(e: EpochEvent) => void>()
@@ -100,6 +96,7 @@ export class Peer {
     this.id = init.id
     const maxValueBytes = init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES
     this.store = init.store
+    this.snapshots = new PeerSnapshots(init.store)
     this.applier = init.applier ?? storeApplier({ store: init.store, registry: init.registry, maxValueBytes })
     this.clock = init.clock
     this.transport = init.send
@@ -123,19 +120,9 @@ export class Peer {
     // The store checked against the cursor's state digest before anything is served from it (O(state) time, once;
     // read a part at a time).
     if (persisted.cursor !== undefined) {
-      const reader = await openSnapshotReader(init.store, peer.state.frontier)
-      const state = new StateDigest()
-      try {
-        for (let done = false; !done;) {
-          const part = await reader.read(C.SNAPSHOT_CHUNK_BYTES)
-          for (const [k, v] of part.entries) state.entry(k, v)
-          done = part.done
-        }
-      } finally {
-        await reader.close()
-      }
+      const state = await PeerSnapshots.scrub(init.store, peer.state.frontier, C.SNAPSHOT_CHUNK_BYTES)
       peer.state.now = init.clock.now()
-      peer.input({ t: 'scrubbed', state: state.lanes })
+      peer.input({ t: 'scrubbed', state })
     }
     peer.input({ t: 'start' })
     return peer
@@ -207,26 +194,9 @@ export class Peer {
           this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => ({ t: 'decision-read' as const, replyTo: e.replyTo, change: decisionValue(v) })))
           break
         case 'gc': this.complete(this.store.gc(e.horizon, e.records === undefined ? { limit: e.limit } : { records: e.records, limit: e.limit }).then(result => ({ t: 'gc-done' as const, horizon: e.horizon, result }))); break
-        case 'export-snapshot': this.complete(openSnapshotReader(this.store, e.at).then(reader => {
-          this.readers.set(e.id, reader)
-          return { t: 'snapshot-exported' as const, id: e.id, to: e.to, at: reader.at }
-        })); break
-        case 'read-snapshot': {
-          const reader = this.readers.get(e.id)
-          // A reader closed meanwhile answers nothing (its export is gone).
-          if (reader !== undefined) this.complete(reader.read(e.maxBytes).then(part => ({ t: 'snapshot-read' as const, id: e.id, part }), async (err: unknown) => { if (this.readers.has(e.id)) throw err as Error; return undefined }))
+        case 'export-snapshot': case 'read-snapshot': case 'close-snapshot': case 'stage-snapshot': case 'import-snapshot': case 'drop-snapshot':
+          this.complete(this.snapshots.carryOut(e))
           break
-        }
-        case 'close-snapshot':
-          void this.readers.get(e.id)?.close()
-          this.readers.delete(e.id)
-          break
-        case 'stage-snapshot': this.complete(this.staging(e.id, e.at, async w => await w.write(e.items)).then(digest => ({ t: 'snapshot-staged' as const, id: e.id, digest }))); break
-        case 'import-snapshot': this.complete(this.staging(e.id, undefined, async w => { await w.commit(e.meta) }).then(() => {
-          if (this.writer?.id === e.id) this.writer = undefined
-          return { t: 'snapshot-imported' as const, cursor: e.cursor }
-        })); break
-        case 'drop-snapshot': if (this.writer?.id === e.id) this.dropWriter(); break
         case 'settle': this.settle(e.call, e.value, e.error); break
         case 'later': queueMicrotask(() => { this.input(e.input) }); break
         case 'event': this.emit(e.event); break
@@ -236,32 +206,6 @@ export class Peer {
   }
 
   /** Feeds a store operation's result back as an input (a failure stops the peer). */
-  /**
-   * Runs `use` on the writer staging snapshot `id`, after every staging
-   * operation before it (parts go in order); the first use opens it at `at`,
-   * after dropping any other fetch's staging (one at a time).
-   */
-  private async staging<T> (id: string, at: Timestamp | undefined, use: (w: SnapshotWriter) => Promise<T>): Promise<T> {
-    if (this.writer?.id !== id) {
-      this.dropWriter()
-      if (at === undefined) throw new Error(`no snapshot ${id} is staged`)
-      const store = this.store
-      const open = this.stagingTail.then(async () => await openSnapshotWriter(store, at))
-      this.writer = { id, open }
-      this.stagingTail = open.catch(() => {})
-    }
-    const w = this.writer
-    const done = this.stagingTail.then(async () => await use(await w.open))
-    this.stagingTail = done.catch(() => {})
-    return await done
-  }
-
-  private dropWriter (): void {
-    const w = this.writer
-    this.writer = undefined
-    if (w !== undefined) this.stagingTail = this.stagingTail.then(async () => { await (await w.open).abort() }).catch(() => {})
-  }
-
   private complete (done: Promise<Input | undefined>): void {
     done.then(input => { if (input !== undefined) this.input(input) }, (err: unknown) => { this.input({ t: 'store-failed', error: errorInfo(err) }) })
   }
@@ -415,10 +359,7 @@ export class Peer {
   async close (): Promise<void> {
     this.input({ t: 'close' })
     this.disarm()
-    const readers = [...this.readers.values()]
-    this.readers.clear()
-    this.dropWriter()
-    await Promise.all([...readers.map(async r => { await r.close() }), this.stagingTail])
+    await this.snapshots.close()
   }
 
   /** Stops without touching the store (simulated crash: in-memory state is simply gone). */

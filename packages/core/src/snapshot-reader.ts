@@ -93,6 +93,18 @@ export class CollectingWriter implements SnapshotWriter {
   async abort (): Promise<void> {}
 }
 
+/** A store's `importSnapshot` through its own staging: begin, one part, commit (the staging dropped if the part fails). */
+export async function importByStaging (store: Required<Pick<Store, 'beginStaged' | 'stagePart' | 'commitStaged' | 'dropStaged'>>, snapshot: StoreSnapshot): Promise<void> {
+  await store.beginStaged(snapshot.at)
+  try {
+    await store.stagePart(snapshot)
+  } catch (err) {
+    await store.dropStaged()
+    throw err
+  }
+  await store.commitStaged(snapshot.meta)
+}
+
 /** The store's staging when it has one (the parts go to disk as they come), else a collecting writer. */
 export async function openSnapshotWriter (store: Store, at: Timestamp): Promise<SnapshotWriter> {
   if (store.beginStaged === undefined || store.stagePart === undefined || store.commitStaged === undefined || store.dropStaged === undefined) return new CollectingWriter(at, store)

@@ -1,5 +1,5 @@
 import { openDB, unwrap, type IDBPDatabase } from 'idb'
-import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
+import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, importByStaging, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
 import type { Batch, GcResult, Outcome, SnapshotItems, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { DEFAULT_VERSION_WINDOW_MS } from './constants.js'
 import { BaseLayer, type Pages, type StagedPages } from './base.js'
@@ -312,14 +312,7 @@ export class IdbStore implements Store {
 
   async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
     for (const [, value] of snapshot.meta) checkValue(value, Infinity)
-    await this.beginStaged(snapshot.at)
-    try {
-      await this.stagePart(snapshot)
-    } catch (err) {
-      await this.dropStaged()
-      throw err
-    }
-    await this.commitStaged(snapshot.meta)
+    await importByStaging(this, snapshot)
   }
 
   async beginStaged (at: Timestamp): Promise<void> {

@@ -1,5 +1,5 @@
 import { ClassicLevel } from 'classic-level'
-import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
+import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, importByStaging, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
 import type { Batch, GcResult, HeldVersion, Outcome, SnapshotItems, SnapshotReader, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { TOMBSTONE, decode, encode } from './codec.js'
 import { RecordFilter } from './record-filter.js'
@@ -483,14 +483,7 @@ export class LevelStore implements Store {
   async importSnapshot (snapshot: StoreSnapshot): Promise<void> {
     // Encoded first: a value that does not encode throws before anything is touched.
     for (const [, value] of snapshot.meta) encode(value)
-    await this.beginStaged(snapshot.at)
-    try {
-      await this.stagePart(snapshot)
-    } catch (err) {
-      await this.dropStaged()
-      throw err
-    }
-    await this.commitStaged(snapshot.meta)
+    await importByStaging(this, snapshot)
   }
 
   /** The generation the state does not use: where a snapshot is staged. */

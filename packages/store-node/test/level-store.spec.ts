@@ -34,6 +34,15 @@ describe('LevelStore format marker', () => {
   beforeEach(async () => { path = await mkdtemp(join(tmpdir(), 'tideline-format-')) })
   afterEach(async () => { await rm(path, { recursive: true, force: true }) })
 
+  /** The format record on disk (read with the store closed). */
+  async function formatOnDisk (): Promise<string | undefined> {
+    const db = new ClassicLevel<string, string>(path)
+    await db.open()
+    const format = await db.get('f!')
+    await db.close()
+    return format
+  }
+
   /** Writes raw entries with classic-level, as another Tideline version would have. */
   async function seed (entries: Array<[string, string]>): Promise<void> {
     const db = new ClassicLevel<string, string>(path)
@@ -69,20 +78,19 @@ describe('LevelStore format marker', () => {
     expect(await again.getMeta('m')).toBe(1)
     expect(await again.latest('k', TS_INFINITY)).toBe(undefined)
     await again.close()
-    const db = new ClassicLevel<string, string>(path)
-    await db.open()
-    expect(await db.get('f!')).toBe('4')
-    await db.close()
+    expect(await formatOnDisk()).toBe('4')
   })
 
-  it('opens a format 3 store (generation 0) and marks it format 4', async () => {
-    await seed([['f!', '3'], ['m!\u0063\u0000', '\u0001']])
+  it('opens a format 3 store as generation 0, keeps its data, and marks it format 4', async () => {
     const store = await LevelStore.open({ path })
+    await store.write({ meta: [['m', 1]], settle: [{ ts: tsAt(1), outcome: { status: 'committed', value: null }, writes: [['k', 1]] }] })
     await store.close()
-    const db = new ClassicLevel<string, string>(path)
-    await db.open()
-    expect(await db.get('f!')).toBe('4')
-    await db.close()
+    await seed([['f!', '3']])
+    const again = await LevelStore.open({ path })
+    expect(await again.getMeta('m')).toBe(1)
+    expect(await again.latest('k', TS_INFINITY)).toMatchObject({ value: 1 })
+    await again.close()
+    expect(await formatOnDisk()).toBe('4')
   })
 
   it('stages a snapshot under the other generation\'s tags, switches over at the commit, and clears the old one at the next GC step', async () => {
