@@ -62,7 +62,7 @@ async function main (): Promise<number> {
   let batches = 0
   let minted = 0
   let insideBatch = 0
-  const history = { wipes: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0 }
+  const history = { wipes: 0, retired: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0 }
   const started = performance.now()
   for (let seed = o.start; seed < o.start + o.seeds; seed++) {
     const r = await runSeed({ seed, voters: o.voters, observers: o.observers, txns: o.txns, faults: o.faults })
@@ -94,7 +94,7 @@ async function main (): Promise<number> {
   if (catchUp.length > 0) process.stdout.write(`restart -> caught up (virtual ms): p50 ${pct(catchUp, 0.5)}, p99 ${pct(catchUp, 0.99)}, max ${Math.max(...catchUp)}\n`)
   if (epochChanges > 0) process.stdout.write(`epoch changes installed ${epochChanges}\n`)
   if (batches > 0) process.stdout.write(`batches sealed ${batches} for ${minted} minted thunks (${(minted / batches).toFixed(2)} per batch); restarts resuming inside a batch ${insideBatch}\n`)
-  process.stdout.write(`history: GC steps ${history.gcSteps} (${history.gcPartial} stopped at their limit; batches removed ${history.gcBatches}, exactly-once records ${history.gcRecords}); retries refused as expired ${history.expired}; snapshots installed ${history.snapshots} (request retries ${history.snapshotRetries}); chunks corrupted on the wire ${history.corruptedChunks}, snapshots refused for a digest mismatch ${history.snapshotMismatches}; snapshots forged on the wire ${history.forgedSnapshots}, refused as no majority vouched ${history.outvoted}; replicas wiped ${history.wipes}; stores changed behind their replica ${history.plants}, found out ${history.damaged}, replicas healed ${history.healed}\n`)
+  process.stdout.write(`history: GC steps ${history.gcSteps} (${history.gcPartial} stopped at their limit; batches removed ${history.gcBatches}, exactly-once records ${history.gcRecords}); retries refused as expired ${history.expired}; snapshots installed ${history.snapshots} (request retries ${history.snapshotRetries}); chunks corrupted on the wire ${history.corruptedChunks}, snapshots refused for a digest mismatch ${history.snapshotMismatches}; snapshots forged on the wire ${history.forgedSnapshots}, refused as no majority vouched ${history.outvoted}; replicas wiped ${history.wipes}; voters gone for good while a replica was behind ${history.retired}; stores changed behind their replica ${history.plants}, found out ${history.damaged}, replicas healed ${history.healed}\n`)
   if (failover.length > 0) process.stdout.write(`voter killed for good -> strict read returns (virtual ms): p50 ${pct(failover, 0.5)}, p99 ${pct(failover, 0.99)}, max ${Math.max(...failover)} over ${failover.length} kills\n`)
   if (firstFailing !== undefined) {
     process.stdout.write(`replay the first failing seed: pnpm sim --seeds 1 --start ${firstFailing} --voters ${o.voters} --observers ${o.observers} --txns ${o.txns} --faults ${o.faults}\n`)

@@ -46,6 +46,8 @@ export interface SimStats {
   resumedInsideBatch: number
   /** Replicas restarted with an empty store (observers and voters out of the current epoch). */
   wipes: number
+  /** Voters gone for the rest of the faults (back only when the run heals) while another replica was down, behind them. */
+  retired: number
   /** Snapshots installed, and snapshot streams a fault cut (a chunk or request dropped, the source crashed). */
   snapshots: number
   snapshotRetries: number
@@ -117,7 +119,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -391,7 +393,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       if (!faultsOn) return
       const kinds: string[] = []
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
-      if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant')
+      if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant', 'retire')
       if (netFaults) kinds.push('corrupt-chunk', 'forge-snapshot')
       if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
@@ -418,6 +420,16 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
         const node = faultRng.pick([...nodes.values()])
         const healedSoFar = stats.healed + [...nodes.values()].reduce((n, x) => n + (x.up ? x.peer?.status().counters.healed ?? 0 : 0), 0)
         if (stats.plants === healedSoFar && mayCrash(node)) crash(node, faultRng.int(20, 700), false, true)
+      } else if (kind === 'retire' && stats.retired === 0) {
+        // A voter leaves for good (it returns only when the run heals, so the checks can see every replica)
+        // while another replica is down: that one comes back behind a voter it will never hear from, and
+        // must catch up from the others (its batches and decisions, or a snapshot once they collected them).
+        const behind = [...nodes.values()].some(n => !n.up)
+        const node = faultRng.pick(currentVoters())
+        if (behind && node !== undefined && mayCrash(node)) {
+          stats.retired++
+          crash(node, Number.POSITIVE_INFINITY)
+        }
       } else if (kind === 'forge-snapshot') {
         // The next snapshot export on the wire is forged consistently: a majority of the voters must refuse it.
         forgeSnapshots = 1
