@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { MemoryStore, SnapshotTooOldError, StateDigest, peerTag, reconnoiter, timestampPredecessor, timestampSuccessor, type Timestamp, type Tx, type TxnResult, type Value } from '../src/index.js'
+import { CollectingWriter, MemoryStore, SnapshotTooOldError, type SnapshotItems, type StagedDigest, StateDigest, peerTag, reconnoiter, timestampPredecessor, timestampSuccessor, type Timestamp, type Tx, type TxnResult, type Value } from '../src/index.js'
 import { TestGroup } from './harness.js'
 
 /** State outside the transaction: every replica that evaluates `leaky` gets another number (the guard cannot see this). */
@@ -326,14 +326,14 @@ describe('snapshot transfer', () => {
 
 describe('bounded history', () => {
   /** Three voters that wrote `values` values of 100 kB and collected their history, and a new replica o9 (the test's filter decides what it gets). */
-  async function groupWithLateReplica (values: number): Promise<TestGroup> {
+  async function groupWithLateReplica (values: number, late: MemoryStore = new MemoryStore({ journal: true })): Promise<TestGroup> {
     const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
     for (let i = 0; i < values; i++) {
       const out = await g.run(g.peer(`v${i % 3}`).submit({ clientTxnId: `f${i}`, procedure: 'fill', hash: g.hash('fill'), args: { k: `big${i}`, n: 100_000 } }))
       expect(out).toMatchObject({ done: true, value: { status: 'committed' } })
     }
     await g.steps(200)
-    g.stores.set('o9', new MemoryStore({ journal: true }))
+    g.stores.set('o9', late)
     await g.start('o9')
     return g
   }
@@ -553,6 +553,40 @@ describe('bounded history', () => {
     expect(events.indexOf('req 1')).toBeGreaterThan(events.indexOf('chunk 0'))
     expect(events.indexOf('req 2')).toBeLessThan(events.indexOf('chunk 1'))
     expect(g.peer('v0').status().counters['snapshot-chunks-served']).toBe(3)
+    expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v0').snapshot())
+  })
+
+  it('a replica whose store stages slowly asks for no chunk more than two windows past those staged, then completes', async () => {
+    // 96 values of 100 kB: five chunks. The late replica's store stages nothing until the gate opens.
+    let open = (): void => {}
+    const gate = new Promise<void>(resolve => { open = resolve })
+    class GatedStore extends MemoryStore {
+      private writer: CollectingWriter | undefined
+      staged = 0
+      async beginStaged (at: Timestamp): Promise<void> { this.writer = new CollectingWriter(at) }
+      async stagePart (items: SnapshotItems): Promise<StagedDigest> {
+        await gate
+        this.staged++
+        return (this.writer as CollectingWriter).add(items)
+      }
+
+      async commitStaged (meta: ReadonlyArray<readonly [string, Value]>): Promise<void> { await this.importSnapshot((this.writer as CollectingWriter).snapshot(meta)) }
+      async dropStaged (): Promise<void> { this.writer = undefined }
+    }
+    const g = await groupWithLateReplica(96, new GatedStore({ journal: true }))
+    const asked: number[] = []
+    g.filter = (from, _to, m) => {
+      if (m.t === 'snap-req' && from === 'o9') asked.push(m.chunk)
+      return true
+    }
+    await g.steps(300)
+    // Chunks 0 to 3 (SNAPSHOT_WINDOW 2: staged + 2 × 2 - 1), none staged, nothing installed.
+    expect(Math.max(...asked)).toBe(3)
+    expect(g.peer('o9').status().counters['snapshots-installed']).toBeUndefined()
+    open()
+    await g.steps(400)
+    expect((g.stores.get('o9') as GatedStore).staged).toBe(5)
+    expect(g.peer('o9').status().counters['snapshots-installed']).toBe(1)
     expect(await g.peer('o9').snapshot()).toEqual(await g.peer('v0').snapshot())
   })
 
