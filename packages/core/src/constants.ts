@@ -60,7 +60,7 @@ export const DEFAULT_RETAIN_MS = 60_000
 export const DEFAULT_GC_INTERVAL_MS = 10_000
 /** Most often a replica makes its frontier durable with a strict write of its own (idle: every quarter of its retention window). */
 export const DURABLE_SYNC_MS = 250
-/** Snapshot chunks a requester asks for at once (after the first, which says where the others start). */
+/** Snapshot chunks a requester asks for at once (after the first, which opens the export). */
 export const SNAPSHOT_WINDOW = 2
 /**
  * Most bytes of values (and keys, counted at 3 bytes a char) in one snapshot chunk; one more value
@@ -77,11 +77,11 @@ export const SNAPSHOT_CHUNK_BYTES = 2 * 1024 * 1024
 export const SNAPSHOT_RETRY_MS = 1_000
 /** Tries of one request (the first and two resends, 7 s in all) before the requester turns to another voter (and starts over). */
 export const SNAPSHOT_TRIES = 3
-/** How long a request waits for the first chunk of a new export (its source reads and hashes its whole state first), doubling with each voter asked in turn. */
+/** How long a request waits for the first chunk of a new export (its source waits for a run to end, opens a view of its store and reads the chunk), doubling with each voter asked in turn. */
 export const SNAPSHOT_FIRST_CHUNK_MS = 3_000
 /** A voter drops an export nobody asked a chunk of for this long. */
 export const SNAPSHOT_LEASE_MS = 60_000
-/** Most exports a voter holds at once (each is a copy of its state). */
+/** Most exports a voter holds at once (each a view of its store and a few chunks; a whole copy on a store without `openSnapshot`). */
 export const MAX_SNAPSHOT_EXPORTS = 2
 /** A voter repeats an unchanged durable-frontier report this often (a voter that rejoined learns where the others stand). */
 export const REPORT_REFRESH_MS = 5_000

@@ -67,10 +67,6 @@ export class StateDigest {
     return this.hi.toString(16).padStart(8, '0') + this.lo.toString(16).padStart(8, '0')
   }
 
-  static of (entries: ReadonlyArray<readonly [string, Value]>, records: ReadonlyArray<readonly [string, string]> = []): string {
-    return StateDigest.restore(StateDigest.lanesOf(entries, records)).value
-  }
-
   static lanesOf (entries: ReadonlyArray<readonly [string, Value]>, records: ReadonlyArray<readonly [string, string]> = []): [number, number] {
     const d = new StateDigest()
     for (const [k, v] of entries) d.entry(k, v)
