@@ -85,3 +85,6 @@ export const SNAPSHOT_LEASE_MS = 60_000
 export const MAX_SNAPSHOT_EXPORTS = 2
 /** A voter repeats an unchanged durable-frontier report this often (a voter that rejoined learns where the others stand). */
 export const REPORT_REFRESH_MS = 5_000
+
+/** Most contacts a peer whose epoch's voters are all silent asks at once (epoch-news.ts reachOut). */
+export const MAX_REACH_OUT = 16

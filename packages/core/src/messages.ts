@@ -1,6 +1,7 @@
 import type { Value } from './value.js'
 import type { Ballot, Cursor, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry } from './types.js'
 import type { Timestamp } from './timestamp.js'
+import type { DecisionProof } from './protocol/reconfig/proof.js'
 
 /**
  * Messages peers exchange. The core only produces and consumes these plain
@@ -43,11 +44,16 @@ export type Message =
   | { readonly t: 'rc-promise'; readonly epoch: number; readonly ballot: Ballot; readonly accepted?: { readonly ballot: Ballot, readonly value: EpochChange }; readonly report: EpochReport }
   /** Phase 2: accept `value` under `ballot`. */
   | { readonly t: 'rc-accept'; readonly epoch: number; readonly ballot: Ballot; readonly value: EpochChange }
-  | { readonly t: 'rc-accepted'; readonly epoch: number; readonly ballot: Ballot }
+  /** Phase 2 answer; `sig`: the acceptor's signature of what it accepted (decisionStatement, hex), when it has keys. */
+  | { readonly t: 'rc-accepted'; readonly epoch: number; readonly ballot: Ballot; readonly sig?: string }
   /** Refusal: the sender already promised the higher `ballot`. */
   | { readonly t: 'rc-nack'; readonly epoch: number; readonly ballot: Ballot }
-  /** A majority of the old epoch's voters accepted `value`: it is decided. Sent by a voter of epoch `value.epoch - 1`. */
-  | { readonly t: 'rc-decided'; readonly value: EpochChange }
+  /**
+   * A majority of the old epoch's voters accepted `value`: it is decided.
+   * Taken from a voter of epoch `value.epoch - 1`, or from anyone with a
+   * `proof` (that majority's signatures) the receiver checks.
+   */
+  | { readonly t: 'rc-decided'; readonly value: EpochChange; readonly proof?: DecisionProof }
   /** A voter about to serve a strict read asks: is `epoch` still current and unsealed for you? */
   | { readonly t: 'confirm'; readonly epoch: number; readonly round: number }
   /** Yes (sent only then). */

@@ -5,6 +5,7 @@ import type { ProcedureRegistry } from './procedures.js'
 import type { PeerOptions } from './protocol/state.js'
 import type { Store } from './store.js'
 import type { GroupConfig } from './types.js'
+import type { DecisionSigner } from './protocol/reconfig/proof.js'
 
 /** The injected clock: milliseconds, possibly skewed, possibly stepping back. */
 export interface Clock {
@@ -67,6 +68,21 @@ export interface PeerInit {
   readonly gcStepLimit?: number
   /** About how many bytes of values and keys one snapshot chunk holds. @default SNAPSHOT_CHUNK_BYTES */
   readonly snapshotChunkBytes?: number
+  /**
+   * This peer's keys (its id names its public key): as an acceptor it signs
+   * what it accepts, so a decision carries its majority's signatures and any
+   * member may pass it on; it checks the decisions others pass on. Without
+   * one, decisions are taken only from the ended epoch's voters.
+   * @default none
+   */
+  readonly signer?: DecisionSigner
+  /**
+   * The group members this peer can reach now (the host's connections). A
+   * peer that hears from none of its epoch's voters asks them how the group
+   * went on (they may be in a later epoch whose decisions it needs).
+   * @default none
+   */
+  readonly contacts?: () => readonly string[]
   /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
   readonly candidate?: boolean
   /**
@@ -110,7 +126,9 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     gcStepLimit: init.gcStepLimit ?? C.GC_STEP_LIMIT,
     snapshotChunkBytes: init.snapshotChunkBytes ?? C.SNAPSHOT_CHUNK_BYTES,
     candidate: init.candidate ?? false,
-    admitVoter: init.admitVoter ?? (() => false)
+    admitVoter: init.admitVoter ?? (() => false),
+    signs: init.signer !== undefined,
+    contacts: init.contacts ?? (() => [])
   }
 }
 

@@ -14,6 +14,8 @@ import { step } from './protocol/step.js'
 import { nextDue } from './protocol/schedule.js'
 import { META, decisionKey, decisionValue, metaValue } from './protocol/meta.js'
 import { PeerSnapshots } from './peer-snapshots.js'
+import { signDecision, verifyDecision } from './decision-signing.js'
+import type { DecisionSigner } from './protocol/reconfig/proof.js'
 import type { Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
 import type { GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
@@ -81,6 +83,7 @@ export class Peer {
   private readonly log: Logger
   private readonly checkInvariants: boolean
   private readonly selfTimed: boolean
+  private readonly signer: DecisionSigner | undefined
   /** The armed timer (selfTimed) and the time it fires at. */
   private timer: ReturnType<typeof setTimeout> | undefined
   private armedAt = Infinity
@@ -103,6 +106,7 @@ export class Peer {
     this.log = init.logger ?? (() => {})
     this.checkInvariants = init.checkInvariants ?? false
     this.selfTimed = init.selfTimed ?? false
+    this.signer = init.signer
     this.state = newPeerState({ id: init.id, config: init.config, registry: init.registry, options: peerOptions(init), now: init.clock.now() })
   }
 
@@ -191,8 +195,10 @@ export class Peer {
           this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(batches => ({ t: 'batches-read' as const, replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches })))
           break
         case 'read-decision':
-          this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => ({ t: 'decision-read' as const, replyTo: e.replyTo, change: decisionValue(v) })))
+          this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => { const d = decisionValue(v); return { t: 'decision-read' as const, replyTo: e.replyTo, change: d?.change, proof: d?.proof } }))
           break
+        case 'sign-decision': this.complete(Promise.resolve(signDecision(this.signer, e))); break
+        case 'verify-decision': this.complete(Promise.resolve(verifyDecision(this.signer, e))); break
         case 'gc': this.complete(this.store.gc(e.horizon, e.records === undefined ? { limit: e.limit } : { records: e.records, limit: e.limit }).then(result => ({ t: 'gc-done' as const, horizon: e.horizon, result }))); break
         case 'export-snapshot': case 'read-snapshot': case 'close-snapshot': case 'stage-snapshot': case 'import-snapshot': case 'drop-snapshot':
           this.complete(this.snapshots.carryOut(e))

@@ -123,6 +123,22 @@ function epochChange (x: unknown, limits: Required<MessageLimits>): void {
   batches(v.batches, 'value.batches', MAX_RC_THUNKS, MAX_RC_THUNKS, limits)
 }
 
+/** A signature in hex (Ed25519's is 64 bytes; room for larger schemes). */
+function signature (x: unknown, what: string): void {
+  const sig = str(x, what, 512)
+  if (sig.length === 0 || sig.length > 512 || sig.length % 2 !== 0 || !/^[0-9a-f]+$/.test(sig)) fail(`${what} must be an even number (at most 512) of lowercase hex digits`)
+}
+
+function proof (x: unknown): void {
+  const p = obj(x, 'proof')
+  ballot(p.ballot)
+  for (const item of arr(p.sigs, 'proof.sigs', 64)) {
+    const e = obj(item, 'proof.sigs entry')
+    str(e.voter, 'proof.sigs.voter')
+    signature(e.sig, 'proof.sigs.sig')
+  }
+}
+
 function wm (x: unknown): void {
   for (const item of arr(x, 'wm', 64)) {
     const e = obj(item, 'wm entry')
@@ -298,10 +314,14 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       if (m.candidate !== undefined && typeof m.candidate !== 'boolean') fail('candidate must be a boolean')
       break
     case 'rc-prepare':
-    case 'rc-accepted':
     case 'rc-nack':
       int(m.epoch, 'epoch')
       ballot(m.ballot)
+      break
+    case 'rc-accepted':
+      int(m.epoch, 'epoch')
+      ballot(m.ballot)
+      if (m.sig !== undefined) signature(m.sig, 'sig')
       break
     case 'rc-promise': {
       int(m.epoch, 'epoch')
@@ -328,6 +348,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       break
     case 'rc-decided':
       epochChange(m.value, limits)
+      if (m.proof !== undefined) proof(m.proof)
       break
     case 'confirm':
     case 'confirmed':

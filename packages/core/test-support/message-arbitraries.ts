@@ -47,6 +47,8 @@ export const arbBatch: fc.Arbitrary<Batch> = fc.record({
 export const arbEntry: fc.Arbitrary<WatermarkEntry> = fc.record({ voter: id, epoch: fc.nat(1000), svw: arbTimestamp, count: fc.nat(1e6) })
 
 const arbBallot: fc.Arbitrary<Ballot> = fc.record({ n: fc.integer({ min: 1, max: 1e6 }), by: id })
+/** A signature in hex (Ed25519: 64 bytes). */
+const arbSig = fc.uint8Array({ minLength: 64, maxLength: 64 }).map(b => [...b].map(x => x.toString(16).padStart(2, '0')).join(''))
 
 const arbChange: fc.Arbitrary<EpochChange> = fc.record({
   epoch: fc.integer({ min: 1, max: 1000 }),
@@ -98,9 +100,9 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('confirmed' as const), epoch: fc.nat(1000), round: fc.integer({ min: 1, max: 1e6 }) }),
   fc.record({ t: fc.constant('rc-prepare' as const), epoch: fc.nat(1000), ballot: arbBallot }),
   fc.record({ t: fc.constant('rc-accept' as const), epoch: fc.nat(1000), ballot: arbBallot, value: arbChange }),
-  fc.record({ t: fc.constant('rc-accepted' as const), epoch: fc.nat(1000), ballot: arbBallot }),
+  fc.record({ t: fc.constant('rc-accepted' as const), epoch: fc.nat(1000), ballot: arbBallot, sig: arbSig }, { requiredKeys: ['t', 'epoch', 'ballot'] }),
   fc.record({ t: fc.constant('rc-nack' as const), epoch: fc.nat(1000), ballot: arbBallot }),
-  fc.record({ t: fc.constant('rc-decided' as const), value: arbChange }),
+  fc.record({ t: fc.constant('rc-decided' as const), value: arbChange, proof: fc.record({ ballot: arbBallot, sigs: fc.array(fc.record({ voter: id, sig: arbSig }), { maxLength: 5 }) }) }, { requiredKeys: ['t', 'value'] }),
   fc.record({ t: fc.constant('rc-fetch' as const), epoch: fc.nat(1000) }),
   fc.record({ t: fc.constant('dur' as const), durable: arbTimestamp, gc: arbTimestamp }),
   fc.record({ t: fc.constant('snap-req' as const), id, chunk: fc.nat(1e6) }),

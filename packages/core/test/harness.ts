@@ -1,7 +1,11 @@
-import { MemoryStore, Peer, createRegistry, type GroupConfig, type Message, type PeerInit, type ProcedureMap, type ProcedureRegistry } from '../src/index.js'
+import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto'
+import { MemoryStore, Peer, createRegistry, type DecisionSigner, type GroupConfig, type Message, type PeerInit, type ProcedureMap, type ProcedureRegistry } from '../src/index.js'
 
 /** Options every peer of a TestGroup gets (failure detection, candidacy). */
-export type PeerOptions = Partial<Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxVoters' | 'callTimeoutMs' | 'retainMs' | 'gcIntervalMs'>>
+export type PeerOptions = Partial<Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxVoters' | 'callTimeoutMs' | 'retainMs' | 'gcIntervalMs'>> & {
+  /** Every peer has Ed25519 keys (it signs what it accepts) and every other peer as a contact. */
+  readonly keys?: boolean
+}
 
 /**
  * A small in-process group on a manual clock: messages wait in a queue until
@@ -39,7 +43,28 @@ export class TestGroup {
     return g
   }
 
+  /** Each peer's Ed25519 key pair (made on first use). */
+  private readonly keyPairs = new Map<string, { readonly privateKey: KeyObject, readonly publicKey: KeyObject }>()
+
+  private keyPair (id: string): { readonly privateKey: KeyObject, readonly publicKey: KeyObject } {
+    let k = this.keyPairs.get(id)
+    if (k === undefined) {
+      k = generateKeyPairSync('ed25519')
+      this.keyPairs.set(id, k)
+    }
+    return k
+  }
+
+  /** Peer `id`'s signer: its own key to sign, everyone's to check. */
+  signer (id: string): DecisionSigner {
+    return {
+      sign: statement => new Uint8Array(sign(null, statement, this.keyPair(id).privateKey)),
+      verify: (peer, statement, sig) => verify(null, statement, this.keyPair(peer).publicKey, sig)
+    }
+  }
+
   async start (id: string): Promise<Peer> {
+    const { keys, ...options } = this.options
     const peer = await Peer.open({
       id,
       config: this.config,
@@ -48,7 +73,8 @@ export class TestGroup {
       clock: { now: () => this.clock.now() + (this.skew.get(id) ?? 0) },
       send: (to, m) => { if (!this.down.has(id)) this.queue.push([id, to, structuredClone(m)]) },
       checkInvariants: true,
-      ...this.options
+      ...options,
+      ...(keys === true ? { signer: this.signer(id), contacts: () => [...this.peers.keys()] } : {})
     })
     this.peers.set(id, peer)
     this.down.delete(id)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { chooseValue, makeTimestamp, peerTag, type EpochChange, type EpochReport, type Batch, type Tx, type TxnResult } from '../src/index.js'
+import { MemoryStore, chooseValue, decisionStatement, makeTimestamp, peerTag, toHex, type EpochChange, type EpochReport, type Batch, type Tx, type TxnResult } from '../src/index.js'
 import { TestGroup, type PeerOptions } from './harness.js'
 
 const procedures = {
@@ -124,6 +124,84 @@ describe('epoch change', () => {
     v0.receive('v1', { t: 'rc-decided', value: { ...forged, voters: ['v1'] } })
     expect(v0.status()).toMatchObject({ epoch: 1, voters: ['v0', 'v1', 'v2'] })
     expect(v0.status().counters['rc-decided-replay']).toBe(replays + 1)
+  })
+})
+
+describe('signed decisions', () => {
+  /**
+   * Genesis voters v0–v2 and spares s0–s2 (candidates the group takes when a voter is voted out; it never
+   * grows past three). o0 stops in epoch 0; then v0, v1, v2 die for good, one at a time, each replaced.
+   */
+  async function allVotersGone (keys: boolean): Promise<TestGroup> {
+    const g = await TestGroup.create(procedures, 3, 1, { ...FAST, candidate: true, admitVoter: id => !id.startsWith('o'), maxVoters: 3, keys })
+    for (const id of ['s0', 's1', 's2']) {
+      g.stores.set(id, new MemoryStore({ journal: true }))
+      await g.start(id)
+    }
+    expect((await inc(g, 'o0')).status).toBe('committed')
+    await g.steps(40)
+    expect(g.peer('o0').status()).toMatchObject({ epoch: 0, evaluated: 1 })
+    g.crash('o0')
+    for (const dead of ['v0', 'v1', 'v2']) {
+      g.crash(dead)
+      const alive = [...g.peers.keys()].find(id => id.startsWith('s') && !g.down.has(id)) as string
+      expect((await inc(g, alive, 'x', 800)).status).toBe('committed')
+      await g.steps(20)
+      expect(g.peer(alive).status().voters).not.toContain(dead)
+    }
+    expect(g.peer('s0').status().voters.slice().sort()).toEqual(['s0', 's1', 's2'])
+    await g.start('o0')
+    await g.steps(400)
+    return g
+  }
+
+  it('a replica every voter of whose epoch is gone for good follows the decisions others pass on, checked by their proofs', async () => {
+    const g = await allVotersGone(true)
+    const o0 = g.peer('o0').status()
+    const s0 = g.peer('s0').status()
+    expect(o0).toMatchObject({ epoch: s0.epoch, voters: s0.voters, evaluated: s0.evaluated, digest: s0.digest })
+    expect(o0.evaluated).toBe(4)
+    expect(o0.counters['rc-reach-out']).toBeGreaterThanOrEqual(1)
+    // The decision that ended its epoch came from a peer that never voted in it.
+    expect(o0.counters['rc-decided-relayed']).toBeGreaterThanOrEqual(1)
+    expect((await inc(g, 'o0')).status).toBe('committed')
+  })
+
+  it('without keys (decisions unsigned) the same replica is stuck in its epoch', async () => {
+    const g = await allVotersGone(false)
+    expect(g.peer('o0').status()).toMatchObject({ epoch: 0, voters: ['v0', 'v1', 'v2'] })
+    expect(g.peer('o0').status().evaluated).toBeLessThan(g.peer('s0').status().evaluated)
+    expect(g.peer('s0').status().epoch).toBeGreaterThanOrEqual(3)
+  })
+
+  it('refuses a passed-on decision whose proof is forged, altered, or short of a majority', async () => {
+    const g = await TestGroup.create(procedures, 3, 1, { ...FAST, keys: true })
+    const o0 = g.peer('o0')
+    const value: EpochChange = { epoch: 1, voters: ['o0'], cuts: [], floor: makeTimestamp(1, peerTag('x'), 0), batches: [] }
+    const ballot = { n: 7, by: 'v0' }
+    const statement = decisionStatement('test', 0, ballot, value)
+    const signed = (id: string, s = statement): { voter: string, sig: string } => ({ voter: id, sig: toHex(g.signer(id).sign(s) as Uint8Array) })
+    // Signed by an outsider's key under the voters' names.
+    o0.receive('outsider', { t: 'rc-decided', value, proof: { ballot, sigs: [{ ...signed('outsider'), voter: 'v0' }, { ...signed('outsider'), voter: 'v1' }] } })
+    await g.steps(2)
+    expect(o0.status().counters['rc-decided-forged']).toBe(1)
+    // Real signatures of another value.
+    const other = decisionStatement('test', 0, ballot, { ...value, voters: ['v0'] })
+    o0.receive('outsider', { t: 'rc-decided', value, proof: { ballot, sigs: [signed('v0', other), signed('v1', other)] } })
+    await g.steps(2)
+    expect(o0.status().counters['rc-decided-forged']).toBe(2)
+    // One real signature: no majority, refused before any check.
+    o0.receive('outsider', { t: 'rc-decided', value, proof: { ballot, sigs: [signed('v0')] } })
+    // Another group's statement.
+    o0.receive('outsider', { t: 'rc-decided', value, proof: { ballot, sigs: [signed('v0', decisionStatement('other', 0, ballot, value)), signed('v1', decisionStatement('other', 0, ballot, value))] } })
+    await g.steps(2)
+    expect(o0.status().counters).toMatchObject({ 'rc-decided-refused': 1, 'rc-decided-forged': 3 })
+    expect(o0.status()).toMatchObject({ epoch: 0, voters: ['v0', 'v1', 'v2'] })
+    // The same proof made right is taken from anyone.
+    o0.receive('outsider', { t: 'rc-decided', value: { ...value, voters: ['v0'] }, proof: { ballot, sigs: [signed('v0', other), signed('v1', other)] } })
+    await g.steps(2)
+    expect(o0.status()).toMatchObject({ epoch: 1, voters: ['v0'] })
+    expect(o0.status().counters['rc-decided-relayed']).toBe(1)
   })
 })
 

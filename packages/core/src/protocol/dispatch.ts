@@ -108,13 +108,13 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       onPromise(s, from, m.epoch, m.ballot, m.accepted, m.report)
       break
     case 'rc-accepted':
-      onAccepted(s, from, m.epoch, m.ballot)
+      onAccepted(s, from, m.epoch, m.ballot, m.sig)
       break
     case 'rc-nack':
       onNack(s, m.epoch, m.ballot)
       break
     case 'rc-decided':
-      onDecided(s, from, m.value)
+      onDecided(s, from, m.value, m.proof)
       break
     case 'rc-fetch':
       if (m.epoch < s.current.epoch) tellStale(s, from, m.epoch, true)

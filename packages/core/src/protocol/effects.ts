@@ -3,8 +3,9 @@ import type { Message } from '../messages.js'
 import type { GcResult, SnapshotItems, SnapshotPart, StagedDigest, StoreBatch } from '../store.js'
 import type { Timestamp } from '../timestamp.js'
 import type { Value } from '../value.js'
-import type { Cursor, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk, Batch } from '../types.js'
+import type { Ballot, Cursor, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk, Batch } from '../types.js'
 import type { AcceptorState } from './meta.js'
+import type { DecisionProof } from './reconfig/proof.js'
 import type { LogEvent } from './vocabulary.js'
 
 export type { AcceptorState }
@@ -42,13 +43,17 @@ export type Completion =
   | { readonly t: 'scrubbed', readonly state: readonly [number, number] }
   | { readonly t: 'lease-persisted', readonly lease: number }
   | { readonly t: 'acceptor-persisted', readonly acceptor: AcceptorState }
-  | { readonly t: 'decision-persisted', readonly change: EpochChange, readonly config: GroupConfig }
+  | { readonly t: 'decision-persisted', readonly change: EpochChange, readonly proof: DecisionProof | undefined, readonly config: GroupConfig, readonly relayedBy?: string }
+  /** This acceptor's signature of what it accepted (undefined: the signer failed; the answer goes unsigned). */
+  | { readonly t: 'decision-signed', readonly to: string, readonly epoch: number, readonly ballot: Ballot, readonly sig: string | undefined }
+  /** Whether every signature of a relayed decision's proof checked out. */
+  | { readonly t: 'decision-verified', readonly from: string, readonly change: EpochChange, readonly proof: DecisionProof, readonly ok: boolean }
   | { readonly t: 'run-applied', readonly run: readonly Thunk[], readonly applied: AppliedRun }
   | { readonly t: 'values-read', readonly read: number, readonly result: ReadResult }
   /** The store refused the read (SnapshotTooOldError: the versions it needs are no longer held); the read fails with it, the peer goes on. */
   | { readonly t: 'values-refused', readonly read: number, readonly error: { readonly name: string, readonly message: string } }
   | { readonly t: 'batches-read', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly batches: readonly Batch[] }
-  | { readonly t: 'decision-read', readonly replyTo: string, readonly change: EpochChange | undefined }
+  | { readonly t: 'decision-read', readonly replyTo: string, readonly change: EpochChange | undefined, readonly proof?: DecisionProof | undefined }
   | { readonly t: 'store-failed', readonly error: { readonly name: string, readonly message: string } }
 
 export type Input =
@@ -90,6 +95,10 @@ export type Effect =
   | { readonly t: 'read-values', readonly read: number, readonly keys: readonly string[], readonly at: Timestamp }
   /** Read a coordinator's batches `from..last`; answered by `batches-read`. */
   | { readonly t: 'read-batches', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly last: number }
+  /** Sign `statement` (decisionStatement) with this peer's key; answered by `decision-signed` carrying `to`, `epoch`, `ballot`. */
+  | { readonly t: 'sign-decision', readonly statement: Uint8Array, readonly to: string, readonly epoch: number, readonly ballot: Ballot }
+  /** Check every signature of `proof` over `statement` (checkProof); answered by `decision-verified`. */
+  | { readonly t: 'verify-decision', readonly from: string, readonly change: EpochChange, readonly proof: DecisionProof, readonly statement: Uint8Array }
   /** Read the decision that started `epoch`; answered by `decision-read`. */
   | { readonly t: 'read-decision', readonly replyTo: string, readonly epoch: number }
   /** Collect history below `horizon` (exactly-once records below `records`); answered by `gc-done`. */

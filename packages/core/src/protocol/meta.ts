@@ -1,6 +1,7 @@
 import type { Ballot, Cursor, EpochChange, GroupConfig } from '../types.js'
 import type { Timestamp } from '../timestamp.js'
 import type { Value } from '../value.js'
+import type { DecisionProof } from './reconfig/proof.js'
 
 /**
  * The meta records a peer persists, typed: the one place a record becomes a
@@ -47,9 +48,9 @@ export function metaEntry<K extends keyof MetaRecords> (name: K, value: MetaReco
   return [META[name], value as unknown as Value]
 }
 
-/** The meta entry of the decided change that starts `change.epoch`. */
-export function decisionEntry (change: EpochChange): readonly [string, Value] {
-  return [decisionKey(change.epoch), change as unknown as Value]
+/** The meta entry of the decided change that starts `change.epoch`, with its proof when it has one (so it can be passed on). */
+export function decisionEntry (change: EpochChange, proof?: DecisionProof): readonly [string, Value] {
+  return [decisionKey(change.epoch), (proof === undefined ? change : { change, proof }) as unknown as Value]
 }
 
 /** A meta record as a store returned it, as its type (stores keep what was written). */
@@ -57,7 +58,10 @@ export function metaValue<K extends keyof MetaRecords> (_name: K, value: Value |
   return value as unknown as MetaRecords[K] | undefined
 }
 
-/** A decision record as a store returned it. */
-export function decisionValue (value: Value | undefined): EpochChange | undefined {
-  return value as unknown as EpochChange | undefined
+/** A decision record as a store returned it (written without a proof: the change itself; with one: both). */
+export function decisionValue (value: Value | undefined): { readonly change: EpochChange, readonly proof: DecisionProof | undefined } | undefined {
+  if (value === undefined || value === null || typeof value !== 'object') return undefined
+  const v = value as unknown as { change?: EpochChange, proof?: DecisionProof }
+  if (v.change !== undefined) return { change: v.change, proof: v.proof }
+  return { change: value as unknown as EpochChange, proof: undefined }
 }

@@ -47,12 +47,12 @@ export function * recoveryReads (initial: GroupConfig): Generator<RecoveryRead, 
   const decisions = new Map<number, EpochChange>()
   if (start !== initial.epoch) {
     const d = decisionValue((yield { meta: decisionKey(start) }) as Value | undefined)
-    if (d !== undefined) decisions.set(start, d)
+    if (d !== undefined) decisions.set(start, d.change)
   }
   for (let e = start + 1; e <= target; e++) {
     const d = decisionValue((yield { meta: decisionKey(e) }) as Value | undefined)
     if (d === undefined) break
-    decisions.set(e, d)
+    decisions.set(e, d.change)
   }
   const acceptor = metaValue('paxos', (yield { meta: META.paxos }) as Value | undefined)
   const clockLease = yield { meta: META.clockLease }

@@ -69,8 +69,11 @@ function retryAfter (s: PeerState, f: SnapshotFetch): number {
 function startFetch (s: PeerState): void {
   const h = s.history
   // Healing, from a voter of the majority this replica disagrees with; else from any other voter.
-  const sources = (h.heal?.voters ?? s.current.voters).filter(v => v !== s.id)
-  if (sources.length === 0) return
+  const all = (h.heal?.voters ?? s.current.voters).filter(v => v !== s.id)
+  if (all.length === 0) return
+  // Those heard from lately first: a voter gone for good would cost a whole first-chunk timeout.
+  const heard = all.filter(v => s.now - (s.current.lastHeard.get(v) ?? -Infinity) <= s.options.suspectMs)
+  const sources = heard.length > 0 ? heard : all
   const source = sources[h.fetches % sources.length] as string
   // A `gone` answer is taken once: if this fetch comes to nothing and the gap is still there, gap fill hears it again.
   h.gapGoneAt = -Infinity

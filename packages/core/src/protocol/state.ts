@@ -71,7 +71,8 @@ export interface Proposal {
   readonly ballot: Ballot
   readonly startedAt: number
   readonly promises: Map<string, { accepted?: { ballot: Ballot, value: EpochChange } | undefined, report: EpochReport }>
-  readonly accepts: Set<string>
+  /** Voters that accepted → their signature of the value (undefined: unsigned). */
+  readonly accepts: Map<string, string | undefined>
   value?: EpochChange
 }
 
@@ -156,6 +157,10 @@ export interface PeerOptions {
   readonly snapshotChunkBytes: number
   readonly candidate: boolean
   readonly admitVoter: (peerId: string) => boolean
+  /** The runtime has keys: this acceptor signs what it accepts (`sign-decision`). */
+  readonly signs: boolean
+  /** Members the runtime can reach now (asked when this peer's epoch's voters are all silent). */
+  readonly contacts: () => readonly string[]
 }
 
 export interface PeerState {
@@ -205,6 +210,10 @@ export interface PeerState {
   /** Submissions received while sealed: minted once the next epoch is installed. */
   readonly deferred: Map<string, SubmitRequest>
   lastEpochFetch: number
+  /** When this peer last asked its contacts how the group went on (epoch-news.ts). */
+  lastReachOut: number
+  /** A relayed decision's signatures are being checked (one at a time). */
+  checkingDecision: boolean
   readonly staleToldAt: Map<string, number>
 
   // replica
@@ -311,6 +320,8 @@ export function newPeerState (setup: PeerSetup): PeerState {
     leaves: new Map(),
     deferred: new Map(),
     lastEpochFetch: -Infinity,
+    lastReachOut: -Infinity,
+    checkingDecision: false,
     staleToldAt: new Map(),
     persistQueue: [],
     writing: false,

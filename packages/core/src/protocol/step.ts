@@ -9,9 +9,9 @@ import type { Effect, Input } from './effects.js'
 import { kickEvaluator, onRunApplied } from './evaluator.js'
 import { flush, onLeasePersisted, publish, renewLease } from './promise.js'
 import { abortRead, onValuesRead, onValuesRefused, startRead, tickReads } from './reads.js'
-import { onAcceptorPersisted } from './reconfig/acceptor.js'
-import { onDecisionRead } from './reconfig/epoch-news.js'
-import { onDecisionPersisted } from './reconfig/install.js'
+import { onAcceptorPersisted, onDecisionSigned } from './reconfig/acceptor.js'
+import { onDecisionRead, reachOut } from './reconfig/epoch-news.js'
+import { onDecisionPersisted, onDecisionVerified } from './reconfig/install.js'
 import { detectFailures, forceProposal } from './reconfig/proposer.js'
 import { askForGaps, onBatchesPersisted, onBatchesRead, startWrite } from './replica.js'
 import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
@@ -21,6 +21,7 @@ import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSet
 import { onScrubbed, onSnapshotImported, onSnapshotStaged, pursueSnapshot } from './snapshot.js'
 import { onSnapshotExported, onSnapshotRead } from './snapshot-export.js'
 import { roleOf, type PeerState } from './state.js'
+import { syncStatus } from '../peer-status.js'
 
 /**
  * The protocol as one synchronous function: takes the peer's state, one
@@ -91,12 +92,14 @@ function handle (s: PeerState, input: Input): void {
       break
     case 'lease-persisted': onLeasePersisted(s, input.lease); break
     case 'acceptor-persisted': onAcceptorPersisted(s, input.acceptor); break
-    case 'decision-persisted': onDecisionPersisted(s, input.change, input.config); break
+    case 'decision-persisted': onDecisionPersisted(s, input.change, input.proof, input.config, input.relayedBy); break
+    case 'decision-signed': onDecisionSigned(s, input.to, input.epoch, input.ballot, input.sig); break
+    case 'decision-verified': onDecisionVerified(s, input.from, input.change, input.proof, input.ok); break
     case 'run-applied': onRunApplied(s, input.run, input.applied); break
     case 'values-read': onValuesRead(s, input.read, input.result); break
     case 'values-refused': onValuesRefused(s, input.read, input.error); break
     case 'batches-read': onBatchesRead(s, input.replyTo, input.batches, input); break
-    case 'decision-read': onDecisionRead(s, input.replyTo, input.change); break
+    case 'decision-read': onDecisionRead(s, input.replyTo, input.change, input.proof); break
     case 'store-failed': fail(s, input.error); break
   }
 }
@@ -117,6 +120,7 @@ const TIMEOUTS: readonly Timeout[] = [
   { name: 'forget silent observers and candidates', of: 'voter', run: expireObservers },
   { name: 'failure detector', of: 'voter', run: s => { if (s.phase !== 'failed') detectFailures(s, s.now) } },
   { name: 'hello to the voters', of: 'observer', run: sendHello },
+  { name: 'ask contacts when every voter is silent', of: 'any', run: reachOut },
   { name: 'digest checkpoint (a new one)', of: 'any', run: s => { if (s.now - s.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) sendCheckpoint(s) } },
   { name: 'gap fill', of: 'any', run: askForGaps },
   { name: 'resend forwarded submissions', of: 'any', run: retryForwards },
@@ -144,7 +148,10 @@ function expireObservers (s: PeerState): void {
 function sendHello (s: PeerState): void {
   if (s.now - s.lastHello < C.DEFAULT_HELLO_INTERVAL_MS) return
   s.lastHello = s.now
-  const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving }
+  // A candidate asks to be voted in only once it keeps up (as a learner is promoted once in sync): voters far behind
+  // the group, needing history that only others hold, could otherwise make up a whole epoch's voters.
+  const ready = s.evaluatingEpoch === s.current.epoch && syncStatus(s).phase === 'live'
+  const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving && ready }
   for (const v of s.current.voters) send(s, v, hello)
 }
 

@@ -11,7 +11,7 @@ export type Counter =
   | 'write-from-non-voter' | 'write-not-own-refused' | 'write-sealed' | 'gap-from-non-voter'
   | 'wm-not-own-refused' | 'clock-skew-refused' | 'digest-mismatch'
   | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
-  | 'rc-decided' | 'rc-decided-replay' | 'rc-decided-refused' | 'rc-installed' | 'rc-resubmitted'
+  | 'rc-decided' | 'rc-decided-replay' | 'rc-decided-refused' | 'rc-decided-relayed' | 'rc-decided-forged' | 'rc-sign-failed' | 'rc-reach-out' | 'rc-installed' | 'rc-resubmitted'
   | 'gc-steps' | 'gc-steps-partial' | 'gc-batches-removed' | 'gc-versions-removed' | 'gc-records-removed'
   | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshot-chunks' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-declined' | 'snapshot-mismatch' | 'snapshot-outvoted' | 'snapshot-evicted' | 'snapshot-unvouched' | 'heal-started' | 'healed' | 'store-damaged'
 
@@ -29,6 +29,7 @@ export const LOG_EVENTS = {
   'rc-propose': 'info',
   'rc-accept': 'info',
   'rc-installed': 'info',
+  'rc-decided-forged': 'warn',
   'store-failed': 'error',
   'snapshot-fetch': 'info',
   'snapshot-import': 'debug',

@@ -1,6 +1,6 @@
 import {
-  ArrayReader, CollectingWriter, MemoryStore, applyRunSync, createRegistry, decisionKey, invariants, loadPersistedSync, newPeerState, peerOptions, peerTag, readResult, restore, step,
-  type Effect, type EpochChange, type GroupConfig, type Input, type Message, type PeerState, type ProcedureMap, type ProcedureRegistry, type Thunk, type Batch,
+  ArrayReader, CollectingWriter, MemoryStore, applyRunSync, createRegistry, decisionKey, decisionValue, invariants, loadPersistedSync, newPeerState, peerOptions, peerTag, readResult, restore, step,
+  type Effect, type GroupConfig, type Input, type Message, type PeerState, type ProcedureMap, type ProcedureRegistry, type Thunk, type Batch,
   type Timestamp
 } from '../../src/index.js'
 
@@ -149,7 +149,7 @@ export class ScriptGroup {
         break
       case 'read-decision':
         line(`read decision e${e.epoch}`)
-        this.pending.push({ peer, label: 'decision-read', run: () => ({ t: 'decision-read', replyTo: e.replyTo, change: store.getMetaSync(decisionKey(e.epoch)) as unknown as EpochChange | undefined }) })
+        this.pending.push({ peer, label: 'decision-read', run: () => { const d = decisionValue(store.getMetaSync(decisionKey(e.epoch))); return { t: 'decision-read', replyTo: e.replyTo, change: d?.change, proof: d?.proof } } })
         break
       case 'gc':
         line(`gc below ${this.ts(e.horizon)}`)
@@ -194,6 +194,10 @@ export class ScriptGroup {
       case 'event':
         line(`event ${e.event.t === 'applied' ? `applied ${e.event.written.join(',')}` : e.event.t === 'epoch' ? `epoch e${e.event.epoch} voters ${e.event.voters.join(',')} aborted ${e.event.aborted}` : `diverged from ${e.event.divergence.peer}`}`)
         break
+      case 'sign-decision':
+      case 'verify-decision':
+        // The interaction peers have no keys: they never sign, and refuse relayed decisions before any check.
+        throw new Error(`unexpected ${e.t}: the interaction driver's peers have no signer`)
       case 'log': break
     }
   }

@@ -6,6 +6,7 @@ import { count, emit, send } from '../emit.js'
 import { isInstalling, isSealed, roleOf, type AcceptorWrite, type PeerState } from '../state.js'
 import { compareBallots } from './choose-value.js'
 import { noticeEpoch, tellStale } from './epoch-news.js'
+import { decisionStatement } from './proof.js'
 
 /**
  * The acceptor of an epoch change (single-decree Paxos among the epoch's
@@ -80,11 +81,23 @@ export function onAcceptorPersisted (s: PeerState, acceptor: AcceptorState): voi
     const a = write.answer
     if (a.t === 'rc-promise') {
       sendRc(s, a.to, { t: 'rc-promise', epoch: a.epoch, ballot: a.ballot, ...(acceptor.accepted === undefined ? {} : { accepted: acceptor.accepted }), report: report(s) })
+    } else if (s.options.signs && acceptor.accepted !== undefined) {
+      // The answer carries this voter's signature of what it accepted (proof.ts); it leaves once signed.
+      const statement = decisionStatement(s.config.groupId, a.epoch, a.ballot, acceptor.accepted.value)
+      emit(s, { t: 'sign-decision', statement, to: a.to, epoch: a.epoch, ballot: a.ballot })
     } else {
       sendRc(s, a.to, { t: 'rc-accepted', epoch: a.epoch, ballot: a.ballot })
     }
   }
   startAcceptorWrite(s)
+}
+
+/** The signed answer to an accept: sent if this voter still holds that acceptance (unsigned if the signer failed). */
+export function onDecisionSigned (s: PeerState, to: string, epoch: number, ballot: Ballot, sig: string | undefined): void {
+  const accepted = s.current.acceptor.accepted
+  if (s.phase === 'closed' || s.current.epoch !== epoch || accepted === undefined || compareBallots(accepted.ballot, ballot) !== 0) return
+  if (sig === undefined) count(s, 'rc-sign-failed')
+  sendRc(s, to, { t: 'rc-accepted', epoch, ballot, ...(sig === undefined ? {} : { sig }) })
 }
 
 /** Whether this acceptor may take `ballot` from `from` (its epoch's voter, not below its promise); answers a nack if not. */

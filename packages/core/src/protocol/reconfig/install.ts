@@ -12,9 +12,14 @@ import { applyCut, newEpochRecord, roleOf, type PeerState } from '../state.js'
 import { decisionEntry, metaEntry } from '../meta.js'
 import { keeps } from './choose-value.js'
 import { noticeEpoch } from './epoch-news.js'
+import { decisionStatement, proofCovers, type DecisionProof } from './proof.js'
 
-/** A decision is taken only from a voter of the epoch it ends; older ones are replays, newer ones need the ones between. */
-export function onDecided (s: PeerState, from: string, value: EpochChange): void {
+/**
+ * A decision is taken from a voter of the epoch it ends, or from anyone with
+ * a proof (a majority of that epoch's voters' signatures, checked first);
+ * older ones are replays, newer ones need the ones between.
+ */
+export function onDecided (s: PeerState, from: string, value: EpochChange, proof: DecisionProof | undefined): void {
   if (value.epoch <= s.current.epoch) {
     count(s, 'rc-decided-replay')
     return
@@ -23,11 +28,31 @@ export function onDecided (s: PeerState, from: string, value: EpochChange): void
     noticeEpoch(s, from)
     return
   }
-  if (!s.current.voters.includes(from)) {
+  if (s.current.voters.includes(from)) {
+    install(s, value, proof)
+    return
+  }
+  if (proof === undefined || !s.options.signs || !proofCovers(proof, s.current.voters)) {
     count(s, 'rc-decided-refused')
     return
   }
-  install(s, value)
+  // One check at a time: a member sending proofs that fail costs this peer one check per decision it is missing.
+  if (s.checkingDecision || s.phase !== 'running') return
+  s.checkingDecision = true
+  emit(s, { t: 'verify-decision', from, change: value, proof, statement: decisionStatement(s.config.groupId, value.epoch - 1, proof.ballot, value) })
+}
+
+/** A relayed decision's signatures were checked: installed if they hold and it is still the next one. */
+export function onDecisionVerified (s: PeerState, from: string, value: EpochChange, proof: DecisionProof, ok: boolean): void {
+  s.checkingDecision = false
+  if (!ok) {
+    count(s, 'rc-decided-forged')
+    log(s, 'rc-decided-forged', { from, epoch: value.epoch })
+    return
+  }
+  if (value.epoch !== s.current.epoch + 1 || !proofCovers(proof, s.current.voters)) return
+  count(s, 'rc-decided-relayed')
+  install(s, value, proof, from)
 }
 
 /**
@@ -37,18 +62,18 @@ export function onDecided (s: PeerState, from: string, value: EpochChange): void
  * their clientTxnIds (exactly once: the applier's records dedupe), and
  * mints what waited while sealed.
  */
-export function install (s: PeerState, value: EpochChange): void {
+export function install (s: PeerState, value: EpochChange, proof: DecisionProof | undefined, relayedBy?: string): void {
   if (s.phase !== 'running' || value.epoch !== s.current.epoch + 1) return
   s.phase = 'installing'
   const config: GroupConfig = { ...s.config, epoch: value.epoch, voters: value.voters }
   emit(s, {
     t: 'persist',
-    batch: { meta: [decisionEntry(value), metaEntry('config', config)], durability: 'strict' },
-    done: { t: 'decision-persisted', change: value, config }
+    batch: { meta: [decisionEntry(value, proof), metaEntry('config', config)], durability: 'strict' },
+    done: { t: 'decision-persisted', change: value, proof, config, ...(relayedBy === undefined ? {} : { relayedBy }) }
   })
 }
 
-export function onDecisionPersisted (s: PeerState, value: EpochChange, config: GroupConfig): void {
+export function onDecisionPersisted (s: PeerState, value: EpochChange, proof: DecisionProof | undefined, config: GroupConfig, relayedBy: string | undefined): void {
   if (s.phase !== 'installing') return
   s.phase = 'running'
   const old = s.current
@@ -71,7 +96,7 @@ export function onDecisionPersisted (s: PeerState, value: EpochChange, config: G
   count(s, 'rc-installed')
   log(s, 'rc-installed', { epoch: value.epoch, voters: value.voters, aborted: aborted.length, kept: value.batches.length })
   if (wasVoter) {
-    const m: Message = { t: 'rc-decided', value }
+    const m: Message = { t: 'rc-decided', value, ...(proof === undefined ? {} : { proof }) }
     for (const peer of new Set([...s.observers.keys(), ...s.candidates.keys(), ...value.voters])) send(s, peer, m)
   }
   // Aborted thunks never took effect anywhere: their submissions go round again under the same clientTxnId.
@@ -91,5 +116,10 @@ export function onDecisionPersisted (s: PeerState, value: EpochChange, config: G
   }
   if (roleOf(s) === 'voter') publish(s)
   else s.lastHello = -Infinity
+  if (relayedBy !== undefined) {
+    // The peer that passed this decision on is in a later epoch still, or was: ask it for the next one now.
+    s.lastEpochFetch = s.now
+    send(s, relayedBy, { t: 'rc-fetch', epoch: value.epoch })
+  }
   kickEvaluator(s)
 }

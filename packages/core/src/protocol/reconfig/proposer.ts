@@ -5,6 +5,7 @@ import { sendRc } from './acceptor.js'
 import { chooseValue, compareBallots } from './choose-value.js'
 import { backoff, wantedVoters } from './failure-detector.js'
 import { install } from './install.js'
+import type { DecisionProof } from './proof.js'
 
 /** The proposer of an epoch change, and the trigger that starts one. */
 
@@ -44,7 +45,7 @@ export function detectFailures (s: PeerState, now: number): void {
 function startProposal (s: PeerState, now: number): void {
   const record = s.current
   const ballot: Ballot = { n: ++s.highestBallot, by: s.id }
-  record.proposal = { epoch: record.epoch, ballot, startedAt: now, promises: new Map(), accepts: new Set() }
+  record.proposal = { epoch: record.epoch, ballot, startedAt: now, promises: new Map(), accepts: new Map() }
   count(s, 'rc-proposed')
   log(s, 'rc-propose', { epoch: record.epoch, ballot })
   for (const v of record.voters) sendRc(s, v, { t: 'rc-prepare', epoch: record.epoch, ballot })
@@ -67,18 +68,21 @@ export function onPromise (s: PeerState, from: string, epoch: number, ballot: Ba
   for (const v of record.voters) sendRc(s, v, { t: 'rc-accept', epoch, ballot, value: p.value })
 }
 
-export function onAccepted (s: PeerState, from: string, epoch: number, ballot: Ballot): void {
+export function onAccepted (s: PeerState, from: string, epoch: number, ballot: Ballot, sig: string | undefined): void {
   const record = s.current
   const p = record.proposal
   if (p?.value === undefined || p.epoch !== epoch || !sameBallot(p.ballot, ballot) || !record.voters.includes(from)) return
-  p.accepts.add(from)
+  p.accepts.set(from, sig)
   if (p.accepts.size < record.majority) return
   const value = p.value
   record.proposal = undefined
   count(s, 'rc-decided')
+  // The accepting majority's signatures prove the decision to anyone who knows this epoch's voters (proof.ts).
+  const sigs = [...p.accepts].flatMap(([voter, sig]) => sig === undefined ? [] : [{ voter, sig }])
+  const proof: DecisionProof | undefined = sigs.length === p.accepts.size ? { ballot: p.ballot, sigs } : undefined
   const to = new Set([...record.voters, ...value.voters, ...s.observers.keys(), ...s.candidates.keys()])
-  for (const peer of to) send(s, peer, { t: 'rc-decided', value })
-  install(s, value)
+  for (const peer of to) send(s, peer, { t: 'rc-decided', value, ...(proof === undefined ? {} : { proof }) })
+  install(s, value, proof)
 }
 
 export function onNack (s: PeerState, epoch: number, ballot: Ballot): void {
