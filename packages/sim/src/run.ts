@@ -1,10 +1,11 @@
-import { MemoryStore, StateDigest, TS_ZERO, canonical, hash64, timestampPredecessor, type GroupConfig, type Message, type Timestamp, type Value } from '@tideline/core'
+import { MemoryStore, StateDigest, TS_ZERO, canonical, decisionStatement, hash64, timestampPredecessor, toHex, type EpochChange, type GroupConfig, type Message, type Timestamp, type Value } from '@tideline/core'
 import { checkHistory } from './checker.js'
 import { SimClient, type Intent } from './client.js'
 import { EventLoop } from './event-loop.js'
 import type { History, Op, ReplicaFinal, Violation } from './history.js'
 import { INITIAL_BALANCE, simRegistry, type ListMopArgs } from './procedures.js'
 import { Rng } from './rng.js'
+import { SimKeyring } from './keyring.js'
 import { SimPeer } from './sim-peer.js'
 
 export type FaultMode = 'none' | 'net' | 'crash' | 'all'
@@ -48,6 +49,15 @@ export interface SimStats {
   wipes: number
   /** Voters gone for the rest of the faults (back only when the run heals) while another replica was down, behind them. */
   retired: number
+  /**
+   * Runs in which every voter of a down replica's epoch left for good (spare voters took their places)
+   * before it came back: it can follow the group only through decisions others pass on, with their proofs.
+   */
+  allRetired: number
+  /** Decisions a replica took from a non-voter with its proof checked, and forged ones sent and refused. */
+  relayedDecisions: number
+  forgedDecisions: number
+  refusedDecisions: number
   /** Snapshots installed, and snapshot streams a fault cut (a chunk or request dropped, the source crashed). */
   snapshots: number
   snapshotRetries: number
@@ -98,6 +108,8 @@ interface Node {
 }
 
 const TICK_MS = 5
+/** Every simulated peer's Ed25519 keys (derived from its id: one cache for every seed). */
+const keyring = new SimKeyring()
 const CLIENTS = 6
 const CLIENT_TIMEOUT_MS = 400
 const CLIENT_ATTEMPTS = 4
@@ -119,7 +131,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -135,10 +147,16 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.gcRecords += c?.['gc-records-removed'] ?? 0
     stats.gcPartial += c?.['gc-steps-partial'] ?? 0
     stats.outvoted += c?.['snapshot-outvoted'] ?? 0
+    stats.relayedDecisions += c?.['rc-decided-relayed'] ?? 0
+    stats.refusedDecisions += c?.['rc-decided-forged'] ?? 0
   }
 
   const voterIds = Array.from({ length: options.voters ?? 3 }, (_, i) => `v${i}`)
   const observerIds = Array.from({ length: options.observers ?? 1 }, (_, i) => `o${i}`)
+  // One seed in four has as many spare voters as genesis ones, candidates the group admits when a voter
+  // is voted out (it never grows past the genesis size): the voters of an epoch can all be gone for good.
+  const spareIds = seed % 4 === 1 && options.faults !== 'none' ? voterIds.map((_, i) => `s${i}`) : []
+  const votable = [...voterIds, ...spareIds]
   // Exactly-once records expire within a client's retries in two seeds of three: its later retries
   // are refused as expired, or find their record collected unless refused (a client retries for up
   // to 1.6 s); the skew bound is below the clock faults' reach, so coordinators refuse some too.
@@ -160,6 +178,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   let partition: Set<string> | undefined
   const isCut = (a: string, b: string): boolean => partition !== undefined && partition.has(a) !== partition.has(b)
 
+  const peerIds = [...votable, ...observerIds]
   const nodes = new Map<string, Node>()
   const clients = new Map<string, SimClient>()
 
@@ -246,15 +265,20 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       snapshotChunkBytes: [40, 200, 1_000][seed % 3] as number,
       // The genesis voters ask to be voters again after being voted out; the group takes them back.
       candidate: node.voter,
-      admitVoter: id => voterIds.includes(id)
+      admitVoter: id => votable.includes(id),
+      ...(spareIds.length > 0 ? { maxVoters: voterIds.length } : {}),
+      // Real Ed25519 keys: decisions carry their majority's signatures, and anyone may pass them on.
+      signer: keyring.signer(node.id),
+      // Every member is reachable (when up), as on a connected network.
+      contacts: () => peerIds
     })
     node.peer = peer
     node.up = true
     // The peer schedules its own ticks (nextDue), as a production peer arms its timer.
   }
 
-  for (const id of [...voterIds, ...observerIds]) {
-    const node: Node = { id, voter: voterIds.includes(id), peer: undefined, store: new MemoryStore({ journal: true }), storeRng: rng.fork(), gen: 0, up: false, skew: 0, downUntil: 0 }
+  for (const id of [...votable, ...observerIds]) {
+    const node: Node = { id, voter: votable.includes(id), peer: undefined, store: new MemoryStore({ journal: true }), storeRng: rng.fork(), gen: 0, up: false, skew: 0, downUntil: 0 }
     if (netFaults) node.skew = faultRng.int(-80, 80)
     nodes.set(id, node)
   }
@@ -293,7 +317,6 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     }
     return { kind: 'bank-read', consistency: workRng.chance(0.7) ? 'strict' : 'snapshot' }
   }
-  const peerIds = [...voterIds, ...observerIds]
   // Even seeds: four times the clients (and a slow disk, above), so coordinators seal batches of many thunks.
   for (let i = 0; i < (options.clients ?? (seed % 2 === 0 ? 4 * CLIENTS : CLIENTS)); i++) {
     const id = `c${i}`
@@ -386,6 +409,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     return down + 1 <= Math.floor((current.length - 1) / 2)
   }
 
+  const pickOf = (xs: readonly Node[]): Node | undefined => xs.length === 0 ? undefined : faultRng.pick(xs)
   let faultsOn = faults !== 'none'
   const scheduleFault = (): void => {
     if (!faultsOn) return
@@ -394,7 +418,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const kinds: string[] = []
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
       if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant', 'retire')
-      if (netFaults) kinds.push('corrupt-chunk', 'forge-snapshot')
+      if (netFaults) kinds.push('corrupt-chunk', 'forge-snapshot', 'forge-decision')
       if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
       if (kind === 'drop') {
@@ -420,7 +444,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
         const node = faultRng.pick([...nodes.values()])
         const healedSoFar = stats.healed + [...nodes.values()].reduce((n, x) => n + (x.up ? x.peer?.status().counters.healed ?? 0 : 0), 0)
         if (stats.plants === healedSoFar && mayCrash(node)) crash(node, faultRng.int(20, 700), false, true)
-      } else if (kind === 'retire' && stats.retired === 0) {
+      } else if (kind === 'retire' && stats.retired === 0 && spareIds.length === 0) {
         // A voter leaves for good (it returns only when the run heals, so the checks can see every replica)
         // while another replica is down: that one comes back behind a voter it will never hear from, and
         // must catch up from the others (its batches and decisions, or a snapshot once they collected them).
@@ -429,6 +453,20 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
         if (behind && node !== undefined && mayCrash(node)) {
           stats.retired++
           crash(node, Number.POSITIVE_INFINITY)
+        }
+      } else if (kind === 'forge-decision') {
+        // A member that is never a voter (voters are trusted to follow the protocol: their word needs no proof) sends
+        // a replica the next epoch's decision naming itself the only voter, with a proof that names the replica's
+        // voters but carries the forger's own signatures: it must be refused.
+        const forger = pickOf([...nodes.values()].filter(n => n.up && !n.voter))
+        const target = pickOf([...nodes.values()].filter(n => n.up && n !== forger))
+        const st = target?.peer?.status()
+        if (forger !== undefined && target !== undefined && st !== undefined) {
+          const value: EpochChange = { epoch: st.epoch + 1, voters: [forger.id], cuts: [], floor: st.watermark, batches: [] }
+          const ballot = { n: 1_000_000, by: forger.id }
+          const sig = toHex(keyring.signer(forger.id).sign(decisionStatement(config.groupId, st.epoch, ballot, value)) as Uint8Array)
+          stats.forgedDecisions++
+          send(forger.id, target.id, { t: 'rc-decided', value, proof: { ballot, sigs: st.voters.map(voter => ({ voter, sig })) } })
         }
       } else if (kind === 'forge-snapshot') {
         // The next snapshot export on the wire is forged consistently: a majority of the voters must refuse it.
@@ -472,8 +510,46 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   }
   scheduleFault()
 
+  /**
+   * Spare seeds: a replica goes down, then every voter of its epoch leaves for good, one at a time (each
+   * replaced by a spare before the next goes). It comes back to an epoch whose voters it will never hear
+   * from: it must ask its contacts, follow the decisions they pass on (checked by their proofs) to the
+   * present, and catch up (by snapshot once the history it needs is collected).
+   */
+  let retiring: { readonly behind: Node, readonly voters: readonly string[] } | undefined
+  const retireAll = (): void => {
+    if (!faultsOn) return
+    if (retiring === undefined) {
+      // An observer (the spares are the voters' replacements).
+      const behind = pickOf([...nodes.values()].filter(n => n.up && !n.voter))
+      const voters = behind?.peer?.status().voters
+      if (behind === undefined || voters === undefined) { loop.after(50, retireAll); return }
+      retiring = { behind, voters }
+      crash(behind, Number.POSITIVE_INFINITY)
+    }
+    const gone = retiring.voters.map(id => nodes.get(id) as Node)
+    const next = gone.find(n => n.up)
+    if (next !== undefined) {
+      if (mayCrash(next)) crash(next, Number.POSITIVE_INFINITY)
+    } else if (!currentVoters().some(n => gone.includes(n))) {
+      // Every voter of its epoch is gone and out of the group: it comes back.
+      stats.allRetired++
+      retiring.behind.downUntil = 0
+      restart(retiring.behind)
+      return
+    }
+    loop.after(SUSPECT_MS, retireAll)
+  }
+  if (spareIds.length > 0 && crashFaults) loop.after(faultRng.int(50, 300), retireAll)
+
   const allClientsDone = (): boolean => [...clients.values()].every(c => c.done)
-  loop.run(allClientsDone, 120_000)
+  // (and the spare seeds' scenario played out, or given up when other faults left too few voters to finish it)
+  let doneAt: number | undefined
+  loop.run(() => {
+    if (!allClientsDone()) return false
+    doneAt ??= loop.now
+    return retiring === undefined || retiring.behind.up || loop.now > doneAt + 20 * SUSPECT_MS
+  }, 120_000)
 
   // --- heal and wait for quiescence
   faultsOn = false
@@ -491,7 +567,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     const first = st[0]
     if (first === undefined) return true
     // Every replica in one epoch whose voters are all the genesis voters again (rejoined), evaluated through every older epoch.
-    if (!st.every(s => s.epoch === first.epoch && !s.sealed && voterIds.every(v => s.voters.includes(v)))) return false
+    // (with spares: as many voters as at genesis, of those that may vote)
+    const settled = (v: readonly string[]): boolean => spareIds.length === 0 ? voterIds.every(id => v.includes(id)) : v.length === voterIds.length
+    if (!st.every(s => s.epoch === first.epoch && !s.sealed && settled(s.voters))) return false
     if (!ns.every(n => (n.peer as SimPeer).evaluatingCurrentEpoch)) return false
     if (!st.every(s => !s.healing && !s.snapshotting && s.inflight === 0 && s.unevaluated === 0 && s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated && s.frontier > s.lastEvaluated && s.watermark > s.lastEvaluated)) return false
     // every replica holds every coordinator's whole sequence

@@ -1,12 +1,12 @@
 import {
-  ArrayReader, CollectingWriter, StateDigest, applyRunSync, decisionKey, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
-  type Effect, type EpochChange, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
+  ArrayReader, CollectingWriter, StateDigest, applyRunSync, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
+  type Effect, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
   type ReadResult, type Value
 } from '@tideline/core'
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
 
-export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'gcStepLimit' | 'snapshotChunkBytes'> {
+export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'gcStepLimit' | 'snapshotChunkBytes' | 'signer' | 'contacts' | 'maxVoters'> {
   readonly id: string
   readonly config: GroupConfig
   readonly registry: ProcedureRegistry
@@ -169,8 +169,11 @@ export class SimPeer {
         this.later(0, () => ({ t: 'batches-read', replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches: store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }))
         break
       case 'read-decision':
-        this.later(0, () => ({ t: 'decision-read', replyTo: e.replyTo, change: store.getMetaSync(decisionKey(e.epoch)) as unknown as EpochChange | undefined }))
+        this.later(0, () => { const d = decisionValue(store.getMetaSync(decisionKey(e.epoch))); return { t: 'decision-read', replyTo: e.replyTo, change: d?.change, proof: d?.proof } })
         break
+      // Signing and checking take no virtual time (the simulator's keys answer at once).
+      case 'sign-decision': this.later(0, () => signDecision(this.init.signer, e) as Input); break
+      case 'verify-decision': this.later(0, () => verifyDecision(this.init.signer, e) as Input); break
       case 'gc':
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'gc-done', horizon: e.horizon, result: store.gcSync(e.horizon, e.records, e.limit) }))
         break
