@@ -7,6 +7,7 @@ import type { TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
 import { configFromGenesis, genesisDigest, verifyGenesis, type Genesis, type SignedGenesis, type SignedInvite } from './membership.js'
 import { requestJoin, serveJoin } from './join.js'
+import { libp2pDecisionSigner } from './decision-keys.js'
 
 export interface NetPeerInit {
   readonly privateKey: PrivateKey
@@ -126,7 +127,7 @@ export class NetPeer {
       throw new ProcedureHashMismatchError(`this peer's procedures hash to ${init.registry.hash}, but group ${genesis.groupId} runs procedures ${genesis.registryHash}. This peer's: ${mine}. Compare with the group's (tideline-relay hash --each --procedures <the relays' module>), then open with the procedures the group runs, or start the group's relays with this app's procedures module (tideline-relay run --procedures <module>)`)
     }
     const config = configFromGenesis(genesis)
-    const ref: { transport?: MessageTransport } = {}
+    const ref: { transport?: MessageTransport, contacts?: () => string[] } = {}
     const peer = await Peer.open({
       id,
       config,
@@ -137,6 +138,9 @@ export class NetPeer {
       selfTimed: true,
       // Until the network is up messages are dropped; the protocol retransmits.
       send: (to, m) => { ref.transport?.send(to, m) },
+      // Decisions carry their accepting majority's signatures (this peer signs what it accepts), so any member may pass one on.
+      signer: libp2pDecisionSigner(init.privateKey),
+      contacts: () => ref.contacts?.() ?? [],
       ...(init.applier === undefined ? {} : { applier: init.applier }),
       ...(init.logger === undefined ? {} : { logger: init.logger }),
       ...(init.candidate === undefined ? {} : { candidate: init.candidate }),
@@ -153,6 +157,7 @@ export class NetPeer {
         return
       }
       ref.transport = up.transport
+      ref.contacts = up.contacts
       self.net = up
       self.timers.push(setInterval(() => { self.connect() }, RECONNECT_MS))
       self.connect()
@@ -192,7 +197,7 @@ export class NetPeer {
 }
 
 /** Starts libp2p, the transport, the join service (voters) or joining (observers), and the non-member grace. */
-async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, peer: Peer): Promise<{ node: TidelineLibp2p, transport: MessageTransport }> {
+async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, peer: Peer): Promise<{ node: TidelineLibp2p, transport: MessageTransport, contacts: () => string[] }> {
   const voters = new Set(genesis.voters)
   const joined = new Set<string>()
   // Voters added by an epoch change are members too (they joined before being voted in).
@@ -230,13 +235,13 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
   }
   node.addEventListener('connection:open', e => { grace(e.detail.remotePeer.toString()) })
   if (!voters.has(id)) {
-    // An observer presents its invite to each voter it connects to (again after every reconnect): the
-    // genesis voters and those an epoch change added (it learns of them later, so an epoch change
-    // sends it to the voters it is already connected to).
+    // A peer not in the genesis presents its invite to each peer it connects to (again after every
+    // reconnect): the voters it knows, and any other, which may be a voter of an epoch it has not
+    // heard of yet (one that joined while this peer was away). An epoch change sends it again to the
+    // voters it is already connected to.
     const join = (p: string): void => {
-      if (!voters.has(p) && !peer.config.voters.includes(p)) return
       const current = { groupId: genesis.groupId, voters: peer.config.voters }
-      requestJoin(node, p, init.invite === undefined ? { creator: genesis.creator, current } : { invite: init.invite, creator: genesis.creator, current })
+      requestJoin(node, p, init.invite === undefined ? { creator: genesis.creator, current, anyMember: true } : { invite: init.invite, creator: genesis.creator, current, anyMember: true })
         .then(() => { count('joined-voter') }, (err: unknown) => { count('join-failed'); init.logger?.('join-failed', { voter: p, error: (err as Error).message }) })
     }
     node.addEventListener('peer:connect', e => { join(e.detail.toString()) })
@@ -245,5 +250,8 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
     // Connections made while the node started (a browser dials its relays then) had no listener yet.
     for (const p of connected()) join(p)
   }
-  return { node, transport }
+  // The peers this peer is connected to: who it asks how the group went on when its epoch's voters are all silent
+  // (a member that joined after this peer's epoch is not known as one yet; its answer carries its own proof).
+  const contacts = (): string[] => [...new Set(node.getConnections().map(c => c.remotePeer.toString()))]
+  return { node, transport, contacts }
 }

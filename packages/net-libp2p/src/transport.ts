@@ -218,15 +218,15 @@ export class MessageTransport {
     this.count('streams-opened')
   }
 
-  /** An inbound stream: members only; then frames until it ends. */
+  /**
+   * An inbound stream; then frames until it ends. A peer this one does not
+   * know as a member yet (one that joined the group after this peer's epoch)
+   * is heard only for decisions that carry a proof: the proof, not the
+   * sender, is what the protocol checks, and those decisions are how this
+   * peer learns who the members are now.
+   */
   private accept (stream: Stream, connection: Connection): void {
     const from = connection.remotePeer.toString()
-    if (!this.init.isMember(from)) {
-      this.count('refused-non-member')
-      this.log('refused-non-member', { from })
-      stream.abort(new Error('not a member of this group'))
-      return
-    }
     this.inbound.add(stream)
     void this.readLoop(stream, from).finally(() => { this.inbound.delete(stream) })
   }
@@ -258,7 +258,16 @@ export class MessageTransport {
       this.onJunk(from, err as Error)
       return
     }
-    for (const m of messages) this.init.deliver(from, m)
+    const member = this.init.isMember(from)
+    let refused = 0
+    for (const m of messages) {
+      if (member || isProvedDecision(m)) this.init.deliver(from, m)
+      else refused++
+    }
+    if (refused > 0) {
+      this.count('refused-non-member', refused)
+      this.log('refused-non-member', { from, messages: refused })
+    }
   }
 
   private readonly onGossip = (event: CustomEvent<{ type: string, topic: string, data: Uint8Array, from?: { toString(): string } }>): void => {
@@ -303,4 +312,10 @@ export class MessageTransport {
       this.node.hangUp(peerIdFromString(from)).catch(() => {})
     }
   }
+}
+
+/** A decision a non-member may pass on: it carries the signatures the protocol checks (core's onDecided). */
+function isProvedDecision (m: unknown): boolean {
+  const d = m as { t?: unknown, proof?: unknown } | null
+  return typeof d === 'object' && d !== null && d.t === 'rc-decided' && typeof d.proof === 'object' && d.proof !== null
 }
