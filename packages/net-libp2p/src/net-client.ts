@@ -83,7 +83,9 @@ export class NetClient {
     const allowed = new Set(voterIds)
     const node = await createNodeLibp2p({ privateKey: init.privateKey, listen: [], allowPeer: p => allowed.has(p) })
     const ref: { client?: NetClient } = {}
-    const joinOptions = { ...(init.invite === undefined ? {} : { invite: init.invite }), ...(init.creator === undefined ? {} : { creator: init.creator }) }
+    // Given the creator, the genesis any member answers with is checked against it: a relay voted in after genesis
+    // (or one that reads only) is as good a door as a genesis voter.
+    const joinOptions = { ...(init.invite === undefined ? {} : { invite: init.invite }), ...(init.creator === undefined ? {} : { creator: init.creator, anyMember: true }) }
     // Each voter gets a few tries (a relay that just started may be slow to answer); a refusal is final.
     const joins = await Promise.allSettled(init.voters.map(async (a, i) => {
       for (let attempt = 1; ; attempt++) {
