@@ -2,7 +2,7 @@
 import '@tideline/net-libp2p'
 import { parseArgs } from 'node:util'
 import { readFile, writeFile } from 'node:fs/promises'
-import { createGenesis, createInvite, decodeSigned, encodeSigned, verifyGenesis } from '@tideline/net-libp2p'
+import { MEMBER_ROLES, createGenesis, createInvite, decodeSigned, encodeSigned, verifyGenesis, type MemberRole } from '@tideline/net-libp2p'
 import { loadOrCreateIdentity } from './identity.js'
 import { jsonLogger } from './log.js'
 import { BUILTIN_PROCEDURES, loadRegistry, startRelay } from './relay.js'
@@ -14,10 +14,11 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
   hash     [--procedures MODULE] [--each]  print the procedure registry hash (--each: every procedure's too)
   genesis  --data DIR --group NAME --voters ID,ID,… [--procedures MODULE] [--txn-retention-ms MS] [--out FILE]
                                             sign a group's genesis with DIR's key (the creator)
-  invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H]
-                                            a voter signs an observer invite (bearer unless --peer)
+  invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H] [--role reader|writer|voter|admin] [--name NAME]
+                                            a voter signs an invite (bearer unless --peer; role writer unless
+                                            --role: a reader only reads, a voter may be voted in, an admin invites)
   run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--suspect-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer] [--invite TEXT] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer] [--invite TEXT] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (on SIGTERM a voter hands over to the others first)
   dev      [--dir DIR] [--base-port P] [--procedures MODULE]
@@ -66,6 +67,9 @@ async function main (argv: string[]): Promise<void> {
       peers: { type: 'string' },
       http: { type: 'string' },
       admit: { type: 'string' },
+      'admit-voters': { type: 'string' },
+      role: { type: 'string' },
+      name: { type: 'string' },
       'suspect-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'retain-ms': { type: 'string' },
@@ -105,7 +109,14 @@ async function main (argv: string[]): Promise<void> {
       const genesis = decodeSigned(await readFile(need(values.genesis, 'genesis'), 'utf8'))
       await verifyGenesis(genesis)
       const hours = Number(values['ttl-hours'] ?? '24')
-      const invite = await createInvite(key, genesis, { expiresAt: Date.now() + hours * 3_600_000, ...(values.peer === undefined ? {} : { peer: values.peer }) })
+      const role = values.role ?? 'writer'
+      if (!(MEMBER_ROLES as readonly string[]).includes(role)) throw new Error(`--role must be one of ${MEMBER_ROLES.join(', ')}`)
+      const invite = await createInvite(key, genesis, {
+        expiresAt: Date.now() + hours * 3_600_000,
+        role: role as MemberRole,
+        ...(values.peer === undefined ? {} : { peer: values.peer }),
+        ...(values.name === undefined ? {} : { name: values.name })
+      })
       process.stdout.write(`${encodeSigned(invite)}\n`)
       return
     }
@@ -120,6 +131,7 @@ async function main (argv: string[]): Promise<void> {
         peers: list(values.peers),
         ...(values.http === undefined ? {} : { http: values.http }),
         admit: list(values.admit),
+        admitVoters: list(values['admit-voters']),
         ...(values['suspect-ms'] === undefined ? {} : { suspectMs: millis(values['suspect-ms'], 'suspect-ms') }),
         ...(values['heartbeat-ms'] === undefined ? {} : { heartbeatMs: millis(values['heartbeat-ms'], 'heartbeat-ms') }),
         ...(values['retain-ms'] === undefined ? {} : { retainMs: millis(values['retain-ms'], 'retain-ms') }),

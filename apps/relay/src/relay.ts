@@ -28,6 +28,8 @@ export interface RelayOptions {
   readonly http?: string
   /** Peer ids admitted without an invite (an operator's allow list). */
   readonly admit?: readonly string[]
+  /** Peer ids this relay votes in as voters when they ask, besides those whose invite grants the voter role. */
+  readonly admitVoters?: readonly string[]
   /** A voter silent this long is voted out of the next epoch. @default 2000 */
   readonly suspectMs?: number
   /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below suspectMs). @default 500 */
@@ -84,6 +86,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
   const registry = await loadRegistry(o.procedures)
   const store = await LevelStore.open({ path: join(o.dataDir, 'store') })
   const admitted = new Set(o.admit ?? [])
+  const admittedVoters = new Set(o.admitVoters ?? [])
   let net: NetPeer
   try {
     net = await NetPeer.start({
@@ -97,8 +100,9 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       admit: p => admitted.has(p),
       ...(o.invite === undefined ? {} : { invite: decodeSigned(o.invite) }),
       // Relays serve as voters: one voted out (it was down) asks to be voted back in, and a new relay asks to be added.
+      // It is voted in only if its invite grants the voter role (or the operator listed it here).
       candidate: o.observer !== true,
-      admitVoter: () => true,
+      admitVoter: p => admittedVoters.has(p),
       ...(o.suspectMs === undefined ? {} : { suspectMs: o.suspectMs }),
       ...(o.heartbeatMs === undefined ? {} : { idleHeartbeatMs: o.heartbeatMs }),
       ...(o.retainMs === undefined ? {} : { retainMs: o.retainMs }),

@@ -42,6 +42,8 @@ export const ValueTooLargeError = named('ValueTooLargeError')
 export const InvalidMessageError = named('InvalidMessageError')
 /** A message came from a peer that is not a member in the needed role. */
 export const NotMemberError = named('NotMemberError')
+/** The member's role does not allow what it asked (a reader's call, for one). */
+export const PermissionDeniedError = named('PermissionDeniedError')
 /** No quorum answered within the call's timeout; the outcome is unknown, retry with the same clientTxnId. */
 export const QuorumUnavailableError = named('QuorumUnavailableError')
 /**

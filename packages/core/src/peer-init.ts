@@ -83,6 +83,13 @@ export interface PeerInit {
    * @default none
    */
   readonly contacts?: () => readonly string[]
+  /**
+   * Whether this peer takes `peerId`'s submissions (its role includes
+   * calling; a reader's are refused with PermissionDeniedError). The host
+   * knows the roles (net-libp2p: from invites).
+   * @default every member may call
+   */
+  readonly mayCall?: (peerId: string) => boolean
   /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
   readonly candidate?: boolean
   /**
@@ -128,7 +135,8 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     candidate: init.candidate ?? false,
     admitVoter: init.admitVoter ?? (() => false),
     signs: init.signer !== undefined,
-    contacts: init.contacts ?? (() => [])
+    contacts: init.contacts ?? (() => []),
+    mayCall: init.mayCall ?? (() => true)
   }
 }
 

@@ -3,7 +3,7 @@ import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
 import { InvalidCredentialError, NotMemberError, errorFromInfo, type Logger } from '@tideline/core'
-import { verifyGenesis, verifyInvite, type Genesis, type SignedGenesis, type SignedInvite } from './membership.js'
+import { inviteRole, verifyGenesis, verifyInvite, type Genesis, type MemberRole, type SignedGenesis, type SignedInvite } from './membership.js'
 import type { TidelineLibp2p } from './node.js'
 
 /**
@@ -25,8 +25,8 @@ export interface JoinServerInit {
   readonly genesis: Genesis
   readonly digest: string
   readonly isMember: (peerId: string) => boolean
-  /** Called once an invite checked out for `peerId`. */
-  readonly admit: (peerId: string) => void
+  /** Called once an invite checked out for `peerId`, with the role it grants. */
+  readonly admit: (peerId: string, role: MemberRole) => void
   readonly count: (name: string) => void
   readonly logger?: Logger
 }
@@ -49,13 +49,15 @@ async function answerJoin (init: JoinServerInit, stream: Stream, connection: Con
       throw new InvalidCredentialError(`join request does not decode: ${(err as Error).message}`)
     }
     if (typeof req !== 'object' || req === null) throw new InvalidCredentialError('join request must be a map')
-    if (!init.isMember(from)) {
-      const invite = (req as { invite?: unknown }).invite
-      if (typeof invite !== 'object' || invite === null) throw new NotMemberError(`${from} is not a member of ${init.genesis.groupId} and brought no invite`)
-      await verifyInvite(invite as SignedInvite, init.genesis, init.digest, from, Date.now())
-      init.admit(from)
+    // An invite is checked whenever one comes (a member may bring one that grants more); a member needs none.
+    const invite = (req as { invite?: unknown }).invite
+    if (typeof invite === 'object' && invite !== null) {
+      const inv = await verifyInvite(invite as SignedInvite, init.genesis, init.digest, from, Date.now())
+      init.admit(from, inviteRole(inv))
       init.count('joined')
-      init.logger?.('joined', { peer: from })
+      init.logger?.('joined', { peer: from, role: inviteRole(inv) })
+    } else if (!init.isMember(from)) {
+      throw new NotMemberError(`${from} is not a member of ${init.genesis.groupId} and brought no invite`)
     }
     await reply({ ok: true, genesis: { body: init.signedGenesis.body, sig: init.signedGenesis.sig } })
     await stream.close()

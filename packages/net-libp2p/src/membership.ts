@@ -10,10 +10,12 @@ import { InvalidCredentialError, type GroupConfig } from '@tideline/core'
  *   (by peer id) and the procedure registry every member must run. The
  *   creator signs it; anyone holding it can check it against the creator's
  *   peer id (Ed25519 peer ids embed the public key).
- * - An *invite* admits one more peer as an observer: a voter of that genesis
- *   signs `{ group, genesis digest, peer?, expiry }`. Without `peer` it is a
- *   bearer invite any holder can use until it expires (what a demo page
- *   embeds); with `peer` only that peer id may use it.
+ * - An *invite* admits one more peer: a voter of that genesis signs
+ *   `{ group, genesis digest, peer?, expiry, role?, name? }`. Without `peer`
+ *   it is a bearer invite any holder can use until it expires (what a demo
+ *   page embeds); with `peer` only that peer id may use it. Its `role` says
+ *   what its holder may do (MemberRole); `name` is a claim the issuer makes
+ *   about the holder (a user name).
  *
  * Signed bytes are canonical CBOR (cborg sorts map keys), prefixed by a
  * domain string so a signature over one kind of document can never be
@@ -47,6 +49,27 @@ export interface SignedGenesis {
   readonly sig: Uint8Array
 }
 
+/**
+ * What a member may do, each role including the ones before it: a `reader`
+ * reads and subscribes; a `writer` calls procedures too; a `voter` may be
+ * voted in as a voter; an `admin` may also invite and revoke. Genesis voters
+ * are voters; the group's creator is an admin.
+ */
+export type MemberRole = 'reader' | 'writer' | 'voter' | 'admin'
+export const MEMBER_ROLES: readonly MemberRole[] = ['reader', 'writer', 'voter', 'admin']
+
+/** Whether `role` includes `need`. */
+export function roleAllows (role: MemberRole | undefined, need: MemberRole): boolean {
+  return role !== undefined && MEMBER_ROLES.indexOf(role) >= MEMBER_ROLES.indexOf(need)
+}
+
+/** The role an invite grants (invites made before roles existed grant `writer`). */
+export function inviteRole (invite: Invite): MemberRole {
+  return invite.role ?? 'writer'
+}
+
+const MAX_NAME = 64
+
 export interface Invite {
   readonly v: 1
   readonly groupId: string
@@ -58,6 +81,10 @@ export interface Invite {
   readonly peer?: string
   /** Milliseconds since the epoch after which the invite is refused. */
   readonly expiresAt: number
+  /** What its holder may do. @default 'writer' */
+  readonly role?: MemberRole
+  /** The issuer's claim of who the holder is (at most 64 characters). */
+  readonly name?: string
 }
 
 export interface SignedInvite {
@@ -177,17 +204,21 @@ export function configFromGenesis (g: Genesis): GroupConfig {
 }
 
 /** A voter signs an invite to `genesis` (for `peer` only, or for any holder). */
-export async function createInvite (voterKey: PrivateKey, signedGenesis: SignedGenesis, init: { peer?: string, expiresAt: number }): Promise<SignedInvite> {
+export async function createInvite (voterKey: PrivateKey, signedGenesis: SignedGenesis, init: { peer?: string, expiresAt: number, role?: MemberRole, name?: string }): Promise<SignedInvite> {
   const g = await verifyGenesis(signedGenesis)
   const issuer = peerIdFromPrivateKey(voterKey).toString()
   if (!g.voters.includes(issuer)) throw new InvalidCredentialError(`only voters may invite; ${issuer} is not one`)
+  if (init.role !== undefined && !MEMBER_ROLES.includes(init.role)) throw new InvalidCredentialError(`invite: role must be one of ${MEMBER_ROLES.join(', ')}`)
+  if (init.name !== undefined && (init.name.length === 0 || init.name.length > MAX_NAME)) throw new InvalidCredentialError(`invite: name must be 1..${MAX_NAME} characters`)
   const invite: Invite = {
     v: 1,
     groupId: g.groupId,
     genesis: await genesisDigest(signedGenesis.body),
     issuer,
     ...(init.peer === undefined ? {} : { peer: init.peer }),
-    expiresAt: init.expiresAt
+    expiresAt: init.expiresAt,
+    ...(init.role === undefined ? {} : { role: init.role }),
+    ...(init.name === undefined ? {} : { name: init.name })
   }
   const body = encode(invite)
   return { body, sig: await sign(voterKey, INVITE_DOMAIN, body) }
@@ -206,6 +237,8 @@ export async function verifyInvite (signed: SignedInvite, genesis: Genesis, dige
   if (inv.peer !== undefined && inv.peer !== peer) throw new InvalidCredentialError('invite: issued to another peer')
   if (typeof inv.expiresAt !== 'number' || !Number.isSafeInteger(inv.expiresAt)) throw new InvalidCredentialError('invite: expiresAt must be an integer')
   if (now > inv.expiresAt + EXPIRY_SKEW_MS) throw new InvalidCredentialError('invite: expired')
+  if (inv.role !== undefined && !MEMBER_ROLES.includes(inv.role as MemberRole)) throw new InvalidCredentialError(`invite: role must be one of ${MEMBER_ROLES.join(', ')}`)
+  if (inv.name !== undefined && (typeof inv.name !== 'string' || inv.name.length === 0 || inv.name.length > MAX_NAME)) throw new InvalidCredentialError(`invite: name must be 1..${MAX_NAME} characters`)
   if (!(signed.sig instanceof Uint8Array) || !await verify(inv.issuer, INVITE_DOMAIN, signed.body, signed.sig)) throw new InvalidCredentialError('invite: bad signature')
   return inv as unknown as Invite
 }

@@ -5,9 +5,10 @@ import { Peer, ProcedureHashMismatchError, type Logger, type ProcedureRegistry, 
 import { peerIdOf } from './addresses.js'
 import type { TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
-import { configFromGenesis, genesisDigest, verifyGenesis, type Genesis, type SignedGenesis, type SignedInvite } from './membership.js'
+import { configFromGenesis, genesisDigest, roleAllows, verifyGenesis, type Genesis, type MemberRole, type SignedGenesis, type SignedInvite } from './membership.js'
 import { requestJoin, serveJoin } from './join.js'
 import { libp2pDecisionSigner } from './decision-keys.js'
+import { Members } from './members.js'
 
 export interface NetPeerInit {
   readonly privateKey: PrivateKey
@@ -41,7 +42,11 @@ export interface NetPeerInit {
   readonly idleHeartbeatMs?: number
   /** While not a voter, ask the voters to be added (relays). @default false */
   readonly candidate?: boolean
-  /** Which candidates this peer, as a voter, votes into the next epoch. @default none */
+  /**
+   * Candidates this peer, as a voter, votes into the next epoch besides those
+   * whose invite grants the `voter` role (or `admin`; genesis voters always
+   * may be): an operator's list. @default none besides the granted
+   */
   readonly admitVoter?: (peerId: string) => boolean
   /** A voter silent or stuck this long is voted out of the next epoch. @default 2000 */
   readonly suspectMs?: number
@@ -74,13 +79,21 @@ export class NetPeer {
   private readonly peers: readonly string[]
   private stopped = false
 
-  private constructor (id: string, genesis: Genesis, peer: Peer, peers: readonly string[], start: (self: NetPeer) => Promise<void>) {
+  private readonly members: Members
+
+  private constructor (id: string, genesis: Genesis, peer: Peer, members: Members, peers: readonly string[], start: (self: NetPeer) => Promise<void>) {
     this.id = id
     this.genesis = genesis
     this.peer = peer
+    this.members = members
     this.peers = peers
     this.online = start(this)
     this.online.catch(() => {})
+  }
+
+  /** The role `peerId` holds as this peer knows it (from the genesis, the current voters, or the invite it presented); undefined for a peer it does not know as a member. */
+  roleOf (peerId: string): MemberRole | undefined {
+    return this.members.roleOf(peerId)
   }
 
   /** The libp2p node; throws until `online` has settled. */
@@ -127,7 +140,8 @@ export class NetPeer {
       throw new ProcedureHashMismatchError(`this peer's procedures hash to ${init.registry.hash}, but group ${genesis.groupId} runs procedures ${genesis.registryHash}. This peer's: ${mine}. Compare with the group's (tideline-relay hash --each --procedures <the relays' module>), then open with the procedures the group runs, or start the group's relays with this app's procedures module (tideline-relay run --procedures <module>)`)
     }
     const config = configFromGenesis(genesis)
-    const ref: { transport?: MessageTransport, contacts?: () => string[] } = {}
+    const ref: { transport?: MessageTransport, contacts?: () => string[], peer?: Peer } = {}
+    const members = new Members(genesis, () => ref.peer?.config.voters ?? [], p => init.admit?.(p) ?? false)
     const peer = await Peer.open({
       id,
       config,
@@ -144,13 +158,17 @@ export class NetPeer {
       ...(init.applier === undefined ? {} : { applier: init.applier }),
       ...(init.logger === undefined ? {} : { logger: init.logger }),
       ...(init.candidate === undefined ? {} : { candidate: init.candidate }),
-      ...(init.admitVoter === undefined ? {} : { admitVoter: init.admitVoter }),
+      // Roles come from invites: only a voter grant (or the operator's list) makes a candidate admissible,
+      // and a reader's submissions are refused.
+      admitVoter: p => roleAllows(members.roleOf(p), 'voter') || (init.admitVoter?.(p) ?? false),
+      mayCall: p => roleAllows(members.roleOf(p), 'writer'),
       ...(init.suspectMs === undefined ? {} : { suspectMs: init.suspectMs }),
       ...(init.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: init.idleHeartbeatMs }),
       ...(init.retainMs === undefined ? {} : { retainMs: init.retainMs })
     })
-    const net = new NetPeer(id, genesis, peer, init.peers ?? [], async self => {
-      const up = await connectNetwork(init, id, genesis, peer)
+    ref.peer = peer
+    const net = new NetPeer(id, genesis, peer, members, init.peers ?? [], async self => {
+      const up = await connectNetwork(init, id, genesis, peer, members)
       if (self.stopped) {
         await up.transport.stop()
         await up.node.stop()
@@ -197,11 +215,10 @@ export class NetPeer {
 }
 
 /** Starts libp2p, the transport, the join service (voters) or joining (observers), and the non-member grace. */
-async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, peer: Peer): Promise<{ node: TidelineLibp2p, transport: MessageTransport, contacts: () => string[] }> {
+async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, peer: Peer, members: Members): Promise<{ node: TidelineLibp2p, transport: MessageTransport, contacts: () => string[] }> {
   const voters = new Set(genesis.voters)
-  const joined = new Set<string>()
   // Voters added by an epoch change are members too (they joined before being voted in).
-  const isMember = (p: string): boolean => voters.has(p) || joined.has(p) || peer.config.voters.includes(p) || (init.admit?.(p) ?? false)
+  const isMember = (p: string): boolean => members.isMember(p)
   const node = await init.createNode(init.privateKey)
   const transport = new MessageTransport({
     node,
@@ -220,7 +237,7 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
     genesis,
     digest: await genesisDigest(init.genesis.body),
     isMember,
-    admit: p => { joined.add(p) },
+    admit: (p, role) => { members.admit(p, role) },
     count,
     ...(init.logger === undefined ? {} : { logger: init.logger })
   })

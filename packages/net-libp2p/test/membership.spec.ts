@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { encode } from 'cborg'
+import { decode, encode } from 'cborg'
 import {
-  configFromGenesis, createGenesis, createInvite, decodeSigned, encodeSigned, genesisDigest, verifyGenesis, verifyInvite
+  configFromGenesis, createGenesis, createInvite, decodeSigned, encodeSigned, genesisDigest, inviteRole, roleAllows, verifyGenesis, verifyInvite
 } from '../src/index.js'
 
 async function key (): Promise<{ key: Awaited<ReturnType<typeof generateKeyPair>>, id: string }> {
@@ -69,5 +69,27 @@ describe('signed genesis and invites', () => {
     await expect(verifyInvite(elsewhere, g, digest, alice.id, now)).rejects.toMatchObject({ name: 'InvalidCredentialError' })
     // A genesis signature is not an invite signature (domain separation).
     await expect(verifyInvite({ body: bearer.body, sig: signed.sig }, g, digest, alice.id, now)).rejects.toMatchObject({ name: 'InvalidCredentialError', message: expect.stringContaining('signature') as unknown })
+  })
+
+  it('an invite carries a role and a name, checked with the rest; without a role it grants writing', async () => {
+    const creator = await key()
+    const voter = await key()
+    const signed = await createGenesis(creator.key, { groupId: 'roles', voters: [voter.id], registryHash: 'r1' })
+    const g = await verifyGenesis(signed)
+    const digest = await genesisDigest(signed.body)
+    const alice = await key()
+    const now = Date.now()
+    const signedReader = await createInvite(voter.key, signed, { expiresAt: now + 60_000, role: 'reader', name: 'alice' })
+    const reader = await verifyInvite(signedReader, g, digest, alice.id, now)
+    expect(reader).toMatchObject({ role: 'reader', name: 'alice' })
+    expect(inviteRole(reader)).toBe('reader')
+    expect(inviteRole(await verifyInvite(await createInvite(voter.key, signed, { expiresAt: now + 60_000 }), g, digest, alice.id, now))).toBe('writer')
+    expect([roleAllows('reader', 'writer'), roleAllows('writer', 'writer'), roleAllows('voter', 'writer'), roleAllows('admin', 'voter'), roleAllows('writer', 'voter'), roleAllows(undefined, 'reader')])
+      .toEqual([false, true, true, true, false, false])
+    await expect(createInvite(voter.key, signed, { expiresAt: now + 60_000, role: 'owner' as never })).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+    await expect(createInvite(voter.key, signed, { expiresAt: now + 60_000, name: 'x'.repeat(65) })).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+    // A role changed after signing breaks the signature: the body is what was signed.
+    const forged = { body: encode({ ...(decode(signedReader.body) as Record<string, unknown>), role: 'admin' }), sig: signedReader.sig }
+    await expect(verifyInvite(forged, g, digest, alice.id, now)).rejects.toMatchObject({ name: 'InvalidCredentialError' })
   })
 })

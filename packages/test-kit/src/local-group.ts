@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { NetClient, createGenesis, createInvite, encodeSigned, type SignedGenesis, type SignedInvite } from '@tideline/net-libp2p'
+import { NetClient, createGenesis, createInvite, encodeSigned, type MemberRole, type SignedGenesis, type SignedInvite } from '@tideline/net-libp2p'
 import { createRequire } from 'node:module'
 import { loadOrCreateIdentity, loadRegistry } from '@tideline/relay'
 
@@ -182,13 +182,18 @@ export interface ProcessGroup {
   readonly invite: SignedInvite
   readonly creatorId: string
   readonly dir: string
-  /** Starts one more relay process, not in the genesis: it joins with the group's invite and asks to be voted in (unless `args` holds `--observer`). */
-  addRelay(args?: readonly string[]): Promise<RelayProcess>
   /**
-   * A client peer with a fresh identity, joined through the group's invite, that may send to every relay the group
-   * has now; its home relay is the next one in turn.
+   * Starts one more relay process, not in the genesis: it joins with an invite granting the voter role (or
+   * `options.invite`) and asks to be voted in (unless `args` holds `--observer`).
    */
-  startClient(timeouts: { readonly attemptTimeoutMs: number, readonly timeoutMs: number }): Promise<NetClient>
+  addRelay(args?: readonly string[], options?: { readonly invite?: SignedInvite }): Promise<RelayProcess>
+  /** An invite signed by the first relay: a bearer one for an hour, with the given role and name. */
+  createInvite(init: { readonly role?: MemberRole, readonly name?: string, readonly peer?: string }): Promise<SignedInvite>
+  /**
+   * A client peer with a fresh identity, joined through the group's invite (or `options.invite`), that may send to
+   * every relay the group has now; its home relay is the next one in turn.
+   */
+  startClient(timeouts: { readonly attemptTimeoutMs: number, readonly timeoutMs: number }, options?: { readonly invite?: SignedInvite }): Promise<NetClient>
   stop(): Promise<void>
 }
 
@@ -246,6 +251,8 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
   ], o.nodeFlags ?? []))
   await Promise.all(relays.map(async r => r.start()))
   const invite = await createInvite((ids[0] as { key: PrivateKey }).key, genesis, { expiresAt: Date.now() + 3_600_000 })
+  // Relays added later are voted in only with a voter grant.
+  const voterInvite = await createInvite((ids[0] as { key: PrivateKey }).key, genesis, { expiresAt: Date.now() + 3_600_000, role: 'voter' })
   const creatorId = peerIdFromPrivateKey(creator).toString()
   let clientsStarted = 0
   return {
@@ -254,12 +261,15 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     invite,
     creatorId,
     dir,
-    async startClient (timeouts) {
+    async createInvite (init) {
+      return createInvite((ids[0] as { key: PrivateKey }).key, genesis, { expiresAt: Date.now() + 3_600_000, ...init })
+    },
+    async startClient (timeouts, options = {}) {
       // Homes in turn, so the clients' load spreads evenly over the relays (as the etcd bench's clients over its members).
       const home = clientsStarted++ % relays.length
-      return NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: relays.map(r => r.tcp), invite, creator: creatorId, home, ...timeouts })
+      return NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: relays.map(r => r.tcp), invite: options.invite ?? invite, creator: creatorId, home, ...timeouts })
     },
-    async addRelay (args = []) {
+    async addRelay (args = [], options = {}) {
       const i = relays.length
       const data = join(dir, `relay-${i}`)
       const x = await loadOrCreateIdentity(data)
@@ -267,7 +277,7 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
       const r = new RelayProcess(i, x.id, x.key, data, tcpPort, wsPort, [
         '--data', data,
         '--genesis', genesisFile,
-        '--invite', encodeSigned(invite),
+        '--invite', encodeSigned(options.invite ?? voterInvite),
         '--listen', `/ip4/127.0.0.1/tcp/${tcpPort},/ip4/127.0.0.1/tcp/${wsPort}/ws`,
         '--peers', relays.map(p => p.tcp).join(','),
         '--http', '127.0.0.1:0', '--exit-with-stdin',

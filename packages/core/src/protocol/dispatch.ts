@@ -1,4 +1,4 @@
-import { errorFromInfo } from '../errors.js'
+import { PermissionDeniedError, errorFromInfo } from '../errors.js'
 import type { Message } from '../messages.js'
 import { validateMessage } from '../validate.js'
 import { onConfirm, onConfirmed } from './confirm.js'
@@ -16,7 +16,7 @@ import { onSnapshotChunk, onSnapshotVote } from './snapshot.js'
 import { onSnapshotRequest } from './snapshot-export.js'
 import { onStateRequest } from './state-votes.js'
 import { noteWork } from './schedule.js'
-import { rejectWaiters, resolveWaiters } from './requests.js'
+import { rejectWaiters, resolveWaiters, settleWaiter } from './requests.js'
 import { count, errorInfo, log } from './emit.js'
 import { isVoterOfKnownEpoch, roleOf, type PeerState } from './state.js'
 
@@ -71,7 +71,13 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       serveGap(s, from, m.coordinator, m.epoch, m.from, m.to)
       break
     case 'submit':
-      handleSubmit(s, m.req, { kind: 'remote', to: m.replyTo })
+      if (s.options.mayCall(from)) {
+        handleSubmit(s, m.req, { kind: 'remote', to: m.replyTo })
+      } else {
+        // A member whose role does not include calling (a reader): refused here, before anything is minted.
+        count(s, 'submit-refused')
+        settleWaiter(s, { kind: 'remote', to: from }, m.req.clientTxnId, undefined, new PermissionDeniedError(`${from} may read but not call procedures in this group (its invite's role)`))
+      }
       break
     case 'submit-rep':
       if (m.result !== undefined) resolveWaiters(s, m.clientTxnId, m.result)

@@ -161,6 +161,8 @@ export interface PeerOptions {
   readonly signs: boolean
   /** Members the runtime can reach now (asked when this peer's epoch's voters are all silent). */
   readonly contacts: () => readonly string[]
+  /** Whether a peer's submissions are taken (its role includes calling). */
+  readonly mayCall: (peerId: string) => boolean
 }
 
 export interface PeerState {

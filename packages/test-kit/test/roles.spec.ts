@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { NetClient } from '@tideline/net-libp2p'
+import { workloadRegistry } from '@tideline/workloads'
+import { startLocalGroup, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
+import { waitUntil } from '../src/workload.js'
+
+// Roles from invites, with real relay processes: a reader reads but its calls are refused; a relay is
+// voted in only if its invite grants the voter role.
+const hash = (p: string): string => workloadRegistry.procedures.get(p)?.hash ?? ''
+const TIMEOUTS = { attemptTimeoutMs: 1_500, timeoutMs: 8_000 }
+
+describe('roles from invites', () => {
+  let group: ProcessGroup
+  const clients: NetClient[] = []
+
+  beforeAll(async () => {
+    group = await startLocalGroup({ relays: 3, groupId: 'roles-test' })
+  }, 120_000)
+
+  afterAll(async () => {
+    for (const c of clients) await c.stop()
+    await group?.stop()
+  }, 60_000)
+
+  it('a reader reads, and its call is refused with PermissionDeniedError by the voter it reaches; a writer\'s commits', async () => {
+    const reader = await group.startClient(TIMEOUTS, { invite: await group.createInvite({ role: 'reader', name: 'rita' }) })
+    const writer = await group.startClient(TIMEOUTS, { invite: await group.createInvite({ role: 'writer' }) })
+    clients.push(reader, writer)
+    const transfer = { procedure: 'transfer', hash: hash('transfer'), args: { from: 'a0', to: 'a1', amount: 1 } }
+    expect((await writer.call({ clientTxnId: 'w-1', ...transfer })).status).toBe('committed')
+    await expect(reader.call({ clientTxnId: 'r-1', ...transfer })).rejects.toMatchObject({ name: 'PermissionDeniedError' })
+    const read = await reader.read(['acct/a0', 'acct/a1'])
+    expect(read.values).toEqual({ 'acct/a0': 99, 'acct/a1': 101 })
+    // Refused by each voter it was sent to (the client went to its home only: the refusal is an answer).
+    const refused = await Promise.all(group.relays.map(async r => (await r.metrics()).get('tideline_events_total{event="submit-refused"}') ?? 0))
+    expect(refused.reduce((a, b) => a + b, 0)).toBe(1)
+    // Nothing it sent took effect: the writer's transfer is the only one.
+    expect((await writer.read(['acct/a0'])).values).toEqual({ 'acct/a0': 99 })
+  }, 60_000)
+
+  it('a relay whose invite grants only writing is never voted in; one granted the voter role is', async () => {
+    const plain = await group.addRelay([], { invite: group.invite })
+    await waitUntil('the writer relay follows', async () => (await plain.health()).watermark !== '0'.repeat(36), 20_000)
+    const granted = await group.addRelay()
+    await waitUntil('the granted relay voted in', async () => (await (group.relays[0] as RelayProcess).health()).voters.includes(granted.id), 30_000)
+    // Voted in after the other asked, and by then it had been asking as long as a candidate needs.
+    const voters = await Promise.all(group.relays.slice(0, 3).map(async r => (await r.health()).voters))
+    for (const v of voters) expect(v).toHaveLength(4)
+    for (const v of voters) expect(v).not.toContain(plain.id)
+    expect((await plain.health()).role).toBe('observer')
+  }, 90_000)
+})
