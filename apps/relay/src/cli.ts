@@ -12,8 +12,9 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
 
   id       --data DIR                       print this relay's peer id (creates its key)
   hash     [--procedures MODULE] [--each]  print the procedure registry hash (--each: every procedure's too)
-  genesis  --data DIR --group NAME --voters ID,ID,… [--procedures MODULE] [--txn-retention-ms MS] [--out FILE]
-                                            sign a group's genesis with DIR's key (the creator)
+  genesis  --data DIR --group NAME --voters ID,ID,… [--procedures MODULE] [--txn-retention-ms MS] [--signed-calls] [--out FILE]
+                                            sign a group's genesis with DIR's key (the creator); --signed-calls: every call
+                                            carries its caller's signature, checked by every replica (tx.caller)
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H] [--role reader|writer|voter|admin] [--name NAME]
                                             a voter signs an invite (bearer unless --peer; role writer unless
                                             --role: a reader only reads, a voter may be voted in, an admin invites)
@@ -74,6 +75,7 @@ async function main (argv: string[]): Promise<void> {
       'heartbeat-ms': { type: 'string' },
       'retain-ms': { type: 'string' },
       'txn-retention-ms': { type: 'string' },
+      'signed-calls': { type: 'boolean' },
       observer: { type: 'boolean' },
       invite: { type: 'string' },
       dir: { type: 'string' },
@@ -99,7 +101,7 @@ async function main (argv: string[]): Promise<void> {
       const { key } = await loadOrCreateIdentity(need(values.data, 'data'))
       const registry = await loadRegistry(values.procedures)
       const retention = values['txn-retention-ms'] === undefined ? {} : { txnRetentionMs: Math.ceil(millis(values['txn-retention-ms'], 'txn-retention-ms')) }
-      const text = encodeSigned(await createGenesis(key, { groupId: need(values.group, 'group'), voters: list(need(values.voters, 'voters')), registryHash: registry.hash, ...retention }))
+      const text = encodeSigned(await createGenesis(key, { groupId: need(values.group, 'group'), voters: list(need(values.voters, 'voters')), registryHash: registry.hash, ...retention, ...(values['signed-calls'] === true ? { signedCalls: true } : {}) }))
       if (values.out === undefined) process.stdout.write(`${text}\n`)
       else await writeFile(values.out, `${text}\n`)
       return

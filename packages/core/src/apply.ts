@@ -7,6 +7,7 @@ import { maxTimestamp, timestampMs, timestampSuccessor, type Timestamp } from '.
 import type { Cursor, GroupConfig, Outcome, Thunk, TxnResult } from './types.js'
 import { metaEntry } from './protocol/meta.js'
 import { canonical, type Value } from './value.js'
+import { callerVerdicts, type CallVerifier } from './caller.js'
 
 /** What applying a run did: one result per thunk (in order), the cursor it persisted, and every key it wrote. */
 export interface AppliedRun {
@@ -23,10 +24,14 @@ export interface AppliedRun {
 export interface RunRules {
   readonly txnRetentionMs: number
   readonly txnSkewMs: number
+  /** What callers sign for (callStatement). */
+  readonly groupId: string
+  /** Every call must carry a caller signature that holds (GroupConfig.signedCalls). */
+  readonly signedCalls: boolean
 }
 
 export function runRules (config: GroupConfig): RunRules {
-  return { txnRetentionMs: config.txnRetentionMs ?? DEFAULT_TXN_RETENTION_MS, txnSkewMs: config.txnSkewMs ?? DEFAULT_TXN_SKEW_MS }
+  return { txnRetentionMs: config.txnRetentionMs ?? DEFAULT_TXN_RETENTION_MS, txnSkewMs: config.txnSkewMs ?? DEFAULT_TXN_SKEW_MS, groupId: config.groupId, signedCalls: config.signedCalls ?? false }
 }
 
 /**
@@ -42,6 +47,8 @@ export interface ApplierInit {
   readonly store: Store
   readonly registry: ProcedureRegistry
   readonly maxValueBytes?: number
+  /** Checks callers' signatures (a group with `signedCalls`): the peer's DecisionSigner's `verify`. */
+  readonly verifyCall?: CallVerifier
   /**
    * Most keys whose newest value the applier remembers between runs (it is
    * the only writer of settlements and applies runs in timestamp order, so
@@ -108,7 +115,8 @@ export function storeApplier (init: ApplierInit): RunApplier {
     const ids = run.map(t => t.clientTxnId)
     const [found, records] = await Promise.all([keys.length === 0 ? [] : init.store.latestValues(keys, (run[0] as Thunk).ts), init.store.txnRecords(ids)])
     for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
-    const { batch, applied } = settleRun(init.registry, run, base, overlay, records, rules, evalOpts)
+    const verdicts = await checkCallers(run, rules, init.verifyCall)
+    const { batch, applied } = settleRun(init.registry, run, base, overlay, records, rules, evalOpts, verdicts)
     await init.store.write(batch)
     if (cacheKeys > 0) {
       if (latest.size + overlay.size > cacheKeys) latest.clear()
@@ -117,6 +125,20 @@ export function storeApplier (init: ApplierInit): RunApplier {
     }
     return applied
   }
+}
+
+/** The verdict on each signed caller of a run, when the group requires signed calls (none otherwise). */
+export function checkCallers (run: readonly Thunk[], rules: RunRules, verify: CallVerifier | undefined): Map<number, boolean> | Promise<Map<number, boolean>> {
+  if (!rules.signedCalls) return new Map()
+  // A replica that cannot check refuses every call alike (it is misconfigured: Peer.open refuses to start so).
+  return callerVerdicts(rules.groupId, run, verify ?? (() => false))
+}
+
+/** Why a call in a group with signed calls does not run: unsigned, or its signature does not hold. */
+function callerRefusal (thunk: Thunk, verdict: boolean | undefined): Outcome | undefined {
+  if (thunk.caller === undefined) return { status: 'aborted', error: 'PermissionDeniedError', reason: `${thunk.clientTxnId} carries no caller signature, and this group runs only signed calls` }
+  if (verdict !== true) return { status: 'aborted', error: 'ForgedCallError', reason: `${thunk.clientTxnId}'s caller signature does not hold for ${thunk.caller.id}: the call was not made by that member` }
+  return undefined
 }
 
 /**
@@ -182,7 +204,8 @@ export function settleRun (
   overlay: Map<string, Value | undefined>,
   records: ReadonlyArray<string | undefined>,
   rules: RunRules,
-  evalOpts: EvaluateOptions = {}
+  evalOpts: EvaluateOptions = {},
+  verdicts: ReadonlyMap<number, boolean> = new Map()
 ): { batch: StoreBatch, applied: AppliedRun } {
   const decided = new Map<string, string>()
   for (let i = 0; i < run.length; i++) {
@@ -200,8 +223,10 @@ export function settleRun (
   const checkpoints: Array<{ count: number, digest: string }> = []
   const states: number[] = []
   let count = base.count
-  for (const thunk of run) {
-    const refused = refusedAt(thunk, rules)
+  for (let i = 0; i < run.length; i++) {
+    const thunk = run[i] as Thunk
+    // A call nobody can vouch for has no effect and leaves no record (the real caller may still make it).
+    const refused = refusedAt(thunk, rules) ?? (rules.signedCalls ? callerRefusal(thunk, verdicts.get(i)) : undefined)
     const prior = decided.get(thunk.clientTxnId)
     let outcome: Outcome
     let writes: Array<readonly [string, Value | undefined]>
@@ -218,7 +243,7 @@ export function settleRun (
       writes = []
       results.push(toResult(record.ts, record.outcome, true))
     } else {
-      const ev = evaluate(registry, thunk, read, evalOpts)
+      const ev = evaluate(registry, thunk, read, rules.signedCalls && thunk.caller !== undefined ? { ...evalOpts, caller: { id: thunk.caller.id } } : evalOpts)
       outcome = ev.outcome
       dedupRecord = encodeRecord(thunk.ts, outcome)
       writes = ev.writes as Array<readonly [string, Value | undefined]>

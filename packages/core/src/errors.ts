@@ -42,6 +42,8 @@ export const ValueTooLargeError = named('ValueTooLargeError')
 export const InvalidMessageError = named('InvalidMessageError')
 /** A message came from a peer that is not a member in the needed role. */
 export const NotMemberError = named('NotMemberError')
+/** A call's caller signature does not hold: someone made the call in another member's name (an abort, the same on every replica). */
+export const ForgedCallError = named('ForgedCallError')
 /** The member's role does not allow what it asked (a reader's call, for one). */
 export const PermissionDeniedError = named('PermissionDeniedError')
 /** No quorum answered within the call's timeout; the outcome is unknown, retry with the same clientTxnId. */
@@ -88,3 +90,4 @@ export function errorFromInfo (info: { readonly name: string, readonly message: 
 export type AbortErrorName =
   | 'UndeclaredKeyError' | 'ProcedureError' | 'NondeterminismError' | 'InvalidValueError' | 'ValueTooLargeError'
   | 'ProcedureHashMismatchError' | 'UnknownProcedureError' | 'TransactionAbort' | 'ExpiredTransactionError' | 'ClockSkewError'
+  | 'ForgedCallError' | 'PermissionDeniedError'

@@ -9,9 +9,9 @@ export {
 } from './timestamp.js'
 export type { Timestamp, TimestampParts } from './timestamp.js'
 export { createRegistry, resolveProcedure, declaredKeys, evaluate, procedureFingerprint } from './procedures.js'
-export type { Tx, KeySets, Procedure, ProcedureMap, RegisteredProcedure, ProcedureRegistry, RegistryInit, Write, Evaluation, EvaluateOptions } from './procedures.js'
+export type { Tx, Caller, KeySets, Procedure, ProcedureMap, RegisteredProcedure, ProcedureRegistry, RegistryInit, Write, Evaluation, EvaluateOptions } from './procedures.js'
 export type {
-  Role, GroupConfig, Cursor, Ballot, EpochChange, EpochReport, StreamCut, Batch, Thunk, Outcome, TxnResult, SubmitRequest, WatermarkEntry, ReadConsistency, ReadResult
+  Role, GroupConfig, Cursor, Ballot, EpochChange, EpochReport, StreamCut, Batch, Thunk, Outcome, TxnResult, SubmitRequest, WatermarkEntry, ReadConsistency, ReadResult, CallerSig
 } from './types.js'
 export type { Message, MessageType } from './messages.js'
 export { validateMessage } from './validate.js'
@@ -50,6 +50,7 @@ export type { Counter, LogEvent, LogLevel } from './protocol/vocabulary.js'
 export { decisionStatement, checkProof, proofCovers, toHex, fromHex } from './protocol/reconfig/proof.js'
 export type { DecisionSigner, DecisionProof } from './protocol/reconfig/proof.js'
 export { signDecision, verifyDecision } from './decision-signing.js'
+export { callStatement, signCall, strictPoint, strictSignature, callerVerdicts, type CallVerifier } from './caller.js'
 export { reconnoiter } from './reconnaissance.js'
 export type { ReconnaissanceInit, ReconnaissanceTarget } from './reconnaissance.js'
 export * as constants from './constants.js'

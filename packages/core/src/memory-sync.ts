@@ -1,4 +1,4 @@
-import { keysToRead, settleRun, type AppliedRun, type RunRules } from './apply.js'
+import { checkCallers, keysToRead, settleRun, type AppliedRun, type RunRules } from './apply.js'
 import type { MemoryStore } from './memory-store.js'
 import type { ProcedureRegistry } from './procedures.js'
 import { recoveryReads, type Persisted } from './protocol/recover.js'
@@ -23,12 +23,14 @@ export function loadPersistedSync (store: MemoryStore, initial: GroupConfig): Pe
 }
 
 /** Evaluates and settles a run as the in-process applier does, synchronously (no value cache). */
-export function applyRunSync (store: MemoryStore, registry: ProcedureRegistry, run: readonly Thunk[], base: Cursor, rules: RunRules): AppliedRun {
+export function applyRunSync (store: MemoryStore, registry: ProcedureRegistry, run: readonly Thunk[], base: Cursor, rules: RunRules, verifyCall?: (peer: string, statement: Uint8Array, sig: Uint8Array) => boolean): AppliedRun {
   const overlay = new Map<string, Value | undefined>()
   const keys = keysToRead(run)
   const found = keys.length === 0 ? [] : store.latestValuesSync(keys, (run[0] as Thunk).ts)
   for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
-  const { batch, applied } = settleRun(registry, run, base, overlay, store.txnRecordsSync(run.map(t => t.clientTxnId)), rules)
+  const verdicts = checkCallers(run, rules, verifyCall)
+  if (verdicts instanceof Promise) throw new TypeError('applyRunSync needs a synchronous caller check')
+  const { batch, applied } = settleRun(registry, run, base, overlay, store.txnRecordsSync(run.map(t => t.clientTxnId)), rules, {}, verdicts)
   store.writeSync(batch)
   return applied
 }

@@ -15,6 +15,7 @@ import { nextDue } from './protocol/schedule.js'
 import { META, decisionKey, decisionValue, metaValue } from './protocol/meta.js'
 import { PeerSnapshots } from './peer-snapshots.js'
 import { signDecision, verifyDecision } from './decision-signing.js'
+import { signCall } from './caller.js'
 import type { DecisionSigner } from './protocol/reconfig/proof.js'
 import type { Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
@@ -100,7 +101,9 @@ export class Peer {
     const maxValueBytes = init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES
     this.store = init.store
     this.snapshots = new PeerSnapshots(init.store)
-    this.applier = init.applier ?? storeApplier({ store: init.store, registry: init.registry, maxValueBytes })
+    const signer = init.signer
+    if (init.config.signedCalls === true && signer === undefined) throw new TypeError(`group ${init.config.groupId} runs only signed calls: this peer needs a signer to check them`)
+    this.applier = init.applier ?? storeApplier({ store: init.store, registry: init.registry, maxValueBytes, ...(signer === undefined ? {} : { verifyCall: (peer: string, statement: Uint8Array, sig: Uint8Array) => signer.verify(peer, statement, sig) }) })
     this.clock = init.clock
     this.transport = init.send
     this.log = init.logger ?? (() => {})
@@ -276,6 +279,10 @@ export class Peer {
    * result. Resubmitting the same clientTxnId never applies it twice.
    */
   submit (req: SubmitRequest, options: CallOptions = {}): Promise<TxnResult> {
+    // In a group of signed calls this peer signs its own (unless the caller brought a signature).
+    if (this.state.config.signedCalls === true && req.caller === undefined && this.signer !== undefined) {
+      return signCall(this.state.config.groupId, this.id, this.signer, { ...req, firstAt: req.firstAt ?? Math.floor(this.clock.now()) }).then(signed => this.submit(signed, options))
+    }
     return this.call<TxnResult>(options, call => ({ t: 'submit', call, req, timeoutMs: options.timeoutMs }))
   }
 

@@ -20,6 +20,16 @@ export interface Tx {
   now(): number
   /** A deterministic random number in [0, 1) seeded by the transaction's timestamp. */
   random(): number
+  /**
+   * Who made the call, checked by every replica (its signature, in a group
+   * with `signedCalls`); undefined in a group without.
+   */
+  readonly caller: Caller | undefined
+}
+
+/** A verified caller: its peer id. */
+export interface Caller {
+  readonly id: string
 }
 
 export interface KeySets {
@@ -158,6 +168,8 @@ export interface Evaluation {
 export interface EvaluateOptions {
   /** @default DEFAULT_MAX_VALUE_BYTES */
   readonly maxValueBytes?: number
+  /** The thunk's verified caller (`tx.caller`). */
+  readonly caller?: Caller
 }
 
 /**
@@ -169,7 +181,7 @@ export function evaluate (registry: ProcedureRegistry, thunk: Thunk, read: (key:
   const found = registry.procedures.get(thunk.procedure)
   if (found === undefined) return aborted('UnknownProcedureError', `no procedure named ${JSON.stringify(thunk.procedure)}`)
   if (found.hash !== thunk.hash) return aborted('ProcedureHashMismatchError', `procedure ${thunk.procedure} hash differs from the group's`)
-  const tx = new EvalTx(thunk, read, options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES)
+  const tx = new EvalTx(thunk, read, options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, options.caller)
   let value: unknown
   try {
     value = withoutAmbientNondeterminism(() => found.procedure.run(tx, thunk.args) as unknown)
@@ -228,11 +240,13 @@ class EvalTx implements Tx {
   private readonly source: (key: string) => Value | undefined
   readonly maxBytes: number
   private rng: (() => number) | undefined
+  readonly caller: Caller | undefined
 
-  constructor (thunk: Thunk, source: (key: string) => Value | undefined, maxBytes: number) {
+  constructor (thunk: Thunk, source: (key: string) => Value | undefined, maxBytes: number, caller: Caller | undefined) {
     this.thunk = thunk
     this.source = source
     this.maxBytes = maxBytes
+    this.caller = caller === undefined ? undefined : Object.freeze({ id: caller.id })
   }
 
   get (key: string): Value | undefined {

@@ -29,6 +29,23 @@ export interface GroupConfig {
    * @default DEFAULT_TXN_SKEW_MS (60 s)
    */
   readonly txnSkewMs?: number
+  /**
+   * Every call must carry its caller's signature, and every replica checks it
+   * before running the call (`tx.caller`); an unsigned or forged call aborts
+   * the same way everywhere. Group-wide (set at genesis). @default false
+   */
+  readonly signedCalls?: boolean
+}
+
+/**
+ * Who made a call: the caller's peer id (an Ed25519 key) and its signature,
+ * hex, over `callStatement` (the group, clientTxnId, procedure, hash,
+ * arguments and firstAt), so no coordinator or member can make a call in
+ * its name.
+ */
+export interface CallerSig {
+  readonly id: string
+  readonly sig: string
 }
 
 /**
@@ -52,6 +69,8 @@ export interface Thunk {
   readonly clientTxnId: string
   /** When the client first submitted this clientTxnId (ms since the epoch, the client's clock); decides expiry. */
   readonly firstAt: number
+  /** The signed caller, when the call carried one. */
+  readonly caller?: CallerSig
 }
 
 /**
@@ -97,6 +116,8 @@ export interface SubmitRequest {
    * ExpiredTransactionError. @default the entry peer's clock, now
    */
   readonly firstAt?: number
+  /** The caller and its signature (`signCall`; needs `firstAt`); required in a group with `signedCalls`. */
+  readonly caller?: CallerSig
 }
 
 /** A voter's watermark entry: it will never issue a timestamp below `svw`, and issued `count` batches wholly below it. */

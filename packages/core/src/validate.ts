@@ -61,6 +61,7 @@ function thunk (x: unknown, limits: Required<MessageLimits>): Record<string, unk
   str(t.hash, 'thunk.hash')
   str(t.clientTxnId, 'thunk.clientTxnId')
   int(t.firstAt, 'thunk.firstAt')
+  if (t.caller !== undefined) caller(t.caller, 'thunk.caller')
   keys(t.reads, 'thunk.reads', limits.maxKeys)
   keys(t.writes, 'thunk.writes', limits.maxKeys)
   try {
@@ -127,6 +128,12 @@ function epochChange (x: unknown, limits: Required<MessageLimits>): void {
 function signature (x: unknown, what: string): void {
   const sig = str(x, what, 512)
   if (sig.length === 0 || sig.length > 512 || sig.length % 2 !== 0 || !/^[0-9a-f]+$/.test(sig)) fail(`${what} must be an even number (at most 512) of lowercase hex digits`)
+}
+
+function caller (x: unknown, what: string): void {
+  const c = obj(x, what)
+  str(c.id, `${what}.id`)
+  signature(c.sig, `${what}.sig`)
 }
 
 function proof (x: unknown): void {
@@ -270,6 +277,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       str(r.procedure, 'procedure')
       str(r.hash, 'hash')
       if (r.firstAt !== undefined) int(r.firstAt, 'firstAt')
+      if (r.caller !== undefined) caller(r.caller, 'caller')
       try {
         checkValue(r.args, limits.maxValueBytes)
       } catch (err) {

@@ -20,7 +20,7 @@ const procedures = {
 }
 const registry = createRegistry(procedures)
 const tag = peerTag('c')
-const rules: RunRules = { txnRetentionMs: 60_000, txnSkewMs: 1_000 }
+const rules: RunRules = { txnRetentionMs: 60_000, txnSkewMs: 1_000, groupId: 'g', signedCalls: false }
 
 describe('storeApplier', () => {
   it('with its cache of newest values gives the same results, digests and state as without', async () => {
@@ -52,7 +52,7 @@ describe('storeApplier', () => {
   })
 
   it('refuses a retry past the retention the same way whether or not the replica still holds its record', async () => {
-    const short: RunRules = { txnRetentionMs: 1_000, txnSkewMs: 100 }
+    const short: RunRules = { ...rules, txnRetentionMs: 1_000, txnSkewMs: 100 }
     const base: Cursor = { frontier: TS_ZERO, last: TS_ZERO, count: 0, digest: new Hasher().state, evalNext: {} }
     const move = (seq: number, ms: number, firstAt: number, id = 'same'): Thunk => ({
       ts: makeTimestamp(ms, tag, 0), epoch: 0, coordinator: 'c', seq, index: 0, procedure: 'move', hash: registry.procedures.get('move')?.hash ?? '',

@@ -2,6 +2,7 @@ import { expose } from 'comlink'
 import { ProcedureHashMismatchError, STORE_METHODS, StoreFailedError, storeApplier, type AppliedRun, type Cursor, type RunApplier, type RunRules, type Store, type StoreMethod, type Thunk } from '@tideline/core'
 import { IdbStore } from '@tideline/store-idb'
 import { registryOf } from './procedures.js'
+import { webCryptoCallVerifier } from './call-verifier.js'
 
 /**
  * What a database's Web Worker serves over Comlink: every method of the
@@ -41,7 +42,7 @@ export function serveWorker (procedures: object): void {
       if (registryHash !== registry.hash) throw new ProcedureHashMismatchError(`the worker's procedures hash to ${registry.hash}, the page's to ${registryHash}: both must import the same procedures`)
       if (state.store !== undefined) return
       state.store = await IdbStore.open({ name })
-      state.apply = storeApplier({ store: state.store, registry })
+      state.apply = storeApplier({ store: state.store, registry, verifyCall: webCryptoCallVerifier() })
     },
     applyRun: async (run: readonly Thunk[], base: Cursor, rules: RunRules) => {
       if (state.apply === undefined) throw new StoreFailedError('the worker store is not open')

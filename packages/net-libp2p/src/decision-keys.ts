@@ -1,11 +1,13 @@
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
-import type { DecisionSigner } from '@tideline/core'
+import { strictPoint, type DecisionSigner } from '@tideline/core'
 
 /**
  * A peer's DecisionSigner on libp2p keys: it signs with its own private key,
  * and checks another member's signature with the public key its Ed25519 peer
- * id embeds (decoded once per peer and kept).
+ * id embeds (decoded once per peer and kept). A key that is not a canonical
+ * encoding, or is of small order, never verifies (caller.ts: every replica
+ * must reach the same verdict). In Node this is OpenSSL's RFC 8032 check.
  */
 export function libp2pDecisionSigner (privateKey: PrivateKey): DecisionSigner {
   const keys = new Map<string, PublicKey | undefined>()
@@ -17,6 +19,7 @@ export function libp2pDecisionSigner (privateKey: PrivateKey): DecisionSigner {
       } catch {
         key = undefined
       }
+      if (key !== undefined && (key.type !== 'Ed25519' || !strictPoint(key.raw))) key = undefined
       if (keys.size >= 4096) keys.clear()
       keys.set(peer, key)
     }

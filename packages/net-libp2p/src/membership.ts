@@ -41,6 +41,8 @@ export interface Genesis {
   readonly txnRetentionMs?: number
   /** GroupConfig.txnSkewMs (absent: the default, 60 s). */
   readonly txnSkewMs?: number
+  /** GroupConfig.signedCalls: every call carries its caller's signature, checked by every replica (absent: false). */
+  readonly signedCalls?: boolean
 }
 
 /** A genesis as stored and sent: the signed CBOR bytes and the creator's signature over them. */
@@ -149,7 +151,7 @@ export async function genesisDigest (body: Uint8Array): Promise<string> {
 }
 
 /** Creates and signs a group's genesis configuration; the signer is its creator. */
-export async function createGenesis (creatorKey: PrivateKey, init: { groupId: string, voters: readonly string[], registryHash: string, createdAt?: number, txnRetentionMs?: number, txnSkewMs?: number }): Promise<SignedGenesis> {
+export async function createGenesis (creatorKey: PrivateKey, init: { groupId: string, voters: readonly string[], registryHash: string, createdAt?: number, txnRetentionMs?: number, txnSkewMs?: number, signedCalls?: boolean }): Promise<SignedGenesis> {
   const genesis: Genesis = {
     v: 1,
     groupId: init.groupId,
@@ -158,7 +160,8 @@ export async function createGenesis (creatorKey: PrivateKey, init: { groupId: st
     registryHash: init.registryHash,
     createdAt: init.createdAt ?? Date.now(),
     ...(init.txnRetentionMs === undefined ? {} : { txnRetentionMs: init.txnRetentionMs }),
-    ...(init.txnSkewMs === undefined ? {} : { txnSkewMs: init.txnSkewMs })
+    ...(init.txnSkewMs === undefined ? {} : { txnSkewMs: init.txnSkewMs }),
+    ...(init.signedCalls === true ? { signedCalls: true } : {})
   }
   checkGenesisShape({ ...genesis })
   const body = encode(genesis)
@@ -177,6 +180,7 @@ function checkGenesisShape (g: Record<string, unknown>): asserts g is Genesis & 
     const v = g[f]
     if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)) throw new InvalidCredentialError(`genesis: ${f} must be a positive integer of milliseconds`)
   }
+  if (g.signedCalls !== undefined && g.signedCalls !== true) throw new InvalidCredentialError('genesis: signedCalls must be true or absent')
 }
 
 /**
@@ -199,7 +203,8 @@ export function configFromGenesis (g: Genesis): GroupConfig {
     voters: [...g.voters],
     registryHash: g.registryHash,
     ...(g.txnRetentionMs === undefined ? {} : { txnRetentionMs: g.txnRetentionMs }),
-    ...(g.txnSkewMs === undefined ? {} : { txnSkewMs: g.txnSkewMs })
+    ...(g.txnSkewMs === undefined ? {} : { txnSkewMs: g.txnSkewMs }),
+    ...(g.signedCalls === true ? { signedCalls: true } : {})
   }
 }
 

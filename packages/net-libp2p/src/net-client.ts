@@ -3,7 +3,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import {
-  AbortError, QuorumUnavailableError, errorFromInfo, validateMessage,
+  AbortError, QuorumUnavailableError, errorFromInfo, signCall, validateMessage,
   type Message, type ReadConsistency, type ReadResult, type SubmitRequest, type TxnResult
 } from '@tideline/core'
 import { peerIdOf } from './addresses.js'
@@ -143,8 +143,12 @@ export class NetClient {
 
   /** Runs a transaction; retries through other voters with the same clientTxnId until `timeoutMs`. */
   async call (submitted: SubmitRequest, options: { signal?: AbortSignal } = {}): Promise<TxnResult> {
-    // Dated once here, so every retry through another voter carries the first attempt's time.
-    const req = submitted.firstAt === undefined ? { ...submitted, firstAt: Date.now() } : submitted
+    // Dated once here, so every retry through another voter carries the first attempt's time (and, in a group of
+    // signed calls, signed once: the date is part of what is signed).
+    const dated = { ...submitted, firstAt: submitted.firstAt ?? Date.now() }
+    const req = this.genesis.signedCalls === true && dated.caller === undefined
+      ? await signCall(this.genesis.groupId, this.id, this.init.privateKey, dated)
+      : dated
     return this.attempt(this.calls, req.clientTxnId, options.signal, undefined, to => {
       this.transport.send(to, { t: 'submit', req, replyTo: this.id })
     })

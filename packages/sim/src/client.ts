@@ -1,4 +1,4 @@
-import type { Message, ReadResult, TxnResult, Value } from '@tideline/core'
+import type { Message, ReadResult, SubmitRequest, TxnResult, Value } from '@tideline/core'
 import type { EventLoop } from './event-loop.js'
 import type { ListMop, Op } from './history.js'
 import { INITIAL_BALANCE, accountKey, listKey, simRegistry, type ListMopArgs } from './procedures.js'
@@ -33,6 +33,12 @@ export interface ClientInit {
   readonly expired: () => void
   /** Reports an abort whose error the workload's procedures never raise. */
   readonly unexpected: (message: string) => void
+  /** Signs a submission as this client (a group of signed calls). */
+  readonly sign?: (req: SubmitRequest & { readonly firstAt: number }) => SubmitRequest
+  /** Whether a fault forged an attempt of this clientTxnId on the wire (its ForgedCallError is expected). */
+  readonly forged?: (clientTxnId: string) => boolean
+  /** Counts a forged attempt the group refused. */
+  readonly refusedForged?: () => void
 }
 
 /**
@@ -86,7 +92,8 @@ export class SimClient {
       const procedure = i.kind === 'list' ? 'listTxn' : 'transfer'
       const args = (i.kind === 'list' ? { mops: i.mops } : { from: i.from, to: i.to, amount: i.amount }) as unknown as Value
       const hash = simRegistry.procedures.get(procedure)?.hash ?? ''
-      this.init.send(to, { t: 'submit', req: { clientTxnId: c.txnId, procedure, hash, args, firstAt: c.invokeTime }, replyTo: this.init.id })
+      const req = { clientTxnId: c.txnId, procedure, hash, args, firstAt: c.invokeTime }
+      this.init.send(to, { t: 'submit', req: this.init.sign?.(req) ?? req, replyTo: this.init.id })
     }
     const token = c.token
     this.init.loop.after(this.init.timeoutMs, () => { this.onTimeout(token) })
@@ -142,8 +149,11 @@ export class SimClient {
     // A retry past the retention: whether an earlier attempt took effect is not known.
     const expired = result?.status === 'aborted' && result.error === 'ExpiredTransactionError'
     if (expired) this.init.expired()
-    if (result?.status === 'aborted' && result.error !== 'TransactionAbort' && !expired) this.init.unexpected(`${c.txnId} aborted with ${result.error}: ${result.reason}`)
-    const outcome: Op['outcome'] = result === undefined || expired ? (refused !== undefined ? 'fail' : 'info') : result.status === 'committed' ? 'ok' : 'fail'
+    // A forged attempt aborts with no effect; an earlier attempt elsewhere may still commit, so the outcome is unknown.
+    const forged = result?.status === 'aborted' && (result.error === 'ForgedCallError' || result.error === 'PermissionDeniedError') && this.init.forged?.(c.txnId) === true
+    if (forged) this.init.refusedForged?.()
+    if (result?.status === 'aborted' && result.error !== 'TransactionAbort' && !expired && !forged) this.init.unexpected(`${c.txnId} aborted with ${result.error}: ${result.reason}`)
+    const outcome: Op['outcome'] = result === undefined || expired || forged ? (refused !== undefined ? 'fail' : 'info') : result.status === 'committed' ? 'ok' : 'fail'
     if (i.kind === 'list') {
       const reads = result?.status === 'committed' ? result.value as number[][] : []
       let r = 0

@@ -1,4 +1,4 @@
-import { MemoryStore, StateDigest, TS_ZERO, canonical, decisionStatement, hash64, timestampPredecessor, toHex, type EpochChange, type GroupConfig, type Message, type Timestamp, type Value } from '@tideline/core'
+import { MemoryStore, StateDigest, TS_ZERO, callStatement, canonical, decisionStatement, hash64, timestampPredecessor, toHex, type EpochChange, type SubmitRequest, type GroupConfig, type Message, type Timestamp, type Value } from '@tideline/core'
 import { checkHistory } from './checker.js'
 import { SimClient, type Intent } from './client.js'
 import { EventLoop } from './event-loop.js'
@@ -58,6 +58,9 @@ export interface SimStats {
   relayedDecisions: number
   forgedDecisions: number
   refusedDecisions: number
+  /** Calls forged on the wire (another member's name, a broken signature, none) in seeds of signed calls, and calls every replica refused for it. */
+  forgedCalls: number
+  refusedCalls: number
   /** Snapshots installed, and snapshot streams a fault cut (a chunk or request dropped, the source crashed). */
   snapshots: number
   snapshotRetries: number
@@ -131,7 +134,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -161,7 +164,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   // are refused as expired, or find their record collected unless refused (a client retries for up
   // to 1.6 s); the skew bound is below the clock faults' reach, so coordinators refuse some too.
   const txnRetentionMs = [250, 600, 86_400_000][Math.floor(seed / 3) % 3] as number
-  const config: GroupConfig = { groupId: `sim-${seed}`, epoch: 0, voters: voterIds, registryHash: simRegistry.hash, txnRetentionMs, txnSkewMs: 300 }
+  // One seed in five runs only signed calls: every replica checks each call's caller signature.
+  const signedCalls = seed % 5 === 2
+  const config: GroupConfig = { groupId: `sim-${seed}`, epoch: 0, voters: voterIds, registryHash: simRegistry.hash, txnRetentionMs, txnSkewMs: 300, ...(signedCalls ? { signedCalls } : {}) }
 
   // --- network faults
   let dropRate = 0
@@ -174,6 +179,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
    * wrong state, or lying, would send). Only the other voters' state digests can tell.
    */
   let forgeSnapshots = 0
+  /** Submissions still to forge on the wire (signed seeds): another member's name, a broken signature, or none. */
+  let forgeCalls = 0
+  const forgedCalls = new Set<string>()
   const forged = new Map<string, { readonly key: string, readonly old: Value, readonly now: Value }>()
   let partition: Set<string> | undefined
   const isCut = (a: string, b: string): boolean => partition !== undefined && partition.has(a) !== partition.has(b)
@@ -226,6 +234,18 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const delay = netRng.int(0, 3) + tail
       const wire = structuredClone(m)
       if (wire.t === 'snap-chunk') forge(wire, to)
+      if (wire.t === 'submit' && wire.req.caller !== undefined && forgeCalls > 0) {
+        // What a member or a coordinator making a call in another's name would send: every replica must refuse it.
+        forgeCalls--
+        stats.forgedCalls++
+        forgedCalls.add(wire.req.clientTxnId)
+        const w = wire as unknown as { req: { caller?: { id: string, sig: string } } }
+        const c = w.req.caller as { id: string, sig: string }
+        const way = forgeCalls % 3
+        if (way === 0) w.req.caller = { id: c.id === 'c0' ? 'c1' : 'c0', sig: c.sig }
+        else if (way === 1) w.req.caller = { id: c.id, sig: `${c.sig.slice(0, 2) === 'ff' ? '00' : 'ff'}${c.sig.slice(2)}` }
+        else delete w.req.caller
+      }
       if (wire.t === 'snap-chunk' && wire.entries.length > 0 && corruptChunks > 0) {
         corruptChunks--
         stats.corruptedChunks++
@@ -335,7 +355,10 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       nextOpId: () => ++opId,
       thinkMs: () => workRng.int(0, 60),
       expired: () => { stats.expired++ },
-      unexpected: message => { unexpected.push(message) }
+      unexpected: message => { unexpected.push(message) },
+      ...(signedCalls ? { sign: (req: SubmitRequest & { readonly firstAt: number }) => ({ ...req, caller: { id, sig: toHex(keyring.signer(id).sign(callStatement(config.groupId, req)) as Uint8Array) } }) } : {}),
+      forged: txnId => forgedCalls.has(txnId),
+      refusedForged: () => { stats.refusedCalls++ }
     }))
   }
   for (const c of clients.values()) loop.after(workRng.int(0, 20), () => { c.start() })
@@ -419,6 +442,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
       if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant', 'retire')
       if (netFaults) kinds.push('corrupt-chunk', 'forge-snapshot', 'forge-decision')
+      if (netFaults && signedCalls) kinds.push('forge-call')
       if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
       if (kind === 'drop') {
@@ -468,6 +492,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
           stats.forgedDecisions++
           send(forger.id, target.id, { t: 'rc-decided', value, proof: { ballot, sigs: st.voters.map(voter => ({ voter, sig })) } })
         }
+      } else if (kind === 'forge-call') {
+        forgeCalls = faultRng.int(1, 3)
       } else if (kind === 'forge-snapshot') {
         // The next snapshot export on the wire is forged consistently: a majority of the voters must refuse it.
         forgeSnapshots = 1

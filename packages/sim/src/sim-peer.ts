@@ -41,6 +41,8 @@ export class SimPeer {
   /** Snapshot readers open for exports, by id, and the snapshot being staged (gone with the peer's memory). */
   private readonly readers = new Map<string, ArrayReader>()
   private writer: { readonly id: string, readonly writer: CollectingWriter } | undefined
+  /** The simulator's keys check callers at once (a group of signed calls). */
+  private readonly verifyCall = (peer: string, statement: Uint8Array, sig: Uint8Array): boolean => this.init.signer?.verify(peer, statement, sig) === true
   /** When the scheduled tick fires (Infinity: none). */
   private armedAt = Infinity
 
@@ -152,7 +154,7 @@ export class SimPeer {
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.writeSync(e.batch); return e.done })
         break
       case 'apply':
-        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base, e.rules) }))
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base, e.rules, this.verifyCall) }))
         break
       case 'read-values':
         this.later(0, (): Input => {

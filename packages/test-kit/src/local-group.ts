@@ -213,6 +213,8 @@ export interface LocalGroupOptions {
   readonly txnRetentionMs?: number
   /** The genesis's GroupConfig.txnSkewMs. @default the protocol's (60 s) */
   readonly txnSkewMs?: number
+  /** The genesis's GroupConfig.signedCalls. @default false */
+  readonly signedCalls?: boolean
 }
 
 /** `tideline-relay hash` in a child process: the registry hash exactly as the relay processes will compute it. */
@@ -234,7 +236,7 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
   const ids = await Promise.all(Array.from({ length: n }, async (_, i) => loadOrCreateIdentity(join(dir, `relay-${i}`))))
   // The relays' own toolchain (tsx) decides the hash: the caller may run under another transpiler (Playwright's Babel) that prints functions differently.
   const registryHash = o.procedures === undefined ? (await loadRegistry(undefined)).hash : await relayRegistryHash(o.procedures)
-  const genesis = await createGenesis(creator, { groupId: o.groupId ?? 'local-group', voters: ids.map(x => x.id), registryHash, ...(o.txnRetentionMs === undefined ? {} : { txnRetentionMs: o.txnRetentionMs }), ...(o.txnSkewMs === undefined ? {} : { txnSkewMs: o.txnSkewMs }) })
+  const genesis = await createGenesis(creator, { groupId: o.groupId ?? 'local-group', voters: ids.map(x => x.id), registryHash, ...(o.txnRetentionMs === undefined ? {} : { txnRetentionMs: o.txnRetentionMs }), ...(o.txnSkewMs === undefined ? {} : { txnSkewMs: o.txnSkewMs }), ...(o.signedCalls === true ? { signedCalls: true } : {}) })
   const genesisFile = join(dir, 'genesis.txt')
   await writeFile(genesisFile, encodeSigned(genesis))
   const ports = await Promise.all(Array.from({ length: 2 * n }, async () => freePort()))

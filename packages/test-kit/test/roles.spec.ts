@@ -1,8 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { signCall } from '@tideline/core'
 import type { NetClient } from '@tideline/net-libp2p'
 import { workloadRegistry } from '@tideline/workloads'
 import { startLocalGroup, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
-import { waitUntil } from '../src/workload.js'
+import { waitQuiescent, waitUntil } from '../src/workload.js'
 
 // Roles from invites, with real relay processes: a reader reads but its calls are refused; a relay is
 // voted in only if its invite grants the voter role.
@@ -49,4 +51,40 @@ describe('roles from invites', () => {
     for (const v of voters) expect(v).not.toContain(plain.id)
     expect((await plain.health()).role).toBe('observer')
   }, 90_000)
+})
+
+describe('a group of signed calls', () => {
+  let group: ProcessGroup
+  const clients: NetClient[] = []
+
+  beforeAll(async () => {
+    group = await startLocalGroup({ relays: 3, groupId: 'signed-test', signedCalls: true })
+  }, 120_000)
+
+  afterAll(async () => {
+    for (const c of clients) await c.stop()
+    await group?.stop()
+  }, 60_000)
+
+  it('a procedure sees its verified caller; a call made in another member\'s name is aborted with ForgedCallError on every replica, with no effect', async () => {
+    const alice = await group.startClient(TIMEOUTS)
+    const bob = await group.startClient(TIMEOUTS)
+    clients.push(alice, bob)
+    const note = (k: string): { procedure: string, hash: string, args: { k: string } } => ({ procedure: 'signNote', hash: hash('signNote'), args: { k } })
+    expect(await alice.call({ clientTxnId: 'a-1', ...note('a') })).toMatchObject({ status: 'committed', value: alice.id })
+    // Bob (or a coordinator) makes a call claiming to be Alice: signed with another key.
+    const mallory = await generateKeyPair('Ed25519')
+    const forged = await signCall('signed-test', alice.id, mallory, { clientTxnId: 'forged-1', ...note('b'), firstAt: Date.now() })
+    expect(await bob.call(forged)).toMatchObject({ status: 'aborted', error: 'ForgedCallError' })
+    // Bob's own call goes through as Bob's.
+    expect(await bob.call({ clientTxnId: 'b-1', ...note('c') })).toMatchObject({ status: 'committed', value: bob.id })
+    await waitQuiescent(group.relays, 30_000)
+    const seen = await Promise.all(group.relays.map(async r => ({ h: await r.health(), v: (await alice.read(['note/a', 'note/b', 'note/c'], 'snapshot', { voter: r.id })).values })))
+    for (const { h, v } of seen) {
+      expect(v).toEqual({ 'note/a': alice.id, 'note/c': bob.id })
+      expect(h.evaluated).toBe(3)
+    }
+    // Every replica reached the same outcomes (the rolling digest covers them).
+    expect(new Set(seen.map(s => s.h.digest)).size).toBe(1)
+  }, 60_000)
 })

@@ -42,6 +42,15 @@ export const workloadProcedures = {
       for (const [k, list] of lists) tx.put(listKey(k), list)
       return reads
     }
+  },
+  /** Records who called (`tx.caller`, verified in a group of signed calls) under `note/<k>`. */
+  signNote: {
+    keys: (a: { k: string }) => ({ reads: [], writes: [`note/${a.k}`] }),
+    run (tx: Tx, a: { k: string }): Value {
+      const who = tx.caller?.id ?? null
+      tx.put(`note/${a.k}`, who)
+      return who
+    }
   }
 } satisfies ProcedureMap
 

@@ -44,7 +44,7 @@ export function deferOpen (s: PeerState): void {
   const coordinator = s.current.coordinator
   for (const o of coordinator.open) {
     if (s.minted.get(o.clientTxnId) === o.ts) s.minted.delete(o.clientTxnId)
-    s.deferred.set(o.clientTxnId, { clientTxnId: o.clientTxnId, procedure: o.procedure, hash: o.hash, args: o.args, firstAt: o.firstAt })
+    s.deferred.set(o.clientTxnId, { clientTxnId: o.clientTxnId, procedure: o.procedure, hash: o.hash, args: o.args, firstAt: o.firstAt, ...(o.caller === undefined ? {} : { caller: o.caller }) })
   }
   coordinator.open = []
   coordinator.openBytes = 0

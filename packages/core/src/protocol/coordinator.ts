@@ -86,7 +86,7 @@ function mint (s: PeerState, req: SubmitRequest, init: Checked): void {
     return
   }
   s.minted.set(req.clientTxnId, ts)
-  coordinator.open.push({ ts, procedure: init.procedure, hash: init.hash, args: req.args, reads: init.reads, writes: init.writes, clientTxnId: req.clientTxnId, firstAt })
+  coordinator.open.push({ ts, procedure: init.procedure, hash: init.hash, args: req.args, reads: init.reads, writes: init.writes, clientTxnId: req.clientTxnId, firstAt, ...(req.caller === undefined ? {} : { caller: req.caller }) })
   coordinator.openBytes += init.bytes + 256
   count(s, 'minted')
   if (coordinator.open.length >= MAX_BATCH_THUNKS || coordinator.openBytes >= MAX_BATCH_BYTES) {

@@ -103,7 +103,7 @@ export function onDecisionPersisted (s: PeerState, value: EpochChange, proof: De
   for (const t of aborted) {
     s.minted.delete(t.clientTxnId)
     count(s, 'rc-resubmitted')
-    if (s.waiters.has(t.clientTxnId)) route(s, { clientTxnId: t.clientTxnId, procedure: t.procedure, hash: t.hash, args: t.args, firstAt: t.firstAt })
+    if (s.waiters.has(t.clientTxnId)) route(s, { clientTxnId: t.clientTxnId, procedure: t.procedure, hash: t.hash, args: t.args, firstAt: t.firstAt, ...(t.caller === undefined ? {} : { caller: t.caller }) })
   }
   const deferred = [...s.deferred.values()]
   s.deferred.clear()
