@@ -98,6 +98,7 @@ function renderCard (id: string, col: Column, pos: number, colIndex: number): HT
   }
   li.append(el('span', { class: 'title' }, card.title))
   if (card.assignee !== '') li.append(el('span', { class: 'assignee' }, `@${card.assignee}`))
+  if (card.by !== undefined) li.append(el('span', { class: 'by', title: card.by }, card.by === db?.id ? 'by you' : `by …${card.by.slice(-6)}`))
   const tools = el('div', { class: 'tools' })
   const button = (label: string, title: string, on: () => void, enabled = true): void => {
     const b = el('button', { type: 'button', title, 'aria-label': `${title}: ${card.title}` }, label)
@@ -233,6 +234,18 @@ const hook = {
         r => { hook.background.push(r.status === 'committed' ? { title, status: r.status } : { title, status: r.status, reason: r.reason }) },
         (err: unknown) => { hook.background.push({ title, status: 'error', reason: describeFailure(err as Error) }) })
     }
+  },
+  /** Deletes a card (as the delete button does); the outcome. */
+  async remove (id: string) {
+    const d = db
+    if (d === undefined) throw new Error('not open')
+    const column = state.cards[id]?.column ?? 'todo'
+    const r = await timedCall(d, 'deleteCard', { id, column })
+    return r.status === 'committed' ? { status: r.status } : { status: r.status, reason: r.reason }
+  },
+  /** This tab's peer id (who it is to the group). */
+  id (): string | undefined {
+    return db?.id
   },
   /** Moves every card concurrently; the outcome of each call. */
   async moveAll (ids: string[], from: string, to: string) {

@@ -6,7 +6,7 @@ import { defineProcedures } from '@tideline/db'
 // Keys:
 //   board/columns  [{ id, name, wip }]      (absent: the defaults below; wip 0 = no limit)
 //   col/<id>       card ids, top to bottom  (absent: [])
-//   card/<id>      { title, assignee, column }
+//   card/<id>      { title, assignee, column, by? }   (by: the peer id of the tab that created it)
 //   seat/<n>       who booked it            (absent: free)
 //
 // Procedure code is pinned by a hash of its source. The relays compute it from
@@ -17,7 +17,8 @@ import { defineProcedures } from '@tideline/db'
 // hand-kept versions: change `keys` or `run` and the hash changes with it.
 
 export type Column = { readonly id: string, readonly name: string, readonly wip: number }
-export type Card = { readonly title: string, readonly assignee: string, readonly column: string }
+/** `by`: who created the card (the group runs signed calls, so every replica knows the caller; absent on older cards). */
+export type Card = { readonly title: string, readonly assignee: string, readonly column: string, readonly by?: string }
 
 /** The board's columns until someone changes a WIP limit (the same list is inlined in the procedures). */
 export const DEFAULT_COLUMNS: readonly Column[] = [
@@ -52,7 +53,8 @@ export const procedures = defineProcedures({
       if (col === undefined) return tx.abort(`no column ${a.column}`)
       const ids = (tx.get(`col/${a.column}`) as string[] | undefined) ?? []
       if (col.wip > 0 && ids.length >= col.wip) return tx.abort(`${col.name} is at its WIP limit (${col.wip})`)
-      tx.put(`card/${a.id}`, { title: t, assignee: a.assignee.trim(), column: a.column })
+      // The creator is the verified caller: no tab can create a card in another's name.
+      tx.put(`card/${a.id}`, { title: t, assignee: a.assignee.trim(), column: a.column, ...(tx.caller === undefined ? {} : { by: tx.caller.id }) })
       tx.put(`col/${a.column}`, [...ids, a.id])
       return { id: a.id }
     }
@@ -114,6 +116,8 @@ export const procedures = defineProcedures({
     run (tx, a) {
       const card = tx.get(`card/${a.id}`) as Card | undefined
       if (card === undefined) return tx.abort(`card ${a.id} was already deleted`)
+      // The rule every replica enforces alike: only the tab that created a card may delete it.
+      if (card.by !== undefined && card.by !== tx.caller?.id) return tx.abort('only the card\'s creator can delete it')
       if (card.column !== a.column) return tx.abort(`the card is no longer in ${a.column}`)
       const ids = (tx.get(`col/${a.column}`) as string[] | undefined) ?? []
       tx.put(`col/${a.column}`, ids.filter(id => id !== a.id))

@@ -27,7 +27,7 @@ test.describe.configure({ mode: 'serial' })
 
 test.beforeAll(async ({ browser }, testInfo) => {
   testInfo.setTimeout(180_000)
-  group = await startLocalGroup({ relays: 3, procedures: PROCEDURES, groupId: 'demo-e2e' })
+  group = await startLocalGroup({ relays: 3, procedures: PROCEDURES, groupId: 'demo-e2e', signedCalls: true })
   outDir = await mkdtemp(join(tmpdir(), 'tideline-demo-build-'))
   app = await serveDemo({
     group: { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId, genesis: encodeSigned(group.genesis) },
@@ -115,6 +115,29 @@ test('concurrent moves from three tabs never overfill a WIP-limited column; ever
   await expect(a.page.locator('#message')).not.toHaveText(/Error|TransactionAbort/)
   await attach(testInfo, 'board', a)
   if (process.env.TIDELINE_DEMO_SCREENSHOT !== undefined) await a.page.screenshot({ path: DOCS_SCREENSHOT })
+})
+
+test('only a card\'s creator can delete it: three tabs with three identities, the rule holds on every replica and the UI says why', async () => {
+  const [a, b, c] = tabs
+  if (a === undefined || b === undefined || c === undefined) throw new Error('no tabs')
+  const ids = await Promise.all(tabs.map(async t => t.page.evaluate(() => window.demo.id())))
+  expect(new Set(ids).size).toBe(3)
+  const creator = ids[0] as string
+  const [made] = await a.page.evaluate(async () => window.demo.create(['owned by the first tab']))
+  const id = made?.id
+  if (id === undefined) throw new Error(`not created: ${JSON.stringify(made)}`)
+  // Every replica recorded the verified caller as its creator.
+  for (const t of tabs) await expect.poll(async () => (await boardOf(t)).cards[id]?.by, { timeout: 20_000 }).toBe(creator)
+  for (const t of [b, c]) {
+    expect(await t.page.evaluate(async x => window.demo.remove(x), id)).toEqual({ status: 'aborted', reason: 'only the card\'s creator can delete it' })
+  }
+  // Through the second tab's UI: the click says why.
+  await b.page.locator(`li.card[data-card="${id}"]`).getByRole('button', { name: /^delete/ }).click()
+  await expect(b.page.locator('#message')).toHaveText(/only the card's creator can delete it/)
+  await expect(a.page.locator(`li.card[data-card="${id}"] .by`)).toHaveText('by you')
+  await expect(c.page.locator(`li.card[data-card="${id}"] .by`)).toHaveText(`by …${creator.slice(-6)}`)
+  expect(await a.page.evaluate(async x => window.demo.remove(x), id)).toEqual({ status: 'committed' })
+  for (const t of tabs) await expect.poll(async () => (await boardOf(t)).cards[id], { timeout: 20_000 }).toBeUndefined()
 })
 
 test('last seats: three tabs × 20 booking attempts never book a seat twice', async () => {

@@ -86,6 +86,7 @@ export async function prepareDevGroup (o: DevGroupOptions): Promise<PreparedDevG
     if (g.registryHash !== registry.hash) why.push(`the procedures changed (hash ${g.registryHash.slice(0, 12)}… → ${registry.hash.slice(0, 12)}…)`)
     if (g.voters.join() !== ids.map(x => x.id).join()) why.push('the relay set changed')
     if (g.groupId !== groupId) why.push(`the group id changed (${g.groupId} → ${groupId})`)
+    if (g.signedCalls !== true) why.push('the group now runs signed calls')
     if (why.length > 0) {
       renewed = why.join(', ')
       genesisText = undefined
@@ -95,7 +96,8 @@ export async function prepareDevGroup (o: DevGroupOptions): Promise<PreparedDevG
   }
   const movedStores: string[] = []
   if (genesisText === undefined) {
-    genesisText = encodeSigned(await createGenesis(creator.key, { groupId, voters: ids.map(x => x.id), registryHash: registry.hash }))
+    // Signed calls: every replica checks who made each call, so procedures can enforce rules by caller (the demo's delete rule).
+    genesisText = encodeSigned(await createGenesis(creator.key, { groupId, voters: ids.map(x => x.id), registryHash: registry.hash, signedCalls: true }))
     await writeFile(genesisFile, `${genesisText}\n`)
     // Old stores belong to the old group: moved aside, never deleted (they may hold data someone wants).
     const stamp = new Date().toISOString().replace(/[:.]/g, '-')
