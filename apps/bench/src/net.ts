@@ -16,6 +16,8 @@ export interface NetBenchOptions {
   readonly profile: boolean
   /** After the load, how long to measure the idle relays' CPU (0: skip). */
   readonly idleSeconds: number
+  /** A group of signed calls: clients sign, every relay checks each caller (`--signed-calls`). */
+  readonly signedCalls?: boolean
 }
 
 export interface NetBenchResult {
@@ -54,7 +56,7 @@ export async function benchNet (o: NetBenchOptions): Promise<NetBenchResult> {
 }
 
 async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise<NetBenchResult> {
-  const group = await startLocalGroup({ relays: 3, groupId: 'bench-net', ...(profDir === undefined ? {} : { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] }) })
+  const group = await startLocalGroup({ relays: 3, groupId: 'bench-net', ...(o.signedCalls === true ? { signedCalls: true } : {}), ...(profDir === undefined ? {} : { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] }) })
   const nodes: NetClient[] = []
   try {
     for (let i = 0; i < o.clientNodes; i++) {

@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url'
 import { createRegistry, type ProcedureMap, type ProcedureRegistry } from '@tideline/core'
 import { NetPeer, createNodeLibp2p, decodeSigned, type SignedGenesis } from '@tideline/net-libp2p'
 import { LevelStore } from '@tideline/store-node'
+import { nodeDecisionSigner } from './node-signer.js'
 import { workloadProcedures } from '@tideline/workloads'
 import { loadOrCreateIdentity } from './identity.js'
 import { renderMetrics } from './metrics.js'
@@ -91,6 +92,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
   try {
     net = await NetPeer.start({
       privateKey: identity.key,
+      signer: nodeDecisionSigner(identity.key),
       genesis: signed,
       registry,
       store,

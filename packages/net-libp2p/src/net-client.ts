@@ -4,7 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import {
   AbortError, QuorumUnavailableError, errorFromInfo, signCall, validateMessage,
-  type Message, type ReadConsistency, type ReadResult, type SubmitRequest, type TxnResult
+  type DecisionSigner, type Message, type ReadConsistency, type ReadResult, type SubmitRequest, type TxnResult
 } from '@tideline/core'
 import { peerIdOf } from './addresses.js'
 import { createNodeLibp2p, type TidelineLibp2p } from './node.js'
@@ -14,6 +14,8 @@ import type { Genesis, SignedInvite } from './membership.js'
 
 export interface NetClientInit {
   readonly privateKey: PrivateKey
+  /** Signs this client's calls in a group of signed calls. @default `privateKey` (libp2p's Ed25519) */
+  readonly signer?: Pick<DecisionSigner, 'sign'>
   /** Voter multiaddrs, each ending in /p2p/<id>. */
   readonly voters: readonly string[]
   /** Presented to each voter on every connection; not needed if the voters admit this peer otherwise. */
@@ -147,7 +149,7 @@ export class NetClient {
     // signed calls, signed once: the date is part of what is signed).
     const dated = { ...submitted, firstAt: submitted.firstAt ?? Date.now() }
     const req = this.genesis.signedCalls === true && dated.caller === undefined
-      ? await signCall(this.genesis.groupId, this.id, this.init.privateKey, dated)
+      ? await signCall(this.genesis.groupId, this.id, this.init.signer ?? this.init.privateKey, dated)
       : dated
     return this.attempt(this.calls, req.clientTxnId, options.signal, undefined, to => {
       this.transport.send(to, { t: 'submit', req, replyTo: this.id })

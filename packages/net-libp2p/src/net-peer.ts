@@ -1,7 +1,7 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { Peer, ProcedureHashMismatchError, type Logger, type ProcedureRegistry, type RunApplier, type Store } from '@tideline/core'
+import { Peer, ProcedureHashMismatchError, type DecisionSigner, type Logger, type ProcedureRegistry, type RunApplier, type Store } from '@tideline/core'
 import { peerIdOf } from './addresses.js'
 import type { TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
@@ -52,6 +52,12 @@ export interface NetPeerInit {
   readonly suspectMs?: number
   /** How much history below the group's durable frontier to keep (see PeerInit). */
   readonly retainMs?: number
+  /**
+   * This peer's keys for decisions and signed calls. @default libp2p's Ed25519
+   * on `privateKey` (a Node host passes a faster one on OpenSSL key objects:
+   * `nodeDecisionSigner` in `@tideline/relay`)
+   */
+  readonly signer?: DecisionSigner
 }
 
 /** How often missing connections to the configured peers are redialled. */
@@ -153,7 +159,7 @@ export class NetPeer {
       // Until the network is up messages are dropped; the protocol retransmits.
       send: (to, m) => { ref.transport?.send(to, m) },
       // Decisions carry their accepting majority's signatures (this peer signs what it accepts), so any member may pass one on.
-      signer: libp2pDecisionSigner(init.privateKey),
+      signer: init.signer ?? libp2pDecisionSigner(init.privateKey),
       contacts: () => ref.contacts?.() ?? [],
       ...(init.applier === undefined ? {} : { applier: init.applier }),
       ...(init.logger === undefined ? {} : { logger: init.logger }),

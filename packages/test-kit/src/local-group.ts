@@ -10,7 +10,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { NetClient, createGenesis, createInvite, encodeSigned, type MemberRole, type SignedGenesis, type SignedInvite } from '@tideline/net-libp2p'
 import { createRequire } from 'node:module'
-import { loadOrCreateIdentity, loadRegistry } from '@tideline/relay'
+import { loadOrCreateIdentity, loadRegistry, nodeDecisionSigner } from '@tideline/relay'
 
 const execFileAsync = promisify(execFile)
 
@@ -269,7 +269,8 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     async startClient (timeouts, options = {}) {
       // Homes in turn, so the clients' load spreads evenly over the relays (as the etcd bench's clients over its members).
       const home = clientsStarted++ % relays.length
-      return NetClient.start({ privateKey: await generateKeyPair('Ed25519'), voters: relays.map(r => r.tcp), invite: options.invite ?? invite, creator: creatorId, home, ...timeouts })
+      const privateKey = await generateKeyPair('Ed25519')
+      return NetClient.start({ privateKey, signer: nodeDecisionSigner(privateKey), voters: relays.map(r => r.tcp), invite: options.invite ?? invite, creator: creatorId, home, ...timeouts })
     },
     async addRelay (args = [], options = {}) {
       const i = relays.length

@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { nodeDecisionSigner } from '../src/node-signer.js'
+
+// The relays' signer on OpenSSL key objects must give the same verdicts as libp2p's own Ed25519 path.
+describe('nodeDecisionSigner', () => {
+  it('signs what libp2p verifies and verifies what libp2p signs; refuses other keys, other bytes, bad ids', async () => {
+    const a = await generateKeyPair('Ed25519')
+    const b = await generateKeyPair('Ed25519')
+    const idA = peerIdFromPrivateKey(a).toString()
+    const idB = peerIdFromPrivateKey(b).toString()
+    const signer = nodeDecisionSigner(a)
+    const msg = new TextEncoder().encode('tideline/call/1 statement')
+    const mine = signer.sign(msg) as Uint8Array
+    expect(await a.publicKey.verify(msg, mine)).toBe(true)
+    const theirs = await b.sign(msg)
+    expect(signer.verify(idB, msg, theirs)).toBe(true)
+    expect(signer.verify(idA, msg, theirs)).toBe(false)
+    expect(signer.verify(idB, new TextEncoder().encode('another statement'), theirs)).toBe(false)
+    expect(signer.verify('not-a-peer-id', msg, theirs)).toBe(false)
+    expect(signer.verify(idB, msg, theirs.subarray(0, 63))).toBe(false)
+  })
+})
