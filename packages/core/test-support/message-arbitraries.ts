@@ -16,6 +16,9 @@ export const arbTimestamp: fc.Arbitrary<Timestamp> = fc.tuple(fc.integer({ min: 
   .map(([ms, tag, event]) => makeTimestamp(ms, tag, event))
 
 const jsonValue = fc.jsonValue({ maxDepth: 3 }).map(v => JSON.parse(JSON.stringify(v)) as unknown)
+/** A signature in hex (Ed25519: 64 bytes). */
+const arbSig = fc.uint8Array({ minLength: 64, maxLength: 64 }).map(b => [...b].map(x => x.toString(16).padStart(2, '0')).join(''))
+const arbCaller = fc.record({ id, sig: arbSig })
 
 export const arbThunk: fc.Arbitrary<Thunk> = fc.record({
   ts: arbTimestamp,
@@ -29,8 +32,9 @@ export const arbThunk: fc.Arbitrary<Thunk> = fc.record({
   reads: fc.array(key, { maxLength: 4 }),
   writes: fc.array(key, { maxLength: 4 }),
   clientTxnId: id,
-  firstAt: fc.nat(2 ** 40)
-}) as fc.Arbitrary<Thunk>
+  firstAt: fc.nat(2 ** 40),
+  caller: arbCaller
+}, { requiredKeys: ['ts', 'epoch', 'coordinator', 'seq', 'index', 'procedure', 'hash', 'args', 'reads', 'writes', 'clientTxnId', 'firstAt'] }) as fc.Arbitrary<Thunk>
 
 /** A well-formed batch: its thunks carry its header, numbered from 0, in ascending timestamps. */
 export const arbBatch: fc.Arbitrary<Batch> = fc.record({
@@ -47,8 +51,6 @@ export const arbBatch: fc.Arbitrary<Batch> = fc.record({
 export const arbEntry: fc.Arbitrary<WatermarkEntry> = fc.record({ voter: id, epoch: fc.nat(1000), svw: arbTimestamp, count: fc.nat(1e6) })
 
 const arbBallot: fc.Arbitrary<Ballot> = fc.record({ n: fc.integer({ min: 1, max: 1e6 }), by: id })
-/** A signature in hex (Ed25519: 64 bytes). */
-const arbSig = fc.uint8Array({ minLength: 64, maxLength: 64 }).map(b => [...b].map(x => x.toString(16).padStart(2, '0')).join(''))
 
 const arbChange: fc.Arbitrary<EpochChange> = fc.record({
   epoch: fc.integer({ min: 1, max: 1000 }),
@@ -90,7 +92,7 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('gap-req' as const), coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }), to: fc.integer({ min: 1, max: 1e6 }) }),
   fc.record({ t: fc.constant('gap-rep' as const), batches: fc.array(arbBatch, { maxLength: 3 }) }),
   fc.record({ t: fc.constant('gap-rep' as const), batches: fc.constant([]), gone: fc.record({ coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }) }) }),
-  fc.record({ t: fc.constant('submit' as const), req: fc.record({ clientTxnId: id, procedure: id, hash: id, args: jsonValue }), replyTo: id }) as fc.Arbitrary<Message>,
+  fc.record({ t: fc.constant('submit' as const), req: fc.record({ clientTxnId: id, procedure: id, hash: id, args: jsonValue, firstAt: fc.nat(2 ** 40), caller: arbCaller }, { requiredKeys: ['clientTxnId', 'procedure', 'hash', 'args'] }), replyTo: id }) as fc.Arbitrary<Message>,
   fc.record({ t: fc.constant('read' as const), reqId: id, keys: fc.array(key, { maxLength: 4 }), consistency: fc.constantFrom('strict' as const, 'snapshot' as const), replyTo: id }),
   fc.record({ t: fc.constant('ts-req' as const), reqId: id }),
   fc.record({ t: fc.constant('ts-rep' as const), reqId: id, ts: arbTimestamp }),
