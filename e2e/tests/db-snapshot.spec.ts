@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url'
 import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test'
 import { encodeSigned } from '@tideline/net-libp2p'
-import { startLocalGroup, type ProcessGroup } from '@tideline/test-kit'
+import { healthOrNone, startLocalGroup, type ProcessGroup } from '@tideline/test-kit'
 import { harnessPage } from '../support/harness-url.js'
 
 // Bounded history in real Chromium: the relays keep 300 ms of history below the voters' durable
@@ -50,7 +50,8 @@ test('a tab opened after the history was collected syncs by snapshot; no callbac
   // More history after it, which the late tab evaluates itself.
   await writer.page.evaluate(async () => window.dbHarness.transfers(30, 3))
   await expect.poll(async () => {
-    const relays = await Promise.all(group.relays.map(async x => x.health()))
+    const relays = await healthOrNone(group.relays)
+    if (relays === undefined) return false
     const mine = await late.page.evaluate(() => window.dbHarness.status())
     return relays.every(h => h.evaluated === mine.evaluated && h.digest === mine.digest && h.unevaluated === 0)
   }, { timeout: 30_000, intervals: [200] }).toBe(true)

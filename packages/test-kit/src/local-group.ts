@@ -175,6 +175,18 @@ export class RelayProcess {
   }
 }
 
+/**
+ * Every relay's health, or undefined if any request failed or timed out: for
+ * polls, where a relay busy for a moment on a loaded machine means "not yet".
+ */
+export async function healthOrNone (relays: readonly RelayProcess[]): Promise<Health[] | undefined> {
+  try {
+    return await Promise.all(relays.map(async r => r.health()))
+  } catch {
+    return undefined
+  }
+}
+
 export interface ProcessGroup {
   /** The relays started with the group, then any added by `addRelay`. */
   readonly relays: readonly RelayProcess[]
