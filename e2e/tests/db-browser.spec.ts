@@ -1,5 +1,9 @@
 import { fileURLToPath } from 'node:url'
 import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test'
+import { publicKeyFromRaw } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
+import { fromHex } from '@tideline/core'
+import { ED25519_EDGE_CASES, STRICT_VERDICTS } from '@tideline/core/ed25519-cases'
 import { encodeSigned } from '@tideline/net-libp2p'
 import { healthOrNone, startLocalGroup, type ProcessGroup } from '@tideline/test-kit'
 import { harnessPage } from '../support/harness-url.js'
@@ -144,6 +148,17 @@ test('a tab taken offline says so, its call waits, and it catches up after comin
   expect((await status(c)).evaluated).toBeGreaterThan(evaluatedOffline + 20)
   for (const t of tabs) expect((await seen(t)).filter(x => x.total !== TOTAL)).toEqual([])
   for (const t of tabs) await t.context.close()
+})
+
+test('signed calls: Chromium\'s verdicts on the twelve Ed25519 edge cases are the relays\' (only case 3 holds)', async ({ browser }) => {
+  const context = await browser.newContext()
+  const page = await context.newPage()
+  await page.goto(pageUrl())
+  await page.waitForFunction(() => window.dbHarness !== undefined)
+  // Each case's key as the peer id a caller would claim.
+  const cases = ED25519_EDGE_CASES.map(c => ({ id: peerIdFromPublicKey(publicKeyFromRaw(fromHex(c.publicKey))).toString(), message: c.message, signature: c.signature }))
+  expect(await page.evaluate(async cs => window.dbHarness.callVerdicts(cs), cases)).toEqual(STRICT_VERDICTS)
+  await context.close()
 })
 
 test('a worker that fails surfaces as WorkerFailedError and a failed status, never silently', async ({ browser }) => {

@@ -22,3 +22,20 @@ describe('nodeDecisionSigner', () => {
     expect(signer.verify(idB, msg, theirs.subarray(0, 63))).toBe(false)
   })
 })
+
+describe('Ed25519 edge cases (Taming the many EdDSAs)', () => {
+  it('the strict rule on OpenSSL accepts exactly case 3 of the twelve, as every replica must', async () => {
+    const { ED25519_EDGE_CASES, STRICT_VERDICTS } = await import('@tideline/core/ed25519-cases')
+    const { publicKeyFromRaw } = await import('@libp2p/crypto/keys')
+    const { peerIdFromPublicKey } = await import('@libp2p/peer-id')
+    const { fromHex, strictSignature } = await import('@tideline/core')
+    const signer = nodeDecisionSigner(await generateKeyPair('Ed25519'))
+    const verdicts = ED25519_EDGE_CASES.map(c => {
+      const id = peerIdFromPublicKey(publicKeyFromRaw(fromHex(c.publicKey))).toString()
+      const sig = fromHex(c.signature)
+      // What callerVerdicts does on a relay: the strict signature check, then the signer's check (strict key, OpenSSL).
+      return strictSignature(sig) && signer.verify(id, fromHex(c.message), sig) === true
+    })
+    expect(verdicts).toEqual(STRICT_VERDICTS)
+  })
+})

@@ -1,5 +1,5 @@
-import { Hasher, TS_ZERO, makeTimestamp, peerTag, runRules, type Thunk, type Cursor } from '@tideline/core'
-import { WorkerBackend, openDatabase, registryOf, type Database, type DatabaseStatus } from '@tideline/db'
+import { Hasher, TS_ZERO, fromHex, makeTimestamp, peerTag, runRules, strictSignature, type Thunk, type Cursor } from '@tideline/core'
+import { WorkerBackend, openDatabase, registryOf, webCryptoCallVerifier, type Database, type DatabaseStatus } from '@tideline/db'
 import { ACCOUNTS, INITIAL, procedures } from './procedures.js'
 
 // The page side of the db tests: one database per page, a subscription over
@@ -164,6 +164,16 @@ const harness = {
   async close (): Promise<void> {
     await state.db?.close()
     delete state.db
+  },
+  /** A tab replica's verdict on each signed call (what its worker's applier decides): the strict check, then WebCrypto. */
+  async callVerdicts (cases: ReadonlyArray<{ id: string, message: string, signature: string }>): Promise<boolean[]> {
+    const verify = webCryptoCallVerifier()
+    const out: boolean[] = []
+    for (const c of cases) {
+      const sig = fromHex(c.signature)
+      out.push(strictSignature(sig) && await verify(c.id, fromHex(c.message), sig))
+    }
+    return out
   }
 }
 

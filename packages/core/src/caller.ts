@@ -54,7 +54,8 @@ export function strictPoint (bytes: Uint8Array): boolean {
   const top = bytes[31] as number
   const y = littleEndian(Uint8Array.of(...bytes.subarray(0, 31), top & 0x7f), 0, 32)
   if (y >= P) return false
-  // x = 0 has one encoding only: with the sign bit clear.
+  // x = 0 (y = 1 or y = -1) has one encoding only: with the sign bit clear.
+  if ((top & 0x80) !== 0 && (y === 1n || y === P - 1n)) return false
   return !SMALL_ORDER.has(toHex(bytes))
 }
 

@@ -53,6 +53,9 @@ describe('strict signature checks', () => {
     for (let i = 0; i < 20; i++) expect(strictPoint(ed25519.getPublicKey(ed25519.utils.randomSecretKey()))).toBe(true)
     expect(strictPoint(fromHex('edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f'))).toBe(false)
     expect(strictPoint(new Uint8Array(31))).toBe(false)
+    // x = 0 with the sign bit set: non-canonical encodings of the identity and of the point of order 2.
+    expect(strictPoint(fromHex('0100000000000000000000000000000000000000000000000000000000000080'))).toBe(false)
+    expect(strictPoint(fromHex('ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff'))).toBe(false)
     // A real signature passes; the same with S + L (a malleated, non-canonical S) does not.
     const sk = ed25519.utils.randomSecretKey()
     const sig = ed25519.sign(new Uint8Array([1, 2, 3]), sk)

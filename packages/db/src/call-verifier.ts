@@ -7,11 +7,17 @@ import { WorkerFailedError, strictPoint, type CallVerifier } from '@tideline/cor
  * WebCrypto's Ed25519, the platform's RFC 8032 verification as relays use
  * OpenSSL's. Without WebCrypto Ed25519 the tab cannot reach the group's
  * verdicts the same way, so it fails rather than fall back to another
- * implementation (a JavaScript one differs on crafted signatures).
+ * implementation (a JavaScript one differs on crafted signatures). A key
+ * WebCrypto will not import (not a point of the curve) never verifies.
  */
 export function webCryptoCallVerifier (): CallVerifier {
+  let supported: Promise<void> | undefined
   const keys = new Map<string, Promise<CryptoKey | undefined>>()
   const keyOf = async (peer: string): Promise<CryptoKey | undefined> => {
+    supported ??= crypto.subtle.generateKey({ name: 'Ed25519' }, false, ['sign', 'verify']).then(() => {}, (err: unknown) => {
+      throw new WorkerFailedError(`this browser has no WebCrypto Ed25519, which a group of signed calls needs: ${(err as Error).message}`)
+    })
+    await supported
     let raw: Uint8Array | undefined
     try {
       const key = peerIdFromString(peer).publicKey
@@ -22,8 +28,8 @@ export function webCryptoCallVerifier (): CallVerifier {
     if (raw === undefined || !strictPoint(raw)) return undefined
     try {
       return await crypto.subtle.importKey('raw', Uint8Array.from(raw), { name: 'Ed25519' }, false, ['verify'])
-    } catch (err) {
-      throw new WorkerFailedError(`this browser has no WebCrypto Ed25519, which a group of signed calls needs: ${(err as Error).message}`)
+    } catch {
+      return undefined
     }
   }
   return async (peer, statement, sig) => {

@@ -4,6 +4,7 @@ export { Database, openDatabase } from './database.js'
 export { peerIdOf } from '@tideline/net-libp2p/peer'
 /** Advanced: the page side of a database worker (a Store and a RunApplier over Comlink), e.g. for benchmarks. */
 export { WorkerBackend } from './backend.js'
+export { webCryptoCallVerifier } from './call-verifier.js'
 export type { OpenOptions, CallOptions, ReadOptions, CallResult, ReadResult, DatabaseStatus, ReconnaissanceOptions } from './database.js'
 export {
   TidelineError, AbortError, QuorumUnavailableError, UnknownProcedureError, ProcedureHashMismatchError, InvalidArgumentError,
