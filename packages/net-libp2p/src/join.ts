@@ -83,7 +83,7 @@ async function answerJoin (init: JoinServerInit, stream: Stream, connection: Con
  * voter this peer knows of (a peer presenting its invite to every member it
  * meets; the genesis is still checked).
  */
-export async function requestJoin (node: TidelineLibp2p, voter: string, options: { invite?: SignedInvite, creator?: string, signal?: AbortSignal, current?: { readonly groupId: string, readonly voters: readonly string[] }, anyMember?: boolean } = {}): Promise<{ signedGenesis: SignedGenesis, genesis: Genesis }> {
+export async function requestJoin (node: TidelineLibp2p, voter: string, options: { invite?: SignedInvite, creator?: string, signal?: AbortSignal, anyMember?: boolean } = {}): Promise<{ signedGenesis: SignedGenesis, genesis: Genesis }> {
   const signal = options.signal ?? AbortSignal.timeout(JOIN_TIMEOUT_MS)
   const stream = await node.dialProtocol(peerIdFromString(voter), JOIN_PROTOCOL, { signal })
   const lp = lpStream(stream, { maxDataLength: MAX_JOIN_FRAME })
@@ -96,9 +96,8 @@ export async function requestJoin (node: TidelineLibp2p, voter: string, options:
     }
     if (typeof rep.genesis !== 'object' || rep.genesis === null) throw new InvalidCredentialError('join reply has no genesis')
     const genesis = await verifyGenesis(rep.genesis, options.creator)
-    // A genesis voter, or (for a peer that already follows the group) a voter an epoch change added.
-    const current = options.current !== undefined && genesis.groupId === options.current.groupId && options.current.voters.includes(voter)
-    if (options.anyMember !== true && !genesis.voters.includes(voter) && !current) throw new InvalidCredentialError(`${voter} answered for a group it is not a voter of`)
+    // A genesis voter answers for its group; with `anyMember`, so may any member (the genesis is checked all the same).
+    if (options.anyMember !== true && !genesis.voters.includes(voter)) throw new InvalidCredentialError(`${voter} answered for a group it is not a voter of`)
     return { signedGenesis: rep.genesis, genesis }
   } finally {
     await stream.close().catch(() => { stream.abort(new Error('join done')) })

@@ -260,15 +260,14 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
   if (!voters.has(id)) {
     // A peer not in the genesis presents its invite to each peer it connects to (again after every
     // reconnect): the voters it knows, and any other, which may be a voter of an epoch it has not
-    // heard of yet (one that joined while this peer was away). An epoch change sends it again to the
-    // voters it is already connected to.
+    // heard of yet (one that joined while this peer was away, or is voted in later).
     const join = (p: string): void => {
-      const current = { groupId: genesis.groupId, voters: peer.config.voters }
-      requestJoin(node, p, init.invite === undefined ? { creator: genesis.creator, current, anyMember: true } : { invite: init.invite, creator: genesis.creator, current, anyMember: true })
+      requestJoin(node, p, init.invite === undefined ? { creator: genesis.creator, anyMember: true } : { invite: init.invite, creator: genesis.creator, anyMember: true })
         .then(() => { count('joined-voter') }, (err: unknown) => { count('join-failed'); init.logger?.('join-failed', { voter: p, error: (err as Error).message }) })
     }
     node.addEventListener('peer:connect', e => { join(e.detail.toString()) })
     const connected = (): Set<string> => new Set(node.getConnections().map(c => c.remotePeer.toString()))
+    // An epoch that adds a voter presents the invite to it again (a retry, if the first presentation failed).
     peer.onEpoch(e => { for (const p of connected()) if (!voters.has(p) && e.voters.includes(p)) join(p) })
     // Connections made while the node started (a browser dials its relays then) had no listener yet.
     for (const p of connected()) join(p)
