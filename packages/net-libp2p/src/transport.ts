@@ -233,12 +233,15 @@ export class MessageTransport {
 
   private async readLoop (stream: Stream, from: string): Promise<void> {
     const lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
+    // Asked until the peer is a member, then taken for the stream's life (as a member's stream always was).
+    let member = false
     try {
       for (;;) {
         const frame = await lp.read()
         this.count('frames-in')
         this.count('bytes-in', frame.byteLength)
-        this.onFrame(from, frame.subarray())
+        member ||= this.init.isMember(from)
+        this.onFrame(from, frame.subarray(), member)
         if (this.stopped) return
       }
     } catch (err) {
@@ -249,7 +252,7 @@ export class MessageTransport {
     }
   }
 
-  private onFrame (from: string, frame: Uint8Array): void {
+  private onFrame (from: string, frame: Uint8Array, member: boolean): void {
     let messages: unknown
     try {
       messages = decodeFrame(frame)
@@ -258,7 +261,6 @@ export class MessageTransport {
       this.onJunk(from, err as Error)
       return
     }
-    const member = this.init.isMember(from)
     let refused = 0
     for (const m of messages) {
       if (member || isProvedDecision(m)) this.init.deliver(from, m)
