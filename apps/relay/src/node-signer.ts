@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
-import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { strictPoint, type DecisionSigner } from '@tideline/core'
+import type { DecisionSigner } from '@tideline/core'
+import { perPeer, strictEd25519Key } from '@tideline/net-libp2p'
 
 /**
  * A DecisionSigner for Node peers (relays, Node clients) on OpenSSL key
@@ -15,21 +15,16 @@ export function nodeDecisionSigner (privateKey: PrivateKey): DecisionSigner {
   if (privateKey.type !== 'Ed25519') throw new TypeError('nodeDecisionSigner needs an Ed25519 key')
   const raw = privateKey.raw
   const own = createPrivateKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', d: Buffer.from(raw.subarray(0, 32)).toString('base64url'), x: Buffer.from(raw.subarray(32)).toString('base64url') } })
-  const keys = new Map<string, KeyObject | undefined>()
-  const keyOf = (peer: string): KeyObject | undefined => {
-    if (!keys.has(peer)) {
-      let key: KeyObject | undefined
-      try {
-        const pub = peerIdFromString(peer).publicKey
-        if (pub?.type === 'Ed25519' && strictPoint(pub.raw)) key = createPublicKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pub.raw).toString('base64url') } })
-      } catch {
-        key = undefined
-      }
-      if (keys.size >= 4096) keys.clear()
-      keys.set(peer, key)
+  const keyOf = perPeer((peer): KeyObject | undefined => {
+    const pub = strictEd25519Key(peer)
+    if (pub === undefined) return undefined
+    try {
+      return createPublicKey({ format: 'jwk', key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(pub.raw).toString('base64url') } })
+    } catch {
+      // OpenSSL will not take it (not a point of the curve): it never verifies.
+      return undefined
     }
-    return keys.get(peer)
-  }
+  })
   return {
     sign: statement => new Uint8Array(sign(null, statement, own)),
     verify: (peer, statement, sig) => {

@@ -1,7 +1,6 @@
 import type { DecisionSigner } from './protocol/reconfig/proof.js'
-import { fromHex, toHex } from './protocol/reconfig/proof.js'
 import type { CallerSig, SubmitRequest, Thunk } from './types.js'
-import { canonical } from './value.js'
+import { canonical, fromHex, toHex } from './value.js'
 
 /**
  * Signed calls (issue 27, `docs/design/permissions.md`). A caller signs what

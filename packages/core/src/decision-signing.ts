@@ -1,5 +1,6 @@
 import type { Effect, Input } from './protocol/effects.js'
-import { checkProof, toHex, type DecisionSigner } from './protocol/reconfig/proof.js'
+import { checkProof, type DecisionSigner } from './protocol/reconfig/proof.js'
+import { toHex } from './value.js'
 
 /**
  * A runtime's side of signed decisions: carries out `sign-decision` and

@@ -1,7 +1,7 @@
 export * from './errors.js'
 export { hash64, Hasher } from './hash.js'
 export { sourceFingerprint } from './fingerprint.js'
-export { canonical, checkValue, cloneValue } from './value.js'
+export { canonical, checkValue, cloneValue, toHex, fromHex } from './value.js'
 export type { Value } from './value.js'
 export {
   TS_ZERO, TS_INFINITY, TIMESTAMP_LENGTH, TimestampMinter, makeTimestamp, timestampSuccessor, timestampPredecessor, parseTimestamp, timestampMs, isTimestamp,
@@ -47,7 +47,7 @@ export { LOG_EVENTS, logLevelOf } from './protocol/vocabulary.js'
 export { META, decisionKey, metaEntry, metaValue, decisionEntry, decisionValue } from './protocol/meta.js'
 export type { MetaRecords } from './protocol/meta.js'
 export type { Counter, LogEvent, LogLevel } from './protocol/vocabulary.js'
-export { decisionStatement, checkProof, proofCovers, toHex, fromHex } from './protocol/reconfig/proof.js'
+export { decisionStatement, checkProof, proofCovers } from './protocol/reconfig/proof.js'
 export type { DecisionSigner, DecisionProof } from './protocol/reconfig/proof.js'
 export { signDecision, verifyDecision } from './decision-signing.js'
 export { callStatement, signCall, strictPoint, strictSignature, callerVerdicts, type CallVerifier } from './caller.js'

@@ -14,6 +14,20 @@ function isPlainObject (v: object): boolean {
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
 
+/** Bytes as lowercase hex (signatures on the wire, bytes in canonical text). */
+export function toHex (bytes: Uint8Array): string {
+  let s = ''
+  for (const b of bytes) s += HEX[b]
+  return s
+}
+
+/** The bytes of lowercase hex (validated where it comes from a peer). */
+export function fromHex (hex: string): Uint8Array {
+  const out = new Uint8Array(hex.length >> 1)
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16)
+  return out
+}
+
 function encodeInto (v: unknown, out: string[], depth: number): void {
   if (depth > MAX_VALUE_DEPTH) throw new InvalidValueError(`value nested deeper than ${MAX_VALUE_DEPTH}`)
   switch (typeof v) {
@@ -25,9 +39,7 @@ function encodeInto (v: unknown, out: string[], depth: number): void {
     case 'object': {
       if (v === null) { out.push('null'); return }
       if (v instanceof Uint8Array) {
-        let s = 'b"'
-        for (const byte of v) s += HEX[byte]
-        out.push(s + '"')
+        out.push(`b"${toHex(v)}"`)
         return
       }
       if (Array.isArray(v)) {

@@ -10,23 +10,32 @@ import { strictPoint, type DecisionSigner } from '@tideline/core'
  * must reach the same verdict). In Node this is OpenSSL's RFC 8032 check.
  */
 export function libp2pDecisionSigner (privateKey: PrivateKey): DecisionSigner {
-  const keys = new Map<string, PublicKey | undefined>()
-  const keyOf = (peer: string): PublicKey | undefined => {
-    if (!keys.has(peer)) {
-      let key: PublicKey | undefined
-      try {
-        key = peerIdFromString(peer).publicKey
-      } catch {
-        key = undefined
-      }
-      if (key !== undefined && (key.type !== 'Ed25519' || !strictPoint(key.raw))) key = undefined
-      if (keys.size >= 4096) keys.clear()
-      keys.set(peer, key)
-    }
-    return keys.get(peer)
-  }
+  const keyOf = perPeer(strictEd25519Key)
   return {
     sign: statement => privateKey.sign(statement),
     verify: (peer, statement, sig) => keyOf(peer)?.verify(statement, sig) ?? false
+  }
+}
+
+/** The Ed25519 key peer id `peer` names, if it names one that passes the strict checks (`strictPoint`). */
+export function strictEd25519Key (peer: string): PublicKey | undefined {
+  let key: PublicKey | undefined
+  try {
+    key = peerIdFromString(peer).publicKey
+  } catch {
+    return undefined
+  }
+  return key?.type === 'Ed25519' && strictPoint(key.raw) ? key : undefined
+}
+
+/** `make(peer)`, made once per peer and kept (for the last 4,096 peers asked about). */
+export function perPeer<T> (make: (peer: string) => T): (peer: string) => T {
+  const made = new Map<string, T>()
+  return peer => {
+    if (made.has(peer)) return made.get(peer) as T
+    if (made.size >= 4096) made.clear()
+    const v = make(peer)
+    made.set(peer, v)
+    return v
   }
 }

@@ -15,3 +15,4 @@ export {
 export type { Genesis, SignedGenesis, Invite, SignedInvite, MemberRole } from './membership.js'
 export { JOIN_PROTOCOL, requestJoin } from './join.js'
 export { peerIdOf } from './addresses.js'
+export { libp2pDecisionSigner, strictEd25519Key, perPeer } from './decision-keys.js'

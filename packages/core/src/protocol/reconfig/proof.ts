@@ -1,5 +1,5 @@
 import type { Ballot, EpochChange } from '../../types.js'
-import { canonical } from '../../value.js'
+import { canonical, fromHex } from '../../value.js'
 
 /**
  * Signed decisions (issue 27's "signed reconfiguration decisions"). Each
@@ -30,20 +30,6 @@ const encoder = new TextEncoder()
 /** What an acceptor of `epoch` signs when it accepts `value` under `ballot` in group `groupId`. */
 export function decisionStatement (groupId: string, epoch: number, ballot: Ballot, value: EpochChange): Uint8Array {
   return encoder.encode(canonical({ domain: DOMAIN, group: groupId, epoch, ballot: { n: ballot.n, by: ballot.by }, value: value as never }))
-}
-
-const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
-
-export function toHex (bytes: Uint8Array): string {
-  let s = ''
-  for (const b of bytes) s += HEX[b]
-  return s
-}
-
-export function fromHex (hex: string): Uint8Array {
-  const out = new Uint8Array(hex.length >> 1)
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16)
-  return out
 }
 
 /** Whether `proof` names a majority of `voters`, each once, and nobody else (the signatures are checked apart: `checkProof`). */
