@@ -3,7 +3,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { signCall } from '@tideline/core'
 import type { NetClient } from '@tideline/net-libp2p'
 import { workloadRegistry } from '@tideline/workloads'
-import { startLocalGroup, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
+import { startLocalGroup, type LocalGroupOptions, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
 import { waitQuiescent, waitUntil } from '../src/workload.js'
 
 // Roles from invites, with real relay processes: a reader reads but its calls are refused; a relay is
@@ -11,23 +11,26 @@ import { waitQuiescent, waitUntil } from '../src/workload.js'
 const hash = (p: string): string => workloadRegistry.procedures.get(p)?.hash ?? ''
 const TIMEOUTS = { attemptTimeoutMs: 1_500, timeoutMs: 8_000 }
 
-describe('roles from invites', () => {
-  let group: ProcessGroup
+/** A relay group for the enclosing describe, and its clients' list (stopped with it). */
+function groupForFile (o: LocalGroupOptions): { readonly group: () => ProcessGroup, readonly clients: NetClient[] } {
+  let group: ProcessGroup | undefined
   const clients: NetClient[] = []
-
-  beforeAll(async () => {
-    group = await startLocalGroup({ relays: 3, groupId: 'roles-test' })
-  }, 120_000)
-
+  beforeAll(async () => { group = await startLocalGroup(o) }, 120_000)
   afterAll(async () => {
     for (const c of clients) await c.stop()
     await group?.stop()
   }, 60_000)
+  return { group: () => group as ProcessGroup, clients }
+}
+
+describe('roles from invites', () => {
+  const g = groupForFile({ relays: 3, groupId: 'roles-test' })
 
   it('a reader reads, and its call is refused with PermissionDeniedError by the voter it reaches; a writer\'s commits', async () => {
+    const group = g.group()
     const reader = await group.startClient(TIMEOUTS, { invite: await group.createInvite({ role: 'reader', name: 'rita' }) })
     const writer = await group.startClient(TIMEOUTS, { invite: await group.createInvite({ role: 'writer' }) })
-    clients.push(reader, writer)
+    g.clients.push(reader, writer)
     const transfer = { procedure: 'transfer', hash: hash('transfer'), args: { from: 'a0', to: 'a1', amount: 1 } }
     expect((await writer.call({ clientTxnId: 'w-1', ...transfer })).status).toBe('committed')
     await expect(reader.call({ clientTxnId: 'r-1', ...transfer })).rejects.toMatchObject({ name: 'PermissionDeniedError' })
@@ -41,6 +44,7 @@ describe('roles from invites', () => {
   }, 60_000)
 
   it('a relay whose invite grants only writing is never voted in; one granted the voter role is', async () => {
+    const group = g.group()
     const plain = await group.addRelay([], { invite: group.invite })
     await waitUntil('the writer relay follows', async () => (await plain.health()).watermark !== '0'.repeat(36), 20_000)
     const granted = await group.addRelay()
@@ -54,22 +58,13 @@ describe('roles from invites', () => {
 })
 
 describe('a group of signed calls', () => {
-  let group: ProcessGroup
-  const clients: NetClient[] = []
-
-  beforeAll(async () => {
-    group = await startLocalGroup({ relays: 3, groupId: 'signed-test', signedCalls: true })
-  }, 120_000)
-
-  afterAll(async () => {
-    for (const c of clients) await c.stop()
-    await group?.stop()
-  }, 60_000)
+  const g = groupForFile({ relays: 3, groupId: 'signed-test', signedCalls: true })
 
   it('a procedure sees its verified caller; a call made in another member\'s name is aborted with ForgedCallError on every replica, with no effect', async () => {
+    const group = g.group()
     const alice = await group.startClient(TIMEOUTS)
     const bob = await group.startClient(TIMEOUTS)
-    clients.push(alice, bob)
+    g.clients.push(alice, bob)
     const note = (k: string): { procedure: string, hash: string, args: { k: string } } => ({ procedure: 'signNote', hash: hash('signNote'), args: { k } })
     expect(await alice.call({ clientTxnId: 'a-1', ...note('a') })).toMatchObject({ status: 'committed', value: alice.id })
     // Bob (or a coordinator) makes a call claiming to be Alice: signed with another key.
