@@ -52,7 +52,7 @@ export interface SyncStatus {
 }
 
 /** How far (in timestamp ms) a replica's frontier may trail the watermark it knows and still count as live: an evaluation run or two. */
-const SYNC_LIVE_LAG_MS = 1_000
+export const SYNC_LIVE_LAG_MS = 1_000
 
 export function syncStatus (s: PeerState): SyncStatus {
   const f = s.history.fetch

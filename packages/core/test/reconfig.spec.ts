@@ -127,6 +127,33 @@ describe('epoch change', () => {
   })
 })
 
+describe('candidates', () => {
+  it('a candidate asks to be voted in only once it keeps up: never while it lacks the history, from its first hello on', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { ...FAST, candidate: true, admitVoter: () => true })
+    for (let i = 0; i < 3; i++) expect((await inc(g, 'v0')).status).toBe('committed')
+    // History well over a second old by the time the newcomer comes.
+    await g.steps(300)
+    const asked: boolean[] = []
+    let starve = true
+    g.filter = (from, to, m) => {
+      if (from === 'n0' && m.t === 'hello') asked.push(m.candidate === true)
+      // While starved, the newcomer hears the voters (their watermark) but gets none of their batches.
+      return !(starve && to === 'n0' && (m.t === 'write' || m.t === 'gap-rep' || m.t === 'snap-chunk'))
+    }
+    g.stores.set('n0', new MemoryStore({ journal: true }))
+    await g.start('n0')
+    await g.steps(300)
+    expect(asked.length).toBeGreaterThan(3)
+    expect(asked.filter(x => x)).toEqual([])
+    expect(g.peer('v0').status().voters).toEqual(['v0', 'v1', 'v2'])
+    starve = false
+    await g.steps(300)
+    expect(asked.some(x => x)).toBe(true)
+    expect(g.peer('v0').status().voters).toContain('n0')
+    expect(g.peer('n0').status()).toMatchObject({ role: 'voter', evaluated: 3, digest: g.peer('v0').status().digest })
+  })
+})
+
 describe('signed decisions', () => {
   /**
    * Genesis voters v0–v2 and spares s0–s2 (candidates the group takes when a voter is voted out; it never

@@ -1,6 +1,6 @@
 import { writeChunks } from './batcher.js'
 import type { Message } from '../messages.js'
-import { timestampMs, type Timestamp } from '../timestamp.js'
+import { maxTimestamp, timestampMs, type Timestamp } from '../timestamp.js'
 import type { Thunk, WatermarkEntry } from '../types.js'
 import { kickEvaluator } from './evaluator.js'
 import { noticeEpoch, tellStale } from './reconfig/epoch-news.js'
@@ -42,7 +42,10 @@ export function mergeWatermark (s: PeerState, from: string, entries: readonly Wa
       s.current.wmMovedAt.set(from, s.now)
     }
   }
-  if (raised) kickEvaluator(s)
+  if (raised) {
+    s.knownWatermark = maxTimestamp(s.knownWatermark, s.current.wm.value)
+    kickEvaluator(s)
+  }
 }
 
 /** Hybrid clock: never promise below what peers already reached, within the skew bound. */

@@ -157,11 +157,9 @@ export interface PeerOptions {
   readonly snapshotChunkBytes: number
   readonly candidate: boolean
   readonly admitVoter: (peerId: string) => boolean
-  /** The runtime has keys: this acceptor signs what it accepts (`sign-decision`). */
+  /** See PeerInit: the runtime has keys (`signer`: this acceptor signs what it accepts), `contacts`, `mayCall`. */
   readonly signs: boolean
-  /** Members the runtime can reach now (asked when this peer's epoch's voters are all silent). */
   readonly contacts: () => readonly string[]
-  /** Whether a peer's submissions are taken (its role includes calling). */
   readonly mayCall: (peerId: string) => boolean
 }
 
@@ -211,11 +209,12 @@ export interface PeerState {
   readonly leaves: Map<number, number>
   /** Submissions received while sealed: minted once the next epoch is installed. */
   readonly deferred: Map<string, SubmitRequest>
+  /** Catching up (epoch-news.ts): when this peer last asked for a decision, and its contacts; a passed-on decision in its check. */
   lastEpochFetch: number
-  /** When this peer last asked its contacts how the group went on (epoch-news.ts). */
   lastReachOut: number
-  /** A relayed decision's signatures are being checked (one at a time). */
   checkingDecision: boolean
+  /** The highest group watermark this peer has seen, across epochs (TS_ZERO: none yet); a candidate's measure of keeping up. */
+  knownWatermark: Timestamp
   readonly staleToldAt: Map<string, number>
 
   // replica
@@ -324,6 +323,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     lastEpochFetch: -Infinity,
     lastReachOut: -Infinity,
     checkingDecision: false,
+    knownWatermark: TS_ZERO,
     staleToldAt: new Map(),
     persistQueue: [],
     writing: false,

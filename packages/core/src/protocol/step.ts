@@ -21,7 +21,8 @@ import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSet
 import { onScrubbed, onSnapshotImported, onSnapshotStaged, pursueSnapshot } from './snapshot.js'
 import { onSnapshotExported, onSnapshotRead } from './snapshot-export.js'
 import { roleOf, type PeerState } from './state.js'
-import { syncStatus } from '../peer-status.js'
+import { SYNC_LIVE_LAG_MS } from '../peer-status.js'
+import { TS_ZERO, timestampMs } from '../timestamp.js'
 
 /**
  * The protocol as one synchronous function: takes the peer's state, one
@@ -149,8 +150,11 @@ function sendHello (s: PeerState): void {
   if (s.now - s.lastHello < C.DEFAULT_HELLO_INTERVAL_MS) return
   s.lastHello = s.now
   // A candidate asks to be voted in only once it keeps up (as a learner is promoted once in sync): voters far behind
-  // the group, needing history that only others hold, could otherwise make up a whole epoch's voters.
-  const ready = s.evaluatingEpoch === s.current.epoch && syncStatus(s).phase === 'live'
+  // the group, needing history that only others hold, could otherwise make up a whole epoch's voters. Measured
+  // against the highest watermark it has seen in any epoch (a new epoch's starts at zero), and not before it has seen
+  // one: a peer that knows nothing yet looks as if it kept up.
+  const ready = s.knownWatermark !== TS_ZERO && s.evaluatingEpoch === s.current.epoch && s.history.fetch === undefined && s.history.heal === undefined &&
+    timestampMs(s.knownWatermark) - timestampMs(s.frontier) <= SYNC_LIVE_LAG_MS
   const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving && ready }
   for (const v of s.current.voters) send(s, v, hello)
 }
