@@ -4,7 +4,7 @@ import { StateDigest } from './state-digest.js'
 import { evaluate, type EvaluateOptions, type ProcedureRegistry } from './procedures.js'
 import type { Settlement, Store, StoreBatch } from './store.js'
 import { maxTimestamp, timestampMs, timestampSuccessor, type Timestamp } from './timestamp.js'
-import type { Cursor, GroupConfig, Outcome, Thunk, TxnResult } from './types.js'
+import type { Cursor, GroupConfig, Outcome, Revoked, Thunk, TxnResult } from './types.js'
 import { metaEntry } from './protocol/meta.js'
 import { canonical, type Value } from './value.js'
 import { callerVerdicts, type CallVerifier } from './caller.js'
@@ -28,10 +28,12 @@ export interface RunRules {
   readonly groupId: string
   /** Every call must carry a caller signature that holds (GroupConfig.signedCalls). */
   readonly signedCalls: boolean
+  /** GroupConfig.revoked: a verified caller revoked below a call's timestamp is refused. */
+  readonly revoked: readonly Revoked[]
 }
 
 export function runRules (config: GroupConfig): RunRules {
-  return { txnRetentionMs: config.txnRetentionMs ?? DEFAULT_TXN_RETENTION_MS, txnSkewMs: config.txnSkewMs ?? DEFAULT_TXN_SKEW_MS, groupId: config.groupId, signedCalls: config.signedCalls ?? false }
+  return { txnRetentionMs: config.txnRetentionMs ?? DEFAULT_TXN_RETENTION_MS, txnSkewMs: config.txnSkewMs ?? DEFAULT_TXN_SKEW_MS, groupId: config.groupId, signedCalls: config.signedCalls ?? false, revoked: config.revoked ?? [] }
 }
 
 /**
@@ -134,10 +136,12 @@ export function checkCallers (run: readonly Thunk[], rules: RunRules, verify: Ca
   return callerVerdicts(rules.groupId, run, verify ?? (() => false))
 }
 
-/** Why a call in a group with signed calls does not run: unsigned, or its signature does not hold. */
-function callerRefusal (thunk: Thunk, verdict: boolean | undefined): Outcome | undefined {
+/** Why a call in a group with signed calls does not run: unsigned, its signature does not hold, or its caller was revoked before it. */
+function callerRefusal (thunk: Thunk, verdict: boolean | undefined, revokedFrom: ReadonlyMap<string, Timestamp>): Outcome | undefined {
   if (thunk.caller === undefined) return { status: 'aborted', error: 'PermissionDeniedError', reason: `${thunk.clientTxnId} carries no caller signature, and this group runs only signed calls` }
   if (verdict !== true) return { status: 'aborted', error: 'ForgedCallError', reason: `${thunk.clientTxnId}'s caller signature does not hold for ${thunk.caller.id}: the call was not made by that member` }
+  const from = revokedFrom.get(thunk.caller.id)
+  if (from !== undefined && thunk.ts > from) return { status: 'aborted', error: 'PermissionDeniedError', reason: `${thunk.caller.id} was revoked from this group at ${from}, before ${thunk.clientTxnId} (${thunk.ts})` }
   return undefined
 }
 
@@ -223,10 +227,11 @@ export function settleRun (
   const checkpoints: Array<{ count: number, digest: string }> = []
   const states: number[] = []
   let count = base.count
+  const revokedFrom = new Map(rules.revoked.flatMap(r => r.kind === 'peer' ? [[r.id, r.from] as const] : []))
   for (let i = 0; i < run.length; i++) {
     const thunk = run[i] as Thunk
     // A call nobody can vouch for has no effect and leaves no record (the real caller may still make it).
-    const refused = refusedAt(thunk, rules) ?? (rules.signedCalls ? callerRefusal(thunk, verdicts.get(i)) : undefined)
+    const refused = refusedAt(thunk, rules) ?? (rules.signedCalls ? callerRefusal(thunk, verdicts.get(i), revokedFrom) : undefined)
     const prior = decided.get(thunk.clientTxnId)
     let outcome: Outcome
     let writes: Array<readonly [string, Value | undefined]>

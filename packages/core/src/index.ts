@@ -11,7 +11,7 @@ export type { Timestamp, TimestampParts } from './timestamp.js'
 export { createRegistry, resolveProcedure, declaredKeys, evaluate, procedureFingerprint } from './procedures.js'
 export type { Tx, Caller, KeySets, Procedure, ProcedureMap, RegisteredProcedure, ProcedureRegistry, RegistryInit, Write, Evaluation, EvaluateOptions } from './procedures.js'
 export type {
-  Role, GroupConfig, Cursor, Ballot, EpochChange, EpochReport, StreamCut, Batch, Thunk, Outcome, TxnResult, SubmitRequest, WatermarkEntry, ReadConsistency, ReadResult, CallerSig
+  Role, GroupConfig, Cursor, Ballot, EpochChange, EpochReport, StreamCut, Batch, Thunk, Outcome, TxnResult, SubmitRequest, WatermarkEntry, ReadConsistency, ReadResult, CallerSig, Revocation, Revoked
 } from './types.js'
 export type { Message, MessageType } from './messages.js'
 export { validateMessage } from './validate.js'

@@ -1,5 +1,5 @@
 import type { Value } from './value.js'
-import type { Ballot, Cursor, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry } from './types.js'
+import type { Ballot, Revocation, Cursor, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry } from './types.js'
 import type { Timestamp } from './timestamp.js'
 import type { DecisionProof } from './protocol/reconfig/proof.js'
 
@@ -54,6 +54,9 @@ export type Message =
    * `proof` (that majority's signatures) the receiver checks.
    */
   | { readonly t: 'rc-decided'; readonly value: EpochChange; readonly proof?: DecisionProof }
+  /** An admin asks a voter to revoke a member or an invite; answered with revoke-rep once an installed epoch holds it (`epoch`). */
+  | { readonly t: 'revoke'; readonly reqId: string; readonly target: Revocation }
+  | { readonly t: 'revoke-rep'; readonly reqId: string; readonly epoch?: number; readonly error?: { readonly name: string; readonly message: string } }
   /** A voter about to serve a strict read asks: is `epoch` still current and unsealed for you? */
   | { readonly t: 'confirm'; readonly epoch: number; readonly round: number }
   /** Yes (sent only then). */

@@ -90,6 +90,13 @@ export interface PeerInit {
    * @default every member may call
    */
   readonly mayCall?: (peerId: string) => boolean
+  /**
+   * Whether a member may ask this voter to revoke a member or an invite
+   * (`revoke` messages; the host knows the roles, net-libp2p: admins). A
+   * voter's own `Peer.revoke` needs no permission.
+   * @default no one
+   */
+  readonly mayRevoke?: (peerId: string) => boolean
   /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
   readonly candidate?: boolean
   /**
@@ -136,7 +143,8 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     admitVoter: init.admitVoter ?? (() => false),
     signs: init.signer !== undefined,
     contacts: init.contacts ?? (() => []),
-    mayCall: init.mayCall ?? (() => true)
+    mayCall: init.mayCall ?? (() => true),
+    mayRevoke: init.mayRevoke ?? (() => false)
   }
 }
 

@@ -19,7 +19,7 @@ import { signCall } from './caller.js'
 import type { DecisionSigner } from './protocol/reconfig/proof.js'
 import type { Store, StoreSnapshot } from './store.js'
 import { TS_ZERO, type Timestamp } from './timestamp.js'
-import type { GroupConfig, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
+import type { GroupConfig, Revocation, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
 import type { Value } from './value.js'
 
 export type { Clock, Divergence, Logger, PeerInit, PeerStatus }
@@ -322,6 +322,20 @@ export class Peer {
    */
   async leave (options: CallOptions = {}): Promise<void> {
     await this.call<void>(options, call => ({ t: 'leave', call, timeoutMs: options.timeoutMs }))
+  }
+
+  /**
+   * Revokes a member (its peer id) or an invite (the hex SHA-256 of its
+   * signed body), as this voter: it carries the revocation into the next
+   * epoch change and resolves with that epoch once installed. From then on
+   * every replica refuses the member's calls (in a group of signed calls),
+   * voters refuse its submissions, reads and hellos, and a voter it was is
+   * left out. Only a voter can; an admin elsewhere sends a `revoke` message
+   * (NetClient.revoke). Rejects after `timeoutMs` (the revocation stays
+   * pending here).
+   */
+  async revoke (target: Revocation, options: CallOptions = {}): Promise<number> {
+    return await this.call<number>(options, call => ({ t: 'revoke', call, target, timeoutMs: options.timeoutMs }))
   }
 
   /** The procedure hash a client must send for `procedure` (undefined if unknown). */

@@ -15,6 +15,8 @@ export interface GroupConfig {
   readonly voters: readonly string[]
   /** Content hash of the procedure registry every member must run. */
   readonly registryHash: string
+  /** The peer id of the group's creator (it signed the genesis; an admin, never revoked). */
+  readonly creator?: string
   /**
    * How long a clientTxnId stays exactly-once, in ms after its first
    * submission (`firstAt`): a later retry is aborted with
@@ -35,6 +37,27 @@ export interface GroupConfig {
    * the same way everywhere. Group-wide (set at genesis). @default false
    */
   readonly signedCalls?: boolean
+  /**
+   * Members and invites the group no longer admits, cumulative, each from
+   * the floor of the epoch change that revoked it (installed with the epoch,
+   * so every replica agrees from then on). @default none
+   */
+  readonly revoked?: readonly Revoked[]
+}
+
+/**
+ * What an admin revokes: a member (`peer`: its peer id) or an invite
+ * (`invite`: the hex SHA-256 of its signed body), so that no one is
+ * admitted with it again.
+ */
+export interface Revocation {
+  readonly kind: 'peer' | 'invite'
+  readonly id: string
+}
+
+/** A revocation in force: a call whose timestamp lies above `from` (the floor of the epoch change that made it) is refused. */
+export interface Revoked extends Revocation {
+  readonly from: Timestamp
 }
 
 /**
@@ -164,6 +187,8 @@ export interface EpochChange {
   readonly floor: Timestamp
   /** Kept batches some agreeing voter held unevaluated: carried in the decision so none can be lost with one replica. */
   readonly batches: readonly Batch[]
+  /** The group's revocations from the new epoch on (cumulative: the old epoch's and any new ones); absent: none. */
+  readonly revoked?: readonly Revoked[]
 }
 
 /** What a voter reports when it promises a ballot: how far it holds each coordinator's sequence, what it holds beyond that, and its highest promise. */

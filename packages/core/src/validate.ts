@@ -1,4 +1,4 @@
-import { InvalidMessageError } from './errors.js'
+import { arr, fail, int, keys, MAX_KEY, obj, signature, str, ts } from './validate-basics.js'
 import type { Message } from './messages.js'
 import { isTimestamp } from './timestamp.js'
 import { checkValue } from './value.js'
@@ -12,42 +12,6 @@ export interface MessageLimits {
   readonly maxKeys?: number
   /** @default 1 MiB */
   readonly maxValueBytes?: number
-}
-
-const MAX_ID = 256
-const MAX_KEY = 1024
-
-function fail (what: string): never {
-  throw new InvalidMessageError(what)
-}
-
-function str (x: unknown, what: string, max = MAX_ID): string {
-  if (typeof x !== 'string' || x.length === 0 || x.length > max) fail(`${what} must be a non-empty string of at most ${max} chars`)
-  return x
-}
-
-function int (x: unknown, what: string, min = 0): number {
-  if (typeof x !== 'number' || !Number.isSafeInteger(x) || x < min) fail(`${what} must be an integer >= ${min}`)
-  return x
-}
-
-function obj (x: unknown, what: string): Record<string, unknown> {
-  if (x === null || typeof x !== 'object' || Array.isArray(x)) fail(`${what} must be an object`)
-  return x as Record<string, unknown>
-}
-
-function arr (x: unknown, what: string, max: number): unknown[] {
-  if (!Array.isArray(x)) fail(`${what} must be an array`)
-  if (x.length > max) fail(`${what} has ${x.length} items, more than ${max}`)
-  return x
-}
-
-function ts (x: unknown, what: string): void {
-  if (!isTimestamp(x)) fail(`${what} must be a timestamp`)
-}
-
-function keys (x: unknown, what: string, max: number): void {
-  for (const k of arr(x, what, max)) str(k, what, MAX_KEY)
 }
 
 function thunk (x: unknown, limits: Required<MessageLimits>): Record<string, unknown> {
@@ -122,12 +86,21 @@ function epochChange (x: unknown, limits: Required<MessageLimits>): void {
   }
   ts(v.floor, 'value.floor')
   batches(v.batches, 'value.batches', MAX_RC_THUNKS, MAX_RC_THUNKS, limits)
+  if (v.revoked !== undefined) {
+    for (const r of arr(v.revoked, 'value.revoked', MAX_REVOKED)) ts(revocation(r, 'value.revoked entry').from, 'value.revoked.from')
+  }
 }
 
-/** A signature in hex (Ed25519's is 64 bytes; room for larger schemes). */
-function signature (x: unknown, what: string): void {
-  const sig = str(x, what, 512)
-  if (sig.length === 0 || sig.length > 512 || sig.length % 2 !== 0 || !/^[0-9a-f]+$/.test(sig)) fail(`${what} must be an even number (at most 512) of lowercase hex digits`)
+/** Most revocations a group's configuration holds. */
+const MAX_REVOKED = 4096
+
+/** A revocation: a peer id, or an invite's hex SHA-256. */
+function revocation (x: unknown, what: string): Record<string, unknown> {
+  const r = obj(x, what)
+  if (r.kind !== 'peer' && r.kind !== 'invite') fail(`${what}.kind must be 'peer' or 'invite'`)
+  const id = str(r.id, `${what}.id`)
+  if (r.kind === 'invite' && !/^[0-9a-f]{64}$/.test(id)) fail(`${what}.id must be an invite's hex SHA-256 (64 lowercase hex digits)`)
+  return r
 }
 
 function caller (x: unknown, what: string): void {
@@ -365,6 +338,15 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       break
     case 'rc-fetch':
       int(m.epoch, 'epoch')
+      break
+    case 'revoke':
+      str(m.reqId, 'reqId')
+      revocation(m.target, 'target')
+      break
+    case 'revoke-rep':
+      str(m.reqId, 'reqId')
+      if (m.epoch !== undefined) int(m.epoch, 'epoch')
+      errorField(m.error)
       break
     case 'dur':
       ts(m.durable, 'durable')

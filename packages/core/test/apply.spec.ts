@@ -20,7 +20,7 @@ const procedures = {
 }
 const registry = createRegistry(procedures)
 const tag = peerTag('c')
-const rules: RunRules = { txnRetentionMs: 60_000, txnSkewMs: 1_000, groupId: 'g', signedCalls: false }
+const rules: RunRules = { txnRetentionMs: 60_000, txnSkewMs: 1_000, groupId: 'g', signedCalls: false, revoked: [] }
 
 describe('storeApplier', () => {
   it('with its cache of newest values gives the same results, digests and state as without', async () => {

@@ -25,7 +25,7 @@ const procedures = {
   }
 }
 const registry = createRegistry(procedures)
-const rules: RunRules = { txnRetentionMs: 60_000, txnSkewMs: 1_000, groupId: 'g', signedCalls: true }
+const rules: RunRules = { txnRetentionMs: 60_000, txnSkewMs: 1_000, groupId: 'g', signedCalls: true, revoked: [] }
 const base: Cursor = { frontier: TS_ZERO, last: TS_ZERO, count: 0, digest: new Hasher().state, evalNext: {} }
 const hash = registry.procedures.get('note')?.hash ?? ''
 
@@ -91,6 +91,19 @@ describe('signed calls in the applier', () => {
     }
     expect(outcomes[0]).toEqual(['committed "alice"', 'ForgedCallError', 'ForgedCallError', 'PermissionDeniedError'])
     expect(outcomes[1]).toEqual(outcomes[0])
+  })
+
+  it('refuses a revoked caller\'s calls above the revocation\'s timestamp only, with no effect and no record', async () => {
+    const run = [0, 1, 2].map(i => { const t = thunk(i, `r${i}`, `k${i}`, undefined); return { ...t, caller: signedBy(i === 2 ? 'bob' : 'alice', t) } })
+    // Revoked from just above the first call: the second is refused, the first and bob's run.
+    const revoked = [{ kind: 'peer' as const, id: 'alice', from: (run[0] as Thunk).ts }, { kind: 'invite' as const, id: 'ab'.repeat(32), from: TS_ZERO }]
+    const store = new MemoryStore()
+    const applied = await storeApplier({ store, registry, verifyCall })(run, base, { ...rules, revoked })
+    expect(applied.results.map(r => r.status === 'committed' ? r.value : r.error)).toEqual(['alice', 'PermissionDeniedError', 'bob'])
+    expect(await store.txnRecords(['r0', 'r1', 'r2'])).toEqual([expect.any(String), undefined, expect.any(String)])
+    // In a group without signed calls nothing proves who called, so nothing is refused here (voters refuse the member's submissions).
+    const open = await storeApplier({ store: new MemoryStore(), registry, verifyCall })(run, base, { ...rules, signedCalls: false, revoked })
+    expect(open.results.map(r => r.status)).toEqual(['committed', 'committed', 'committed'])
   })
 
   it('in a group without signed calls, callers are not checked and tx.caller is undefined', async () => {

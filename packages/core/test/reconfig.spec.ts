@@ -232,6 +232,42 @@ describe('signed decisions', () => {
   })
 })
 
+describe('revocation', () => {
+  it('an admin revokes an observer and a voter: each is cut off from the epoch change that holds it, and no one else may ask', async () => {
+    // Heartbeats well inside suspectMs: the group idles between steps here, and must not vote anyone out for it.
+    const g = await TestGroup.create(procedures, 3, 2, { ...FAST, idleHeartbeatMs: 50, mayRevoke: id => id === 'o1' })
+    expect((await inc(g, 'o0')).status).toBe('committed')
+    // o0 is no admin: refused, and nothing changes.
+    g.peer('v0').receive('o0', { t: 'revoke', reqId: 'r0', target: { kind: 'peer', id: 'o1' } })
+    await g.steps(40)
+    expect(g.peer('v0').status()).toMatchObject({ epoch: 0, counters: { 'revoke-refused': 1 } })
+    // A voter revokes o0 itself: the next epoch's configuration holds it, from that change's floor on.
+    const r = await g.run(g.peer('v1').revoke({ kind: 'peer', id: 'o0' }), 400)
+    expect(r).toMatchObject({ done: true, value: 1 })
+    await g.steps(20)
+    for (const id of ['v0', 'v1', 'v2', 'o1']) {
+      const config = g.peer(id).config
+      expect(config.epoch).toBe(1)
+      expect(config.revoked).toEqual([{ kind: 'peer', id: 'o0', from: expect.any(String) }])
+    }
+    // o0's submissions are refused by its voter; o1's still commit.
+    const refused = await g.run(g.peer('o0').submit({ clientTxnId: 'after', procedure: 'inc', hash: g.hash('inc'), args: { k: 'x' } }, { timeoutMs: 2_000 }), 400)
+    expect(refused).toMatchObject({ done: true, error: { name: 'PermissionDeniedError' } })
+    expect((await inc(g, 'o1')).status).toBe('committed')
+    // The admin o1 asks v0 to revoke voter v2: v2 is left out of the next epoch, and o1 hears when it is installed.
+    const answers: unknown[] = []
+    g.filter = (from, to, m) => { if (m.t === 'revoke-rep' && to === 'o1') answers.push({ from, ...m }); return true }
+    g.peer('v0').receive('o1', { t: 'revoke', reqId: 'r1', target: { kind: 'peer', id: 'v2' } })
+    await g.steps(200)
+    expect(g.peer('v0').status()).toMatchObject({ epoch: 2, voters: ['v0', 'v1'] })
+    expect(g.peer('v0').config.revoked?.map(x => x.id)).toEqual(['o0', 'v2'])
+    expect(answers).toEqual([{ from: 'v0', t: 'revoke-rep', reqId: 'r1', epoch: 2 }])
+    expect((await inc(g, 'v1')).status).toBe('committed')
+    await g.steps(40)
+    expect(new Set(['v0', 'v1', 'o1'].map(id => g.peer(id).status().digest)).size).toBe(1)
+  })
+})
+
 describe('chooseValue', () => {
   const tag = peerTag('v0')
   /** Batch `seq` of v0 with one thunk at `ms`. */

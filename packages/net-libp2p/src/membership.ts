@@ -202,6 +202,7 @@ export function configFromGenesis (g: Genesis): GroupConfig {
     epoch: 0,
     voters: [...g.voters],
     registryHash: g.registryHash,
+    creator: g.creator,
     ...(g.txnRetentionMs === undefined ? {} : { txnRetentionMs: g.txnRetentionMs }),
     ...(g.txnSkewMs === undefined ? {} : { txnSkewMs: g.txnSkewMs }),
     ...(g.signedCalls === true ? { signedCalls: true } : {})

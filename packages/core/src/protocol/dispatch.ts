@@ -9,6 +9,7 @@ import { onTimestamp, readsConfirmed, startRead } from './reads.js'
 import { onAccept, onPrepare } from './reconfig/acceptor.js'
 import { tellStale } from './reconfig/epoch-news.js'
 import { onDecided } from './reconfig/install.js'
+import { onRevokeRequest, revokedPeer } from './reconfig/revoke.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
 import { onDurableReport, tellDurable } from './horizon.js'
@@ -71,7 +72,10 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       serveGap(s, from, m.coordinator, m.epoch, m.from, m.to)
       break
     case 'submit':
-      if (s.options.mayCall(from)) {
+      if (revokedPeer(s.config, from)) {
+        count(s, 'revoked-refused')
+        settleWaiter(s, { kind: 'remote', to: from }, m.req.clientTxnId, undefined, new PermissionDeniedError(`${from} was revoked from this group`))
+      } else if (s.options.mayCall(from)) {
         handleSubmit(s, m.req, { kind: 'remote', to: m.replyTo })
       } else {
         // A member whose role does not include calling (a reader): refused here, before anything is minted.
@@ -84,7 +88,8 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       else if (m.error !== undefined && m.error.name !== 'QuorumUnavailableError') rejectWaiters(s, m.clientTxnId, errorFromInfo(m.error))
       break
     case 'read':
-      startRead(s, { kind: 'remote', to: m.replyTo, reqId: m.reqId }, m.keys, m.consistency)
+      if (!revokedPeer(s.config, from)) startRead(s, { kind: 'remote', to: m.replyTo, reqId: m.reqId }, m.keys, m.consistency)
+      else count(s, 'revoked-refused')
       break
     case 'ts-req':
       if (roleOf(s) === 'voter' && s.phase !== 'failed') startRead(s, { kind: 'timestamp', to: from, reqId: m.reqId }, [], 'strict')
@@ -102,7 +107,12 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       compareCheckpoint(s, from, m.count, m.digest)
       break
     case 'hello':
-      onHello(s, from, m.epoch, m.candidate)
+      if (!revokedPeer(s.config, from)) onHello(s, from, m.epoch, m.candidate)
+      break
+    case 'revoke':
+      onRevokeRequest(s, { kind: 'remote', to: from, reqId: m.reqId }, m.target)
+      break
+    case 'revoke-rep':
       break
     case 'rc-prepare':
       onPrepare(s, from, m.epoch, m.ballot)

@@ -3,7 +3,7 @@ import type { Message } from '../messages.js'
 import type { GcResult, SnapshotItems, SnapshotPart, StagedDigest, StoreBatch } from '../store.js'
 import type { Timestamp } from '../timestamp.js'
 import type { Value } from '../value.js'
-import type { Ballot, Cursor, EpochChange, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk, Batch } from '../types.js'
+import type { Ballot, Cursor, EpochChange, Revocation, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk, Batch } from '../types.js'
 import type { AcceptorState } from './meta.js'
 import type { DecisionProof } from './reconfig/proof.js'
 import type { LogEvent } from './vocabulary.js'
@@ -71,6 +71,7 @@ export type Input =
   | { readonly t: 'submit', readonly call: number, readonly req: SubmitRequest, readonly timeoutMs?: number | undefined }
   | { readonly t: 'read', readonly call: number, readonly keys: readonly string[], readonly consistency: ReadConsistency, readonly timeoutMs?: number | undefined }
   | { readonly t: 'leave', readonly call: number, readonly timeoutMs?: number | undefined }
+  | { readonly t: 'revoke', readonly call: number, readonly target: Revocation, readonly timeoutMs?: number | undefined }
   | { readonly t: 'abort', readonly call: number }
   | { readonly t: 'request-epoch-change' }
   /** Keeps evaluation from starting a run until released (a consistent export). */

@@ -6,7 +6,8 @@ import { kickEvaluator } from './evaluator.js'
 import { observeTimestamp, scheduleFlush, watermarkEntries } from './promise.js'
 import { noticeEpoch } from './reconfig/epoch-news.js'
 import { count, emit, log, send } from './emit.js'
-import { advanceHave, cutOff, isInstalling, isSealed, roleOf, type PeerState } from './state.js'
+import { isInstalling, isSealed, roleOf, type PeerState } from './state.js'
+import { advanceHave, cutOff } from './cut.js'
 
 /**
  * The replica side of the S-phase: batches are stored without checks on

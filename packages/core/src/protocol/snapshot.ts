@@ -11,7 +11,8 @@ import type { SnapshotFetch } from './history-state.js'
 import { serveReads } from './reads.js'
 import { META } from './meta.js'
 import { behindHorizon, beginExport, dropExport, leaseOf } from './snapshot-export.js'
-import { advanceHave, type PeerState } from './state.js'
+import type { PeerState } from './state.js'
+import { advanceHave } from './cut.js'
 import { askVoters, beginVote, restartStates, tallyVote } from './state-votes.js'
 
 /**

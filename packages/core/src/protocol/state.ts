@@ -3,11 +3,11 @@ import { TS_ZERO, TimestampMinter, peerTag, type Timestamp } from '../timestamp.
 import type { ProcedureRegistry } from '../procedures.js'
 import type { Ballot, Batch, EpochChange, EpochReport, GroupConfig, Role, SubmitRequest, Thunk, WatermarkEntry } from '../types.js'
 import type { AcceptorState, Divergence, Effect } from './effects.js'
-import { keeps } from './reconfig/choose-value.js'
 import type { Counter } from './vocabulary.js'
 import type { ConfirmRound, ReadOp } from './read-state.js'
 import { WatermarkTable } from './watermark-table.js'
 import { newHistoryState, type HistoryState } from './history-state.js'
+import type { PendingRevocation } from './reconfig/revoke.js'
 
 export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
 
@@ -161,6 +161,7 @@ export interface PeerOptions {
   readonly signs: boolean
   readonly contacts: () => readonly string[]
   readonly mayCall: (peerId: string) => boolean
+  readonly mayRevoke: (peerId: string) => boolean
 }
 
 export interface PeerState {
@@ -207,6 +208,8 @@ export interface PeerState {
   leaving: boolean
   /** Local `leave` calls → their deadlines. */
   readonly leaves: Map<number, number>
+  /** Revocations this voter carries into its next epoch change, and who waits for them (reconfig/revoke.ts). */
+  readonly revocations: Map<string, PendingRevocation>
   /** Submissions received while sealed: minted once the next epoch is installed. */
   readonly deferred: Map<string, SubmitRequest>
   /** Catching up (epoch-news.ts): when this peer last asked for a decision, and its contacts; a passed-on decision in its check. */
@@ -319,6 +322,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     candidates: new Map(),
     leaving: false,
     leaves: new Map(),
+    revocations: new Map(),
     deferred: new Map(),
     lastEpochFetch: -Infinity,
     lastReachOut: -Infinity,
@@ -351,28 +355,6 @@ export function newPeerState (setup: PeerSetup): PeerState {
     lastBusyAt: setup.now,
     divergence: undefined,
     history: newHistoryState(setup.now)
-  }
-}
-
-/** Skipped (aborted) seqs count as had: there is nothing to fetch for them. */
-export function advanceHave (stream: Stream): void {
-  while (stream.held.has(stream.have + 1) || stream.skip?.has(stream.have + 1) === true) stream.have++
-}
-
-/** Whether the epoch's decided cut aborted (or never had) `seq` of this stream. */
-export function cutOff (record: EpochRecord, stream: Stream, seq: number): boolean {
-  return record.floor !== undefined && (seq > (stream.end ?? 0) || stream.skip?.has(seq) === true)
-}
-
-/** Marks where each of the old epoch's sequences ends (from the decided change) and drops held batches it aborted. */
-export function applyCut (record: EpochRecord, change: EpochChange): void {
-  record.floor = change.floor
-  for (const [coordinator, stream] of record.streams) {
-    const cut = change.cuts.find(x => x.coordinator === coordinator)
-    stream.end = cut?.end ?? 0
-    stream.skip = new Set(cut?.skip ?? [])
-    for (const seq of stream.held.keys()) if (!keeps(cut, seq)) stream.held.delete(seq)
-    advanceHave(stream)
   }
 }
 

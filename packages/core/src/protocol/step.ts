@@ -13,6 +13,7 @@ import { onAcceptorPersisted, onDecisionSigned } from './reconfig/acceptor.js'
 import { onDecisionRead, reachOut } from './reconfig/epoch-news.js'
 import { onDecisionPersisted, onDecisionVerified } from './reconfig/install.js'
 import { detectFailures, forceProposal } from './reconfig/proposer.js'
+import { expireRevokeWaiters, onRevokeRequest } from './reconfig/revoke.js'
 import { askForGaps, onBatchesPersisted, onBatchesRead, startWrite } from './replica.js'
 import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
 import { errorInfo, log, send, settle } from './emit.js'
@@ -45,7 +46,7 @@ export function step (s: PeerState, input: Input, now: number): Effect[] {
 
 function handle (s: PeerState, input: Input): void {
   // Local calls are work (messages are sorted by dispatch); completions are not: what they finish is in flight until then (see isBusy).
-  if (input.t === 'submit' || input.t === 'read' || input.t === 'leave' || input.t === 'request-epoch-change') noteWork(s)
+  if (input.t === 'submit' || input.t === 'read' || input.t === 'leave' || input.t === 'revoke' || input.t === 'request-epoch-change') noteWork(s)
   switch (input.t) {
     case 'receive': receive(s, input.from, input.message); break
     case 'self': if (s.phase !== 'closed') dispatch(s, s.id, input.message); break
@@ -64,6 +65,7 @@ function handle (s: PeerState, input: Input): void {
       break
     case 'read': startRead(s, { kind: 'local', call: input.call }, input.keys, input.consistency, input.timeoutMs); break
     case 'leave': leave(s, input.call, input.timeoutMs); break
+    case 'revoke': onRevokeRequest(s, { kind: 'local', call: input.call, deadline: s.now + (input.timeoutMs ?? s.options.callTimeoutMs) }, input.target); break
     case 'abort':
       if (!abortWaiter(s, input.call) && !abortRead(s, input.call) && s.leaves.delete(input.call)) settle(s, input.call, undefined, new AbortError('aborted'))
       break
@@ -129,6 +131,7 @@ const TIMEOUTS: readonly Timeout[] = [
   { name: 'resend read confirmations', of: 'any', run: retryConfirm },
   { name: 'call deadlines', of: 'any', run: expireWaiters },
   { name: 'leave deadlines', of: 'any', run: expireLeaves },
+  { name: 'revoke deadlines', of: 'any', run: expireRevokeWaiters },
   { name: 'make settled runs durable', of: 'any', run: syncSettled },
   { name: 'report the durable frontier', of: 'voter', run: reportDurable },
   { name: 'collect garbage below the horizon', of: 'any', run: collectGarbage },

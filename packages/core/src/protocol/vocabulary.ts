@@ -12,6 +12,7 @@ export type Counter =
   | 'wm-not-own-refused' | 'clock-skew-refused' | 'digest-mismatch'
   | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
   | 'rc-decided' | 'rc-decided-replay' | 'rc-decided-refused' | 'rc-decided-relayed' | 'rc-decided-forged' | 'rc-sign-failed' | 'rc-reach-out' | 'rc-installed' | 'rc-resubmitted'
+  | 'revoke-requested' | 'revoke-refused' | 'revoked' | 'revoked-refused'
   | 'gc-steps' | 'gc-steps-partial' | 'gc-batches-removed' | 'gc-versions-removed' | 'gc-records-removed'
   | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshot-chunks' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-declined' | 'snapshot-mismatch' | 'snapshot-outvoted' | 'snapshot-evicted' | 'snapshot-unvouched' | 'heal-started' | 'healed' | 'store-damaged'
 
@@ -30,6 +31,7 @@ export const LOG_EVENTS = {
   'rc-accept': 'info',
   'rc-installed': 'info',
   'rc-decided-forged': 'warn',
+  'revoke-requested': 'info',
   'store-failed': 'error',
   'snapshot-fetch': 'info',
   'snapshot-import': 'debug',

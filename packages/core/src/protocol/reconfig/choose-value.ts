@@ -1,5 +1,5 @@
 import { maxTimestamp, type Timestamp } from '../../timestamp.js'
-import type { Ballot, Batch, EpochChange, EpochReport, StreamCut, Thunk } from '../../types.js'
+import type { Ballot, Batch, EpochChange, EpochReport, Revoked, StreamCut, Thunk } from '../../types.js'
 
 /**
  * Epoch change (DESIGN.md §8) as single-decree Paxos among the old epoch's
@@ -31,7 +31,8 @@ export function chooseValue (
   promises: ReadonlyMap<string, PromiseInfo>,
   oldVoters: readonly string[],
   newEpoch: number,
-  newVoters: readonly string[]
+  newVoters: readonly string[],
+  revoked: (floor: Timestamp) => readonly Revoked[] = () => []
 ): EpochChange {
   let best: { ballot: Ballot, value: EpochChange } | undefined
   for (const p of promises.values()) {
@@ -66,7 +67,9 @@ export function chooseValue (
       floor = maxTimestamp(floor, (b.thunks[b.thunks.length - 1] as Thunk).ts)
     }
   }
-  return { epoch: newEpoch, voters: [...newVoters], cuts, floor, batches }
+  // Revocations hold from the floor on: every thunk kept from the old epoch lies at or below it, every new one above.
+  const r = revoked(floor)
+  return { epoch: newEpoch, voters: [...newVoters], cuts, floor, batches, ...(r.length === 0 ? {} : { revoked: r }) }
 }
 
 /** Whether the epoch change keeps batch `seq` of `coordinator`'s old-epoch sequence. */

@@ -1,4 +1,5 @@
 import { isSealed, type PeerState } from '../state.js'
+import { leftOut } from './revoke.js'
 
 /**
  * Which voters this voter believes alive, and the voter set it would like the
@@ -19,12 +20,13 @@ export function suspects (s: PeerState, v: string, now: number): boolean {
 
 /** The voters this voter would like the next epoch to have: suspects out, leavers out, admissible candidates in. */
 export function wantedVoters (s: PeerState, now: number, alive: ReadonlySet<string> = new Set()): string[] {
-  let want = s.current.voters.filter(v => alive.has(v) || !suspects(s, v, now))
+  // A revoked voter (or one about to be) is left out, alive or not.
+  let want = s.current.voters.filter(v => (alive.has(v) || !suspects(s, v, now)) && !leftOut(s, v))
   if (s.leaving) want = want.filter(v => v !== s.id)
   if (!s.leaving) {
     for (const [c, info] of [...s.candidates].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
       if (want.length >= s.options.maxVoters) break
-      if (info.epoch === s.current.epoch && !want.includes(c) && s.options.admitVoter(c)) want.push(c)
+      if (info.epoch === s.current.epoch && !want.includes(c) && !leftOut(s, c) && s.options.admitVoter(c)) want.push(c)
     }
   }
   return want

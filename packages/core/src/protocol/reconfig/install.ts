@@ -8,10 +8,12 @@ import { readsUnconfirmed } from '../reads.js'
 import { acceptBatch } from '../replica.js'
 import { deferOpen } from '../batcher.js'
 import { count, emit, log, send, settle } from '../emit.js'
-import { applyCut, newEpochRecord, roleOf, type PeerState } from '../state.js'
+import { newEpochRecord, roleOf, type PeerState } from '../state.js'
+import { applyCut } from '../cut.js'
 import { decisionEntry, metaEntry } from '../meta.js'
 import { keeps } from './choose-value.js'
 import { noticeEpoch } from './epoch-news.js'
+import { settleRevocations } from './revoke.js'
 import { decisionStatement, proofCovers, type DecisionProof } from './proof.js'
 
 /**
@@ -65,7 +67,7 @@ export function onDecisionVerified (s: PeerState, from: string, value: EpochChan
 export function install (s: PeerState, value: EpochChange, proof: DecisionProof | undefined, relayedBy?: string): void {
   if (s.phase !== 'running' || value.epoch !== s.current.epoch + 1) return
   s.phase = 'installing'
-  const config: GroupConfig = { ...s.config, epoch: value.epoch, voters: value.voters }
+  const config: GroupConfig = { ...s.config, epoch: value.epoch, voters: value.voters, ...(value.revoked === undefined ? {} : { revoked: value.revoked }) }
   emit(s, {
     t: 'persist',
     batch: { meta: [decisionEntry(value, proof), metaEntry('config', config)], durability: 'strict' },
@@ -91,6 +93,8 @@ export function onDecisionPersisted (s: PeerState, value: EpochChange, proof: De
   s.config = config
   s.minter.floor(value.floor)
   for (const v of value.voters) { s.observers.delete(v); s.candidates.delete(v) }
+  // A revoked peer hears nothing more from this one (the host hangs up on it too).
+  for (const r of value.revoked ?? []) if (r.kind === 'peer') { s.observers.delete(r.id); s.candidates.delete(r.id) }
   readsUnconfirmed(s, failConfirmations(s))
   for (const b of value.batches) acceptBatch(s, b, undefined)
   count(s, 'rc-installed')
@@ -114,6 +118,7 @@ export function onDecisionPersisted (s: PeerState, value: EpochChange, proof: De
     for (const call of s.leaves.keys()) settle(s, call, undefined)
     s.leaves.clear()
   }
+  settleRevocations(s)
   if (roleOf(s) === 'voter') publish(s)
   else s.lastHello = -Infinity
   if (relayedBy !== undefined) {

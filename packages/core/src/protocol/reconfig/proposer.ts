@@ -5,6 +5,7 @@ import { sendRc } from './acceptor.js'
 import { chooseValue, compareBallots } from './choose-value.js'
 import { backoff, wantedVoters } from './failure-detector.js'
 import { install } from './install.js'
+import { nextRevoked } from './revoke.js'
 import type { DecisionProof } from './proof.js'
 
 /** The proposer of an epoch change, and the trigger that starts one. */
@@ -32,7 +33,7 @@ export function detectFailures (s: PeerState, now: number): void {
   const want = wantedVoters(s, now)
   const changed = want.length !== record.voters.length || want.some(v => !record.voters.includes(v))
   const stuck = isSealed(s) && now - record.sealedAt > proposeTimeoutMs * 2
-  if (!(changed && want.length > 0) && !stuck && !s.forcePropose) {
+  if (!(changed && want.length > 0) && !stuck && !s.forcePropose && s.revocations.size === 0) {
     record.changeWantedSince = undefined
     return
   }
@@ -63,7 +64,7 @@ export function onPromise (s: PeerState, from: string, epoch: number, ballot: Ba
     record.proposal = undefined
     return
   }
-  p.value = chooseValue(p.promises, record.voters, epoch + 1, voters)
+  p.value = chooseValue(p.promises, record.voters, epoch + 1, voters, floor => nextRevoked(s, floor))
   log(s, 'rc-accept', { epoch, ballot, voters: p.value.voters })
   for (const v of record.voters) sendRc(s, v, { t: 'rc-accept', epoch, ballot, value: p.value })
 }

@@ -1,0 +1,112 @@
+import { PermissionDeniedError, QuorumUnavailableError } from '../../errors.js'
+import type { Timestamp } from '../../timestamp.js'
+import type { GroupConfig, Revocation, Revoked } from '../../types.js'
+import { count, log, send, settle } from '../emit.js'
+import { roleOf, type PeerState } from '../state.js'
+import { forceProposal } from './proposer.js'
+
+/**
+ * Revocation (docs/design/permissions.md). An admin asks a voter to revoke a
+ * member or an invite; the voter carries it into the next epoch change it
+ * proposes, so the group's configuration holds it from that change's floor
+ * on and every replica agrees which calls it refuses. The request waits
+ * until an installed configuration holds it (a proposal that had to keep an
+ * earlier accepted value goes round again).
+ */
+
+export type RevokeWaiter =
+  | { readonly kind: 'local', readonly call: number, readonly deadline: number }
+  | { readonly kind: 'remote', readonly to: string, readonly reqId: string }
+
+export interface PendingRevocation {
+  readonly target: Revocation
+  readonly waiters: RevokeWaiter[]
+}
+
+const keyOf = (r: Revocation): string => `${r.kind}:${r.id}`
+
+/** Whether `config` revokes peer `id` (from any time). */
+export function revokedPeer (config: GroupConfig, id: string): boolean {
+  return config.revoked?.some(r => r.kind === 'peer' && r.id === id) === true
+}
+
+/** Revoked or about to be (a pending revocation here): never voted in, or kept as a voter. */
+export function leftOut (s: PeerState, id: string): boolean {
+  return revokedPeer(s.config, id) || s.revocations.has(keyOf({ kind: 'peer', id }))
+}
+
+/** The revocations of the next epoch change: the current ones, and this voter's pending ones from `floor` on. */
+export function nextRevoked (s: PeerState, floor: Timestamp): readonly Revoked[] {
+  const out = [...(s.config.revoked ?? [])]
+  const have = new Set(out.map(keyOf))
+  for (const [key, p] of s.revocations) if (!have.has(key)) out.push({ ...p.target, from: floor })
+  return out
+}
+
+/** An admin's (or this peer's own, `local`) request to revoke `target`. */
+export function onRevokeRequest (s: PeerState, waiter: RevokeWaiter, target: Revocation): void {
+  if (waiter.kind === 'remote' && !s.options.mayRevoke(waiter.to)) {
+    count(s, 'revoke-refused')
+    answer(s, waiter, undefined, new PermissionDeniedError(`${waiter.to} may not revoke in this group (only an admin may)`))
+    return
+  }
+  if (target.kind === 'peer' && target.id === s.config.creator) {
+    answer(s, waiter, undefined, new PermissionDeniedError('the group\'s creator cannot be revoked: it signs the genesis every member checks'))
+    return
+  }
+  if (s.config.revoked?.some(r => keyOf(r) === keyOf(target)) === true) {
+    answer(s, waiter, s.current.epoch)
+    return
+  }
+  if (roleOf(s) !== 'voter' || s.phase !== 'running') {
+    answer(s, waiter, undefined, new QuorumUnavailableError(`${s.id} is not a voter of epoch ${s.current.epoch}: ask a voter`))
+    return
+  }
+  const key = keyOf(target)
+  let pending = s.revocations.get(key)
+  if (pending === undefined) {
+    pending = { target, waiters: [] }
+    s.revocations.set(key, pending)
+    count(s, 'revoke-requested')
+    log(s, 'revoke-requested', { target, by: waiter.kind === 'remote' ? waiter.to : s.id })
+  }
+  pending.waiters.push(waiter)
+  forceProposal(s)
+}
+
+/** After an epoch is installed: requests its configuration holds are answered; the others go into the next change. */
+export function settleRevocations (s: PeerState): void {
+  if (s.revocations.size === 0) return
+  const installed = new Set((s.config.revoked ?? []).map(keyOf))
+  for (const [key, p] of s.revocations) {
+    if (installed.has(key)) {
+      s.revocations.delete(key)
+      count(s, 'revoked')
+      for (const w of p.waiters) answer(s, w, s.current.epoch)
+    } else if (roleOf(s) !== 'voter') {
+      s.revocations.delete(key)
+      for (const w of p.waiters) answer(s, w, undefined, new QuorumUnavailableError(`${s.id} was voted out before the revocation was installed: ask a voter`))
+    }
+  }
+  if (s.revocations.size > 0) forceProposal(s)
+}
+
+/** Local requests past their deadline are answered (the revocation itself stays pending). */
+export function expireRevokeWaiters (s: PeerState): void {
+  for (const p of s.revocations.values()) {
+    for (let i = p.waiters.length - 1; i >= 0; i--) {
+      const w = p.waiters[i] as RevokeWaiter
+      if (w.kind !== 'local' || s.now < w.deadline) continue
+      p.waiters.splice(i, 1)
+      settle(s, w.call, undefined, new QuorumUnavailableError('timed out waiting for an epoch change that holds the revocation (it stays pending)'))
+    }
+  }
+}
+
+function answer (s: PeerState, w: RevokeWaiter, epoch: number | undefined, error?: Error): void {
+  if (w.kind === 'local') {
+    settle(s, w.call, epoch, error)
+    return
+  }
+  send(s, w.to, error === undefined ? { t: 'revoke-rep', reqId: w.reqId, ...(epoch === undefined ? {} : { epoch }) } : { t: 'revoke-rep', reqId: w.reqId, error: { name: error.name, message: error.message } })
+}
