@@ -2,7 +2,7 @@
 import '@tideline/net-libp2p'
 import { parseArgs } from 'node:util'
 import { readFile, writeFile } from 'node:fs/promises'
-import { MEMBER_ROLES, createGenesis, createInvite, decodeSigned, encodeSigned, verifyGenesis, type MemberRole } from '@tideline/net-libp2p'
+import { MEMBER_ROLES, createGenesis, createInvite, decodeSigned, encodeSigned, inviteDigest, verifyGenesis, type MemberRole } from '@tideline/net-libp2p'
 import { loadOrCreateIdentity } from './identity.js'
 import { jsonLogger } from './log.js'
 import { BUILTIN_PROCEDURES, loadRegistry, startRelay } from './relay.js'
@@ -22,6 +22,9 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
            [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer] [--invite TEXT] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (on SIGTERM a voter hands over to the others first)
+  revoke   --http 127.0.0.1:PORT [--peer ID,…] [--invite TEXT]
+                                            the relay serving that loopback port, a voter, revokes the members and
+                                            the invite in its next epoch change (their calls refused, hung up on)
   dev      [--dir DIR] [--base-port P] [--procedures MODULE]
                                             a local 3-relay group (identities, genesis, invite), one command
 
@@ -155,6 +158,16 @@ async function main (argv: string[]): Promise<void> {
         process.stdin.on('end', () => { shutdown('stdin-closed') })
         process.stdin.resume()
       }
+      return
+    }
+    case 'revoke': {
+      const targets = list(values.peer).map(id => ({ kind: 'peer', id }))
+      if (values.invite !== undefined) targets.push({ kind: 'invite', id: await inviteDigest(decodeSigned(values.invite)) })
+      if (targets.length === 0) throw new UsageError('revoke needs --peer ID,… or --invite TEXT (or both)')
+      const res = await fetch(`http://${need(values.http, 'http')}/revoke`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(targets) })
+      const body = await res.json() as { epoch?: number, error?: { name: string, message: string } }
+      if (!res.ok || body.epoch === undefined) throw new Error(`revoke refused: ${body.error?.name ?? res.status} ${body.error?.message ?? ''}`)
+      process.stdout.write(`revoked ${targets.map(t => `${t.kind} ${t.id}`).join(', ')} from epoch ${body.epoch}\n`)
       return
     }
     case 'dev': {

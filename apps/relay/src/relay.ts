@@ -1,9 +1,9 @@
 import '@tideline/net-libp2p'
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { writeFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { createRegistry, type ProcedureMap, type ProcedureRegistry } from '@tideline/core'
+import { createRegistry, type ProcedureMap, type ProcedureRegistry, type Revocation } from '@tideline/core'
 import { NetPeer, createNodeLibp2p, decodeSigned, type SignedGenesis } from '@tideline/net-libp2p'
 import { LevelStore } from '@tideline/store-node'
 import { nodeDecisionSigner } from './node-signer.js'
@@ -158,11 +158,41 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
   return handle
 }
 
+/**
+ * `POST /revoke` with `[{"kind": "peer" | "invite", "id": …}, …]`: this relay,
+ * as a voter, revokes members and invites in one epoch change (its operator's word: the HTTP port is
+ * on loopback). Answers `{"epoch": N}` once an installed epoch holds it.
+ */
+function revoke (req: IncomingMessage, res: ServerResponse, net: NetPeer): void {
+  const reply = (code: number, body: unknown): void => { res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body)) }
+  let text = ''
+  req.setEncoding('utf8')
+  req.on('data', (chunk: string) => { text += chunk; if (text.length > 4096) req.destroy() })
+  req.on('end', () => {
+    let targets: Revocation[]
+    try {
+      const body = JSON.parse(text) as unknown
+      if (!Array.isArray(body)) throw new Error('the body must be a list of {"kind": "peer" | "invite", "id": "…"}')
+      targets = body as Revocation[]
+    } catch (err) {
+      reply(400, { error: { name: 'InvalidArgumentError', message: (err as Error).message } })
+      return
+    }
+    // Peer.revoke checks each target (InvalidArgumentError).
+    net.peer.revoke(targets).then(epoch => { reply(200, { epoch }) }, (err: unknown) => {
+      const e = err as Error
+      reply(e.name === 'InvalidArgumentError' ? 400 : e.name === 'PermissionDeniedError' ? 403 : 503, { error: { name: e.name, message: e.message } })
+    })
+  })
+}
+
 async function serveHttp (spec: string, net: NetPeer, store: LevelStore, startedAt: number): Promise<Server> {
   const { host, port } = parseHostPort(spec)
   const server = createServer((req, res) => {
     const status = net.peer.status()
-    if (req.method !== 'GET') {
+    if (req.method === 'POST' && req.url === '/revoke') {
+      revoke(req, res, net)
+    } else if (req.method !== 'GET') {
       res.writeHead(405).end()
     } else if (req.url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
@@ -193,6 +223,7 @@ async function serveHttp (spec: string, net: NetPeer, store: LevelStore, started
         inflight: status.inflight,
         voters: status.voters,
         sealed: status.sealed,
+        revoked: net.peer.config.revoked?.length ?? 0,
         peers: net.node.getConnections().length,
         ...(status.failed === undefined ? {} : { failed: status.failed })
       }))

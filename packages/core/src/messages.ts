@@ -54,8 +54,8 @@ export type Message =
    * `proof` (that majority's signatures) the receiver checks.
    */
   | { readonly t: 'rc-decided'; readonly value: EpochChange; readonly proof?: DecisionProof }
-  /** An admin asks a voter to revoke a member or an invite; answered with revoke-rep once an installed epoch holds it (`epoch`). */
-  | { readonly t: 'revoke'; readonly reqId: string; readonly target: Revocation }
+  /** An admin asks a voter to revoke members or invites (in one epoch change); answered with revoke-rep once an installed epoch holds them (`epoch`). */
+  | { readonly t: 'revoke'; readonly reqId: string; readonly targets: readonly Revocation[] }
   | { readonly t: 'revoke-rep'; readonly reqId: string; readonly epoch?: number; readonly error?: { readonly name: string; readonly message: string } }
   /** A voter about to serve a strict read asks: is `epoch` still current and unsealed for you? */
   | { readonly t: 'confirm'; readonly epoch: number; readonly round: number }

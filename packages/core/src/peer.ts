@@ -1,6 +1,7 @@
 import { storeApplier, type RunApplier } from './apply.js'
 import * as C from './constants.js'
-import { AbortError, InvariantError } from './errors.js'
+import { AbortError, InvalidArgumentError, InvariantError } from './errors.js'
+import { validateMessage } from './validate.js'
 import type { Message } from './messages.js'
 import { peerOptions, type Clock, type Logger, type PeerInit } from './peer-init.js'
 import { peerStatus, sequencesOf, type PeerStatus } from './peer-status.js'
@@ -316,26 +317,28 @@ export class Peer {
   }
 
   /**
-   * Leaves the voter set gracefully: proposes the next epoch without this
-   * peer and resolves once it is installed (this peer is then an observer
-   * and keeps no one waiting). Rejects after `timeoutMs` if no majority agreed.
+   * Leaves the voter set gracefully: proposes the next epoch without this peer and resolves once it is
+   * installed (it is then an observer). Rejects after `timeoutMs` if no majority agreed.
    */
   async leave (options: CallOptions = {}): Promise<void> {
     await this.call<void>(options, call => ({ t: 'leave', call, timeoutMs: options.timeoutMs }))
   }
 
   /**
-   * Revokes a member (its peer id) or an invite (the hex SHA-256 of its
-   * signed body), as this voter: it carries the revocation into the next
-   * epoch change and resolves with that epoch once installed. From then on
-   * every replica refuses the member's calls (in a group of signed calls),
-   * voters refuse its submissions, reads and hellos, and a voter it was is
-   * left out. Only a voter can; an admin elsewhere sends a `revoke` message
-   * (NetClient.revoke). Rejects after `timeoutMs` (the revocation stays
-   * pending here).
+   * As a voter, revokes members (peer ids) and invites (hex SHA-256 of the
+   * signed body) in the next epoch change, together; resolves with that epoch once
+   * installed (protocol/reconfig/revoke.ts says what follows). An admin
+   * elsewhere sends a `revoke` message (NetClient.revoke). Rejects after
+   * `timeoutMs`; the revocation stays pending.
    */
-  async revoke (target: Revocation, options: CallOptions = {}): Promise<number> {
-    return await this.call<number>(options, call => ({ t: 'revoke', call, target, timeoutMs: options.timeoutMs }))
+  async revoke (targets: readonly Revocation[], options: CallOptions = {}): Promise<number> {
+    try {
+      // It goes into decisions every peer checks: it must pass as a request would.
+      validateMessage({ t: 'revoke', reqId: 'local', targets })
+    } catch (err) {
+      throw new InvalidArgumentError((err as Error).message)
+    }
+    return await this.call<number>(options, call => ({ t: 'revoke', call, targets, timeoutMs: options.timeoutMs }))
   }
 
   /** The procedure hash a client must send for `procedure` (undefined if unknown). */

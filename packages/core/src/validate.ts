@@ -341,7 +341,8 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       break
     case 'revoke':
       str(m.reqId, 'reqId')
-      revocation(m.target, 'target')
+      if (arr(m.targets, 'targets', 16).length === 0) fail('targets must not be empty')
+      for (const t of m.targets as unknown[]) revocation(t, 'target')
       break
     case 'revoke-rep':
       str(m.reqId, 'reqId')

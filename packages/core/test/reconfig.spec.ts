@@ -238,11 +238,11 @@ describe('revocation', () => {
     const g = await TestGroup.create(procedures, 3, 2, { ...FAST, idleHeartbeatMs: 50, mayRevoke: id => id === 'o1' })
     expect((await inc(g, 'o0')).status).toBe('committed')
     // o0 is no admin: refused, and nothing changes.
-    g.peer('v0').receive('o0', { t: 'revoke', reqId: 'r0', target: { kind: 'peer', id: 'o1' } })
+    g.peer('v0').receive('o0', { t: 'revoke', reqId: 'r0', targets: [{ kind: 'peer', id: 'o1' }] })
     await g.steps(40)
     expect(g.peer('v0').status()).toMatchObject({ epoch: 0, counters: { 'revoke-refused': 1 } })
     // A voter revokes o0 itself: the next epoch's configuration holds it, from that change's floor on.
-    const r = await g.run(g.peer('v1').revoke({ kind: 'peer', id: 'o0' }), 400)
+    const r = await g.run(g.peer('v1').revoke([{ kind: 'peer', id: 'o0' }]), 400)
     expect(r).toMatchObject({ done: true, value: 1 })
     await g.steps(20)
     for (const id of ['v0', 'v1', 'v2', 'o1']) {
@@ -257,7 +257,7 @@ describe('revocation', () => {
     // The admin o1 asks v0 to revoke voter v2: v2 is left out of the next epoch, and o1 hears when it is installed.
     const answers: unknown[] = []
     g.filter = (from, to, m) => { if (m.t === 'revoke-rep' && to === 'o1') answers.push({ from, ...m }); return true }
-    g.peer('v0').receive('o1', { t: 'revoke', reqId: 'r1', target: { kind: 'peer', id: 'v2' } })
+    g.peer('v0').receive('o1', { t: 'revoke', reqId: 'r1', targets: [{ kind: 'peer', id: 'v2' }] })
     await g.steps(200)
     expect(g.peer('v0').status()).toMatchObject({ epoch: 2, voters: ['v0', 'v1'] })
     expect(g.peer('v0').config.revoked?.map(x => x.id)).toEqual(['o0', 'v2'])

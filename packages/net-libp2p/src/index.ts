@@ -10,7 +10,7 @@ export { NetClient } from './net-client.js'
 export type { NetClientInit } from './net-client.js'
 export { NetPeer, JOIN_GRACE_MS } from './net-peer.js'
 export {
-  createGenesis, verifyGenesis, configFromGenesis, genesisDigest, createInvite, verifyInvite, encodeSigned, decodeSigned, MEMBER_ROLES, roleAllows, inviteRole
+  createGenesis, verifyGenesis, configFromGenesis, genesisDigest, inviteDigest, createInvite, verifyInvite, encodeSigned, decodeSigned, MEMBER_ROLES, roleAllows, inviteRole
 } from './membership.js'
 export type { Genesis, SignedGenesis, Invite, SignedInvite, MemberRole } from './membership.js'
 export { JOIN_PROTOCOL, requestJoin } from './join.js'

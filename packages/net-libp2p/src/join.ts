@@ -3,7 +3,7 @@ import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
 import { InvalidCredentialError, NotMemberError, errorFromInfo, type Logger } from '@tideline/core'
-import { inviteRole, verifyGenesis, verifyInvite, type Genesis, type MemberRole, type SignedGenesis, type SignedInvite } from './membership.js'
+import { inviteDigest, inviteRole, verifyGenesis, verifyInvite, type Genesis, type MemberRole, type SignedGenesis, type SignedInvite } from './membership.js'
 import type { TidelineLibp2p } from './node.js'
 
 /**
@@ -25,8 +25,11 @@ export interface JoinServerInit {
   readonly genesis: Genesis
   readonly digest: string
   readonly isMember: (peerId: string) => boolean
-  /** Called once an invite checked out for `peerId`, with the role it grants. */
-  readonly admit: (peerId: string, role: MemberRole) => void
+  /** Called once an invite checked out for `peerId`, with the role it grants and its digest. */
+  readonly admit: (peerId: string, role: MemberRole, digest: string) => void
+  /** Whether the group revoked this peer, or the invite of this digest: either is refused. */
+  readonly isRevoked: (peerId: string) => boolean
+  readonly inviteRevoked: (digest: string) => boolean
   readonly count: (name: string) => void
   readonly logger?: Logger
 }
@@ -51,9 +54,12 @@ async function answerJoin (init: JoinServerInit, stream: Stream, connection: Con
     if (typeof req !== 'object' || req === null) throw new InvalidCredentialError('join request must be a map')
     // An invite is checked whenever one comes (a member may bring one that grants more); a member needs none.
     const invite = (req as { invite?: unknown }).invite
+    if (init.isRevoked(from)) throw new NotMemberError(`${from} was revoked from ${init.genesis.groupId}`)
     if (typeof invite === 'object' && invite !== null) {
       const inv = await verifyInvite(invite as SignedInvite, init.genesis, init.digest, from, Date.now())
-      init.admit(from, inviteRole(inv))
+      const digest = await inviteDigest(invite as SignedInvite)
+      if (init.inviteRevoked(digest)) throw new NotMemberError(`invite ${digest.slice(0, 16)}… was revoked from ${init.genesis.groupId}`)
+      init.admit(from, inviteRole(inv), digest)
       init.count('joined')
       init.logger?.('joined', { peer: from, role: inviteRole(inv) })
     } else if (!init.isMember(from)) {

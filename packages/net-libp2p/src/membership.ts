@@ -150,6 +150,11 @@ export async function genesisDigest (body: Uint8Array): Promise<string> {
   return Array.from(d, b => b.toString(16).padStart(2, '0')).join('')
 }
 
+/** What names an invite in a revocation (`{ kind: 'invite', id }`): the hex SHA-256 of its signed body. */
+export async function inviteDigest (signed: SignedInvite): Promise<string> {
+  return await genesisDigest(signed.body)
+}
+
 /** Creates and signs a group's genesis configuration; the signer is its creator. */
 export async function createGenesis (creatorKey: PrivateKey, init: { groupId: string, voters: readonly string[], registryHash: string, createdAt?: number, txnRetentionMs?: number, txnSkewMs?: number, signedCalls?: boolean }): Promise<SignedGenesis> {
   const genesis: Genesis = {

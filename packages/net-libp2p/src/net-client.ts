@@ -4,7 +4,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import {
   AbortError, QuorumUnavailableError, errorFromInfo, signCall, validateMessage,
-  type DecisionSigner, type Message, type ReadConsistency, type ReadResult, type SubmitRequest, type TxnResult
+  type DecisionSigner, type Message, type ReadConsistency, type Revocation, type ReadResult, type SubmitRequest, type TxnResult
 } from '@tideline/core'
 import { peerIdOf } from './addresses.js'
 import { createNodeLibp2p, type TidelineLibp2p } from './node.js'
@@ -59,6 +59,7 @@ export class NetClient {
   private readonly init: NetClientInit
   private readonly calls = new Map<string, Pending<TxnResult>>()
   private readonly reads = new Map<string, Pending<ReadResult>>()
+  private readonly revokes = new Map<string, Pending<number>>()
   private home: number
   private nextRead = 0
 
@@ -140,6 +141,12 @@ export class NetClient {
       if (p === undefined) return
       if (m.result !== undefined) p.resolve(m.result)
       else if (m.error !== undefined) p.reject(errorFromInfo(m.error))
+    } else if (m.t === 'revoke-rep') {
+      const p = this.revokes.get(m.reqId)
+      if (p === undefined) return
+      if (m.epoch !== undefined) p.resolve(m.epoch)
+      // A voter that is not one any more, or could not get the change through: the next attempt goes elsewhere.
+      else if (m.error !== undefined && m.error.name !== 'QuorumUnavailableError') p.reject(errorFromInfo(m.error))
     }
   }
 
@@ -161,6 +168,21 @@ export class NetClient {
     const reqId = `${this.id.slice(-8)}-${this.nextRead++}`
     return this.attempt(this.reads, reqId, options.signal, options.voter, to => {
       this.transport.send(to, { t: 'read', reqId, keys, consistency, replyTo: this.id })
+    })
+  }
+
+  /**
+   * Asks the voters to revoke members (`{ kind: 'peer', id }`) and invites
+   * (`{ kind: 'invite', id: await inviteDigest(invite) }`), in one epoch
+   * change; resolves with the epoch from which the group's configuration
+   * holds them (a member and the bearer invite it came in with, say). Only an admin's
+   * request is taken (PermissionDeniedError otherwise): the creator, or a
+   * holder of an admin invite.
+   */
+  async revoke (targets: readonly Revocation[], options: { signal?: AbortSignal } = {}): Promise<number> {
+    const reqId = `${this.id.slice(-8)}-v${this.nextRead++}`
+    return this.attempt(this.revokes, reqId, options.signal, undefined, to => {
+      this.transport.send(to, { t: 'revoke', reqId, targets })
     })
   }
 

@@ -147,7 +147,7 @@ export class NetPeer {
     }
     const config = configFromGenesis(genesis)
     const ref: { transport?: MessageTransport, contacts?: () => string[], peer?: Peer } = {}
-    const members = new Members(genesis, () => ref.peer?.config.voters ?? [], p => init.admit?.(p) ?? false)
+    const members = new Members(genesis, () => ref.peer?.config.voters ?? [], p => init.admit?.(p) ?? false, () => ref.peer?.config.revoked ?? [])
     const peer = await Peer.open({
       id,
       config,
@@ -168,6 +168,7 @@ export class NetPeer {
       // and a reader's submissions are refused.
       admitVoter: p => roleAllows(members.roleOf(p), 'voter') || (init.admitVoter?.(p) ?? false),
       mayCall: p => roleAllows(members.roleOf(p), 'writer'),
+      mayRevoke: p => members.roleOf(p) === 'admin',
       ...(init.suspectMs === undefined ? {} : { suspectMs: init.suspectMs }),
       ...(init.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: init.idleHeartbeatMs }),
       ...(init.retainMs === undefined ? {} : { retainMs: init.retainMs })
@@ -230,6 +231,7 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
     node,
     groupId: genesis.groupId,
     isMember,
+    isRevoked: p => members.cutOff(p),
     deliver: (from, m) => { peer.receive(from, m) },
     ...(init.gossip === undefined ? {} : { gossip: init.gossip }),
     ...(init.logger === undefined ? {} : { logger: init.logger })
@@ -243,7 +245,9 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
     genesis,
     digest: await genesisDigest(init.genesis.body),
     isMember,
-    admit: (p, role) => { members.admit(p, role) },
+    admit: (p, role, digest) => { members.admit(p, role, digest) },
+    isRevoked: p => members.isRevoked(p),
+    inviteRevoked: d => members.inviteRevoked(d),
     count,
     ...(init.logger === undefined ? {} : { logger: init.logger })
   })
@@ -257,6 +261,15 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
     ;(t as { unref?: () => void }).unref?.()
   }
   node.addEventListener('connection:open', e => { grace(e.detail.remotePeer.toString()) })
+  // A member the group revoked (or whose invite it revoked) is hung up on once this peer installs the epoch that says so.
+  peer.onEpoch(() => {
+    for (const p of new Set(node.getConnections().map(c => c.remotePeer.toString()))) {
+      if (!members.cutOff(p)) continue
+      count('hung-up-revoked')
+      init.logger?.('hung-up-revoked', { peer: p })
+      node.hangUp(peerIdFromString(p)).catch(() => {})
+    }
+  })
   if (!voters.has(id)) {
     // A peer not in the genesis presents its invite to each peer it connects to (again after every
     // reconnect): the voters it knows, and any other, which may be a voter of an epoch it has not

@@ -47,6 +47,12 @@ export interface TransportInit {
    * @default true
    */
   readonly gossip?: boolean
+  /**
+   * Whether the group revoked `peerId`: its submissions still reach the
+   * protocol (and only they), which answers each with a named refusal
+   * rather than leave it to time out. @default none is
+   */
+  readonly isRevoked?: (peerId: string) => boolean
 }
 
 /** A peer we send to: its stream, opened on first use, and what waits to be written. */
@@ -262,8 +268,10 @@ export class MessageTransport {
       return
     }
     let refused = 0
+    let revoked: boolean | undefined
     for (const m of messages) {
       if (member || isProvedDecision(m)) this.init.deliver(from, m)
+      else if (isSubmission(m) && (revoked ??= this.init.isRevoked?.(from) === true)) this.init.deliver(from, m)
       else refused++
     }
     if (refused > 0) {
@@ -314,6 +322,12 @@ export class MessageTransport {
       this.node.hangUp(peerIdFromString(from)).catch(() => {})
     }
   }
+}
+
+/** A submission: a revoked peer's is answered with its refusal (core's dispatch). */
+function isSubmission (m: unknown): boolean {
+  const d = m as { t?: unknown } | null
+  return typeof d === 'object' && d !== null && d.t === 'submit'
 }
 
 /** A decision a non-member may pass on: it carries the signatures the protocol checks (core's onDecided). */

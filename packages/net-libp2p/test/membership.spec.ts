@@ -17,7 +17,7 @@ describe('signed genesis and invites', () => {
     const voters = await Promise.all([key(), key(), key()])
     const signed = await createGenesis(creator.key, { groupId: 'bank', voters: voters.map(v => v.id), registryHash: 'r1', createdAt: 1 })
     const g = await verifyGenesis(decodeSigned(encodeSigned(signed)), creator.id)
-    expect(configFromGenesis(g)).toEqual({ groupId: 'bank', epoch: 0, voters: voters.map(v => v.id), registryHash: 'r1' })
+    expect(configFromGenesis(g)).toEqual({ groupId: 'bank', epoch: 0, voters: voters.map(v => v.id), registryHash: 'r1', creator: creator.id })
 
     const other = await key()
     await expect(verifyGenesis(signed, other.id)).rejects.toMatchObject({ name: 'InvalidCredentialError' })

@@ -64,6 +64,8 @@ export interface Health {
   readonly epoch: number
   readonly voters: readonly string[]
   readonly sealed: boolean
+  /** How many members and invites the group's configuration revokes. */
+  readonly revoked: number
 }
 
 /** One relay process of the group; restartable on the same data dir and ports. */

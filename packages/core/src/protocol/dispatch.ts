@@ -80,7 +80,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       } else {
         // A member whose role does not include calling (a reader): refused here, before anything is minted.
         count(s, 'submit-refused')
-        settleWaiter(s, { kind: 'remote', to: from }, m.req.clientTxnId, undefined, new PermissionDeniedError(`${from} may read but not call procedures in this group (its invite's role)`))
+        settleWaiter(s, { kind: 'remote', to: from }, m.req.clientTxnId, undefined, new PermissionDeniedError(`${from} may not call procedures in this group (its invite's role, or its invite was revoked)`))
       }
       break
     case 'submit-rep':
@@ -110,7 +110,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       if (!revokedPeer(s.config, from)) onHello(s, from, m.epoch, m.candidate)
       break
     case 'revoke':
-      onRevokeRequest(s, { kind: 'remote', to: from, reqId: m.reqId }, m.target)
+      onRevokeRequest(s, { kind: 'remote', to: from, reqId: m.reqId }, m.targets)
       break
     case 'revoke-rep':
       break

@@ -71,7 +71,7 @@ export type Input =
   | { readonly t: 'submit', readonly call: number, readonly req: SubmitRequest, readonly timeoutMs?: number | undefined }
   | { readonly t: 'read', readonly call: number, readonly keys: readonly string[], readonly consistency: ReadConsistency, readonly timeoutMs?: number | undefined }
   | { readonly t: 'leave', readonly call: number, readonly timeoutMs?: number | undefined }
-  | { readonly t: 'revoke', readonly call: number, readonly target: Revocation, readonly timeoutMs?: number | undefined }
+  | { readonly t: 'revoke', readonly call: number, readonly targets: readonly Revocation[], readonly timeoutMs?: number | undefined }
   | { readonly t: 'abort', readonly call: number }
   | { readonly t: 'request-epoch-change' }
   /** Keeps evaluation from starting a run until released (a consistent export). */

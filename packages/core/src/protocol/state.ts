@@ -7,7 +7,7 @@ import type { Counter } from './vocabulary.js'
 import type { ConfirmRound, ReadOp } from './read-state.js'
 import { WatermarkTable } from './watermark-table.js'
 import { newHistoryState, type HistoryState } from './history-state.js'
-import type { PendingRevocation } from './reconfig/revoke.js'
+import type { PendingRevocations } from './reconfig/revoke.js'
 
 export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
 
@@ -209,7 +209,7 @@ export interface PeerState {
   /** Local `leave` calls → their deadlines. */
   readonly leaves: Map<number, number>
   /** Revocations this voter carries into its next epoch change, and who waits for them (reconfig/revoke.ts). */
-  readonly revocations: Map<string, PendingRevocation>
+  readonly revocations: PendingRevocations
   /** Submissions received while sealed: minted once the next epoch is installed. */
   readonly deferred: Map<string, SubmitRequest>
   /** Catching up (epoch-news.ts): when this peer last asked for a decision, and its contacts; a passed-on decision in its check. */
@@ -322,7 +322,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     candidates: new Map(),
     leaving: false,
     leaves: new Map(),
-    revocations: new Map(),
+    revocations: { targets: new Map(), waiters: [] },
     deferred: new Map(),
     lastEpochFetch: -Infinity,
     lastReachOut: -Infinity,

@@ -65,7 +65,7 @@ function handle (s: PeerState, input: Input): void {
       break
     case 'read': startRead(s, { kind: 'local', call: input.call }, input.keys, input.consistency, input.timeoutMs); break
     case 'leave': leave(s, input.call, input.timeoutMs); break
-    case 'revoke': onRevokeRequest(s, { kind: 'local', call: input.call, deadline: s.now + (input.timeoutMs ?? s.options.callTimeoutMs) }, input.target); break
+    case 'revoke': onRevokeRequest(s, { kind: 'local', call: input.call, deadline: s.now + (input.timeoutMs ?? s.options.callTimeoutMs) }, input.targets); break
     case 'abort':
       if (!abortWaiter(s, input.call) && !abortRead(s, input.call) && s.leaves.delete(input.call)) settle(s, input.call, undefined, new AbortError('aborted'))
       break

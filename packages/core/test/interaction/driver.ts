@@ -253,7 +253,7 @@ export class ScriptGroup {
       case 'ts-rep': return `ts-rep ${this.ts(m.ts)}`
       case 'ck': return `ck ${m.count}`
       case 'hello': return `hello e${m.epoch ?? '?'}${m.candidate === true ? ' candidate' : ''}`
-      case 'revoke': return `revoke ${m.target.kind} ${m.target.id}`
+      case 'revoke': return `revoke ${m.targets.map(t => `${t.kind} ${t.id}`).join(', ')}`
       case 'revoke-rep': return `revoke-rep ${m.epoch ?? m.error?.name ?? ''}`
       case 'confirm': return `confirm e${m.epoch} round ${m.round}`
       case 'confirmed': return `confirmed e${m.epoch} round ${m.round}`

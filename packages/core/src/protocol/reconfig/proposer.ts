@@ -33,7 +33,7 @@ export function detectFailures (s: PeerState, now: number): void {
   const want = wantedVoters(s, now)
   const changed = want.length !== record.voters.length || want.some(v => !record.voters.includes(v))
   const stuck = isSealed(s) && now - record.sealedAt > proposeTimeoutMs * 2
-  if (!(changed && want.length > 0) && !stuck && !s.forcePropose && s.revocations.size === 0) {
+  if (!(changed && want.length > 0) && !stuck && !s.forcePropose && s.revocations.targets.size === 0) {
     record.changeWantedSince = undefined
     return
   }

@@ -18,9 +18,10 @@ export type RevokeWaiter =
   | { readonly kind: 'local', readonly call: number, readonly deadline: number }
   | { readonly kind: 'remote', readonly to: string, readonly reqId: string }
 
-export interface PendingRevocation {
-  readonly target: Revocation
-  readonly waiters: RevokeWaiter[]
+/** Revocations this voter carries into its next epoch change (by key), and the requests waiting for them. */
+export interface PendingRevocations {
+  readonly targets: Map<string, Revocation>
+  readonly waiters: Array<{ readonly waiter: RevokeWaiter, readonly keys: readonly string[] }>
 }
 
 const keyOf = (r: Revocation): string => `${r.kind}:${r.id}`
@@ -32,29 +33,31 @@ export function revokedPeer (config: GroupConfig, id: string): boolean {
 
 /** Revoked or about to be (a pending revocation here): never voted in, or kept as a voter. */
 export function leftOut (s: PeerState, id: string): boolean {
-  return revokedPeer(s.config, id) || s.revocations.has(keyOf({ kind: 'peer', id }))
+  return revokedPeer(s.config, id) || s.revocations.targets.has(keyOf({ kind: 'peer', id }))
 }
 
 /** The revocations of the next epoch change: the current ones, and this voter's pending ones from `floor` on. */
 export function nextRevoked (s: PeerState, floor: Timestamp): readonly Revoked[] {
   const out = [...(s.config.revoked ?? [])]
   const have = new Set(out.map(keyOf))
-  for (const [key, p] of s.revocations) if (!have.has(key)) out.push({ ...p.target, from: floor })
+  for (const [key, target] of s.revocations.targets) if (!have.has(key)) out.push({ ...target, from: floor })
   return out
 }
 
-/** An admin's (or this peer's own, `local`) request to revoke `target`. */
-export function onRevokeRequest (s: PeerState, waiter: RevokeWaiter, target: Revocation): void {
+/** An admin's (or this peer's own, `local`) request to revoke `targets`, all in one epoch change. */
+export function onRevokeRequest (s: PeerState, waiter: RevokeWaiter, targets: readonly Revocation[]): void {
   if (waiter.kind === 'remote' && !s.options.mayRevoke(waiter.to)) {
     count(s, 'revoke-refused')
     answer(s, waiter, undefined, new PermissionDeniedError(`${waiter.to} may not revoke in this group (only an admin may)`))
     return
   }
-  if (target.kind === 'peer' && target.id === s.config.creator) {
+  if (targets.some(t => t.kind === 'peer' && t.id === s.config.creator)) {
     answer(s, waiter, undefined, new PermissionDeniedError('the group\'s creator cannot be revoked: it signs the genesis every member checks'))
     return
   }
-  if (s.config.revoked?.some(r => keyOf(r) === keyOf(target)) === true) {
+  const installed = new Set((s.config.revoked ?? []).map(keyOf))
+  const keys = targets.map(keyOf).filter(k => !installed.has(k))
+  if (keys.length === 0) {
     answer(s, waiter, s.current.epoch)
     return
   }
@@ -62,44 +65,40 @@ export function onRevokeRequest (s: PeerState, waiter: RevokeWaiter, target: Rev
     answer(s, waiter, undefined, new QuorumUnavailableError(`${s.id} is not a voter of epoch ${s.current.epoch}: ask a voter`))
     return
   }
-  const key = keyOf(target)
-  let pending = s.revocations.get(key)
-  if (pending === undefined) {
-    pending = { target, waiters: [] }
-    s.revocations.set(key, pending)
-    count(s, 'revoke-requested')
-    log(s, 'revoke-requested', { target, by: waiter.kind === 'remote' ? waiter.to : s.id })
-  }
-  pending.waiters.push(waiter)
+  for (const t of targets) if (keys.includes(keyOf(t))) s.revocations.targets.set(keyOf(t), t)
+  s.revocations.waiters.push({ waiter, keys })
+  count(s, 'revoke-requested')
+  log(s, 'revoke-requested', { targets: keys, by: waiter.kind === 'remote' ? waiter.to : s.id })
   forceProposal(s)
 }
 
-/** After an epoch is installed: requests its configuration holds are answered; the others go into the next change. */
+/** After an epoch is installed: requests its configuration holds are answered; the rest go into the next change. */
 export function settleRevocations (s: PeerState): void {
-  if (s.revocations.size === 0) return
+  const p = s.revocations
+  if (p.targets.size === 0) return
   const installed = new Set((s.config.revoked ?? []).map(keyOf))
-  for (const [key, p] of s.revocations) {
-    if (installed.has(key)) {
-      s.revocations.delete(key)
-      count(s, 'revoked')
-      for (const w of p.waiters) answer(s, w, s.current.epoch)
-    } else if (roleOf(s) !== 'voter') {
-      s.revocations.delete(key)
-      for (const w of p.waiters) answer(s, w, undefined, new QuorumUnavailableError(`${s.id} was voted out before the revocation was installed: ask a voter`))
-    }
+  const voter = roleOf(s) === 'voter'
+  for (const key of p.targets.keys()) {
+    if (installed.has(key)) { p.targets.delete(key); count(s, 'revoked') } else if (!voter) p.targets.delete(key)
   }
-  if (s.revocations.size > 0) forceProposal(s)
+  for (let i = p.waiters.length - 1; i >= 0; i--) {
+    const w = p.waiters[i] as PendingRevocations['waiters'][number]
+    if (w.keys.every(k => installed.has(k))) answer(s, w.waiter, s.current.epoch)
+    else if (!voter) answer(s, w.waiter, undefined, new QuorumUnavailableError(`${s.id} was voted out before the revocation was installed: ask a voter`))
+    else continue
+    p.waiters.splice(i, 1)
+  }
+  if (p.targets.size > 0) forceProposal(s)
 }
 
-/** Local requests past their deadline are answered (the revocation itself stays pending). */
+/** Local requests past their deadline are answered (the revocations themselves stay pending). */
 export function expireRevokeWaiters (s: PeerState): void {
-  for (const p of s.revocations.values()) {
-    for (let i = p.waiters.length - 1; i >= 0; i--) {
-      const w = p.waiters[i] as RevokeWaiter
-      if (w.kind !== 'local' || s.now < w.deadline) continue
-      p.waiters.splice(i, 1)
-      settle(s, w.call, undefined, new QuorumUnavailableError('timed out waiting for an epoch change that holds the revocation (it stays pending)'))
-    }
+  const waiters = s.revocations.waiters
+  for (let i = waiters.length - 1; i >= 0; i--) {
+    const w = (waiters[i] as PendingRevocations['waiters'][number]).waiter
+    if (w.kind !== 'local' || s.now < w.deadline) continue
+    waiters.splice(i, 1)
+    settle(s, w.call, undefined, new QuorumUnavailableError('timed out waiting for an epoch change that holds the revocation (it stays pending)'))
   }
 }
 
