@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { signCall } from '@tideline/core'
-import type { NetClient } from '@tideline/net-libp2p'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { MemoryStore, signCall } from '@tideline/core'
+import { NetClient, NetPeer, createNodeLibp2p } from '@tideline/net-libp2p'
+import { nodeDecisionSigner } from '@tideline/relay'
 import { workloadRegistry } from '@tideline/workloads'
-import { startLocalGroup, type LocalGroupOptions, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
+import { startLocalGroup, type Health, type LocalGroupOptions, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
 import { waitQuiescent, waitUntil } from '../src/workload.js'
 
 // Roles from invites, with real relay processes: a reader reads but its calls are refused; a relay is
@@ -82,4 +84,49 @@ describe('a group of signed calls', () => {
     // Every replica reached the same outcomes (the rolling digest covers them).
     expect(new Set(seen.map(s => s.h.digest)).size).toBe(1)
   }, 60_000)
+
+  it('calls whose caller a coordinator forges (a voter of the group) are aborted with ForgedCallError on every replica; what it passes on unaltered runs', async () => {
+    const group = g.group()
+    const aliceKey = await generateKeyPair('Ed25519')
+    const aliceSigner = nodeDecisionSigner(aliceKey)
+    const alice = await NetClient.start({ privateKey: aliceKey, signer: aliceSigner, voters: group.relays.map(r => r.tcp), invite: group.invite, creator: group.creatorId, ...TIMEOUTS })
+    g.clients.push(alice)
+    // The lying coordinator: a voter like any other (a voter invite, voted in), run in this process so the test can make it lie.
+    const key = await generateKeyPair('Ed25519')
+    const id = peerIdFromPrivateKey(key).toString()
+    const rogue = await NetPeer.start({
+      privateKey: key,
+      genesis: group.genesis,
+      invite: await group.createInvite({ role: 'voter', peer: id }),
+      registry: workloadRegistry,
+      store: new MemoryStore(),
+      createNode: async k => createNodeLibp2p({ privateKey: k, listen: ['/ip4/127.0.0.1/tcp/0'], allowPeer: () => true }),
+      peers: group.relays.map(r => r.tcp),
+      candidate: true,
+      signer: nodeDecisionSigner(key)
+    })
+    try {
+      await waitUntil('the rogue is voted in', async () => (await Promise.all(group.relays.map(async r => (await r.health()).voters))).every(v => v.includes(id)), 30_000)
+      const note = (k: string): { procedure: string, hash: string, args: { k: string } } => ({ procedure: 'signNote', hash: hash('signNote'), args: { k } })
+      // Alice's own signed call, minted by the rogue as it came: it runs, as Alice's.
+      const honest = await signCall('signed-test', alice.id, aliceSigner, { clientTxnId: 'via-rogue-1', ...note('r1'), firstAt: Date.now() })
+      expect(await rogue.peer.submit(honest)).toMatchObject({ status: 'committed', value: alice.id })
+      // Alice's signature, on arguments the rogue changed.
+      const altered = await signCall('signed-test', alice.id, aliceSigner, { clientTxnId: 'via-rogue-2', ...note('r2'), firstAt: Date.now() })
+      expect(await rogue.peer.submit({ ...altered, args: { k: 'r2-changed' } })).toMatchObject({ status: 'aborted', error: 'ForgedCallError' })
+      // A call the rogue makes up in Alice's name, signed with its own key.
+      const madeUp = await signCall('signed-test', alice.id, nodeDecisionSigner(key), { clientTxnId: 'via-rogue-3', ...note('r3'), firstAt: Date.now() })
+      expect(await rogue.peer.submit(madeUp)).toMatchObject({ status: 'aborted', error: 'ForgedCallError' })
+      // The rogue coordinated all three (they were in its batches), and every replica reached the same outcomes.
+      expect(rogue.peer.status().counters.minted).toBeGreaterThanOrEqual(3)
+      await waitQuiescent(group.relays, 30_000)
+      const keys = ['note/r1', 'note/r2', 'note/r2-changed', 'note/r3']
+      for (const r of group.relays) expect((await alice.read(keys, 'snapshot', { voter: r.id })).values).toEqual({ 'note/r1': alice.id })
+      const healths = await Promise.all(group.relays.map(async r => r.health()))
+      await waitUntil('the rogue evaluated as far', async () => rogue.peer.status().evaluated === (healths[0] as Health).evaluated, 10_000)
+      expect(new Set([...healths.map(h => h.digest), rogue.peer.status().digest]).size).toBe(1)
+    } finally {
+      await rogue.stop()
+    }
+  }, 90_000)
 })
