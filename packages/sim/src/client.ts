@@ -37,6 +37,8 @@ export interface ClientInit {
   readonly sign?: (req: SubmitRequest & { readonly firstAt: number }) => SubmitRequest
   /** Whether a fault forged an attempt of this clientTxnId on the wire (its ForgedCallError is expected). */
   readonly forged?: (clientTxnId: string) => boolean
+  /** Whether this client was revoked (a PermissionDeniedError is then expected). */
+  readonly revoked?: () => boolean
   /** Counts a forged attempt the group refused. */
   readonly refusedForged?: () => void
 }
@@ -150,7 +152,9 @@ export class SimClient {
     const expired = result?.status === 'aborted' && result.error === 'ExpiredTransactionError'
     if (expired) this.init.expired()
     // A forged attempt aborts with no effect; an earlier attempt elsewhere may still commit, so the outcome is unknown.
-    const forged = result?.status === 'aborted' && (result.error === 'ForgedCallError' || result.error === 'PermissionDeniedError') && this.init.forged?.(c.txnId) === true
+    const forged = result?.status === 'aborted' && (
+      ((result.error === 'ForgedCallError' || result.error === 'PermissionDeniedError') && this.init.forged?.(c.txnId) === true) ||
+      (result.error === 'PermissionDeniedError' && this.init.revoked?.() === true))
     if (forged) this.init.refusedForged?.()
     if (result?.status === 'aborted' && result.error !== 'TransactionAbort' && !expired && !forged) this.init.unexpected(`${c.txnId} aborted with ${result.error}: ${result.reason}`)
     const outcome: Op['outcome'] = result === undefined || expired || forged ? (refused !== undefined ? 'fail' : 'info') : result.status === 'committed' ? 'ok' : 'fail'

@@ -58,6 +58,12 @@ export interface SimStats {
   relayedDecisions: number
   forgedDecisions: number
   refusedDecisions: number
+  /** Real decisions passed on again by a non-voter (as they were, or relabelled as another epoch's); decisions ignored as old, or refused as not proved by the receiver's voters. */
+  replayedDecisions: number
+  staleDecisions: number
+  /** Clients revoked (by a voter, mid-run), and revocations installed. */
+  revokedClients: number
+  revocationsInstalled: number
   /** Calls forged on the wire (another member's name, a broken signature, none) in seeds of signed calls, and calls every replica refused for it. */
   forgedCalls: number
   refusedCalls: number
@@ -134,7 +140,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -152,6 +158,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.outvoted += c?.['snapshot-outvoted'] ?? 0
     stats.relayedDecisions += c?.['rc-decided-relayed'] ?? 0
     stats.refusedDecisions += c?.['rc-decided-forged'] ?? 0
+    stats.staleDecisions += (c?.['rc-decided-replay'] ?? 0) + (c?.['rc-decided-refused'] ?? 0)
   }
 
   const voterIds = Array.from({ length: options.voters ?? 3 }, (_, i) => `v${i}`)
@@ -181,6 +188,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   let forgeSnapshots = 0
   /** Submissions still to forge on the wire (signed seeds): another member's name, a broken signature, or none. */
   let forgeCalls = 0
+  /** Real decisions seen on the wire (the newest few), for the replay fault; clients revoked. */
+  const seenDecisions: Array<Extract<Message, { t: 'rc-decided' }>> = []
+  const revokedClients = new Set<string>()
   const forgedCalls = new Set<string>()
   const forged = new Map<string, { readonly key: string, readonly old: Value, readonly now: Value }>()
   let partition: Set<string> | undefined
@@ -234,6 +244,10 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const delay = netRng.int(0, 3) + tail
       const wire = structuredClone(m)
       if (wire.t === 'snap-chunk') forge(wire, to)
+      if (wire.t === 'rc-decided' && wire.proof !== undefined && i === 0 && !seenDecisions.some(d => d.value.epoch === wire.value.epoch)) {
+        seenDecisions.push(structuredClone(wire))
+        if (seenDecisions.length > 8) seenDecisions.shift()
+      }
       if (wire.t === 'submit' && wire.req.caller !== undefined && forgeCalls > 0) {
         // What a member or a coordinator making a call in another's name would send: every replica must refuse it.
         forgeCalls--
@@ -358,6 +372,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       unexpected: message => { unexpected.push(message) },
       ...(signedCalls ? { sign: (req: SubmitRequest & { readonly firstAt: number }) => ({ ...req, caller: { id, sig: toHex(keyring.signer(id).sign(callStatement(config.groupId, req)) as Uint8Array) } }) } : {}),
       forged: txnId => forgedCalls.has(txnId),
+      revoked: () => revokedClients.has(id),
       refusedForged: () => { stats.refusedCalls++ }
     }))
   }
@@ -441,7 +456,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const kinds: string[] = []
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
       if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant', 'retire')
-      if (netFaults) kinds.push('corrupt-chunk', 'forge-snapshot', 'forge-decision')
+      if (netFaults) kinds.push('corrupt-chunk', 'forge-snapshot', 'forge-decision', 'replay-decision')
+      if (crashFaults) kinds.push('revoke')
       if (netFaults && signedCalls) kinds.push('forge-call')
       if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
@@ -491,6 +507,30 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
           const sig = toHex(keyring.signer(forger.id).sign(decisionStatement(config.groupId, st.epoch, ballot, value)) as Uint8Array)
           stats.forgedDecisions++
           send(forger.id, target.id, { t: 'rc-decided', value, proof: { ballot, sigs: st.voters.map(voter => ({ voter, sig })) } })
+        }
+      } else if (kind === 'replay-decision') {
+        // A member that is never a voter passes a real decision on again: to a replica behind, it is the next one
+        // (taken by its proof); to one ahead, an old one (ignored). Relabelled as another epoch's, its proof no
+        // longer holds (the signatures cover the epoch): it must be refused.
+        const replayer = pickOf([...nodes.values()].filter(n => n.up && !n.voter))
+        const target = pickOf([...nodes.values()].filter(n => n.up && n !== replayer))
+        const d = seenDecisions.length === 0 ? undefined : faultRng.pick(seenDecisions)
+        const st = target?.peer?.status()
+        if (replayer !== undefined && target !== undefined && d !== undefined && st !== undefined) {
+          stats.replayedDecisions++
+          const relabel = faultRng.chance(0.5) && d.value.epoch !== st.epoch + 1
+          send(replayer.id, target.id, relabel ? { ...d, value: { ...d.value, epoch: st.epoch + 1 } } : d)
+        }
+      } else if (kind === 'revoke' && stats.revokedClients === 0) {
+        // A voter revokes a client mid-run (an admin's request): from the epoch change that holds it, the voters
+        // refuse its submissions (and in a group of signed calls every replica refuses its calls). What it had in
+        // flight may still have taken effect: its later attempts end unknown, never as wrong answers.
+        const voter = pickOf(currentVoters().filter(n => n.up && n.peer !== undefined))
+        const client = [...clients.keys()][faultRng.int(0, clients.size - 1)]
+        if (voter?.peer !== undefined && client !== undefined) {
+          stats.revokedClients++
+          revokedClients.add(client)
+          voter.peer.revoke([{ kind: 'peer', id: client }], 5_000, err => { if (err === undefined) stats.revocationsInstalled++ })
         }
       } else if (kind === 'forge-call') {
         forgeCalls = faultRng.int(1, 3)

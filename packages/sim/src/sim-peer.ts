@@ -1,7 +1,7 @@
 import {
   ArrayReader, CollectingWriter, StateDigest, applyRunSync, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
   type Effect, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
-  type ReadResult, type Value
+  type ReadResult, type Revocation, type Value
 } from '@tideline/core'
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
@@ -80,6 +80,13 @@ export class SimPeer {
 
   requestEpochChange (): void {
     this.input({ t: 'request-epoch-change' })
+  }
+
+  /** As a voter, revokes `targets` in its next epoch change; `done` is called once one holds them (or on a refusal or timeout). */
+  revoke (targets: readonly Revocation[], timeoutMs: number, done: (error: Error | undefined, epoch: number | undefined) => void): void {
+    const call = ++this.nextCall
+    this.calls.set(call, (error, value) => { done(error, value as number | undefined) })
+    this.input({ t: 'revoke', call, targets, timeoutMs })
   }
 
   /** Whether evaluation stands inside a batch (part of it evaluated): right after a restart, the cursor put it there. */
