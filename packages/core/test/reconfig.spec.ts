@@ -265,6 +265,10 @@ describe('revocation', () => {
     expect((await inc(g, 'v1')).status).toBe('committed')
     await g.steps(40)
     expect(new Set(['v0', 'v1', 'o1'].map(id => g.peer(id).status().digest)).size).toBe(1)
+    // A restart keeps them (they are in the decisions it recovers).
+    g.crash('v1')
+    await g.start('v1')
+    expect(g.peer('v1').config.revoked?.map(x => x.id)).toEqual(['o0', 'v2'])
   })
 })
 

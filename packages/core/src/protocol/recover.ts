@@ -100,7 +100,9 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
     s.epochs.set(e, record)
   }
   s.current = record
-  s.config = { ...initial, epoch: record.epoch, voters: record.voters }
+  // Revocations are cumulative in each decision; the genesis epoch's come from the persisted configuration (none).
+  const revoked = record.epoch === initial.epoch ? persisted.config?.revoked : decisions.get(record.epoch)?.revoked
+  s.config = { ...initial, epoch: record.epoch, voters: record.voters, ...(revoked === undefined ? {} : { revoked }) }
   s.evaluatingEpoch = start
   if (lastFloor !== undefined) s.minter.floor(lastFloor)
   const acceptor = persisted.acceptor
