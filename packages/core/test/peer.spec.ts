@@ -203,6 +203,29 @@ describe('Peer', () => {
     expect(snap.values.missing).toBeUndefined()
   })
 
+  it('an answer to a timestamp request sent before a restart is never taken for one sent after (a strict read stays strict)', async () => {
+    const g = await TestGroup.create(procedures, 3, 1)
+    await committed(g, 'v1', 'w0', 'y')
+    // o0 asks for a read timestamp; the answer is held back, and o0 restarts before it comes.
+    const requests: Array<{ to: string, reqId: string }> = []
+    g.filter = (from, to, m) => {
+      if (m.t === 'ts-req' && from === 'o0') requests.push({ to, reqId: m.reqId })
+      return m.t !== 'ts-rep'
+    }
+    void g.peer('o0').read(['y']).catch(() => {})
+    await g.steps(5)
+    const stale = requests[0] as { to: string, reqId: string }
+    const early = g.peer(stale.to).status().watermark
+    g.crash('o0')
+    await g.start('o0')
+    g.filter = () => true
+    // A transaction completes, then a new strict read starts; the old answer (a timestamp below that transaction) arrives first.
+    await committed(g, 'v1', 'w1', 'y')
+    const read = g.peer('o0').read(['y'])
+    g.peer('o0').receive(stale.to, { t: 'ts-rep', reqId: stale.reqId, ts: early })
+    expect(await g.run(read)).toMatchObject({ value: { values: { y: 2 } } })
+  })
+
   it('nothing a peer sends can throw out of receive; junk is counted and dropped', async () => {
     const g = await TestGroup.create(procedures)
     const p = g.peer('v0')

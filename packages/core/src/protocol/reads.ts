@@ -52,7 +52,7 @@ function getTimestamp (s: PeerState, op: ReadOp): void {
   sendTimestampRequest(s, op)
 }
 
-const timestampRequestId = (s: PeerState, op: ReadOp): string => `${s.id}:ts:${op.id}`
+const timestampRequestId = (s: PeerState, op: ReadOp): string => `${s.id}:ts:${s.startedAt}:${op.id}`
 
 function sendTimestampRequest (s: PeerState, op: ReadOp): void {
   op.to = homeVoter(s, op.to)

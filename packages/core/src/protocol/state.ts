@@ -240,6 +240,8 @@ export interface PeerState {
   /** Remote read ids and timestamp-request ids (`ts-req`) this peer sent → its read. */
   readonly readIds: Map<string, number>
   nextReadId: number
+  /** When this incarnation of the peer started: request ids carry it, so an answer to a request sent before a restart never matches one sent after. */
+  readonly startedAt: number
   /** See homeVoter. */
   home: string | undefined
   lastHello: number
@@ -342,6 +344,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     reads: new Map(),
     readIds: new Map(),
     nextReadId: 0,
+    startedAt: setup.now,
     home: undefined,
     lastHello: -Infinity,
     nextDeadline: Infinity,
