@@ -45,17 +45,9 @@ export function sourceFingerprint (src: string): string {
       continue
     }
     if (c === '`') {
-      // Kept verbatim (printers leave template text alone), nested templates included.
-      let j = i + 1
-      let depth = 0
-      while (j < n && !(src[j] === '`' && depth === 0)) {
-        if (src[j] === '\\') { j += 2; continue }
-        if (src[j] === '$' && src[j + 1] === '{') { depth++; j += 2; continue }
-        if (src[j] === '}' && depth > 0) depth--
-        j++
-      }
-      emit(src.slice(i, j + 1))
-      i = j + 1
+      const t = template(src, i)
+      emit(t.text)
+      i = t.end
       continue
     }
     if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(next ?? ''))) {
@@ -83,6 +75,52 @@ export function sourceFingerprint (src: string): string {
 }
 
 const isWord = (c: string | undefined): boolean => c !== undefined && /[\w$]/.test(c)
+
+/**
+ * The template literal starting at `src[start]` (a backtick): its text kept
+ * verbatim (printers leave it alone), each `${…}` expression fingerprinted
+ * as code (printers space it as they like), nested templates included.
+ * Returns the fingerprinted literal and the index after its closing backtick.
+ */
+function template (src: string, start: number): { text: string, end: number } {
+  let text = '`'
+  let j = start + 1
+  while (j < src.length && src[j] !== '`') {
+    if (src[j] === '\\') { text += src.slice(j, j + 2); j += 2; continue }
+    if (src[j] === '$' && src[j + 1] === '{') {
+      const end = expressionEnd(src, j + 2)
+      text += `\${${sourceFingerprint(src.slice(j + 2, end))}}`
+      j = end + 1
+      continue
+    }
+    text += src[j]
+    j++
+  }
+  return { text: `${text}\``, end: j + 1 }
+}
+
+/** The index of the `}` that closes a template expression starting at `from` (braces, strings and templates inside skipped). */
+function expressionEnd (src: string, from: number): number {
+  let depth = 0
+  let j = from
+  while (j < src.length) {
+    const c = src[j] as string
+    if (c === '`') { j = template(src, j).end; continue }
+    if (c === '"' || c === "'") {
+      j++
+      while (j < src.length && src[j] !== c) j += src[j] === '\\' ? 2 : 1
+      j++
+      continue
+    }
+    if (c === '{') depth++
+    if (c === '}') {
+      if (depth === 0) return j
+      depth--
+    }
+    j++
+  }
+  return j
+}
 
 /** Whether `out` ends in `new X` or `new a.b.X` (so a following `()` is optional). */
 function afterNew (out: readonly string[]): boolean {

@@ -48,5 +48,14 @@ describe('sourceFingerprint', () => {
     expect(sourceFingerprint('f(a+b)*c')).not.toBe(sourceFingerprint('f(a)+b*c'))
     expect(sourceFingerprint('typeof x')).not.toBe(sourceFingerprint('typeofx'))
     expect(sourceFingerprint('`a${b}c`')).not.toBe(sourceFingerprint('`a${b}d`'))
+    expect(sourceFingerprint('`a ${b ?? "x"}`')).not.toBe(sourceFingerprint('`a ${b ?? "y"}`'))
+    expect(sourceFingerprint('`a${b}`')).not.toBe(sourceFingerprint('`a ${b}`'))
+  })
+
+  it('is the same for template expressions however a printer spaces them, nested templates and braces included', () => {
+    // Vitest (pretty) and tsx (whitespace-minified) print one procedure so.
+    const pretty = 'throw new Error(`only ${c?.name ?? c?.id ?? "an unknown caller"} is ${c?.role === undefined ? "none" : `a ${c.role}`} {${ { a: 1 }.a }}`);'
+    const tight = "throw new Error(`only ${c?.name??c?.id??'an unknown caller'} is ${c?.role===void 0?'none':`a ${c.role}`} {${{a:1}.a}}`)"
+    expect(sourceFingerprint(tight)).toBe(sourceFingerprint(pretty))
   })
 })
