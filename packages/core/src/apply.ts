@@ -8,6 +8,7 @@ import type { Cursor, GroupConfig, Outcome, Revoked, Thunk, TxnResult } from './
 import { metaEntry } from './protocol/meta.js'
 import { canonical, type Value } from './value.js'
 import { callerVerdicts, type CallVerifier } from './caller.js'
+import { callerOf, type CallerVerdict, type GenesisIdentity, type InviteReader, type ReadInvite } from './claims.js'
 
 /** What applying a run did: one result per thunk (in order), the cursor it persisted, and every key it wrote. */
 export interface AppliedRun {
@@ -28,12 +29,14 @@ export interface RunRules {
   readonly groupId: string
   /** Every call must carry a caller signature that holds (GroupConfig.signedCalls). */
   readonly signedCalls: boolean
-  /** GroupConfig.revoked: a verified caller revoked below a call's timestamp is refused. */
+  /** GroupConfig.revoked: a verified caller (or its invite) revoked below a call's timestamp is refused. */
   readonly revoked: readonly Revoked[]
+  /** GroupConfig.genesis: what callers' invites are checked against (absent: callers are known by id alone). */
+  readonly genesis?: GenesisIdentity
 }
 
 export function runRules (config: GroupConfig): RunRules {
-  return { txnRetentionMs: config.txnRetentionMs ?? DEFAULT_TXN_RETENTION_MS, txnSkewMs: config.txnSkewMs ?? DEFAULT_TXN_SKEW_MS, groupId: config.groupId, signedCalls: config.signedCalls ?? false, revoked: config.revoked ?? [] }
+  return { txnRetentionMs: config.txnRetentionMs ?? DEFAULT_TXN_RETENTION_MS, txnSkewMs: config.txnSkewMs ?? DEFAULT_TXN_SKEW_MS, groupId: config.groupId, signedCalls: config.signedCalls ?? false, revoked: config.revoked ?? [], ...(config.genesis === undefined ? {} : { genesis: config.genesis }) }
 }
 
 /**
@@ -51,6 +54,8 @@ export interface ApplierInit {
   readonly maxValueBytes?: number
   /** Checks callers' signatures (a group with `signedCalls`): the peer's DecisionSigner's `verify`. */
   readonly verifyCall?: CallVerifier
+  /** Reads the invites callers bring (net-libp2p's `inviteReader`); without it a call that brings one is refused. */
+  readonly readInvite?: InviteReader
   /**
    * Most keys whose newest value the applier remembers between runs (it is
    * the only writer of settlements and applies runs in timestamp order, so
@@ -94,6 +99,7 @@ export function storeApplier (init: ApplierInit): RunApplier {
   // key → its newest value as of the end of the last applied run (undefined: absent or deleted).
   const latest = new Map<string, Value | undefined>()
   let cachedUpTo: Timestamp | undefined
+  const invites = new Map<string, ReadInvite | null | Promise<ReadInvite | null>>()
   return async (run, base, rules) => {
     try {
       return await applyOnce(run, base, rules)
@@ -117,7 +123,7 @@ export function storeApplier (init: ApplierInit): RunApplier {
     const ids = run.map(t => t.clientTxnId)
     const [found, records] = await Promise.all([keys.length === 0 ? [] : init.store.latestValues(keys, (run[0] as Thunk).ts), init.store.txnRecords(ids)])
     for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
-    const verdicts = await checkCallers(run, rules, init.verifyCall)
+    const verdicts = await checkCallers(run, rules, init.verifyCall, init.readInvite, invites)
     const { batch, applied } = settleRun(init.registry, run, base, overlay, records, rules, evalOpts, verdicts)
     await init.store.write(batch)
     if (cacheKeys > 0) {
@@ -129,20 +135,11 @@ export function storeApplier (init: ApplierInit): RunApplier {
   }
 }
 
-/** The verdict on each signed caller of a run, when the group requires signed calls (none otherwise). */
-export function checkCallers (run: readonly Thunk[], rules: RunRules, verify: CallVerifier | undefined): Map<number, boolean> | Promise<Map<number, boolean>> {
+/** The verdict on each signed caller of a run (and its invite), when the group requires signed calls (none otherwise). */
+export function checkCallers (run: readonly Thunk[], rules: RunRules, verify: CallVerifier | undefined, readInvite?: InviteReader, invites?: Map<string, ReadInvite | null | Promise<ReadInvite | null>>): Map<number, CallerVerdict> | Promise<Map<number, CallerVerdict>> {
   if (!rules.signedCalls) return new Map()
   // A replica that cannot check refuses every call alike (it is misconfigured: Peer.open refuses to start so).
-  return callerVerdicts(rules.groupId, run, verify ?? (() => false))
-}
-
-/** Why a call in a group with signed calls does not run: unsigned, its signature does not hold, or its caller was revoked before it. */
-function callerRefusal (thunk: Thunk, verdict: boolean | undefined, revokedFrom: ReadonlyMap<string, Timestamp>): Outcome | undefined {
-  if (thunk.caller === undefined) return { status: 'aborted', error: 'PermissionDeniedError', reason: `${thunk.clientTxnId} carries no caller signature, and this group runs only signed calls` }
-  if (verdict !== true) return { status: 'aborted', error: 'ForgedCallError', reason: `${thunk.clientTxnId}'s caller signature does not hold for ${thunk.caller.id}: the call was not made by that member` }
-  const from = revokedFrom.get(thunk.caller.id)
-  if (from !== undefined && thunk.ts > from) return { status: 'aborted', error: 'PermissionDeniedError', reason: `${thunk.caller.id} was revoked from this group at ${from}, before ${thunk.clientTxnId} (${thunk.ts})` }
-  return undefined
+  return callerVerdicts(rules.groupId, run, verify ?? (() => false), readInvite, invites)
 }
 
 /**
@@ -209,7 +206,7 @@ export function settleRun (
   records: ReadonlyArray<string | undefined>,
   rules: RunRules,
   evalOpts: EvaluateOptions = {},
-  verdicts: ReadonlyMap<number, boolean> = new Map()
+  verdicts: ReadonlyMap<number, CallerVerdict> = new Map()
 ): { batch: StoreBatch, applied: AppliedRun } {
   const decided = new Map<string, string>()
   for (let i = 0; i < run.length; i++) {
@@ -227,11 +224,12 @@ export function settleRun (
   const checkpoints: Array<{ count: number, digest: string }> = []
   const states: number[] = []
   let count = base.count
-  const revokedFrom = new Map(rules.revoked.flatMap(r => r.kind === 'peer' ? [[r.id, r.from] as const] : []))
+  const revokedFrom = new Map(rules.revoked.map(r => [`${r.kind}:${r.id}`, r.from] as const))
   for (let i = 0; i < run.length; i++) {
     const thunk = run[i] as Thunk
     // A call nobody can vouch for has no effect and leaves no record (the real caller may still make it).
-    const refused = refusedAt(thunk, rules) ?? (rules.signedCalls ? callerRefusal(thunk, verdicts.get(i), revokedFrom) : undefined)
+    const who = rules.signedCalls ? callerOf(thunk, verdicts.get(i), rules.genesis, rules.groupId, revokedFrom) : undefined
+    const refused = refusedAt(thunk, rules) ?? (who !== undefined && 'refused' in who ? who.refused : undefined)
     const prior = decided.get(thunk.clientTxnId)
     let outcome: Outcome
     let writes: Array<readonly [string, Value | undefined]>
@@ -248,7 +246,7 @@ export function settleRun (
       writes = []
       results.push(toResult(record.ts, record.outcome, true))
     } else {
-      const ev = evaluate(registry, thunk, read, rules.signedCalls && thunk.caller !== undefined ? { ...evalOpts, caller: { id: thunk.caller.id } } : evalOpts)
+      const ev = evaluate(registry, thunk, read, who !== undefined && 'caller' in who ? { ...evalOpts, caller: who.caller } : evalOpts)
       outcome = ev.outcome
       dedupRecord = encodeRecord(thunk.ts, outcome)
       writes = ev.writes as Array<readonly [string, Value | undefined]>

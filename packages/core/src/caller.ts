@@ -1,5 +1,6 @@
 import type { DecisionSigner } from './protocol/reconfig/proof.js'
 import type { CallerSig, SubmitRequest, Thunk } from './types.js'
+import type { CallerVerdict, InviteReader, ReadInvite } from './claims.js'
 import { canonical, fromHex, toHex } from './value.js'
 
 /**
@@ -15,15 +16,15 @@ import { canonical, fromHex, toHex } from './value.js'
 const DOMAIN = 'tideline/call/1'
 const encoder = new TextEncoder()
 
-/** What a caller signs: its call, in group `groupId`. */
-export function callStatement (groupId: string, req: { readonly clientTxnId: string, readonly procedure: string, readonly hash: string, readonly args: unknown, readonly firstAt: number }): Uint8Array {
-  return encoder.encode(canonical({ domain: DOMAIN, group: groupId, clientTxnId: req.clientTxnId, procedure: req.procedure, hash: req.hash, args: req.args as never, firstAt: req.firstAt }))
+/** What a caller signs: its call, in group `groupId`, and the invite it presents with it (so no one can lend it another). */
+export function callStatement (groupId: string, req: { readonly clientTxnId: string, readonly procedure: string, readonly hash: string, readonly args: unknown, readonly firstAt: number }, invite?: string): Uint8Array {
+  return encoder.encode(canonical({ domain: DOMAIN, group: groupId, clientTxnId: req.clientTxnId, procedure: req.procedure, hash: req.hash, args: req.args as never, firstAt: req.firstAt, ...(invite === undefined ? {} : { invite }) }))
 }
 
-/** Signs `req` as peer `id` (it must be dated: the date is part of what is signed, and every retry carries it). */
-export async function signCall (groupId: string, id: string, signer: Pick<DecisionSigner, 'sign'>, req: SubmitRequest & { readonly firstAt: number }): Promise<SubmitRequest & { readonly firstAt: number, readonly caller: CallerSig }> {
-  const sig = await signer.sign(callStatement(groupId, req))
-  return { ...req, caller: { id, sig: toHex(sig) } }
+/** Signs `req` as peer `id`, presenting `invite` (it must be dated: the date is part of what is signed, and every retry carries it). */
+export async function signCall (groupId: string, id: string, signer: Pick<DecisionSigner, 'sign'>, req: SubmitRequest & { readonly firstAt: number }, invite?: string): Promise<SubmitRequest & { readonly firstAt: number, readonly caller: CallerSig }> {
+  const sig = await signer.sign(callStatement(groupId, req, invite))
+  return { ...req, caller: { id, sig: toHex(sig), ...(invite === undefined ? {} : { invite }) } }
 }
 
 const P = (1n << 255n) - 19n
@@ -66,22 +67,39 @@ export function strictSignature (sig: Uint8Array): boolean {
 /** A replica's verdict on a thunk's caller: a check every replica makes the same way. */
 export type CallVerifier = (peer: string, statement: Uint8Array, sig: Uint8Array) => boolean | Promise<boolean>
 
+type Maybe<T> = T | Promise<T>
+const then = <T, U>(v: Maybe<T>, f: (x: T) => Maybe<U>): Maybe<U> => v instanceof Promise ? v.then(f) : f(v)
+
+/** Most invites whose verdict an applier remembers (a verdict depends on the invite's text alone). */
+const INVITE_VERDICTS = 1024
+
 /**
  * Checks the caller of every thunk of `run` that has one (strict checks,
- * then `verify`, which must check the peer's key strictly too): index →
- * whether its signature holds. Synchronous when `verify` is. A verifier
- * that throws cannot decide, which is not a verdict: the error propagates
- * and the replica fails rather than diverge.
+ * then `verify`, which must check the peer's key strictly too), and the
+ * invite it brought (read by `readInvite`, its issuer's signature checked
+ * the same way; `invites` remembers verdicts by text): index → verdict.
+ * Synchronous when `verify` and `readInvite` are. A verifier that throws
+ * cannot decide, which is not a verdict: the error propagates and the
+ * replica fails rather than diverge.
  */
-export function callerVerdicts (groupId: string, run: readonly Thunk[], verify: CallVerifier): Map<number, boolean> | Promise<Map<number, boolean>> {
-  const out = new Map<number, boolean | Promise<boolean>>()
+export function callerVerdicts (groupId: string, run: readonly Thunk[], verify: CallVerifier, readInvite?: InviteReader, invites: Map<string, Maybe<ReadInvite | null>> = new Map()): Maybe<Map<number, CallerVerdict>> {
+  const signed = (peer: string, statement: Uint8Array, sig: Uint8Array): Maybe<boolean> => strictSignature(sig) ? verify(peer, statement, sig) : false
+  const inviteVerdict = (text: string): Maybe<ReadInvite | null> => {
+    let v = invites.get(text)
+    if (v === undefined) {
+      v = readInvite === undefined ? null : then(readInvite(text), r => r === undefined ? null : then(signed(r.claims.issuer, r.statement, r.sig), ok => ok ? r : null))
+      if (invites.size >= INVITE_VERDICTS) invites.clear()
+      invites.set(text, v)
+    }
+    return v
+  }
+  const out = new Map<number, Maybe<CallerVerdict>>()
   run.forEach((t, i) => {
     const c = t.caller
     if (c === undefined) return
-    const sig = fromHex(c.sig)
-    if (!strictSignature(sig)) { out.set(i, false); return }
-    out.set(i, verify(c.id, callStatement(groupId, t), sig))
+    const sig = signed(c.id, callStatement(groupId, t, c.invite), fromHex(c.sig))
+    out.set(i, c.invite === undefined ? then(sig, ok => ({ sig: ok })) : then(sig, ok => then(inviteVerdict(c.invite as string), invite => ({ sig: ok, invite }))))
   })
-  if ([...out.values()].every(v => typeof v === 'boolean')) return out as Map<number, boolean>
+  if ([...out.values()].every(v => !(v instanceof Promise))) return out as Map<number, CallerVerdict>
   return Promise.all([...out].map(async ([i, v]) => [i, await v] as const)).then(pairs => new Map(pairs))
 }

@@ -51,6 +51,7 @@ export { decisionStatement, checkProof, proofCovers } from './protocol/reconfig/
 export type { DecisionSigner, DecisionProof } from './protocol/reconfig/proof.js'
 export { signDecision, verifyDecision } from './decision-signing.js'
 export { callStatement, signCall, strictPoint, strictSignature, callerVerdicts, type CallVerifier } from './caller.js'
+export { MEMBER_ROLES, INVITE_EXPIRY_SKEW_MS, roleAllows, callerOf, type MemberRole, type GenesisIdentity, type InviteClaims, type ReadInvite, type InviteReader, type CallerVerdict } from './claims.js'
 export { reconnoiter } from './reconnaissance.js'
 export type { ReconnaissanceInit, ReconnaissanceTarget } from './reconnaissance.js'
 export * as constants from './constants.js'

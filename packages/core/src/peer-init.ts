@@ -1,3 +1,4 @@
+import type { InviteReader } from './claims.js'
 import type { RunApplier } from './apply.js'
 import * as C from './constants.js'
 import type { Message } from './messages.js'
@@ -76,6 +77,14 @@ export interface PeerInit {
    * @default none
    */
   readonly signer?: DecisionSigner
+  /**
+   * Callers' invites, in a group of signed calls: `invite` is this peer's
+   * own (text form), presented with each call it signs (absent: it is the
+   * creator or a genesis voter); `readInvite` reads the ones calls bring, for
+   * the default applier (net-libp2p's `inviteReader`).
+   */
+  readonly invite?: string
+  readonly readInvite?: InviteReader
   /**
    * The group members this peer can reach now (the host's connections). A
    * peer that hears from none of its epoch's voters asks them how the group

@@ -86,6 +86,7 @@ export class Peer {
   private readonly checkInvariants: boolean
   private readonly selfTimed: boolean
   private readonly signer: DecisionSigner | undefined
+  private readonly invite: string | undefined
   /** The armed timer (selfTimed) and the time it fires at. */
   private timer: ReturnType<typeof setTimeout> | undefined
   private armedAt = Infinity
@@ -104,13 +105,14 @@ export class Peer {
     this.snapshots = new PeerSnapshots(init.store)
     const signer = init.signer
     if (init.config.signedCalls === true && signer === undefined) throw new TypeError(`group ${init.config.groupId} runs only signed calls: this peer needs a signer to check them`)
-    this.applier = init.applier ?? storeApplier({ store: init.store, registry: init.registry, maxValueBytes, ...(signer === undefined ? {} : { verifyCall: (peer: string, statement: Uint8Array, sig: Uint8Array) => signer.verify(peer, statement, sig) }) })
+    this.applier = init.applier ?? storeApplier({ store: init.store, registry: init.registry, maxValueBytes, ...(init.readInvite === undefined ? {} : { readInvite: init.readInvite }), ...(signer === undefined ? {} : { verifyCall: (peer: string, statement: Uint8Array, sig: Uint8Array) => signer.verify(peer, statement, sig) }) })
     this.clock = init.clock
     this.transport = init.send
     this.log = init.logger ?? (() => {})
     this.checkInvariants = init.checkInvariants ?? false
     this.selfTimed = init.selfTimed ?? false
     this.signer = init.signer
+    this.invite = init.invite
     this.state = newPeerState({ id: init.id, config: init.config, registry: init.registry, options: peerOptions(init), now: init.clock.now() })
   }
 
@@ -282,7 +284,7 @@ export class Peer {
   submit (req: SubmitRequest, options: CallOptions = {}): Promise<TxnResult> {
     // In a group of signed calls this peer signs its own (unless the caller brought a signature).
     if (this.state.config.signedCalls === true && req.caller === undefined && this.signer !== undefined) {
-      return signCall(this.state.config.groupId, this.id, this.signer, { ...req, firstAt: req.firstAt ?? Math.floor(this.clock.now()) }).then(signed => this.submit(signed, options))
+      return signCall(this.state.config.groupId, this.id, this.signer, { ...req, firstAt: req.firstAt ?? Math.floor(this.clock.now()) }, this.invite).then(signed => this.submit(signed, options))
     }
     return this.call<TxnResult>(options, call => ({ t: 'submit', call, req, timeoutMs: options.timeoutMs }))
   }
@@ -325,11 +327,9 @@ export class Peer {
   }
 
   /**
-   * As a voter, revokes members (peer ids) and invites (hex SHA-256 of the
-   * signed body) in the next epoch change, together; resolves with that epoch once
-   * installed (protocol/reconfig/revoke.ts says what follows). An admin
-   * elsewhere sends a `revoke` message (NetClient.revoke). Rejects after
-   * `timeoutMs`; the revocation stays pending.
+   * As a voter, revokes members (peer ids) and invites (hex SHA-256 of the signed body) together in the next
+   * epoch change; resolves with that epoch once installed (see reconfig/revoke.ts). Admins elsewhere use
+   * NetClient.revoke. Rejects after `timeoutMs`; the revocation stays pending.
    */
   async revoke (targets: readonly Revocation[], options: CallOptions = {}): Promise<number> {
     try {

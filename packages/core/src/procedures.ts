@@ -1,3 +1,4 @@
+import type { MemberRole } from './claims.js'
 import { DEFAULT_MAX_VALUE_BYTES } from './constants.js'
 import { NondeterminismError, ProcedureError, ProcedureHashMismatchError, TidelineError, UndeclaredKeyError, UnknownProcedureError } from './errors.js'
 import { sourceFingerprint } from './fingerprint.js'
@@ -27,9 +28,11 @@ export interface Tx {
   readonly caller: Caller | undefined
 }
 
-/** A verified caller: its peer id. */
+/** A verified caller: its peer id, and in a group made from a signed genesis the role and name its invite gives it (claims.ts). */
 export interface Caller {
   readonly id: string
+  readonly role?: MemberRole
+  readonly name?: string
 }
 
 export interface KeySets {
@@ -246,7 +249,7 @@ class EvalTx implements Tx {
     this.thunk = thunk
     this.source = source
     this.maxBytes = maxBytes
-    this.caller = caller === undefined ? undefined : Object.freeze({ id: caller.id })
+    this.caller = caller === undefined ? undefined : Object.freeze({ ...caller })
   }
 
   get (key: string): Value | undefined {

@@ -1,5 +1,6 @@
 import type { Timestamp } from './timestamp.js'
 import type { Value } from './value.js'
+import type { GenesisIdentity } from './claims.js'
 
 /** A peer's role in the group. */
 export type Role = 'voter' | 'observer'
@@ -15,8 +16,13 @@ export interface GroupConfig {
   readonly voters: readonly string[]
   /** Content hash of the procedure registry every member must run. */
   readonly registryHash: string
-  /** The peer id of the group's creator (it signed the genesis; an admin, never revoked). */
-  readonly creator?: string
+  /**
+   * The signed genesis this group was made from (its creator: an admin, never
+   * revoked; its voters: the issuers of invites; its digest): what every
+   * replica checks a caller's invite against. Absent: callers are known by
+   * their id alone (`tx.caller` has no role). Fixed at genesis.
+   */
+  readonly genesis?: GenesisIdentity
   /**
    * How long a clientTxnId stays exactly-once, in ms after its first
    * submission (`firstAt`): a later retry is aborted with
@@ -69,6 +75,12 @@ export interface Revoked extends Revocation {
 export interface CallerSig {
   readonly id: string
   readonly sig: string
+  /**
+   * The invite the caller was admitted with, in its text form (covered by
+   * the signature): every replica reads the caller's role and name from it
+   * (claims.ts). Absent for the group's creator and genesis voters.
+   */
+  readonly invite?: string
 }
 
 /**

@@ -107,7 +107,11 @@ function caller (x: unknown, what: string): void {
   const c = obj(x, what)
   str(c.id, `${what}.id`)
   signature(c.sig, `${what}.sig`)
+  if (c.invite !== undefined) str(c.invite, `${what}.invite`, MAX_INVITE_TEXT)
 }
+
+/** An invite's text form is a few hundred characters; anything far longer is not one. */
+const MAX_INVITE_TEXT = 4096
 
 function proof (x: unknown): void {
   const p = obj(x, 'proof')

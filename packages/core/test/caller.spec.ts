@@ -3,7 +3,7 @@ import { ed25519 } from '@noble/curves/ed25519.js'
 import { describe, expect, it } from 'vitest'
 import {
   Hasher, MemoryStore, TS_ZERO, callStatement, createRegistry, fromHex, makeTimestamp, peerTag, storeApplier, strictPoint, strictSignature, toHex,
-  type CallerSig, type Cursor, type RunRules, type Thunk, type Tx
+  type CallerSig, type Cursor, type InviteClaims, type ReadInvite, type RunRules, type Thunk, type Tx
 } from '../src/index.js'
 
 // Signed calls: every replica's verdict on a caller must be the same, so the strict checks before the
@@ -104,6 +104,51 @@ describe('signed calls in the applier', () => {
     // In a group without signed calls nothing proves who called, so nothing is refused here (voters refuse the member's submissions).
     const open = await storeApplier({ store: new MemoryStore(), registry, verifyCall })(run, base, { ...rules, signedCalls: false, revoked })
     expect(open.results.map(r => r.status)).toEqual(['committed', 'committed', 'committed'])
+  })
+
+  it('in a group made from a signed genesis, tx.caller carries its invite\'s role and name, checked by every replica', async () => {
+    // Invites in a test form: the claims as JSON, signed by the issuer (the applier checks the issuer's signature).
+    const genesis = { creator: 'creator', voters: ['issuer', 'voter2'], digest: 'g1' }
+    const inviteOf = (claims: Record<string, unknown>, signer = 'issuer'): string => JSON.stringify({ claims: { groupId: 'g', genesis: 'g1', issuer: 'issuer', expiresAt: 5_000, role: 'writer', ...claims }, sig: toHex(new Uint8Array(sign(null, new TextEncoder().encode(JSON.stringify(claims)), keyOf(signer).privateKey))), raw: JSON.stringify(claims) })
+    const readInvite = (text: string): ReadInvite | undefined => {
+      try {
+        const v = JSON.parse(text) as { claims: InviteClaims, sig: string, raw: string }
+        return { claims: v.claims, digest: v.raw.length.toString(16).padStart(64, '0'), statement: new TextEncoder().encode(v.raw), sig: fromHex(v.sig) }
+      } catch { return undefined }
+    }
+    const calls: Array<[string, string | undefined, string?]> = [
+      ['alice', inviteOf({ role: 'writer', name: 'Alice' })], // a writer with a name
+      ['rita', inviteOf({ role: 'reader' })], // a reader may not call
+      ['bob', inviteOf({ role: 'admin', peer: 'carol' })], // issued to another peer
+      ['dave', inviteOf({ role: 'admin', expiresAt: -100_000 })], // expired long before the call (beyond the skew)
+      ['erin', inviteOf({ role: 'admin' }, 'mallory')], // not signed by its issuer
+      ['frank', inviteOf({ role: 'admin', issuer: 'voter2' })], // claims voter2 issued it, signed by issuer: does not hold
+      ['creator', undefined], // the creator needs none: admin
+      ['voter2', undefined], // a genesis voter needs none: voter
+      ['gina', undefined], // anyone else does
+      ['hal', inviteOf({ role: 'writer', name: 'Hal' }), inviteOf({ role: 'admin', name: 'Hal' })] // signed with one invite, presented with another
+    ]
+    const byRole = createRegistry({ who: { keys: (a: { k: string }) => ({ reads: [], writes: [a.k] }), run: (tx: Tx) => ({ role: tx.caller?.role ?? null, name: tx.caller?.name ?? null }) } })
+    const whoRun = calls.map(([who, invite, swapped], i) => {
+      const t = { ...thunk(i, `c${i}`, `k${i}`, undefined), procedure: 'who', hash: byRole.procedures.get('who')?.hash ?? '' }
+      const sig = toHex(new Uint8Array(sign(null, callStatement('g', t, invite), keyOf(who).privateKey)))
+      const presented = swapped ?? invite
+      return { ...t, caller: { id: who, sig, ...(presented === undefined ? {} : { invite: presented }) } }
+    })
+    const results = []
+    for (let replica = 0; replica < 2; replica++) {
+      const applied = await storeApplier({ store: new MemoryStore(), registry: byRole, verifyCall, readInvite })(whoRun, base, { ...rules, genesis })
+      results.push(applied.results.map(r => r.status === 'committed' ? r.value : r.error))
+    }
+    expect(results[0]).toEqual([
+      { role: 'writer', name: 'Alice' }, 'PermissionDeniedError', 'PermissionDeniedError', 'PermissionDeniedError', 'PermissionDeniedError', 'PermissionDeniedError',
+      { role: 'admin', name: null }, { role: 'voter', name: null }, 'PermissionDeniedError', 'ForgedCallError'
+    ])
+    expect(results[1]).toEqual(results[0])
+    // A revoked invite stops admitting from the revocation on.
+    const digest = readInvite(calls[0]?.[1] as string)?.digest as string
+    const revoked = await storeApplier({ store: new MemoryStore(), registry: byRole, verifyCall, readInvite })([whoRun[0] as Thunk], base, { ...rules, genesis, revoked: [{ kind: 'invite', id: digest, from: TS_ZERO }] })
+    expect(revoked.results[0]).toMatchObject({ status: 'aborted', error: 'PermissionDeniedError', reason: expect.stringContaining('revoked') })
   })
 
   it('in a group without signed calls, callers are not checked and tx.caller is undefined', async () => {

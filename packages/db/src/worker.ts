@@ -3,6 +3,7 @@ import { ProcedureHashMismatchError, STORE_METHODS, StoreFailedError, storeAppli
 import { IdbStore } from '@tideline/store-idb'
 import { registryOf } from './procedures.js'
 import { webCryptoCallVerifier } from './call-verifier.js'
+import { inviteReader } from '@tideline/net-libp2p/invite-reader'
 
 /**
  * What a database's Web Worker serves over Comlink: every method of the
@@ -42,7 +43,7 @@ export function serveWorker (procedures: object): void {
       if (registryHash !== registry.hash) throw new ProcedureHashMismatchError(`the worker's procedures hash to ${registry.hash}, the page's to ${registryHash}: both must import the same procedures`)
       if (state.store !== undefined) return
       state.store = await IdbStore.open({ name })
-      state.apply = storeApplier({ store: state.store, registry, verifyCall: webCryptoCallVerifier() })
+      state.apply = storeApplier({ store: state.store, registry, verifyCall: webCryptoCallVerifier(), readInvite: inviteReader() })
     },
     applyRun: async (run: readonly Thunk[], base: Cursor, rules: RunRules) => {
       if (state.apply === undefined) throw new StoreFailedError('the worker store is not open')

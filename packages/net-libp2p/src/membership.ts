@@ -1,7 +1,9 @@
-import { decode, encode } from 'cborg'
+import { encode } from 'cborg'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { InvalidCredentialError, type GroupConfig } from '@tideline/core'
+import { InvalidCredentialError, MEMBER_ROLES, roleAllows, type GroupConfig, type MemberRole } from '@tideline/core'
+import { GENESIS_DOMAIN, INVITE_DOMAIN, concat, decodeBody } from './documents.js'
+import { MAX_INVITE_NAME as MAX_NAME } from './invite-reader.js'
 
 /**
  * Who belongs to a group, proven by signatures rather than by a server.
@@ -22,10 +24,6 @@ import { InvalidCredentialError, type GroupConfig } from '@tideline/core'
  * replayed as another.
  */
 
-const GENESIS_DOMAIN = new TextEncoder().encode('tideline/genesis/v1\n')
-const INVITE_DOMAIN = new TextEncoder().encode('tideline/invite/v1\n')
-/** Signed documents are small; anything bigger is refused before decoding. */
-const MAX_DOCUMENT_BYTES = 64 * 1024
 /** Clock skew tolerated when checking an invite's expiry. */
 const EXPIRY_SKEW_MS = 60_000
 
@@ -51,26 +49,15 @@ export interface SignedGenesis {
   readonly sig: Uint8Array
 }
 
-/**
- * What a member may do, each role including the ones before it: a `reader`
- * reads and subscribes; a `writer` calls procedures too; a `voter` may be
- * voted in as a voter; an `admin` may also invite and revoke. Genesis voters
- * are voters; the group's creator is an admin.
- */
-export type MemberRole = 'reader' | 'writer' | 'voter' | 'admin'
-export const MEMBER_ROLES: readonly MemberRole[] = ['reader', 'writer', 'voter', 'admin']
-
-/** Whether `role` includes `need`. */
-export function roleAllows (role: MemberRole | undefined, need: MemberRole): boolean {
-  return role !== undefined && MEMBER_ROLES.indexOf(role) >= MEMBER_ROLES.indexOf(need)
-}
+// Roles are the core's (every replica checks a caller's role from its invite): re-exported here for hosts.
+export { MEMBER_ROLES, roleAllows }
+export type { MemberRole }
 
 /** The role an invite grants (invites made before roles existed grant `writer`). */
 export function inviteRole (invite: Invite): MemberRole {
   return invite.role ?? 'writer'
 }
 
-const MAX_NAME = 64
 
 export interface Invite {
   readonly v: 1
@@ -94,15 +81,6 @@ export interface SignedInvite {
   readonly sig: Uint8Array
 }
 
-const DECODE = { strict: true, allowIndefinite: false, allowUndefined: false, allowBigInt: false, rejectDuplicateMapKeys: true, useMaps: false } as const
-
-function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.byteLength + b.byteLength)
-  out.set(a, 0)
-  out.set(b, a.byteLength)
-  return out
-}
-
 async function sign (key: PrivateKey, domain: Uint8Array, body: Uint8Array): Promise<Uint8Array> {
   return key.sign(concat(domain, body))
 }
@@ -117,28 +95,6 @@ async function verify (signer: string, domain: Uint8Array, body: Uint8Array, sig
   if (publicKey === undefined) throw new InvalidCredentialError(`signer ${signer} does not embed a public key (use Ed25519 peer ids)`)
   try {
     return await publicKey.verify(concat(domain, body), sig)
-  } catch {
-    return false
-  }
-}
-
-function decodeBody (body: Uint8Array, what: string): Record<string, unknown> {
-  if (!(body instanceof Uint8Array) || body.byteLength > MAX_DOCUMENT_BYTES) throw new InvalidCredentialError(`${what} must be at most ${MAX_DOCUMENT_BYTES} bytes`)
-  let v: unknown
-  try {
-    v = decode(body, DECODE)
-  } catch (err) {
-    throw new InvalidCredentialError(`${what} does not decode: ${(err as Error).message}`, { cause: err })
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InvalidCredentialError(`${what} must be a map`)
-  return v as Record<string, unknown>
-}
-
-function isPeerIdString (s: unknown): s is string {
-  if (typeof s !== 'string' || s.length > 128) return false
-  try {
-    peerIdFromString(s)
-    return true
   } catch {
     return false
   }
@@ -200,14 +156,14 @@ export async function verifyGenesis (signed: SignedGenesis, creator?: string): P
   return g
 }
 
-/** The protocol's view of a genesis: epoch 0. */
-export function configFromGenesis (g: Genesis): GroupConfig {
+/** The protocol's view of a genesis (whose body digest is `digest`): epoch 0. */
+export function configFromGenesis (g: Genesis, digest: string): GroupConfig {
   return {
     groupId: g.groupId,
     epoch: 0,
     voters: [...g.voters],
     registryHash: g.registryHash,
-    creator: g.creator,
+    genesis: { creator: g.creator, voters: [...g.voters], digest },
     ...(g.txnRetentionMs === undefined ? {} : { txnRetentionMs: g.txnRetentionMs }),
     ...(g.txnSkewMs === undefined ? {} : { txnSkewMs: g.txnSkewMs }),
     ...(g.signedCalls === true ? { signedCalls: true } : {})
@@ -261,16 +217,14 @@ export function encodeSigned (s: SignedGenesis | SignedInvite): string {
   return btoa(bin).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '')
 }
 
-export function decodeSigned (text: string): SignedGenesis {
-  if (typeof text !== 'string' || text.length > MAX_DOCUMENT_BYTES * 2) throw new InvalidCredentialError('signed document too long')
-  let bin: string
+function isPeerIdString (s: unknown): s is string {
+  if (typeof s !== 'string' || s.length > 128) return false
   try {
-    bin = atob(text.trim().replaceAll('-', '+').replaceAll('_', '/'))
-  } catch (err) {
-    throw new InvalidCredentialError('signed document is not base64url', { cause: err })
+    peerIdFromString(s)
+    return true
+  } catch {
+    return false
   }
-  const bytes = Uint8Array.from(bin, c => c.charCodeAt(0))
-  const v = decodeBody(bytes, 'signed document')
-  if (!(v.body instanceof Uint8Array) || !(v.sig instanceof Uint8Array)) throw new InvalidCredentialError('signed document must be { body, sig } bytes')
-  return { body: v.body, sig: v.sig }
 }
+
+export { decodeSigned } from './documents.js'

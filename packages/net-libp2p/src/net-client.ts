@@ -10,7 +10,7 @@ import { peerIdOf } from './addresses.js'
 import { createNodeLibp2p, type TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
 import { requestJoin } from './join.js'
-import type { Genesis, SignedInvite } from './membership.js'
+import { encodeSigned, type Genesis, type SignedInvite } from './membership.js'
 
 export interface NetClientInit {
   readonly privateKey: PrivateKey
@@ -156,7 +156,7 @@ export class NetClient {
     // signed calls, signed once: the date is part of what is signed).
     const dated = { ...submitted, firstAt: submitted.firstAt ?? Date.now() }
     const req = this.genesis.signedCalls === true && dated.caller === undefined
-      ? await signCall(this.genesis.groupId, this.id, this.init.signer ?? this.init.privateKey, dated)
+      ? await signCall(this.genesis.groupId, this.id, this.init.signer ?? this.init.privateKey, dated, this.init.invite === undefined ? undefined : encodeSigned(this.init.invite))
       : dated
     return this.attempt(this.calls, req.clientTxnId, options.signal, undefined, to => {
       this.transport.send(to, { t: 'submit', req, replyTo: this.id })

@@ -5,7 +5,8 @@ import { Peer, ProcedureHashMismatchError, type DecisionSigner, type Logger, typ
 import { peerIdOf } from './addresses.js'
 import type { TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
-import { configFromGenesis, genesisDigest, roleAllows, verifyGenesis, type Genesis, type MemberRole, type SignedGenesis, type SignedInvite } from './membership.js'
+import { inviteReader } from './invite-reader.js'
+import { configFromGenesis, encodeSigned, genesisDigest, roleAllows, verifyGenesis, type Genesis, type MemberRole, type SignedGenesis, type SignedInvite } from './membership.js'
 import { requestJoin, serveJoin } from './join.js'
 import { libp2pDecisionSigner } from './decision-keys.js'
 import { Members } from './members.js'
@@ -145,7 +146,7 @@ export class NetPeer {
       const mine = [...init.registry.procedures.values()].map(p => `${p.name} ${p.hash.slice(0, 12)}`).join(', ')
       throw new ProcedureHashMismatchError(`this peer's procedures hash to ${init.registry.hash}, but group ${genesis.groupId} runs procedures ${genesis.registryHash}. This peer's: ${mine}. Compare with the group's (tideline-relay hash --each --procedures <the relays' module>), then open with the procedures the group runs, or start the group's relays with this app's procedures module (tideline-relay run --procedures <module>)`)
     }
-    const config = configFromGenesis(genesis)
+    const config = configFromGenesis(genesis, await genesisDigest(init.genesis.body))
     const ref: { transport?: MessageTransport, contacts?: () => string[], peer?: Peer } = {}
     const members = new Members(genesis, () => ref.peer?.config.voters ?? [], p => init.admit?.(p) ?? false, () => ref.peer?.config.revoked ?? [])
     const peer = await Peer.open({
@@ -161,6 +162,9 @@ export class NetPeer {
       // Decisions carry their accepting majority's signatures (this peer signs what it accepts), so any member may pass one on.
       signer: init.signer ?? libp2pDecisionSigner(init.privateKey),
       contacts: () => ref.contacts?.() ?? [],
+      // Its calls present its invite; the calls it evaluates are checked against theirs.
+      readInvite: inviteReader(),
+      ...(init.invite === undefined ? {} : { invite: encodeSigned(init.invite) }),
       ...(init.applier === undefined ? {} : { applier: init.applier }),
       ...(init.logger === undefined ? {} : { logger: init.logger }),
       ...(init.candidate === undefined ? {} : { candidate: init.candidate }),

@@ -17,7 +17,7 @@ describe('signed genesis and invites', () => {
     const voters = await Promise.all([key(), key(), key()])
     const signed = await createGenesis(creator.key, { groupId: 'bank', voters: voters.map(v => v.id), registryHash: 'r1', createdAt: 1 })
     const g = await verifyGenesis(decodeSigned(encodeSigned(signed)), creator.id)
-    expect(configFromGenesis(g)).toEqual({ groupId: 'bank', epoch: 0, voters: voters.map(v => v.id), registryHash: 'r1', creator: creator.id })
+    expect(configFromGenesis(g, 'd1')).toEqual({ groupId: 'bank', epoch: 0, voters: voters.map(v => v.id), registryHash: 'r1', genesis: { creator: creator.id, voters: voters.map(v => v.id), digest: 'd1' } })
 
     const other = await key()
     await expect(verifyGenesis(signed, other.id)).rejects.toMatchObject({ name: 'InvalidCredentialError' })
@@ -37,8 +37,8 @@ describe('signed genesis and invites', () => {
     const creator = await key()
     const voters = [(await key()).id]
     const g = await verifyGenesis(await createGenesis(creator.key, { groupId: 'g', voters, registryHash: 'r', txnRetentionMs: 60_000 }))
-    expect(configFromGenesis(g)).toMatchObject({ txnRetentionMs: 60_000 })
-    expect(configFromGenesis(g).txnSkewMs).toBeUndefined()
+    expect(configFromGenesis(g, 'd1')).toMatchObject({ txnRetentionMs: 60_000 })
+    expect(configFromGenesis(g, 'd1').txnSkewMs).toBeUndefined()
     for (const bad of [0, -5, 1.5]) {
       await expect(createGenesis(creator.key, { groupId: 'g', voters, registryHash: 'r', txnRetentionMs: bad })).rejects.toMatchObject({ name: 'InvalidCredentialError', message: expect.stringContaining('txnRetentionMs') as unknown })
     }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { MemoryStore, signCall } from '@tideline/core'
-import { NetClient, NetPeer, createNodeLibp2p } from '@tideline/net-libp2p'
+import { NetClient, NetPeer, createNodeLibp2p, encodeSigned } from '@tideline/net-libp2p'
 import { nodeDecisionSigner } from '@tideline/relay'
 import { workloadRegistry } from '@tideline/workloads'
 import { startLocalGroup, type Health, type LocalGroupOptions, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
@@ -85,6 +85,19 @@ describe('a group of signed calls', () => {
     expect(new Set(seen.map(s => s.h.digest)).size).toBe(1)
   }, 60_000)
 
+  it('a procedure sees its caller\'s role and name from its invite, checked by every replica: only an admin passes a rule on roles', async () => {
+    const group = g.group()
+    const ada = await group.startClient(TIMEOUTS, { invite: await group.createInvite({ role: 'admin', name: 'ada' }) })
+    const wes = await group.startClient(TIMEOUTS, { invite: await group.createInvite({ role: 'writer', name: 'wes' }) })
+    g.clients.push(ada, wes)
+    const admin = (k: string): { procedure: string, hash: string, args: { k: string } } => ({ procedure: 'adminNote', hash: hash('adminNote'), args: { k } })
+    expect(await ada.call({ clientTxnId: 'ada-1', ...admin('limit') })).toMatchObject({ status: 'committed', value: { id: ada.id, role: 'admin', name: 'ada' } })
+    expect(await wes.call({ clientTxnId: 'wes-1', ...admin('limit') })).toMatchObject({ status: 'aborted', error: 'ProcedureError', reason: expect.stringContaining('wes is a writer') })
+    await waitQuiescent(group.relays, 30_000)
+    for (const r of group.relays) expect((await wes.read(['admin/limit'], 'snapshot', { voter: r.id })).values).toEqual({ 'admin/limit': { id: ada.id, role: 'admin', name: 'ada' } })
+    expect(new Set((await Promise.all(group.relays.map(async r => r.health()))).map(h => h.digest)).size).toBe(1)
+  }, 60_000)
+
   it('calls whose caller a coordinator forges (a voter of the group) are aborted with ForgedCallError on every replica; what it passes on unaltered runs', async () => {
     const group = g.group()
     const aliceKey = await generateKeyPair('Ed25519')
@@ -108,19 +121,24 @@ describe('a group of signed calls', () => {
     try {
       await waitUntil('the rogue is voted in', async () => (await Promise.all(group.relays.map(async r => (await r.health()).voters))).every(v => v.includes(id)), 30_000)
       const note = (k: string): { procedure: string, hash: string, args: { k: string } } => ({ procedure: 'signNote', hash: hash('signNote'), args: { k } })
-      // Alice's own signed call, minted by the rogue as it came: it runs, as Alice's.
-      const honest = await signCall('signed-test', alice.id, aliceSigner, { clientTxnId: 'via-rogue-1', ...note('r1'), firstAt: Date.now() })
+      // Alice's own signed call (presenting her invite), minted by the rogue as it came: it runs, as Alice's.
+      const aliceInvite = encodeSigned(group.invite)
+      const honest = await signCall('signed-test', alice.id, aliceSigner, { clientTxnId: 'via-rogue-1', ...note('r1'), firstAt: Date.now() }, aliceInvite)
       expect(await rogue.peer.submit(honest)).toMatchObject({ status: 'committed', value: alice.id })
       // Alice's signature, on arguments the rogue changed.
-      const altered = await signCall('signed-test', alice.id, aliceSigner, { clientTxnId: 'via-rogue-2', ...note('r2'), firstAt: Date.now() })
+      const altered = await signCall('signed-test', alice.id, aliceSigner, { clientTxnId: 'via-rogue-2', ...note('r2'), firstAt: Date.now() }, aliceInvite)
       expect(await rogue.peer.submit({ ...altered, args: { k: 'r2-changed' } })).toMatchObject({ status: 'aborted', error: 'ForgedCallError' })
       // A call the rogue makes up in Alice's name, signed with its own key.
-      const madeUp = await signCall('signed-test', alice.id, nodeDecisionSigner(key), { clientTxnId: 'via-rogue-3', ...note('r3'), firstAt: Date.now() })
+      const madeUp = await signCall('signed-test', alice.id, nodeDecisionSigner(key), { clientTxnId: 'via-rogue-3', ...note('r3'), firstAt: Date.now() }, aliceInvite)
       expect(await rogue.peer.submit(madeUp)).toMatchObject({ status: 'aborted', error: 'ForgedCallError' })
-      // The rogue coordinated all three (they were in its batches), and every replica reached the same outcomes.
-      expect(rogue.peer.status().counters.minted).toBeGreaterThanOrEqual(3)
+      // Alice's call with an admin invite the rogue holds lent to it (to pass a rule on roles): her signature covers her own invite.
+      const adminInvite = encodeSigned(await group.createInvite({ role: 'admin' }))
+      const lent = await signCall('signed-test', alice.id, aliceSigner, { clientTxnId: 'via-rogue-4', procedure: 'adminNote', hash: hash('adminNote'), args: { k: 'r4' }, firstAt: Date.now() }, aliceInvite)
+      expect(await rogue.peer.submit({ ...lent, caller: { ...lent.caller, invite: adminInvite } })).toMatchObject({ status: 'aborted', error: 'ForgedCallError' })
+      // The rogue coordinated all four (they were in its batches), and every replica reached the same outcomes.
+      expect(rogue.peer.status().counters.minted).toBeGreaterThanOrEqual(4)
       await waitQuiescent(group.relays, 30_000)
-      const keys = ['note/r1', 'note/r2', 'note/r2-changed', 'note/r3']
+      const keys = ['note/r1', 'note/r2', 'note/r2-changed', 'note/r3', 'admin/r4']
       for (const r of group.relays) expect((await alice.read(keys, 'snapshot', { voter: r.id })).values).toEqual({ 'note/r1': alice.id })
       const healths = await Promise.all(group.relays.map(async r => r.health()))
       await waitUntil('the rogue evaluated as far', async () => rogue.peer.status().evaluated === (healths[0] as Health).evaluated, 10_000)

@@ -51,6 +51,18 @@ export const workloadProcedures = {
       tx.put(`note/${a.k}`, who)
       return who
     }
+  },
+  /** A rule on the caller's role (its invite's claims, checked by every replica): only an admin sets `admin/<k>`. */
+  adminNote: {
+    keys: (a: { k: string }) => ({ reads: [], writes: [`admin/${a.k}`] }),
+    run (tx: Tx, a: { k: string }): Value {
+      const c = tx.caller
+      const role = c?.role ?? 'no member every replica knows'
+      if (c?.role !== 'admin') throw new Error(`only an admin may set admin/${a.k}; ${c?.name ?? c?.id ?? 'an unknown caller'} is a ${role}`)
+      const by = { id: c.id, role: c.role, name: c.name ?? null }
+      tx.put(`admin/${a.k}`, by)
+      return by
+    }
   }
 } satisfies ProcedureMap
 

@@ -51,7 +51,7 @@ export function onRevokeRequest (s: PeerState, waiter: RevokeWaiter, targets: re
     answer(s, waiter, undefined, new PermissionDeniedError(`${waiter.to} may not revoke in this group (only an admin may)`))
     return
   }
-  if (targets.some(t => t.kind === 'peer' && t.id === s.config.creator)) {
+  if (targets.some(t => t.kind === 'peer' && t.id === s.config.genesis?.creator)) {
     answer(s, waiter, undefined, new PermissionDeniedError('the group\'s creator cannot be revoked: it signs the genesis every member checks'))
     return
   }
