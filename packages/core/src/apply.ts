@@ -4,11 +4,11 @@ import { StateDigest } from './state-digest.js'
 import { evaluate, type EvaluateOptions, type ProcedureRegistry } from './procedures.js'
 import type { Settlement, Store, StoreBatch } from './store.js'
 import { maxTimestamp, timestampMs, timestampSuccessor, type Timestamp } from './timestamp.js'
-import type { Cursor, GroupConfig, Outcome, Revoked, Thunk, TxnResult } from './types.js'
+import type { Cursor, GenesisIdentity, GroupConfig, Outcome, Revoked, Thunk, TxnResult } from './types.js'
 import { metaEntry } from './protocol/meta.js'
 import { canonical, type Value } from './value.js'
 import { callerVerdicts, type CallVerifier } from './caller.js'
-import { callerOf, type CallerVerdict, type GenesisIdentity, type InviteReader, type ReadInvite } from './claims.js'
+import { callerOf, type CallerVerdict, type InviteReader, type ReadInvite } from './claims.js'
 
 /** What applying a run did: one result per thunk (in order), the cursor it persisted, and every key it wrote. */
 export interface AppliedRun {

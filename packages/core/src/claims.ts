@@ -1,6 +1,6 @@
 import type { Caller } from './procedures.js'
 import { timestampMs, type Timestamp } from './timestamp.js'
-import type { Outcome, Thunk } from './types.js'
+import type { GenesisIdentity, MemberRole, Outcome, Thunk } from './types.js'
 
 /**
  * Who a caller is, as every replica agrees (issue 27, docs/design/permissions.md):
@@ -13,25 +13,12 @@ import type { Outcome, Thunk } from './types.js'
  * coordinator nor another member can lend a caller a role it was not given.
  */
 
-/**
- * What a member may do, each role including the ones before it: a `reader`
- * reads and subscribes; a `writer` calls procedures too; a `voter` may be
- * voted in as a voter; an `admin` may also invite and revoke. Genesis voters
- * are voters; the group's creator is an admin.
- */
-export type MemberRole = 'reader' | 'writer' | 'voter' | 'admin'
+/** The roles in order, each including the ones before it (MemberRole). */
 export const MEMBER_ROLES: readonly MemberRole[] = ['reader', 'writer', 'voter', 'admin']
 
 /** Whether `role` includes `need`. */
 export function roleAllows (role: MemberRole | undefined, need: MemberRole): boolean {
   return role !== undefined && MEMBER_ROLES.indexOf(role) >= MEMBER_ROLES.indexOf(need)
-}
-
-/** The group's genesis as replicas check invites against it: its creator, its voters (the issuers of invites) and its digest. */
-export interface GenesisIdentity {
-  readonly creator: string
-  readonly voters: readonly string[]
-  readonly digest: string
 }
 
 /** What an invite says, as its issuer signed it. */

@@ -11,7 +11,7 @@ export type { Timestamp, TimestampParts } from './timestamp.js'
 export { createRegistry, resolveProcedure, declaredKeys, evaluate, procedureFingerprint } from './procedures.js'
 export type { Tx, Caller, KeySets, Procedure, ProcedureMap, RegisteredProcedure, ProcedureRegistry, RegistryInit, Write, Evaluation, EvaluateOptions } from './procedures.js'
 export type {
-  Role, GroupConfig, Cursor, Ballot, EpochChange, EpochReport, StreamCut, Batch, Thunk, Outcome, TxnResult, SubmitRequest, WatermarkEntry, ReadConsistency, ReadResult, CallerSig, Revocation, Revoked
+  Role, GroupConfig, Cursor, Ballot, EpochChange, EpochReport, StreamCut, Batch, Thunk, Outcome, TxnResult, SubmitRequest, WatermarkEntry, ReadConsistency, ReadResult, CallerSig, Revocation, Revoked, MemberRole, GenesisIdentity
 } from './types.js'
 export type { Message, MessageType } from './messages.js'
 export { validateMessage } from './validate.js'
@@ -51,7 +51,7 @@ export { decisionStatement, checkProof, proofCovers } from './protocol/reconfig/
 export type { DecisionSigner, DecisionProof } from './protocol/reconfig/proof.js'
 export { signDecision, verifyDecision } from './decision-signing.js'
 export { callStatement, signCall, strictPoint, strictSignature, callerVerdicts, type CallVerifier } from './caller.js'
-export { MEMBER_ROLES, INVITE_EXPIRY_SKEW_MS, roleAllows, callerOf, type MemberRole, type GenesisIdentity, type InviteClaims, type ReadInvite, type InviteReader, type CallerVerdict } from './claims.js'
+export { MEMBER_ROLES, INVITE_EXPIRY_SKEW_MS, roleAllows, callerOf, type InviteClaims, type ReadInvite, type InviteReader, type CallerVerdict } from './claims.js'
 export { reconnoiter } from './reconnaissance.js'
 export type { ReconnaissanceInit, ReconnaissanceTarget } from './reconnaissance.js'
 export * as constants from './constants.js'

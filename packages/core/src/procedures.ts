@@ -1,11 +1,10 @@
-import type { MemberRole } from './claims.js'
 import { DEFAULT_MAX_VALUE_BYTES } from './constants.js'
 import { NondeterminismError, ProcedureError, ProcedureHashMismatchError, TidelineError, UndeclaredKeyError, UnknownProcedureError } from './errors.js'
 import { sourceFingerprint } from './fingerprint.js'
 import { hash64 } from './hash.js'
 import { timestampMs, type Timestamp } from './timestamp.js'
 import { checkValue, cloneValue, type Value } from './value.js'
-import type { Outcome, Thunk } from './types.js'
+import type { MemberRole, Outcome, Thunk } from './types.js'
 
 /** The transaction handle a procedure's `run` receives. */
 export interface Tx {

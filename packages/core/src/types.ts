@@ -1,6 +1,5 @@
 import type { Timestamp } from './timestamp.js'
 import type { Value } from './value.js'
-import type { GenesisIdentity } from './claims.js'
 
 /** A peer's role in the group. */
 export type Role = 'voter' | 'observer'
@@ -49,6 +48,21 @@ export interface GroupConfig {
    * so every replica agrees from then on). @default none
    */
   readonly revoked?: readonly Revoked[]
+}
+
+/**
+ * What a member may do, each role including the ones before it: a `reader`
+ * reads and subscribes; a `writer` calls procedures too; a `voter` may be
+ * voted in as a voter; an `admin` may also revoke. Genesis voters are
+ * voters; the group's creator is an admin.
+ */
+export type MemberRole = 'reader' | 'writer' | 'voter' | 'admin'
+
+/** The group's genesis as replicas check invites against it: its creator, its voters (the issuers of invites) and its digest. */
+export interface GenesisIdentity {
+  readonly creator: string
+  readonly voters: readonly string[]
+  readonly digest: string
 }
 
 /**

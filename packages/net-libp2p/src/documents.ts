@@ -1,6 +1,5 @@
 import { decode } from 'cborg'
 import { InvalidCredentialError } from '@tideline/core'
-import type { SignedGenesis } from './membership.js'
 
 /**
  * Signed group documents (genesis, invites) as bytes and text, without the
@@ -34,7 +33,13 @@ export function decodeBody (body: Uint8Array, what: string): Record<string, unkn
 }
 
 /** A signed document's text form (base64url of CBOR `{ body, sig }`) as bytes. */
-export function decodeSigned (text: string): SignedGenesis {
+/** A signed document (a genesis or an invite): its CBOR body and the signer's signature over its domain and body. */
+export interface SignedDocument {
+  readonly body: Uint8Array
+  readonly sig: Uint8Array
+}
+
+export function decodeSigned (text: string): SignedDocument {
   if (typeof text !== 'string' || text.length > MAX_DOCUMENT_BYTES * 2) throw new InvalidCredentialError('signed document too long')
   let bin: string
   try {

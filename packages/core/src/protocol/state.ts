@@ -1,13 +1,12 @@
 import { Hasher } from '../hash.js'
 import { TS_ZERO, TimestampMinter, peerTag, type Timestamp } from '../timestamp.js'
 import type { ProcedureRegistry } from '../procedures.js'
-import type { Ballot, Batch, EpochChange, EpochReport, GroupConfig, Role, SubmitRequest, Thunk, WatermarkEntry } from '../types.js'
+import type { Ballot, Batch, EpochChange, EpochReport, GroupConfig, Revocation, Role, SubmitRequest, Thunk, WatermarkEntry } from '../types.js'
 import type { AcceptorState, Divergence, Effect } from './effects.js'
 import type { Counter } from './vocabulary.js'
 import type { ConfirmRound, ReadOp } from './read-state.js'
 import { WatermarkTable } from './watermark-table.js'
 import { newHistoryState, type HistoryState } from './history-state.js'
-import type { PendingRevocations } from './reconfig/revoke.js'
 
 export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
 
@@ -162,6 +161,16 @@ export interface PeerOptions {
   readonly contacts: () => readonly string[]
   readonly mayCall: (peerId: string) => boolean
   readonly mayRevoke: (peerId: string) => boolean
+}
+
+export type RevokeWaiter =
+  | { readonly kind: 'local', readonly call: number, readonly deadline: number }
+  | { readonly kind: 'remote', readonly to: string, readonly reqId: string }
+
+/** Revocations this voter carries into its next epoch change (by key), and the requests waiting for them. */
+export interface PendingRevocations {
+  readonly targets: Map<string, Revocation>
+  readonly waiters: Array<{ readonly waiter: RevokeWaiter, readonly keys: readonly string[] }>
 }
 
 export interface PeerState {

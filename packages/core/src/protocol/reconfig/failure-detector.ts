@@ -1,5 +1,5 @@
 import { isSealed, type PeerState } from '../state.js'
-import { leftOut } from './revoke.js'
+import { leftOut } from './revoked.js'
 
 /**
  * Which voters this voter believes alive, and the voter set it would like the
@@ -36,4 +36,14 @@ export function wantedVoters (s: PeerState, now: number, alive: ReadonlySet<stri
 export function backoff (s: PeerState, now: number): number {
   const live = s.current.voters.filter(v => !suspects(s, v, now))
   return s.options.proposeTimeoutMs * (1 + Math.max(0, live.indexOf(s.id)))
+}
+
+/**
+ * Starts an epoch change now (with the voters this peer would want), rather
+ * than when the failure detector calls for one.
+ */
+export function forceProposal (s: PeerState): void {
+  s.forcePropose = true
+  s.current.nextProposeAt = -Infinity
+  s.current.changeWantedSince = -Infinity
 }

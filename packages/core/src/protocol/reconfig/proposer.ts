@@ -5,7 +5,7 @@ import { sendRc } from './acceptor.js'
 import { chooseValue, compareBallots } from './choose-value.js'
 import { backoff, wantedVoters } from './failure-detector.js'
 import { install } from './install.js'
-import { nextRevoked } from './revoke.js'
+import { nextRevoked } from './revoked.js'
 import type { DecisionProof } from './proof.js'
 
 /** The proposer of an epoch change, and the trigger that starts one. */
@@ -94,14 +94,4 @@ export function onNack (s: PeerState, epoch: number, ballot: Ballot): void {
   count(s, 'rc-nacked')
   record.proposal = undefined
   record.nextProposeAt = s.now + backoff(s, s.now)
-}
-
-/**
- * Starts an epoch change now (with the voters this peer would want), rather
- * than when the failure detector calls for one.
- */
-export function forceProposal (s: PeerState): void {
-  s.forcePropose = true
-  s.current.nextProposeAt = -Infinity
-  s.current.changeWantedSince = -Infinity
 }

@@ -1,9 +1,9 @@
 import { PermissionDeniedError, QuorumUnavailableError } from '../../errors.js'
-import type { Timestamp } from '../../timestamp.js'
-import type { GroupConfig, Revocation, Revoked } from '../../types.js'
+import type { Revocation } from '../../types.js'
 import { count, log, send, settle } from '../emit.js'
-import { roleOf, type PeerState } from '../state.js'
-import { forceProposal } from './proposer.js'
+import { roleOf, type PeerState, type PendingRevocations, type RevokeWaiter } from '../state.js'
+import { forceProposal } from './failure-detector.js'
+import { keyOf } from './revoked.js'
 
 /**
  * Revocation (docs/design/permissions.md). An admin asks a voter to revoke a
@@ -13,36 +13,6 @@ import { forceProposal } from './proposer.js'
  * until an installed configuration holds it (a proposal that had to keep an
  * earlier accepted value goes round again).
  */
-
-export type RevokeWaiter =
-  | { readonly kind: 'local', readonly call: number, readonly deadline: number }
-  | { readonly kind: 'remote', readonly to: string, readonly reqId: string }
-
-/** Revocations this voter carries into its next epoch change (by key), and the requests waiting for them. */
-export interface PendingRevocations {
-  readonly targets: Map<string, Revocation>
-  readonly waiters: Array<{ readonly waiter: RevokeWaiter, readonly keys: readonly string[] }>
-}
-
-const keyOf = (r: Revocation): string => `${r.kind}:${r.id}`
-
-/** Whether `config` revokes peer `id` (from any time). */
-export function revokedPeer (config: GroupConfig, id: string): boolean {
-  return config.revoked?.some(r => r.kind === 'peer' && r.id === id) === true
-}
-
-/** Revoked or about to be (a pending revocation here): never voted in, or kept as a voter. */
-export function leftOut (s: PeerState, id: string): boolean {
-  return revokedPeer(s.config, id) || s.revocations.targets.has(keyOf({ kind: 'peer', id }))
-}
-
-/** The revocations of the next epoch change: the current ones, and this voter's pending ones from `floor` on. */
-export function nextRevoked (s: PeerState, floor: Timestamp): readonly Revoked[] {
-  const out = [...(s.config.revoked ?? [])]
-  const have = new Set(out.map(keyOf))
-  for (const [key, target] of s.revocations.targets) if (!have.has(key)) out.push({ ...target, from: floor })
-  return out
-}
 
 /** An admin's (or this peer's own, `local`) request to revoke `targets`, all in one epoch change. */
 export function onRevokeRequest (s: PeerState, waiter: RevokeWaiter, targets: readonly Revocation[]): void {
