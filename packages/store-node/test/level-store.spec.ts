@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { ClassicLevel } from 'classic-level'
+import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { storeComplianceTests } from '@tideline/core/store-compliance'
 import { TS_INFINITY, TS_ZERO, makeTimestamp, peerTag, type Store, type StoreBatch, type Timestamp } from '@tideline/core'
@@ -193,4 +194,45 @@ describe('LevelStore version window', () => {
     expect(keys.filter(k => k.startsWith('r!'))).toHaveLength(10)
     expect(keys.filter(k => k.startsWith('v!') || k.startsWith('o!'))).toHaveLength(0)
   })
+
+  it('settles from the newest versions it remembers as it would from disk: late writes, deletes and GC in any order', async () => {
+    // Writes read the replaced newest versions from memory once seen; after any history the disk must hold, for each key, its
+    // highest-timestamped write (a late one never replaces it), and a reopened store (nothing remembered) must agree.
+    const step = fc.oneof(
+      fc.record({ kind: fc.constant('put' as const), ms: fc.integer({ min: 1, max: 60 }), key: fc.constantFrom('a', 'b', 'c'), value: fc.option(fc.integer({ min: 0, max: 9 }), { nil: undefined }) }),
+      fc.record({ kind: fc.constant('gc' as const), ms: fc.integer({ min: 1, max: 60 }) })
+    )
+    await fc.assert(fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async steps => {
+      const dir = await mkdtemp(join(tmpdir(), 'tideline-newest-'))
+      const model = new Map<string, { ms: number, value: number | undefined }>()
+      const seen = new Set<number>()
+      let horizon = 0
+      let store = await LevelStore.open({ path: dir })
+      try {
+        for (const s of steps) {
+          if (s.kind === 'gc') {
+            await store.gc(at(s.ms * 1_000))
+            horizon = Math.max(horizon, s.ms)
+            continue
+          }
+          // One settlement per timestamp (a timestamp decides once), and none below what GC collected (a replica
+          // collects only below what it settled).
+          if (seen.has(s.ms) || s.ms <= horizon) continue
+          seen.add(s.ms)
+          await store.write({ settle: [{ ts: at(s.ms * 1_000), outcome: { status: 'committed', value: null }, writes: [[s.key, s.value]] }], durability: 'relaxed' })
+          const before = model.get(s.key)
+          if (before === undefined || before.ms < s.ms) model.set(s.key, { ms: s.ms, value: s.value })
+        }
+        const newest = async (st: LevelStore): Promise<Array<number | undefined>> => Promise.all(['a', 'b', 'c'].map(async k => (await st.latest(k, TS_INFINITY))?.value as number | undefined))
+        const expected = ['a', 'b', 'c'].map(k => model.get(k)?.value)
+        expect(await newest(store)).toEqual(expected)
+        await store.close()
+        store = await LevelStore.open({ path: dir })
+        expect(await newest(store)).toEqual(expected)
+      } finally {
+        await store.close()
+        await rm(dir, { recursive: true, force: true })
+      }
+    }), { numRuns: 60 })
+  }, 60_000)
 })
