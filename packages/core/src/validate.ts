@@ -1,3 +1,4 @@
+import { InvalidMessageError } from './errors.js'
 import { arr, fail, int, keys, MAX_KEY, obj, signature, str, ts } from './validate-basics.js'
 import type { Message } from './messages.js'
 import { isTimestamp } from './timestamp.js'
@@ -258,7 +259,8 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       try {
         checkValue(r.args, limits.maxValueBytes)
       } catch (err) {
-        fail(`args: ${(err as Error).message}`)
+        // The value's own error (ValueTooLargeError, InvalidValueError) is the cause: the refusal names it.
+        throw new InvalidMessageError(`args: ${(err as Error).message}`, { cause: err })
       }
       str(m.replyTo, 'replyTo')
       break

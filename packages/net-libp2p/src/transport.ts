@@ -144,6 +144,29 @@ export class MessageTransport {
     }
   }
 
+  /**
+   * Enqueues `messages` as one frame, or as several when together they
+   * encode to more than a peer accepts (several large submissions in one
+   * turn); a single message too large for any frame is dropped and counted
+   * (`oversize-dropped`): the receiver would refuse the frame, and with it
+   * every message bundled beside it.
+   */
+  private enqueueBounded (to: string, messages: readonly Message[]): void {
+    const frame = encodeMessages(messages)
+    if (frame.byteLength <= MAX_FRAME_BYTES) {
+      this.enqueue(to, frame)
+      return
+    }
+    if (messages.length === 1) {
+      this.count('oversize-dropped')
+      this.log('oversize-dropped', { to, type: (messages[0] as Message).t, bytes: frame.byteLength })
+      return
+    }
+    const half = Math.ceil(messages.length / 2)
+    this.enqueueBounded(to, messages.slice(0, half))
+    this.enqueueBounded(to, messages.slice(half))
+  }
+
   private readonly flush = (): void => {
     this.flushScheduled = false
     if (this.stopped) return
@@ -152,8 +175,8 @@ export class MessageTransport {
       // A snapshot chunk (up to about 3 MiB) travels in a frame of its own, so no bundle outgrows MAX_FRAME_BYTES.
       const chunks = batch.filter(m => m.t === 'snap-chunk')
       const rest = chunks.length === 0 ? batch : batch.filter(m => m.t !== 'snap-chunk')
-      for (const c of chunks) this.enqueue(to, encodeMessages([c]))
-      for (let i = 0; i < rest.length; i += MAX_BUNDLE) this.enqueue(to, encodeMessages(rest.slice(i, i + MAX_BUNDLE)))
+      for (const c of chunks) this.enqueueBounded(to, [c])
+      for (let i = 0; i < rest.length; i += MAX_BUNDLE) this.enqueueBounded(to, rest.slice(i, i + MAX_BUNDLE))
     }
     this.outgoing.clear()
     const gossip = this.pendingGossip

@@ -91,6 +91,19 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
     expect(await balance()).toBe(before - 1)
   }, 30_000)
 
+  it('arguments over the value limit get a named refusal at once, not a timeout; large calls sent in one turn all arrive', async () => {
+    // 1.5 MiB of arguments (the limit is 1 MiB): the voter answers ValueTooLargeError, well before the client's timeout.
+    const started = Date.now()
+    await expect(client.call({ clientTxnId: 'too-large', procedure: 'transfer', hash: transferHash, args: { from: 'a0', to: 'a1', amount: 1, pad: 'x'.repeat(1_500_000) } }))
+      .rejects.toMatchObject({ name: 'ValueTooLargeError' })
+    expect(Date.now() - started).toBeLessThan(1_500)
+    expect(voters[0]?.peer.status().counters['submit-invalid-refused']).toBeGreaterThanOrEqual(1)
+    // Five calls of 0.9 MiB each in one turn: 4.5 MiB, more than one frame may hold. They go out as several frames (one such
+    // frame would be refused whole, and every call in it lost to its timeout).
+    const big = await Promise.all(Array.from({ length: 5 }, async (_, i) => client.call({ clientTxnId: `big-${i}`, procedure: 'transfer', hash: transferHash, args: { from: 'a2', to: 'a3', amount: 1, pad: 'y'.repeat(900_000) } })))
+    expect(big.map(r => r.status)).toEqual(['committed', 'committed', 'committed', 'committed', 'committed'])
+  }, 30_000)
+
   it('a home that is not an index into voters is refused before anything starts', async () => {
     const all = voters.map(v => v.addresses()[0] as string)
     for (const home of [3, -1, 0.5]) {

@@ -19,7 +19,7 @@ import { onSnapshotRequest } from './snapshot-export.js'
 import { onStateRequest } from './state-votes.js'
 import { noteWork } from './schedule.js'
 import { rejectWaiters, resolveWaiters, settleWaiter } from './requests.js'
-import { count, errorInfo, log } from './emit.js'
+import { count, errorInfo, log, send } from './emit.js'
 import { isVoterOfKnownEpoch, roleOf, type PeerState } from './state.js'
 
 /**
@@ -34,6 +34,7 @@ export function receive (s: PeerState, from: string, raw: unknown): void {
   } catch (err) {
     count(s, 'invalid')
     log(s, 'invalid-message', { from, error: (err as Error).message })
+    refuseInvalidSubmission(s, from, raw, err as Error)
     return
   }
   try {
@@ -42,6 +43,22 @@ export function receive (s: PeerState, from: string, raw: unknown): void {
     count(s, 'handler-error')
     log(s, 'handler-error', { from, type: m.t, error: errorInfo(err).message })
   }
+}
+
+/**
+ * A submission that does not validate (arguments too large or not a value,
+ * a field missing) is answered, to its sender, with the named refusal when
+ * it names a clientTxnId to answer under: the caller learns now why, rather
+ * than "unknown outcome" at its timeout. Anything else invalid is dropped.
+ */
+function refuseInvalidSubmission (s: PeerState, from: string, raw: unknown, err: Error): void {
+  const req = (raw as { t?: unknown, req?: { clientTxnId?: unknown } } | null)
+  if (req?.t !== 'submit' || typeof req.req !== 'object' || req.req === null) return
+  const id = req.req.clientTxnId
+  if (typeof id !== 'string' || id.length === 0 || id.length > 256) return
+  const cause = err.cause instanceof Error && (err.cause.name === 'ValueTooLargeError' || err.cause.name === 'InvalidValueError') ? err.cause : undefined
+  count(s, 'submit-invalid-refused')
+  send(s, from, { t: 'submit-rep', clientTxnId: id, error: { name: cause?.name ?? err.name, message: err.message } })
 }
 
 /** One handler per message type. */
