@@ -161,6 +161,36 @@ test('signed calls: Chromium\'s verdicts on the twelve Ed25519 edge cases are th
   await context.close()
 })
 
+test('an admin tab revokes another tab: that tab is hung up on and its calls refused by name; a writer tab may not revoke', async ({ browser }) => {
+  const open = async (invite: string): Promise<Tab & { id: string }> => {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    await page.goto(pageUrl())
+    await page.waitForFunction(() => window.dbHarness !== undefined)
+    const r = await page.evaluate(async o => window.dbHarness.open(o), { ...openOpts, invite })
+    await page.evaluate(async () => window.dbHarness.online())
+    return { page, context, ...r }
+  }
+  const admin = await open(encodeSigned(await group.createInvite({ role: 'admin', name: 'ada' })))
+  const writerInvite = encodeSigned(await group.createInvite({ role: 'writer' }))
+  const writer = await open(writerInvite)
+  expect(await writer.page.evaluate(async () => window.dbHarness.transferOnce())).toBe('committed')
+  // A writer asking is refused by the voter it asks.
+  expect(await writer.page.evaluate(async id => window.dbHarness.revoke({ peer: id }), admin.id)).toEqual({ error: 'PermissionDeniedError' })
+  const before = Math.max(...(await Promise.all(group.relays.map(async r => (await r.health()).epoch))))
+  // The admin tab (no voter) revokes the writer tab and its invite through its home voter, in one epoch change.
+  const r = await admin.page.evaluate(async o => window.dbHarness.revoke(o), { peer: writer.id, invite: writerInvite })
+  expect(r.epoch).toBeGreaterThan(before)
+  await expect.poll(async () => (await Promise.all(group.relays.map(async x => (await x.health()).revoked))).every(n => n === 2), { timeout: 15_000 }).toBe(true)
+  await expect.poll(async () => writer.page.evaluate(async () => window.dbHarness.transferOnce()), { timeout: 20_000 }).toMatch(/^PermissionDeniedError: .*revoked/)
+  // The relays the tab was connected to hung up on it when they installed the epoch.
+  const hungUp = await Promise.all(group.relays.map(async x => (await x.metrics()).get('tideline_events_total{event="hung-up-revoked"}') ?? 0))
+  expect(hungUp.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1)
+  expect(await admin.page.evaluate(async () => window.dbHarness.transferOnce())).toBe('committed')
+  await admin.context.close()
+  await writer.context.close()
+})
+
 test('a worker that fails surfaces as WorkerFailedError and a failed status, never silently', async ({ browser }) => {
   const context = await browser.newContext()
   const page = await context.newPage()

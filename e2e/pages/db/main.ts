@@ -1,5 +1,5 @@
 import { Hasher, TS_ZERO, fromHex, makeTimestamp, peerTag, runRules, strictSignature, type Thunk, type Cursor } from '@tideline/core'
-import { WorkerBackend, openDatabase, registryOf, webCryptoCallVerifier, type Database, type DatabaseStatus } from '@tideline/db'
+import { WorkerBackend, decodeSigned, inviteDigest, openDatabase, registryOf, webCryptoCallVerifier, type Database, type DatabaseStatus, type Revocation } from '@tideline/db'
 import { ACCOUNTS, INITIAL, procedures } from './procedures.js'
 
 // The page side of the db tests: one database per page, a subscription over
@@ -86,6 +86,25 @@ const harness = {
   },
   pending (): { status: string, ms: number } | undefined {
     return state.pending
+  },
+  /** Revokes a member by peer id and/or an invite (text form) from this tab; the epoch that holds them, or the error's name. */
+  async revoke (o: { peer?: string, invite?: string }): Promise<{ epoch?: number, error?: string }> {
+    const targets: Revocation[] = []
+    if (o.peer !== undefined) targets.push({ kind: 'peer', id: o.peer })
+    if (o.invite !== undefined) targets.push({ kind: 'invite', id: await inviteDigest(decodeSigned(o.invite)) })
+    try {
+      return { epoch: await db().revoke(targets) }
+    } catch (err) {
+      return { error: (err as Error).name }
+    }
+  },
+  /** One transfer; its status, or the error's name and message. */
+  async transferOnce (): Promise<string> {
+    try {
+      return (await db().call('transfer', { from: 'a0', to: 'a1', amount: 1 })).status
+    } catch (err) {
+      return `${(err as Error).name}: ${(err as Error).message}`
+    }
   },
   /** Makes a crashable worker throw on its event loop; then one call, reporting how it failed. */
   async crashWorker (): Promise<{ name: string, failed: string | undefined }> {

@@ -327,9 +327,9 @@ export class Peer {
   }
 
   /**
-   * As a voter, revokes members (peer ids) and invites (hex SHA-256 of the signed body) together in the next
-   * epoch change; resolves with that epoch once installed (see reconfig/revoke.ts). Admins elsewhere use
-   * NetClient.revoke. Rejects after `timeoutMs`; the revocation stays pending.
+   * Revokes members (peer ids) and invites (hex SHA-256 of the signed body) together in the next epoch change
+   * (a voter's own; any other member's goes to its home voter, which takes it from an admin only); resolves
+   * with that epoch once installed (see reconfig/revoke.ts). Rejects after `timeoutMs`.
    */
   async revoke (targets: readonly Revocation[], options: CallOptions = {}): Promise<number> {
     try {

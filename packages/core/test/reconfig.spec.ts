@@ -265,10 +265,16 @@ describe('revocation', () => {
     expect((await inc(g, 'v1')).status).toBe('committed')
     await g.steps(40)
     expect(new Set(['v0', 'v1', 'o1'].map(id => g.peer(id).status().digest)).size).toBe(1)
+    // An admin that is no voter revokes through its home voter: its own call resolves once the change is installed.
+    const viaHome = await g.run(g.peer('o1').revoke([{ kind: 'invite', id: 'ab'.repeat(32) }]), 400)
+    expect(viaHome).toMatchObject({ done: true, value: 3 })
+    // A member that is no admin asking the same way is refused, by name.
+    const notAdmin = await g.run(g.peer('o0').revoke([{ kind: 'peer', id: 'o1' }]), 400)
+    expect(notAdmin).toMatchObject({ done: true, error: { name: 'PermissionDeniedError' } })
     // A restart keeps them (they are in the decisions it recovers).
     g.crash('v1')
     await g.start('v1')
-    expect(g.peer('v1').config.revoked?.map(x => x.id)).toEqual(['o0', 'v2'])
+    expect(g.peer('v1').config.revoked?.map(x => x.id)).toEqual(['o0', 'v2', 'ab'.repeat(32)])
   })
 })
 

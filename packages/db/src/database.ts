@@ -2,7 +2,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   AbortError, PeerClosedError, QuorumUnavailableError, TS_ZERO, UnknownProcedureError, WorkerFailedError, reconnoiter, timestampMs,
-  type Logger, type ReadConsistency, type Store, type SyncStatus, type Timestamp, type TxnResult, type Value
+  type Logger, type ReadConsistency, type Revocation, type Store, type SyncStatus, type Timestamp, type TxnResult, type Value
 } from '@tideline/core'
 import { NetPeer, decodeSigned, encodeSigned, peerIdOf, requestJoin, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
 import { WorkerBackend } from './backend.js'
@@ -222,6 +222,19 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     const req = { clientTxnId: options.clientTxnId ?? randomId(), procedure: name, hash, args: checked, firstAt: options.firstAt ?? Date.now() }
     const result: TxnResult = await this.guardFailure(this.net.peer.submit(req, { timeoutMs: options.timeoutMs ?? this.timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) }))
     return result as CallResult<ResultOf<P, K>>
+  }
+
+  /**
+   * Revokes members (`{ kind: 'peer', id }`) and invites (`{ kind: 'invite',
+   * id: await inviteDigest(invite) }`) from the next epoch change on, all in
+   * that one change; resolves with the epoch that holds them. Only a member
+   * whose invite grants `admin` may (the voters refuse others with
+   * PermissionDeniedError). From then on a revoked member is hung up on and
+   * its calls are refused; a revoked invite admits no one.
+   */
+  async revoke (targets: readonly Revocation[], options: { timeoutMs?: number, signal?: AbortSignal } = {}): Promise<number> {
+    this.assertOpen()
+    return await this.guardFailure(this.net.peer.revoke(targets, { timeoutMs: options.timeoutMs ?? this.timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) }))
   }
 
   /** Reads `keys`: strict (default) at a fresh timestamp once the watermark passes it, or `snapshot` from this replica at once. */

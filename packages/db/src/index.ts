@@ -9,6 +9,7 @@ export type { OpenOptions, CallOptions, ReadOptions, CallResult, ReadResult, Dat
 export {
   TidelineError, AbortError, QuorumUnavailableError, UnknownProcedureError, ProcedureHashMismatchError, InvalidArgumentError,
   InvalidValueError, ValueTooLargeError, NotMemberError, InvalidCredentialError, PeerClosedError, StoreFailedError, WorkerFailedError,
-  ReconnaissanceFailedError, DivergenceError, NondeterminismError
+  ReconnaissanceFailedError, DivergenceError, NondeterminismError, PermissionDeniedError, ForgedCallError
 } from '@tideline/core'
-export type { Tx, KeySets, Value, Timestamp } from '@tideline/core'
+export type { Tx, KeySets, Value, Timestamp, Revocation, MemberRole } from '@tideline/core'
+export { inviteDigest, decodeSigned } from '@tideline/net-libp2p/peer'

@@ -3,7 +3,7 @@
 // database lazily loads `./browser` for it; Node code uses `createNodeLibp2p`).
 export { NetPeer, JOIN_GRACE_MS } from './net-peer.js'
 export type { NetPeerInit } from './net-peer.js'
-export { configFromGenesis, verifyGenesis, verifyInvite, decodeSigned, encodeSigned } from './membership.js'
+export { configFromGenesis, verifyGenesis, verifyInvite, decodeSigned, encodeSigned, inviteDigest } from './membership.js'
 export type { Genesis, SignedGenesis, Invite, SignedInvite } from './membership.js'
 export { JOIN_PROTOCOL, requestJoin } from './join.js'
 export type { TidelineLibp2p } from './node.js'

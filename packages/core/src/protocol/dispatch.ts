@@ -9,7 +9,7 @@ import { onTimestamp, readsConfirmed, startRead } from './reads.js'
 import { onAccept, onPrepare } from './reconfig/acceptor.js'
 import { tellStale } from './reconfig/epoch-news.js'
 import { onDecided } from './reconfig/install.js'
-import { onRevokeRequest } from './reconfig/revoke.js'
+import { onRevokeAnswer, onRevokeRequest } from './reconfig/revoke.js'
 import { revokedPeer } from './reconfig/revoked.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
@@ -131,6 +131,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       onRevokeRequest(s, { kind: 'remote', to: from, reqId: m.reqId }, m.targets)
       break
     case 'revoke-rep':
+      onRevokeAnswer(s, from, m.reqId, m.epoch, m.error)
       break
     case 'rc-prepare':
       onPrepare(s, from, m.epoch, m.ballot)

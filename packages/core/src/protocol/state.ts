@@ -167,10 +167,15 @@ export type RevokeWaiter =
   | { readonly kind: 'local', readonly call: number, readonly deadline: number }
   | { readonly kind: 'remote', readonly to: string, readonly reqId: string }
 
-/** Revocations this voter carries into its next epoch change (by key), and the requests waiting for them. */
+/**
+ * Revocations this voter carries into its next epoch change (by key), and the
+ * requests waiting for them; a non-voter's own requests, sent on to its home
+ * voter (by request id).
+ */
 export interface PendingRevocations {
   readonly targets: Map<string, Revocation>
   readonly waiters: Array<{ readonly waiter: RevokeWaiter, readonly keys: readonly string[] }>
+  readonly forwarded: Map<string, { readonly call: number, readonly deadline: number, readonly targets: readonly Revocation[], to: string }>
 }
 
 export interface PeerState {
@@ -333,7 +338,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     candidates: new Map(),
     leaving: false,
     leaves: new Map(),
-    revocations: { targets: new Map(), waiters: [] },
+    revocations: { targets: new Map(), waiters: [], forwarded: new Map() },
     deferred: new Map(),
     lastEpochFetch: -Infinity,
     lastReachOut: -Infinity,

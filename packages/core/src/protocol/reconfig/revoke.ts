@@ -1,4 +1,5 @@
-import { PermissionDeniedError, QuorumUnavailableError } from '../../errors.js'
+import { PermissionDeniedError, QuorumUnavailableError, errorFromInfo } from '../../errors.js'
+import { homeVoter } from '../requests.js'
 import type { Revocation } from '../../types.js'
 import { count, log, send, settle } from '../emit.js'
 import { roleOf, type PeerState, type PendingRevocations, type RevokeWaiter } from '../state.js'
@@ -31,6 +32,14 @@ export function onRevokeRequest (s: PeerState, waiter: RevokeWaiter, targets: re
     answer(s, waiter, s.current.epoch)
     return
   }
+  if (waiter.kind === 'local' && roleOf(s) !== 'voter' && s.phase === 'running') {
+    // A member that is no voter (an admin's tab) asks its home voter, and moves on to the next one if that one cannot.
+    const reqId = `${s.id}:rv:${s.startedAt}:${waiter.call}`
+    const f = { call: waiter.call, deadline: waiter.deadline, targets, to: homeVoter(s, '') }
+    s.revocations.forwarded.set(reqId, f)
+    send(s, f.to, { t: 'revoke', reqId, targets })
+    return
+  }
   if (roleOf(s) !== 'voter' || s.phase !== 'running') {
     answer(s, waiter, undefined, new QuorumUnavailableError(`${s.id} is not a voter of epoch ${s.current.epoch}: ask a voter`))
     return
@@ -61,8 +70,26 @@ export function settleRevocations (s: PeerState): void {
   if (p.targets.size > 0) forceProposal(s)
 }
 
+/** A voter's answer to a request this peer sent on: settled, or sent on to the next voter when that one could not take it. */
+export function onRevokeAnswer (s: PeerState, from: string, reqId: string, epoch: number | undefined, error: { readonly name: string, readonly message: string } | undefined): void {
+  const f = s.revocations.forwarded.get(reqId)
+  if (f === undefined || from !== f.to) return
+  if (epoch === undefined && error?.name === 'QuorumUnavailableError') {
+    f.to = homeVoter(s, f.to)
+    send(s, f.to, { t: 'revoke', reqId, targets: f.targets })
+    return
+  }
+  s.revocations.forwarded.delete(reqId)
+  settle(s, f.call, epoch, epoch === undefined ? errorFromInfo(error ?? { name: 'QuorumUnavailableError', message: 'no answer' }) : undefined)
+}
+
 /** Local requests past their deadline are answered (the revocations themselves stay pending). */
 export function expireRevokeWaiters (s: PeerState): void {
+  for (const [reqId, f] of s.revocations.forwarded) {
+    if (s.now < f.deadline) continue
+    s.revocations.forwarded.delete(reqId)
+    settle(s, f.call, undefined, new QuorumUnavailableError(`no voter answered the revocation within the call's timeout (last asked: ${f.to})`))
+  }
   const waiters = s.revocations.waiters
   for (let i = waiters.length - 1; i >= 0; i--) {
     const w = (waiters[i] as PendingRevocations['waiters'][number]).waiter
