@@ -191,7 +191,9 @@ async function serveHttp (spec: string, net: NetPeer, store: LevelStore, started
   const server = createServer((req, res) => {
     const status = net.peer.status()
     if (req.method === 'POST' && req.url === '/revoke') {
-      revoke(req, res, net)
+      // JSON only: a web page cannot send that across origins without a preflight this server never answers.
+      if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) res.writeHead(415, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { name: 'InvalidArgumentError', message: 'POST /revoke takes application/json' } }))
+      else revoke(req, res, net)
     } else if (req.method !== 'GET') {
       res.writeHead(405).end()
     } else if (req.url === '/metrics') {

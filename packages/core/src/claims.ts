@@ -91,8 +91,8 @@ export function callerOf (thunk: Thunk, verdict: CallerVerdict | undefined, gene
           ? 'it was issued to another peer'
           : timestampMs(thunk.ts) > claims.expiresAt + INVITE_EXPIRY_SKEW_MS ? `it expired before ${thunk.ts}` : undefined
   if (why !== undefined) return refuse('PermissionDeniedError', `${c.id}'s invite does not admit it: ${why}`)
-  const inviteRevoked = revokedAt(`invite:${inv.digest}`)
-  if (inviteRevoked !== undefined) return refuse('PermissionDeniedError', `${c.id}'s invite was revoked from this group at ${inviteRevoked}, before ${thunk.clientTxnId} (${thunk.ts})`)
+  const inviteRevoked = revokedAt(`invite:${inv.digest}`) ?? revokedAt(`peer:${claims.issuer}`)
+  if (inviteRevoked !== undefined) return refuse('PermissionDeniedError', `${c.id}'s invite (or its issuer) was revoked from this group at ${inviteRevoked}, before ${thunk.clientTxnId} (${thunk.ts})`)
   const role = own !== undefined && MEMBER_ROLES.indexOf(own) > MEMBER_ROLES.indexOf(claims.role) ? own : claims.role
   if (!roleAllows(role, 'writer')) return refuse('PermissionDeniedError', `${c.id} is a ${role} in this group: it may read but not call procedures`)
   return { caller: { id: c.id, role, ...(claims.name === undefined ? {} : { name: claims.name }) } }

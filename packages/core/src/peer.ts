@@ -310,9 +310,8 @@ export class Peer {
   }
 
   /**
-   * Starts an epoch change now (with the voters this peer would want), rather
-   * than when the failure detector calls for one. Only a voter can; tests and
-   * operators use it, and two voters calling it at once must still agree.
+   * Starts an epoch change now (with the voters this peer would want), not when the failure detector
+   * calls for one. Only a voter can; two voters calling it at once must still agree.
    */
   requestEpochChange (): void {
     this.input({ t: 'request-epoch-change' })
@@ -361,10 +360,8 @@ export class Peer {
   }
 
   /**
-   * A consistent snapshot of this replica's evaluated state: values, exactly-once
-   * records and the evaluation cursor, at the cursor's frontier. A new or
-   * far-behind replica imports it into its store, opens, and fetches only the
-   * thunks after it.
+   * A consistent snapshot of this replica's evaluated state (values, exactly-once records, the cursor, at
+   * its frontier). A new or far-behind replica imports it, opens, and fetches only the thunks after it.
    */
   async exportSnapshot (): Promise<StoreSnapshot> {
     // Evaluation must not land a settlement between reading the cursor and the state.
@@ -373,8 +370,10 @@ export class Peer {
     try {
       const cursor = metaValue('cursor', await this.store.getMeta(META.cursor))
       const snap = await this.store.exportSnapshot(cursor?.frontier ?? TS_ZERO)
-      // Only the replicated state travels: leases and other per-peer metadata stay home.
-      return { ...snap, meta: snap.meta.filter(([name]) => name === META.cursor) }
+      // The replicated state travels (the cursor, the configuration, the decisions from the cursor's epoch on); per-peer metadata stays home.
+      const keep = new Set<string>([META.cursor, META.config])
+      for (let e = cursor?.epoch ?? 0; e <= this.state.current.epoch; e++) keep.add(decisionKey(e))
+      return { ...snap, meta: snap.meta.filter(([name]) => keep.has(name)) }
     } finally {
       this.input({ t: 'release-evaluation' })
     }

@@ -88,16 +88,17 @@ function epochChange (x: unknown, limits: Required<MessageLimits>): void {
   ts(v.floor, 'value.floor')
   batches(v.batches, 'value.batches', MAX_RC_THUNKS, MAX_RC_THUNKS, limits)
   if (v.revoked !== undefined) {
-    for (const r of arr(v.revoked, 'value.revoked', MAX_REVOKED)) ts(revocation(r, 'value.revoked entry').from, 'value.revoked.from')
+    for (const r of arr(v.revoked, 'value.revoked', MAX_REVOKED)) ts(revocation(r, 'value.revoked entry', 3).from, 'value.revoked.from')
   }
 }
 
 /** Most revocations a group's configuration holds. */
-const MAX_REVOKED = 4096
+export const MAX_REVOKED = 4096
 
 /** A revocation: a peer id, or an invite's hex SHA-256. */
-function revocation (x: unknown, what: string): Record<string, unknown> {
+function revocation (x: unknown, what: string, fields = 2): Record<string, unknown> {
   const r = obj(x, what)
+  if (Object.keys(r).length !== fields) fail(`${what} must hold exactly ${fields === 2 ? 'kind and id' : 'kind, id and from'}`)
   if (r.kind !== 'peer' && r.kind !== 'invite') fail(`${what}.kind must be 'peer' or 'invite'`)
   const id = str(r.id, `${what}.id`)
   if (r.kind === 'invite' && !/^[0-9a-f]{64}$/.test(id)) fail(`${what}.id must be an invite's hex SHA-256 (64 lowercase hex digits)`)

@@ -149,6 +149,9 @@ describe('signed calls in the applier', () => {
     const digest = readInvite(calls[0]?.[1] as string)?.digest as string
     const revoked = await storeApplier({ store: new MemoryStore(), registry: byRole, verifyCall, readInvite })([whoRun[0] as Thunk], base, { ...rules, genesis, revoked: [{ kind: 'invite', id: digest, from: TS_ZERO }] })
     expect(revoked.results[0]).toMatchObject({ status: 'aborted', error: 'PermissionDeniedError', reason: expect.stringContaining('revoked') })
+    // So does every invite of a revoked issuer (a voter's stolen key must not mint members after it is revoked).
+    const issuerRevoked = await storeApplier({ store: new MemoryStore(), registry: byRole, verifyCall, readInvite })([whoRun[0] as Thunk], base, { ...rules, genesis, revoked: [{ kind: 'peer', id: 'issuer', from: TS_ZERO }] })
+    expect(issuerRevoked.results[0]).toMatchObject({ status: 'aborted', error: 'PermissionDeniedError', reason: expect.stringContaining('issuer') })
   })
 
   it('in a group without signed calls, callers are not checked and tx.caller is undefined', async () => {

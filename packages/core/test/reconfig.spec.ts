@@ -275,6 +275,40 @@ describe('revocation', () => {
     g.crash('v1')
     await g.start('v1')
     expect(g.peer('v1').config.revoked?.map(x => x.id)).toEqual(['o0', 'v2', 'ab'.repeat(32)])
+    // So does a replica started from an exported snapshot (its epoch's decision travels with it).
+    const fresh = new MemoryStore()
+    await fresh.importSnapshot(await g.peer('v0').exportSnapshot())
+    g.stores.set('o9', fresh)
+    await g.start('o9')
+    expect(g.peer('o9').config).toMatchObject({ epoch: 3, voters: ['v0', 'v1'], revoked: g.peer('v0').config.revoked })
+  })
+
+  it('refuses what no epoch change could install, requests with fields besides their targets, and proposals that drop or backdate a revocation', async () => {
+    const g = await TestGroup.create(procedures, 2, 1, { ...FAST, idleHeartbeatMs: 50, mayRevoke: id => id === 'o0' })
+    const answers: Array<Record<string, unknown>> = []
+    g.filter = (_from, to, m) => { if (m.t === 'revoke-rep' && to === 'o0') answers.push({ ...m }); return true }
+    // Every voter at once: refused by name, nothing proposed.
+    g.peer('v0').receive('o0', { t: 'revoke', reqId: 'all', targets: [{ kind: 'peer', id: 'v0' }, { kind: 'peer', id: 'v1' }] })
+    // A field besides kind and id would ride in every later decision: the request is refused as invalid.
+    g.peer('v0').receive('o0', { t: 'revoke', reqId: 'junk', targets: [{ kind: 'peer', id: 'x', junk: 'y'.repeat(1000) }] })
+    await g.steps(40)
+    expect(answers).toEqual([
+      { t: 'revoke-rep', reqId: 'all', error: { name: 'PermissionDeniedError', message: expect.stringContaining('every voter') } },
+      { t: 'revoke-rep', reqId: 'junk', error: { name: 'InvalidMessageError', message: expect.stringContaining('exactly') } }
+    ])
+    expect(g.peer('v0').status()).toMatchObject({ epoch: 0 })
+    expect(g.peer('v0').status().counters['rc-proposed'] ?? 0).toBe(0)
+    // One revocation installed; then a proposal whose value drops it, and one that backdates a new one, are refused by the acceptors.
+    expect(await g.run(g.peer('v0').revoke([{ kind: 'peer', id: 'o0' }]), 400)).toMatchObject({ done: true, value: 1 })
+    await g.steps(20)
+    const held = g.peer('v1').config.revoked ?? []
+    expect(held).toHaveLength(1)
+    const refusedBefore = g.peer('v1').status().counters['rc-refused'] ?? 0
+    const floor = g.peer('v1').status().watermark
+    g.peer('v1').receive('v0', { t: 'rc-prepare', epoch: 1, ballot: { n: 50, by: 'v0' } })
+    g.peer('v1').receive('v0', { t: 'rc-accept', epoch: 1, ballot: { n: 50, by: 'v0' }, value: { epoch: 2, voters: ['v0', 'v1'], cuts: [], floor, batches: [] } })
+    g.peer('v1').receive('v0', { t: 'rc-accept', epoch: 1, ballot: { n: 50, by: 'v0' }, value: { epoch: 2, voters: ['v0', 'v1'], cuts: [], floor, batches: [], revoked: [...held, { kind: 'peer', id: 'late', from: held[0]?.from ?? floor }] } })
+    expect((g.peer('v1').status().counters['rc-refused'] ?? 0) - refusedBefore).toBe(2)
   })
 })
 

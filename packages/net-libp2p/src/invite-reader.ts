@@ -22,7 +22,8 @@ export function inviteReader (): InviteReader {
     } catch {
       return undefined
     }
-    const role = inv.role ?? 'writer'
+    // Absent: a writer (invites made before roles); anything else must name a role (null does not).
+    const role = inv.role === undefined ? 'writer' : inv.role
     const ok = inv.v === 1 && typeof inv.groupId === 'string' && typeof inv.genesis === 'string' && typeof inv.issuer === 'string' &&
       (inv.peer === undefined || typeof inv.peer === 'string') &&
       typeof inv.expiresAt === 'number' && Number.isSafeInteger(inv.expiresAt) &&

@@ -58,7 +58,7 @@ async function answerJoin (init: JoinServerInit, stream: Stream, connection: Con
     if (typeof invite === 'object' && invite !== null) {
       const inv = await verifyInvite(invite as SignedInvite, init.genesis, init.digest, from, Date.now())
       const digest = await inviteDigest(invite as SignedInvite)
-      if (init.inviteRevoked(digest)) throw new NotMemberError(`invite ${digest.slice(0, 16)}… was revoked from ${init.genesis.groupId}`)
+      if (init.inviteRevoked(digest) || init.isRevoked(inv.issuer)) throw new NotMemberError(`invite ${digest.slice(0, 16)}… (or its issuer) was revoked from ${init.genesis.groupId}`)
       init.admit(from, inviteRole(inv), digest)
       init.count('joined')
       init.logger?.('joined', { peer: from, role: inviteRole(inv) })

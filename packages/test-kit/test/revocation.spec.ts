@@ -66,7 +66,10 @@ describe('revocation', () => {
   it('a relay\'s operator revokes an invite through its loopback HTTP port; a malformed request is refused with a named error', async () => {
     const g = group as ProcessGroup
     const relay = g.relays[1] as RelayProcess
-    const bad = await fetch(`${relay.httpUrl}/revoke`, { method: 'POST', body: JSON.stringify([{ kind: 'invite', id: 'not-a-digest' }]) })
+    const json = { 'content-type': 'application/json' }
+    // Not JSON (what a web page can send across origins without a preflight): refused.
+    expect((await fetch(`${relay.httpUrl}/revoke`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: '[]' })).status).toBe(415)
+    const bad = await fetch(`${relay.httpUrl}/revoke`, { method: 'POST', headers: json, body: JSON.stringify([{ kind: 'invite', id: 'not-a-digest' }]) })
     expect(bad.status).toBe(400)
     expect(await bad.json()).toMatchObject({ error: { name: 'InvalidArgumentError' } })
     const invite = await g.createInvite({ role: 'reader' })
@@ -74,7 +77,7 @@ describe('revocation', () => {
     clients.push(reader)
     // It reads (what the first test's writer wrote).
     expect(Object.keys((await reader.read(['note/w1'])).values)).toEqual(['note/w1'])
-    const res = await fetch(`${relay.httpUrl}/revoke`, { method: 'POST', body: JSON.stringify([{ kind: 'invite', id: await inviteDigest(invite) }]) })
+    const res = await fetch(`${relay.httpUrl}/revoke`, { method: 'POST', headers: json, body: JSON.stringify([{ kind: 'invite', id: await inviteDigest(invite) }]) })
     expect(res.status).toBe(200)
     const { epoch } = await res.json() as { epoch: number }
     await waitUntil('every relay installed it', async () => (await Promise.all(g.relays.map(async r => r.health()))).every(h => h.epoch >= epoch && h.revoked === 3), 15_000)

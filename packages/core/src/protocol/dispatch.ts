@@ -52,6 +52,11 @@ export function receive (s: PeerState, from: string, raw: unknown): void {
  * than "unknown outcome" at its timeout. Anything else invalid is dropped.
  */
 function refuseInvalidSubmission (s: PeerState, from: string, raw: unknown, err: Error): void {
+  const rv = raw as { t?: unknown, reqId?: unknown } | null
+  if (rv?.t === 'revoke' && typeof rv.reqId === 'string' && rv.reqId.length > 0 && rv.reqId.length <= 256) {
+    send(s, from, { t: 'revoke-rep', reqId: rv.reqId, error: { name: 'InvalidMessageError', message: err.message } })
+    return
+  }
   const req = (raw as { t?: unknown, req?: { clientTxnId?: unknown } } | null)
   if (req?.t !== 'submit' || typeof req.req !== 'object' || req.req === null) return
   const id = req.req.clientTxnId

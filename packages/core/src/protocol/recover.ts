@@ -101,7 +101,7 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
   }
   s.current = record
   // Revocations are cumulative in each decision; the genesis epoch's come from the persisted configuration (none).
-  const revoked = record.epoch === initial.epoch ? persisted.config?.revoked : decisions.get(record.epoch)?.revoked
+  const revoked = decisions.get(record.epoch)?.revoked ?? (persisted.config?.epoch === record.epoch ? persisted.config.revoked : undefined)
   s.config = { ...initial, epoch: record.epoch, voters: record.voters, ...(revoked === undefined ? {} : { revoked }) }
   s.evaluatingEpoch = start
   if (lastFloor !== undefined) s.minter.floor(lastFloor)

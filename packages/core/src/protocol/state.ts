@@ -174,7 +174,7 @@ export type RevokeWaiter =
  */
 export interface PendingRevocations {
   readonly targets: Map<string, Revocation>
-  readonly waiters: Array<{ readonly waiter: RevokeWaiter, readonly keys: readonly string[] }>
+  readonly waiters: Array<{ readonly waiter: RevokeWaiter, readonly keys: readonly string[], readonly deadline: number }>
   readonly forwarded: Map<string, { readonly call: number, readonly deadline: number, readonly targets: readonly Revocation[], to: string }>
 }
 

@@ -1,5 +1,5 @@
 import type { Message } from '../../messages.js'
-import type { Ballot, Batch, EpochChange, EpochReport } from '../../types.js'
+import type { Ballot, Batch, EpochChange, EpochReport, Revoked } from '../../types.js'
 import { deferOpen } from '../batcher.js'
 import { metaEntry, type AcceptorState } from '../meta.js'
 import { count, emit, send } from '../emit.js'
@@ -131,10 +131,27 @@ function report (s: PeerState): EpochReport {
 
 export function onAccept (s: PeerState, from: string, epoch: number, ballot: Ballot, value: EpochChange): void {
   if (!takesBallot(s, from, epoch, ballot)) return
-  if (value.epoch !== epoch + 1) {
+  if (value.epoch !== epoch + 1 || !extendsRevocations(s.config.revoked ?? [], value)) {
     count(s, 'rc-refused')
     return
   }
   seal(s)
   persistAcceptor(s, { acceptor: { epoch, promised: ballot, accepted: { ballot, value } }, answer: { t: 'rc-accepted', to: from, epoch, ballot } })
+}
+
+/**
+ * A proposal keeps every revocation in force as it is and adds new ones from
+ * its floor only (a proposer that dropped or backdated one would make
+ * replicas that evaluate the old epoch after installing disagree with those
+ * that evaluated it before).
+ */
+function extendsRevocations (current: readonly Revoked[], value: EpochChange): boolean {
+  const next = value.revoked ?? []
+  if (next.length < current.length) return false
+  for (let i = 0; i < next.length; i++) {
+    const r = next[i] as Revoked
+    const had = current[i]
+    if (had !== undefined ? (had.kind !== r.kind || had.id !== r.id || had.from !== r.from) : r.from !== value.floor) return false
+  }
+  return new Set(next.map(r => `${r.kind}:${r.id}`)).size === next.length
 }

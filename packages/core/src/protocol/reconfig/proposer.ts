@@ -62,6 +62,7 @@ export function onPromise (s: PeerState, from: string, epoch: number, ballot: Ba
   const voters = wantedVoters(s, s.now, new Set(p.promises.keys()))
   if (voters.length === 0) {
     record.proposal = undefined
+    record.nextProposeAt = s.now + backoff(s, s.now)
     return
   }
   p.value = chooseValue(p.promises, record.voters, epoch + 1, voters, floor => nextRevoked(s, floor))

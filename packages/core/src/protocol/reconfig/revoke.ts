@@ -4,7 +4,8 @@ import type { Revocation } from '../../types.js'
 import { count, log, send, settle } from '../emit.js'
 import { roleOf, type PeerState, type PendingRevocations, type RevokeWaiter } from '../state.js'
 import { forceProposal } from './failure-detector.js'
-import { keyOf } from './revoked.js'
+import { MAX_REVOKED } from '../../validate.js'
+import { keyOf, leftOut } from './revoked.js'
 
 /**
  * Revocation (docs/design/permissions.md). An admin asks a voter to revoke a
@@ -16,7 +17,9 @@ import { keyOf } from './revoked.js'
  */
 
 /** An admin's (or this peer's own, `local`) request to revoke `targets`, all in one epoch change. */
-export function onRevokeRequest (s: PeerState, waiter: RevokeWaiter, targets: readonly Revocation[]): void {
+export function onRevokeRequest (s: PeerState, waiter: RevokeWaiter, given: readonly Revocation[]): void {
+  // Only what names a target goes into decisions (a request's other fields would ride in every one after).
+  const targets = given.map(t => ({ kind: t.kind, id: t.id }))
   if (waiter.kind === 'remote' && !s.options.mayRevoke(waiter.to)) {
     count(s, 'revoke-refused')
     answer(s, waiter, undefined, new PermissionDeniedError(`${waiter.to} may not revoke in this group (only an admin may)`))
@@ -44,8 +47,18 @@ export function onRevokeRequest (s: PeerState, waiter: RevokeWaiter, targets: re
     answer(s, waiter, undefined, new QuorumUnavailableError(`${s.id} is not a voter of epoch ${s.current.epoch}: ask a voter`))
     return
   }
+  // Requests no epoch change could install are refused rather than proposed for ever.
+  const wanted = new Set([...s.revocations.targets.keys(), ...keys])
+  if (s.current.voters.every(v => leftOut(s, v) || wanted.has(keyOf({ kind: 'peer', id: v })))) {
+    answer(s, waiter, undefined, new PermissionDeniedError('that would revoke every voter of the group: revoke them after others are voted in'))
+    return
+  }
+  if ((s.config.revoked?.length ?? 0) + wanted.size > MAX_REVOKED) {
+    answer(s, waiter, undefined, new PermissionDeniedError(`the group's configuration holds at most ${MAX_REVOKED} revocations`))
+    return
+  }
   for (const t of targets) if (keys.includes(keyOf(t))) s.revocations.targets.set(keyOf(t), t)
-  s.revocations.waiters.push({ waiter, keys })
+  s.revocations.waiters.push({ waiter, keys, deadline: waiter.kind === 'local' ? waiter.deadline : s.now + s.options.callTimeoutMs })
   count(s, 'revoke-requested')
   log(s, 'revoke-requested', { targets: keys, by: waiter.kind === 'remote' ? waiter.to : s.id })
   forceProposal(s)
@@ -83,7 +96,11 @@ export function onRevokeAnswer (s: PeerState, from: string, reqId: string, epoch
   settle(s, f.call, epoch, epoch === undefined ? errorFromInfo(error ?? { name: 'QuorumUnavailableError', message: 'no answer' }) : undefined)
 }
 
-/** Local requests past their deadline are answered (the revocations themselves stay pending). */
+/**
+ * Requests past their deadline are answered (local ones) or dropped (remote
+ * ones: the admin's own timeout answers it), and targets no request waits
+ * for any more are no longer carried into epoch changes.
+ */
 export function expireRevokeWaiters (s: PeerState): void {
   for (const [reqId, f] of s.revocations.forwarded) {
     if (s.now < f.deadline) continue
@@ -91,12 +108,17 @@ export function expireRevokeWaiters (s: PeerState): void {
     settle(s, f.call, undefined, new QuorumUnavailableError(`no voter answered the revocation within the call's timeout (last asked: ${f.to})`))
   }
   const waiters = s.revocations.waiters
+  let expired = false
   for (let i = waiters.length - 1; i >= 0; i--) {
-    const w = (waiters[i] as PendingRevocations['waiters'][number]).waiter
-    if (w.kind !== 'local' || s.now < w.deadline) continue
+    const w = waiters[i] as PendingRevocations['waiters'][number]
+    if (s.now < w.deadline) continue
     waiters.splice(i, 1)
-    settle(s, w.call, undefined, new QuorumUnavailableError('timed out waiting for an epoch change that holds the revocation (it stays pending)'))
+    expired = true
+    if (w.waiter.kind === 'local') settle(s, w.waiter.call, undefined, new QuorumUnavailableError('timed out waiting for an epoch change that holds the revocation'))
   }
+  if (!expired) return
+  const needed = new Set(waiters.flatMap(w => w.keys))
+  for (const key of s.revocations.targets.keys()) if (!needed.has(key)) s.revocations.targets.delete(key)
 }
 
 function answer (s: PeerState, w: RevokeWaiter, epoch: number | undefined, error?: Error): void {
