@@ -25,8 +25,8 @@ export interface JoinServerInit {
   readonly genesis: Genesis
   readonly digest: string
   readonly isMember: (peerId: string) => boolean
-  /** Called once an invite checked out for `peerId`, with the role it grants and its digest. */
-  readonly admit: (peerId: string, role: MemberRole, digest: string) => void
+  /** Called once an invite checked out for `peerId`, with the role it grants, its digest and its expiry. */
+  readonly admit: (peerId: string, role: MemberRole, digest: string, expiresAt: number) => void
   /** Whether the group revoked this peer, or the invite of this digest: either is refused. */
   readonly isRevoked: (peerId: string) => boolean
   readonly inviteRevoked: (digest: string) => boolean
@@ -59,7 +59,7 @@ async function answerJoin (init: JoinServerInit, stream: Stream, connection: Con
       const inv = await verifyInvite(invite as SignedInvite, init.genesis, init.digest, from, Date.now())
       const digest = await inviteDigest(invite as SignedInvite)
       if (init.inviteRevoked(digest) || init.isRevoked(inv.issuer)) throw new NotMemberError(`invite ${digest.slice(0, 16)}… (or its issuer) was revoked from ${init.genesis.groupId}`)
-      init.admit(from, inviteRole(inv), digest)
+      init.admit(from, inviteRole(inv), digest, inv.expiresAt)
       init.count('joined')
       init.logger?.('joined', { peer: from, role: inviteRole(inv) })
     } else if (!init.isMember(from)) {

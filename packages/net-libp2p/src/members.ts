@@ -1,4 +1,4 @@
-import type { Revoked } from '@tideline/core'
+import { INVITE_EXPIRY_SKEW_MS, type Revoked } from '@tideline/core'
 import { MEMBER_ROLES, type Genesis, type MemberRole } from './membership.js'
 
 /**
@@ -12,8 +12,8 @@ import { MEMBER_ROLES, type Genesis, type MemberRole } from './membership.js'
  * which: `revoked`).
  */
 export class Members {
-  /** peer → the invites it presented (their digests) and the role each grants. */
-  private readonly joined = new Map<string, Map<string, MemberRole>>()
+  /** peer → the invites it presented (their digests), the role each grants and until when. */
+  private readonly joined = new Map<string, Map<string, { readonly role: MemberRole, readonly expiresAt: number }>>()
   private readonly genesis: Genesis
   private readonly currentVoters: () => readonly string[]
   private readonly allowed: (peerId: string) => boolean
@@ -32,7 +32,8 @@ export class Members {
     if (peerId !== this.genesis.creator && revoked.some(r => r.kind === 'peer' && r.id === peerId)) return undefined
     let role: MemberRole | undefined
     const raise = (r: MemberRole): void => { if (role === undefined || MEMBER_ROLES.indexOf(r) > MEMBER_ROLES.indexOf(role)) role = r }
-    for (const [digest, r] of this.joined.get(peerId) ?? []) if (!this.inviteRevoked(digest, revoked)) raise(r)
+    const now = Date.now()
+    for (const [digest, r] of this.joined.get(peerId) ?? []) if (now <= r.expiresAt + INVITE_EXPIRY_SKEW_MS && !this.inviteRevoked(digest, revoked)) raise(r.role)
     if (peerId === this.genesis.creator) raise('admin')
     if (this.genesis.voters.includes(peerId) || this.currentVoters().includes(peerId)) raise('voter')
     if (this.allowed(peerId)) raise('writer')
@@ -58,10 +59,10 @@ export class Members {
     return this.isRevoked(peerId) || (this.joined.has(peerId) && !this.isMember(peerId))
   }
 
-  /** `peerId` presented a valid invite (digest `digest`) granting `role`. */
-  admit (peerId: string, role: MemberRole, digest: string): void {
+  /** `peerId` presented a valid invite (digest `digest`) granting `role` until `expiresAt` (ms since the epoch). */
+  admit (peerId: string, role: MemberRole, digest: string, expiresAt: number): void {
     let invites = this.joined.get(peerId)
     if (invites === undefined) { invites = new Map(); this.joined.set(peerId, invites) }
-    invites.set(digest, role)
+    invites.set(digest, { role, expiresAt })
   }
 }

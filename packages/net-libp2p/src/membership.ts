@@ -1,7 +1,7 @@
 import { encode } from 'cborg'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { InvalidCredentialError, MEMBER_ROLES, roleAllows, type GroupConfig, type MemberRole } from '@tideline/core'
+import { INVITE_EXPIRY_SKEW_MS, InvalidCredentialError, MEMBER_ROLES, roleAllows, strictPoint, strictSignature, type GroupConfig, type MemberRole } from '@tideline/core'
 import { GENESIS_DOMAIN, INVITE_DOMAIN, concat, decodeBody } from './documents.js'
 import { MAX_INVITE_NAME as MAX_NAME } from './invite-reader.js'
 
@@ -24,8 +24,6 @@ import { MAX_INVITE_NAME as MAX_NAME } from './invite-reader.js'
  * replayed as another.
  */
 
-/** Clock skew tolerated when checking an invite's expiry. */
-const EXPIRY_SKEW_MS = 60_000
 
 export interface Genesis {
   readonly v: 1
@@ -93,6 +91,8 @@ async function verify (signer: string, domain: Uint8Array, body: Uint8Array, sig
     throw new InvalidCredentialError(`signer ${signer} is not a peer id`, { cause: err })
   }
   if (publicKey === undefined) throw new InvalidCredentialError(`signer ${signer} does not embed a public key (use Ed25519 peer ids)`)
+  // The strict checks every replica applies to the invites calls present (claims.ts), so a document taken here is one they take.
+  if (publicKey.type !== 'Ed25519' || !strictPoint(publicKey.raw) || !strictSignature(sig)) return false
   try {
     return await publicKey.verify(concat(domain, body), sig)
   } catch {
@@ -203,7 +203,7 @@ export async function verifyInvite (signed: SignedInvite, genesis: Genesis, dige
   if (typeof inv.issuer !== 'string' || !genesis.voters.includes(inv.issuer)) throw new InvalidCredentialError('invite: issuer is not a voter')
   if (inv.peer !== undefined && inv.peer !== peer) throw new InvalidCredentialError('invite: issued to another peer')
   if (typeof inv.expiresAt !== 'number' || !Number.isSafeInteger(inv.expiresAt)) throw new InvalidCredentialError('invite: expiresAt must be an integer')
-  if (now > inv.expiresAt + EXPIRY_SKEW_MS) throw new InvalidCredentialError('invite: expired')
+  if (now > inv.expiresAt + INVITE_EXPIRY_SKEW_MS) throw new InvalidCredentialError('invite: expired')
   if (inv.role !== undefined && !MEMBER_ROLES.includes(inv.role as MemberRole)) throw new InvalidCredentialError(`invite: role must be one of ${MEMBER_ROLES.join(', ')}`)
   if (inv.name !== undefined && (typeof inv.name !== 'string' || inv.name.length === 0 || inv.name.length > MAX_NAME)) throw new InvalidCredentialError(`invite: name must be 1..${MAX_NAME} characters`)
   if (!(signed.sig instanceof Uint8Array) || !await verify(inv.issuer, INVITE_DOMAIN, signed.body, signed.sig)) throw new InvalidCredentialError('invite: bad signature')

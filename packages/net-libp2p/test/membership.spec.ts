@@ -1,4 +1,6 @@
 import { describe, expect, it } from 'vitest'
+import { TS_ZERO, type Timestamp } from '@tideline/core'
+import { Members } from '../src/members.js'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { decode, encode } from 'cborg'
@@ -91,5 +93,23 @@ describe('signed genesis and invites', () => {
     // A role changed after signing breaks the signature: the body is what was signed.
     const forged = { body: encode({ ...(decode(signedReader.body) as Record<string, unknown>), role: 'admin' }), sig: signedReader.sig }
     await expect(verifyInvite(forged, g, digest, alice.id, now)).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+  })
+})
+
+describe('Members', () => {
+  const genesis = { v: 1 as const, groupId: 'g', creator: 'creator', voters: ['v0'], registryHash: 'r', createdAt: 1 }
+
+  it('a role an invite gave lasts until the invite expires or is revoked, and a revoked peer is no member at all', () => {
+    const revoked: Array<{ kind: 'peer' | 'invite', id: string, from: Timestamp }> = []
+    const m = new Members(genesis, () => ['v0'], () => false, () => revoked)
+    const now = Date.now()
+    m.admit('admin', 'admin', 'd1', now + 3_600_000)
+    m.admit('stale', 'admin', 'd2', now - 120_000)
+    m.admit('both', 'admin', 'd3', now - 120_000)
+    m.admit('both', 'reader', 'd4', now + 3_600_000)
+    // The expired invite (past the skew allowed) no longer counts; the other one of the same peer does.
+    expect([m.roleOf('admin'), m.roleOf('stale'), m.roleOf('both')]).toEqual(['admin', undefined, 'reader'])
+    revoked.push({ kind: 'invite', id: 'd1', from: TS_ZERO }, { kind: 'peer', id: 'v0', from: TS_ZERO }, { kind: 'peer', id: 'creator', from: TS_ZERO })
+    expect([m.roleOf('admin'), m.cutOff('admin'), m.roleOf('v0'), m.roleOf('creator')]).toEqual([undefined, true, undefined, 'admin'])
   })
 })
