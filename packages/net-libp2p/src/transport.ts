@@ -147,14 +147,22 @@ export class MessageTransport {
   /**
    * Enqueues `messages` as one frame, or as several when together they
    * encode to more than a peer accepts (several large submissions in one
-   * turn); a single message too large for any frame is dropped and counted
-   * (`oversize-dropped`): the receiver would refuse the frame, and with it
-   * every message bundled beside it.
+   * turn, or a `write` or `gap-rep` of several large batches, which is sent
+   * as several, a batch each at most); a single message still too large is
+   * dropped and counted (`oversize-dropped`): the receiver would refuse the
+   * frame, and with it every message bundled beside it.
    */
   private enqueueBounded (to: string, messages: readonly Message[]): void {
     const frame = encodeMessages(messages)
     if (frame.byteLength <= MAX_FRAME_BYTES) {
       this.enqueue(to, frame)
+      return
+    }
+    const only = messages[0] as Message
+    if (messages.length === 1 && (only.t === 'write' || only.t === 'gap-rep') && only.batches.length > 1) {
+      const half = Math.ceil(only.batches.length / 2)
+      this.enqueueBounded(to, [{ ...only, batches: only.batches.slice(0, half) }])
+      this.enqueueBounded(to, [{ ...only, batches: only.batches.slice(half) }])
       return
     }
     if (messages.length === 1) {

@@ -102,6 +102,10 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
     // frame would be refused whole, and every call in it lost to its timeout).
     const big = await Promise.all(Array.from({ length: 5 }, async (_, i) => client.call({ clientTxnId: `big-${i}`, procedure: 'transfer', hash: transferHash, args: { from: 'a2', to: 'a3', amount: 1, pad: 'y'.repeat(900_000) } })))
     expect(big.map(r => r.status)).toEqual(['committed', 'committed', 'committed', 'committed', 'committed'])
+    // Every replica got them: a coordinator's write of several such batches (or an answer to a gap request) goes as
+    // several messages when one would not fit a frame.
+    await expect.poll(() => new Set(voters.map(v => `${v.peer.status().evaluated}:${v.peer.status().digest}`)).size, { timeout: 15_000 }).toBe(1)
+    expect(voters.map(v => v.transport.counters['oversize-dropped'] ?? 0)).toEqual([0, 0, 0])
   }, 30_000)
 
   it('a home that is not an index into voters is refused before anything starts', async () => {
