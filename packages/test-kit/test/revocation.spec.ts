@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NetClient, inviteDigest } from '@tideline/net-libp2p'
 import { workloadRegistry } from '@tideline/workloads'
@@ -8,6 +12,8 @@ import { waitQuiescent, waitUntil } from '../src/workload.js'
 // caller too, not only the voters it reaches): an admin revokes a member and the bearer invite it came in
 // with; within that one epoch change the member is hung up on and its calls refused, and the invite admits
 // no one afterwards. Then an operator revokes another invite through a relay's loopback HTTP port.
+const execFileAsync = promisify(execFile)
+const CLI = join(dirname(createRequire(import.meta.url).resolve('@tideline/relay/package.json')), 'src', 'cli.ts')
 const hash = (p: string): string => workloadRegistry.procedures.get(p)?.hash ?? ''
 const TIMEOUTS = { attemptTimeoutMs: 1_500, timeoutMs: 6_000 }
 const note = (k: string): { procedure: string, hash: string, args: { k: string } } => ({ procedure: 'signNote', hash: hash('signNote'), args: { k } })
@@ -83,5 +89,12 @@ describe('revocation', () => {
     await waitUntil('every relay installed it', async () => (await Promise.all(g.relays.map(async r => r.health()))).every(h => h.epoch >= epoch && h.revoked === 3), 15_000)
     await waitUntil('the reader is cut off', async () => connectedTo(reader, g.relays) === 0, 15_000)
     await expect(g.startClient(TIMEOUTS, { invite })).rejects.toMatchObject({ name: 'NotMemberError' })
-  }, 60_000)
+    // The same from a shell: `tideline-relay revoke` posts to the relay's port and prints the epoch.
+    const other = await g.startClient(TIMEOUTS)
+    clients.push(other)
+    const { stdout } = await execFileAsync(process.execPath, ['--conditions=@tideline/source', '--import', 'tsx', CLI, 'revoke', '--http', relay.httpUrl.replace(/^http:\/\//, ''), '--peer', other.id])
+    expect(stdout).toMatch(new RegExp(`^revoked peer ${other.id} from epoch \\d+\\n$`))
+    await waitUntil('every relay installed it', async () => (await Promise.all(g.relays.map(async r => r.health()))).every(h => h.revoked === 4), 15_000)
+    await expect(other.call({ clientTxnId: 'o-1', ...note('o1') })).rejects.toMatchObject({ name: 'PermissionDeniedError' })
+  }, 90_000)
 })
