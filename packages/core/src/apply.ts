@@ -191,6 +191,8 @@ export function refusedAt (thunk: Thunk, rules: RunRules): Outcome | undefined {
   return undefined
 }
 
+const NONE_REVOKED: ReadonlyMap<string, Timestamp> = new Map()
+
 /**
  * Evaluates a run in timestamp order against `overlay` (the newest value of
  * every key it reads or writes, as of just below the run) and the exactly-once records
@@ -224,7 +226,8 @@ export function settleRun (
   const checkpoints: Array<{ count: number, digest: string }> = []
   const states: number[] = []
   let count = base.count
-  const revokedFrom = new Map(rules.revoked.map(r => [`${r.kind}:${r.id}`, r.from] as const))
+  // Only signed calls have a verified caller to refuse; most groups revoke nothing.
+  const revokedFrom = rules.signedCalls && rules.revoked.length > 0 ? new Map(rules.revoked.map(r => [`${r.kind}:${r.id}`, r.from] as const)) : NONE_REVOKED
   for (let i = 0; i < run.length; i++) {
     const thunk = run[i] as Thunk
     // A call nobody can vouch for has no effect and leaves no record (the real caller may still make it).

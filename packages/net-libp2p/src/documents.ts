@@ -13,6 +13,12 @@ export const MAX_DOCUMENT_BYTES = 64 * 1024
 
 const DECODE = { strict: true, allowIndefinite: false, allowUndefined: false, allowBigInt: false, rejectDuplicateMapKeys: true, useMaps: false } as const
 
+/** Hex SHA-256: what names a genesis (its digest in invites) and an invite (in revocations). */
+export async function sha256Hex (bytes: Uint8Array): Promise<string> {
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(bytes)))
+  return Array.from(d, b => b.toString(16).padStart(2, '0')).join('')
+}
+
 export function concat (a: Uint8Array, b: Uint8Array): Uint8Array {
   const out = new Uint8Array(a.byteLength + b.byteLength)
   out.set(a, 0)

@@ -1,8 +1,34 @@
-import { MEMBER_ROLES, type InviteReader, type MemberRole, type ReadInvite } from '@tideline/core'
-import { INVITE_DOMAIN, concat, decodeBody, decodeSigned } from './documents.js'
+import { MEMBER_ROLES, type InviteClaims, type InviteReader, type MemberRole } from '@tideline/core'
+import { INVITE_DOMAIN, concat, decodeBody, decodeSigned, sha256Hex } from './documents.js'
 
 /** The longest `name` an invite may claim. */
 export const MAX_INVITE_NAME = 64
+
+/**
+ * A decoded invite body's claims, or why it is not a well-formed invite: the
+ * one shape check both the join (membership.ts `verifyInvite`) and every
+ * replica's applier (`inviteReader`) make, so they take the same invites.
+ */
+export function inviteClaims (inv: Record<string, unknown>): InviteClaims | string {
+  if (inv.v !== 1) return 'unknown version'
+  if (typeof inv.groupId !== 'string' || typeof inv.genesis !== 'string') return 'groupId and genesis must be strings'
+  if (typeof inv.issuer !== 'string') return 'issuer must be a peer id'
+  if (inv.peer !== undefined && typeof inv.peer !== 'string') return 'peer must be a peer id'
+  if (typeof inv.expiresAt !== 'number' || !Number.isSafeInteger(inv.expiresAt)) return 'expiresAt must be an integer'
+  // Absent: a writer (invites made before roles); anything else must name a role (null does not).
+  const role = inv.role === undefined ? 'writer' : inv.role
+  if (!MEMBER_ROLES.includes(role as MemberRole)) return `role must be one of ${MEMBER_ROLES.join(', ')}`
+  if (inv.name !== undefined && (typeof inv.name !== 'string' || inv.name.length === 0 || inv.name.length > MAX_INVITE_NAME)) return `name must be 1..${MAX_INVITE_NAME} characters`
+  return {
+    groupId: inv.groupId,
+    genesis: inv.genesis,
+    issuer: inv.issuer,
+    ...(inv.peer === undefined ? {} : { peer: inv.peer }),
+    expiresAt: inv.expiresAt,
+    role: role as MemberRole,
+    ...(inv.name === undefined ? {} : { name: inv.name })
+  }
+}
 
 /**
  * Reads invites as every replica's applier needs them (core's
@@ -15,36 +41,14 @@ export const MAX_INVITE_NAME = 64
 export function inviteReader (): InviteReader {
   return async text => {
     let signed
-    let inv: Record<string, unknown>
+    let claims
     try {
       signed = decodeSigned(text)
-      inv = decodeBody(signed.body, 'invite')
+      claims = inviteClaims(decodeBody(signed.body, 'invite'))
     } catch {
       return undefined
     }
-    // Absent: a writer (invites made before roles); anything else must name a role (null does not).
-    const role = inv.role === undefined ? 'writer' : inv.role
-    const ok = inv.v === 1 && typeof inv.groupId === 'string' && typeof inv.genesis === 'string' && typeof inv.issuer === 'string' &&
-      (inv.peer === undefined || typeof inv.peer === 'string') &&
-      typeof inv.expiresAt === 'number' && Number.isSafeInteger(inv.expiresAt) &&
-      MEMBER_ROLES.includes(role as MemberRole) &&
-      (inv.name === undefined || (typeof inv.name === 'string' && inv.name.length > 0 && inv.name.length <= MAX_INVITE_NAME))
-    if (!ok) return undefined
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(signed.body)))
-    const read: ReadInvite = {
-      claims: {
-        groupId: inv.groupId as string,
-        genesis: inv.genesis as string,
-        issuer: inv.issuer as string,
-        ...(inv.peer === undefined ? {} : { peer: inv.peer as string }),
-        expiresAt: inv.expiresAt as number,
-        role: role as MemberRole,
-        ...(inv.name === undefined ? {} : { name: inv.name as string })
-      },
-      digest: Array.from(digest, b => b.toString(16).padStart(2, '0')).join(''),
-      statement: concat(INVITE_DOMAIN, signed.body),
-      sig: signed.sig
-    }
-    return read
+    if (typeof claims === 'string') return undefined
+    return { claims, digest: await sha256Hex(signed.body), statement: concat(INVITE_DOMAIN, signed.body), sig: signed.sig }
   }
 }

@@ -28,8 +28,8 @@ export class Members {
 
   /** The role `peerId` holds as far as this peer knows (undefined: not a member it knows, or revoked). */
   roleOf (peerId: string): MemberRole | undefined {
+    if (this.isRevoked(peerId)) return undefined
     const revoked = this.revoked()
-    if (peerId !== this.genesis.creator && revoked.some(r => r.kind === 'peer' && r.id === peerId)) return undefined
     let role: MemberRole | undefined
     const raise = (r: MemberRole): void => { if (role === undefined || MEMBER_ROLES.indexOf(r) > MEMBER_ROLES.indexOf(role)) role = r }
     const now = Date.now()

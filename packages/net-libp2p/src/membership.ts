@@ -2,8 +2,8 @@ import { encode } from 'cborg'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { INVITE_EXPIRY_SKEW_MS, InvalidCredentialError, MEMBER_ROLES, roleAllows, strictPoint, strictSignature, type GroupConfig, type MemberRole } from '@tideline/core'
-import { GENESIS_DOMAIN, INVITE_DOMAIN, concat, decodeBody } from './documents.js'
-import { MAX_INVITE_NAME as MAX_NAME } from './invite-reader.js'
+import { GENESIS_DOMAIN, INVITE_DOMAIN, concat, decodeBody, sha256Hex } from './documents.js'
+import { MAX_INVITE_NAME as MAX_NAME, inviteClaims } from './invite-reader.js'
 
 /**
  * Who belongs to a group, proven by signatures rather than by a server.
@@ -23,7 +23,6 @@ import { MAX_INVITE_NAME as MAX_NAME } from './invite-reader.js'
  * domain string so a signature over one kind of document can never be
  * replayed as another.
  */
-
 
 export interface Genesis {
   readonly v: 1
@@ -55,7 +54,6 @@ export type { MemberRole }
 export function inviteRole (invite: Invite): MemberRole {
   return invite.role ?? 'writer'
 }
-
 
 export interface Invite {
   readonly v: 1
@@ -102,13 +100,12 @@ async function verify (signer: string, domain: Uint8Array, body: Uint8Array, sig
 
 /** Digest naming one genesis body (hex SHA-256). */
 export async function genesisDigest (body: Uint8Array): Promise<string> {
-  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', new Uint8Array(body)))
-  return Array.from(d, b => b.toString(16).padStart(2, '0')).join('')
+  return await sha256Hex(body)
 }
 
 /** What names an invite in a revocation (`{ kind: 'invite', id }`): the hex SHA-256 of its signed body. */
 export async function inviteDigest (signed: SignedInvite): Promise<string> {
-  return await genesisDigest(signed.body)
+  return await sha256Hex(signed.body)
 }
 
 /** Creates and signs a group's genesis configuration; the signer is its creator. */
@@ -198,15 +195,13 @@ export async function createInvite (voterKey: PrivateKey, signedGenesis: SignedG
  */
 export async function verifyInvite (signed: SignedInvite, genesis: Genesis, digest: string, peer: string, now: number): Promise<Invite> {
   const inv = decodeBody(signed.body, 'invite')
-  if (inv.v !== 1) throw new InvalidCredentialError('invite: unknown version')
-  if (inv.groupId !== genesis.groupId || inv.genesis !== digest) throw new InvalidCredentialError('invite: for another group')
-  if (typeof inv.issuer !== 'string' || !genesis.voters.includes(inv.issuer)) throw new InvalidCredentialError('invite: issuer is not a voter')
-  if (inv.peer !== undefined && inv.peer !== peer) throw new InvalidCredentialError('invite: issued to another peer')
-  if (typeof inv.expiresAt !== 'number' || !Number.isSafeInteger(inv.expiresAt)) throw new InvalidCredentialError('invite: expiresAt must be an integer')
-  if (now > inv.expiresAt + INVITE_EXPIRY_SKEW_MS) throw new InvalidCredentialError('invite: expired')
-  if (inv.role !== undefined && !MEMBER_ROLES.includes(inv.role as MemberRole)) throw new InvalidCredentialError(`invite: role must be one of ${MEMBER_ROLES.join(', ')}`)
-  if (inv.name !== undefined && (typeof inv.name !== 'string' || inv.name.length === 0 || inv.name.length > MAX_NAME)) throw new InvalidCredentialError(`invite: name must be 1..${MAX_NAME} characters`)
-  if (!(signed.sig instanceof Uint8Array) || !await verify(inv.issuer, INVITE_DOMAIN, signed.body, signed.sig)) throw new InvalidCredentialError('invite: bad signature')
+  const claims = inviteClaims(inv)
+  if (typeof claims === 'string') throw new InvalidCredentialError(`invite: ${claims}`)
+  if (claims.groupId !== genesis.groupId || claims.genesis !== digest) throw new InvalidCredentialError('invite: for another group')
+  if (!genesis.voters.includes(claims.issuer)) throw new InvalidCredentialError('invite: issuer is not a voter')
+  if (claims.peer !== undefined && claims.peer !== peer) throw new InvalidCredentialError('invite: issued to another peer')
+  if (now > claims.expiresAt + INVITE_EXPIRY_SKEW_MS) throw new InvalidCredentialError('invite: expired')
+  if (!(signed.sig instanceof Uint8Array) || !await verify(claims.issuer, INVITE_DOMAIN, signed.body, signed.sig)) throw new InvalidCredentialError('invite: bad signature')
   return inv as unknown as Invite
 }
 

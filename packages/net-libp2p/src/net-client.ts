@@ -57,6 +57,8 @@ export class NetClient {
   private readonly transport: MessageTransport
   private readonly voters: readonly string[]
   private readonly init: NetClientInit
+  /** The invite's text form, presented with each signed call (encoded once). */
+  private readonly inviteText: string | undefined
   private readonly calls = new Map<string, Pending<TxnResult>>()
   private readonly reads = new Map<string, Pending<ReadResult>>()
   private readonly revokes = new Map<string, Pending<number>>()
@@ -70,6 +72,7 @@ export class NetClient {
     this.transport = transport
     this.voters = voters
     this.init = init
+    this.inviteText = init.invite === undefined ? undefined : encodeSigned(init.invite)
     this.home = init.home ?? Math.floor(Math.random() * voters.length)
   }
 
@@ -156,7 +159,7 @@ export class NetClient {
     // signed calls, signed once: the date is part of what is signed).
     const dated = { ...submitted, firstAt: submitted.firstAt ?? Date.now() }
     const req = this.genesis.signedCalls === true && dated.caller === undefined
-      ? await signCall(this.genesis.groupId, this.id, this.init.signer ?? this.init.privateKey, dated, this.init.invite === undefined ? undefined : encodeSigned(this.init.invite))
+      ? await signCall(this.genesis.groupId, this.id, this.init.signer ?? this.init.privateKey, dated, this.inviteText)
       : dated
     return this.attempt(this.calls, req.clientTxnId, options.signal, undefined, to => {
       this.transport.send(to, { t: 'submit', req, replyTo: this.id })

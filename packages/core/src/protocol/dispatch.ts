@@ -34,7 +34,7 @@ export function receive (s: PeerState, from: string, raw: unknown): void {
   } catch (err) {
     count(s, 'invalid')
     log(s, 'invalid-message', { from, error: (err as Error).message })
-    refuseInvalidSubmission(s, from, raw, err as Error)
+    refuseInvalid(s, from, raw, err as Error)
     return
   }
   try {
@@ -46,12 +46,13 @@ export function receive (s: PeerState, from: string, raw: unknown): void {
 }
 
 /**
- * A submission that does not validate (arguments too large or not a value,
- * a field missing) is answered, to its sender, with the named refusal when
- * it names a clientTxnId to answer under: the caller learns now why, rather
- * than "unknown outcome" at its timeout. Anything else invalid is dropped.
+ * A submission (or a revoke request) that does not validate (arguments too
+ * large or not a value, a field missing) is answered, to its sender, with
+ * the named refusal when it names a clientTxnId (reqId) to answer under: the
+ * caller learns now why, rather than "unknown outcome" at its timeout.
+ * Anything else invalid is dropped.
  */
-function refuseInvalidSubmission (s: PeerState, from: string, raw: unknown, err: Error): void {
+function refuseInvalid (s: PeerState, from: string, raw: unknown, err: Error): void {
   const rv = raw as { t?: unknown, reqId?: unknown } | null
   if (rv?.t === 'revoke' && typeof rv.reqId === 'string' && rv.reqId.length > 0 && rv.reqId.length <= 256) {
     send(s, from, { t: 'revoke-rep', reqId: rv.reqId, error: { name: 'InvalidMessageError', message: err.message } })

@@ -13,7 +13,8 @@ import { keyOf, leftOut } from './revoked.js'
  * proposes, so the group's configuration holds it from that change's floor
  * on and every replica agrees which calls it refuses. The request waits
  * until an installed configuration holds it (a proposal that had to keep an
- * earlier accepted value goes round again).
+ * earlier accepted value goes round again), or until its deadline, when its
+ * targets are dropped unless another request waits for them.
  */
 
 /** An admin's (or this peer's own, `local`) request to revoke `targets`, all in one epoch change. */
