@@ -89,12 +89,15 @@ async function main (): Promise<number> {
     return 0
   }
   if (workload === 'failover') {
-    const runs = option(args, 'runs', 5)
+    const runs = option(args, 'runs', 10)
     const clients = option(args, 'clients', 8)
-    process.stdout.write(`failover: 3 tideline-relay processes on loopback (failure detector 2 s), ${clients} closed-loop clients (transfers, list-append, strict reads); ${runs} runs of kill -9 of one relay, measure, restart, wait until it is voted back in\n`)
-    const r = await benchFailover({ runs, clients })
-    process.stdout.write(`| run | killed | voted out s | resume s | rejoin s | epoch after | committed in run |\n|---|---|---|---|---|---|---|\n`)
-    r.runs.forEach((x, i) => { process.stdout.write(`| ${i + 1} | relay-${x.victim} | ${x.votedOutS.toFixed(2)} | ${x.resumeS.toFixed(2)} | ${x.rejoinS.toFixed(2)} | ${x.epoch} | ${x.committedDuringRun} |\n`) })
+    const calmSeconds = option(args, 'calm-seconds', 0)
+    const calmLoops = option(args, 'calm-loops', 64)
+    process.stdout.write(`failover: 3 tideline-relay processes on loopback (default failure detector: adaptive, 500 ms over each voter's usual gap, at most 2 s), ${clients} closed-loop clients (transfers, list-append, strict reads)${calmSeconds > 0 ? `; first ${calmSeconds} s at full load with no fault (${calmLoops} closed-loop transfer clients), counting epoch changes` : ''}; then ${runs} runs, kill -9 and SIGSTOP of one relay in turn: measure, restart or SIGCONT it, wait until it is voted back in\n`)
+    const r = await benchFailover({ runs, clients, calmSeconds, calmLoops })
+    if (r.calm !== undefined) process.stdout.write(`calm: ${r.calm.seconds} s at full load, ${r.calm.txns} txns (${Math.round(r.calm.txnPerSec)} txn/s), epoch changes ${r.calm.epochChanges} (proposals ${r.calm.proposals}; stalls relays noticed in themselves ${r.calm.ownStalls})\n`)
+    process.stdout.write(`| run | fault | relay | voted out s | resume s | rejoin s | epoch after | committed in run |\n|---|---|---|---|---|---|---|---|\n`)
+    r.runs.forEach((x, i) => { process.stdout.write(`| ${i + 1} | ${x.fault === 'kill' ? 'kill -9' : 'SIGSTOP'} | relay-${x.victim} | ${x.votedOutS.toFixed(2)} | ${x.resumeS.toFixed(2)} | ${x.rejoinS.toFixed(2)} | ${x.epoch} | ${x.committedDuringRun} |\n`) })
     for (const v of r.violations.slice(0, 10)) process.stdout.write(`violation: ${v}\n`)
     process.stdout.write(`history checked: ${r.committed} committed calls\n`)
     process.stdout.write(`failover: resume p50 ${r.resumeP50S.toFixed(2)} s, max ${r.resumeMaxS.toFixed(2)} s, violations ${r.violations.length}\n`)

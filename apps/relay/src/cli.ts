@@ -19,7 +19,7 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
                                             a voter signs an invite (bearer unless --peer; role writer unless
                                             --role: a reader only reads, a voter may be voted in, an admin invites)
   run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer] [--invite TEXT] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer] [--invite TEXT] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (on SIGTERM a voter hands over to the others first)
   revoke   --http 127.0.0.1:PORT [--peer ID,…] [--invite TEXT]
@@ -75,6 +75,7 @@ async function main (argv: string[]): Promise<void> {
       role: { type: 'string' },
       name: { type: 'string' },
       'suspect-ms': { type: 'string' },
+      'suspect-min-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'retain-ms': { type: 'string' },
       'txn-retention-ms': { type: 'string' },
@@ -138,6 +139,7 @@ async function main (argv: string[]): Promise<void> {
         admit: list(values.admit),
         admitVoters: list(values['admit-voters']),
         ...(values['suspect-ms'] === undefined ? {} : { suspectMs: millis(values['suspect-ms'], 'suspect-ms') }),
+        ...(values['suspect-min-ms'] === undefined ? {} : { suspectMinMs: millis(values['suspect-min-ms'], 'suspect-min-ms') }),
         ...(values['heartbeat-ms'] === undefined ? {} : { heartbeatMs: millis(values['heartbeat-ms'], 'heartbeat-ms') }),
         ...(values['retain-ms'] === undefined ? {} : { retainMs: millis(values['retain-ms'], 'retain-ms') }),
         ...(values.observer === true ? { observer: true } : {}),

@@ -31,9 +31,11 @@ export interface RelayOptions {
   readonly admit?: readonly string[]
   /** Peer ids this relay votes in as voters when they ask, besides those whose invite grants the voter role. */
   readonly admitVoters?: readonly string[]
-  /** A voter silent this long is voted out of the next epoch. @default 2000 */
+  /** The longest a voter may stay silent (or its watermark entry stuck) before it is voted out of the next epoch. @default 2000 */
   readonly suspectMs?: number
-  /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below suspectMs). @default 500 */
+  /** The silence a voter always has on top of its usual gap between messages (the failure detector adapts above it, up to suspectMs). @default 500 */
+  readonly suspectMinMs?: number
+  /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below suspectMinMs). @default 200 */
   readonly heartbeatMs?: number
   /** How far below the voters' durable frontier history is kept (for lagging replicas; older ones take a snapshot). @default 60000 */
   readonly retainMs?: number
@@ -106,6 +108,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       candidate: o.observer !== true,
       admitVoter: p => admittedVoters.has(p),
       ...(o.suspectMs === undefined ? {} : { suspectMs: o.suspectMs }),
+      ...(o.suspectMinMs === undefined ? {} : { suspectMinMs: o.suspectMinMs }),
       ...(o.heartbeatMs === undefined ? {} : { idleHeartbeatMs: o.heartbeatMs }),
       ...(o.retainMs === undefined ? {} : { retainMs: o.retainMs }),
       logger: (event, detail) => { log(event, detail) }

@@ -5,7 +5,7 @@ export const DEFAULT_WRITE_RETRY_MS = 40
 /** How often a busy voter gossips its watermark entry when nothing else carries it. */
 export const DEFAULT_GOSSIP_INTERVAL_MS = 20
 /** How often an idle voter publishes its entry (its heartbeat: the failure detector and an idle group's watermark move with it). */
-export const DEFAULT_IDLE_HEARTBEAT_MS = 500
+export const DEFAULT_IDLE_HEARTBEAT_MS = 200
 /** How often a busy peer runs its timeouts (retransmission, gap fill, proposals, read and call deadlines). */
 export const BUSY_TICK_MS = 5
 /** A peer counts as busy this long after its last piece of work (a write, a call, a read, a reconfiguration message). */
@@ -46,8 +46,15 @@ export const CHECKPOINTS_KEPT = 64
 export const DEFAULT_MAX_VALUE_BYTES = 1 << 20
 /** Deepest nesting accepted in a value. */
 export const MAX_VALUE_DEPTH = 64
-/** A voter silent, or whose watermark entry has not moved, for this long is suspected and voted out of the next epoch. */
+/**
+ * The longest a voter may stay silent, or its watermark entry stay put, before it is suspected and voted
+ * out of the next epoch. A voter heard from steadily is suspected sooner (DEFAULT_SUSPECT_MIN_MS).
+ */
 export const DEFAULT_SUSPECT_MS = 2_000
+/** The silence a voter is always allowed on top of its usual gap between messages and four deviations of it (reconfig/silence.ts). */
+export const DEFAULT_SUSPECT_MIN_MS = 500
+/** A step this much later than the peer asked to be woken means it stalled itself; the voters are not blamed for that silence. */
+export const STALL_MS = 100
 /** How long a reconfiguration proposal may take before its proposer tries again with a higher ballot. */
 export const DEFAULT_PROPOSE_TIMEOUT_MS = 500
 /** Most voters a group grows to by admitting candidates. */

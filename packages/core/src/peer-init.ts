@@ -30,7 +30,7 @@ export interface PeerInit {
   readonly writeRetryMs?: number
   /** @default DEFAULT_GOSSIP_INTERVAL_MS */
   readonly gossipIntervalMs?: number
-  /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below `suspectMs`). @default DEFAULT_IDLE_HEARTBEAT_MS */
+  /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below `suspectMinMs`). @default DEFAULT_IDLE_HEARTBEAT_MS */
   readonly idleHeartbeatMs?: number
   /** @default DEFAULT_GAP_RETRY_MS */
   readonly gapRetryMs?: number
@@ -47,8 +47,15 @@ export interface PeerInit {
    * (a browser database passes one that runs in its Web Worker).
    */
   readonly applier?: RunApplier
-  /** @default DEFAULT_SUSPECT_MS */
+  /**
+   * The failure detector's bounds. A voter is suspected once silent for `suspectMinMs` plus its usual gap
+   * between messages plus four deviations of that gap, learnt as it goes, and never later than `suspectMs`;
+   * a voter whose watermark entry stays put for `suspectMs` is suspected too. Wider bounds for voters on
+   * slow or distant links (browser voters on the internet), narrower on a LAN.
+   * @default DEFAULT_SUSPECT_MS, DEFAULT_SUSPECT_MIN_MS
+   */
   readonly suspectMs?: number
+  readonly suspectMinMs?: number
   /** @default DEFAULT_PROPOSE_TIMEOUT_MS */
   readonly proposeTimeoutMs?: number
   /** @default DEFAULT_MAX_VOTERS */
@@ -141,6 +148,7 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     clockLeaseMs: init.clockLeaseMs ?? C.DEFAULT_CLOCK_LEASE_MS,
     maxValueBytes: init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES,
     suspectMs: init.suspectMs ?? C.DEFAULT_SUSPECT_MS,
+    suspectMinMs: init.suspectMinMs ?? C.DEFAULT_SUSPECT_MIN_MS,
     proposeTimeoutMs: init.proposeTimeoutMs ?? C.DEFAULT_PROPOSE_TIMEOUT_MS,
     maxVoters: init.maxVoters ?? C.DEFAULT_MAX_VOTERS,
     maxRunThunks: init.maxRunThunks ?? C.DEFAULT_MAX_RUN_THUNKS,

@@ -49,8 +49,9 @@ export interface NetPeerInit {
    * may be): an operator's list. @default none besides the granted
    */
   readonly admitVoter?: (peerId: string) => boolean
-  /** A voter silent or stuck this long is voted out of the next epoch. @default 2000 */
+  /** The failure detector's bounds (see PeerInit): the longest silence, and the least. @default 2000, 500 */
   readonly suspectMs?: number
+  readonly suspectMinMs?: number
   /** How much history below the group's durable frontier to keep (see PeerInit). */
   readonly retainMs?: number
   /**
@@ -174,6 +175,7 @@ export class NetPeer {
       mayCall: p => roleAllows(members.roleOf(p), 'writer'),
       mayRevoke: p => members.roleOf(p) === 'admin',
       ...(init.suspectMs === undefined ? {} : { suspectMs: init.suspectMs }),
+      ...(init.suspectMinMs === undefined ? {} : { suspectMinMs: init.suspectMinMs }),
       ...(init.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: init.idleHeartbeatMs }),
       ...(init.retainMs === undefined ? {} : { retainMs: init.retainMs })
     })

@@ -31,6 +31,10 @@ export interface SimStats {
   unknown: number
   reads: number
   crashes: number
+  /** Processes stopped for a while and continued (SIGSTOP/SIGCONT), memory intact. */
+  pauses: number
+  /** Steps a peer took much later than it asked to be woken (its own stalls, own-stall). */
+  ownStalls: number
   partitions: number
   messages: number
   dropped: number
@@ -125,6 +129,8 @@ const CLIENT_ATTEMPTS = 4
 const QUIESCE_LIMIT_MS = 30_000
 /** The simulated failure detector: short, so that crashes and partitions in the schedule trigger epoch changes. */
 const SUSPECT_MS = 250
+/** Its adaptive floor (suspectMinMs): a busy voter is suspected after about 100 ms of silence, an idle or irregular one later. */
+const SUSPECT_MIN_MS = 60
 const PROPOSE_TIMEOUT_MS = 60
 /** Liveness: with a majority of voters alive and connected, commits resume within this much virtual time of a crash. */
 export const LIVENESS_MS = 4 * SUSPECT_MS + 20 * PROPOSE_TIMEOUT_MS
@@ -140,7 +146,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -151,6 +157,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.snapshotMismatches += c?.['snapshot-mismatch'] ?? 0
     stats.damaged += c?.['store-damaged'] ?? 0
     stats.healed += c?.healed ?? 0
+    stats.ownStalls += c?.['own-stall'] ?? 0
     stats.gcSteps += c?.['gc-steps'] ?? 0
     stats.gcBatches += c?.['gc-batches-removed'] ?? 0
     stats.gcRecords += c?.['gc-records-removed'] ?? 0
@@ -285,6 +292,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       ...(process.env.SIM_LOG === undefined ? {} : { log: (event: string, detail: Record<string, unknown>) => { if (/rc-|epoch|late|recovered|diverged|snapshot/.test(event)) process.stderr.write(`${loop.now} ${node.id} ${event} ${JSON.stringify(detail)}\n`) } }),
       broken: what => { if (broken.length < 20) broken.push(`${node.id} at ${loop.now}: ${what.join('; ')}`) },
       suspectMs: SUSPECT_MS,
+      suspectMinMs: SUSPECT_MIN_MS,
       proposeTimeoutMs: PROPOSE_TIMEOUT_MS,
       // Every other seed evaluates in runs of a few thunks on a slow disk, so batches grow and
       // runs end (and crashes land) inside them.
@@ -443,7 +451,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     if (!node.up) return false
     const current = currentVoters()
     if (!current.includes(node)) return true
-    const down = current.filter(n => !n.up).length
+    const down = current.filter(n => !n.up || n.peer?.paused === true).length
     return down + 1 <= Math.floor((current.length - 1) / 2)
   }
 
@@ -455,7 +463,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       if (!faultsOn) return
       const kinds: string[] = []
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
-      if (crashFaults) kinds.push('crash', 'crash', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant', 'retire')
+      if (crashFaults) kinds.push('crash', 'pause', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant', 'retire')
       if (netFaults) kinds.push('corrupt-chunk', 'forge-snapshot', 'forge-decision', 'replay-decision')
       if (crashFaults) kinds.push('revoke')
       if (netFaults && signedCalls) kinds.push('forge-call')
@@ -478,6 +486,16 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       } else if (kind === 'crash') {
         const node = faultRng.pick([...nodes.values()])
         if (mayCrash(node)) crash(node, faultRng.chance(0.3) ? faultRng.int(2 * SUSPECT_MS, 8 * SUSPECT_MS) : faultRng.int(20, 700))
+      } else if (kind === 'pause') {
+        // The process stops and goes on (SIGSTOP/SIGCONT, a long GC, a frozen tab) with its memory whole: shorter
+        // or longer than the failure detector's bounds. Coming back, it must not blame the others for its own silence.
+        const node = faultRng.pick([...nodes.values()])
+        const peer = node.peer
+        if (peer !== undefined && !peer.paused && mayCrash(node)) {
+          stats.pauses++
+          peer.pause()
+          loop.after(faultRng.chance(0.5) ? faultRng.int(20, SUSPECT_MS) : faultRng.int(SUSPECT_MS, 6 * SUSPECT_MS), () => { peer.resume() })
+        }
       } else if (kind === 'plant') {
         // A replica's store is changed behind its back while it is down: it must find out when it opens and heal
         // (one at a time: with a majority of the voters damaged at once there is no good state left to heal from).

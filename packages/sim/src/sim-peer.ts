@@ -6,7 +6,7 @@ import {
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
 
-export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'gcStepLimit' | 'snapshotChunkBytes' | 'signer' | 'contacts' | 'maxVoters'> {
+export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'suspectMinMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'gcStepLimit' | 'snapshotChunkBytes' | 'signer' | 'contacts' | 'maxVoters'> {
   readonly id: string
   readonly config: GroupConfig
   readonly registry: ProcedureRegistry
@@ -38,6 +38,8 @@ export class SimPeer {
   private readonly calls = new Map<number, (error: Error | undefined, value: unknown) => void>()
   private nextCall = 0
   private crashed = false
+  /** Inputs that arrived while the process was stopped (undefined: running). */
+  private stopped: Input[] | undefined
   /** Snapshot readers open for exports, by id, and the snapshot being staged (gone with the peer's memory). */
   private readonly readers = new Map<string, ArrayReader>()
   private writer: { readonly id: string, readonly writer: CollectingWriter } | undefined
@@ -117,8 +119,28 @@ export class SimPeer {
     this.crashed = true
   }
 
+  /** The process stops (SIGSTOP, a long GC): what reaches it meanwhile (messages, timers, store completions) waits. */
+  pause (): void {
+    this.stopped ??= []
+  }
+
+  /** It goes on (SIGCONT) with its memory whole, and handles what waited, in the order it arrived. */
+  resume (): void {
+    const waited = this.stopped ?? []
+    this.stopped = undefined
+    for (const input of waited) this.input(input)
+  }
+
+  get paused (): boolean {
+    return this.stopped !== undefined
+  }
+
   private input (input: Input): void {
     if (this.crashed) return
+    if (this.stopped !== undefined) {
+      this.stopped.push(input)
+      return
+    }
     const effects = step(this.state, input, this.init.now())
     const broken = invariants(this.state)
     if (broken.length > 0) this.init.broken(broken)

@@ -129,6 +129,16 @@ export class RelayProcess {
     await this.signal('SIGKILL')
   }
 
+  /** SIGSTOP: the process stops where it is, its connections open, until `cont` (stop it only after that). */
+  pause (): void {
+    this.child?.kill('SIGSTOP')
+  }
+
+  /** SIGCONT: a paused process goes on with its memory whole. */
+  cont (): void {
+    this.child?.kill('SIGCONT')
+  }
+
   /** SIGTERM (a voter hands over to the others first) and wait for the exit code. */
   async stop (): Promise<number | null> {
     return this.signal('SIGTERM')

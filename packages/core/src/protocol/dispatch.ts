@@ -11,6 +11,7 @@ import { tellStale } from './reconfig/epoch-news.js'
 import { onDecided } from './reconfig/install.js'
 import { onRevokeAnswer, onRevokeRequest } from './reconfig/revoke.js'
 import { revokedPeer } from './reconfig/revoked.js'
+import { heardFrom } from './reconfig/failure-detector.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
 import { onDurableReport, tellDurable } from './horizon.js'
@@ -20,7 +21,7 @@ import { onStateRequest } from './state-votes.js'
 import { noteWork } from './schedule.js'
 import { rejectWaiters, resolveWaiters, settleWaiter } from './requests.js'
 import { count, errorInfo, log, send } from './emit.js'
-import { isVoterOfKnownEpoch, roleOf, type PeerState } from './state.js'
+import { roleOf, type PeerState } from './state.js'
 
 /**
  * Handles a message from a peer. Malformed or out-of-role input is dropped
@@ -69,7 +70,7 @@ function refuseInvalid (s: PeerState, from: string, raw: unknown, err: Error): v
 
 /** One handler per message type. */
 export function dispatch (s: PeerState, from: string, m: Message): void {
-  if (s.current.voters.includes(from)) s.current.lastHeard.set(from, s.now)
+  if (s.current.voters.includes(from)) heardFrom(s, from)
   // Heartbeats (watermark entries, digests, hellos but a new candidate's) are not work; everything else keeps the peer busy a while.
   if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'ck' && m.t !== 'dur') noteWork(s)
   switch (m.t) {
@@ -216,4 +217,9 @@ function noteGone (s: PeerState, gone: { readonly coordinator: string, readonly 
   const stream = s.epochs.get(gone.epoch)?.streams.get(gone.coordinator)
   if (gone.epoch < s.evaluatingEpoch || stream === undefined || stream.evalNext > gone.from || stream.held.has(gone.from)) return
   s.history.gapGoneAt = s.now
+}
+
+function isVoterOfKnownEpoch (s: PeerState, peer: string): boolean {
+  for (const record of s.epochs.values()) if (record.voters.includes(peer)) return true
+  return false
 }

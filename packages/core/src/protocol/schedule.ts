@@ -2,6 +2,7 @@ import * as C from '../constants.js'
 import { isSealed, roleOf, type PeerState } from './state.js'
 import { historyDue } from './horizon.js'
 import { snapshotDue } from './snapshot.js'
+import { silenceAllowed } from './reconfig/failure-detector.js'
 
 /**
  * When a peer next needs its timeouts run (DESIGN §12: no fixed tick). A
@@ -39,6 +40,13 @@ export function isBusy (s: PeerState): boolean {
 
 /** The earliest time (host clock) at which `tick` has something to do. */
 export function nextDue (s: PeerState): number {
+  const due = wakeAt(s)
+  // Remembered: a step much later than this means the peer stalled (failure-detector.ts).
+  s.detector.dueAt = Math.min(s.detector.dueAt, due)
+  return due
+}
+
+function wakeAt (s: PeerState): number {
   if (s.phase === 'closed') return Infinity
   if (isBusy(s)) return s.now + C.BUSY_TICK_MS
   // Never sooner than a busy peer's tick: a timeout that is due but finds nothing to do cannot spin.
@@ -54,7 +62,7 @@ export function nextDue (s: PeerState): number {
     if (v === s.id) continue
     const heard = Math.max(record.lastHeard.get(v) ?? record.startedAt, record.startedAt)
     const moved = Math.max(record.wmMovedAt.get(v) ?? record.startedAt, record.startedAt)
-    due = Math.min(due, Math.min(heard, moved) + s.options.suspectMs + 1)
+    due = Math.min(due, heard + silenceAllowed(s, v) + 1, moved + s.options.suspectMs + 1)
   }
   return Math.max(soonest, due)
 }

@@ -7,6 +7,7 @@ import type { Counter } from './vocabulary.js'
 import type { ConfirmRound, ReadOp } from './read-state.js'
 import { WatermarkTable } from './watermark-table.js'
 import { newHistoryState, type HistoryState } from './history-state.js'
+import { newDetectorState, type DetectorState } from './reconfig/silence.js'
 
 export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
 
@@ -147,6 +148,7 @@ export interface PeerOptions {
   readonly clockLeaseMs: number
   readonly maxValueBytes: number
   readonly suspectMs: number
+  readonly suspectMinMs: number
   readonly proposeTimeoutMs: number
   readonly maxVoters: number
   readonly maxRunThunks: number
@@ -233,6 +235,8 @@ export interface PeerState {
   /** The highest group watermark this peer has seen, across epochs (TS_ZERO: none yet); a candidate's measure of keeping up. */
   knownWatermark: Timestamp
   readonly staleToldAt: Map<string, number>
+  /** How often each voter is heard from, and when this peer meant to wake (reconfig/silence.ts). */
+  readonly detector: DetectorState
 
   // replica
   persistQueue: Batch[]
@@ -345,6 +349,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     checkingDecision: false,
     knownWatermark: TS_ZERO,
     staleToldAt: new Map(),
+    detector: newDetectorState(),
     persistQueue: [],
     writing: false,
     evaluation: 'idle',
@@ -391,8 +396,3 @@ export function statusOf (s: PeerState): Status {
 }
 
 export const isInstalling = (s: PeerState): boolean => s.phase === 'installing'
-
-export function isVoterOfKnownEpoch (s: PeerState, peer: string): boolean {
-  for (const record of s.epochs.values()) if (record.voters.includes(peer)) return true
-  return false
-}

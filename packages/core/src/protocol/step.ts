@@ -13,7 +13,7 @@ import { onAcceptorPersisted, onDecisionSigned } from './reconfig/acceptor.js'
 import { onDecisionRead, reachOut } from './reconfig/epoch-news.js'
 import { onDecisionPersisted, onDecisionVerified } from './reconfig/install.js'
 import { detectFailures } from './reconfig/proposer.js'
-import { forceProposal } from './reconfig/failure-detector.js'
+import { discountStall, forceProposal } from './reconfig/failure-detector.js'
 import { expireRevokeWaiters, onRevokeRequest } from './reconfig/revoke.js'
 import { askForGaps, onBatchesPersisted, onBatchesRead, startWrite } from './replica.js'
 import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
@@ -35,6 +35,7 @@ export function step (s: PeerState, input: Input, now: number): Effect[] {
   s.now = now
   s.effects = []
   try {
+    discountStall(s)
     handle(s, input)
   } catch (err) {
     // A bug in a handler must not leave the peer serving half-updated state.

@@ -26,7 +26,7 @@ export class ScriptGroup {
   now = this.base
   private out: string[] = []
 
-  constructor (procedures: ProcedureMap, voters: readonly string[], observers: readonly string[] = []) {
+  constructor (procedures: ProcedureMap, voters: readonly string[], observers: readonly string[] = [], private readonly options: Parameters<typeof peerOptions>[0] = { suspectMs: 200, proposeTimeoutMs: 50 }) {
     this.registry = createRegistry(procedures)
     this.config = { groupId: 'script', epoch: 0, voters: [...voters], registryHash: this.registry.hash }
     for (const id of [...voters, ...observers]) {
@@ -39,7 +39,7 @@ export class ScriptGroup {
 
   private open (id: string): void {
     const store = this.stores.get(id) as MemoryStore
-    const s = newPeerState({ id, config: this.config, registry: this.registry, options: peerOptions({ suspectMs: 200, proposeTimeoutMs: 50 }), now: this.now })
+    const s = newPeerState({ id, config: this.config, registry: this.registry, options: peerOptions(this.options), now: this.now })
     restore(s, loadPersistedSync(store, this.config), this.config)
     this.states.set(id, s)
     this.input(id, { t: 'start' })

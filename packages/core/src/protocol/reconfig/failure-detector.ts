@@ -1,17 +1,55 @@
+import { STALL_MS } from '../../constants.js'
+import { count } from '../emit.js'
 import { isSealed, type PeerState } from '../state.js'
 import { leftOut } from './revoked.js'
+import { noteGap, silenceBound } from './silence.js'
 
 /**
  * Which voters this voter believes alive, and the voter set it would like the
  * next epoch to have.
  */
 
-/** A voter silent, or whose watermark entry has not moved, for suspectMs (within this epoch). */
+/** A message from voter `v` of the current epoch: it is alive, and one more gap to learn its pace from. */
+export function heardFrom (s: PeerState, v: string): void {
+  const last = s.current.lastHeard.get(v)
+  if (last !== undefined) noteGap(s.detector, v, s.now - last)
+  s.current.lastHeard.set(v, s.now)
+}
+
+/** How long voter `v` may stay silent before this peer suspects it (silence.ts). */
+export function silenceAllowed (s: PeerState, v: string): number {
+  return silenceBound(s.detector, v, s.options.suspectMinMs, s.options.suspectMs)
+}
+
+/**
+ * At the start of every step: if this peer runs much later than it asked to
+ * be woken, it was stalled (a long GC, a starved CPU, SIGSTOP), and messages
+ * may be waiting unread. The stall is not the voters' silence: every voter
+ * is credited with it, so that a peer coming back from a stall does not
+ * suspect the others before it has read what they sent.
+ */
+export function discountStall (s: PeerState): void {
+  const late = s.now - s.detector.dueAt
+  s.detector.dueAt = Infinity
+  if (!(late > STALL_MS)) return
+  count(s, 'own-stall')
+  const record = s.current
+  for (const v of record.voters) {
+    if (v === s.id) continue
+    record.lastHeard.set(v, Math.min(s.now, Math.max(record.lastHeard.get(v) ?? record.startedAt, record.startedAt) + late))
+    record.wmMovedAt.set(v, Math.min(s.now, Math.max(record.wmMovedAt.get(v) ?? record.startedAt, record.startedAt) + late))
+  }
+}
+
+/**
+ * A voter silent for longer than its adaptive bound (silence.ts), or whose
+ * watermark entry has not moved for suspectMs (within this epoch).
+ */
 export function suspects (s: PeerState, v: string, now: number): boolean {
   if (v === s.id) return false
   const record = s.current
   const heard = record.lastHeard.get(v) ?? record.startedAt
-  if (now - Math.max(heard, record.startedAt) > s.options.suspectMs) return true
+  if (now - Math.max(heard, record.startedAt) > silenceAllowed(s, v)) return true
   // Entries freeze while the epoch is being cut, so a stuck entry only counts outside that.
   if (isSealed(s)) return false
   const moved = record.wmMovedAt.get(v) ?? record.startedAt
