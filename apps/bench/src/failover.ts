@@ -20,8 +20,11 @@ export interface FailoverRun {
   readonly fault: FaultKind
   /** Seconds from the fault to the first commit of a call made after it. */
   readonly resumeS: number
-  /** Seconds from the fault until the survivors' epoch left the victim out. */
+  /** Seconds from the fault until the survivors' epoch left the victim out (polled over HTTP). */
   readonly votedOutS: number
+  /** Seconds from the fault to the first epoch-change proposal, and to the first survivor installing the new epoch (their logs). */
+  readonly proposedS: number
+  readonly installedS: number
   /** Seconds from the restart (kill) or SIGCONT (pause) until the victim was a voter again. */
   readonly rejoinS: number
   readonly epoch: number
@@ -81,6 +84,7 @@ export async function benchFailover (o: FailoverOptions): Promise<FailoverResult
       const load = runWorkload(clients, rec, 0, `run${run}`, { until: () => done })
       await sleep(2_000)
       const faultAt = rec.now()
+      const faultWall = Date.now()
       if (fault === 'kill') await victim.kill9()
       else victim.pause()
       const votedOutMs = await waitFor('survivors vote the relay out', async () => !(await voters(others[0] as RelayProcess)).includes(victim.id), 30_000)
@@ -93,7 +97,7 @@ export async function benchFailover (o: FailoverOptions): Promise<FailoverResult
       const rejoinMs = await waitFor('the relay is voted back in', async () => (await Promise.all(group.relays.map(voters))).every(v => v.length === 3), 30_000)
       done = true
       await load
-      runs.push({ victim: group.relays.indexOf(victim), fault, resumeS: (firstCommit - faultAt) / 1000, votedOutS: votedOutMs / 1000, rejoinS: rejoinMs / 1000, epoch: (await victim.health()).epoch, committedDuringRun: rec.count('ok') - okBefore })
+      runs.push({ victim: group.relays.indexOf(victim), fault, resumeS: (firstCommit - faultAt) / 1000, votedOutS: votedOutMs / 1000, proposedS: firstLogged(others, 'rc-propose', faultWall), installedS: firstLogged(others, 'rc-installed', faultWall), rejoinS: rejoinMs / 1000, epoch: (await victim.health()).epoch, committedDuringRun: rec.count('ok') - okBefore })
     }
     await waitQuiescent(group.relays, 60_000)
     const f = await finals(clients[0] as NetClient, group.relays)
@@ -139,4 +143,22 @@ async function calmPhase (relays: readonly RelayProcess[], clients: readonly Net
   }))
   const epochAfter = (await (relays[0] as RelayProcess).health()).epoch
   return { seconds, loops, txns, txnPerSec: txns / seconds, epochChanges: epochAfter - epochBefore, proposals: await counter('tideline_events_total{event="rc-proposed"}') - proposedBefore, ownStalls: await counter('tideline_events_total{event="own-stall"}') - stallsBefore }
+}
+
+/** Seconds from `since` (wall clock) to the first `event` any of `relays` logged after it (NaN: none). */
+function firstLogged (relays: readonly RelayProcess[], event: string, since: number): number {
+  let first = Infinity
+  for (const r of relays) {
+    for (const line of r.logs) {
+      if (!line.includes(`"${event}"`)) continue
+      try {
+        const e = JSON.parse(line) as { ts?: string, event?: string }
+        const at = e.event === event && e.ts !== undefined ? Date.parse(e.ts) : Number.NaN
+        if (at >= since && at < first) first = at
+      } catch {
+        // not a log line
+      }
+    }
+  }
+  return first === Infinity ? Number.NaN : (first - since) / 1000
 }

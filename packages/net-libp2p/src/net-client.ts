@@ -1,6 +1,6 @@
 import './polyfill.js'
 import { multiaddr } from '@multiformats/multiaddr'
-import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import {
   AbortError, QuorumUnavailableError, errorFromInfo, signCall, validateMessage,
@@ -46,7 +46,8 @@ interface Pending<T> {
  * submissions and reads to its home voter and, when an attempt times out,
  * retries through the next voter with the same clientTxnId (so the effect
  * happens at most once and the answer is the first outcome), which becomes
- * the new home. Keeping to one voter, as etcd's clients keep to one endpoint,
+ * the new home. An attempt does not wait out its timeout when the connection
+ * to its voter closes (a relay killed or restarting): it goes on at once. Keeping to one voter, as etcd's clients keep to one endpoint,
  * lets the transport bundle concurrent calls into one frame each way.
  */
 export class NetClient {
@@ -64,8 +65,14 @@ export class NetClient {
   private readonly revokes = new Map<string, Pending<number>>()
   private home: number
   private nextRead = 0
+  /** Voter → how to give up the attempts waiting on it (its connection closed). */
+  private readonly waitingOn = new Map<string, Set<() => void>>()
+  /** Voter → this connection's join (settled: the voter knows this client as a member); none while not connected. */
+  private readonly joins = new Map<string, Promise<void>>()
+  private readonly join: (voter: string) => Promise<unknown>
 
-  private constructor (id: string, genesis: Genesis, node: TidelineLibp2p, transport: MessageTransport, voters: readonly string[], init: NetClientInit) {
+  private constructor (id: string, genesis: Genesis, node: TidelineLibp2p, transport: MessageTransport, voters: readonly string[], init: NetClientInit, join: (voter: string) => Promise<unknown>) {
+    this.join = join
     this.id = id
     this.genesis = genesis
     this.node = node
@@ -118,11 +125,52 @@ export class NetClient {
     // Rejoin after every reconnect: a restarted voter has forgotten who joined.
     node.addEventListener('peer:connect', e => {
       const p = e.detail.toString()
-      if (allowed.has(p)) requestJoin(node, p, joinOptions).catch(() => {})
+      if (allowed.has(p)) void ref.client?.joining(p)
     })
-    const client = new NetClient(id, genesis, node, transport, voterIds, init)
+    node.addEventListener('peer:disconnect', e => { ref.client?.lost(e.detail.toString()) })
+    const client = new NetClient(id, genesis, node, transport, voterIds, init, async p => requestJoin(node, p, joinOptions))
+    joins.forEach((j, i) => { if (j.status === 'fulfilled') client.joins.set(voterIds[i] as string, Promise.resolve()) })
     ref.client = client
     return client
+  }
+
+  /** A new connection to `voter`: join on it (a restarted voter has forgotten this client). */
+  private joining (voter: string): Promise<void> {
+    let j = this.joins.get(voter)
+    if (j === undefined) {
+      j = this.join(voter).then(() => {}, () => {})
+      this.joins.set(voter, j)
+    }
+    return j
+  }
+
+  /**
+   * Whether `voter` can take a request now: connected, and joined on this
+   * connection (a request that raced ahead of the join would be refused as
+   * a non-member's and dropped). Dials it when not connected; false when
+   * that fails (it is down: the attempt goes on to the next voter at once).
+   */
+  private async ready (voter: string): Promise<boolean> {
+    const joined = this.joins.get(voter)
+    if (joined !== undefined) {
+      await joined
+      return true
+    }
+    try {
+      await this.node.dial(peerIdFromString(voter), { signal: AbortSignal.timeout(this.init.attemptTimeoutMs ?? 2_000) })
+    } catch {
+      return false
+    }
+    await this.joining(voter)
+    return true
+  }
+
+  /** The connection to `voter` closed: the attempts waiting on it go on to the next voter now. */
+  private lost (voter: string): void {
+    this.joins.delete(voter)
+    if (this.voters[this.home] === voter) this.home = (this.home + 1) % this.voters.length
+    // Each one leaves the set as it gives up (deleting the entry being visited is safe in a Set's iteration).
+    for (const giveUp of this.waitingOn.get(voter) ?? []) giveUp()
   }
 
   private receive (from: string, raw: unknown): void {
@@ -199,15 +247,21 @@ export class NetClient {
         if (left <= 0) throw new QuorumUnavailableError(`no answer from any voter within ${this.init.timeoutMs ?? 10_000} ms; retry with the same clientTxnId`)
         const at = this.home
         const voter = only ?? this.voters[at] ?? ''
+        const waiting = this.waitingOn.get(voter) ?? new Set<() => void>()
+        this.waitingOn.set(voter, waiting)
+        let giveUp = (): void => {}
         const got = await new Promise<{ value: T } | undefined>((resolve, reject) => {
-          const timer = setTimeout(() => { resolve(undefined) }, Math.min(per, left))
-          const onAbort = (): void => { clearTimeout(timer); reject(new AbortError('call aborted')) }
+          const done = (): void => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); waiting.delete(giveUp) }
+          const timer = setTimeout(() => { done(); resolve(undefined) }, Math.min(per, left))
+          const onAbort = (): void => { done(); reject(new AbortError('call aborted')) }
+          giveUp = () => { done(); resolve(undefined) }
+          waiting.add(giveUp)
           signal?.addEventListener('abort', onAbort, { once: true })
           table.set(key, {
-            resolve: v => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); resolve({ value: v }) },
-            reject: e => { clearTimeout(timer); signal?.removeEventListener('abort', onAbort); reject(e) }
+            resolve: v => { done(); resolve({ value: v }) },
+            reject: e => { done(); reject(e) }
           })
-          sendTo(voter)
+          void this.ready(voter).then(ok => { if (!ok) giveUp(); else if (waiting.has(giveUp)) sendTo(voter) })
         })
         if (got !== undefined) return got.value
         // The first call to time out there moves everyone on; the others follow, not skip ahead.

@@ -217,7 +217,7 @@ export interface ProcessGroup {
    * A client peer with a fresh identity, joined through the group's invite (or `options.invite`), that may send to
    * every relay the group has now; its home relay is the next one in turn.
    */
-  startClient(timeouts: { readonly attemptTimeoutMs: number, readonly timeoutMs: number }, options?: { readonly invite?: SignedInvite }): Promise<NetClient>
+  startClient(timeouts: { readonly attemptTimeoutMs: number, readonly timeoutMs: number }, options?: { readonly invite?: SignedInvite, readonly home?: number }): Promise<NetClient>
   stop(): Promise<void>
 }
 
@@ -292,7 +292,7 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     },
     async startClient (timeouts, options = {}) {
       // Homes in turn, so the clients' load spreads evenly over the relays (as the etcd bench's clients over its members).
-      const home = clientsStarted++ % relays.length
+      const home = options.home ?? clientsStarted++ % relays.length
       const privateKey = await generateKeyPair('Ed25519')
       return NetClient.start({ privateKey, signer: nodeDecisionSigner(privateKey), voters: relays.map(r => r.tcp), invite: options.invite ?? invite, creator: creatorId, home, ...timeouts })
     },
