@@ -8,6 +8,7 @@ import { benchScaling, scalingLine, scalingTable, writeScalingReport } from './s
 import { benchFailover } from './failover.js'
 import { benchGrowth, recordsOf, type StoreSample } from './growth.js'
 import { benchJoin } from './join.js'
+import { FAULT_KINDS, runNemesis } from './nemesis.js'
 import { markdownTable, otherRatios, summaryLine, writeReport } from './vs-etcd-report.js'
 
 /**
@@ -87,6 +88,23 @@ async function main (): Promise<number> {
     process.stdout.write(`${r.reachedTarget ? 'reached the transaction target' : `stopped by the ${minutes}-minute limit`}\n`)
     process.stdout.write(`growth: ${r.txns} txns, records ${records} (keys ${keys}), disk ${(disk / 2 ** 20).toFixed(1)} MB, ratio last/10% ${ratio.toFixed(2)}\n`)
     return 0
+  }
+  if (workload === 'nemesis') {
+    const minutes = option(args, 'minutes', 10)
+    const clients = option(args, 'clients', 8)
+    process.stdout.write(`nemesis: 3 tideline-relay processes (--nemesis) on loopback, ${clients} closed-loop checked clients (transfers, list-append, strict reads) for ${minutes} min; faults in turn, one relay at a time: ${FAULT_KINDS.join(', ')}\n`)
+    const r = await runNemesis({ minutes, clients, progress: line => { process.stdout.write(`${line}\n`) } })
+    const mb = (xs: readonly number[]): string => xs.map(x => (x / 2 ** 20).toFixed(1)).join(' / ')
+    process.stdout.write(`| fault | count |\n|---|---|\n${FAULT_KINDS.map(k => `| ${k} | ${r.faults[k]} |`).join('\n')}\n`)
+    if (r.minute1 !== undefined) {
+      const ratio = (a: readonly number[], b: readonly number[]): string => Math.max(...b.map((x, i) => x / Math.max(1, a[i] ?? 1))).toFixed(2)
+      process.stdout.write(`relay memory (RSS, MiB) at minute 1: ${mb(r.minute1.rss)}; at the end: ${mb(r.end.rss)} (largest ratio ${ratio(r.minute1.rss, r.end.rss)})\n`)
+      process.stdout.write(`relay disk (MiB) at minute 1: ${mb(r.minute1.disk)}; at the end: ${mb(r.end.disk)} (largest ratio ${ratio(r.minute1.disk, r.end.disk)})\n`)
+    }
+    for (const v of r.violations.slice(0, 10)) process.stdout.write(`violation: ${v}\n`)
+    const total = FAULT_KINDS.reduce((n, k) => n + r.faults[k], 0)
+    process.stdout.write(`nemesis: ${total} faults, ${r.txns} txns checked (${r.committed} committed), violations ${r.violations.length}, max stall ${r.maxStallS.toFixed(2)} s\n`)
+    return r.violations.length > 0 ? 1 : 0
   }
   if (workload === 'failover') {
     const runs = option(args, 'runs', 10)

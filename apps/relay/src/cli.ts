@@ -19,7 +19,7 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
                                             a voter signs an invite (bearer unless --peer; role writer unless
                                             --role: a reader only reads, a voter may be voted in, an admin invites)
   run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer] [--invite TEXT] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer] [--invite TEXT] [--nemesis] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (on SIGTERM a voter hands over to the others first)
   revoke   --http 127.0.0.1:PORT [--peer ID,…] [--invite TEXT]
@@ -81,6 +81,7 @@ async function main (argv: string[]): Promise<void> {
       'txn-retention-ms': { type: 'string' },
       'signed-calls': { type: 'boolean' },
       observer: { type: 'boolean' },
+      nemesis: { type: 'boolean' },
       invite: { type: 'string' },
       dir: { type: 'string' },
       'exit-with-stdin': { type: 'boolean' },
@@ -143,6 +144,7 @@ async function main (argv: string[]): Promise<void> {
         ...(values['heartbeat-ms'] === undefined ? {} : { heartbeatMs: millis(values['heartbeat-ms'], 'heartbeat-ms') }),
         ...(values['retain-ms'] === undefined ? {} : { retainMs: millis(values['retain-ms'], 'retain-ms') }),
         ...(values.observer === true ? { observer: true } : {}),
+        ...(values.nemesis === true ? { nemesis: true } : {}),
         ...(values.invite === undefined ? {} : { invite: values.invite }),
         logger
       })

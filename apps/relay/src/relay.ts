@@ -11,6 +11,7 @@ import { workloadProcedures } from '@tideline/workloads'
 import { loadOrCreateIdentity } from './identity.js'
 import { renderMetrics } from './metrics.js'
 import type { RelayLogger } from './log.js'
+import { Nemesis } from './nemesis.js'
 
 export interface RelayOptions {
   /** Data directory: identity key and the durable store live here. */
@@ -43,6 +44,8 @@ export interface RelayOptions {
   readonly observer?: boolean
   /** For a relay that is not in the genesis: the invite (text form) it presents to the voters. */
   readonly invite?: string
+  /** Take injected faults (clock offset, links cut or slowed) over `POST /nemesis` on the HTTP port: for `pnpm nemesis` only. @default false */
+  readonly nemesis?: boolean
   readonly logger: RelayLogger
 }
 
@@ -90,9 +93,11 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
   const store = await LevelStore.open({ path: join(o.dataDir, 'store') })
   const admitted = new Set(o.admit ?? [])
   const admittedVoters = new Set(o.admitVoters ?? [])
+  const nemesis = o.nemesis === true ? new Nemesis() : undefined
   let net: NetPeer
   try {
     net = await NetPeer.start({
+      ...(nemesis === undefined ? {} : { clock: nemesis.clock, inbound: (from: string) => nemesis.inbound(from) }),
       privateKey: identity.key,
       signer: nodeDecisionSigner(identity.key),
       genesis: signed,
@@ -118,7 +123,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
     throw err
   }
   const startedAt = Date.now()
-  const server = o.http === undefined ? undefined : await serveHttp(o.http, net, store, startedAt)
+  const server = o.http === undefined ? undefined : await serveHttp(o.http, net, store, startedAt, nemesis)
   const addr = server?.address()
   const httpUrl = addr === undefined || addr === null || typeof addr === 'string' ? undefined : `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
   const addresses = net.addresses()
@@ -189,7 +194,7 @@ function revoke (req: IncomingMessage, res: ServerResponse, net: NetPeer): void 
   })
 }
 
-async function serveHttp (spec: string, net: NetPeer, store: LevelStore, startedAt: number): Promise<Server> {
+async function serveHttp (spec: string, net: NetPeer, store: LevelStore, startedAt: number, nemesis: Nemesis | undefined): Promise<Server> {
   const { host, port } = parseHostPort(spec)
   const server = createServer((req, res) => {
     const status = net.peer.status()
@@ -197,6 +202,8 @@ async function serveHttp (spec: string, net: NetPeer, store: LevelStore, started
       // JSON only: a web page cannot send that across origins without a preflight this server never answers.
       if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) res.writeHead(415, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { name: 'InvalidArgumentError', message: 'POST /revoke takes application/json' } }))
       else revoke(req, res, net)
+    } else if (req.method === 'POST' && req.url === '/nemesis' && nemesis !== undefined && /^application\/json\b/.test(req.headers['content-type'] ?? '')) {
+      nemesis.serve(req, res)
     } else if (req.method !== 'GET') {
       res.writeHead(405).end()
     } else if (req.url === '/metrics') {

@@ -60,6 +60,14 @@ export interface NetPeerInit {
    * `nodeDecisionSigner` in `@tideline/relay`)
    */
   readonly signer?: DecisionSigner
+  /** The protocol's clock. @default Date.now (a fault injector offsets it to jump or skew the clock) */
+  readonly clock?: { now(): number }
+  /**
+   * What happens to messages from `from` on their way in: nothing (undefined), dropped, or delayed.
+   * For a fault injector (`tideline-relay run --nemesis`): a link cut or slowed one way is its
+   * receiver's doing, so one side's setting cuts one direction and both sides' cut both.
+   */
+  readonly inbound?: (from: string) => 'drop' | number | undefined
 }
 
 /** How often missing connections to the configured peers are redialled. */
@@ -155,7 +163,7 @@ export class NetPeer {
       config,
       registry: init.registry,
       store: init.store,
-      clock: { now: () => Date.now() },
+      clock: init.clock ?? { now: () => Date.now() },
       // The protocol arms its own timer for when its next timeout is due (no fixed tick).
       selfTimed: true,
       // Until the network is up messages are dropped; the protocol retransmits.
@@ -238,7 +246,7 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
     groupId: genesis.groupId,
     isMember,
     isRevoked: p => members.cutOff(p),
-    deliver: (from, m) => { peer.receive(from, m) },
+    deliver: init.inbound === undefined ? (from, m) => { peer.receive(from, m) } : faultyDelivery(init.inbound, (from, m) => { peer.receive(from, m) }),
     ...(init.gossip === undefined ? {} : { gossip: init.gossip }),
     ...(init.logger === undefined ? {} : { logger: init.logger })
   })
@@ -295,4 +303,14 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
   // (a member that joined after this peer's epoch is not known as one yet; its answer carries its own proof).
   const contacts = (): string[] => [...new Set(node.getConnections().map(c => c.remotePeer.toString()))]
   return { node, transport, contacts }
+}
+
+/** Delivery through an injected link fault: each message from `from` is dropped, delayed (in order), or passed on. */
+function faultyDelivery (inbound: (from: string) => 'drop' | number | undefined, deliver: (from: string, m: unknown) => void): (from: string, m: unknown) => void {
+  return (from, m) => {
+    const fault = inbound(from)
+    if (fault === 'drop') return
+    if (fault === undefined || fault <= 0) deliver(from, m)
+    else setTimeout(() => { deliver(from, m) }, fault)
+  }
 }

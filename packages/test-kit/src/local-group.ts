@@ -139,6 +139,12 @@ export class RelayProcess {
     this.child?.kill('SIGCONT')
   }
 
+  /** Sets the faults a relay started with `--nemesis` injects into itself (`POST /nemesis`; `{}` heals). */
+  async nemesis (state: { clockOffsetMs?: number, dropFrom?: readonly string[], delayFrom?: Readonly<Record<string, number>> }): Promise<void> {
+    const r = await fetch(`${this.httpUrl}/nemesis`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(state), signal: AbortSignal.timeout(5_000) })
+    if (!r.ok) throw new Error(`relay ${this.index}: POST /nemesis answered ${r.status} ${await r.text()}`)
+  }
+
   /** SIGTERM (a voter hands over to the others first) and wait for the exit code. */
   async stop (): Promise<number | null> {
     return this.signal('SIGTERM')
