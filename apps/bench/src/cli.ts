@@ -100,6 +100,7 @@ async function main (): Promise<number> {
       const ratio = (a: readonly number[], b: readonly number[]): string => Math.max(...b.map((x, i) => x / Math.max(1, a[i] ?? 1))).toFixed(2)
       process.stdout.write(`relay memory (RSS, MiB) at minute 1: ${mb(r.minute1.rss)}; at the end: ${mb(r.end.rss)} (largest ratio ${ratio(r.minute1.rss, r.end.rss)})\n`)
       process.stdout.write(`relay disk (MiB) at minute 1: ${mb(r.minute1.disk)}; at the end: ${mb(r.end.disk)} (largest ratio ${ratio(r.minute1.disk, r.end.disk)})\n`)
+      process.stdout.write(`relay store records at minute 1: ${r.minute1.records.join(' / ')}; at the end: ${r.end.records.join(' / ')} (largest ratio ${ratio(r.minute1.records, r.end.records)})\n`)
     }
     for (const v of r.violations.slice(0, 10)) process.stdout.write(`violation: ${v}\n`)
     const total = FAULT_KINDS.reduce((n, k) => n + r.faults[k], 0)

@@ -19,6 +19,8 @@ export interface ResourceSample {
   /** Each relay's resident memory (VmRSS) and data directory size, in bytes. */
   readonly rss: number[]
   readonly disk: number[]
+  /** Each relay's store records (values, batches, run records, exactly-once records): what GC bounds, apart from the files. */
+  readonly records: number[]
 }
 
 export interface NemesisResult {
@@ -115,21 +117,11 @@ async function inject (kind: FaultKind, victim: RelayProcess, others: readonly R
       await sleep(holdMs)
       victim.cont()
       return ''
-    case 'clock-jump': {
+    case 'clock-jump':
       // Seconds, beyond the 2 s a voter follows: its timestamps are refused until the clock comes back.
-      const offset = (Math.random() < 0.5 ? -1 : 1) * between(3_000, 10_000)
-      await victim.nemesis({ clockOffsetMs: offset })
-      await sleep(holdMs)
-      await victim.nemesis({})
-      return ` (${offset} ms)`
-    }
-    case 'clock-skew': {
-      const offset = (Math.random() < 0.5 ? -1 : 1) * between(100, 1_500)
-      await victim.nemesis({ clockOffsetMs: offset })
-      await sleep(holdMs)
-      await victim.nemesis({})
-      return ` (${offset} ms)`
-    }
+      return clockOffset(victim, between(3_000, 10_000), holdMs)
+    case 'clock-skew':
+      return clockOffset(victim, between(100, 1_500), holdMs)
     case 'partition':
       await Promise.all([victim.nemesis({ dropFrom: ids }), ...others.map(async r => r.nemesis({ dropFrom: [victim.id] }))])
       await sleep(holdMs)
@@ -154,10 +146,20 @@ async function inject (kind: FaultKind, victim: RelayProcess, others: readonly R
   }
 }
 
+/** Moves the victim's clock `ms` forward or back (at random) for `holdMs`, then back to true time. */
+async function clockOffset (victim: RelayProcess, ms: number, holdMs: number): Promise<string> {
+  const offset = (Math.random() < 0.5 ? -1 : 1) * ms
+  await victim.nemesis({ clockOffsetMs: offset })
+  await sleep(holdMs)
+  await victim.nemesis({})
+  return ` (${offset} ms)`
+}
+
 async function sample (relays: readonly RelayProcess[]): Promise<ResourceSample> {
   const rss = await Promise.all(relays.map(async r => rssOf(r.pid)))
   const disk = await Promise.all(relays.map(async r => sizeOf(r.dataDir)))
-  return { rss, disk }
+  const records = await Promise.all(relays.map(async r => r.storeStats().then(s => s.values + s.batches + s.runs + s.records, () => Number.NaN)))
+  return { rss, disk, records }
 }
 
 async function rssOf (pid: number | undefined): Promise<number> {

@@ -26,6 +26,14 @@ type Held = HeldVersion<Buffer>
 
 /** Most run records `outcome` steps over looking for a timestamp's (late runs interleave). */
 const MAX_RUN_SCAN = 64
+/**
+ * Entries GC removes before the store compacts its files once, in the background. LevelDB frees a
+ * deleted entry's space only when a compaction reaches its file, and with bounded state the files
+ * that hold garbage sit in a level that is not full (up to 100 MB): under churn the directory grew
+ * 4–6× in ten minutes while the records stayed flat (`pnpm nemesis`).
+ */
+export const COMPACT_AFTER_REMOVED = 100_000
+const WHOLE_KEY_SPACE: readonly [Buffer, Buffer] = [Buffer.alloc(0), Buffer.alloc(16, 0xff)]
 
 type Db = ClassicLevel<Buffer, Buffer>
 type Op = { type: 'put', key: Buffer, value: Buffer } | { type: 'del', key: Buffer }
@@ -136,6 +144,9 @@ export class LevelStore implements Store {
   private readonly window: VersionWindow<Buffer>
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
+  /** Entries GC removed since the last compaction, and the compaction under way (see COMPACT_AFTER_REMOVED). */
+  private removedSinceCompaction = 0
+  private compacting: Promise<void> | undefined
   /** The tags the state's values and records live under (the generation record), and a snapshot being staged under the other's. */
   private gen: Generation = GENERATIONS[0]
   private staged: { readonly at: Timestamp, readonly records: RecordFilter } | undefined
@@ -444,6 +455,8 @@ export class LevelStore implements Store {
         pass.recordsRemoved = 0
       }
       versionsRemoved += this.window.forget(horizon)
+      this.removedSinceCompaction += ops.length
+      if (this.removedSinceCompaction >= COMPACT_AFTER_REMOVED) this.compact()
       return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved, more }
     })
   }
@@ -575,10 +588,20 @@ export class LevelStore implements Store {
     return { values: await count(this.gen.latest), batches: await count(TAG_BATCH), runs: await count(TAG_RUN), records: await count(this.gen.txn), meta: await count(TAG_META) }
   }
 
+  /** Compacts the whole key space once, in LevelDB's background thread; reads and writes go on meanwhile. */
+  private compact (): void {
+    if (this.compacting !== undefined) return
+    this.removedSinceCompaction = 0
+    this.compacting = this.db.compactRange(...WHOLE_KEY_SPACE).catch(() => {
+      // A failed compaction only leaves the garbage where it was; the next one tries again.
+    }).finally(() => { this.compacting = undefined })
+  }
+
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     await this.queue
+    await this.compacting
     await this.db.close()
   }
 }
