@@ -26,20 +26,6 @@ type Held = HeldVersion<Buffer>
 
 /** Most run records `outcome` steps over looking for a timestamp's (late runs interleave). */
 const MAX_RUN_SCAN = 64
-/**
- * When the store compacts its files, in the background: at a GC step after at least
- * COMPACT_AFTER_OPS entries were written or deleted, if the files have grown past
- * COMPACT_GROWTH times their size after the last compaction (and past COMPACT_MIN_BYTES). Every
- * overwrite (a key's newest version) and every deletion (GC) leaves the old entry's space to a
- * compaction, and LevelDB compacts a level only once it is full (up to 100 MB at the second):
- * with bounded state the directory grew 4–6× in ten minutes of churn while the records stayed
- * flat (`pnpm nemesis`). A compaction rewrites the live data, so this keeps the files within
- * about 1.5× of it for about a third of the writes' size in extra I/O.
- */
-export const COMPACT_AFTER_OPS = 20_000
-const COMPACT_GROWTH = 1.5
-const COMPACT_MIN_BYTES = 4 * 1024 * 1024
-const WHOLE_KEY_SPACE: readonly [Buffer, Buffer] = [Buffer.alloc(0), Buffer.alloc(16, 0xff)]
 
 type Db = ClassicLevel<Buffer, Buffer>
 type Op = { type: 'put', key: Buffer, value: Buffer } | { type: 'del', key: Buffer }
@@ -150,10 +136,6 @@ export class LevelStore implements Store {
   private readonly window: VersionWindow<Buffer>
   private queue: Promise<unknown> = Promise.resolve()
   private closed = false
-  /** Entries written or deleted since the last size check, the files' size after the last compaction, the compaction under way (see COMPACT_AFTER_OPS). */
-  private opsSinceCompaction = 0
-  private compactedSize = 0
-  private compacting: Promise<void> | undefined
   /** The tags the state's values and records live under (the generation record), and a snapshot being staged under the other's. */
   private gen: Generation = GENERATIONS[0]
   private staged: { readonly at: Timestamp, readonly records: RecordFilter } | undefined
@@ -225,7 +207,6 @@ export class LevelStore implements Store {
    * operation in JS first, which costs more than the write for large batches.
    */
   private async commit (ops: readonly Op[], sync: boolean): Promise<void> {
-    this.opsSinceCompaction += ops.length
     const chained = this.db.batch()
     try {
       for (const op of ops) {
@@ -463,7 +444,6 @@ export class LevelStore implements Store {
         pass.recordsRemoved = 0
       }
       versionsRemoved += this.window.forget(horizon)
-      if (this.opsSinceCompaction >= COMPACT_AFTER_OPS) this.compactIfGrown()
       return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved, more }
     })
   }
@@ -595,25 +575,10 @@ export class LevelStore implements Store {
     return { values: await count(this.gen.latest), batches: await count(TAG_BATCH), runs: await count(TAG_RUN), records: await count(this.gen.txn), meta: await count(TAG_META) }
   }
 
-  /** Compacts the whole key space once, in LevelDB's background thread, if the files grew enough since the last time; reads and writes go on meanwhile. */
-  private compactIfGrown (): void {
-    if (this.compacting !== undefined) return
-    this.opsSinceCompaction = 0
-    this.compacting = (async () => {
-      const size = await this.db.approximateSize(...WHOLE_KEY_SPACE)
-      if (size < Math.max(COMPACT_MIN_BYTES, COMPACT_GROWTH * this.compactedSize)) return
-      await this.db.compactRange(...WHOLE_KEY_SPACE)
-      this.compactedSize = await this.db.approximateSize(...WHOLE_KEY_SPACE)
-    })().catch(() => {
-      // A failed compaction only leaves the garbage where it was; the next one tries again.
-    }).finally(() => { this.compacting = undefined })
-  }
-
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     await this.queue
-    await this.compacting
     await this.db.close()
   }
 }

@@ -1,7 +1,6 @@
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { randomBytes } from 'node:crypto'
 import { ClassicLevel } from 'classic-level'
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -9,7 +8,6 @@ import { storeComplianceTests } from '@tideline/core/store-compliance'
 import { TS_INFINITY, TS_ZERO, makeTimestamp, peerTag, type Store, type StoreBatch, type Timestamp } from '@tideline/core'
 import { tsAt } from '@tideline/core/store-compliance-cases'
 import { LevelStore } from '../src/index.js'
-import { COMPACT_AFTER_OPS } from '../src/level-store.js'
 import type { RecordFilter } from '../src/record-filter.js'
 
 storeComplianceTests('LevelStore', {
@@ -134,35 +132,6 @@ describe('LevelStore exactly-once filter', () => {
 
   /** The Bloom filter of record ids the store keeps in memory (private: what memory holds is the point here). */
   const filter = (store: LevelStore): RecordFilter => (store as unknown as { records: RecordFilter }).records
-
-  it('compacts its files once GC has removed enough, so that deleted entries stop taking disk', async () => {
-    const dirSize = async (): Promise<number> => {
-      let total = 0
-      for (const f of await readdir(path)) total += (await stat(join(path, f))).size
-      return total
-    }
-    const store = await LevelStore.open({ path })
-    // 50,000 exactly-once records of 200 random hex characters each (LevelDB compresses its blocks: about 10 MB on
-    // disk), then all of them collected: far more entries written and deleted than the store waits for.
-    for (let i = 0; i < 50_000; i += 5_000) {
-      await store.write({ txns: Array.from({ length: 5_000 }, (_, j) => [`t${i + j}`, `${tsAt(1)}${randomBytes(100).toString('hex')}`] as [string, string]) })
-    }
-    const full = await dirSize()
-    let removed = 0
-    for (let more = true; more;) {
-      const r = await store.gc(tsAt(2), { records: tsAt(2), limit: 50_000 })
-      removed += r.recordsRemoved
-      more = r.more === true
-    }
-    expect(removed).toBe(50_000)
-    expect(2 * removed).toBeGreaterThan(COMPACT_AFTER_OPS)
-    // close waits for the compaction the last GC step started.
-    await store.close()
-    const after = await dirSize()
-    expect(full).toBeGreaterThan(8_000_000)
-    // Without the compaction the tombstones and the files they shadow stay: the directory would not shrink.
-    expect(after).toBeLessThan(full / 4)
-  }, 60_000)
 
   it('forgets the ids of records GC drops, and keeps the others', async () => {
     const store = await LevelStore.open({ path })
