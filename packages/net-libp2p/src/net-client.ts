@@ -47,8 +47,9 @@ interface Pending<T> {
  * retries through the next voter with the same clientTxnId (so the effect
  * happens at most once and the answer is the first outcome), which becomes
  * the new home. An attempt does not wait out its timeout when the connection
- * to its voter closes (a relay killed or restarting): it goes on at once. Keeping to one voter, as etcd's clients keep to one endpoint,
- * lets the transport bundle concurrent calls into one frame each way.
+ * to its voter closes (a relay killed or restarting): it goes on at once.
+ * Keeping to one voter, as etcd's clients keep to one endpoint, lets the
+ * transport bundle concurrent calls into one frame each way.
  */
 export class NetClient {
   readonly id: string

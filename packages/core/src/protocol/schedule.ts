@@ -2,7 +2,7 @@ import * as C from '../constants.js'
 import { isSealed, roleOf, type PeerState } from './state.js'
 import { historyDue } from './horizon.js'
 import { snapshotDue } from './snapshot.js'
-import { silenceAllowed } from './reconfig/failure-detector.js'
+import { heardAt, movedAt, silenceAllowed } from './reconfig/failure-detector.js'
 
 /**
  * When a peer next needs its timeouts run (DESIGN §12: no fixed tick). A
@@ -60,9 +60,7 @@ function wakeAt (s: PeerState): number {
   const record = s.current
   for (const v of record.voters) {
     if (v === s.id) continue
-    const heard = Math.max(record.lastHeard.get(v) ?? record.startedAt, record.startedAt)
-    const moved = Math.max(record.wmMovedAt.get(v) ?? record.startedAt, record.startedAt)
-    due = Math.min(due, heard + silenceAllowed(s, v) + 1, moved + s.options.suspectMs + 1)
+    due = Math.min(due, heardAt(record, v) + silenceAllowed(s, v) + 1, movedAt(record, v) + s.options.suspectMs + 1)
   }
   return Math.max(soonest, due)
 }

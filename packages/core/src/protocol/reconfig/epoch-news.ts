@@ -4,6 +4,7 @@ import type { EpochChange } from '../../types.js'
 import { count, emit, send } from '../emit.js'
 import { isInstalling, type PeerState } from '../state.js'
 import type { DecisionProof } from './proof.js'
+import { heardAt } from './failure-detector.js'
 
 /** Asks for the decision that ended this peer's epoch (it saw a newer one). */
 export function noticeEpoch (s: PeerState, from: string): void {
@@ -25,7 +26,7 @@ export function reachOut (s: PeerState): void {
   const record = s.current
   const others = record.voters.filter(v => v !== s.id)
   const silentSince = s.now - 2 * s.options.suspectMs
-  if (others.length === 0 || others.some(v => Math.max(record.lastHeard.get(v) ?? record.startedAt, record.startedAt) > silentSince)) return
+  if (others.length === 0 || others.some(v => heardAt(record, v) > silentSince)) return
   const contacts = s.options.contacts().filter(p => p !== s.id && !record.voters.includes(p))
   if (contacts.length === 0) return
   s.lastReachOut = s.now

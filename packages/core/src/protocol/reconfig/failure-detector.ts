@@ -1,6 +1,6 @@
 import { STALL_MS } from '../../constants.js'
 import { count } from '../emit.js'
-import { isSealed, type PeerState } from '../state.js'
+import { isSealed, type EpochRecord, type PeerState } from '../state.js'
 import { leftOut } from './revoked.js'
 import { noteGap, silenceBound } from './silence.js'
 
@@ -8,6 +8,16 @@ import { noteGap, silenceBound } from './silence.js'
  * Which voters this voter believes alive, and the voter set it would like the
  * next epoch to have.
  */
+
+/** When this peer last heard from voter `v` in `record`'s epoch (its start, if not since). */
+export function heardAt (record: EpochRecord, v: string): number {
+  return Math.max(record.lastHeard.get(v) ?? record.startedAt, record.startedAt)
+}
+
+/** When `v`'s watermark entry last moved in `record`'s epoch (its start, if not since). */
+export function movedAt (record: EpochRecord, v: string): number {
+  return Math.max(record.wmMovedAt.get(v) ?? record.startedAt, record.startedAt)
+}
 
 /** A message from voter `v` of the current epoch: it is alive, and one more gap to learn its pace from. */
 export function heardFrom (s: PeerState, v: string): void {
@@ -36,8 +46,8 @@ export function discountStall (s: PeerState): void {
   const record = s.current
   for (const v of record.voters) {
     if (v === s.id) continue
-    record.lastHeard.set(v, Math.min(s.now, Math.max(record.lastHeard.get(v) ?? record.startedAt, record.startedAt) + late))
-    record.wmMovedAt.set(v, Math.min(s.now, Math.max(record.wmMovedAt.get(v) ?? record.startedAt, record.startedAt) + late))
+    record.lastHeard.set(v, Math.min(s.now, heardAt(record, v) + late))
+    record.wmMovedAt.set(v, Math.min(s.now, movedAt(record, v) + late))
   }
 }
 
@@ -47,13 +57,10 @@ export function discountStall (s: PeerState): void {
  */
 export function suspects (s: PeerState, v: string, now: number): boolean {
   if (v === s.id) return false
-  const record = s.current
-  const heard = record.lastHeard.get(v) ?? record.startedAt
-  if (now - Math.max(heard, record.startedAt) > silenceAllowed(s, v)) return true
+  if (now - heardAt(s.current, v) > silenceAllowed(s, v)) return true
   // Entries freeze while the epoch is being cut, so a stuck entry only counts outside that.
   if (isSealed(s)) return false
-  const moved = record.wmMovedAt.get(v) ?? record.startedAt
-  return now - Math.max(moved, record.startedAt) > s.options.suspectMs
+  return now - movedAt(s.current, v) > s.options.suspectMs
 }
 
 /** The voters this voter would like the next epoch to have: suspects out, leavers out, admissible candidates in. */
