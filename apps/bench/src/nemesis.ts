@@ -1,11 +1,13 @@
-import { readFile, readdir, stat } from 'node:fs/promises'
+import { execFile } from 'node:child_process'
+import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import type { NetClient } from '@tideline/net-libp2p'
-import { Recorder, finals, healthOrNone, runWorkload, startLocalGroup, waitQuiescent, waitUntil, type RelayProcess } from '@tideline/test-kit'
+import { Recorder, damageRelayStore, finals, healthOrNone, runWorkload, startLocalGroup, waitQuiescent, waitUntil, type DiskDamage, type RelayProcess } from '@tideline/test-kit'
 import { checkHistory, formatViolation } from '@tideline/sim'
 
 /** The faults, applied in turn to one relay at a time (a majority is always whole). */
-export const FAULT_KINDS = ['kill', 'pause', 'clock-jump', 'clock-skew', 'partition', 'one-way', 'slow-link'] as const
+export const FAULT_KINDS = ['kill', 'pause', 'clock-jump', 'clock-skew', 'partition', 'one-way', 'slow-link', 'corrupt', 'disk-full'] as const
 export type FaultKind = typeof FAULT_KINDS[number]
 
 export interface NemesisOptions {
@@ -36,6 +38,7 @@ export interface NemesisResult {
 
 const HISTORY_KEPT_MS = 10_000
 const RECORDS_KEPT_MS = 30_000
+const execFileAsync = promisify(execFile)
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const between = (lo: number, hi: number): number => lo + Math.floor(Math.random() * (hi - lo + 1))
 
@@ -45,7 +48,11 @@ const between = (lo: number, hi: number): number => lo + Math.floor(Math.random(
  * with faults applied to the real processes in turn: kill -9 and restart,
  * SIGSTOP/SIGCONT, clock jumps (seconds, forward or back) and skew (within
  * the group's tolerance), a relay cut from the others both ways, cut one
- * way, and slow links. Each fault lasts 0.5–3 s, then it heals and the
+ * way, slow links, a record of its store damaged on disk while it is down
+ * (a value, an exactly-once record or a batch; a bit flipped, torn, or
+ * another record's bytes), and its store's filesystem filled up (it stops,
+ * is voted out, and is restarted once space is freed). Each fault lasts
+ * 0.5–3 s, then it heals and the
  * group is given until every relay is a voter again. At the end the whole
  * history is checked by the simulator's checker and every relay must hold
  * the same digest; resident memory and disk are sampled at minute 1 and at
@@ -54,7 +61,8 @@ const between = (lo: number, hi: number): number => lo + Math.floor(Math.random(
 export async function runNemesis (o: NemesisOptions): Promise<NemesisResult> {
   // History and exactly-once records are kept for seconds, not the defaults' minute and day, so that a relay's memory
   // and disk reach their steady state before minute 1 (exactly-once records outlast the clients' 20 s of retries).
-  const group = await startLocalGroup({ relays: 3, groupId: 'nemesis', txnRetentionMs: RECORDS_KEPT_MS, relayArgs: () => ['--nemesis', '--retain-ms', String(HISTORY_KEPT_MS)] })
+  const disks = new SmallDisks()
+  const group = await startLocalGroup({ relays: 3, groupId: 'nemesis', txnRetentionMs: RECORDS_KEPT_MS, relayArgs: () => ['--nemesis', '--retain-ms', String(HISTORY_KEPT_MS)], dataDirs: disks })
   const clients: NetClient[] = []
   const rec = new Recorder()
   const faults = Object.fromEntries(FAULT_KINDS.map(k => [k, 0])) as Record<FaultKind, number>
@@ -75,7 +83,7 @@ export async function runNemesis (o: NemesisOptions): Promise<NemesisResult> {
       const victim = relays[between(0, relays.length - 1)] as RelayProcess
       const others = relays.filter(r => r !== victim)
       const holdMs = between(500, 3_000)
-      const detail = await inject(kind, victim, others, holdMs)
+      const detail = await inject(kind, victim, others, holdMs, disks)
       faults[kind]++
       await waitUntil('every relay a voter again', async () => {
         const hs = await healthOrNone(relays)
@@ -104,7 +112,7 @@ export async function runNemesis (o: NemesisOptions): Promise<NemesisResult> {
 }
 
 /** Applies one fault to `victim`, holds it `holdMs`, heals it. Returns what was done, for the progress line. */
-async function inject (kind: FaultKind, victim: RelayProcess, others: readonly RelayProcess[], holdMs: number): Promise<string> {
+async function inject (kind: FaultKind, victim: RelayProcess, others: readonly RelayProcess[], holdMs: number, disks: SmallDisks): Promise<string> {
   const ids = others.map(r => r.id)
   switch (kind) {
     case 'kill':
@@ -143,6 +151,71 @@ async function inject (kind: FaultKind, victim: RelayProcess, others: readonly R
       await victim.nemesis({})
       return ` (${ms} ms)`
     }
+    case 'corrupt': {
+      // Its disk damages a record while it is down: found by its check when it opens (the scrub) or reads it.
+      await victim.kill9()
+      const what = (['value', 'record', 'batch'] as const)[between(0, 2)] as 'value' | 'record' | 'batch'
+      const how = (['bit-flip', 'torn', 'misdirected'] as const)[between(0, 2)] as DiskDamage
+      const key = await damageRelayStore(victim.dataDir, what, how)
+      await sleep(holdMs)
+      await victim.start()
+      return ` (${how} ${what} ${key ?? 'none held'})`
+    }
+    case 'disk-full': {
+      if (!disks.mounted) return ' (skipped: no small filesystem could be mounted for the stores)'
+      // Its store's filesystem fills up: its next write fails, it stops (failed, silent) and is voted out;
+      // the operator frees space and restarts it, and it recovers what it had stored.
+      const filled = await disks.fill(victim.dataDir)
+      const failed = await waitUntil('the relay stopped on the full disk', async () => (await victim.health()).ok === false, 20_000).then(() => true, () => false)
+      await sleep(holdMs)
+      await disks.free(victim.dataDir)
+      await victim.kill9()
+      await victim.start()
+      return ` (${(filled / 2 ** 20).toFixed(0)} MiB filled; ${failed ? 'it stopped' : 'it did not stop'})`
+    }
+  }
+}
+
+/**
+ * A small tmpfs (256 MiB) mounted for each relay's store, so the nemesis can
+ * fill one up. Mounting needs root (and a kernel that lets this process
+ * mount); without it the disk-full fault is skipped and says so.
+ */
+class SmallDisks {
+  mounted = true
+
+  async prepare (dataDir: string): Promise<void> {
+    const store = join(dataDir, 'store')
+    await mkdir(store, { recursive: true })
+    if (!this.mounted) return
+    try {
+      await execFileAsync('mount', ['-t', 'tmpfs', '-o', 'size=256m', 'tmpfs', store])
+    } catch {
+      this.mounted = false
+    }
+  }
+
+  async release (dataDir: string): Promise<void> {
+    if (this.mounted) await execFileAsync('umount', [join(dataDir, 'store')])
+  }
+
+  /** Writes a filler file until the filesystem is full; returns the bytes written. */
+  async fill (dataDir: string): Promise<number> {
+    const chunk = Buffer.alloc(1 << 20, 0x5a)
+    const file = await open(join(dataDir, 'store', 'filler'), 'w')
+    let written = 0
+    try {
+      for (;;) written += (await file.write(chunk)).bytesWritten
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err
+    } finally {
+      await file.close()
+    }
+    return written
+  }
+
+  async free (dataDir: string): Promise<void> {
+    await rm(join(dataDir, 'store', 'filler'), { force: true })
   }
 }
 

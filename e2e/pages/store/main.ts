@@ -34,7 +34,7 @@ async function seed (name: string): Promise<void> {
 
 async function unsettled (store: IdbStore): Promise<string[]> {
   const out: string[] = []
-  for (const b of await store.batchRange('v0', 0, 1, Infinity)) for (const t of b.thunks) if (await store.outcome(t.ts) === undefined) out.push(t.ts)
+  for (const b of (await store.batchRange('v0', 0, 1, Infinity)).batches) for (const t of b.thunks) if (await store.outcome(t.ts) === undefined) out.push(t.ts)
   return out
 }
 

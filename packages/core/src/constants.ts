@@ -65,6 +65,8 @@ export const DEFAULT_EPOCH_FETCH_MS = 200
 export const DEFAULT_RETAIN_MS = 60_000
 /** Most often a replica runs a GC step. */
 export const DEFAULT_GC_INTERVAL_MS = 10_000
+/** How often a replica reads its whole state back to find records damaged on disk that nothing has read since (`scrubIntervalMs`). */
+export const DEFAULT_SCRUB_INTERVAL_MS = 3_600_000
 /** Most often a replica makes its frontier durable with a strict write of its own (idle: every quarter of its retention window). */
 export const DURABLE_SYNC_MS = 250
 /** Snapshot chunks a requester asks for at once (after the first, which opens the export). */

@@ -60,6 +60,13 @@ export const ClockSkewError = named('ClockSkewError')
 export const AbortError = named('AbortError')
 /** A reconnaissance transaction kept finding its reads changed. */
 export const ReconnaissanceFailedError = named('ReconnaissanceFailedError')
+/**
+ * A record in the store failed its check (a bit flip, a torn or misdirected
+ * write): the store never answers with it. The protocol does not use it
+ * either: a damaged batch is fetched again from other replicas, damaged state
+ * (values, exactly-once records, outcomes) is replaced by a snapshot.
+ */
+export const StoreCorruptionError = named('StoreCorruptionError')
 /** The store failed; the peer stops serving rather than diverge. */
 export const StoreFailedError = named('StoreFailedError')
 /** A signed group document (genesis configuration, invite) is malformed, forged or expired. */

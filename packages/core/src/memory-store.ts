@@ -1,4 +1,5 @@
-import type { Durability, GcResult, Settlement, Store, StoreBatch, StoreSnapshot, Version } from './store.js'
+import type { BatchRange, Durability, GcResult, Settlement, Store, StoreBatch, StoreSnapshot, Version } from './store.js'
+import { DamageSet } from './memory-damage.js'
 import { SnapshotTooOldError, StoreFailedError } from './errors.js'
 import { TS_ZERO, timestampPredecessor, type Timestamp } from './timestamp.js'
 import type { Batch, Outcome, Thunk } from './types.js'
@@ -69,6 +70,8 @@ export class MemoryStore implements Store {
   private readonly delay: MemoryStoreInit['delay']
   private crashed = false
   private closed = false
+  /** Records a test or the simulator damaged (`damaged.add(target)`): see DamageSet. */
+  readonly damaged = new DamageSet()
 
   constructor (init: MemoryStoreInit = {}) {
     this.disk = init.journal === true ? { durable: [], relaxed: [] } : undefined
@@ -115,10 +118,12 @@ export class MemoryStore implements Store {
   private apply (batch: StoreBatch): void {
     for (const b of batch.batches ?? []) {
       const seqs = this.sequence(b.coordinator, b.epoch)
-      if (!seqs.has(b.seq)) seqs.set(b.seq, b)
+      const id = `b|${b.coordinator}|${b.epoch}|${b.seq}`
+      if (!seqs.has(b.seq) || this.damaged.has(id)) seqs.set(b.seq, b)
+      this.damaged.repaired(id)
     }
     for (const s of batch.settle ?? []) this.settleOne(s)
-    for (const [name, value] of batch.meta ?? []) this.meta.set(name, cloneValue(value))
+    for (const [name, value] of batch.meta ?? []) { this.meta.set(name, cloneValue(value)); this.damaged.repaired(`m|${name}`) }
     for (const [id, record] of batch.txns ?? []) if (!this.txns.has(id)) this.txns.set(id, record)
   }
 
@@ -166,6 +171,7 @@ export class MemoryStore implements Store {
   async latest (key: string, below: Timestamp): Promise<Version | undefined> {
     const list = this.versions.get(key)
     this.checkFloor(key, list, below)
+    this.damaged.check(`v|${key}`)
     if (list === undefined) return undefined
     const v = list[lastBelow(list, below)]
     return v === undefined ? undefined : { ts: v.ts, value: cloneValue(v.value) }
@@ -180,6 +186,7 @@ export class MemoryStore implements Store {
     for (const key of keys) {
       const list = this.versions.get(key)
       this.checkFloor(key, list, below)
+      this.damaged.check(`v|${key}`)
       if (list === undefined) { out.push(undefined); continue }
       const last = list[list.length - 1] as Version
       const v = last.ts < below ? last : list[lastBelow(list, below)]
@@ -193,26 +200,27 @@ export class MemoryStore implements Store {
   }
 
   txnRecordsSync (clientTxnIds: readonly string[]): Array<string | undefined> {
-    return clientTxnIds.map(id => this.txns.get(id))
+    return clientTxnIds.map(id => { this.damaged.check(`x|${id}`); return this.txns.get(id) })
   }
 
-  async batchRange (coordinator: string, epoch: number, from: number, to: number): Promise<Batch[]> {
+  async batchRange (coordinator: string, epoch: number, from: number, to: number): Promise<BatchRange> {
     return this.batchRangeSync(coordinator, epoch, from, to)
   }
 
-  batchRangeSync (coordinator: string, epoch: number, from: number, to: number): Batch[] {
+  batchRangeSync (coordinator: string, epoch: number, from: number, to: number): BatchRange {
     const seqs = this.bySeq.get(coordinator)?.get(epoch)
-    if (seqs === undefined) return []
-    const out: Batch[] = []
-    if (to - from < seqs.size) {
+    const found: Batch[] = []
+    if (seqs !== undefined && to - from < seqs.size) {
       for (let seq = Math.max(1, from); seq <= to; seq++) {
         const b = seqs.get(seq)
-        if (b !== undefined) out.push(b)
+        if (b !== undefined) found.push(b)
       }
-      return out
+    } else if (seqs !== undefined) {
+      for (const b of seqs.values()) if (b.seq >= from && b.seq <= to) found.push(b)
+      found.sort((a, b) => a.seq - b.seq)
     }
-    for (const b of seqs.values()) if (b.seq >= from && b.seq <= to) out.push(b)
-    return out.sort((a, b) => a.seq - b.seq)
+    const damaged = found.filter(b => this.damaged.has(`b|${coordinator}|${epoch}|${b.seq}`))
+    return damaged.length === 0 ? { batches: found, damaged: [] } : { batches: found.filter(b => !damaged.includes(b)), damaged: damaged.map(b => b.seq) }
   }
 
   async outcome (ts: Timestamp): Promise<Outcome | undefined> {
@@ -224,6 +232,7 @@ export class MemoryStore implements Store {
   }
 
   getMetaSync (name: string): Value | undefined {
+    this.damaged.check(`m|${name}`)
     return cloneValue(this.meta.get(name))
   }
 
@@ -236,7 +245,7 @@ export class MemoryStore implements Store {
     for (const key of [...this.versions.keys()].sort()) {
       const list = this.versions.get(key) as Version[]
       const v = list[lastBelow(list, below)]
-      if (v !== undefined && v.value !== undefined) out.push([key, cloneValue(v.value)])
+      if (v !== undefined && v.value !== undefined) { this.damaged.check(`v|${key}`); out.push([key, cloneValue(v.value)]) }
     }
     return out
   }
@@ -281,7 +290,8 @@ export class MemoryStore implements Store {
       if (keepFrom === 0) continue
       versionsRemoved += keepFrom
       list.splice(0, keepFrom)
-      if (list.length === 0) this.versions.delete(key)
+      // A record collected takes its damage with it.
+      if (list.length === 0) { this.versions.delete(key); this.damaged.repaired(`v|${key}`) }
     }
     for (const epochs of this.bySeq.values()) {
       for (const seqs of epochs.values()) {
@@ -289,6 +299,7 @@ export class MemoryStore implements Store {
           if ((b.thunks[b.thunks.length - 1] as Thunk).ts >= horizon) continue
           if (batchesRemoved >= limit) { more = true; break }
           seqs.delete(seq)
+          this.damaged.repaired(`b|${b.coordinator}|${b.epoch}|${seq}`)
           batchesRemoved++
         }
       }
@@ -304,7 +315,7 @@ export class MemoryStore implements Store {
       pass.txns = ids.next
       more ||= ids.next !== undefined
       for (const id of ids.take) {
-        if ((this.txns.get(id) as string).slice(0, 36) < records) { this.txns.delete(id); recordsRemoved++ }
+        if ((this.txns.get(id) as string).slice(0, 36) < records) { this.txns.delete(id); this.damaged.repaired(`x|${id}`); recordsRemoved++ }
       }
     }
     return { versionsRemoved, batchesRemoved, outcomesRemoved, recordsRemoved, more }
@@ -318,7 +329,7 @@ export class MemoryStore implements Store {
     return {
       at,
       entries: this.entriesSync(at),
-      txns: [...this.txns].filter(([, r]) => r.slice(0, 36) < at),
+      txns: [...this.txns].filter(([id, r]) => { this.damaged.check(`x|${id}`); return r.slice(0, 36) < at }),
       meta: [...this.meta].map(([k, v]) => [k, cloneValue(v)] as const)
     }
   }
@@ -343,6 +354,7 @@ export class MemoryStore implements Store {
    */
   private load (snapshot: StoreSnapshot): void {
     this.gcPass = {}
+    this.damaged.replacedState()
     this.versions.clear()
     this.outcomes.clear()
     this.txns.clear()
@@ -368,14 +380,12 @@ export class MemoryStore implements Store {
     return { keys: this.versions.size, versions, batches, outcomes: this.outcomes.size }
   }
 
-  /**
-   * Simulates a crash: this instance stops answering, and the returned store
-   * holds exactly what was durable. Needs `journal`.
-   */
+  /** Simulates a crash: this instance stops answering, and the returned store holds exactly what was durable (and damaged). Needs `journal`. */
   crashAndRecover (init: Omit<MemoryStoreInit, 'journal'> = {}): MemoryStore {
     if (this.disk === undefined) throw new Error('crashAndRecover needs a journal')
     this.crashed = true
     const next = new MemoryStore({ ...init, journal: true })
+    this.damaged.copyTo(next.damaged)
     for (const entry of this.disk.durable) {
       next.replay(entry)
       ;(next.disk as Disk).durable.push(entry)

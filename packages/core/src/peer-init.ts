@@ -72,6 +72,13 @@ export interface PeerInit {
   readonly retainMs?: number
   /** Most often a GC step runs (a step scans every key's newest entry on the durable stores). @default 10000 */
   readonly gcIntervalMs?: number
+  /**
+   * How often the replica reads every value and exactly-once record back
+   * (`scrub`), so a record damaged on disk that nothing has read since is
+   * found (and healed by snapshot) before a snapshot or a read needs it.
+   * @default DEFAULT_SCRUB_INTERVAL_MS (an hour)
+   */
+  readonly scrubIntervalMs?: number
   /** Most entries of each kind one GC step looks at (a pass is several steps, GC_STEP_PAUSE_MS apart). @default GC_STEP_LIMIT */
   readonly gcStepLimit?: number
   /** About how many bytes of values and keys one snapshot chunk holds. @default SNAPSHOT_CHUNK_BYTES */
@@ -154,6 +161,7 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     maxRunThunks: init.maxRunThunks ?? C.DEFAULT_MAX_RUN_THUNKS,
     retainMs: init.retainMs ?? C.DEFAULT_RETAIN_MS,
     gcIntervalMs: init.gcIntervalMs ?? C.DEFAULT_GC_INTERVAL_MS,
+    scrubIntervalMs: init.scrubIntervalMs ?? C.DEFAULT_SCRUB_INTERVAL_MS,
     gcStepLimit: init.gcStepLimit ?? C.GC_STEP_LIMIT,
     snapshotChunkBytes: init.snapshotChunkBytes ?? C.SNAPSHOT_CHUNK_BYTES,
     candidate: init.candidate ?? false,

@@ -7,6 +7,7 @@ import { peerOptions, type Clock, type Logger, type PeerInit } from './peer-init
 import { peerStatus, sequencesOf, type PeerStatus } from './peer-status.js'
 import type { Divergence, Effect, Input } from './protocol/effects.js'
 import { errorInfo } from './protocol/emit.js'
+import { damagedInput } from './protocol/damage.js'
 import { invariants } from './protocol/invariants.js'
 import { readResult } from './protocol/reads.js'
 import { loadPersisted, restore } from './protocol/recover.js'
@@ -128,11 +129,11 @@ export class Peer {
     peer.state.now = init.clock.now()
     restore(peer.state, persisted, init.config)
     // The store checked against the cursor's state digest before anything is served from it (O(state) time, once;
-    // read a part at a time).
+    // read a part at a time); a damaged record found on the way heals the replica as a wrong digest would.
     if (persisted.cursor !== undefined) {
-      const state = await PeerSnapshots.scrub(init.store, peer.state.frontier, C.SNAPSHOT_CHUNK_BYTES)
+      const scrubbed = await PeerSnapshots.scrub(init.store, peer.state.frontier, C.SNAPSHOT_CHUNK_BYTES).then((state): Input => ({ t: 'scrubbed', state }), err => damagedInput(err))
       peer.state.now = init.clock.now()
-      peer.input({ t: 'scrubbed', state })
+      peer.input(scrubbed)
     }
     peer.input({ t: 'start' })
     return peer
@@ -186,19 +187,19 @@ export class Peer {
         case 'send': this.transport(e.to, e.message); break
         case 'persist': this.complete(this.store.write(e.batch).then(() => e.done)); break
         case 'apply':
-          this.complete(this.applier(e.run, e.base, e.rules).then(applied => ({ t: 'run-applied' as const, run: e.run, applied })))
+          this.complete(this.applier(e.run, e.base, e.rules).then((applied): Input => ({ t: 'run-applied', run: e.run, applied }), err => damagedInput(err, { run: e.run })))
           break
         case 'read-values':
           this.complete(this.store.latestValues(e.keys, e.at).then(
             (found): Input => ({ t: 'values-read', read: e.read, result: readResult(e.keys, found, e.at) }),
             (err: unknown): Input => {
-              // Too old a read fails alone; any other store error stops the peer.
-              if ((err as Error).name !== 'SnapshotTooOldError') throw err
+              // Too old a read fails alone, a damaged value heals the replica; any other store error stops the peer.
+              if ((err as Error).name !== 'SnapshotTooOldError') return damagedInput(err, { read: e.read })
               return { t: 'values-refused', read: e.read, error: errorInfo(err) }
             }))
           break
         case 'read-batches':
-          this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(batches => ({ t: 'batches-read' as const, replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches })))
+          this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(r => ({ t: 'batches-read' as const, replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches: r.batches, damaged: r.damaged })))
           break
         case 'read-decision':
           this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => { const d = decisionValue(v); return { t: 'decision-read' as const, replyTo: e.replyTo, change: d?.change, proof: d?.proof } }))
@@ -209,6 +210,7 @@ export class Peer {
         case 'export-snapshot': case 'read-snapshot': case 'close-snapshot': case 'stage-snapshot': case 'import-snapshot': case 'drop-snapshot':
           this.complete(this.snapshots.carryOut(e))
           break
+        case 'scrub': this.complete(PeerSnapshots.scrub(this.store, e.at, C.SNAPSHOT_CHUNK_BYTES).then(() => ({ t: 'scrub-done' as const }))); break
         case 'settle': this.settle(e.call, e.value, e.error); break
         case 'later': queueMicrotask(() => { this.input(e.input) }); break
         case 'event': this.emit(e.event); break
@@ -217,9 +219,10 @@ export class Peer {
     }
   }
 
-  /** Feeds a store operation's result back as an input (a failure stops the peer). */
+  /** Feeds a store operation's result back as an input (a damaged record heals the replica; any other failure stops the peer). */
   private complete (done: Promise<Input | undefined>): void {
-    done.then(input => { if (input !== undefined) this.input(input) }, (err: unknown) => { this.input({ t: 'store-failed', error: errorInfo(err) }) })
+    const failed = (err: unknown): Input => (err as Error).name === 'StoreCorruptionError' ? damagedInput(err) : { t: 'store-failed', error: errorInfo(err) }
+    done.then(input => { if (input !== undefined) this.input(input) }, (err: unknown) => { this.input(failed(err)) })
   }
 
   private emit (event: Extract<Effect, { t: 'event' }>['event']): void {
@@ -258,10 +261,7 @@ export class Peer {
     return roleOf(this.state)
   }
 
-  /**
-   * Handles a message from a peer. Malformed or out-of-role input is dropped
-   * and counted; nothing a peer sends can throw out of here.
-   */
+  /** Handles a message from a peer. Malformed or out-of-role input is dropped and counted; nothing a peer sends can throw out of here. */
   receive (from: string, raw: unknown): void {
     this.input({ t: 'receive', from, message: raw })
   }
@@ -277,10 +277,7 @@ export class Peer {
     return () => { this.divergenceListeners.delete(listener) }
   }
 
-  /**
-   * Submits a transaction through this peer and resolves with its evaluated
-   * result. Resubmitting the same clientTxnId never applies it twice.
-   */
+  /** Submits a transaction through this peer and resolves with its evaluated result. Resubmitting the same clientTxnId never applies it twice. */
   submit (req: SubmitRequest, options: CallOptions = {}): Promise<TxnResult> {
     // In a group of signed calls this peer signs its own (unless the caller brought a signature).
     if (this.state.config.signedCalls === true && req.caller === undefined && this.signer !== undefined) {

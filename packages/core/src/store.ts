@@ -37,7 +37,22 @@ export interface StoreBatch {
   readonly durability?: Durability
 }
 
+/** What `batchRange` found: the good batches, and the seqs of damaged records among them. */
+export interface BatchRange {
+  readonly batches: Batch[]
+  readonly damaged: readonly number[]
+}
+
 /**
+ * Every record a store writes carries a check over what it holds and where
+ * it belongs (its key: a batch's coordinator, epoch and seq, a value's key,
+ * a record's id), verified on every read: a bit flip, a torn record or a
+ * record written in another's place is never answered. Reads of values,
+ * exactly-once records, outcomes, meta and snapshots throw
+ * StoreCorruptionError naming the record; `batchRange` leaves a damaged
+ * batch out and names its seq. A write-once record whose stored copy is
+ * damaged is replaced when it is written again.
+ *
  * The MVCC store a replica keeps its thunks, versions and bookkeeping in.
  * Implementations: MemoryStore (tests, simulation), IndexedDB, a Node store.
  */
@@ -55,8 +70,13 @@ export interface Store {
   latestValues(keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>>
   /** The exactly-once records of these client transaction ids. */
   txnRecords(clientTxnIds: readonly string[]): Promise<Array<string | undefined>>
-  /** A coordinator's batches with `from <= seq <= to` in one epoch, ascending, as far as held (`to` may be Infinity). */
-  batchRange(coordinator: string, epoch: number, from: number, to: number): Promise<Batch[]>
+  /**
+   * A coordinator's batches with `from <= seq <= to` in one epoch, ascending,
+   * as far as held (`to` may be Infinity), and the seqs in that range whose
+   * records failed their check (never returned; writing the batch again
+   * replaces the damaged record).
+   */
+  batchRange(coordinator: string, epoch: number, from: number, to: number): Promise<BatchRange>
   /** A settled thunk's outcome (write-once: the first settlement of a timestamp decides it, versions included). */
   outcome(ts: Timestamp): Promise<Outcome | undefined>
   getMeta(name: string): Promise<Value | undefined>

@@ -1,5 +1,5 @@
 import { expect } from 'chai'
-import { StateDigest, TS_INFINITY, makeTimestamp, openSnapshotReader, openSnapshotWriter, peerTag, StoreFailedError, type Batch, type Outcome, type Settlement, type Store, type StoreBatch, type Thunk, type Timestamp, type Value, type Version } from '../src/index.js'
+import { StateDigest, TS_INFINITY, makeTimestamp, openSnapshotReader, openSnapshotWriter, StoreFailedError, type Batch, type DamageKind, type DamageTarget, type Outcome, type Settlement, type Store, type StoreBatch, type Timestamp, type Value, type Version } from '../src/index.js'
 
 /** How the suite gets a store: fresh ones, and (for durable stores) the same data reopened. */
 export interface StoreFactory {
@@ -13,38 +13,20 @@ export interface StoreHandle {
   readonly store: Store
   /** Closes this store and opens the same data again; absent for stores that keep nothing. */
   readonly reopen?: () => Promise<Store>
+  /**
+   * Damages one of the store's records as the fault `kind` would, in the
+   * store's real records (closing and reopening it if it must), and answers
+   * the store to go on with.
+   */
+  readonly damage?: (target: DamageTarget, kind: DamageKind) => Promise<Store>
   /** Removes whatever the store left behind. */
   readonly cleanup?: () => Promise<void>
 }
 
-const tag = peerTag('v0')
-const tagB = peerTag('v1')
-export const tsAt = (n: number, t = tag): Timestamp => makeTimestamp(1_000_000 + n, t, 0)
+import { tag, tagB, tsAt, thunkAt, batchOf } from './store-batches.js'
+import { storeDamageCases } from './store-damage-cases.js'
 
-export function thunkAt (n: number, opts: { coordinator?: string, seq?: number, index?: number, epoch?: number, args?: Value } = {}): Thunk {
-  const coordinator = opts.coordinator ?? 'v0'
-  return {
-    ts: tsAt(n, coordinator === 'v0' ? tag : tagB),
-    epoch: opts.epoch ?? 0,
-    coordinator,
-    seq: opts.seq ?? n,
-    index: opts.index ?? 0,
-    procedure: 'p',
-    hash: 'h',
-    args: opts.args ?? { n },
-    reads: ['k'],
-    writes: ['k'],
-    clientTxnId: `c${coordinator}-${n}`,
-    firstAt: 1_000_000 + n
-  }
-}
-
-/** Batch `seq` holding the thunks at `ns` (in that order). */
-export function batchOf (seq: number, ns: readonly number[], opts: { coordinator?: string, epoch?: number, args?: (n: number) => Value } = {}): Batch {
-  const coordinator = opts.coordinator ?? 'v0'
-  const epoch = opts.epoch ?? 0
-  return { epoch, coordinator, seq, thunks: ns.map((n, index) => thunkAt(n, { coordinator, epoch, seq, index, ...(opts.args === undefined ? {} : { args: opts.args(n) }) })) }
-}
+export { tsAt, thunkAt, batchOf }
 
 /** One batch per thunk: batch `n` holds the thunk at `n`. */
 const singles = (...ns: number[]): Batch[] => ns.map(n => batchOf(n, [n]))
@@ -130,13 +112,13 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
       await withStore(factory, async ({ store }) => {
         const b1 = batchOf(1, [1, 2, 3])
         await store.write({ batches: [b1, batchOf(2, [4]), batchOf(4, [6, 7]), batchOf(1, [5], { coordinator: 'v1' }), batchOf(1, [8], { epoch: 1 })] })
-        expect((await store.batchRange('v0', 0, 1, 10)).map(b => b.seq)).to.deep.equal([1, 2, 4])
-        expect((await store.batchRange('v0', 0, 2, Infinity)).map(b => b.seq)).to.deep.equal([2, 4])
-        expect((await store.batchRange('v0', 0, 2, 3)).map(b => b.seq)).to.deep.equal([2])
-        expect((await store.batchRange('v1', 0, 1, 1)).map(b => b.thunks.map(t => t.ts))).to.deep.equal([[tsAt(5, tagB)]])
-        expect((await store.batchRange('v0', 1, 1, 1)).map(b => b.thunks.map(t => t.ts))).to.deep.equal([[tsAt(8)]])
-        expect(await store.batchRange('v2', 0, 1, 10)).to.deep.equal([])
-        expect(await store.batchRange('v0', 0, 1, 1)).to.deep.equal([b1])
+        expect((await store.batchRange('v0', 0, 1, 10)).batches.map(b => b.seq)).to.deep.equal([1, 2, 4])
+        expect((await store.batchRange('v0', 0, 2, Infinity)).batches.map(b => b.seq)).to.deep.equal([2, 4])
+        expect((await store.batchRange('v0', 0, 2, 3)).batches.map(b => b.seq)).to.deep.equal([2])
+        expect((await store.batchRange('v1', 0, 1, 1)).batches.map(b => b.thunks.map(t => t.ts))).to.deep.equal([[tsAt(5, tagB)]])
+        expect((await store.batchRange('v0', 1, 1, 1)).batches.map(b => b.thunks.map(t => t.ts))).to.deep.equal([[tsAt(8)]])
+        expect((await store.batchRange('v2', 0, 1, 10)).batches).to.deep.equal([])
+        expect((await store.batchRange('v0', 0, 1, 1)).batches).to.deep.equal([b1])
       })
     }
   },
@@ -160,7 +142,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
       await withStore(factory, async ({ store }) => {
         const bad = { batches: singles(1), settle: [settled(1, [['k', 1], ['bad', (() => 1) as unknown as Value]])], meta: [['m', 1]] as Array<[string, Value]> }
         expect(await rejection(store.write(bad))).to.have.property('name', 'InvalidValueError')
-        expect(await store.batchRange('v0', 0, 1, Infinity)).to.deep.equal([])
+        expect((await store.batchRange('v0', 0, 1, Infinity)).batches).to.deep.equal([])
         expect(await store.outcome(tsAt(1))).to.equal(undefined)
         expect(await store.latest('k', TS_INFINITY)).to.equal(undefined)
         expect(await store.getMeta('m')).to.equal(undefined)
@@ -208,7 +190,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         expect((await store.latest('d', TS_INFINITY))?.value).to.equal(9)
         expect(await store.outcome(tsAt(6))).to.equal(undefined)
         expect(await store.outcome(tsAt(7))).to.deep.equal({ status: 'committed', value: null })
-        expect((await store.batchRange('v0', 0, 1, 10)).map(b => b.seq)).to.deep.equal([4, 5])
+        expect((await store.batchRange('v0', 0, 1, 10)).batches.map(b => b.seq)).to.deep.equal([4, 5])
         expect(await store.txnRecords(['t1', 't3', 't9'])).to.deep.equal([undefined, `${tsAt(3)}c`, `${tsAt(9)}c`])
         // A dropped record is forgotten, in memory too: the id can be decided again (a retry past the retention window).
         await store.write({ txns: [['t1', `${tsAt(11)}c`], ['t3', `${tsAt(11)}c`]] })
@@ -238,7 +220,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
           expect(sum.steps).to.be.below(50)
         }
         expect(sum).to.deep.include({ batches: 3, outcomes: 6, records: 2 })
-        expect((await store.batchRange('v0', 0, 1, 10)).map(b => b.seq)).to.deep.equal([4, 5])
+        expect((await store.batchRange('v0', 0, 1, 10)).batches.map(b => b.seq)).to.deep.equal([4, 5])
         expect(await store.txnRecords(['t1', 't2', 't3', 't9', 't20'])).to.deep.equal([undefined, undefined, `${tsAt(3)}c`, `${tsAt(9)}c`, `${tsAt(20)}c`])
         // The deletions below the horizon are gone, the values are not.
         expect(await store.latest('d5', TS_INFINITY)).to.equal(undefined)
@@ -268,7 +250,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
           for (let v = await versionOrTooOld(store.latest(`k${k}`, TS_INFINITY)); v !== undefined && v !== 'too old'; v = await versionOrTooOld(store.latest(`k${k}`, v.ts))) versions++
         }
         expect(versions).to.be.at.most(keys + 500)
-        expect((await store.batchRange('v0', 0, 1, 300)).length).to.be.at.most(55)
+        expect((await store.batchRange('v0', 0, 1, 300)).batches.length).to.be.at.most(55)
       })
     }
   },
@@ -346,7 +328,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
             expect(await s.txnRecords(['t1', 't2', 't3', 't9'])).to.deep.equal([`${tsAt(1)}c`, `${tsAt(2)}c`, undefined, undefined])
             expect(await s.getMeta('cursor')).to.deep.equal({ n: 2 })
             expect(await s.getMeta('config')).to.deep.equal({ voters: ['v0'] })
-            expect(await s.batchRange('v0', 0, 1, Infinity)).to.deep.equal(singles(9))
+            expect((await s.batchRange('v0', 0, 1, Infinity)).batches).to.deep.equal(singles(9))
             expect(await s.outcome(tsAt(9))).to.equal(undefined)
           }
           await check(other)
@@ -407,7 +389,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
           expect(await s.txnRecords(['t1', 't2', 't3', 'tx'])).to.deep.equal([`${tsAt(1)}c`, `${tsAt(2)}c`, `${tsAt(3)}c`, undefined])
           expect(await s.getMeta('cursor')).to.deep.equal({ n: 5 })
           expect(await s.getMeta('config')).to.deep.equal({ voters: ['v0'] })
-          expect(await s.batchRange('v0', 0, 1, Infinity)).to.deep.equal(singles(9))
+          expect((await s.batchRange('v0', 0, 1, Infinity)).batches).to.deep.equal(singles(9))
         }
         await after(store)
         if (h.reopen !== undefined) {
@@ -490,7 +472,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         await h.store.write({ batches: [batchOf(1, [1, 2])], settle: [settled(1, [['k', 1]])], meta: [['m', 'v']], txns: [['t', `${tsAt(1)}c`]], durability: 'strict' })
         const again = await h.reopen()
         expect((await again.latest('k', TS_INFINITY))?.value).to.equal(1)
-        expect(await again.batchRange('v0', 0, 1, Infinity)).to.deep.equal([batchOf(1, [1, 2])])
+        expect((await again.batchRange('v0', 0, 1, Infinity)).batches).to.deep.equal([batchOf(1, [1, 2])])
         expect(await again.outcome(tsAt(1))).to.deep.equal({ status: 'committed', value: null })
         expect(await again.outcome(tsAt(2))).to.equal(undefined)
         expect(await again.getMeta('m')).to.equal('v')
@@ -573,7 +555,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         // Batch 2 (partly settled) and 3 written again with other contents, and 2 settled again: nothing changes.
         await store.write({ batches: [other(2, [2, 3]), other(3, [4])] })
         await store.write({ settle: [settle(2, 'second')] })
-        expect(await store.batchRange('v0', 0, 2, 3)).to.deep.equal([batchOf(2, [2, 3]), batchOf(3, [4])])
+        expect((await store.batchRange('v0', 0, 2, 3)).batches).to.deep.equal([batchOf(2, [2, 3]), batchOf(3, [4])])
         expect(await store.outcome(tsAt(2))).to.deep.equal(outcome('first'))
         expect((await store.latest('k', TS_INFINITY))?.value).to.equal('first')
         if (h.reopen !== undefined) store = await h.reopen()
@@ -582,7 +564,7 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         await store.write({ settle: [settle(3, 'again'), settle(2, 'again')] })
         // A late batch (1) below settled thunks is kept and can be settled; so is a new one (4).
         await store.write({ batches: [batchOf(1, [1]), batchOf(4, [5])] })
-        expect(await store.batchRange('v0', 0, 1, 4)).to.deep.equal([batchOf(1, [1]), batchOf(2, [2, 3]), batchOf(3, [4]), batchOf(4, [5])])
+        expect((await store.batchRange('v0', 0, 1, 4)).batches).to.deep.equal([batchOf(1, [1]), batchOf(2, [2, 3]), batchOf(3, [4]), batchOf(4, [5])])
         expect(await store.outcome(tsAt(2))).to.deep.equal(outcome('first'))
         expect(await store.outcome(tsAt(3))).to.deep.equal(outcome('three'))
         expect((await store.latest('k', TS_INFINITY))?.value).to.equal('three')
@@ -608,5 +590,6 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
         expect(err).to.have.property('name', 'StoreFailedError')
       })
     }
-  }
+  },
+  ...storeDamageCases
 ]

@@ -18,7 +18,7 @@ describe('MemoryStore', () => {
     expect((await s.latest('k', ts(2)))?.value).toBe(10)
     expect((await s.latest('k', ts(3)))?.value).toBe(20)
     expect((await s.latest('k', TS_INFINITY))?.value).toBe(30)
-    expect((await s.batchRange('v0', 0, 2, 3)).map(b => b.seq)).toEqual([2, 3])
+    expect((await s.batchRange('v0', 0, 2, 3)).batches.map(b => b.seq)).toEqual([2, 3])
   })
 
   it('a crash keeps strict batches and the relaxed ones before them, and loses the relaxed tail whole', async () => {
@@ -33,7 +33,7 @@ describe('MemoryStore', () => {
     expect((await r.latest('k', TS_INFINITY))?.value).toBe(10)
     expect(await r.outcome(ts(1))).toEqual({ status: 'committed', value: null })
     expect(await r.outcome(ts(2))).toBeUndefined()
-    expect((await r.batchRange('v0', 0, 1, Infinity)).map(b => b.seq)).toEqual([1, 2, 3])
+    expect((await r.batchRange('v0', 0, 1, Infinity)).batches.map(b => b.seq)).toEqual([1, 2, 3])
   })
 
   it('a write in flight when the peer crashes never lands and never answers', async () => {
@@ -46,8 +46,8 @@ describe('MemoryStore', () => {
     release()
     await new Promise(resolve => { setImmediate(resolve) })
     expect(answered).toBe(false)
-    expect(await r.batchRange('v0', 0, 1, Infinity)).toEqual([])
-    expect(await s.batchRange('v0', 0, 1, Infinity)).toEqual([])
+    expect((await r.batchRange('v0', 0, 1, Infinity)).batches).toEqual([])
+    expect((await s.batchRange('v0', 0, 1, Infinity)).batches).toEqual([])
   })
 
   it('copies values in and out', async () => {

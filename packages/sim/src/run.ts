@@ -1,4 +1,4 @@
-import { MemoryStore, StateDigest, TS_ZERO, callStatement, canonical, decisionStatement, hash64, timestampPredecessor, toHex, type EpochChange, type SubmitRequest, type GroupConfig, type Message, type Timestamp, type Value } from '@tideline/core'
+import { MemoryStore, StateDigest, TS_INFINITY, TS_ZERO, callStatement, canonical, decisionStatement, hash64, timestampPredecessor, toHex, type DamageTarget, type EpochChange, type SubmitRequest, type GroupConfig, type Message, type Timestamp, type Value } from '@tideline/core'
 import { checkHistory } from './checker.js'
 import { SimClient, type Intent } from './client.js'
 import { EventLoop } from './event-loop.js'
@@ -89,6 +89,10 @@ export interface SimStats {
   outvoted: number
   damaged: number
   healed: number
+  /** Storage faults injected (torn tails, misdirected writes, bit flips), and the damaged batch and state records replicas found. */
+  storageFaults: number
+  batchDamage: number
+  stateDamage: number
   /** GC steps every replica ran, and the batches they removed. */
   gcSteps: number
   gcBatches: number
@@ -146,7 +150,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined): void => {
     const c = peer?.status().counters
@@ -156,6 +160,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.snapshotRetries += c?.['snapshot-retry'] ?? 0
     stats.snapshotMismatches += c?.['snapshot-mismatch'] ?? 0
     stats.damaged += c?.['store-damaged'] ?? 0
+    stats.batchDamage += c?.['batch-damaged'] ?? 0
+    stats.stateDamage += c?.['state-damaged'] ?? 0
     stats.healed += c?.healed ?? 0
     stats.ownStalls += c?.['own-stall'] ?? 0
     stats.gcSteps += c?.['gc-steps'] ?? 0
@@ -289,7 +295,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       now: () => loop.now + node.skew,
       send: (to, m) => { if (node.gen === gen && node.up) send(node.id, to, m) },
       storeRng: node.storeRng,
-      ...(process.env.SIM_LOG === undefined ? {} : { log: (event: string, detail: Record<string, unknown>) => { if (/rc-|epoch|late|recovered|diverged|snapshot/.test(event)) process.stderr.write(`${loop.now} ${node.id} ${event} ${JSON.stringify(detail)}\n`) } }),
+      ...(process.env.SIM_LOG === undefined ? {} : { log: (event: string, detail: Record<string, unknown>) => { if (/rc-|epoch|late|recovered|diverged|snapshot|damaged|heal/.test(event)) process.stderr.write(`${loop.now} ${node.id} ${event} ${JSON.stringify(detail)}\n`) } }),
       broken: what => { if (broken.length < 20) broken.push(`${node.id} at ${loop.now}: ${what.join('; ')}`) },
       suspectMs: SUSPECT_MS,
       suspectMinMs: SUSPECT_MIN_MS,
@@ -301,6 +307,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       // a replica behind the horizon, so it catches up by snapshot).
       retainMs: seed % 3 === 0 ? 400 : 80,
       gcIntervalMs: 40,
+      scrubIntervalMs: 300,
       // Small steps, so a pass takes several (resumed where the last one stopped).
       gcStepLimit: 3 + (seed % 8),
       // Snapshots of several chunks (a few values each), streamed a window at a time.
@@ -391,7 +398,44 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     for (const n of nodes.values()) if (n.up && n.peer !== undefined) return n.peer.status().watermark
     return undefined
   }
-  const crash = (node: Node, downFor: number, wipe = false, plant = false): void => {
+  /**
+   * Storage faults on a node's store (MemoryStore marks the record damaged: see DamageSet): `torn` the
+   * newest batch record of a sequence (a torn tail), `misdirected` any held batch or a value (a write
+   * that landed elsewhere left the record wrong), `bit-flip` a value or an exactly-once record (a bit
+   * flipped on the disk, found on read). Whatever is damaged, an acked batch included, must be found,
+   * never used, and repaired.
+   */
+  const damageStore = (node: Node, kind: 'torn' | 'misdirected' | 'bit-flip'): void => {
+    const store = node.store
+    const epoch = Math.max(0, ...[...nodes.values()].map(n => n.peer?.status().epoch ?? 0))
+    const held: Array<{ coordinator: string, epoch: number, seq: number }> = []
+    for (let e = epoch; e >= Math.max(0, epoch - 1); e--) {
+      for (const coordinator of nodes.keys()) {
+        const found = store.batchRangeSync(coordinator, e, 1, Infinity).batches
+        const last = found[found.length - 1]
+        if (kind !== 'torn') for (const b of found) held.push({ coordinator, epoch: e, seq: b.seq })
+        else if (last !== undefined) held.push({ coordinator, epoch: e, seq: last.seq })
+      }
+    }
+    let values: string[] = []
+    let records: string[] = []
+    try {
+      values = store.entriesSync(TS_INFINITY).map(([k]) => k)
+      records = store.exportSnapshotSync(TS_INFINITY).txns.map(([id]) => id)
+    } catch {}
+    const targets: DamageTarget[] = [
+      ...held.map(batch => ({ batch })),
+      ...(kind === 'torn' ? [] : values.map(value => ({ value }))),
+      ...(kind === 'bit-flip' ? records.map(record => ({ record })) : [])
+    ]
+    if (targets.length === 0) return
+    store.damaged.add(faultRng.pick(targets))
+    stats.storageFaults++
+  }
+  /** One replica with storage damage at a time, and only one that may fail: a store fault is a fault of its replica. */
+  const mayDamage = (node: Node): boolean => mayCrash(node) && ![...nodes.values()].some(n => n.peer?.damaged === true || n.store.damaged.inState)
+
+  const crash = (node: Node, downFor: number, wipe = false, plant = false, disk?: 'torn' | 'misdirected'): void => {
     if (!node.up || node.peer === undefined) return
     stats.crashes++
     countBatches(node.peer)
@@ -401,6 +445,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     node.gen++
     node.store = wipe ? new MemoryStore({ journal: true }) : node.store.crashAndRecover()
     if (wipe) stats.wipes++
+    if (disk !== undefined) damageStore(node, disk)
     if (plant) {
       // Its disk changes while it is down: a key nobody wrote appears below its cursor.
       const cursor = node.store.getMetaSync('cursor') as { last: Timestamp } | undefined
@@ -465,7 +510,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
       if (crashFaults) kinds.push('crash', 'pause', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant', 'retire')
       if (netFaults) kinds.push('corrupt-chunk', 'forge-snapshot', 'forge-decision', 'replay-decision')
-      if (crashFaults) kinds.push('revoke')
+      if (crashFaults) kinds.push('revoke', 'torn-tail', 'misdirected', 'bit-flip')
       if (netFaults && signedCalls) kinds.push('forge-call')
       if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
@@ -581,6 +626,14 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
           partition = new Set([node.id])
           loop.after(faultRng.int(2 * SUSPECT_MS, 6 * SUSPECT_MS), () => { partition = undefined })
         }
+      } else if (kind === 'torn-tail' || kind === 'misdirected') {
+        // The store is damaged while its replica is down: found when it recovers (batches) or reads (values).
+        const node = faultRng.pick([...nodes.values()])
+        if (mayDamage(node)) crash(node, faultRng.int(20, 700), false, false, kind === 'torn-tail' ? 'torn' : 'misdirected')
+      } else if (kind === 'bit-flip') {
+        // A record goes bad under a running replica: found by the next read of it, or the next scrub.
+        const node = faultRng.pick([...nodes.values()])
+        if (node.up && mayDamage(node)) damageStore(node, 'bit-flip')
       } else if (kind === 'dueling') {
         // Two concurrent proposals for the same epoch: they must agree on one value.
         const up = currentVoters().filter(n => n.up)
@@ -655,6 +708,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     const settled = (v: readonly string[]): boolean => spareIds.length === 0 ? voterIds.every(id => v.includes(id)) : v.length === voterIds.length
     if (!st.every(s => s.epoch === first.epoch && !s.sealed && settled(s.voters))) return false
     if (!ns.every(n => (n.peer as SimPeer).evaluatingCurrentEpoch)) return false
+    // Storage faults found and repaired (a scrub finds a value nothing read since it was damaged).
+    if (ns.some(n => n.store.damaged.inState || (n.peer as SimPeer).damaged)) return false
     if (!st.every(s => !s.healing && !s.snapshotting && s.inflight === 0 && s.unevaluated === 0 && s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated && s.frontier > s.lastEvaluated && s.watermark > s.lastEvaluated)) return false
     // every replica holds every coordinator's whole sequence
     const seqs = ns.map(n => (n.peer as SimPeer).sequences())

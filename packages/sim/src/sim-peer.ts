@@ -1,12 +1,12 @@
 import {
-  ArrayReader, CollectingWriter, StateDigest, applyRunSync, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
+  ArrayReader, CollectingWriter, StateDigest, applyRunSync, damagedInput, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
   type Effect, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
-  type ReadResult, type Revocation, type Value
+  type ReadResult, type Revocation, type Thunk, type Value
 } from '@tideline/core'
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
 
-export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'suspectMinMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'gcStepLimit' | 'snapshotChunkBytes' | 'signer' | 'contacts' | 'maxVoters'> {
+export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'suspectMinMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'scrubIntervalMs' | 'gcStepLimit' | 'snapshotChunkBytes' | 'signer' | 'contacts' | 'maxVoters'> {
   readonly id: string
   readonly config: GroupConfig
   readonly registry: ProcedureRegistry
@@ -22,6 +22,15 @@ export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'suspectMinMs'
   readonly log?: (event: string, detail: Record<string, unknown>) => void
   /** Called with what broke whenever `invariants` fails after a step. */
   readonly broken: (what: string[]) => void
+}
+
+/** `make`'s input, or `state-damaged` when the store found a damaged record (StoreCorruptionError), as the production driver maps it. */
+function damageOr (make: () => Input, during: { readonly run?: readonly Thunk[] } = {}): Input {
+  try {
+    return make()
+  } catch (err) {
+    return damagedInput(err, during)
+  }
 }
 
 /**
@@ -55,8 +64,7 @@ export class SimPeer {
     const persisted = loadPersistedSync(init.store, init.config)
     restore(this.state, persisted, init.config)
     if (persisted.cursor !== undefined) {
-      const snap = init.store.exportSnapshotSync(this.state.frontier)
-      this.input({ t: 'scrubbed', state: StateDigest.lanesOf(snap.entries) })
+      this.input(damageOr(() => ({ t: 'scrubbed', state: StateDigest.lanesOf(init.store.exportSnapshotSync(this.state.frontier).entries) })))
     }
     this.input({ t: 'start' })
   }
@@ -131,6 +139,13 @@ export class SimPeer {
     for (const input of waited) this.input(input)
   }
 
+  /** Storage damage it found and has not repaired yet: state it heals by snapshot, or batches it fetches again. */
+  get damaged (): boolean {
+    if (this.state.history.heal !== undefined) return true
+    for (const record of this.state.epochs.values()) for (const stream of record.streams.values()) if ((stream.damaged?.size ?? 0) > 0) return true
+    return false
+  }
+
   get paused (): boolean {
     return this.stopped !== undefined
   }
@@ -183,21 +198,21 @@ export class SimPeer {
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.writeSync(e.batch); return e.done })
         break
       case 'apply':
-        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base, e.rules, this.verifyCall) }))
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => damageOr(() => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base, e.rules, this.verifyCall) }), { run: e.run }))
         break
       case 'read-values':
         this.later(0, (): Input => {
           try {
             return { t: 'values-read', read: e.read, result: readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) }
           } catch (err) {
-            // Too old a read (below a snapshot this replica installed, or below its GC horizon) fails alone.
-            if ((err as Error).name !== 'SnapshotTooOldError') throw err
+            // Too old a read (below a snapshot this replica installed, or below its GC horizon) fails alone; a damaged value heals.
+            if ((err as Error).name !== 'SnapshotTooOldError') return damagedInput(err, { read: e.read })
             return { t: 'values-refused', read: e.read, error: { name: (err as Error).name, message: (err as Error).message } }
           }
         })
         break
       case 'read-batches':
-        this.later(0, () => ({ t: 'batches-read', replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches: store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }))
+        this.later(0, () => ({ t: 'batches-read', replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, ...store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }))
         break
       case 'read-decision':
         this.later(0, () => { const d = decisionValue(store.getMetaSync(decisionKey(e.epoch))); return { t: 'decision-read', replyTo: e.replyTo, change: d?.change, proof: d?.proof } })
@@ -210,10 +225,10 @@ export class SimPeer {
         break
       case 'export-snapshot':
         // The view is taken when the export is opened (evaluation waits for it): later reads see that state.
-        this.later(0, () => {
+        this.later(0, () => damageOr(() => {
           this.readers.set(e.id, new ArrayReader(store.exportSnapshotSync(e.at)))
           return { t: 'snapshot-exported', id: e.id, to: e.to, at: e.at }
-        })
+        }))
         break
       case 'read-snapshot':
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => {
@@ -222,6 +237,7 @@ export class SimPeer {
         })
         break
       case 'close-snapshot': this.readers.delete(e.id); break
+      case 'scrub': this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => damageOr(() => { store.exportSnapshotSync(e.at); return { t: 'scrub-done' } })); break
       case 'stage-snapshot': {
         // One staging at a time: a new one drops the last (its parts are gone with it).
         const w = this.writer?.id === e.id ? this.writer : { id: e.id, writer: new CollectingWriter(e.at) }

@@ -1,6 +1,7 @@
 import { cloneValue, timestampPredecessor, type Timestamp, type Value } from '@tideline/core'
+import { corruption, intact, names, sealed } from './checks.js'
 import { all, request, scan } from './requests.js'
-import type { BasePage, LatestRecord } from './schema.js'
+import type { BaseIndex, BasePage, LatestRecord, RecordPage } from './schema.js'
 
 /** Most values one page holds, and most bytes of them (roughly): a put per page, not per key. */
 const PAGE_KEYS = 256
@@ -37,6 +38,11 @@ function span (start: number): IDBKeyRange {
  *
  * A fetched snapshot is staged part by part (StagedPages) in the other range
  * of keys while the current pages serve; its commit switches the index over.
+ *
+ * Each page and the index carry a check (checks.ts) over the whole record. A
+ * damaged page fails the reads that need one of its keys; a damaged index
+ * (which pages exist is then unknown) fails every read that falls back to
+ * the pages, until a snapshot import writes a new one.
  */
 export class BaseLayer {
   private gen: Pages = new Pages([], 0)
@@ -53,10 +59,11 @@ export class BaseLayer {
   /** Reads the page index (at open). */
   async load (base: IDBObjectStore): Promise<void> {
     const index = await request(base.get(BASE_INDEX_KEY) as IDBRequest<BaseIndex | undefined>)
-    this.gen = new Pages(index?.firsts ?? [], index?.start ?? 0)
+    if (index !== undefined && !intact('base', BASE_INDEX_KEY, index)) this.gen = Pages.unknown()
+    else this.gen = new Pages(index?.firsts ?? [], index?.start ?? 0)
   }
 
-  /** Starts staging a snapshot in the range the current pages do not use, clearing what an earlier staging left there. */
+  /** Starts staging a snapshot in the range the current pages do not use, clearing what an earlier staging left there (with a damaged index, the pages in it go too: none can be read). */
   stage (base: IDBObjectStore, at: Timestamp): StagedPages {
     const start = this.gen.start === 0 ? SPAN : 0
     base.delete(span(start))
@@ -70,7 +77,7 @@ export class BaseLayer {
    */
   commit (base: IDBObjectStore, staged: StagedPages): void {
     base.delete(span(this.gen.start))
-    base.put({ firsts: staged.firsts, start: staged.start } satisfies BaseIndex, BASE_INDEX_KEY)
+    base.put(sealed('base', BASE_INDEX_KEY, { firsts: staged.firsts, start: staged.start }) satisfies BaseIndex, BASE_INDEX_KEY)
     this.gen = new Pages(staged.firsts, staged.start)
   }
 
@@ -83,13 +90,6 @@ export class BaseLayer {
   drop (base: IDBObjectStore, staged: StagedPages): void {
     base.delete(span(staged.start))
   }
-}
-
-/** The `base` record that says which pages are current. */
-interface BaseIndex {
-  readonly firsts: readonly string[]
-  /** The key of the first page (0 for stores written before staging). */
-  readonly start?: number
 }
 
 /**
@@ -120,7 +120,8 @@ export class StagedPages {
     const flush = (): void => {
       if (page.keys.length === 0) return
       this.firsts.push(page.keys[0] as string)
-      base.put({ ts, keys: page.keys, values: page.values } satisfies BasePage, this.start + this.firsts.length - 1)
+      const at = this.start + this.firsts.length - 1
+      base.put(sealed('base', at, { ts, keys: page.keys, values: page.values }) satisfies BasePage, at)
       page = { keys: [], values: [] }
       bytes = 0
     }
@@ -137,37 +138,44 @@ export class StagedPages {
       if (page.keys.length >= PAGE_KEYS || bytes >= PAGE_BYTES) flush()
     }
     flush()
-    if (txns.length > 0) base.put({ records: txns }, this.start + RECORDS + this.recordPages++)
+    if (txns.length === 0) return
+    const at = this.start + RECORDS + this.recordPages++
+    base.put(sealed('base', at, { records: txns }) satisfies RecordPage, at)
   }
 
-  /** The staged records, page by page, read in `base`'s transaction. */
+  /** The staged records, page by page, read in `base`'s transaction (StoreCorruptionError for a damaged page). */
   async eachRecord (base: IDBObjectStore, visit: (id: string, record: string) => void): Promise<void> {
     for (let j = 0; j < this.recordPages; j++) {
-      const page = await request(base.get(this.start + RECORDS + j) as IDBRequest<RecordPage | undefined>)
+      const at = this.start + RECORDS + j
+      const page = await request(base.get(at) as IDBRequest<RecordPage | undefined>)
+      if (page !== undefined && !intact('base', at, page)) throw corruption(`staged page of exactly-once records ${at}`)
       for (const [id, record] of page?.records ?? []) visit(id, record)
     }
   }
 }
 
-/** A staged part's exactly-once records. */
-export interface RecordPage {
-  readonly records: ReadonlyArray<readonly [string, string]>
-}
-
-/** One generation of pages: their index and the ones read so far. */
+/** One generation of pages: their index and the ones read so far (checked). */
 export class Pages {
   /** First key of each page, ascending; page `i` is stored under key `start + i`. */
   private readonly firsts: readonly string[]
   readonly start: number
+  /** The index failed its check: any key may be in a page, and none can be read. */
+  private readonly lost: boolean
   private readonly cache = new Map<number, BasePage>()
 
-  constructor (firsts: readonly string[], start: number) {
+  constructor (firsts: readonly string[], start: number, lost = false) {
     this.firsts = firsts
     this.start = start
+    this.lost = lost
+  }
+
+  /** The pages of a damaged index: reads that fall back to them fail until a snapshot import replaces them. */
+  static unknown (): Pages {
+    return new Pages([], 0, true)
   }
 
   get empty (): boolean {
-    return this.firsts.length === 0
+    return this.firsts.length === 0 && !this.lost
   }
 
   /** The page that would hold `key`, if any. */
@@ -187,10 +195,21 @@ export class Pages {
     return found
   }
 
-  /** The snapshot's version of each of `keys` it holds (one get per page not cached, all at once). */
-  async lookup (base: IDBObjectStore, keys: Iterable<string>): Promise<Map<string, LatestRecord>> {
+  /**
+   * The snapshot's version of each of `keys` it holds (one get per page not
+   * cached, all at once). A key whose page (or the index) failed its check
+   * throws StoreCorruptionError naming it, or with `unknown` is added there
+   * instead (GC, which leaves what it cannot read).
+   */
+  async lookup (base: IDBObjectStore, keys: Iterable<string>, unknown?: Set<string>): Promise<Map<string, LatestRecord>> {
     const out = new Map<string, LatestRecord>()
     if (this.empty) return out
+    if (this.lost) {
+      const asked = [...keys]
+      if (unknown === undefined && asked.length > 0) throw corruption(`snapshot page index (read for values ${names(asked)})`)
+      for (const key of asked) unknown?.add(key)
+      return out
+    }
     const wanted = new Map<number, string[]>()
     for (const key of keys) {
       const p = this.pageOf(key)
@@ -201,8 +220,19 @@ export class Pages {
     }
     const missing = [...wanted.keys()].filter(p => !this.cache.has(p))
     const got = await all(missing.map(p => base.get(this.start + p) as IDBRequest<BasePage | undefined>))
-    missing.forEach((p, i) => { const page = got[i]; if (page !== undefined) this.remember(p, page) })
+    const damaged = new Set<number>()
+    missing.forEach((p, i) => {
+      const page = got[i]
+      if (page === undefined) return
+      if (intact('base', this.start + p, page)) this.remember(p, page)
+      else damaged.add(p)
+    })
     for (const [p, list] of wanted) {
+      if (damaged.has(p)) {
+        if (unknown === undefined) throw corruption(`snapshot page ${this.start + p} (read for values ${names(list)})`)
+        for (const key of list) unknown.add(key)
+        continue
+      }
       const page = this.cache.get(p)
       if (page === undefined) continue
       for (const key of list) {
@@ -214,13 +244,21 @@ export class Pages {
     return out
   }
 
-  /** Every page's entries, ascending by key. */
+  /** Every page's entries, ascending by key (StoreCorruptionError for a damaged page). */
   async each (base: IDBObjectStore, visit: (key: string, record: LatestRecord) => void): Promise<void> {
     if (this.empty) return
-    await scan(base, (_id, page) => {
+    if (this.lost) throw corruption('snapshot page index')
+    await scan(base, (at, page) => {
+      if (!intact('base', at, page)) throw corruption(`snapshot page ${at as number} (${this.extent((at as number) - this.start)})`)
       const p = page as BasePage
       for (let i = 0; i < p.keys.length; i++) visit(p.keys[i] as string, { ts: p.ts, value: p.values[i] })
     }, IDBKeyRange.bound(this.start, this.start + this.firsts.length - 1))
+  }
+
+  /** The values page `p` holds, by the index: from its first key to the next page's. */
+  private extent (p: number): string {
+    const next = this.firsts[p + 1]
+    return `values from ${JSON.stringify(this.firsts[p] ?? '')}${next === undefined ? ' on' : ` below ${JSON.stringify(next)}`}`
   }
 
   private remember (p: number, page: BasePage): void {

@@ -1,7 +1,8 @@
 import type { GcResult, Timestamp } from '@tideline/core'
 import type { Pages } from './base.js'
-import { request, rows, scan } from './requests.js'
-import type { BatchKey, LatestRecord, RunRecord } from './schema.js'
+import { intact } from './checks.js'
+import { rows, scan } from './requests.js'
+import type { BatchKey, LatestRow, RunRecord, TxnRow } from './schema.js'
 
 /** Where a GC pass under way stands in the stores it scans (a bounded step stops after `limit` rows of each). */
 export interface GcPass {
@@ -32,6 +33,11 @@ async function step (store: IDBObjectStore, from: IDBValidKey | undefined, limit
  * records older than `records`; at most `limit` rows of each kind, `pass`
  * telling where the last step stopped (and updated). Versions held in
  * memory are the caller's (`VersionWindow.forget`), once this has landed.
+ *
+ * A record that fails its check is dropped only when its key alone says it
+ * would go (run records, keyed by their last timestamp); any other stays,
+ * for the read that meets it to report (a batch is fetched and written
+ * again, values and exactly-once records come back with a snapshot).
  */
 export async function collect (tx: IDBTransaction, horizon: Timestamp, records: Timestamp | undefined, limit: number, pass: GcPass, pages: Pages): Promise<GcResult> {
   const below = IDBKeyRange.upperBound(horizon, true)
@@ -44,33 +50,40 @@ export async function collect (tx: IDBTransaction, horizon: Timestamp, records: 
   const latest = tx.objectStore('latest')
   const deletions: string[] = []
   const l = await step(latest, pass.latest, limit, (key, record) => {
-    const r = record as LatestRecord
-    if (r.value === undefined && r.ts < horizon) deletions.push(key as string)
+    const r = record as LatestRow
+    if (r.value === undefined && r.ts < horizon && intact('latest', key, r)) deletions.push(key as string)
   })
-  const shadowing = pages.empty ? new Map<string, LatestRecord>() : await pages.lookup(tx.objectStore('base'), deletions)
+  // A key whose page cannot be read may be one a deletion hides: kept.
+  const unreadable = new Set<string>()
+  const shadowing = pages.empty ? undefined : await pages.lookup(tx.objectStore('base'), deletions, unreadable)
   for (const key of deletions) {
-    if (shadowing.has(key)) continue
+    if (shadowing?.has(key) === true || unreadable.has(key)) continue
     latest.delete(key)
     versionsRemoved++
   }
   pass.latest = l.next
   more ||= l.more
 
-  // Batches whose last thunk lies below the horizon go, found by that index (the oldest `limit` of them).
+  // Batches whose last thunk lies below the horizon go, found by that index (the oldest `limit` of them),
+  // read whole: the index has a damaged record's `last`, which may be wrong.
   const batches = tx.objectStore('batches')
-  const gone = await request(batches.index('byLast').getAllKeys(below, count)) as BatchKey[]
+  const found = await rows(batches.index('byLast'), below, count)
+  const gone = found.filter(([key, record]) => intact('batches', key, record)).map(([key]) => key as BatchKey)
   for (const range of keyRuns(gone)) batches.delete(range)
-  more ||= gone.length === count
+  more ||= found.length === count
 
   // Run records ending below the horizon hold outcomes below it only; counted, then deleted (the oldest `limit`).
+  // A damaged one ends below it too (its key says so): deleted, its outcomes not counted.
   let outcomesRemoved = 0
   const runs = tx.objectStore('runs')
+  const counted = (ts: IDBValidKey, run: unknown): number => (intact('runs', ts, run) ? (run as RunRecord).outcomes.length : 0)
   if (count === undefined) {
-    await scan(runs, (_ts, run) => { outcomesRemoved += (run as RunRecord).outcomes.length }, below)
-    if (outcomesRemoved > 0) runs.delete(below)
+    let ended = 0
+    await scan(runs, (ts, run) => { outcomesRemoved += counted(ts, run); ended++ }, below)
+    if (ended > 0) runs.delete(below)
   } else {
     const ended = await rows(runs, below, count)
-    for (const [, run] of ended) outcomesRemoved += (run as RunRecord).outcomes.length
+    for (const [ts, run] of ended) outcomesRemoved += counted(ts, run)
     const lastRun = ended[ended.length - 1]
     if (lastRun !== undefined) runs.delete(IDBKeyRange.upperBound(lastRun[0]))
     more ||= ended.length === count
@@ -79,8 +92,8 @@ export async function collect (tx: IDBTransaction, horizon: Timestamp, records: 
   let recordsRemoved = 0
   if (records !== undefined) {
     const txns = tx.objectStore('txns')
-    const x = await step(txns, pass.txns, limit, (id, record) => {
-      if ((record as string).slice(0, 36) < records) {
+    const x = await step(txns, pass.txns, limit, (id, row) => {
+      if (intact('txns', id, row) && (row as TxnRow).record.slice(0, 36) < records) {
         txns.delete(id)
         recordsRemoved++
       }

@@ -1,14 +1,16 @@
 import { openDB, unwrap, type IDBPDatabase } from 'idb'
 import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, importByStaging, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
-import type { Batch, GcResult, Outcome, SnapshotItems, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
+import type { Batch, BatchRange, GcResult, Outcome, SnapshotItems, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { DEFAULT_VERSION_WINDOW_MS } from './constants.js'
 import { BaseLayer, type Pages, type StagedPages } from './base.js'
+import { intact, latestOf, latestRow, metaOf, recordOf, sealed } from './checks.js'
 import { collect, type GcPass } from './gc.js'
-import { abort, all, completion, guard, request, scan } from './requests.js'
+import { abort, all, completion, guard, request, rows, scan } from './requests.js'
 import { NewestReader } from './newest.js'
 import { outcomesIn } from './runs.js'
-import { ALL, SCHEMA_VERSION, type LatestRecord, type Name, type RunRecord, type Schema } from './schema.js'
+import { ALL, SCHEMA_VERSION, type BatchRecord, type LatestRecord, type MetaRow, type Name, type RunRecord, type Schema, type TxnRow } from './schema.js'
 import { apply, type Replaced } from './settle.js'
+import { addChecks } from './upgrade.js'
 
 /** The object stores a snapshot import replaces whole (`batches` and `meta` keep what the snapshot does not name; `base` switches pages). */
 const REPLACED_BY_SNAPSHOT: readonly Name[] = ['latest', 'runs', 'txns']
@@ -65,13 +67,21 @@ export interface IdbStoreInit {
  * the window forgets every version held, as a reopen does: reads below the
  * newest are then refused rather than answered from a batch that never landed.
  *
- * The database version is the store format (`SCHEMA_VERSION`). Opening a
- * database written by another Tideline version fails with StoreFormatError
- * and leaves it untouched: version 1 (per-thunk records) and 2 (every
- * version) databases cannot be read by this protocol, and wiping them in an
- * upgrade would silently lose what the replica promised, acknowledged and
- * decided. Such a database has to be deleted (`indexedDB.deleteDatabase`) or
- * migrated by its owner first.
+ * Every record carries a check over its object store, key and content
+ * (checks.ts), verified on every read: a damaged value, exactly-once record,
+ * run record or meta record is never answered (StoreCorruptionError naming
+ * it), a damaged batch is left out of `batchRange` and named, and writing
+ * that batch again replaces it. A snapshot import replaces damaged values and
+ * records; writing a meta record replaces it.
+ *
+ * The database version is the store format (`SCHEMA_VERSION`). Versions 3
+ * and 4 are upgraded in place (their records gain checks, upgrade.ts).
+ * Opening a database written by another Tideline version fails with
+ * StoreFormatError and leaves it untouched: version 1 (per-thunk records)
+ * and 2 (every version) databases cannot be read by this protocol, and
+ * wiping them in an upgrade would silently lose what the replica promised,
+ * acknowledged and decided. Such a database has to be deleted
+ * (`indexedDB.deleteDatabase`) or migrated by its owner first.
  */
 export class IdbStore implements Store {
   private readonly db: IDBPDatabase<Schema>
@@ -105,13 +115,20 @@ export class IdbStore implements Store {
     const opened: { store?: IdbStore } = {}
     // The version of a database found in an older format, whose upgrade was refused.
     let older: number | undefined
+    // Why the upgrade of a version 3 or 4 database failed, if it did.
+    const upgrading: { failed?: unknown } = {}
     const db = await guard(async () => {
       try {
         return await openDB<Schema>(init.name, SCHEMA_VERSION, {
           upgrade (db, oldVersion, _newVersion, tx) {
-            // Version 3 holds nothing that means something else in 4, which only adds the (empty) pages.
-            if (oldVersion === 3) {
-              db.createObjectStore('base')
+            // Versions 3 and 4 hold nothing that means something else in 5: 3 gains the (empty) pages, both gain checks.
+            if (oldVersion === 3 || oldVersion === 4) {
+              if (oldVersion === 3) db.createObjectStore('base')
+              tx.done.catch(() => {})
+              addChecks(unwrap(tx)).catch((err: unknown) => {
+                upgrading.failed = err
+                abort(unwrap(tx))
+              })
               return
             }
             if (oldVersion !== 0) {
@@ -138,6 +155,10 @@ export class IdbStore implements Store {
           }
         })
       } catch (err) {
+        if (upgrading.failed !== undefined) {
+          const reason = upgrading.failed instanceof Error ? `${upgrading.failed.name}: ${upgrading.failed.message}` : JSON.stringify(upgrading.failed)
+          throw new StoreFailedError(`IndexedDB database ${JSON.stringify(init.name)} could not be upgraded to version ${SCHEMA_VERSION} (it is left as it was): ${reason}`, { cause: upgrading.failed })
+        }
         const newer = (err as { name?: unknown } | null)?.name === 'VersionError'
         if (older === undefined && !newer) throw err
         const found = older === undefined ? 'a newer version' : `version ${older}`
@@ -227,7 +248,9 @@ export class IdbStore implements Store {
       const tx = this.transaction(['latest', 'base'], 'readonly')
       const pages = this.base.current
       const store = tx.objectStore('latest')
-      const newest = await all(keys.map(key => store.get(key) as IDBRequest<LatestRecord | undefined>))
+      const got = await all(keys.map(key => store.get(key) as IDBRequest<unknown>))
+      // Checked: a damaged one throws, naming its key.
+      const newest = got.map((row, i) => (row === undefined ? undefined : latestOf(keys[i] as string, row)))
       const paged = pages.empty ? undefined : await pages.lookup(tx.objectStore('base'), keys.filter((_k, i) => newest[i] === undefined))
       return keys.map((key, i) => this.version(key, newest[i] ?? paged?.get(key), below))
     })
@@ -237,18 +260,25 @@ export class IdbStore implements Store {
     if (clientTxnIds.length === 0) return []
     return guard(async () => {
       const store = this.transaction('txns', 'readonly').objectStore('txns')
-      return all(clientTxnIds.map(id => store.get(id) as IDBRequest<string | undefined>))
+      const got = await all(clientTxnIds.map(id => store.get(id) as IDBRequest<unknown>))
+      return got.map((row, i) => (row === undefined ? undefined : recordOf(clientTxnIds[i] as string, row)))
     })
   }
 
-  async batchRange (coordinator: string, epoch: number, from: number, to: number): Promise<Batch[]> {
+  async batchRange (coordinator: string, epoch: number, from: number, to: number): Promise<BatchRange> {
     const lo = Math.max(1, from)
-    if (!(lo <= to)) return []
+    if (!(lo <= to)) return { batches: [], damaged: [] }
     return guard(async () => {
-      if (this.failure !== undefined) throw new StoreFailedError(`store closed: ${this.failure}`)
-      // `to` may be Infinity: a valid number key, above every seq.
-      const records = await this.db.getAll('batches', IDBKeyRange.bound([coordinator, epoch, lo], [coordinator, epoch, to]))
-      return records.map(r => r.batch)
+      // `to` may be Infinity: a valid number key, above every seq. With their keys (one request with
+      // getAllRecords), which the checks cover: a record at another batch's key fails.
+      const found = await rows(this.transaction('batches', 'readonly').objectStore('batches'), IDBKeyRange.bound([coordinator, epoch, lo], [coordinator, epoch, to]))
+      const batches: Batch[] = []
+      const damaged: number[] = []
+      for (const [key, row] of found) {
+        if (intact('batches', key, row)) batches.push((row as BatchRecord).batch)
+        else damaged.push((key as [string, number, number])[2])
+      }
+      return { batches, damaged }
     })
   }
 
@@ -257,7 +287,10 @@ export class IdbStore implements Store {
   }
 
   async getMeta (name: string): Promise<Value | undefined> {
-    return guard(async () => request(this.transaction('meta', 'readonly').objectStore('meta').get(name) as IDBRequest<Value | undefined>))
+    return guard(async () => {
+      const row = await request(this.transaction('meta', 'readonly').objectStore('meta').get(name) as IDBRequest<unknown>)
+      return row === undefined ? undefined : metaOf(name, row)
+    })
   }
 
   async entries (below: Timestamp): Promise<Array<[string, Value]>> {
@@ -272,9 +305,9 @@ export class IdbStore implements Store {
       const v = this.version(key, record, below)
       if (v?.value !== undefined) out.push([key, v.value])
     }
-    await scan(tx.objectStore('latest'), (key, record) => {
+    await scan(tx.objectStore('latest'), (key, row) => {
       seen.add(key as string)
-      take(key as string, record as LatestRecord)
+      take(key as string, latestOf(key as string, row))
     })
     if (pages.empty) return out
     await pages.each(tx.objectStore('base'), (key, record) => { if (!seen.has(key)) take(key, record) })
@@ -303,9 +336,13 @@ export class IdbStore implements Store {
       const tx = this.transaction(['latest', 'txns', 'meta', 'base'], 'readonly')
       const entries = await this.entriesIn(tx, this.base.current, at)
       const txns: Array<[string, string]> = []
-      await scan(tx.objectStore('txns'), (id, record) => { if ((record as string).slice(0, 36) < at) txns.push([id as string, record as string]) })
+      // A damaged record throws, whether or not it is below `at`: what it says cannot be told.
+      await scan(tx.objectStore('txns'), (id, row) => {
+        const record = recordOf(id as string, row)
+        if (record.slice(0, 36) < at) txns.push([id as string, record])
+      })
       const meta: Array<[string, Value]> = []
-      await scan(tx.objectStore('meta'), (name, value) => { meta.push([name as string, value as Value]) })
+      await scan(tx.objectStore('meta'), (name, row) => { meta.push([name as string, metaOf(name as string, row)]) })
       return { at, entries, txns, meta }
     })
   }
@@ -354,8 +391,11 @@ export class IdbStore implements Store {
   async commitStaged (meta: ReadonlyArray<readonly [string, Value]>): Promise<void> {
     const staged = this.staging()
     for (const [, value] of meta) checkValue(value, Infinity)
+    // Checked before anything is issued (a throw after the switch below would fail the store).
+    const asOf = timestampPredecessor(staged.at)
+    const metaRows = meta.map(([name, value]) => [name, sealed('meta', name, { value }) satisfies MetaRow] as const)
+    const looseRows = staged.loose.map(([key, value]) => [key, latestRow(key, { ts: asOf, value })] as const)
     return guard(async () => {
-      const asOf = timestampPredecessor(staged.at)
       const tx = this.transaction(ALL, 'readwrite', 'strict')
       const done = completion(tx)
       let switched = false
@@ -365,13 +405,13 @@ export class IdbStore implements Store {
         this.base.commit(base, staged)
         switched = true
         const latest = tx.objectStore('latest')
-        for (const [key, value] of staged.loose) latest.put({ ts: asOf, value } satisfies LatestRecord, key)
+        for (const [key, row] of looseRows) latest.put(row, key)
         // An empty run record there: a reopen then knows nothing below `at` is held (see open).
-        tx.objectStore('runs').put({ first: asOf, outcomes: [] } satisfies RunRecord, asOf)
+        tx.objectStore('runs').put(sealed('runs', asOf, { first: asOf, outcomes: [] }) satisfies RunRecord, asOf)
         const metaStore = tx.objectStore('meta')
-        for (const [name, value] of meta) metaStore.put(value, name)
+        for (const [name, row] of metaRows) metaStore.put(row, name)
         const txns = tx.objectStore('txns')
-        await staged.eachRecord(base, (id, record) => { txns.put(record, id) })
+        await staged.eachRecord(base, (id, record) => { txns.put(sealed('txns', id, { record }) satisfies TxnRow, id) })
         this.base.dropRecords(base, staged)
       } catch (err) {
         abort(tx)

@@ -1,6 +1,7 @@
+import { latestOf } from './checks.js'
 import { MAX_RANGE_BACKOFF, RANGE_ROWS_PER_KEY } from './constants.js'
 import { all, rows } from './requests.js'
-import type { LatestRecord } from './schema.js'
+import type { LatestRecord, LatestRow } from './schema.js'
 
 /**
  * Reads the newest versions of the keys a settlement batch writes, in its
@@ -15,6 +16,10 @@ import type { LatestRecord } from './schema.js'
  * key straight away instead of paying for rows nobody needs: one after a
  * single shortfall (a batch whose keys wrap around), twice as many after each
  * further one in a row, up to MAX_RANGE_BACKOFF.
+ *
+ * Each record is checked: a damaged newest version of a written key throws
+ * StoreCorruptionError (the write fails rather than replace a version it
+ * cannot read, which may even be newer than the one it writes).
  */
 export class NewestReader {
   /** Batches left to read key by key. */
@@ -34,7 +39,7 @@ export class NewestReader {
       let i = 0
       for (const [key, value] of got) {
         while (i < keys.length && (keys[i] as string) < (key as string)) i++
-        if (keys[i] === key) out.set(key, value as LatestRecord)
+        if (keys[i] === key) out.set(key, latestOf(key, value))
       }
       const last = got[got.length - 1]
       if (got.length < cap || last === undefined) {
@@ -46,10 +51,11 @@ export class NewestReader {
       this.skip = this.backoff
     }
     if (rest.length > 0) {
-      const got = await all(rest.map(k => latest.get(k) as IDBRequest<LatestRecord | undefined>))
+      const got = await all(rest.map(k => latest.get(k) as IDBRequest<LatestRow | undefined>))
       for (let i = 0; i < rest.length; i++) {
         const v = got[i]
-        if (v !== undefined) out.set(rest[i] as string, v)
+        const key = rest[i] as string
+        if (v !== undefined) out.set(key, latestOf(key, v))
       }
     }
     return out

@@ -8,9 +8,9 @@ import { SCAN_CHUNK } from './constants.js'
  * `complete` says that all of them landed).
  */
 
-/** `IDBObjectStore.getAllRecords` (Chromium 141+, not yet in TypeScript's DOM types): keys and values in one request. */
+/** `IDBObjectStore.getAllRecords` and `IDBIndex.getAllRecords` (Chromium 141+, not yet in TypeScript's DOM types): keys and values in one request. */
 interface RecordsStore {
-  getAllRecords?: (options: { query?: IDBKeyRange | null, count?: number }) => IDBRequest<Array<{ readonly primaryKey: IDBValidKey, readonly value: unknown }>>
+  getAllRecords?: (options: { query?: IDBKeyRange | null, count?: number | undefined }) => IDBRequest<Array<{ readonly primaryKey: IDBValidKey, readonly value: unknown }>>
 }
 
 /** Runs `fn`; IndexedDB failures (quota, a closed connection, I/O) become StoreFailedError, with the cause kept. */
@@ -75,26 +75,35 @@ export function all<T> (requests: ReadonlyArray<IDBRequest<T>>): Promise<T[]> {
   })
 }
 
-/** An `add` that finds its key taken is a no-op (write-once), not a failed transaction. */
-function ignoreTaken (this: IDBRequest, event: Event): void {
-  if (this.error?.name === 'ConstraintError') {
+/**
+ * A write-once `add`. One that finds its key taken is a no-op, not a failed
+ * transaction, unless the record there fails its check (`holds`): then this
+ * one replaces it, in the same transaction (the repair a damaged record
+ * waits for). Only an add whose key is taken costs a request more (a `get`).
+ */
+export function addOnce (store: IDBObjectStore, value: unknown, key: IDBValidKey, holds: (stored: unknown) => boolean): void {
+  const added = store.add(value, key)
+  added.onerror = event => {
+    if (added.error?.name !== 'ConstraintError') return
     event.preventDefault()
     event.stopPropagation()
+    const stored = store.get(key)
+    stored.onsuccess = () => { if (!holds(stored.result)) store.put(value, key) }
   }
 }
 
-export function addOnce (store: IDBObjectStore, value: unknown, key: IDBValidKey): void {
-  store.add(value, key).onerror = ignoreTaken
-}
-
-/** Up to `count` rows of `store` in `range`, in key order: one request where the browser has getAllRecords, else two. */
-export async function rows (store: IDBObjectStore, range: IDBKeyRange | null, count: number): Promise<Array<[IDBValidKey, unknown]>> {
-  const native = (store as IDBObjectStore & RecordsStore).getAllRecords
+/**
+ * Up to `count` rows of `store` in `range` (all without it), in key order, with their
+ * (primary) keys: one request where the browser has getAllRecords, else two.
+ * On an index, the range is over the index's keys.
+ */
+export async function rows (store: IDBObjectStore | IDBIndex, range: IDBKeyRange | null, count?: number): Promise<Array<[IDBValidKey, unknown]>> {
+  const native = (store as (IDBObjectStore | IDBIndex) & RecordsStore).getAllRecords
   if (native !== undefined) {
     const records = await request(native.call(store, { query: range, count }))
     return records.map(r => [r.primaryKey, r.value])
   }
-  // In one transaction a getAllKeys and a getAll over the same range return the same rows in the same order.
+  // In one transaction a getAllKeys and a getAll over the same range return the same rows in the same order (primary keys, on an index).
   const [keys, values] = await Promise.all([request(store.getAllKeys(range, count)), request(store.getAll(range, count))])
   return keys.map((k, i) => [k, values[i]])
 }

@@ -1,12 +1,8 @@
 import type { Outcome, Timestamp } from '@tideline/core'
+import { corruption, intact } from './checks.js'
 import { MAX_RUN_SCAN } from './constants.js'
-import { request } from './requests.js'
+import { rows } from './requests.js'
 import type { RunRecord } from './schema.js'
-
-/** A run record's key: its last (highest) timestamp. */
-export function runKeyOf (run: RunRecord): Timestamp {
-  return (run.outcomes[run.outcomes.length - 1] as readonly [Timestamp, Outcome])[0]
-}
 
 /**
  * The recorded outcomes of `wanted` (ascending, distinct), from the `runs`
@@ -15,6 +11,11 @@ export function runKeyOf (run: RunRecord): Timestamp {
  * wanted timestamp until each is found or MAX_RUN_SCAN runs past the highest
  * have been looked at. Chunks grow from one record: a single lookup, what
  * `outcome` does, is nearly always answered by the first run.
+ *
+ * Records come with their keys (one request where the browser has
+ * getAllRecords), which their checks cover. A damaged run record may hold any
+ * timestamp at or below its key: a wanted one not found elsewhere that it
+ * could hold throws StoreCorruptionError.
  */
 export async function outcomesIn (runs: IDBObjectStore, wanted: readonly Timestamp[]): Promise<Map<Timestamp, Outcome>> {
   const found = new Map<Timestamp, Outcome>()
@@ -22,19 +23,32 @@ export async function outcomesIn (runs: IDBObjectStore, wanted: readonly Timesta
   const hi = wanted[wanted.length - 1]
   if (lo === undefined || hi === undefined) return found
   const want = new Set(wanted)
+  const damaged: Timestamp[] = []
   let range = IDBKeyRange.lowerBound(lo)
   let count = wanted.length === 1 ? 1 : 16
   let past = 0
   for (;;) {
-    const chunk = await request(runs.getAll(range, count) as IDBRequest<RunRecord[]>)
-    for (const run of chunk) {
-      if (runKeyOf(run) > hi) past++
+    const chunk = await rows(runs, range, count)
+    for (const [key, row] of chunk) {
+      const end = key as Timestamp
+      if (end > hi) past++
+      if (!intact('runs', end, row)) {
+        damaged.push(end)
+        continue
+      }
+      const run = row as RunRecord
       if (run.first > hi) continue
       for (const [ts, outcome] of run.outcomes) if (want.has(ts) && !found.has(ts)) found.set(ts, outcome)
     }
     const last = chunk[chunk.length - 1]
-    if (found.size === want.size || chunk.length < count || last === undefined || past >= MAX_RUN_SCAN) return found
-    range = IDBKeyRange.lowerBound(runKeyOf(last), true)
+    if (found.size === want.size) return found
+    if (chunk.length < count || last === undefined || past >= MAX_RUN_SCAN) break
+    range = IDBKeyRange.lowerBound(last[0], true)
     count = Math.min(count * 4, MAX_RUN_SCAN)
   }
+  for (const ts of wanted) {
+    const end = found.has(ts) ? undefined : damaged.find(d => d >= ts)
+    if (end !== undefined) throw corruption(`run record ending ${end} (read for the outcome of ${ts})`)
+  }
+  return found
 }

@@ -2,16 +2,20 @@ import { TS_ZERO, cloneValue } from '@tideline/core'
 import type { Outcome, Settlement, StoreBatch, Timestamp } from '@tideline/core'
 import { outcomesIn } from './runs.js'
 import type { Pages } from './base.js'
+import { intact, latestRow, sealed } from './checks.js'
 import type { NewestReader } from './newest.js'
 import { addOnce } from './requests.js'
-import type { BatchKey, BatchRecord, LatestRecord, RunRecord } from './schema.js'
+import type { BatchKey, BatchRecord, LatestRecord, MetaRow, RunRecord, TxnRow } from './schema.js'
 
 /** A version a write replaces, for the window: [key, version, the timestamp of the write that replaced it]. */
 export type Replaced = [key: string, version: LatestRecord, by: Timestamp]
 
 /**
  * Issues one batch's writes on a native readwrite transaction over every
- * store. Replicated batches and exactly-once records are write-once `add`s.
+ * store. Replicated batches and exactly-once records are write-once `add`s
+ * (one whose stored copy fails its check is replaced). Every record is put
+ * with its check (checks.ts); content that is not a value throws, and the
+ * caller aborts the transaction.
  *
  * The first settlement of a timestamp decides it, outcome and versions; a
  * later one changes nothing (as MemoryStore). Settlements above `checkUpTo`
@@ -27,16 +31,19 @@ export type Replaced = [key: string, version: LatestRecord, by: Timestamp]
  * and `complete` says all of them landed). Returns the versions replaced.
  */
 export async function apply (tx: IDBTransaction, batch: StoreBatch, checkUpTo: Timestamp, reader: NewestReader, pages: Pages): Promise<Replaced[]> {
-  const batches = tx.objectStore('batches')
-  for (const b of batch.batches ?? []) {
+  const batchRows = (batch.batches ?? []).map(b => {
+    const key: BatchKey = [b.coordinator, b.epoch, b.seq]
     // A batch has at least one thunk; one without any would lie below every horizon.
-    const record: BatchRecord = { last: b.thunks[b.thunks.length - 1]?.ts ?? TS_ZERO, batch: b }
-    addOnce(batches, record, [b.coordinator, b.epoch, b.seq] satisfies BatchKey)
-  }
+    return [key, sealed('batches', key, { last: b.thunks[b.thunks.length - 1]?.ts ?? TS_ZERO, batch: b }) satisfies BatchRecord] as const
+  })
+  const metaRows = (batch.meta ?? []).map(([name, value]) => [name, sealed('meta', name, { value }) satisfies MetaRow] as const)
+  const txnRows = (batch.txns ?? []).map(([id, record]) => [id, sealed('txns', id, { record }) satisfies TxnRow] as const)
+  const batches = tx.objectStore('batches')
+  for (const [key, row] of batchRows) addOnce(batches, row, key, stored => intact('batches', key, stored))
   const meta = tx.objectStore('meta')
-  for (const [name, value] of batch.meta ?? []) meta.put(value, name)
+  for (const [name, row] of metaRows) meta.put(row, name)
   const txns = tx.objectStore('txns')
-  for (const [id, record] of batch.txns ?? []) addOnce(txns, record, id)
+  for (const [id, row] of txnRows) addOnce(txns, row, id, stored => intact('txns', id, stored))
   const settle = batch.settle ?? []
   if (settle.length === 0) return []
 
@@ -70,11 +77,11 @@ export async function apply (tx: IDBTransaction, batch: StoreBatch, checkUpTo: T
     settleOne(s, newest, replaced, changed)
   }
   // In key order: the backing store inserts neighbours together instead of all over the key space.
-  for (const key of keys) if (changed.has(key)) latest.put(newest.get(key), key)
+  for (const key of keys) if (changed.has(key)) latest.put(latestRow(key, newest.get(key) as LatestRecord), key)
   if (outcomes.length > 0) {
     outcomes.sort((x, y) => byString(x[0], y[0]))
-    const run: RunRecord = { first: (outcomes[0] as [Timestamp, Outcome])[0], outcomes }
-    runs.put(run, (outcomes[outcomes.length - 1] as [Timestamp, Outcome])[0])
+    const end = (outcomes[outcomes.length - 1] as [Timestamp, Outcome])[0]
+    runs.put(sealed('runs', end, { first: (outcomes[0] as [Timestamp, Outcome])[0], outcomes }) satisfies RunRecord, end)
   }
   return replaced
 }

@@ -2,6 +2,7 @@ import { deleteDB } from 'idb'
 import type { StoreFactory } from '@tideline/core/store-compliance-cases'
 import type { Store } from '@tideline/core'
 import { IdbStore } from '../src/index.js'
+import { damageIdbRecord } from './damage.js'
 
 /** Compliance-suite factory: a fresh IndexedDB database per case, reopened by name and deleted afterwards. */
 export function idbStoreFactory (prefix: string): StoreFactory {
@@ -11,13 +12,16 @@ export function idbStoreFactory (prefix: string): StoreFactory {
     async open (options = {}) {
       const name = `${prefix}-${n++}`
       let current: Store = await IdbStore.open({ name, ...options })
+      const reopen = async (): Promise<Store> => {
+        await current.close()
+        current = await IdbStore.open({ name, ...options })
+        return current
+      }
       return {
         store: current,
-        reopen: async () => {
-          await current.close()
-          current = await IdbStore.open({ name, ...options })
-          return current
-        },
+        reopen,
+        // The real records, changed on a second connection; a page the store may hold in memory needs a reopen.
+        damage: async (target, kind) => ((await damageIdbRecord(name, target, kind)).page ? reopen() : current),
         cleanup: async () => {
           await current.close()
           await deleteDB(name)

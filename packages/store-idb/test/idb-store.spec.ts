@@ -1,14 +1,14 @@
 import 'fake-indexeddb/auto'
 import { deleteDB, openDB } from 'idb'
 import { afterEach, describe, expect, it } from 'vitest'
-import { StoreFormatError, TS_INFINITY, makeTimestamp, peerTag, type StoreBatch, type Timestamp } from '@tideline/core'
+import { StoreFormatError, TS_INFINITY, makeTimestamp, peerTag, recordCheck, type StoreBatch, type Timestamp } from '@tideline/core'
 import { batchOf, thunkAt, tsAt } from '@tideline/core/store-compliance-cases'
 import { IdbStore } from '../src/index.js'
 
 // What the compliance suite does not pin down: the format check on open, the
 // on-disk layout and the version window, write-once settlements issued
-// without waiting, and GC's range deletes. On fake-indexeddb, like the
-// suite's fast run here.
+// without waiting, and GC's range deletes (upgrades: upgrade.spec.ts; record
+// checks: checks.spec.ts). On fake-indexeddb, like the suite's fast run here.
 
 let n = 0
 const names: string[] = []
@@ -101,31 +101,6 @@ describe('IdbStore format', () => {
     expect(await rejection(IdbStore.open({ name }))).toHaveProperty('name', 'StoreFormatError')
   })
 
-  it('upgrades a version 3 database by adding the (empty) snapshot pages, keeping what it holds', async () => {
-    const name = fresh()
-    const old = await openDB(name, 3, {
-      upgrade (db) {
-        db.createObjectStore('latest')
-        db.createObjectStore('batches').createIndex('byLast', 'last')
-        db.createObjectStore('runs')
-        db.createObjectStore('txns')
-        db.createObjectStore('meta')
-      }
-    })
-    await old.put('latest', { ts: tsAt(1), value: 'kept' }, 'k')
-    await old.put('meta', { n: 1 }, 'cursor')
-    old.close()
-    const store = await IdbStore.open({ name })
-    try {
-      expect((await store.latest('k', TS_INFINITY))?.value).toBe('kept')
-      expect(await store.getMeta('cursor')).toEqual({ n: 1 })
-      await store.importSnapshot({ at: tsAt(5), entries: [['a', 1], ['k', 2]], txns: [], meta: [] })
-      expect(await store.latestValues(['a', 'k'], TS_INFINITY)).toEqual([1, 2])
-    } finally {
-      await store.close()
-    }
-  })
-
   it('opens afresh once the old database is deleted', async () => {
     const name = fresh()
     await writeVersion1(name)
@@ -173,9 +148,9 @@ describe('IdbStore GC', () => {
       })
       const r = await store.gc(tsAt(10))
       expect(r.batchesRemoved).toBe(6)
-      expect((await store.batchRange('v0', 0, 1, Infinity)).map(b => b.seq)).toEqual([3, 6])
-      expect((await store.batchRange('v1', 0, 1, Infinity)).map(b => b.seq)).toEqual([2])
-      expect(await store.batchRange('v0', 1, 1, Infinity)).toEqual([])
+      expect((await store.batchRange('v0', 0, 1, Infinity)).batches.map(b => b.seq)).toEqual([3, 6])
+      expect((await store.batchRange('v1', 0, 1, Infinity)).batches.map(b => b.seq)).toEqual([2])
+      expect(await store.batchRange('v0', 1, 1, Infinity)).toEqual({ batches: [], damaged: [] })
       expect((await store.gc(tsAt(10))).batchesRemoved).toBe(0)
     } finally {
       await store.close()
@@ -246,7 +221,7 @@ describe('IdbStore versions and settlements', () => {
     try {
       expect([...db.objectStoreNames].sort()).toEqual(['base', 'batches', 'latest', 'meta', 'runs', 'txns'])
       expect(await db.getAllKeys('latest')).toEqual(['k', 'once'])
-      expect(await db.get('latest', 'k')).toEqual({ ts: at(5_000), value: 8 })
+      expect(await db.get('latest', 'k')).toEqual({ ts: at(5_000), value: 8, check: recordCheck('latest|k', [at(5_000), 8]) })
       expect(await db.count('runs')).toBe(10)
     } finally {
       db.close()
@@ -273,10 +248,11 @@ describe('IdbStore versions and settlements', () => {
     }
     const db = await openDB(name)
     try {
-      expect(await db.get('latest', 'k')).toEqual({ ts: at(5_000), value: 5 })
-      expect(await db.get('latest', 'j')).toEqual({ ts: at(8_000), value: 8_000 })
+      expect(await db.get('latest', 'k')).toMatchObject({ ts: at(5_000), value: 5 })
+      expect(await db.get('latest', 'j')).toMatchObject({ ts: at(8_000), value: 8_000 })
       expect(await db.getAllKeys('runs')).toEqual([at(3_000), at(5_000), at(8_000)])
-      expect(await db.get('runs', at(8_000))).toEqual({ first: at(6_000), outcomes: [6_000, 7_000, 8_000].map(ms => [at(ms), { status: 'committed', value: null }]) })
+      const outcomes = [6_000, 7_000, 8_000].map(ms => [at(ms), { status: 'committed', value: null }])
+      expect(await db.get('runs', at(8_000))).toEqual({ first: at(6_000), outcomes, check: recordCheck(`runs|${at(8_000)}`, [at(6_000), outcomes]) })
     } finally {
       db.close()
     }

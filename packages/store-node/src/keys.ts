@@ -59,9 +59,11 @@ export const MAX_NUM = Number.MAX_SAFE_INTEGER
  * record) kept per-thunk records and an unsettled index; 2 kept batches and
  * every version and outcome; 3 keeps each key's newest version and one
  * outcome record per settled run; 4 adds the generation record (a format 3
- * store is format 4 in generation 0, and is marked so when opened).
+ * store is format 4 in generation 0); 5 starts every value with a CRC-32 of
+ * its key and value (`checked.ts`). A format 3 or 4 store is sealed when
+ * opened.
  */
-export const FORMAT = 4
+export const FORMAT = 5
 /** Outside every tag's range, and so outside the protocol's meta namespace. */
 export const FORMAT_KEY: Buffer = Buffer.from('f!', 'latin1')
 
@@ -165,4 +167,9 @@ export function withSeq (prefix: Buffer, seq: number): Buffer {
 
 export function batchKey (coordinator: string, epoch: number, seq: number): Buffer {
   return withSeq(batchPrefix(coordinator, epoch), seq)
+}
+
+/** The seq a batch key ends with. */
+export function seqOfBatchKey (key: Buffer): number {
+  return parseInt(key.toString('latin1', key.length - NUM_DIGITS), 16)
 }

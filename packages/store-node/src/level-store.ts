@@ -1,12 +1,13 @@
 import { ClassicLevel } from 'classic-level'
 import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, importByStaging, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
-import type { Batch, GcResult, HeldVersion, Outcome, SnapshotItems, SnapshotReader, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
+import type { Batch, BatchRange, GcResult, HeldVersion, Outcome, SnapshotItems, SnapshotReader, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { TOMBSTONE, decode, encode } from './codec.js'
+import { seal, unseal, unsealed } from './checked.js'
 import { RecordFilter } from './record-filter.js'
 import { LevelSnapshotReader } from './snapshot-reader.js'
 import {
   FORMAT, FORMAT_KEY, GENERATIONS, GENERATION_KEY, MAX_NUM, SYNC_KEY, TAG_BATCH, TAG_META, TAG_RUN, TS_LENGTH,
-  type Generation, batchKey, batchPrefix, nameKey, nameOfNameKey, runKey, tagRange, tsOfRunKey, withSeq, type Tag
+  type Generation, batchKey, batchPrefix, nameKey, nameOfNameKey, runKey, seqOfBatchKey, tagRange, tsOfRunKey, withSeq, type Tag
 } from './keys.js'
 
 export interface LevelStoreInit {
@@ -70,6 +71,32 @@ function lastTsOfBatchEntry (b: Buffer): Timestamp {
   return b.toString('latin1', 0, TS_LENGTH) as Timestamp
 }
 
+const SEALING = 'sealing:'
+
+/**
+ * Seals every entry of a format 3 or 4 database with its check, in key
+ * order, a thousand at a time; each write also records the last key sealed
+ * (format `sealing:<hex key>`), so an open after a crash part way resumes
+ * after it instead of sealing an entry twice.
+ */
+async function addChecks (db: Db, from: Buffer | undefined): Promise<void> {
+  let ops: Op[] = []
+  let last: Buffer | undefined
+  const flush = async (): Promise<void> => {
+    if (last === undefined) return
+    ops.push({ type: 'put', key: FORMAT_KEY, value: Buffer.from(SEALING + last.toString('hex'), 'latin1') })
+    await db.batch(ops, { sync: true })
+    ops = []
+  }
+  for await (const [k, v] of db.iterator(from === undefined ? {} : { gt: from })) {
+    if (k.equals(FORMAT_KEY)) continue
+    ops.push({ type: 'put', key: k, value: seal(k, v) })
+    last = k
+    if (ops.length >= 1_000) await flush()
+  }
+  await flush()
+}
+
 /**
  * Marks an empty database with this store format, and refuses one that holds
  * data in another: reading an older layout as this one would lose data silently.
@@ -84,8 +111,10 @@ async function checkFormat (db: Db, path: string): Promise<void> {
     }
   } else if (b.toString('latin1') === String(FORMAT)) {
     return
-  } else if (b.toString('latin1') === '3') {
-    // Format 3 is format 4 in generation 0 (no generation record).
+  } else if (['3', '4'].includes(b.toString('latin1')) || b.toString('latin1').startsWith(SEALING)) {
+    // Format 3 is format 4 in generation 0 (no generation record); format 5 is format 4 with checks.
+    const text = b.toString('latin1')
+    await addChecks(db, text.startsWith(SEALING) ? Buffer.from(text.slice(SEALING.length), 'hex') : undefined)
     await db.put(FORMAT_KEY, Buffer.from(String(FORMAT), 'latin1'), { sync: true })
     return
   }
@@ -161,7 +190,8 @@ export class LevelStore implements Store {
     const store = new LevelStore(db, new RecordFilter(), init.versionWindowMs ?? 10_000)
     try {
       await checkFormat(db, init.path)
-      store.gen = GENERATIONS[(await db.get(GENERATION_KEY))?.toString('latin1') === '1' ? 1 : 0]
+      const gen = await db.get(GENERATION_KEY)
+      store.gen = GENERATIONS[gen !== undefined && unseal(GENERATION_KEY, gen).toString('latin1') === '1' ? 1 : 0]
       // A staging a crash interrupted, or the generation a commit left behind, is cleared.
       await store.clearOther()
       for await (const k of db.keys(tagRange(store.gen.txn))) store.records.add(nameOfNameKey(k))
@@ -210,7 +240,7 @@ export class LevelStore implements Store {
     const chained = this.db.batch()
     try {
       for (const op of ops) {
-        if (op.type === 'put') chained.put(op.key, op.value)
+        if (op.type === 'put') chained.put(op.key, seal(op.key, op.value))
         else chained.del(op.key)
       }
     } catch (err) {
@@ -242,12 +272,18 @@ export class LevelStore implements Store {
     // getMany, not hasMany: classic-level answers hasMany with iterator seeks, which step over every
     // deletion after a missing key (GC leaves many), so it slows as the store grows.
     const got = probe.length === 0 ? [] : await this.db.getMany(probe)
-    const held = (answer: boolean | number): boolean => typeof answer === 'boolean' ? answer : got[answer] !== undefined
+    // A write-once record held but damaged counts as not held: this write replaces it (the repair).
+    const held = (answer: boolean | number): boolean => {
+      if (typeof answer === 'boolean') return answer
+      const b = got[answer]
+      return b !== undefined && unsealed(probe[answer] as Buffer, b) !== undefined
+    }
     const newest = new Map<string, Held>()
     let j = probe.length - latestKeys.size
-    for (const key of latestKeys.keys()) {
+    for (const [key, k] of latestKeys) {
       const b = got[j++]
-      if (b !== undefined) newest.set(key, heldOf(b))
+      // A damaged newest version cannot be replaced safely (the digest needs it): StoreCorruptionError.
+      if (b !== undefined) newest.set(key, heldOf(unseal(k, b)))
     }
     const ops: Op[] = []
     const added = new Set<string>()
@@ -311,14 +347,20 @@ export class LevelStore implements Store {
   }
 
   async latest (key: string, below: Timestamp): Promise<Version | undefined> {
-    return this.read(key, await this.db.get(nameKey(this.gen.latest, key)), below)
+    const k = nameKey(this.gen.latest, key)
+    const b = await this.db.get(k)
+    return this.read(key, b === undefined ? undefined : unseal(k, b), below)
   }
 
   async latestValues (keys: readonly string[], below: Timestamp): Promise<Array<Value | undefined>> {
     // The window only gains versions a landed batch replaced, so what it holds matches any later disk state.
     const gen = this.gen
-    const got = await this.db.getMany(keys.map(k => nameKey(gen.latest, k)))
-    return keys.map((key, i) => this.read(key, got[i], below)?.value)
+    const at = keys.map(k => nameKey(gen.latest, k))
+    const got = await this.db.getMany(at)
+    return keys.map((key, i) => {
+      const b = got[i]
+      return this.read(key, b === undefined ? undefined : unseal(at[i] as Buffer, b), below)?.value
+    })
   }
 
   async txnRecords (clientTxnIds: readonly string[]): Promise<Array<string | undefined>> {
@@ -326,21 +368,28 @@ export class LevelStore implements Store {
     const at: number[] = []
     for (let i = 0; i < clientTxnIds.length; i++) if (this.records.has(clientTxnIds[i] as string)) at.push(i)
     if (at.length === 0) return out
-    const got = await this.db.getMany(at.map(i => nameKey(this.gen.txn, clientTxnIds[i] as string)))
+    const keys = at.map(i => nameKey(this.gen.txn, clientTxnIds[i] as string))
+    const got = await this.db.getMany(keys)
     for (let j = 0; j < at.length; j++) {
       const v = got[j]
-      if (v !== undefined) out[at[j] as number] = decode<string>(v)
+      if (v !== undefined) out[at[j] as number] = decode<string>(unseal(keys[j] as Buffer, v))
     }
     return out
   }
 
-  async batchRange (coordinator: string, epoch: number, from: number, to: number): Promise<Batch[]> {
+  async batchRange (coordinator: string, epoch: number, from: number, to: number): Promise<BatchRange> {
     const lo = Math.max(1, Math.ceil(from))
     const hi = Math.min(Math.floor(to), MAX_NUM)
-    if (!(lo <= hi)) return []
+    const batches: Batch[] = []
+    const damaged: number[] = []
+    if (!(lo <= hi)) return { batches, damaged }
     const prefix = batchPrefix(coordinator, epoch)
-    const got = await this.db.values({ gte: withSeq(prefix, lo), lte: withSeq(prefix, hi) }).all()
-    return got.map(readBatchEntry)
+    for (const [k, v] of await this.db.iterator({ gte: withSeq(prefix, lo), lte: withSeq(prefix, hi) }).all()) {
+      const b = unsealed(k, v)
+      if (b === undefined) damaged.push(seqOfBatchKey(k))
+      else batches.push(readBatchEntry(b))
+    }
+    return { batches, damaged }
   }
 
   async outcome (ts: Timestamp): Promise<Outcome | undefined> {
@@ -349,8 +398,8 @@ export class LevelStore implements Store {
 
   /** Looks `ts` up among the run records from the first one ending at or after it (a late run may sit inside another's span). */
   private async outcomeIn (ts: Timestamp): Promise<Outcome | undefined> {
-    for await (const v of this.db.values({ gte: runKey(ts), lt: tagRange(TAG_RUN).lt, limit: MAX_RUN_SCAN })) {
-      const run = readRunEntry(v)
+    for await (const [k, v] of this.db.iterator({ gte: runKey(ts), lt: tagRange(TAG_RUN).lt, limit: MAX_RUN_SCAN })) {
+      const run = readRunEntry(unseal(k, v))
       if (run.first > ts) continue
       const hit = run.outcomes.find(([t]) => t === ts)
       if (hit !== undefined) return hit[1]
@@ -359,8 +408,9 @@ export class LevelStore implements Store {
   }
 
   async getMeta (name: string): Promise<Value | undefined> {
-    const v = await this.db.get(nameKey(TAG_META, name))
-    return v === undefined ? undefined : decode(v)
+    const k = nameKey(TAG_META, name)
+    const v = await this.db.get(k)
+    return v === undefined ? undefined : decode(unseal(k, v))
   }
 
   async entries (below: Timestamp): Promise<Array<[string, Value]>> {
@@ -368,7 +418,7 @@ export class LevelStore implements Store {
     const out: Array<[string, Value]> = []
     for await (const [k, v] of this.db.iterator(tagRange(this.gen.latest))) {
       const key = nameOfNameKey(k)
-      const version = this.read(key, v, below)
+      const version = this.read(key, unseal(k, v), below)
       if (version?.value !== undefined) out.push([key, version.value])
     }
     return out
@@ -390,8 +440,10 @@ export class LevelStore implements Store {
         let n = 0
         let last: Buffer | undefined
         const range = tagRange(tag)
-        for await (const [k, v] of this.db.iterator({ ...(from === undefined ? { gte: range.gte } : { gt: from }), lt: range.lt, ...(limit === Infinity ? {} : { limit }) })) {
-          each(k, v)
+        for await (const [k, stored] of this.db.iterator({ ...(from === undefined ? { gte: range.gte } : { gt: from }), lt: range.lt, ...(limit === Infinity ? {} : { limit }) })) {
+          // A damaged entry stays: what it belongs to is unknown, and the read that meets it heals or refetches it.
+          const v = unsealed(k, stored)
+          if (v !== undefined) each(k, v)
           last = k
           n++
         }
@@ -418,8 +470,10 @@ export class LevelStore implements Store {
       // topOutcome stays as it is: above the newest outcome left, it only costs lookups.
       let runs = 0
       for await (const [k, v] of this.db.iterator({ gte: tagRange(TAG_RUN).gte, lt: runKey(horizon), ...(limit === Infinity ? {} : { limit }) })) {
+        // Below the horizon by its key, damaged or not.
         ops.push({ type: 'del', key: k })
-        outcomesRemoved += readRunEntry(v).outcomes.length
+        const run = unsealed(k, v)
+        if (run !== undefined) outcomesRemoved += readRunEntry(run).outcomes.length
         runs++
       }
       if (runs >= limit) more = true
@@ -453,7 +507,7 @@ export class LevelStore implements Store {
     const meta: Array<[string, Value]> = []
     const reader = this.readerOn(snapshot, at)
     try {
-      for await (const [k, v] of this.db.iterator({ ...tagRange(TAG_META), snapshot })) meta.push([nameOfNameKey(k), decode(v)])
+      for await (const [k, v] of this.db.iterator({ ...tagRange(TAG_META), snapshot })) meta.push([nameOfNameKey(k), decode(unseal(k, v))])
       const entries: Array<readonly [string, Value]> = []
       const txns: Array<readonly [string, string]> = []
       for (let part = await reader.read(Infinity); ; part = await reader.read(Infinity)) {

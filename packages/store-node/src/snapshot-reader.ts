@@ -2,6 +2,7 @@ import type { ClassicLevel } from 'classic-level'
 import { itemBytes } from '@tideline/core'
 import type { SnapshotPart, SnapshotReader, Timestamp, Value } from '@tideline/core'
 import { decode } from './codec.js'
+import { unseal } from './checked.js'
 import { nameOfNameKey, tagRange, type Generation } from './keys.js'
 
 type Db = ClassicLevel<Buffer, Buffer>
@@ -51,12 +52,12 @@ export class LevelSnapshotReader implements SnapshotReader {
       }
       if (this.records === undefined) {
         const key = nameOfNameKey(item[0])
-        const value = this.valueOf(key, item[1])
+        const value = this.valueOf(key, unseal(item[0], item[1]))
         if (value === undefined) continue
         entries.push([key, value])
         bytes += itemBytes([key, value], false)
       } else {
-        const record = decode<string>(item[1])
+        const record = decode<string>(unseal(item[0], item[1]))
         if (record.slice(0, 36) >= this.at) continue
         const id = nameOfNameKey(item[0])
         txns.push([id, record])

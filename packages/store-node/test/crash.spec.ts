@@ -66,7 +66,7 @@ describe('LevelStore crash consistency (SIGKILL of a writing process)', () => {
         const keys = Array.from({ length: PER_BATCH }, (_, j) => `k${j}`)
         const outcomesOf = async (seq: number): Promise<unknown[]> =>
           seq < 1 ? [] : await Promise.all(Array.from({ length: PER_BATCH }, async (_, j) => await store.outcome(crashTs(seq, j))))
-        const held = await store.batchRange('crash', 0, 1, Infinity)
+        const { batches: held } = await store.batchRange('crash', 0, 1, Infinity)
         // What the store holds, next to what write `last` (whole, and nothing after it) implies.
         // One comparison, with the round's context in the diff when it fails.
         const found = {

@@ -5,10 +5,52 @@ import { ClassicLevel } from 'classic-level'
 import fc from 'fast-check'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { storeComplianceTests } from '@tideline/core/store-compliance'
-import { TS_INFINITY, TS_ZERO, makeTimestamp, peerTag, type Store, type StoreBatch, type Timestamp } from '@tideline/core'
-import { tsAt } from '@tideline/core/store-compliance-cases'
+import { TS_INFINITY, TS_ZERO, makeTimestamp, peerTag, type DamageKind, type DamageTarget, type Store, type StoreBatch, type Timestamp } from '@tideline/core'
+import { batchOf, tsAt } from '@tideline/core/store-compliance-cases'
 import { LevelStore } from '../src/index.js'
 import type { RecordFilter } from '../src/record-filter.js'
+import { TAG_LATEST, TAG_META, TAG_TXN, batchKey, nameKey } from '../src/keys.js'
+
+/** The key a damage target's record lives under (generation 0: the cases damage before any snapshot import). */
+function keyOf (target: DamageTarget): Buffer {
+  if ('batch' in target) return batchKey(target.batch.coordinator, target.batch.epoch, target.batch.seq)
+  if ('value' in target) return nameKey(TAG_LATEST, target.value)
+  if ('record' in target) return nameKey(TAG_TXN, target.record)
+  return nameKey(TAG_META, target.meta)
+}
+
+/**
+ * Damages a record in the LevelDB files' own entries, the store closed: a
+ * flipped bit in the middle of the stored bytes, the entry cut to half its
+ * length, or the bytes of another entry of the same kind (check included)
+ * written under this key.
+ */
+async function damageOnDisk (path: string, target: DamageTarget, kind: DamageKind): Promise<void> {
+  const db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+  await db.open()
+  try {
+    const key = keyOf(target)
+    const stored = await db.get(key)
+    if (stored === undefined) throw new Error(`no record to damage at ${key.toString('latin1')}`)
+    let bad: Buffer
+    if (kind === 'bit-flip') {
+      bad = Buffer.from(stored)
+      const i = Math.floor(bad.length / 2)
+      bad[i] = (bad[i] as number) ^ 0x10
+    } else if (kind === 'torn') {
+      bad = stored.subarray(0, Math.floor(stored.length / 2))
+    } else {
+      const tag = key.subarray(0, 2)
+      const range = { gte: tag, lt: Buffer.from([tag[0] as number, 0x22]) }
+      const other = (await db.iterator(range).all()).find(([k]) => !k.equals(key))
+      if (other === undefined) throw new Error('no other record to misdirect')
+      bad = other[1]
+    }
+    await db.put(key, bad, { sync: true })
+  } finally {
+    await db.close()
+  }
+}
 
 storeComplianceTests('LevelStore', {
   versionWindow: true,
@@ -19,6 +61,12 @@ storeComplianceTests('LevelStore', {
       store: current,
       reopen: async () => {
         await current.close()
+        current = await LevelStore.open({ path, ...options })
+        return current
+      },
+      damage: async (target, kind) => {
+        await current.close()
+        await damageOnDisk(path, target, kind)
         current = await LevelStore.open({ path, ...options })
         return current
       },
@@ -79,19 +127,36 @@ describe('LevelStore format marker', () => {
     expect(await again.getMeta('m')).toBe(1)
     expect(await again.latest('k', TS_INFINITY)).toBe(undefined)
     await again.close()
-    expect(await formatOnDisk()).toBe('4')
+    expect(await formatOnDisk()).toBe('5')
   })
 
-  it('opens a format 3 store as generation 0, keeps its data, and marks it format 4', async () => {
+  /**
+   * A store as an older version left it: written by this one, then every
+   * entry's check taken off (formats 3 and 4 have none) except those a
+   * sealing interrupted after `sealedThrough` had done.
+   */
+  async function olderStore (format: string, sealedThrough?: (keys: Buffer[]) => Buffer): Promise<void> {
     const store = await LevelStore.open({ path })
-    await store.write({ meta: [['m', 1]], settle: [{ ts: tsAt(1), outcome: { status: 'committed', value: null }, writes: [['k', 1]] }] })
+    await store.write({ meta: [['m', 1]], batches: [batchOf(1, [1])], settle: [{ ts: tsAt(1), outcome: { status: 'committed', value: null }, writes: [['k', 1]] }], txns: [['t', `${tsAt(1)}c`]] })
     await store.close()
-    await seed([['f!', '3']])
+    const db = new ClassicLevel<Buffer, Buffer>(path, { keyEncoding: 'buffer', valueEncoding: 'buffer' })
+    await db.open()
+    const entries = (await db.iterator().all()).filter(([k]) => k.toString('latin1') !== 'f!')
+    const through = sealedThrough?.(entries.map(([k]) => k))
+    for (const [k, v] of entries) if (through === undefined || Buffer.compare(k, through) > 0) await db.put(k, v.subarray(4))
+    await db.put(Buffer.from('f!'), Buffer.from(through === undefined ? format : `sealing:${through.toString('hex')}`))
+    await db.close()
+  }
+
+  it.for(['3', '4', 'sealing'])('opens a store of format %s, adds a check to every entry, keeps its data, and marks it format 5', async format => {
+    await olderStore(format, format === 'sealing' ? keys => keys[1] as Buffer : undefined)
     const again = await LevelStore.open({ path })
     expect(await again.getMeta('m')).toBe(1)
     expect(await again.latest('k', TS_INFINITY)).toMatchObject({ value: 1 })
+    expect(await again.txnRecords(['t'])).toEqual([`${tsAt(1)}c`])
+    expect(await again.batchRange('v0', 0, 1, 1)).toEqual({ batches: [batchOf(1, [1])], damaged: [] })
     await again.close()
-    expect(await formatOnDisk()).toBe('4')
+    expect(await formatOnDisk()).toBe('5')
   })
 
   it('stages a snapshot under the other generation\'s tags, switches over at the commit, and clears the old one at the next GC step', async () => {

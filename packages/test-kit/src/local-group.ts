@@ -245,6 +245,8 @@ export interface LocalGroupOptions {
   readonly txnSkewMs?: number
   /** The genesis's GroupConfig.signedCalls. @default false */
   readonly signedCalls?: boolean
+  /** Runs on each relay's data directory before the relays first start, and after they stopped, before the directory is removed (the nemesis mounts a small filesystem for each store there). */
+  readonly dataDirs?: { readonly prepare: (dataDir: string) => Promise<void>, readonly release: (dataDir: string) => Promise<void> }
 }
 
 /** `tideline-relay hash` in a child process: the registry hash exactly as the relay processes will compute it. */
@@ -281,6 +283,7 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     ...(o.suspectMs === undefined ? [] : ['--suspect-ms', String(o.suspectMs)]),
     ...(o.relayArgs?.(i) ?? [])
   ], o.nodeFlags ?? []))
+  for (const r of relays) await o.dataDirs?.prepare(r.dataDir)
   await Promise.all(relays.map(async r => r.start()))
   const invite = await createInvite((ids[0] as { key: PrivateKey }).key, genesis, { expiresAt: Date.now() + 3_600_000 })
   // Relays added later are voted in only with a voter grant.
@@ -325,6 +328,7 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     async stop () {
       // All at once: none hands over to the others (they are going too).
       await Promise.all(relays.map(async r => r.shutdown()))
+      for (const r of relays) await o.dataDirs?.release(r.dataDir).catch(() => {})
       await rm(dir, { recursive: true, force: true })
     }
   }

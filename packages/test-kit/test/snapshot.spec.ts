@@ -6,6 +6,7 @@ import { makeTimestamp, timestampMs, type Timestamp } from '@tideline/core'
 import { LevelStore } from '@tideline/store-node'
 import { checkHistory, formatViolation } from '@tideline/sim'
 import { startLocalGroup, type ProcessGroup, type RelayProcess } from '../src/local-group.js'
+import { damageRelayStore } from '../src/damage.js'
 import { Recorder, finals, runWorkload, waitQuiescent, waitUntil } from '../src/workload.js'
 
 // Bounded history with real processes: relays keep 300 ms of history below the voters' durable
@@ -81,6 +82,28 @@ describe('a relay that lost its store rejoins by snapshot', () => {
     expect(checkHistory(rec.history(f)).map(formatViolation)).toEqual([])
     expect(rec.unexpected).toEqual([])
     expect(new Set(f.map(x => x.resultDigest)).size).toBe(1)
+  }, 120_000)
+
+  it('a relay whose disk flipped a bit in a value and tore an exactly-once record finds both by their checks, serves neither, and heals by snapshot', async () => {
+    const victim = group.relays[2] as RelayProcess
+    await runWorkload(clients, rec, 2_000, 'before-damage')
+    await victim.kill9()
+    // The LevelDB entries themselves: a value with a bit flipped, an exactly-once record cut short.
+    expect(await damageRelayStore(victim.dataDir, 'value', 'bit-flip')).toBeDefined()
+    expect(await damageRelayStore(victim.dataDir, 'record', 'torn')).toBeDefined()
+    await victim.start()
+    const run = runWorkload(clients, rec, 3_000, 'after-damage')
+    await waitUntil('the damaged relay healed', async () => ((await victim.metrics()).get('tideline_events_total{event="healed"}') ?? 0) >= 1, 20_000)
+    await run
+    await waitUntil('three voters', async () => (await Promise.all(group.relays.map(async r => (await r.health()).voters))).every(v => v.length === 3), 20_000)
+    await waitQuiescent(group.relays, 30_000)
+    const m = await victim.metrics()
+    expect(m.get('tideline_events_total{event="state-damaged"}')).toBeGreaterThanOrEqual(1)
+    const f = await finals(clients[0] as NetClient, group.relays)
+    expect(checkHistory(rec.history(f)).map(formatViolation)).toEqual([])
+    expect(rec.unexpected).toEqual([])
+    expect(new Set(f.map(x => x.resultDigest)).size).toBe(1)
+    expect(new Set(f.map(x => x.stateDigest)).size).toBe(1)
   }, 120_000)
 
   it('a read replica started after a relay was voted in follows the group: it joins the new voter too and its watermark moves', async () => {

@@ -32,6 +32,8 @@ export type Completion =
   /** A strict write of its own made everything below `frontier` durable. */
   | { readonly t: 'synced', readonly frontier: Timestamp }
   | { readonly t: 'gc-done', readonly horizon: Timestamp, readonly result: GcResult }
+  /** A scrub read the whole state and found nothing damaged (a damaged record comes back as `state-damaged`). */
+  | { readonly t: 'scrub-done' }
   /** A reader on the store's state below `at` is open for the export `id`. */
   | { readonly t: 'snapshot-exported', readonly id: string, readonly to: string, readonly at: Timestamp }
   /** The next part the export `id`'s reader read. */
@@ -52,7 +54,10 @@ export type Completion =
   | { readonly t: 'values-read', readonly read: number, readonly result: ReadResult }
   /** The store refused the read (SnapshotTooOldError: the versions it needs are no longer held); the read fails with it, the peer goes on. */
   | { readonly t: 'values-refused', readonly read: number, readonly error: { readonly name: string, readonly message: string } }
-  | { readonly t: 'batches-read', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly batches: readonly Batch[] }
+  /** A gap request's batches as the store held them (`damaged`: seqs whose records failed their check). */
+  | { readonly t: 'batches-read', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly batches: readonly Batch[], readonly damaged: readonly number[] }
+  /** The store found a damaged record of the state (StoreCorruptionError) while reading for `read`, evaluating `run` (nothing of it settled), or otherwise: the replica heals. */
+  | { readonly t: 'state-damaged', readonly error: { readonly name: string, readonly message: string }, readonly read?: number, readonly run?: readonly Thunk[] }
   | { readonly t: 'decision-read', readonly replyTo: string, readonly change: EpochChange | undefined, readonly proof?: DecisionProof | undefined }
   | { readonly t: 'store-failed', readonly error: { readonly name: string, readonly message: string } }
 
@@ -104,6 +109,8 @@ export type Effect =
   | { readonly t: 'read-decision', readonly replyTo: string, readonly epoch: number }
   /** Collect history below `horizon` (exactly-once records below `records`); answered by `gc-done`. */
   | { readonly t: 'gc', readonly horizon: Timestamp, readonly records: Timestamp | undefined, readonly limit: number }
+  /** Read every value and exactly-once record below `at` (their checks verified); answered by `scrub-done`, or `state-damaged`. */
+  | { readonly t: 'scrub', readonly at: Timestamp }
   /** Open a reader (`openSnapshotReader`) on the store's state below `at`, the frontier (evaluation is paused, every run below it settled), kept by `id`; answered by `snapshot-exported`. */
   | { readonly t: 'export-snapshot', readonly id: string, readonly to: string, readonly at: Timestamp }
   /** Read the next part (about `maxBytes`) from the reader `id`; answered by `snapshot-read` (not at all once it is closed). */

@@ -83,6 +83,9 @@ export interface HistoryState {
   /** The horizon of the last GC step that removed a batch: a replica behind it may find what it needs gone (what voters report as `gc`). */
   collected: Timestamp
   gcRunning: boolean
+  /** When the last scrub (a read of the whole state, for damage) started, and whether it runs. */
+  scrubbedAt: number
+  scrubbing: boolean
   /** The last GC step was bounded and stopped short: the pass goes on after GC_STEP_PAUSE_MS. */
   gcMore: boolean
   lastGcAt: number
@@ -115,6 +118,8 @@ export function newHistoryState (now: number): HistoryState {
     gcAt: TS_ZERO,
     collected: TS_ZERO,
     gcRunning: false,
+    scrubbedAt: now,
+    scrubbing: false,
     gcMore: false,
     lastGcAt: now,
     fetch: undefined,

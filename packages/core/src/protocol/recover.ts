@@ -1,5 +1,5 @@
 import { Hasher } from '../hash.js'
-import type { Store } from '../store.js'
+import type { BatchRange, Store } from '../store.js'
 import type { Value } from '../value.js'
 import type { Timestamp } from '../timestamp.js'
 import type { Batch, Cursor, EpochChange, GroupConfig, Thunk } from '../types.js'
@@ -7,6 +7,7 @@ import { isSealed, newEpochRecord, type EpochRecord, type PeerState } from './st
 import { advanceHave, applyCut, cutOff } from './cut.js'
 import { META, decisionKey, decisionValue, metaValue, type AcceptorState } from './meta.js'
 import { restartStates } from './state-votes.js'
+import { noteDamagedBatches } from './damage.js'
 
 /**
  * Recovery: what a peer's store persisted, read once when it opens, and the
@@ -24,6 +25,8 @@ export interface Persisted {
   readonly clockLease: unknown
   /** Every stored batch not wholly evaluated, of the epochs from the cursor's on. */
   readonly batches: readonly Batch[]
+  /** The seqs among those whose records the store found damaged, by coordinator and epoch. */
+  readonly damaged: ReadonlyArray<{ readonly coordinator: string, readonly epoch: number, readonly seqs: readonly number[] }>
 }
 
 /** The epoch evaluation resumes in, and the newest one installed. */
@@ -58,16 +61,19 @@ export function * recoveryReads (initial: GroupConfig): Generator<RecoveryRead, 
   const acceptor = metaValue('paxos', (yield { meta: META.paxos }) as Value | undefined)
   const clockLease = yield { meta: META.clockLease }
   const batches: Batch[] = []
+  const damaged: Array<{ coordinator: string, epoch: number, seqs: readonly number[] }> = []
   const cursorHere = cursor !== undefined && (cursor.epoch ?? initial.epoch) === start
   for (let e = start; e === start || decisions.has(e); e++) {
     // The decision that started an epoch names its voters; the genesis epoch has none.
     const voters = decisions.get(e)?.voters ?? initial.voters
     for (const coordinator of voters) {
       const from = e === start && cursorHere ? cursor.evalNext[coordinator] ?? 1 : 1
-      batches.push(...(yield { batches: { coordinator, epoch: e, from } }) as Batch[])
+      const range = (yield { batches: { coordinator, epoch: e, from } }) as BatchRange
+      batches.push(...range.batches)
+      if (range.damaged.length > 0) damaged.push({ coordinator, epoch: e, seqs: range.damaged })
     }
   }
-  return { cursor, config, decisions, acceptor, clockLease, batches }
+  return { cursor, config, decisions, acceptor, clockLease, batches, damaged }
 }
 
 /** Reads what `restore` needs from a store. */
@@ -149,6 +155,7 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
     // Not known to be on a majority any more: send it again until acked.
     coordinator.inflight.set(b.seq, { batch: b, acks: new Set([s.id]), mintedAt: s.now, sentAt: -Infinity, tries: 0 })
   }
+  for (const d of persisted.damaged) noteDamagedBatches(s, d.coordinator, d.epoch, d.seqs)
   for (const ep of s.epochs.values()) for (const stream of ep.streams.values()) advanceHave(stream)
   const self = s.current.streams.get(s.id)
   if (self !== undefined) coordinator.nextSeq = Math.max(coordinator.nextSeq, self.have + 1, self.evalNext)

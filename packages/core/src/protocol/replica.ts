@@ -8,6 +8,7 @@ import { noticeEpoch } from './reconfig/epoch-news.js'
 import { count, emit, log, send } from './emit.js'
 import { isInstalling, isSealed, roleOf, type PeerState } from './state.js'
 import { advanceHave, cutOff } from './cut.js'
+import { noteDamagedBatches } from './damage.js'
 
 /**
  * The replica side of the S-phase: batches are stored without checks on
@@ -83,6 +84,7 @@ export function onBatchesPersisted (s: PeerState, persisted: readonly Batch[]): 
     const stream = record?.streams.get(batch.coordinator)
     if (record === undefined || stream === undefined) continue
     stream.receiving.delete(batch.seq)
+    stream.damaged?.delete(batch.seq)
     if (batch.seq < stream.evalNext) continue
     if (cutOff(record, stream, batch.seq)) continue
     stream.held.set(batch.seq, batch)
@@ -119,7 +121,13 @@ export function askForGaps (s: PeerState): void {
   const now = s.now
   for (const record of s.epochs.values()) {
     for (const [c, stream] of record.streams) {
-      const need = record.floor !== undefined ? (stream.end ?? 0) : (record.wm.get(c)?.count ?? 0)
+      let need = record.floor !== undefined ? (stream.end ?? 0) : (record.wm.get(c)?.count ?? 0)
+      // A batch whose record was damaged is needed again whatever the watermark says (until the cut drops it).
+      for (const seq of stream.damaged ?? []) {
+        // Not needed any more once the cut dropped it or evaluation passed it (a snapshot moved the cursor on).
+        if (cutOff(record, stream, seq) || seq < stream.evalNext) stream.damaged?.delete(seq)
+        else need = Math.max(need, seq)
+      }
       if (stream.have >= need || now - stream.gapAskedAt < s.options.gapRetryMs) continue
       let from = stream.have + 1
       while (from <= need && (stream.held.has(from) || stream.receiving.has(from) || stream.skip?.has(from) === true)) from++
@@ -142,8 +150,14 @@ export function serveGap (s: PeerState, to: string, coordinator: string, epoch: 
   emit(s, { t: 'read-batches', replyTo: to, coordinator, epoch, from, last })
 }
 
-export function onBatchesRead (s: PeerState, to: string, batches: readonly Batch[], asked: { readonly coordinator: string, readonly epoch: number, readonly from: number }): void {
+export function onBatchesRead (s: PeerState, to: string, batches: readonly Batch[], damaged: readonly number[], asked: { readonly coordinator: string, readonly epoch: number, readonly from: number }): void {
   for (const chunk of writeChunks(batches)) send(s, to, { t: 'gap-rep', batches: chunk })
+  // Damaged here is not gone: the asker asks another voter.
+  if (damaged.length > 0) {
+    noteDamagedBatches(s, asked.coordinator, asked.epoch, damaged)
+    startWrite(s)
+    if (damaged.includes(asked.from)) return
+  }
   // The start of the range is not here although this replica evaluated past it: it was collected. Say so,
   // so the asker takes a snapshot instead of asking for ever.
   const first = batches[0]

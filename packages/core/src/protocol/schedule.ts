@@ -2,6 +2,7 @@ import * as C from '../constants.js'
 import { isSealed, roleOf, type PeerState } from './state.js'
 import { historyDue } from './horizon.js'
 import { snapshotDue } from './snapshot.js'
+import { scrubDue } from './damage.js'
 import { heardAt, movedAt, silenceAllowed } from './reconfig/failure-detector.js'
 
 /**
@@ -51,7 +52,7 @@ function wakeAt (s: PeerState): number {
   if (isBusy(s)) return s.now + C.BUSY_TICK_MS
   // Never sooner than a busy peer's tick: a timeout that is due but finds nothing to do cannot spin.
   const soonest = s.now + C.BUSY_TICK_MS
-  let due = Math.min(s.nextDeadline, historyDue(s), snapshotDue(s))
+  let due = Math.min(s.nextDeadline, historyDue(s), snapshotDue(s), scrubDue(s))
   if (s.checkpoints.size > 0 && latestCheckpoint(s) !== s.lastCheckpointCount) due = Math.min(due, s.lastCheckpointSent + C.DEFAULT_CHECKPOINT_INTERVAL_MS)
   if (roleOf(s) !== 'voter') return Math.max(soonest, Math.min(due, s.lastHello + C.DEFAULT_HELLO_INTERVAL_MS))
   // The clock lease is renewed on the heartbeat (its promise mints, see promise.ts).

@@ -89,7 +89,8 @@ export function onSnapshotExported (s: PeerState, id: string, to: string, at: Ti
   // frontier, which may lie past the stored cursor (epochs and watermark steps with no thunk to evaluate).
   const cursor = liveCursor(s)
   if (s.evaluation === 'held' && h.fetch?.importing !== true) s.evaluation = 'idle'
-  if (at !== cursor.frontier) {
+  // Healing (its store holds a damaged record), it serves no snapshot of its state.
+  if (at !== cursor.frontier || h.heal !== undefined) {
     emit(s, { t: 'close-snapshot', id })
     return
   }

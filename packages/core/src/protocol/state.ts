@@ -35,6 +35,7 @@ export interface Stream {
   /** Set when the epoch ended: the last kept seq, and the aborted ones below it. */
   end?: number
   skip?: ReadonlySet<number>
+  damaged?: Set<number> // persisted here once, found damaged by the store, not yet fetched again (damage.ts)
 }
 
 /** A batch this voter coordinates that is not on a majority yet. */
@@ -154,11 +155,12 @@ export interface PeerOptions {
   readonly maxRunThunks: number
   readonly retainMs: number
   readonly gcIntervalMs: number
+  readonly scrubIntervalMs: number
   readonly gcStepLimit: number
   readonly snapshotChunkBytes: number
   readonly candidate: boolean
   readonly admitVoter: (peerId: string) => boolean
-  /** See PeerInit: the runtime has keys (`signer`: this acceptor signs what it accepts), `contacts`, `mayCall`. */
+  /** See PeerInit: the runtime has keys (`signer`), `contacts`, `mayCall`. */
   readonly signs: boolean
   readonly contacts: () => readonly string[]
   readonly mayCall: (peerId: string) => boolean

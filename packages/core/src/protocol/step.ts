@@ -1,5 +1,5 @@
 import * as C from '../constants.js'
-import { AbortError, QuorumUnavailableError } from '../errors.js'
+import { AbortError, QuorumUnavailableError, StoreFailedError } from '../errors.js'
 import type { Message } from '../messages.js'
 import { retryConfirm } from './confirm.js'
 import { handleSubmit, retransmit } from './coordinator.js'
@@ -23,6 +23,7 @@ import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSet
 import { onScrubbed, onSnapshotImported, onSnapshotStaged, pursueSnapshot } from './snapshot.js'
 import { onSnapshotExported, onSnapshotRead } from './snapshot-export.js'
 import { roleOf, type PeerState } from './state.js'
+import { onScrubDone, onStateDamaged, tickScrub } from './damage.js'
 import { SYNC_LIVE_LAG_MS } from '../peer-status.js'
 import { TS_ZERO, timestampMs } from '../timestamp.js'
 
@@ -49,6 +50,12 @@ export function step (s: PeerState, input: Input, now: number): Effect[] {
 function handle (s: PeerState, input: Input): void {
   // Local calls are work (messages are sorted by dispatch); completions are not: what they finish is in flight until then (see isBusy).
   if (input.t === 'submit' || input.t === 'read' || input.t === 'leave' || input.t === 'revoke' || input.t === 'request-epoch-change') noteWork(s)
+  // A failed peer (its store failed a write or a sync) is silent, so the others vote it out: no message, tick
+  // or completion is handled; its own callers get its failure.
+  if (s.phase === 'failed' && input.t !== 'submit' && input.t !== 'read' && input.t !== 'close' && input.t !== 'abort') {
+    if (input.t === 'leave' || input.t === 'revoke') settle(s, input.call, undefined, new StoreFailedError(`peer ${s.id} stopped: ${s.failure ?? ''}`))
+    return
+  }
   switch (input.t) {
     case 'receive': receive(s, input.from, input.message); break
     case 'self': if (s.phase !== 'closed') dispatch(s, s.id, input.message); break
@@ -103,9 +110,11 @@ function handle (s: PeerState, input: Input): void {
     case 'run-applied': onRunApplied(s, input.run, input.applied); break
     case 'values-read': onValuesRead(s, input.read, input.result); break
     case 'values-refused': onValuesRefused(s, input.read, input.error); break
-    case 'batches-read': onBatchesRead(s, input.replyTo, input.batches, input); break
+    case 'batches-read': onBatchesRead(s, input.replyTo, input.batches, input.damaged, input); break
     case 'decision-read': onDecisionRead(s, input.replyTo, input.change, input.proof); break
     case 'store-failed': fail(s, input.error); break
+    case 'scrub-done': onScrubDone(s); break
+    case 'state-damaged': onStateDamaged(s, input.error, input.read, input.run); break
   }
 }
 
@@ -137,7 +146,8 @@ const TIMEOUTS: readonly Timeout[] = [
   { name: 'make settled runs durable', of: 'any', run: syncSettled },
   { name: 'report the durable frontier', of: 'voter', run: reportDurable },
   { name: 'collect garbage below the horizon', of: 'any', run: collectGarbage },
-  { name: 'snapshot catch-up and exports', of: 'any', run: pursueSnapshot }
+  { name: 'snapshot catch-up and exports', of: 'any', run: pursueSnapshot },
+  { name: 'scrub the state for damage', of: 'any', run: tickScrub }
 ]
 
 function tick (s: PeerState): void {

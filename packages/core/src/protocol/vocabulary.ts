@@ -15,6 +15,7 @@ export type Counter =
   | 'revoke-requested' | 'revoke-refused' | 'revoked' | 'revoked-refused'
   | 'gc-steps' | 'gc-steps-partial' | 'gc-batches-removed' | 'gc-versions-removed' | 'gc-records-removed'
   | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshot-chunks' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-declined' | 'snapshot-mismatch' | 'snapshot-outvoted' | 'snapshot-evicted' | 'snapshot-unvouched' | 'heal-started' | 'healed' | 'store-damaged'
+  | 'batch-damaged' | 'state-damaged' | 'prepare-damaged' | 'scrubs'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
 
@@ -37,6 +38,8 @@ export const LOG_EVENTS = {
   'snapshot-import': 'debug',
   healing: 'error',
   'store-damaged': 'error',
+  'batch-damaged': 'error',
+  'state-damaged': 'error',
   healed: 'warn',
   'snapshot-installed': 'info',
   'snapshot-refused': 'warn',

@@ -145,7 +145,7 @@ export class ScriptGroup {
         break
       case 'read-batches':
         line(`read batches ${e.coordinator} e${e.epoch} ${e.from}..${e.last}`)
-        this.pending.push({ peer, label: 'batches-read', run: () => ({ t: 'batches-read', replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches: store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }) })
+        this.pending.push({ peer, label: 'batches-read', run: () => ({ t: 'batches-read', replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, ...store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }) })
         break
       case 'read-decision':
         line(`read decision e${e.epoch}`)
@@ -154,6 +154,10 @@ export class ScriptGroup {
       case 'gc':
         line(`gc below ${this.ts(e.horizon)}`)
         this.pending.push({ peer, label: 'gc-done', run: () => ({ t: 'gc-done', horizon: e.horizon, result: store.gcSync(e.horizon, e.records, e.limit) }) })
+        break
+      case 'scrub':
+        line(`scrub below ${this.ts(e.at)}`)
+        this.pending.push({ peer, label: 'scrub-done', run: () => { store.exportSnapshotSync(e.at); return { t: 'scrub-done' } } })
         break
       case 'export-snapshot':
         line(`export snapshot ${e.id}`)

@@ -5,6 +5,7 @@ import { metaEntry, type AcceptorState } from '../meta.js'
 import { count, emit, send } from '../emit.js'
 import { isInstalling, isSealed, roleOf, type AcceptorWrite, type PeerState } from '../state.js'
 import { compareBallots } from './choose-value.js'
+import { lacksDamaged } from '../damage.js'
 import { noticeEpoch, tellStale } from './epoch-news.js'
 import { decisionStatement } from './proof.js'
 
@@ -114,6 +115,8 @@ function takesBallot (s: PeerState, from: string, epoch: number, ballot: Ballot)
 
 export function onPrepare (s: PeerState, from: string, epoch: number, ballot: Ballot): void {
   if (!takesBallot(s, from, epoch, ballot)) return
+  // It acked a batch its store since damaged: a report without it could help abort it (damage.ts).
+  if (lacksDamaged(s)) { count(s, 'prepare-damaged'); return }
   seal(s)
   persistAcceptor(s, { acceptor: { ...s.current.acceptor, promised: ballot }, answer: { t: 'rc-promise', to: from, epoch, ballot } })
 }
