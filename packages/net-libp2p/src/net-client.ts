@@ -3,12 +3,13 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import {
-  AbortError, QuorumUnavailableError, errorFromInfo, signCall, validateMessage,
+  AbortError, QuorumUnavailableError, ValueTooLargeError, errorFromInfo, signCall, validateMessage,
   type DecisionSigner, type Message, type ReadConsistency, type Revocation, type ReadResult, type SubmitRequest, type TxnResult
 } from '@tideline/core'
 import { peerIdOf } from './addresses.js'
 import { createNodeLibp2p, type TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
+import { MAX_FRAME_BYTES, encodeMessages } from './codec.js'
 import { requestJoin } from './join.js'
 import { encodeSigned, type Genesis, type SignedInvite } from './membership.js'
 
@@ -210,9 +211,11 @@ export class NetClient {
     const req = this.genesis.signedCalls === true && dated.caller === undefined
       ? await signCall(this.genesis.groupId, this.id, this.init.signer ?? this.init.privateKey, dated, this.inviteText)
       : dated
-    return this.attempt(this.calls, req.clientTxnId, options.signal, undefined, to => {
-      this.transport.send(to, { t: 'submit', req, replyTo: this.id })
-    })
+    const message: Message = { t: 'submit', req, replyTo: this.id }
+    // A submission no frame can carry never reaches a voter to be refused there: it is refused here, at once.
+    const bytes = encodeMessages([message]).byteLength
+    if (bytes > MAX_FRAME_BYTES) throw new ValueTooLargeError(`the call encodes to ${bytes} bytes, more than a peer takes in one frame (${MAX_FRAME_BYTES})`)
+    return this.attempt(this.calls, req.clientTxnId, options.signal, undefined, to => { this.transport.send(to, message) })
   }
 
   /** Reads through any voter (or only `voter`, to see that replica's state). */
