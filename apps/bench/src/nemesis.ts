@@ -55,8 +55,11 @@ const between = (lo: number, hi: number): number => lo + Math.floor(Math.random(
  * 0.5–3 s, then it heals and the
  * group is given until every relay is a voter again. At the end the whole
  * history is checked by the simulator's checker and every relay must hold
- * the same digest; resident memory and disk are sampled at minute 1 and at
- * the end.
+ * the same digest. Resident memory, disk and store records are sampled each
+ * time the group is whole again; minute 1 and the end are each the median
+ * of a 60–90 s window. The list-append keys move on every 600 appends, so
+ * the live state stays the same size (six lists appended to forever would
+ * grow it, and with it every write, all run long).
  */
 export async function runNemesis (o: NemesisOptions): Promise<NemesisResult> {
   // History and exactly-once records are kept for seconds, not the defaults' minute and day, so that a relay's memory
@@ -64,20 +67,19 @@ export async function runNemesis (o: NemesisOptions): Promise<NemesisResult> {
   const disks = new SmallDisks()
   const group = await startLocalGroup({ relays: 3, groupId: 'nemesis', txnRetentionMs: RECORDS_KEPT_MS, relayArgs: () => ['--nemesis', '--retain-ms', String(HISTORY_KEPT_MS)], dataDirs: disks })
   const clients: NetClient[] = []
-  const rec = new Recorder()
+  // Fresh list keys every 600 appends: the live state stays the same size from minute 1 on (six lists of
+  // ~100 elements being appended to), so memory and disk can be held to it.
+  const rec = new Recorder(600)
   const faults = Object.fromEntries(FAULT_KINDS.map(k => [k, 0])) as Record<FaultKind, number>
   const relays = group.relays
-  let minute1: ResourceSample | undefined
+  // Resources are sampled whenever the group is whole again after a fault (under load, no fault held).
+  const samples: Array<{ readonly at: number, readonly sample: ResourceSample }> = []
   try {
     for (let i = 0; i < o.clients; i++) clients.push(await group.startClient({ attemptTimeoutMs: 1_000, timeoutMs: 20_000 }))
     const started = performance.now()
     const end = started + o.minutes * 60_000
     let done = false
     const load = runWorkload(clients, rec, 0, 'nemesis', { until: () => done })
-    const sampler = (async () => {
-      await sleep(Math.min(60_000, o.minutes * 60_000 / 2))
-      if (!done) minute1 = await sample(relays)
-    })()
     for (let n = 0; performance.now() < end; n++) {
       const kind = FAULT_KINDS[n % FAULT_KINDS.length] as FaultKind
       const victim = relays[between(0, relays.length - 1)] as RelayProcess
@@ -89,21 +91,26 @@ export async function runNemesis (o: NemesisOptions): Promise<NemesisResult> {
         const hs = await healthOrNone(relays)
         return hs !== undefined && hs.every(h => h.ok && h.voters.length === relays.length)
       }, 60_000)
+      samples.push({ at: performance.now() - started, sample: await sample(relays) })
       o.progress?.(`fault ${n + 1}: ${kind} on relay-${relays.indexOf(victim)} for ${holdMs} ms${detail}; healed at ${((performance.now() - started) / 1000).toFixed(0)} s, ${rec.count('ok')} calls committed so far`)
       await sleep(500)
     }
     done = true
     await load
-    await sampler
     await waitQuiescent(relays, 60_000)
-    const f = await finals(clients[0] as NetClient, relays)
+    const f = await finals(clients[0] as NetClient, relays, rec.listKeysUsed)
     const violations = checkHistory(rec.history(f)).map(formatViolation)
     if (new Set(f.map(x => x.resultDigest)).size !== 1) violations.push(`replicas disagree on the result digest: ${f.map(x => `${x.peer.slice(-6)} ${x.resultDigest}`).join(', ')}`)
     violations.push(...rec.unexpected)
     const completions = rec.ops.filter(op => op.outcome === 'ok' && op.completeTime !== undefined).map(op => op.completeTime as number).sort((a, b) => a - b)
     let maxStall = 0
     for (let i = 1; i < completions.length; i++) maxStall = Math.max(maxStall, (completions[i] as number) - (completions[i - 1] as number))
-    return { faults, txns: rec.ops.length, committed: rec.count('ok'), violations, maxStallS: maxStall / 1000, minute1, end: await sample(relays) }
+    // Minute 1: the samples from 30 to 90 s; the end: those of the last 90 s of load. Each figure is the median of its
+    // window (a single instant depends on where LevelDB's 4 MiB log and a GC pass stand).
+    const total = o.minutes * 60_000
+    const minute1 = medianSample(samples.filter(x => x.at >= 30_000 && x.at <= 90_000).map(x => x.sample))
+    const endSample = medianSample(samples.filter(x => x.at >= total - 90_000).map(x => x.sample)) ?? await sample(relays)
+    return { faults, txns: rec.ops.length, committed: rec.count('ok'), violations, maxStallS: maxStall / 1000, minute1, end: endSample }
   } finally {
     for (const r of relays) r.cont()
     for (const c of clients) await c.stop().catch(() => {})
@@ -226,6 +233,17 @@ async function clockOffset (victim: RelayProcess, ms: number, holdMs: number): P
   await sleep(holdMs)
   await victim.nemesis({})
   return ` (${offset} ms)`
+}
+
+/** Relay by relay, the median of each figure over `samples` (undefined when there are none). */
+function medianSample (samples: readonly ResourceSample[]): ResourceSample | undefined {
+  if (samples.length === 0) return undefined
+  const median = (xs: number[]): number => {
+    const s = xs.filter(x => !Number.isNaN(x)).sort((a, b) => a - b)
+    return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)] as number
+  }
+  const of = (pick: (x: ResourceSample) => number[]): number[] => (pick(samples[0] as ResourceSample)).map((_, i) => median(samples.map(x => pick(x)[i] as number)))
+  return { rss: of(x => x.rss), disk: of(x => x.disk), records: of(x => x.records) }
 }
 
 async function sample (relays: readonly RelayProcess[]): Promise<ResourceSample> {

@@ -1,7 +1,7 @@
 import { checkCallers, keysToRead, settleRun, type AppliedRun, type RunRules } from './apply.js'
 import type { MemoryStore } from './memory-store.js'
 import type { ProcedureRegistry } from './procedures.js'
-import { recoveryReads, type Persisted } from './protocol/recover.js'
+import { recoveryMeta, recoveryReads, type Persisted } from './protocol/recover.js'
 import type { Cursor, GroupConfig, Thunk } from './types.js'
 import type { Value } from './value.js'
 
@@ -17,7 +17,7 @@ export function loadPersistedSync (store: MemoryStore, initial: GroupConfig): Pe
   let next = reads.next()
   while (next.done !== true) {
     const read = next.value
-    next = reads.next('meta' in read ? store.getMetaSync(read.meta) : store.batchRangeSync(read.batches.coordinator, read.batches.epoch, read.batches.from, Infinity))
+    next = reads.next('meta' in read ? recoveryMeta(read.meta, () => store.getMetaSync(read.meta)) : store.batchRangeSync(read.batches.coordinator, read.batches.epoch, read.batches.from, Infinity))
   }
   return next.value
 }

@@ -79,4 +79,23 @@ describe('storage faults', () => {
     expect(v2.counters['batch-damaged']).toBe(unevaluated.length)
     expect(v2.digest).toBe(g.peer('v1').status().digest)
   })
+
+  it('a restarted voter whose cursor record is damaged evaluates nothing and serves no read until a snapshot sets its place', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, OPTIONS)
+    for (let i = 1; i <= 3; i++) expect(await inc(g, 'v0')).toMatchObject({ status: 'committed', value: i })
+    await g.steps(20)
+    g.crash('v2')
+    const store = g.stores.get('v2') as MemoryStore
+    store.damaged.add({ meta: 'cursor' })
+    const v2 = await g.start('v2')
+    expect(v2.status().counters['state-damaged']).toBe(1)
+    expect(v2.status().healing).toBe(true)
+    expect(await inc(g, 'v1')).toMatchObject({ status: 'committed', value: 4 })
+    const read = await g.run(v2.read(['x'], { consistency: 'strict' }), 600)
+    expect(read).toMatchObject({ done: true, value: { values: { x: 4 } } })
+    expect(v2.status().counters.healed).toBe(1)
+    expect(store.damaged.size).toBe(0)
+    await g.steps(40)
+    expect(v2.status().digest).toBe(g.peer('v1').status().digest)
+  })
 })

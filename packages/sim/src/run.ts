@@ -400,7 +400,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   }
   /**
    * Storage faults on a node's store (MemoryStore marks the record damaged: see DamageSet): `torn` the
-   * newest batch record of a sequence (a torn tail), `misdirected` any held batch or a value (a write
+   * newest batch record of a sequence or the cursor (a torn tail), `misdirected` any held batch or a value (a write
    * that landed elsewhere left the record wrong), `bit-flip` a value or an exactly-once record (a bit
    * flipped on the disk, found on read). Whatever is damaged, an acked batch included, must be found,
    * never used, and repaired.
@@ -425,6 +425,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     } catch {}
     const targets: DamageTarget[] = [
       ...held.map(batch => ({ batch })),
+      // The cursor is written with every run: a torn one is found when the replica opens, and it heals.
+      ...(kind === 'torn' && !store.damaged.has('m|cursor') && store.getMetaSync('cursor') !== undefined ? [{ meta: 'cursor' }] : []),
       ...(kind === 'torn' ? [] : values.map(value => ({ value }))),
       ...(kind === 'bit-flip' ? records.map(record => ({ record })) : [])
     ]
@@ -448,7 +450,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     if (disk !== undefined) damageStore(node, disk)
     if (plant) {
       // Its disk changes while it is down: a key nobody wrote appears below its cursor.
-      const cursor = node.store.getMetaSync('cursor') as { last: Timestamp } | undefined
+      // (not over a cursor the disk damaged: the replica heals that one first)
+      const cursor = node.store.damaged.has('m|cursor') ? undefined : node.store.getMetaSync('cursor') as { last: Timestamp } | undefined
       if (cursor !== undefined && cursor.last !== TS_ZERO) {
         node.store.writeSync({ settle: [{ ts: timestampPredecessor(cursor.last), outcome: { status: 'committed', value: null }, writes: [[`planted/${stats.plants}`, 1]] }] })
         stats.plants++

@@ -23,6 +23,26 @@ export class Recorder {
   private nextValue = 1
   private nextProcess = 0
   readonly unexpected: string[] = []
+  /** Every list key the clients used (what `finals` reads). */
+  readonly listKeysUsed = new Set<string>(LIST_KEYS)
+
+  /**
+   * With `rotateListsAfter`, the clients move on to six fresh list keys after
+   * that many appends (`g.x0`…`g.x5` for generation g), so no list grows
+   * without bound: a soak's live state then stays the same size, as a real
+   * application's does, instead of every append rewriting an ever longer
+   * list. Without it the six keys of LIST_KEYS take every append.
+   */
+  constructor (private readonly rotateListsAfter?: number) {}
+
+  /** The list keys appends and reads go to now. */
+  listKeys (): readonly string[] {
+    if (this.rotateListsAfter === undefined) return LIST_KEYS
+    const g = Math.floor((this.nextValue - 1) / this.rotateListsAfter)
+    const keys = LIST_KEYS.map(k => `${g}.${k}`)
+    for (const k of keys) this.listKeysUsed.add(k)
+    return keys
+  }
 
   opId (): number { return this.nextId++ }
   value (): number { return this.nextValue++ }
@@ -65,8 +85,9 @@ async function clientLoop (client: NetClient, rec: Recorder, enough: () => boole
     const from = pick(ACCOUNTS)
     const to = pick(ACCOUNTS.filter(a => a !== from))
     const amount = 1 + Math.floor(Math.random() * 5)
+    const listKeys = rec.listKeys()
     const mops: ListMop[] = Array.from({ length: 1 + Math.floor(Math.random() * 3) }, () =>
-      Math.random() < 0.5 ? { f: 'append', key: pick(LIST_KEYS), value: rec.value() } : { f: 'r', key: pick(LIST_KEYS), value: null })
+      Math.random() < 0.5 ? { f: 'append', key: pick(listKeys), value: rec.value() } : { f: 'r', key: pick(listKeys), value: null })
     const procedure = isTransfer ? 'transfer' : 'listTxn'
     const args = (isTransfer ? { from, to, amount } : { mops: mops.map(m => m.f === 'append' ? { f: 'append', k: m.key, v: m.value } : { f: 'r', k: m.key }) }) as unknown as Value
     let result: TxnResult | undefined
@@ -132,15 +153,16 @@ export async function waitQuiescent (relays: readonly RelayProcess[], timeoutMs 
   throw new Error(`relays did not quiesce within ${timeoutMs} ms: ${last}`)
 }
 
-/** Each relay's final state, read from that relay alone, plus its rolling result digest. */
-export async function finals (client: NetClient, relays: readonly RelayProcess[]): Promise<ReplicaFinal[]> {
-  const keys = [...ACCOUNTS.map(a => `acct/${a}`), ...LIST_KEYS.map(k => `l/${k}`)]
+/** Each relay's final state (the bank and the lists `listKeys`: a Recorder's `listKeysUsed`), read from that relay alone, plus its rolling result digest. */
+export async function finals (client: NetClient, relays: readonly RelayProcess[], listKeys: Iterable<string> = LIST_KEYS): Promise<ReplicaFinal[]> {
+  const lk = [...listKeys]
+  const keys = [...ACCOUNTS.map(a => `acct/${a}`), ...lk.map(k => `l/${k}`)]
   return Promise.all(relays.map(async r => {
     const [read, h] = await Promise.all([client.read(keys, 'snapshot', { voter: r.id }), r.health()])
     const balances: Record<string, number> = {}
     const lists: Record<string, number[]> = {}
     for (const a of ACCOUNTS) balances[a] = (read.values[`acct/${a}`] as number | undefined) ?? INITIAL_BALANCE
-    for (const k of LIST_KEYS) lists[k] = (read.values[`l/${k}`] as number[] | undefined) ?? []
+    for (const k of lk) lists[k] = (read.values[`l/${k}`] as number[] | undefined) ?? []
     return { peer: r.id, balances, lists, stateDigest: hash64(canonical({ balances, lists })), resultDigest: h.digest, evaluatedThrough: h.lastEvaluated }
   }))
 }

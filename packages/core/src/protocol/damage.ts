@@ -16,9 +16,10 @@ import { dropExport } from './snapshot-export.js'
  * - damaged state (a value, an exactly-once record, an outcome) stops
  *   evaluation and reads, and the replica heals by snapshot (snapshot.ts),
  *   which replaces every value and record.
- * Damaged meta records (cursor, configuration, decisions, promises, lease)
- * are not repaired: the peer does not open (StoreCorruptionError), and the
- * replica is made again from the group.
+ * A damaged cursor heals by snapshot as well (recover.ts). Other damaged meta
+ * records (configuration, decisions, promises, lease) are not repaired: the
+ * peer does not open (StoreCorruptionError), and the replica is made again
+ * from the group.
  */
 
 /** Batches of `coordinator` in `epoch` the store found damaged: those still needed are asked for again. */

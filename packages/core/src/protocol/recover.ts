@@ -7,7 +7,7 @@ import { isSealed, newEpochRecord, type EpochRecord, type PeerState } from './st
 import { advanceHave, applyCut, cutOff } from './cut.js'
 import { META, decisionKey, decisionValue, metaValue, type AcceptorState } from './meta.js'
 import { restartStates } from './state-votes.js'
-import { noteDamagedBatches } from './damage.js'
+import { noteDamagedBatches, onStateDamaged } from './damage.js'
 
 /**
  * Recovery: what a peer's store persisted, read once when it opens, and the
@@ -25,15 +25,30 @@ export interface Persisted {
   readonly clockLease: unknown
   /** Every stored batch not wholly evaluated, of the epochs from the cursor's on. */
   readonly batches: readonly Batch[]
+  /** The cursor's record failed its check: the replica heals by snapshot (it resumes from the newest epoch it installed). */
+  readonly cursorDamaged: boolean
   /** The seqs among those whose records the store found damaged, by coordinator and epoch. */
   readonly damaged: ReadonlyArray<{ readonly coordinator: string, readonly epoch: number, readonly seqs: readonly number[] }>
 }
 
-/** The epoch evaluation resumes in, and the newest one installed. */
-function epochRange (cursor: Cursor | undefined, stored: GroupConfig | undefined, initial: GroupConfig): { start: number, target: number } {
+/** The epoch evaluation resumes in, and the newest one installed (both the newest when the cursor is damaged: a snapshot will set evaluation's place). */
+function epochRange (cursor: Cursor | undefined, stored: GroupConfig | undefined, initial: GroupConfig, cursorDamaged = false): { start: number, target: number } {
   const target = stored !== undefined && stored.groupId === initial.groupId && stored.epoch > initial.epoch ? stored.epoch : initial.epoch
-  const start = cursor?.epoch !== undefined && cursor.epoch >= initial.epoch ? cursor.epoch : initial.epoch
+  const start = cursorDamaged ? target : cursor?.epoch !== undefined && cursor.epoch >= initial.epoch ? cursor.epoch : initial.epoch
   return { start, target }
+}
+
+/** What a driver answers a recovery read of a record that failed its check (only the cursor's is taken so; any other damaged record fails the open). */
+export const DAMAGED_RECORD = Symbol('damaged record')
+
+/** A recovery read of meta `name` through `read`: the cursor's damaged record is DAMAGED_RECORD, any other error is thrown. */
+export function recoveryMeta<T> (name: string, read: () => T): T | typeof DAMAGED_RECORD {
+  try {
+    return read()
+  } catch (err) {
+    if (name === META.cursor && (err as Error).name === 'StoreCorruptionError') return DAMAGED_RECORD
+    throw err
+  }
 }
 
 /** One read recovery needs: a meta record, or a coordinator's batches of an epoch from `from` on. */
@@ -45,9 +60,11 @@ export type RecoveryRead = { readonly meta: string } | { readonly batches: { rea
  * synchronous one (the simulator's) share the one sequence.
  */
 export function * recoveryReads (initial: GroupConfig): Generator<RecoveryRead, Persisted, unknown> {
-  const cursor = metaValue('cursor', (yield { meta: META.cursor }) as Value | undefined)
+  const rawCursor = yield { meta: META.cursor }
+  const cursorDamaged = rawCursor === DAMAGED_RECORD
+  const cursor = cursorDamaged ? undefined : metaValue('cursor', rawCursor as Value | undefined)
   const config = metaValue('config', (yield { meta: META.config }) as Value | undefined)
-  const { start, target } = epochRange(cursor, config, initial)
+  const { start, target } = epochRange(cursor, config, initial, cursorDamaged)
   const decisions = new Map<number, EpochChange>()
   if (start !== initial.epoch) {
     const d = decisionValue((yield { meta: decisionKey(start) }) as Value | undefined)
@@ -73,7 +90,7 @@ export function * recoveryReads (initial: GroupConfig): Generator<RecoveryRead, 
       if (range.damaged.length > 0) damaged.push({ coordinator, epoch: e, seqs: range.damaged })
     }
   }
-  return { cursor, config, decisions, acceptor, clockLease, batches, damaged }
+  return { cursor, cursorDamaged, config, decisions, acceptor, clockLease, batches, damaged }
 }
 
 /** Reads what `restore` needs from a store. */
@@ -82,7 +99,13 @@ export async function loadPersisted (store: Store, initial: GroupConfig): Promis
   let next = reads.next()
   while (next.done !== true) {
     const read = next.value
-    next = reads.next('meta' in read ? await store.getMeta(read.meta) : await store.batchRange(read.batches.coordinator, read.batches.epoch, read.batches.from, Infinity))
+    if ('meta' in read) {
+      const name = read.meta
+      const got = await store.getMeta(name).then(v => v, (err: unknown) => recoveryMeta(name, () => { throw err }))
+      next = reads.next(got)
+    } else {
+      next = reads.next(await store.batchRange(read.batches.coordinator, read.batches.epoch, read.batches.from, Infinity))
+    }
   }
   return next.value
 }
@@ -90,7 +113,7 @@ export async function loadPersisted (store: Store, initial: GroupConfig): Promis
 /** Rebuilds `s` (fresh from newPeerState) from what its store persisted. */
 export function restore (s: PeerState, persisted: Persisted, initial: GroupConfig): void {
   const { cursor, decisions } = persisted
-  const { start, target } = epochRange(cursor, persisted.config, initial)
+  const { start, target } = epochRange(cursor, persisted.config, initial, persisted.cursorDamaged)
   // Rebuild the epochs from the one the cursor is in up to the newest installed, applying each decided cut.
   const voters = decisions.get(start)?.voters ?? initial.voters
   s.epochs.clear()
@@ -156,6 +179,8 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
     coordinator.inflight.set(b.seq, { batch: b, acks: new Set([s.id]), mintedAt: s.now, sentAt: -Infinity, tries: 0 })
   }
   for (const d of persisted.damaged) noteDamagedBatches(s, d.coordinator, d.epoch, d.seqs)
+  // Where evaluation stood is unknown: nothing is evaluated or served before a snapshot sets it.
+  if (persisted.cursorDamaged) onStateDamaged(s, { name: 'StoreCorruptionError', message: 'the cursor record failed its check' }, undefined, undefined)
   for (const ep of s.epochs.values()) for (const stream of ep.streams.values()) advanceHave(stream)
   const self = s.current.streams.get(s.id)
   if (self !== undefined) coordinator.nextSeq = Math.max(coordinator.nextSeq, self.have + 1, self.evalNext)
