@@ -1,26 +1,17 @@
 import 'fake-indexeddb/auto'
-import { deleteDB, openDB } from 'idb'
-import { afterEach, describe, expect, it } from 'vitest'
+import { openDB } from 'idb'
+import { describe, expect, it } from 'vitest'
 import { DAMAGE_KINDS, TS_INFINITY, type Store, type Value } from '@tideline/core'
 import { batchOf, tsAt } from '@tideline/core/store-compliance-cases'
 import { IdbStore } from '../src/index.js'
+import { freshNames } from './fresh-names.js'
 import { damageIdbRecord } from '../test-support/damage.js'
 
 // Record checks beyond the compliance suite's damage cases: snapshot pages
 // and their index, run records, the write path, GC, and the reads of a
 // browser without getAllRecords. On fake-indexeddb.
 
-let n = 0
-const names: string[] = []
-const fresh = (): string => {
-  const name = `idb-checks-spec-${n++}`
-  names.push(name)
-  return name
-}
-
-afterEach(async () => {
-  for (const name of names.splice(0)) await deleteDB(name)
-})
+const fresh = freshNames('idb-checks-spec')
 
 const committed = { status: 'committed', value: null } as const
 

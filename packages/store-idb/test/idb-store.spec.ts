@@ -1,26 +1,17 @@
 import 'fake-indexeddb/auto'
 import { deleteDB, openDB } from 'idb'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { StoreFormatError, TS_INFINITY, makeTimestamp, peerTag, recordCheck, type StoreBatch, type Timestamp } from '@tideline/core'
 import { batchOf, thunkAt, tsAt } from '@tideline/core/store-compliance-cases'
 import { IdbStore } from '../src/index.js'
+import { freshNames } from './fresh-names.js'
 
 // What the compliance suite does not pin down: the format check on open, the
 // on-disk layout and the version window, write-once settlements issued
 // without waiting, and GC's range deletes (upgrades: upgrade.spec.ts; record
 // checks: checks.spec.ts). On fake-indexeddb, like the suite's fast run here.
 
-let n = 0
-const names: string[] = []
-const fresh = (): string => {
-  const name = `idb-store-spec-${n++}`
-  names.push(name)
-  return name
-}
-
-afterEach(async () => {
-  for (const name of names.splice(0)) await deleteDB(name)
-})
+const fresh = freshNames('idb-store-spec')
 
 async function rejection (p: Promise<unknown>): Promise<unknown> {
   return p.then(() => undefined, (err: unknown) => err)

@@ -1,26 +1,17 @@
 import 'fake-indexeddb/auto'
-import { deleteDB, openDB, type IDBPDatabase } from 'idb'
-import { afterEach, describe, expect, it } from 'vitest'
+import { openDB, type IDBPDatabase } from 'idb'
+import { describe, expect, it } from 'vitest'
 import { TS_INFINITY } from '@tideline/core'
 import { batchOf, tsAt } from '@tideline/core/store-compliance-cases'
 import { IdbStore } from '../src/index.js'
+import { freshNames } from './fresh-names.js'
 import { intact } from '../src/checks.js'
 import { ALL } from '../src/schema.js'
 
 // Versions 3 and 4 are upgraded in place to 5: every record gains its check.
 // On fake-indexeddb.
 
-let n = 0
-const names: string[] = []
-const fresh = (): string => {
-  const name = `idb-upgrade-spec-${n++}`
-  names.push(name)
-  return name
-}
-
-afterEach(async () => {
-  for (const name of names.splice(0)) await deleteDB(name)
-})
+const fresh = freshNames('idb-upgrade-spec')
 
 const committed = { status: 'committed', value: null } as const
 
