@@ -90,10 +90,13 @@ async function main (): Promise<number> {
     return 0
   }
   if (workload === 'nemesis') {
-    const minutes = option(args, 'minutes', 10)
+    // --soak: a long run (an hour unless --minutes says otherwise) with the faults spaced 20 s apart.
+    const soak = args.includes('--soak')
+    const minutes = option(args, 'minutes', soak ? 60 : 10)
     const clients = option(args, 'clients', 8)
-    process.stdout.write(`nemesis: 3 tideline-relay processes (--nemesis) on loopback, ${clients} closed-loop checked clients (transfers, list-append, strict reads) for ${minutes} min; faults in turn, one relay at a time: ${FAULT_KINDS.join(', ')}\n`)
-    const r = await runNemesis({ minutes, clients, progress: line => { process.stdout.write(`${line}\n`) } })
+    const quietMs = option(args, 'quiet-ms', soak ? 20_000 : 500)
+    process.stdout.write(`nemesis: 3 tideline-relay processes (--nemesis) on loopback, ${clients} closed-loop checked clients (transfers, list-append, strict reads) for ${minutes} min; faults in turn, one relay at a time, ${quietMs} ms of quiet after each: ${FAULT_KINDS.join(', ')}\n`)
+    const r = await runNemesis({ minutes, clients, quietMs, progress: line => { process.stdout.write(`${line}\n`) } })
     const mb = (xs: readonly number[]): string => xs.map(x => (x / 2 ** 20).toFixed(1)).join(' / ')
     process.stdout.write(`| fault | count |\n|---|---|\n${FAULT_KINDS.map(k => `| ${k} | ${r.faults[k]} |`).join('\n')}\n`)
     if (r.minute1 !== undefined) {

@@ -13,6 +13,8 @@ export type FaultKind = typeof FAULT_KINDS[number]
 export interface NemesisOptions {
   readonly minutes: number
   readonly clients: number
+  /** Quiet time under load between one fault's healing and the next fault (a soak spaces them out). @default 500 */
+  readonly quietMs?: number
   /** Called with a line as each fault ends. */
   readonly progress?: (line: string) => void
 }
@@ -93,7 +95,7 @@ export async function runNemesis (o: NemesisOptions): Promise<NemesisResult> {
       }, 60_000)
       samples.push({ at: performance.now() - started, sample: await sample(relays) })
       o.progress?.(`fault ${n + 1}: ${kind} on relay-${relays.indexOf(victim)} for ${holdMs} ms${detail}; healed at ${((performance.now() - started) / 1000).toFixed(0)} s, ${rec.count('ok')} calls committed so far`)
-      await sleep(500)
+      await sleep(o.quietMs ?? 500)
     }
     done = true
     await load
