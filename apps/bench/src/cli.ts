@@ -104,6 +104,7 @@ async function main (): Promise<number> {
       process.stdout.write('resources: medians of the samples taken whenever the group was whole again, from 30 to 90 s (minute 1) and over the last 90 s of load (the end)\n')
       process.stdout.write(`relay memory (RSS, MiB) at minute 1: ${mb(r.minute1.rss)}; at the end: ${mb(r.end.rss)} (largest ratio ${ratio(r.minute1.rss, r.end.rss)})\n`)
       process.stdout.write(`relay disk (MiB) at minute 1: ${mb(r.minute1.disk)}; at the end: ${mb(r.end.disk)} (largest ratio ${ratio(r.minute1.disk, r.end.disk)})\n`)
+      process.stdout.write(`relay disk without LevelDB's log (MiB) at minute 1: ${mb(r.minute1.tables)}; at the end: ${mb(r.end.tables)} (largest ratio ${ratio(r.minute1.tables, r.end.tables)})\n`)
       process.stdout.write(`relay store records at minute 1: ${r.minute1.records.join(' / ')}; at the end: ${r.end.records.join(' / ')} (largest ratio ${ratio(r.minute1.records, r.end.records)})\n`)
     }
     for (const v of r.violations.slice(0, 10)) process.stdout.write(`violation: ${v}\n`)

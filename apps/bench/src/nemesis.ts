@@ -23,6 +23,8 @@ export interface ResourceSample {
   /** Each relay's resident memory (VmRSS) and data directory size, in bytes. */
   readonly rss: number[]
   readonly disk: number[]
+  /** The same without LevelDB's write-ahead log (`*.log`: up to its 4 MiB write buffer, emptied at each flush), the part that would show garbage piling up. */
+  readonly tables: number[]
   /** Each relay's store records (values, batches, run records, exactly-once records): what GC bounds, apart from the files. */
   readonly records: number[]
 }
@@ -100,7 +102,14 @@ export async function runNemesis (o: NemesisOptions): Promise<NemesisResult> {
     done = true
     await load
     await waitQuiescent(relays, 60_000)
-    const f = await finals(clients[0] as NetClient, relays, rec.listKeysUsed)
+    let f: Awaited<ReturnType<typeof finals>>
+    try {
+      f = await finals(clients[0] as NetClient, relays, rec.listKeysUsed)
+    } catch (err) {
+      // A relay that does not answer a read once the group is quiet is a failure of the run, said with what each relay reports.
+      const hs = await Promise.all(relays.map(async r => r.health().then(h => JSON.stringify(h), (e: unknown) => String(e))))
+      throw new Error(`a relay did not answer the final reads (${(err as Error).message}); health: ${hs.join(' | ')}`)
+    }
     const violations = checkHistory(rec.history(f)).map(formatViolation)
     if (new Set(f.map(x => x.resultDigest)).size !== 1) violations.push(`replicas disagree on the result digest: ${f.map(x => `${x.peer.slice(-6)} ${x.resultDigest}`).join(', ')}`)
     violations.push(...rec.unexpected)
@@ -245,14 +254,15 @@ function medianSample (samples: readonly ResourceSample[]): ResourceSample | und
     return s.length === 0 ? Number.NaN : s[Math.floor(s.length / 2)] as number
   }
   const of = (pick: (x: ResourceSample) => number[]): number[] => (pick(samples[0] as ResourceSample)).map((_, i) => median(samples.map(x => pick(x)[i] as number)))
-  return { rss: of(x => x.rss), disk: of(x => x.disk), records: of(x => x.records) }
+  return { rss: of(x => x.rss), disk: of(x => x.disk), tables: of(x => x.tables), records: of(x => x.records) }
 }
 
 async function sample (relays: readonly RelayProcess[]): Promise<ResourceSample> {
   const rss = await Promise.all(relays.map(async r => rssOf(r.pid)))
   const disk = await Promise.all(relays.map(async r => sizeOf(r.dataDir)))
+  const tables = await Promise.all(relays.map(async r => sizeOf(r.dataDir, name => name.endsWith('.log'))))
   const records = await Promise.all(relays.map(async r => r.storeStats().then(s => s.values + s.batches + s.runs + s.records, () => Number.NaN)))
-  return { rss, disk, records }
+  return { rss, disk, tables, records }
 }
 
 async function rssOf (pid: number | undefined): Promise<number> {
@@ -262,11 +272,12 @@ async function rssOf (pid: number | undefined): Promise<number> {
   return kb === undefined ? Number.NaN : Number(kb) * 1024
 }
 
-async function sizeOf (path: string): Promise<number> {
+/** Bytes under `path`, leaving out files whose name `skip` picks (a file may go while it is counted). */
+async function sizeOf (path: string, skip: (name: string) => boolean = () => false): Promise<number> {
   const s = await stat(path).catch(() => undefined)
   if (s === undefined) return 0
   if (!s.isDirectory()) return s.size
   let total = 0
-  for (const e of await readdir(path)) total += await sizeOf(join(path, e))
+  for (const e of await readdir(path).catch(() => [])) if (!skip(e)) total += await sizeOf(join(path, e), skip)
   return total
 }

@@ -235,6 +235,8 @@ async function serveHttp (spec: string, net: NetPeer, store: LevelStore, started
         inflight: status.inflight,
         voters: status.voters,
         sealed: status.sealed,
+        healing: status.healing,
+        sync: status.sync.phase,
         revoked: net.peer.config.revoked?.length ?? 0,
         peers: net.node.getConnections().length,
         ...(status.failed === undefined ? {} : { failed: status.failed })
