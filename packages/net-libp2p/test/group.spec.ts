@@ -113,6 +113,11 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
     await expect(big.call({ clientTxnId: 'too-large-for-a-frame', procedure: 'transfer', hash: transferHash, args: { from: 'a0', to: 'a1', amount: 1, pad: 'x'.repeat(5_000_000) } }))
       .rejects.toMatchObject({ name: 'ValueTooLargeError' })
     expect(Date.now() - huge).toBeLessThan(1_000)
+    // A read of more keys than a message may name is refused by the voter, by name, not left to time out.
+    const many = Date.now()
+    await expect(big.read(Array.from({ length: 1_100 }, (_, i) => `k${i}`), 'snapshot')).rejects.toMatchObject({ name: 'InvalidMessageError' })
+    expect(Date.now() - many).toBeLessThan(5_000)
+    expect(voters.reduce((n, v) => n + (v.peer.status().counters['read-invalid-refused'] ?? 0), 0)).toBe(1)
     // Five calls of 0.9 MiB each in one turn: 4.5 MiB, more than one frame may hold. They go out as several frames (one such
     // frame would be refused whole, and every call in it lost to its timeout).
     const results = await Promise.all(Array.from({ length: 5 }, async (_, i) => big.call({ clientTxnId: `big-${i}`, procedure: 'transfer', hash: transferHash, args: { from: 'a2', to: 'a3', amount: 1, pad: 'y'.repeat(900_000) } })))

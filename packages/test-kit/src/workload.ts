@@ -157,8 +157,14 @@ export async function waitQuiescent (relays: readonly RelayProcess[], timeoutMs 
 export async function finals (client: NetClient, relays: readonly RelayProcess[], listKeys: Iterable<string> = LIST_KEYS): Promise<ReplicaFinal[]> {
   const lk = [...listKeys]
   const keys = [...ACCOUNTS.map(a => `acct/${a}`), ...lk.map(k => `l/${k}`)]
+  // A read takes at most 1,024 keys: the lists of a long run are read a thousand at a time.
+  const readAll = async (voter: string): Promise<{ values: Record<string, Value> }> => {
+    const values: Record<string, Value> = {}
+    for (let i = 0; i < keys.length; i += 1_000) Object.assign(values, (await client.read(keys.slice(i, i + 1_000), 'snapshot', { voter })).values)
+    return { values }
+  }
   return Promise.all(relays.map(async r => {
-    const [read, h] = await Promise.all([client.read(keys, 'snapshot', { voter: r.id }), r.health()])
+    const [read, h] = await Promise.all([readAll(r.id), r.health()])
     const balances: Record<string, number> = {}
     const lists: Record<string, number[]> = {}
     for (const a of ACCOUNTS) balances[a] = (read.values[`acct/${a}`] as number | undefined) ?? INITIAL_BALANCE

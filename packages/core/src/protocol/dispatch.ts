@@ -47,16 +47,22 @@ export function receive (s: PeerState, from: string, raw: unknown): void {
 }
 
 /**
- * A submission (or a revoke request) that does not validate (arguments too
- * large or not a value, a field missing) is answered, to its sender, with
- * the named refusal when it names a clientTxnId (reqId) to answer under: the
- * caller learns now why, rather than "unknown outcome" at its timeout.
- * Anything else invalid is dropped.
+ * A submission (or a revoke request, or a read) that does not validate
+ * (arguments too large or not a value, too many keys, a field missing) is
+ * answered, to its sender, with the named refusal when it names a
+ * clientTxnId (reqId) to answer under: the caller learns now why, rather
+ * than "unknown outcome" or a timeout. Anything else invalid is dropped.
  */
 function refuseInvalid (s: PeerState, from: string, raw: unknown, err: Error): void {
   const rv = raw as { t?: unknown, reqId?: unknown } | null
-  if (rv?.t === 'revoke' && typeof rv.reqId === 'string' && rv.reqId.length > 0 && rv.reqId.length <= 256) {
-    send(s, from, { t: 'revoke-rep', reqId: rv.reqId, error: { name: 'InvalidMessageError', message: err.message } })
+  const reqId = typeof rv?.reqId === 'string' && rv.reqId.length > 0 && rv.reqId.length <= 256 ? rv.reqId : undefined
+  if (rv?.t === 'revoke' && reqId !== undefined) {
+    send(s, from, { t: 'revoke-rep', reqId, error: { name: 'InvalidMessageError', message: err.message } })
+    return
+  }
+  if (rv?.t === 'read' && reqId !== undefined) {
+    count(s, 'read-invalid-refused')
+    send(s, from, { t: 'read-rep', reqId, error: { name: 'InvalidMessageError', message: err.message } })
     return
   }
   const req = (raw as { t?: unknown, req?: { clientTxnId?: unknown } } | null)

@@ -7,7 +7,7 @@
 /** Counters in `PeerStatus.counters`. */
 export type Counter =
   | 'invalid' | 'handler-error' | 'minted' | 'batches' | 'evaluated' | 'retransmit' | 'gap-req'
-  | 'submit-refused' | 'submit-invalid-refused' | 'ack-refused' | 'batch-refused' | 'batch-cut' | 'late-batch'
+  | 'submit-refused' | 'submit-invalid-refused' | 'read-invalid-refused' | 'ack-refused' | 'batch-refused' | 'batch-cut' | 'late-batch'
   | 'write-from-non-voter' | 'write-not-own-refused' | 'write-sealed' | 'gap-from-non-voter'
   | 'wm-not-own-refused' | 'clock-skew-refused' | 'digest-mismatch'
   | 'own-stall' | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
