@@ -42,6 +42,12 @@ export interface NemesisResult {
 
 const HISTORY_KEPT_MS = 10_000
 const RECORDS_KEPT_MS = 30_000
+/**
+ * The group's clock-skew allowance for exactly-once records (GroupConfig.txnSkewMs): records are
+ * kept their retention plus this, so with the default (60 s) they take 100 s to reach their steady
+ * number, past minute 1. 15 s still covers the clock jumps (up to 10 s).
+ */
+const RECORDS_SKEW_MS = 15_000
 const execFileAsync = promisify(execFile)
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const between = (lo: number, hi: number): number => lo + Math.floor(Math.random() * (hi - lo + 1))
@@ -69,7 +75,7 @@ export async function runNemesis (o: NemesisOptions): Promise<NemesisResult> {
   // History and exactly-once records are kept for seconds, not the defaults' minute and day, so that a relay's memory
   // and disk reach their steady state before minute 1 (exactly-once records outlast the clients' 20 s of retries).
   const disks = new SmallDisks()
-  const group = await startLocalGroup({ relays: 3, groupId: 'nemesis', txnRetentionMs: RECORDS_KEPT_MS, relayArgs: () => ['--nemesis', '--retain-ms', String(HISTORY_KEPT_MS)], dataDirs: disks })
+  const group = await startLocalGroup({ relays: 3, groupId: 'nemesis', txnRetentionMs: RECORDS_KEPT_MS, txnSkewMs: RECORDS_SKEW_MS, relayArgs: () => ['--nemesis', '--retain-ms', String(HISTORY_KEPT_MS)], dataDirs: disks })
   const clients: NetClient[] = []
   // Fresh list keys every 600 appends: the live state stays the same size from minute 1 on (six lists of
   // ~100 elements being appended to), so memory and disk can be held to it.
