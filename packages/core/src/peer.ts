@@ -210,7 +210,10 @@ export class Peer {
         case 'export-snapshot': case 'read-snapshot': case 'close-snapshot': case 'stage-snapshot': case 'import-snapshot': case 'drop-snapshot':
           this.complete(this.snapshots.carryOut(e))
           break
-        case 'scrub': this.complete(PeerSnapshots.scrub(this.store, e.at, C.SNAPSHOT_CHUNK_BYTES).then(() => ({ t: 'scrub-done' as const }))); break
+        case 'scrub':
+          // Evaluation goes on meanwhile: a version the read needs may be gone (too old), which ends this scrub, not the peer.
+          this.complete(PeerSnapshots.scrub(this.store, e.at, C.SNAPSHOT_CHUNK_BYTES).then((): Input => ({ t: 'scrub-done' }), err => (err as Error).name === 'SnapshotTooOldError' ? { t: 'scrub-done' } : damagedInput(err)))
+          break
         case 'settle': this.settle(e.call, e.value, e.error); break
         case 'later': queueMicrotask(() => { this.input(e.input) }); break
         case 'event': this.emit(e.event); break

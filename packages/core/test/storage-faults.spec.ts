@@ -98,4 +98,21 @@ describe('storage faults', () => {
     await g.steps(40)
     expect(v2.status().digest).toBe(g.peer('v1').status().digest)
   })
+
+  it('the scrub finds a damaged value no transaction reads, and the replica heals it', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { ...OPTIONS, scrubIntervalMs: 500 })
+    const y = await g.run(g.peer('v0').submit({ clientTxnId: `t${++txn}`, procedure: 'inc', hash: g.hash('inc'), args: { k: 'y' } }), 600)
+    expect(y).toMatchObject({ done: true, value: { status: 'committed' } })
+    await g.steps(20)
+    const store = g.stores.get('v2') as MemoryStore
+    store.damaged.add({ value: 'y' })
+    // Only 'x' is touched from here on: nothing but the scrub reads 'y'.
+    for (let i = 1; i <= 3; i++) expect(await inc(g, 'v0')).toMatchObject({ status: 'committed', value: i })
+    await g.steps(300)
+    const v2 = g.peer('v2').status()
+    expect(v2.counters['state-damaged']).toBe(1)
+    expect(v2.counters.healed).toBe(1)
+    expect(store.damaged.size).toBe(0)
+    expect(v2.digest).toBe(g.peer('v0').status().digest)
+  })
 })

@@ -51,7 +51,6 @@ export function lacksDamaged (s: PeerState): boolean {
   return false
 }
 
-/** The store refused to answer with a damaged record of the state: stop using the state and heal it by snapshot. */
 /**
  * A record damaged on disk is found when something reads it; one nothing
  * reads (a key no transaction touches) would lie there until a snapshot
@@ -75,6 +74,7 @@ export function onScrubDone (s: PeerState): void {
   count(s, 'scrubs')
 }
 
+/** The store refused to answer with a damaged record of the state: stop using the state and heal it by snapshot. */
 export function onStateDamaged (s: PeerState, error: { readonly name: string, readonly message: string }, read: number | undefined, run: readonly Thunk[] | undefined): void {
   count(s, 'state-damaged')
   s.history.scrubbing = false
