@@ -42,7 +42,8 @@ const heredoc = (f: File): string => `cat > ${f.name} <<'TIDELINE_QUICKSTART_EOF
 
 describe('the packed packages', () => {
   const dirs: string[] = []
-  afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true }) })
+  // An npm install leaves tens of thousands of files; on a slow CI disk removing them took over the default 10 s.
+  afterAll(async () => { for (const d of dirs) await rm(d, { recursive: true, force: true, maxRetries: 3 }) }, 180_000)
 
   it('install with npm outside the workspace and run the README quick start with plain node', async () => {
     const steps = await quickStart()
