@@ -9,6 +9,7 @@ import { metaEntry } from './protocol/meta.js'
 import { canonical, type Value } from './value.js'
 import { callerVerdicts, type CallVerifier } from './caller.js'
 import { callerOf, type CallerVerdict, type InviteReader, type ReadInvite } from './claims.js'
+import { inRange, type KeyRange } from './key-range.js'
 
 /** What applying a run did: one result per thunk (in order), the cursor it persisted, and every key it wrote. */
 export interface AppliedRun {
@@ -121,10 +122,17 @@ export function storeApplier (init: ApplierInit): RunApplier {
       return true
     })
     const ids = run.map(t => t.clientTxnId)
-    const [found, records] = await Promise.all([keys.length === 0 ? [] : init.store.latestValues(keys, (run[0] as Thunk).ts), init.store.txnRecords(ids)])
+    const ranges = rangesToRead(run)
+    const below = (run[0] as Thunk).ts
+    const [found, records, inRanges] = await Promise.all([
+      keys.length === 0 ? [] : init.store.latestValues(keys, below),
+      init.store.txnRecords(ids),
+      Promise.all(ranges.map(async r => await init.store.range(r, below)))
+    ])
     for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
+    const baseRanges = rangeKeysOf(ranges, inRanges, overlay)
     const verdicts = await checkCallers(run, rules, init.verifyCall, init.readInvite, invites)
-    const { batch, applied } = settleRun(init.registry, run, base, overlay, records, rules, evalOpts, verdicts)
+    const { batch, applied } = settleRun(init.registry, run, base, overlay, records, rules, evalOpts, verdicts, baseRanges)
     await init.store.write(batch)
     if (cacheKeys > 0) {
       if (latest.size + overlay.size > cacheKeys) latest.clear()
@@ -162,6 +170,30 @@ export function keysToRead (run: readonly Thunk[], known: (key: string) => boole
     for (const k of t.writes) want(k)
   }
   return wanted
+}
+
+/** The distinct key ranges a run's thunks declared they read whole. */
+export function rangesToRead (run: readonly Thunk[]): KeyRange[] {
+  const out = new Map<string, KeyRange>()
+  for (const t of run) for (const r of t.ranges ?? []) out.set(rangeId(r), r)
+  return [...out.values()]
+}
+
+const rangeId = (r: KeyRange): string => JSON.stringify([r.start, r.end ?? null])
+
+/**
+ * The live keys of each range just below a run (what `store.range` found
+ * there), by range; their values go into `overlay` (a key read as well has
+ * the same value there already).
+ */
+export function rangeKeysOf (ranges: readonly KeyRange[], found: ReadonlyArray<ReadonlyArray<readonly [string, Value]>>, overlay: Map<string, Value | undefined>): Map<string, readonly string[]> {
+  const out = new Map<string, readonly string[]>()
+  ranges.forEach((r, i) => {
+    const entries = found[i] ?? []
+    for (const [k, v] of entries) if (!overlay.has(k)) overlay.set(k, v)
+    out.set(rangeId(r), entries.map(([k]) => k))
+  })
+  return out
 }
 
 /**
@@ -208,7 +240,8 @@ export function settleRun (
   records: ReadonlyArray<string | undefined>,
   rules: RunRules,
   evalOpts: EvaluateOptions = {},
-  verdicts: ReadonlyMap<number, CallerVerdict> = new Map()
+  verdicts: ReadonlyMap<number, CallerVerdict> = new Map(),
+  baseRanges: ReadonlyMap<string, readonly string[]> = new Map()
 ): { batch: StoreBatch, applied: AppliedRun } {
   const decided = new Map<string, string>()
   for (let i = 0; i < run.length; i++) {
@@ -220,6 +253,12 @@ export function settleRun (
   const txns: Array<[string, string]> = []
   const results: TxnResult[] = []
   const written = new Set<string>()
+  // A declared range's keys just before a thunk: those live below the run, and those the run wrote so far (the overlay has each one's value; a deletion hides it).
+  const rangeKeys = (r: KeyRange): readonly string[] => {
+    const before = baseRanges.get(rangeId(r)) ?? []
+    const since = [...written].filter(k => inRange(k, r))
+    return since.length === 0 ? before : [...new Set([...before, ...since])]
+  }
   const hasher = Hasher.restore(base.digest)
   // The state digest moves by what the run changes: each written key's old entry out, its new one in.
   const state = base.state === undefined ? undefined : StateDigest.restore(base.state)
@@ -249,7 +288,8 @@ export function settleRun (
       writes = []
       results.push(toResult(record.ts, record.outcome, true))
     } else {
-      const ev = evaluate(registry, thunk, read, who !== undefined && 'caller' in who ? { ...evalOpts, caller: who.caller } : evalOpts)
+      const opts = thunk.ranges === undefined ? evalOpts : { ...evalOpts, rangeKeys }
+      const ev = evaluate(registry, thunk, read, who !== undefined && 'caller' in who ? { ...opts, caller: who.caller } : opts)
       outcome = ev.outcome
       dedupRecord = encodeRecord(thunk.ts, outcome)
       writes = ev.writes as Array<readonly [string, Value | undefined]>

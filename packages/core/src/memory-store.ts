@@ -1,5 +1,7 @@
 import type { BatchRange, Durability, GcResult, Settlement, Store, StoreBatch, StoreSnapshot, Version } from './store.js'
 import { DamageSet } from './memory-damage.js'
+import { rangeLimit, sortedSlice, type KeyRange, type RangeOptions } from './key-range.js'
+import { SortedKeyMap, keysAfter, lastBelow } from './sorted-keys.js'
 import { SnapshotTooOldError, StoreFailedError } from './errors.js'
 import { TS_ZERO, timestampPredecessor, type Timestamp } from './timestamp.js'
 import type { Batch, Outcome, Thunk } from './types.js'
@@ -41,25 +43,13 @@ export function checkBatch (batch: StoreBatch): void {
   for (const b of batch.batches ?? []) for (const t of b.thunks) checkValue(t.args, Infinity)
 }
 
-/** Binary search: index of the last entry with ts < below, or -1. */
-function lastBelow (versions: readonly Version[], below: Timestamp): number {
-  let lo = 0
-  let hi = versions.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if ((versions[mid] as Version).ts < below) lo = mid + 1
-    else hi = mid
-  }
-  return lo - 1
-}
-
 /**
  * An in-memory Store with an explicit line between what is persisted and what
  * a crash loses: with `journal`, `recover()` returns the store a restarted
  * peer would find (every strict batch and the relaxed ones before it).
  */
 export class MemoryStore implements Store {
-  private readonly versions = new Map<string, Version[]>()
+  private readonly versions = new SortedKeyMap<Version[]>()
   /** Settled thunks' outcomes by timestamp. */
   private readonly outcomes = new Map<Timestamp, Outcome>()
   /** coordinator → epoch → seq → batch. */
@@ -242,10 +232,30 @@ export class MemoryStore implements Store {
 
   entriesSync (below: Timestamp): Array<[string, Value]> {
     const out: Array<[string, Value]> = []
-    for (const key of [...this.versions.keys()].sort()) {
+    for (const key of this.versions.sortedKeys()) {
       const list = this.versions.get(key) as Version[]
       const v = list[lastBelow(list, below)]
       if (v !== undefined && v.value !== undefined) { this.damaged.check(`v|${key}`); out.push([key, cloneValue(v.value)]) }
+    }
+    return out
+  }
+
+  async range (range: KeyRange, below: Timestamp, options?: RangeOptions): Promise<Array<[string, Value]>> {
+    return this.rangeSync(range, below, options)
+  }
+
+  rangeSync (range: KeyRange, below: Timestamp, options?: RangeOptions): Array<[string, Value]> {
+    const limit = rangeLimit(options)
+    // Below the floor a key GC removed whole (a deletion) may have been live: no answer would be exact.
+    if (below < this.floor) throw new SnapshotTooOldError(`a range read below ${below} needs history this store no longer holds (below ${this.floor})`)
+    const keys = this.versions.sortedKeys()
+    const [from, to] = sortedSlice(keys, range)
+    const out: Array<[string, Value]> = []
+    for (let i = 0; i < to - from && out.length < limit; i++) {
+      const key = keys[options?.reverse === true ? to - 1 - i : from + i] as string
+      const list = this.versions.get(key) as Version[]
+      const v = list[lastBelow(list, below)]
+      if (v?.value !== undefined) { this.damaged.check(`v|${key}`); out.push([key, cloneValue(v.value)]) }
     }
     return out
   }
@@ -263,14 +273,6 @@ export class MemoryStore implements Store {
     return result
   }
 
-  /** Keys after `from` in order, at most `limit`; `next` is where the following step starts (undefined: the pass is over). */
-  private static stepOf (keys: Iterable<string>, from: string | undefined, limit: number): { take: string[], next: string | undefined } {
-    const sorted = [...keys].filter(k => from === undefined || k > from).sort()
-    if (sorted.length <= limit) return { take: sorted, next: undefined }
-    const take = sorted.slice(0, limit)
-    return { take, next: take[take.length - 1] }
-  }
-
   private collect (horizon: Timestamp, records: Timestamp | undefined, limit: number, pass: { latest?: string | undefined, txns?: string | undefined }): GcResult {
     let versionsRemoved = 0
     let batchesRemoved = 0
@@ -278,7 +280,7 @@ export class MemoryStore implements Store {
     let recordsRemoved = 0
     let more = false
     if (horizon > this.floor) this.floor = horizon
-    const keys = MemoryStore.stepOf(this.versions.keys(), pass.latest, limit)
+    const keys = keysAfter(this.versions.keys(), pass.latest, limit)
     pass.latest = keys.next
     more ||= keys.next !== undefined
     for (const key of keys.take) {
@@ -311,7 +313,7 @@ export class MemoryStore implements Store {
       outcomesRemoved++
     }
     if (records !== undefined) {
-      const ids = MemoryStore.stepOf(this.txns.keys(), pass.txns, limit)
+      const ids = keysAfter(this.txns.keys(), pass.txns, limit)
       pass.txns = ids.next
       more ||= ids.next !== undefined
       for (const id of ids.take) {

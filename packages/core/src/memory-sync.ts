@@ -1,4 +1,4 @@
-import { checkCallers, keysToRead, settleRun, type AppliedRun, type RunRules } from './apply.js'
+import { checkCallers, keysToRead, rangeKeysOf, rangesToRead, settleRun, type AppliedRun, type RunRules } from './apply.js'
 import type { MemoryStore } from './memory-store.js'
 import type { ProcedureRegistry } from './procedures.js'
 import { recoveryMeta, recoveryReads, type Persisted } from './protocol/recover.js'
@@ -28,9 +28,11 @@ export function applyRunSync (store: MemoryStore, registry: ProcedureRegistry, r
   const keys = keysToRead(run)
   const found = keys.length === 0 ? [] : store.latestValuesSync(keys, (run[0] as Thunk).ts)
   for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
+  const ranges = rangesToRead(run)
+  const baseRanges = rangeKeysOf(ranges, ranges.map(r => store.rangeSync(r, (run[0] as Thunk).ts)), overlay)
   const verdicts = checkCallers(run, rules, verifyCall)
   if (verdicts instanceof Promise) throw new TypeError('applyRunSync needs a synchronous caller check')
-  const { batch, applied } = settleRun(registry, run, base, overlay, store.txnRecordsSync(run.map(t => t.clientTxnId)), rules, {}, verdicts)
+  const { batch, applied } = settleRun(registry, run, base, overlay, store.txnRecordsSync(run.map(t => t.clientTxnId)), rules, {}, verdicts, baseRanges)
   store.writeSync(batch)
   return applied
 }

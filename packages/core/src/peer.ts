@@ -9,7 +9,8 @@ import type { Divergence, Effect, Input } from './protocol/effects.js'
 import { errorInfo } from './protocol/emit.js'
 import { damagedInput } from './protocol/damage.js'
 import { invariants } from './protocol/invariants.js'
-import { readResult } from './protocol/reads.js'
+import { checkRangeRead, isKeyList, readValues } from './read-values.js'
+import type { RangeRead } from './protocol/read-state.js'
 import { loadPersisted, restore } from './protocol/recover.js'
 import { newPeerState, roleOf, type PeerState } from './protocol/state.js'
 import { step } from './protocol/step.js'
@@ -189,15 +190,7 @@ export class Peer {
         case 'apply':
           this.complete(this.applier(e.run, e.base, e.rules).then((applied): Input => ({ t: 'run-applied', run: e.run, applied }), err => damagedInput(err, { run: e.run })))
           break
-        case 'read-values':
-          this.complete(this.store.latestValues(e.keys, e.at).then(
-            (found): Input => ({ t: 'values-read', read: e.read, result: readResult(e.keys, found, e.at) }),
-            (err: unknown): Input => {
-              // Too old a read fails alone, a damaged value heals the replica; any other store error stops the peer.
-              if ((err as Error).name !== 'SnapshotTooOldError') return damagedInput(err, { read: e.read })
-              return { t: 'values-refused', read: e.read, error: errorInfo(err) }
-            }))
-          break
+        case 'read-values': this.complete(readValues(this.store, e)); break
         case 'read-batches':
           this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(r => ({ t: 'batches-read' as const, replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches: r.batches, damaged: r.damaged })))
           break
@@ -289,9 +282,15 @@ export class Peer {
     return this.call<TxnResult>(options, call => ({ t: 'submit', call, req, timeoutMs: options.timeoutMs }))
   }
 
-  /** A read-only transaction over `keys`. */
-  read (keys: readonly string[], options: ReadOptions = {}): Promise<ReadResult> {
-    return this.call<ReadResult>(options, call => ({ t: 'read', call, keys, consistency: options.consistency ?? 'strict', timeoutMs: options.timeoutMs }))
+  /** A read-only transaction over `keys`, or (`{ range }`) over the live keys of a range, in order (`entries`). */
+  read (keys: readonly string[] | RangeRead, options: ReadOptions = {}): Promise<ReadResult> {
+    let what: { keys: readonly string[], range?: RangeRead }
+    try {
+      what = isKeyList(keys) ? { keys } : { keys: [], range: checkRangeRead(keys) }
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)))
+    }
+    return this.call<ReadResult>(options, call => ({ t: 'read', call, ...what, consistency: options.consistency ?? 'strict', timeoutMs: options.timeoutMs }))
   }
 
   /**

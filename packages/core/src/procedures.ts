@@ -4,6 +4,7 @@ import { sourceFingerprint } from './fingerprint.js'
 import { hash64 } from './hash.js'
 import { timestampMs, type Timestamp } from './timestamp.js'
 import { checkValue, cloneValue, type Value } from './value.js'
+import { inRange, keyRangeOf, rangeLimit, type KeyQuery, type KeyRange, type RangeOptions } from './key-range.js'
 import type { MemberRole, Outcome, Thunk } from './types.js'
 
 /** The transaction handle a procedure's `run` receives. */
@@ -14,6 +15,12 @@ export interface Tx {
   put(key: string, value: Value): void
   /** Deletes a declared write key. */
   delete(key: string): void
+  /**
+   * The live keys of a range inside a declared read range (`ranges` in
+   * `keys`) with their values as of just before this transaction (and its
+   * own writes so far), in key order: every replica sees the same keys.
+   */
+  range(query: KeyQuery, options?: RangeOptions): Array<[string, Value]>
   /** Ends the transaction with no effect; every replica decides the same. */
   abort(reason: string): never
   /** The transaction's timestamp in milliseconds: the only clock a procedure may read. */
@@ -37,6 +44,12 @@ export interface Caller {
 export interface KeySets {
   readonly reads: readonly string[]
   readonly writes: readonly string[]
+  /**
+   * Key ranges read whole (`{ prefix }` or `{ start, end }`): `tx.range` may
+   * read inside them and `tx.get` any key in them. Part of the read set, so
+   * the keys a range holds are decided by timestamp order like any read.
+   */
+  readonly ranges?: readonly KeyQuery[]
 }
 
 export interface Procedure<A = Value, R = Value | null | undefined | void> {
@@ -113,7 +126,14 @@ export function resolveProcedure (registry: ProcedureRegistry, name: string, has
 }
 
 /** Computes and checks a procedure's declared key sets. */
-export function declaredKeys (proc: RegisteredProcedure, args: Value): KeySets {
+/** Key sets as checked: ranges in their KeyRange form. */
+export interface DeclaredKeys {
+  readonly reads: readonly string[]
+  readonly writes: readonly string[]
+  readonly ranges?: readonly KeyRange[]
+}
+
+export function declaredKeys (proc: RegisteredProcedure, args: Value): DeclaredKeys {
   let sets: KeySets
   try {
     sets = proc.procedure.keys(args)
@@ -121,10 +141,23 @@ export function declaredKeys (proc: RegisteredProcedure, args: Value): KeySets {
     throw new ProcedureError(`keys() of ${proc.name} threw: ${errorText(err)}`)
   }
   const ok = (xs: unknown): xs is string[] => Array.isArray(xs) && xs.every(k => typeof k === 'string')
-  if (sets === null || typeof sets !== 'object' || !ok(sets.reads) || !ok(sets.writes)) {
-    throw new ProcedureError(`keys() of ${proc.name} must return { reads: string[], writes: string[] }`)
+  if (sets === null || typeof sets !== 'object' || !ok(sets.reads) || !ok(sets.writes) || (sets.ranges !== undefined && !Array.isArray(sets.ranges))) {
+    throw new ProcedureError(`keys() of ${proc.name} must return { reads: string[], writes: string[], ranges?: Array<{ prefix } | { start, end? }> }`)
   }
-  return { reads: [...new Set(sets.reads)], writes: [...new Set(sets.writes)] }
+  const out = { reads: [...new Set(sets.reads)], writes: [...new Set(sets.writes)] }
+  if (sets.ranges === undefined || sets.ranges.length === 0) return out
+  let ranges: KeyRange[]
+  try {
+    ranges = sets.ranges.map(keyRangeOf)
+  } catch (err) {
+    throw new ProcedureError(`keys() of ${proc.name} returned a bad range: ${errorText(err)}`)
+  }
+  return { ...out, ranges }
+}
+
+/** Whether `inner` lies inside `outer`. */
+function within (inner: KeyRange, outer: KeyRange): boolean {
+  return inner.start >= outer.start && (outer.end === undefined || (inner.end !== undefined && inner.end <= outer.end))
 }
 
 function errorText (err: unknown): string {
@@ -172,6 +205,8 @@ export interface EvaluateOptions {
   readonly maxValueBytes?: number
   /** The thunk's verified caller (`tx.caller`). */
   readonly caller?: Caller
+  /** The keys live in a declared range just before the thunk (each with `read` its value), ascending; needed by a thunk that declares ranges. */
+  readonly rangeKeys?: (range: KeyRange) => readonly string[]
 }
 
 /**
@@ -183,7 +218,7 @@ export function evaluate (registry: ProcedureRegistry, thunk: Thunk, read: (key:
   const found = registry.procedures.get(thunk.procedure)
   if (found === undefined) return aborted('UnknownProcedureError', `no procedure named ${JSON.stringify(thunk.procedure)}`)
   if (found.hash !== thunk.hash) return aborted('ProcedureHashMismatchError', `procedure ${thunk.procedure} hash differs from the group's`)
-  const tx = new EvalTx(thunk, read, options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, options.caller)
+  const tx = new EvalTx(thunk, read, options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES, options.caller, options.rangeKeys)
   let value: unknown
   try {
     value = withoutAmbientNondeterminism(() => found.procedure.run(tx, thunk.args) as unknown)
@@ -244,17 +279,40 @@ class EvalTx implements Tx {
   private rng: (() => number) | undefined
   readonly caller: Caller | undefined
 
-  constructor (thunk: Thunk, source: (key: string) => Value | undefined, maxBytes: number, caller: Caller | undefined) {
+  private readonly rangeKeys: ((range: KeyRange) => readonly string[]) | undefined
+
+  constructor (thunk: Thunk, source: (key: string) => Value | undefined, maxBytes: number, caller: Caller | undefined, rangeKeys?: (range: KeyRange) => readonly string[]) {
     this.thunk = thunk
     this.source = source
     this.maxBytes = maxBytes
     this.caller = caller === undefined ? undefined : Object.freeze({ ...caller })
+    this.rangeKeys = rangeKeys
   }
 
   get (key: string): Value | undefined {
     if (this.pending.has(key)) return cloneValue(this.pending.get(key))
-    if (!this.thunk.reads.includes(key)) throw new UndeclaredKeyError(`${this.thunk.procedure} read undeclared key ${JSON.stringify(key)}`)
+    if (!this.thunk.reads.includes(key) && !(this.thunk.ranges ?? []).some(r => inRange(key, r))) throw new UndeclaredKeyError(`${this.thunk.procedure} read undeclared key ${JSON.stringify(key)}`)
     return cloneValue(this.source(key))
+  }
+
+  range (query: KeyQuery, options?: RangeOptions): Array<[string, Value]> {
+    const range = keyRangeOf(query)
+    const limit = rangeLimit(options)
+    const declared = (this.thunk.ranges ?? []).find(r => within(range, r))
+    if (declared === undefined) throw new UndeclaredKeyError(`${this.thunk.procedure} read range ${JSON.stringify(range)} outside its declared ranges`)
+    if (this.rangeKeys === undefined) throw new ProcedureError(`${this.thunk.procedure} read a range where no range reads are served`)
+    // The keys live before the thunk, and the ones it wrote itself (a deletion hides one).
+    const keys = new Set(this.rangeKeys(declared).filter(k => inRange(k, range)))
+    for (const k of this.pending.keys()) if (inRange(k, range)) keys.add(k)
+    const sorted = [...keys].sort()
+    if (options?.reverse === true) sorted.reverse()
+    const out: Array<[string, Value]> = []
+    for (const key of sorted) {
+      if (out.length >= limit) break
+      const v = this.pending.has(key) ? this.pending.get(key) : this.source(key)
+      if (v !== undefined) out.push([key, cloneValue(v)])
+    }
+    return out
   }
 
   put (key: string, value: Value): void {

@@ -1,3 +1,4 @@
+import type { KeyRange, RangeOptions } from './key-range.js'
 import type { Timestamp } from './timestamp.js'
 import type { Batch, Outcome } from './types.js'
 import type { Value } from './value.js'
@@ -82,6 +83,13 @@ export interface Store {
   getMeta(name: string): Promise<Value | undefined>
   /** Every live key with its newest value below `below`, ascending by key (SnapshotTooOldError as for `latest`). */
   entries(below: Timestamp): Promise<Array<[string, Value]>>
+  /**
+   * The live keys of `range` with their values below `below`, in key order
+   * (descending with `reverse`), at most `limit` of them: one ordered scan,
+   * the same answer as `latest` of each key in the range (SnapshotTooOldError
+   * where that would refuse).
+   */
+  range(range: KeyRange, below: Timestamp, options?: RangeOptions): Promise<Array<[string, Value]>>
   /**
    * Forgets what no reader at or above `horizon` can need: for each key every
    * version older than its newest version below `horizon` (a deletion that is
@@ -185,7 +193,7 @@ export interface SnapshotReader {
 
 /** Every method of the `Store` contract but `close` and the optional `openSnapshot` (a reader does not cross a worker boundary), in one list (the optional staging ones included: a forwarding host forwards them to a store that has them): hosts that forward a store (the database worker) derive their API from it. */
 export const STORE_METHODS = [
-  'write', 'latest', 'latestValues', 'txnRecords', 'batchRange', 'outcome', 'getMeta', 'entries', 'gc', 'exportSnapshot', 'importSnapshot',
+  'write', 'latest', 'latestValues', 'txnRecords', 'batchRange', 'outcome', 'getMeta', 'entries', 'range', 'gc', 'exportSnapshot', 'importSnapshot',
   'beginStaged', 'stagePart', 'commitStaged', 'dropStaged'
 ] as const satisfies ReadonlyArray<keyof Store>
 

@@ -1,3 +1,4 @@
+import type { KeyRange } from './key-range.js'
 import type { Timestamp } from './timestamp.js'
 import type { Value } from './value.js'
 
@@ -115,6 +116,8 @@ export interface Thunk {
   readonly args: Value
   readonly reads: readonly string[]
   readonly writes: readonly string[]
+  /** Key ranges the procedure declared it reads whole (KeySets.ranges). */
+  readonly ranges?: readonly KeyRange[]
   readonly clientTxnId: string
   /** When the client first submitted this clientTxnId (ms since the epoch, the client's clock); decides expiry. */
   readonly firstAt: number
@@ -183,6 +186,8 @@ export type ReadConsistency = 'strict' | 'snapshot'
 export interface ReadResult {
   readonly ts: Timestamp
   readonly values: Readonly<Record<string, Value>>
+  /** A range read's live keys and values, in the range's order (`values` holds the same by key). */
+  readonly entries?: ReadonlyArray<readonly [string, Value]>
 }
 
 /** A Paxos ballot: higher `n` wins, ties broken by proposer id. */

@@ -29,6 +29,13 @@ function thunk (x: unknown, limits: Required<MessageLimits>): Record<string, unk
   if (t.caller !== undefined) caller(t.caller, 'thunk.caller')
   keys(t.reads, 'thunk.reads', limits.maxKeys)
   keys(t.writes, 'thunk.writes', limits.maxKeys)
+  if (t.ranges !== undefined) {
+    for (const r of arr(t.ranges, 'thunk.ranges', limits.maxKeys)) {
+      const range = obj(r, 'thunk.ranges[]')
+      str(range.start, 'thunk.ranges[].start', MAX_KEY)
+      if (range.end !== undefined) str(range.end, 'thunk.ranges[].end', MAX_KEY)
+    }
+  }
   try {
     checkValue(t.args, limits.maxValueBytes)
   } catch (err) {

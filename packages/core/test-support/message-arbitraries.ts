@@ -31,6 +31,7 @@ export const arbThunk: fc.Arbitrary<Thunk> = fc.record({
   args: jsonValue,
   reads: fc.array(key, { maxLength: 4 }),
   writes: fc.array(key, { maxLength: 4 }),
+  ranges: fc.array(fc.record({ start: key, end: key }, { requiredKeys: ['start'] }), { maxLength: 2 }),
   clientTxnId: id,
   firstAt: fc.nat(2 ** 40),
   caller: arbCaller

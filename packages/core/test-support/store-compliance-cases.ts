@@ -25,6 +25,7 @@ export interface StoreHandle {
 
 import { tag, tagB, tsAt, thunkAt, batchOf } from './store-batches.js'
 import { storeDamageCases } from './store-damage-cases.js'
+import { storeRangeCases } from './store-range-cases.js'
 
 export { tsAt, thunkAt, batchOf }
 
@@ -591,5 +592,6 @@ export const storeComplianceCases: readonly ComplianceCase[] = [
       })
     }
   },
-  ...storeDamageCases
+  ...storeDamageCases,
+  ...storeRangeCases
 ]

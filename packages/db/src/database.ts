@@ -2,12 +2,13 @@ import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
   AbortError, PeerClosedError, QuorumUnavailableError, TS_ZERO, UnknownProcedureError, WorkerFailedError, reconnoiter, timestampMs,
-  type Logger, type ReadConsistency, type Revocation, type Store, type SyncStatus, type Timestamp, type TxnResult, type Value
+  type Logger, type RangeRead, type ReadConsistency, type Revocation, type Store, type SyncStatus, type Timestamp, type TxnResult, type Value
 } from '@tideline/core'
 import { NetPeer, decodeSigned, encodeSigned, peerIdOf, requestJoin, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
 import { WorkerBackend } from './backend.js'
 import { claimSlot, loadIdentity, type Slot } from './identity.js'
 import { checkArgs, registryOf, type ArgsOf, type ProcedureDef, type ProcedureName, type ResultOf } from './procedures.js'
+import { changesBetween, entriesOf, matcherOf, readTarget, type Query, type QueryOptions, type SubscriptionCallback } from './queries.js'
 
 /** How a database reaches its group. */
 export interface OpenOptions<P> {
@@ -56,7 +57,7 @@ export interface CallOptions {
   readonly firstAt?: number
 }
 
-export interface ReadOptions {
+export interface ReadOptions extends QueryOptions {
   /** `strict` (default): linearizable, waits for the watermark. `snapshot`: this replica's state now, at once. */
   readonly consistency?: ReadConsistency
   readonly signal?: AbortSignal
@@ -72,6 +73,8 @@ export interface ReadResult {
   readonly ts: Timestamp
   /** Present keys only. */
   readonly values: Readonly<Record<string, Value>>
+  /** A range read's live keys and values in the range's order (absent for a list of keys). */
+  readonly entries?: ReadonlyArray<readonly [string, Value]>
 }
 
 export interface DatabaseStatus {
@@ -121,10 +124,12 @@ export interface ReconnaissanceOptions<P, K extends ProcedureName<P>> {
 }
 
 interface Subscription {
-  readonly keys: readonly string[]
-  readonly set: ReadonlySet<string>
-  readonly cb: (values: Readonly<Record<string, Value>>, ts: Timestamp) => void
+  readonly target: readonly string[] | RangeRead
+  readonly matches: (key: string) => boolean
+  readonly cb: SubscriptionCallback
   readonly onError: ((err: Error) => void) | undefined
+  /** The last result called back, by key (canonical text of each value), to tell what changed. */
+  seen: Map<string, string> | undefined
   running: boolean
   dirty: boolean
   last: Timestamp | undefined
@@ -178,7 +183,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     this.slot = slot
     this.timeoutMs = timeoutMs
     this.stopApplied = net.peer.onApplied(e => {
-      for (const s of this.subs) if (e.reset === true || e.written.some(k => s.set.has(k))) this.refresh(s)
+      for (const s of this.subs) if (e.reset === true || e.written.some(s.matches)) this.refresh(s)
     })
   }
 
@@ -237,10 +242,17 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     return await this.guardFailure(this.net.peer.revoke(targets, { timeoutMs: options.timeoutMs ?? this.timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) }))
   }
 
-  /** Reads `keys`: strict (default) at a fresh timestamp once the watermark passes it, or `snapshot` from this replica at once. */
-  async read (keys: readonly string[], options: ReadOptions = {}): Promise<ReadResult> {
+  /**
+   * Reads a list of keys, or every live key of a range (`{ prefix }` or
+   * `{ start, end }`, in key order, `limit` and `reverse` in the options;
+   * the result's `entries` keep the order): strict (default) at a fresh
+   * timestamp once the watermark passes it, or `snapshot` from this replica
+   * at once. A range read is one ordered scan of the local replica at that
+   * timestamp, so it sees no phantom: exactly the keys live there then.
+   */
+  async read (query: Query, options: ReadOptions = {}): Promise<ReadResult> {
     this.assertOpen()
-    return await this.guardFailure(this.net.peer.read(keys, {
+    return await this.guardFailure(this.net.peer.read(readTarget(query, options), {
       consistency: options.consistency ?? 'strict',
       timeoutMs: options.timeoutMs ?? this.timeoutMs,
       ...(options.signal === undefined ? {} : { signal: options.signal })
@@ -248,13 +260,17 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   }
 
   /**
-   * Calls `cb` with the values of `keys` (one consistent snapshot of this
-   * replica) now and after every evaluated run that wrote one of them; works
-   * offline, from the local replica. Returns the function that stops it.
+   * Calls `cb` with the values of a list of keys or of a range's live keys
+   * (one consistent snapshot of this replica) now and after every evaluated
+   * run that wrote one of them (for a range: any key in it), with the result
+   * in order and which keys were added, updated or removed since the last
+   * call; works offline, from the local replica. Returns the function that
+   * stops it.
    */
-  subscribe (keys: readonly string[], cb: (values: Readonly<Record<string, Value>>, ts: Timestamp) => void, options: { onError?: (err: Error) => void } = {}): () => void {
+  subscribe (query: Query, cb: SubscriptionCallback, options: QueryOptions & { onError?: (err: Error) => void } = {}): () => void {
     this.assertOpen()
-    const sub: Subscription = { keys: [...keys], set: new Set(keys), cb, onError: options.onError, running: false, dirty: false, last: undefined, idle: Promise.resolve() }
+    const target = readTarget(Array.isArray(query) ? [...(query as readonly string[])] : query, options)
+    const sub: Subscription = { target, matches: matcherOf(target), cb, onError: options.onError, seen: undefined, running: false, dirty: false, last: undefined, idle: Promise.resolve() }
     this.subs.add(sub)
     this.refresh(sub)
     return () => { this.subs.delete(sub) }
@@ -264,10 +280,13 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     if (sub.running) { sub.dirty = true; return }
     sub.running = true
     sub.dirty = false
-    sub.idle = this.net.peer.read(sub.keys, { consistency: 'snapshot' }).then(r => {
+    sub.idle = this.net.peer.read(sub.target, { consistency: 'snapshot' }).then(r => {
       if (!this.subs.has(sub) || (sub.last !== undefined && r.ts <= sub.last)) return
       sub.last = r.ts
-      sub.cb(r.values, r.ts)
+      const entries = entriesOf(sub.target, r.values, r.entries)
+      const { changes, now } = changesBetween(sub.seen, entries)
+      sub.seen = now
+      sub.cb(r.values, r.ts, { entries, changes })
     }, (err: unknown) => {
       if (this.subs.has(sub)) sub.onError?.(err as Error)
     }).finally(() => {

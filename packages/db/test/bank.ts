@@ -37,6 +37,14 @@ export const bank = defineProcedures({
       return from
     }
   },
+  /** Closes an account: its key is deleted. */
+  close: {
+    keys: (a: { name: string }) => ({ reads: [], writes: [acct(a.name)] }),
+    run (tx, a) {
+      tx.delete(acct(a.name))
+      return null
+    }
+  },
   clock: {
     keys: () => ({ reads: [], writes: [] }),
     run: () => Date.now()

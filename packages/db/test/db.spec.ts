@@ -109,6 +109,38 @@ describe('@tideline/db in Node', () => {
     await expect(db.call('deposit', { to: 'r', amount: 1 }, { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' })
   })
 
+  it('reads ranges in key order (strict and snapshot, limit, reverse); a range subscription follows inserts, updates and deletes with what changed', async () => {
+    const [x, y] = [await open(), await open()]
+    await Promise.all([x.online, y.online])
+    const updates: Array<{ keys: string[], added: readonly string[], updated: readonly string[], removed: readonly string[] }> = []
+    const stop = y.subscribe({ prefix: 'acct/q/' }, (values, _ts, u) => {
+      expect(Object.keys(values).sort()).toEqual(u.entries.map(([k]) => k))
+      updates.push({ keys: u.entries.map(([k]) => k), ...u.changes })
+    })
+    for (const to of ['q/b', 'q/a', 'q/10', 'q/c', 'qq', 'q']) await x.call('deposit', { to, amount: 1 })
+    const all = await x.read({ prefix: 'acct/q/' })
+    expect(all.entries).toEqual([['acct/q/10', INITIAL + 1], ['acct/q/a', INITIAL + 1], ['acct/q/b', INITIAL + 1], ['acct/q/c', INITIAL + 1]])
+    expect((await x.read({ start: 'acct/q/a', end: 'acct/q/c' })).entries?.map(([k]) => k)).toEqual(['acct/q/a', 'acct/q/b'])
+    expect((await x.read({ prefix: 'acct/q/' }, { reverse: true, limit: 2 })).entries?.map(([k]) => k)).toEqual(['acct/q/c', 'acct/q/b'])
+    // A subscription may skip states between two callbacks (each one is consistent): wait for this one before going on.
+    await expect.poll(() => updates[updates.length - 1]?.keys).toEqual(['acct/q/10', 'acct/q/a', 'acct/q/b', 'acct/q/c'])
+    await x.call('deposit', { to: 'q/a', amount: 5 })
+    await x.call('close', { name: 'q/b' })
+    const strict = await y.read({ prefix: 'acct/q/' })
+    expect(strict.entries).toEqual([['acct/q/10', INITIAL + 1], ['acct/q/a', INITIAL + 6], ['acct/q/c', INITIAL + 1]])
+    // y's replica has evaluated past the strict read's timestamp: a snapshot read and the subscription agree with it.
+    expect((await y.read({ prefix: 'acct/q/' }, { consistency: 'snapshot' })).entries).toEqual(strict.entries)
+    await expect.poll(() => updates[updates.length - 1]?.keys).toEqual(['acct/q/10', 'acct/q/a', 'acct/q/c'])
+    expect(updates.flatMap(u => u.added).sort()).toEqual(['acct/q/10', 'acct/q/a', 'acct/q/b', 'acct/q/c'])
+    expect(updates.flatMap(u => u.updated)).toContain('acct/q/a')
+    expect(updates.flatMap(u => u.removed)).toEqual(['acct/q/b'])
+    // Keys outside the range (acct/qq, acct/q) never show.
+    expect(updates.flatMap(u => u.keys).every(k => k.startsWith('acct/q/'))).toBe(true)
+    stop()
+    await expect(x.read({ prefix: 'acct/' }, { limit: 0 })).rejects.toMatchObject({ name: 'InvalidArgumentError' })
+    await expect(x.read({ start: 7 } as unknown as { start: string })).rejects.toMatchObject({ name: 'InvalidArgumentError' })
+  })
+
   it('reopens local-first: identity and data come back from the store, snapshot reads answer before the network', async () => {
     const store = new MemoryStore()
     const k = await key()

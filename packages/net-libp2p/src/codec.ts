@@ -33,7 +33,7 @@ function compactBatches (batches: readonly Batch[]): unknown[] {
     epoch: b.epoch,
     coordinator: b.coordinator,
     seq: b.seq,
-    thunks: b.thunks.map(t => ({ ts: t.ts, procedure: t.procedure, hash: t.hash, args: t.args, reads: t.reads, writes: t.writes, clientTxnId: t.clientTxnId, firstAt: t.firstAt, ...(t.caller === undefined ? {} : { caller: t.caller }) }))
+    thunks: b.thunks.map(t => ({ ts: t.ts, procedure: t.procedure, hash: t.hash, args: t.args, reads: t.reads, writes: t.writes, ...(t.ranges === undefined ? {} : { ranges: t.ranges }), clientTxnId: t.clientTxnId, firstAt: t.firstAt, ...(t.caller === undefined ? {} : { caller: t.caller }) }))
   }))
 }
 

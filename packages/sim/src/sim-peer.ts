@@ -1,5 +1,5 @@
 import {
-  ArrayReader, CollectingWriter, StateDigest, applyRunSync, damagedInput, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, readResult, restore, step,
+  ArrayReader, CollectingWriter, StateDigest, applyRunSync, damagedInput, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, rangeResult, readResult, restore, step,
   type Effect, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
   type ReadResult, type Revocation, type Thunk, type Value
 } from '@tideline/core'
@@ -203,7 +203,8 @@ export class SimPeer {
       case 'read-values':
         this.later(0, (): Input => {
           try {
-            return { t: 'values-read', read: e.read, result: readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) }
+            const result = e.range === undefined ? readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) : rangeResult(store.rangeSync(e.range.range, e.at, e.range), e.at)
+            return { t: 'values-read', read: e.read, result }
           } catch (err) {
             // Too old a read (below a snapshot this replica installed, or below its GC horizon) fails alone; a damaged value heals.
             if ((err as Error).name !== 'SnapshotTooOldError') return damagedInput(err, { read: e.read })

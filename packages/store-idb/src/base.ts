@@ -244,6 +244,39 @@ export class Pages {
     return out
   }
 
+  /**
+   * The snapshot's entries with keys in [start, end) (end undefined: no
+   * bound), ascending: the pages that can hold them, one get each not cached
+   * (StoreCorruptionError for a damaged page or index).
+   */
+  async within (base: IDBObjectStore, start: string, end: string | undefined): Promise<Array<[string, LatestRecord]>> {
+    if (this.empty) return []
+    if (this.lost) throw corruption('snapshot page index')
+    const from = this.pageOf(start) ?? 0
+    let to = from
+    while (to < this.firsts.length && (end === undefined || (this.firsts[to] as string) < end)) to++
+    const wanted = Array.from({ length: to - from }, (_x, i) => from + i)
+    const missing = wanted.filter(p => !this.cache.has(p))
+    const got = await all(missing.map(p => base.get(this.start + p) as IDBRequest<BasePage | undefined>))
+    const read = new Map<number, BasePage>()
+    missing.forEach((p, i) => {
+      const page = got[i]
+      if (page === undefined) return
+      if (!intact('base', this.start + p, page)) throw corruption(`snapshot page ${this.start + p} (${this.extent(p)})`)
+      read.set(p, page)
+    })
+    const out: Array<[string, LatestRecord]> = []
+    for (const p of wanted) {
+      const page = this.cache.get(p) ?? read.get(p)
+      if (page === undefined) continue
+      for (let i = 0; i < page.keys.length; i++) {
+        const key = page.keys[i] as string
+        if (key >= start && (end === undefined || key < end)) out.push([key, { ts: page.ts, value: cloneValue(page.values[i] as Value) }])
+      }
+    }
+    return out
+  }
+
   /** Every page's entries, ascending by key (StoreCorruptionError for a damaged page). */
   async each (base: IDBObjectStore, visit: (key: string, record: LatestRecord) => void): Promise<void> {
     if (this.empty) return

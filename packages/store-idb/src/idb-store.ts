@@ -1,6 +1,6 @@
 import { openDB, unwrap, type IDBPDatabase } from 'idb'
 import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, checkValue, cloneValue, importByStaging, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
-import type { Batch, BatchRange, GcResult, Outcome, SnapshotItems, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
+import type { Batch, BatchRange, GcResult, KeyRange, Outcome, RangeOptions, SnapshotItems, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { DEFAULT_VERSION_WINDOW_MS } from './constants.js'
 import { BaseLayer, type Pages, type StagedPages } from './base.js'
 import { intact, latestOf, latestRow, metaOf, recordOf, sealed } from './checks.js'
@@ -8,6 +8,7 @@ import { collect, type GcPass } from './gc.js'
 import { abort, all, completion, guard, request, rows, scan } from './requests.js'
 import { NewestReader } from './newest.js'
 import { outcomesIn } from './runs.js'
+import { rangeIn } from './range.js'
 import { ALL, SCHEMA_VERSION, type BatchRecord, type LatestRecord, type MetaRow, type Name, type RunRecord, type Schema, type TxnRow } from './schema.js'
 import { apply, type Replaced } from './settle.js'
 import { addChecks } from './upgrade.js'
@@ -295,6 +296,10 @@ export class IdbStore implements Store {
 
   async entries (below: Timestamp): Promise<Array<[string, Value]>> {
     return guard(async () => this.entriesIn(this.transaction(['latest', 'base'], 'readonly'), this.base.current, below))
+  }
+
+  async range (range: KeyRange, below: Timestamp, options?: RangeOptions): Promise<Array<[string, Value]>> {
+    return guard(async () => rangeIn(this.transaction(['latest', 'base'], 'readonly'), this.base.current, range, options, (key, newest) => this.version(key, newest, below)))
   }
 
   /** One pass over the newest versions, pages and records (and the window for keys written at or above `below`); keys come out in string order. */

@@ -1,6 +1,6 @@
 import { ClassicLevel } from 'classic-level'
-import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, importByStaging, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
-import type { Batch, BatchRange, GcResult, HeldVersion, Outcome, SnapshotItems, SnapshotReader, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
+import { StoreFailedError, StoreFormatError, TS_ZERO, VersionWindow, checkBatch, importByStaging, rangeLimit, stagedDigest, timestampPredecessor, timestampSuccessor } from '@tideline/core'
+import type { Batch, BatchRange, GcResult, HeldVersion, KeyRange, Outcome, RangeOptions, SnapshotItems, SnapshotReader, StagedDigest, Store, StoreBatch, StoreSnapshot, Timestamp, Value, Version } from '@tideline/core'
 import { TOMBSTONE, decode, encode } from './codec.js'
 import { seal, unseal, unsealed } from './checked.js'
 import { RecordFilter } from './record-filter.js'
@@ -420,6 +420,22 @@ export class LevelStore implements Store {
       const key = nameOfNameKey(k)
       const version = this.read(key, unseal(k, v), below)
       if (version?.value !== undefined) out.push([key, version.value])
+    }
+    return out
+  }
+
+  async range (range: KeyRange, below: Timestamp, options?: RangeOptions): Promise<Array<[string, Value]>> {
+    // One iterator over the newest versions in the range: the name encoding sorts as JS strings do.
+    const limit = rangeLimit(options)
+    const tag = this.gen.latest
+    const bounds = { gte: nameKey(tag, range.start), lt: range.end === undefined ? tagRange(tag).lt : nameKey(tag, range.end) }
+    const out: Array<[string, Value]> = []
+    if (range.end !== undefined && range.end <= range.start) return out
+    for await (const [k, v] of this.db.iterator({ ...bounds, reverse: options?.reverse === true })) {
+      const key = nameOfNameKey(k)
+      const version = this.read(key, unseal(k, v), below)
+      if (version?.value !== undefined) out.push([key, version.value])
+      if (out.length >= limit) break
     }
     return out
   }

@@ -1,3 +1,4 @@
+import type { KeyRange } from '../key-range.js'
 import { runRules } from '../apply.js'
 import { ClockSkewError, InvalidValueError, PeerClosedError } from '../errors.js'
 import { timestampMs } from '../timestamp.js'
@@ -21,7 +22,7 @@ import { isInstalling, isSealed, roleOf, type PeerState, type Waiter } from './s
  */
 
 /** A submission that passed its checks: the procedure's canonical name and hash, its declared keys, and its arguments' encoded size. */
-interface Checked { readonly procedure: string, readonly hash: string, readonly reads: readonly string[], readonly writes: readonly string[], readonly bytes: number }
+interface Checked { readonly procedure: string, readonly hash: string, readonly reads: readonly string[], readonly writes: readonly string[], readonly ranges?: readonly KeyRange[], readonly bytes: number }
 
 export function handleSubmit (s: PeerState, submitted: SubmitRequest, waiter: Waiter): void {
   // The peer a submission enters by dates it when its client did not (retries through other peers carry the date).
@@ -86,7 +87,7 @@ function mint (s: PeerState, req: SubmitRequest, init: Checked): void {
     return
   }
   s.minted.set(req.clientTxnId, ts)
-  coordinator.open.push({ ts, procedure: init.procedure, hash: init.hash, args: req.args, reads: init.reads, writes: init.writes, clientTxnId: req.clientTxnId, firstAt, ...(req.caller === undefined ? {} : { caller: req.caller }) })
+  coordinator.open.push({ ts, procedure: init.procedure, hash: init.hash, args: req.args, reads: init.reads, writes: init.writes, ...(init.ranges === undefined ? {} : { ranges: init.ranges }), clientTxnId: req.clientTxnId, firstAt, ...(req.caller === undefined ? {} : { caller: req.caller }) })
   coordinator.openBytes += init.bytes + 256
   count(s, 'minted')
   if (coordinator.open.length >= MAX_BATCH_THUNKS || coordinator.openBytes >= MAX_BATCH_BYTES) {

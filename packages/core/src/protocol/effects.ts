@@ -5,6 +5,7 @@ import type { Timestamp } from '../timestamp.js'
 import type { Value } from '../value.js'
 import type { Ballot, Cursor, EpochChange, Revocation, GroupConfig, ReadConsistency, ReadResult, SubmitRequest, Thunk, Batch } from '../types.js'
 import type { AcceptorState } from './meta.js'
+import type { RangeRead } from './read-state.js'
 import type { DecisionProof } from './reconfig/proof.js'
 import type { LogEvent } from './vocabulary.js'
 
@@ -74,7 +75,7 @@ export type Input =
   | { readonly t: 'start' }
   /** Public API calls; each `call` is answered by one `settle` effect. */
   | { readonly t: 'submit', readonly call: number, readonly req: SubmitRequest, readonly timeoutMs?: number | undefined }
-  | { readonly t: 'read', readonly call: number, readonly keys: readonly string[], readonly consistency: ReadConsistency, readonly timeoutMs?: number | undefined }
+  | { readonly t: 'read', readonly call: number, readonly keys: readonly string[], readonly range?: RangeRead | undefined, readonly consistency: ReadConsistency, readonly timeoutMs?: number | undefined }
   | { readonly t: 'leave', readonly call: number, readonly timeoutMs?: number | undefined }
   | { readonly t: 'revoke', readonly call: number, readonly targets: readonly Revocation[], readonly timeoutMs?: number | undefined }
   | { readonly t: 'abort', readonly call: number }
@@ -97,8 +98,8 @@ export type Effect =
   | { readonly t: 'persist', readonly batch: StoreBatch, readonly done: Completion }
   /** Evaluate and settle a run (the applier); answered by `run-applied`. */
   | { readonly t: 'apply', readonly run: readonly Thunk[], readonly base: Cursor, readonly rules: RunRules }
-  /** Read `keys` below `at`; answered by `values-read`. */
-  | { readonly t: 'read-values', readonly read: number, readonly keys: readonly string[], readonly at: Timestamp }
+  /** Read `keys` (or, with `range`, the range) below `at`; answered by `values-read`. */
+  | { readonly t: 'read-values', readonly read: number, readonly keys: readonly string[], readonly range?: RangeRead | undefined, readonly at: Timestamp }
   /** Read a coordinator's batches `from..last`; answered by `batches-read`. */
   | { readonly t: 'read-batches', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly last: number }
   /** Sign `statement` (decisionStatement) with this peer's key; answered by `decision-signed` carrying `to`, `epoch`, `ballot`. */

@@ -1,3 +1,4 @@
+import type { KeyRange } from '../key-range.js'
 import type { Timestamp } from '../timestamp.js'
 
 /** The state of reads in progress (reads.ts, confirm.ts), as plain data. */
@@ -8,6 +9,13 @@ export type ReadReply =
   | { readonly kind: 'remote', readonly to: string, readonly reqId: string }
   | { readonly kind: 'timestamp', readonly to: string, readonly reqId: string }
 
+/** What a range read asks for: the live keys of `range` at the read's timestamp, in key order (descending with `reverse`), at most `limit`. */
+export interface RangeRead {
+  readonly range: KeyRange
+  readonly limit?: number | undefined
+  readonly reverse?: boolean | undefined
+}
+
 /**
  * A read-only transaction in progress. A strict read first gets a timestamp
  * (a voter mints one and confirms its epoch; an observer asks its home
@@ -16,6 +24,8 @@ export type ReadReply =
 export interface ReadOp {
   readonly id: number
   readonly keys: readonly string[]
+  /** A range read (then `keys` is empty). */
+  readonly range?: RangeRead | undefined
   readonly reply: ReadReply
   readonly deadline: number
   /** `held`: a snapshot read that waits for a replica healing by snapshot. */

@@ -6,6 +6,8 @@ import { confirmRead } from './confirm.js'
 import { homeVoter } from './requests.js'
 import { emit, errorInfo, send, settle } from './emit.js'
 import { roleOf, type PeerState, type ReadOp, type ReadReply } from './state.js'
+import type { RangeRead } from './read-state.js'
+import type { Effect } from './effects.js'
 
 /**
  * Read-only transactions. Snapshot: at this replica's frontier, at once.
@@ -14,13 +16,16 @@ import { roleOf, type PeerState, type ReadOp, type ReadReply } from './state.js'
  * comes back as `values-read`.
  */
 
-export function startRead (s: PeerState, reply: ReadReply, keys: readonly string[], consistency: ReadConsistency, timeoutMs?: number): void {
+/** The store read of `op` at `at`. */
+const readAt = (op: ReadOp, at: Timestamp): Effect => ({ t: 'read-values', read: op.id, keys: op.keys, ...(op.range === undefined ? {} : { range: op.range }), at })
+
+export function startRead (s: PeerState, reply: ReadReply, keys: readonly string[], consistency: ReadConsistency, timeoutMs?: number, range?: RangeRead): void {
   if (s.phase === 'failed' || s.phase === 'closed') {
     answer(s, reply, undefined, new PeerClosedError(`peer ${s.id} ${s.phase === 'failed' ? `failed: ${s.failure ?? ''}` : 'closed'}`))
     return
   }
   const id = ++s.nextReadId
-  const op: ReadOp = { id, keys, reply, deadline: s.now + (timeoutMs ?? s.options.callTimeoutMs), phase: 'waiting', ts: undefined, to: '', sentAt: s.now, rereads: 0 }
+  const op: ReadOp = { id, keys, ...(range === undefined ? {} : { range }), reply, deadline: s.now + (timeoutMs ?? s.options.callTimeoutMs), phase: 'waiting', ts: undefined, to: '', sentAt: s.now, rereads: 0 }
   s.reads.set(id, op)
   if (consistency === 'snapshot') {
     // Healing, it waits for the healed state (serveReads).
@@ -30,7 +35,7 @@ export function startRead (s: PeerState, reply: ReadReply, keys: readonly string
     }
     op.ts = s.frontier
     op.phase = 'reading'
-    emit(s, { t: 'read-values', read: id, keys, at: s.frontier })
+    emit(s, readAt(op, s.frontier))
     return
   }
   getTimestamp(s, op)
@@ -104,12 +109,12 @@ export function serveReads (s: PeerState): void {
     if (op.phase === 'held') {
       op.phase = 'reading'
       op.ts = s.frontier
-      emit(s, { t: 'read-values', read: op.id, keys: op.keys, at: op.ts })
+      emit(s, readAt(op, op.ts))
       continue
     }
     if (op.phase !== 'waiting' || op.ts === undefined || op.ts >= s.frontier) continue
     op.phase = 'reading'
-    emit(s, { t: 'read-values', read: op.id, keys: op.keys, at: op.ts })
+    emit(s, readAt(op, op.ts))
   }
 }
 
@@ -130,7 +135,7 @@ export function onValuesRefused (s: PeerState, id: number, error: { readonly nam
     // strict read may take as well.
     op.rereads++
     op.ts = s.frontier
-    emit(s, { t: 'read-values', read: op.id, keys: op.keys, at: op.ts })
+    emit(s, readAt(op, op.ts))
     return
   }
   s.reads.delete(id)

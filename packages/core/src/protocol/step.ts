@@ -72,7 +72,7 @@ function handle (s: PeerState, input: Input): void {
     case 'submit':
       handleSubmit(s, input.req, { kind: 'local', call: input.call, deadline: s.now + (input.timeoutMs ?? s.options.callTimeoutMs) })
       break
-    case 'read': startRead(s, { kind: 'local', call: input.call }, input.keys, input.consistency, input.timeoutMs); break
+    case 'read': startRead(s, { kind: 'local', call: input.call }, input.keys, input.consistency, input.timeoutMs, input.range); break
     case 'leave': leave(s, input.call, input.timeoutMs); break
     case 'revoke': onRevokeRequest(s, { kind: 'local', call: input.call, deadline: s.now + (input.timeoutMs ?? s.options.callTimeoutMs) }, input.targets); break
     case 'abort':
