@@ -168,7 +168,7 @@ async function main (): Promise<number> {
     const r = await benchNet({ clients, seconds, accounts, clientNodes, profile, idleSeconds, signedCalls })
     process.stdout.write(`| txn/s | committed | aborted | failed | p50 ms | p99 ms |\n|---|---|---|---|---|---|\n`)
     process.stdout.write(`| ${r.txnPerSec.toFixed(0)} | ${r.committed} | ${r.aborted} | ${r.failed} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} |\n`)
-    process.stdout.write(`relay CPU (user+sys over the whole run): ${r.relayCpu.map(x => `relay-${x.relay} ${(x.cpuMs / 1000).toFixed(1)} s`).join(', ')}; in the measured window ${r.relayCpuMsPerTxn.toFixed(2)} ms per transaction over the 3 relays; ${r.thunksPerBatch.toFixed(1)} transactions per batch\n`)
+    process.stdout.write(`relay CPU (user+sys over the whole run): ${r.relayCpu.map(x => `relay-${x.relay} ${(x.cpuMs / 1000).toFixed(1)} s`).join(', ')}; in the measured window ${r.relayCpuMsPerTxn.toFixed(2)} ms per transaction over the 3 relays, and ${r.clientCpuMsPerTxn.toFixed(2)} ms in the clients' process (the whole machine: ${(r.relayCpuMsPerTxn + r.clientCpuMsPerTxn).toFixed(2)} ms, so ${availableParallelism()} cores allow at most ${Math.round(availableParallelism() * 1000 / (r.relayCpuMsPerTxn + r.clientCpuMsPerTxn))} txn/s); ${r.thunksPerBatch.toFixed(1)} transactions per batch\n`)
     if (r.idleCoreShare.length > 0) process.stdout.write(`idle relays (clients connected, ${idleSeconds} s, /proc): ${r.idleCoreShare.map((x, i) => `relay-${i} ${(100 * x).toFixed(2)}%`).join(', ')} of a core\n`)
     if (r.categories.length > 0) {
       process.stdout.write(`\nrelay CPU by component (self time, all relays):\n${r.categories.map(c => `  ${(100 * c.share).toFixed(1).padStart(5)}%  ${c.name}`).join('\n')}\n`)

@@ -30,6 +30,12 @@ export interface NetBenchResult {
   readonly relayCpu: Array<{ relay: number, cpuMs: number }>
   /** Relay CPU in the measured window, summed over the relays, per transaction. */
   readonly relayCpuMsPerTxn: number
+  /**
+   * This process's CPU in the measured window (the closed-loop clients and
+   * their libp2p client peers, Noise and all) per transaction: with the
+   * relays', what one transaction costs the machine.
+   */
+  readonly clientCpuMsPerTxn: number
   /** Transactions per batch the relays sealed, over the whole run. */
   readonly thunksPerBatch: number
   /** Each relay's CPU while the group sat idle (clients connected), as a share of one core. */
@@ -72,7 +78,8 @@ async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise
     const end = measureFrom + o.seconds * 1000
     const relaysCpu = async (): Promise<number[]> => await Promise.all(group.relays.map(async r => await processCpuMs(r.pid)))
     let cpuAtStart: number[] = []
-    const sampled = new Promise<void>(resolve => { setTimeout(() => { void relaysCpu().then(c => { cpuAtStart = c; resolve() }) }, WARMUP_MS) })
+    let ownAtStart: NodeJS.CpuUsage | undefined
+    const sampled = new Promise<void>(resolve => { setTimeout(() => { ownAtStart = process.cpuUsage(); void relaysCpu().then(c => { cpuAtStart = c; resolve() }) }, WARMUP_MS) })
     await Promise.all(Array.from({ length: o.clients }, async (_, c) => {
       const node = nodes[c % nodes.length] as NetClient
       let n = 0
@@ -93,6 +100,7 @@ async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise
         }
       }
     }))
+    const ownUsed = process.cpuUsage(ownAtStart)
     const cpuAtEnd = await relaysCpu()
     await sampled
     let minted = 0
@@ -115,7 +123,7 @@ async function runNet (o: NetBenchOptions, profDir: string | undefined): Promise
       const after = await relaysCpu()
       idleCoreShare = after.map((c, i) => (c - (before[i] as number)) / (o.idleSeconds * 1000))
     }
-    return { txnPerSec, committed, aborted, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), relayCpu, relayCpuMsPerTxn: loadCpuMs / Math.max(1, committed + aborted), thunksPerBatch: minted / Math.max(1, sealed), idleCoreShare, profile: [], categories: [] }
+    return { txnPerSec, committed, aborted, failed, p50Ms: quantile(latencies, 0.5), p99Ms: quantile(latencies, 0.99), relayCpu, relayCpuMsPerTxn: loadCpuMs / Math.max(1, committed + aborted), clientCpuMsPerTxn: (ownUsed.user + ownUsed.system) / 1000 / Math.max(1, committed + aborted), thunksPerBatch: minted / Math.max(1, sealed), idleCoreShare, profile: [], categories: [] }
   } finally {
     for (const n of nodes) await n.stop().catch(() => {})
     // Relays write their profiles as they exit.
