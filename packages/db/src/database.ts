@@ -1,8 +1,8 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  AbortError, PeerClosedError, QuorumUnavailableError, TS_ZERO, UnknownProcedureError, WorkerFailedError, reconnoiter, timestampMs,
-  type Logger, type RangeRead, type ReadConsistency, type Revocation, type Store, type SyncStatus, type Timestamp, type TxnResult, type Value
+  AbortError, PeerClosedError, QuorumUnavailableError, TS_ZERO, UnknownProcedureError, WorkerFailedError, declaredKeys, reconnoiter, timestampMs,
+  type DeclaredKeys, type Logger, type RangeRead, type ReadConsistency, type Revocation, type Store, type SyncStatus, type Timestamp, type TxnResult, type Value
 } from '@tideline/core'
 import { NetPeer, decodeSigned, encodeSigned, peerIdOf, requestJoin, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
 import { WorkerBackend } from './backend.js'
@@ -227,6 +227,17 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     const req = { clientTxnId: options.clientTxnId ?? randomId(), procedure: name, hash, args: checked, firstAt: options.firstAt ?? Date.now() }
     const result: TxnResult = await this.guardFailure(this.net.peer.submit(req, { timeoutMs: options.timeoutMs ?? this.timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) }))
     return result as CallResult<ResultOf<P, K>>
+  }
+
+  /**
+   * The keys a call of `name` with `args` declares (its procedure's `keys`,
+   * checked as the voters check it): what it may read and write. Throws
+   * UnknownProcedureError or ProcedureError where a call would fail so.
+   */
+  keysOf<K extends ProcedureName<P>> (name: K, args: ArgsOf<P, K>): DeclaredKeys {
+    const proc = Object.hasOwn(this.procedures, name) ? registryOf(this.procedures).procedures.get(name) : undefined
+    if (proc === undefined) throw new UnknownProcedureError(`no procedure named ${JSON.stringify(name)}`)
+    return declaredKeys(proc, args as Value)
   }
 
   /**

@@ -6,11 +6,12 @@ export { peerIdOf } from '@tideline/net-libp2p/peer'
 export { WorkerBackend } from './backend.js'
 export { webCryptoCallVerifier } from './call-verifier.js'
 export type { OpenOptions, CallOptions, ReadOptions, CallResult, ReadResult, DatabaseStatus, ReconnaissanceOptions } from './database.js'
+export { queryMatcher } from './queries.js'
 export type { Query, QueryOptions, Changes, SubscriptionUpdate, SubscriptionCallback } from './queries.js'
 export {
   TidelineError, AbortError, QuorumUnavailableError, UnknownProcedureError, ProcedureHashMismatchError, InvalidArgumentError,
   InvalidValueError, ValueTooLargeError, NotMemberError, InvalidCredentialError, PeerClosedError, StoreFailedError, WorkerFailedError,
   ReconnaissanceFailedError, DivergenceError, NondeterminismError, PermissionDeniedError, ForgedCallError
 } from '@tideline/core'
-export type { Tx, KeySets, Value, Timestamp, Revocation, MemberRole, KeyQuery, KeyRange } from '@tideline/core'
+export type { Tx, KeySets, DeclaredKeys, Value, Timestamp, Revocation, MemberRole, KeyQuery, KeyRange } from '@tideline/core'
 export { inviteDigest, decodeSigned } from '@tideline/net-libp2p/peer'

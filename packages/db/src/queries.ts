@@ -43,6 +43,11 @@ export function matcherOf (target: readonly string[] | RangeRead): (key: string)
   return key => inRange(key, range)
 }
 
+/** Whether a write to `key` can change what `query` answers (InvalidArgumentError for a bad query). */
+export function queryMatcher (query: Query, options: QueryOptions = {}): (key: string) => boolean {
+  return matcherOf(readTarget(query, options))
+}
+
 /** A read's entries in order: a range's as read, a key list's in the list's order. */
 export function entriesOf (target: readonly string[] | RangeRead, values: Readonly<Record<string, Value>>, entries: ReadonlyArray<readonly [string, Value]> | undefined): ReadonlyArray<readonly [string, Value]> {
   if (entries !== undefined) return entries

@@ -1,0 +1,4 @@
+import { serveWorker } from '@tideline/db/worker'
+import { procedures } from './procedures.js'
+
+serveWorker(procedures)
