@@ -79,12 +79,17 @@ test('useQuery over a prefix shows every tab\'s inserts, moves and deletes, ever
   }
 
   // The same order everywhere: every render of every tab shows exactly the list as of its timestamp in the
-  // group's one order of committed calls (so no tab ever showed a state another order would give).
+  // group's one order of committed calls (so no tab ever showed a state another order would give), apart
+  // from the keys it flags as speculative (its own optimistic calls in flight, shown over that state).
   const renders = await Promise.all(tabs.map(async p => await p.evaluate(() => window.reactHarness.renders())))
+  const keyOf = (row: string): string => row.slice(0, row.indexOf('='))
   for (const list of renders) {
     const withTs = list.filter(r => r.ts !== undefined)
-    expect(withTs.length).toBeGreaterThan(3)
-    for (const r of withTs) expect(r.rows, `rows at ${r.ts ?? ''}`).toEqual(rowsBelow(r.ts ?? ''))
+    expect(withTs.filter(r => r.speculative.length === 0).length).toBeGreaterThan(3)
+    for (const r of withTs) {
+      const final = (rows: string[]): string[] => rows.filter(row => !r.speculative.includes(keyOf(row)))
+      expect(final(r.rows), `rows at ${r.ts ?? ''}`).toEqual(final(rowsBelow(r.ts ?? '')))
+    }
   }
   // A tab's own calls showed as pending while in flight, and nothing is pending now; the status went loading → syncing/live → live.
   for (const list of renders) {
@@ -92,4 +97,39 @@ test('useQuery over a prefix shows every tab\'s inserts, moves and deletes, ever
     expect(list[list.length - 1]).toMatchObject({ status: 'live', pending: false })
     expect(list[0]?.status).toBe('loading')
   }
+})
+
+test('an optimistic call shows on screen before its final result; a conflicting call from another tab removes the loser\'s pending row and shows why', async ({ browser }) => {
+  const opts = { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId }
+  const tabs: Page[] = []
+  for (let i = 0; i < 2; i++) {
+    const page = await (await browser.newContext()).newPage()
+    await page.goto(harnessPage('react'))
+    await page.waitForFunction(() => window.reactHarness !== undefined)
+    await page.evaluate(async o => await window.reactHarness.open(o), opts)
+    await page.locator('#status[data-status="live"]').waitFor({ timeout: 30_000 })
+    tabs.push(page)
+  }
+  const [a, b] = tabs as [Page, Page]
+  // Both tabs add the same id at the same moment, each with its own text: each shows its own at once.
+  const at = Date.now() + 500
+  const [ra, rb] = await Promise.all([a.evaluate(async t => await window.reactHarness.race('contested', 'from a', t), at), b.evaluate(async t => await window.reactHarness.race('contested', 'from b', t), at)])
+  for (const r of [ra, rb]) {
+    expect(r.shownMs, JSON.stringify(r)).toBeDefined()
+    expect(r.shownMs as number).toBeLessThan(r.finalMs)
+  }
+  console.info(`optimistic: shown after ${ra.shownMs?.toFixed(1) ?? '-'} / ${rb.shownMs?.toFixed(1) ?? '-'} ms, final after ${ra.finalMs.toFixed(1)} / ${rb.finalMs.toFixed(1)} ms`)
+  expect([ra.status, rb.status].sort()).toEqual(['aborted', 'committed'])
+  const [winner, loser] = ra.status === 'committed' ? [a, b] : [b, a]
+  const won = ra.status === 'committed' ? 'from a' : 'from b'
+  const lost = ra.status === 'committed' ? 'from b' : 'from a'
+  // The loser's pending row gives way to the winner's, and the loser's screen says why its call did not take.
+  for (const p of [winner, loser]) await expect(p.locator('#todos li[data-key="todo/contested"]')).toHaveText(won, { timeout: 15_000 })
+  await expect(loser.locator('#add-state')).toHaveText('not added: taken')
+  await expect(loser.locator('#todos li[data-key="todo/contested"]')).toHaveAttribute('data-speculative', 'false')
+  // The loser rendered its own text as speculative first, and never showed it as final.
+  const renders = await loser.evaluate(() => window.reactHarness.renders())
+  const own = renders.filter(r => r.rows.includes(`todo/contested=${lost}`))
+  expect(own.length).toBeGreaterThan(0)
+  expect(own.every(r => r.speculative.includes('todo/contested'))).toBe(true)
 })

@@ -8,6 +8,8 @@ import { quantile } from './closed-loop.js'
 
 /** The bank procedures the browser test page uses (shared with the relays). */
 const PROCEDURES = fileURLToPath(new URL('../../../e2e/pages/db/procedures.ts', import.meta.url))
+/** The todo procedures of the React page (e2e/pages/react), for the optimistic paint. */
+const REACT_PROCEDURES = fileURLToPath(new URL('../../../e2e/pages/react/procedures.ts', import.meta.url))
 
 export interface BrowserBenchOptions {
   /** Calls in flight at once from the tab. */
@@ -16,6 +18,8 @@ export interface BrowserBenchOptions {
   /** Thunks for the worker-evaluation measurement. */
   readonly evalThunks: number
   readonly runSize: number
+  /** Sequential optimistic calls from the React page. */
+  readonly optimisticCalls: number
 }
 
 export interface BrowserBenchResult {
@@ -25,6 +29,8 @@ export interface BrowserBenchResult {
   readonly p50Ms: number
   readonly p99Ms: number
   readonly evalTxnPerSec: number
+  /** Optimistic calls from a React page (useCall, useQuery): click to the item in the DOM, to the next frame, and to the final result. */
+  readonly optimistic: { readonly calls: number, readonly shownP50: number, readonly paintP50: number, readonly paintP99: number, readonly finalP50: number, readonly finalP99: number }
   readonly chromium: string
 }
 
@@ -36,8 +42,13 @@ interface DbHarness {
   evalBench(total: number, runSize: number): Promise<{ txnPerSec: number, ms: number }>
   close(): Promise<void>
 }
+/** What the React page (e2e/pages/react) offers. */
+interface ReactHarness {
+  open(o: { peers: string[], invite: string, creator: string }): Promise<unknown>
+  optimisticLatency(n: number, prefix: string): Promise<{ shown: number[], painted: number[], final: number[] }>
+}
 // Only inside page.evaluate callbacks (they run in the page, so they may not use names from this module).
-declare const window: { dbHarness: DbHarness | undefined }
+declare const window: { dbHarness: DbHarness | undefined, reactHarness: ReactHarness | undefined }
 
 /**
  * Calls from one Chromium tab (`@tideline/db`, IndexedDB replica and
@@ -60,6 +71,7 @@ export async function benchBrowser (o: BrowserBenchOptions): Promise<BrowserBenc
     const sorted = [...run.ms].sort((a, b) => a - b)
     await page.evaluate(async () => (window.dbHarness as DbHarness).close())
     const ev = await page.evaluate(async ([n, r]) => (window.dbHarness as DbHarness).evalBench(n, r), [o.evalThunks, o.runSize] as const)
+    const optimistic = await optimisticPaint(browser, harness.url, o.optimisticCalls)
     return {
       calls: run.ms.length,
       failed: run.failed,
@@ -67,11 +79,29 @@ export async function benchBrowser (o: BrowserBenchOptions): Promise<BrowserBenc
       p50Ms: quantile(sorted, 0.5),
       p99Ms: quantile(sorted, 0.99),
       evalTxnPerSec: ev.txnPerSec,
+      optimistic,
       chromium: browser.version()
     }
   } finally {
     await browser.close()
     await harness.close()
+    await group.stop()
+  }
+}
+
+/** A group of its own for the React page's procedures; one tab, `n` optimistic adds after a warm-up. */
+async function optimisticPaint (browser: Awaited<ReturnType<typeof chromium.launch>>, url: string, n: number): Promise<BrowserBenchResult['optimistic']> {
+  const group = await startLocalGroup({ relays: 3, procedures: REACT_PROCEDURES, groupId: 'bench-react' })
+  try {
+    const page = await (await browser.newContext()).newPage()
+    await page.goto(`${url}/react/`)
+    await page.waitForFunction(() => window.reactHarness !== undefined)
+    await page.evaluate(async opts => (window.reactHarness as ReactHarness).open(opts), { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId })
+    await page.evaluate(async () => (window.reactHarness as ReactHarness).optimisticLatency(20, 'warm'))
+    const r = await page.evaluate(async c => (window.reactHarness as ReactHarness).optimisticLatency(c, 'run'), n)
+    const q = (xs: number[], p: number): number => quantile([...xs].sort((a, b) => a - b), p)
+    return { calls: r.final.length, shownP50: q(r.shown, 0.5), paintP50: q(r.painted, 0.5), paintP99: q(r.painted, 0.99), finalP50: q(r.final, 0.5), finalP99: q(r.final, 0.99) }
+  } finally {
     await group.stop()
   }
 }

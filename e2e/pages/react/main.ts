@@ -10,14 +10,14 @@ import { procedures, type Todo } from './procedures.js'
 
 type Db = Database<typeof procedures>
 type Action = 'add' | 'move' | 'remove'
-interface Render { readonly ts: string | undefined, readonly rows: string[], readonly status: QueryState['status'], readonly pending: boolean }
+interface Render { readonly ts: string | undefined, readonly rows: string[], readonly status: QueryState['status'], readonly pending: boolean, readonly speculative: readonly string[] }
 
 interface Acted { readonly status: string, readonly reason?: string, readonly ts: string }
 const state: { db?: Db, renders: Render[], act?: (action: Action, args: never) => Promise<Acted> } = { renders: [] }
 
 function List (): ReactNode {
   const [rows, q] = useQuery<Todo>({ prefix: 'todo/' })
-  const [add] = useCall('add', { db: state.db as Db })
+  const [add, added] = useCall('add', { db: state.db as Db })
   const [move] = useCall('move', { db: state.db as Db })
   const [remove] = useCall('remove', { db: state.db as Db })
   useEffect(() => {
@@ -29,11 +29,12 @@ function List (): ReactNode {
   }, [add, move, remove])
   const shown = (rows ?? []).map(([k, v]) => `${k}=${v.text}`)
   useLayoutEffect(() => {
-    state.renders.push({ ts: q.ts, rows: shown, status: q.status, pending: q.pending })
+    state.renders.push({ ts: q.ts, rows: shown, status: q.status, pending: q.pending, speculative: q.speculative })
   })
   return h('div', null,
     h('p', { id: 'status', 'data-status': q.status, 'data-pending': String(q.pending) }, `${q.status}${q.pending ? ' (pending)' : ''}`),
-    h('ul', { id: 'todos' }, (rows ?? []).map(([k, v]) => h('li', { key: k, 'data-key': k }, v.text))))
+    h('p', { id: 'add-state' }, added.status === 'aborted' ? `not added: ${added.result.reason}` : added.status),
+    h('ul', { id: 'todos' }, (rows ?? []).map(([k, v]) => h('li', { key: k, 'data-key': k, 'data-speculative': String(q.speculative.includes(k)) }, v.text))))
 }
 
 const harness = {
@@ -55,6 +56,50 @@ const harness = {
     return await state.act(action, args as never)
   },
   renders: (): Render[] => state.renders,
+  /**
+   * At wall-clock `at`, adds `id` with `text` through useCall (optimistic) and
+   * times, from the call, when the item first shows with this text (a
+   * MutationObserver on the list) and when the final result arrives.
+   */
+  async race (id: string, text: string, at: number): Promise<Acted & { shownMs: number | undefined, finalMs: number }> {
+    await new Promise(resolve => { setTimeout(resolve, Math.max(0, at - Date.now())) })
+    const list = document.getElementById('todos') as HTMLElement
+    const t0 = performance.now()
+    let shownMs: number | undefined
+    const observer = new MutationObserver(() => {
+      if (shownMs === undefined && list.querySelector(`li[data-key="todo/${id}"]`)?.textContent === text) shownMs = performance.now() - t0
+    })
+    observer.observe(list, { childList: true, subtree: true, characterData: true })
+    const r = await harness.act('add', { id, text, by: text })
+    const finalMs = performance.now() - t0
+    observer.disconnect()
+    return { ...r, shownMs, finalMs }
+  },
+  /**
+   * `n` optimistic adds one after another, each timed from the call: until
+   * the item is in the DOM (React committed it), until the next animation
+   * frame after that (painted), and until the final result.
+   */
+  async optimisticLatency (n: number, prefix: string): Promise<{ shown: number[], painted: number[], final: number[] }> {
+    const list = document.getElementById('todos') as HTMLElement
+    const out = { shown: [] as number[], painted: [] as number[], final: [] as number[] }
+    for (let i = 0; i < n; i++) {
+      const id = `${prefix}-${i}`
+      const t0 = performance.now()
+      let painted: Promise<number> | undefined
+      const observer = new MutationObserver(() => {
+        if (painted !== undefined || list.querySelector(`li[data-key="todo/${id}"]`) === null) return
+        out.shown.push(performance.now() - t0)
+        painted = new Promise(resolve => { requestAnimationFrame(() => { resolve(performance.now() - t0) }) })
+      })
+      observer.observe(list, { childList: true, subtree: true })
+      await harness.act('add', { id, text: id, by: 'bench' })
+      out.final.push(performance.now() - t0)
+      observer.disconnect()
+      if (painted !== undefined) out.painted.push(await painted)
+    }
+    return out
+  },
   /** The list as a strict read sees it, and a procedure that counts it with a declared range. */
   async strict (): Promise<{ rows: string[], counted: number }> {
     const db = state.db as Db

@@ -9,6 +9,8 @@ import { WorkerBackend } from './backend.js'
 import { claimSlot, loadIdentity, type Slot } from './identity.js'
 import { checkArgs, registryOf, type ArgsOf, type ProcedureDef, type ProcedureName, type ResultOf } from './procedures.js'
 import { changesBetween, entriesOf, matcherOf, readTarget, type Query, type QueryOptions, type SubscriptionCallback } from './queries.js'
+import { Speculations } from './speculation.js'
+import { speculate, verdictOf, type LocalResult } from './speculate.js'
 
 /** How a database reaches its group. */
 export interface OpenOptions<P> {
@@ -53,6 +55,14 @@ export interface CallOptions {
    * @default a fresh random id
    */
   readonly clientTxnId?: string
+  /**
+   * Run the procedure on this replica at once and show its writes to
+   * subscriptions (flagged pending) until the final result: the returned
+   * promise's `local` resolves with that speculative result, and the final
+   * one says whether it was `confirmed` or `corrected`.
+   * @default false
+   */
+  readonly optimistic?: boolean
   /** When retrying with your own `clientTxnId`: the time of its first attempt (`Date.now()` then). @default now */
   readonly firstAt?: number
 }
@@ -64,10 +74,13 @@ export interface ReadOptions extends QueryOptions {
   readonly timeoutMs?: number
 }
 
-/** A call's final result: the same on every replica. */
+/** A call's final result: the same on every replica (`speculation`: how an optimistic call's local result compared). */
 export type CallResult<R> =
-  | { readonly status: 'committed', readonly value: R, readonly ts: Timestamp, readonly duplicate?: boolean }
-  | { readonly status: 'aborted', readonly reason: string, readonly error: string, readonly ts: Timestamp, readonly duplicate?: boolean }
+  | { readonly status: 'committed', readonly value: R, readonly ts: Timestamp, readonly duplicate?: boolean, readonly speculation?: 'confirmed' | 'corrected' }
+  | { readonly status: 'aborted', readonly reason: string, readonly error: string, readonly ts: Timestamp, readonly duplicate?: boolean, readonly speculation?: 'confirmed' | 'corrected' }
+
+/** A call in flight: the final result, and (optimistic calls) the speculative one computed on this replica at once (undefined when it was not or could not be). */
+export type CallPromise<R> = Promise<CallResult<R>> & { readonly local: Promise<LocalResult<R> | undefined> }
 
 export interface ReadResult {
   readonly ts: Timestamp
@@ -135,9 +148,18 @@ interface Subscription {
   last: Timestamp | undefined
   /** Settles when the refresh under way (if any) has called back. */
   idle: Promise<void>
+  /** The speculations' version it last showed. */
+  shown: number
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000
+
+/** A limited range read longer by the pending writes, so that pending deletions in it cannot leave it short once applied. */
+function widened (target: readonly string[] | RangeRead, pendingWrites: number): readonly string[] | RangeRead {
+  if (Array.isArray(target) || (target as RangeRead).limit === undefined) return target
+  const r = target as RangeRead
+  return { ...r, limit: (r.limit as number) + pendingWrites }
+}
 const GENESIS_META = 'tideline/genesis'
 
 /** How long a database says `connecting` (not `offline`) after it opens, while no voter has connected yet. */
@@ -161,6 +183,10 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   private readonly slot: Slot | undefined
   private readonly timeoutMs: number
   private readonly subs = new Set<Subscription>()
+  /** Optimistic calls' expected writes, shown to subscriptions until final (speculation.ts). */
+  private readonly speculations = new Speculations()
+  /** Moves whenever the speculations change, so a subscription shows them even at an unchanged timestamp. */
+  private speculated = 0
   private readonly stopApplied: () => void
   private closed = false
   /** True from the open until a voter first connects or CONNECTING_MS passed (and only if there are peers to reach). */
@@ -183,7 +209,9 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     this.slot = slot
     this.timeoutMs = timeoutMs
     this.stopApplied = net.peer.onApplied(e => {
-      for (const s of this.subs) if (e.reset === true || e.written.some(s.matches)) this.refresh(s)
+      const passed = this.speculations.size === 0 ? [] : this.speculations.passed(e.frontier)
+      if (passed.length > 0) this.speculated++
+      for (const s of this.subs) if (e.reset === true || e.written.some(s.matches) || passed.some(s.matches)) this.refresh(s)
     })
   }
 
@@ -217,16 +245,60 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
    * QuorumUnavailableError; retry with the same `clientTxnId` to be sure it
    * applies once.
    */
-  async call<K extends ProcedureName<P>> (name: K, args: ArgsOf<P, K>, options: CallOptions = {}): Promise<CallResult<ResultOf<P, K>>> {
+  call<K extends ProcedureName<P>> (name: K, args: ArgsOf<P, K>, options: CallOptions = {}): CallPromise<ResultOf<P, K>> {
+    let told: (r: LocalResult<ResultOf<P, K>> | undefined) => void = () => {}
+    const local = new Promise<LocalResult<ResultOf<P, K>> | undefined>(resolve => { told = resolve })
+    const final = this.callFinal(name, args, options, r => { told(r) })
+    // A call that fails before any speculation still settles `local`.
+    final.then(() => { told(undefined) }, () => { told(undefined) })
+    return Object.assign(final, { local })
+  }
+
+  private async callFinal<K extends ProcedureName<P>> (name: K, args: ArgsOf<P, K>, options: CallOptions, onLocal: (r: LocalResult<ResultOf<P, K>> | undefined) => void): Promise<CallResult<ResultOf<P, K>>> {
     this.assertOpen()
     const def = Object.hasOwn(this.procedures, name) ? this.procedures[name] : undefined
-    const hash = registryOf(this.procedures).procedures.get(name)?.hash
-    if (def === undefined || hash === undefined) throw new UnknownProcedureError(`no procedure named ${JSON.stringify(name)}`)
+    const registered = registryOf(this.procedures).procedures.get(name)
+    if (def === undefined || registered === undefined) throw new UnknownProcedureError(`no procedure named ${JSON.stringify(name)}`)
     if (options.signal?.aborted === true) throw new AbortError('aborted')
     const checked = await checkArgs(name, def as ProcedureDef<unknown, unknown>, args) as Value
-    const req = { clientTxnId: options.clientTxnId ?? randomId(), procedure: name, hash, args: checked, firstAt: options.firstAt ?? Date.now() }
-    const result: TxnResult = await this.guardFailure(this.net.peer.submit(req, { timeoutMs: options.timeoutMs ?? this.timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) }))
-    return result as CallResult<ResultOf<P, K>>
+    const req = { clientTxnId: options.clientTxnId ?? randomId(), procedure: name, hash: registered.hash, args: checked, firstAt: options.firstAt ?? Date.now() }
+    let guess: LocalResult<ResultOf<P, K>> | undefined
+    let spec: number | undefined
+    if (options.optimistic === true) {
+      try {
+        const s = await speculate(this.net.peer, this.speculations, registryOf(this.procedures), registered, req)
+        guess = s.result as LocalResult<ResultOf<P, K>>
+        if (s.writes.length > 0) {
+          spec = this.speculations.add(s.writes)
+          this.speculationsChanged(this.speculations.keysOf(spec))
+        }
+      } catch {
+        // No speculation (the replica cannot read yet, or is closing): the call goes on without one.
+      }
+    }
+    onLocal(guess)
+    const keys = spec === undefined ? [] : this.speculations.keysOf(spec)
+    let result: TxnResult
+    try {
+      result = await this.guardFailure(this.net.peer.submit(req, { timeoutMs: options.timeoutMs ?? this.timeoutMs, ...(options.signal === undefined ? {} : { signal: options.signal }) }))
+    } catch (err) {
+      if (spec !== undefined && this.speculations.settle(spec, undefined)) this.speculationsChanged(keys)
+      throw err
+    }
+    if (spec !== undefined) {
+      // Aborted: nothing of it will land. Committed: kept until the replica has evaluated it (maybe already).
+      const dropped = this.speculations.settle(spec, result.status === 'committed' ? result.ts : undefined)
+      const passed = this.speculations.passed(this.net.peer.status().frontier)
+      if (dropped || passed.length > 0) this.speculationsChanged([...keys, ...passed])
+    }
+    const final = result as CallResult<ResultOf<P, K>>
+    return guess === undefined ? final : { ...final, speculation: verdictOf(guess, result) }
+  }
+
+  /** The speculations changed for `keys`: the subscriptions that show any of them read again. */
+  private speculationsChanged (keys: readonly string[]): void {
+    this.speculated++
+    for (const s of this.subs) if (keys.some(s.matches)) this.refresh(s)
   }
 
   /**
@@ -281,7 +353,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   subscribe (query: Query, cb: SubscriptionCallback, options: QueryOptions & { onError?: (err: Error) => void } = {}): () => void {
     this.assertOpen()
     const target = readTarget(Array.isArray(query) ? [...(query as readonly string[])] : query, options)
-    const sub: Subscription = { target, matches: matcherOf(target), cb, onError: options.onError, seen: undefined, running: false, dirty: false, last: undefined, idle: Promise.resolve() }
+    const sub: Subscription = { target, matches: matcherOf(target), cb, onError: options.onError, seen: undefined, running: false, dirty: false, last: undefined, idle: Promise.resolve(), shown: -1 }
     this.subs.add(sub)
     this.refresh(sub)
     return () => { this.subs.delete(sub) }
@@ -291,13 +363,20 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     if (sub.running) { sub.dirty = true; return }
     sub.running = true
     sub.dirty = false
-    sub.idle = this.net.peer.read(sub.target, { consistency: 'snapshot' }).then(r => {
-      if (!this.subs.has(sub) || (sub.last !== undefined && r.ts <= sub.last)) return
+    const version = this.speculated
+    const speculative = this.speculations.touches(sub.matches)
+    const target = speculative ? widened(sub.target, this.speculations.writes) : sub.target
+    sub.idle = this.net.peer.read(target, { consistency: 'snapshot' }).then(r => {
+      if (!this.subs.has(sub) || (sub.last !== undefined && (r.ts < sub.last || (r.ts === sub.last && version === sub.shown)))) return
       sub.last = r.ts
-      const entries = entriesOf(sub.target, r.values, r.entries)
+      sub.shown = version
+      let entries = entriesOf(sub.target, r.values, r.entries)
+      let values = r.values
+      let pending: readonly string[] = []
+      if (speculative) ({ entries, values, pending } = this.speculations.apply(sub.target, entries))
       const { changes, now } = changesBetween(sub.seen, entries)
       sub.seen = now
-      sub.cb(r.values, r.ts, { entries, changes })
+      sub.cb(values, r.ts, { entries, changes, pending })
     }, (err: unknown) => {
       if (this.subs.has(sub)) sub.onError?.(err as Error)
     }).finally(() => {

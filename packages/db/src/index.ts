@@ -5,7 +5,8 @@ export { peerIdOf } from '@tideline/net-libp2p/peer'
 /** Advanced: the page side of a database worker (a Store and a RunApplier over Comlink), e.g. for benchmarks. */
 export { WorkerBackend } from './backend.js'
 export { webCryptoCallVerifier } from './call-verifier.js'
-export type { OpenOptions, CallOptions, ReadOptions, CallResult, ReadResult, DatabaseStatus, ReconnaissanceOptions } from './database.js'
+export type { OpenOptions, CallOptions, ReadOptions, CallResult, CallPromise, ReadResult, DatabaseStatus, ReconnaissanceOptions } from './database.js'
+export type { LocalResult } from './speculate.js'
 export { queryMatcher } from './queries.js'
 export type { Query, QueryOptions, Changes, SubscriptionUpdate, SubscriptionCallback } from './queries.js'
 export {

@@ -23,6 +23,8 @@ export interface SubscriptionUpdate {
   /** The live keys and values: a range's in its order, a key list's in the list's order. */
   readonly entries: ReadonlyArray<readonly [string, Value]>
   readonly changes: Changes
+  /** Keys whose shown value (or absence) is what this tab's optimistic calls in flight expect, not yet final. */
+  readonly pending: readonly string[]
 }
 
 export type SubscriptionCallback = (values: Readonly<Record<string, Value>>, ts: Timestamp, update: SubscriptionUpdate) => void

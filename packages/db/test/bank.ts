@@ -45,6 +45,11 @@ export const bank = defineProcedures({
       return null
     }
   },
+  /** Its transaction's time: what a replica guesses before the call has a timestamp is not what it gets. */
+  stamp: {
+    keys: () => ({ reads: [], writes: [] }),
+    run: tx => tx.now()
+  },
   clock: {
     keys: () => ({ reads: [], writes: [] }),
     run: () => Date.now()

@@ -141,6 +141,36 @@ describe('@tideline/db in Node', () => {
     await expect(x.read({ start: 7 } as unknown as { start: string })).rejects.toMatchObject({ name: 'InvalidArgumentError' })
   })
 
+  it('optimistic calls: the local result at once, subscriptions show the write as pending until it is final, the final result says whether the guess held', async () => {
+    const [x] = [await open()]
+    await x.synced()
+    const seen: Array<{ value: unknown, pending: readonly string[] }> = []
+    const stop = x.subscribe(['acct/opt'], (values, _ts, u) => { seen.push({ value: values['acct/opt'], pending: u.pending }) })
+    await expect.poll(() => seen.length).toBeGreaterThan(0)
+    const call = x.call('deposit', { to: 'opt', amount: 5 }, { optimistic: true })
+    expect(await call.local).toEqual({ status: 'committed', value: INITIAL + 5, speculative: true })
+    // Shown before anything is final: the first callback with the new value flags it as pending.
+    await expect.poll(() => seen.find(s => s.value === INITIAL + 5)?.pending).toEqual(['acct/opt'])
+    const final = await call
+    expect(final).toMatchObject({ status: 'committed', value: INITIAL + 5, speculation: 'confirmed' })
+    await expect.poll(() => seen[seen.length - 1]).toEqual({ value: INITIAL + 5, pending: [] })
+    // Never shown as absent or old after the pending value appeared (no flicker back before the replica has it).
+    const first = seen.findIndex(s => s.value === INITIAL + 5)
+    expect(seen.slice(first).every(s => s.value === INITIAL + 5)).toBe(true)
+    stop()
+    // A guess that cannot hold (the transaction's time is only known once it is ordered) is reported corrected.
+    const stamped = x.call('stamp', {}, { optimistic: true })
+    expect(await stamped.local).toMatchObject({ status: 'committed', speculative: true })
+    expect(await stamped).toMatchObject({ status: 'committed', speculation: 'corrected' })
+    // An abort guessed locally is confirmed; a call that is not optimistic has no local result.
+    const short = x.call('transfer', { from: 'opt', to: 'b', amount: 10_000 }, { optimistic: true })
+    expect(await short.local).toMatchObject({ status: 'aborted', reason: 'insufficient funds' })
+    expect(await short).toMatchObject({ status: 'aborted', speculation: 'confirmed' })
+    const plain = x.call('deposit', { to: 'opt', amount: 1 })
+    expect(await plain.local).toBeUndefined()
+    expect((await plain).speculation).toBeUndefined()
+  })
+
   it('reopens local-first: identity and data come back from the store, snapshot reads answer before the network', async () => {
     const store = new MemoryStore()
     const k = await key()

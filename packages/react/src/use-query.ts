@@ -19,6 +19,8 @@ export interface QueryState {
   readonly ts: Timestamp | undefined
   /** Which keys the last change added, updated and removed. */
   readonly changes: Changes | undefined
+  /** Keys whose shown value (or absence) is what an optimistic call in flight expects, not yet final. */
+  readonly speculative: readonly string[]
   /** The last error reading the query (it keeps the last rows). */
   readonly error: Error | undefined
 }
@@ -41,7 +43,7 @@ const SYNC_RETRY_MS = 2_000
 
 /** One query's live result: a subscription to the database, kept while a component shows it. */
 class QueryStore<T> {
-  private snap: Snapshot<T> = { rows: undefined, state: { status: 'loading', pending: false, ts: undefined, changes: undefined, error: undefined } }
+  private snap: Snapshot<T> = { rows: undefined, state: { status: 'loading', pending: false, ts: undefined, changes: undefined, speculative: [], error: undefined } }
   private readonly listeners = new Set<() => void>()
   private stop: (() => void) | undefined
   private synced = false
@@ -67,7 +69,7 @@ class QueryStore<T> {
     const pending = pendingCalls(this.db)
     const unpend = pending.subscribe(() => { this.set({ pending: pending.touches(this.matches) }) })
     const unsubscribe = this.db.subscribe(this.query, (_values, ts, update) => {
-      this.snap = { rows: update.entries as Rows<T>, state: { ...this.snap.state, status: this.synced ? 'live' : 'syncing', ts, changes: update.changes, error: undefined } }
+      this.snap = { rows: update.entries as Rows<T>, state: { ...this.snap.state, status: this.synced ? 'live' : 'syncing', ts, changes: update.changes, speculative: update.pending, error: undefined } }
       this.emit()
     }, { ...this.options, onError: (error: Error) => { this.set({ error }) } })
     this.stop = () => { unpend(); unsubscribe() }
