@@ -150,6 +150,8 @@ interface Subscription {
   idle: Promise<void>
   /** The speculations' version it last showed. */
   shown: number
+  /** The replica's part of what it last showed (before pending writes), to show new speculations over at once. */
+  base: { readonly ts: Timestamp, readonly entries: ReadonlyArray<readonly [string, Value]> } | undefined
 }
 
 const DEFAULT_TIMEOUT_MS = 10_000
@@ -295,10 +297,35 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     return guess === undefined ? final : { ...final, speculation: verdictOf(guess, result) }
   }
 
-  /** The speculations changed for `keys`: the subscriptions that show any of them read again. */
+  /**
+   * The speculations changed for `keys`: the subscriptions that show any of
+   * them call back with the new ones over the replica's state they last
+   * showed, at once (nothing in the replica changed: no read needed), or,
+   * when a read is under way or a limit could need more keys, read again.
+   */
   private speculationsChanged (keys: readonly string[]): void {
     this.speculated++
-    for (const s of this.subs) if (keys.some(s.matches)) this.refresh(s)
+    for (const s of this.subs) {
+      if (!keys.some(s.matches)) continue
+      const limited = !Array.isArray(s.target) && (s.target as RangeRead).limit !== undefined
+      if (s.running || s.base === undefined || limited) this.refresh(s)
+      else this.show(s, s.base.ts, s.base.entries)
+    }
+  }
+
+  /** Calls a subscription back with the replica's `entries` at `ts` and this tab's pending writes over them. */
+  private show (sub: Subscription, ts: Timestamp, entries: ReadonlyArray<readonly [string, Value]>, read?: Readonly<Record<string, Value>>): void {
+    sub.last = ts
+    sub.shown = this.speculated
+    sub.base = { ts, entries }
+    let shown = entries
+    let values = read ?? Object.fromEntries(entries)
+    let pending: readonly string[] = []
+    // A limited range read longer for pending deletions is cut back to its limit there too.
+    if (read === undefined || this.speculations.touches(sub.matches)) ({ entries: shown, values, pending } = this.speculations.apply(sub.target, entries))
+    const { changes, now } = changesBetween(sub.seen, shown)
+    sub.seen = now
+    sub.cb(values, ts, { entries: shown, changes, pending })
   }
 
   /**
@@ -353,7 +380,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   subscribe (query: Query, cb: SubscriptionCallback, options: QueryOptions & { onError?: (err: Error) => void } = {}): () => void {
     this.assertOpen()
     const target = readTarget(Array.isArray(query) ? [...(query as readonly string[])] : query, options)
-    const sub: Subscription = { target, matches: matcherOf(target), cb, onError: options.onError, seen: undefined, running: false, dirty: false, last: undefined, idle: Promise.resolve(), shown: -1 }
+    const sub: Subscription = { target, matches: matcherOf(target), cb, onError: options.onError, seen: undefined, running: false, dirty: false, last: undefined, idle: Promise.resolve(), shown: -1, base: undefined }
     this.subs.add(sub)
     this.refresh(sub)
     return () => { this.subs.delete(sub) }
@@ -364,19 +391,10 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     sub.running = true
     sub.dirty = false
     const version = this.speculated
-    const speculative = this.speculations.touches(sub.matches)
-    const target = speculative ? widened(sub.target, this.speculations.writes) : sub.target
+    const target = this.speculations.touches(sub.matches) ? widened(sub.target, this.speculations.writes) : sub.target
     sub.idle = this.net.peer.read(target, { consistency: 'snapshot' }).then(r => {
       if (!this.subs.has(sub) || (sub.last !== undefined && (r.ts < sub.last || (r.ts === sub.last && version === sub.shown)))) return
-      sub.last = r.ts
-      sub.shown = version
-      let entries = entriesOf(sub.target, r.values, r.entries)
-      let values = r.values
-      let pending: readonly string[] = []
-      if (speculative) ({ entries, values, pending } = this.speculations.apply(sub.target, entries))
-      const { changes, now } = changesBetween(sub.seen, entries)
-      sub.seen = now
-      sub.cb(values, r.ts, { entries, changes, pending })
+      this.show(sub, r.ts, entriesOf(sub.target, r.values, r.entries), target === sub.target ? r.values : undefined)
     }, (err: unknown) => {
       if (this.subs.has(sub)) sub.onError?.(err as Error)
     }).finally(() => {

@@ -45,10 +45,10 @@ export const bank = defineProcedures({
       return null
     }
   },
-  /** Its transaction's time: what a replica guesses before the call has a timestamp is not what it gets. */
-  stamp: {
+  /** A number drawn from its transaction's timestamp: what a replica guesses before the call has one is not what it gets. */
+  draw: {
     keys: () => ({ reads: [], writes: [] }),
-    run: tx => tx.now()
+    run: tx => tx.random()
   },
   clock: {
     keys: () => ({ reads: [], writes: [] }),

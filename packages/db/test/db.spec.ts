@@ -158,8 +158,8 @@ describe('@tideline/db in Node', () => {
     const first = seen.findIndex(s => s.value === INITIAL + 5)
     expect(seen.slice(first).every(s => s.value === INITIAL + 5)).toBe(true)
     stop()
-    // A guess that cannot hold (the transaction's time is only known once it is ordered) is reported corrected.
-    const stamped = x.call('stamp', {}, { optimistic: true })
+    // A guess that cannot hold (tx.random() is seeded by the timestamp, known only once the call is ordered) is reported corrected.
+    const stamped = x.call('draw', {}, { optimistic: true })
     expect(await stamped.local).toMatchObject({ status: 'committed', speculative: true })
     expect(await stamped).toMatchObject({ status: 'committed', speculation: 'corrected' })
     // An abort guessed locally is confirmed; a call that is not optimistic has no local result.
