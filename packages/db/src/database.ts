@@ -268,7 +268,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     let spec: number | undefined
     if (options.optimistic === true) {
       try {
-        const s = await speculate(this.net.peer, this.speculations, registryOf(this.procedures), registered, req)
+        const s = await speculate(this.net.peer, this.speculations, registryOf(this.procedures), registered, req, keys => this.heldBySubscriptions(keys))
         guess = s.result as LocalResult<ResultOf<P, K>>
         if (s.writes.length > 0) {
           spec = this.speculations.add(s.writes)
@@ -311,6 +311,32 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
       if (s.running || s.base === undefined || limited) this.refresh(s)
       else this.show(s, s.base.ts, s.base.entries)
     }
+  }
+
+  /**
+   * The values of `keys` as this tab's subscriptions last showed them (the
+   * replica's part), when they hold them all: what the user saw when they
+   * acted, the basis an optimistic guess should start from, with no read
+   * from the worker (which may be busy settling a run). A subscription with
+   * no read under way or due shows what the replica holds now; one whose
+   * read is under way is at most the runs since behind, which the final
+   * result corrects if they mattered. Undefined when one is not held.
+   */
+  private heldBySubscriptions (keys: readonly string[]): Record<string, Value> | undefined {
+    const out: Record<string, Value> = {}
+    for (const key of keys) {
+      let held = false
+      for (const s of this.subs) {
+        if (s.base === undefined || !s.matches(key)) continue
+        if (!Array.isArray(s.target) && (s.target as RangeRead).limit !== undefined) continue
+        const found = s.base.entries.find(([k]) => k === key)
+        if (found !== undefined) out[key] = found[1]
+        held = true
+        break
+      }
+      if (!held) return undefined
+    }
+    return out
   }
 
   /** Calls a subscription back with the replica's `entries` at `ts` and this tab's pending writes over them. */

@@ -12,14 +12,21 @@ export type LocalResult<R> =
  * over them), as every replica will later run it at its timestamp: the same
  * procedure, the same checks. Answers the result and the writes it made.
  */
-export async function speculate (peer: Peer, pending: Speculations, registry: ProcedureRegistry, proc: RegisteredProcedure, req: SubmitRequest): Promise<{ result: LocalResult<unknown>, writes: ReadonlyArray<readonly [string, Value | undefined]> }> {
+export async function speculate (
+  peer: Peer, pending: Speculations, registry: ProcedureRegistry, proc: RegisteredProcedure, req: SubmitRequest,
+  known: (keys: readonly string[]) => Readonly<Record<string, Value>> | undefined = () => undefined
+): Promise<{ result: LocalResult<unknown>, writes: ReadonlyArray<readonly [string, Value | undefined]> }> {
   const keys = declaredKeys(proc, req.args)
   const wanted = [...new Set([...keys.reads, ...keys.writes])]
   const ranges = keys.ranges ?? []
-  const [read, ...inRanges] = await Promise.all([
-    peer.read(wanted, { consistency: 'snapshot' }),
-    ...ranges.map(async range => await peer.read({ range }, { consistency: 'snapshot' }))
-  ])
+  // Keys the page's subscriptions already hold as the replica has them now need no read from the worker.
+  const cached = ranges.length === 0 ? known(wanted) : undefined
+  const [read, ...inRanges] = cached !== undefined
+    ? [{ ts: undefined, values: cached, entries: undefined }]
+    : await Promise.all([
+      peer.read(wanted, { consistency: 'snapshot' }),
+      ...ranges.map(async range => await peer.read({ range }, { consistency: 'snapshot' }))
+    ])
   const values = pending.values(wanted, read?.values ?? {})
   const shown = ranges.map((range, i) => pending.apply({ range }, inRanges[i]?.entries ?? []).entries)
   for (const entries of shown) for (const [k, v] of entries) if (!values.has(k)) values.set(k, v)
@@ -27,7 +34,7 @@ export async function speculate (peer: Peer, pending: Speculations, registry: Pr
     const i = ranges.findIndex(r => r.start === range.start && r.end === range.end)
     return (shown[i] ?? []).map(([k]) => k)
   }
-  const ms = Math.max(Date.now(), timestampMs(read?.ts ?? makeTimestamp(0, peerTag(peer.id), 0)))
+  const ms = Math.max(Date.now(), read?.ts === undefined ? 0 : timestampMs(read.ts))
   const thunk: Thunk = {
     ts: makeTimestamp(ms, peerTag(peer.id), 0),
     epoch: 0,
