@@ -190,21 +190,15 @@ form.addEventListener('submit', e => {
   void createFromForm()
 })
 
+/** The columns and their card lists, and every card (one range subscription: no re-subscribing as lists change). */
 function subscribeBoard (d: DemoDatabase): void {
-  let stopCards: (() => void) | undefined
-  let cardKeys = ''
   d.subscribe(['board/columns', ...COLUMN_IDS.map(c => `col/${c}`)], values => {
     state.columns = (values['board/columns'] as Column[] | undefined) ?? [...DEFAULT_COLUMNS]
     state.lists = Object.fromEntries(state.columns.map(c => [c.id, (values[`col/${c.id}`] as string[] | undefined) ?? []]))
-    const ids = Object.values(state.lists).flat().toSorted()
-    if (ids.join() !== cardKeys) {
-      cardKeys = ids.join()
-      stopCards?.()
-      stopCards = d.subscribe(ids.map(id => `card/${id}`), cards => {
-        state.cards = Object.fromEntries(Object.entries(cards).map(([k, v]) => [k.slice(5), v as Card]))
-        render()
-      })
-    }
+    render()
+  })
+  d.subscribe({ prefix: 'card/' }, cards => {
+    state.cards = Object.fromEntries(Object.entries(cards).map(([k, v]) => [k.slice(5), v as Card]))
     render()
   })
 }
@@ -212,6 +206,43 @@ function subscribeBoard (d: DemoDatabase): void {
 /** Test and console hook: bulk actions the UI would need many clicks for. */
 const hook = {
   ready: false,
+  /**
+   * Adds `count` cards through the form one after another (`pnpm bench
+   * browser`), each timed from the click on "Add card": until the card is on
+   * the board, until the next animation frame (on screen), and until "Card
+   * added." (the final result).
+   */
+  async clickLatency (count: number, prefix: string): Promise<{ shown: number[], painted: number[], final: number[] }> {
+    const out = { shown: [] as number[], painted: [] as number[], final: [] as number[] }
+    for (let i = 0; i < count; i++) {
+      const text = `${prefix} ${i}`
+      while (addButton.disabled) await new Promise(resolve => { setTimeout(resolve, 1) })
+      titleInput.value = text
+      message.textContent = ''
+      let painted: Promise<number> | undefined
+      let final = 0
+      const t0 = performance.now()
+      const done = new Promise<void>(resolve => {
+        const observer = new MutationObserver(() => {
+          if (painted === undefined && [...boardEl.querySelectorAll('li.card .title')].some(e => e.textContent === text)) {
+            out.shown.push(performance.now() - t0)
+            painted = new Promise(r => { requestAnimationFrame(() => { r(performance.now() - t0) }) })
+          }
+          if (final === 0 && message.textContent === 'Card added.') {
+            final = performance.now() - t0
+            observer.disconnect()
+            resolve()
+          }
+        })
+        observer.observe(document.body, { childList: true, subtree: true, characterData: true })
+      })
+      addButton.click()
+      await done
+      out.final.push(final)
+      if (painted !== undefined) out.painted.push(await painted)
+    }
+    return out
+  },
   board () {
     return { columns: state.columns, lists: state.lists, cards: state.cards }
   },

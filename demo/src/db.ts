@@ -56,7 +56,12 @@ export async function openDemo (group: DemoGroup): Promise<DemoDatabase> {
   })
 }
 
-/** `db.call` that records this tab's latency and outcome; errors (timeouts, bad arguments) are recorded and rethrown. */
+/**
+ * `db.call` that records this tab's latency and outcome; errors (timeouts,
+ * bad arguments) are recorded and rethrown. Optimistic: the board shows the
+ * call's effect at once (its subscriptions show the expected writes until the
+ * final result), and an abort puts it back and says why.
+ */
 export async function timedCall<K extends Name> (db: DemoDatabase, name: K, args: ArgsOf<DemoProcedures, K>): Promise<CallResult<ResultOf<DemoProcedures, K>>> {
   const t0 = performance.now()
   const record = (outcome: CallSample['outcome']): void => {
@@ -64,7 +69,7 @@ export async function timedCall<K extends Name> (db: DemoDatabase, name: K, args
     if (samples.length > MAX_SAMPLES) samples.splice(0, samples.length - MAX_SAMPLES)
   }
   try {
-    const r = await db.call(name, args)
+    const r = await db.call(name, args, { optimistic: true })
     record(r.status)
     return r
   } catch (err) {

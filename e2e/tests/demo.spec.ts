@@ -286,6 +286,8 @@ test('on a phone-sized screen (390 × 844) nothing is wider than the screen and 
       expect(widths.page, `${path} scrolls sideways`).toBeLessThanOrEqual(widths.screen)
     }
     await goto(t, '/')
+    // The cards arrive from the replica a moment after the page is ready.
+    await expect(page.locator('.card .tools button').first()).toBeVisible()
     const boxes = await page.locator('.card .tools button').evaluateAll(bs => bs.map(b => { const r = b.getBoundingClientRect(); return { right: r.right, height: r.height } }))
     expect(boxes.length).toBeGreaterThan(0)
     for (const b of boxes) {

@@ -4,10 +4,16 @@ import { requireChromium } from '@tideline/e2e/support/chromium'
 import { startHarness } from '@tideline/e2e/support/harness-server'
 import { encodeSigned } from '@tideline/net-libp2p'
 import { startLocalGroup } from '@tideline/test-kit'
+import { serveDemo } from '@tideline/demo/server'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { quantile } from './closed-loop.js'
 
 /** The bank procedures the browser test page uses (shared with the relays). */
 const PROCEDURES = fileURLToPath(new URL('../../../e2e/pages/db/procedures.ts', import.meta.url))
+/** The demo's procedures, for the click-to-screen time in the demo. */
+const DEMO_PROCEDURES = fileURLToPath(new URL('../../../demo/src/procedures.ts', import.meta.url))
 /** The todo procedures of the React page (e2e/pages/react), for the optimistic paint. */
 const REACT_PROCEDURES = fileURLToPath(new URL('../../../e2e/pages/react/procedures.ts', import.meta.url))
 
@@ -22,6 +28,8 @@ export interface BrowserBenchOptions {
   readonly optimisticCalls: number
 }
 
+export interface Paint { readonly calls: number, readonly shownP50: number, readonly paintP50: number, readonly paintP99: number, readonly finalP50: number, readonly finalP99: number }
+
 export interface BrowserBenchResult {
   readonly calls: number
   readonly failed: number
@@ -30,7 +38,9 @@ export interface BrowserBenchResult {
   readonly p99Ms: number
   readonly evalTxnPerSec: number
   /** Optimistic calls from a React page (useCall, useQuery): click to the item in the DOM, to the next frame, and to the final result. */
-  readonly optimistic: { readonly calls: number, readonly shownP50: number, readonly paintP50: number, readonly paintP99: number, readonly finalP50: number, readonly finalP99: number }
+  readonly optimistic: Paint
+  /** The demo app: a click on "Add card" to the card on the board, to the next frame, and to the final result. */
+  readonly demo: Paint
   readonly chromium: string
 }
 
@@ -72,6 +82,7 @@ export async function benchBrowser (o: BrowserBenchOptions): Promise<BrowserBenc
     await page.evaluate(async () => (window.dbHarness as DbHarness).close())
     const ev = await page.evaluate(async ([n, r]) => (window.dbHarness as DbHarness).evalBench(n, r), [o.evalThunks, o.runSize] as const)
     const optimistic = await optimisticPaint(browser, harness.url, o.optimisticCalls)
+    const demo = await demoPaint(browser, o.optimisticCalls)
     return {
       calls: run.ms.length,
       failed: run.failed,
@@ -80,6 +91,7 @@ export async function benchBrowser (o: BrowserBenchOptions): Promise<BrowserBenc
       p99Ms: quantile(sorted, 0.99),
       evalTxnPerSec: ev.txnPerSec,
       optimistic,
+      demo,
       chromium: browser.version()
     }
   } finally {
@@ -90,7 +102,7 @@ export async function benchBrowser (o: BrowserBenchOptions): Promise<BrowserBenc
 }
 
 /** A group of its own for the React page's procedures; one tab, `n` optimistic adds after a warm-up. */
-async function optimisticPaint (browser: Awaited<ReturnType<typeof chromium.launch>>, url: string, n: number): Promise<BrowserBenchResult['optimistic']> {
+async function optimisticPaint (browser: Awaited<ReturnType<typeof chromium.launch>>, url: string, n: number): Promise<Paint> {
   const group = await startLocalGroup({ relays: 3, procedures: REACT_PROCEDURES, groupId: 'bench-react' })
   try {
     const page = await (await browser.newContext()).newPage()
@@ -99,9 +111,39 @@ async function optimisticPaint (browser: Awaited<ReturnType<typeof chromium.laun
     await page.evaluate(async opts => (window.reactHarness as ReactHarness).open(opts), { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId })
     await page.evaluate(async () => (window.reactHarness as ReactHarness).optimisticLatency(20, 'warm'))
     const r = await page.evaluate(async c => (window.reactHarness as ReactHarness).optimisticLatency(c, 'run'), n)
-    const q = (xs: number[], p: number): number => quantile([...xs].sort((a, b) => a - b), p)
-    return { calls: r.final.length, shownP50: q(r.shown, 0.5), paintP50: q(r.painted, 0.5), paintP99: q(r.painted, 0.99), finalP50: q(r.final, 0.5), finalP99: q(r.final, 0.99) }
+    return paintOf(r)
   } finally {
     await group.stop()
+  }
+}
+
+function paintOf (r: { shown: number[], painted: number[], final: number[] }): Paint {
+  const q = (xs: number[], p: number): number => quantile([...xs].sort((a, b) => a - b), p)
+  return { calls: r.final.length, shownP50: q(r.shown, 0.5), paintP50: q(r.painted, 0.5), paintP99: q(r.painted, 0.99), finalP50: q(r.final, 0.5), finalP99: q(r.final, 0.99) }
+}
+
+/**
+ * The demo app as `pnpm demo` serves it (its own group, signed calls): `n`
+ * cards added through the form one after another, each timed from the click
+ * on "Add card" until the card is on the board (a MutationObserver), the
+ * next animation frame, and the "Card added." message (the final result).
+ */
+async function demoPaint (browser: Awaited<ReturnType<typeof chromium.launch>>, n: number): Promise<Paint> {
+  const group = await startLocalGroup({ relays: 3, procedures: DEMO_PROCEDURES, groupId: 'bench-demo', signedCalls: true })
+  const outDir = await mkdtemp(join(tmpdir(), 'tideline-bench-demo-'))
+  const app = await serveDemo({ group: { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId, genesis: encodeSigned(group.genesis) }, outDir })
+  try {
+    const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage()
+    await page.goto(app.url)
+    await page.waitForFunction(() => (window as unknown as { demo?: { ready: boolean } }).demo?.ready === true, undefined, { timeout: 60_000 })
+    await page.locator('#conn').filter({ hasText: /^online/ }).waitFor({ timeout: 60_000 })
+    const once = async (count: number, prefix: string): Promise<{ shown: number[], painted: number[], final: number[] }> =>
+      await page.evaluate(async ([c, p]) => await (window as unknown as { demo: { clickLatency: (c: number, p: string) => Promise<{ shown: number[], painted: number[], final: number[] }> } }).demo.clickLatency(c, p), [count, prefix] as const)
+    await once(10, 'warm-up')
+    return paintOf(await once(n, 'card'))
+  } finally {
+    await app.close()
+    await group.stop()
+    await rm(outDir, { recursive: true, force: true })
   }
 }
