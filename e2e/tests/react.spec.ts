@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import { expect, test, type Page } from '@playwright/test'
+import { expect, test, type Browser, type Page } from '@playwright/test'
 import { encodeSigned } from '@tideline/net-libp2p'
 import { startLocalGroup, type ProcessGroup } from '@tideline/test-kit'
 import { harnessPage } from '../support/harness-url.js'
@@ -19,6 +19,21 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   await group?.stop()
 })
+
+/** `n` tabs in separate contexts, each with the React page open on the group and its query live. */
+async function openTabs (browser: Browser, n: number): Promise<Page[]> {
+  const opts = { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId }
+  const tabs: Page[] = []
+  for (let i = 0; i < n; i++) {
+    const page = await (await browser.newContext()).newPage()
+    await page.goto(harnessPage('react'))
+    await page.waitForFunction(() => window.reactHarness !== undefined)
+    await page.evaluate(async o => await window.reactHarness.open(o), opts)
+    await page.locator('#status[data-status="live"]').waitFor({ timeout: 30_000 })
+    tabs.push(page)
+  }
+  return tabs
+}
 
 type Action = 'add' | 'move' | 'remove'
 interface Act { readonly status: string, readonly reason?: string, readonly ts: string }
@@ -46,16 +61,7 @@ function rowsBelow (ts: string): string[] {
 }
 
 test('useQuery over a prefix shows every tab\'s inserts, moves and deletes, every render the list as of its timestamp in the group\'s one order', async ({ browser }) => {
-  const opts = { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId }
-  const tabs: Page[] = []
-  for (let i = 0; i < 3; i++) {
-    const page = await (await browser.newContext()).newPage()
-    await page.goto(harnessPage('react'))
-    await page.waitForFunction(() => window.reactHarness !== undefined)
-    await page.evaluate(async o => await window.reactHarness.open(o), opts)
-    await page.locator('#status[data-status="live"]').waitFor({ timeout: 30_000 })
-    tabs.push(page)
-  }
+  const tabs = await openTabs(browser, 3)
 
   // Every tab inserts its own items, then all tabs move and delete concurrently, some on the same items.
   await Promise.all(tabs.map(async (p, i) => { for (let j = 0; j < 4; j++) expect((await act(p, 'add', { id: `${i}-${j}`, text: `item ${i}.${j}`, by: `tab ${i}` })).status).toBe('committed') }))
@@ -100,16 +106,7 @@ test('useQuery over a prefix shows every tab\'s inserts, moves and deletes, ever
 })
 
 test('an optimistic call shows on screen before its final result; a conflicting call from another tab removes the loser\'s pending row and shows why', async ({ browser }) => {
-  const opts = { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId }
-  const tabs: Page[] = []
-  for (let i = 0; i < 2; i++) {
-    const page = await (await browser.newContext()).newPage()
-    await page.goto(harnessPage('react'))
-    await page.waitForFunction(() => window.reactHarness !== undefined)
-    await page.evaluate(async o => await window.reactHarness.open(o), opts)
-    await page.locator('#status[data-status="live"]').waitFor({ timeout: 30_000 })
-    tabs.push(page)
-  }
+  const tabs = await openTabs(browser, 2)
   const [a, b] = tabs as [Page, Page]
   // Both tabs add the same id at the same moment, each with its own text: each shows its own at once.
   const at = Date.now() + 500

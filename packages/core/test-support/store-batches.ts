@@ -1,4 +1,5 @@
 import { makeTimestamp, peerTag, type Batch, type Thunk, type Timestamp, type Value } from '../src/index.js'
+import type { StoreFactory, StoreHandle } from './store-compliance-cases.js'
 
 /** Thunks and batches the store suites write. */
 export const tag = peerTag('v0')
@@ -30,3 +31,14 @@ export function batchOf (seq: number, ns: readonly number[], opts: { coordinator
   return { epoch, coordinator, seq, thunks: ns.map((n, index) => thunkAt(n, { coordinator, epoch, seq, index, ...(opts.args === undefined ? {} : { args: opts.args(n) }) })) }
 }
 
+
+/** Opens a fresh store, runs `fn`, then closes and cleans up whatever happens. */
+export async function withStore (factory: StoreFactory, fn: (h: StoreHandle) => Promise<void>): Promise<void> {
+  const h = await factory.open()
+  try {
+    await fn(h)
+  } finally {
+    await h.store.close().catch(() => {})
+    await h.cleanup?.()
+  }
+}

@@ -23,7 +23,7 @@ export interface StoreHandle {
   readonly cleanup?: () => Promise<void>
 }
 
-import { tag, tagB, tsAt, thunkAt, batchOf } from './store-batches.js'
+import { tag, tagB, tsAt, thunkAt, batchOf, withStore } from './store-batches.js'
 import { storeDamageCases } from './store-damage-cases.js'
 import { storeRangeCases } from './store-range-cases.js'
 
@@ -41,16 +41,6 @@ export interface ComplianceCase {
   run(factory: StoreFactory): Promise<void>
 }
 
-/** Opens a fresh store, runs `fn`, then closes and cleans up whatever happens. */
-async function withStore (factory: StoreFactory, fn: (h: StoreHandle) => Promise<void>): Promise<void> {
-  const h = await factory.open()
-  try {
-    await fn(h)
-  } finally {
-    await h.store.close().catch(() => {})
-    await h.cleanup?.()
-  }
-}
 
 /** A read's version, or 'too old' when the store refused it with SnapshotTooOldError (it holds no versions that far back). */
 async function versionOrTooOld (p: Promise<Version | undefined>): Promise<Version | undefined | 'too old'> {

@@ -1,8 +1,8 @@
 import { expect } from 'chai'
 import fc from 'fast-check'
 import { TS_INFINITY, inRange, keyRangeOf, type KeyQuery, type RangeOptions, type Store, type Value } from '../src/index.js'
-import { batchOf, tsAt } from './store-batches.js'
-import type { ComplianceCase, StoreFactory, StoreHandle } from './store-compliance-cases.js'
+import { batchOf, tsAt, withStore } from './store-batches.js'
+import type { ComplianceCase } from './store-compliance-cases.js'
 
 /*
  * Range reads (`Store.range`): the live keys of a key range at a timestamp,
@@ -12,16 +12,6 @@ import type { ComplianceCase, StoreFactory, StoreHandle } from './store-complian
 
 const settled = (n: number, writes: Array<[string, Value | undefined]>) =>
   ({ ts: tsAt(n), outcome: { status: 'committed' as const, value: null }, writes })
-
-async function withStore (factory: StoreFactory, fn: (h: StoreHandle) => Promise<void>): Promise<void> {
-  const h = await factory.open()
-  try {
-    await fn(h)
-  } finally {
-    await h.store.close().catch(() => {})
-    await h.cleanup?.()
-  }
-}
 
 /**
  * Keys whose order differs between UTF-16 code units (JS, IndexedDB) and code
