@@ -2,6 +2,7 @@ import type { Value } from './value.js'
 import type { Ballot, Revocation, Cursor, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry } from './types.js'
 import type { Timestamp } from './timestamp.js'
 import type { DecisionProof } from './protocol/reconfig/proof.js'
+import type { RangeRead } from './protocol/read-state.js'
 
 /**
  * Messages peers exchange. The core only produces and consumes these plain
@@ -22,7 +23,7 @@ export type Message =
   | { readonly t: 'submit'; readonly req: SubmitRequest; readonly replyTo: string }
   | { readonly t: 'submit-rep'; readonly clientTxnId: string; readonly result?: TxnResult; readonly error?: { readonly name: string; readonly message: string } }
   /** A read-only transaction; answer `replyTo` with read-rep. */
-  | { readonly t: 'read'; readonly reqId: string; readonly keys: readonly string[]; readonly consistency: ReadConsistency; readonly replyTo: string }
+  | { readonly t: 'read'; readonly reqId: string; readonly keys: readonly string[]; readonly range?: RangeRead; readonly consistency: ReadConsistency; readonly replyTo: string }
   | { readonly t: 'read-rep'; readonly reqId: string; readonly result?: ReadResult; readonly error?: { readonly name: string; readonly message: string } }
   /** Observer → voter: mint a read timestamp (strict reads). */
   | { readonly t: 'ts-req'; readonly reqId: string }

@@ -44,3 +44,18 @@ export function signature (x: unknown, what: string): void {
   const sig = str(x, what, 512)
   if (sig.length === 0 || sig.length > 512 || sig.length % 2 !== 0 || !/^[0-9a-f]+$/.test(sig)) fail(`${what} must be an even number (at most 512) of lowercase hex digits`)
 }
+
+/** A key range `{ start, end? }`: strings of at most MAX_KEY chars (the start may be empty: from the first key). */
+export function keyRange (x: unknown, what: string): void {
+  const r = obj(x, what)
+  if (typeof r.start !== 'string' || r.start.length > MAX_KEY) fail(`${what}.start must be a string of at most ${MAX_KEY} chars`)
+  if (r.end !== undefined && (typeof r.end !== 'string' || r.end.length > MAX_KEY)) fail(`${what}.end must be a string of at most ${MAX_KEY} chars, or absent`)
+}
+
+/** A range read `{ range, limit?, reverse? }`. */
+export function rangeRead (x: unknown, what: string): void {
+  const r = obj(x, what)
+  keyRange(r.range, `${what}.range`)
+  if (r.limit !== undefined) int(r.limit, `${what}.limit`, 1)
+  if (r.reverse !== undefined && typeof r.reverse !== 'boolean') fail(`${what}.reverse must be a boolean`)
+}

@@ -1,5 +1,5 @@
 import { InvalidMessageError } from './errors.js'
-import { arr, fail, int, keys, MAX_KEY, obj, signature, str, ts } from './validate-basics.js'
+import { arr, fail, int, keyRange, keys, MAX_KEY, obj, rangeRead, signature, str, ts } from './validate-basics.js'
 import type { Message } from './messages.js'
 import { isTimestamp } from './timestamp.js'
 import { checkValue } from './value.js'
@@ -29,13 +29,7 @@ function thunk (x: unknown, limits: Required<MessageLimits>): Record<string, unk
   if (t.caller !== undefined) caller(t.caller, 'thunk.caller')
   keys(t.reads, 'thunk.reads', limits.maxKeys)
   keys(t.writes, 'thunk.writes', limits.maxKeys)
-  if (t.ranges !== undefined) {
-    for (const r of arr(t.ranges, 'thunk.ranges', limits.maxKeys)) {
-      const range = obj(r, 'thunk.ranges[]')
-      str(range.start, 'thunk.ranges[].start', MAX_KEY)
-      if (range.end !== undefined) str(range.end, 'thunk.ranges[].end', MAX_KEY)
-    }
-  }
+  if (t.ranges !== undefined) for (const r of arr(t.ranges, 'thunk.ranges', limits.maxKeys)) keyRange(r, 'thunk.ranges[]')
   try {
     checkValue(t.args, limits.maxValueBytes)
   } catch (err) {
@@ -285,6 +279,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
     case 'read':
       str(m.reqId, 'reqId')
       keys(m.keys, 'keys', limits.maxKeys)
+      if (m.range !== undefined) rangeRead(m.range, 'range')
       if (m.consistency !== 'strict' && m.consistency !== 'snapshot') fail('consistency')
       str(m.replyTo, 'replyTo')
       break
@@ -294,6 +289,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
         const r = obj(m.result, 'result')
         ts(r.ts, 'result.ts')
         obj(r.values, 'result.values')
+        if (r.entries !== undefined) for (const e of arr(r.entries, 'result.entries', Infinity)) if (!Array.isArray(e) || e.length !== 2 || typeof e[0] !== 'string') fail('result.entries must be [key, value] pairs')
       }
       errorField(m.error)
       break

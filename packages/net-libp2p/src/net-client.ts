@@ -3,8 +3,8 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import {
-  AbortError, QuorumUnavailableError, ValueTooLargeError, errorFromInfo, signCall, validateMessage,
-  type DecisionSigner, type Message, type ReadConsistency, type Revocation, type ReadResult, type SubmitRequest, type TxnResult
+  AbortError, QuorumUnavailableError, ValueTooLargeError, checkRangeRead, errorFromInfo, isKeyList, signCall, validateMessage,
+  type DecisionSigner, type Message, type RangeRead, type ReadConsistency, type Revocation, type ReadResult, type SubmitRequest, type TxnResult
 } from '@tideline/core'
 import { peerIdOf } from './addresses.js'
 import { createNodeLibp2p, type TidelineLibp2p } from './node.js'
@@ -218,11 +218,16 @@ export class NetClient {
     return this.attempt(this.calls, req.clientTxnId, options.signal, undefined, to => { this.transport.send(to, message) })
   }
 
-  /** Reads through any voter (or only `voter`, to see that replica's state). */
-  async read (keys: readonly string[], consistency: ReadConsistency = 'strict', options: { signal?: AbortSignal, voter?: string } = {}): Promise<ReadResult> {
+  /**
+   * Reads keys, or a range (`{ range: { start, end? }, limit?, reverse? }`:
+   * the result's `entries` in order), through any voter (or only `voter`, to
+   * see that replica's state).
+   */
+  async read (keys: readonly string[] | RangeRead, consistency: ReadConsistency = 'strict', options: { signal?: AbortSignal, voter?: string } = {}): Promise<ReadResult> {
     const reqId = `${this.id.slice(-8)}-${this.nextRead++}`
+    const what = isKeyList(keys) ? { keys } : { keys: [], range: checkRangeRead(keys) }
     return this.attempt(this.reads, reqId, options.signal, options.voter, to => {
-      this.transport.send(to, { t: 'read', reqId, keys, consistency, replyTo: this.id })
+      this.transport.send(to, { t: 'read', reqId, ...what, consistency, replyTo: this.id })
     })
   }
 

@@ -78,6 +78,12 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
     const read = await client.read(ACCOUNTS.map(a => `acct/${a}`))
     const total = ACCOUNTS.reduce((sum, a) => sum + ((read.values[`acct/${a}`] as number | undefined) ?? INITIAL), 0)
     expect(total).toBe(INITIAL * ACCOUNTS.length)
+    // The same through a range read over the wire: the accounts in key order, the same balances.
+    const ranged = await client.read({ range: { start: 'acct/', end: 'acct0' } })
+    expect(ranged.entries?.map(([k]) => k)).toEqual(Object.keys(read.values).sort())
+    expect(ranged.entries?.map(([k, v]) => [k, v])).toEqual(Object.entries(read.values).sort(([x], [y]) => (x < y ? -1 : 1)))
+    const lastTwo = await client.read({ range: { start: 'acct/' }, limit: 2, reverse: true }, 'snapshot')
+    expect(lastTwo.entries?.map(([k]) => k)).toEqual(Object.keys(read.values).sort().reverse().slice(0, 2))
     // Every replica evaluates the same history: same digest once all caught up.
     await expect.poll(() => new Set(voters.map(v => `${v.peer.status().evaluated}:${v.peer.status().digest}`)).size, { timeout: 10_000 }).toBe(1)
     expect(voters[0]?.peer.status().evaluated).toBeGreaterThanOrEqual(results.length)

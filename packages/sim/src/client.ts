@@ -9,8 +9,12 @@ export type Intent =
   | { readonly kind: 'list', readonly mops: readonly ListMopArgs[] }
   | { readonly kind: 'transfer', readonly from: string, readonly to: string, readonly amount: number }
   | { readonly kind: 'bank-read', readonly consistency: 'strict' | 'snapshot' }
-  /** A read-only transaction over list keys, through the read API. */
-  | { readonly kind: 'list-read', readonly keys: readonly string[], readonly consistency: 'strict' | 'snapshot' }
+  /**
+   * A read-only transaction over list keys, through the read API; with
+   * `range`, a range read of the list keys from `start` up to `end` (`keys`
+   * are then every list key in it, recorded read as they were or as empty).
+   */
+  | { readonly kind: 'list-read', readonly keys: readonly string[], readonly range?: { readonly start: string, readonly end?: string, readonly reverse: boolean }, readonly consistency: 'strict' | 'snapshot' }
 
 export interface ClientInit {
   readonly id: string
@@ -89,7 +93,10 @@ export class SimClient {
     const i = c.intent
     if (i.kind === 'bank-read' || i.kind === 'list-read') {
       const keys = i.kind === 'bank-read' ? this.init.accounts.map(accountKey) : i.keys.map(listKey)
-      this.init.send(to, { t: 'read', reqId: c.token, keys, consistency: i.consistency, replyTo: this.init.id })
+      const range = i.kind === 'list-read' && i.range !== undefined
+        ? { range: { start: listKey(i.range.start), ...(i.range.end === undefined ? {} : { end: listKey(i.range.end) }) }, reverse: i.range.reverse }
+        : undefined
+      this.init.send(to, range === undefined ? { t: 'read', reqId: c.token, keys, consistency: i.consistency, replyTo: this.init.id } : { t: 'read', reqId: c.token, keys: [], range, consistency: i.consistency, replyTo: this.init.id })
     } else {
       const procedure = i.kind === 'list' ? 'listTxn' : 'transfer'
       const args = (i.kind === 'list' ? { mops: i.mops } : { from: i.from, to: i.to, amount: i.amount }) as unknown as Value
@@ -133,6 +140,14 @@ export class SimClient {
     const c = this.current as NonNullable<SimClient['current']>
     const i = c.intent
     if (i.kind === 'list-read') {
+      if (i.range !== undefined) {
+        // A range read answers its keys in order (descending when reversed), and only keys inside it.
+        const got = (result.entries ?? []).map(([k]) => k)
+        const sorted = [...got].sort()
+        if (i.range.reverse) sorted.reverse()
+        const inside = new Set(i.keys.map(listKey))
+        if (got.join('\n') !== sorted.join('\n') || got.some(k => !inside.has(k))) throw new Error(`range read ${JSON.stringify(i.range)} answered ${JSON.stringify(got)}`)
+      }
       const mops: ListMop[] = i.keys.map(k => ({ f: 'r', key: k, value: (result.values[listKey(k)] as number[] | undefined) ?? [] }))
       this.init.record({ kind: 'list', mops, ...this.base('ok', i.consistency === 'strict') }, true)
       this.pause()

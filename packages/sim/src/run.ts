@@ -347,8 +347,18 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     remaining--
     const roll = workRng.next()
     if (roll < 0.1) {
+      const consistency = workRng.chance(0.7) ? 'strict' : 'snapshot'
+      if (workRng.chance(0.5)) {
+        // A range of the list keys (every key in it read, present or not: a phantom or a lost key shows as a wrong read).
+        const a = workRng.int(0, listKeys.length - 1)
+        const b = workRng.int(a + 1, listKeys.length)
+        const start = listKeys[a] as string
+        const end = listKeys[b]
+        const keys = listKeys.filter(k => k >= start && (end === undefined || k < end))
+        return { kind: 'list-read', keys, range: { start, ...(end === undefined ? {} : { end }), reverse: workRng.chance(0.5) }, consistency }
+      }
       const keys = [...new Set([workRng.pick(listKeys), workRng.pick(listKeys), workRng.pick(listKeys)])]
-      return { kind: 'list-read', keys, consistency: workRng.chance(0.7) ? 'strict' : 'snapshot' }
+      return { kind: 'list-read', keys, consistency }
     }
     if (roll < 0.55) {
       const mops: ListMopArgs[] = []

@@ -119,7 +119,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       else if (m.error !== undefined && m.error.name !== 'QuorumUnavailableError') rejectWaiters(s, m.clientTxnId, errorFromInfo(m.error))
       break
     case 'read':
-      if (!revokedPeer(s.config, from)) startRead(s, { kind: 'remote', to: m.replyTo, reqId: m.reqId }, m.keys, m.consistency)
+      if (!revokedPeer(s.config, from)) startRead(s, { kind: 'remote', to: m.replyTo, reqId: m.reqId }, m.keys, m.consistency, undefined, m.range)
       else count(s, 'revoked-refused')
       break
     case 'ts-req':
