@@ -190,16 +190,28 @@ form.addEventListener('submit', e => {
   void createFromForm()
 })
 
+let renderQueued = false
+
+/** One redraw for everything the subscriptions report in one turn (an optimistic call changes a list and a card at once). */
+function renderSoon (): void {
+  if (renderQueued) return
+  renderQueued = true
+  queueMicrotask(() => {
+    renderQueued = false
+    render()
+  })
+}
+
 /** The columns and their card lists, and every card (one range subscription: no re-subscribing as lists change). */
 function subscribeBoard (d: DemoDatabase): void {
   d.subscribe(['board/columns', ...COLUMN_IDS.map(c => `col/${c}`)], values => {
     state.columns = (values['board/columns'] as Column[] | undefined) ?? [...DEFAULT_COLUMNS]
     state.lists = Object.fromEntries(state.columns.map(c => [c.id, (values[`col/${c.id}`] as string[] | undefined) ?? []]))
-    render()
+    renderSoon()
   })
   d.subscribe({ prefix: 'card/' }, cards => {
     state.cards = Object.fromEntries(Object.entries(cards).map(([k, v]) => [k.slice(5), v as Card]))
-    render()
+    renderSoon()
   })
 }
 

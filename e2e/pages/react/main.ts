@@ -14,6 +14,9 @@ interface Render { readonly ts: string | undefined, readonly rows: string[], rea
 
 interface Acted { readonly status: string, readonly reason?: string, readonly ts: string }
 const state: { db?: Db, renders: Render[], act?: (action: Action, args: never) => Promise<Acted> } = { renders: [] }
+/** Settles once the list component is mounted and its calls can be made. */
+let mounted: () => void = () => {}
+const ready = new Promise<void>(resolve => { mounted = resolve })
 
 function List (): ReactNode {
   const [rows, q] = useQuery<Todo>({ prefix: 'todo/' })
@@ -26,6 +29,7 @@ function List (): ReactNode {
       const r = await (call as (a: never) => Promise<{ status: string, reason?: string, ts: string }>)(args)
       return r.status === 'aborted' ? { status: r.status, reason: r.reason ?? '', ts: r.ts } : { status: r.status, ts: r.ts }
     }
+    mounted()
   }, [add, move, remove])
   const shown = (rows ?? []).map(([k, v]) => `${k}=${v.text}`)
   useLayoutEffect(() => {
@@ -49,6 +53,7 @@ const harness = {
       timeoutMs: 30_000
     })
     createRoot(document.getElementById('root') as HTMLElement).render(h(TidelineProvider, { db: state.db }, h(List)))
+    await ready
     return state.db.id
   },
   async act (action: Action, args: Record<string, string>): Promise<Acted> {
