@@ -122,6 +122,16 @@ function paintOf (r: { shown: number[], painted: number[], final: number[] }): P
   return { calls: r.final.length, shownP50: q(r.shown, 0.5), paintP50: q(r.painted, 0.5), paintP99: q(r.painted, 0.99), finalP50: q(r.final, 0.5), finalP99: q(r.final, 0.99) }
 }
 
+/** The demo's click-to-screen time alone (`pnpm bench browser --only demo`), for comparing changes to the demo. */
+export async function benchDemoPaint (n: number): Promise<Paint & { chromium: string }> {
+  const browser = await chromium.launch(requireChromium(() => chromium.executablePath()))
+  try {
+    return { ...await demoPaint(browser, n), chromium: browser.version() }
+  } finally {
+    await browser.close()
+  }
+}
+
 /**
  * The demo app as `pnpm demo` serves it (its own group, signed calls): `n`
  * cards added through the form one after another, each timed from the click

@@ -1,7 +1,7 @@
 import { benchCore, benchCoreThreaded } from './core.js'
 import { benchStores } from './store.js'
 import { benchNet } from './net.js'
-import { benchBrowser } from './browser.js'
+import { benchBrowser, benchDemoPaint } from './browser.js'
 import { availableParallelism } from 'node:os'
 import { WORKLOADS, benchVsEtcd, type WorkloadName } from './vs-etcd.js'
 import { benchScaling, scalingLine, scalingTable, writeScalingReport } from './scaling.js'
@@ -133,6 +133,11 @@ async function main (): Promise<number> {
     const evalThunks = option(args, 'eval-thunks', 20_000)
     const runSize = option(args, 'run-size', 256)
     const optimisticCalls = option(args, 'optimistic-calls', 100)
+    if (args.includes('--only') && args[args.indexOf('--only') + 1] === 'demo') {
+      const d = await benchDemoPaint(optimisticCalls)
+      process.stdout.write(`demo, "Add card" (${d.calls} clicks, Chromium ${d.chromium}): on the board p50 ${d.shownP50.toFixed(1)} ms; first frame after it p50 ${d.paintP50.toFixed(1)} ms, p99 ${d.paintP99.toFixed(1)} ms; final result p50 ${d.finalP50.toFixed(1)} ms\n`)
+      return 0
+    }
     process.stdout.write(`browser: one Chromium tab (@tideline/db, IndexedDB replica and evaluation in a module worker) calling 2-key transfers through 3 relay processes on loopback WebSockets, ${clients} calls in flight, ${seconds} s; then ${evalThunks} thunks applied in the worker in runs of ${runSize}; then ${optimisticCalls} optimistic adds one at a time from a React page (useCall, useQuery over a prefix) through 3 more relays\n`)
     const r = await benchBrowser({ clients, seconds, evalThunks, runSize, optimisticCalls })
     process.stdout.write(`| Chromium | calls | failed | txn/s | p50 ms | p99 ms | worker eval txn/s |\n|---|---|---|---|---|---|---|\n`)
