@@ -117,39 +117,88 @@ function renderCard (id: string, col: Column, pos: number, colIndex: number): HT
   return li
 }
 
+/** Each card's element and what it was drawn from: a redraw rebuilds only the cards that changed. */
+const cardNodes = new Map<string, { readonly drawnFrom: string, readonly li: HTMLElement }>()
+
+function cardNode (id: string, col: Column, pos: number, colIndex: number): HTMLElement {
+  // Everything renderCard reads (its buttons' handlers read the lists when clicked).
+  const drawnFrom = JSON.stringify([state.cards[id] ?? null, col.id, pos, colIndex, busy.has(id), editing === id, state.columns.map(c => c.id), db?.id ?? ''])
+  const held = cardNodes.get(id)
+  if (held?.drawnFrom === drawnFrom) return held.li
+  const li = renderCard(id, col, pos, colIndex)
+  cardNodes.set(id, { drawnFrom, li })
+  return li
+}
+
+/** Each column's section, kept across redraws: its header is rebuilt when it changes, its list updated in place. */
+const columnNodes = new Map<string, { readonly section: HTMLElement, head: HTMLElement, headFrom: string, readonly list: HTMLElement }>()
+
+function columnHead (col: Column, count: number): HTMLElement {
+  const head = el('header')
+  head.append(el('h2', {}, col.name), el('span', { class: 'count', 'data-count': col.id }, col.wip > 0 ? `${count} / ${col.wip}` : `${count}`))
+  const wip = el('input', { type: 'number', min: '0', max: '99', class: 'wip', 'aria-label': `WIP limit of ${col.name}`, title: 'WIP limit (0 = none)' })
+  wip.value = String(col.wip)
+  wip.addEventListener('change', () => {
+    void cardCall(`wip:${col.id}`, `${col.name} WIP limit set`, async d => timedCall(d, 'setWip', { column: col.id, wip: Number(wip.value) }))
+  })
+  head.append(wip)
+  return head
+}
+
+function columnNode (col: Column): { readonly section: HTMLElement, head: HTMLElement, headFrom: string, readonly list: HTMLElement } {
+  const held = columnNodes.get(col.id)
+  if (held !== undefined) return held
+  const section = el('section', { class: 'column', 'data-column': col.id })
+  const head = el('header')
+  const list = el('ol', { class: 'cards' })
+  section.addEventListener('dragover', e => { e.preventDefault() })
+  section.addEventListener('drop', e => {
+    e.preventDefault()
+    const raw = e.dataTransfer?.getData('text/plain')
+    if (raw === undefined || raw === '') return
+    const { id, from } = JSON.parse(raw) as { id: string, from: string }
+    const ids = state.lists[col.id] ?? []
+    const over = (e.target as HTMLElement).closest<HTMLElement>('li.card')
+    const at = over === null ? ids.length : Math.max(0, ids.indexOf(over.dataset.card ?? ''))
+    void move(id, from, col.id, at)
+  })
+  section.append(head, list)
+  const made = { section, head, headFrom: '', list }
+  columnNodes.set(col.id, made)
+  return made
+}
+
+/**
+ * Brings the board up to date, touching only what changed: a column's
+ * header when its name, limit or count changed, and in its list only the
+ * cards that moved, appeared, changed or left (a full rebuild laid out the
+ * whole board on every change, most of a click's time to the screen).
+ */
 function render (): void {
   const root = boardEl
   // Keep focus and typing inside an open edit form: only redraw it when needed.
   const active = document.activeElement
   if (editing !== undefined && active instanceof HTMLInputElement && root.contains(active)) return
-  root.replaceChildren(...state.columns.map((col, ci) => {
+  const sections = state.columns.map((col, ci) => {
     const ids = state.lists[col.id] ?? []
-    const full = col.wip > 0 && ids.length >= col.wip
-    const section = el('section', { class: 'column', 'data-column': col.id })
-    section.classList.toggle('full', full)
-    const head = el('header')
-    head.append(el('h2', {}, col.name), el('span', { class: 'count', 'data-count': col.id }, col.wip > 0 ? `${ids.length} / ${col.wip}` : `${ids.length}`))
-    const wip = el('input', { type: 'number', min: '0', max: '99', class: 'wip', 'aria-label': `WIP limit of ${col.name}`, title: 'WIP limit (0 = none)' })
-    wip.value = String(col.wip)
-    wip.addEventListener('change', () => {
-      void cardCall(`wip:${col.id}`, `${col.name} WIP limit set`, async d => timedCall(d, 'setWip', { column: col.id, wip: Number(wip.value) }))
-    })
-    head.append(wip)
-    const list = el('ol', { class: 'cards' })
-    ids.forEach((id, i) => { list.append(renderCard(id, col, i, ci)) })
-    section.addEventListener('dragover', e => { e.preventDefault() })
-    section.addEventListener('drop', e => {
-      e.preventDefault()
-      const raw = e.dataTransfer?.getData('text/plain')
-      if (raw === undefined || raw === '') return
-      const { id, from } = JSON.parse(raw) as { id: string, from: string }
-      const over = (e.target as HTMLElement).closest<HTMLElement>('li.card')
-      const at = over === null ? ids.length : Math.max(0, ids.indexOf(over.dataset.card ?? ''))
-      void move(id, from, col.id, at)
-    })
-    section.append(head, list)
-    return section
-  }))
+    const node = columnNode(col)
+    node.section.classList.toggle('full', col.wip > 0 && ids.length >= col.wip)
+    const headFrom = JSON.stringify([col.name, col.wip, ids.length])
+    if (node.headFrom !== headFrom) {
+      const head = columnHead(col, ids.length)
+      node.head.replaceWith(head)
+      node.head = head
+      node.headFrom = headFrom
+    }
+    const wanted = ids.map((id, i) => cardNode(id, col, i, ci))
+    const children = node.list.children
+    wanted.forEach((li, i) => { if (children[i] !== li) node.list.insertBefore(li, children[i] ?? null) })
+    while (children.length > wanted.length) children[children.length - 1]?.remove()
+    return node.section
+  })
+  if (sections.length !== root.children.length || sections.some((s, i) => root.children[i] !== s)) root.replaceChildren(...sections)
+  const shown = new Set(Object.values(state.lists).flat())
+  for (const id of cardNodes.keys()) if (!shown.has(id)) cardNodes.delete(id)
 }
 
 /** One form submission = one card id, reused if the call timed out and the same text is submitted again. */
