@@ -139,6 +139,8 @@ export interface ReconnaissanceOptions<P, K extends ProcedureName<P>> {
 interface Subscription {
   readonly target: readonly string[] | RangeRead
   readonly matches: (key: string) => boolean
+  /** A range with a limit: a pending deletion may pull in a key its last read did not hold. */
+  readonly limited: boolean
   readonly cb: SubscriptionCallback
   readonly onError: ((err: Error) => void) | undefined
   /** The last result called back, by key (canonical text of each value), to tell what changed. */
@@ -307,8 +309,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     this.speculated++
     for (const s of this.subs) {
       if (!keys.some(s.matches)) continue
-      const limited = !Array.isArray(s.target) && (s.target as RangeRead).limit !== undefined
-      if (s.running || s.base === undefined || limited) this.refresh(s)
+      if (s.running || s.base === undefined || s.limited) this.refresh(s)
       else this.show(s, s.base.ts, s.base.entries)
     }
   }
@@ -327,8 +328,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     for (const key of keys) {
       let held = false
       for (const s of this.subs) {
-        if (s.base === undefined || !s.matches(key)) continue
-        if (!Array.isArray(s.target) && (s.target as RangeRead).limit !== undefined) continue
+        if (s.base === undefined || s.limited || !s.matches(key)) continue
         const found = s.base.entries.find(([k]) => k === key)
         if (found !== undefined) out[key] = found[1]
         held = true
@@ -406,7 +406,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   subscribe (query: Query, cb: SubscriptionCallback, options: QueryOptions & { onError?: (err: Error) => void } = {}): () => void {
     this.assertOpen()
     const target = readTarget(Array.isArray(query) ? [...(query as readonly string[])] : query, options)
-    const sub: Subscription = { target, matches: matcherOf(target), cb, onError: options.onError, seen: undefined, running: false, dirty: false, last: undefined, idle: Promise.resolve(), shown: -1, base: undefined }
+    const sub: Subscription = { target, matches: matcherOf(target), limited: !Array.isArray(target) && (target as RangeRead).limit !== undefined, cb, onError: options.onError, seen: undefined, running: false, dirty: false, last: undefined, idle: Promise.resolve(), shown: -1, base: undefined }
     this.subs.add(sub)
     this.refresh(sub)
     return () => { this.subs.delete(sub) }

@@ -218,22 +218,14 @@ export class Pages {
       if (list === undefined) wanted.set(p, [key])
       else list.push(key)
     }
-    const missing = [...wanted.keys()].filter(p => !this.cache.has(p))
-    const got = await all(missing.map(p => base.get(this.start + p) as IDBRequest<BasePage | undefined>))
-    const damaged = new Set<number>()
-    missing.forEach((p, i) => {
-      const page = got[i]
-      if (page === undefined) return
-      if (intact('base', this.start + p, page)) this.remember(p, page)
-      else damaged.add(p)
-    })
+    const { pages, damaged } = await this.load(base, [...wanted.keys()])
     for (const [p, list] of wanted) {
       if (damaged.has(p)) {
         if (unknown === undefined) throw corruption(`snapshot page ${this.start + p} (read for values ${names(list)})`)
         for (const key of list) unknown.add(key)
         continue
       }
-      const page = this.cache.get(p)
+      const page = pages.get(p)
       if (page === undefined) continue
       for (const key of list) {
         const i = indexOf(page.keys, key)
@@ -256,18 +248,12 @@ export class Pages {
     let to = from
     while (to < this.firsts.length && (end === undefined || (this.firsts[to] as string) < end)) to++
     const wanted = Array.from({ length: to - from }, (_x, i) => from + i)
-    const missing = wanted.filter(p => !this.cache.has(p))
-    const got = await all(missing.map(p => base.get(this.start + p) as IDBRequest<BasePage | undefined>))
-    const read = new Map<number, BasePage>()
-    missing.forEach((p, i) => {
-      const page = got[i]
-      if (page === undefined) return
-      if (!intact('base', this.start + p, page)) throw corruption(`snapshot page ${this.start + p} (${this.extent(p)})`)
-      read.set(p, page)
-    })
+    const { pages, damaged } = await this.load(base, wanted)
+    const bad = [...damaged][0]
+    if (bad !== undefined) throw corruption(`snapshot page ${this.start + bad} (${this.extent(bad)})`)
     const out: Array<[string, LatestRecord]> = []
     for (const p of wanted) {
-      const page = this.cache.get(p) ?? read.get(p)
+      const page = pages.get(p)
       if (page === undefined) continue
       for (let i = 0; i < page.keys.length; i++) {
         const key = page.keys[i] as string
@@ -275,6 +261,31 @@ export class Pages {
       }
     }
     return out
+  }
+
+  /**
+   * Pages `wanted`: the cached ones, and the others with one get each, all at
+   * once (those intact are remembered); the ones that failed their check are
+   * named in `damaged`, absent ones in neither.
+   */
+  private async load (base: IDBObjectStore, wanted: readonly number[]): Promise<{ pages: Map<number, BasePage>, damaged: Set<number> }> {
+    const pages = new Map<number, BasePage>()
+    const missing: number[] = []
+    for (const p of wanted) {
+      const cached = this.cache.get(p)
+      if (cached === undefined) missing.push(p)
+      else pages.set(p, cached)
+    }
+    const got = await all(missing.map(p => base.get(this.start + p) as IDBRequest<BasePage | undefined>))
+    const damaged = new Set<number>()
+    missing.forEach((p, i) => {
+      const page = got[i]
+      if (page === undefined) return
+      if (!intact('base', this.start + p, page)) { damaged.add(p); return }
+      this.remember(p, page)
+      pages.set(p, page)
+    })
+    return { pages, damaged }
   }
 
   /** Every page's entries, ascending by key (StoreCorruptionError for a damaged page). */

@@ -427,10 +427,10 @@ export class LevelStore implements Store {
   async range (range: KeyRange, below: Timestamp, options?: RangeOptions): Promise<Array<[string, Value]>> {
     // One iterator over the newest versions in the range: the name encoding sorts as JS strings do.
     const limit = rangeLimit(options)
-    const tag = this.gen.latest
-    const bounds = { gte: nameKey(tag, range.start), lt: range.end === undefined ? tagRange(tag).lt : nameKey(tag, range.end) }
     const out: Array<[string, Value]> = []
     if (range.end !== undefined && range.end <= range.start) return out
+    const tag = this.gen.latest
+    const bounds = { gte: nameKey(tag, range.start), lt: range.end === undefined ? tagRange(tag).lt : nameKey(tag, range.end) }
     for await (const [k, v] of this.db.iterator({ ...bounds, reverse: options?.reverse === true })) {
       const key = nameOfNameKey(k)
       const version = this.read(key, unseal(k, v), below)
