@@ -98,3 +98,6 @@ export type AbortErrorName =
   | 'UndeclaredKeyError' | 'ProcedureError' | 'NondeterminismError' | 'InvalidValueError' | 'ValueTooLargeError'
   | 'ProcedureHashMismatchError' | 'UnknownProcedureError' | 'TransactionAbort' | 'ExpiredTransactionError' | 'ClockSkewError'
   | 'ForgedCallError' | 'PermissionDeniedError'
+
+/** A procedure in a partitioned group declared a key range spanning more than one scope: it is aborted on every replica, and refused by its coordinator. */
+export const PartitionRangeError = named('PartitionRangeError')

@@ -1,4 +1,5 @@
-import { checkCallers, keysToRead, rangeKeysOf, rangesToRead, settleRun, type AppliedRun, type RunRules } from './apply.js'
+import { checkCallers, type AppliedRun, type RunRules } from './apply.js'
+import { holdsOf, keysToRead, rangeKeysOf, rangesToRead, settleRun, type RunPlan } from './settle.js'
 import type { MemoryStore } from './memory-store.js'
 import type { ProcedureRegistry } from './procedures.js'
 import { recoveryMeta, recoveryReads, type Persisted } from './protocol/recover.js'
@@ -23,16 +24,17 @@ export function loadPersistedSync (store: MemoryStore, initial: GroupConfig): Pe
 }
 
 /** Evaluates and settles a run as the in-process applier does, synchronously (no value cache). */
-export function applyRunSync (store: MemoryStore, registry: ProcedureRegistry, run: readonly Thunk[], base: Cursor, rules: RunRules, verifyCall?: (peer: string, statement: Uint8Array, sig: Uint8Array) => boolean): AppliedRun {
+export function applyRunSync (store: MemoryStore, registry: ProcedureRegistry, run: readonly Thunk[], base: Cursor, rules: RunRules, verifyCall?: (peer: string, statement: Uint8Array, sig: Uint8Array) => boolean, plan?: RunPlan): AppliedRun {
   const overlay = new Map<string, Value | undefined>()
-  const keys = keysToRead(run)
+  const holds = holdsOf(rules.partitions, plan)
+  const keys = keysToRead(run, undefined, plan, holds)
   const found = keys.length === 0 ? [] : store.latestValuesSync(keys, (run[0] as Thunk).ts)
   for (let i = 0; i < keys.length; i++) overlay.set(keys[i] as string, found[i])
-  const ranges = rangesToRead(run)
+  const ranges = rangesToRead(run, holds)
   const baseRanges = rangeKeysOf(ranges, ranges.map(r => store.rangeSync(r, (run[0] as Thunk).ts)), overlay)
   const verdicts = checkCallers(run, rules, verifyCall)
   if (verdicts instanceof Promise) throw new TypeError('applyRunSync needs a synchronous caller check')
-  const { batch, applied } = settleRun(registry, run, base, overlay, store.txnRecordsSync(run.map(t => t.clientTxnId)), rules, {}, verdicts, baseRanges)
+  const { batch, applied } = settleRun(registry, run, base, overlay, store.txnRecordsSync(run.map(t => t.clientTxnId)), rules, {}, verdicts, baseRanges, plan)
   store.writeSync(batch)
   return applied
 }

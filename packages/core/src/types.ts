@@ -2,6 +2,31 @@ import type { KeyRange } from './key-range.js'
 import type { Timestamp } from './timestamp.js'
 import type { Value } from './value.js'
 
+/**
+ * How a group splits its key space (DESIGN.md §13). A key's *scope* is its
+ * first `depth` segments (split by `separator`; a key with fewer segments is
+ * its own scope); its partition is `assign[scope]` when given, else a hash
+ * of the scope modulo `count`. Fixed at genesis, so every replica maps a key
+ * the same way for good.
+ *
+ * Each partition lives on `replicas` of the epoch's voters (all of them when
+ * there are fewer), chosen by rendezvous hashing over the voter list: part
+ * of the epoch's configuration, since it follows from its voters, and moved
+ * by an epoch change that changes them.
+ */
+export interface PartitionSpec {
+  /** Partitions, 1 to MAX_PARTITIONS. */
+  readonly count: number
+  /** Voters holding each partition. @default 3 */
+  readonly replicas?: number
+  /** @default '/' */
+  readonly separator?: string
+  /** Segments of a key that make its scope. @default 1 */
+  readonly depth?: number
+  /** Scopes pinned to a partition (an app's boards each on its own partition, say). */
+  readonly assign?: Readonly<Record<string, number>>
+}
+
 /** A peer's role in the group. */
 export type Role = 'voter' | 'observer'
 
@@ -49,6 +74,12 @@ export interface GroupConfig {
    * so every replica agrees from then on). @default none
    */
   readonly revoked?: readonly Revoked[]
+  /**
+   * How the key space is split into partitions, each held by some of the
+   * voters (DESIGN.md §13; placement follows from each epoch's voters).
+   * Fixed at genesis. @default one partition, held by every replica
+   */
+  readonly partitions?: PartitionSpec
 }
 
 /**

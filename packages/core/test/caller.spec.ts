@@ -85,7 +85,7 @@ describe('signed calls in the applier', () => {
     for (let replica = 0; replica < 2; replica++) {
       const store = new MemoryStore()
       const applied = await storeApplier({ store, registry, verifyCall })(run, base, rules)
-      outcomes.push(applied.results.map(r => r.status === 'committed' ? `committed ${JSON.stringify(r.value)}` : r.error))
+      outcomes.push(applied.results.map(r => r?.status === 'committed' ? `committed ${JSON.stringify(r.value)}` : r?.error))
       expect(store.entriesSync(makeTimestamp(9_999, peerTag('c'), 0))).toEqual([['k0', 'alice']])
       expect(await store.txnRecords(['ok', 'other', 'broken', 'unsigned'])).toEqual([expect.any(String), undefined, undefined, undefined])
     }
@@ -99,11 +99,11 @@ describe('signed calls in the applier', () => {
     const revoked = [{ kind: 'peer' as const, id: 'alice', from: (run[0] as Thunk).ts }, { kind: 'invite' as const, id: 'ab'.repeat(32), from: TS_ZERO }]
     const store = new MemoryStore()
     const applied = await storeApplier({ store, registry, verifyCall })(run, base, { ...rules, revoked })
-    expect(applied.results.map(r => r.status === 'committed' ? r.value : r.error)).toEqual(['alice', 'PermissionDeniedError', 'bob'])
+    expect(applied.results.map(r => r?.status === 'committed' ? r.value : r?.error)).toEqual(['alice', 'PermissionDeniedError', 'bob'])
     expect(await store.txnRecords(['r0', 'r1', 'r2'])).toEqual([expect.any(String), undefined, expect.any(String)])
     // In a group without signed calls nothing proves who called, so nothing is refused here (voters refuse the member's submissions).
     const open = await storeApplier({ store: new MemoryStore(), registry, verifyCall })(run, base, { ...rules, signedCalls: false, revoked })
-    expect(open.results.map(r => r.status)).toEqual(['committed', 'committed', 'committed'])
+    expect(open.results.map(r => r?.status)).toEqual(['committed', 'committed', 'committed'])
   })
 
   it('in a group made from a signed genesis, tx.caller carries its invite\'s role and name, checked by every replica', async () => {
@@ -138,7 +138,7 @@ describe('signed calls in the applier', () => {
     const results = []
     for (let replica = 0; replica < 2; replica++) {
       const applied = await storeApplier({ store: new MemoryStore(), registry: byRole, verifyCall, readInvite })(whoRun, base, { ...rules, genesis })
-      results.push(applied.results.map(r => r.status === 'committed' ? r.value : r.error))
+      results.push(applied.results.map(r => r?.status === 'committed' ? r.value : r?.error))
     }
     expect(results[0]).toEqual([
       { role: 'writer', name: 'Alice' }, 'PermissionDeniedError', 'PermissionDeniedError', 'PermissionDeniedError', 'PermissionDeniedError', 'PermissionDeniedError',

@@ -82,7 +82,7 @@ describe('procedures that declare key ranges', () => {
       const singles = new MemoryStore()
       let base = fresh()
       const one: unknown[] = []
-      for (const t of thunks) { const a = applyRunSync(singles, registry, [t], base, rules); one.push(...a.results.map(r => r.status === 'committed' ? r.value : r)); base = a.cursor }
+      for (const t of thunks) { const a = applyRunSync(singles, registry, [t], base, rules); one.push(...a.results.map(r => r?.status === "committed" ? r.value : r)); base = a.cursor }
       const cutStore = new MemoryStore()
       const cachedStore = new MemoryStore()
       const apply = storeApplier({ store: cachedStore, registry })
@@ -93,8 +93,8 @@ describe('procedures that declare key ranges', () => {
         const run = thunks.slice(i, i + (cuts[c] as number))
         const a = applyRunSync(cutStore, registry, run, b1, rules)
         const b = await apply(run, b2, rules)
-        cut.push(...a.results.map(r => r.status === 'committed' ? r.value : r))
-        cached.push(...b.results.map(r => r.status === 'committed' ? r.value : r))
+        cut.push(...a.results.map(r => r?.status === "committed" ? r.value : r))
+        cached.push(...b.results.map(r => r?.status === "committed" ? r.value : r))
         b1 = a.cursor
         b2 = b.cursor
       }
