@@ -61,7 +61,7 @@ class Replica {
   readonly held: Set<number>
   /** Index of a thunk whose reads this replica already forwarded ahead of evaluating it. */
   aheadDone = -1
-  constructor (readonly holding: number[]) { this.held = new Set(holding) }
+  constructor (readonly holding: readonly number[]) { this.held = new Set(holding) }
 
   /** Takes one run of at most `max` thunks; forwards go to `board`. Answers whether it moved. */
   step (history: readonly Thunk[], board: Map<number, ForwardedReads[]>, max: number): boolean {
