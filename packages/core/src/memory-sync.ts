@@ -5,6 +5,8 @@ import type { ProcedureRegistry } from './procedures.js'
 import { recoveryMeta, recoveryReads, type Persisted } from './protocol/recover.js'
 import type { Cursor, GroupConfig, Thunk } from './types.js'
 import type { Value } from './value.js'
+import type { Effect, Input } from './protocol/effects.js'
+import { forwardedOf } from './read-values.js'
 
 /**
  * The store effects that need more than one call, carried out against a
@@ -37,4 +39,13 @@ export function applyRunSync (store: MemoryStore, registry: ProcedureRegistry, r
   const { batch, applied } = settleRun(registry, run, base, overlay, store.txnRecordsSync(run.map(t => t.clientTxnId)), rules, {}, verdicts, baseRanges, plan)
   store.writeSync(batch)
   return applied
+}
+
+/** Carries out a `read-forward` effect against a MemoryStore, synchronously. */
+export function forwardReadSync (store: MemoryStore, e: Extract<Effect, { t: 'read-forward' }>): Input {
+  try {
+    return { t: 'forward-read', to: e.to, fwd: forwardedOf(e, e.keys.length === 0 ? [] : store.latestValuesSync(e.keys, e.ts), e.ranges.map(r => store.rangeSync(r, e.ts))) }
+  } catch {
+    return { t: 'forward-read', to: e.to, fwd: undefined }
+  }
 }

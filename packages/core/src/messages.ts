@@ -3,6 +3,8 @@ import type { Ballot, Revocation, Cursor, EpochChange, EpochReport, ReadConsiste
 import type { Timestamp } from './timestamp.js'
 import type { DecisionProof } from './protocol/reconfig/proof.js'
 import type { RangeRead } from './protocol/read-state.js'
+import type { ForwardedReads } from './run-rules.js'
+import type { KeyRange } from './key-range.js'
 
 /**
  * Messages peers exchange. The core only produces and consumes these plain
@@ -23,7 +25,7 @@ export type Message =
   | { readonly t: 'submit'; readonly req: SubmitRequest; readonly replyTo: string }
   | { readonly t: 'submit-rep'; readonly clientTxnId: string; readonly result?: TxnResult; readonly error?: { readonly name: string; readonly message: string } }
   /** A read-only transaction; answer `replyTo` with read-rep. */
-  | { readonly t: 'read'; readonly reqId: string; readonly keys: readonly string[]; readonly range?: RangeRead; readonly consistency: ReadConsistency; readonly replyTo: string }
+  | { readonly t: 'read'; readonly reqId: string; readonly keys: readonly string[]; readonly range?: RangeRead; readonly consistency: ReadConsistency; readonly replyTo: string; readonly at?: Timestamp }
   | { readonly t: 'read-rep'; readonly reqId: string; readonly result?: ReadResult; readonly error?: { readonly name: string; readonly message: string } }
   /** Observer → voter: mint a read timestamp (strict reads). */
   | { readonly t: 'ts-req'; readonly reqId: string }
@@ -33,7 +35,7 @@ export type Message =
    * (every replica evaluates the same thunks in the same order, so equal
    * counts must have equal digests; a difference is divergence).
    */
-  | { readonly t: 'ck'; readonly count: number; readonly digest: string }
+  | { readonly t: 'ck'; readonly count: number; readonly digest: string; readonly h?: string }
   /**
    * Observer → voters: I follow the group at `epoch`; fan writes out to me.
    * `candidate`: I would serve as a voter (relays; voters decide whether to add me).
@@ -73,7 +75,7 @@ export type Message =
    */
   | { readonly t: 'dur'; readonly durable: Timestamp; readonly gc: Timestamp }
   /** Asks a voter for its StateDigest after its `count`-th evaluated thunk (to vouch for a snapshot taken there). */
-  | { readonly t: 'st-req'; readonly count: number }
+  | { readonly t: 'st-req'; readonly count: number; readonly h?: string }
   /** The answer: the digest's two lanes, or none when this voter cannot vouch (no longer holds it, or is healing). */
   | { readonly t: 'st-rep'; readonly count: number; readonly state?: readonly [number, number] }
   /** Asks a voter for snapshot `id` from item `offset` on (the first request makes the voter export one for the sender). */
@@ -89,5 +91,22 @@ export type Message =
     readonly t: 'snap-chunk'; readonly id: string; readonly at: Timestamp; readonly cursor: Cursor; readonly chunk: number; readonly last: boolean; readonly digest?: string
     readonly entries: ReadonlyArray<readonly [string, Value]>; readonly txns: ReadonlyArray<readonly [string, string]>
   }
+
+  /**
+   * Partitioned groups (DESIGN.md §13): a replica of some partitions tells
+   * a thunk's other replicas what the thunk reads in them, as of just
+   * before it (`fwd`); a replica that missed it asks (`fwd-req`, by thunk
+   * timestamp). A replica that evaluated a thunk tells its coordinator the
+   * result when the coordinator does not evaluate it (`res`; asked with
+   * `res-req`).
+   */
+  | { readonly t: 'fwd'; readonly items: readonly ForwardedReads[] }
+  | { readonly t: 'fwd-req'; readonly items: ReadonlyArray<{ readonly ts: Timestamp, readonly keys: readonly string[], readonly ranges?: readonly KeyRange[] }> }
+  | { readonly t: 'res'; readonly items: ReadonlyArray<{ readonly ts: Timestamp, readonly clientTxnId: string, readonly result: TxnResult }> }
+  | { readonly t: 'res-req'; readonly stamps: readonly Timestamp[] }
+  /** Asks a replica of `parts` for each one's StateDigest at frontier `at` (to vouch for a snapshot's parts, part-votes.ts). */
+  | { readonly t: 'pst-req'; readonly at: Timestamp; readonly parts: readonly number[] }
+  /** The answer: [partition, lane, lane], or [partition] when this replica cannot tell. */
+  | { readonly t: 'pst-rep'; readonly at: Timestamp; readonly states: ReadonlyArray<readonly number[]> }
 
 export type MessageType = Message['t']

@@ -65,30 +65,27 @@ export function partitionOfRange (range: KeyRange, spec: PartitionSpec): number 
 }
 
 /**
- * The voters holding partition `p`: the `replicas` voters with the highest
- * rendezvous score for it, in score order (all voters when there are fewer).
+ * Where the partitions live: the voters (in their order) dealt into
+ * `floor(n / replicas)` replica sets (one set of all of them when there are
+ * fewer than twice `replicas`), voter `i` into set `i mod sets`, so every set
+ * has at least `replicas` voters; partition `p` lives on set `p mod sets`.
+ * Replicas of one set hold the same partitions, so any of them can give
+ * another a snapshot of all it holds, and they can vouch for each other's
+ * state (Calvin's grid of replicas and partitions).
  */
-export function replicasOf (p: number, voters: readonly string[], spec: PartitionSpec): string[] {
-  const r = spec.replicas ?? DEFAULT_PARTITION_REPLICAS
-  if (voters.length <= r) return [...voters]
-  return voters
-    .map(v => ({ v, score: hash64Lanes(`${p}:${v}`, 0x9a77) }))
-    .sort((a, b) => b.score[0] - a.score[0] || b.score[1] - a.score[1] || (a.v < b.v ? -1 : 1))
-    .slice(0, r)
-    .map(x => x.v)
-}
-
-/** Where every partition lives in one epoch: partition → its voters, and voter → the partitions it holds. */
 export class Placement {
   readonly replicas: ReadonlyArray<readonly string[]>
+  readonly sets: ReadonlyArray<readonly string[]>
   private readonly held = new Map<string, Set<number>>()
   constructor (readonly spec: PartitionSpec, readonly voters: readonly string[]) {
-    this.replicas = Array.from({ length: spec.count }, (_, p) => replicasOf(p, voters, spec))
+    const k = Math.max(1, Math.floor(voters.length / (spec.replicas ?? DEFAULT_PARTITION_REPLICAS)))
+    this.sets = Array.from({ length: k }, (_, j) => voters.filter((_, i) => i % k === j))
+    this.replicas = Array.from({ length: spec.count }, (_, p) => this.sets[p % k] as readonly string[])
     for (const v of voters) this.held.set(v, new Set())
     this.replicas.forEach((vs, p) => { for (const v of vs) this.held.get(v)?.add(p) })
   }
 
-  /** The partitions a voter holds (none for a peer that is not a voter). */
+  /** The partitions a voter holds (none for a peer that is not one of the placed voters). */
   holding (voter: string): ReadonlySet<number> {
     return this.held.get(voter) ?? new Set()
   }

@@ -120,6 +120,12 @@ export interface PeerInit {
    * @default no one
    */
   readonly mayRevoke?: (peerId: string) => boolean
+  /**
+   * In a partitioned group, the partitions this peer follows while it is not
+   * a voter (a voter holds those it is placed on).
+   * @default every partition
+   */
+  readonly partitions?: readonly number[]
   /** While not a voter, ask the voters to add this peer (relays do; tabs normally do not). @default false */
   readonly candidate?: boolean
   /**
@@ -169,7 +175,8 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     signs: init.signer !== undefined,
     contacts: init.contacts ?? (() => []),
     mayCall: init.mayCall ?? (() => true),
-    mayRevoke: init.mayRevoke ?? (() => false)
+    mayRevoke: init.mayRevoke ?? (() => false),
+    partitions: init.partitions
   }
 }
 

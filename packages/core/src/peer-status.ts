@@ -33,6 +33,8 @@ export interface PeerStatus {
   readonly snapshotting: boolean
   /** How far this replica is from serving current reads, for progress displays (see SyncStatus). */
   readonly sync: SyncStatus
+  /** A partitioned group's replica: the partitions whose state it has. */
+  readonly holding?: readonly number[]
   readonly counters: Readonly<Partial<Record<Counter, number>>>
 }
 
@@ -97,6 +99,7 @@ export function peerStatus (s: PeerState): PeerStatus {
     healing: s.history.heal !== undefined,
     snapshotting: s.history.fetch !== undefined,
     sync: syncStatus(s),
+    ...(s.parts === undefined ? {} : { holding: [...s.parts.have].sort((a, b) => a - b) }),
     counters: { ...s.counters }
   }
 }

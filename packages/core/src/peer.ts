@@ -9,7 +9,7 @@ import type { Divergence, Effect, Input } from './protocol/effects.js'
 import { errorInfo } from './protocol/emit.js'
 import { damagedInput } from './protocol/damage.js'
 import { invariants } from './protocol/invariants.js'
-import { checkRangeRead, isKeyList, readValues } from './read-values.js'
+import { checkRangeRead, forwardRead, isKeyList, readValues } from './read-values.js'
 import type { RangeRead } from './protocol/read-state.js'
 import { loadPersisted, restore } from './protocol/recover.js'
 import { newPeerState, roleOf, type PeerState } from './protocol/state.js'
@@ -188,9 +188,10 @@ export class Peer {
         case 'send': this.transport(e.to, e.message); break
         case 'persist': this.complete(this.store.write(e.batch).then(() => e.done)); break
         case 'apply':
-          this.complete(this.applier(e.run, e.base, e.rules).then((applied): Input => ({ t: 'run-applied', run: e.run, applied }), err => damagedInput(err, { run: e.run })))
+          this.complete(this.applier(e.run, e.base, e.rules, e.plan).then((applied): Input => ({ t: 'run-applied', run: e.run, applied, ...(e.plan === undefined ? {} : { plan: e.plan }) }), err => damagedInput(err, { run: e.run })))
           break
         case 'read-values': this.complete(readValues(this.store, e)); break
+        case 'read-forward': this.complete(forwardRead(this.store, e)); break
         case 'read-batches':
           this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(r => ({ t: 'batches-read' as const, replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches: r.batches, damaged: r.damaged })))
           break

@@ -8,6 +8,7 @@ import { readResult } from './protocol/reads.js'
 import type { Store } from './store.js'
 import type { Timestamp } from './timestamp.js'
 import type { ReadResult } from './types.js'
+import type { ForwardedReads } from './run-rules.js'
 import type { Value } from './value.js'
 
 /** A range read's entries as a read's result: `values` by key, and `entries` in the range's order. */
@@ -42,4 +43,28 @@ export function checkRangeRead (r: RangeRead): RangeRead {
   const range = keyRangeOf(r.range)
   if (r.reverse !== undefined && typeof r.reverse !== 'boolean') throw new InvalidArgumentError('a range read\'s reverse must be a boolean')
   return { range, ...(r.limit === undefined ? {} : { limit: rangeLimit(r) }), ...(r.reverse === true ? { reverse: true } : {}) }
+}
+
+/** Carries out a `read-forward` effect (partitions.ts): a thunk's reads held here, as of just below it. */
+export async function forwardRead (store: Store, e: Extract<Effect, { t: 'read-forward' }>): Promise<Input> {
+  try {
+    const found = e.keys.length === 0 ? [] : await store.latestValues(e.keys, e.ts)
+    const inRanges = await Promise.all(e.ranges.map(async r => await store.range(r, e.ts)))
+    return { t: 'forward-read', to: e.to, fwd: forwardedOf(e, found, inRanges) }
+  } catch {
+    // Too old (collected), or unreadable: the asker asks another replica.
+    return { t: 'forward-read', to: e.to, fwd: undefined }
+  }
+}
+
+/** What a `read-forward` found, as forwarded reads. */
+export function forwardedOf (e: Extract<Effect, { t: 'read-forward' }>, found: ReadonlyArray<Value | undefined>, inRanges: ReadonlyArray<ReadonlyArray<readonly [string, Value]>>): ForwardedReads {
+  const values: Array<readonly [string, Value]> = []
+  e.keys.forEach((k, i) => { const v = found[i]; if (v !== undefined) values.push([k, v]) })
+  const ranges = e.ranges.map((r, i): readonly [string, string | null, readonly string[]] => {
+    const entries = inRanges[i] ?? []
+    for (const entry of entries) values.push(entry)
+    return [r.start, r.end ?? null, entries.map(([k]) => k)]
+  })
+  return { ts: e.ts, parts: e.parts, values, ranges }
 }

@@ -22,6 +22,8 @@ export interface AppliedRun {
   readonly states?: number[]
   /** A partitioned replica's reads of the thunks it forwards for (settle.ts), in run order. */
   readonly forwards?: ForwardedReads[]
+  /** A partitioned replica: each partition's StateDigest after each thunk that changed it, as [ts, partition, lane, lane]. */
+  readonly partStates?: Array<readonly [Timestamp, number, number, number]>
 }
 
 /** The group-wide rules evaluation follows besides the procedures (from GroupConfig; the same on every replica). */

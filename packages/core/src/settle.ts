@@ -155,6 +155,9 @@ export function settleRun (
   const state = base.state === undefined ? undefined : StateDigest.restore(base.state)
   const checkpoints: Array<{ count: number, digest: string }> = []
   const states: number[] = []
+  // A partitioned replica keeps each partition's digest too, so that partition's replicas can vouch for it.
+  const parts = plan === undefined || rules.partitions === undefined ? undefined : new PartDigests(base.parts, rules.partitions)
+  const partStates: Array<readonly [Timestamp, number, number, number]> = []
   let count = base.count
   let last = base.last
   // Only signed calls have a verified caller to refuse; most groups revoke nothing.
@@ -203,14 +206,16 @@ export function settleRun (
       results.push(toResult(thunk.ts, outcome, false))
     }
     for (const [k, v] of writes) {
+      const old = overlay.get(k)
       if (state !== undefined) {
-        const old = overlay.get(k)
         if (old !== undefined) state.dropEntry(k, old)
         if (v !== undefined) state.entry(k, v)
       }
+      parts?.change(k, old, v)
       overlay.set(k, v)
       written.add(k)
     }
+    if (parts !== undefined) for (const [q, lanes] of parts.changed()) partStates.push([thunk.ts, q, lanes[0], lanes[1]])
     settle.push({ ts: thunk.ts, outcome, writes })
     // The rolling digest covers every outcome and every write in timestamp
     // order (not how runs were cut): replicas that diverge disagree on it.
@@ -220,10 +225,10 @@ export function settleRun (
     if (state !== undefined) states.push(...state.lanes)
   }
   const frontier = last === base.last ? base.frontier : maxTimestamp(base.frontier, timestampSuccessor(last))
-  const cursor: Cursor = { ...base, frontier, last, count, digest: hasher.state, ...(state === undefined ? {} : { state: state.lanes }) }
+  const cursor: Cursor = { ...base, frontier, last, count, digest: hasher.state, ...(state === undefined ? {} : { state: state.lanes }), ...(parts === undefined ? {} : { parts: parts.all() }) }
   return {
     batch: { settle, txns, meta: [metaEntry('cursor', cursor)], durability: 'relaxed' },
-    applied: { results, cursor, written: [...written], checkpoints, ...(state === undefined ? {} : { states }), ...(plan === undefined ? {} : { forwards }) }
+    applied: { results, cursor, written: [...written], checkpoints, ...(state === undefined ? {} : { states }), ...(plan === undefined ? {} : { forwards, partStates }) }
   }
 }
 
@@ -246,4 +251,33 @@ function forwardOf (thunk: Thunk, holds: Holds, spec: PartitionSpec | undefined,
     for (const k of live) values.push([k, overlay.get(k) as Value])
   }
   return { ts: thunk.ts, parts: [...parts].sort((a, b) => a - b), values, ranges }
+}
+
+/** The StateDigest of each partition a replica holds values of, moved by its writes. */
+class PartDigests {
+  private readonly digests = new Map<number, StateDigest>()
+  private readonly touched = new Set<number>()
+  constructor (from: Cursor['parts'], private readonly spec: PartitionSpec) {
+    for (const [q, a, b] of from ?? []) this.digests.set(q, StateDigest.restore([a, b]))
+  }
+
+  change (key: string, old: Value | undefined, now: Value | undefined): void {
+    const q = partitionOf(key, this.spec)
+    let d = this.digests.get(q)
+    if (d === undefined) { d = new StateDigest(); this.digests.set(q, d) }
+    if (old !== undefined) d.dropEntry(key, old)
+    if (now !== undefined) d.entry(key, now)
+    this.touched.add(q)
+  }
+
+  /** The partitions changed since the last call, with their lanes now. */
+  changed (): Array<[number, [number, number]]> {
+    const out = [...this.touched].map((q): [number, [number, number]] => [q, (this.digests.get(q) as StateDigest).lanes])
+    this.touched.clear()
+    return out
+  }
+
+  all (): Array<readonly [number, number, number]> {
+    return [...this.digests].sort(([a], [b]) => a - b).map(([q, d]) => [q, ...d.lanes] as const)
+  }
 }

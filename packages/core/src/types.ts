@@ -283,4 +283,12 @@ export interface Cursor {
    * before it existed). A replica checks its store against it when it opens.
    */
   readonly state?: readonly [number, number]
+  /** A partitioned group's replica: the partitions whose state it has (absent: every one). */
+  readonly holding?: readonly number[]
+  /**
+   * A partitioned group's replica: the StateDigest of each partition it
+   * holds values of, as [partition, lane, lane] (they add up to `state`), so
+   * each partition's replicas can vouch for a snapshot's part (part-votes.ts).
+   */
+  readonly parts?: ReadonlyArray<readonly [number, number, number]>
 }

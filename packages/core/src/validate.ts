@@ -4,6 +4,7 @@ import type { Message } from './messages.js'
 import { isTimestamp } from './timestamp.js'
 import { checkValue } from './value.js'
 import { SNAPSHOT_CHUNK_BYTES } from './constants.js'
+import { holdingField, partitionMessage, partsField } from './validate-parts.js'
 
 /** Upper bounds on what a peer accepts in one message. */
 export interface MessageLimits {
@@ -155,6 +156,8 @@ function cursor (x: unknown): void {
     if (lanes.length !== 2) fail('cursor.state must hold 2 numbers')
     for (const l of lanes) int(l, 'cursor.state lane')
   }
+  holdingField(c.holding, 'cursor.holding')
+  partsField(c.parts, 'cursor.parts')
 }
 
 /** A snapshot chunk: its values are checked as thunk arguments are, and all of them together stay under a frame. */
@@ -224,9 +227,19 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
     case 'ck':
       int(m.count, 'count', 1)
       str(m.digest, 'digest', 64)
+      if (m.h !== undefined) str(m.h, 'h', 1024)
       break
     case 'st-req':
       int(m.count, 'count')
+      if (m.h !== undefined) str(m.h, 'h', 1024)
+      break
+    case 'fwd':
+    case 'fwd-req':
+    case 'res':
+    case 'res-req':
+    case 'pst-req':
+    case 'pst-rep':
+      partitionMessage(m, limits.maxValueBytes, limits.maxKeys)
       break
     case 'st-rep':
       int(m.count, 'count')
@@ -282,6 +295,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       if (m.range !== undefined) rangeRead(m.range, 'range')
       if (m.consistency !== 'strict' && m.consistency !== 'snapshot') fail('consistency')
       str(m.replyTo, 'replyTo')
+      if (m.at !== undefined) ts(m.at, 'at')
       break
     case 'read-rep':
       str(m.reqId, 'reqId')

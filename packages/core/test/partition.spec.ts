@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { InvalidArgumentError, Placement, checkPartitionSpec, inRange, partitionOf, partitionOfRange, replicasOf, scopeOf, thunkParts, type PartitionSpec } from '../src/index.js'
+import { InvalidArgumentError, Placement, checkPartitionSpec, inRange, partitionOf, partitionOfRange, scopeOf, thunkParts, type PartitionSpec } from '../src/index.js'
 
 const spec: PartitionSpec = { count: 5, replicas: 3 }
 
@@ -57,26 +57,23 @@ describe('partitions of keys', () => {
 })
 
 describe('placement', () => {
-  const voters = ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7']
-
-  it('puts each partition on `replicas` distinct voters, the same way everywhere, and all voters when there are fewer', () => {
-    const placed = new Placement(spec, voters)
-    for (const vs of placed.replicas) {
-      expect(new Set(vs).size).toBe(3)
-      for (const v of vs) expect(voters).toContain(v)
-    }
-    expect(new Placement(spec, [...voters].reverse()).replicas.map(vs => [...vs].sort())).toEqual(placed.replicas.map(vs => [...vs].sort()))
-    expect(replicasOf(2, ['a', 'b'], spec)).toEqual(['a', 'b'])
-    for (const v of voters) for (const p of placed.holding(v)) expect(placed.replicas[p]).toContain(v)
-    expect(placed.holding('not-a-voter').size).toBe(0)
-  })
-
-  it('removing a voter moves only the partitions it held', () => {
-    const before = new Placement({ count: 20 }, voters)
-    const after = new Placement({ count: 20 }, voters.filter(v => v !== 'v3'))
-    // A partition v3 did not hold keeps its voters; one it held keeps its other two and gains one.
-    const kept = before.replicas.map((vs, p) => vs.includes('v3') ? after.replicas[p]?.filter(v => vs.includes(v)).length : after.replicas[p]?.join())
-    expect(kept).toEqual(before.replicas.map(vs => vs.includes('v3') ? 2 : vs.join()))
+  it('deals the voters into replica sets of at least `replicas`, each partition on one whole set', () => {
+    const seven = new Placement({ count: 5, replicas: 3 }, ['v0', 'v1', 'v2', 'v3', 'v4', 'v5', 'v6'])
+    expect(seven.sets).toEqual([['v0', 'v2', 'v4', 'v6'], ['v1', 'v3', 'v5']])
+    expect(seven.replicas).toEqual([seven.sets[0], seven.sets[1], seven.sets[0], seven.sets[1], seven.sets[0]])
+    expect([...seven.holding('v3')]).toEqual([1, 3])
+    expect(seven.holding('not-a-voter').size).toBe(0)
+    // Fewer than two sets' worth: every voter holds every partition.
+    const five = new Placement({ count: 4, replicas: 3 }, ['a', 'b', 'c', 'd', 'e'])
+    expect(five.replicas.every(vs => vs.length === 5)).toBe(true)
+    fc.assert(fc.property(fc.integer({ min: 1, max: 20 }), fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 12 }), (n, r, count) => {
+      const voters = Array.from({ length: n }, (_, i) => `v${i}`)
+      const placed = new Placement({ count, replicas: r }, voters)
+      // Sets are disjoint, cover every voter, and each has at least min(r, n) voters; replicas of one partition hold the same partitions.
+      const all = placed.sets.flat()
+      return all.length === n && new Set(all).size === n && placed.sets.every(set => set.length >= Math.min(r, n)) &&
+        placed.replicas.every(vs => vs.every(v => [...placed.holding(v)].join() === [...placed.holding(vs[0] as string)].join()))
+    }))
   })
 })
 

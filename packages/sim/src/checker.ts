@@ -259,7 +259,7 @@ function checkLost (
   const finalSets = finals.map((f) => new Map(Object.entries(f.lists).map(([k, l]) => [k, new Set(l)])))
   for (const [key, byValue] of required) {
     for (const [value, { why, ops }] of byValue) {
-      const missing = finals.filter((_, i) => finalSets[i]?.get(key)?.has(value) !== true).map((f) => f.peer)
+      const missing = finals.filter((f, i) => holdsList(f, key) && finalSets[i]?.get(key)?.has(value) !== true).map((f) => f.peer)
       if (missing.length === 0) continue
       push(out, 'lost', `value ${value} of key ${JSON.stringify(key)}, ${why}, is missing from the final list of ${listSome(missing)}`, ops)
     }
@@ -525,23 +525,45 @@ function checkBank (history: History, out: Violation[]): void {
   }
   // Finals of a run without a bank workload hold no accounts; only check them when there is one.
   if (total === undefined && history.accounts === undefined) return
-  for (const final of history.finals) check(final.balances, `final of ${final.peer}`, [])
+  const whole = history.finals.filter((f) => f.holds === undefined)
+  for (const final of whole) check(final.balances, `final of ${final.peer}`, [])
+  // Replicas of some partitions each hold some accounts: together (they agree where they overlap, checkDivergence) they hold the bank.
+  const parts = history.finals.filter((f) => f.holds !== undefined)
+  const merged: Record<string, number> = {}
+  for (const f of parts) for (const a of f.holds?.accounts ?? []) merged[a] ??= f.balances[a] as number
+  if (parts.length > 0 && (history.accounts ?? []).every((a) => a in merged)) check(merged, `finals of ${listSome(parts.map((f) => f.peer))} together`, [])
+}
+
+/** Whether a replica holds a list key (one of some partitions holds only its own). */
+function holdsList (f: ReplicaFinal, key: string): boolean {
+  return f.holds === undefined || f.holds.lists.includes(key)
 }
 
 function checkDivergence (finals: readonly ReplicaFinal[], out: Violation[]): void {
   if (finals.length < 2) return
-  const fields: Array<[string, (f: ReplicaFinal) => string]> = [
-    ['stateDigest', (f) => f.stateDigest],
-    ['resultDigest', (f) => f.resultDigest],
-    ['evaluatedThrough', (f) => f.evaluatedThrough],
-    ['balances', (f) => canonical(f.balances)],
-  ]
+  // Replicas of some partitions compare digests only with replicas holding the same partitions, and values only where they hold them.
+  const tag = (f: ReplicaFinal): string => f.holds?.tag ?? '*'
+  type Field = [string, (f: ReplicaFinal) => string, (f: ReplicaFinal) => boolean]
+  const fields: Field[] = []
+  // (A replica holding no partition has no state of its own: nothing to compare.)
+  for (const t of new Set(finals.map(tag))) {
+    if (t === '') continue
+    const same = (f: ReplicaFinal): boolean => tag(f) === t
+    const label = t === '*' ? '' : ` (partitions ${t})`
+    fields.push([`stateDigest${label}`, (f) => f.stateDigest, same])
+    // A partitioned replica's result digest and last thunk follow its own history (what it forwarded, where
+    // its snapshots came from): only whole replicas compare them. Its values are compared key by key below.
+    if (t === '*') fields.push([`resultDigest${label}`, (f) => f.resultDigest, same], [`evaluatedThrough${label}`, (f) => f.evaluatedThrough, same])
+  }
+  const accounts = new Set(finals.flatMap((f) => Object.keys(f.balances)))
+  for (const a of [...accounts].sort()) fields.push([`balances[${JSON.stringify(a)}]`, (f) => String(f.balances[a]), (f) => a in f.balances])
   const keys = new Set(finals.flatMap((f) => Object.keys(f.lists)))
   // A missing key means the empty list, so compare per key rather than whole objects.
-  for (const key of [...keys].sort()) fields.push([`lists[${JSON.stringify(key)}]`, (f) => JSON.stringify(f.lists[key] ?? [])])
-  for (const [name, get] of fields) {
+  for (const key of [...keys].sort()) fields.push([`lists[${JSON.stringify(key)}]`, (f) => JSON.stringify(f.lists[key] ?? []), (f) => holdsList(f, key)])
+  for (const [name, get, applies] of fields) {
     const groups = new Map<string, string[]>()
     for (const f of finals) {
+      if (!applies(f)) continue
       const v = get(f)
       const peers = groups.get(v)
       if (peers === undefined) groups.set(v, [f.peer])
@@ -556,10 +578,6 @@ function checkDivergence (finals: readonly ReplicaFinal[], out: Violation[]): vo
 function push (out: Violation[], kind: ViolationKind, message: string, ops: Iterable<number>): void {
   const ids = [...new Set(ops)].sort((a, b) => a - b)
   out.push(ids.length > 0 ? { kind, message, ops: ids } : { kind, message })
-}
-
-function canonical (record: Readonly<Record<string, number>>): string {
-  return JSON.stringify(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
 }
 
 /** Index of the last element strictly below `t` in an ascending array, or -1. */

@@ -2,11 +2,12 @@ import { formatViolation } from './checker.js'
 import { runSeed, type FaultMode } from './run.js'
 
 /**
- * `pnpm sim --seeds N [--start S] [--voters V] [--observers O] [--txns T] [--faults none|net|crash|all]`
+ * `pnpm sim --seeds N [--start S] [--voters V] [--observers O] [--txns T] [--partitions P] [--faults none|net|crash|all]`
+ * (without --voters: 3, or 5 to 7 in partitioned seeds; without --partitions: one seed in three has 2 to 5)
  * Runs seeds in order; the last line is the summary, the exit code is non-zero on any violation.
  */
-function parse (argv: readonly string[]): { seeds: number, start: number, voters: number, observers: number, txns: number, faults: FaultMode, verbose: boolean } {
-  const o = { seeds: 100, start: 1, voters: 3, observers: 1, txns: 60, faults: 'all' as FaultMode, verbose: false }
+function parse (argv: readonly string[]): { seeds: number, start: number, voters: number | undefined, observers: number, txns: number, partitions: number | undefined, faults: FaultMode, verbose: boolean } {
+  const o = { seeds: 100, start: 1, voters: undefined as number | undefined, observers: 1, txns: 60, partitions: undefined as number | undefined, faults: 'all' as FaultMode, verbose: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--') continue
@@ -19,6 +20,7 @@ function parse (argv: readonly string[]): { seeds: number, start: number, voters
       case '--voters': o.voters = int(a, v, 1); break
       case '--observers': o.observers = int(a, v, 0); break
       case '--txns': o.txns = int(a, v, 1); break
+      case '--partitions': o.partitions = int(a, v, 1); break
       case '--faults':
         if (v !== 'none' && v !== 'net' && v !== 'crash' && v !== 'all') throw new Error('--faults is none, net, crash or all')
         o.faults = v
@@ -65,7 +67,7 @@ async function main (): Promise<number> {
   const history = { pauses: 0, ownStalls: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0 }
   const started = performance.now()
   for (let seed = o.start; seed < o.start + o.seeds; seed++) {
-    const r = await runSeed({ seed, voters: o.voters, observers: o.observers, txns: o.txns, faults: o.faults })
+    const r = await runSeed({ seed, observers: o.observers, txns: o.txns, faults: o.faults, ...(o.voters === undefined ? {} : { voters: o.voters }), ...(o.partitions === undefined ? {} : { partitions: o.partitions }) })
     committed += r.stats.committed
     unknown += r.stats.unknown
     reads += r.stats.reads

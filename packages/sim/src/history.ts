@@ -76,6 +76,12 @@ export interface ReplicaFinal {
   /** Rolling digest of every evaluation result, and how far evaluation got. */
   readonly resultDigest: string
   readonly evaluatedThrough: string
+  /**
+   * A replica of some partitions: the list keys and accounts it holds, and
+   * a tag of its partitions (replicas compare digests only with the same
+   * tag, and values only where both hold them). Absent: it holds everything.
+   */
+  readonly holds?: { readonly lists: readonly string[], readonly accounts: readonly string[], readonly tag: string } | undefined
 }
 
 export interface History {

@@ -1,14 +1,17 @@
-import { MemoryStore, StateDigest, TS_INFINITY, TS_ZERO, callStatement, canonical, decisionStatement, hash64, timestampPredecessor, toHex, type DamageTarget, type EpochChange, type SubmitRequest, type GroupConfig, type Message, type Timestamp, type Value } from '@tideline/core'
+import { MemoryStore, StateDigest, prefixEnd, partitionOf, type PartitionSpec, TS_INFINITY, TS_ZERO, callStatement, canonical, decisionStatement, hash64, timestampPredecessor, toHex, type DamageTarget, type EpochChange, type SubmitRequest, type GroupConfig, type Message, type Timestamp, type Value } from '@tideline/core'
 import { checkHistory } from './checker.js'
 import { SimClient, type Intent } from './client.js'
 import { EventLoop } from './event-loop.js'
 import type { History, Op, ReplicaFinal, Violation } from './history.js'
-import { INITIAL_BALANCE, simRegistry, type ListMopArgs } from './procedures.js'
+import { INITIAL_BALANCE, accountKey, listKey, simRegistry, type ListMopArgs } from './procedures.js'
 import { Rng } from './rng.js'
 import { SimKeyring } from './keyring.js'
 import { SimPeer } from './sim-peer.js'
 
 export type FaultMode = 'none' | 'net' | 'crash' | 'all'
+
+/** A simulated group's partitions: a key's scope is its first two segments (`acct/a`, `l/g0`). */
+const PARTITIONS = (count: number): PartitionSpec => ({ count, replicas: 3, depth: 2 })
 
 export interface SimOptions {
   readonly seed: number
@@ -22,6 +25,8 @@ export interface SimOptions {
   readonly faults?: FaultMode
   /** Clients issuing operations concurrently. @default 6 */
   readonly clients?: number
+  /** Partitions (1: none). @default 2 to 5 in one seed in three, else 1 */
+  readonly partitions?: number
 }
 
 export interface SimStats {
@@ -174,7 +179,12 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.staleDecisions += (c?.['rc-decided-replay'] ?? 0) + (c?.['rc-decided-refused'] ?? 0)
   }
 
-  const voterIds = Array.from({ length: options.voters ?? 3 }, (_, i) => `v${i}`)
+  // One seed in three is partitioned (DESIGN §13): 2 to 5 partitions on 6 voters (7 in one such seed in
+  // three), in two replica sets. Every account is a scope of its own, the list keys are in three scopes
+  // (range reads stay inside one), and the observer follows partition 0 only.
+  const partitionCount = options.partitions ?? (seed % 3 === 2 ? 2 + (seed % 4) : 1)
+  const partitioned = partitionCount > 1
+  const voterIds = Array.from({ length: options.voters ?? (partitioned ? (seed % 9 === 8 ? 7 : 6) : 3) }, (_, i) => `v${i}`)
   const observerIds = Array.from({ length: options.observers ?? 1 }, (_, i) => `o${i}`)
   // One seed in four has as many spare voters as genesis ones, candidates the group admits when a voter
   // is voted out (it never grows past the genesis size): the voters of an epoch can all be gone for good.
@@ -186,7 +196,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const txnRetentionMs = [250, 600, 86_400_000][Math.floor(seed / 3) % 3] as number
   // One seed in five runs only signed calls: every replica checks each call's caller signature.
   const signedCalls = seed % 5 === 2
-  const config: GroupConfig = { groupId: `sim-${seed}`, epoch: 0, voters: voterIds, registryHash: simRegistry.hash, txnRetentionMs, txnSkewMs: 300, ...(signedCalls ? { signedCalls } : {}) }
+  const config: GroupConfig = { groupId: `sim-${seed}`, epoch: 0, voters: voterIds, registryHash: simRegistry.hash, txnRetentionMs, txnSkewMs: 300, ...(signedCalls ? { signedCalls } : {}), ...(partitioned ? { partitions: PARTITIONS(partitionCount) } : {}) }
 
   // --- network faults
   let dropRate = 0
@@ -295,7 +305,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       now: () => loop.now + node.skew,
       send: (to, m) => { if (node.gen === gen && node.up) send(node.id, to, m) },
       storeRng: node.storeRng,
-      ...(process.env.SIM_LOG === undefined ? {} : { log: (event: string, detail: Record<string, unknown>) => { if (/rc-|epoch|late|recovered|diverged|snapshot|damaged|heal/.test(event)) process.stderr.write(`${loop.now} ${node.id} ${event} ${JSON.stringify(detail)}\n`) } }),
+      ...(process.env.SIM_LOG === undefined ? {} : { log: (event: string, detail: Record<string, unknown>) => { if (/rc-|epoch|late|recovered|diverged|snapshot|damaged|heal/.test(event) || process.env.SIM_LOG === node.id) process.stderr.write(`${loop.now} ${node.id} ${event} ${JSON.stringify(detail)}\n`) } }),
       broken: what => { if (broken.length < 20) broken.push(`${node.id} at ${loop.now}: ${what.join('; ')}`) },
       suspectMs: SUSPECT_MS,
       suspectMinMs: SUSPECT_MIN_MS,
@@ -319,7 +329,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       // Real Ed25519 keys: decisions carry their majority's signatures, and anyone may pass them on.
       signer: keyring.signer(node.id),
       // Every member is reachable (when up), as on a connected network.
-      contacts: () => peerIds
+      contacts: () => peerIds,
+      ...(partitioned && !node.voter ? { partitions: [0] } : {})
     })
     node.peer = peer
     node.up = true
@@ -338,7 +349,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const readOnly = new Set<number>()
   const unexpected: string[] = []
   const accounts = ['a', 'b', 'c', 'd', 'e']
-  const listKeys = Array.from({ length: 10 }, (_, i) => `k${i}`)
+  const listKeys = Array.from({ length: 10 }, (_, i) => partitioned ? `g${Math.floor(i * 3 / 10)}/k${i}` : `k${i}`)
   let remaining = options.txns ?? 60
   let opId = 0
   let appendValue = 0
@@ -353,7 +364,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
         const a = workRng.int(0, listKeys.length - 1)
         const b = workRng.int(a + 1, listKeys.length)
         const start = listKeys[a] as string
-        const end = listKeys[b]
+        // Partitioned: a range stays inside its scope (the keys' group), ending at the group's end at the latest.
+        const group = start.slice(0, start.indexOf('/') + 1)
+        const end = !partitioned ? listKeys[b] : listKeys[b]?.startsWith(group) === true ? listKeys[b] : prefixEnd(group)
         const keys = listKeys.filter(k => k >= start && (end === undefined || k < end))
         return { kind: 'list-read', keys, range: { start, ...(end === undefined ? {} : { end }), reverse: workRng.chance(0.5) }, consistency }
       }
@@ -723,7 +736,10 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     if (!ns.every(n => (n.peer as SimPeer).evaluatingCurrentEpoch)) return false
     // Storage faults found and repaired (a scrub finds a value nothing read since it was damaged).
     if (ns.some(n => n.store.damaged.inState || (n.peer as SimPeer).damaged)) return false
-    if (!st.every(s => !s.healing && !s.snapshotting && s.inflight === 0 && s.unevaluated === 0 && s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated && s.frontier > s.lastEvaluated && s.watermark > s.lastEvaluated)) return false
+    // Partitioned, replicas evaluate different thunks: each is through all of them once its frontier passed every one evaluated anywhere.
+    const lastAnywhere = st.reduce((m, s) => s.lastEvaluated > m ? s.lastEvaluated : m, first.lastEvaluated)
+    const through = (s: typeof first): boolean => partitioned ? s.frontier > lastAnywhere : s.evaluated === first.evaluated && s.lastEvaluated === first.lastEvaluated && s.frontier > s.lastEvaluated
+    if (!st.every(s => !s.healing && !s.snapshotting && s.inflight === 0 && s.unevaluated === 0 && through(s) && s.watermark > s.lastEvaluated)) return false
     // every replica holds every coordinator's whole sequence
     const seqs = ns.map(n => (n.peer as SimPeer).sequences())
     return first.voters.every(v => seqs.every(s => s[v]?.have === seqs[0]?.[v]?.have && s[v]?.evalNext === (s[v]?.have ?? 0) + 1))
@@ -739,7 +755,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       crash(victim, Number.POSITIVE_INFINITY)
       let readDone = false
       let readError: string | undefined
-      survivor.peer.read(['l/k0'], { consistency: 'strict', timeoutMs: LIVENESS_MS }, err => { readError = err?.name; readDone = true })
+      survivor.peer.read([listKey(listKeys[0] as string)], { consistency: 'strict', timeoutMs: LIVENESS_MS }, err => { readError = err?.name; readDone = true })
       loop.run(() => readDone, loop.now + LIVENESS_MS + 100)
       if (!readDone || readError !== undefined) {
         livenessViolations.push({ kind: 'liveness', message: `with ${victim.id} killed and a majority alive, a strict read through ${survivor.id} did not return within ${LIVENESS_MS} virtual ms (${readError ?? 'pending'})` })
@@ -761,17 +777,20 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   for (const node of nodes.values()) {
     const peer = node.peer
     if (peer === undefined) continue
-    const entries = peer.snapshot()
+    const holding = peer.holding()
+    const holdsKey = (k: string): boolean => holding === undefined || holding.includes(partitionOf(k, config.partitions as PartitionSpec))
+    const entries = peer.snapshot().filter(([k]) => holdsKey(k))
     const lists: Record<string, number[]> = {}
     const balances: Record<string, number> = {}
-    for (const a of accounts) balances[a] = INITIAL_BALANCE
+    for (const a of accounts) if (holdsKey(accountKey(a))) balances[a] = INITIAL_BALANCE
     for (const [k, v] of entries) {
       if (k.startsWith('l/')) lists[k.slice(2)] = v as number[]
       else if (k.startsWith('acct/')) balances[k.slice(5)] = v as number
     }
     const st = peer.status()
     if (process.env.SIM_DEBUG !== undefined) process.stderr.write(`${node.id} ${JSON.stringify(st)}\n`)
-    finals.push({ peer: node.id, lists, balances, stateDigest: hash64(canonical(entries)), resultDigest: st.digest, evaluatedThrough: st.lastEvaluated })
+    const holds = holding === undefined ? undefined : { lists: listKeys.filter(k => holdsKey(listKey(k))), accounts: accounts.filter(a => holdsKey(accountKey(a))), tag: holding.join('.') }
+    finals.push({ peer: node.id, lists, balances, stateDigest: hash64(canonical(entries)), resultDigest: st.digest, evaluatedThrough: st.lastEvaluated, ...(holds === undefined ? {} : { holds }) })
   }
   for (const node of nodes.values()) node.peer?.close()
 

@@ -1,5 +1,5 @@
 import {
-  ArrayReader, CollectingWriter, StateDigest, applyRunSync, damagedInput, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, rangeResult, readResult, restore, step,
+  ArrayReader, CollectingWriter, StateDigest, applyRunSync, forwardReadSync, damagedInput, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, rangeResult, readResult, restore, step,
   type Effect, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
   type ReadResult, type Revocation, type Thunk, type Value
 } from '@tideline/core'
@@ -109,6 +109,11 @@ export class SimPeer {
     return sequencesOf(this.state)
   }
 
+  /** The partitions this replica has (a partitioned group), or undefined: all of them. */
+  holding (): readonly number[] | undefined {
+    return this.state.parts === undefined ? undefined : [...this.state.parts.have].sort((a, b) => a - b)
+  }
+
   get evaluatingCurrentEpoch (): boolean {
     return this.state.evaluatingEpoch === this.state.current.epoch
   }
@@ -198,7 +203,7 @@ export class SimPeer {
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.writeSync(e.batch); return e.done })
         break
       case 'apply':
-        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => damageOr(() => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base, e.rules, this.verifyCall) }), { run: e.run }))
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => damageOr(() => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base, e.rules, this.verifyCall, e.plan), ...(e.plan === undefined ? {} : { plan: e.plan }) }), { run: e.run }))
         break
       case 'read-values':
         this.later(0, (): Input => {
@@ -211,6 +216,9 @@ export class SimPeer {
             return { t: 'values-refused', read: e.read, error: { name: (err as Error).name, message: (err as Error).message } }
           }
         })
+        break
+      case 'read-forward':
+        this.later(0, () => forwardReadSync(store, e))
         break
       case 'read-batches':
         this.later(0, () => ({ t: 'batches-read', replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, ...store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }))

@@ -5,7 +5,7 @@ import { onConfirm, onConfirmed } from './confirm.js'
 import { handleSubmit, onAck } from './coordinator.js'
 import { compareCheckpoint } from './divergence.js'
 import { mergeWatermark } from './promise.js'
-import { onTimestamp, readsConfirmed, startRead } from './reads.js'
+import { onPartRead, onTimestamp, readsConfirmed, startRead } from './reads.js'
 import { onAccept, onPrepare } from './reconfig/acceptor.js'
 import { tellStale } from './reconfig/epoch-news.js'
 import { onDecided } from './reconfig/install.js'
@@ -15,10 +15,13 @@ import { heardFrom } from './reconfig/failure-detector.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
 import { onDurableReport, tellDurable } from './horizon.js'
-import { onSnapshotChunk, onSnapshotVote } from './snapshot.js'
+import { onPartSnapshotVote, onSnapshotChunk, onSnapshotVote } from './snapshot.js'
+import { onPartStateRequest } from './part-votes.js'
 import { onSnapshotRequest } from './snapshot-export.js'
 import { onStateRequest } from './state-votes.js'
 import { noteWork } from './schedule.js'
+import { onForwarded, onForwardRequest, onResultRequest, onResults } from './partitions.js'
+import { kickEvaluator } from './evaluator.js'
 import { rejectWaiters, resolveWaiters, settleWaiter } from './requests.js'
 import { count, errorInfo, log, send } from './emit.js'
 import { roleOf, type PeerState } from './state.js'
@@ -119,7 +122,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       else if (m.error !== undefined && m.error.name !== 'QuorumUnavailableError') rejectWaiters(s, m.clientTxnId, errorFromInfo(m.error))
       break
     case 'read':
-      if (!revokedPeer(s.config, from)) startRead(s, { kind: 'remote', to: m.replyTo, reqId: m.reqId }, m.keys, m.consistency, undefined, m.range)
+      if (!revokedPeer(s.config, from)) startRead(s, { kind: 'remote', to: m.replyTo, reqId: m.reqId }, m.keys, m.consistency, undefined, m.range, m.at)
       else count(s, 'revoked-refused')
       break
     case 'ts-req':
@@ -135,7 +138,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       onTimestamp(s, from, m.reqId, m.ts)
       break
     case 'ck':
-      compareCheckpoint(s, from, m.count, m.digest)
+      compareCheckpoint(s, from, m.count, m.digest, m.h)
       break
     case 'hello':
       if (!revokedPeer(s.config, from)) onHello(s, from, m.epoch, m.candidate)
@@ -174,7 +177,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       onSnapshotRequest(s, from, m.id, m.chunk)
       break
     case 'st-req':
-      onStateRequest(s, from, m.count)
+      onStateRequest(s, from, m.count, m.h)
       break
     case 'st-rep':
       onSnapshotVote(s, from, m.count, m.state)
@@ -183,6 +186,25 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       onSnapshotChunk(s, from, m)
       break
     case 'read-rep':
+      onPartRead(s, from, m.reqId, m.result, m.error)
+      break
+    case 'fwd':
+      if (onForwarded(s, from, m.items)) kickEvaluator(s)
+      break
+    case 'fwd-req':
+      onForwardRequest(s, from, m.items)
+      break
+    case 'res':
+      onResults(s, from, m.items)
+      break
+    case 'res-req':
+      onResultRequest(s, from, m.stamps)
+      break
+    case 'pst-req':
+      onPartStateRequest(s, from, m.at, m.parts)
+      break
+    case 'pst-rep':
+      onPartSnapshotVote(s, from, m.at, m.states)
       break
   }
 }

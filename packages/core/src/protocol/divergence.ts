@@ -2,6 +2,7 @@ import type { Message } from '../messages.js'
 import { count, emit, log, send } from './emit.js'
 import { latestCheckpoint } from './schedule.js'
 import { roleOf, type PeerState } from './state.js'
+import { holdingTag } from './partitions.js'
 
 /**
  * Divergence detection: replicas tell each other the result digest they
@@ -16,7 +17,8 @@ export function sendCheckpoint (s: PeerState): void {
   const digest = s.checkpoints.get(latest)
   if (digest === undefined || latest === s.lastCheckpointCount) return
   s.lastCheckpointCount = latest
-  const m: Message = { t: 'ck', count: latest, digest }
+  const h = holdingTag(s)
+  const m: Message = { t: 'ck', count: latest, digest, ...(h === undefined ? {} : { h }) }
   for (const v of s.current.voters) send(s, v, m)
   if (roleOf(s) === 'voter') for (const o of s.observers.keys()) send(s, o, m)
 }
@@ -24,7 +26,9 @@ export function sendCheckpoint (s: PeerState): void {
 /** How many counts of voters' reported digests a replica keeps to find a majority in. */
 const VOTER_CHECKPOINTS_KEPT = 16
 
-export function compareCheckpoint (s: PeerState, from: string, at: number, theirs: string): void {
+export function compareCheckpoint (s: PeerState, from: string, at: number, theirs: string, h?: string): void {
+  // In a partitioned group, replicas holding other partitions evaluate other thunks: their digests are not comparable.
+  if (h !== holdingTag(s)) return
   if (s.current.voters.includes(from)) noteVoterCheckpoint(s, from, at, theirs)
   const mine = s.checkpoints.get(at)
   if (mine === undefined || mine === theirs) return

@@ -1,4 +1,5 @@
-import type { AppliedRun, RunRules } from '../apply.js'
+import type { AppliedRun, ForwardedReads, RunPlan, RunRules } from '../apply.js'
+import type { KeyRange } from '../key-range.js'
 import type { Message } from '../messages.js'
 import type { GcResult, SnapshotItems, SnapshotPart, StagedDigest, StoreBatch } from '../store.js'
 import type { Timestamp } from '../timestamp.js'
@@ -51,8 +52,10 @@ export type Completion =
   | { readonly t: 'decision-signed', readonly to: string, readonly epoch: number, readonly ballot: Ballot, readonly sig: string | undefined }
   /** Whether every signature of a relayed decision's proof checked out. */
   | { readonly t: 'decision-verified', readonly from: string, readonly change: EpochChange, readonly proof: DecisionProof, readonly ok: boolean }
-  | { readonly t: 'run-applied', readonly run: readonly Thunk[], readonly applied: AppliedRun }
+  | { readonly t: 'run-applied', readonly run: readonly Thunk[], readonly applied: AppliedRun, readonly plan?: RunPlan }
   | { readonly t: 'values-read', readonly read: number, readonly result: ReadResult }
+  /** What `read-forward` read (undefined: the store no longer holds that version, or failed to read it). */
+  | { readonly t: 'forward-read', readonly to: string, readonly fwd: ForwardedReads | undefined }
   /** The store refused the read (SnapshotTooOldError: the versions it needs are no longer held); the read fails with it, the peer goes on. */
   | { readonly t: 'values-refused', readonly read: number, readonly error: { readonly name: string, readonly message: string } }
   /** A gap request's batches as the store held them (`damaged`: seqs whose records failed their check). */
@@ -97,9 +100,11 @@ export type Effect =
   /** A strict store write; once durable, `done` is the next input (a failure is `store-failed`). */
   | { readonly t: 'persist', readonly batch: StoreBatch, readonly done: Completion }
   /** Evaluate and settle a run (the applier); answered by `run-applied`. */
-  | { readonly t: 'apply', readonly run: readonly Thunk[], readonly base: Cursor, readonly rules: RunRules }
+  | { readonly t: 'apply', readonly run: readonly Thunk[], readonly base: Cursor, readonly rules: RunRules, readonly plan?: RunPlan }
   /** Read `keys` (or, with `range`, the range) below `at`; answered by `values-read`. */
   | { readonly t: 'read-values', readonly read: number, readonly keys: readonly string[], readonly range?: RangeRead | undefined, readonly at: Timestamp }
+  /** Read a thunk's reads in partitions held here below its timestamp, for a replica that missed them (partitions.ts); answered by `forward-read`. */
+  | { readonly t: 'read-forward', readonly to: string, readonly ts: Timestamp, readonly parts: readonly number[], readonly keys: readonly string[], readonly ranges: readonly KeyRange[] }
   /** Read a coordinator's batches `from..last`; answered by `batches-read`. */
   | { readonly t: 'read-batches', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly last: number }
   /** Sign `statement` (decisionStatement) with this peer's key; answered by `decision-signed` carrying `to`, `epoch`, `ballot`. */

@@ -2,12 +2,15 @@ import { runRules, type AppliedRun } from '../apply.js'
 import * as C from '../constants.js'
 import { Hasher } from '../hash.js'
 import { maxTimestamp, type Timestamp } from '../timestamp.js'
-import type { Batch, Cursor, Thunk, TxnResult } from '../types.js'
+import type { Batch, Cursor, Thunk } from '../types.js'
 import { serveReads } from './reads.js'
 import { recordStates } from './state-votes.js'
 import { resolveWaiters } from './requests.js'
 import { count, emit, log } from './emit.js'
 import { type EpochRecord, type PeerState, type Stream } from './state.js'
+import { AHEAD, FORWARD, afterRun, enterEpoch, holdingList, planOf, takeThunk } from './partitions.js'
+import { recordPartStates } from './part-votes.js'
+import type { ForwardedReads, RunPlan } from '../run-rules.js'
 
 /**
  * The E-phase: runs of thunks in timestamp order go to the applier (an
@@ -21,12 +24,14 @@ export function kickEvaluator (s: PeerState): void {
   if (s.history.fetch?.ready === true || s.history.exportWanted !== undefined) return
   // A replica healing evaluates nothing on its wrong state: it goes on from the snapshot's cursor.
   if (s.history.heal !== undefined) return
-  const { run, blocked, next } = collectRun(s, s.options.maxRunThunks)
+  const { run, blocked, next, modes, remote } = collectRun(s, s.options.maxRunThunks)
   if (run.length > 0) {
     s.evaluation = 'running'
-    emit(s, { t: 'apply', run, base: liveCursor(s), rules: runRules(s.config) })
+    const plan = s.parts === undefined ? undefined : planOf(s, modes, remote)
+    emit(s, { t: 'apply', run, base: liveCursor(s), rules: runRules(s.config), ...(plan === undefined ? {} : { plan }) })
     return
   }
+  if (s.parts !== undefined) releaseEvaluated(s)
   const V = (s.epochs.get(s.evaluatingEpoch) as EpochRecord).wm.value
   const reach = blocked ? s.frontier : (next !== undefined && next < V ? next : V)
   if (reach > s.frontier) s.frontier = reach
@@ -46,7 +51,9 @@ export function liveCursor (s: PeerState): Cursor {
     evalNext[c] = stream.evalNext
     if (stream.evalIndex > 0) evalIndex[c] = stream.evalIndex
   }
-  return { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, evalIndex, epoch: record.epoch, ...(s.stateDigest === undefined ? {} : { state: s.stateDigest }) }
+  const holding = holdingList(s)
+  const parts = s.parts === undefined ? undefined : [...s.parts.digests].sort(([a], [b]) => a - b).map(([q, [a, b]]) => [q, a, b] as const)
+  return { frontier: s.frontier, last: s.lastEvaluated, count: s.evaluatedCount, digest: s.hasher.state, evalNext, evalIndex, epoch: record.epoch, ...(s.stateDigest === undefined ? {} : { state: s.stateDigest }), ...(holding === undefined ? {} : { holding }), ...(parts === undefined ? {} : { parts }) }
 }
 
 interface CollectedRun {
@@ -55,6 +62,9 @@ interface CollectedRun {
   readonly blocked: boolean
   /** The lowest held thunk not taken because the watermark has not passed it. */
   readonly next: Timestamp | undefined
+  /** A partitioned replica's mode for each thunk of the run, and the reads forwarded to it (partitions.ts). */
+  readonly modes: number[]
+  readonly remote: Array<readonly ForwardedReads[] | undefined>
 }
 
 /**
@@ -67,6 +77,9 @@ interface CollectedRun {
  */
 function collectRun (s: PeerState, max: number): CollectedRun {
   const run: Thunk[] = []
+  const modes: number[] = []
+  const remote: Array<readonly ForwardedReads[] | undefined> = []
+  const done = (blocked: boolean, next?: Timestamp): CollectedRun => ({ run, blocked, next, modes, remote })
   for (;;) {
     const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
     const cut = record.floor !== undefined
@@ -85,18 +98,32 @@ function collectRun (s: PeerState, max: number): CollectedRun {
           blocked = true
         }
       }
-      if (blocked) return { run, blocked: true, next: undefined }
+      if (blocked) return done(true)
       if (best === undefined) break
-      if (!cut && best.ts >= V) return { run, blocked: false, next: best.ts }
-      advance(bestStream as Stream)
+      if (!cut && best.ts >= V) return done(false, best.ts)
+      if (s.parts !== undefined) {
+        // A partitioned replica skips what is not its business, and stops before a thunk whose forwarded reads it lacks.
+        const take = takeThunk(s, best)
+        if (take.t === 'wait') {
+          if (take.ahead) { run.push(best); modes.push(FORWARD | AHEAD); remote.push(undefined) }
+          return done(true)
+        }
+        advance(bestStream as Stream)
+        if (take.t === 'skip') continue
+        modes.push(take.mode)
+        remote.push(take.remote)
+      } else {
+        advance(bestStream as Stream)
+      }
       run.push(best)
     }
-    if (run.length >= max) return { run, blocked: true, next: undefined }
-    if (!cut) return { run, blocked: false, next: undefined }
+    if (run.length >= max) return done(true)
+    if (!cut) return done(false)
     // Every kept thunk of this epoch is evaluated (or in this run): the next epoch may start after it.
-    if (run.length > 0 || !s.epochs.has(record.epoch + 1)) return { run, blocked: true, next: undefined }
+    if (run.length > 0 || !s.epochs.has(record.epoch + 1)) return done(true)
     s.epochs.delete(record.epoch)
     s.evaluatingEpoch = record.epoch + 1
+    enterEpoch(s)
     // Everything below the floor is evaluated now; the new epoch's thunks all lie above it.
     s.frontier = maxTimestamp(s.frontier, record.floor as Timestamp)
     log(s, 'epoch-evaluated', { epoch: record.epoch, frontier: s.frontier })
@@ -111,8 +138,15 @@ function advance (stream: Stream): void {
   stream.evalIndex = 0
 }
 
+/** Batches a partitioned replica moved past (some of their thunks skipped, not settled here) leave memory. */
+function releaseEvaluated (s: PeerState): void {
+  const record = s.epochs.get(s.evaluatingEpoch)
+  if (record === undefined) return
+  for (const stream of record.streams.values()) for (const seq of stream.held.keys()) if (seq < stream.evalNext) stream.held.delete(seq)
+}
+
 /** The applier settled a run: answer its callers, record digest checkpoints, and take the next run. */
-export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: AppliedRun): void {
+export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: AppliedRun, plan?: RunPlan): void {
   if (s.evaluation === 'running') s.evaluation = 'idle'
   if (s.phase === 'closed') return
   const record = s.epochs.get(s.evaluatingEpoch) as EpochRecord
@@ -123,11 +157,18 @@ export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: Appl
   s.frontier = maxTimestamp(s.frontier, applied.cursor.frontier)
   for (let i = 0; i < run.length; i++) {
     const thunk = run[i] as Thunk
-    // A batch stays held until its last thunk is settled.
-    const stream = record.streams.get(thunk.coordinator)
+    // A batch stays held until its last thunk is settled (a partitioned replica's, until evaluation moved past it: releaseEvaluated).
+    const stream = plan === undefined ? record.streams.get(thunk.coordinator) : undefined
     if (stream !== undefined && thunk.index === (stream.held.get(thunk.seq)?.thunks.length ?? 0) - 1) stream.held.delete(thunk.seq)
+    const result = applied.results[i]
+    if (result === undefined) continue
     if (s.minted.get(thunk.clientTxnId) === thunk.ts) s.minted.delete(thunk.clientTxnId)
-    resolveWaiters(s, thunk.clientTxnId, applied.results[i] as TxnResult)
+    resolveWaiters(s, thunk.clientTxnId, result)
+  }
+  if (plan !== undefined) {
+    releaseEvaluated(s)
+    afterRun(s, run, plan, applied)
+    recordPartStates(s, applied)
   }
   count(s, 'evaluated', run.length)
   recordStates(s, applied.cursor.count - run.length, applied.states)

@@ -36,6 +36,8 @@ export interface ReadOp {
   sentAt: number
   /** Times it was read again at the frontier after the store refused its timestamp as too old. */
   rereads: number
+  /** Read at exactly `ts` (another replica's part of a partitioned read): never moved to the frontier. */
+  readonly fixed?: boolean
 }
 
 /** One round of read confirmation (see confirm.ts): the reads it serves, by id. */

@@ -8,6 +8,7 @@ import { emit, errorInfo, send, settle } from './emit.js'
 import { roleOf, type PeerState, type ReadOp, type ReadReply } from './state.js'
 import type { RangeRead } from './read-state.js'
 import type { Effect } from './effects.js'
+import { dropSplit, localPartRead, remotePartRead, retryParts, splitRead } from './part-reads.js'
 
 /**
  * Read-only transactions. Snapshot: at this replica's frontier, at once.
@@ -19,14 +20,19 @@ import type { Effect } from './effects.js'
 /** The store read of `op` at `at`. */
 const readAt = (op: ReadOp, at: Timestamp): Effect => ({ t: 'read-values', read: op.id, keys: op.keys, ...(op.range === undefined ? {} : { range: op.range }), at })
 
-export function startRead (s: PeerState, reply: ReadReply, keys: readonly string[], consistency: ReadConsistency, timeoutMs?: number, range?: RangeRead): void {
+export function startRead (s: PeerState, reply: ReadReply, keys: readonly string[], consistency: ReadConsistency, timeoutMs?: number, range?: RangeRead, at?: Timestamp): void {
   if (s.phase === 'failed' || s.phase === 'closed') {
     answer(s, reply, undefined, new PeerClosedError(`peer ${s.id} ${s.phase === 'failed' ? `failed: ${s.failure ?? ''}` : 'closed'}`))
     return
   }
   const id = ++s.nextReadId
-  const op: ReadOp = { id, keys, ...(range === undefined ? {} : { range }), reply, deadline: s.now + (timeoutMs ?? s.options.callTimeoutMs), phase: 'waiting', ts: undefined, to: '', sentAt: s.now, rereads: 0 }
+  const op: ReadOp = { id, keys, ...(range === undefined ? {} : { range }), reply, deadline: s.now + (timeoutMs ?? s.options.callTimeoutMs), phase: 'waiting', ts: at, to: '', sentAt: s.now, rereads: 0, ...(at === undefined ? {} : { fixed: true }) }
   s.reads.set(id, op)
+  if (at !== undefined) {
+    // Another replica's part of a read it confirmed at `at`: wait for the frontier to pass it.
+    serveReads(s)
+    return
+  }
   if (consistency === 'snapshot') {
     // Healing, it waits for the healed state (serveReads).
     if (s.history.heal !== undefined) {
@@ -35,7 +41,7 @@ export function startRead (s: PeerState, reply: ReadReply, keys: readonly string
     }
     op.ts = s.frontier
     op.phase = 'reading'
-    emit(s, readAt(op, s.frontier))
+    readOp(s, op, s.frontier)
     return
   }
   getTimestamp(s, op)
@@ -109,33 +115,55 @@ export function serveReads (s: PeerState): void {
     if (op.phase === 'held') {
       op.phase = 'reading'
       op.ts = s.frontier
-      emit(s, readAt(op, op.ts))
+      readOp(s, op, op.ts)
       continue
     }
     if (op.phase !== 'waiting' || op.ts === undefined || op.ts >= s.frontier) continue
     op.phase = 'reading'
-    emit(s, readAt(op, op.ts))
+    readOp(s, op, op.ts)
   }
+}
+
+/** Reads `op` at `at` from the store, or (partitioned) its parts from the replicas holding them. */
+function readOp (s: PeerState, op: ReadOp, at: Timestamp): void {
+  const how = splitRead(s, op, at, op.fixed === true)
+  if (how === 'local') emit(s, readAt(op, at))
+  else if (how !== 'split') {
+    s.reads.delete(op.id)
+    answer(s, op.reply, undefined, how)
+  }
+}
+
+/** A remote part of a split read came back (read-rep). */
+export function onPartRead (s: PeerState, from: string, reqId: string, result: ReadResult | undefined, error: { readonly name: string, readonly message: string } | undefined): void {
+  const done = remotePartRead(s, from, reqId, result, error)
+  const op = done === undefined ? undefined : s.reads.get(done.id)
+  if (done === undefined || op === undefined) return
+  s.reads.delete(done.id)
+  answer(s, op.reply, done.result, done.error)
 }
 
 export function onValuesRead (s: PeerState, id: number, result: ReadResult): void {
   const op = s.reads.get(id)
   if (op === undefined) return
+  const whole = localPartRead(s, id, result)
+  if (whole === undefined) return
   s.reads.delete(id)
-  answer(s, op.reply, result, undefined)
+  answer(s, op.reply, whole === 'not-split' ? result : whole, undefined)
 }
 
 export function onValuesRefused (s: PeerState, id: number, error: { readonly name: string, readonly message: string }): void {
   const op = s.reads.get(id)
   if (op === undefined) return
-  if (error.name === 'SnapshotTooOldError' && op.ts !== undefined && op.ts < s.frontier && op.rereads < MAX_REREADS) {
+  dropSplit(s, id)
+  if (error.name === 'SnapshotTooOldError' && op.fixed !== true && op.ts !== undefined && op.ts < s.frontier && op.rereads < MAX_REREADS) {
     // The replica moved past the read's timestamp and no longer holds the versions it needs (it installed a
     // snapshot, or GC passed it). Read at the frontier instead: it is later than the read's start, so
     // everything committed before the read is there, and everything there is already evaluated: a point a
     // strict read may take as well.
     op.rereads++
     op.ts = s.frontier
-    emit(s, readAt(op, op.ts))
+    readOp(s, op, op.ts)
     return
   }
   s.reads.delete(id)
@@ -150,8 +178,10 @@ function answer (s: PeerState, reply: ReadReply, result: ReadResult | undefined,
 /** Fails reads past their deadline, and asks again for timestamps a voter has not answered. */
 export function tickReads (s: PeerState): void {
   const every = s.options.writeRetryMs * 5
+  retryParts(s)
   for (const op of s.reads.values()) {
     if (s.now >= op.deadline) {
+      dropSplit(s, op.id)
       s.reads.delete(op.id)
       s.readIds.delete(timestampRequestId(s, op))
       answer(s, op.reply, undefined, new QuorumUnavailableError('timed out waiting for the watermark'))
@@ -165,6 +195,7 @@ export function tickReads (s: PeerState): void {
 export function abortRead (s: PeerState, call: number): boolean {
   for (const op of s.reads.values()) {
     if (op.reply.kind !== 'local' || op.reply.call !== call) continue
+    dropSplit(s, op.id)
     s.reads.delete(op.id)
     s.readIds.delete(timestampRequestId(s, op))
     settle(s, call, undefined, new AbortError('aborted'))

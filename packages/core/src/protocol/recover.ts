@@ -1,4 +1,6 @@
 import { Hasher } from '../hash.js'
+import { restoreHolding, startHolding } from './partitions.js'
+import { restartTrail } from './part-votes.js'
 import type { BatchRange, Store } from '../store.js'
 import type { Value } from '../value.js'
 import type { Timestamp } from '../timestamp.js'
@@ -185,4 +187,7 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
   const self = s.current.streams.get(s.id)
   if (self !== undefined) coordinator.nextSeq = Math.max(coordinator.nextSeq, self.have + 1, self.evalNext)
   s.current.startedAt = s.now
+  if (cursor !== undefined) restoreHolding(s, cursor.holding)
+  else startHolding(s)
+  restartTrail(s, cursor ?? { frontier: s.frontier, last: s.lastEvaluated, count: 0, digest: s.hasher.state, evalNext: {} })
 }

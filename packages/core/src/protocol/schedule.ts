@@ -4,6 +4,7 @@ import { historyDue } from './horizon.js'
 import { snapshotDue } from './snapshot.js'
 import { scrubDue } from './damage.js'
 import { heardAt, movedAt, silenceAllowed } from './reconfig/failure-detector.js'
+import { partitionsBusy } from './partitions.js'
 
 /**
  * When a peer next needs its timeouts run (DESIGN §12: no fixed tick). A
@@ -31,7 +32,7 @@ export function isBusy (s: PeerState): boolean {
   if (s.current.proposal !== undefined || s.current.changeWantedSince !== undefined) return true
   if (s.history.fetch !== undefined || s.history.exportWanted !== undefined || s.history.gcRunning || s.history.syncing) return true
   // An older epoch still being finished, or batches held, being stored or known missing.
-  if (s.epochs.size > 1) return true
+  if (s.epochs.size > 1 || partitionsBusy(s)) return true
   for (const [c, stream] of s.current.streams) {
     if (stream.held.size > 0 || stream.receiving.size > 0) return true
     if (stream.have < (s.current.wm.get(c)?.count ?? 0)) return true

@@ -1,5 +1,7 @@
 import * as C from '../constants.js'
 import { Hasher } from '../hash.js'
+import { covering, restoreHolding } from './partitions.js'
+import { askPartVoters, beginPartVote, restartTrail, tallyPartVote } from './part-votes.js'
 import { StateDigest } from '../state-digest.js'
 import { SnapshotMismatchError } from '../errors.js'
 import type { StagedDigest } from '../store.js'
@@ -45,7 +47,7 @@ export function pursueSnapshot (s: PeerState): void {
   if (s.now - f.askedAt < retryAfter(s, f)) return
   if (f.vote !== undefined) {
     // Voters that have not answered are asked again; after SNAPSHOT_TRIES, another source's snapshot is fetched.
-    if (++f.tries < C.SNAPSHOT_TRIES) askVoters(s, f)
+    if (++f.tries < C.SNAPSHOT_TRIES) { if (s.parts === undefined) askVoters(s, f); else askPartVoters(s, f) }
     else refuse(s, new SnapshotMismatchError(`no majority of the voters vouched for the state ${f.source} sent in time`))
     return
   }
@@ -74,7 +76,8 @@ function startFetch (s: PeerState): void {
   if (all.length === 0) return
   // Those heard from lately first: a voter gone for good would cost a whole first-chunk timeout.
   const heard = all.filter(v => s.now - (s.current.lastHeard.get(v) ?? -Infinity) <= s.options.suspectMs)
-  const sources = heard.length > 0 ? heard : all
+  // (A partitioned replica's snapshot comes from a replica of every partition it holds when there is one: partitions.ts.)
+  const sources = covering(s, heard.length > 0 ? heard : all, all)
   const source = sources[h.fetches % sources.length] as string
   // A `gone` answer is taken once: if this fetch comes to nothing and the gap is still there, gap fill hears it again.
   h.gapGoneAt = -Infinity
@@ -173,7 +176,13 @@ export function onSnapshotStaged (s: PeerState, id: string, digest: StagedDigest
   }
   // Self-consistent; then the other current voters are asked to vouch for it (a majority, its source included).
   f.tries = 0
-  if (beginVote(s, f)) ready(s, f)
+  const begun = s.parts === undefined ? beginVote(s, f) : beginPartVote(s, f)
+  if (begun === 'mismatch') {
+    count(s, 'snapshot-mismatch')
+    refuse(s, new SnapshotMismatchError(`the partitions' digests of the snapshot from ${f.source} do not add up to its state digest; fetching it from another voter`))
+    return
+  }
+  if (begun) ready(s, f)
 }
 
 /** A majority vouched: evaluation pauses (kickEvaluator starts no run while `ready`) and the import lands between runs. */
@@ -181,6 +190,19 @@ function ready (s: PeerState, f: SnapshotFetch): void {
   f.vote = undefined
   f.ready = true
   if (s.evaluation === 'idle') beginImport(s, f)
+}
+
+/** A replica's digests of the snapshot's partitions at its frontier: import once each partition is vouched for, refuse once one cannot be. */
+export function onPartSnapshotVote (s: PeerState, from: string, at: Timestamp, states: ReadonlyArray<readonly number[]>): void {
+  const f = s.history.fetch
+  const verdict = tallyPartVote(s, from, at, states)
+  if (f === undefined || verdict === undefined) return
+  if (verdict === 'import') {
+    ready(s, f)
+    return
+  }
+  count(s, 'snapshot-outvoted')
+  refuse(s, new SnapshotMismatchError(`the replicas of a partition do not vouch for the state ${f.source} sent at ${at}; fetching it from another voter`))
 }
 
 /** A voter's state digest at the snapshot's count: import once a majority agrees, refuse once it cannot. */
@@ -244,6 +266,8 @@ export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
   s.evaluatedCount = cursor.count
   s.hasher = Hasher.restore(cursor.digest)
   s.stateDigest = cursor.state
+  restoreHolding(s, cursor.holding)
+  restartTrail(s, cursor)
   // Digest checkpoints (and state digests) of the history before the snapshot are not this replica's any more.
   s.checkpoints.clear()
   restartStates(s, cursor)

@@ -2,6 +2,7 @@ import type { Cursor } from '../types.js'
 import { count, log, send } from './emit.js'
 import type { SnapshotFetch } from './history-state.js'
 import { roleOf, type PeerState } from './state.js'
+import { holdingTag } from './partitions.js'
 
 /**
  * A snapshot is vouched for by a majority (issue 20). Its source's own
@@ -47,8 +48,10 @@ function answer (s: PeerState, to: string, at: number): void {
 }
 
 /** A replica checking a snapshot asks this voter for its state digest at `at`: now, or once evaluated that far. */
-export function onStateRequest (s: PeerState, from: string, at: number): void {
+export function onStateRequest (s: PeerState, from: string, at: number, h?: string): void {
   if (roleOf(s) !== 'voter') return
+  // A replica of other partitions cannot vouch for this state.
+  if (h !== holdingTag(s)) { send(s, from, { t: 'st-rep', count: at }); return }
   // Evaluated that far, or never getting there by itself (it heals, or waits for a snapshot of its own): it says so now.
   if (at <= s.evaluatedCount || s.history.heal !== undefined || s.history.fetch !== undefined) {
     answer(s, from, at)
@@ -92,7 +95,8 @@ export function askVoters (s: PeerState, f: SnapshotFetch): void {
   f.askedAt = s.now
   for (const voter of s.current.voters) {
     if (voter === s.id || v.agree.has(voter) || v.against.has(voter) || v.silent.has(voter)) continue
-    send(s, voter, { t: 'st-req', count: v.count })
+    const h = holdingTag(s, (f.cursor as Cursor).holding)
+    send(s, voter, { t: 'st-req', count: v.count, ...(h === undefined ? {} : { h }) })
   }
 }
 

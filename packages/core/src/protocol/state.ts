@@ -8,14 +8,13 @@ import type { ConfirmRound, ReadOp } from './read-state.js'
 import { WatermarkTable } from './watermark-table.js'
 import { newHistoryState, type HistoryState } from './history-state.js'
 import { newDetectorState, type DetectorState } from './reconfig/silence.js'
+import { newPartState, type PartState } from './part-state.js'
 
 export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
 
 /**
- * A peer's protocol state as plain data. The handlers in this folder are
- * functions of (state, environment, input); everything that belongs to one
- * epoch lives in that epoch's record, so installing an epoch builds a new
- * record instead of resetting fields.
+ * A peer's protocol state as plain data. The handlers in this folder are functions of (state, environment, input);
+ * everything of one epoch lives in that epoch's record, so installing an epoch builds a new record instead of resetting fields.
  */
 
 /** A peer's view of one coordinator's sequence of batches. */
@@ -130,11 +129,7 @@ export interface AcceptorWrite {
   readonly answer: { readonly t: 'rc-promise' | 'rc-accepted', readonly to: string, readonly epoch: number, readonly ballot: Ballot }
 }
 
-/**
- * What a peer is doing, as one value. Sealed, voting and observing are
- * read from the current epoch (see `statusOf`); running, installing, failed
- * and closed are the stored phase.
- */
+/** What a peer is doing, as one value. Sealed, voting and observing are read from the current epoch (see `statusOf`); running, installing, failed and closed are the stored phase. */
 export type Status = 'observing' | 'voting' | 'sealed' | 'installing' | 'failed' | 'closed'
 export type Phase = 'running' | 'installing' | 'failed' | 'closed'
 
@@ -165,6 +160,7 @@ export interface PeerOptions {
   readonly contacts: () => readonly string[]
   readonly mayCall: (peerId: string) => boolean
   readonly mayRevoke: (peerId: string) => boolean
+  readonly partitions: readonly number[] | undefined
 }
 
 export type RevokeWaiter =
@@ -282,6 +278,8 @@ export interface PeerState {
   divergence: Divergence | undefined
   /** Durable frontiers, GC and snapshots (history-state.ts). */
   readonly history: HistoryState
+  /** A partitioned group's evaluation state (partitions.ts); undefined in a group of one partition. */
+  readonly parts: PartState | undefined
 }
 
 export function newEpochRecord (epoch: number, voters: readonly string[], now: number): EpochRecord {
@@ -378,7 +376,8 @@ export function newPeerState (setup: PeerSetup): PeerState {
     lastCheckpointCount: -1,
     lastBusyAt: setup.now,
     divergence: undefined,
-    history: newHistoryState(setup.now)
+    history: newHistoryState(setup.now),
+    parts: newPartState(setup.config.partitions, setup.options.partitions, setup.config.genesis?.voters ?? setup.config.voters)
   }
 }
 

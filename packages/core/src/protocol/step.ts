@@ -23,6 +23,7 @@ import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSet
 import { onScrubbed, onSnapshotImported, onSnapshotStaged, pursueSnapshot } from './snapshot.js'
 import { onSnapshotExported, onSnapshotRead } from './snapshot-export.js'
 import { roleOf, type PeerState } from './state.js'
+import { onForwardRead, tickPartitions } from './partitions.js'
 import { onScrubDone, onStateDamaged, tickScrub } from './damage.js'
 import { SYNC_LIVE_LAG_MS } from '../peer-status.js'
 import { TS_ZERO, timestampMs } from '../timestamp.js'
@@ -107,8 +108,9 @@ function handle (s: PeerState, input: Input): void {
     case 'decision-persisted': onDecisionPersisted(s, input.change, input.proof, input.config, input.relayedBy); break
     case 'decision-signed': onDecisionSigned(s, input.to, input.epoch, input.ballot, input.sig); break
     case 'decision-verified': onDecisionVerified(s, input.from, input.change, input.proof, input.ok); break
-    case 'run-applied': onRunApplied(s, input.run, input.applied); break
+    case 'run-applied': onRunApplied(s, input.run, input.applied, input.plan); break
     case 'values-read': onValuesRead(s, input.read, input.result); break
+    case 'forward-read': onForwardRead(s, input.to, input.fwd); break
     case 'values-refused': onValuesRefused(s, input.read, input.error); break
     case 'batches-read': onBatchesRead(s, input.replyTo, input.batches, input.damaged, input); break
     case 'decision-read': onDecisionRead(s, input.replyTo, input.change, input.proof); break
@@ -137,6 +139,7 @@ const TIMEOUTS: readonly Timeout[] = [
   { name: 'ask contacts when every voter is silent', of: 'any', run: reachOut },
   { name: 'digest checkpoint (a new one)', of: 'any', run: s => { if (s.now - s.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) sendCheckpoint(s) } },
   { name: 'gap fill', of: 'any', run: askForGaps },
+  { name: 'ask again for forwarded reads and results', of: 'any', run: tickPartitions },
   { name: 'resend forwarded submissions', of: 'any', run: retryForwards },
   { name: 'read deadlines and timestamp requests', of: 'any', run: tickReads },
   { name: 'resend read confirmations', of: 'any', run: retryConfirm },

@@ -1,5 +1,5 @@
 import {
-  ArrayReader, CollectingWriter, MemoryStore, applyRunSync, createRegistry, decisionKey, decisionValue, invariants, loadPersistedSync, newPeerState, peerOptions, peerTag, readResult, restore, step,
+  ArrayReader, CollectingWriter, MemoryStore, applyRunSync, forwardReadSync, createRegistry, decisionKey, decisionValue, invariants, loadPersistedSync, newPeerState, peerOptions, peerTag, readResult, restore, step,
   type Effect, type GroupConfig, type Input, type Message, type PeerState, type ProcedureMap, type ProcedureRegistry, type Thunk, type Batch,
   type Timestamp
 } from '../../src/index.js'
@@ -143,6 +143,10 @@ export class ScriptGroup {
         line(`read ${e.keys.join(',')} below ${this.ts(e.at)}`)
         this.pending.push({ peer, label: 'values-read', run: () => ({ t: 'values-read', read: e.read, result: readResult(e.keys, store.latestValuesSync(e.keys, e.at), e.at) }) })
         break
+      case 'read-forward':
+        line(`read forward ${e.keys.join(',')} below ${this.ts(e.ts)}`)
+        this.pending.push({ peer, label: 'forward-read', run: () => forwardReadSync(store, e) })
+        break
       case 'read-batches':
         line(`read batches ${e.coordinator} e${e.epoch} ${e.from}..${e.last}`)
         this.pending.push({ peer, label: 'batches-read', run: () => ({ t: 'batches-read', replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, ...store.batchRangeSync(e.coordinator, e.epoch, e.from, e.last) }) })
@@ -273,6 +277,12 @@ export class ScriptGroup {
       case 'snap-chunk': return `snap-chunk ${m.id} ${m.chunk}: ${m.entries.length + m.txns.length} items at ${this.ts(m.at)}${m.last ? ` last, digest ${m.digest as string}` : ''}`
       case 'st-req': return `st-req ${m.count}`
       case 'st-rep': return `st-rep ${m.count}${m.state === undefined ? ' none' : ` ${m.state.join('.')}`}`
+      case 'fwd': return `fwd ${m.items.map(f => this.ts(f.ts)).join(',')}`
+      case 'fwd-req': return `fwd-req ${m.items.map(i => this.ts(i.ts)).join(',')}`
+      case 'res': return `res ${m.items.map(r => this.ts(r.ts)).join(',')}`
+      case 'res-req': return `res-req ${m.stamps.map(t => this.ts(t)).join(',')}`
+      case 'pst-req': return `pst-req ${this.ts(m.at)} [${m.parts.join(',')}]`
+      case 'pst-rep': return `pst-rep ${this.ts(m.at)} ${m.states.length}`
     }
   }
 }
