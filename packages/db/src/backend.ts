@@ -1,5 +1,5 @@
 import { wrap, releaseProxy, type Remote } from 'comlink'
-import { STORE_METHODS, WorkerFailedError, type AppliedRun, type Cursor, type RunApplier, type RunRules, type Store, type StoreMethod, type Thunk } from '@tideline/core'
+import { STORE_METHODS, WorkerFailedError, type AppliedRun, type Cursor, type RunApplier, type RunPlan, type RunRules, type Store, type StoreMethod, type Thunk } from '@tideline/core'
 import type { WorkerApi } from './worker.js'
 
 /**
@@ -37,7 +37,7 @@ export class WorkerBackend {
       worker.addEventListener('messageerror', () => { die(new WorkerFailedError('the database worker sent a message that could not be decoded')) })
     })
     this.dead.catch(() => {})
-    this.applier = (run: readonly Thunk[], base: Cursor, rules: RunRules): Promise<AppliedRun> => this.call(this.remote.applyRun(run, base, rules))
+    this.applier = (run: readonly Thunk[], base: Cursor, rules: RunRules, plan?: RunPlan): Promise<AppliedRun> => this.call(this.remote.applyRun(run, base, rules, plan))
     const forwarded: Partial<Record<StoreMethod, (...args: never[]) => Promise<unknown>>> = {}
     for (const m of STORE_METHODS) {
       const remote = this.remote[m] as unknown as (...args: never[]) => Promise<unknown>

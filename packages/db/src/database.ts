@@ -42,6 +42,12 @@ export interface OpenOptions<P> {
   readonly timeoutMs?: number
   readonly signal?: AbortSignal
   readonly logger?: Logger
+  /**
+   * In a group whose genesis splits its keys into partitions: the partitions
+   * this tab replicates (evaluates and reads locally); reads of others go to
+   * their replicas. @default every partition
+   */
+  readonly partitions?: readonly number[]
 }
 
 export interface CallOptions {
@@ -588,6 +594,7 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
       peers: options.peers,
       // An observer hears every voter directly; it does not need watermark gossip.
       gossip: false,
+      ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
       ...(options.logger === undefined ? {} : { logger: options.logger })
     })
     const db = new Database(net, options.procedures, backend, slot, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.peers.length, options.closeStore === true ? options.store : undefined)

@@ -1,5 +1,5 @@
 import { expose } from 'comlink'
-import { ProcedureHashMismatchError, STORE_METHODS, StoreFailedError, storeApplier, type AppliedRun, type Cursor, type RunApplier, type RunRules, type Store, type StoreMethod, type Thunk } from '@tideline/core'
+import { ProcedureHashMismatchError, STORE_METHODS, StoreFailedError, storeApplier, type AppliedRun, type Cursor, type RunApplier, type RunPlan, type RunRules, type Store, type StoreMethod, type Thunk } from '@tideline/core'
 import { IdbStore } from '@tideline/store-idb'
 import { registryOf } from './procedures.js'
 import { webCryptoCallVerifier } from './call-verifier.js'
@@ -14,7 +14,7 @@ import { inviteReader } from '@tideline/net-libp2p/invite-reader'
 export type WorkerApi = Pick<Store, StoreMethod> & {
   /** Opens (creating) the IndexedDB database `name`; refuses when the worker's procedures hash differently from the page's. */
   open(name: string, registryHash: string): Promise<void>
-  applyRun(run: readonly Thunk[], base: Cursor, rules: RunRules): Promise<AppliedRun>
+  applyRun(run: readonly Thunk[], base: Cursor, rules: RunRules, plan?: RunPlan): Promise<AppliedRun>
   close(): Promise<void>
 }
 
@@ -45,9 +45,9 @@ export function serveWorker (procedures: object): void {
       state.store = await IdbStore.open({ name })
       state.apply = storeApplier({ store: state.store, registry, verifyCall: webCryptoCallVerifier(), readInvite: inviteReader() })
     },
-    applyRun: async (run: readonly Thunk[], base: Cursor, rules: RunRules) => {
+    applyRun: async (run: readonly Thunk[], base: Cursor, rules: RunRules, plan?: RunPlan) => {
       if (state.apply === undefined) throw new StoreFailedError('the worker store is not open')
-      return await state.apply(run, base, rules)
+      return await state.apply(run, base, rules, plan)
     },
     async close () {
       const s = state.store

@@ -1,7 +1,7 @@
 import { encode } from 'cborg'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { INVITE_EXPIRY_SKEW_MS, InvalidCredentialError, MEMBER_ROLES, roleAllows, strictPoint, strictSignature, type GroupConfig, type MemberRole } from '@tideline/core'
+import { INVITE_EXPIRY_SKEW_MS, InvalidCredentialError, MEMBER_ROLES, checkPartitionSpec, roleAllows, strictPoint, strictSignature, type GroupConfig, type MemberRole, type PartitionSpec } from '@tideline/core'
 import { GENESIS_DOMAIN, INVITE_DOMAIN, concat, decodeBody, sha256Hex } from './documents.js'
 import { MAX_INVITE_NAME as MAX_NAME, inviteClaims } from './invite-reader.js'
 
@@ -38,6 +38,8 @@ export interface Genesis {
   readonly txnSkewMs?: number
   /** GroupConfig.signedCalls: every call carries its caller's signature, checked by every replica (absent: false). */
   readonly signedCalls?: boolean
+  /** GroupConfig.partitions: how keys map to partitions, placed on the voters (absent: one partition). */
+  readonly partitions?: PartitionSpec
 }
 
 /** A genesis as stored and sent: the signed CBOR bytes and the creator's signature over them. */
@@ -109,7 +111,7 @@ export async function inviteDigest (signed: SignedInvite): Promise<string> {
 }
 
 /** Creates and signs a group's genesis configuration; the signer is its creator. */
-export async function createGenesis (creatorKey: PrivateKey, init: { groupId: string, voters: readonly string[], registryHash: string, createdAt?: number, txnRetentionMs?: number, txnSkewMs?: number, signedCalls?: boolean }): Promise<SignedGenesis> {
+export async function createGenesis (creatorKey: PrivateKey, init: { groupId: string, voters: readonly string[], registryHash: string, createdAt?: number, txnRetentionMs?: number, txnSkewMs?: number, signedCalls?: boolean, partitions?: PartitionSpec }): Promise<SignedGenesis> {
   const genesis: Genesis = {
     v: 1,
     groupId: init.groupId,
@@ -119,7 +121,8 @@ export async function createGenesis (creatorKey: PrivateKey, init: { groupId: st
     createdAt: init.createdAt ?? Date.now(),
     ...(init.txnRetentionMs === undefined ? {} : { txnRetentionMs: init.txnRetentionMs }),
     ...(init.txnSkewMs === undefined ? {} : { txnSkewMs: init.txnSkewMs }),
-    ...(init.signedCalls === true ? { signedCalls: true } : {})
+    ...(init.signedCalls === true ? { signedCalls: true } : {}),
+    ...(init.partitions === undefined ? {} : { partitions: init.partitions })
   }
   checkGenesisShape({ ...genesis })
   const body = encode(genesis)
@@ -139,6 +142,14 @@ function checkGenesisShape (g: Record<string, unknown>): asserts g is Genesis & 
     if (v !== undefined && (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1)) throw new InvalidCredentialError(`genesis: ${f} must be a positive integer of milliseconds`)
   }
   if (g.signedCalls !== undefined && g.signedCalls !== true) throw new InvalidCredentialError('genesis: signedCalls must be true or absent')
+  if (g.partitions !== undefined) {
+    try {
+      if (typeof g.partitions !== 'object' || g.partitions === null) throw new Error('must be an object')
+      checkPartitionSpec(g.partitions as PartitionSpec)
+    } catch (err) {
+      throw new InvalidCredentialError(`genesis: partitions ${(err as Error).message}`)
+    }
+  }
 }
 
 /**
@@ -163,7 +174,8 @@ export function configFromGenesis (g: Genesis, digest: string): GroupConfig {
     genesis: { creator: g.creator, voters: [...g.voters], digest },
     ...(g.txnRetentionMs === undefined ? {} : { txnRetentionMs: g.txnRetentionMs }),
     ...(g.txnSkewMs === undefined ? {} : { txnSkewMs: g.txnSkewMs }),
-    ...(g.signedCalls === true ? { signedCalls: true } : {})
+    ...(g.signedCalls === true ? { signedCalls: true } : {}),
+    ...(g.partitions === undefined ? {} : { partitions: g.partitions })
   }
 }
 

@@ -43,6 +43,8 @@ export interface NetPeerInit {
   readonly idleHeartbeatMs?: number
   /** While not a voter, ask the voters to be added (relays). @default false */
   readonly candidate?: boolean
+  /** In a partitioned group, the partitions this peer follows while it is not a voter (see PeerInit). @default every one */
+  readonly partitions?: readonly number[]
   /**
    * Candidates this peer, as a voter, votes into the next epoch besides those
    * whose invite grants the `voter` role (or `admin`; genesis voters always
@@ -177,6 +179,7 @@ export class NetPeer {
       ...(init.applier === undefined ? {} : { applier: init.applier }),
       ...(init.logger === undefined ? {} : { logger: init.logger }),
       ...(init.candidate === undefined ? {} : { candidate: init.candidate }),
+      ...(init.partitions === undefined ? {} : { partitions: init.partitions }),
       // Roles come from invites: only a voter grant (or the operator's list) makes a candidate admissible,
       // and a reader's submissions are refused.
       admitVoter: p => roleAllows(members.roleOf(p), 'voter') || (init.admitVoter?.(p) ?? false),

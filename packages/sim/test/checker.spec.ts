@@ -204,6 +204,47 @@ describe('checkHistory', () => {
     expect(checkHistory(lists).map(formatViolation)).toContainEqual(expect.stringMatching(/^divergence: replicas diverge on lists\["x"\]/))
   })
 
+  it('flags a cross-partition real-time anomaly: a read sees a later transaction of one partition and not an earlier one of another', () => {
+    // T1 appends to x (partition A) and completes; T2 starts after that and appends to y (partition B). A read
+    // that sees T2's append but not T1's puts T2 before T1 in its order, while real time put T1 first: what
+    // separate watermarks per partition would allow (DESIGN.md section 13).
+    const ops = (seen: number[]): ListOp[] => [
+      txn(1, [a('x', 1)], { invoke: 0, complete: 10 }),
+      txn(2, [a('y', 2)], { invoke: 20, complete: 30 }),
+      // The read runs across both: only the path through T2 orders it after T1.
+      txn(3, [r('x', seen), r('y', [2])], { invoke: 5, complete: 50 })
+    ]
+    const finals = { x: [1], y: [2] }
+    const vs = checkHistory(history(ops([]), finals))
+    expect(vs.map((v) => v.kind)).toEqual(['cycle'])
+    expect(vs[0]!.message).toMatch(/realtime cycle: /)
+    expect(vs[0]!.message).toContain('T1 -rt-> T2')
+    expect(checkHistory(history(ops([1]), finals))).toEqual([])
+  })
+
+  it('compares replicas of some partitions only where they hold the same things', () => {
+    const part = (peer: string, holds: { lists: string[], accounts: string[], tag: string }, lists: Record<string, number[]>, balances: Record<string, number>, extra: Partial<ReplicaFinal> = {}): ReplicaFinal =>
+      final(peer, lists, { balances, holds, resultDigest: peer, evaluatedThrough: peer, ...extra })
+    const ab = { lists: ['x'], accounts: ['a'], tag: '0' }
+    const cd = { lists: ['y'], accounts: ['b'], tag: '1' }
+    const ok: History = {
+      ops: [txn(1, [a('x', 1)], { invoke: 0 }), txn(2, [a('y', 2)], { invoke: 0 })],
+      accounts: ['a', 'b'],
+      bankTotal: 100,
+      finals: [part('p1', ab, { x: [1] }, { a: 30 }), part('p2', ab, { x: [1] }, { a: 30 }), part('p3', cd, { y: [2] }, { b: 70 })]
+    }
+    // Different result digests and last thunks, different partitions: no divergence; the accounts add up together.
+    expect(checkHistory(ok)).toEqual([])
+    const lost: History = { ...ok, finals: [part('p1', ab, { x: [] }, { a: 30 }), ...ok.finals.slice(1)] }
+    expect(kinds(lost)).toContain('lost')
+    const apart: History = { ...ok, finals: [part('p1', ab, { x: [1] }, { a: 31 }, { stateDigest: 'other' }), ...ok.finals.slice(1)] }
+    expect(checkHistory(apart).map(formatViolation)).toEqual(expect.arrayContaining([
+      expect.stringMatching(/stateDigest \(partitions 0\)/),
+      expect.stringMatching(/balances\["a"\]/),
+      expect.stringMatching(/^bank-total: finals of p1, p2, p3 together/)
+    ]))
+  })
+
   it('checks a 2,000-operation history quickly and finds a long real-time cycle', () => {
     const ops: ListOp[] = []
     for (let i = 0; i < 2000; i++) {

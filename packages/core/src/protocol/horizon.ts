@@ -6,6 +6,7 @@ import { TS_ZERO, makeTimestamp, minTimestamp, timestampMs, type Timestamp } fro
 import { count, emit, send } from './emit.js'
 import { META } from './meta.js'
 import { roleOf, type PeerState } from './state.js'
+import { isPlaced } from './partitions.js'
 
 /**
  * Bounded history (DESIGN §11, issue 20): a replica knows how far its own
@@ -65,13 +66,13 @@ export function onSynced (s: PeerState, frontier: Timestamp): void {
  */
 export function reportDurable (s: PeerState): void {
   const h = s.history
-  if (roleOf(s) !== 'voter' || s.now - h.lastReportAt < C.DEFAULT_CHECKPOINT_INTERVAL_MS) return
+  if ((roleOf(s) !== 'voter' && !isPlaced(s)) || s.now - h.lastReportAt < C.DEFAULT_CHECKPOINT_INTERVAL_MS) return
   const report = h.durable + h.collected
   if (report === h.lastReport && s.now - h.lastReportAt < C.REPORT_REFRESH_MS) return
   h.lastReport = report
   h.lastReportAt = s.now
   const m: Message = { t: 'dur', durable: h.durable, gc: h.collected }
-  for (const v of s.current.voters) send(s, v, m)
+  for (const v of reporters(s)) if (v !== s.id) send(s, v, m)
   for (const o of s.observers.keys()) send(s, o, m)
 }
 
@@ -82,16 +83,27 @@ export function tellDurable (s: PeerState, to: string): void {
 
 /** A report from a peer: kept only from a voter of the current epoch (any other may claim anything). */
 export function onDurableReport (s: PeerState, from: string, durable: Timestamp, gc: Timestamp): void {
-  if (!s.current.voters.includes(from)) return
+  if (!reporters(s).includes(from)) return
   const was = s.history.reported.get(from)
   // Frontiers only move up; a reordered older report changes nothing.
   s.history.reported.set(from, { durable: was !== undefined && was.durable > durable ? was.durable : durable, gc: was !== undefined && was.gc > gc ? was.gc : gc })
 }
 
+/**
+ * Whose durable frontiers bound collection: the current voters, and in a
+ * partitioned group the partitions' placed replicas too (voters now or
+ * not): only they can give a replica of their partitions a snapshot, so
+ * history they still need is kept.
+ */
+function reporters (s: PeerState): readonly string[] {
+  const placed = s.parts?.placement.voters
+  return placed === undefined ? s.current.voters : [...new Set([...s.current.voters, ...placed])]
+}
+
 /** The least durable frontier over the current voters (this peer's own where it is one), or undefined while one has not reported. */
 export function groupDurable (s: PeerState): Timestamp | undefined {
   let least: Timestamp | undefined
-  for (const v of s.current.voters) {
+  for (const v of reporters(s)) {
     const d = v === s.id ? s.history.durable : s.history.reported.get(v)?.durable
     if (d === undefined) return undefined
     least = least === undefined ? d : minTimestamp(least, d)

@@ -40,20 +40,34 @@ export function roleHolding (s: PeerState): ReadonlySet<number> {
 }
 
 /**
- * The sources of a snapshot for this replica: those placed on every
- * partition it is to hold first (a snapshot carries its source's partitions
- * only), all of them when none is.
+ * The sources of a snapshot for this replica (a partitioned one): the
+ * replicas placed on every partition it is to hold (a snapshot carries its
+ * source's partitions only), voters now or not, those among `preferred`
+ * (heard from lately) first. Without partitions, `preferred`.
  */
-export function covering (s: PeerState, sources: readonly string[], others: readonly string[] = sources): readonly string[] {
+export function covering (s: PeerState, preferred: readonly string[], others: readonly string[] = preferred): readonly string[] {
   const p = s.parts
-  if (p === undefined) return sources
+  if (p === undefined) return preferred
   const mine = roleHolding(s)
-  const covers = (v: string): boolean => [...mine].every(q => p.placement.holding(v).has(q))
-  const full = sources.filter(covers)
-  if (full.length > 0) return full
-  const more = others.filter(covers)
-  return more.length > 0 ? more : sources
+  if (mine.size === 0) return preferred
+  const covers = (v: string): boolean => v !== s.id && [...mine].every(q => p.placement.holding(v).has(q))
+  const first = preferred.filter(covers)
+  if (first.length > 0) return first
+  const then = others.filter(covers)
+  if (then.length > 0) return then
+  // A placed replica waits for one of its set (there always is one); any other peer (an observer following
+  // partitions of several sets) takes what it can get and reads the rest from their replicas.
+  return isPlaced(s) ? p.placement.voters.filter(covers) : preferred
 }
+
+/** Whether importing a snapshot of `holding` keeps every partition this replica must hold: a placed one must lose none. */
+export function holdsAll (s: PeerState, holding: readonly number[] | undefined): boolean {
+  if (s.parts === undefined || holding === undefined || !isPlaced(s)) return true
+  return [...roleHolding(s)].every(q => holding.includes(q))
+}
+
+/** A genesis voter, placed on partitions: it serves snapshots of them even when it is not a voter now. */
+export const isPlaced = (s: PeerState): boolean => s.parts?.placement.voters.includes(s.id) === true
 
 /** A replica starting from nothing (at the genesis) has every partition it is to hold. */
 export function startHolding (s: PeerState): void {

@@ -6,6 +6,7 @@ import { count, emit, log, send } from './emit.js'
 import type { SnapshotExport } from './history-state.js'
 import { liveCursor } from './evaluator.js'
 import { roleOf, type PeerState } from './state.js'
+import { isPlaced } from './partitions.js'
 
 /**
  * The serving side of snapshot catch-up (DESIGN §11, issue 20). A voter asked
@@ -29,7 +30,7 @@ export function leaseOf (e: SnapshotExport): number {
 /** Whether some current voter collected history this replica still needs (it reported so, or answered a gap request so). */
 export function behindHorizon (s: PeerState): boolean {
   if (s.history.gapGoneAt > -Infinity) return true
-  for (const [v, r] of s.history.reported) if (v !== s.id && s.current.voters.includes(v) && r.gc > s.frontier) return true
+  for (const [v, r] of s.history.reported) if (v !== s.id && (s.current.voters.includes(v) || s.parts?.placement.voters.includes(v) === true) && r.gc > s.frontier) return true
   return false
 }
 
@@ -62,7 +63,8 @@ export function onSnapshotRequest (s: PeerState, from: string, id: string, chunk
       count(s, 'snapshot-evicted')
     }
   }
-  const declined = roleOf(s) !== 'voter' ? 'not a voter' : h.heal !== undefined ? 'healing' : behindHorizon(s) ? 'behind' : chunk !== 0 ? 'export gone' : h.exportWanted !== undefined ? 'exporting' : others >= C.MAX_SNAPSHOT_EXPORTS ? 'exports full' : undefined
+  // (In a partitioned group a placed replica serves its partitions' snapshots, a voter now or not: partitions.ts.)
+  const declined = roleOf(s) !== 'voter' && !isPlaced(s) ? 'not a voter' : h.heal !== undefined ? 'healing' : behindHorizon(s) ? 'behind' : chunk !== 0 ? 'export gone' : h.exportWanted !== undefined ? 'exporting' : others >= C.MAX_SNAPSHOT_EXPORTS ? 'exports full' : undefined
   if (declined !== undefined) {
     count(s, 'snapshot-declined')
     log(s, 'snapshot-declined', { to: from, why: declined })

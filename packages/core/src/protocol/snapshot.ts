@@ -1,6 +1,6 @@
 import * as C from '../constants.js'
 import { Hasher } from '../hash.js'
-import { covering, restoreHolding } from './partitions.js'
+import { covering, holdsAll, restoreHolding } from './partitions.js'
 import { askPartVoters, beginPartVote, restartTrail, tallyPartVote } from './part-votes.js'
 import { StateDigest } from '../state-digest.js'
 import { SnapshotMismatchError } from '../errors.js'
@@ -76,8 +76,9 @@ function startFetch (s: PeerState): void {
   if (all.length === 0) return
   // Those heard from lately first: a voter gone for good would cost a whole first-chunk timeout.
   const heard = all.filter(v => s.now - (s.current.lastHeard.get(v) ?? -Infinity) <= s.options.suspectMs)
-  // (A partitioned replica's snapshot comes from a replica of every partition it holds when there is one: partitions.ts.)
+  // (A partitioned replica's snapshot comes from a replica of every partition it holds: partitions.ts.)
   const sources = covering(s, heard.length > 0 ? heard : all, all)
+  if (sources.length === 0) return
   const source = sources[h.fetches % sources.length] as string
   // A `gone` answer is taken once: if this fetch comes to nothing and the gap is still there, gap fill hears it again.
   h.gapGoneAt = -Infinity
@@ -163,6 +164,10 @@ export function onSnapshotStaged (s: PeerState, id: string, digest: StagedDigest
   const cursor = f.cursor as Cursor
   if (!ahead(s, cursor)) {
     refuse(s, 'the snapshot is not ahead of this replica')
+    return
+  }
+  if (!holdsAll(s, cursor.holding)) {
+    refuse(s, 'the snapshot does not hold every partition this replica holds')
     return
   }
   // Every entry and record as the source read them, none lost, changed or added on the way: the source's

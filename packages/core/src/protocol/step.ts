@@ -147,7 +147,7 @@ const TIMEOUTS: readonly Timeout[] = [
   { name: 'leave deadlines', of: 'any', run: expireLeaves },
   { name: 'revoke deadlines', of: 'any', run: expireRevokeWaiters },
   { name: 'make settled runs durable', of: 'any', run: syncSettled },
-  { name: 'report the durable frontier', of: 'voter', run: reportDurable },
+  { name: 'report the durable frontier', of: 'any', run: reportDurable },
   { name: 'collect garbage below the horizon', of: 'any', run: collectGarbage },
   { name: 'snapshot catch-up and exports', of: 'any', run: pursueSnapshot },
   { name: 'scrub the state for damage', of: 'any', run: tickScrub }
