@@ -97,7 +97,10 @@ export function errorFromInfo (info: { readonly name: string, readonly message: 
 export type AbortErrorName =
   | 'UndeclaredKeyError' | 'ProcedureError' | 'NondeterminismError' | 'InvalidValueError' | 'ValueTooLargeError'
   | 'ProcedureHashMismatchError' | 'UnknownProcedureError' | 'TransactionAbort' | 'ExpiredTransactionError' | 'ClockSkewError'
-  | 'ForgedCallError' | 'PermissionDeniedError'
+  | 'ForgedCallError' | 'PermissionDeniedError' | 'PartitionRangeError'
 
 /** A procedure in a partitioned group declared a key range spanning more than one scope: it is aborted on every replica, and refused by its coordinator. */
 export const PartitionRangeError = named('PartitionRangeError')
+
+/** A replica was asked for its part of a partitioned read at a timestamp and does not hold that partition (the reader asks another of its replicas). */
+export const PartitionNotHeldError = named('PartitionNotHeldError')

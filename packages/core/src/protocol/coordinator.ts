@@ -1,6 +1,6 @@
 import type { KeyRange } from '../key-range.js'
 import { runRules } from '../apply.js'
-import { ClockSkewError, InvalidValueError, PeerClosedError } from '../errors.js'
+import { ClockSkewError, InvalidValueError, PartitionRangeError, PeerClosedError } from '../errors.js'
 import { timestampMs } from '../timestamp.js'
 import { declaredKeys, resolveProcedure } from '../procedures.js'
 import type { Batch, SubmitRequest } from '../types.js'
@@ -11,6 +11,7 @@ import { startWrite } from './replica.js'
 import { addWaiter, forward, rejectWaiters, settleWaiter } from './requests.js'
 import { count, send } from './emit.js'
 import { isInstalling, isSealed, roleOf, type PeerState, type Waiter } from './state.js'
+import { partitionOfRange, type PartitionSpec } from '../partition.js'
 
 /**
  * The coordinator side of the S-phase: a voter checks a submission and mints
@@ -48,7 +49,12 @@ function checkSubmit (s: PeerState, req: SubmitRequest): Checked {
   if (req.firstAt !== undefined && !(Number.isSafeInteger(req.firstAt) && req.firstAt >= 0)) throw new InvalidValueError(`firstAt must be milliseconds since the epoch, an integer; got ${String(req.firstAt)}`)
   const proc = resolveProcedure(s.registry, req.procedure, req.hash)
   const bytes = checkValue(req.args, s.options.maxValueBytes)
-  return { procedure: proc.name, hash: proc.hash, ...declaredKeys(proc, req.args), bytes }
+  const keys = declaredKeys(proc, req.args)
+  // In a partitioned group a declared range must lie in one scope (every replica would abort it anyway).
+  if (s.config.partitions !== undefined && keys.ranges !== undefined && keys.ranges.some(r => partitionOfRange(r, s.config.partitions as PartitionSpec) === undefined)) {
+    throw new PartitionRangeError(`${proc.name} declared a key range that spans more than one scope of the group's partitions; declare one range per scope`)
+  }
+  return { procedure: proc.name, hash: proc.hash, ...keys, bytes }
 }
 
 /** Sends a checked submission on its way: an observer forwards it, a voter mints it (after an epoch change if sealed). */

@@ -1,4 +1,4 @@
-import { errorFromInfo } from '../errors.js'
+import { PartitionNotHeldError, PartitionRangeError, errorFromInfo } from '../errors.js'
 import { partitionOf, partitionOfRange } from '../partition.js'
 import type { Timestamp } from '../timestamp.js'
 import type { ReadResult } from '../types.js'
@@ -44,12 +44,12 @@ export function splitRead (s: PeerState, op: ReadOp, at: Timestamp, fixed: boole
   let localRange = false
   if (op.range !== undefined) {
     const q = partitionOfRange(op.range.range, p.spec)
-    if (q === undefined) return errorFromInfo({ name: 'PartitionRangeError', message: 'a read\'s key range spans more than one scope of the group\'s partitions; read each scope\'s range' })
+    if (q === undefined) return new PartitionRangeError('a read\'s key range spans more than one scope of the group\'s partitions; read each scope\'s range')
     if (p.have.has(q)) localRange = true
     else part(q).range = op.range
   }
   if (others.size === 0) return 'local'
-  if (fixed) return errorFromInfo({ name: 'PartitionNotHeldError', message: `${s.id} does not hold every partition this read touches` })
+  if (fixed) return new PartitionNotHeldError(`${s.id} does not hold every partition this read touches`)
   const split: SplitRead = { at, parts: new Map(), local: mine.length === 0 && !localRange, values: {}, entries: undefined }
   splits(s).set(op.id, split)
   for (const [q, x] of others) {
