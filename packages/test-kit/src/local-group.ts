@@ -9,6 +9,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { NetClient, createGenesis, createInvite, encodeSigned, type MemberRole, type SignedGenesis, type SignedInvite } from '@tideline/net-libp2p'
+import type { PartitionSpec } from '@tideline/core'
 import { createRequire } from 'node:module'
 import { loadOrCreateIdentity, loadRegistry, nodeDecisionSigner } from '@tideline/relay'
 
@@ -245,6 +246,8 @@ export interface LocalGroupOptions {
   readonly txnSkewMs?: number
   /** The genesis's GroupConfig.signedCalls. @default false */
   readonly signedCalls?: boolean
+  /** The genesis's GroupConfig.partitions. @default one partition */
+  readonly partitions?: PartitionSpec
   /** Runs on each relay's data directory before the relays first start, and after they stopped, before the directory is removed (the nemesis mounts a small filesystem for each store there). */
   readonly dataDirs?: { readonly prepare: (dataDir: string) => Promise<void>, readonly release: (dataDir: string) => Promise<void> }
 }
@@ -268,7 +271,7 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
   const ids = await Promise.all(Array.from({ length: n }, async (_, i) => loadOrCreateIdentity(join(dir, `relay-${i}`))))
   // The relays' own toolchain (tsx) decides the hash: the caller may run under another transpiler (Playwright's Babel) that prints functions differently.
   const registryHash = o.procedures === undefined ? (await loadRegistry(undefined)).hash : await relayRegistryHash(o.procedures)
-  const genesis = await createGenesis(creator, { groupId: o.groupId ?? 'local-group', voters: ids.map(x => x.id), registryHash, ...(o.txnRetentionMs === undefined ? {} : { txnRetentionMs: o.txnRetentionMs }), ...(o.txnSkewMs === undefined ? {} : { txnSkewMs: o.txnSkewMs }), ...(o.signedCalls === true ? { signedCalls: true } : {}) })
+  const genesis = await createGenesis(creator, { groupId: o.groupId ?? 'local-group', voters: ids.map(x => x.id), registryHash, ...(o.txnRetentionMs === undefined ? {} : { txnRetentionMs: o.txnRetentionMs }), ...(o.txnSkewMs === undefined ? {} : { txnSkewMs: o.txnSkewMs }), ...(o.signedCalls === true ? { signedCalls: true } : {}), ...(o.partitions === undefined ? {} : { partitions: o.partitions }) })
   const genesisFile = join(dir, 'genesis.txt')
   await writeFile(genesisFile, encodeSigned(genesis))
   const ports = await Promise.all(Array.from({ length: 2 * n }, async () => freePort()))

@@ -199,28 +199,23 @@ function ready (s: PeerState, f: SnapshotFetch): void {
 
 /** A replica's digests of the snapshot's partitions at its frontier: import once each partition is vouched for, refuse once one cannot be. */
 export function onPartSnapshotVote (s: PeerState, from: string, at: Timestamp, states: ReadonlyArray<readonly number[]>): void {
-  const f = s.history.fetch
-  const verdict = tallyPartVote(s, from, at, states)
-  if (f === undefined || verdict === undefined) return
-  if (verdict === 'import') {
-    ready(s, f)
-    return
-  }
-  count(s, 'snapshot-outvoted')
-  refuse(s, new SnapshotMismatchError(`the replicas of a partition do not vouch for the state ${f.source} sent at ${at}; fetching it from another voter`))
+  settleVote(s, tallyPartVote(s, from, at, states), `the replicas of a partition do not vouch for the state sent at ${at}`)
 }
 
 /** A voter's state digest at the snapshot's count: import once a majority agrees, refuse once it cannot. */
 export function onSnapshotVote (s: PeerState, from: string, at: number, state: readonly [number, number] | undefined): void {
+  settleVote(s, tallyVote(s, from, at, state), `no majority of the voters vouches for the state sent at count ${at}`)
+}
+
+function settleVote (s: PeerState, verdict: 'import' | 'refuse' | undefined, why: string): void {
   const f = s.history.fetch
-  const verdict = tallyVote(s, from, at, state)
   if (f === undefined || verdict === undefined) return
   if (verdict === 'import') {
     ready(s, f)
     return
   }
   count(s, 'snapshot-outvoted')
-  refuse(s, new SnapshotMismatchError(`no majority of the voters vouches for the state ${f.source} sent at count ${at}; fetching it from another voter`))
+  refuse(s, new SnapshotMismatchError(`${why} (from ${f.source}); fetching it from another voter`))
 }
 
 function refuse (s: PeerState, why: string | Error): void {
