@@ -26,6 +26,8 @@ export interface GroupLoad {
 
 export interface PartitionsBenchResult {
   readonly full: GroupLoad
+  /** The same 6 relays as one full-replica group: what more relays alone cost on this machine. */
+  readonly full6: GroupLoad
   readonly partitioned: GroupLoad
 }
 
@@ -34,15 +36,16 @@ const SPEC: PartitionSpec = { count: 2, replicas: 3, depth: 2 }
 
 /**
  * `pnpm bench partitions`: the same paced load of cold transfers on a
- * full-replica group of 3 relays, then on a group of 6 relays in 2
+ * full-replica group of 3 relays, one of 6, then on a group of 6 relays in 2
  * partitions (`r` = 3: two replica sets), where half the transfers stay in
  * one partition and half cross both. Relay CPU per transaction per relay is
  * the measure (2 cores cannot show throughput scaling).
  */
 export async function benchPartitions (o: PartitionsBenchOptions): Promise<PartitionsBenchResult> {
   const full = await runLoad(o, 3, undefined)
+  const full6 = await runLoad(o, 6, undefined)
   const partitioned = await runLoad(o, 6, SPEC)
-  return { full, partitioned }
+  return { full, full6, partitioned }
 }
 
 async function runLoad (o: PartitionsBenchOptions, relays: number, spec: PartitionSpec | undefined): Promise<GroupLoad> {

@@ -253,9 +253,12 @@ export function onResults (s: PeerState, from: string, items: ReadonlyArray<{ re
   const p = s.parts
   if (p === undefined || !trusted(s, from)) { count(s, 'res-refused'); return }
   for (const r of items) {
+    // Often ahead of this voter's own evaluation: the thunk is still one it minted then, not yet one it skipped.
     const waiting = p.awaiting.get(r.ts)
-    if (waiting === undefined || waiting.thunk.clientTxnId !== r.clientTxnId) continue
+    const mine = waiting?.thunk.clientTxnId === r.clientTxnId || s.minted.get(r.clientTxnId) === r.ts
+    if (!mine) continue
     p.awaiting.delete(r.ts)
+    if (s.minted.get(r.clientTxnId) === r.ts) s.minted.delete(r.clientTxnId)
     resolveWaiters(s, r.clientTxnId, r.result)
   }
 }
