@@ -274,7 +274,12 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
   const genesis = await createGenesis(creator, { groupId: o.groupId ?? 'local-group', voters: ids.map(x => x.id), registryHash, ...(o.txnRetentionMs === undefined ? {} : { txnRetentionMs: o.txnRetentionMs }), ...(o.txnSkewMs === undefined ? {} : { txnSkewMs: o.txnSkewMs }), ...(o.signedCalls === true ? { signedCalls: true } : {}), ...(o.partitions === undefined ? {} : { partitions: o.partitions }) })
   const genesisFile = join(dir, 'genesis.txt')
   await writeFile(genesisFile, encodeSigned(genesis))
-  const ports = await Promise.all(Array.from({ length: 2 * n }, async () => freePort()))
+  // One at a time and all different: two picks of one random port would put a relay's TCP and WebSocket listeners on it.
+  const ports: number[] = []
+  while (ports.length < 2 * n) {
+    const port = await freePort()
+    if (!ports.includes(port)) ports.push(port)
+  }
   const tcp = ids.map((x, i) => `/ip4/127.0.0.1/tcp/${ports[i]}/p2p/${x.id}`)
   const relays = ids.map((x, i) => new RelayProcess(i, x.id, x.key, join(dir, `relay-${i}`), ports[i] as number, ports[n + i] as number, [
     '--data', join(dir, `relay-${i}`),
@@ -312,7 +317,9 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
       const i = relays.length
       const data = join(dir, `relay-${i}`)
       const x = await loadOrCreateIdentity(data)
-      const [tcpPort, wsPort] = [await freePort(), await freePort()]
+      const tcpPort = await freePort()
+      let wsPort = await freePort()
+      while (wsPort === tcpPort || ports.includes(wsPort)) wsPort = await freePort()
       const r = new RelayProcess(i, x.id, x.key, data, tcpPort, wsPort, [
         '--data', data,
         '--genesis', genesisFile,
