@@ -7,14 +7,18 @@ import { loadOrCreateIdentity } from './identity.js'
 import { jsonLogger } from './log.js'
 import { BUILTIN_PROCEDURES, loadRegistry, startRelay } from './relay.js'
 import { runDevGroup } from './dev.js'
+import type { PartitionSpec } from '@tideline/core'
 
 const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <command> …)
 
   id       --data DIR                       print this relay's peer id (creates its key)
   hash     [--procedures MODULE] [--each]  print the procedure registry hash (--each: every procedure's too)
-  genesis  --data DIR --group NAME --voters ID,ID,… [--procedures MODULE] [--txn-retention-ms MS] [--signed-calls] [--out FILE]
+  genesis  --data DIR --group NAME --voters ID,ID,… [--procedures MODULE] [--txn-retention-ms MS] [--signed-calls]
+           [--partitions JSON] [--out FILE]
                                             sign a group's genesis with DIR's key (the creator); --signed-calls: every call
-                                            carries its caller's signature, checked by every replica (tx.caller)
+                                            carries its caller's signature, checked by every replica (tx.caller);
+                                            --partitions '{"count":4,"depth":1}': keys split into partitions by scope,
+                                            each held by one replica set of the voters (replicas, separator, assign too)
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H] [--role reader|writer|voter|admin] [--name NAME]
                                             a voter signs an invite (bearer unless --peer; role writer unless
                                             --role: a reader only reads, a voter may be voted in, an admin invites)
@@ -80,6 +84,7 @@ async function main (argv: string[]): Promise<void> {
       'retain-ms': { type: 'string' },
       'txn-retention-ms': { type: 'string' },
       'signed-calls': { type: 'boolean' },
+      partitions: { type: 'string' },
       observer: { type: 'boolean' },
       nemesis: { type: 'boolean' },
       invite: { type: 'string' },
@@ -106,7 +111,8 @@ async function main (argv: string[]): Promise<void> {
       const { key } = await loadOrCreateIdentity(need(values.data, 'data'))
       const registry = await loadRegistry(values.procedures)
       const retention = values['txn-retention-ms'] === undefined ? {} : { txnRetentionMs: Math.ceil(millis(values['txn-retention-ms'], 'txn-retention-ms')) }
-      const text = encodeSigned(await createGenesis(key, { groupId: need(values.group, 'group'), voters: list(need(values.voters, 'voters')), registryHash: registry.hash, ...retention, ...(values['signed-calls'] === true ? { signedCalls: true } : {}) }))
+      const partitions = values.partitions === undefined ? {} : { partitions: partitionSpec(values.partitions) }
+      const text = encodeSigned(await createGenesis(key, { groupId: need(values.group, 'group'), voters: list(need(values.voters, 'voters')), registryHash: registry.hash, ...retention, ...(values['signed-calls'] === true ? { signedCalls: true } : {}), ...partitions }))
       if (values.out === undefined) process.stdout.write(`${text}\n`)
       else await writeFile(values.out, `${text}\n`)
       return
@@ -196,3 +202,12 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), level: 'error', event: 'fatal', name: e.name, error: e.message })}\n`)
   process.exit(1)
 })
+
+/** `--partitions` as JSON (checked by createGenesis: InvalidCredentialError naming what is wrong). */
+function partitionSpec (text: string): PartitionSpec {
+  try {
+    return JSON.parse(text) as PartitionSpec
+  } catch (err) {
+    throw new Error(`--partitions must be JSON such as '{"count":4,"depth":1}': ${(err as Error).message}`)
+  }
+}
