@@ -40,7 +40,7 @@ export type Message =
    * Observer → voters: I follow the group at `epoch`; fan writes out to me.
    * `candidate`: I would serve as a voter (relays; voters decide whether to add me).
    */
-  | { readonly t: 'hello', readonly epoch?: number, readonly candidate?: boolean }
+  | { readonly t: 'hello', readonly epoch?: number, readonly candidate?: boolean, readonly parts?: readonly number[] }
   /** Reconfiguration, phase 1: a voter of `epoch` asks the others to promise `ballot` (and stop taking `epoch`'s writes). */
   | { readonly t: 'rc-prepare'; readonly epoch: number; readonly ballot: Ballot }
   /** Phase 1 answer: the promise, any value already accepted, and what the voter holds of `epoch`. */

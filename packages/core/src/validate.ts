@@ -317,6 +317,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
     case 'hello':
       if (m.epoch !== undefined) int(m.epoch, 'epoch')
       if (m.candidate !== undefined && typeof m.candidate !== 'boolean') fail('candidate must be a boolean')
+      holdingField(m.parts, 'parts')
       break
     case 'rc-prepare':
     case 'rc-nack':

@@ -20,7 +20,7 @@ import { onPartStateRequest } from './part-votes.js'
 import { onSnapshotRequest } from './snapshot-export.js'
 import { onStateRequest } from './state-votes.js'
 import { noteWork } from './schedule.js'
-import { onForwarded, onForwardRequest, onResultRequest, onResults } from './partitions.js'
+import { noteObserverParts, onForwarded, onForwardRequest, onResultRequest, onResults } from './partitions.js'
 import { kickEvaluator } from './evaluator.js'
 import { rejectWaiters, resolveWaiters, settleWaiter } from './requests.js'
 import { count, errorInfo, log, send } from './emit.js'
@@ -141,7 +141,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       compareCheckpoint(s, from, m.count, m.digest, m.h)
       break
     case 'hello':
-      if (!revokedPeer(s.config, from)) onHello(s, from, m.epoch, m.candidate)
+      if (!revokedPeer(s.config, from)) { onHello(s, from, m.epoch, m.candidate); noteObserverParts(s, from, m.parts) }
       break
     case 'revoke':
       onRevokeRequest(s, { kind: 'remote', to: from, reqId: m.reqId }, m.targets)

@@ -10,6 +10,8 @@ export interface PartState {
   readonly spec: PartitionSpec
   /** The partitions a non-voter follows (all of them unless it said otherwise). */
   readonly declared: ReadonlySet<number>
+  /** Observers that follow only some partitions (their hello said which): a placed replica forwards to them too. */
+  readonly observerParts: Map<string, ReadonlySet<number>>
   /**
    * The partitions whose state this replica has at its frontier (Cursor.holding):
    * what it evaluates and forwards in the epoch it evaluates. A voter placed
@@ -94,6 +96,7 @@ export function newPartState (spec: PartitionSpec | undefined, declared: readonl
     spec,
     placement: new Placement(spec, genesisVoters),
     declared: declared === undefined ? ALL(spec) : new Set(declared),
+    observerParts: new Map(),
     have: new Set(),
     inbox: new Map(),
     waiting: undefined,

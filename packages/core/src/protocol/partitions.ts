@@ -175,6 +175,12 @@ function forwardTo (s: PeerState, thunk: Thunk, fwd: ForwardedReads, out: Map<st
       if (!fwd.parts.every(x => theirs.has(x))) to.add(v)
     }
   }
+  // Observers that follow some partitions, one the thunk is evaluated in, and lack what is forwarded (they would ask).
+  for (const [o, theirs] of p.observerParts) {
+    if (!s.observers.has(o)) { p.observerParts.delete(o); continue }
+    const active = thunkParts(thunk, p.spec).active
+    if ([...active].some(q => theirs.has(q)) && !fwd.parts.every(x => theirs.has(x))) to.add(o)
+  }
   for (const v of to) {
     let list = out.get(v)
     if (list === undefined) { list = []; out.set(v, list) }
@@ -241,6 +247,21 @@ export function onForwardRequest (s: PeerState, from: string, items: ReadonlyArr
     if (keys.length + ranges.length > 0) emit(s, { t: 'read-forward', to: from, ts: item.ts, parts, keys, ranges })
   }
   if (made.length > 0) send(s, from, { t: 'fwd', items: made })
+}
+
+/** The partitions an observer follows, when not all of them (its hello says so). */
+export function declaredParts (s: PeerState): number[] | undefined {
+  const p = s.parts
+  if (p === undefined || p.declared.size === p.spec.count) return undefined
+  return [...p.declared].sort((a, b) => a - b)
+}
+
+/** An observer's hello named the partitions it follows (a placed replica forwards to it). */
+export function noteObserverParts (s: PeerState, from: string, parts: readonly number[] | undefined): void {
+  const p = s.parts
+  if (p === undefined || s.current.voters.includes(from)) return
+  if (parts === undefined) p.observerParts.delete(from)
+  else p.observerParts.set(from, new Set(parts))
 }
 
 /** What the store read for a replica that missed a forward. */

@@ -23,7 +23,7 @@ import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSet
 import { onScrubbed, onSnapshotImported, onSnapshotStaged, pursueSnapshot } from './snapshot.js'
 import { onSnapshotExported, onSnapshotRead } from './snapshot-export.js'
 import { roleOf, type PeerState } from './state.js'
-import { onForwardRead, tickPartitions } from './partitions.js'
+import { declaredParts, onForwardRead, tickPartitions } from './partitions.js'
 import { onScrubDone, onStateDamaged, tickScrub } from './damage.js'
 import { SYNC_LIVE_LAG_MS } from '../peer-status.js'
 import { TS_ZERO, timestampMs } from '../timestamp.js'
@@ -173,7 +173,8 @@ function sendHello (s: PeerState): void {
   // one: a peer that knows nothing yet looks as if it kept up.
   const ready = s.knownWatermark !== TS_ZERO && s.evaluatingEpoch === s.current.epoch && s.history.fetch === undefined && s.history.heal === undefined &&
     timestampMs(s.knownWatermark) - timestampMs(s.frontier) <= SYNC_LIVE_LAG_MS
-  const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving && ready }
+  const parts = declaredParts(s)
+  const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving && ready, ...(parts === undefined ? {} : { parts }) }
   for (const v of s.current.voters) send(s, v, hello)
 }
 
