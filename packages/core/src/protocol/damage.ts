@@ -93,6 +93,8 @@ export function onStateDamaged (s: PeerState, error: { readonly name: string, re
       stream.evalNext = t.seq
       stream.evalIndex = t.index
     }
+    // A partitioned replica's other streams may have moved past batches it skipped: those leave memory.
+    if (s.parts !== undefined) for (const stream of record?.streams.values() ?? []) for (const seq of stream.held.keys()) if (seq < stream.evalNext) stream.held.delete(seq)
     s.evaluation = 'idle'
   }
   // No snapshot is served from a damaged state: exports end (their requesters ask another voter), and

@@ -53,7 +53,9 @@ export function splitRead (s: PeerState, op: ReadOp, at: Timestamp, fixed: boole
   const split: SplitRead = { at, parts: new Map(), local: mine.length === 0 && !localRange, values: {}, entries: undefined }
   splits(s).set(op.id, split)
   for (const [q, x] of others) {
-    const reqId = `${s.id}:pr:${s.startedAt}:${op.id}:${q}`
+    // Unique per split: a read split again (at the frontier, after its first timestamp was refused as too old)
+    // must not take the answer to an earlier split, read at another timestamp.
+    const reqId = `${s.id}:pr:${s.startedAt}:${op.id}:${q}:${++s.nextReadId}`
     const remote: RemotePart = { p: q, keys: x.keys, range: x.range, to: '', tries: 0, sentAt: s.now }
     split.parts.set(reqId, remote)
     s.readIds.set(reqId, op.id)
@@ -91,7 +93,7 @@ export function remotePartRead (s: PeerState, from: string, reqId: string, resul
   if (id === undefined) return undefined
   const split = s.parts?.reads.get(id)
   const part = split?.parts.get(reqId)
-  if (split === undefined || part === undefined || part.to !== from) return undefined
+  if (split === undefined || part === undefined || part.to !== from || (result !== undefined && result.ts !== split.at)) return undefined
   if (result === undefined) {
     // That replica does not hold the partition (yet), or is going away: ask the next, a few times.
     if (error?.name === 'PartitionNotHeldError' && part.tries < 6) { sendPart(s, reqId, part, split.at); return undefined }
