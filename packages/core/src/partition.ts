@@ -125,13 +125,6 @@ export function thunkParts (thunk: Pick<Thunk, 'reads' | 'writes' | 'ranges'>, s
   return { reads, writes, active, cross, badRange }
 }
 
-/** Whether a replica holding `holding` has anything to do with a thunk: it evaluates it, or holds a partition it reads. */
-export function touches (parts: ThunkParts, holding: ReadonlySet<number>): boolean {
-  for (const p of parts.active) if (holding.has(p)) return true
-  for (const p of parts.reads) if (holding.has(p)) return true
-  return false
-}
-
 /** Whether a replica holding `holding` evaluates a thunk. */
 export function evaluates (parts: ThunkParts, holding: ReadonlySet<number>): boolean {
   for (const p of parts.active) if (holding.has(p)) return true

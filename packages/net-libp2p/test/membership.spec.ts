@@ -46,6 +46,20 @@ describe('signed genesis and invites', () => {
     }
   })
 
+  it('a genesis carries the group\'s partitions into its config, and refuses a partition spec out of shape', async () => {
+    const creator = await key()
+    const voters = [(await key()).id]
+    const partitions = { count: 4, depth: 2, assign: { 'board:a': 1 } }
+    const g = await verifyGenesis(await createGenesis(creator.key, { groupId: 'p', voters, registryHash: 'r', createdAt: 1, partitions }))
+    expect(configFromGenesis(g, 'd').partitions).toEqual(partitions)
+    for (const bad of [{ count: 0 }, { count: 2, assign: { x: 5 } }, { count: 2, separator: '' }]) {
+      await expect(createGenesis(creator.key, { groupId: 'p', voters, registryHash: 'r', partitions: bad })).rejects.toMatchObject({ name: 'InvalidCredentialError', message: expect.stringContaining('partitions') as unknown })
+    }
+    // Signed by the creator but out of shape: verifying refuses it too.
+    const body = encode({ v: 1, groupId: 'p', creator: creator.id, voters, registryHash: 'r', createdAt: 1, partitions: 'all' })
+    await expect(verifyGenesis({ body, sig: new Uint8Array(64) })).rejects.toMatchObject({ name: 'InvalidCredentialError' })
+  })
+
   it('an invite admits only while valid: right group and genesis, a voter issuer, the named peer, not expired', async () => {
     const creator = await key()
     const voters = await Promise.all([key(), key()])

@@ -24,7 +24,7 @@ import { noteObserverParts, onForwarded, onForwardRequest, onResultRequest, onRe
 import { kickEvaluator } from './evaluator.js'
 import { rejectWaiters, resolveWaiters, settleWaiter } from './requests.js'
 import { count, errorInfo, log, send } from './emit.js'
-import { roleOf, type PeerState } from './state.js'
+import { isVoterOfKnownEpoch, roleOf, type PeerState } from './state.js'
 
 /**
  * Handles a message from a peer. Malformed or out-of-role input is dropped
@@ -245,9 +245,4 @@ function noteGone (s: PeerState, gone: { readonly coordinator: string, readonly 
   const stream = s.epochs.get(gone.epoch)?.streams.get(gone.coordinator)
   if (gone.epoch < s.evaluatingEpoch || stream === undefined || stream.evalNext > gone.from || stream.held.has(gone.from)) return
   s.history.gapGoneAt = s.now
-}
-
-function isVoterOfKnownEpoch (s: PeerState, peer: string): boolean {
-  for (const record of s.epochs.values()) if (record.voters.includes(peer)) return true
-  return false
 }

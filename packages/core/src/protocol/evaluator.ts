@@ -8,7 +8,7 @@ import { recordStates } from './state-votes.js'
 import { resolveWaiters } from './requests.js'
 import { count, emit, log } from './emit.js'
 import { type EpochRecord, type PeerState, type Stream } from './state.js'
-import { AHEAD, FORWARD, afterRun, enterEpoch, holdingList, planOf, takeThunk } from './partitions.js'
+import { AHEAD, FORWARD, afterRun, holdingList, planOf, takeThunk } from './partitions.js'
 import { recordPartStates } from './part-votes.js'
 import type { ForwardedReads, RunPlan } from '../run-rules.js'
 
@@ -123,7 +123,6 @@ function collectRun (s: PeerState, max: number): CollectedRun {
     if (run.length > 0 || !s.epochs.has(record.epoch + 1)) return done(true)
     s.epochs.delete(record.epoch)
     s.evaluatingEpoch = record.epoch + 1
-    enterEpoch(s)
     // Everything below the floor is evaluated now; the new epoch's thunks all lie above it.
     s.frontier = maxTimestamp(s.frontier, record.floor as Timestamp)
     log(s, 'epoch-evaluated', { epoch: record.epoch, frontier: s.frontier })

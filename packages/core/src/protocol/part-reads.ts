@@ -4,7 +4,6 @@ import type { Timestamp } from '../timestamp.js'
 import type { ReadResult } from '../types.js'
 import type { Effect } from './effects.js'
 import { emit, send } from './emit.js'
-import { placementOf } from './partitions.js'
 import type { RangeRead, ReadOp } from './read-state.js'
 import type { RemotePart, SplitRead } from './part-state.js'
 import type { PeerState } from './state.js'
@@ -69,7 +68,7 @@ export function splitRead (s: PeerState, op: ReadOp, at: Timestamp, fixed: boole
 }
 
 function sendPart (s: PeerState, reqId: string, part: RemotePart, at: Timestamp): void {
-  const placed = placementOf(s)
+  const placed = s.parts?.placement
   const replicas = (placed?.replicas[part.p] ?? []).filter(v => v !== s.id)
   if (replicas.length === 0) return
   part.to = replicas[part.tries % replicas.length] as string

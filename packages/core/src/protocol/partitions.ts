@@ -1,5 +1,4 @@
 import { evaluates, partitionOf, partitionOfRange, thunkParts, type ThunkParts } from '../partition.js'
-import type { Placement } from '../partition.js'
 import { AHEAD, EVAL, FORWARD } from '../settle.js'
 import type { AppliedRun, ForwardedReads, RunPlan } from '../run-rules.js'
 import type { Timestamp } from '../timestamp.js'
@@ -8,7 +7,7 @@ import type { Message } from '../messages.js'
 import { count, emit, send } from './emit.js'
 import type { KeyRange } from '../key-range.js'
 import { resolveWaiters } from './requests.js'
-import type { PeerState } from './state.js'
+import { isVoterOfKnownEpoch, type PeerState } from './state.js'
 import type { PartState } from './part-state.js'
 
 export { newPartState, type PartState } from './part-state.js'
@@ -27,11 +26,6 @@ const RECENT_KEPT = 8192
  * so a thunk's timestamp order, the watermark and epoch changes are as in an
  * unpartitioned group.
  */
-
-/** Where the partitions live (the genesis voters' placement, for every epoch: see PartState.placement). */
-export function placementOf (s: PeerState): Placement | undefined {
-  return s.parts?.placement
-}
 
 /** What this peer is to hold: its placement as a genesis voter, what it declared otherwise. */
 export function roleHolding (s: PeerState): ReadonlySet<number> {
@@ -79,13 +73,6 @@ export function restoreHolding (s: PeerState, holding: readonly number[] | undef
   if (s.parts === undefined) return
   const role = roleHolding(s)
   s.parts.have = new Set((holding ?? [...role]).filter(p => role.has(p)))
-}
-
-/** Evaluation moved into a new epoch: partitions this peer no longer holds are dropped (one it gains, it does not have yet). */
-export function enterEpoch (s: PeerState): void {
-  if (s.parts === undefined) return
-  const role = roleHolding(s)
-  for (const p of s.parts.have) if (!role.has(p)) s.parts.have.delete(p)
 }
 
 /**
@@ -165,7 +152,7 @@ function forwardTo (s: PeerState, thunk: Thunk, fwd: ForwardedReads, out: Map<st
   const p = s.parts as PartState
   p.made.set(thunk.ts, fwd)
   if (p.made.size > RECENT_KEPT) p.made.delete(p.made.keys().next().value as Timestamp)
-  const placed = placementOf(s) as Placement
+  const placed = p.placement
   const to = new Set<string>(p.wanted.get(thunk.ts) ?? [])
   p.wanted.delete(thunk.ts)
   for (const q of thunkParts(thunk, p.spec).active) {
@@ -197,7 +184,7 @@ function reportResult (s: PeerState, thunk: Thunk, result: TxnResult): void {
   p.resultWanted.delete(thunk.ts)
   const to = new Set(askers ?? [])
   if (thunk.coordinator !== s.id) {
-    const placed = placementOf(s) as Placement
+    const placed = p.placement
     const active = [...thunkParts(thunk, p.spec).active].sort((a, b) => a - b)
     const theirs = placed.holding(thunk.coordinator)
     const first = placed.replicas[active[0] as number]?.[0]
@@ -313,7 +300,7 @@ export function tickPartitions (s: PeerState): void {
   if (w !== undefined && s.now - w.asked >= every) {
     w.asked = s.now
     const thunk = w.thunk
-    const placed = placementOf(s) as Placement
+    const placed = p.placement
     const parts = thunkParts(thunk, p.spec)
     const got = p.inbox.get(thunk.ts) ?? []
     const ask = new Set<string>()
@@ -329,7 +316,7 @@ export function tickPartitions (s: PeerState): void {
     if (!s.waiters.has(a.thunk.clientTxnId)) { p.awaiting.delete(ts); continue }
     if (s.now - a.asked < every * 4) continue
     a.asked = s.now
-    const placed = placementOf(s) as Placement
+    const placed = p.placement
     for (const q of thunkParts(a.thunk, p.spec).active) for (const v of placed.replicas[q] ?? []) if (v !== s.id) byVoter.set(v, [...(byVoter.get(v) ?? []), ts])
   }
   for (const [v, stamps] of byVoter) send(s, v, { t: 'res-req', stamps: stamps.slice(0, 256) })
@@ -345,7 +332,3 @@ function trusted (s: PeerState, peer: string): boolean {
   return s.parts?.placement.voters.includes(peer) === true || isVoterOfKnownEpoch(s, peer)
 }
 
-function isVoterOfKnownEpoch (s: PeerState, peer: string): boolean {
-  for (const record of s.epochs.values()) if (record.voters.includes(peer)) return true
-  return false
-}

@@ -12,10 +12,7 @@ import { newPartState, type PartState } from './part-state.js'
 
 export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
 
-/**
- * A peer's protocol state as plain data. The handlers in this folder are functions of (state, environment, input);
- * everything of one epoch lives in that epoch's record, so installing an epoch builds a new record instead of resetting fields.
- */
+/** A peer's protocol state as plain data; handlers are functions of (state, environment, input). Everything of one epoch lives in its record, so installing an epoch builds a new record instead of resetting fields. */
 
 /** A peer's view of one coordinator's sequence of batches. */
 export interface Stream {
@@ -381,6 +378,8 @@ export function newPeerState (setup: PeerSetup): PeerState {
   }
 }
 
+/** Whether `peer` is a voter of some epoch this peer still holds. */
+export const isVoterOfKnownEpoch = (s: PeerState, peer: string): boolean => [...s.epochs.values()].some(r => r.voters.includes(peer))
 export function roleOf (s: PeerState): Role {
   return s.current.voters.includes(s.id) ? 'voter' : 'observer'
 }
