@@ -48,8 +48,10 @@ export async function benchPartitions (o: PartitionsBenchOptions): Promise<Parti
   return { full, full6, partitioned }
 }
 
-async function runLoad (o: PartitionsBenchOptions, relays: number, spec: PartitionSpec | undefined): Promise<GroupLoad> {
-  const group: ProcessGroup = await startLocalGroup({ relays, groupId: spec === undefined ? 'bench-full' : 'bench-parts', ...(spec === undefined ? {} : { partitions: spec }) })
+export async function runLoad (o: PartitionsBenchOptions, relays: number, spec: PartitionSpec | undefined, crossShare = 0.5): Promise<GroupLoad> {
+  // BENCH_NODE_FLAGS passes flags to the relays' node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to see where their CPU goes).
+  const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(f => f !== '')
+  const group: ProcessGroup = await startLocalGroup({ relays, nodeFlags, groupId: spec === undefined ? 'bench-full' : 'bench-parts', ...(spec === undefined ? {} : { partitions: spec }) })
   const nodes: NetClient[] = []
   try {
     for (let i = 0; i < Math.min(4, o.clients); i++) nodes.push(await group.startClient({ attemptTimeoutMs: 5_000, timeoutMs: 20_000 }))
@@ -77,7 +79,7 @@ async function runLoad (o: PartitionsBenchOptions, relays: number, spec: Partiti
         const wait = next - performance.now()
         if (wait > 0) await new Promise(resolve => { setTimeout(resolve, wait) })
         next += interval
-        const crossing = n % 2 === 1
+        const crossing = crossShare > 0 && n % Math.round(1 / crossShare) === 1
         const p = Math.floor(Math.random() * 2)
         const from = pick(byPart[p] as string[])
         let to = pick(byPart[crossing ? 1 - p : p] as string[])

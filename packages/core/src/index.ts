@@ -22,7 +22,7 @@ export { ArrayReader, CollectingWriter, importByStaging, itemBytes, openSnapshot
 export type { SnapshotWriter } from './snapshot-reader.js'
 export { MemoryStore, checkBatch } from './memory-store.js'
 export { prefixEnd, keyRangeOf, rangeLimit, inRange, sortedSlice, type KeyRange, type KeyQuery, type RangeOptions } from './key-range.js'
-export { Placement, MAX_PARTITIONS, DEFAULT_PARTITION_REPLICAS, checkPartitionSpec, scopeOf, partitionOf, partitionOfRange, thunkParts, evaluates, type PartitionSpec, type ThunkParts } from './partition.js'
+export { Placement, MAX_PARTITIONS, DEFAULT_PARTITION_REPLICAS, checkPartitionSpec, scopeOf, partitionOf, partitionOfRange, thunkParts, evaluates, projectBatch, type PartitionSpec, type ThunkParts } from './partition.js'
 export { VersionWindow, type HeldVersion } from './version-window.js'
 export { applyRunSync, loadPersistedSync, forwardReadSync } from './memory-sync.js'
 export { StateDigest } from './state-digest.js'

@@ -7,20 +7,27 @@ import type { ForwardedReads } from './run-rules.js'
 import type { KeyRange } from './key-range.js'
 
 /**
+ * To an observer that follows some partitions only (it gets projections of
+ * batches, feeds.ts): of `coordinator`'s batches of `epoch`, those from
+ * `from` to `to` that the message does not carry held nothing for it.
+ */
+export interface Span { readonly coordinator: string, readonly epoch: number, readonly from: number, readonly to: number }
+
+/**
  * Messages peers exchange. The core only produces and consumes these plain
  * objects; a transport encodes them (see net-libp2p's PROTOCOL.md).
  */
 export type Message =
   /** Coordinator → replicas: store these batches (S-phase); `wm` is the sender's own watermark entry (receivers take no one's entry second-hand). */
-  | { readonly t: 'write'; readonly batches: readonly Batch[]; readonly wm: readonly WatermarkEntry[] }
+  | { readonly t: 'write'; readonly batches: readonly Batch[]; readonly wm: readonly WatermarkEntry[]; readonly span?: Span }
   /** Voter → coordinator: these of your batches (by seq) are durable here; `wm` is the sender's own entry. */
   | { readonly t: 'ack'; readonly epoch: number; readonly seqs: readonly number[]; readonly wm: readonly WatermarkEntry[] }
   /** Watermark gossip: the sender's own entry (a receiver merges it by max into that voter's slot, and takes it only from that voter). */
-  | { readonly t: 'wm'; readonly wm: readonly WatermarkEntry[] }
-  /** Ask for a coordinator's batches `from..to` (seqs, inclusive). */
-  | { readonly t: 'gap-req'; readonly coordinator: string; readonly epoch: number; readonly from: number; readonly to: number }
-  /** Answer to gap-req: the batches the sender holds of that range; `gone`: the request whose start the sender evaluated past and collected (the asker needs a snapshot). */
-  | { readonly t: 'gap-rep'; readonly batches: readonly Batch[]; readonly gone?: { readonly coordinator: string, readonly epoch: number, readonly from: number } }
+  | { readonly t: 'wm'; readonly wm: readonly WatermarkEntry[]; readonly span?: Span }
+  /** Ask for a coordinator's batches `from..to` (seqs, inclusive); `h`: an observer's partitions, to get their projections (partition.ts projectBatch). */
+  | { readonly t: 'gap-req'; readonly coordinator: string; readonly epoch: number; readonly from: number; readonly to: number; readonly h?: readonly number[] }
+  /** Answer to gap-req: the batches the sender holds of that range (projected when asked with `h`, and `span` then says which seqs held nothing for the asker); `gone`: the request whose start the sender evaluated past and collected (the asker needs a snapshot). */
+  | { readonly t: 'gap-rep'; readonly batches: readonly Batch[]; readonly gone?: { readonly coordinator: string, readonly epoch: number, readonly from: number }; readonly span?: Span }
   /** Run a transaction; answer `replyTo` with submit-rep. */
   | { readonly t: 'submit'; readonly req: SubmitRequest; readonly replyTo: string }
   | { readonly t: 'submit-rep'; readonly clientTxnId: string; readonly result?: TxnResult; readonly error?: { readonly name: string; readonly message: string } }

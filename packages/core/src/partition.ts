@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from './errors.js'
 import { hash64Lanes } from './hash.js'
 import { prefixEnd, type KeyRange } from './key-range.js'
-import type { PartitionSpec, Thunk } from './types.js'
+import type { Batch, PartitionSpec, Thunk } from './types.js'
 
 export type { PartitionSpec } from './types.js'
 
@@ -109,6 +109,17 @@ export interface ThunkParts {
 }
 
 export function thunkParts (thunk: Pick<Thunk, 'reads' | 'writes' | 'ranges'>, spec: PartitionSpec): ThunkParts {
+  // Worked out once per thunk object and spec (the evaluator, forwarding, results and projections all ask).
+  const known = memo.get(thunk)
+  if (known !== undefined && known.spec === spec) return known.parts
+  const parts = computeParts(thunk, spec)
+  memo.set(thunk, { spec, parts })
+  return parts
+}
+
+const memo = new WeakMap<object, { readonly spec: PartitionSpec, readonly parts: ThunkParts }>()
+
+function computeParts (thunk: Pick<Thunk, 'reads' | 'writes' | 'ranges'>, spec: PartitionSpec): ThunkParts {
   const reads = new Set<number>()
   const writes = new Set<number>()
   let badRange = false
@@ -129,4 +140,17 @@ export function thunkParts (thunk: Pick<Thunk, 'reads' | 'writes' | 'ranges'>, s
 export function evaluates (parts: ThunkParts, holding: ReadonlySet<number>): boolean {
   for (const p of parts.active) if (holding.has(p)) return true
   return false
+}
+
+/**
+ * The projection of a batch onto an observer that follows `parts` only: the
+ * thunks it evaluates, keeping their indices (a projected batch's indices
+ * ascend with gaps). The batch itself when it evaluates them all; undefined
+ * when none.
+ */
+export function projectBatch (batch: Batch, parts: ReadonlySet<number>, spec: PartitionSpec): Batch | undefined {
+  const thunks = batch.thunks.filter(t => evaluates(thunkParts(t, spec), parts))
+  if (thunks.length === batch.thunks.length) return batch
+  if (thunks.length === 0) return undefined
+  return { epoch: batch.epoch, coordinator: batch.coordinator, seq: batch.seq, thunks, projected: true }
 }

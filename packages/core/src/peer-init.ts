@@ -1,6 +1,7 @@
 import type { InviteReader } from './claims.js'
 import type { RunApplier } from './apply.js'
 import * as C from './constants.js'
+import { InvalidArgumentError } from './errors.js'
 import type { Message } from './messages.js'
 import type { ProcedureRegistry } from './procedures.js'
 import type { PeerOptions } from './protocol/state.js'
@@ -122,7 +123,8 @@ export interface PeerInit {
   readonly mayRevoke?: (peerId: string) => boolean
   /**
    * In a partitioned group, the partitions this peer follows while it is not
-   * a voter (a voter holds those it is placed on).
+   * a voter (a voter holds those it is placed on). It then receives only
+   * their part of each batch, so it cannot be a `candidate`.
    * @default every partition
    */
   readonly partitions?: readonly number[]
@@ -151,6 +153,8 @@ export interface PeerInit {
 
 /** The protocol options with their defaults applied. */
 export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' | 'store' | 'clock' | 'send'>): PeerOptions {
+  // A peer of some partitions holds projections of batches: as a voter it would serve and report them as whole.
+  if (init.candidate === true && init.partitions !== undefined) throw new InvalidArgumentError('a candidate (a peer that asks to be a voter) follows every partition: give it no partitions')
   return {
     writeRetryMs: init.writeRetryMs ?? C.DEFAULT_WRITE_RETRY_MS,
     gossipIntervalMs: init.gossipIntervalMs ?? C.DEFAULT_GOSSIP_INTERVAL_MS,

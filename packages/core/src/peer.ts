@@ -193,7 +193,7 @@ export class Peer {
         case 'read-values': this.complete(readValues(this.store, e)); break
         case 'read-forward': this.complete(forwardRead(this.store, e)); break
         case 'read-batches':
-          this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(r => ({ t: 'batches-read' as const, replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches: r.batches, damaged: r.damaged })))
+          this.complete(this.store.batchRange(e.coordinator, e.epoch, e.from, e.last).then(r => ({ t: 'batches-read' as const, replyTo: e.replyTo, coordinator: e.coordinator, epoch: e.epoch, from: e.from, batches: r.batches, damaged: r.damaged, ...(e.h === undefined ? {} : { h: e.h }) })))
           break
         case 'read-decision':
           this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => { const d = decisionValue(v); return { t: 'decision-read' as const, replyTo: e.replyTo, change: d?.change, proof: d?.proof } }))

@@ -169,6 +169,12 @@ export interface Batch {
   readonly seq: number
   /** At least one; thunk `i` has this batch's epoch, coordinator and seq, index `i`, and a timestamp above thunk `i - 1`'s. */
   readonly thunks: readonly Thunk[]
+  /**
+   * Set on a projection (partition.ts projectBatch): only the thunks an
+   * observer following some partitions evaluates, their indices ascending
+   * with gaps. Only such an observer takes one; every full replica refuses it.
+   */
+  readonly projected?: true
 }
 
 /** What evaluating a thunk decided; identical on every replica. */

@@ -106,3 +106,15 @@ export function holdingField (x: unknown, what: string): void {
     last = n
   }
 }
+
+/** The fields an observer following some partitions gets or sends (feeds.ts): a span, its partitions. */
+export function feedFields (m: Record<string, unknown>): void {
+  if (m.span !== undefined) {
+    const x = obj(m.span, 'span')
+    str(x.coordinator, 'span.coordinator')
+    int(x.epoch, 'span.epoch')
+    const from = int(x.from, 'span.from', 1)
+    if (int(x.to, 'span.to', 1) < from || (x.to as number) - from > 1 << 20) fail('span must run from its from to its to, at most 2^20 seqs')
+  }
+  if (m.h !== undefined && m.t === 'gap-req') holdingField(m.h, 'h')
+}

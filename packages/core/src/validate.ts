@@ -4,7 +4,7 @@ import type { Message } from './messages.js'
 import { isTimestamp } from './timestamp.js'
 import { checkValue } from './value.js'
 import { SNAPSHOT_CHUNK_BYTES } from './constants.js'
-import { holdingField, partitionMessage, partsField } from './validate-parts.js'
+import { feedFields, holdingField, partitionMessage, partsField } from './validate-parts.js'
 
 /** Upper bounds on what a peer accepts in one message. */
 export interface MessageLimits {
@@ -42,7 +42,7 @@ function thunk (x: unknown, limits: Required<MessageLimits>): Record<string, unk
 /**
  * A list of batches holding at most `maxThunks` thunks in all. Each batch is
  * non-empty; its thunks carry its epoch, coordinator and seq, are numbered
- * from 0 and ascend in timestamp.
+ * from 0 (a projection's ascend with gaps) and ascend in timestamp.
  */
 function batches (x: unknown, what: string, maxBatches: number, maxThunks: number, limits: Required<MessageLimits>): void {
   let total = 0
@@ -55,10 +55,15 @@ function batches (x: unknown, what: string, maxBatches: number, maxThunks: numbe
     if (list.length === 0) fail('batch.thunks must not be empty')
     total += list.length
     if (total > maxThunks) fail(`${what} hold more than ${maxThunks} thunks`)
+    if (b.projected !== undefined && b.projected !== true) fail('batch.projected must be true when present')
     let previous = ''
+    let last = -1
     for (let i = 0; i < list.length; i++) {
       const t = thunk(list[i], limits)
-      if (t.epoch !== epoch || t.coordinator !== coordinator || t.seq !== seq || t.index !== i) fail('a thunk does not match its batch (epoch, coordinator, seq, index)')
+      // A projection keeps the full batch's indices: they ascend with gaps.
+      const index = b.projected === true ? (t.index as number) > last : t.index === i
+      last = t.index as number
+      if (t.epoch !== epoch || t.coordinator !== coordinator || t.seq !== seq || !index) fail('a thunk does not match its batch (epoch, coordinator, seq, index)')
       if ((t.ts as string) <= previous) fail('batch.thunks must ascend in timestamp')
       previous = t.ts as string
     }
@@ -211,6 +216,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
     maxValueBytes: init.maxValueBytes ?? (1 << 20)
   }
   const m = obj(x, 'message')
+  feedFields(m)
   switch (m.t) {
     case 'write':
       batches(m.batches, 'batches', limits.maxThunks, limits.maxThunks, limits)

@@ -83,3 +83,49 @@ describe('a partitioned group', () => {
     expect(read.done && 'error' in read ? read.error.name : read).toBe('PartitionRangeError')
   })
 })
+
+describe('an observer of one partition', () => {
+  it('receives only the thunks it evaluates, passes the batches that held nothing for it, and reads its partition exactly', async () => {
+    const q = partitionOf(accounts[0] as string, spec)
+    const g = await TestGroup.create(procedures, 6, 1, { partitions: [q] }, { partitions: spec })
+    const moves: Move[] = []
+    for (let i = 0; i < 24; i++) moves.push({ from: accounts[i % 8] as string, to: accounts[(i * 5 + 3) % 8] as string, n: 1 })
+    const mine = moves.filter(m => partitionOf(m.from, spec) === q || partitionOf(m.to, spec) === q).length
+    expect(mine).toBeGreaterThan(0)
+    expect(mine).toBeLessThan(moves.length)
+    for (let i = 0; i < moves.length; i++) await call(g, `v${i % 6}`, `m${i}`, moves[i] as Move)
+    const model = new Map(accounts.map(a => [a, 100]))
+    for (const m of moves) { model.set(m.from, (model.get(m.from) as number) - 1); model.set(m.to, (model.get(m.to) as number) + 1) }
+    const local = accounts.filter(a => partitionOf(a, spec) === q)
+    const out = await g.run(g.peer('o0').read(local), 5000)
+    if (!out.done || !('value' in out)) throw new Error('the observer\'s read did not complete')
+    expect(local.map(a => out.value.values[a] ?? 100)).toEqual(local.map(a => model.get(a)))
+    const c = g.peer('o0').status().counters
+    // Each thunk it evaluates came once, none other did; a voter received every one.
+    expect(c['thunks-received']).toBe(mine)
+    expect(g.peer('v0').status().counters['thunks-received']).toBeGreaterThan(mine)
+    expect(c['projection-refused'] ?? 0).toBe(0)
+  })
+
+  it('fills from a voter the batches whose spans were lost (projections and spans of a gap answer)', async () => {
+    const q = partitionOf(accounts[0] as string, spec)
+    const g = await TestGroup.create(procedures, 6, 1, { partitions: [q] }, { partitions: spec })
+    let lost = 0
+    g.filter = (_from, to, m) => {
+      const drop = to === 'o0' && (m.t === 'write' || m.t === 'wm') && m.span !== undefined
+      if (drop) lost++
+      return !drop
+    }
+    const moves: Move[] = []
+    for (let i = 0; i < 16; i++) moves.push({ from: accounts[i % 8] as string, to: accounts[(i * 5 + 3) % 8] as string, n: 2 })
+    for (let i = 0; i < moves.length; i++) await call(g, `v${i % 6}`, `m${i}`, moves[i] as Move)
+    expect(lost).toBeGreaterThan(0)
+    const model = new Map(accounts.map(a => [a, 100]))
+    for (const m of moves) { model.set(m.from, (model.get(m.from) as number) - 2); model.set(m.to, (model.get(m.to) as number) + 2) }
+    const local = accounts.filter(a => partitionOf(a, spec) === q)
+    const out = await g.run(g.peer('o0').read(local), 5000)
+    if (!out.done || !('value' in out)) throw new Error('the observer\'s read did not complete')
+    expect(local.map(a => out.value.values[a] ?? 100)).toEqual(local.map(a => model.get(a)))
+    expect(g.peer('o0').status().counters['gap-req']).toBeGreaterThan(0)
+  })
+})

@@ -98,6 +98,11 @@ export interface SimStats {
   storageFaults: number
   batchDamage: number
   stateDamage: number
+  /** Thunks received by observers of some partitions (projections), thunks minted in partitioned seeds; spans refused (late ones, for epochs evaluated), projections refused (by a whole-batch peer: never). */
+  partialThunks: number
+  partitionedMinted: number
+  spansRefused: number
+  projectionsRefused: number
   /** GC steps every replica ran, and the batches they removed. */
   gcSteps: number
   gcBatches: number
@@ -155,10 +160,14 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
-  const countBatches = (peer: SimPeer | undefined): void => {
+  const countBatches = (peer: SimPeer | undefined, partial = false): void => {
     const c = peer?.status().counters
+    if (partial) stats.partialThunks += c?.['thunks-received'] ?? 0
+    if (partitioned) stats.partitionedMinted += c?.minted ?? 0
+    stats.spansRefused += c?.['span-refused'] ?? 0
+    stats.projectionsRefused += c?.['projection-refused'] ?? 0
     stats.batches += c?.batches ?? 0
     stats.minted += c?.minted ?? 0
     stats.snapshots += c?.['snapshots-installed'] ?? 0
@@ -463,7 +472,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const crash = (node: Node, downFor: number, wipe = false, plant = false, disk?: 'torn' | 'misdirected'): void => {
     if (!node.up || node.peer === undefined) return
     stats.crashes++
-    countBatches(node.peer)
+    countBatches(node.peer, partitioned && !node.voter)
     node.peer.crash()
     node.peer = undefined
     node.up = false
@@ -769,7 +778,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     }
   }
   stats.virtualMs = loop.now
-  for (const n of nodes.values()) countBatches(n.peer)
+  for (const n of nodes.values()) countBatches(n.peer, partitioned && !n.voter)
   stats.epochs = Math.max(0, ...[...nodes.values()].map(n => n.peer?.status().epoch ?? 0))
 
   // --- finals

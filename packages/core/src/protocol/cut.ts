@@ -4,10 +4,13 @@ import type { EpochRecord, Stream } from './state.js'
 
 /** An epoch's streams as its decided cut leaves them. */
 
-/** Skipped (aborted) seqs count as had: there is nothing to fetch for them. */
+/** Skipped (aborted) seqs count as had, and so do seqs that held nothing for this observer: there is nothing to fetch for them. */
 export function advanceHave (stream: Stream): void {
-  while (stream.held.has(stream.have + 1) || stream.skip?.has(stream.have + 1) === true) stream.have++
+  while (stream.held.has(stream.have + 1) || passes(stream, stream.have + 1)) stream.have++
 }
+
+/** Whether evaluation passes `seq` without a batch: the cut aborted it, or it held nothing for this observer. */
+export const passes = (stream: Stream, seq: number): boolean => stream.skip?.has(seq) === true || stream.voids?.has(seq) === true
 
 /** Whether the epoch's decided cut aborted (or never had) `seq` of this stream. */
 export function cutOff (record: EpochRecord, stream: Stream, seq: number): boolean {

@@ -1,4 +1,5 @@
 import { PermissionDeniedError, errorFromInfo } from '../errors.js'
+import { onSpan } from './feeds.js'
 import type { Message } from '../messages.js'
 import { validateMessage } from '../validate.js'
 import { onConfirm, onConfirmed } from './confirm.js'
@@ -94,6 +95,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
         if (record === undefined || (!record.voters.includes(from) && !s.current.voters.includes(from))) count(s, 'gap-from-non-voter')
         else acceptBatch(s, b, from)
       }
+      if (m.span !== undefined) onSpan(s, from, m.span, true)
       break
     case 'ack':
       mergeWatermark(s, from, m.wm)
@@ -101,9 +103,10 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       break
     case 'wm':
       mergeWatermark(s, from, m.wm)
+      if (m.span !== undefined) onSpan(s, from, m.span, false)
       break
     case 'gap-req':
-      serveGap(s, from, m.coordinator, m.epoch, m.from, m.to)
+      serveGap(s, from, m.coordinator, m.epoch, m.from, m.to, m.h)
       break
     case 'submit':
       if (revokedPeer(s.config, from)) {
@@ -227,6 +230,7 @@ function onWrite (s: PeerState, from: string, m: Extract<Message, { t: 'write' }
     else if (b.epoch < s.evaluatingEpoch || (record !== undefined && record.floor !== undefined)) tellStale(s, from, b.epoch)
     else acceptBatch(s, b, from)
   }
+  if (m.span !== undefined) onSpan(s, from, m.span, false)
 }
 
 /** An observer (or a candidate) announces itself to the voters. */

@@ -59,7 +59,7 @@ export type Completion =
   /** The store refused the read (SnapshotTooOldError: the versions it needs are no longer held); the read fails with it, the peer goes on. */
   | { readonly t: 'values-refused', readonly read: number, readonly error: { readonly name: string, readonly message: string } }
   /** A gap request's batches as the store held them (`damaged`: seqs whose records failed their check). */
-  | { readonly t: 'batches-read', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly batches: readonly Batch[], readonly damaged: readonly number[] }
+  | { readonly t: 'batches-read', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly batches: readonly Batch[], readonly damaged: readonly number[], readonly h?: readonly number[] }
   /** The store found a damaged record of the state (StoreCorruptionError) while reading for `read`, evaluating `run` (nothing of it settled), or otherwise: the replica heals. */
   | { readonly t: 'state-damaged', readonly error: { readonly name: string, readonly message: string }, readonly read?: number, readonly run?: readonly Thunk[] }
   | { readonly t: 'decision-read', readonly replyTo: string, readonly change: EpochChange | undefined, readonly proof?: DecisionProof | undefined }
@@ -106,7 +106,7 @@ export type Effect =
   /** Read a thunk's reads in partitions held here below its timestamp, for a replica that missed them (partitions.ts); answered by `forward-read`. */
   | { readonly t: 'read-forward', readonly to: string, readonly ts: Timestamp, readonly parts: readonly number[], readonly keys: readonly string[], readonly ranges: readonly KeyRange[] }
   /** Read a coordinator's batches `from..last`; answered by `batches-read`. */
-  | { readonly t: 'read-batches', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly last: number }
+  | { readonly t: 'read-batches', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly last: number, readonly h?: readonly number[] }
   /** Sign `statement` (decisionStatement) with this peer's key; answered by `decision-signed` carrying `to`, `epoch`, `ballot`. */
   | { readonly t: 'sign-decision', readonly statement: Uint8Array, readonly to: string, readonly epoch: number, readonly ballot: Ballot }
   /** Check every signature of `proof` over `statement` (checkProof); answered by `decision-verified`. */

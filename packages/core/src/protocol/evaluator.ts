@@ -8,6 +8,7 @@ import { recordStates } from './state-votes.js'
 import { resolveWaiters } from './requests.js'
 import { count, emit, log } from './emit.js'
 import { type EpochRecord, type PeerState, type Stream } from './state.js'
+import { passes } from './cut.js'
 import { AHEAD, FORWARD, afterRun, holdingList, planOf, takeThunk } from './partitions.js'
 import { recordPartStates } from './part-votes.js'
 import type { ForwardedReads, RunPlan } from '../run-rules.js'
@@ -89,9 +90,9 @@ function collectRun (s: PeerState, max: number): CollectedRun {
       let bestStream: Stream | undefined
       let blocked = false
       for (const [c, stream] of record.streams) {
-        while (stream.skip?.has(stream.evalNext) === true) { stream.evalNext++; stream.evalIndex = 0 }
+        while (passes(stream, stream.evalNext)) { stream.evalNext++; stream.evalIndex = 0 }
         if (cut && stream.evalNext > (stream.end ?? 0)) continue
-        const t = stream.held.get(stream.evalNext)?.thunks[stream.evalIndex]
+        const t = thunkAt(stream.held.get(stream.evalNext), stream.evalIndex)
         if (t !== undefined) {
           if (best === undefined || t.ts < best.ts) { best = t; bestStream = stream }
         } else if (cut || stream.evalNext <= (record.wm.get(c)?.count ?? 0)) {
@@ -129,10 +130,23 @@ function collectRun (s: PeerState, max: number): CollectedRun {
   }
 }
 
+/**
+ * The thunk at or after index `index` of a batch: the one at `index` in a
+ * whole batch; in a projection (feeds.ts), whose indices ascend with gaps,
+ * the first one the projection kept from there on.
+ */
+export function thunkAt (batch: Batch | undefined, index: number): Thunk | undefined {
+  if (batch === undefined) return undefined
+  const t = batch.thunks[index]
+  if (batch.projected !== true || t?.index === index) return t
+  return batch.thunks.find(x => x.index >= index)
+}
+
 /** Moves a stream's evaluation past its next thunk (to the next batch after a batch's last). */
 function advance (stream: Stream): void {
   const batch = stream.held.get(stream.evalNext) as Batch
-  if (++stream.evalIndex < batch.thunks.length) return
+  stream.evalIndex = (thunkAt(batch, stream.evalIndex) as Thunk).index + 1
+  if (thunkAt(batch, stream.evalIndex) !== undefined) return
   stream.evalNext++
   stream.evalIndex = 0
 }
@@ -141,7 +155,10 @@ function advance (stream: Stream): void {
 function releaseEvaluated (s: PeerState): void {
   const record = s.epochs.get(s.evaluatingEpoch)
   if (record === undefined) return
-  for (const stream of record.streams.values()) for (const seq of stream.held.keys()) if (seq < stream.evalNext) stream.held.delete(seq)
+  for (const stream of record.streams.values()) {
+    for (const seq of stream.held.keys()) if (seq < stream.evalNext) stream.held.delete(seq)
+    for (const seq of stream.voids ?? []) if (seq < stream.evalNext) stream.voids?.delete(seq)
+  }
 }
 
 /** The applier settled a run: answer its callers, record digest checkpoints, and take the next run. */
@@ -158,7 +175,7 @@ export function onRunApplied (s: PeerState, run: readonly Thunk[], applied: Appl
     const thunk = run[i] as Thunk
     // A batch stays held until its last thunk is settled (a partitioned replica's, until evaluation moved past it: releaseEvaluated).
     const stream = plan === undefined ? record.streams.get(thunk.coordinator) : undefined
-    if (stream !== undefined && thunk.index === (stream.held.get(thunk.seq)?.thunks.length ?? 0) - 1) stream.held.delete(thunk.seq)
+    if (stream !== undefined && thunk.index === stream.held.get(thunk.seq)?.thunks.at(-1)?.index) stream.held.delete(thunk.seq)
     const result = applied.results[i]
     if (result === undefined) continue
     if (s.minted.get(thunk.clientTxnId) === thunk.ts) s.minted.delete(thunk.clientTxnId)

@@ -4,6 +4,7 @@ import type { Timestamp } from '../timestamp.js'
 import type { PartitionSpec, Thunk, TxnResult } from '../types.js'
 import type { Value } from '../value.js'
 import type { RangeRead } from './read-state.js'
+import type { Span } from '../messages.js'
 
 /** A partitioned replica's evaluation state (partitions.ts). */
 export interface PartState {
@@ -12,6 +13,8 @@ export interface PartState {
   readonly declared: ReadonlySet<number>
   /** Observers that follow only some partitions (their hello said which): a placed replica forwards to them too. */
   readonly observerParts: Map<string, ReadonlySet<number>>
+  /** Those observers by the partitions they follow: what this voter still owes each group of them (feeds.ts). */
+  readonly feeds: Map<string, Feed>
   /**
    * The partitions whose state this replica has at its frontier (Cursor.holding):
    * what it evaluates and forwards in the epoch it evaluates. A voter placed
@@ -57,6 +60,18 @@ export interface PartTrail {
   readonly entries: Array<[Timestamp, number, number]>
 }
 
+/** A voter's view of one feed: what it still owes it. */
+export interface Feed {
+  readonly parts: ReadonlySet<number>
+  /** The newest thunk held here that the feed evaluates: its observers need this voter's entry past it. */
+  want: Timestamp
+  /** This voter's entry as last sent to the feed, and when. */
+  sent: Timestamp
+  sentAt: number
+  /** Of this coordinator's batches, those that held nothing for the feed and no message has said so yet. */
+  pending: Span | undefined
+}
+
 /** How a partition's replicas vouched for a snapshot's part. */
 export interface PartTally {
   readonly replicas: readonly string[]
@@ -97,6 +112,7 @@ export function newPartState (spec: PartitionSpec | undefined, declared: readonl
     placement: new Placement(spec, genesisVoters),
     declared: declared === undefined ? ALL(spec) : new Set(declared),
     observerParts: new Map(),
+    feeds: new Map(),
     have: new Set(),
     inbox: new Map(),
     waiting: undefined,

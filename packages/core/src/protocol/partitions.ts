@@ -236,11 +236,17 @@ export function onForwardRequest (s: PeerState, from: string, items: ReadonlyArr
   if (made.length > 0) send(s, from, { t: 'fwd', items: made })
 }
 
+/** The partitions this peer follows when they are not all of them and it is not placed on any (it then takes projections). */
+export function projectedParts (s: PeerState): ReadonlySet<number> | undefined {
+  const p = s.parts
+  if (p === undefined || p.declared.size === p.spec.count || p.placement.voters.includes(s.id)) return undefined
+  return p.declared
+}
+
 /** The partitions an observer follows, when not all of them (its hello says so). */
 export function declaredParts (s: PeerState): number[] | undefined {
-  const p = s.parts
-  if (p === undefined || p.declared.size === p.spec.count) return undefined
-  return [...p.declared].sort((a, b) => a - b)
+  const parts = projectedParts(s)
+  return parts === undefined ? undefined : [...parts].sort((a, b) => a - b)
 }
 
 /** An observer's hello named the partitions it follows (a placed replica forwards to it). */

@@ -7,6 +7,7 @@ import { noticeEpoch, tellStale } from './reconfig/epoch-news.js'
 import { count, emit, send } from './emit.js'
 import { isSealed, roleOf, type PeerState } from './state.js'
 import { metaEntry } from './meta.js'
+import { flushToObservers, publishToObservers } from './feeds.js'
 
 /**
  * The watermark from this peer's side: a voter's own entry (its promise),
@@ -120,9 +121,10 @@ export function publish (s: PeerState): void {
   if (roleOf(s) !== 'voter') return
   s.lastGossip = s.now
   s.watermarkDirty = false
-  const msg: Message = { t: 'wm', wm: watermarkEntries(s) }
+  const wm = watermarkEntries(s)
+  const msg: Message = { t: 'wm', wm }
   for (const v of s.current.voters) send(s, v, msg)
-  for (const o of s.observers.keys()) send(s, o, msg)
+  publishToObservers(s, wm)
   kickEvaluator(s)
 }
 
@@ -140,11 +142,12 @@ export function flush (s: PeerState): void {
   if (coordinator.outbox.length > 0) {
     const batches = coordinator.outbox
     coordinator.outbox = []
+    const wm = watermarkEntries(s)
     for (const chunk of writeChunks(batches)) {
-      const msg: Message = { t: 'write', batches: chunk, wm: watermarkEntries(s) }
+      const msg: Message = { t: 'write', batches: chunk, wm }
       for (const v of s.current.voters) send(s, v, msg)
-      for (const o of s.observers.keys()) send(s, o, msg)
     }
+    flushToObservers(s, batches, wm)
     s.lastGossip = s.now
   }
   if (s.watermarkDirty) publish(s)

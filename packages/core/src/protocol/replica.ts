@@ -7,7 +7,9 @@ import { observeTimestamp, scheduleFlush, watermarkEntries } from './promise.js'
 import { noticeEpoch } from './reconfig/epoch-news.js'
 import { count, emit, log, send } from './emit.js'
 import { isInstalling, isSealed, roleOf, type PeerState } from './state.js'
-import { advanceHave, cutOff } from './cut.js'
+import { advanceHave, cutOff, passes } from './cut.js'
+import { noteFeedBatch, projectGap } from './feeds.js'
+import { projectedParts } from './partitions.js'
 import { noteDamagedBatches } from './damage.js'
 
 /**
@@ -34,6 +36,11 @@ export function acceptBatch (s: PeerState, batch: Batch, from: string | undefine
     count(s, 'batch-cut')
     return
   }
+  if (batch.projected === true && projectedParts(s) === undefined) {
+    // A full replica never stores part of a batch (it would serve it, and report it in an epoch change, as whole).
+    count(s, 'projection-refused')
+    return
+  }
   const isWrite = from !== undefined && from === batch.coordinator && from !== s.id
   if (isWrite && record === s.current && (isSealed(s) || isInstalling(s))) {
     // A sealed voter reported what it holds; taking more could let a batch reach a majority behind the cut.
@@ -55,6 +62,8 @@ export function acceptBatch (s: PeerState, batch: Batch, from: string | undefine
   }
   stream.receiving.add(batch.seq)
   s.persistQueue.push(batch)
+  count(s, 'batches-received')
+  count(s, 'thunks-received', batch.thunks.length)
   startWrite(s)
 }
 
@@ -90,6 +99,7 @@ export function onBatchesPersisted (s: PeerState, persisted: readonly Batch[]): 
     stream.held.set(batch.seq, batch)
     advanceHave(stream)
     if (record !== current) continue
+    if (acking) noteFeedBatch(s, batch)
     if (batch.coordinator === s.id) {
       const e = current.coordinator.inflight.get(batch.seq)
       if (e !== undefined) {
@@ -130,7 +140,7 @@ export function askForGaps (s: PeerState): void {
       }
       if (stream.have >= need || now - stream.gapAskedAt < s.options.gapRetryMs) continue
       let from = stream.have + 1
-      while (from <= need && (stream.held.has(from) || stream.receiving.has(from) || stream.skip?.has(from) === true)) from++
+      while (from <= need && (stream.held.has(from) || stream.receiving.has(from) || passes(stream, from))) from++
       if (from > need) continue
       const to = Math.min(need, from + C.DEFAULT_GAP_BATCH - 1)
       stream.gapAskedAt = now
@@ -139,19 +149,30 @@ export function askForGaps (s: PeerState): void {
       if (candidates.length === 0) continue
       const target = candidates[stream.gapTarget++ % candidates.length] as string
       count(s, 'gap-req')
-      send(s, target, { t: 'gap-req', coordinator: c, epoch: record.epoch, from, to })
+      const h = projectedParts(s)
+      send(s, target, { t: 'gap-req', coordinator: c, epoch: record.epoch, from, to, ...(h === undefined ? {} : { h: [...h].sort((a, b) => a - b) }) })
     }
   }
 }
 
 /** Answers a gap request from the store (an effect; the batches come back as `batches-read`). */
-export function serveGap (s: PeerState, to: string, coordinator: string, epoch: number, from: number, upTo: number): void {
+export function serveGap (s: PeerState, to: string, coordinator: string, epoch: number, from: number, upTo: number, h: readonly number[] | undefined): void {
   const last = Math.min(upTo, from + C.DEFAULT_GAP_BATCH - 1)
-  emit(s, { t: 'read-batches', replyTo: to, coordinator, epoch, from, last })
+  // Projections are cut from whole batches: only a voter (which holds them whole) answers an observer of some partitions.
+  if (h !== undefined && (s.parts === undefined || projectedParts(s) !== undefined)) return
+  emit(s, { t: 'read-batches', replyTo: to, coordinator, epoch, from, last, ...(h === undefined ? {} : { h }) })
 }
 
-export function onBatchesRead (s: PeerState, to: string, batches: readonly Batch[], damaged: readonly number[], asked: { readonly coordinator: string, readonly epoch: number, readonly from: number }): void {
-  for (const chunk of writeChunks(batches)) send(s, to, { t: 'gap-rep', batches: chunk })
+export function onBatchesRead (s: PeerState, to: string, batches: readonly Batch[], damaged: readonly number[], asked: { readonly coordinator: string, readonly epoch: number, readonly from: number }, h?: readonly number[]): void {
+  if (h !== undefined) {
+    // An observer of some partitions gets their projections, and a span over the seqs read here (those without one held nothing for it).
+    const cut = projectGap(s, batches.filter(b => !damaged.includes(b.seq)), new Set(h), asked)
+    const chunks = writeChunks(cut.batches)
+    if (chunks.length === 0 && cut.span !== undefined) chunks.push([])
+    chunks.forEach((chunk, i) => { send(s, to, { t: 'gap-rep', batches: chunk, ...(i === chunks.length - 1 && cut.span !== undefined ? { span: cut.span } : {}) }) })
+  } else {
+    for (const chunk of writeChunks(batches)) send(s, to, { t: 'gap-rep', batches: chunk })
+  }
   // Damaged here is not gone: the asker asks another voter.
   if (damaged.length > 0) {
     noteDamagedBatches(s, asked.coordinator, asked.epoch, damaged)

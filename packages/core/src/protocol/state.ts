@@ -32,6 +32,7 @@ export interface Stream {
   end?: number
   skip?: ReadonlySet<number>
   damaged?: Set<number> // persisted here once, found damaged by the store, not yet fetched again (damage.ts)
+  voids?: Set<number> // seqs that held nothing for this observer of some partitions (feeds.ts), not evaluated past yet
 }
 
 /** A batch this voter coordinates that is not on a majority yet. */

@@ -112,7 +112,7 @@ function handle (s: PeerState, input: Input): void {
     case 'values-read': onValuesRead(s, input.read, input.result); break
     case 'forward-read': onForwardRead(s, input.to, input.fwd); break
     case 'values-refused': onValuesRefused(s, input.read, input.error); break
-    case 'batches-read': onBatchesRead(s, input.replyTo, input.batches, input.damaged, input); break
+    case 'batches-read': onBatchesRead(s, input.replyTo, input.batches, input.damaged, input, input.h); break
     case 'decision-read': onDecisionRead(s, input.replyTo, input.change, input.proof); break
     case 'store-failed': fail(s, input.error); break
     case 'scrub-done': onScrubDone(s); break

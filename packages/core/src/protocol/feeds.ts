@@ -1,0 +1,181 @@
+import type { Message, Span } from '../messages.js'
+import { projectBatch } from '../partition.js'
+import { maxTimestamp, TS_ZERO } from '../timestamp.js'
+import type { Batch, WatermarkEntry } from '../types.js'
+import { writeChunks } from './batcher.js'
+import { advanceHave, cutOff } from './cut.js'
+import { count, send } from './emit.js'
+import { kickEvaluator } from './evaluator.js'
+import { projectedParts } from './partitions.js'
+import type { Feed, PartState } from './part-state.js'
+import type { PeerState } from './state.js'
+
+/**
+ * Observers that follow some partitions only (DESIGN.md §13): they receive
+ * projections of batches, not batches.
+ *
+ * - A coordinator sends such an observer, of each batch, only the thunks it
+ *   evaluates (partition.ts projectBatch), and nothing for a batch with none.
+ *   Every sequence number stays accounted for: a `span` on a message from
+ *   the coordinator (or on a gap answer from a voter) says which of its
+ *   batches held nothing for the observer, and the observer's evaluation
+ *   passes those (Stream.voids). A span only ever names batches its sender
+ *   looked at, so a span lost, or never sent (after the coordinator
+ *   restarted), leaves a gap the observer fills from a voter.
+ * - Voters send such an observer their watermark entry when a batch they hold
+ *   had something for it (until their entry passed it), and otherwise only at
+ *   the idle heartbeat, not at every batch: an observer pays for its
+ *   partitions' transactions, and a little per second, not for the group's.
+ *
+ * Observers with the same partitions form one feed, keyed by their holding
+ * tag. Every full replica (a voter, a placed replica, an observer of
+ * everything) still gets whole batches and refuses projections.
+ */
+
+/** The feeds of this voter's observers now (observers that left are dropped with their feed). */
+function feeds (s: PeerState): Map<string, { readonly feed: Feed, readonly observers: string[] }> {
+  const p = s.parts as PartState
+  const out = new Map<string, { feed: Feed, observers: string[] }>()
+  for (const [o, parts] of p.observerParts) {
+    if (!s.observers.has(o)) { p.observerParts.delete(o); continue }
+    const tag = [...parts].sort((a, b) => a - b).join('.')
+    let entry = out.get(tag)
+    if (entry === undefined) {
+      let feed = p.feeds.get(tag)
+      if (feed === undefined) { feed = { parts, want: TS_ZERO, sent: TS_ZERO, sentAt: -Infinity, pending: undefined }; p.feeds.set(tag, feed) }
+      entry = { feed, observers: [] }
+      out.set(tag, entry)
+    }
+    entry.observers.push(o)
+  }
+  for (const tag of p.feeds.keys()) if (!out.has(tag)) p.feeds.delete(tag)
+  return out
+}
+
+/** A voter holds a batch (its own or another's): the feeds it has something for want this voter's entry past it. */
+export function noteFeedBatch (s: PeerState, batch: Batch): void {
+  const p = s.parts
+  if (p === undefined || p.observerParts.size === 0) return
+  for (const { feed } of feeds(s).values()) {
+    const proj = projectBatch(batch, feed.parts, p.spec)
+    const last = proj?.thunks.at(-1)
+    if (last !== undefined) feed.want = maxTimestamp(feed.want, last.ts)
+  }
+}
+
+/**
+ * A coordinator's flush: whole batches to the observers of everything,
+ * projections to each feed that has something in them, and a span over what
+ * it had nothing in.
+ */
+export function flushToObservers (s: PeerState, batches: readonly Batch[], wm: readonly WatermarkEntry[]): void {
+  const p = s.parts
+  const projected = p === undefined ? new Set<string>() : new Set(p.observerParts.keys())
+  for (const chunk of writeChunks(batches)) {
+    const msg: Message = { t: 'write', batches: chunk, wm }
+    for (const o of s.observers.keys()) if (!projected.has(o)) send(s, o, msg)
+  }
+  if (p === undefined || projected.size === 0) return
+  for (const { feed, observers } of feeds(s).values()) {
+    let mine: Batch[] = []
+    for (const b of batches) {
+      const q = feed.pending
+      if (q !== undefined && (q.epoch !== b.epoch || q.to + 1 !== b.seq)) {
+        // Not the next seq (a new epoch): what came before goes out first, said up to where it ends.
+        sendRun(s, feed, observers, mine, wm)
+        mine = []
+        const left = feed.pending
+        feed.pending = undefined
+        if (left !== undefined) for (const o of observers) send(s, o, { t: 'wm', wm: [], span: left })
+      }
+      const proj = projectBatch(b, feed.parts, p.spec)
+      if (proj !== undefined) {
+        mine.push(proj)
+        feed.want = maxTimestamp(feed.want, (proj.thunks.at(-1) as Batch['thunks'][number]).ts)
+      }
+      feed.pending = feed.pending === undefined ? { coordinator: s.id, epoch: b.epoch, from: b.seq, to: b.seq } : { ...feed.pending, to: b.seq }
+    }
+    sendRun(s, feed, observers, mine, wm)
+  }
+}
+
+/** Sends a run of consecutive seqs' projections, each chunk with the span up to its last batch (the rest stays pending). */
+function sendRun (s: PeerState, feed: Feed, observers: readonly string[], mine: readonly Batch[], wm: readonly WatermarkEntry[]): void {
+  for (const chunk of writeChunks(mine)) {
+    const span = take(feed, (chunk.at(-1) as Batch).seq)
+    tell(s, feed, observers, wm, { t: 'write', batches: chunk, wm, ...(span === undefined ? {} : { span }) })
+  }
+}
+
+/** The pending span up to seq `upTo` (cut there: what lies beyond it is not said yet). */
+function take (feed: Feed, upTo: number): Span | undefined {
+  const q = feed.pending
+  if (q === undefined || q.from > upTo) return undefined
+  if (q.to <= upTo) { feed.pending = undefined; return q }
+  feed.pending = { ...q, from: upTo + 1 }
+  return { ...q, to: upTo }
+}
+
+function tell (s: PeerState, feed: Feed, observers: readonly string[], wm: readonly WatermarkEntry[], msg: Message): void {
+  for (const o of observers) send(s, o, msg)
+  const own = wm[0]
+  if (own !== undefined) feed.sent = own.svw
+  feed.sentAt = s.now
+}
+
+/**
+ * A voter's watermark gossip: to the observers of everything at every
+ * publication, to a feed when it is owed the entry (a batch held here had
+ * something for it that the entry last sent did not pass) or its heartbeat
+ * is due; a coordinator's pending span goes with it.
+ */
+export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[]): void {
+  const p = s.parts
+  const projected = p === undefined ? new Set<string>() : new Set(p.observerParts.keys())
+  const msg: Message = { t: 'wm', wm }
+  for (const o of s.observers.keys()) if (!projected.has(o)) send(s, o, msg)
+  if (p === undefined || projected.size === 0) return
+  for (const { feed, observers } of feeds(s).values()) {
+    // A pending span waits too: the observers need it only once they hear this voter's entry, which brings it.
+    if (feed.sent > feed.want && s.now - feed.sentAt < s.options.idleHeartbeatMs) continue
+    const span = feed.pending
+    feed.pending = undefined
+    tell(s, feed, observers, wm, { t: 'wm', wm, ...(span === undefined ? {} : { span }) })
+  }
+}
+
+/**
+ * An observer of some partitions learns which batches held nothing for it:
+ * from their coordinator (`from`), or from a voter answering its gap request.
+ * Those it does not hold pass without a batch.
+ */
+export function onSpan (s: PeerState, from: string, span: Span, gap: boolean): void {
+  const record = s.epochs.get(span.epoch)
+  const trusted = gap ? record?.voters.includes(from) === true || s.current.voters.includes(from) : from === span.coordinator
+  if (projectedParts(s) === undefined || record === undefined || !trusted) {
+    count(s, 'span-refused')
+    return
+  }
+  const stream = record.streams.get(span.coordinator)
+  if (stream === undefined) return
+  for (let seq = Math.max(span.from, stream.have + 1); seq <= span.to; seq++) {
+    if (stream.held.has(seq) || stream.receiving.has(seq) || cutOff(record, stream, seq)) continue
+    stream.voids ??= new Set()
+    stream.voids.add(seq)
+  }
+  advanceHave(stream)
+  kickEvaluator(s)
+}
+
+/** A gap answer for an observer of `parts`: the batches' projections, and a span over the run of seqs from `from` that the store had. */
+export function projectGap (s: PeerState, batches: readonly Batch[], parts: ReadonlySet<number>, asked: { readonly coordinator: string, readonly epoch: number, readonly from: number }): { batches: Batch[], span: Span | undefined } {
+  const spec = (s.parts as PartState).spec
+  const out: Batch[] = []
+  let to = asked.from - 1
+  for (const b of batches) {
+    if (b.seq === to + 1) to = b.seq
+    const proj = projectBatch(b, parts, spec)
+    if (proj !== undefined) out.push(proj)
+  }
+  return { batches: out, span: to >= asked.from ? { coordinator: asked.coordinator, epoch: asked.epoch, from: asked.from, to } : undefined }
+}
