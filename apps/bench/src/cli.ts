@@ -216,16 +216,19 @@ async function main (): Promise<number> {
     const seconds = option(args, 'seconds', 10)
     const clients = option(args, 'clients', 16)
     const accounts = option(args, 'accounts', 10_000)
-    process.stdout.write(`partitions: ${rate} txn/s of cold transfers (paced, ${clients} callers) over ${accounts} accounts for ${seconds} s after 2 s warm-up, on 3 relays of one full-replica group, 6 relays of one, then 6 relays in 2 partitions of 3 replicas (half the transfers in one partition, half across both)\n`)
+    process.stdout.write(`partitions: ${rate} txn/s of cold transfers (paced, ${clients} callers) over ${accounts} accounts for ${seconds} s after 2 s warm-up each: single-partition transfers on 3 relays of one full-replica group, 6 relays of one, 6 relays in 2 partitions of 3 replicas; then half of them across both partitions; then 3 relays in 10 partitions with two observer relays, one of every partition and one of partition 0, under single-partition transfers over the 10\n`)
     const r = await benchPartitions({ rate, seconds, clients, accounts })
     const row = (name: string, g: GroupLoad): string => `| ${name} | ${g.relays} | ${g.txnPerSec.toFixed(0)} | ${g.failed} | ${g.cpuMsPerTxn.toFixed(2)} | ${g.cpuMsPerTxnPerRelay.toFixed(3)} | ${g.singleP50Ms.toFixed(1)} | ${g.crossP50Ms === undefined ? '-' : g.crossP50Ms.toFixed(1)} |\n`
-    process.stdout.write(`| group | relays | txn/s | failed | relay CPU ms/txn (all) | per relay | p50 ms (one partition) | p50 ms (across) |\n|---|---|---|---|---|---|---|---|\n`)
-    process.stdout.write(row('full replicas', r.full) + row('full replicas', r.full6) + row('2 partitions', r.partitioned))
+    process.stdout.write('| group | relays | txn/s | failed | relay CPU ms/txn (all) | per relay | p50 ms (one partition) | p50 ms (across) |\n|---|---|---|---|---|---|---|---|\n')
+    process.stdout.write(row('full replicas', r.full) + row('full replicas', r.full6) + row('2 partitions', r.partitioned) + row('2 partitions, half across', r.mixed))
+    const ob = r.observers
+    process.stdout.write(`\n| observer (3 relays, ${ob.partitions} partitions, ${ob.txnPerSec.toFixed(0)} txn/s) | bytes received | thunks received |\n|---|---|---|\n| every partition | ${ob.full.bytes} | ${ob.full.thunks} |\n| partition 0 only | ${ob.one.bytes} | ${ob.one.thunks} |\n`)
     const cpu = r.partitioned.cpuMsPerTxnPerRelay / r.full.cpuMsPerTxnPerRelay
-    const crossP50 = (r.partitioned.crossP50Ms ?? Number.NaN) / r.partitioned.singleP50Ms
+    const crossP50 = (r.mixed.crossP50Ms ?? Number.NaN) / r.mixed.singleP50Ms
+    const bytes = ob.one.bytes / ob.full.bytes
     process.stdout.write(`against 6 full replicas: cpu/txn/relay ${(r.partitioned.cpuMsPerTxnPerRelay / r.full6.cpuMsPerTxnPerRelay).toFixed(2)}x\n`)
-    process.stdout.write(`partitions: cpu/txn/relay ${cpu.toFixed(2)}x, cross p50 ${crossP50.toFixed(2)}x, observer bytes not measured (every replica still receives every batch)\n`)
-    return r.full.failed + r.full6.failed + r.partitioned.failed > 0 ? 1 : 0
+    process.stdout.write(`partitions: cpu/txn/relay ${cpu.toFixed(2)}x, cross p50 ${crossP50.toFixed(2)}x, observer bytes ${bytes.toFixed(2)}x\n`)
+    return r.full.failed + r.full6.failed + r.partitioned.failed + r.mixed.failed > 0 ? 1 : 0
   }
   if (workload === 'scaling') {
     const clients = option(args, 'clients', 64)

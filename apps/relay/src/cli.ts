@@ -23,8 +23,9 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
                                             a voter signs an invite (bearer unless --peer; role writer unless
                                             --role: a reader only reads, a voter may be voted in, an admin invites)
   run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer] [--invite TEXT] [--nemesis] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--nemesis] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
+                                            (--follow: an observer of a partitioned group that holds those partitions only)
                                             (on SIGTERM a voter hands over to the others first)
   revoke   --http 127.0.0.1:PORT [--peer ID,…] [--invite TEXT]
                                             the relay serving that loopback port, a voter, revokes the members and
@@ -86,6 +87,7 @@ async function main (argv: string[]): Promise<void> {
       'signed-calls': { type: 'boolean' },
       partitions: { type: 'string' },
       observer: { type: 'boolean' },
+      follow: { type: 'string' },
       nemesis: { type: 'boolean' },
       invite: { type: 'string' },
       dir: { type: 'string' },
@@ -150,6 +152,7 @@ async function main (argv: string[]): Promise<void> {
         ...(values['heartbeat-ms'] === undefined ? {} : { heartbeatMs: millis(values['heartbeat-ms'], 'heartbeat-ms') }),
         ...(values['retain-ms'] === undefined ? {} : { retainMs: millis(values['retain-ms'], 'retain-ms') }),
         ...(values.observer === true ? { observer: true } : {}),
+        ...(values.follow === undefined ? {} : { follow: followed(values.follow, values.observer === true) }),
         ...(values.nemesis === true ? { nemesis: true } : {}),
         ...(values.invite === undefined ? {} : { invite: values.invite }),
         logger
@@ -210,4 +213,12 @@ function partitionSpec (text: string): PartitionSpec {
   } catch (err) {
     throw new Error(`--partitions must be JSON such as '{"count":4,"depth":1}': ${(err as Error).message}`)
   }
+}
+
+/** `--follow 0,3`: the partitions an observer relay holds (a candidate for voter follows them all). */
+function followed (text: string, observer: boolean): number[] {
+  if (!observer) throw new Error('--follow is for an observer (--observer): a relay that may be voted in holds every partition it is placed on')
+  const parts = list(text).map(Number)
+  if (parts.length === 0 || parts.some(p => !Number.isSafeInteger(p) || p < 0)) throw new Error(`--follow takes partition numbers separated by commas, got ${JSON.stringify(text)}`)
+  return [...new Set(parts)].sort((a, b) => a - b)
 }

@@ -42,6 +42,8 @@ export interface RelayOptions {
   readonly retainMs?: number
   /** Never ask to be a voter: a read replica that follows the group (it still votes if the group puts it in an epoch). @default false */
   readonly observer?: boolean
+  /** An observer of a partitioned group: the partitions it holds (it receives only their part of each batch). @default every one */
+  readonly follow?: readonly number[]
   /** For a relay that is not in the genesis: the invite (text form) it presents to the voters. */
   readonly invite?: string
   /** Take injected faults (clock offset, links cut or slowed) over `POST /nemesis` on the HTTP port: for `pnpm nemesis` only. @default false */
@@ -111,6 +113,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
       // Relays serve as voters: one voted out (it was down) asks to be voted back in, and a new relay asks to be added.
       // It is voted in only if its invite grants the voter role (or the operator listed it here).
       candidate: o.observer !== true,
+      ...(o.follow === undefined ? {} : { partitions: o.follow }),
       admitVoter: p => admittedVoters.has(p),
       ...(o.suspectMs === undefined ? {} : { suspectMs: o.suspectMs }),
       ...(o.suspectMinMs === undefined ? {} : { suspectMinMs: o.suspectMinMs }),

@@ -111,6 +111,8 @@ export type Message =
   | { readonly t: 'fwd-req'; readonly items: ReadonlyArray<{ readonly ts: Timestamp, readonly keys: readonly string[], readonly ranges?: readonly KeyRange[] }> }
   | { readonly t: 'res'; readonly items: ReadonlyArray<{ readonly ts: Timestamp, readonly clientTxnId: string, readonly result: TxnResult }> }
   | { readonly t: 'res-req'; readonly stamps: readonly Timestamp[] }
+  /** An observer of some partitions → voters: a strict read waits at `ts`; send me your watermark entry (and span) now, and again until it passes `ts` (feeds.ts). */
+  | { readonly t: 'wm-want'; readonly ts: Timestamp }
   /** Asks a replica of `parts` for each one's StateDigest at frontier `at` (to vouch for a snapshot's parts, part-votes.ts). */
   | { readonly t: 'pst-req'; readonly at: Timestamp; readonly parts: readonly number[] }
   /** The answer: [partition, lane, lane], or [partition] when this replica cannot tell. */

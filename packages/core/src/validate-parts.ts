@@ -55,6 +55,9 @@ export function partitionMessage (m: Record<string, unknown>, maxValueBytes: num
     case 'res-req':
       for (const t of arr(m.stamps, 'stamps', 256)) ts(t, 'stamp')
       break
+    case 'wm-want':
+      ts(m.ts, 'ts')
+      break
     case 'pst-req':
       ts(m.at, 'at')
       for (const q of arr(m.parts, 'parts', 256)) int(q, 'partition')

@@ -243,6 +243,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
     case 'fwd-req':
     case 'res':
     case 'res-req':
+    case 'wm-want':
     case 'pst-req':
     case 'pst-rep':
       partitionMessage(m, limits.maxValueBytes, limits.maxKeys)

@@ -49,6 +49,14 @@ export const arbBatch: fc.Arbitrary<Batch> = fc.record({
   return { ...b, thunks }
 })
 
+/** A projection (feeds.ts): a batch's thunks with indices ascending, with gaps. */
+export const arbProjected: fc.Arbitrary<Batch> = fc.tuple(arbBatch, fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 3, maxLength: 3 })).map(([b, gaps]) => {
+  let index = -1
+  return { ...b, projected: true as const, thunks: b.thunks.map((t, i) => ({ ...t, index: (index += gaps[i] as number) })) }
+})
+
+const arbSpan = fc.record({ coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1000 }), len: fc.nat(1000) }).map(({ len, ...x }) => ({ ...x, to: x.from + len }))
+
 export const arbEntry: fc.Arbitrary<WatermarkEntry> = fc.record({ voter: id, epoch: fc.nat(1000), svw: arbTimestamp, count: fc.nat(1e6) })
 
 const arbBallot: fc.Arbitrary<Ballot> = fc.record({ n: fc.integer({ min: 1, max: 1e6 }), by: id })
@@ -90,6 +98,11 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('write' as const), batches: fc.array(arbBatch, { maxLength: 3 }), wm: fc.array(arbEntry, { maxLength: 3 }) }),
   fc.record({ t: fc.constant('ack' as const), epoch: fc.nat(1000), seqs: fc.array(fc.integer({ min: 1, max: 1e6 }), { maxLength: 8 }), wm: fc.array(arbEntry, { maxLength: 3 }) }),
   fc.record({ t: fc.constant('wm' as const), wm: fc.array(arbEntry, { maxLength: 3 }) }),
+  fc.record({ t: fc.constant('write' as const), batches: fc.array(arbProjected, { maxLength: 3 }), wm: fc.array(arbEntry, { maxLength: 1 }), span: arbSpan }),
+  fc.record({ t: fc.constant('wm' as const), wm: fc.array(arbEntry, { maxLength: 1 }), span: arbSpan }),
+  fc.record({ t: fc.constant('wm-want' as const), ts: arbTimestamp }),
+  fc.record({ t: fc.constant('gap-rep' as const), batches: fc.array(arbProjected, { maxLength: 3 }), span: arbSpan }),
+  fc.record({ t: fc.constant('gap-req' as const), coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }), to: fc.integer({ min: 1, max: 1e6 }), h: fc.uniqueArray(fc.nat(255), { maxLength: 4 }).map(h => h.sort((a, b) => a - b)) }),
   fc.record({ t: fc.constant('gap-req' as const), coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }), to: fc.integer({ min: 1, max: 1e6 }) }),
   fc.record({ t: fc.constant('gap-rep' as const), batches: fc.array(arbBatch, { maxLength: 3 }) }),
   fc.record({ t: fc.constant('gap-rep' as const), batches: fc.constant([]), gone: fc.record({ coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }) }) }),

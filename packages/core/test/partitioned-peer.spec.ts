@@ -128,4 +128,16 @@ describe('an observer of one partition', () => {
     expect(local.map(a => out.value.values[a] ?? 100)).toEqual(local.map(a => model.get(a)))
     expect(g.peer('o0').status().counters['gap-req']).toBeGreaterThan(0)
   })
+
+  it('gets a strict read answered at once, not at the voters\' next heartbeat: it asks them for their entries', async () => {
+    const q = partitionOf(accounts[0] as string, spec)
+    // Heartbeats 5 s apart: only the observer's asking brings the voters' entries past its read within the second allowed.
+    const g = await TestGroup.create(procedures, 6, 1, { partitions: [q], idleHeartbeatMs: 5_000 }, { partitions: spec })
+    const other = accounts.filter(a => partitionOf(a, spec) !== q)
+    await call(g, 'v1', 'm0', { from: other[0] as string, to: other[1] as string, n: 3 })
+    await g.steps(400)
+    const local = accounts.filter(a => partitionOf(a, spec) === q)
+    const out = await g.run(g.peer('o0').read(local), 200)
+    expect(out.done && 'value' in out).toBe(true)
+  })
 })

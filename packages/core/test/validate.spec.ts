@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { validateMessage } from '../src/index.js'
-import { arbMangled, arbMessage, thrown } from '../test-support/message-arbitraries.js'
+import { arbMangled, arbMessage, arbProjected, thrown } from '../test-support/message-arbitraries.js'
 
 describe('validateMessage', () => {
   it('takes every well-formed message as it is', () => {
@@ -19,6 +19,21 @@ describe('validateMessage', () => {
     }), { numRuns: 5000 })
     // The mangling must mostly produce junk, or this test proves little.
     expect(refused).toBeGreaterThan(2500)
+  })
+
+  it('takes a projection only as one: indices ascending with gaps need `projected: true`, and a span runs forwards', () => {
+    fc.assert(fc.property(arbProjected, b => {
+      expect(validateMessage({ t: 'gap-rep', batches: [b] })).toBeDefined()
+      const { projected: _, ...whole } = b
+      // Without the flag, indices that are not positions are refused.
+      const gapped = b.thunks.some((t, i) => t.index !== i)
+      expect(thrown(() => validateMessage({ t: 'gap-rep', batches: [whole] }))).toBe(gapped ? 'InvalidMessageError' : undefined)
+      expect(thrown(() => validateMessage({ t: 'gap-rep', batches: [{ ...b, projected: false }] }))).toBe('InvalidMessageError')
+      const backwards = [...b.thunks].reverse()
+      expect(thrown(() => validateMessage({ t: 'gap-rep', batches: [{ ...b, thunks: backwards }] }))).toBe(b.thunks.length > 1 ? 'InvalidMessageError' : undefined)
+    }), { numRuns: 300 })
+    expect(thrown(() => validateMessage({ t: 'wm', wm: [], span: { coordinator: 'c', epoch: 1, from: 5, to: 4 } }))).toBe('InvalidMessageError')
+    expect(thrown(() => validateMessage({ t: 'gap-req', coordinator: 'c', epoch: 1, from: 1, to: 2, h: [2, 1] }))).toBe('InvalidMessageError')
   })
 
   it('throws nothing but InvalidMessageError for arbitrary values', () => {

@@ -8,7 +8,7 @@ import type { TidelineLibp2p } from './node.js'
 import { queueTask } from './queue-task.js'
 
 /** Direct messages: one long-lived stream per ordered pair of peers, each frame a bundle of messages. */
-export const MESSAGE_PROTOCOL = '/tideline/msg/7.0.0'
+export const MESSAGE_PROTOCOL = '/tideline/msg/8.0.0'
 
 /** Watermark gossip for one group (gossipsub, signed by the author). */
 export function watermarkTopic (groupId: string): string {

@@ -1,11 +1,11 @@
 import { PermissionDeniedError, errorFromInfo } from '../errors.js'
-import { onSpan } from './feeds.js'
+import { onSpan, onWatermarkWanted } from './feeds.js'
 import type { Message } from '../messages.js'
 import { validateMessage } from '../validate.js'
 import { onConfirm, onConfirmed } from './confirm.js'
 import { handleSubmit, onAck } from './coordinator.js'
 import { compareCheckpoint } from './divergence.js'
-import { mergeWatermark } from './promise.js'
+import { mergeWatermark, watermarkEntries } from './promise.js'
 import { onPartRead, onTimestamp, readsConfirmed, startRead } from './reads.js'
 import { onAccept, onPrepare } from './reconfig/acceptor.js'
 import { tellStale } from './reconfig/epoch-news.js'
@@ -95,7 +95,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
         if (record === undefined || (!record.voters.includes(from) && !s.current.voters.includes(from))) count(s, 'gap-from-non-voter')
         else acceptBatch(s, b, from)
       }
-      if (m.span !== undefined) onSpan(s, from, m.span, true)
+      if (m.span !== undefined) onSpan(s, from, m.span, true, m.batches)
       break
     case 'ack':
       mergeWatermark(s, from, m.wm)
@@ -103,7 +103,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       break
     case 'wm':
       mergeWatermark(s, from, m.wm)
-      if (m.span !== undefined) onSpan(s, from, m.span, false)
+      if (m.span !== undefined) onSpan(s, from, m.span, false, [])
       break
     case 'gap-req':
       serveGap(s, from, m.coordinator, m.epoch, m.from, m.to, m.h)
@@ -203,6 +203,9 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
     case 'res-req':
       onResultRequest(s, from, m.stamps)
       break
+    case 'wm-want':
+      onWatermarkWanted(s, from, m.ts, watermarkEntries)
+      break
     case 'pst-req':
       onPartStateRequest(s, from, m.at, m.parts)
       break
@@ -230,7 +233,7 @@ function onWrite (s: PeerState, from: string, m: Extract<Message, { t: 'write' }
     else if (b.epoch < s.evaluatingEpoch || (record !== undefined && record.floor !== undefined)) tellStale(s, from, b.epoch)
     else acceptBatch(s, b, from)
   }
-  if (m.span !== undefined) onSpan(s, from, m.span, false)
+  if (m.span !== undefined) onSpan(s, from, m.span, false, m.batches)
 }
 
 /** An observer (or a candidate) announces itself to the voters. */

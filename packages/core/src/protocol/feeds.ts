@@ -1,6 +1,6 @@
 import type { Message, Span } from '../messages.js'
 import { projectBatch } from '../partition.js'
-import { maxTimestamp, TS_ZERO } from '../timestamp.js'
+import { maxTimestamp, TS_ZERO, type Timestamp } from '../timestamp.js'
 import type { Batch, WatermarkEntry } from '../types.js'
 import { writeChunks } from './batcher.js'
 import { advanceHave, cutOff } from './cut.js'
@@ -8,7 +8,7 @@ import { count, send } from './emit.js'
 import { kickEvaluator } from './evaluator.js'
 import { projectedParts } from './partitions.js'
 import type { Feed, PartState } from './part-state.js'
-import type { PeerState } from './state.js'
+import { roleOf, type PeerState } from './state.js'
 
 /**
  * Observers that follow some partitions only (DESIGN.md §13): they receive
@@ -145,11 +145,28 @@ export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[])
 }
 
 /**
+ * A strict read at an observer of some partitions waits for the watermark to
+ * pass `ts` (no batch of its partitions may bring the voters' entries there
+ * soon): this voter's entry goes to the observer's feed now, and again until
+ * it passes `ts`.
+ */
+export function onWatermarkWanted (s: PeerState, from: string, ts: Timestamp, entries: (s: PeerState) => WatermarkEntry[]): void {
+  if (roleOf(s) !== 'voter' || s.parts?.observerParts.has(from) !== true) return
+  const mine = [...feeds(s).values()].find(f => f.observers.includes(from))
+  if (mine === undefined) return
+  mine.feed.want = maxTimestamp(mine.feed.want, ts)
+  const wm = entries(s)
+  const span = mine.feed.pending
+  mine.feed.pending = undefined
+  tell(s, mine.feed, mine.observers, wm, { t: 'wm', wm, ...(span === undefined ? {} : { span }) })
+}
+
+/**
  * An observer of some partitions learns which batches held nothing for it:
  * from their coordinator (`from`), or from a voter answering its gap request.
  * Those it does not hold pass without a batch.
  */
-export function onSpan (s: PeerState, from: string, span: Span, gap: boolean): void {
+export function onSpan (s: PeerState, from: string, span: Span, gap: boolean, carried: readonly Batch[]): void {
   const record = s.epochs.get(span.epoch)
   const trusted = gap ? record?.voters.includes(from) === true || s.current.voters.includes(from) : from === span.coordinator
   if (projectedParts(s) === undefined || record === undefined || !trusted) {
@@ -158,8 +175,10 @@ export function onSpan (s: PeerState, from: string, span: Span, gap: boolean): v
   }
   const stream = record.streams.get(span.coordinator)
   if (stream === undefined) return
+  // What the message carried is not void, whether or not this replica took it (it may have refused it for now).
+  const carries = new Set(carried.filter(b => b.coordinator === span.coordinator && b.epoch === span.epoch).map(b => b.seq))
   for (let seq = Math.max(span.from, stream.have + 1); seq <= span.to; seq++) {
-    if (stream.held.has(seq) || stream.receiving.has(seq) || cutOff(record, stream, seq)) continue
+    if (carries.has(seq) || stream.held.has(seq) || stream.receiving.has(seq) || cutOff(record, stream, seq)) continue
     stream.voids ??= new Set()
     stream.voids.add(seq)
   }

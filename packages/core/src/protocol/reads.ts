@@ -1,4 +1,5 @@
 import { AbortError, PeerClosedError, QuorumUnavailableError, errorFromInfo } from '../errors.js'
+import { projectedParts } from './partitions.js'
 import type { Timestamp } from '../timestamp.js'
 import type { ReadConsistency, ReadResult } from '../types.js'
 import type { Value } from '../value.js'
@@ -104,6 +105,8 @@ function timestampKnown (s: PeerState, op: ReadOp, ts: Timestamp): void {
   }
   op.ts = ts
   op.phase = 'waiting'
+  // An observer of some partitions hears the voters' entries only when it is owed them (feeds.ts): it asks.
+  if (projectedParts(s) !== undefined && ts >= s.frontier) for (const v of s.current.voters) send(s, v, { t: 'wm-want', ts })
   serveReads(s)
 }
 

@@ -281,6 +281,7 @@ export class ScriptGroup {
       case 'fwd-req': return `fwd-req ${m.items.map(i => this.ts(i.ts)).join(',')}`
       case 'res': return `res ${m.items.map(r => this.ts(r.ts)).join(',')}`
       case 'res-req': return `res-req ${m.stamps.map(t => this.ts(t)).join(',')}`
+      case 'wm-want': return `wm-want ${this.ts(m.ts)}`
       case 'pst-req': return `pst-req ${this.ts(m.at)} [${m.parts.join(',')}]`
       case 'pst-rep': return `pst-rep ${this.ts(m.at)} ${m.states.length}`
     }
