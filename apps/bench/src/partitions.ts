@@ -65,13 +65,18 @@ export async function benchPartitions (o: PartitionsBenchOptions): Promise<Parti
   return { full, full6, partitioned, mixed, observers }
 }
 
-/** Accounts by partition of `spec`, and a picker of transfers within one partition (or across two, `crossing`). */
+/**
+ * Accounts by partition of `spec`, and a picker of transfers within one
+ * partition (or across two, `crossing`): the partitions taken in turn, so
+ * each gets the same share of the load, the accounts at random within them.
+ */
 function transfers (o: PartitionsBenchOptions, spec: PartitionSpec): (crossing: boolean) => { from: string, to: string } {
   const names = Array.from({ length: o.accounts }, (_, i) => `a${i}`)
   const byPart = Array.from({ length: spec.count }, (_, p) => names.filter(n => partitionOf(accountKey(n), spec) === p))
   const pick = (list: readonly string[]): string => list[Math.floor(Math.random() * list.length)] as string
+  let turn = 0
   return crossing => {
-    const p = Math.floor(Math.random() * spec.count)
+    const p = turn++ % spec.count
     const q = crossing ? (p + 1 + Math.floor(Math.random() * (spec.count - 1))) % spec.count : p
     const from = pick(byPart[p] as string[])
     let to = pick(byPart[q] as string[])
@@ -156,14 +161,15 @@ export async function runLoad (o: PartitionsBenchOptions, relays: number, spec: 
  * at most one message a second per voter, is not counted) under the same
  * single-partition transfers spread over the 10 partitions.
  */
-async function observerBytes (o: PartitionsBenchOptions): Promise<ObserverBytes> {
+export async function observerBytes (o: PartitionsBenchOptions): Promise<ObserverBytes> {
   const group = await startLocalGroup({ relays: 3, groupId: 'bench-observers', partitions: SPEC10 })
   let nodes: NetClient[] = []
   try {
+    // The clients first: their calls go to the three voters, not through the observers.
+    nodes = await clients(group, o)
     const full = await group.addRelay(['--observer'])
     const one = await group.addRelay(['--observer', '--follow', '0'])
     await waitUntil('both observers hear the group', async () => (await Promise.all([full, one].map(async r => await r.health().catch(() => undefined)))).every(h => h?.ok === true), 30_000)
-    nodes = await clients(group, o)
     const read = async (r: RelayProcess): Promise<{ bytes: number, thunks: number }> => {
       const m = await r.metrics()
       return { bytes: m.get('tideline_bytes_total{dir="in"}') ?? Number.NaN, thunks: m.get('tideline_events_total{event="thunks-received"}') ?? 0 }

@@ -9,9 +9,11 @@ import type { KeyRange } from './key-range.js'
 /**
  * To an observer that follows some partitions only (it gets projections of
  * batches, feeds.ts): of `coordinator`'s batches of `epoch`, those from
- * `from` to `to` that the message does not carry held nothing for it.
+ * `from` to `to` that the message does not carry held nothing for it. On the
+ * coordinator's own `write` or `wm` it does not name the coordinator (the sender); on a
+ * `gap-rep` it does.
  */
-export interface Span { readonly coordinator: string, readonly epoch: number, readonly from: number, readonly to: number }
+export interface Span { readonly coordinator?: string, readonly epoch: number, readonly from: number, readonly to: number }
 
 /**
  * Messages peers exchange. The core only produces and consumes these plain

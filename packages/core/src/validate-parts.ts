@@ -114,7 +114,9 @@ export function holdingField (x: unknown, what: string): void {
 export function feedFields (m: Record<string, unknown>): void {
   if (m.span !== undefined) {
     const x = obj(m.span, 'span')
-    str(x.coordinator, 'span.coordinator')
+    // Named on a gap answer (any voter's); the sender itself on a write or wm.
+    if (m.t === 'gap-rep') str(x.coordinator, 'span.coordinator')
+    else if (x.coordinator !== undefined) fail('span.coordinator is the sender on a write or wm: it must not be named')
     int(x.epoch, 'span.epoch')
     const from = int(x.from, 'span.from', 1)
     if (int(x.to, 'span.to', 1) < from || (x.to as number) - from > 1 << 20) fail('span must run from its from to its to, at most 2^20 seqs')

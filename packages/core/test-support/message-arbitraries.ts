@@ -55,7 +55,8 @@ export const arbProjected: fc.Arbitrary<Batch> = fc.tuple(arbBatch, fc.array(fc.
   return { ...b, projected: true as const, thunks: b.thunks.map((t, i) => ({ ...t, index: (index += gaps[i] as number) })) }
 })
 
-const arbSpan = fc.record({ coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1000 }), len: fc.nat(1000) }).map(({ len, ...x }) => ({ ...x, to: x.from + len }))
+const arbSpan = fc.record({ epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1000 }), len: fc.nat(1000) }).map(({ len, ...x }) => ({ ...x, to: x.from + len }))
+const arbGapSpan = fc.tuple(arbSpan, id).map(([x, coordinator]) => ({ ...x, coordinator }))
 
 export const arbEntry: fc.Arbitrary<WatermarkEntry> = fc.record({ voter: id, epoch: fc.nat(1000), svw: arbTimestamp, count: fc.nat(1e6) })
 
@@ -101,7 +102,7 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('write' as const), batches: fc.array(arbProjected, { maxLength: 3 }), wm: fc.array(arbEntry, { maxLength: 1 }), span: arbSpan }),
   fc.record({ t: fc.constant('wm' as const), wm: fc.array(arbEntry, { maxLength: 1 }), span: arbSpan }),
   fc.record({ t: fc.constant('wm-want' as const), ts: arbTimestamp }),
-  fc.record({ t: fc.constant('gap-rep' as const), batches: fc.array(arbProjected, { maxLength: 3 }), span: arbSpan }),
+  fc.record({ t: fc.constant('gap-rep' as const), batches: fc.array(arbProjected, { maxLength: 3 }), span: arbGapSpan }),
   fc.record({ t: fc.constant('gap-req' as const), coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }), to: fc.integer({ min: 1, max: 1e6 }), h: fc.uniqueArray(fc.nat(255), { maxLength: 4 }).map(h => h.sort((a, b) => a - b)) }),
   fc.record({ t: fc.constant('gap-req' as const), coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }), to: fc.integer({ min: 1, max: 1e6 }) }),
   fc.record({ t: fc.constant('gap-rep' as const), batches: fc.array(arbBatch, { maxLength: 3 }) }),

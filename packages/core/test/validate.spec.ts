@@ -32,7 +32,9 @@ describe('validateMessage', () => {
       const backwards = [...b.thunks].reverse()
       expect(thrown(() => validateMessage({ t: 'gap-rep', batches: [{ ...b, thunks: backwards }] }))).toBe(b.thunks.length > 1 ? 'InvalidMessageError' : undefined)
     }), { numRuns: 300 })
-    expect(thrown(() => validateMessage({ t: 'wm', wm: [], span: { coordinator: 'c', epoch: 1, from: 5, to: 4 } }))).toBe('InvalidMessageError')
+    expect(thrown(() => validateMessage({ t: 'wm', wm: [], span: { epoch: 1, from: 5, to: 4 } }))).toBe('InvalidMessageError')
+    expect(thrown(() => validateMessage({ t: 'wm', wm: [], span: { coordinator: 'c', epoch: 1, from: 4, to: 5 } }))).toBe('InvalidMessageError')
+    expect(thrown(() => validateMessage({ t: 'gap-rep', batches: [], span: { epoch: 1, from: 4, to: 5 } }))).toBe('InvalidMessageError')
     expect(thrown(() => validateMessage({ t: 'gap-req', coordinator: 'c', epoch: 1, from: 1, to: 2, h: [2, 1] }))).toBe('InvalidMessageError')
   })
 

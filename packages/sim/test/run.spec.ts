@@ -23,7 +23,8 @@ describe('simulator', () => {
     expect(b.stats).toEqual(a.stats)
     const c = await runSeed({ seed: 78, faults: 'all' })
     expect(c.digest).not.toBe(a.digest)
-  })
+    // Three whole seeds, one of them partitioned (twice the voters): longer than a unit test's default on 2 busy cores.
+  }, 60_000)
 
   it('works with more voters and observers and no faults', async () => {
     const r = await runSeed({ seed: 5, voters: 5, observers: 2, txns: 80, faults: 'none' })

@@ -32,6 +32,9 @@ import { roleOf, type PeerState } from './state.js'
  * everything) still gets whole batches and refuses projections.
  */
 
+/** A feed hears a voter that owes it nothing every this many idle heartbeats (an observer's silence detection allows far more). */
+const FEED_HEARTBEATS = 2
+
 /** The feeds of this voter's observers now (observers that left are dropped with their feed). */
 function feeds (s: PeerState): Map<string, { readonly feed: Feed, readonly observers: string[] }> {
   const p = s.parts as PartState
@@ -93,7 +96,8 @@ export function flushToObservers (s: PeerState, batches: readonly Batch[], wm: r
         mine.push(proj)
         feed.want = maxTimestamp(feed.want, (proj.thunks.at(-1) as Batch['thunks'][number]).ts)
       }
-      feed.pending = feed.pending === undefined ? { coordinator: s.id, epoch: b.epoch, from: b.seq, to: b.seq } : { ...feed.pending, to: b.seq }
+      // The coordinator is the sender: a span on its own message does not name it.
+      feed.pending = feed.pending === undefined ? { epoch: b.epoch, from: b.seq, to: b.seq } : { ...feed.pending, to: b.seq }
     }
     sendRun(s, feed, observers, mine, wm)
   }
@@ -136,8 +140,11 @@ export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[])
   for (const o of s.observers.keys()) if (!projected.has(o)) send(s, o, msg)
   if (p === undefined || projected.size === 0) return
   for (const { feed, observers } of feeds(s).values()) {
-    // A pending span waits too: the observers need it only once they hear this voter's entry, which brings it.
-    if (feed.sent > feed.want && s.now - feed.sentAt < s.options.idleHeartbeatMs) continue
+    // Owed when this entry passes what the feed waits for (one that does not yet would not let it evaluate); else at the
+    // heartbeat. A pending span waits too: the observers need it only once they hear this voter's entry, which brings it.
+    const svw = wm[0]?.svw
+    const owed = feed.sent <= feed.want && svw !== undefined && svw > feed.want
+    if (!owed && s.now - feed.sentAt < FEED_HEARTBEATS * s.options.idleHeartbeatMs) continue
     const span = feed.pending
     feed.pending = undefined
     tell(s, feed, observers, wm, { t: 'wm', wm, ...(span === undefined ? {} : { span }) })
@@ -168,15 +175,16 @@ export function onWatermarkWanted (s: PeerState, from: string, ts: Timestamp, en
  */
 export function onSpan (s: PeerState, from: string, span: Span, gap: boolean, carried: readonly Batch[]): void {
   const record = s.epochs.get(span.epoch)
-  const trusted = gap ? record?.voters.includes(from) === true || s.current.voters.includes(from) : from === span.coordinator
+  const coordinator = span.coordinator ?? from
+  const trusted = gap ? record?.voters.includes(from) === true || s.current.voters.includes(from) : from === coordinator
   if (projectedParts(s) === undefined || record === undefined || !trusted) {
     count(s, 'span-refused')
     return
   }
-  const stream = record.streams.get(span.coordinator)
+  const stream = record.streams.get(coordinator)
   if (stream === undefined) return
   // What the message carried is not void, whether or not this replica took it (it may have refused it for now).
-  const carries = new Set(carried.filter(b => b.coordinator === span.coordinator && b.epoch === span.epoch).map(b => b.seq))
+  const carries = new Set(carried.filter(b => b.coordinator === coordinator && b.epoch === span.epoch).map(b => b.seq))
   for (let seq = Math.max(span.from, stream.have + 1); seq <= span.to; seq++) {
     if (carries.has(seq) || stream.held.has(seq) || stream.receiving.has(seq) || cutOff(record, stream, seq)) continue
     stream.voids ??= new Set()
