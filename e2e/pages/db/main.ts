@@ -18,7 +18,7 @@ function db (): Database<typeof procedures> {
 
 const harness = {
   /** Opens the database and subscribes at once (before the network is up). */
-  async open (o: { peers: string[], invite: string, creator: string, name?: string, crashable?: boolean }): Promise<{ id: string, slot: number | undefined, network: string }> {
+  async open (o: { peers: string[], invite: string, creator: string, name?: string, crashable?: boolean, partitions?: number[] }): Promise<{ id: string, slot: number | undefined, network: string }> {
     const openedAt = performance.now()
     const opened = await openDatabase({
       name: o.name ?? 'bank',
@@ -34,6 +34,7 @@ const harness = {
         return w
       },
       timeoutMs: 30_000,
+      ...(o.partitions === undefined ? {} : { partitions: o.partitions }),
       // Snapshot catch-up is what a late tab spends its first seconds on: visible in the console (benchmarks read it).
       logger: (event, detail) => { if (event.startsWith('snapshot') || event.startsWith('rc-') || event === 'recovered' || event === 'epoch-evaluated') console.info(`tideline ${(performance.now() - openedAt).toFixed(0)} ms ${event} (${new Date().toISOString().slice(11, 23)}) ${JSON.stringify(detail)}`) }
     })
@@ -54,8 +55,8 @@ const harness = {
     const ts = await db().synced(timeoutMs === undefined ? {} : { timeoutMs })
     return { ts, before: state.seen.length }
   },
-  /** `n` transfers between random accounts, `parallel` at a time; returns the statuses. */
-  async transfers (n: number, parallel: number): Promise<{ committed: number, aborted: number, failed: string[] }> {
+  /** `n` transfers between random accounts (of `among`, default all), `parallel` at a time; returns the statuses. */
+  async transfers (n: number, parallel: number, among: readonly string[] = ACCOUNTS): Promise<{ committed: number, aborted: number, failed: string[] }> {
     let committed = 0
     let aborted = 0
     const failed: string[] = []
@@ -63,9 +64,9 @@ const harness = {
     await Promise.all(Array.from({ length: parallel }, async () => {
       while (next < n) {
         const i = next++
-        const from = ACCOUNTS[Math.floor(Math.random() * ACCOUNTS.length)] as string
-        let to = ACCOUNTS[Math.floor(Math.random() * ACCOUNTS.length)] as string
-        if (to === from) to = ACCOUNTS[(ACCOUNTS.indexOf(from) + 1) % ACCOUNTS.length] as string
+        const from = among[Math.floor(Math.random() * among.length)] as string
+        let to = among[Math.floor(Math.random() * among.length)] as string
+        if (to === from) to = among[(among.indexOf(from) + 1) % among.length] as string
         try {
           const r = await db().call('transfer', { from, to, amount: 1 + (i % 9) })
           if (r.status === 'committed') committed++

@@ -128,6 +128,8 @@ export interface DatabaseStatus {
   /** Whether local reads are current: `snapshot` (received/total items), `catching-up` (received/total batches) or `live`. */
   readonly sync: SyncStatus
   readonly counters: Readonly<Record<string, number>>
+  /** In a partitioned group, the partitions this replica holds (its reads of others go to their replicas). */
+  readonly holding?: readonly number[]
 }
 
 export interface ReconnaissanceOptions<P, K extends ProcedureName<P>> {
@@ -490,7 +492,8 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
       diverged: s.diverged === undefined ? undefined : { peer: s.diverged.peer, count: s.diverged.count },
       slot: this.slot?.index,
       sync: s.sync,
-      counters: s.counters
+      counters: s.counters,
+      ...(s.holding === undefined ? {} : { holding: s.holding })
     }
   }
 

@@ -81,8 +81,8 @@ function refuseInvalid (s: PeerState, from: string, raw: unknown, err: Error): v
 /** One handler per message type. */
 export function dispatch (s: PeerState, from: string, m: Message): void {
   if (s.current.voters.includes(from)) heardFrom(s, from)
-  // Heartbeats (watermark entries, digests, hellos but a new candidate's) are not work; everything else keeps the peer busy a while.
-  if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'ck' && m.t !== 'dur') noteWork(s)
+  // Heartbeats (watermark entries and asks for them, digests, hellos but a new candidate's) are not work; everything else keeps the peer busy a while.
+  if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'wm-want' && m.t !== 'ck' && m.t !== 'dur') noteWork(s)
   switch (m.t) {
     case 'write':
       onWrite(s, from, m)

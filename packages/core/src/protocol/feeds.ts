@@ -45,7 +45,7 @@ function feeds (s: PeerState): Map<string, { readonly feed: Feed, readonly obser
     let entry = out.get(tag)
     if (entry === undefined) {
       let feed = p.feeds.get(tag)
-      if (feed === undefined) { feed = { parts, want: TS_ZERO, sent: TS_ZERO, sentAt: -Infinity, pending: undefined }; p.feeds.set(tag, feed) }
+      if (feed === undefined) { feed = { parts, want: TS_ZERO, sent: TS_ZERO, sentEpoch: -1, sentAt: -Infinity, pending: undefined }; p.feeds.set(tag, feed) }
       entry = { feed, observers: [] }
       out.set(tag, entry)
     }
@@ -123,7 +123,7 @@ function take (feed: Feed, upTo: number): Span | undefined {
 function tell (s: PeerState, feed: Feed, observers: readonly string[], wm: readonly WatermarkEntry[], msg: Message): void {
   for (const o of observers) send(s, o, msg)
   const own = wm[0]
-  if (own !== undefined) feed.sent = own.svw
+  if (own !== undefined) { feed.sent = own.svw; feed.sentEpoch = own.epoch }
   feed.sentAt = s.now
 }
 
@@ -143,7 +143,8 @@ export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[])
     // Owed when this entry passes what the feed waits for (one that does not yet would not let it evaluate); else at the
     // heartbeat. A pending span waits too: the observers need it only once they hear this voter's entry, which brings it.
     const svw = wm[0]?.svw
-    const owed = feed.sent <= feed.want && svw !== undefined && svw > feed.want
+    // A new epoch's watermark starts from nothing: the feed hears this voter's first entry of it at once.
+    const owed = (feed.sent <= feed.want && svw !== undefined && svw > feed.want) || (wm[0] !== undefined && wm[0].epoch !== feed.sentEpoch)
     if (!owed && s.now - feed.sentAt < FEED_HEARTBEATS * s.options.idleHeartbeatMs) continue
     const span = feed.pending
     feed.pending = undefined

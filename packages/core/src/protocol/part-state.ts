@@ -65,8 +65,9 @@ export interface Feed {
   readonly parts: ReadonlySet<number>
   /** The newest thunk held here that the feed evaluates: its observers need this voter's entry past it. */
   want: Timestamp
-  /** This voter's entry as last sent to the feed, and when. */
+  /** This voter's entry as last sent to the feed, its epoch, and when. */
   sent: Timestamp
+  sentEpoch: number
   sentAt: number
   /** Of this coordinator's batches, those that held nothing for the feed and no message has said so yet. */
   pending: Span | undefined
