@@ -68,6 +68,20 @@ describe('the failure detector', () => {
     expect(suspects(g.state('v0'), 'v1', g.now)).toBe(false)
   })
 
+  it('voters that go idle after busy work (gossip every 20 ms, then a 300 ms heartbeat) are not suspected: the bound never falls below the heartbeat', () => {
+    const g = new ScriptGroup(procedures, voters, [], { suspectMs: 2_000, suspectMinMs: 60, idleHeartbeatMs: 300, proposeTimeoutMs: 50 })
+    // Busy for a second: a write every 10 ms through each voter in turn, so they gossip every 20 ms and the
+    // detectors learn gaps of about that.
+    for (let i = 0; i < 100; i++) {
+      g.input(voters[i % 3] as string, { t: 'submit', call: i + 1, req: { clientTxnId: `c${i}`, procedure: 'put', hash: g.hash('put'), args: { k: `k${i}`, v: i } } })
+      advance(g, 10)
+    }
+    // Then idle for 2 s: heartbeats only, 300 ms apart, far longer than 60 ms plus the learned gap.
+    advance(g, 2_000)
+    for (const v of voters) expect(g.state(v).counters['rc-proposed'] ?? 0).toBe(0)
+    expect(g.state('v0').current.voters).toEqual(voters)
+  })
+
   it('a peer that was stalled itself does not blame the voters for the silence', () => {
     const g = new ScriptGroup(procedures, voters, [], BOUNDS)
     advance(g, 1_000)

@@ -26,9 +26,15 @@ export function heardFrom (s: PeerState, v: string): void {
   s.current.lastHeard.set(v, s.now)
 }
 
-/** How long voter `v` may stay silent before this peer suspects it (silence.ts). */
+/**
+ * How long voter `v` may stay silent before this peer suspects it (silence.ts),
+ * never less than the idle heartbeat: a busy voter that goes idle is next
+ * heard at its heartbeat, and suspecting it sooner voted out healthy voters
+ * over and over (one epoch change makes every voter busy a while, and they go
+ * idle at different moments).
+ */
 export function silenceAllowed (s: PeerState, v: string): number {
-  return silenceBound(s.detector, v, s.options.suspectMinMs, s.options.suspectMs)
+  return silenceBound(s.detector, v, Math.max(s.options.suspectMinMs, s.options.idleHeartbeatMs), s.options.suspectMs)
 }
 
 /**
