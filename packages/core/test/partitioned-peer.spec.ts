@@ -84,6 +84,16 @@ describe('a partitioned group', () => {
   })
 })
 
+/** The observer o0's strict read of partition `q`'s accounts gives what the moves (none overdrawn) leave. */
+async function expectLocalBalances (g: TestGroup, q: number, moves: readonly Move[]): Promise<void> {
+  const model = new Map(accounts.map(a => [a, 100]))
+  for (const m of moves) { model.set(m.from, (model.get(m.from) as number) - m.n); model.set(m.to, (model.get(m.to) as number) + m.n) }
+  const local = accounts.filter(a => partitionOf(a, spec) === q)
+  const out = await g.run(g.peer('o0').read(local), 5000)
+  if (!out.done || !('value' in out)) throw new Error('the observer\'s read did not complete')
+  expect(local.map(a => out.value.values[a] ?? 100)).toEqual(local.map(a => model.get(a)))
+}
+
 describe('an observer of one partition', () => {
   it('receives only the thunks it evaluates, passes the batches that held nothing for it, and reads its partition exactly', async () => {
     const q = partitionOf(accounts[0] as string, spec)
@@ -94,12 +104,7 @@ describe('an observer of one partition', () => {
     expect(mine).toBeGreaterThan(0)
     expect(mine).toBeLessThan(moves.length)
     for (let i = 0; i < moves.length; i++) await call(g, `v${i % 6}`, `m${i}`, moves[i] as Move)
-    const model = new Map(accounts.map(a => [a, 100]))
-    for (const m of moves) { model.set(m.from, (model.get(m.from) as number) - 1); model.set(m.to, (model.get(m.to) as number) + 1) }
-    const local = accounts.filter(a => partitionOf(a, spec) === q)
-    const out = await g.run(g.peer('o0').read(local), 5000)
-    if (!out.done || !('value' in out)) throw new Error('the observer\'s read did not complete')
-    expect(local.map(a => out.value.values[a] ?? 100)).toEqual(local.map(a => model.get(a)))
+    await expectLocalBalances(g, q, moves)
     const c = g.peer('o0').status().counters
     // Each thunk it evaluates came once, none other did; a voter received every one.
     expect(c['thunks-received']).toBe(mine)
@@ -120,12 +125,7 @@ describe('an observer of one partition', () => {
     for (let i = 0; i < 16; i++) moves.push({ from: accounts[i % 8] as string, to: accounts[(i * 5 + 3) % 8] as string, n: 2 })
     for (let i = 0; i < moves.length; i++) await call(g, `v${i % 6}`, `m${i}`, moves[i] as Move)
     expect(lost).toBeGreaterThan(0)
-    const model = new Map(accounts.map(a => [a, 100]))
-    for (const m of moves) { model.set(m.from, (model.get(m.from) as number) - 2); model.set(m.to, (model.get(m.to) as number) + 2) }
-    const local = accounts.filter(a => partitionOf(a, spec) === q)
-    const out = await g.run(g.peer('o0').read(local), 5000)
-    if (!out.done || !('value' in out)) throw new Error('the observer\'s read did not complete')
-    expect(local.map(a => out.value.values[a] ?? 100)).toEqual(local.map(a => model.get(a)))
+    await expectLocalBalances(g, q, moves)
     expect(g.peer('o0').status().counters['gap-req']).toBeGreaterThan(0)
   })
 
