@@ -30,12 +30,12 @@ test.afterAll(async () => {
   await group?.stop()
 })
 
-async function openTab (browser: Browser, partitions?: number[]): Promise<Tab> {
+async function openTab (browser: Browser, partitions?: number[], watch?: string[]): Promise<Tab> {
   const context = await browser.newContext()
   const page = await context.newPage()
   await page.goto(harnessPage('db'))
   await page.waitForFunction(() => window.dbHarness !== undefined)
-  await page.evaluate(async o => window.dbHarness.open(o), { ...openOpts, ...(partitions === undefined ? {} : { partitions }) })
+  await page.evaluate(async o => window.dbHarness.open(o), { ...openOpts, ...(partitions === undefined ? {} : { partitions }), ...(watch === undefined ? {} : { watch }) })
   await page.evaluate(async () => window.dbHarness.online())
   return { page, context }
 }
@@ -44,7 +44,7 @@ const read = async (t: Tab): Promise<Record<string, number>> => await t.page.eva
 const counters = async (t: Tab): Promise<Record<string, number>> => (await t.page.evaluate(() => window.dbHarness.status())).counters
 
 test('a tab of one partition receives only its thunks, evaluates them like the full tab, and reads every partition exactly', async ({ browser }) => {
-  const one = await openTab(browser, [0])
+  const one = await openTab(browser, [0], ['a0', 'a1'])
   const full = await openTab(browser)
   // In partition 0 only (the tab of partition 0 calls), across 0 and 2, and in partitions 1 to 3 only.
   const [mine, across, others] = await Promise.all([
@@ -69,5 +69,11 @@ test('a tab of one partition receives only its thunks, evaluates them like the f
   expect(c1['projection-refused'] ?? 0).toBe(0)
   expect(c2['projection-refused'] ?? 0).toBe(0)
   for (const t of [one, full]) expect(await t.page.evaluate(() => window.dbHarness.errors())).toEqual([])
+  // Its subscriptions see partition 0; one elsewhere would never be refreshed, so it is refused.
+  const seen = await one.page.evaluate(() => window.dbHarness.seen())
+  expect(seen.length).toBeGreaterThan(0)
+  expect(await one.page.evaluate(() => window.dbHarness.trySubscribe('a3'))).toBe('PartitionNotHeldError')
+  expect(await one.page.evaluate(() => window.dbHarness.trySubscribe('a1'))).toBeUndefined()
+  expect(await full.page.evaluate(() => window.dbHarness.trySubscribe('a3'))).toBeUndefined()
   for (const t of [one, full]) await t.context.close()
 })

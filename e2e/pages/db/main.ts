@@ -18,7 +18,7 @@ function db (): Database<typeof procedures> {
 
 const harness = {
   /** Opens the database and subscribes at once (before the network is up). */
-  async open (o: { peers: string[], invite: string, creator: string, name?: string, crashable?: boolean, partitions?: number[] }): Promise<{ id: string, slot: number | undefined, network: string }> {
+  async open (o: { peers: string[], invite: string, creator: string, name?: string, crashable?: boolean, partitions?: number[], watch?: string[] }): Promise<{ id: string, slot: number | undefined, network: string }> {
     const openedAt = performance.now()
     const opened = await openDatabase({
       name: o.name ?? 'bank',
@@ -40,9 +40,11 @@ const harness = {
     })
     state.db = opened
     const network = opened.status().network
-    opened.subscribe(keys, (values, ts) => {
+    // `watch`: the accounts a tab of some partitions subscribes to (those it follows).
+    const watched = o.watch === undefined ? keys : o.watch.map(a => `acct/${a}`)
+    opened.subscribe(watched, (values, ts) => {
       const v: Record<string, number> = {}
-      for (const k of keys) v[k] = (values[k] as number | undefined) ?? INITIAL
+      for (const k of watched) v[k] = (values[k] as number | undefined) ?? INITIAL
       state.seen.push({ total: Object.values(v).reduce((a, b) => a + b, 0), ts, network: opened.status().network, values: v })
     }, { onError: e => { state.errors.push(`${e.name}: ${e.message}`) } })
     return { id: opened.id, slot: opened.status().slot, network }
@@ -123,6 +125,15 @@ const harness = {
   },
   seen (): Seen[] {
     return state.seen
+  },
+  /** Subscribes to one account's key; the error's name if refused at once. */
+  trySubscribe (account: string): string | undefined {
+    try {
+      db().subscribe([`acct/${account}`], () => {})()
+      return undefined
+    } catch (err) {
+      return (err as Error).name
+    }
   },
   errors (): string[] {
     return state.errors

@@ -1,7 +1,7 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import {
-  AbortError, PeerClosedError, QuorumUnavailableError, TS_ZERO, UnknownProcedureError, WorkerFailedError, declaredKeys, reconnoiter, timestampMs,
+  AbortError, PartitionNotHeldError, PeerClosedError, QuorumUnavailableError, TS_ZERO, UnknownProcedureError, WorkerFailedError, declaredKeys, partitionOf, partitionOfRange, reconnoiter, timestampMs,
   type DeclaredKeys, type Logger, type RangeRead, type ReadConsistency, type Revocation, type Store, type SyncStatus, type Timestamp, type TxnResult, type Value
 } from '@tideline/core'
 import { NetPeer, decodeSigned, encodeSigned, peerIdOf, requestJoin, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
@@ -414,10 +414,28 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   subscribe (query: Query, cb: SubscriptionCallback, options: QueryOptions & { onError?: (err: Error) => void } = {}): () => void {
     this.assertOpen()
     const target = readTarget(Array.isArray(query) ? [...(query as readonly string[])] : query, options)
+    this.assertFollowed(target)
     const sub: Subscription = { target, matches: matcherOf(target), limited: !Array.isArray(target) && (target as RangeRead).limit !== undefined, cb, onError: options.onError, seen: undefined, running: false, dirty: false, last: undefined, idle: Promise.resolve(), shown: -1, base: undefined }
     this.subs.add(sub)
     this.refresh(sub)
     return () => { this.subs.delete(sub) }
+  }
+
+  /**
+   * A tab that follows some partitions evaluates only theirs, so a
+   * subscription elsewhere would never be refreshed: it is refused
+   * (PartitionNotHeldError). Reads of other partitions go to their replicas.
+   */
+  private assertFollowed (target: readonly string[] | RangeRead): void {
+    const spec = this.net.peer.config.partitions
+    const holding = this.net.peer.status().holding
+    if (spec === undefined || holding === undefined) return
+    const keys = Array.isArray(target) ? target as readonly string[] : []
+    const parts = Array.isArray(target) ? keys.map(k => partitionOf(k, spec)) : [partitionOfRange((target as RangeRead).range, spec) ?? -1]
+    const outside = parts.findIndex(p => !holding.includes(p))
+    if (outside < 0) return
+    const what = Array.isArray(target) ? `key ${JSON.stringify(keys[outside])} is in partition ${parts[outside] as number}` : 'the range is in a partition'
+    throw new PartitionNotHeldError(`this tab follows partitions ${holding.join(', ')} and ${what} it does not follow: subscribe to those it follows (openDatabase({ partitions })), or read() the others`)
   }
 
   private refresh (sub: Subscription): void {

@@ -26,14 +26,16 @@ const DECODE_OPTIONS = {
  * A batch on the wire carries its epoch, coordinator and seq once: its thunks
  * leave out those three and their index, which the receiver puts back from
  * the batch and the thunk's position (decodeFrame). That is about a third of
- * a small thunk's bytes and CBOR items.
+ * a small thunk's bytes and CBOR items. A projection (`projected`: some of a
+ * batch's thunks, for an observer of some partitions) keeps each thunk's index.
  */
 function compactBatches (batches: readonly Batch[]): unknown[] {
   return batches.map(b => ({
     epoch: b.epoch,
     coordinator: b.coordinator,
     seq: b.seq,
-    thunks: b.thunks.map(t => ({ ts: t.ts, procedure: t.procedure, hash: t.hash, args: t.args, reads: t.reads, writes: t.writes, ...(t.ranges === undefined ? {} : { ranges: t.ranges }), clientTxnId: t.clientTxnId, firstAt: t.firstAt, ...(t.caller === undefined ? {} : { caller: t.caller }) }))
+    ...(b.projected === true ? { projected: true } : {}),
+    thunks: b.thunks.map(t => ({ ts: t.ts, ...(b.projected === true ? { index: t.index } : {}), procedure: t.procedure, hash: t.hash, args: t.args, reads: t.reads, writes: t.writes, ...(t.ranges === undefined ? {} : { ranges: t.ranges }), clientTxnId: t.clientTxnId, firstAt: t.firstAt, ...(t.caller === undefined ? {} : { caller: t.caller }) }))
   }))
 }
 
@@ -53,12 +55,13 @@ function expandBatches (batches: unknown): void {
   if (!Array.isArray(batches)) return
   for (const b of batches as unknown[]) {
     if (typeof b !== 'object' || b === null) continue
-    const { epoch, coordinator, seq, thunks } = b as Record<string, unknown>
+    const { epoch, coordinator, seq, thunks, projected } = b as Record<string, unknown>
     if (!Array.isArray(thunks)) continue
     for (let i = 0; i < thunks.length; i++) {
       const t = thunks[i] as unknown
       if (typeof t !== 'object' || t === null || Array.isArray(t)) continue
-      Object.assign(t, { epoch, coordinator, seq, index: i })
+      // A projection's thunks carry their own index (validation checks it ascends).
+      Object.assign(t, { epoch, coordinator, seq, ...(projected === true ? {} : { index: i }) })
     }
   }
 }

@@ -68,10 +68,18 @@ class QueryStore<T> {
   private start (): void {
     const pending = pendingCalls(this.db)
     const unpend = pending.subscribe(() => { this.set({ pending: pending.touches(this.matches) }) })
-    const unsubscribe = this.db.subscribe(this.query, (_values, ts, update) => {
-      this.snap = { rows: update.entries as Rows<T>, state: { ...this.snap.state, status: this.synced ? 'live' : 'syncing', ts, changes: update.changes, speculative: update.pending, error: undefined } }
-      this.emit()
-    }, { ...this.options, onError: (error: Error) => { this.set({ error }) } })
+    let unsubscribe: () => void
+    try {
+      unsubscribe = this.db.subscribe(this.query, (_values, ts, update) => {
+        this.snap = { rows: update.entries as Rows<T>, state: { ...this.snap.state, status: this.synced ? 'live' : 'syncing', ts, changes: update.changes, speculative: update.pending, error: undefined } }
+        this.emit()
+      }, { ...this.options, onError: (error: Error) => { this.set({ error }) } })
+    } catch (err) {
+      // Refused at once (a partition this tab does not follow): the hook shows the error.
+      unpend()
+      this.set({ error: err as Error })
+      return
+    }
     this.stop = () => { unpend(); unsubscribe() }
     this.set({ pending: pending.touches(this.matches) })
     this.waitSynced()
