@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { partitionOf, type PartitionSpec, type ReadResult, type Tx, type TxnResult } from '../src/index.js'
+import { partitionOf, type Batch, type PartitionSpec, type ReadResult, type Tx, type TxnResult } from '../src/index.js'
+import { spannedChunks } from '../src/protocol/feeds.js'
 import { TestGroup } from './harness.js'
 
 // A partitioned group of Peers (the production driver, on a manual clock):
@@ -139,5 +140,16 @@ describe('an observer of one partition', () => {
     const local = accounts.filter(a => partitionOf(a, spec) === q)
     const out = await g.run(g.peer('o0').read(local), 200)
     expect(out.done && 'value' in out).toBe(true)
+  })
+})
+
+describe('a gap answer in several messages', () => {
+  it('gives each message the span up to its own last batch, so none covers a batch another one carries', () => {
+    const b = (seq: number): Batch => ({ epoch: 1, coordinator: 'c', seq, thunks: [], projected: true })
+    const out = spannedChunks([[b(3), b(5)], [b(9)], [b(12)]], { coordinator: 'c', epoch: 1, from: 1, to: 20 })
+    expect(out.map(m => [m.batches.map(x => x.seq), m.span?.from, m.span?.to])).toEqual([[[3, 5], 1, 5], [[9], 6, 9], [[12], 10, 20]])
+    // Nothing to carry: the span alone; no span: the chunks alone.
+    expect(spannedChunks([], { coordinator: 'c', epoch: 1, from: 4, to: 8 })).toEqual([{ batches: [], span: { coordinator: 'c', epoch: 1, from: 4, to: 8 } }])
+    expect(spannedChunks([[b(2)]], undefined)).toEqual([{ batches: [b(2)] }])
   })
 })

@@ -90,7 +90,8 @@ function collectRun (s: PeerState, max: number): CollectedRun {
       let bestStream: Stream | undefined
       let blocked = false
       for (const [c, stream] of record.streams) {
-        while (passes(stream, stream.evalNext)) { stream.evalNext++; stream.evalIndex = 0 }
+        // A projection with nothing at or after the cursor's index (a snapshot's cursor inside the whole batch) is passed too.
+        while (passes(stream, stream.evalNext) || spent(stream.held.get(stream.evalNext), stream.evalIndex)) { stream.evalNext++; stream.evalIndex = 0 }
         if (cut && stream.evalNext > (stream.end ?? 0)) continue
         const t = thunkAt(stream.held.get(stream.evalNext), stream.evalIndex)
         if (t !== undefined) {
@@ -141,6 +142,9 @@ export function thunkAt (batch: Batch | undefined, index: number): Thunk | undef
   if (batch.projected !== true || t?.index === index) return t
   return batch.thunks.find(x => x.index >= index)
 }
+
+/** A projection evaluated through: none of its thunks lies at or after `index`. */
+const spent = (batch: Batch | undefined, index: number): boolean => batch?.projected === true && index > 0 && thunkAt(batch, index) === undefined
 
 /** Moves a stream's evaluation past its next thunk (to the next batch after a batch's last). */
 function advance (stream: Stream): void {

@@ -1,6 +1,7 @@
 import type { Message, Span } from '../messages.js'
 import { projectBatch } from '../partition.js'
-import { maxTimestamp, TS_ZERO, type Timestamp } from '../timestamp.js'
+import * as C from '../constants.js'
+import { maxTimestamp, timestampMs, TS_ZERO, type Timestamp } from '../timestamp.js'
 import type { Batch, WatermarkEntry } from '../types.js'
 import { writeChunks } from './batcher.js'
 import { advanceHave, cutOff } from './cut.js'
@@ -159,7 +160,8 @@ export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[])
  * it passes `ts`.
  */
 export function onWatermarkWanted (s: PeerState, from: string, ts: Timestamp, entries: (s: PeerState) => WatermarkEntry[]): void {
-  if (roleOf(s) !== 'voter' || s.parts?.observerParts.has(from) !== true) return
+  // Not beyond the clock bound: a far-future `ts` would keep this voter owing the feed for good.
+  if (roleOf(s) !== 'voter' || s.parts?.observerParts.has(from) !== true || timestampMs(ts) - s.now > s.options.maxSkewMs) return
   const mine = [...feeds(s).values()].find(f => f.observers.includes(from))
   if (mine === undefined) return
   mine.feed.want = maxTimestamp(mine.feed.want, ts)
@@ -177,7 +179,8 @@ export function onWatermarkWanted (s: PeerState, from: string, ts: Timestamp, en
 export function onSpan (s: PeerState, from: string, span: Span, gap: boolean, carried: readonly Batch[]): void {
   const record = s.epochs.get(span.epoch)
   const coordinator = span.coordinator ?? from
-  const trusted = gap ? record?.voters.includes(from) === true || s.current.voters.includes(from) : from === coordinator
+  // A gap answer's span covers at most the batches one request asks for.
+  const trusted = gap ? (record?.voters.includes(from) === true || s.current.voters.includes(from)) && span.to - span.from < C.DEFAULT_GAP_BATCH : from === coordinator
   if (projectedParts(s) === undefined || record === undefined || !trusted) {
     count(s, 'span-refused')
     return
@@ -193,6 +196,24 @@ export function onSpan (s: PeerState, from: string, span: Span, gap: boolean, ca
   }
   advanceHave(stream)
   kickEvaluator(s)
+}
+
+/**
+ * The messages of a gap answer for an observer of some partitions: each
+ * chunk of projections with the part of `span` up to its last batch (the last
+ * one's up to the span's end), so no span covers a batch another message
+ * carries, which may be lost or refused.
+ */
+export function spannedChunks (chunks: ReadonlyArray<readonly Batch[]>, span: Span | undefined): Array<{ batches: readonly Batch[], span?: Span }> {
+  if (span === undefined) return chunks.map(batches => ({ batches }))
+  const all = chunks.length === 0 ? [[]] : chunks
+  let from = span.from
+  return all.map((batches, i) => {
+    const to = i === all.length - 1 ? span.to : (batches.at(-1) as Batch).seq
+    const part = { ...span, from, to }
+    from = to + 1
+    return { batches, span: part }
+  })
 }
 
 /** A gap answer for an observer of `parts`: the batches' projections, and a span over the run of seqs from `from` that the store had. */

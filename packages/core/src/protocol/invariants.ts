@@ -26,7 +26,7 @@ export function invariants (s: PeerState): string[] {
       if (stream.have < stream.evalNext - 1) fail(`${at}: have ${stream.have} below evalNext ${stream.evalNext} - 1`)
       // Part of a batch evaluated: the rest of it is held, or (a snapshot put evaluation there) it is still to fetch.
       const inside = stream.held.get(stream.evalNext)
-      if (stream.evalIndex > 0 && (inside === undefined ? stream.have >= stream.evalNext : (inside.thunks.at(-1)?.index ?? -1) < stream.evalIndex)) fail(`${at}: evaluation inside batch ${stream.evalNext} at ${stream.evalIndex}, which is not held that far`)
+      if (stream.evalIndex > 0 && (inside === undefined ? stream.have >= stream.evalNext : inside.projected !== true && (inside.thunks.at(-1)?.index ?? -1) < stream.evalIndex)) fail(`${at}: evaluation inside batch ${stream.evalNext} at ${stream.evalIndex}, which is not held that far`)
       for (const seq of stream.held.keys()) {
         // A run handed to the applier stays held until it is settled.
         if (seq < stream.evalNext && s.evaluation !== 'running') fail(`${at}: holds evaluated seq ${seq}`)

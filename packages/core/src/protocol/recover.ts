@@ -170,6 +170,9 @@ export function restore (s: PeerState, persisted: Persisted, initial: GroupConfi
     const stream = ep?.streams.get(b.coordinator)
     if (ep === undefined || stream === undefined || b.seq < stream.evalNext) continue
     if (cutOff(ep, stream, b.seq)) continue
+    // A projection was cut for the partitions followed when it came, which may not be today's (or this peer now
+    // follows them all): fetched again from a voter for what it follows now.
+    if (b.projected === true) continue
     stream.held.set(b.seq, b)
     if (b.coordinator !== s.id) continue
     s.minter.floor((b.thunks[b.thunks.length - 1] as Thunk).ts)

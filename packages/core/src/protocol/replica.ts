@@ -8,7 +8,7 @@ import { noticeEpoch } from './reconfig/epoch-news.js'
 import { count, emit, log, send } from './emit.js'
 import { isInstalling, isSealed, roleOf, type PeerState } from './state.js'
 import { advanceHave, cutOff, passes } from './cut.js'
-import { noteFeedBatch, projectGap } from './feeds.js'
+import { noteFeedBatch, projectGap, spannedChunks } from './feeds.js'
 import { projectedParts } from './partitions.js'
 import { noteDamagedBatches } from './damage.js'
 
@@ -167,9 +167,7 @@ export function onBatchesRead (s: PeerState, to: string, batches: readonly Batch
   if (h !== undefined) {
     // An observer of some partitions gets their projections, and a span over the seqs read here (those without one held nothing for it).
     const cut = projectGap(s, batches.filter(b => !damaged.includes(b.seq)), new Set(h), asked)
-    const chunks = writeChunks(cut.batches)
-    if (chunks.length === 0 && cut.span !== undefined) chunks.push([])
-    chunks.forEach((chunk, i) => { send(s, to, { t: 'gap-rep', batches: chunk, ...(i === chunks.length - 1 && cut.span !== undefined ? { span: cut.span } : {}) }) })
+    for (const m of spannedChunks(writeChunks(cut.batches), cut.span)) send(s, to, { t: 'gap-rep', ...m })
   } else {
     for (const chunk of writeChunks(batches)) send(s, to, { t: 'gap-rep', batches: chunk })
   }
