@@ -2,7 +2,7 @@ import type { Message, Span } from '../messages.js'
 import { projectBatch } from '../partition.js'
 import * as C from '../constants.js'
 import { maxTimestamp, timestampMs, TS_ZERO, type Timestamp } from '../timestamp.js'
-import type { Batch, WatermarkEntry } from '../types.js'
+import type { Batch, Thunk, WatermarkEntry } from '../types.js'
 import { writeChunks } from './batcher.js'
 import { advanceHave, cutOff } from './cut.js'
 import { count, send } from './emit.js'
@@ -57,13 +57,14 @@ function feeds (s: PeerState): Map<string, { readonly feed: Feed, readonly obser
 }
 
 /** A voter holds a batch (its own or another's): the feeds it has something for want this voter's entry past it. */
-export function noteFeedBatch (s: PeerState, batch: Batch): void {
+export function noteFeedBatches (s: PeerState, batches: readonly Batch[]): void {
   const p = s.parts
-  if (p === undefined || p.observerParts.size === 0) return
+  if (p === undefined || p.observerParts.size === 0 || batches.length === 0) return
   for (const { feed } of feeds(s).values()) {
-    const proj = projectBatch(batch, feed.parts, p.spec)
-    const last = proj?.thunks.at(-1)
-    if (last !== undefined) feed.want = maxTimestamp(feed.want, last.ts)
+    for (const batch of batches) {
+      const last = projectBatch(batch, feed.parts, p.spec)?.thunks.at(-1)
+      if (last !== undefined) feed.want = maxTimestamp(feed.want, last.ts)
+    }
   }
 }
 
@@ -74,12 +75,8 @@ export function noteFeedBatch (s: PeerState, batch: Batch): void {
  */
 export function flushToObservers (s: PeerState, batches: readonly Batch[], wm: readonly WatermarkEntry[]): void {
   const p = s.parts
-  const projected = p === undefined ? new Set<string>() : new Set(p.observerParts.keys())
-  for (const chunk of writeChunks(batches)) {
-    const msg: Message = { t: 'write', batches: chunk, wm }
-    for (const o of s.observers.keys()) if (!projected.has(o)) send(s, o, msg)
-  }
-  if (p === undefined || projected.size === 0) return
+  for (const chunk of writeChunks(batches)) toWholeObservers(s, { t: 'write', batches: chunk, wm })
+  if (p === undefined || p.observerParts.size === 0) return
   for (const { feed, observers } of feeds(s).values()) {
     let mine: Batch[] = []
     for (const b of batches) {
@@ -95,7 +92,7 @@ export function flushToObservers (s: PeerState, batches: readonly Batch[], wm: r
       const proj = projectBatch(b, feed.parts, p.spec)
       if (proj !== undefined) {
         mine.push(proj)
-        feed.want = maxTimestamp(feed.want, (proj.thunks.at(-1) as Batch['thunks'][number]).ts)
+        feed.want = maxTimestamp(feed.want, (proj.thunks.at(-1) as Thunk).ts)
       }
       // The coordinator is the sender: a span on its own message does not name it.
       feed.pending = feed.pending === undefined ? { epoch: b.epoch, from: b.seq, to: b.seq } : { ...feed.pending, to: b.seq }
@@ -136,10 +133,8 @@ function tell (s: PeerState, feed: Feed, observers: readonly string[], wm: reado
  */
 export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[]): void {
   const p = s.parts
-  const projected = p === undefined ? new Set<string>() : new Set(p.observerParts.keys())
-  const msg: Message = { t: 'wm', wm }
-  for (const o of s.observers.keys()) if (!projected.has(o)) send(s, o, msg)
-  if (p === undefined || projected.size === 0) return
+  toWholeObservers(s, { t: 'wm', wm })
+  if (p === undefined || p.observerParts.size === 0) return
   for (const { feed, observers } of feeds(s).values()) {
     // Owed when this entry passes what the feed waits for (one that does not yet would not let it evaluate); else at the
     // heartbeat. A pending span waits too: the observers need it only once they hear this voter's entry, which brings it.
@@ -147,10 +142,21 @@ export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[])
     // A new epoch's watermark starts from nothing: the feed hears this voter's first entry of it at once.
     const owed = (feed.sent <= feed.want && svw !== undefined && svw > feed.want) || (wm[0] !== undefined && wm[0].epoch !== feed.sentEpoch)
     if (!owed && s.now - feed.sentAt < FEED_HEARTBEATS * s.options.idleHeartbeatMs) continue
-    const span = feed.pending
-    feed.pending = undefined
-    tell(s, feed, observers, wm, { t: 'wm', wm, ...(span === undefined ? {} : { span }) })
+    tellEntry(s, feed, observers, wm)
   }
+}
+
+/** Sends the observers of everything a message meant for every observer. */
+function toWholeObservers (s: PeerState, msg: Message): void {
+  const projected = s.parts?.observerParts
+  for (const o of s.observers.keys()) if (projected?.has(o) !== true) send(s, o, msg)
+}
+
+/** This voter's entry to a feed, with the pending span. */
+function tellEntry (s: PeerState, feed: Feed, observers: readonly string[], wm: readonly WatermarkEntry[]): void {
+  const span = feed.pending
+  feed.pending = undefined
+  tell(s, feed, observers, wm, { t: 'wm', wm, ...(span === undefined ? {} : { span }) })
 }
 
 /**
@@ -165,10 +171,7 @@ export function onWatermarkWanted (s: PeerState, from: string, ts: Timestamp, en
   const mine = [...feeds(s).values()].find(f => f.observers.includes(from))
   if (mine === undefined) return
   mine.feed.want = maxTimestamp(mine.feed.want, ts)
-  const wm = entries(s)
-  const span = mine.feed.pending
-  mine.feed.pending = undefined
-  tell(s, mine.feed, mine.observers, wm, { t: 'wm', wm, ...(span === undefined ? {} : { span }) })
+  tellEntry(s, mine.feed, mine.observers, entries(s))
 }
 
 /**

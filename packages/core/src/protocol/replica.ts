@@ -8,7 +8,7 @@ import { noticeEpoch } from './reconfig/epoch-news.js'
 import { count, emit, log, send } from './emit.js'
 import { isInstalling, isSealed, roleOf, type PeerState } from './state.js'
 import { advanceHave, cutOff, passes } from './cut.js'
-import { noteFeedBatch, projectGap, spannedChunks } from './feeds.js'
+import { noteFeedBatches, projectGap, spannedChunks } from './feeds.js'
 import { projectedParts } from './partitions.js'
 import { noteDamagedBatches } from './damage.js'
 
@@ -88,6 +88,7 @@ export function onBatchesPersisted (s: PeerState, persisted: readonly Batch[]): 
   // A sealed voter acks nothing more of its epoch: its report to the proposer must stay true.
   const acking = roleOf(s) === 'voter' && !isSealed(s) && !isInstalling(s)
   const current = s.current
+  const fed: Batch[] = []
   for (const batch of persisted) {
     const record = s.epochs.get(batch.epoch)
     const stream = record?.streams.get(batch.coordinator)
@@ -99,7 +100,7 @@ export function onBatchesPersisted (s: PeerState, persisted: readonly Batch[]): 
     stream.held.set(batch.seq, batch)
     advanceHave(stream)
     if (record !== current) continue
-    if (acking) noteFeedBatch(s, batch)
+    if (acking) fed.push(batch)
     if (batch.coordinator === s.id) {
       const e = current.coordinator.inflight.get(batch.seq)
       if (e !== undefined) {
@@ -114,6 +115,7 @@ export function onBatchesPersisted (s: PeerState, persisted: readonly Batch[]): 
       list.push(batch.seq)
     }
   }
+  noteFeedBatches(s, fed)
   if (acks.size > 0) {
     const wm = watermarkEntries(s)
     for (const [c, seqs] of acks) send(s, c, { t: 'ack', epoch: s.current.epoch, seqs, wm })
