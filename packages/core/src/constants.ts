@@ -6,6 +6,8 @@ export const DEFAULT_WRITE_RETRY_MS = 40
 export const DEFAULT_GOSSIP_INTERVAL_MS = 20
 /** How often an idle voter publishes its entry (its heartbeat: the failure detector and an idle group's watermark move with it). */
 export const DEFAULT_IDLE_HEARTBEAT_MS = 200
+/** A voter with nothing to do (and no observer or candidate to serve) this long goes quiet: no heartbeat until work or a voter wakes it (quiesce.ts). */
+export const DEFAULT_QUIESCE_AFTER_MS = 2_000
 /** How often a busy peer runs its timeouts (retransmission, gap fill, proposals, read and call deadlines). */
 export const BUSY_TICK_MS = 5
 /** A peer counts as busy this long after its last piece of work (a write, a call, a read, a reconfiguration message). */

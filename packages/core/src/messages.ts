@@ -25,7 +25,7 @@ export type Message =
   /** Voter → coordinator: these of your batches (by seq) are durable here; `wm` is the sender's own entry. */
   | { readonly t: 'ack'; readonly epoch: number; readonly seqs: readonly number[]; readonly wm: readonly WatermarkEntry[] }
   /** Watermark gossip: the sender's own entry (a receiver merges it by max into that voter's slot, and takes it only from that voter). */
-  | { readonly t: 'wm'; readonly wm: readonly WatermarkEntry[]; readonly span?: Span }
+  | { readonly t: 'wm'; readonly wm: readonly WatermarkEntry[]; readonly span?: Span; readonly quiet?: true }
   /** Ask for a coordinator's batches `from..to` (seqs, inclusive); `h`: an observer's partitions, to get their projections (partition.ts projectBatch). */
   | { readonly t: 'gap-req'; readonly coordinator: string; readonly epoch: number; readonly from: number; readonly to: number; readonly h?: readonly number[] }
   /** Answer to gap-req: the batches the sender holds of that range (projected when asked with `h`, and `span` then says which seqs held nothing for the asker); `gone`: the request whose start the sender evaluated past and collected (the asker needs a snapshot). */
@@ -89,6 +89,8 @@ export type Message =
   | { readonly t: 'st-rep'; readonly count: number; readonly state?: readonly [number, number] }
   /** Asks a voter for snapshot `id` from item `offset` on (the first request makes the voter export one for the sender). */
   | { readonly t: 'snap-req'; readonly id: string; readonly chunk: number }
+  /** A voter declines to export snapshot `id` (healing, behind, exporting, full): the asker turns to another voter soon, not at its timeout. */
+  | { readonly t: 'snap-no'; readonly id: string; readonly why: string }
   /**
    * Chunk `chunk` (numbered from 0) of snapshot `id`: the state below `at`,
    * which is the evaluation `cursor`'s frontier, entries first (in key order),

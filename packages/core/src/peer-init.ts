@@ -33,6 +33,8 @@ export interface PeerInit {
   readonly gossipIntervalMs?: number
   /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below `suspectMinMs`). @default DEFAULT_IDLE_HEARTBEAT_MS */
   readonly idleHeartbeatMs?: number
+  /** How long a voter idles before it goes quiet (stops its heartbeat; quiesce.ts); 0: never. @default DEFAULT_QUIESCE_AFTER_MS */
+  readonly quiesceAfterMs?: number
   /** @default DEFAULT_GAP_RETRY_MS */
   readonly gapRetryMs?: number
   /** @default DEFAULT_CALL_TIMEOUT_MS */
@@ -159,6 +161,7 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     writeRetryMs: init.writeRetryMs ?? C.DEFAULT_WRITE_RETRY_MS,
     gossipIntervalMs: init.gossipIntervalMs ?? C.DEFAULT_GOSSIP_INTERVAL_MS,
     idleHeartbeatMs: init.idleHeartbeatMs ?? C.DEFAULT_IDLE_HEARTBEAT_MS,
+    quiesceAfterMs: init.quiesceAfterMs ?? C.DEFAULT_QUIESCE_AFTER_MS,
     gapRetryMs: init.gapRetryMs ?? C.DEFAULT_GAP_RETRY_MS,
     callTimeoutMs: init.callTimeoutMs ?? C.DEFAULT_CALL_TIMEOUT_MS,
     maxSkewMs: init.maxSkewMs ?? C.DEFAULT_MAX_SKEW_MS,

@@ -24,6 +24,8 @@ export interface PeerStatus {
   readonly inflight: number
   /** Batches held here that are not wholly evaluated. */
   readonly unevaluated: number
+  /** A voter that is idle and has stopped its heartbeat until work or a voter wakes it (quiesce.ts). */
+  readonly quiet: boolean
   readonly failed: string | undefined
   /** Set once another replica reported a different digest at a count this one also evaluated. */
   readonly diverged: Divergence | undefined
@@ -94,6 +96,7 @@ export function peerStatus (s: PeerState): PeerStatus {
     digest: s.hasher.digest(),
     inflight: s.current.coordinator.inflight.size + (s.current.coordinator.open.length > 0 ? 1 : 0),
     unevaluated,
+    quiet: s.detector.quiet && roleOf(s) === 'voter',
     failed: s.failure,
     diverged: s.divergence,
     healing: s.history.heal !== undefined,

@@ -122,4 +122,6 @@ export function feedFields (m: Record<string, unknown>): void {
     if (int(x.to, 'span.to', 1) < from || (x.to as number) - from > 1 << 20) fail('span must run from its from to its to, at most 2^20 seqs')
   }
   if (m.h !== undefined && m.t === 'gap-req') holdingField(m.h, 'h')
+  // A voter gone quiet says so on its entries (quiesce.ts).
+  if (m.quiet !== undefined && (m.t !== 'wm' || m.quiet !== true)) fail('quiet is only on a wm, and only true')
 }

@@ -39,11 +39,7 @@ function thunk (x: unknown, limits: Required<MessageLimits>): Record<string, unk
   return t
 }
 
-/**
- * A list of batches holding at most `maxThunks` thunks in all. Each batch is
- * non-empty; its thunks carry its epoch, coordinator and seq, are numbered
- * from 0 (a projection's ascend with gaps) and ascend in timestamp.
- */
+/** Batches of at most `maxThunks` thunks in all, each non-empty; thunks carry its epoch, coordinator and seq, numbered from 0 (a projection's ascend with gaps), ascending in timestamp. */
 function batches (x: unknown, what: string, maxBatches: number, maxThunks: number, limits: Required<MessageLimits>): void {
   let total = 0
   for (const item of arr(x, what, maxBatches)) {
@@ -205,10 +201,7 @@ function errorField (x: unknown): void {
   if (typeof e.message !== 'string') fail('error.message must be a string')
 }
 
-/**
- * Checks that an untrusted, decoded object is a well-formed Message. Throws
- * InvalidMessageError (and nothing else) on anything malformed.
- */
+/** Checks that an untrusted, decoded object is a well-formed Message. Throws InvalidMessageError (and nothing else) on anything malformed. */
 export function validateMessage (x: unknown, init: MessageLimits = {}): Message {
   const limits: Required<MessageLimits> = {
     maxThunks: init.maxThunks ?? 4096,
@@ -386,8 +379,10 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       ts(m.gc, 'gc')
       break
     case 'snap-req':
+    case 'snap-no':
       str(m.id, 'id')
-      int(m.chunk, 'chunk')
+      if (m.t === 'snap-req') int(m.chunk, 'chunk')
+      else str(m.why, 'why', 64)
       break
     case 'snap-chunk':
       snapshotChunk(m, limits)

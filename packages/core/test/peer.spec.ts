@@ -450,6 +450,33 @@ describe('bounded history', () => {
     expect(g.peer('o9').status().counters['snapshots-installed']).toBe(1)
   })
 
+  it('a voter that declines to export says so (snap-no): the replica asks the next voter after a second, not after the first chunk\'s wait', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
+    for (let i = 0; i < 12; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i % 3}`)
+    await g.steps(200)
+    g.stores.set('o9', new MemoryStore({ journal: true }))
+    const asks: Array<{ to: string, id: string, at: number }> = []
+    g.filter = (from, to, m) => {
+      if (from !== 'o9' || m.t !== 'snap-req' || m.chunk !== 0) return true
+      asks.push({ to, id: m.id, at: g.clock.t })
+      // The first voter asked declines (as one healing would); a stranger's decline is ignored.
+      if (asks.length > 1) return true
+      const other = ['v0', 'v1', 'v2'].find(v => v !== to) as string
+      g.peer('o9').receive(other, { t: 'snap-no', id: m.id, why: 'healing' })
+      g.peer('o9').receive(to, { t: 'snap-no', id: m.id, why: 'healing' })
+      return false
+    }
+    await g.start('o9')
+    const read = g.peer('o9').read(['k1'])
+    expect(await g.run(read)).toMatchObject({ done: true, value: { values: { k1: 4 } } })
+    expect(asks.length).toBeGreaterThanOrEqual(2)
+    const [first, second] = asks as [typeof asks[0], typeof asks[0]]
+    expect(second.to).not.toBe(first.to)
+    expect(second.at - first.at).toBeGreaterThanOrEqual(1_000)
+    expect(second.at - first.at).toBeLessThan(1_500)
+    expect(g.peer('o9').status().counters['snapshot-declined-heard']).toBe(1)
+  })
+
   it('a snapshot whose source forged a consistent state (entries, digest and cursor agree) is outvoted by the other voters and fetched from another', async () => {
     const g = await TestGroup.create(procedures, 3, 0, { retainMs: 50, gcIntervalMs: 20 })
     for (let i = 0; i < 12; i++) await committed(g, `v${i % 3}`, `a${i}`, `k${i}`)

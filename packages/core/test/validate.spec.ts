@@ -38,6 +38,16 @@ describe('validateMessage', () => {
     expect(thrown(() => validateMessage({ t: 'gap-req', coordinator: 'c', epoch: 1, from: 1, to: 2, h: [2, 1] }))).toBe('InvalidMessageError')
   })
 
+  it('takes `quiet` only as true on a wm, and a declined snapshot only with its reason', () => {
+    expect(validateMessage({ t: 'wm', wm: [], quiet: true })).toEqual({ t: 'wm', wm: [], quiet: true })
+    expect(thrown(() => validateMessage({ t: 'wm', wm: [], quiet: false }))).toBe('InvalidMessageError')
+    expect(thrown(() => validateMessage({ t: 'wm', wm: [], quiet: 1 }))).toBe('InvalidMessageError')
+    expect(thrown(() => validateMessage({ t: 'dur', durable: '0'.repeat(36), gc: '0'.repeat(36), quiet: true }))).toBe('InvalidMessageError')
+    expect(validateMessage({ t: 'snap-no', id: 'x', why: 'healing' })).toBeDefined()
+    expect(thrown(() => validateMessage({ t: 'snap-no', id: 'x' }))).toBe('InvalidMessageError')
+    expect(thrown(() => validateMessage({ t: 'snap-no', id: 'x', why: 'w'.repeat(65) }))).toBe('InvalidMessageError')
+  })
+
   it('throws nothing but InvalidMessageError for arbitrary values', () => {
     fc.assert(fc.property(fc.anything({ withBigInt: true, withMap: true, withSet: true, withTypedArray: true, withDate: true, withNullPrototype: true }), junk => {
       expect([undefined, 'InvalidMessageError']).toContain(thrown(() => validateMessage(junk)))

@@ -6,8 +6,8 @@ import { runSeed, type FaultMode } from './run.js'
  * (without --voters: 3, or 5 to 7 in partitioned seeds; without --partitions: one seed in three has 2 to 5)
  * Runs seeds in order; the last line is the summary, the exit code is non-zero on any violation.
  */
-function parse (argv: readonly string[]): { seeds: number, start: number, voters: number | undefined, observers: number, txns: number, partitions: number | undefined, faults: FaultMode, verbose: boolean } {
-  const o = { seeds: 100, start: 1, voters: undefined as number | undefined, observers: 1, txns: 60, partitions: undefined as number | undefined, faults: 'all' as FaultMode, verbose: false }
+function parse (argv: readonly string[]): { seeds: number, start: number, voters: number | undefined, observers: number | undefined, txns: number, partitions: number | undefined, faults: FaultMode, verbose: boolean } {
+  const o = { seeds: 100, start: 1, voters: undefined as number | undefined, observers: undefined as number | undefined, txns: 60, partitions: undefined as number | undefined, faults: 'all' as FaultMode, verbose: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--') continue
@@ -64,10 +64,10 @@ async function main (): Promise<number> {
   let batches = 0
   let minted = 0
   let insideBatch = 0
-  const history = { pauses: 0, ownStalls: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0 }
+  const history = { pauses: 0, ownStalls: 0, quiesced: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0 }
   const started = performance.now()
   for (let seed = o.start; seed < o.start + o.seeds; seed++) {
-    const r = await runSeed({ seed, observers: o.observers, txns: o.txns, faults: o.faults, ...(o.voters === undefined ? {} : { voters: o.voters }), ...(o.partitions === undefined ? {} : { partitions: o.partitions }) })
+    const r = await runSeed({ seed, txns: o.txns, ...(o.observers === undefined ? {} : { observers: o.observers }), faults: o.faults, ...(o.voters === undefined ? {} : { voters: o.voters }), ...(o.partitions === undefined ? {} : { partitions: o.partitions }) })
     committed += r.stats.committed
     unknown += r.stats.unknown
     reads += r.stats.reads
@@ -91,7 +91,7 @@ async function main (): Promise<number> {
     }
   }
   const secs = (performance.now() - started) / 1000
-  process.stdout.write(`wall ${secs.toFixed(1)} s; unknown-outcome txns ${unknown}; strict/snapshot reads ${reads}; crashes ${crashes}; pauses ${history.pauses} (steps that found their peer had stalled ${history.ownStalls})\n`)
+  process.stdout.write(`wall ${secs.toFixed(1)} s; unknown-outcome txns ${unknown}; strict/snapshot reads ${reads}; crashes ${crashes}; pauses ${history.pauses} (steps that found their peer had stalled ${history.ownStalls}); voters gone quiet ${history.quiesced} times\n`)
   if (resume.length > 0) process.stdout.write(`voter restart -> watermark resumes (virtual ms): p50 ${pct(resume, 0.5)}, p99 ${pct(resume, 0.99)}, max ${Math.max(...resume)} over ${resume.length} restarts\n`)
   if (catchUp.length > 0) process.stdout.write(`restart -> caught up (virtual ms): p50 ${pct(catchUp, 0.5)}, p99 ${pct(catchUp, 0.99)}, max ${Math.max(...catchUp)}\n`)
   if (epochChanges > 0) process.stdout.write(`epoch changes installed ${epochChanges}\n`)
@@ -100,7 +100,7 @@ async function main (): Promise<number> {
   if (history.partitionedMinted > 0) process.stdout.write(`partitioned seeds: thunks minted ${history.partitionedMinted}, received by observers of some partitions ${history.partialThunks}; spans refused ${history.spansRefused}, projections refused ${history.projectionsRefused}\n`)
   if (failover.length > 0) process.stdout.write(`voter killed for good -> strict read returns (virtual ms): p50 ${pct(failover, 0.5)}, p99 ${pct(failover, 0.99)}, max ${Math.max(...failover)} over ${failover.length} kills\n`)
   if (firstFailing !== undefined) {
-    process.stdout.write(`replay the first failing seed: pnpm sim --seeds 1 --start ${firstFailing} --voters ${o.voters} --observers ${o.observers} --txns ${o.txns} --faults ${o.faults}\n`)
+    process.stdout.write(`replay the first failing seed: pnpm sim --seeds 1 --start ${firstFailing} ${o.voters === undefined ? "" : `--voters ${o.voters} `}${o.observers === undefined ? '' : `--observers ${o.observers} `}--txns ${o.txns} --faults ${o.faults}\n`)
   }
   process.stdout.write(`seeds: ${o.seeds}, histories checked: ${o.seeds}, violations: ${violations}, txns committed: ${committed}\n`)
   return violations > 0 ? 1 : 0

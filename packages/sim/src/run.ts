@@ -40,6 +40,8 @@ export interface SimStats {
   pauses: number
   /** Steps a peer took much later than it asked to be woken (its own stalls, own-stall). */
   ownStalls: number
+  /** Times a voter went quiet (quiesce.ts). */
+  quiesced: number
   partitions: number
   messages: number
   dropped: number
@@ -160,7 +162,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, quiesced: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined, partial = false): void => {
     const c = peer?.status().counters
@@ -178,6 +180,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.stateDamage += c?.['state-damaged'] ?? 0
     stats.healed += c?.healed ?? 0
     stats.ownStalls += c?.['own-stall'] ?? 0
+    stats.quiesced += c?.quiesced ?? 0
     stats.gcSteps += c?.['gc-steps'] ?? 0
     stats.gcBatches += c?.['gc-batches-removed'] ?? 0
     stats.gcRecords += c?.['gc-records-removed'] ?? 0
@@ -194,7 +197,10 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const partitionCount = options.partitions ?? (seed % 3 === 2 ? 2 + (seed % 4) : 1)
   const partitioned = partitionCount > 1
   const voterIds = Array.from({ length: options.voters ?? (partitioned ? (seed % 9 === 8 ? 7 : 6) : 3) }, (_, i) => `v${i}`)
-  const observerIds = Array.from({ length: options.observers ?? 1 }, (_, i) => `o${i}`)
+  // One unpartitioned seed in five has no observer and voters that go quiet after 100 ms idle (quiesce.ts): with
+  // an observer to serve, or a candidate, a voter never goes quiet.
+  const quietSeed = !partitioned && seed % 5 === 3
+  const observerIds = Array.from({ length: options.observers ?? (quietSeed ? 0 : 1) }, (_, i) => `o${i}`)
   // One seed in four has as many spare voters as genesis ones, candidates the group admits when a voter
   // is voted out (it never grows past the genesis size): the voters of an epoch can all be gone for good.
   const spareIds = seed % 4 === 1 && options.faults !== 'none' ? voterIds.map((_, i) => `s${i}`) : []
@@ -335,6 +341,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       candidate: node.voter,
       admitVoter: id => votable.includes(id),
       ...(spareIds.length > 0 ? { maxVoters: voterIds.length } : {}),
+      ...(quietSeed ? { quiesceAfterMs: 100 } : {}),
       // Real Ed25519 keys: decisions carry their majority's signatures, and anyone may pass them on.
       signer: keyring.signer(node.id),
       // Every member is reachable (when up), as on a connected network.
@@ -399,7 +406,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     return { kind: 'bank-read', consistency: workRng.chance(0.7) ? 'strict' : 'snapshot' }
   }
   // Even seeds: four times the clients (and a slow disk, above), so coordinators seal batches of many thunks.
-  for (let i = 0; i < (options.clients ?? (seed % 2 === 0 ? 4 * CLIENTS : CLIENTS)); i++) {
+  // Quiet seeds: two clients that often pause for a few hundred ms, so the group idles, goes quiet and is woken again.
+  for (let i = 0; i < (options.clients ?? (quietSeed ? 2 : seed % 2 === 0 ? 4 * CLIENTS : CLIENTS)); i++) {
     const id = `c${i}`
     clients.set(id, new SimClient({
       id,
@@ -414,7 +422,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       maxAttempts: CLIENT_ATTEMPTS,
       next: nextIntent,
       nextOpId: () => ++opId,
-      thinkMs: () => workRng.int(0, 60),
+      thinkMs: () => quietSeed && workRng.chance(0.3) ? workRng.int(200, 700) : workRng.int(0, 60),
       expired: () => { stats.expired++ },
       unexpected: message => { unexpected.push(message) },
       ...(signedCalls ? { sign: (req: SubmitRequest & { readonly firstAt: number }) => ({ ...req, caller: { id, sig: toHex(keyring.signer(id).sign(callStatement(config.groupId, req)) as Uint8Array) } }) } : {}),

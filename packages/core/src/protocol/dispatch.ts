@@ -16,11 +16,12 @@ import { heardFrom } from './reconfig/failure-detector.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
 import { onDurableReport, tellDurable } from './horizon.js'
-import { onPartSnapshotVote, onSnapshotChunk, onSnapshotVote } from './snapshot.js'
+import { onPartSnapshotVote, onSnapshotChunk, onSnapshotDeclined, onSnapshotVote } from './snapshot.js'
 import { onPartStateRequest } from './part-votes.js'
 import { onSnapshotRequest } from './snapshot-export.js'
 import { onStateRequest } from './state-votes.js'
 import { noteWork } from './schedule.js'
+import { noteQuiet } from './quiesce.js'
 import { noteObserverParts, onForwarded, onForwardRequest, onResultRequest, onResults } from './partitions.js'
 import { kickEvaluator } from './evaluator.js'
 import { rejectWaiters, resolveWaiters, settleWaiter } from './requests.js'
@@ -80,7 +81,10 @@ function refuseInvalid (s: PeerState, from: string, raw: unknown, err: Error): v
 
 /** One handler per message type. */
 export function dispatch (s: PeerState, from: string, m: Message): void {
-  if (s.current.voters.includes(from)) heardFrom(s, from)
+  if (s.current.voters.includes(from)) {
+    heardFrom(s, from)
+    noteQuiet(s, from, m)
+  }
   // Heartbeats (watermark entries and asks for them, digests, hellos but a new candidate's) are not work; everything else keeps the peer busy a while.
   if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'wm-want' && m.t !== 'ck' && m.t !== 'dur') noteWork(s)
   switch (m.t) {
@@ -187,6 +191,9 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       break
     case 'snap-chunk':
       onSnapshotChunk(s, from, m)
+      break
+    case 'snap-no':
+      onSnapshotDeclined(s, from, m.id)
       break
     case 'read-rep':
       onPartRead(s, from, m.reqId, m.result, m.error)

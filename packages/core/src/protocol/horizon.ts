@@ -68,7 +68,8 @@ export function reportDurable (s: PeerState): void {
   const h = s.history
   if ((roleOf(s) !== 'voter' && !isPlaced(s)) || s.now - h.lastReportAt < C.DEFAULT_CHECKPOINT_INTERVAL_MS) return
   const report = h.durable + h.collected
-  if (report === h.lastReport && s.now - h.lastReportAt < C.REPORT_REFRESH_MS) return
+  // An unchanged report is repeated, but not by a quiet voter (quiesce.ts): it waits for the group to wake.
+  if (report === h.lastReport && (s.detector.quiet || s.now - h.lastReportAt < C.REPORT_REFRESH_MS)) return
   h.lastReport = report
   h.lastReportAt = s.now
   const m: Message = { t: 'dur', durable: h.durable, gc: h.collected }

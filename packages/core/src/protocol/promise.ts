@@ -122,8 +122,13 @@ export function publish (s: PeerState): void {
   s.lastGossip = s.now
   s.watermarkDirty = false
   const wm = watermarkEntries(s)
-  const msg: Message = { t: 'wm', wm }
-  for (const v of s.current.voters) send(s, v, msg)
+  const quiet = s.detector.quiet
+  const msg: Message = quiet ? { t: 'wm', wm, quiet } : { t: 'wm', wm }
+  for (const v of s.current.voters) {
+    send(s, v, msg)
+    // A quiet voter owes an answer to a plain entry from now (quiesce.ts).
+    if (!quiet && s.current.quiet.get(v) === Infinity) s.current.quiet.set(v, s.now)
+  }
   publishToObservers(s, wm)
   kickEvaluator(s)
 }

@@ -68,6 +68,7 @@ export function onSnapshotRequest (s: PeerState, from: string, id: string, chunk
   if (declined !== undefined) {
     count(s, 'snapshot-declined')
     log(s, 'snapshot-declined', { to: from, why: declined })
+    send(s, from, { t: 'snap-no', id, why: declined })
     return
   }
   h.exportWanted = { id, to: from }

@@ -150,6 +150,19 @@ export function onSnapshotChunk (s: PeerState, from: string, m: { id: string, at
   if (f.last === undefined || f.next <= f.last) ask(s, f, false)
 }
 
+/**
+ * The voter asked declined to export (healing, behind, busy exporting): the
+ * next voter is asked after SNAPSHOT_RETRY_MS, not after the wait for a first
+ * chunk (up to 24 s). Not at once: with every voter declining, the asks
+ * would go round as fast as the network carries them.
+ */
+export function onSnapshotDeclined (s: PeerState, from: string, id: string): void {
+  const f = s.history.fetch
+  if (f === undefined || f.id !== id || f.source !== from || f.next > 0 || f.vote !== undefined || f.ready) return
+  count(s, 'snapshot-declined-heard')
+  f.askedAt = Math.min(f.askedAt, s.now + C.SNAPSHOT_RETRY_MS - retryAfter(s, f))
+}
+
 /** The store staged the next chunk of the fetch `id`: once every chunk is, the snapshot is checked and put to the vote. */
 export function onSnapshotStaged (s: PeerState, id: string, digest: StagedDigest): void {
   const f = s.history.fetch

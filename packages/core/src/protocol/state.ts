@@ -74,11 +74,7 @@ export interface Proposal {
   value?: EpochChange
 }
 
-/**
- * One epoch: its voters, sequences and watermark, and (while it is the
- * current one) what this peer coordinates and agrees in it. Old epochs stay
- * until evaluated through their cut.
- */
+/** One epoch: its voters, sequences and watermark, and (while current) what this peer coordinates and agrees in it. Old epochs stay until evaluated through their cut. */
 export interface EpochRecord {
   readonly epoch: number
   readonly voters: readonly string[]
@@ -100,6 +96,8 @@ export interface EpochRecord {
   readonly lastHeard: Map<string, number>
   /** Voter → when its watermark entry last moved in this epoch. */
   readonly wmMovedAt: Map<string, number>
+  /** Voters gone quiet (quiesce.ts) → since when one owes an answer to this peer's entry (Infinity: it owes none). */
+  readonly quiet: Map<string, number>
 }
 
 /** Who waits for a submission's result: a local call, or a client (or observer) that sent it. */
@@ -136,6 +134,7 @@ export interface PeerOptions {
   readonly writeRetryMs: number
   readonly gossipIntervalMs: number
   readonly idleHeartbeatMs: number
+  readonly quiesceAfterMs: number
   readonly gapRetryMs: number
   readonly callTimeoutMs: number
   readonly maxSkewMs: number
@@ -165,11 +164,7 @@ export type RevokeWaiter =
   | { readonly kind: 'local', readonly call: number, readonly deadline: number }
   | { readonly kind: 'remote', readonly to: string, readonly reqId: string }
 
-/**
- * Revocations this voter carries into its next epoch change (by key), and the
- * requests waiting for them; a non-voter's own requests, sent on to its home
- * voter (by request id).
- */
+/** Revocations this voter carries into its next epoch change (by key), and the requests waiting for them; a non-voter's own requests, sent on to its home voter (by request id). */
 export interface PendingRevocations {
   readonly targets: Map<string, Revocation>
   readonly waiters: Array<{ readonly waiter: RevokeWaiter, readonly keys: readonly string[], readonly deadline: number }>
@@ -298,7 +293,8 @@ export function newEpochRecord (epoch: number, voters: readonly string[], now: n
     changeWantedSince: undefined,
     startedAt: now,
     lastHeard: new Map(),
-    wmMovedAt: new Map()
+    wmMovedAt: new Map(),
+    quiet: new Map()
   }
 }
 

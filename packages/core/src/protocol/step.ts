@@ -7,7 +7,7 @@ import { dispatch, receive } from './dispatch.js'
 import { sendCheckpoint } from './divergence.js'
 import type { Effect, Input } from './effects.js'
 import { kickEvaluator, onRunApplied } from './evaluator.js'
-import { flush, onLeasePersisted, publish, renewLease } from './promise.js'
+import { flush, onLeasePersisted, renewLease } from './promise.js'
 import { abortRead, onValuesRead, onValuesRefused, startRead, tickReads } from './reads.js'
 import { onAcceptorPersisted, onDecisionSigned } from './reconfig/acceptor.js'
 import { onDecisionRead, reachOut } from './reconfig/epoch-news.js'
@@ -18,7 +18,8 @@ import { expireRevokeWaiters, onRevokeRequest } from './reconfig/revoke.js'
 import { askForGaps, onBatchesPersisted, onBatchesRead, startWrite } from './replica.js'
 import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
 import { errorInfo, log, send, settle } from './emit.js'
-import { isBusy, noteWork } from './schedule.js'
+import { noteWork } from './schedule.js'
+import { heartbeat } from './quiesce.js'
 import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSettled } from './horizon.js'
 import { onScrubbed, onSnapshotImported, onSnapshotStaged, pursueSnapshot } from './snapshot.js'
 import { onSnapshotExported, onSnapshotRead } from './snapshot-export.js'
@@ -131,8 +132,8 @@ interface Timeout {
 /** Every timeout, in the order each tick runs them. */
 const TIMEOUTS: readonly Timeout[] = [
   { name: 'retransmit unacked writes', of: 'voter', run: retransmit },
-  { name: 'renew the clock lease', of: 'voter', run: renewLease },
-  { name: 'gossip the watermark (the heartbeat when idle)', of: 'voter', run: s => { if (s.now - s.lastGossip >= (isBusy(s) ? s.options.gossipIntervalMs : s.options.idleHeartbeatMs)) publish(s) } },
+  { name: 'renew the clock lease', of: 'voter', run: s => { if (!s.detector.quiet) renewLease(s) } },
+  { name: 'gossip the watermark (the heartbeat when idle, nothing when quiet)', of: 'voter', run: heartbeat },
   { name: 'forget silent observers and candidates', of: 'voter', run: expireObservers },
   { name: 'failure detector', of: 'voter', run: s => { if (s.phase !== 'failed') detectFailures(s, s.now) } },
   { name: 'hello to the voters', of: 'observer', run: sendHello },

@@ -11,11 +11,11 @@ export type Counter =
   | 'write-from-non-voter' | 'write-not-own-refused' | 'write-sealed' | 'gap-from-non-voter'
   | 'wm-not-own-refused' | 'clock-skew-refused' | 'digest-mismatch' | 'fwd-refused' | 'res-refused'
   | 'batches-received' | 'thunks-received' | 'projection-refused' | 'span-refused'
-  | 'own-stall' | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
+  | 'own-stall' | 'quiesced' | 'woke' | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
   | 'rc-decided' | 'rc-decided-replay' | 'rc-decided-refused' | 'rc-decided-relayed' | 'rc-decided-forged' | 'rc-sign-failed' | 'rc-reach-out' | 'rc-installed' | 'rc-resubmitted'
   | 'revoke-requested' | 'revoke-refused' | 'revoked' | 'revoked-refused'
   | 'gc-steps' | 'gc-steps-partial' | 'gc-batches-removed' | 'gc-versions-removed' | 'gc-records-removed'
-  | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshot-chunks' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-declined' | 'snapshot-mismatch' | 'snapshot-outvoted' | 'snapshot-evicted' | 'snapshot-unvouched' | 'heal-started' | 'healed' | 'store-damaged'
+  | 'snapshots-served' | 'snapshot-chunks-served' | 'snapshot-chunks' | 'snapshots-installed' | 'snapshot-refused' | 'snapshot-retry' | 'snapshot-declined' | 'snapshot-declined-heard' | 'snapshot-mismatch' | 'snapshot-outvoted' | 'snapshot-evicted' | 'snapshot-unvouched' | 'heal-started' | 'healed' | 'store-damaged'
   | 'batch-damaged' | 'state-damaged' | 'prepare-damaged' | 'scrubs'
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error'

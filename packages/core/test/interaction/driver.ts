@@ -80,6 +80,11 @@ export class ScriptGroup {
     }
   }
 
+  /** How many messages are on the wire, sent and not yet delivered. */
+  count (): number {
+    return this.wire.length
+  }
+
   /** Drops the matching messages on the wire. */
   drop (filter: { from?: string, to?: string }): number {
     const before = this.wire.length
@@ -274,6 +279,7 @@ export class ScriptGroup {
       case 'rc-fetch': return `rc-fetch e${m.epoch}`
       case 'dur': return `dur ${this.ts(m.durable)} gc ${this.ts(m.gc)}`
       case 'snap-req': return `snap-req ${m.id} chunk ${m.chunk}`
+      case 'snap-no': return `snap-no ${m.id} (${m.why})`
       case 'snap-chunk': return `snap-chunk ${m.id} ${m.chunk}: ${m.entries.length + m.txns.length} items at ${this.ts(m.at)}${m.last ? ` last, digest ${m.digest as string}` : ''}`
       case 'st-req': return `st-req ${m.count}`
       case 'st-rep': return `st-rep ${m.count}${m.state === undefined ? ' none' : ` ${m.state.join('.')}`}`

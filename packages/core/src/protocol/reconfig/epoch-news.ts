@@ -26,7 +26,8 @@ export function reachOut (s: PeerState): void {
   const record = s.current
   const others = record.voters.filter(v => v !== s.id)
   const silentSince = s.now - 2 * s.options.suspectMs
-  if (others.length === 0 || others.some(v => heardAt(record, v) > silentSince)) return
+  // A quiet voter's silence is excused (quiesce.ts).
+  if (others.length === 0 || others.some(v => heardAt(record, v) > silentSince || record.quiet.has(v))) return
   const contacts = s.options.contacts().filter(p => p !== s.id && !record.voters.includes(p))
   if (contacts.length === 0) return
   s.lastReachOut = s.now

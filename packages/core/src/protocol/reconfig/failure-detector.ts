@@ -22,7 +22,8 @@ export function movedAt (record: EpochRecord, v: string): number {
 /** A message from voter `v` of the current epoch: it is alive, and one more gap to learn its pace from. */
 export function heardFrom (s: PeerState, v: string): void {
   const last = s.current.lastHeard.get(v)
-  if (last !== undefined) noteGap(s.detector, v, s.now - last)
+  // Not a gap of a quiet voter's: its silence was excused (quiesce.ts), and would teach the detector patience.
+  if (last !== undefined && !s.current.quiet.has(v)) noteGap(s.detector, v, s.now - last)
   s.current.lastHeard.set(v, s.now)
 }
 
@@ -54,6 +55,8 @@ export function discountStall (s: PeerState): void {
     if (v === s.id) continue
     record.lastHeard.set(v, Math.min(s.now, heardAt(record, v) + late))
     record.wmMovedAt.set(v, Math.min(s.now, movedAt(record, v) + late))
+    const owes = record.quiet.get(v)
+    if (owes !== undefined && owes !== Infinity) record.quiet.set(v, Math.min(s.now, owes + late))
   }
 }
 
@@ -63,6 +66,9 @@ export function discountStall (s: PeerState): void {
  */
 export function suspects (s: PeerState, v: string, now: number): boolean {
   if (v === s.id) return false
+  // A quiet voter is suspected only once it owes an answer to this peer's entry for too long (quiesce.ts).
+  const owes = s.current.quiet.get(v)
+  if (owes !== undefined) return now - owes > silenceAllowed(s, v)
   if (now - heardAt(s.current, v) > silenceAllowed(s, v)) return true
   // Entries freeze while the epoch is being cut, so a stuck entry only counts outside that.
   if (isSealed(s)) return false

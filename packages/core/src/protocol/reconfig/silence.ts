@@ -22,9 +22,11 @@ export interface DetectorState {
   readonly gaps: Map<string, Gaps>
   /** The earliest wake-up the host was asked for since the last step (Infinity: none); a step much later than it means this peer stalled. */
   dueAt: number
+  /** Whether this voter is quiet: idle, it has stopped its heartbeat (quiesce.ts). */
+  quiet: boolean
 }
 
-export const newDetectorState = (): DetectorState => ({ gaps: new Map(), dueAt: Infinity })
+export const newDetectorState = (): DetectorState => ({ gaps: new Map(), dueAt: Infinity, quiet: false })
 
 /** Smooths one more gap between two messages from `v` into its figures. */
 export function noteGap (d: DetectorState, v: string, gap: number): void {
