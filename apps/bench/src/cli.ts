@@ -2,6 +2,7 @@ import { benchCore, benchCoreThreaded } from './core.js'
 import { benchStores } from './store.js'
 import { benchNet } from './net.js'
 import { benchPartitions, type GroupLoad } from './partitions.js'
+import { benchGroups, type GroupsRun } from './groups.js'
 import { benchBrowser, benchDemoPaint } from './browser.js'
 import { availableParallelism } from 'node:os'
 import { WORKLOADS, benchVsEtcd, type WorkloadName } from './vs-etcd.js'
@@ -229,6 +230,19 @@ async function main (): Promise<number> {
     process.stdout.write(`against 6 full replicas: cpu/txn/relay ${(r.partitioned.cpuMsPerTxnPerRelay / r.full6.cpuMsPerTxnPerRelay).toFixed(2)}x\n`)
     process.stdout.write(`partitions: cpu/txn/relay ${cpu.toFixed(2)}x, cross p50 ${crossP50.toFixed(2)}x, observer bytes ${bytes.toFixed(2)}x\n`)
     return r.full.failed + r.full6.failed + r.partitioned.failed + r.mixed.failed > 0 ? 1 : 0
+  }
+  if (workload === 'groups') {
+    const groups = option(args, 'groups', 100, 2)
+    const seconds = option(args, 'seconds', 30)
+    const settleSeconds = option(args, 'settle', 70, 0)
+    process.stdout.write(`groups: 3 relay processes each host ${groups} groups (their main one, and ${groups - 1} added over HTTP, the three relays voters of each); one transfer commits in every group, then they idle (until every group is quiet, then ${settleSeconds} s: past the 60 s retention window, history collection done); relay-0's CPU (user+sys, /proc) over ${seconds} s and its resident memory (VmRSS) against one group; with idle voters going quiet (the default) and with quiescence off (--quiesce-after-ms 0)\n`)
+    const r = await benchGroups({ groups, seconds, settleSeconds }, line => { process.stdout.write(`${line}\n`) })
+    const perGroup = (x: GroupsRun): number => (x.rssAllMiB - x.rssOneMiB) / (x.groups - 1)
+    const row = (name: string, x: GroupsRun): string => `| ${name} | ${x.committed + 1} of ${x.groups} | ${x.quiet} | ${x.cpuPctOne.toFixed(2)} | ${x.cpuPctAll.toFixed(2)} | ${x.framesOut} | ${x.rssOneMiB.toFixed(1)} | ${x.rssAllMiB.toFixed(1)} | ${perGroup(x).toFixed(2)} |\n`
+    process.stdout.write(`\n| idle voters | groups committed | quiet | CPU % of a core, 1 group | CPU %, ${groups} groups | frames sent in ${seconds} s | RSS MiB, 1 group | RSS MiB, ${groups} groups | MiB per added group |\n|---|---|---|---|---|---|---|---|---|\n`)
+    process.stdout.write(row('go quiet (default)', r.quiet) + row('heartbeat (quiescence off)', r.heartbeats))
+    process.stdout.write(`groups: ${groups} idle groups per relay: cpu ${r.quiet.cpuPctAll.toFixed(2)}% of a core (${r.heartbeats.cpuPctAll.toFixed(1)}% without quiescence), memory ${perGroup(r.quiet).toFixed(2)} MiB per group\n`)
+    return r.quiet.committed + 1 < groups || r.heartbeats.committed + 1 < groups ? 1 : 0
   }
   if (workload === 'scaling') {
     const clients = option(args, 'clients', 64)

@@ -56,9 +56,18 @@ export async function processCpuMs (pid: number | undefined): Promise<number> {
 
 /** The most resident memory a process has had (Linux /proc VmHWM), in MiB. */
 export async function peakRssMiB (pid: number | undefined): Promise<number> {
+  return statusMiB(pid, 'VmHWM')
+}
+
+/** The resident memory a process has now (Linux /proc VmRSS), in MiB. */
+export async function rssMiB (pid: number | undefined): Promise<number> {
+  return statusMiB(pid, 'VmRSS')
+}
+
+async function statusMiB (pid: number | undefined, field: 'VmHWM' | 'VmRSS'): Promise<number> {
   if (pid === undefined) return Number.NaN
   try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8'))
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(await readFile(`/proc/${pid}/status`, 'utf8'))
     return m === null ? Number.NaN : Number(m[1]) / 1024
   } catch {
     return Number.NaN

@@ -2,6 +2,7 @@
 import '@tideline/net-libp2p'
 import { parseArgs } from 'node:util'
 import { readFile, writeFile } from 'node:fs/promises'
+import { resolve } from 'node:path'
 import { MEMBER_ROLES, createGenesis, createInvite, decodeSigned, encodeSigned, inviteDigest, verifyGenesis, type MemberRole } from '@tideline/net-libp2p'
 import { loadOrCreateIdentity } from './identity.js'
 import { jsonLogger } from './log.js'
@@ -22,11 +23,17 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
   invite   --data DIR --genesis FILE [--peer ID] [--ttl-hours H] [--role reader|writer|voter|admin] [--name NAME]
                                             a voter signs an invite (bearer unless --peer; role writer unless
                                             --role: a reader only reads, a voter may be voted in, an admin invites)
-  run      --data DIR --genesis FILE [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--nemesis] [--exit-with-stdin]
+  run      --data DIR [--genesis FILE] [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--quiesce-after-ms MS] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--max-groups N] [--nemesis] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (--follow: an observer of a partitioned group that holds those partitions only)
-                                            (on SIGTERM a voter hands over to the others first)
+                                            (on SIGTERM a voter hands over to the others first); also hosts every group
+                                            added with \`group add\` (kept in DIR/groups, back after a restart)
+  group    add --http 127.0.0.1:PORT --genesis FILE [--procedures MODULE] [--invite TEXT] [--observer [--follow P,…]]
+           remove --http 127.0.0.1:PORT --group ID
+           list --http 127.0.0.1:PORT
+                                            host another group on the running relay of that port, stop hosting one
+                                            (a voter hands over first; its store stays on disk), or list them
   revoke   --http 127.0.0.1:PORT [--peer ID,…] [--invite TEXT]
                                             the relay serving that loopback port, a voter, revokes the members and
                                             the invite in its next epoch change (their calls refused, hung up on)
@@ -50,6 +57,13 @@ class UsageError extends Error {
   }
 }
 
+/** A flag's value as a positive whole number. */
+function count (v: string, flag: string): number {
+  const n = Number(v)
+  if (!Number.isSafeInteger(n) || n <= 0) throw new UsageError(`--${flag} must be a positive whole number, not ${JSON.stringify(v)}`)
+  return n
+}
+
 /** A flag's value as a positive number of milliseconds. */
 function millis (v: string, flag: string): number {
   const n = Number(v)
@@ -59,8 +73,9 @@ function millis (v: string, flag: string): number {
 
 async function main (argv: string[]): Promise<void> {
   const [command, ...rest] = argv[0] === '--' ? argv.slice(1) : argv
+  const sub = command === 'group' ? rest[0] : undefined
   const { values } = parseArgs({
-    args: rest,
+    args: command === 'group' ? rest.slice(1) : rest,
     options: {
       data: { type: 'string' },
       group: { type: 'string' },
@@ -82,6 +97,7 @@ async function main (argv: string[]): Promise<void> {
       'suspect-ms': { type: 'string' },
       'suspect-min-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
+      'quiesce-after-ms': { type: 'string' },
       'retain-ms': { type: 'string' },
       'txn-retention-ms': { type: 'string' },
       'signed-calls': { type: 'boolean' },
@@ -92,7 +108,8 @@ async function main (argv: string[]): Promise<void> {
       invite: { type: 'string' },
       dir: { type: 'string' },
       'exit-with-stdin': { type: 'boolean' },
-      'base-port': { type: 'string' }
+      'base-port': { type: 'string' },
+      'max-groups': { type: 'string' }
     },
     strict: true
   })
@@ -139,7 +156,8 @@ async function main (argv: string[]): Promise<void> {
       const logger = jsonLogger({})
       const relay = await startRelay({
         dataDir: need(values.data, 'data'),
-        genesis: await readFile(need(values.genesis, 'genesis'), 'utf8'),
+        ...(values.genesis === undefined ? {} : { genesis: await readFile(values.genesis, 'utf8') }),
+        ...(values['max-groups'] === undefined ? {} : { maxGroups: count(values['max-groups'], 'max-groups') }),
         ...(values.procedures === undefined ? {} : { procedures: values.procedures }),
         ...(values.listen === undefined ? {} : { listen: list(values.listen) }),
         ...(values.announce === undefined ? {} : { announce: list(values.announce) }),
@@ -150,6 +168,7 @@ async function main (argv: string[]): Promise<void> {
         ...(values['suspect-ms'] === undefined ? {} : { suspectMs: millis(values['suspect-ms'], 'suspect-ms') }),
         ...(values['suspect-min-ms'] === undefined ? {} : { suspectMinMs: millis(values['suspect-min-ms'], 'suspect-min-ms') }),
         ...(values['heartbeat-ms'] === undefined ? {} : { heartbeatMs: millis(values['heartbeat-ms'], 'heartbeat-ms') }),
+        ...(values['quiesce-after-ms'] === undefined ? {} : { quiesceAfterMs: values['quiesce-after-ms'] === '0' ? 0 : millis(values['quiesce-after-ms'], 'quiesce-after-ms') }),
         ...(values['retain-ms'] === undefined ? {} : { retainMs: millis(values['retain-ms'], 'retain-ms') }),
         ...(values.observer === true ? { observer: true } : {}),
         ...(values.follow === undefined ? {} : { follow: followed(values.follow, values.observer === true) }),
@@ -181,6 +200,30 @@ async function main (argv: string[]): Promise<void> {
       const body = await res.json() as { epoch?: number, error?: { name: string, message: string } }
       if (!res.ok || body.epoch === undefined) throw new Error(`revoke refused: ${body.error?.name ?? res.status} ${body.error?.message ?? ''}`)
       process.stdout.write(`revoked ${targets.map(t => `${t.kind} ${t.id}`).join(', ')} from epoch ${body.epoch}\n`)
+      return
+    }
+    case 'group': {
+      const base = `http://${need(values.http, 'http')}/groups`
+      let res: Response
+      if (sub === 'add') {
+        const body = {
+          genesis: (await readFile(need(values.genesis, 'genesis'), 'utf8')).trim(),
+          ...(values.procedures === undefined ? {} : { procedures: resolve(values.procedures) }),
+          ...(values.invite === undefined ? {} : { invite: values.invite }),
+          ...(values.observer === true ? { observer: true } : {}),
+          ...(values.follow === undefined ? {} : { follow: followed(values.follow, values.observer === true) })
+        }
+        res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+      } else if (sub === 'remove') {
+        res = await fetch(`${base}/${encodeURIComponent(need(values.group, 'group'))}`, { method: 'DELETE' })
+      } else if (sub === 'list') {
+        res = await fetch(base)
+      } else {
+        throw new UsageError(`group wants add, remove or list, not ${JSON.stringify(sub ?? '')}`)
+      }
+      const text = await res.text()
+      if (!res.ok) throw new Error(`group ${sub} refused (${res.status}): ${text}`)
+      process.stdout.write(`${text}\n`)
       return
     }
     case 'dev': {

@@ -1,7 +1,9 @@
 import { timestampMs, type PeerStatus } from '@tideline/core'
 
-/** What `/metrics` is rendered from. */
+/** What `/metrics` is rendered from: one group's. */
 export interface MetricsInput {
+  /** A hosted group's id, added as the `group` label to its every sample; absent for the relay's main group. */
+  readonly group?: string
   readonly status: PeerStatus
   readonly transport: Readonly<Record<string, number>>
   readonly connections: number
@@ -17,15 +19,35 @@ const ERROR_COUNTERS = [
   'batch-refused', 'ack-refused', 'clock-skew-refused', 'submit-refused'
 ]
 
-/** Prometheus text exposition (version 0.0.4) of one relay's state. */
-export function renderMetrics (m: MetricsInput): string {
+/** Prometheus text exposition (version 0.0.4) of a relay's groups: the main one unlabelled, each hosted one with its `group` label. */
+export function renderMetrics (input: MetricsInput | readonly MetricsInput[]): string {
+  const families = new Map<string, { type: string, help: string, samples: string[] }>()
+  for (const m of Array.isArray(input) ? input as readonly MetricsInput[] : [input as MetricsInput]) {
+    groupMetrics(m, (name, type, help, samples) => {
+      let f = families.get(name)
+      if (f === undefined) {
+        f = { type, help, samples: [] }
+        families.set(name, f)
+      }
+      for (const [labels, value] of samples) f.samples.push(`${name}${withGroup(labels, m.group)} ${Number.isFinite(value) ? value : 0}`)
+    })
+  }
+  const out: string[] = []
+  for (const [name, f] of families) out.push(`# HELP ${name} ${f.help}`, `# TYPE ${name} ${f.type}`, ...f.samples)
+  return `${out.join('\n')}\n`
+}
+
+/** `{a="b"}` with `group="…"` added (a group id is [A-Za-z0-9._-]: nothing to escape). */
+function withGroup (labels: string, group: string | undefined): string {
+  if (group === undefined) return labels
+  return labels === '' ? `{group="${group}"}` : `{group="${group}",${labels.slice(1)}`
+}
+
+type Metric = (name: string, type: 'gauge' | 'counter', help: string, samples: Array<[labels: string, value: number]>) => void
+
+function groupMetrics (m: MetricsInput, metric: Metric): void {
   const s = m.status
   const all: Record<string, number> = { ...s.counters, ...m.transport }
-  const out: string[] = []
-  const metric = (name: string, type: 'gauge' | 'counter', help: string, samples: Array<[labels: string, value: number]>): void => {
-    out.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
-    for (const [labels, value] of samples) out.push(`${name}${labels} ${Number.isFinite(value) ? value : 0}`)
-  }
   const wmMs = timestampMs(s.watermark)
   metric('tideline_up', 'gauge', '1 while the replica serves, 0 once its store failed.', [['', s.failed === undefined ? 1 : 0]])
   metric('tideline_epoch', 'gauge', 'Current configuration epoch.', [['', s.epoch]])
@@ -49,6 +71,6 @@ export function renderMetrics (m: MetricsInput): string {
   metric('tideline_joins_total', 'counter', 'Observers admitted with an invite.', [['', all.joined ?? 0]])
   metric('tideline_errors_total', 'counter', 'Refused, malformed or undeliverable input, by kind.', ERROR_COUNTERS.map(k => [`{kind="${k}"}`, all[k] ?? 0]))
   metric('tideline_events_total', 'counter', 'Every protocol and transport counter, by name (retransmits, gap requests, evaluated runs, ...).', Object.keys(all).sort().map(k => [`{event="${k}"}`, all[k] ?? 0]))
+  metric('tideline_quiet', 'gauge', '1 while this voter is quiet: idle, its heartbeat stopped until work or a voter wakes it.', [['', s.quiet ? 1 : 0]])
   metric('tideline_uptime_seconds', 'gauge', 'Seconds since this relay started.', [['', Math.round((m.now - m.startedAt) / 1000)]])
-  return `${out.join('\n')}\n`
 }

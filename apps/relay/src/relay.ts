@@ -1,23 +1,24 @@
 import '@tideline/net-libp2p'
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { writeFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { createRegistry, type ProcedureMap, type ProcedureRegistry, type Revocation } from '@tideline/core'
-import { NetPeer, createNodeLibp2p, decodeSigned, type SignedGenesis } from '@tideline/net-libp2p'
-import { LevelStore } from '@tideline/store-node'
+import { createRegistry, type ProcedureMap, type ProcedureRegistry } from '@tideline/core'
+import { createNodeLibp2p, keepConnected, type NetPeer } from '@tideline/net-libp2p'
 import { nodeDecisionSigner } from './node-signer.js'
+import { GroupHost, type GroupHostInit, type GroupSpec } from './groups.js'
+import { serveHttp } from './admin.js'
 import { workloadProcedures } from '@tideline/workloads'
 import { loadOrCreateIdentity } from './identity.js'
-import { renderMetrics } from './metrics.js'
 import type { RelayLogger } from './log.js'
 import { Nemesis } from './nemesis.js'
 
 export interface RelayOptions {
-  /** Data directory: identity key and the durable store live here. */
+  /** Data directory: identity key and the durable store live here (hosted groups' under `groups/<id>/`). */
   readonly dataDir: string
-  /** The group's signed genesis (text form, as `tideline-relay genesis` writes it). */
-  readonly genesis: string
+  /** The main group's signed genesis (text form, as `tideline-relay genesis` writes it); absent: only hosted groups (saved ones, and those added over HTTP). */
+  readonly genesis?: string
+  /** Most groups this relay hosts at once, its main group included. @default 1000 */
+  readonly maxGroups?: number
   /** Module whose default export (or `procedures` export) is the group's procedure map; built-in workloads when absent. */
   readonly procedures?: string
   /** libp2p listen multiaddrs. @default ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'] */
@@ -38,6 +39,8 @@ export interface RelayOptions {
   readonly suspectMinMs?: number
   /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below suspectMinMs). @default 200 */
   readonly heartbeatMs?: number
+  /** How long a voter idles (no calls, reads or batches, no observer or candidate) before it stops its heartbeat until woken; 0: never. @default 2000 */
+  readonly quiesceAfterMs?: number
   /** How far below the voters' durable frontier history is kept (for lagging replicas; older ones take a snapshot). @default 60000 */
   readonly retainMs?: number
   /** Never ask to be a voter: a read replica that follows the group (it still votes if the group puts it in an epoch). @default false */
@@ -53,7 +56,10 @@ export interface RelayOptions {
 
 export interface RelayHandle {
   readonly id: string
+  /** The main group's peer (`genesis`); throws for a relay started without one. */
   readonly net: NetPeer
+  /** Every group this relay hosts (main first), and adding or removing them at run time (also `POST`/`DELETE /groups` on the HTTP port). */
+  readonly groups: GroupHost
   readonly addresses: readonly string[]
   /** `http://host:port` of the health and metrics endpoint, if any. */
   readonly httpUrl: string | undefined
@@ -74,183 +80,108 @@ export async function loadRegistry (spec: string | undefined): Promise<Procedure
   return createRegistry(map)
 }
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
-
-function parseHostPort (s: string): { host: string, port: number } {
-  const i = s.lastIndexOf(':')
-  const host = s.slice(0, i).replace(/^\[|\]$/g, '')
-  const port = Number(s.slice(i + 1))
-  if (i <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) throw new TypeError(`--http wants host:port, got ${JSON.stringify(s)}`)
-  if (!LOOPBACK.has(host)) throw new TypeError(`--http must be a loopback address (metrics are not for the open network), got ${host}`)
-  return { host, port }
-}
-
-/** Starts a relay: a voter (or observer) with a LevelStore, libp2p listeners and the HTTP endpoints. */
+/**
+ * Starts a relay: one libp2p node (its identity, listeners and connections)
+ * hosting its main group (`genesis`) and any other groups saved in its data
+ * directory or added at run time, each a voter (or observer) with its own
+ * LevelStore; and the HTTP endpoints.
+ */
 export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
   const identity = await loadOrCreateIdentity(o.dataDir)
   const log = o.logger
   if (identity.created) log('identity-created', { id: identity.id })
-  const signed: SignedGenesis = decodeSigned(o.genesis)
-  const registry = await loadRegistry(o.procedures)
-  const store = await LevelStore.open({ path: join(o.dataDir, 'store') })
+  const nemesis = o.nemesis === true ? new Nemesis() : undefined
   const admitted = new Set(o.admit ?? [])
   const admittedVoters = new Set(o.admitVoters ?? [])
-  const nemesis = o.nemesis === true ? new Nemesis() : undefined
-  let net: NetPeer
+  const registries = new Map<string, Promise<ProcedureRegistry>>()
+  // Browser tabs reserve a slot here to reach each other over WebRTC (relayServer).
+  const node = await createNodeLibp2p({ privateKey: identity.key, listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'], ...(o.announce === undefined ? {} : { announce: o.announce }), allowPeer: () => true, relayServer: true })
+  const signer = nodeDecisionSigner(identity.key)
+  const peerInit = (spec: GroupSpec, group: string, main: boolean): ReturnType<GroupHostInit['peerInit']> => ({
+    ...(nemesis === undefined ? {} : { clock: nemesis.clock, inbound: (from: string) => nemesis.inbound(from) }),
+    signer,
+    admit: p => admitted.has(p),
+    // Relays serve as voters: one voted out (it was down) asks to be voted back in, and a new relay asks to be added.
+    // It is voted in only if its invite grants the voter role (or the operator listed it here).
+    candidate: spec.observer !== true && o.observer !== true,
+    admitVoter: p => admittedVoters.has(p),
+    ...(o.suspectMs === undefined ? {} : { suspectMs: o.suspectMs }),
+    ...(o.suspectMinMs === undefined ? {} : { suspectMinMs: o.suspectMinMs }),
+    ...(o.heartbeatMs === undefined ? {} : { idleHeartbeatMs: o.heartbeatMs }),
+    ...(o.quiesceAfterMs === undefined ? {} : { quiesceAfterMs: o.quiesceAfterMs }),
+    ...(o.retainMs === undefined ? {} : { retainMs: o.retainMs }),
+    // A hosted group's lines name it; the main group's read as a one-group relay's always did.
+    logger: (event, detail) => { log(event, main ? detail : { group, ...detail }) }
+  })
+  const mainSpec: GroupSpec | undefined = o.genesis === undefined
+    ? undefined
+    : { genesis: o.genesis, ...(o.procedures === undefined ? {} : { procedures: o.procedures }), ...(o.invite === undefined ? {} : { invite: o.invite }), ...(o.observer === true ? { observer: true } : {}), ...(o.follow === undefined ? {} : { follow: o.follow }) }
+  const host = new GroupHost({
+    dataDir: o.dataDir,
+    key: identity.key,
+    node,
+    log,
+    maxGroups: o.maxGroups ?? 1_000,
+    registry: async spec => {
+      const k = spec ?? BUILTIN_PROCEDURES
+      let r = registries.get(k)
+      if (r === undefined) {
+        r = loadRegistry(spec)
+        registries.set(k, r)
+        r.catch(() => { registries.delete(k) })
+      }
+      return r
+    },
+    peerInit
+  })
+  // The relay keeps its configured peers connected (once, for every group).
+  const stopDialling = keepConnected(node, o.peers ?? [], identity.id)
   try {
-    net = await NetPeer.start({
-      ...(nemesis === undefined ? {} : { clock: nemesis.clock, inbound: (from: string) => nemesis.inbound(from) }),
-      privateKey: identity.key,
-      signer: nodeDecisionSigner(identity.key),
-      genesis: signed,
-      registry,
-      store,
-      // Browser tabs reserve a slot here to reach each other over WebRTC (relayServer).
-      createNode: privateKey => createNodeLibp2p({ privateKey, listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'], ...(o.announce === undefined ? {} : { announce: o.announce }), allowPeer: () => true, relayServer: true }),
-      peers: o.peers ?? [],
-      admit: p => admitted.has(p),
-      ...(o.invite === undefined ? {} : { invite: decodeSigned(o.invite) }),
-      // Relays serve as voters: one voted out (it was down) asks to be voted back in, and a new relay asks to be added.
-      // It is voted in only if its invite grants the voter role (or the operator listed it here).
-      candidate: o.observer !== true,
-      ...(o.follow === undefined ? {} : { partitions: o.follow }),
-      admitVoter: p => admittedVoters.has(p),
-      ...(o.suspectMs === undefined ? {} : { suspectMs: o.suspectMs }),
-      ...(o.suspectMinMs === undefined ? {} : { suspectMinMs: o.suspectMinMs }),
-      ...(o.heartbeatMs === undefined ? {} : { idleHeartbeatMs: o.heartbeatMs }),
-      ...(o.retainMs === undefined ? {} : { retainMs: o.retainMs }),
-      logger: (event, detail) => { log(event, detail) }
-    })
+    if (mainSpec !== undefined) await host.add(mainSpec, true)
+    await host.loadSaved()
   } catch (err) {
-    await store.close()
+    stopDialling()
+    await host.stopAll()
+    await node.stop()
     throw err
   }
   const startedAt = Date.now()
-  const server = o.http === undefined ? undefined : await serveHttp(o.http, net, store, startedAt, nemesis)
+  const server = o.http === undefined ? undefined : await serveHttp(o.http, { node, host, startedAt, nemesis, log })
   const addr = server?.address()
   const httpUrl = addr === undefined || addr === null || typeof addr === 'string' ? undefined : `http://${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`
-  const addresses = net.addresses()
-  const status = net.peer.status()
-  log('listening', { id: identity.id, role: status.role, group: net.genesis.groupId, addresses, http: httpUrl, evaluated: status.evaluated })
+  const addresses = node.getMultiaddrs().map(String)
+  const main = host.list().find(g => g.main)
+  const status = main?.net.peer.status()
+  log('listening', { id: identity.id, role: status?.role, group: main?.id, groups: host.size, addresses, http: httpUrl, evaluated: status?.evaluated })
   // Where tools find a running relay (the dev group, tests).
   const info = join(o.dataDir, 'relay.json')
   await writeFile(`${info}.tmp`, JSON.stringify({ id: identity.id, pid: process.pid, addresses, http: httpUrl }, null, 2))
   await rename(`${info}.tmp`, info)
   const ref = { stopping: undefined as Promise<void> | undefined }
+  const stop = async (leaveMs: number | undefined): Promise<void> => {
+    ref.stopping ??= (async () => {
+      log('stopping', { groups: host.size, evaluated: main?.net.peer.status().evaluated })
+      stopDialling()
+      if (server !== undefined) await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() })
+      await host.stopAll(leaveMs)
+      await node.stop()
+      log('stopped', {})
+    })()
+    return ref.stopping
+  }
   const handle: RelayHandle = {
     id: identity.id,
-    net,
+    get net (): NetPeer {
+      const g = host.list().find(h => h.main)
+      if (g === undefined) throw new Error('this relay has no main group (started without a genesis)')
+      return g.net
+    },
+    groups: host,
     addresses,
     httpUrl,
-    async leaveAndStop (timeoutMs = 5_000) {
-      if (ref.stopping === undefined && net.peer.role === 'voter' && net.peer.config.voters.length > 1) {
-        const started = Date.now()
-        log('leaving', { epoch: net.peer.config.epoch, voters: net.peer.config.voters })
-        try {
-          await net.peer.leave({ timeoutMs })
-          log('left', { epoch: net.peer.config.epoch, ms: Date.now() - started })
-        } catch (err) {
-          log('leave-failed', { error: String(err) }, 'warn')
-        }
-      }
-      await handle.stop()
-    },
-    async stop () {
-      ref.stopping ??= (async () => {
-        log('stopping', { evaluated: net.peer.status().evaluated })
-        if (server !== undefined) await new Promise<void>(resolve => { server.close(() => { resolve() }); server.closeAllConnections() })
-        await net.stop()
-        await store.close()
-        log('stopped', {})
-      })()
-      return ref.stopping
-    }
+    // Every voter hands over first, so its groups go on without a stall.
+    async leaveAndStop (timeoutMs = 5_000) { await stop(timeoutMs) },
+    async stop () { await stop(undefined) }
   }
   return handle
-}
-
-/**
- * `POST /revoke` with `[{"kind": "peer" | "invite", "id": …}, …]`: this relay,
- * as a voter, revokes members and invites in one epoch change (its operator's word: the HTTP port is
- * on loopback). Answers `{"epoch": N}` once an installed epoch holds it.
- */
-function revoke (req: IncomingMessage, res: ServerResponse, net: NetPeer): void {
-  const reply = (code: number, body: unknown): void => { res.writeHead(code, { 'content-type': 'application/json' }).end(JSON.stringify(body)) }
-  let text = ''
-  req.setEncoding('utf8')
-  req.on('data', (chunk: string) => { text += chunk; if (text.length > 4096) req.destroy() })
-  req.on('end', () => {
-    let targets: Revocation[]
-    try {
-      const body = JSON.parse(text) as unknown
-      if (!Array.isArray(body)) throw new Error('the body must be a list of {"kind": "peer" | "invite", "id": "…"}')
-      targets = body as Revocation[]
-    } catch (err) {
-      reply(400, { error: { name: 'InvalidArgumentError', message: (err as Error).message } })
-      return
-    }
-    // Peer.revoke checks each target (InvalidArgumentError).
-    net.peer.revoke(targets).then(epoch => { reply(200, { epoch }) }, (err: unknown) => {
-      const e = err as Error
-      reply(e.name === 'InvalidArgumentError' ? 400 : e.name === 'PermissionDeniedError' ? 403 : 503, { error: { name: e.name, message: e.message } })
-    })
-  })
-}
-
-async function serveHttp (spec: string, net: NetPeer, store: LevelStore, startedAt: number, nemesis: Nemesis | undefined): Promise<Server> {
-  const { host, port } = parseHostPort(spec)
-  const server = createServer((req, res) => {
-    const status = net.peer.status()
-    if (req.method === 'POST' && req.url === '/revoke') {
-      // JSON only: a web page cannot send that across origins without a preflight this server never answers.
-      if (!/^application\/json\b/.test(req.headers['content-type'] ?? '')) res.writeHead(415, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { name: 'InvalidArgumentError', message: 'POST /revoke takes application/json' } }))
-      else revoke(req, res, net)
-    } else if (req.method === 'POST' && req.url === '/nemesis' && nemesis !== undefined && /^application\/json\b/.test(req.headers['content-type'] ?? '')) {
-      nemesis.serve(req, res)
-    } else if (req.method !== 'GET') {
-      res.writeHead(405).end()
-    } else if (req.url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
-      res.end(renderMetrics({ status, transport: net.transport.counters, connections: net.node.getConnections().length, now: Date.now(), startedAt }))
-    } else if (req.url === '/store') {
-      // Record counts by kind: a scan of every key, for benchmarks and operators (not for frequent scraping).
-      store.stats().then(stats => {
-        res.writeHead(200, { 'content-type': 'application/json' })
-        res.end(JSON.stringify(stats))
-      }, (err: unknown) => {
-        res.writeHead(503, { 'content-type': 'application/json' })
-        res.end(JSON.stringify({ error: (err as Error).message }))
-      })
-    } else if (req.url === '/healthz') {
-      const ok = status.failed === undefined && net.node.status === 'started'
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({
-        ok,
-        id: status.id,
-        role: status.role,
-        epoch: status.epoch,
-        watermark: status.watermark,
-        frontier: status.frontier,
-        lastEvaluated: status.lastEvaluated,
-        evaluated: status.evaluated,
-        digest: status.digest,
-        unevaluated: status.unevaluated,
-        inflight: status.inflight,
-        voters: status.voters,
-        sealed: status.sealed,
-        healing: status.healing,
-        sync: status.sync.phase,
-        revoked: net.peer.config.revoked?.length ?? 0,
-        peers: net.node.getConnections().length,
-        ...(status.failed === undefined ? {} : { failed: status.failed })
-      }))
-    } else {
-      res.writeHead(404).end()
-    }
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(port, host, () => { resolve() })
-  })
-  return server
 }

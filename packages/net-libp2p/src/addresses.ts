@@ -1,4 +1,5 @@
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { TidelineLibp2p } from './node.js'
 
 /**
  * The peer an address reaches: its last `/p2p/` component, and for a circuit
@@ -14,4 +15,27 @@ export function peerIdOf (address: string | Multiaddr): string | undefined {
     else if (c.name === 'p2p') id = c.value
   }
   return id
+}
+
+/** How often missing connections to the configured peers are redialled. */
+export const RECONNECT_MS = 1_000
+
+/**
+ * Keeps `node` connected to `peers` (multiaddrs ending in /p2p/<id>): dials
+ * each one not connected now, at once and every RECONNECT_MS (a failure is
+ * retried on the next round). Returns what stops it.
+ */
+export function keepConnected (node: TidelineLibp2p, peers: readonly string[], self: string): () => void {
+  const targets = peers.map(a => ({ ma: multiaddr(a), id: peerIdOf(a) })).filter(t => t.id !== undefined && t.id !== self)
+  if (targets.length === 0) return () => {}
+  const round = (): void => {
+    if (node.status !== 'started') return
+    for (const { ma, id } of targets) {
+      if (node.getConnections().some(c => c.remotePeer.toString() === id)) continue
+      node.dial(ma, { signal: AbortSignal.timeout(RECONNECT_MS * 2) }).catch(() => {})
+    }
+  }
+  const timer = setInterval(round, RECONNECT_MS)
+  round()
+  return () => { clearInterval(timer) }
 }

@@ -16,7 +16,7 @@ import type { TidelineLibp2p } from './node.js'
 // The browser entry point (`@tideline/net-libp2p/browser`): the browser libp2p
 // config and the browser-safe parts of the package (no TCP, no Node APIs).
 export { MAX_FRAME_BYTES, decodeFrame, encodeMessages } from './codec.js'
-export { MESSAGE_PROTOCOL, MAX_BUNDLE, MessageTransport, watermarkTopic } from './transport.js'
+export { messageProtocol, MAX_BUNDLE, MessageTransport, watermarkTopic } from './transport.js'
 export type { TransportInit } from './transport.js'
 export * from './peer.js'
 

@@ -3,18 +3,21 @@ import { lpStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
 import { InvalidCredentialError, NotMemberError, errorFromInfo, type Logger } from '@tideline/core'
-import { inviteDigest, inviteRole, verifyGenesis, verifyInvite, type Genesis, type MemberRole, type SignedGenesis, type SignedInvite } from './membership.js'
+import { inviteDigest, inviteGroup, inviteRole, verifyGenesis, verifyInvite, type Genesis, type MemberRole, type SignedGenesis, type SignedInvite } from './membership.js'
 import type { TidelineLibp2p } from './node.js'
 
 /**
- * The join handshake, on its own protocol id so it is the one thing a peer
- * that is not (yet) a member may speak. The joiner sends one frame
+ * The join handshake, on a protocol id of its own per group (one libp2p node
+ * may host many groups) so it is the one thing a peer that is not (yet) a
+ * member may speak. The joiner sends one frame
  * `{ invite?: { body, sig } }`; the voter answers `{ ok: true, genesis }`
  * (the signed genesis, so the joiner learns the voters and checks the
  * creator) or `{ ok: false, error: { name, message } }`. A member (voter or
  * already admitted) needs no invite.
  */
-export const JOIN_PROTOCOL = '/tideline/join/1.0.0'
+export function joinProtocol (groupId: string): string {
+  return `/tideline/${groupId}/join/2.0.0`
+}
 const MAX_JOIN_FRAME = 64 * 1024
 const JOIN_TIMEOUT_MS = 5_000
 const DECODE = { strict: true, allowIndefinite: false, allowUndefined: false, allowBigInt: false, rejectDuplicateMapKeys: true, useMaps: false } as const
@@ -34,9 +37,11 @@ export interface JoinServerInit {
   readonly logger?: Logger
 }
 
-/** Serves the join handshake on a voter. */
-export async function serveJoin (init: JoinServerInit): Promise<void> {
-  await init.node.handle(JOIN_PROTOCOL, (stream, connection) => { void answerJoin(init, stream, connection) }, { maxInboundStreams: 2 })
+/** Serves the join handshake of the group on a member; returns what stops serving it (a group removed from a shared node). */
+export async function serveJoin (init: JoinServerInit): Promise<() => Promise<void>> {
+  const protocol = joinProtocol(init.genesis.groupId)
+  await init.node.handle(protocol, (stream, connection) => { void answerJoin(init, stream, connection) }, { maxInboundStreams: 2 })
+  return async () => { await init.node.unhandle(protocol) }
 }
 
 async function answerJoin (init: JoinServerInit, stream: Stream, connection: Connection): Promise<void> {
@@ -85,13 +90,16 @@ async function answerJoin (init: JoinServerInit, stream: Stream, connection: Con
  * Joins through the voter `voter` (already dialled or dialable by id):
  * presents `invite` if given and returns the group's genesis, checked
  * against `creator` when given. Refusals throw NotMemberError or
- * InvalidCredentialError. `anyMember`: the peer answering need not be a
+ * InvalidCredentialError. `group`: the group to join (its join protocol;
+ * @default the invite's). `anyMember`: the peer answering need not be a
  * voter this peer knows of (a peer presenting its invite to every member it
  * meets; the genesis is still checked).
  */
-export async function requestJoin (node: TidelineLibp2p, voter: string, options: { invite?: SignedInvite, creator?: string, signal?: AbortSignal, anyMember?: boolean } = {}): Promise<{ signedGenesis: SignedGenesis, genesis: Genesis }> {
+export async function requestJoin (node: TidelineLibp2p, voter: string, options: { group?: string, invite?: SignedInvite, creator?: string, signal?: AbortSignal, anyMember?: boolean } = {}): Promise<{ signedGenesis: SignedGenesis, genesis: Genesis }> {
   const signal = options.signal ?? AbortSignal.timeout(JOIN_TIMEOUT_MS)
-  const stream = await node.dialProtocol(peerIdFromString(voter), JOIN_PROTOCOL, { signal })
+  const group = options.group ?? (options.invite === undefined ? undefined : inviteGroup(options.invite))
+  if (group === undefined) throw new TypeError('requestJoin needs the group id (`group`), or an invite that names it')
+  const stream = await node.dialProtocol(peerIdFromString(voter), joinProtocol(group), { signal })
   const lp = lpStream(stream, { maxDataLength: MAX_JOIN_FRAME })
   try {
     await lp.write(encode(options.invite === undefined ? {} : { invite: { body: options.invite.body, sig: options.invite.sig } }), { signal })
@@ -102,6 +110,7 @@ export async function requestJoin (node: TidelineLibp2p, voter: string, options:
     }
     if (typeof rep.genesis !== 'object' || rep.genesis === null) throw new InvalidCredentialError('join reply has no genesis')
     const genesis = await verifyGenesis(rep.genesis, options.creator)
+    if (genesis.groupId !== group) throw new InvalidCredentialError(`${voter} answered for group ${genesis.groupId}, not ${group}`)
     // A genesis voter answers for its group; with `anyMember`, so may any member (the genesis is checked all the same).
     if (options.anyMember !== true && !genesis.voters.includes(voter)) throw new InvalidCredentialError(`${voter} answered for a group it is not a voter of`)
     return { signedGenesis: rep.genesis, genesis }

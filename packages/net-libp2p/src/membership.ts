@@ -217,6 +217,13 @@ export async function verifyInvite (signed: SignedInvite, genesis: Genesis, dige
   return inv as unknown as Invite
 }
 
+/** The group an invite is for, as it claims (unchecked: verifyInvite checks it against the group's genesis). */
+export function inviteGroup (signed: SignedInvite): string {
+  const claims = inviteClaims(decodeBody(signed.body, 'invite'))
+  if (typeof claims === 'string') throw new InvalidCredentialError(`invite: ${claims}`)
+  return claims.groupId
+}
+
 /** Text forms for files, flags and URLs: base64url of CBOR `{ body, sig }`. */
 export function encodeSigned (s: SignedGenesis | SignedInvite): string {
   let bin = ''

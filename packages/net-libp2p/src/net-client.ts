@@ -23,6 +23,8 @@ export interface NetClientInit {
   readonly invite?: SignedInvite
   /** The group creator's peer id: the genesis the voters send back must be signed by it. */
   readonly creator?: string
+  /** The group to join (a relay may host many). @default the invite's */
+  readonly group?: string
   /** How long one attempt waits for its voter before trying the next one. @default 2000 */
   readonly attemptTimeoutMs?: number
   /** Whole-call bound. @default 10000 */
@@ -94,13 +96,14 @@ export class NetClient {
     if (init.home !== undefined && !(Number.isInteger(init.home) && init.home >= 0 && init.home < init.voters.length)) {
       throw new RangeError(`home must index voters (0..${init.voters.length - 1}), got ${init.home}`)
     }
+    if (init.group === undefined && init.invite === undefined) throw new TypeError('NetClient needs `invite`, or `group` (the group to join) when its voters admit it otherwise')
     const voterIds = init.voters.map(a => peerIdOf(a) ?? '')
     const allowed = new Set(voterIds)
     const node = await createNodeLibp2p({ privateKey: init.privateKey, listen: [], allowPeer: p => allowed.has(p) })
     const ref: { client?: NetClient } = {}
     // Given the creator, the genesis any member answers with is checked against it: a relay voted in after genesis
     // (or one that reads only) is as good a door as a genesis voter.
-    const joinOptions = { ...(init.invite === undefined ? {} : { invite: init.invite }), ...(init.creator === undefined ? {} : { creator: init.creator, anyMember: true }) }
+    const joinOptions = { ...(init.group === undefined ? {} : { group: init.group }), ...(init.invite === undefined ? {} : { invite: init.invite }), ...(init.creator === undefined ? {} : { creator: init.creator, anyMember: true }) }
     // Each voter gets a few tries (a relay that just started may be slow to answer); a refusal is final.
     const joins = await Promise.allSettled(init.voters.map(async (a, i) => {
       for (let attempt = 1; ; attempt++) {

@@ -1,8 +1,7 @@
-import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { Peer, ProcedureHashMismatchError, type DecisionSigner, type Logger, type ProcedureRegistry, type RunApplier, type Store } from '@tideline/core'
-import { peerIdOf } from './addresses.js'
+import { keepConnected } from './addresses.js'
 import type { TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
 import { inviteReader } from './invite-reader.js'
@@ -26,7 +25,13 @@ export interface NetPeerInit {
    * `createBrowserLibp2p`). Any authenticated peer may connect: until it is
    * a member it can only speak the join protocol.
    */
-  readonly createNode: (privateKey: PrivateKey) => Promise<TidelineLibp2p>
+  readonly createNode?: (privateKey: PrivateKey) => Promise<TidelineLibp2p>
+  /**
+   * Instead of `createNode`: a started libp2p node this process shares
+   * between the groups it hosts (a relay of many groups). The group speaks
+   * its own protocols on it and leaves it running when it stops.
+   */
+  readonly shared?: SharedNode
   /** Multiaddrs (ending in /p2p/<id>) of peers to stay connected to: the other voters. */
   readonly peers?: readonly string[]
   /**
@@ -41,6 +46,8 @@ export interface NetPeerInit {
   readonly joinGraceMs?: number
   /** How often an idle voter publishes its watermark entry (its heartbeat); busy, the protocol's timers run every few ms. @default 500 */
   readonly idleHeartbeatMs?: number
+  /** How long a voter idles before it goes quiet (no heartbeat until woken; see PeerInit). @default 2000 */
+  readonly quiesceAfterMs?: number
   /** While not a voter, ask the voters to be added (relays). @default false */
   readonly candidate?: boolean
   /** In a partitioned group, the partitions this peer follows while it is not a voter (see PeerInit). @default every one */
@@ -72,8 +79,17 @@ export interface NetPeerInit {
   readonly inbound?: (from: string) => 'drop' | number | undefined
 }
 
-/** How often missing connections to the configured peers are redialled. */
-const RECONNECT_MS = 1_000
+/**
+ * A libp2p node shared by the groups one process hosts. A connected peer
+ * that is a member of any of them stays connected: a group hangs up only on
+ * peers that belong to none (`member`), and the node is the host's to stop.
+ */
+export interface SharedNode {
+  readonly node: TidelineLibp2p
+  /** Whether `peerId` is a member of some group hosted on this node. */
+  readonly member: (peerId: string) => boolean
+}
+
 /** A connected peer that is not a member by then (no valid invite presented) is disconnected. */
 export const JOIN_GRACE_MS = 5_000
 
@@ -92,8 +108,9 @@ export class NetPeer {
   readonly peer: Peer
   /** Settles when the libp2p node and transport are up (rejects if they could not start). */
   readonly online: Promise<void>
-  private net: { node: TidelineLibp2p, transport: MessageTransport } | undefined
-  private readonly timers: Array<ReturnType<typeof setInterval>> = []
+  private net: { node: TidelineLibp2p, transport: MessageTransport, shared: boolean, detach: () => Promise<void> } | undefined
+  /** Stops keeping the configured peers connected. */
+  private disconnect: () => void = () => {}
   private readonly peers: readonly string[]
   private stopped = false
 
@@ -112,6 +129,11 @@ export class NetPeer {
   /** The role `peerId` holds as this peer knows it (from the genesis, the current voters, or the invite it presented); undefined for a peer it does not know as a member. */
   roleOf (peerId: string): MemberRole | undefined {
     return this.members.roleOf(peerId)
+  }
+
+  /** Whether `peerId` is a member of this group as this peer knows it (a voter, or admitted). */
+  isMember (peerId: string): boolean {
+    return this.members.isMember(peerId)
   }
 
   /** The libp2p node; throws until `online` has settled. */
@@ -188,21 +210,22 @@ export class NetPeer {
       ...(init.suspectMs === undefined ? {} : { suspectMs: init.suspectMs }),
       ...(init.suspectMinMs === undefined ? {} : { suspectMinMs: init.suspectMinMs }),
       ...(init.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: init.idleHeartbeatMs }),
+      ...(init.quiesceAfterMs === undefined ? {} : { quiesceAfterMs: init.quiesceAfterMs }),
       ...(init.retainMs === undefined ? {} : { retainMs: init.retainMs })
     })
     ref.peer = peer
     const net = new NetPeer(id, genesis, peer, members, init.peers ?? [], async self => {
       const up = await connectNetwork(init, id, genesis, peer, members)
       if (self.stopped) {
+        await up.detach()
         await up.transport.stop()
-        await up.node.stop()
+        if (!up.shared) await up.node.stop()
         return
       }
       ref.transport = up.transport
       ref.contacts = up.contacts
       self.net = up
-      self.timers.push(setInterval(() => { self.connect() }, RECONNECT_MS))
-      self.connect()
+      self.disconnect = keepConnected(up.node, self.peers, self.id)
     })
     return net
   }
@@ -212,38 +235,36 @@ export class NetPeer {
     return this.node.getMultiaddrs().map(String)
   }
 
-  /** Dials every configured peer not connected now; failures are retried on the next round. */
-  private connect (): void {
-    const node = this.net?.node
-    if (this.stopped || node === undefined) return
-    for (const a of this.peers) {
-      const ma = multiaddr(a)
-      const id = peerIdOf(ma)
-      if (id === undefined || id === this.id) continue
-      if (node.getConnections().some(c => c.remotePeer.toString() === id)) continue
-      node.dial(ma, { signal: AbortSignal.timeout(RECONNECT_MS * 2) }).catch(() => {})
-    }
-  }
-
   async stop (): Promise<void> {
     if (this.stopped) return
     this.stopped = true
-    for (const t of this.timers) clearInterval(t)
+    this.disconnect()
     await this.peer.close()
     await this.online.catch(() => {})
     if (this.net !== undefined) {
+      await this.net.detach()
       await this.net.transport.stop()
-      await this.net.node.stop()
+      if (!this.net.shared) await this.net.node.stop()
     }
   }
 }
 
 /** Starts libp2p, the transport, the join service (voters) or joining (observers), and the non-member grace. */
-async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, peer: Peer, members: Members): Promise<{ node: TidelineLibp2p, transport: MessageTransport, contacts: () => string[] }> {
+async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, peer: Peer, members: Members): Promise<{ node: TidelineLibp2p, transport: MessageTransport, contacts: () => string[], shared: boolean, detach: () => Promise<void> }> {
   const voters = new Set(genesis.voters)
   // Voters added by an epoch change are members too (they joined before being voted in).
   const isMember = (p: string): boolean => members.isMember(p)
-  const node = await init.createNode(init.privateKey)
+  // On a shared node, a peer that belongs to another group hosted there keeps its connection.
+  const keep = (p: string): boolean => isMember(p) || (init.shared?.member(p) ?? false)
+  if (init.shared === undefined && init.createNode === undefined) throw new TypeError('NetPeer needs `createNode` or `shared`')
+  const node = init.shared?.node ?? await (init.createNode as (k: PrivateKey) => Promise<TidelineLibp2p>)(init.privateKey)
+  // What this group added to the node, removed when it stops (a shared node runs on).
+  const events = node as unknown as { addEventListener(type: string, fn: (e: Event) => void): void, removeEventListener(type: string, fn: (e: Event) => void): void }
+  const listeners: Array<[string, (e: Event) => void]> = []
+  const listen = <E extends Event>(type: string, fn: (e: E) => void): void => {
+    listeners.push([type, fn as (e: Event) => void])
+    events.addEventListener(type, fn as (e: Event) => void)
+  }
   const transport = new MessageTransport({
     node,
     groupId: genesis.groupId,
@@ -256,7 +277,7 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
   await transport.start()
   const count = (name: string): void => { transport.count(name) }
   // Every member serves the join handshake: a relay voted in after genesis admits invited peers too.
-  await serveJoin({
+  const unserveJoin = await serveJoin({
     node,
     signedGenesis: init.genesis,
     genesis,
@@ -269,19 +290,20 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
     ...(init.logger === undefined ? {} : { logger: init.logger })
   })
   const grace = (remote: string): void => {
-    if (isMember(remote)) return
+    if (keep(remote)) return
     const t = setTimeout(() => {
-      if (isMember(remote) || node.status !== 'started') return
+      if (keep(remote) || node.status !== 'started') return
       count('hung-up-non-member')
       node.hangUp(peerIdFromString(remote)).catch(() => {})
     }, init.joinGraceMs ?? JOIN_GRACE_MS)
     ;(t as { unref?: () => void }).unref?.()
   }
-  node.addEventListener('connection:open', e => { grace(e.detail.remotePeer.toString()) })
+  listen<CustomEvent<{ remotePeer: { toString(): string } }>>('connection:open', e => { grace(e.detail.remotePeer.toString()) })
   // A member the group revoked (or whose invite it revoked) is hung up on once this peer installs the epoch that says so.
   peer.onEpoch(() => {
     for (const p of new Set(node.getConnections().map(c => c.remotePeer.toString()))) {
-      if (!members.cutOff(p)) continue
+      // Cut off here; on a shared node, kept while another group hosted there has it as a member.
+      if (!members.cutOff(p) || (init.shared?.member(p) ?? false)) continue
       count('hung-up-revoked')
       init.logger?.('hung-up-revoked', { peer: p })
       node.hangUp(peerIdFromString(p)).catch(() => {})
@@ -292,10 +314,10 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
     // reconnect): the voters it knows, and any other, which may be a voter of an epoch it has not
     // heard of yet (one that joined while this peer was away, or is voted in later).
     const join = (p: string): void => {
-      requestJoin(node, p, init.invite === undefined ? { creator: genesis.creator, anyMember: true } : { invite: init.invite, creator: genesis.creator, anyMember: true })
+      requestJoin(node, p, { group: genesis.groupId, creator: genesis.creator, anyMember: true, ...(init.invite === undefined ? {} : { invite: init.invite }) })
         .then(() => { count('joined-voter') }, (err: unknown) => { count('join-failed'); init.logger?.('join-failed', { voter: p, error: (err as Error).message }) })
     }
-    node.addEventListener('peer:connect', e => { join(e.detail.toString()) })
+    listen<CustomEvent<{ toString(): string }>>('peer:connect', e => { join(e.detail.toString()) })
     const connected = (): Set<string> => new Set(node.getConnections().map(c => c.remotePeer.toString()))
     // An epoch that adds a voter presents the invite to it again (a retry, if the first presentation failed).
     peer.onEpoch(e => { for (const p of connected()) if (!voters.has(p) && e.voters.includes(p)) join(p) })
@@ -305,7 +327,11 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
   // The peers this peer is connected to: who it asks how the group went on when its epoch's voters are all silent
   // (a member that joined after this peer's epoch is not known as one yet; its answer carries its own proof).
   const contacts = (): string[] => [...new Set(node.getConnections().map(c => c.remotePeer.toString()))]
-  return { node, transport, contacts }
+  const detach = async (): Promise<void> => {
+    for (const [type, fn] of listeners) events.removeEventListener(type, fn)
+    await unserveJoin()
+  }
+  return { node, transport, contacts, shared: init.shared !== undefined, detach }
 }
 
 /** Delivery through an injected link fault: each message from `from` is dropped, delayed (in order), or passed on. */

@@ -7,8 +7,14 @@ import { MAX_FRAME_BYTES, decodeFrame, encodeMessages } from './codec.js'
 import type { TidelineLibp2p } from './node.js'
 import { queueTask } from './queue-task.js'
 
-/** Direct messages: one long-lived stream per ordered pair of peers, each frame a bundle of messages. */
-export const MESSAGE_PROTOCOL = '/tideline/msg/8.0.0'
+/**
+ * Direct messages of one group: one long-lived stream per ordered pair of
+ * peers, each frame a bundle of messages. A protocol id per group, so one
+ * libp2p node can host many groups (a relay of many teams or documents).
+ */
+export function messageProtocol (groupId: string): string {
+  return `/tideline/${groupId}/msg/9.0.0`
+}
 
 /** Watermark gossip for one group (gossipsub, signed by the author). */
 export function watermarkTopic (groupId: string): string {
@@ -78,6 +84,7 @@ export class MessageTransport {
   private readonly node: TidelineLibp2p
   private readonly init: TransportInit
   private readonly topic: string
+  private readonly protocol: string
   private readonly links = new Map<string, Link>()
   private readonly outgoing = new Map<string, Message[]>()
   private readonly junk = new Map<string, number>()
@@ -91,10 +98,11 @@ export class MessageTransport {
     this.init = init
     this.node = init.node
     this.topic = watermarkTopic(init.groupId)
+    this.protocol = messageProtocol(init.groupId)
   }
 
   async start (): Promise<void> {
-    await this.node.handle(MESSAGE_PROTOCOL, (stream, connection) => { this.accept(stream, connection) }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
+    await this.node.handle(this.protocol, (stream, connection) => { this.accept(stream, connection) }, { maxInboundStreams: 4, maxOutboundStreams: 4 })
     // Gossip authored by a non-member is neither delivered nor forwarded (and costs its relayer score).
     this.node.services.pubsub.topicValidators.set(this.topic, (_relayer, m) => {
       if (m.type === 'signed' && this.init.isMember(m.from.toString())) return TopicValidatorResult.Accept
@@ -110,7 +118,7 @@ export class MessageTransport {
     this.node.services.pubsub.removeEventListener('message', this.onGossip)
     this.node.services.pubsub.topicValidators.delete(this.topic)
     if (this.init.gossip ?? true) this.node.services.pubsub.unsubscribe(this.topic)
-    await this.node.unhandle(MESSAGE_PROTOCOL)
+    await this.node.unhandle(this.protocol)
     for (const link of this.links.values()) link.stream?.abort(new Error('transport stopped'))
     for (const s of this.inbound) s.abort(new Error('transport stopped'))
     this.links.clear()
@@ -244,7 +252,7 @@ export class MessageTransport {
   }
 
   private async open (to: string, link: Link): Promise<void> {
-    const stream = await this.node.dialProtocol(peerIdFromString(to), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
+    const stream = await this.node.dialProtocol(peerIdFromString(to), this.protocol, { signal: AbortSignal.timeout(DIAL_TIMEOUT_MS) })
     link.stream = stream
     link.lp = lpStream(stream, { maxDataLength: MAX_FRAME_BYTES })
     stream.addEventListener('close', () => {

@@ -7,7 +7,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { MemoryStore, type Message, type Timestamp, type TxnResult } from '@tideline/core'
 import { simRegistry } from '@tideline/sim'
 import {
-  MESSAGE_PROTOCOL, NetClient, NetPeer, createGenesis, createInvite, createNodeLibp2p, encodeMessages, requestJoin, watermarkTopic,
+  messageProtocol, NetClient, NetPeer, createGenesis, createInvite, createNodeLibp2p, encodeMessages, requestJoin, watermarkTopic,
   type SignedGenesis
 } from '../src/index.js'
 
@@ -149,7 +149,7 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
     try {
       await stranger.dial(multiaddr(target.addresses()[0]))
       const voterId = target.id
-      await expect(requestJoin(stranger, voterId)).rejects.toMatchObject({ name: 'NotMemberError' })
+      await expect(requestJoin(stranger, voterId, { group: 'net-test' })).rejects.toMatchObject({ name: 'NotMemberError' })
       const forger = await key()
       const forgedGenesis = await createGenesis(forger.key, { groupId: 'net-test', voters: [forger.id], registryHash: simRegistry.hash })
       const forged = await createInvite(forger.key, forgedGenesis, { expiresAt: Date.now() + 60_000 })
@@ -162,7 +162,7 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
       const refusedBefore = target.transport.counters['refused-non-member'] ?? 0
       const evaluated = target.peer.status().evaluated
       try {
-        const s = await stranger.dialProtocol(multiaddr(target.addresses()[0]), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(5_000) })
+        const s = await stranger.dialProtocol(multiaddr(target.addresses()[0]), messageProtocol('net-test'), { signal: AbortSignal.timeout(5_000) })
         await lpStream(s).write(encodeMessages([{ t: 'submit', req: { clientTxnId: 'x', procedure: 'transfer', hash: transferHash, args: { from: 'a0', to: 'a1', amount: 1 } }, replyTo: outsider.id }]))
       } catch {
         // refused mid-way is fine too
@@ -192,7 +192,7 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
       ]
       for (let round = 0; round < 3; round++) {
         try {
-          const stream = await member.dialProtocol(multiaddr(target.addresses()[0]), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(5_000), force: true })
+          const stream = await member.dialProtocol(multiaddr(target.addresses()[0]), messageProtocol('net-test'), { signal: AbortSignal.timeout(5_000), force: true })
           const lp = lpStream(stream)
           for (const f of frames) await lp.write(f)
         } catch {
@@ -203,7 +203,7 @@ describe('a group of three voters on libp2p (loopback TCP)', () => {
       await expect.poll(() => target.transport.counters['disconnected-for-junk'] ?? 0, { timeout: 5_000 }).toBeGreaterThanOrEqual(1)
       // valid CBOR but not a valid message: counted by the protocol as invalid, never thrown
       const invalidBefore = target.peer.status().counters.invalid ?? 0
-      const stream = await member.dialProtocol(multiaddr(target.addresses()[0]), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(5_000), force: true })
+      const stream = await member.dialProtocol(multiaddr(target.addresses()[0]), messageProtocol('net-test'), { signal: AbortSignal.timeout(5_000), force: true })
       await lpStream(stream).write(encodeMessages([{ t: 'write', batches: [{ epoch: 0, coordinator: 'x', seq: 1, thunks: [{ ts: 'nope' }] }], wm: [] } as never]))
       await expect.poll(() => (target.peer.status().counters.invalid ?? 0) - invalidBefore, { timeout: 5_000 }).toBe(1)
     } finally {

@@ -3,7 +3,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { NetClient, createNodeLibp2p, encodeMessages, requestJoin, watermarkTopic, MESSAGE_PROTOCOL, JOIN_PROTOCOL, type TidelineLibp2p } from '@tideline/net-libp2p'
+import { NetClient, createNodeLibp2p, encodeMessages, requestJoin, watermarkTopic, messageProtocol, joinProtocol, type TidelineLibp2p } from '@tideline/net-libp2p'
 import { checkHistory, formatViolation, simRegistry } from '@tideline/sim'
 import { startLocalGroup, type ProcessGroup } from '../src/local-group.js'
 import { ACCOUNTS, Recorder, finals, runWorkload, waitQuiescent } from '../src/workload.js'
@@ -84,10 +84,10 @@ describe('three relay processes', () => {
     const outsider = await createNodeLibp2p({ privateKey: key, listen: [], allowPeer: () => true })
     try {
       await outsider.dial(multiaddr(target.tcp))
-      await expect(requestJoin(outsider, target.id)).rejects.toMatchObject({ name: 'NotMemberError' })
+      await expect(requestJoin(outsider, target.id, { group: 'process-test' })).rejects.toMatchObject({ name: 'NotMemberError' })
       const transfer = simRegistry.procedures.get('transfer')?.hash ?? ''
       try {
-        const s = await outsider.dialProtocol(multiaddr(target.tcp), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(3_000) })
+        const s = await outsider.dialProtocol(multiaddr(target.tcp), messageProtocol('process-test'), { signal: AbortSignal.timeout(3_000) })
         await lpStream(s).write(encodeMessages([{ t: 'submit', req: { clientTxnId: 'intruder', procedure: 'transfer', hash: transfer, args: { from: 'a0', to: 'a1', amount: 50 } }, replyTo: peerIdFromPrivateKey(key).toString() }]))
       } catch {
         // refused mid-way is as good
@@ -127,10 +127,10 @@ describe('three relay processes', () => {
         if (member) await requestJoin(node, target.id, { invite: group.invite })
         // Every protocol the relay announces (identify ran on connect), plus ours by name.
         const relayId = peerIdFromString(target.id)
-        await expect.poll(async () => (await node.peerStore.get(relayId).catch(() => undefined))?.protocols ?? [], { timeout: 10_000 }).toContain(MESSAGE_PROTOCOL)
+        await expect.poll(async () => (await node.peerStore.get(relayId).catch(() => undefined))?.protocols ?? [], { timeout: 10_000 }).toContain(messageProtocol('process-test'))
         const announced = (await node.peerStore.get(relayId)).protocols
-        const protocols = [...new Set([...announced, MESSAGE_PROTOCOL, JOIN_PROTOCOL])]
-        expect(protocols).toEqual(expect.arrayContaining([MESSAGE_PROTOCOL, JOIN_PROTOCOL, '/ipfs/id/1.0.0']))
+        const protocols = [...new Set([...announced, messageProtocol('process-test'), joinProtocol('process-test')])]
+        expect(protocols).toEqual(expect.arrayContaining([messageProtocol('process-test'), joinProtocol('process-test'), '/ipfs/id/1.0.0']))
         expect(protocols.some(p => p.startsWith('/meshsub/'))).toBe(true)
         for (const protocol of protocols) {
           for (const frame of [
@@ -166,7 +166,7 @@ describe('three relay processes', () => {
       await requestJoin(node, target.id, { invite: group.invite })
       const junk = async (): Promise<number> => (await target.metrics()).get('tideline_errors_total{kind="junk"}') ?? 0
       const before = await junk()
-      const s = await node.dialProtocol(multiaddr(target.tcp), MESSAGE_PROTOCOL, { signal: AbortSignal.timeout(2_000) })
+      const s = await node.dialProtocol(multiaddr(target.tcp), messageProtocol('process-test'), { signal: AbortSignal.timeout(2_000) })
       // Longer than any length prefix of an allowed frame; nothing ends it, so only the length-of-length bound can.
       s.send(new Uint8Array(16).fill(0x80))
       await expect.poll(junk, { timeout: 5_000 }).toBeGreaterThan(before)

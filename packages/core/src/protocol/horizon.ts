@@ -165,7 +165,11 @@ export function historyDue (s: PeerState): number {
   const h = s.history
   let due = Infinity
   if (syncWanted(s)) due = Math.min(due, h.lastSyncAt + syncEveryMs(s))
-  if (roleOf(s) === 'voter') due = Math.min(due, h.lastReportAt + (h.durable + h.collected !== h.lastReport ? C.DEFAULT_CHECKPOINT_INTERVAL_MS : C.REPORT_REFRESH_MS))
+  if (roleOf(s) === 'voter') {
+    // An unchanged report is repeated, but not by a quiet voter (reportDurable): it must not be woken for it.
+    const changed = h.durable + h.collected !== h.lastReport
+    if (changed || !s.detector.quiet) due = Math.min(due, h.lastReportAt + (changed ? C.DEFAULT_CHECKPOINT_INTERVAL_MS : C.REPORT_REFRESH_MS))
+  }
   if (!h.gcRunning) {
     const point = gcPoint(s)
     if (point !== undefined && (point > h.gcAt || h.gcMore)) due = Math.min(due, h.lastGcAt + gcWait(s))

@@ -23,7 +23,7 @@ import { roleOf, type PeerState } from './state.js'
 /** Whether this voter may be quiet now. */
 function mayQuiesce (s: PeerState): boolean {
   const after = s.options.quiesceAfterMs
-  return after > 0 && s.phase === 'running' && s.now - s.lastBusyAt >= after && !isBusy(s) &&
+  return after > 0 && s.phase === 'running' && s.now - s.lastBusyAt >= after && !isBusy(s, false) &&
     s.observers.size === 0 && s.candidates.size === 0 && s.current.voters.length > 1 && !s.promiseBlocked
 }
 
@@ -38,7 +38,7 @@ export function heartbeat (s: PeerState): void {
     return
   }
   const busy = isBusy(s)
-  if (!busy && mayQuiesce(s)) {
+  if (mayQuiesce(s)) {
     d.quiet = true
     count(s, 'quiesced')
     publish(s)

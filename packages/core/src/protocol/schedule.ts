@@ -20,8 +20,14 @@ export function noteWork (s: PeerState): void {
   s.lastBusyAt = s.now
 }
 
-/** Whether anything is under way that the timeouts drive (retransmission, gap fill, evaluation, reads, calls, reconfiguration). */
-export function isBusy (s: PeerState): boolean {
+/**
+ * Whether anything is under way that the timeouts drive (retransmission, gap
+ * fill, evaluation, reads, calls, reconfiguration). `housekeeping`: whether a
+ * GC step or a sync of settled runs counts (it does for when to tick; it does
+ * not wake a quiet voter, quiesce.ts: that would move the watermark, and the
+ * next GC step with it, for good).
+ */
+export function isBusy (s: PeerState, housekeeping = true): boolean {
   if (s.now - s.lastBusyAt < C.BUSY_WINDOW_MS) return true
   const coordinator = s.current.coordinator
   if (coordinator.inflight.size > 0 || coordinator.open.length > 0 || coordinator.outbox.length > 0) return true
@@ -30,7 +36,7 @@ export function isBusy (s: PeerState): boolean {
   if (s.leaves.size > 0 || s.deferred.size > 0 || s.revocations.targets.size > 0 || s.revocations.forwarded.size > 0 || s.leaving || s.forcePropose) return true
   if (s.phase !== 'running' || isSealed(s) || s.acceptorWrites.writing || s.leaseWriting) return true
   if (s.current.proposal !== undefined || s.current.changeWantedSince !== undefined) return true
-  if (s.history.fetch !== undefined || s.history.exportWanted !== undefined || s.history.gcRunning || s.history.syncing) return true
+  if (s.history.fetch !== undefined || s.history.exportWanted !== undefined || (housekeeping && (s.history.gcRunning || s.history.syncing))) return true
   // An older epoch still being finished, or batches held, being stored or known missing.
   if (s.epochs.size > 1 || partitionsBusy(s)) return true
   for (const [c, stream] of s.current.streams) {
