@@ -91,18 +91,20 @@ function revoke (req: IncomingMessage, reply: Reply, net: NetPeer): void {
 /** A GroupSpec from an untrusted body: only its known fields, each of its type. */
 function groupSpec (body: unknown): GroupSpec {
   const b = body as Record<string, unknown> | null
-  if (typeof b !== 'object' || b === null || typeof b.genesis !== 'string') throw new TypeError('the body must be {"genesis": "<signed genesis text>", "procedures"?, "invite"?, "observer"?, "follow"?}')
+  if (typeof b !== 'object' || b === null || typeof b.genesis !== 'string') throw new TypeError('the body must be {"genesis": "<signed genesis text>", "procedures"?, "invite"?, "observer"?, "follow"?, "maxCallsPerSec"?}')
   if (b.procedures !== undefined && typeof b.procedures !== 'string') throw new TypeError('procedures must be a module path')
   if (b.invite !== undefined && typeof b.invite !== 'string') throw new TypeError('invite must be an invite in text form')
   if (b.observer !== undefined && typeof b.observer !== 'boolean') throw new TypeError('observer must be a boolean')
   if (b.follow !== undefined && (!Array.isArray(b.follow) || b.follow.some(p => !Number.isSafeInteger(p) || (p as number) < 0))) throw new TypeError('follow must be a list of partition numbers')
   if (b.follow !== undefined && b.observer !== true) throw new TypeError('follow is for an observer ("observer": true)')
+  if (b.maxCallsPerSec !== undefined && !(typeof b.maxCallsPerSec === 'number' && b.maxCallsPerSec > 0 && Number.isFinite(b.maxCallsPerSec))) throw new TypeError('maxCallsPerSec must be a positive number')
   return {
     genesis: b.genesis,
     ...(b.procedures === undefined ? {} : { procedures: b.procedures }),
     ...(b.invite === undefined ? {} : { invite: b.invite }),
     ...(b.observer === true ? { observer: true } : {}),
-    ...(b.follow === undefined ? {} : { follow: b.follow as number[] })
+    ...(b.follow === undefined ? {} : { follow: b.follow as number[] }),
+    ...(b.maxCallsPerSec === undefined ? {} : { maxCallsPerSec: b.maxCallsPerSec })
   }
 }
 

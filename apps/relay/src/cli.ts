@@ -24,12 +24,12 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
                                             a voter signs an invite (bearer unless --peer; role writer unless
                                             --role: a reader only reads, a voter may be voted in, an admin invites)
   run      --data DIR [--genesis FILE] [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--quiesce-after-ms MS] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--max-groups N] [--nemesis] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--quiesce-after-ms MS] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--max-groups N] [--max-calls-per-sec N] [--nemesis] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (--follow: an observer of a partitioned group that holds those partitions only)
                                             (on SIGTERM a voter hands over to the others first); also hosts every group
                                             added with \`group add\` (kept in DIR/groups, back after a restart)
-  group    add --http 127.0.0.1:PORT --genesis FILE [--procedures MODULE] [--invite TEXT] [--observer [--follow P,…]]
+  group    add --http 127.0.0.1:PORT --genesis FILE [--procedures MODULE] [--invite TEXT] [--observer [--follow P,…]] [--max-calls-per-sec N]
            remove --http 127.0.0.1:PORT --group ID
            list --http 127.0.0.1:PORT
                                             host another group on the running relay of that port, stop hosting one
@@ -109,7 +109,8 @@ async function main (argv: string[]): Promise<void> {
       dir: { type: 'string' },
       'exit-with-stdin': { type: 'boolean' },
       'base-port': { type: 'string' },
-      'max-groups': { type: 'string' }
+      'max-groups': { type: 'string' },
+      'max-calls-per-sec': { type: 'string' }
     },
     strict: true
   })
@@ -158,6 +159,7 @@ async function main (argv: string[]): Promise<void> {
         dataDir: need(values.data, 'data'),
         ...(values.genesis === undefined ? {} : { genesis: await readFile(values.genesis, 'utf8') }),
         ...(values['max-groups'] === undefined ? {} : { maxGroups: count(values['max-groups'], 'max-groups') }),
+        ...(values['max-calls-per-sec'] === undefined ? {} : { maxCallsPerSec: count(values['max-calls-per-sec'], 'max-calls-per-sec') }),
         ...(values.procedures === undefined ? {} : { procedures: values.procedures }),
         ...(values.listen === undefined ? {} : { listen: list(values.listen) }),
         ...(values.announce === undefined ? {} : { announce: list(values.announce) }),
@@ -211,7 +213,8 @@ async function main (argv: string[]): Promise<void> {
           ...(values.procedures === undefined ? {} : { procedures: resolve(values.procedures) }),
           ...(values.invite === undefined ? {} : { invite: values.invite }),
           ...(values.observer === true ? { observer: true } : {}),
-          ...(values.follow === undefined ? {} : { follow: followed(values.follow, values.observer === true) })
+          ...(values.follow === undefined ? {} : { follow: followed(values.follow, values.observer === true) }),
+          ...(values['max-calls-per-sec'] === undefined ? {} : { maxCallsPerSec: count(values['max-calls-per-sec'], 'max-calls-per-sec') })
         }
         res = await fetch(base, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
       } else if (sub === 'remove') {

@@ -29,6 +29,8 @@ export interface GroupSpec {
   readonly observer?: boolean
   /** An observer of a partitioned group: the partitions it holds. @default every one */
   readonly follow?: readonly number[]
+  /** Most calls of this group this relay takes per second as a voter (RateLimitedError beyond). @default the relay's `--max-calls-per-sec`, else unlimited */
+  readonly maxCallsPerSec?: number
 }
 
 export interface HostedGroup {
@@ -111,7 +113,8 @@ export class GroupHost {
           store,
           shared: { node: this.init.node, member: p => this.member(p) },
           ...(spec.invite === undefined ? {} : { invite: decodeSigned(spec.invite) }),
-          ...(spec.follow === undefined ? {} : { partitions: spec.follow })
+          ...(spec.follow === undefined ? {} : { partitions: spec.follow }),
+          ...(spec.maxCallsPerSec === undefined ? {} : { maxCallsPerSec: spec.maxCallsPerSec })
         })
       } catch (err) {
         await store.close()

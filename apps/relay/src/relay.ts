@@ -19,6 +19,8 @@ export interface RelayOptions {
   readonly genesis?: string
   /** Most groups this relay hosts at once, its main group included. @default 1000 */
   readonly maxGroups?: number
+  /** Most calls per second this relay takes as a voter in each group (a group's own `maxCallsPerSec` overrides it). @default unlimited */
+  readonly maxCallsPerSec?: number
   /** Module whose default export (or `procedures` export) is the group's procedure map; built-in workloads when absent. */
   readonly procedures?: string
   /** libp2p listen multiaddrs. @default ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'] */
@@ -110,6 +112,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
     ...(o.heartbeatMs === undefined ? {} : { idleHeartbeatMs: o.heartbeatMs }),
     ...(o.quiesceAfterMs === undefined ? {} : { quiesceAfterMs: o.quiesceAfterMs }),
     ...(o.retainMs === undefined ? {} : { retainMs: o.retainMs }),
+    ...(o.maxCallsPerSec === undefined ? {} : { maxCallsPerSec: o.maxCallsPerSec }),
     // A hosted group's lines name it; the main group's read as a one-group relay's always did.
     logger: (event, detail) => { log(event, main ? detail : { group, ...detail }) }
   })

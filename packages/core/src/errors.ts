@@ -83,6 +83,8 @@ export const InvalidArgumentError = named('InvalidArgumentError')
 export const WorkerFailedError = named('WorkerFailedError')
 /** A peer's protocol state broke one of its invariants (a bug; checked in tests and the simulator). */
 export const InvariantError = named('InvariantError')
+/** The voter took more calls of this group in the last second than its operator allows (`maxCallsPerSec`); nothing was submitted. */
+export const RateLimitedError = named('RateLimitedError')
 /** A timestamp string does not have the canonical encoding. */
 export const InvalidTimestampError = named('InvalidTimestampError')
 

@@ -46,6 +46,12 @@ export interface PeerInit {
   /** @default DEFAULT_MAX_VALUE_BYTES */
   readonly maxValueBytes?: number
   /**
+   * Most calls this peer takes as a voter per second (a token bucket holding a second's worth);
+   * beyond it a call is refused with RateLimitedError before anything is minted. A relay's
+   * per-group limit: one team cannot take a shared relay from the others. @default unlimited
+   */
+  readonly maxCallsPerSec?: number
+  /**
    * Evaluates and settles runs of thunks. @default in-process against `store`
    * (a browser database passes one that runs in its Web Worker).
    */
@@ -167,6 +173,7 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     maxSkewMs: init.maxSkewMs ?? C.DEFAULT_MAX_SKEW_MS,
     clockLeaseMs: init.clockLeaseMs ?? C.DEFAULT_CLOCK_LEASE_MS,
     maxValueBytes: init.maxValueBytes ?? C.DEFAULT_MAX_VALUE_BYTES,
+    maxCallsPerSec: init.maxCallsPerSec ?? Infinity,
     suspectMs: init.suspectMs ?? C.DEFAULT_SUSPECT_MS,
     suspectMinMs: init.suspectMinMs ?? C.DEFAULT_SUSPECT_MIN_MS,
     proposeTimeoutMs: init.proposeTimeoutMs ?? C.DEFAULT_PROPOSE_TIMEOUT_MS,

@@ -48,6 +48,8 @@ export interface NetPeerInit {
   readonly idleHeartbeatMs?: number
   /** How long a voter idles before it goes quiet (no heartbeat until woken; see PeerInit). @default 2000 */
   readonly quiesceAfterMs?: number
+  /** Most calls this peer takes as a voter per second; beyond it RateLimitedError (see PeerInit). @default unlimited */
+  readonly maxCallsPerSec?: number
   /** While not a voter, ask the voters to be added (relays). @default false */
   readonly candidate?: boolean
   /** In a partitioned group, the partitions this peer follows while it is not a voter (see PeerInit). @default every one */
@@ -211,6 +213,7 @@ export class NetPeer {
       ...(init.suspectMinMs === undefined ? {} : { suspectMinMs: init.suspectMinMs }),
       ...(init.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: init.idleHeartbeatMs }),
       ...(init.quiesceAfterMs === undefined ? {} : { quiesceAfterMs: init.quiesceAfterMs }),
+      ...(init.maxCallsPerSec === undefined ? {} : { maxCallsPerSec: init.maxCallsPerSec }),
       ...(init.retainMs === undefined ? {} : { retainMs: init.retainMs })
     })
     ref.peer = peer

@@ -71,10 +71,12 @@ describe('a relay process hosting several groups', () => {
     expect((await main.read(['acct/a0', 'acct/a1', 'acct/a2'])).values).toEqual({})
     // The same client id in another group is another call (exactly-once is per group).
     expect((await b.call({ clientTxnId: 'a-1', ...transfer('a0', 'a1', 1) })).status).toBe('committed')
-    const metrics = await (await fetch(`${(relays[0] as RelayProcess).httpUrl}/metrics`)).text()
+    // A relay evaluates each group's calls as its watermark passes them (the home voter answered first).
+    const metricsText = async (): Promise<string> => (await fetch(`${(relays[0] as RelayProcess).httpUrl}/metrics`)).text()
+    await expect.poll(metricsText, { timeout: 10_000 }).toMatch(/^tideline_txns_evaluated_total\{group="team-b"\} 2$/m)
+    const metrics = await metricsText()
     expect(metrics).toMatch(/^tideline_txns_evaluated_total \d+$/m)
     expect(metrics).toMatch(/^tideline_txns_evaluated_total\{group="team-a"\} 1$/m)
-    expect(metrics).toMatch(/^tideline_txns_evaluated_total\{group="team-b"\} 2$/m)
     expect(metrics).toMatch(/^tideline_sync_phase\{group="team-b",phase="live"\} 1$/m)
     expect(metrics.match(/^# TYPE tideline_txns_evaluated_total /gm)).toHaveLength(1)
   }, 90_000)
@@ -93,13 +95,28 @@ describe('a relay process hosting several groups', () => {
     expect((await fetch(`${r.httpUrl}/healthz`)).status).toBe(200)
   })
 
+  it('a group added with its own call limit refuses calls beyond it with RateLimitedError, at once; the other groups are not limited', async () => {
+    const relays = (group as ProcessGroup).relays
+    const creator = await generateKeyPair('Ed25519')
+    const limited = { id: 'team-c', genesis: await createGenesis(creator, { groupId: 'team-c', voters: relays.map(r => r.id), registryHash: workloadRegistry.hash }) }
+    for (const r of relays) expect((await post(r, '/groups', { genesis: encodeSigned(limited.genesis), maxCallsPerSec: 2 })).status).toBe(201)
+    expect((await post(relays[0] as RelayProcess, '/groups', { genesis: encodeSigned(limited.genesis), maxCallsPerSec: -1 })).body).toMatchObject({ error: { name: 'TypeError' } })
+    const burst = async (c: NetClient, prefix: string): Promise<string[]> => (await Promise.allSettled(Array.from({ length: 6 }, async (_, i) =>
+      c.call({ clientTxnId: `${prefix}-${i}`, procedure: 'transfer', hash: hash('transfer'), args: { from: `a${i}`, to: 'a9', amount: 1 } })))).map(r => r.status === 'fulfilled' ? r.value.status : (r.reason as Error).name)
+    const outcomes = await burst(await client(limited, 0), 'c')
+    // Its home voter holds 2 calls a second: the other 4 are refused, not queued or timed out.
+    expect(outcomes.filter(o => o === 'committed')).toHaveLength(2)
+    expect(outcomes.filter(o => o === 'RateLimitedError')).toHaveLength(4)
+    expect(await burst(await client(hosted[0] as { id: string, genesis: SignedGenesis }, 0), 'unlimited')).toEqual(Array.from({ length: 6 }, () => 'committed'))
+  }, 60_000)
+
   it('a relay that stops hosting a group hands over: the group goes on with the other two', async () => {
     const relays = (group as ProcessGroup).relays
     const r = relays[2] as RelayProcess
     const res = await fetch(`${r.httpUrl}/groups/team-b`, { method: 'DELETE' })
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ group: 'team-b', left: true })
-    expect(await groupsOf(r)).toEqual(['main-group', 'team-a'])
+    expect(await groupsOf(r)).toEqual(['main-group', 'team-a', 'team-c'])
     const b = await client(hosted[1] as { id: string, genesis: SignedGenesis }, 0)
     expect((await b.call({ clientTxnId: 'b-2', procedure: 'transfer', hash: hash('transfer'), args: { from: 'a2', to: 'a0', amount: 3 } })).status).toBe('committed')
     const rows = await (await fetch(`${(relays[0] as RelayProcess).httpUrl}/groups`)).json() as Array<{ group: string, voters: string[] }>
@@ -111,12 +128,14 @@ describe('a relay process hosting several groups', () => {
     const r = relays[1] as RelayProcess
     await r.shutdown()
     await r.start()
-    expect(await groupsOf(r)).toEqual(['main-group', 'team-a', 'team-b'])
+    expect(await groupsOf(r)).toEqual(['main-group', 'team-a', 'team-b', 'team-c'])
     const a = await client(hosted[0] as { id: string, genesis: SignedGenesis }, 1)
     expect((await a.call({ clientTxnId: 'a-2', procedure: 'transfer', hash: hash('transfer'), args: { from: 'a1', to: 'a0', amount: 7 } })).status).toBe('committed')
+    // It evaluates every call of team-a, those made while it was down too: as many as a relay that stayed up.
+    const evaluated = async (relay: RelayProcess): Promise<number | undefined> => ((await (await fetch(`${relay.httpUrl}/groups`)).json()) as Array<{ group: string, evaluated: number }>).find(x => x.group === 'team-a')?.evaluated
     await waitUntil('the restarted relay evaluated team-a\'s calls', async () => {
-      const rows = await (await fetch(`${r.httpUrl}/groups`)).json() as Array<{ group: string, evaluated: number }>
-      return rows.find(x => x.group === 'team-a')?.evaluated === 2
+      const [mine, theirs] = await Promise.all([evaluated(r), evaluated(relays[0] as RelayProcess)])
+      return mine !== undefined && mine === theirs && mine >= 8
     }, 20_000)
   }, 90_000)
 })

@@ -1,6 +1,6 @@
 import type { KeyRange } from '../key-range.js'
 import { runRules } from '../apply.js'
-import { ClockSkewError, InvalidValueError, PartitionRangeError, PeerClosedError } from '../errors.js'
+import { ClockSkewError, InvalidValueError, PartitionRangeError, PeerClosedError, RateLimitedError } from '../errors.js'
 import { timestampMs } from '../timestamp.js'
 import { declaredKeys, resolveProcedure } from '../procedures.js'
 import type { Batch, SubmitRequest } from '../types.js'
@@ -41,8 +41,25 @@ export function handleSubmit (s: PeerState, submitted: SubmitRequest, waiter: Wa
     settleWaiter(s, waiter, req.clientTxnId, undefined, err as Error)
     return
   }
+  if (roleOf(s) === 'voter' && !takeCall(s)) {
+    count(s, 'rate-limited')
+    settleWaiter(s, waiter, req.clientTxnId, undefined, new RateLimitedError(`voter ${s.id} takes at most ${s.options.maxCallsPerSec} calls a second in this group; call again later`))
+    return
+  }
   addWaiter(s, req.clientTxnId, waiter)
   route(s, req, checked)
+}
+
+/** Takes a call from the voter's bucket (refilled at maxCallsPerSec, holding a second's worth); false when it is empty. */
+function takeCall (s: PeerState): boolean {
+  const rate = s.options.maxCallsPerSec
+  if (rate === Infinity) return true
+  const b = s.calls
+  b.tokens = Math.min(rate, b.tokens + (s.now - b.at) * rate / 1000)
+  b.at = s.now
+  if (b.tokens < 1) return false
+  b.tokens--
+  return true
 }
 
 function checkSubmit (s: PeerState, req: SubmitRequest): Checked {

@@ -140,6 +140,7 @@ export interface PeerOptions {
   readonly maxSkewMs: number
   readonly clockLeaseMs: number
   readonly maxValueBytes: number
+  readonly maxCallsPerSec: number
   readonly suspectMs: number
   readonly suspectMinMs: number
   readonly proposeTimeoutMs: number
@@ -268,6 +269,8 @@ export interface PeerState {
   /** The checkpoint count last sent (an unchanged one is not sent again), and when this peer last did work (schedule.ts). */
   lastCheckpointCount: number
   lastBusyAt: number
+  /** Calls a voter may still take (maxCallsPerSec's bucket), as of `at`. */
+  readonly calls: { tokens: number, at: number }
   divergence: Divergence | undefined
   /** Durable frontiers, GC and snapshots (history-state.ts). */
   readonly history: HistoryState
@@ -369,6 +372,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     lastCheckpointSent: -Infinity,
     lastCheckpointCount: -1,
     lastBusyAt: setup.now,
+    calls: { tokens: setup.options.maxCallsPerSec, at: setup.now },
     divergence: undefined,
     history: newHistoryState(setup.now),
     parts: newPartState(setup.config.partitions, setup.options.partitions, setup.config.genesis?.voters ?? setup.config.voters)

@@ -7,7 +7,7 @@
 /** Counters in `PeerStatus.counters`. */
 export type Counter =
   | 'invalid' | 'handler-error' | 'minted' | 'batches' | 'evaluated' | 'retransmit' | 'gap-req'
-  | 'submit-refused' | 'submit-invalid-refused' | 'read-invalid-refused' | 'ack-refused' | 'batch-refused' | 'batch-cut' | 'late-batch'
+  | 'submit-refused' | 'rate-limited' | 'submit-invalid-refused' | 'read-invalid-refused' | 'ack-refused' | 'batch-refused' | 'batch-cut' | 'late-batch'
   | 'write-from-non-voter' | 'write-not-own-refused' | 'write-sealed' | 'gap-from-non-voter'
   | 'wm-not-own-refused' | 'clock-skew-refused' | 'digest-mismatch' | 'fwd-refused' | 'res-refused'
   | 'batches-received' | 'thunks-received' | 'projection-refused' | 'span-refused'
