@@ -8,6 +8,11 @@ export const DEFAULT_GOSSIP_INTERVAL_MS = 20
 export const DEFAULT_IDLE_HEARTBEAT_MS = 200
 /** A voter with nothing to do (and no observer or candidate to serve) this long goes quiet: no heartbeat until work or a voter wakes it (quiesce.ts). */
 export const DEFAULT_QUIESCE_AFTER_MS = 2_000
+/**
+ * A quiet voter repeats its quiet entry every this many `suspectMs` (20 s by default): a voter cut
+ * off while the others changed epoch, quiet itself, would otherwise never hear of it (nobody speaks).
+ */
+export const QUIET_REFRESH_SUSPECTS = 10
 /** How often a busy peer runs its timeouts (retransmission, gap fill, proposals, read and call deadlines). */
 export const BUSY_TICK_MS = 5
 /** A peer counts as busy this long after its last piece of work (a write, a call, a read, a reconfiguration message). */

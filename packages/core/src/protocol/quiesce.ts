@@ -1,3 +1,4 @@
+import * as C from '../constants.js'
 import type { Message } from '../messages.js'
 import { count, send } from './emit.js'
 import { publish, watermarkEntries } from './promise.js'
@@ -13,12 +14,19 @@ import { roleOf, type PeerState } from './state.js'
  * quiet). One that does not answer within its silence bound is suspected as
  * any silent voter is. Work wakes a quiet voter (a call, a read, a batch, an
  * epoch change, an observer's hello): it publishes at once and heartbeats
- * again. A group whose voters are all quiet sends nothing at all, which is
+ * again. A quiet voter repeats its quiet entry every 10 `suspectMs`, so a
+ * voter that was cut off while the others changed epoch (and is quiet too)
+ * hears of it: an entry of an older or newer epoch gets the decision back. A group whose voters are all quiet sends nothing at all, which is
  * what lets one relay process host many groups (DESIGN §13).
  *
  * Safety does not depend on any of this: a quiet voter's entry stays where
  * it was, so the watermark does not move past it until the voter speaks.
  */
+
+/** How often a quiet voter repeats its quiet entry. */
+export function quietRefreshMs (s: PeerState): number {
+  return C.QUIET_REFRESH_SUSPECTS * s.options.suspectMs
+}
 
 /** Whether this voter may be quiet now. */
 function mayQuiesce (s: PeerState): boolean {
@@ -31,7 +39,11 @@ function mayQuiesce (s: PeerState): boolean {
 export function heartbeat (s: PeerState): void {
   const d = s.detector
   if (d.quiet) {
-    if (mayQuiesce(s)) return
+    if (mayQuiesce(s)) {
+      // Now and then, its quiet entry again: a voter that missed an epoch change hears of it from the answer.
+      if (s.now - s.lastGossip >= quietRefreshMs(s)) repeatQuiet(s)
+      return
+    }
     d.quiet = false
     count(s, 'woke')
     publish(s)
@@ -45,6 +57,22 @@ export function heartbeat (s: PeerState): void {
     return
   }
   if (s.now - s.lastGossip >= (busy ? s.options.gossipIntervalMs : s.options.idleHeartbeatMs)) publish(s)
+}
+
+/**
+ * A quiet voter's entry again, as it last published it: a fresh one would
+ * move the watermark, and with it the durable frontier, its reports and the
+ * next GC step, all for nothing.
+ */
+function repeatQuiet (s: PeerState): void {
+  const last = s.current.coordinator.lastEntry
+  if (last === undefined) {
+    publish(s)
+    return
+  }
+  s.lastGossip = s.now
+  const msg: Message = { t: 'wm', wm: [last], quiet: true }
+  for (const v of s.current.voters) if (v !== s.id) send(s, v, msg)
 }
 
 /**

@@ -62,8 +62,8 @@ function wakeAt (s: PeerState): number {
   let due = Math.min(s.nextDeadline, historyDue(s), snapshotDue(s), scrubDue(s))
   if (s.checkpoints.size > 0 && latestCheckpoint(s) !== s.lastCheckpointCount) due = Math.min(due, s.lastCheckpointSent + C.DEFAULT_CHECKPOINT_INTERVAL_MS)
   if (roleOf(s) !== 'voter') return Math.max(soonest, Math.min(due, s.lastHello + C.DEFAULT_HELLO_INTERVAL_MS))
-  // The clock lease is renewed on the heartbeat (its promise mints, see promise.ts); a quiet voter has neither (quiesce.ts).
-  if (!s.detector.quiet) due = Math.min(due, s.lastGossip + s.options.idleHeartbeatMs)
+  // The clock lease is renewed on the heartbeat (its promise mints, see promise.ts); a quiet voter repeats its quiet entry far apart (quiesce.ts).
+  due = Math.min(due, s.lastGossip + (s.detector.quiet ? C.QUIET_REFRESH_SUSPECTS * s.options.suspectMs : s.options.idleHeartbeatMs))
   // The moment the failure detector would suspect a voter that stays silent (or whose entry stays put), or a quiet one that owes an answer.
   const record = s.current
   for (const v of record.voters) {
