@@ -2,7 +2,7 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { lpStream, type LengthPrefixedStream } from '@libp2p/utils'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Connection, Stream } from '@libp2p/interface'
-import { InvalidMessageError, type Logger, type Message } from '@tideline/core'
+import { InvalidMessageError, type Logger, type Message, type WatermarkEntry } from '@tideline/core'
 import { MAX_FRAME_BYTES, decodeFrame, encodeMessages } from './codec.js'
 import type { TidelineLibp2p } from './node.js'
 import { queueTask } from './queue-task.js'
@@ -90,6 +90,8 @@ export class MessageTransport {
   private readonly junk = new Map<string, number>()
   private readonly inbound = new Set<Stream>()
   private pendingGossip: Message | undefined
+  /** The entries of the last watermark published by gossip (entriesKey). */
+  private lastGossipKey: string | undefined
   private lastGossipPublish = -Infinity
   private flushScheduled = false
   private stopped = false
@@ -138,8 +140,10 @@ export class MessageTransport {
     if (this.stopped) return
     // Watermarks go straight to the peers the core names (cheap: Noise already
     // authenticates the sender), and at most every GOSSIP_PUBLISH_MS over signed
-    // gossip, for members that reach some voter only through others.
-    if (message.t === 'wm') this.pendingGossip = message
+    // gossip, for members that reach some voter only through others; but not a
+    // quiet voter's repeat of the entry it gossiped last (a signature and its
+    // checks on every relay, every 20 s, for every idle group: quiesce.ts).
+    if (message.t === 'wm' && !(message.quiet === true && entriesKey(message.wm) === this.lastGossipKey)) this.pendingGossip = message
     let batch = this.outgoing.get(to)
     if (batch === undefined) {
       batch = []
@@ -200,6 +204,7 @@ export class MessageTransport {
     if (gossip !== undefined && now - this.lastGossipPublish >= GOSSIP_PUBLISH_MS) {
       this.pendingGossip = undefined
       this.lastGossipPublish = now
+      this.lastGossipKey = gossip.t === 'wm' ? entriesKey(gossip.wm) : undefined
       const data = encodeMessages([gossip])
       this.count('gossip-bytes-out', data.length)
       this.node.services.pubsub.publish(this.topic, data).then(
@@ -361,6 +366,11 @@ export class MessageTransport {
       this.node.hangUp(peerIdFromString(from)).catch(() => {})
     }
   }
+}
+
+/** Watermark entries as a string: equal for the same entries. */
+function entriesKey (wm: readonly WatermarkEntry[]): string {
+  return wm.map(e => `${e.voter} ${e.epoch} ${e.svw} ${e.count}`).join('|')
 }
 
 /** A submission: a revoked peer's is answered with its refusal (core's dispatch). */
