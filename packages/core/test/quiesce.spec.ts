@@ -34,7 +34,7 @@ function put (g: ScriptGroup, at: string, k: string, v: number): void {
 const quiet = (g: ScriptGroup, v: string): boolean => peerStatus(g.state(v)).quiet
 
 describe('quiescence', () => {
-  it('an idle group goes quiet and then sends nothing; a call wakes it, commits everywhere, and it goes quiet again', () => {
+  it('an idle group goes quiet and then sends only its quiet entries, repeated every 20 s; a call wakes it, commits everywhere, and it goes quiet again', () => {
     // History collected 1 s behind, a GC step every 500 ms: housekeeping must not wake a quiet voter (a wake moves
     // the watermark, and with it the next GC step: the group would never stay quiet).
     const g = new ScriptGroup(procedures, voters, [], { ...OPTIONS, retainMs: 1_000, gcIntervalMs: 500 })
@@ -109,6 +109,25 @@ describe('quiescence', () => {
     expect(g.state('v2').current.epoch).toBeGreaterThanOrEqual(2)
     expect(g.state('v0').current.voters).toEqual(voters)
     expect(g.state('v2').evaluatedCount).toBe(1)
+  })
+
+  it('an observer that says hello to a quiet group wakes every voter at once, not at its next timeout', () => {
+    const g = new ScriptGroup(procedures, [...voters], ['o0'], OPTIONS)
+    g.crash('o0')
+    // The voters forget the silent observer (3 s), then go quiet.
+    advance(g, 6_000)
+    for (const v of voters) expect(quiet(g, v)).toBe(true)
+    g.restart('o0')
+    g.input('o0', { t: 'tick' })
+    g.settle()
+    g.deliver()
+    g.settle()
+    // The hello is no work, yet each voter asks to be ticked at once (its host arms its timer from nextDue)…
+    for (const v of voters) expect(nextDue(g.state(v)) - g.now).toBeLessThanOrEqual(5)
+    // …and that tick wakes it, and the observer hears every voter's entry.
+    advance(g, 20)
+    for (const v of voters) expect(quiet(g, v)).toBe(false)
+    expect(g.now - timestampMs(g.state('o0').current.wm.value)).toBeLessThan(500)
   })
 
   it('quiet voters answer a voter that stays awake, so it never suspects them; one that stops answering is suspected', () => {

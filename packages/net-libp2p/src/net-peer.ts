@@ -94,6 +94,9 @@ export interface SharedNode {
 
 /** A connected peer that is not a member by then (no valid invite presented) is disconnected. */
 export const JOIN_GRACE_MS = 5_000
+/** A join that got no answer is tried this many times, 1 s, 2 s, … apart, while the peer stays connected. */
+const JOIN_ATTEMPTS = 6
+const JOIN_RETRY_MS = 1_000
 
 /**
  * A protocol peer on libp2p: the core `Peer` (clock: `Date.now`), its
@@ -264,6 +267,7 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
   // What this group added to the node, removed when it stops (a shared node runs on).
   const events = node as unknown as { addEventListener(type: string, fn: (e: Event) => void): void, removeEventListener(type: string, fn: (e: Event) => void): void }
   const listeners: Array<[string, (e: Event) => void]> = []
+  let detached = false
   const listen = <E extends Event>(type: string, fn: (e: E) => void): void => {
     listeners.push([type, fn as (e: Event) => void])
     events.addEventListener(type, fn as (e: Event) => void)
@@ -316,9 +320,18 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
     // A peer not in the genesis presents its invite to each peer it connects to (again after every
     // reconnect): the voters it knows, and any other, which may be a voter of an epoch it has not
     // heard of yet (one that joined while this peer was away, or is voted in later).
-    const join = (p: string): void => {
+    // A join that failed for want of an answer (the peer's group not up yet: a relay that has just started, or
+    // adds the group later) is tried again while connected; a refusal is final.
+    const join = (p: string, attempt = 1): void => {
       requestJoin(node, p, { group: genesis.groupId, creator: genesis.creator, anyMember: true, ...(init.invite === undefined ? {} : { invite: init.invite }) })
-        .then(() => { count('joined-voter') }, (err: unknown) => { count('join-failed'); init.logger?.('join-failed', { voter: p, error: (err as Error).message }) })
+        .then(() => { count('joined-voter') }, (err: unknown) => {
+          const e = err as Error
+          count('join-failed')
+          init.logger?.('join-failed', { voter: p, attempt, error: e.message })
+          if (e.name === 'NotMemberError' || e.name === 'InvalidCredentialError' || attempt >= JOIN_ATTEMPTS) return
+          const t = setTimeout(() => { if (!detached && node.status === 'started' && connected().has(p)) join(p, attempt + 1) }, JOIN_RETRY_MS * attempt)
+          ;(t as { unref?: () => void }).unref?.()
+        })
     }
     listen<CustomEvent<{ toString(): string }>>('peer:connect', e => { join(e.detail.toString()) })
     const connected = (): Set<string> => new Set(node.getConnections().map(c => c.remotePeer.toString()))
@@ -331,6 +344,7 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
   // (a member that joined after this peer's epoch is not known as one yet; its answer carries its own proof).
   const contacts = (): string[] => [...new Set(node.getConnections().map(c => c.remotePeer.toString()))]
   const detach = async (): Promise<void> => {
+    detached = true
     for (const [type, fn] of listeners) events.removeEventListener(type, fn)
     await unserveJoin()
   }

@@ -57,6 +57,8 @@ export function nextDue (s: PeerState): number {
 function wakeAt (s: PeerState): number {
   if (s.phase === 'closed') return Infinity
   if (isBusy(s)) return s.now + C.BUSY_TICK_MS
+  // A quiet voter that now has an observer or a candidate to serve wakes at once (a hello is not work: nothing else would tick it).
+  if (s.detector.quiet && (s.observers.size > 0 || s.candidates.size > 0)) return s.now + C.BUSY_TICK_MS
   // Never sooner than a busy peer's tick: a timeout that is due but finds nothing to do cannot spin.
   const soonest = s.now + C.BUSY_TICK_MS
   let due = Math.min(s.nextDeadline, historyDue(s), snapshotDue(s), scrubDue(s))
