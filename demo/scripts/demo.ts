@@ -1,6 +1,7 @@
 import { join, dirname } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startDevGroup } from '@tideline/relay'
+import { PARTITIONS } from '../src/procedures.js'
 import { serveDemo } from './server.js'
 
 // `pnpm demo`: three local relays (voters, on fixed loopback ports, data kept in
@@ -21,6 +22,8 @@ const group = await startDevGroup({
   basePort: BASE_PORT,
   procedures: join(demoDir, 'src', 'procedures.ts'),
   groupId: 'tideline-demo',
+  // Each board its own partition (and the seats one more): a tab replicates only the boards it has open.
+  partitions: PARTITIONS,
   // Relay logs are JSON lines, one per event: shown only when asked for, except exits and errors.
   print: line => { if (!quiet || line.includes('exited') || line.includes('"level":"error"') || line.includes('Error')) log(line) }
 })

@@ -43,14 +43,17 @@ async function shortHash (text: string): Promise<string> {
   return Array.from(d.slice(0, 6), b => b.toString(16).padStart(2, '0')).join('')
 }
 
-export async function openDemo (group: DemoGroup): Promise<DemoDatabase> {
+/** Opens this tab's replica of the group, holding only `partitions` (a page's boards, or the seats). */
+export async function openDemo (group: DemoGroup, partitions: readonly number[]): Promise<DemoDatabase> {
   return await openDatabase({
-    name: `demo-${await shortHash(group.genesis)}`,
+    // One local database per group and set of partitions: a replica keeps the partitions it was made with.
+    name: `demo-${await shortHash(group.genesis)}-p${[...partitions].sort((a, b) => a - b).join('.')}`,
     procedures,
     peers: [...group.peers],
     invite: group.invite,
     creator: group.creator,
     genesis: group.genesis,
+    partitions,
     worker: () => new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }),
     timeoutMs: 30_000
   })

@@ -275,6 +275,7 @@ export function startPanel (root: HTMLElement | null, db: DemoDatabase, group: D
       ...fact('evaluated', `${s.evaluated} tx · frontier lag ${fr === 0 ? '—' : fmtMs(s.lagMs)}`),
       ...fact('in flight / waiting', `${s.inflight} / ${s.unevaluated}`),
       ...fact('digest', s.digest.slice(0, 16)),
+      ...(s.holding === undefined ? [] : fact('partitions held', `${s.holding.join(', ')} · received ${s.counters['batches-received'] ?? 0} batches, ${s.counters['thunks-received'] ?? 0} tx`)),
       ...fact('tab slot', s.slot === undefined ? '—' : String(s.slot)),
       ...(s.diverged === undefined ? [] : fact('DIVERGED', `from ${short(s.diverged.peer)} at ${s.diverged.count}`, true)),
       ...(s.failed === undefined ? [] : fact('FAILED', s.failed, true))

@@ -1,7 +1,7 @@
 import type { DatabaseStatus } from '@tideline/db'
 import { describeFailure, loadGroup, openDemo, timedCall, type DemoDatabase } from './db.js'
 import { startPanel } from './panel.js'
-import { SEATS } from './procedures.js'
+import { SEATS, SEATS_PARTITION } from './procedures.js'
 import { el, must, showMessage, watchConnection } from './ui.js'
 
 // "Last seats": every tab sees the same seat map; booking is one procedure
@@ -128,7 +128,7 @@ window.demoSeats = hook
 async function main (): Promise<void> {
   render()
   const group = await loadGroup()
-  const d = await openDemo(group)
+  const d = await openDemo(group, [SEATS_PARTITION])
   db = d
   watchConnection(d)
   startPanel(must('#panel'), d, group)

@@ -4,6 +4,7 @@ import { requireChromium } from '@tideline/e2e/support/chromium'
 import { startHarness } from '@tideline/e2e/support/harness-server'
 import { encodeSigned } from '@tideline/net-libp2p'
 import { startLocalGroup } from '@tideline/test-kit'
+import { PARTITIONS } from '@tideline/demo/procedures'
 import { serveDemo } from '@tideline/demo/server'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -139,7 +140,7 @@ export async function benchDemoPaint (n: number): Promise<Paint & { chromium: st
  * next animation frame, and the "Card added." message (the final result).
  */
 async function demoPaint (browser: Awaited<ReturnType<typeof chromium.launch>>, n: number): Promise<Paint> {
-  const group = await startLocalGroup({ relays: 3, procedures: DEMO_PROCEDURES, groupId: 'bench-demo', signedCalls: true })
+  const group = await startLocalGroup({ relays: 3, procedures: DEMO_PROCEDURES, groupId: 'bench-demo', signedCalls: true, partitions: PARTITIONS })
   const outDir = await mkdtemp(join(tmpdir(), 'tideline-bench-demo-'))
   const app = await serveDemo({ group: { peers: group.relays.map(r => r.ws), invite: encodeSigned(group.invite), creator: group.creatorId, genesis: encodeSigned(group.genesis) }, outDir })
   try {

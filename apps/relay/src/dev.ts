@@ -3,6 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createGenesis, createInvite, decodeSigned, encodeSigned, verifyGenesis } from '@tideline/net-libp2p'
+import type { PartitionSpec } from '@tideline/core'
 import type { PrivateKey } from '@libp2p/interface'
 import { loadOrCreateIdentity } from './identity.js'
 import { loadRegistry } from './relay.js'
@@ -15,6 +16,8 @@ export interface DevGroupOptions {
   readonly procedures?: string
   readonly groupId?: string
   readonly relays?: number
+  /** The genesis's partition function (GroupConfig.partitions). @default one partition */
+  readonly partitions?: PartitionSpec
   /** @default write to stdout */
   readonly print?: (line: string) => void
 }
@@ -61,8 +64,8 @@ export interface PreparedDevGroup {
 
 /**
  * Prepares (first run) or reuses (later runs) the genesis, invite and
- * addresses of a local dev group. A changed procedure module, relay set or
- * group id makes a new group: the old group's relay stores are moved aside
+ * addresses of a local dev group. A changed procedure module, relay set,
+ * group id or partition function makes a new group: the old group's relay stores are moved aside
  * (`store.<group>-<time>`), not deleted, and the caller is told why.
  */
 export async function prepareDevGroup (o: DevGroupOptions): Promise<PreparedDevGroup> {
@@ -87,6 +90,7 @@ export async function prepareDevGroup (o: DevGroupOptions): Promise<PreparedDevG
     if (g.voters.join() !== ids.map(x => x.id).join()) why.push('the relay set changed')
     if (g.groupId !== groupId) why.push(`the group id changed (${g.groupId} → ${groupId})`)
     if (g.signedCalls !== true) why.push('the group now runs signed calls')
+    if (JSON.stringify(g.partitions ?? null) !== JSON.stringify(o.partitions ?? null)) why.push('the partitions changed')
     if (why.length > 0) {
       renewed = why.join(', ')
       genesisText = undefined
@@ -97,7 +101,7 @@ export async function prepareDevGroup (o: DevGroupOptions): Promise<PreparedDevG
   const movedStores: string[] = []
   if (genesisText === undefined) {
     // Signed calls: every replica checks who made each call, so procedures can enforce rules by caller (the demo's delete rule).
-    genesisText = encodeSigned(await createGenesis(creator.key, { groupId, voters: ids.map(x => x.id), registryHash: registry.hash, signedCalls: true }))
+    genesisText = encodeSigned(await createGenesis(creator.key, { groupId, voters: ids.map(x => x.id), registryHash: registry.hash, signedCalls: true, ...(o.partitions === undefined ? {} : { partitions: o.partitions }) }))
     await writeFile(genesisFile, `${genesisText}\n`)
     // Old stores belong to the old group: moved aside, never deleted (they may hold data someone wants).
     const stamp = new Date().toISOString().replace(/[:.]/g, '-')
