@@ -22,6 +22,9 @@ export interface GroupLoad {
   readonly cpuMsPerTxnPerRelay: number
   readonly singleP50Ms: number
   readonly crossP50Ms: number | undefined
+  /** Direct-message frames a relay sent and received in the window, and protocol messages it sent (several share a frame), per transaction, averaged over the relays. */
+  readonly framesPerTxnPerRelay: number
+  readonly messagesOutPerTxnPerRelay: number
 }
 
 /** What two observer relays received over the same window: one of every partition, one of partition 0 only. */
@@ -141,13 +144,31 @@ export async function runLoad (o: PartitionsBenchOptions, relays: number, spec: 
   try {
     nodes = await clients(group, o)
     const cpu = async (): Promise<number[]> => await Promise.all(group.relays.map(async r => await processCpuMs(r.pid)))
+    // Frames in and out, and protocol messages out, summed over the relays.
+    const traffic = async (): Promise<{ frames: number, messages: number }> => {
+      const ms = await Promise.all(group.relays.map(async r => await r.metrics()))
+      const sum = (k: string): number => ms.reduce((x, m) => x + (m.get(k) ?? 0), 0)
+      return { frames: sum('tideline_frames_total{dir="in"}') + sum('tideline_frames_total{dir="out"}'), messages: sum('tideline_messages_total{dir="out"}') }
+    }
     let atStart: number[] = []
+    let trafficAtStart = { frames: 0, messages: 0 }
     // The full group's transfers are all "single" (it has one partition); the accounts are picked the same way.
-    const r = await pace(o, nodes, transfers(o, spec ?? SPEC), spec === undefined ? 0 : crossShare, async () => { atStart = await cpu() })
-    const atEnd = await cpu()
+    const r = await pace(o, nodes, transfers(o, spec ?? SPEC), spec === undefined ? 0 : crossShare, async () => { [atStart, trafficAtStart] = await Promise.all([cpu(), traffic()]) })
+    const [atEnd, trafficAtEnd] = await Promise.all([cpu(), traffic()])
     const used = atEnd.reduce((sum, c, i) => sum + c - (atStart[i] ?? Number.NaN), 0)
-    const perTxn = used / Math.max(1, r.done)
-    return { relays, txnPerSec: r.done / o.seconds, failed: r.failed, cpuMsPerTxn: perTxn, cpuMsPerTxnPerRelay: perTxn / relays, singleP50Ms: quantile(r.single, 0.5), crossP50Ms: r.cross.length === 0 ? undefined : quantile(r.cross, 0.5) }
+    const done = Math.max(1, r.done)
+    const perTxn = used / done
+    return {
+      relays,
+      txnPerSec: r.done / o.seconds,
+      failed: r.failed,
+      cpuMsPerTxn: perTxn,
+      cpuMsPerTxnPerRelay: perTxn / relays,
+      singleP50Ms: quantile(r.single, 0.5),
+      crossP50Ms: r.cross.length === 0 ? undefined : quantile(r.cross, 0.5),
+      framesPerTxnPerRelay: (trafficAtEnd.frames - trafficAtStart.frames) / done / relays,
+      messagesOutPerTxnPerRelay: (trafficAtEnd.messages - trafficAtStart.messages) / done / relays
+    }
   } finally {
     for (const n of nodes) await n.stop().catch(() => {})
     await group.stop().catch(() => {})

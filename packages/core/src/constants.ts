@@ -6,6 +6,8 @@ export const DEFAULT_WRITE_RETRY_MS = 40
 export const DEFAULT_GOSSIP_INTERVAL_MS = 20
 /** How often an idle voter publishes its entry (its heartbeat: the failure detector and an idle group's watermark move with it). */
 export const DEFAULT_IDLE_HEARTBEAT_MS = 200
+/** Groups of at least this many voters send busy voters' entries through one hub voter (promise.ts): below it all-to-all costs about the same. */
+export const ENTRY_HUB_MIN_VOTERS = 4
 /** A voter with nothing to do (and no observer or candidate to serve) this long goes quiet: no heartbeat until work or a voter wakes it (quiesce.ts). */
 export const DEFAULT_QUIESCE_AFTER_MS = 2_000
 /**
@@ -13,8 +15,16 @@ export const DEFAULT_QUIESCE_AFTER_MS = 2_000
  * off while the others changed epoch, quiet itself, would otherwise never hear of it (nobody speaks).
  */
 export const QUIET_REFRESH_SUSPECTS = 10
-/** How often a busy peer runs its timeouts (retransmission, gap fill, proposals, read and call deadlines). */
-export const BUSY_TICK_MS = 5
+/**
+ * How often, at least, a busy peer runs its timeouts (retransmission, gap
+ * fill, proposals, read and call deadlines); a busy voter also runs them when
+ * its next entry is due (schedule.ts). It was 5 ms: a tick costs a relay
+ * about 0.65 ms, so a busy relay spent about 100 ms of CPU a second polling
+ * (docs/bench/partitions.md, the busy tick).
+ */
+export const BUSY_TICK_MS = 20
+/** The soonest a peer runs its timeouts again after a step. */
+export const MIN_TICK_MS = 1
 /** A peer counts as busy this long after its last piece of work (a write, a call, a read, a reconfiguration message). */
 export const BUSY_WINDOW_MS = 200
 /** How often a replica asks again for thunks it knows it is missing. */

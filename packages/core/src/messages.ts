@@ -26,6 +26,8 @@ export type Message =
   | { readonly t: 'ack'; readonly epoch: number; readonly seqs: readonly number[]; readonly wm: readonly WatermarkEntry[] }
   /** Watermark gossip: the sender's own entry (a receiver merges it by max into that voter's slot, and takes it only from that voter). */
   | { readonly t: 'wm'; readonly wm: readonly WatermarkEntry[]; readonly span?: Span; readonly quiet?: true }
+  /** Other voters' entries, relayed by the voter they sent them to while busy (promise.ts, the entry hub). */
+  | { readonly t: 'wmr'; readonly wm: readonly WatermarkEntry[] }
   /** Ask for a coordinator's batches `from..to` (seqs, inclusive); `h`: an observer's partitions, to get their projections (partition.ts projectBatch). */
   | { readonly t: 'gap-req'; readonly coordinator: string; readonly epoch: number; readonly from: number; readonly to: number; readonly h?: readonly number[] }
   /** Answer to gap-req: the batches the sender holds of that range (projected when asked with `h`, and `span` then says which seqs held nothing for the asker); `gone`: the request whose start the sender evaluated past and collected (the asker needs a snapshot). */

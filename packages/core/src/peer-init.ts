@@ -31,6 +31,8 @@ export interface PeerInit {
   readonly writeRetryMs?: number
   /** @default DEFAULT_GOSSIP_INTERVAL_MS */
   readonly gossipIntervalMs?: number
+  /** In groups of ENTRY_HUB_MIN_VOTERS or more voters, busy voters send their entries through one hub voter (entry-hub.ts); false: every voter to every voter. @default true */
+  readonly entryHub?: boolean
   /** How often an idle voter publishes its watermark entry (its heartbeat; keep it well below `suspectMinMs`). @default DEFAULT_IDLE_HEARTBEAT_MS */
   readonly idleHeartbeatMs?: number
   /** How long a voter idles before it goes quiet (stops its heartbeat; quiesce.ts); 0: never. @default DEFAULT_QUIESCE_AFTER_MS */
@@ -166,6 +168,7 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
   return {
     writeRetryMs: init.writeRetryMs ?? C.DEFAULT_WRITE_RETRY_MS,
     gossipIntervalMs: init.gossipIntervalMs ?? C.DEFAULT_GOSSIP_INTERVAL_MS,
+    entryHub: init.entryHub ?? true,
     idleHeartbeatMs: init.idleHeartbeatMs ?? C.DEFAULT_IDLE_HEARTBEAT_MS,
     quiesceAfterMs: init.quiesceAfterMs ?? C.DEFAULT_QUIESCE_AFTER_MS,
     gapRetryMs: init.gapRetryMs ?? C.DEFAULT_GAP_RETRY_MS,

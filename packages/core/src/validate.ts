@@ -221,6 +221,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       wm(m.wm)
       break
     case 'wm':
+    case 'wmr':
       wm(m.wm)
       break
     case 'ck':

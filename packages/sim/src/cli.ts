@@ -64,7 +64,7 @@ async function main (): Promise<number> {
   let batches = 0
   let minted = 0
   let insideBatch = 0
-  const history = { pauses: 0, ownStalls: 0, quiesced: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0 }
+  const history = { pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0 }
   const started = performance.now()
   for (let seed = o.start; seed < o.start + o.seeds; seed++) {
     const r = await runSeed({ seed, txns: o.txns, ...(o.observers === undefined ? {} : { observers: o.observers }), faults: o.faults, ...(o.voters === undefined ? {} : { voters: o.voters }), ...(o.partitions === undefined ? {} : { partitions: o.partitions }) })
@@ -91,7 +91,7 @@ async function main (): Promise<number> {
     }
   }
   const secs = (performance.now() - started) / 1000
-  process.stdout.write(`wall ${secs.toFixed(1)} s; unknown-outcome txns ${unknown}; strict/snapshot reads ${reads}; crashes ${crashes}; pauses ${history.pauses} (steps that found their peer had stalled ${history.ownStalls}); voters gone quiet ${history.quiesced} times\n`)
+  process.stdout.write(`wall ${secs.toFixed(1)} s; unknown-outcome txns ${unknown}; strict/snapshot reads ${reads}; crashes ${crashes}; pauses ${history.pauses} (steps that found their peer had stalled ${history.ownStalls}); voters gone quiet ${history.quiesced} times; entries relayed by entry hubs ${history.relayedEntries}\n`)
   if (resume.length > 0) process.stdout.write(`voter restart -> watermark resumes (virtual ms): p50 ${pct(resume, 0.5)}, p99 ${pct(resume, 0.99)}, max ${Math.max(...resume)} over ${resume.length} restarts\n`)
   if (catchUp.length > 0) process.stdout.write(`restart -> caught up (virtual ms): p50 ${pct(catchUp, 0.5)}, p99 ${pct(catchUp, 0.99)}, max ${Math.max(...catchUp)}\n`)
   if (epochChanges > 0) process.stdout.write(`epoch changes installed ${epochChanges}\n`)

@@ -5,7 +5,7 @@ import { validateMessage } from '../validate.js'
 import { onConfirm, onConfirmed } from './confirm.js'
 import { handleSubmit, onAck } from './coordinator.js'
 import { compareCheckpoint } from './divergence.js'
-import { mergeWatermark, watermarkEntries } from './promise.js'
+import { mergeRelayed, mergeWatermark, watermarkEntries } from './promise.js'
 import { onPartRead, onTimestamp, readsConfirmed, startRead } from './reads.js'
 import { onAccept, onPrepare } from './reconfig/acceptor.js'
 import { tellStale } from './reconfig/epoch-news.js'
@@ -86,7 +86,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
     noteQuiet(s, from, m)
   }
   // Heartbeats (watermark entries and asks for them, digests, hellos but a new candidate's) are not work; everything else keeps the peer busy a while.
-  if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'wm-want' && m.t !== 'ck' && m.t !== 'dur') noteWork(s)
+  if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'wmr' && m.t !== 'wm-want' && m.t !== 'ck' && m.t !== 'dur') noteWork(s)
   switch (m.t) {
     case 'write':
       onWrite(s, from, m)
@@ -108,6 +108,9 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
     case 'wm':
       mergeWatermark(s, from, m.wm)
       if (m.span !== undefined) onSpan(s, from, m.span, false, [])
+      break
+    case 'wmr':
+      mergeRelayed(s, from, m.wm)
       break
     case 'gap-req':
       serveGap(s, from, m.coordinator, m.epoch, m.from, m.to, m.h)

@@ -8,6 +8,7 @@ import { count, emit, send } from './emit.js'
 import { isSealed, roleOf, type PeerState } from './state.js'
 import { metaEntry } from './meta.js'
 import { flushToObservers, publishToObservers } from './feeds.js'
+import { entryHub, relayedEntries, relayEntries } from './entry-hub.js'
 
 /**
  * The watermark from this peer's side: a voter's own entry (its promise),
@@ -16,10 +17,10 @@ import { flushToObservers, publishToObservers } from './feeds.js'
  */
 
 /**
- * Merges watermark entries `from` sent. A peer speaks only for itself: only
- * a voter's own entry is taken (the transport authenticates `from`), so no
- * member can raise another voter's promise; entries reach everyone because
- * every voter sends its own to every peer.
+ * Merges watermark entries `from` sent. A peer speaks only for itself here:
+ * only a voter's own entry is taken (the transport authenticates `from`), so
+ * no member can raise another voter's promise. A busy voter's entries also
+ * reach the others relayed by the entry hub (`mergeRelayed`, entry-hub.ts).
  */
 export function mergeWatermark (s: PeerState, from: string, entries: readonly WatermarkEntry[]): void {
   let raised = false
@@ -124,13 +125,38 @@ export function publish (s: PeerState): void {
   const wm = watermarkEntries(s)
   const quiet = s.detector.quiet
   const msg: Message = quiet ? { t: 'wm', wm, quiet } : { t: 'wm', wm }
-  for (const v of s.current.voters) {
+  // Busy, through the hub; to every voter when this is the hub, at least once a heartbeat, and when quiet (entry-hub.ts).
+  const hub = quiet ? undefined : entryHub(s)
+  const coordinator = s.current.coordinator
+  const direct = hub === undefined || hub === s.id || s.now - coordinator.lastDirect >= s.options.idleHeartbeatMs
+  if (direct) coordinator.lastDirect = s.now
+  s.current.wm.relaying = hub === s.id
+  for (const v of direct || hub === undefined ? s.current.voters : [hub]) {
     send(s, v, msg)
     // A quiet voter owes an answer to a plain entry from now (quiesce.ts).
     if (!quiet && s.current.quiet.get(v) === Infinity) s.current.quiet.set(v, s.now)
   }
+  if (hub === s.id) relayEntries(s)
   publishToObservers(s, wm)
   kickEvaluator(s)
+}
+
+/** Entries of other voters that `from`, the entry hub, relayed: merged as their own voters' (entry-hub.ts). */
+export function mergeRelayed (s: PeerState, from: string, entries: readonly WatermarkEntry[]): void {
+  const taken = relayedEntries(s, from, entries)
+  if (taken === undefined) return
+  let raised = false
+  for (const e of taken) {
+    observeTimestamp(s, e.svw)
+    if (s.current.wm.merge(e)) {
+      raised = true
+      s.current.wmMovedAt.set(e.voter, s.now)
+    }
+  }
+  if (raised) {
+    s.knownWatermark = maxTimestamp(s.knownWatermark, s.current.wm.value)
+    kickEvaluator(s)
+  }
 }
 
 /** Sends queued writes and a changed watermark at the end of the current turn, coalesced. */

@@ -9,7 +9,8 @@ import { partitionsBusy } from './partitions.js'
 /**
  * When a peer next needs its timeouts run (DESIGN §12: no fixed tick). A
  * busy peer (anything in flight, waiting or being agreed, or work within the
- * last BUSY_WINDOW_MS) runs them every BUSY_TICK_MS, as before; an idle one
+ * last BUSY_WINDOW_MS) runs them every BUSY_TICK_MS, and a busy voter when its
+ * next entry is due (every gossipIntervalMs); an idle one
  * sleeps until its heartbeat, an observer's hello, a digest checkpoint worth
  * sending, a call deadline, a clock-lease renewal or the moment the failure
  * detector would suspect a silent voter, whichever comes first.
@@ -56,9 +57,13 @@ export function nextDue (s: PeerState): number {
 
 function wakeAt (s: PeerState): number {
   if (s.phase === 'closed') return Infinity
-  if (isBusy(s)) return s.now + C.BUSY_TICK_MS
+  if (isBusy(s)) {
+    // Work is driven by messages and the end of each turn; the timeouts only retry, and a voter's entry goes out on time.
+    const gossip = roleOf(s) === 'voter' && !s.detector.quiet ? s.lastGossip + s.options.gossipIntervalMs : Infinity
+    return Math.max(s.now + C.MIN_TICK_MS, Math.min(s.now + C.BUSY_TICK_MS, gossip))
+  }
   // A quiet voter that now has an observer or a candidate to serve wakes at once (a hello is not work: nothing else would tick it).
-  if (s.detector.quiet && (s.observers.size > 0 || s.candidates.size > 0)) return s.now + C.BUSY_TICK_MS
+  if (s.detector.quiet && (s.observers.size > 0 || s.candidates.size > 0)) return s.now + C.MIN_TICK_MS
   // Never sooner than a busy peer's tick: a timeout that is due but finds nothing to do cannot spin.
   const soonest = s.now + C.BUSY_TICK_MS
   let due = Math.min(s.nextDeadline, historyDue(s), snapshotDue(s), scrubDue(s))

@@ -11,7 +11,6 @@ import { newDetectorState, type DetectorState } from './reconfig/silence.js'
 import { newPartState, type PartState } from './part-state.js'
 
 export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
-
 /** A peer's protocol state as plain data; handlers are functions of (state, environment, input). Everything of one epoch lives in its record, so installing an epoch builds a new record instead of resetting fields. */
 
 /** A peer's view of one coordinator's sequence of batches. */
@@ -60,8 +59,9 @@ export interface CoordinatorState {
   /** Persisted here, not yet sent to the others (sent at the end of the turn). */
   outbox: Batch[]
   lastPromise: WatermarkEntry | undefined
-  /** The last entry this voter published; frozen while sealed. */
+  /** The last entry this voter published (frozen while sealed), and when it last sent one to every voter itself, not only to the entry hub. */
   lastEntry: WatermarkEntry | undefined
+  lastDirect: number
 }
 
 export interface Proposal {
@@ -133,6 +133,7 @@ export type Phase = 'running' | 'installing' | 'failed' | 'closed'
 export interface PeerOptions {
   readonly writeRetryMs: number
   readonly gossipIntervalMs: number
+  readonly entryHub: boolean
   readonly idleHeartbeatMs: number
   readonly quiesceAfterMs: number
   readonly gapRetryMs: number
@@ -288,7 +289,7 @@ export function newEpochRecord (epoch: number, voters: readonly string[], now: n
     tags: new Map(voters.map(v => [v, peerTag(v)])),
     streams,
     wm: new WatermarkTable(voters, epoch),
-    coordinator: { nextSeq: 1, open: [], openBytes: 0, inflight: new Map(), outbox: [], lastPromise: undefined, lastEntry: undefined },
+    coordinator: { nextSeq: 1, open: [], openBytes: 0, inflight: new Map(), outbox: [], lastPromise: undefined, lastEntry: undefined, lastDirect: -Infinity },
     acceptor: { epoch },
     proposal: undefined,
     sealedAt: -Infinity,

@@ -11,6 +11,9 @@ export class WatermarkTable {
   private readonly epoch: number
   private readonly table = new Map<string, WatermarkEntry>()
   private cached: Timestamp = TS_ZERO
+  /** Set while this voter is the entry hub: other voters' entries raised since it last relayed them. */
+  relaying = false
+  private readonly fresh = new Set<string>()
 
   constructor (voters: readonly string[], epoch: number) {
     this.voters = voters
@@ -23,8 +26,20 @@ export class WatermarkTable {
     const old = this.table.get(entry.voter)
     if (old !== undefined && (old.svw > entry.svw || (old.svw === entry.svw && old.count >= entry.count))) return false
     this.table.set(entry.voter, entry)
+    if (this.relaying) this.fresh.add(entry.voter)
     this.recompute()
     return true
+  }
+
+  /** The entries raised since the last call, other than `own` (the hub relays them). */
+  takeFresh (own: string): WatermarkEntry[] {
+    const out: WatermarkEntry[] = []
+    for (const v of this.fresh) {
+      const e = this.table.get(v)
+      if (v !== own && e !== undefined) out.push(e)
+    }
+    this.fresh.clear()
+    return out
   }
 
   get (voter: string): WatermarkEntry | undefined {

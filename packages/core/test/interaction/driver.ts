@@ -85,6 +85,11 @@ export class ScriptGroup {
     return this.wire.length
   }
 
+  /** How many messages on the wire match (by sender, receiver and type). */
+  onWire (filter: { from?: string, to?: string, t?: Message['t'] }): number {
+    return this.wire.filter(w => (filter.from === undefined || w.from === filter.from) && (filter.to === undefined || w.to === filter.to) && (filter.t === undefined || w.message.t === filter.t)).length
+  }
+
   /** Drops the matching messages on the wire. */
   drop (filter: { from?: string, to?: string }): number {
     const before = this.wire.length
@@ -256,6 +261,7 @@ export class ScriptGroup {
       case 'write': return `write ${this.batches(m.batches)} wm ${wm(m.wm)}`
       case 'ack': return `ack e${m.epoch} [${m.seqs.join(',')}] wm ${wm(m.wm)}`
       case 'wm': return `wm ${wm(m.wm)}`
+      case 'wmr': return `wmr ${wm(m.wm)}`
       case 'gap-req': return `gap-req ${m.coordinator} e${m.epoch} ${m.from}..${m.to}`
       case 'gap-rep': return `gap-rep ${this.batches(m.batches)}${m.gone !== undefined ? ` gone ${m.gone.coordinator} e${m.gone.epoch} ${m.gone.from}` : ''}`
       case 'submit': return `submit ${m.req.clientTxnId}`
