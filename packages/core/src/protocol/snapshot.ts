@@ -270,7 +270,9 @@ export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
       stream.evalNext = cursor.evalNext[c] ?? 1
       stream.evalIndex = cursor.evalIndex?.[c] ?? 0
       for (const seq of stream.held.keys()) if (seq < stream.evalNext) stream.held.delete(seq)
-      if (stream.have < stream.evalNext - 1) stream.have = stream.evalNext - 1
+      // Had from here on only what is held: a cursor behind this replica's own evaluation puts it before batches it
+      // evaluated and let go (a partitioned replica does at once), and gap fill asks only past `have`.
+      stream.have = stream.evalNext - 1
       advanceHave(stream)
     }
   }
