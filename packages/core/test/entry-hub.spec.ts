@@ -38,17 +38,6 @@ function busy (g: ScriptGroup, ms: number, live: readonly string[]): { wm: (from
   return { wm: (from, to) => wm.get(`${from} ${to}`) ?? 0, wmr }
 }
 
-/** Idles the live voters until every call made is evaluated everywhere (or `ms` passed). */
-function drain (g: ScriptGroup, live: readonly string[], ms = 3_000): void {
-  for (let t = 0; t < ms; t += 10) {
-    g.now += 10
-    for (const p of live) g.input(p, { t: 'tick' })
-    g.settle()
-    g.deliver()
-    g.settle()
-  }
-}
-
 describe('entry hub', () => {
   it('busy voters send their entries to the hub, which relays them; every voter still hears each one itself every heartbeat, and all evaluate every call', () => {
     const g = new ScriptGroup(procedures, voters, [], OPTIONS)
@@ -60,7 +49,7 @@ describe('entry hub', () => {
     expect(r.wm('v2', 'v0')).toBeGreaterThanOrEqual(40)
     expect(r.wm('v2', 'v3')).toBeGreaterThanOrEqual(8)
     expect(r.wm('v2', 'v3')).toBeLessThanOrEqual(12)
-    drain(g, voters)
+    g.rounds(3_000, voters)
     for (const v of voters) expect(g.state(v).evaluatedCount).toBe(g.state('v0').evaluatedCount)
     expect(g.state('v0').evaluatedCount).toBeGreaterThanOrEqual(100)
     expect(g.state('v0').counters['entries-relayed'] ?? 0).toBeGreaterThan(0)
@@ -85,7 +74,7 @@ describe('entry hub', () => {
     const live = voters.slice(1)
     const before = g.state('v1').evaluatedCount
     busy(g, 3_000, live)
-    drain(g, live)
+    g.rounds(3_000, live)
     // Voted out, and the calls made meanwhile evaluated everywhere.
     for (const v of live) {
       expect(g.state(v).current.voters).not.toContain('v0')
@@ -98,7 +87,7 @@ describe('entry hub', () => {
   it('relayed entries are taken only from a voter of the epoch, and only for the other voters of it', () => {
     const g = new ScriptGroup(procedures, voters, [], OPTIONS)
     busy(g, 200, voters)
-    drain(g, voters, 300)
+    g.rounds(300, voters)
     const s = g.state('v3')
     const epoch = s.current.epoch
     const mine = s.current.wm.get('v3')

@@ -14,24 +14,13 @@ const procedures = {
   put: { keys: (a: { k: string }) => ({ reads: [], writes: [a.k] }), run: (tx: Tx, a: { k: string, v: number }) => { tx.put(a.k, a.v); return null } }
 }
 const voters = ['v0', 'v1', 'v2']
-
-function run (g: ScriptGroup, ms: number): void {
-  for (let t = 0; t < ms; t += 10) {
-    g.now += 10
-    for (const p of voters) g.input(p, { t: 'tick' })
-    g.settle()
-    g.deliver()
-    g.settle()
-  }
-}
-
 describe('a snapshot cursor behind this replica', () => {
   it('counts the batches it evaluated and let go as missing again, and gap fill asks for them', () => {
     const g = new ScriptGroup(procedures, voters, [], { suspectMs: 2_000, idleHeartbeatMs: 100, quiesceAfterMs: 0 })
     for (let i = 1; i <= 3; i++) {
       g.input('v0', { t: 'submit', call: i, req: { clientTxnId: `c${i}`, procedure: 'put', hash: g.hash('put'), args: { k: `k${i}`, v: i } } })
       g.settle()
-      run(g, 100)
+      g.rounds(100)
     }
     const s = g.state('v1')
     const stream = s.current.streams.get('v0')

@@ -85,6 +85,17 @@ export class ScriptGroup {
     return this.wire.length
   }
 
+  /** Moves the clock `ms` forward, 10 ms a round: each round ticks `peers` (every live one by default), carries out and delivers everything. */
+  rounds (ms: number, peers: readonly string[] = [...this.states.keys()]): void {
+    for (let t = 0; t < ms; t += 10) {
+      this.now += 10
+      for (const p of peers) this.input(p, { t: 'tick' })
+      this.settle()
+      this.deliver()
+      this.settle()
+    }
+  }
+
   /** How many messages on the wire match (by sender, receiver and type). */
   onWire (filter: { from?: string, to?: string, t?: Message['t'] }): number {
     return this.wire.filter(w => (filter.from === undefined || w.from === filter.from) && (filter.to === undefined || w.to === filter.to) && (filter.t === undefined || w.message.t === filter.t)).length
