@@ -6,7 +6,7 @@ import type { ProcedureRegistry } from './procedures.js'
 import { callerVerdicts, type CallVerifier } from './caller.js'
 import type { CallerVerdict, InviteReader, ReadInvite } from './claims.js'
 import type { AppliedRun, RunRules } from './run-rules.js'
-import { holdsOf, keysToRead, rangeKeysOf, rangesToRead, settleRun, type RunPlan } from './settle.js'
+import { holdsOf, keysToRead, rangeKeysOf, rangesToRead, settleRun, type ForwardedReads, type RunPlan } from './settle.js'
 
 export { runRules, encodeRecord, decodeRecord, toResult, refusedAt, type AppliedRun, type RunRules, type TxnRecord } from './run-rules.js'
 export { settleRun, keysToRead, rangesToRead, rangeKeysOf, EVAL, FORWARD, AHEAD, type RunPlan, type ForwardedReads } from './settle.js'
@@ -20,7 +20,10 @@ export { settleRun, keysToRead, rangesToRead, rangeKeysOf, EVAL, FORWARD, AHEAD,
  * A partitioned replica passes its plan: what it holds, which thunks it
  * evaluates and which it forwards reads for, and the reads forwarded to it.
  */
-export type RunApplier = (run: readonly Thunk[], base: Cursor, rules: RunRules, plan?: RunPlan) => Promise<AppliedRun>
+export type RunApplier = (run: readonly Thunk[], base: Cursor, rules: RunRules, plan?: RunPlan, early?: EarlyForwards) => Promise<AppliedRun>
+
+/** Given a partitioned run's forwarded reads as soon as they are known, before the run is written (the peer sends them at once). */
+export type EarlyForwards = (forwards: readonly ForwardedReads[]) => void
 
 export interface ApplierInit {
   readonly store: Store
@@ -48,9 +51,9 @@ export function storeApplier (init: ApplierInit): RunApplier {
   let cachedUpTo: Timestamp | undefined
   let cachedHolding = ''
   const invites = new Map<string, ReadInvite | null | Promise<ReadInvite | null>>()
-  return async (run, base, rules, plan) => {
+  return async (run, base, rules, plan, early) => {
     try {
-      return await applyOnce(run, base, rules, plan)
+      return await applyOnce(run, base, rules, plan, early)
     } catch (err) {
       latest.clear()
       cachedUpTo = undefined
@@ -58,7 +61,7 @@ export function storeApplier (init: ApplierInit): RunApplier {
     }
   }
 
-  async function applyOnce (run: readonly Thunk[], base: Cursor, rules: RunRules, plan: RunPlan | undefined): Promise<AppliedRun> {
+  async function applyOnce (run: readonly Thunk[], base: Cursor, rules: RunRules, plan: RunPlan | undefined, early: EarlyForwards | undefined): Promise<AppliedRun> {
     // The cache answers only for the run that follows the last one it saw
     // (a replica that skipped ahead, e.g. from a snapshot, or that took on
     // other partitions, starts afresh).
@@ -84,6 +87,7 @@ export function storeApplier (init: ApplierInit): RunApplier {
     const baseRanges = rangeKeysOf(ranges, inRanges, overlay)
     const verdicts = await checkCallers(run, rules, init.verifyCall, init.readInvite, invites)
     const { batch, applied } = settleRun(init.registry, run, base, overlay, records, rules, evalOpts, verdicts, baseRanges, plan)
+    if (early !== undefined && applied.forwards !== undefined && applied.forwards.length > 0) early(applied.forwards)
     await init.store.write(batch)
     if (cacheKeys > 0) {
       if (latest.size + overlay.size > cacheKeys) latest.clear()

@@ -27,6 +27,13 @@ export function loadPersistedSync (store: MemoryStore, initial: GroupConfig): Pe
 
 /** Evaluates and settles a run as the in-process applier does, synchronously (no value cache). */
 export function applyRunSync (store: MemoryStore, registry: ProcedureRegistry, run: readonly Thunk[], base: Cursor, rules: RunRules, verifyCall?: (peer: string, statement: Uint8Array, sig: Uint8Array) => boolean, plan?: RunPlan): AppliedRun {
+  const { batch, applied } = settleRunSync(store, registry, run, base, rules, verifyCall, plan)
+  store.writeSync(batch)
+  return applied
+}
+
+/** What applyRunSync would write and answer, without writing it (the simulator writes it later, as a store would). */
+export function settleRunSync (store: MemoryStore, registry: ProcedureRegistry, run: readonly Thunk[], base: Cursor, rules: RunRules, verifyCall?: (peer: string, statement: Uint8Array, sig: Uint8Array) => boolean, plan?: RunPlan): ReturnType<typeof settleRun> {
   const overlay = new Map<string, Value | undefined>()
   const holds = holdsOf(rules.partitions, plan)
   const keys = keysToRead(run, undefined, plan, holds)
@@ -36,9 +43,7 @@ export function applyRunSync (store: MemoryStore, registry: ProcedureRegistry, r
   const baseRanges = rangeKeysOf(ranges, ranges.map(r => store.rangeSync(r, (run[0] as Thunk).ts)), overlay)
   const verdicts = checkCallers(run, rules, verifyCall)
   if (verdicts instanceof Promise) throw new TypeError('applyRunSync needs a synchronous caller check')
-  const { batch, applied } = settleRun(registry, run, base, overlay, store.txnRecordsSync(run.map(t => t.clientTxnId)), rules, {}, verdicts, baseRanges, plan)
-  store.writeSync(batch)
-  return applied
+  return settleRun(registry, run, base, overlay, store.txnRecordsSync(run.map(t => t.clientTxnId)), rules, {}, verdicts, baseRanges, plan)
 }
 
 /** Carries out a `read-forward` effect against a MemoryStore, synchronously. */

@@ -188,7 +188,8 @@ export class Peer {
         case 'send': this.transport(e.to, e.message); break
         case 'persist': this.complete(this.store.write(e.batch).then(() => e.done)); break
         case 'apply':
-          this.complete(this.applier(e.run, e.base, e.rules, e.plan).then((applied): Input => ({ t: 'run-applied', run: e.run, applied, ...(e.plan === undefined ? {} : { plan: e.plan }) }), err => damagedInput(err, { run: e.run })))
+          // A partitioned run's forwarded reads go out before the run is written (partitions.ts, onRunForwards).
+          this.complete(this.applier(e.run, e.base, e.rules, e.plan, forwards => { if (e.plan !== undefined) this.complete(Promise.resolve({ t: 'run-forwards', run: e.run, plan: e.plan, forwards })) }).then((applied): Input => ({ t: 'run-applied', run: e.run, applied, ...(e.plan === undefined ? {} : { plan: e.plan }) }), err => damagedInput(err, { run: e.run })))
           break
         case 'read-values': this.complete(readValues(this.store, e)); break
         case 'read-forward': this.complete(forwardRead(this.store, e)); break

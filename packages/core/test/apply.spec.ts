@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { Hasher, MemoryStore, TS_ZERO, createRegistry, makeTimestamp, peerTag, storeApplier, type Cursor, type RunApplier, type RunRules, type Thunk, type Tx } from '../src/index.js'
+import { Hasher, MemoryStore, TS_ZERO, createRegistry, makeTimestamp, partitionOf, peerTag, storeApplier, type Cursor, type ForwardedReads, type RunApplier, type RunRules, type StoreBatch, type Thunk, type Tx } from '../src/index.js'
+import { FORWARD } from '../src/settle.js'
 
 const procedures = {
   move: {
@@ -81,5 +82,34 @@ describe('storeApplier', () => {
       expect(await store.txnRecords(['ahead'])).toEqual([undefined])
     }
     expect(results[0]).toEqual(results[1])
+  })
+
+  it('hands a partitioned run\'s forwarded reads over before it writes the run (they wait on no store write)', async () => {
+    const spec = { count: 2, depth: 1 }
+    // Keys of the two partitions: 'a' held here, the other one not.
+    const here = partitionOf('a', spec)
+    const there = ['b', 'c', 'd', 'e', 'f'].find(k => partitionOf(k, spec) !== here) as string
+    const store = new MemoryStore()
+    let release: () => void = () => {}
+    let writes = 0
+    const write = store.write.bind(store)
+    // A store whose write lands only when released.
+    store.write = async (batch: StoreBatch) => { writes++; await new Promise<void>(resolve => { release = resolve }); await write(batch) }
+    const apply = storeApplier({ store, registry, cacheKeys: 0 })
+    const thunk: Thunk = {
+      ts: makeTimestamp(10_000, tag, 0), epoch: 0, coordinator: 'c', seq: 1, index: 0, procedure: 'move', hash: registry.procedures.get('move')?.hash ?? '',
+      args: { from: 'a', to: there, n: 1 }, reads: ['a', there], writes: ['a', there], clientTxnId: 'x', firstAt: 10_000
+    }
+    const base: Cursor = { frontier: TS_ZERO, last: TS_ZERO, count: 0, digest: new Hasher().state, evalNext: {} }
+    let early: readonly ForwardedReads[] | undefined
+    let settled = false
+    // Only forwarded from here (its other replicas evaluate it): this replica sends its reads of 'a'.
+    const done = apply([thunk], base, { ...rules, partitions: spec }, { holding: [here], modes: [FORWARD], remote: [undefined] }, f => { early = f }).then(r => { settled = true; return r })
+    await expect.poll(() => writes).toBe(1)
+    expect(settled).toBe(false)
+    expect(early).toEqual([{ ts: thunk.ts, parts: [here], values: [], ranges: [] }])
+    release()
+    const applied = await done
+    expect(applied.forwards).toEqual(early)
   })
 })

@@ -1,5 +1,5 @@
 import {
-  ArrayReader, CollectingWriter, StateDigest, applyRunSync, forwardReadSync, damagedInput, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, rangeResult, readResult, restore, step,
+  ArrayReader, CollectingWriter, StateDigest, settleRunSync, forwardReadSync, damagedInput, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, rangeResult, readResult, restore, step,
   type Effect, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
   type ReadResult, type Revocation, type Thunk, type Value
 } from '@tideline/core'
@@ -25,7 +25,7 @@ export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'suspectMinMs'
 }
 
 /** `make`'s input, or `state-damaged` when the store found a damaged record (StoreCorruptionError), as the production driver maps it. */
-function damageOr (make: () => Input, during: { readonly run?: readonly Thunk[] } = {}): Input {
+function damageOr (make: () => Input | undefined, during: { readonly run?: readonly Thunk[] } = {}): Input | undefined {
   try {
     return make()
   } catch (err) {
@@ -64,7 +64,8 @@ export class SimPeer {
     const persisted = loadPersistedSync(init.store, init.config)
     restore(this.state, persisted, init.config)
     if (persisted.cursor !== undefined) {
-      this.input(damageOr(() => ({ t: 'scrubbed', state: StateDigest.lanesOf(init.store.exportSnapshotSync(this.state.frontier).entries) })))
+      const scrubbed = damageOr(() => ({ t: 'scrubbed', state: StateDigest.lanesOf(init.store.exportSnapshotSync(this.state.frontier).entries) }))
+      if (scrubbed !== undefined) this.input(scrubbed)
     }
     this.input({ t: 'start' })
   }
@@ -203,7 +204,16 @@ export class SimPeer {
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.writeSync(e.batch); return e.done })
         break
       case 'apply':
-        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => damageOr(() => ({ t: 'run-applied', run: e.run, applied: applyRunSync(store, this.init.registry, e.run, e.base, e.rules, this.verifyCall, e.plan), ...(e.plan === undefined ? {} : { plan: e.plan }) }), { run: e.run }))
+        // Read and evaluated after one store latency; a partitioned run's forwarded reads go out then, and the run is
+        // written after another (a crash in between loses the write, as it would a store's, but not what was sent).
+        this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => damageOr(() => {
+          const { batch, applied } = settleRunSync(store, this.init.registry, e.run, e.base, e.rules, this.verifyCall, e.plan)
+          this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => {
+            store.writeSync(batch)
+            return { t: 'run-applied', run: e.run, applied, ...(e.plan === undefined ? {} : { plan: e.plan }) }
+          })
+          return e.plan !== undefined && (applied.forwards?.length ?? 0) > 0 ? { t: 'run-forwards', run: e.run, plan: e.plan, forwards: applied.forwards ?? [] } : undefined
+        }, { run: e.run }))
         break
       case 'read-values':
         this.later(0, (): Input => {

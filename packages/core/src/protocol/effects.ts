@@ -53,6 +53,8 @@ export type Completion =
   /** Whether every signature of a relayed decision's proof checked out. */
   | { readonly t: 'decision-verified', readonly from: string, readonly change: EpochChange, readonly proof: DecisionProof, readonly ok: boolean }
   | { readonly t: 'run-applied', readonly run: readonly Thunk[], readonly applied: AppliedRun, readonly plan?: RunPlan }
+  /** A partitioned run's forwarded reads, known before the run is written (the applier's `early`): sent at once. */
+  | { readonly t: 'run-forwards', readonly run: readonly Thunk[], readonly plan: RunPlan, readonly forwards: readonly ForwardedReads[] }
   | { readonly t: 'values-read', readonly read: number, readonly result: ReadResult }
   /** What `read-forward` read (undefined: the store no longer holds that version, or failed to read it). */
   | { readonly t: 'forward-read', readonly to: string, readonly fwd: ForwardedReads | undefined }

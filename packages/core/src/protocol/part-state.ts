@@ -27,6 +27,8 @@ export interface PartState {
   waiting: { readonly thunk: Thunk, readonly since: number, asked: number, forwarded: boolean } | undefined
   /** Recent reads this replica forwarded, to answer peers that missed them (fwd-req). */
   readonly made: Map<Timestamp, ForwardedReads>
+  /** Thunks whose reads this replica forwarded before its run was written (`run-forwards`): not sent again when the run settles. */
+  readonly early: Set<Timestamp>
   /** Peers that asked for a thunk's forwarded reads before this replica reached it. */
   readonly wanted: Map<Timestamp, Set<string>>
   /** Thunks this voter coordinated and did not evaluate: their results come from a replica that does. */
@@ -118,6 +120,7 @@ export function newPartState (spec: PartitionSpec | undefined, declared: readonl
     inbox: new Map(),
     waiting: undefined,
     made: new Map(),
+    early: new Set(),
     wanted: new Map(),
     awaiting: new Map(),
     results: new Map(),

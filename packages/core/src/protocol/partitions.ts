@@ -136,7 +136,8 @@ export function afterRun (s: PeerState, run: readonly Thunk[], plan: RunPlan, ap
     const mode = plan.modes[i] as number
     if ((mode & FORWARD) !== 0) {
       const fwd = (applied.forwards ?? [])[f++]
-      if (fwd !== undefined) forwardTo(s, thunk, fwd, out)
+      // Sent already if the applier gave them before it wrote the run (onRunForwards).
+      if (fwd !== undefined && !p.early.delete(thunk.ts)) forwardTo(s, thunk, fwd, out)
       if ((mode & AHEAD) !== 0 && p.waiting?.thunk.ts === thunk.ts) p.waiting.forwarded = true
     }
     const result = applied.results[i]
@@ -146,6 +147,30 @@ export function afterRun (s: PeerState, run: readonly Thunk[], plan: RunPlan, ap
   for (const [to, items] of out) send(s, to, { t: 'fwd', items })
   if (p.waiting !== undefined && p.waiting.thunk.ts < s.frontier) p.waiting = undefined
   for (const ts of p.inbox.keys()) if (ts < s.frontier) p.inbox.delete(ts)
+  for (const ts of p.early) if (ts < s.frontier) p.early.delete(ts)
+}
+
+/**
+ * The run's forwarded reads, before the applier writes the run: the other
+ * replicas of a cross-partition thunk wait on them, and a store write less
+ * on that path is a shorter cross-partition transaction. They are the values
+ * below the thunk's timestamp, which is below the watermark: fixed, whatever
+ * becomes of this run (a crash before its write evaluates it again, to the
+ * same reads).
+ */
+export function onRunForwards (s: PeerState, run: readonly Thunk[], plan: RunPlan, forwards: readonly ForwardedReads[]): void {
+  const p = s.parts
+  if (p === undefined || s.evaluation !== 'running') return
+  const out = new Map<string, ForwardedReads[]>()
+  let f = 0
+  run.forEach((thunk, i) => {
+    if (((plan.modes[i] as number) & FORWARD) === 0) return
+    const fwd = forwards[f++]
+    if (fwd === undefined || p.early.has(thunk.ts)) return
+    p.early.add(thunk.ts)
+    forwardTo(s, thunk, fwd, out)
+  })
+  for (const [to, items] of out) send(s, to, { t: 'fwd', items })
 }
 
 function forwardTo (s: PeerState, thunk: Thunk, fwd: ForwardedReads, out: Map<string, ForwardedReads[]>): void {

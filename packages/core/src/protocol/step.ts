@@ -24,7 +24,7 @@ import { collectGarbage, noteDurable, onGcDone, onSynced, reportDurable, syncSet
 import { onScrubbed, onSnapshotImported, onSnapshotStaged, pursueSnapshot } from './snapshot.js'
 import { onSnapshotExported, onSnapshotRead } from './snapshot-export.js'
 import { roleOf, type PeerState } from './state.js'
-import { declaredParts, onForwardRead, tickPartitions } from './partitions.js'
+import { declaredParts, onForwardRead, onRunForwards, tickPartitions } from './partitions.js'
 import { onScrubDone, onStateDamaged, tickScrub } from './damage.js'
 import { SYNC_LIVE_LAG_MS } from '../peer-status.js'
 import { TS_ZERO, timestampMs } from '../timestamp.js'
@@ -110,6 +110,7 @@ function handle (s: PeerState, input: Input): void {
     case 'decision-signed': onDecisionSigned(s, input.to, input.epoch, input.ballot, input.sig); break
     case 'decision-verified': onDecisionVerified(s, input.from, input.change, input.proof, input.ok); break
     case 'run-applied': onRunApplied(s, input.run, input.applied, input.plan); break
+    case 'run-forwards': onRunForwards(s, input.run, input.plan, input.forwards); break
     case 'values-read': onValuesRead(s, input.read, input.result); break
     case 'forward-read': onForwardRead(s, input.to, input.fwd); break
     case 'values-refused': onValuesRefused(s, input.read, input.error); break
