@@ -13,16 +13,8 @@ function burst (g: ScriptGroup, at: string, from: number, n: number): void {
 }
 
 function settle (g: ScriptGroup, ms: number): string[] {
-  const lines: string[] = []
-  for (let t = 0; t < ms; t += 10) {
-    g.now += 10
-    for (const p of voters) g.input(p, { t: 'tick' })
-    g.settle()
-    g.deliver()
-    g.settle()
-    lines.push(...g.take().filter(l => l.includes('settle call')))
-  }
-  return lines
+  g.rounds(ms, voters)
+  return g.take().filter(l => l.includes('settle call'))
 }
 
 describe('a voter\'s call limit (maxCallsPerSec)', () => {
