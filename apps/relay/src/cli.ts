@@ -24,7 +24,7 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
                                             a voter signs an invite (bearer unless --peer; role writer unless
                                             --role: a reader only reads, a voter may be voted in, an admin invites)
   run      --data DIR [--genesis FILE] [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--quiesce-after-ms MS] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--max-groups N] [--max-calls-per-sec N] [--nemesis] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--quiesce-after-ms MS] [--no-entry-hub] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--max-groups N] [--max-calls-per-sec N] [--nemesis] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (--follow: an observer of a partitioned group that holds those partitions only)
                                             (on SIGTERM a voter hands over to the others first); also hosts every group
@@ -98,6 +98,7 @@ async function main (argv: string[]): Promise<void> {
       'suspect-min-ms': { type: 'string' },
       'heartbeat-ms': { type: 'string' },
       'quiesce-after-ms': { type: 'string' },
+      'no-entry-hub': { type: 'boolean' },
       'retain-ms': { type: 'string' },
       'txn-retention-ms': { type: 'string' },
       'signed-calls': { type: 'boolean' },
@@ -172,6 +173,7 @@ async function main (argv: string[]): Promise<void> {
         ...(values['heartbeat-ms'] === undefined ? {} : { heartbeatMs: millis(values['heartbeat-ms'], 'heartbeat-ms') }),
         ...(values['quiesce-after-ms'] === undefined ? {} : { quiesceAfterMs: values['quiesce-after-ms'] === '0' ? 0 : millis(values['quiesce-after-ms'], 'quiesce-after-ms') }),
         ...(values['retain-ms'] === undefined ? {} : { retainMs: millis(values['retain-ms'], 'retain-ms') }),
+        ...(values['no-entry-hub'] === true ? { entryHub: false } : {}),
         ...(values.observer === true ? { observer: true } : {}),
         ...(values.follow === undefined ? {} : { follow: followed(values.follow, values.observer === true) }),
         ...(values.nemesis === true ? { nemesis: true } : {}),

@@ -43,6 +43,8 @@ export interface RelayOptions {
   readonly heartbeatMs?: number
   /** How long a voter idles (no calls, reads or batches, no observer or candidate) before it stops its heartbeat until woken; 0: never. @default 2000 */
   readonly quiesceAfterMs?: number
+  /** Busy voters' watermark entries through one hub voter in groups of 4 or more (entry-hub.ts); false: every voter to every voter. @default true */
+  readonly entryHub?: boolean
   /** How far below the voters' durable frontier history is kept (for lagging replicas; older ones take a snapshot). @default 60000 */
   readonly retainMs?: number
   /** Never ask to be a voter: a read replica that follows the group (it still votes if the group puts it in an epoch). @default false */
@@ -111,6 +113,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
     ...(o.suspectMinMs === undefined ? {} : { suspectMinMs: o.suspectMinMs }),
     ...(o.heartbeatMs === undefined ? {} : { idleHeartbeatMs: o.heartbeatMs }),
     ...(o.quiesceAfterMs === undefined ? {} : { quiesceAfterMs: o.quiesceAfterMs }),
+    ...(o.entryHub === undefined ? {} : { entryHub: o.entryHub }),
     ...(o.retainMs === undefined ? {} : { retainMs: o.retainMs }),
     ...(o.maxCallsPerSec === undefined ? {} : { maxCallsPerSec: o.maxCallsPerSec }),
     // A hosted group's lines name it; the main group's read as a one-group relay's always did.

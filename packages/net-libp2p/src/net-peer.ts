@@ -48,6 +48,8 @@ export interface NetPeerInit {
   readonly idleHeartbeatMs?: number
   /** How long a voter idles before it goes quiet (no heartbeat until woken; see PeerInit). @default 2000 */
   readonly quiesceAfterMs?: number
+  /** Busy voters' entries through one hub voter in groups of 4 or more (see PeerInit). @default true */
+  readonly entryHub?: boolean
   /** Most calls this peer takes as a voter per second; beyond it RateLimitedError (see PeerInit). @default unlimited */
   readonly maxCallsPerSec?: number
   /** While not a voter, ask the voters to be added (relays). @default false */
@@ -216,6 +218,7 @@ export class NetPeer {
       ...(init.suspectMinMs === undefined ? {} : { suspectMinMs: init.suspectMinMs }),
       ...(init.idleHeartbeatMs === undefined ? {} : { idleHeartbeatMs: init.idleHeartbeatMs }),
       ...(init.quiesceAfterMs === undefined ? {} : { quiesceAfterMs: init.quiesceAfterMs }),
+      ...(init.entryHub === undefined ? {} : { entryHub: init.entryHub }),
       ...(init.maxCallsPerSec === undefined ? {} : { maxCallsPerSec: init.maxCallsPerSec }),
       ...(init.retainMs === undefined ? {} : { retainMs: init.retainMs })
     })

@@ -27,6 +27,8 @@ export interface SimOptions {
   readonly clients?: number
   /** Partitions (1: none). @default 2 to 5 in one seed in three, else 1 */
   readonly partitions?: number
+  /** Busy voters' entries through a hub voter in groups of 4 or more (entry-hub.ts). @default true */
+  readonly entryHub?: boolean
 }
 
 export interface SimStats {
@@ -345,6 +347,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       admitVoter: id => votable.includes(id),
       ...(spareIds.length > 0 ? { maxVoters: voterIds.length } : {}),
       ...(quietSeed ? { quiesceAfterMs: 100 } : {}),
+      ...(options.entryHub === false ? { entryHub: false } : {}),
       // Real Ed25519 keys: decisions carry their majority's signatures, and anyone may pass them on.
       signer: keyring.signer(node.id),
       // Every member is reachable (when up), as on a connected network.
