@@ -23,7 +23,7 @@ import { entryHub, relayedEntries, relayEntries } from './entry-hub.js'
  * reach the others relayed by the entry hub (`mergeRelayed`, entry-hub.ts).
  */
 export function mergeWatermark (s: PeerState, from: string, entries: readonly WatermarkEntry[]): void {
-  let raised = false
+  const taken: WatermarkEntry[] = []
   for (const e of entries) {
     if (e.voter === s.id) continue
     if (e.voter !== from) {
@@ -38,10 +38,19 @@ export function mergeWatermark (s: PeerState, from: string, entries: readonly Wa
       tellStale(s, from, e.epoch)
       continue
     }
+    taken.push(e)
+  }
+  takeEntries(s, taken)
+}
+
+/** Merges entries of the current epoch, each of a voter of it other than this peer; evaluation goes on if the watermark rose. */
+function takeEntries (s: PeerState, entries: readonly WatermarkEntry[]): void {
+  let raised = false
+  for (const e of entries) {
     observeTimestamp(s, e.svw)
     if (s.current.wm.merge(e)) {
       raised = true
-      s.current.wmMovedAt.set(from, s.now)
+      s.current.wmMovedAt.set(e.voter, s.now)
     }
   }
   if (raised) {
@@ -144,19 +153,7 @@ export function publish (s: PeerState): void {
 /** Entries of other voters that `from`, the entry hub, relayed: merged as their own voters' (entry-hub.ts). */
 export function mergeRelayed (s: PeerState, from: string, entries: readonly WatermarkEntry[]): void {
   const taken = relayedEntries(s, from, entries)
-  if (taken === undefined) return
-  let raised = false
-  for (const e of taken) {
-    observeTimestamp(s, e.svw)
-    if (s.current.wm.merge(e)) {
-      raised = true
-      s.current.wmMovedAt.set(e.voter, s.now)
-    }
-  }
-  if (raised) {
-    s.knownWatermark = maxTimestamp(s.knownWatermark, s.current.wm.value)
-    kickEvaluator(s)
-  }
+  if (taken !== undefined) takeEntries(s, taken)
 }
 
 /** Sends queued writes and a changed watermark at the end of the current turn, coalesced. */
