@@ -18,6 +18,7 @@ export function checkPartitionSpec (spec: PartitionSpec): void {
   if (typeof sep !== 'string' || sep.length === 0) throw new InvalidArgumentError('partitions.separator must be a non-empty string')
   const depth = spec.depth ?? 1
   if (!Number.isSafeInteger(depth) || depth < 1) throw new InvalidArgumentError(`partitions.depth must be a positive integer, got ${String(depth)}`)
+  if (spec.partial !== undefined && typeof spec.partial !== 'boolean') throw new InvalidArgumentError('partitions.partial must be a boolean')
   for (const [scope, p] of Object.entries(spec.assign ?? {})) {
     if (!Number.isSafeInteger(p) || p < 0 || p >= count) throw new InvalidArgumentError(`partitions.assign[${JSON.stringify(scope)}] must be a partition from 0 to ${count - 1}, got ${String(p)}`)
   }
@@ -76,11 +77,14 @@ export function partitionOfRange (range: KeyRange, spec: PartitionSpec): number 
 export class Placement {
   readonly replicas: ReadonlyArray<readonly string[]>
   readonly sets: ReadonlyArray<readonly string[]>
+  /** Each set's partitions. */
+  readonly setParts: ReadonlyArray<ReadonlySet<number>>
   private readonly held = new Map<string, Set<number>>()
   constructor (readonly spec: PartitionSpec, readonly voters: readonly string[]) {
     const k = Math.max(1, Math.floor(voters.length / (spec.replicas ?? DEFAULT_PARTITION_REPLICAS)))
     this.sets = Array.from({ length: k }, (_, j) => voters.filter((_, i) => i % k === j))
     this.replicas = Array.from({ length: spec.count }, (_, p) => this.sets[p % k] as readonly string[])
+    this.setParts = Array.from({ length: k }, (_, j) => new Set(Array.from({ length: spec.count }, (_, p) => p).filter(p => p % k === j)))
     for (const v of voters) this.held.set(v, new Set())
     this.replicas.forEach((vs, p) => { for (const v of vs) this.held.get(v)?.add(p) })
   }
@@ -88,6 +92,17 @@ export class Placement {
   /** The partitions a voter holds (none for a peer that is not one of the placed voters). */
   holding (voter: string): ReadonlySet<number> {
     return this.held.get(voter) ?? new Set()
+  }
+
+  /** The replica set a placed voter is in; undefined for any other peer. */
+  setOf (voter: string): number | undefined {
+    const i = this.voters.indexOf(voter)
+    return i < 0 ? undefined : i % this.sets.length
+  }
+
+  /** The replica set partition `p` lives on. */
+  setOfPartition (p: number): number {
+    return p % this.sets.length
   }
 }
 
@@ -142,15 +157,24 @@ export function evaluates (parts: ThunkParts, holding: ReadonlySet<number>): boo
   return false
 }
 
+/** Whether a thunk touches `parts`: it is evaluated there or reads there (a replica set stores it, to evaluate it or to forward its reads). */
+export function touches (parts: ThunkParts, holding: ReadonlySet<number>): boolean {
+  if (evaluates(parts, holding)) return true
+  for (const p of parts.reads) if (holding.has(p)) return true
+  return false
+}
+
 /**
- * The projection of a batch onto an observer that follows `parts` only: the
- * thunks it evaluates, keeping their indices (a projected batch's indices
- * ascend with gaps). The batch itself when it evaluates them all; undefined
- * when none.
+ * The projection of a batch onto `parts`: for an observer that follows them
+ * only, the thunks it evaluates; for replica set `set` (stage 2b; `parts` are
+ * its partitions), the thunks that touch them, and the projection says
+ * which set it is for. Indices are kept (a projected batch's ascend with
+ * gaps) and `n` says how many the whole batch has. The batch itself when
+ * every thunk is taken; undefined when none is.
  */
-export function projectBatch (batch: Batch, parts: ReadonlySet<number>, spec: PartitionSpec): Batch | undefined {
-  const thunks = batch.thunks.filter(t => evaluates(thunkParts(t, spec), parts))
+export function projectBatch (batch: Batch, parts: ReadonlySet<number>, spec: PartitionSpec, set?: number): Batch | undefined {
+  const thunks = batch.thunks.filter(t => set !== undefined ? touches(thunkParts(t, spec), parts) : evaluates(thunkParts(t, spec), parts))
   if (thunks.length === batch.thunks.length) return batch
   if (thunks.length === 0) return undefined
-  return { epoch: batch.epoch, coordinator: batch.coordinator, seq: batch.seq, thunks, projected: true }
+  return { epoch: batch.epoch, coordinator: batch.coordinator, seq: batch.seq, thunks, projected: true, n: batch.n ?? batch.thunks.length, ...(set === undefined ? {} : { set }) }
 }

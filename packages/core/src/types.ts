@@ -25,6 +25,13 @@ export interface PartitionSpec {
   readonly depth?: number
   /** Scopes pinned to a partition (an app's boards each on its own partition, say). */
   readonly assign?: Readonly<Record<string, number>>
+  /**
+   * Partial replication between voters (docs/design/partitions.md, stage 2b):
+   * a placed voter receives, stores and acks only the thunks of its replica
+   * set's partitions, and a batch is durable on a majority of the storers of
+   * every set it touches. @default false
+   */
+  readonly partial?: boolean
 }
 
 /** A peer's role in the group. */
@@ -172,9 +179,14 @@ export interface Batch {
   /**
    * Set on a projection (partition.ts projectBatch): only the thunks an
    * observer following some partitions evaluates, their indices ascending
-   * with gaps. Only such an observer takes one; every full replica refuses it.
+   * with gaps. Only such an observer, or a placed voter of a partially
+   * replicated epoch, takes one; every full replica refuses it.
    */
   readonly projected?: true
+  /** On a projection: how many thunks the whole batch has (an epoch change puts a batch back together from projections). */
+  readonly n?: number
+  /** On a replica set's projection (partial replication): the set, whose partitions' thunks it holds all of. */
+  readonly set?: number
 }
 
 /** What evaluating a thunk decided; identical on every replica. */
@@ -215,6 +227,13 @@ export interface WatermarkEntry {
   readonly epoch: number
   readonly svw: Timestamp
   readonly count: number
+  /**
+   * In a partially replicated epoch, per replica set: the last of the
+   * voter's first `count` batches with something for that set (0: none),
+   * when the voter knows it. A placed voter of the set takes the batches
+   * after it, up to `count`, as holding nothing for it.
+   */
+  readonly tails?: readonly number[]
 }
 
 export type ReadConsistency = 'strict' | 'snapshot'
@@ -264,6 +283,8 @@ export interface EpochReport {
   readonly have: ReadonlyArray<{ readonly coordinator: string, readonly seq: number }>
   readonly held: readonly Batch[]
   readonly top: Timestamp
+  /** In a partially replicated epoch: per coordinator, how many of its batches this voter knows are durable (its entry's count, or evaluated past). */
+  readonly durable?: ReadonlyArray<{ readonly coordinator: string, readonly seq: number }>
 }
 
 /**

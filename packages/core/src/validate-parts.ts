@@ -125,3 +125,15 @@ export function feedFields (m: Record<string, unknown>): void {
   // A voter gone quiet says so on its entries (quiesce.ts).
   if (m.quiet !== undefined && (m.t !== 'wm' || m.quiet !== true)) fail('quiet is only on a wm, and only true')
 }
+
+/** Watermark entries (a `tails` entry is at most the entry's count). */
+export function wm (x: unknown): void {
+  for (const item of arr(x, 'wm', 64)) {
+    const e = obj(item, 'wm entry')
+    str(e.voter, 'wm.voter')
+    int(e.epoch, 'wm.epoch')
+    ts(e.svw, 'wm.svw')
+    const count = int(e.count, 'wm.count')
+    if (e.tails !== undefined) for (const t of arr(e.tails, 'wm.tails', 256)) if (int(t, 'wm.tails entry') > count) fail('wm.tails entries are at most wm.count')
+  }
+}

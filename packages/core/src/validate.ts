@@ -4,7 +4,7 @@ import type { Message } from './messages.js'
 import { isTimestamp } from './timestamp.js'
 import { checkValue } from './value.js'
 import { SNAPSHOT_CHUNK_BYTES } from './constants.js'
-import { feedFields, holdingField, partitionMessage, partsField } from './validate-parts.js'
+import { feedFields, holdingField, partitionMessage, partsField, wm } from './validate-parts.js'
 
 /** Upper bounds on what a peer accepts in one message. */
 export interface MessageLimits {
@@ -52,6 +52,8 @@ function batches (x: unknown, what: string, maxBatches: number, maxThunks: numbe
     total += list.length
     if (total > maxThunks) fail(`${what} hold more than ${maxThunks} thunks`)
     if (b.projected !== undefined && b.projected !== true) fail('batch.projected must be true when present')
+    if (b.n !== undefined && (b.projected !== true || int(b.n, 'batch.n', 1) < list.length)) fail('batch.n is a projection\'s whole thunk count')
+    if (b.set !== undefined && (b.projected !== true || int(b.set, 'batch.set') >= 256)) fail('batch.set is a projection\'s replica set')
     let previous = ''
     let last = -1
     for (let i = 0; i < list.length; i++) {
@@ -63,6 +65,7 @@ function batches (x: unknown, what: string, maxBatches: number, maxThunks: numbe
       if ((t.ts as string) <= previous) fail('batch.thunks must ascend in timestamp')
       previous = t.ts as string
     }
+    if (b.n !== undefined && last >= (b.n as number)) fail('a projection\'s thunk index must be below batch.n')
   }
 }
 
@@ -128,15 +131,6 @@ function proof (x: unknown): void {
   }
 }
 
-function wm (x: unknown): void {
-  for (const item of arr(x, 'wm', 64)) {
-    const e = obj(item, 'wm entry')
-    str(e.voter, 'wm.voter')
-    int(e.epoch, 'wm.epoch')
-    ts(e.svw, 'wm.svw')
-    int(e.count, 'wm.count')
-  }
-}
 
 /** Most items in one snapshot chunk. */
 const MAX_CHUNK_ITEMS = 65_536
@@ -339,10 +333,12 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
         epochChange(a.value, limits)
       }
       const r = obj(m.report, 'report')
-      for (const h of arr(r.have, 'report.have', 1024)) {
-        const e = obj(h, 'report.have entry')
-        str(e.coordinator, 'report.have.coordinator')
-        int(e.seq, 'report.have.seq')
+      for (const [list, what] of [[r.have, 'report.have'], [r.durable ?? [], 'report.durable']] as const) {
+        for (const h of arr(list, what, 1024)) {
+          const e = obj(h, what)
+          str(e.coordinator, `${what}.coordinator`)
+          int(e.seq, `${what}.seq`)
+        }
       }
       batches(r.held, 'report.held', MAX_RC_THUNKS, MAX_RC_THUNKS, limits)
       ts(r.top, 'report.top')

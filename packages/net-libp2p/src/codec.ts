@@ -35,6 +35,8 @@ function compactBatches (batches: readonly Batch[]): unknown[] {
     coordinator: b.coordinator,
     seq: b.seq,
     ...(b.projected === true ? { projected: true } : {}),
+    ...(b.n === undefined ? {} : { n: b.n }),
+    ...(b.set === undefined ? {} : { set: b.set }),
     thunks: b.thunks.map(t => ({ ts: t.ts, ...(b.projected === true ? { index: t.index } : {}), procedure: t.procedure, hash: t.hash, args: t.args, reads: t.reads, writes: t.writes, ...(t.ranges === undefined ? {} : { ranges: t.ranges }), clientTxnId: t.clientTxnId, firstAt: t.firstAt, ...(t.caller === undefined ? {} : { caller: t.caller }) }))
   }))
 }

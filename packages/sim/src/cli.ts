@@ -6,13 +6,14 @@ import { runSeed, type FaultMode } from './run.js'
  * (without --voters: 3, or 5 to 7 in partitioned seeds; without --partitions: one seed in three has 2 to 5)
  * Runs seeds in order; the last line is the summary, the exit code is non-zero on any violation.
  */
-function parse (argv: readonly string[]): { seeds: number, start: number, voters: number | undefined, observers: number | undefined, txns: number, partitions: number | undefined, faults: FaultMode, verbose: boolean, entryHub: boolean } {
-  const o = { seeds: 100, start: 1, voters: undefined as number | undefined, observers: undefined as number | undefined, txns: 60, partitions: undefined as number | undefined, faults: 'all' as FaultMode, verbose: false, entryHub: true }
+function parse (argv: readonly string[]): { seeds: number, start: number, voters: number | undefined, observers: number | undefined, txns: number, partitions: number | undefined, faults: FaultMode, verbose: boolean, entryHub: boolean, partial: boolean } {
+  const o = { seeds: 100, start: 1, voters: undefined as number | undefined, observers: undefined as number | undefined, txns: 60, partitions: undefined as number | undefined, faults: 'all' as FaultMode, verbose: false, entryHub: true, partial: false }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--') continue
     if (a === '--verbose') { o.verbose = true; continue }
     if (a === '--no-entry-hub') { o.entryHub = false; continue }
+    if (a === '--partial') { o.partial = true; continue }
     const v = argv[++i]
     if (v === undefined) throw new Error(`${a} needs a value`)
     switch (a) {
@@ -65,10 +66,10 @@ async function main (): Promise<number> {
   let batches = 0
   let minted = 0
   let insideBatch = 0
-  const history = { pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0 }
+  const history = { pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, voterThunks: 0, tailsTaken: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0 }
   const started = performance.now()
   for (let seed = o.start; seed < o.start + o.seeds; seed++) {
-    const r = await runSeed({ seed, txns: o.txns, ...(o.observers === undefined ? {} : { observers: o.observers }), faults: o.faults, ...(o.voters === undefined ? {} : { voters: o.voters }), ...(o.partitions === undefined ? {} : { partitions: o.partitions }), ...(o.entryHub ? {} : { entryHub: false }) })
+    const r = await runSeed({ seed, txns: o.txns, ...(o.observers === undefined ? {} : { observers: o.observers }), faults: o.faults, ...(o.voters === undefined ? {} : { voters: o.voters }), ...(o.partitions === undefined ? {} : { partitions: o.partitions }), ...(o.entryHub ? {} : { entryHub: false }), ...(o.partial ? { partial: true } : {}) })
     committed += r.stats.committed
     unknown += r.stats.unknown
     reads += r.stats.reads
@@ -99,6 +100,7 @@ async function main (): Promise<number> {
   if (batches > 0) process.stdout.write(`batches sealed ${batches} for ${minted} minted thunks (${(minted / batches).toFixed(2)} per batch); restarts resuming inside a batch ${insideBatch}\n`)
   process.stdout.write(`history: GC steps ${history.gcSteps} (${history.gcPartial} stopped at their limit; batches removed ${history.gcBatches}, exactly-once records ${history.gcRecords}); retries refused as expired ${history.expired}; snapshots installed ${history.snapshots} (request retries ${history.snapshotRetries}); chunks corrupted on the wire ${history.corruptedChunks}, snapshots refused for a digest mismatch ${history.snapshotMismatches}; snapshots forged on the wire ${history.forgedSnapshots}, refused as no majority vouched ${history.outvoted}; replicas wiped ${history.wipes}; voters gone for good while a replica was behind ${history.retired}, every voter of its epoch ${history.allRetired} (decisions taken from non-voters by their proofs ${history.relayedDecisions}; forged decisions sent ${history.forgedDecisions}, real ones replayed ${history.replayedDecisions}, refused as forged ${history.refusedDecisions}, ignored as old or refused as unproved ${history.staleDecisions}); clients revoked ${history.revokedClients}, revocations installed ${history.revocationsInstalled}; calls forged on the wire ${history.forgedCalls}, answered as refused ${history.refusedCalls}; stores changed behind their replica ${history.plants}, found out ${history.damaged}, replicas healed ${history.healed}; storage faults ${history.storageFaults} (damaged batch records found ${history.batchDamage}, damaged state found ${history.stateDamage})\n`)
   if (history.partitionedMinted > 0) process.stdout.write(`partitioned seeds: thunks minted ${history.partitionedMinted}, received by observers of some partitions ${history.partialThunks}; spans refused ${history.spansRefused}, projections refused ${history.projectionsRefused}\n`)
+  if (history.voterThunks > 0) process.stdout.write(`partial replication: thunks received by voters ${history.voterThunks} (${(history.voterThunks / history.partitionedMinted).toFixed(2)} per thunk minted), tails taken ${history.tailsTaken}\n`)
   if (failover.length > 0) process.stdout.write(`voter killed for good -> strict read returns (virtual ms): p50 ${pct(failover, 0.5)}, p99 ${pct(failover, 0.99)}, max ${Math.max(...failover)} over ${failover.length} kills\n`)
   if (firstFailing !== undefined) {
     process.stdout.write(`replay the first failing seed: pnpm sim --seeds 1 --start ${firstFailing} ${o.voters === undefined ? "" : `--voters ${o.voters} `}${o.observers === undefined ? '' : `--observers ${o.observers} `}--txns ${o.txns} --faults ${o.faults}\n`)

@@ -11,7 +11,7 @@ import { SimPeer } from './sim-peer.js'
 export type FaultMode = 'none' | 'net' | 'crash' | 'all'
 
 /** A simulated group's partitions: a key's scope is its first two segments (`acct/a`, `l/g0`). */
-const PARTITIONS = (count: number): PartitionSpec => ({ count, replicas: 3, depth: 2 })
+const PARTITIONS = (count: number, partial: boolean): PartitionSpec => ({ count, replicas: 3, depth: 2, ...(partial ? { partial } : {}) })
 
 export interface SimOptions {
   readonly seed: number
@@ -29,6 +29,8 @@ export interface SimOptions {
   readonly partitions?: number
   /** Busy voters' entries through a hub voter in groups of 4 or more (entry-hub.ts). @default true */
   readonly entryHub?: boolean
+  /** Partitioned seeds replicate partially between voters (partitions.partial). @default false */
+  readonly partial?: boolean
 }
 
 export interface SimStats {
@@ -106,6 +108,9 @@ export interface SimStats {
   stateDamage: number
   /** Thunks received by observers of some partitions (projections), thunks minted in partitioned seeds; spans refused (late ones, for epochs evaluated), projections refused (by a whole-batch peer: never). */
   partialThunks: number
+  /** In partially replicated seeds: thunks received by voters, and tails taken (partial.ts). */
+  voterThunks: number
+  tailsTaken: number
   partitionedMinted: number
   spansRefused: number
   projectionsRefused: number
@@ -166,11 +171,13 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, voterThunks: 0, tailsTaken: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
-  const countBatches = (peer: SimPeer | undefined, partial = false): void => {
+  const countBatches = (peer: SimPeer | undefined, observer = false): void => {
     const c = peer?.status().counters
-    if (partial) stats.partialThunks += c?.['thunks-received'] ?? 0
+    if (observer) stats.partialThunks += c?.['thunks-received'] ?? 0
+    else if (partial) stats.voterThunks += c?.['thunks-received'] ?? 0
+    stats.tailsTaken += c?.['tails-taken'] ?? 0
     if (partitioned) stats.partitionedMinted += c?.minted ?? 0
     stats.spansRefused += c?.['span-refused'] ?? 0
     stats.projectionsRefused += c?.['projection-refused'] ?? 0
@@ -201,6 +208,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   // (range reads stay inside one), and the observer follows partition 0 only.
   const partitionCount = options.partitions ?? (seed % 3 === 2 ? 2 + (seed % 4) : 1)
   const partitioned = partitionCount > 1
+  const partial = partitioned && options.partial === true
   const voterIds = Array.from({ length: options.voters ?? (partitioned ? (seed % 9 === 8 ? 7 : 6) : 3) }, (_, i) => `v${i}`)
   // One unpartitioned seed in five has no observer and voters that go quiet after 100 ms idle (quiesce.ts): with
   // an observer to serve, or a candidate, a voter never goes quiet.
@@ -216,7 +224,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const txnRetentionMs = [250, 600, 86_400_000][Math.floor(seed / 3) % 3] as number
   // One seed in five runs only signed calls: every replica checks each call's caller signature.
   const signedCalls = seed % 5 === 2
-  const config: GroupConfig = { groupId: `sim-${seed}`, epoch: 0, voters: voterIds, registryHash: simRegistry.hash, txnRetentionMs, txnSkewMs: 300, ...(signedCalls ? { signedCalls } : {}), ...(partitioned ? { partitions: PARTITIONS(partitionCount) } : {}) }
+  const config: GroupConfig = { groupId: `sim-${seed}`, epoch: 0, voters: voterIds, registryHash: simRegistry.hash, txnRetentionMs, txnSkewMs: 300, ...(signedCalls ? { signedCalls } : {}), ...(partitioned ? { partitions: PARTITIONS(partitionCount, partial) } : {}) }
 
   // --- network faults
   let dropRate = 0
@@ -267,6 +275,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   }
 
   const deliver = (from: string, to: string, m: Message): void => {
+    if (process.env.SIM_TRACE !== undefined && (to === 'o0' || to === process.env.SIM_TRACE) && (m.t === 'gap-rep' || m.t === 'write' || (m.t === 'wm' && m.span !== undefined))) process.stderr.write(`MSG ${from}->${to} ${m.t} span=${JSON.stringify((m as { span?: unknown }).span)} ${'batches' in m ? m.batches.map(b => `${b.coordinator}/${b.epoch}/${b.seq}[${b.thunks.map(t => t.index).join(',')}]${b.projected === true ? 'p' : ''}`).join(' ') : ''}\n`)
     const node = nodes.get(to)
     if (node !== undefined) {
       if (node.up && node.peer !== undefined) node.peer.receive(from, m)
@@ -545,8 +554,21 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     if (!node.up) return false
     const current = currentVoters()
     if (!current.includes(node)) return true
-    const down = current.filter(n => !n.up || n.peer?.paused === true).length
-    return down + 1 <= Math.floor((current.length - 1) / 2)
+    const isDown = (n: Node): boolean => !n.up || n.peer?.paused === true
+    const down = current.filter(isDown).length
+    if (down + 1 > Math.floor((current.length - 1) / 2)) return false
+    // Partial replication: each replica set's storers (its placed voters and the unplaced ones) keep a majority up too.
+    if (!partial) return true
+    const sets = Math.max(1, Math.floor(voterIds.length / 3))
+    const setOf = (id: string): number | undefined => voterIds.includes(id) ? voterIds.indexOf(id) % sets : undefined
+    const mine = setOf(node.id)
+    for (let j = 0; j < sets; j++) {
+      if (mine !== undefined && mine !== j) continue
+      const storers = current.filter(n => setOf(n.id) === undefined || setOf(n.id) === j)
+      if (storers.length === 0) continue
+      if (storers.filter(isDown).length + 1 > Math.floor((storers.length - 1) / 2)) return false
+    }
+    return true
   }
 
   const pickOf = (xs: readonly Node[]): Node | undefined => xs.length === 0 ? undefined : faultRng.pick(xs)
@@ -811,7 +833,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       else if (k.startsWith('acct/')) balances[k.slice(5)] = v as number
     }
     const st = peer.status()
-    if (process.env.SIM_DEBUG !== undefined) process.stderr.write(`${node.id} ${JSON.stringify(st)}\n`)
+    if (process.env.SIM_DEBUG !== undefined) process.stderr.write(`${node.id} ${JSON.stringify(st)}\n${JSON.stringify(node.peer?.debugStreams())}\n`)
     const holds = holding === undefined ? undefined : { lists: listKeys.filter(k => holdsKey(listKey(k))), accounts: accounts.filter(a => holdsKey(accountKey(a))), tag: holding.join('.') }
     finals.push({ peer: node.id, lists, balances, stateDigest: hash64(canonical(entries)), resultDigest: st.digest, evaluatedThrough: st.lastEvaluated, ...(holds === undefined ? {} : { holds }) })
   }

@@ -81,6 +81,11 @@ export class SimPeer {
   status (): PeerStatus {
     return peerStatus(this.state)
   }
+  /** For SIM_DEBUG: each epoch's streams as this peer sees them. */
+  debugStreams (): unknown {
+    return [...this.state.epochs.values()].map(r => ({ epoch: r.epoch, voters: r.voters, floor: r.floor, wm: r.wm.entries().map(e => [e.voter, e.count, e.tails]), streams: [...r.streams].map(([c, st]) => ({ c, have: st.have, evalNext: st.evalNext, evalIndex: st.evalIndex, held: [...st.held.keys()], voids: [...(st.voids ?? [])].slice(-20), end: st.end, skip: [...(st.skip ?? [])] })) }))
+  }
+
 
   /** A strict or snapshot read; `done` is called from a later event. */
   read (keys: readonly string[], options: { consistency: 'strict' | 'snapshot', timeoutMs: number }, done: (error: Error | undefined, result: ReadResult | undefined) => void): void {
@@ -204,6 +209,7 @@ export class SimPeer {
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.writeSync(e.batch); return e.done })
         break
       case 'apply':
+        if (process.env.SIM_TRACE !== undefined) process.stderr.write(`EVAL ${this.init.id} ${e.run.map((t, i) => `${t.coordinator}/${t.epoch}/${t.seq}/${t.index}:${(e.plan?.modes[i] ?? 1) & 1}:${t.writes.join(',')}`).join(' ')}\n`)
         // Read and evaluated after one store latency; a partitioned run's forwarded reads go out then, and the run is
         // written after another (a crash in between loses the write, as it would a store's, but not what was sent).
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => damageOr(() => {

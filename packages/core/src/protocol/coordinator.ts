@@ -12,6 +12,7 @@ import { addWaiter, forward, rejectWaiters, settleWaiter } from './requests.js'
 import { count, send } from './emit.js'
 import { isInstalling, isSealed, roleOf, type PeerState, type Waiter } from './state.js'
 import { partitionOfRange, type PartitionSpec } from '../partition.js'
+import { copyFor, isDurable, partialEpoch } from './partial.js'
 
 /**
  * The coordinator side of the S-phase: a voter checks a submission and mints
@@ -134,7 +135,7 @@ export function onAck (s: PeerState, from: string, epoch: number, seqs: readonly
     const e = inflight.get(seq)
     if (e === undefined) continue
     e.acks.add(from)
-    if (e.acks.size >= s.current.majority) {
+    if (isDurable(s, s.current, e)) {
       inflight.delete(seq)
       s.srtt += (Math.max(0, now - e.mintedAt) - s.srtt) / 8
     }
@@ -159,11 +160,15 @@ export function retransmit (s: PeerState): void {
     if (!e.acks.has(s.id)) continue // still being persisted locally
     e.sentAt = now
     e.tries++
+    const partial = partialEpoch(s, s.current)
     for (const v of s.current.voters) {
       if (e.acks.has(v)) continue
+      // In a partially replicated epoch, each voter that stores part of it gets its part.
+      const copy = partial ? copyFor(s, e.batch, v) : e.batch
+      if (copy === undefined) continue
       let list = perVoter.get(v)
       if (list === undefined) { list = []; perVoter.set(v, list) }
-      list.push(e.batch)
+      list.push(copy)
     }
   }
   if (perVoter.size === 0) return

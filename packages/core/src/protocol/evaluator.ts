@@ -91,7 +91,9 @@ function collectRun (s: PeerState, max: number): CollectedRun {
       let blocked = false
       for (const [c, stream] of record.streams) {
         // A projection with nothing at or after the cursor's index (a snapshot's cursor inside the whole batch) is passed too.
-        while (passes(stream, stream.evalNext) || spent(stream.held.get(stream.evalNext), stream.evalIndex)) { stream.evalNext++; stream.evalIndex = 0 }
+        // A seq that held nothing here is passed once its coordinator's entry says it is durable: evaluation never moves past a batch that may be cut.
+        const durable = cut ? Infinity : (record.wm.get(c)?.count ?? 0)
+        while ((passes(stream, stream.evalNext) && (stream.evalNext <= durable || stream.skip?.has(stream.evalNext) === true)) || spent(stream.held.get(stream.evalNext), stream.evalIndex)) { stream.evalNext++; stream.evalIndex = 0 }
         if (cut && stream.evalNext > (stream.end ?? 0)) continue
         const t = thunkAt(stream.held.get(stream.evalNext), stream.evalIndex)
         if (t !== undefined) {
@@ -155,13 +157,17 @@ function advance (stream: Stream): void {
   stream.evalIndex = 0
 }
 
+/** How many seqs behind evaluation a stream still remembers which held nothing for this replica. */
+const VOIDS_KEPT = 4096
+
 /** Batches a partitioned replica moved past (some of their thunks skipped, not settled here) leave memory. */
 function releaseEvaluated (s: PeerState): void {
   const record = s.epochs.get(s.evaluatingEpoch)
   if (record === undefined) return
   for (const stream of record.streams.values()) {
     for (const seq of stream.held.keys()) if (seq < stream.evalNext) stream.held.delete(seq)
-    for (const seq of stream.voids ?? []) if (seq < stream.evalNext) stream.voids?.delete(seq)
+    // Kept a while past evaluation: a voter that stores parts answers gaps of its set with them (partial.ts).
+    if ((stream.voids?.size ?? 0) > VOIDS_KEPT) for (const seq of stream.voids ?? []) if (seq + VOIDS_KEPT / 2 < stream.evalNext) stream.voids?.delete(seq)
   }
 }
 

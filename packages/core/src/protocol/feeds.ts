@@ -8,6 +8,7 @@ import { advanceHave, cutOff } from './cut.js'
 import { count, send } from './emit.js'
 import { kickEvaluator } from './evaluator.js'
 import { projectedParts } from './partitions.js'
+import { storedParts, storedSet } from './partial.js'
 import type { Feed, PartState } from './part-state.js'
 import { roleOf, type PeerState } from './state.js'
 
@@ -184,7 +185,7 @@ export function onSpan (s: PeerState, from: string, span: Span, gap: boolean, ca
   const coordinator = span.coordinator ?? from
   // A gap answer's span covers at most the batches one request asks for.
   const trusted = gap ? (record?.voters.includes(from) === true || s.current.voters.includes(from)) && span.to - span.from < C.DEFAULT_GAP_BATCH : from === coordinator
-  if (projectedParts(s) === undefined || record === undefined || !trusted) {
+  if ((projectedParts(s) === undefined && (record === undefined || storedSet(s, record) === undefined)) || record === undefined || !trusted) {
     count(s, 'span-refused')
     return
   }
@@ -219,15 +220,31 @@ export function spannedChunks (chunks: ReadonlyArray<readonly Batch[]>, span: Sp
   })
 }
 
-/** A gap answer for an observer of `parts`: the batches' projections, and a span over the run of seqs from `from` that the store had. */
-export function projectGap (s: PeerState, batches: readonly Batch[], parts: ReadonlySet<number>, asked: { readonly coordinator: string, readonly epoch: number, readonly from: number }): { batches: Batch[], span: Span | undefined } {
-  const spec = (s.parts as PartState).spec
+/**
+ * A gap answer for a peer of `parts` (an observer of some partitions, or a
+ * voter that stores replica set `set`'s parts): the projections, and a span
+ * over the run of seqs from `from` this voter can speak for: those its store
+ * had whole, or as a set's parts that cover `parts`, and those it knows held
+ * nothing for such parts.
+ */
+export function projectGap (s: PeerState, batches: readonly Batch[], parts: ReadonlySet<number>, asked: { readonly coordinator: string, readonly epoch: number, readonly from: number }, set?: number): { batches: Batch[], span: Span | undefined } {
+  const p = s.parts as PartState
+  const within = (of: ReadonlySet<number> | undefined): boolean => of !== undefined && [...parts].every(q => of.has(q))
+  const record = s.epochs.get(asked.epoch)
+  // Seqs that held nothing for this voter's set, not evaluated long ago: nothing for `parts` either, when they are its set's.
+  const mine = record === undefined ? undefined : storedParts(s, record)
+  const voids = within(mine) ? record?.streams.get(asked.coordinator)?.voids : undefined
   const out: Batch[] = []
   let to = asked.from - 1
+  const through = (upTo: number): void => { while (to + 1 < upTo && voids?.has(to + 1) === true) to++ }
   for (const b of batches) {
+    // Another set's part cannot be cut down to `parts`: the run stops there.
+    if (b.projected === true && !within(b.set === undefined ? undefined : p.placement.setParts[b.set])) continue
+    through(b.seq)
     if (b.seq === to + 1) to = b.seq
-    const proj = projectBatch(b, parts, spec)
+    const proj = projectBatch(b, parts, p.spec, set)
     if (proj !== undefined) out.push(proj)
   }
+  through(asked.from + C.DEFAULT_GAP_BATCH)
   return { batches: out, span: to >= asked.from ? { coordinator: asked.coordinator, epoch: asked.epoch, from: asked.from, to } : undefined }
 }

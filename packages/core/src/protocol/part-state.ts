@@ -46,6 +46,8 @@ export interface PartState {
   readonly placement: Placement
   /** Reads split by partition (part-reads.ts), by read id. */
   readonly reads: Map<number, SplitRead>
+  /** A coordinator's log of which sets its batches touched, in a partially replicated epoch (partial.ts). */
+  setLog: SetLog | undefined
   /** Each partition's StateDigest now (Cursor.parts), and after each thunk that changed it (part-votes.ts). */
   digests: Map<number, readonly [number, number]>
   readonly trail: Map<number, PartTrail>
@@ -121,6 +123,7 @@ export function newPartState (spec: PartitionSpec | undefined, declared: readonl
     waiting: undefined,
     made: new Map(),
     early: new Set(),
+    setLog: undefined,
     wanted: new Map(),
     awaiting: new Map(),
     results: new Map(),
@@ -133,3 +136,13 @@ export function newPartState (spec: PartitionSpec | undefined, declared: readonl
   }
 }
 
+/** The coordinator's log of which of its batches touched each set, this epoch: for spans on its writes and `tails` on its entries. */
+export interface SetLog {
+  readonly epoch: number
+  /** The first seq logged (after a restart, earlier ones are not known). */
+  readonly from: number
+  /** Per set, the seqs with something for it, ascending (trimmed to the last one at or below the published count). */
+  readonly seqs: number[][]
+  /** Per set, the last seq a write to it has spoken for. */
+  readonly said: number[]
+}

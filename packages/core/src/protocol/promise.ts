@@ -9,6 +9,7 @@ import { isSealed, roleOf, type PeerState } from './state.js'
 import { metaEntry } from './meta.js'
 import { flushToObservers, publishToObservers } from './feeds.js'
 import { entryHub, relayedEntries, relayEntries } from './entry-hub.js'
+import { partialEpoch, sendWrites, tailsFor, takeTails } from './partial.js'
 
 /**
  * The watermark from this peer's side: a voter's own entry (its promise),
@@ -51,6 +52,7 @@ function takeEntries (s: PeerState, entries: readonly WatermarkEntry[]): void {
     if (s.current.wm.merge(e)) {
       raised = true
       s.current.wmMovedAt.set(e.voter, s.now)
+      takeTails(s, e)
     }
   }
   if (raised) {
@@ -85,10 +87,10 @@ function freshEntry (s: PeerState): WatermarkEntry | undefined {
   const first = coordinator.inflight.values().next()
   if (!first.done) {
     const b = first.value.batch
-    return { voter: s.id, epoch: s.current.epoch, svw: (b.thunks[0] as Thunk).ts, count: b.seq - 1 }
+    return withTails(s, { voter: s.id, epoch: s.current.epoch, svw: (b.thunks[0] as Thunk).ts, count: b.seq - 1 })
   }
   const open = coordinator.open[0]
-  if (open !== undefined) return { voter: s.id, epoch: s.current.epoch, svw: open.ts, count: coordinator.nextSeq - 1 }
+  if (open !== undefined) return withTails(s, { voter: s.id, epoch: s.current.epoch, svw: open.ts, count: coordinator.nextSeq - 1 })
   const svw = s.minter.mint(s.now)
   // A promise must survive a crash: only promise within the persisted clock lease.
   if (timestampMs(svw) >= s.clockLease) {
@@ -96,8 +98,14 @@ function freshEntry (s: PeerState): WatermarkEntry | undefined {
     s.promiseBlocked = true
     return coordinator.lastPromise
   }
-  coordinator.lastPromise = { voter: s.id, epoch: s.current.epoch, svw, count: coordinator.nextSeq - 1 }
+  coordinator.lastPromise = withTails(s, { voter: s.id, epoch: s.current.epoch, svw, count: coordinator.nextSeq - 1 })
   return coordinator.lastPromise
+}
+
+/** In a partially replicated epoch, an entry says where each set's batches end (partial.ts). */
+function withTails (s: PeerState, e: WatermarkEntry): WatermarkEntry {
+  const tails = s.parts === undefined ? undefined : tailsFor(s, e.epoch, e.count)
+  return tails === undefined ? e : { ...e, tails }
 }
 
 /** Extends the persisted clock lease once half of it is used; publishes again when it is durable. */
@@ -171,9 +179,13 @@ export function flush (s: PeerState): void {
     const batches = coordinator.outbox
     coordinator.outbox = []
     const wm = watermarkEntries(s)
-    for (const chunk of writeChunks(batches)) {
-      const msg: Message = { t: 'write', batches: chunk, wm }
-      for (const v of s.current.voters) send(s, v, msg)
+    if (partialEpoch(s, s.current)) {
+      sendWrites(s, batches, wm)
+    } else {
+      for (const chunk of writeChunks(batches)) {
+        const msg: Message = { t: 'write', batches: chunk, wm }
+        for (const v of s.current.voters) send(s, v, msg)
+      }
     }
     flushToObservers(s, batches, wm)
     s.lastGossip = s.now

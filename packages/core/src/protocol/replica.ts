@@ -11,6 +11,7 @@ import { advanceHave, cutOff, passes } from './cut.js'
 import { noteFeedBatches, projectGap, spannedChunks } from './feeds.js'
 import { projectedParts } from './partitions.js'
 import { noteDamagedBatches } from './damage.js'
+import { gapSources, isDurable, noteSealed, storedParts, storedSet } from './partial.js'
 
 /**
  * The replica side of the S-phase: batches are stored without checks on
@@ -36,7 +37,7 @@ export function acceptBatch (s: PeerState, batch: Batch, from: string | undefine
     count(s, 'batch-cut')
     return
   }
-  if (batch.projected === true && projectedParts(s) === undefined) {
+  if (batch.projected === true && projectedParts(s) === undefined && storedSet(s, record) === undefined) {
     // A full replica never stores part of a batch (it would serve it, and report it in an epoch change, as whole).
     count(s, 'projection-refused')
     return
@@ -102,11 +103,12 @@ export function onBatchesPersisted (s: PeerState, persisted: readonly Batch[]): 
     if (record !== current) continue
     if (acking) fed.push(batch)
     if (batch.coordinator === s.id) {
+      noteSealed(s, batch)
       const e = current.coordinator.inflight.get(batch.seq)
       if (e !== undefined) {
         e.acks.add(s.id)
         e.sentAt = s.now
-        if (e.acks.size >= current.majority) current.coordinator.inflight.delete(batch.seq)
+        if (isDurable(s, current, e)) current.coordinator.inflight.delete(batch.seq)
       }
       if (!isSealed(s)) current.coordinator.outbox.push(batch)
     } else if (acking) {
@@ -147,11 +149,11 @@ export function askForGaps (s: PeerState): void {
       const to = Math.min(need, from + C.DEFAULT_GAP_BATCH - 1)
       stream.gapAskedAt = now
       // Ask the coordinator first, then every other voter (of that epoch, then of the current one) in turn.
-      const candidates = [...new Set([c, ...record.voters, ...s.current.voters])].filter(v => v !== s.id)
+      const candidates = gapSources(s, record, c, [...new Set([c, ...record.voters, ...s.current.voters])].filter(v => v !== s.id))
       if (candidates.length === 0) continue
       const target = candidates[stream.gapTarget++ % candidates.length] as string
       count(s, 'gap-req')
-      const h = projectedParts(s)
+      const h = storedParts(s, record) ?? projectedParts(s)
       send(s, target, { t: 'gap-req', coordinator: c, epoch: record.epoch, from, to, ...(h === undefined ? {} : { h: [...h].sort((a, b) => a - b) }) })
     }
   }
@@ -160,7 +162,7 @@ export function askForGaps (s: PeerState): void {
 /** Answers a gap request from the store (an effect; the batches come back as `batches-read`). */
 export function serveGap (s: PeerState, to: string, coordinator: string, epoch: number, from: number, upTo: number, h: readonly number[] | undefined): void {
   const last = Math.min(upTo, from + C.DEFAULT_GAP_BATCH - 1)
-  // Projections are cut from whole batches: only a voter (which holds them whole) answers an observer of some partitions.
+  // Projections are cut from what this voter holds: whole batches, or (partial replication) its set's parts when those cover the asker's.
   if (h !== undefined && (s.parts === undefined || projectedParts(s) !== undefined)) return
   emit(s, { t: 'read-batches', replyTo: to, coordinator, epoch, from, last, ...(h === undefined ? {} : { h }) })
 }
@@ -168,10 +170,12 @@ export function serveGap (s: PeerState, to: string, coordinator: string, epoch: 
 export function onBatchesRead (s: PeerState, to: string, batches: readonly Batch[], damaged: readonly number[], asked: { readonly coordinator: string, readonly epoch: number, readonly from: number }, h?: readonly number[]): void {
   if (h !== undefined) {
     // An observer of some partitions gets their projections, and a span over the seqs read here (those without one held nothing for it).
-    const cut = projectGap(s, batches.filter(b => !damaged.includes(b.seq)), new Set(h), asked)
+    // A placed voter asks with its set's partitions only when it stores that set's parts (partial.ts): it gets what touches them.
+    const cut = projectGap(s, batches.filter(b => !damaged.includes(b.seq)), new Set(h), asked, s.parts?.placement.setOf(to))
     for (const m of spannedChunks(writeChunks(cut.batches), cut.span)) send(s, to, { t: 'gap-rep', ...m })
   } else {
-    for (const chunk of writeChunks(batches)) send(s, to, { t: 'gap-rep', batches: chunk })
+    // Whole batches only: a voter that stores parts (partial.ts) holds others' batches in part.
+    for (const chunk of writeChunks(batches.filter(b => b.projected !== true))) send(s, to, { t: 'gap-rep', batches: chunk })
   }
   // Damaged here is not gone: the asker asks another voter.
   if (damaged.length > 0) {

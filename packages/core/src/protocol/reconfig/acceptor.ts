@@ -8,6 +8,7 @@ import { compareBallots } from './choose-value.js'
 import { lacksDamaged } from '../damage.js'
 import { noticeEpoch, tellStale } from './epoch-news.js'
 import { decisionStatement } from './proof.js'
+import { partialEpoch } from '../partial.js'
 
 /**
  * The acceptor of an epoch change (single-decree Paxos among the epoch's
@@ -129,7 +130,11 @@ function report (s: PeerState): EpochReport {
     have.push({ coordinator: c, seq: stream.have })
     for (const b of stream.held.values()) held.push(b)
   }
-  return { have, held, top: s.minter.mint(s.now) }
+  const top = s.minter.mint(s.now)
+  if (!partialEpoch(s, s.current)) return { have, held, top }
+  // Partial replication: what this voter knows is durable (choose-value.ts keepsPartial); evaluation passes nothing that is not.
+  const durable = [...s.current.streams].map(([c, stream]) => ({ coordinator: c, seq: Math.max(s.current.wm.get(c)?.count ?? 0, stream.evalNext - 1) }))
+  return { have, held, top, durable }
 }
 
 export function onAccept (s: PeerState, from: string, epoch: number, ballot: Ballot, value: EpochChange): void {

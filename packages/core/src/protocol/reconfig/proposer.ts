@@ -7,6 +7,7 @@ import { backoff, wantedVoters } from './failure-detector.js'
 import { install } from './install.js'
 import { nextRevoked } from './revoked.js'
 import type { DecisionProof } from './proof.js'
+import { coversSets, partialEpoch } from '../partial.js'
 
 /** The proposer of an epoch change, and the trigger that starts one. */
 
@@ -57,7 +58,8 @@ export function onPromise (s: PeerState, from: string, epoch: number, ballot: Ba
   const p = record.proposal
   if (p === undefined || p.epoch !== epoch || !sameBallot(p.ballot, ballot) || p.value !== undefined || !record.voters.includes(from)) return
   p.promises.set(from, { accepted, report })
-  if (p.promises.size < record.majority) return
+  // Partial replication: a majority of every set's storers too, so every part of every durable batch is reported (partial.ts).
+  if (p.promises.size < record.majority || !coversSets(s, record, p.promises)) return
   // A voter that promised is alive: it is never voted out here (only suspects that stayed silent are).
   const voters = wantedVoters(s, s.now, new Set(p.promises.keys()))
   if (voters.length === 0) {
@@ -65,7 +67,7 @@ export function onPromise (s: PeerState, from: string, epoch: number, ballot: Ba
     record.nextProposeAt = s.now + backoff(s, s.now)
     return
   }
-  p.value = chooseValue(p.promises, record.voters, epoch + 1, voters, floor => nextRevoked(s, floor))
+  p.value = chooseValue(p.promises, record.voters, epoch + 1, voters, floor => nextRevoked(s, floor), partialEpoch(s, record))
   log(s, 'rc-accept', { epoch, ballot, voters: p.value.voters })
   for (const v of record.voters) sendRc(s, v, { t: 'rc-accept', epoch, ballot, value: p.value })
 }
