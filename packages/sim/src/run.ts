@@ -275,7 +275,6 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   }
 
   const deliver = (from: string, to: string, m: Message): void => {
-    if (process.env.SIM_TRACE !== undefined && (to === 'o0' || to === process.env.SIM_TRACE) && (m.t === 'gap-rep' || m.t === 'write' || (m.t === 'wm' && m.span !== undefined))) process.stderr.write(`MSG ${from}->${to} ${m.t} span=${JSON.stringify((m as { span?: unknown }).span)} ${'batches' in m ? m.batches.map(b => `${b.coordinator}/${b.epoch}/${b.seq}[${b.thunks.map(t => t.index).join(',')}]${b.projected === true ? 'p' : ''}`).join(' ') : ''}\n`)
     const node = nodes.get(to)
     if (node !== undefined) {
       if (node.up && node.peer !== undefined) node.peer.receive(from, m)

@@ -209,7 +209,6 @@ export class SimPeer {
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => { store.writeSync(e.batch); return e.done })
         break
       case 'apply':
-        if (process.env.SIM_TRACE !== undefined) process.stderr.write(`EVAL ${this.init.id} ${e.run.map((t, i) => `${t.coordinator}/${t.epoch}/${t.seq}/${t.index}:${(e.plan?.modes[i] ?? 1) & 1}:${t.writes.join(',')}`).join(' ')}\n`)
         // Read and evaluated after one store latency; a partitioned run's forwarded reads go out then, and the run is
         // written after another (a crash in between loses the write, as it would a store's, but not what was sent).
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => damageOr(() => {
