@@ -29,7 +29,10 @@ export interface PartitionSpec {
    * Partial replication between voters (docs/design/partitions.md, stage 2b):
    * a placed voter receives, stores and acks only the thunks of its replica
    * set's partitions, and a batch is durable on a majority of the storers of
-   * every set it touches. @default false
+   * every set it touches. The price is availability: a set that has lost a
+   * majority of its voters blocks epoch changes, and so the group, until one
+   * comes back; `false` replicates every batch to every voter instead.
+   * @default true
    */
   readonly partial?: boolean
 }

@@ -105,4 +105,27 @@ describe('partial replication between voters', () => {
     expect(g.peer('v0').status().voters).not.toContain('v1')
     for (const via of ['v0', 'v3', 'v4']) expect(await total(g, via)).toBe(800)
   })
+
+  it('a client\'s call of one set\'s keys that reaches a voter of the other set is handed to a voter of its set, which coordinates it', async () => {
+    // The observer's calls reach its home voter as a client's do (a remote caller); the calls below each touch one set.
+    const g = await TestGroup.create(procedures, 6, 1, {}, { partitions: spec })
+    const coordinatorOf = new Map<string, string>()
+    g.filter = (_from, _to, m) => {
+      if (m.t === 'write') for (const b of m.batches) for (const t of b.thunks) coordinatorOf.set(t.clientTxnId, b.coordinator)
+      return true
+    }
+    const bySet = [0, 1].map(j => accounts.filter(a => setOfKey(a) === j))
+    const moves: Move[] = []
+    for (let i = 0; i < 12; i++) {
+      const of = bySet[i % 2] as string[]
+      moves.push({ from: of[i % of.length] as string, to: of[(i + 1) % of.length] as string, n: 1 })
+    }
+    const results: TxnResult[] = []
+    for (let i = 0; i < moves.length; i++) results.push(await call(g, 'o0', `r${i}`, moves[i] as Move))
+    expect(results.map(r => r.status === 'committed' ? r.value : r.reason)).toEqual(expected(moves))
+    moves.forEach((m, i) => expect(placement.setOf(coordinatorOf.get(`r${i}`) as string)).toBe(setOfKey(m.from)))
+    const routed = voters.reduce((n, v) => n + (g.peer(v).status().counters['routed-to-set'] ?? 0), 0)
+    expect(routed).toBe(6)
+  })
 })
+

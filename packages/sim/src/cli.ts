@@ -6,14 +6,15 @@ import { runSeed, type FaultMode } from './run.js'
  * (without --voters: 3, or 5 to 7 in partitioned seeds; without --partitions: one seed in three has 2 to 5)
  * Runs seeds in order; the last line is the summary, the exit code is non-zero on any violation.
  */
-function parse (argv: readonly string[]): { seeds: number, start: number, voters: number | undefined, observers: number | undefined, txns: number, partitions: number | undefined, faults: FaultMode, verbose: boolean, entryHub: boolean, partial: boolean } {
-  const o = { seeds: 100, start: 1, voters: undefined as number | undefined, observers: undefined as number | undefined, txns: 60, partitions: undefined as number | undefined, faults: 'all' as FaultMode, verbose: false, entryHub: true, partial: false }
+function parse (argv: readonly string[]): { seeds: number, start: number, voters: number | undefined, observers: number | undefined, txns: number, partitions: number | undefined, faults: FaultMode, verbose: boolean, entryHub: boolean, partial: boolean | undefined } {
+  const o = { seeds: 100, start: 1, voters: undefined as number | undefined, observers: undefined as number | undefined, txns: 60, partitions: undefined as number | undefined, faults: 'all' as FaultMode, verbose: false, entryHub: true, partial: undefined as boolean | undefined }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]
     if (a === '--') continue
     if (a === '--verbose') { o.verbose = true; continue }
     if (a === '--no-entry-hub') { o.entryHub = false; continue }
     if (a === '--partial') { o.partial = true; continue }
+    if (a === '--no-partial') { o.partial = false; continue }
     const v = argv[++i]
     if (v === undefined) throw new Error(`${a} needs a value`)
     switch (a) {
@@ -69,7 +70,7 @@ async function main (): Promise<number> {
   const history = { pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, voterThunks: 0, tailsTaken: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0 }
   const started = performance.now()
   for (let seed = o.start; seed < o.start + o.seeds; seed++) {
-    const r = await runSeed({ seed, txns: o.txns, ...(o.observers === undefined ? {} : { observers: o.observers }), faults: o.faults, ...(o.voters === undefined ? {} : { voters: o.voters }), ...(o.partitions === undefined ? {} : { partitions: o.partitions }), ...(o.entryHub ? {} : { entryHub: false }), ...(o.partial ? { partial: true } : {}) })
+    const r = await runSeed({ seed, txns: o.txns, ...(o.observers === undefined ? {} : { observers: o.observers }), faults: o.faults, ...(o.voters === undefined ? {} : { voters: o.voters }), ...(o.partitions === undefined ? {} : { partitions: o.partitions }), ...(o.entryHub ? {} : { entryHub: false }), ...(o.partial === undefined ? {} : { partial: o.partial }) })
     committed += r.stats.committed
     unknown += r.stats.unknown
     reads += r.stats.reads

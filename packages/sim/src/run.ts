@@ -11,7 +11,7 @@ import { SimPeer } from './sim-peer.js'
 export type FaultMode = 'none' | 'net' | 'crash' | 'all'
 
 /** A simulated group's partitions: a key's scope is its first two segments (`acct/a`, `l/g0`). */
-const PARTITIONS = (count: number, partial: boolean): PartitionSpec => ({ count, replicas: 3, depth: 2, ...(partial ? { partial } : {}) })
+const PARTITIONS = (count: number, partial: boolean): PartitionSpec => ({ count, replicas: 3, depth: 2, partial })
 
 export interface SimOptions {
   readonly seed: number
@@ -29,7 +29,7 @@ export interface SimOptions {
   readonly partitions?: number
   /** Busy voters' entries through a hub voter in groups of 4 or more (entry-hub.ts). @default true */
   readonly entryHub?: boolean
-  /** Partitioned seeds replicate partially between voters (partitions.partial). @default false */
+  /** Partitioned seeds replicate partially between voters (partitions.partial): always (true), never (false). @default every other partitioned seed */
   readonly partial?: boolean
 }
 
@@ -208,7 +208,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   // (range reads stay inside one), and the observer follows partition 0 only.
   const partitionCount = options.partitions ?? (seed % 3 === 2 ? 2 + (seed % 4) : 1)
   const partitioned = partitionCount > 1
-  const partial = partitioned && options.partial === true
+  const partial = partitioned && (options.partial ?? Math.floor(seed / 3) % 2 === 0)
   const voterIds = Array.from({ length: options.voters ?? (partitioned ? (seed % 9 === 8 ? 7 : 6) : 3) }, (_, i) => `v${i}`)
   // One unpartitioned seed in five has no observer and voters that go quiet after 100 ms idle (quiesce.ts): with
   // an observer to serve, or a candidate, a voter never goes quiet.

@@ -12,7 +12,7 @@ import { addWaiter, forward, rejectWaiters, settleWaiter } from './requests.js'
 import { count, send } from './emit.js'
 import { isInstalling, isSealed, roleOf, type PeerState, type Waiter } from './state.js'
 import { partitionOfRange, type PartitionSpec } from '../partition.js'
-import { copyFor, isDurable, partialEpoch } from './partial.js'
+import { copyFor, isDurable, partialEpoch, setHome } from './partial.js'
 
 /**
  * The coordinator side of the S-phase: a voter checks a submission and mints
@@ -48,6 +48,13 @@ export function handleSubmit (s: PeerState, submitted: SubmitRequest, waiter: Wa
     return
   }
   addWaiter(s, req.clientTxnId, waiter)
+  // A client's call of another replica set's keys goes to a voter of that set (partial.ts); one from a voter is minted here.
+  const home = waiter.kind === 'remote' && !s.current.voters.includes(waiter.to) && roleOf(s) === 'voter' && !isSealed(s) && !isInstalling(s) ? setHome(s, checked, req.clientTxnId) : undefined
+  if (home !== undefined) {
+    count(s, 'routed-to-set')
+    send(s, home, { t: 'submit', req, replyTo: s.id })
+    return
+  }
   route(s, req, checked)
 }
 

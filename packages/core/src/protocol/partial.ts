@@ -1,4 +1,7 @@
 import { projectBatch, thunkParts, type Placement } from '../partition.js'
+import { hash64 } from '../hash.js'
+import type { KeyRange } from '../key-range.js'
+import { suspects } from './reconfig/failure-detector.js'
 import type { Span } from '../messages.js'
 import type { Batch, WatermarkEntry } from '../types.js'
 import { writeChunks } from './batcher.js'
@@ -9,7 +12,7 @@ import type { EpochRecord, Inflight, PeerState, Stream } from './state.js'
 
 /**
  * Partial replication between voters (docs/design/partitions.md, stage 2b;
- * `partitions.partial`). In a partially replicated epoch a voter placed on a
+ * on unless a group's `partitions.partial` is false). In a partially replicated epoch a voter placed on a
  * replica set receives, stores and acks only the thunks that touch its set's
  * partitions (those it evaluates or forwards reads for); a voter placed on
  * none (one added after the genesis) and the coordinator itself keep whole
@@ -24,7 +27,7 @@ import type { EpochRecord, Inflight, PeerState, Stream } from './state.js'
  * (past the set's last batch, up to the entry's count); a gap answer says
  * the same for the seqs it covers.
  *
- * An epoch replicates whole when the group does not ask for it, has one set,
+ * An epoch replicates whole when the group turns it off, has one set,
  * or one of its sets has no placed voter left among the epoch's voters.
  */
 
@@ -35,7 +38,7 @@ function shape (s: PeerState, record: EpochRecord): { readonly on: boolean, read
   if (known !== undefined) return known
   const p = s.parts
   let out: { on: boolean, storers: Array<readonly string[]> } = { on: false, storers: [] }
-  if (p !== undefined && p.spec.partial === true && p.placement.sets.length > 1) {
+  if (p !== undefined && p.spec.partial !== false && p.placement.sets.length > 1) {
     const on = p.placement.sets.every(set => set.some(v => record.voters.includes(v)))
     out = { on, storers: on ? storersOf(p.placement, record.voters) : [] }
   }
@@ -211,4 +214,25 @@ export function takeTails (s: PeerState, e: WatermarkEntry): void {
     voidRange(s.current, stream, tail + 1, e.count)
     count(s, 'tails-taken')
   }
+}
+
+/**
+ * Where a voter hands a call whose thunk touches one replica set only, not
+ * its own, in a partially replicated epoch: a voter of that set it does not
+ * suspect (by the call's id, so calls spread over the set). Its batch then
+ * stays within the set, and its coordinator evaluates it and answers, where
+ * minting it here would send the batch to the other set's storers and wait
+ * for one of them for the result. Undefined: mint it here.
+ */
+export function setHome (s: PeerState, keys: { readonly reads: readonly string[], readonly writes: readonly string[], readonly ranges?: readonly KeyRange[] }, clientTxnId: string): string | undefined {
+  const mine = storedSet(s, s.current)
+  if (mine === undefined) return undefined
+  const p = s.parts as PartState
+  const parts = thunkParts(keys, p.spec)
+  const sets = new Set([...parts.active, ...parts.reads].map(q => p.placement.setOfPartition(q)))
+  if (sets.size !== 1 || sets.has(mine)) return undefined
+  const j = sets.values().next().value as number
+  const live = (p.placement.sets[j] as readonly string[]).filter(v => s.current.voters.includes(v) && !suspects(s, v, s.now))
+  if (live.length === 0) return undefined
+  return live[Number.parseInt(hash64(clientTxnId).slice(0, 8), 16) % live.length]
 }
