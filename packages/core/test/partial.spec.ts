@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { Placement, chooseValue, coveredBy, keeps, projectBatch, storersOf, type Batch, type EpochReport, type PartitionSpec, type Thunk, type Timestamp } from '../src/index.js'
+import { projectGap } from '../src/protocol/feeds.js'
+import { newPartState } from '../src/protocol/partitions.js'
+import type { PeerState } from '../src/protocol/state.js'
 
 // Six genesis voters in two replica sets: a, c, e hold partitions 0 and 2; b, d, f hold 1 and 3.
 const spec: PartitionSpec = { count: 4, replicas: 3, partial: true, assign: { p0: 0, p1: 1, p2: 2, p3: 3 } }
@@ -81,4 +84,19 @@ describe('partial replication: the epoch change', () => {
     const whole = chooseValue(promises, voters, 1, voters, () => [], false)
     expect(whole.batches[0]?.thunks.length).toBe(1)
   })
+
+  it('a gap answer speaks only for what it holds whole or as a part covering the asker\'s partitions, also once its epoch is evaluated and gone', () => {
+    // A voter of set B whose record of epoch 0 is gone answers an asker of set A (the simulator's seed 816 before the fix).
+    const s = { parts: newPartState(spec, undefined, voters), epochs: new Map() } as unknown as PeerState
+    const b1 = batch('v', 1, [['p0/x']])
+    const b2 = batch('v', 2, [['p1/y']])
+    const b3 = projectBatch(batch('v', 3, [['p1/y'], ['p0/x']]), setB, spec, 1) as Batch
+    const b4 = batch('v', 4, [['p2/w']])
+    expect(b3.thunks.map(t => t.index)).toEqual([0])
+    const out = projectGap(s, [b1, b2, b3, b4], setA, { coordinator: 'v', epoch: 0, from: 1 }, 0)
+    // Seq 2 held nothing for set A (it is whole here); seq 3 is set B's part, which cannot say what set A's was.
+    expect(out.span).toEqual({ coordinator: 'v', epoch: 0, from: 1, to: 2 })
+    expect(out.batches.map(b => b.seq)).toEqual([1, 4])
+  })
 })
+
