@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { Placement, partitionOf, thunkParts, type PartitionSpec, type ReadResult, type Tx, type TxnResult } from '../src/index.js'
+import { Placement, partitionOf, thunkParts, type PartitionSpec, type TxnResult } from '../src/index.js'
 import { TestGroup } from './harness.js'
+import { accounts, call, move, total, type Move } from './moves.js'
 
 // Partial replication between voters (partial.ts): six voters in two replica
 // sets, accounts over four partitions. A voter receives only the thunks that
@@ -9,35 +10,9 @@ import { TestGroup } from './harness.js'
 // votes a voter out keeps every batch.
 
 const spec: PartitionSpec = { count: 4, replicas: 3, depth: 2, partial: true }
-const accounts = Array.from({ length: 8 }, (_, i) => `acct/${i}`)
 const voters = ['v0', 'v1', 'v2', 'v3', 'v4', 'v5']
 const placement = new Placement(spec, voters)
-type Move = { from: string, to: string, n: number }
-const procedures = {
-  move: {
-    keys: (m: Move) => ({ reads: [m.from, m.to], writes: [m.from, m.to] }),
-    run: (tx: Tx, m: Move) => {
-      const from = (tx.get(m.from) as number | undefined) ?? 100
-      if (from < m.n) return tx.abort('insufficient funds')
-      tx.put(m.from, from - m.n)
-      tx.put(m.to, ((tx.get(m.to) as number | undefined) ?? 100) + m.n)
-      return from - m.n
-    }
-  }
-}
-
-async function call (g: TestGroup, via: string, id: string, m: Move): Promise<TxnResult> {
-  const out = await g.run(g.peer(via).submit({ clientTxnId: id, procedure: 'move', hash: g.hash('move'), args: m }), 5000)
-  if (!out.done || !('value' in out)) throw new Error(`${id} did not complete: ${JSON.stringify(out)}`)
-  return out.value
-}
-
-async function total (g: TestGroup, via: string): Promise<number> {
-  const out = await g.run(g.peer(via).read(accounts), 5000)
-  if (!out.done || !('value' in out)) throw new Error(`read through ${via} did not complete: ${JSON.stringify(out)}`)
-  const r: ReadResult = out.value
-  return accounts.reduce((sum, a) => sum + ((r.values[a] as number | undefined) ?? 100), 0)
-}
+const procedures = { move }
 
 /** What running `moves` one after another returns for each. */
 function expected (moves: readonly Move[]): Array<number | string> {

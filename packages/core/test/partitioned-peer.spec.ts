@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { partitionOf, type Batch, type PartitionSpec, type ReadResult, type Tx, type TxnResult } from '../src/index.js'
+import { partitionOf, type Batch, type PartitionSpec, type Tx, type TxnResult } from '../src/index.js'
 import { spannedChunks } from '../src/protocol/feeds.js'
 import { TestGroup } from './harness.js'
+import { accounts, call, move, total, type Move } from './moves.js'
 
 // A partitioned group of Peers (the production driver, on a manual clock):
 // six voters in two replica sets, accounts spread over four partitions.
@@ -11,37 +12,13 @@ import { TestGroup } from './harness.js'
 // partition too) see the exact total.
 
 const spec: PartitionSpec = { count: 4, replicas: 3, depth: 2 }
-const accounts = Array.from({ length: 8 }, (_, i) => `acct/${i}`)
-type Move = { from: string, to: string, n: number }
 const procedures = {
-  move: {
-    keys: (m: Move) => ({ reads: [m.from, m.to], writes: [m.from, m.to] }),
-    run: (tx: Tx, m: Move) => {
-      const from = (tx.get(m.from) as number | undefined) ?? 100
-      if (from < m.n) return tx.abort('insufficient funds')
-      tx.put(m.from, from - m.n)
-      tx.put(m.to, ((tx.get(m.to) as number | undefined) ?? 100) + m.n)
-      return from - m.n
-    }
-  },
+  move,
   /** Counts accounts over a range that spans every account's scope: not allowed in a partitioned group. */
   countAll: {
     keys: () => ({ reads: [], writes: ['n'], ranges: [{ prefix: 'acct/' }] }),
     run: (tx: Tx) => { tx.put('n', tx.range({ prefix: 'acct/' }).length); return null }
   }
-}
-
-async function call (g: TestGroup, via: string, id: string, m: Move): Promise<TxnResult> {
-  const out = await g.run(g.peer(via).submit({ clientTxnId: id, procedure: 'move', hash: g.hash('move'), args: m }), 5000)
-  if (!out.done || !('value' in out)) throw new Error(`${id} did not complete: ${JSON.stringify(out)}`)
-  return out.value
-}
-
-async function total (g: TestGroup, via: string): Promise<number> {
-  const out = await g.run(g.peer(via).read(accounts), 5000)
-  if (!out.done || !('value' in out)) throw new Error(`read through ${via} did not complete: ${JSON.stringify(out)}`)
-  const r: ReadResult = out.value
-  return accounts.reduce((sum, a) => sum + ((r.values[a] as number | undefined) ?? 100), 0)
 }
 
 describe('a partitioned group', () => {
