@@ -83,7 +83,8 @@ export class SimPeer {
   }
   /** For SIM_DEBUG: each epoch's streams as this peer sees them. */
   debugStreams (): unknown {
-    return [...this.state.epochs.values()].map(r => ({ epoch: r.epoch, voters: r.voters, floor: r.floor, wm: r.wm.entries().map(e => [e.voter, e.count, e.tails]), streams: [...r.streams].map(([c, st]) => ({ c, have: st.have, evalNext: st.evalNext, evalIndex: st.evalIndex, held: [...st.held.keys()], voids: [...(st.voids ?? [])].slice(-20), end: st.end, skip: [...(st.skip ?? [])] })) }))
+    const st = this.state
+    return [{ evaluation: st.evaluation, evaluatingEpoch: st.evaluatingEpoch, waiting: st.parts?.waiting?.thunk.ts, have: [...(st.parts?.have ?? [])], fetch: st.history.fetch !== undefined, heal: st.history.heal !== undefined, exportWanted: st.history.exportWanted !== undefined }, ...[...this.state.epochs.values()].map(r => ({ epoch: r.epoch, voters: r.voters, floor: r.floor, wm: r.wm.entries().map(e => [e.voter, e.count, e.tails]), streams: [...r.streams].map(([c, x]) => ({ c, have: x.have, evalNext: x.evalNext, evalIndex: x.evalIndex, held: [...x.held.keys()], voids: [...(x.voids ?? [])].slice(-20), end: x.end, skip: [...(x.skip ?? [])] })) }))]
   }
 
 

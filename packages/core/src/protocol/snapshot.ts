@@ -276,7 +276,9 @@ export function onSnapshotImported (s: PeerState, cursor: Cursor): void {
       advanceHave(stream)
     }
   }
-  s.frontier = maxTimestamp(s.frontier, cursor.frontier)
+  // The state is the snapshot's: so is the frontier, even below this replica's own (a cursor behind it, see above).
+  // Left above, it passed thunks evaluation must still take, and a waiting cross-partition thunk was dropped each run.
+  s.frontier = cursor.frontier
   s.lastEvaluated = cursor.last
   s.evaluatedCount = cursor.count
   s.hasher = Hasher.restore(cursor.digest)
