@@ -22,9 +22,13 @@ const CLI = join(dirname(createRequire(import.meta.url).resolve('@tideline/relay
 export async function freePort (): Promise<number> {
   // Below Linux's ephemeral range (32768 and up): a port the kernel picks there can be taken by some
   // process's outgoing connection before the relay binds it (seen as EADDRINUSE in a bench run beside
-  // an etcd cluster). Random tries first, then whatever the kernel gives.
+  // an etcd cluster). Random tries first, then whatever the kernel gives. Each Vitest worker has its own
+  // part of the range: two workers starting groups at once (or one restarting a relay on its old port
+  // while the other picks) never pick the same port.
+  const worker = Number.parseInt(process.env.VITEST_POOL_ID ?? '', 10)
+  const [from, span] = Number.isInteger(worker) && worker > 0 ? [20_000 + ((worker - 1) % 4) * 3_000, 3_000] : [20_000, 12_000]
   for (let i = 0; i < 20; i++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    const port = from + Math.floor(Math.random() * span)
     if (await bind(port) !== undefined) return port
   }
   return await bind(0) ?? 0
