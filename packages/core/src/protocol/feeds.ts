@@ -4,11 +4,10 @@ import * as C from '../constants.js'
 import { maxTimestamp, timestampMs, TS_ZERO, type Timestamp } from '../timestamp.js'
 import type { Batch, Thunk, WatermarkEntry } from '../types.js'
 import { writeChunks } from './batcher.js'
-import { advanceHave, cutOff } from './cut.js'
 import { count, send } from './emit.js'
 import { kickEvaluator } from './evaluator.js'
 import { projectedParts } from './partitions.js'
-import { storedParts, storedSet } from './partial.js'
+import { storedParts, storedSet, voidRange } from './partial.js'
 import type { Feed, PartState } from './part-state.js'
 import { roleOf, type PeerState } from './state.js'
 
@@ -193,12 +192,7 @@ export function onSpan (s: PeerState, from: string, span: Span, gap: boolean, ca
   if (stream === undefined) return
   // What the message carried is not void, whether or not this replica took it (it may have refused it for now).
   const carries = new Set(carried.filter(b => b.coordinator === coordinator && b.epoch === span.epoch).map(b => b.seq))
-  for (let seq = Math.max(span.from, stream.have + 1); seq <= span.to; seq++) {
-    if (carries.has(seq) || stream.held.has(seq) || stream.receiving.has(seq) || cutOff(record, stream, seq)) continue
-    stream.voids ??= new Set()
-    stream.voids.add(seq)
-  }
-  advanceHave(stream)
+  voidRange(record, stream, span.from, span.to, carries)
   kickEvaluator(s)
 }
 
