@@ -2,6 +2,7 @@ import { benchCore, benchCoreThreaded } from './core.js'
 import { benchStores } from './store.js'
 import { benchNet } from './net.js'
 import { benchPartitions, type GroupLoad } from './partitions.js'
+import { benchObservers } from './observers.js'
 import { benchGroups, type GroupsRun } from './groups.js'
 import { benchBrowser, benchDemoPaint } from './browser.js'
 import { availableParallelism } from 'node:os'
@@ -231,6 +232,24 @@ async function main (): Promise<number> {
     process.stdout.write(`partitions: cpu/txn/relay ${cpu.toFixed(2)}x, cross p50 ${crossP50.toFixed(2)}x, observer bytes ${bytes.toFixed(2)}x\n`)
     return r.full.failed + r.full6.failed + r.partitioned.failed + r.mixed.failed > 0 ? 1 : 0
   }
+  if (workload === 'observers') {
+    const rate = option(args, 'rate', 60)
+    const seconds = option(args, 'seconds', 10)
+    const clients = option(args, 'clients', 16)
+    const accounts = option(args, 'accounts', 10_000)
+    const counts = (listOption(args, 'counts') ?? ['0', '16', '48']).map(Number)
+    if (counts.some(c => !Number.isInteger(c) || c < 0)) throw new Error('--counts takes observer counts, e.g. 0,16,48')
+    process.stdout.write(`observers: 3 tideline-relay processes (all voters, LevelStore), ${rate} txn/s of cold transfers (paced, ${clients} callers) over ${accounts} accounts for ${seconds} s after 2 s warm-up, with ${counts.join(', ')} observer peers (Node peers in the bench's process, each its own libp2p node and memory store, connected to the three relays), a fresh group each; relay bytes: direct frames before Noise and muxing plus watermark gossip published\n`)
+    const points = await benchObservers({ rate, seconds, clients, accounts, counts }, line => { process.stdout.write(`${line}\n`) })
+    process.stdout.write('| observers | txn/s | failed | relay bytes out /txn (3 relays) | relay messages out /txn | relay CPU ms/txn | p50 ms | p99 ms | observers at the relays\' digest | catch-up ms |\n|---|---|---|---|---|---|---|---|---|---|\n')
+    for (const x of points) process.stdout.write(`| ${x.observers} | ${x.txnPerSec.toFixed(0)} | ${x.failed} | ${x.bytesOutPerTxn.toFixed(0)} | ${x.messagesOutPerTxn.toFixed(1)} | ${x.cpuMsPerTxn.toFixed(2)} | ${x.p50Ms.toFixed(1)} | ${x.p99Ms.toFixed(1)} | ${x.caughtUp}/${x.observers} | ${x.catchUpMs.toFixed(0)} |\n`)
+    const zero = points[0]
+    const most = points[points.length - 1]
+    if (zero === undefined || most === undefined) throw new Error('observers: no points')
+    process.stdout.write(`relay CPU/txn ${most.observers} vs ${zero.observers}: ${(most.cpuMsPerTxn / zero.cpuMsPerTxn).toFixed(2)}x\n`)
+    process.stdout.write(`observers: bytes/txn ${most.observers} vs ${zero.observers} ${(most.bytesOutPerTxn / zero.bytesOutPerTxn).toFixed(1)}x, msgs/txn ${(most.messagesOutPerTxn / zero.messagesOutPerTxn).toFixed(1)}x, p50 ${(most.p50Ms / zero.p50Ms).toFixed(1)}x\n`)
+    return points.some(x => x.failed > 0 || x.caughtUp < x.observers) ? 1 : 0
+  }
   if (workload === 'groups') {
     const groups = option(args, 'groups', 100, 2)
     const seconds = option(args, 'seconds', 30)
@@ -259,7 +278,7 @@ async function main (): Promise<number> {
     process.stdout.write(`${scalingLine(r)}\n`)
     return 0
   }
-  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net, browser, vs-etcd, scaling, failover, growth, join\n`)
+  process.stderr.write(`unknown workload ${JSON.stringify(workload)}; available: core, store, net, browser, vs-etcd, scaling, failover, growth, join, nemesis, partitions, groups, observers\n`)
   return 2
 }
 

@@ -73,7 +73,7 @@ export async function benchPartitions (o: PartitionsBenchOptions): Promise<Parti
  * partition (or across two, `crossing`): the partitions taken in turn, so
  * each gets the same share of the load, the accounts at random within them.
  */
-function transfers (o: PartitionsBenchOptions, spec: PartitionSpec): (crossing: boolean) => { from: string, to: string } {
+export function transfers (o: Pick<PartitionsBenchOptions, 'accounts'>, spec: PartitionSpec): (crossing: boolean) => { from: string, to: string } {
   const names = Array.from({ length: o.accounts }, (_, i) => `a${i}`)
   const byPart = Array.from({ length: spec.count }, (_, p) => names.filter(n => partitionOf(accountKey(n), spec) === p))
   const pick = (list: readonly string[]): string => list[Math.floor(Math.random() * list.length)] as string
@@ -88,10 +88,10 @@ function transfers (o: PartitionsBenchOptions, spec: PartitionSpec): (crossing: 
   }
 }
 
-interface Paced { readonly single: number[], readonly cross: number[], readonly done: number, readonly failed: number }
+export interface Paced { readonly single: number[], readonly cross: number[], readonly done: number, readonly failed: number }
 
 /** Paced calls from `o.clients` callers over `nodes` for `o.seconds` after the warm-up; `atWarm` runs when the window opens. */
-async function pace (o: PartitionsBenchOptions, nodes: readonly NetClient[], next: (crossing: boolean) => { from: string, to: string }, crossShare: number, atWarm: () => Promise<void>): Promise<Paced> {
+export async function pace (o: PartitionsBenchOptions, nodes: readonly NetClient[], next: (crossing: boolean) => { from: string, to: string }, crossShare: number, atWarm: () => Promise<void>): Promise<Paced> {
   const hash = simRegistry.procedures.get('transfer')?.hash ?? ''
   const single: number[] = []
   const cross: number[] = []
@@ -130,7 +130,7 @@ async function pace (o: PartitionsBenchOptions, nodes: readonly NetClient[], nex
   return { single, cross, done, failed }
 }
 
-async function clients (group: ProcessGroup, o: PartitionsBenchOptions): Promise<NetClient[]> {
+export async function clients (group: ProcessGroup, o: PartitionsBenchOptions): Promise<NetClient[]> {
   const nodes: NetClient[] = []
   for (let i = 0; i < Math.min(4, o.clients); i++) nodes.push(await group.startClient({ attemptTimeoutMs: 5_000, timeoutMs: 20_000 }))
   return nodes
