@@ -1,3 +1,4 @@
+import { projectionDigests } from './batch-signing.js'
 import { InvalidArgumentError } from './errors.js'
 import { hash64Lanes } from './hash.js'
 import { prefixEnd, type KeyRange } from './key-range.js'
@@ -176,5 +177,6 @@ export function projectBatch (batch: Batch, parts: ReadonlySet<number>, spec: Pa
   const thunks = batch.thunks.filter(t => set !== undefined ? touches(thunkParts(t, spec), parts) : evaluates(thunkParts(t, spec), parts))
   if (thunks.length === batch.thunks.length) return batch
   if (thunks.length === 0) return undefined
-  return { epoch: batch.epoch, coordinator: batch.coordinator, seq: batch.seq, thunks, projected: true, n: batch.n ?? batch.thunks.length, ...(set === undefined ? {} : { set }) }
+  const digests = projectionDigests(batch, thunks)
+  return { epoch: batch.epoch, coordinator: batch.coordinator, seq: batch.seq, thunks, projected: true, n: batch.n ?? batch.thunks.length, ...(set === undefined ? {} : { set }), ...(digests === undefined ? {} : { sig: batch.sig, digests }) }
 }

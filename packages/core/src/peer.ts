@@ -1,3 +1,4 @@
+import { carrySigning } from './batch-checks.js'
 import { storeApplier, type RunApplier } from './apply.js'
 import * as C from './constants.js'
 import { AbortError, InvalidArgumentError, InvariantError } from './errors.js'
@@ -17,7 +18,6 @@ import { step } from './protocol/step.js'
 import { nextDue } from './protocol/schedule.js'
 import { META, decisionKey, decisionValue, metaValue } from './protocol/meta.js'
 import { PeerSnapshots } from './peer-snapshots.js'
-import { signDecision, verifyDecision } from './decision-signing.js'
 import { signCall } from './caller.js'
 import type { DecisionSigner } from './protocol/reconfig/proof.js'
 import type { Store, StoreSnapshot } from './store.js'
@@ -199,8 +199,7 @@ export class Peer {
         case 'read-decision':
           this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => { const d = decisionValue(v); return { t: 'decision-read' as const, replyTo: e.replyTo, change: d?.change, proof: d?.proof } }))
           break
-        case 'sign-decision': this.complete(Promise.resolve(signDecision(this.signer, e))); break
-        case 'verify-decision': this.complete(Promise.resolve(verifyDecision(this.signer, e))); break
+        case 'sign-decision': case 'verify-decision': case 'sign-batch': case 'verify-batches': this.complete(Promise.resolve(carrySigning(this.signer, this.state.config.groupId, e))); break
         case 'gc': this.complete(this.store.gc(e.horizon, e.records === undefined ? { limit: e.limit } : { records: e.records, limit: e.limit }).then(result => ({ t: 'gc-done' as const, horizon: e.horizon, result }))); break
         case 'export-snapshot': case 'read-snapshot': case 'close-snapshot': case 'stage-snapshot': case 'import-snapshot': case 'drop-snapshot':
           this.complete(this.snapshots.carryOut(e))

@@ -190,6 +190,15 @@ export interface Batch {
   readonly n?: number
   /** On a replica set's projection (partial replication): the set, whose partitions' thunks it holds all of. */
   readonly set?: number
+  /**
+   * The coordinator's Ed25519 signature (hex) of batchStatement: what lets
+   * anyone pass the batch on and every receiver check its author
+   * (batch-signing.ts). Absent when the coordinator has no signer; only
+   * voters take such a batch, and only from its coordinator or a voter.
+   */
+  readonly sig?: string
+  /** On a projection of a signed batch: by index, the SHA-256 (hex) of each thunk it leaves out, '' for those it holds. */
+  readonly digests?: readonly string[]
 }
 
 /** What evaluating a thunk decided; identical on every replica. */

@@ -54,6 +54,12 @@ function batches (x: unknown, what: string, maxBatches: number, maxThunks: numbe
     if (b.projected !== undefined && b.projected !== true) fail('batch.projected must be true when present')
     if (b.n !== undefined && (b.projected !== true || int(b.n, 'batch.n', 1) < list.length)) fail('batch.n is a projection\'s whole thunk count')
     if (b.set !== undefined && (b.projected !== true || int(b.set, 'batch.set') >= 256)) fail('batch.set is a projection\'s replica set')
+    if (b.sig !== undefined) signature(b.sig, 'batch.sig')
+    if (b.digests !== undefined) {
+      if (b.projected !== true || b.sig === undefined) fail('batch.digests belong to a projection of a signed batch')
+      const ds = arr(b.digests, 'batch.digests', (b.n as number | undefined) ?? list.length)
+      if (ds.length !== (b.n ?? list.length) || !ds.every(d => d === '' || (typeof d === 'string' && /^[0-9a-f]{64}$/.test(d)))) fail('batch.digests must hold, for each of the batch\'s n thunks, a SHA-256 in hex or \'\'')
+    }
     let previous = ''
     let last = -1
     for (let i = 0; i < list.length; i++) {

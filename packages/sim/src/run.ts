@@ -6,6 +6,7 @@ import type { History, Op, ReplicaFinal, Violation } from './history.js'
 import { INITIAL_BALANCE, accountKey, listKey, simRegistry, type ListMopArgs } from './procedures.js'
 import { Rng } from './rng.js'
 import { SimKeyring } from './keyring.js'
+import { Forwarder } from './forwarder.js'
 import { SimPeer } from './sim-peer.js'
 
 export type FaultMode = 'none' | 'net' | 'crash' | 'all'
@@ -99,6 +100,12 @@ export interface SimStats {
   expired: number
   /** Snapshot exports forged on the wire, and snapshots a majority of the voters did not vouch for. */
   forgedSnapshots: number
+  /** Batches a forwarding member passed on to an observer: unaltered, forged, unsigned; and what the observers checked and refused as forged. */
+  forwarded: number
+  forgedForwarded: number
+  unsignedForwarded: number
+  forwardedChecked: number
+  forgedRefused: number
   outvoted: number
   damaged: number
   healed: number
@@ -172,7 +179,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, voterThunks: 0, partialMinted: 0, tailsTaken: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, voterThunks: 0, partialMinted: 0, tailsTaken: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, forwarded: 0, forgedForwarded: 0, unsignedForwarded: 0, forwardedChecked: 0, forgedRefused: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined, observer = false): void => {
     const c = peer?.status().counters
@@ -200,6 +207,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.gcRecords += c?.['gc-records-removed'] ?? 0
     stats.gcPartial += c?.['gc-steps-partial'] ?? 0
     stats.outvoted += c?.['snapshot-outvoted'] ?? 0
+    stats.forwardedChecked += c?.['forwarded-checked'] ?? 0
+    stats.forgedRefused += c?.['forged-batch'] ?? 0
     stats.relayedDecisions += c?.['rc-decided-relayed'] ?? 0
     stats.refusedDecisions += c?.['rc-decided-forged'] ?? 0
     stats.staleDecisions += (c?.['rc-decided-replay'] ?? 0) + (c?.['rc-decided-refused'] ?? 0)
@@ -285,6 +294,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     clients.get(to)?.receive(m)
   }
 
+  const forwarder = new Forwarder(new Rng(seed ^ 0x5f0f), keyring, config.groupId, loop, deliver)
+
   const send = (from: string, to: string, m: Message): void => {
     stats.messages++
     if (isCut(from, to) || (netFaults && netRng.chance(dropRate))) {
@@ -297,6 +308,10 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const delay = netRng.int(0, 3) + tail
       const wire = structuredClone(m)
       if (wire.t === 'snap-chunk') forge(wire, to)
+      if (i === 0 && netFaults && wire.t === 'write' && observerIds.includes(to) && forwarder.saw(to, wire)) {
+        stats.dropped++
+        continue
+      }
       if (wire.t === 'rc-decided' && wire.proof !== undefined && i === 0 && !seenDecisions.some(d => d.value.epoch === wire.value.epoch)) {
         seenDecisions.push(structuredClone(wire))
         if (seenDecisions.length > 8) seenDecisions.shift()
@@ -815,6 +830,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     }
   }
   stats.virtualMs = loop.now
+  stats.forwarded = forwarder.stats.forwarded
+  stats.forgedForwarded = forwarder.stats.forgedForwarded
+  stats.unsignedForwarded = forwarder.stats.unsignedForwarded
   for (const n of nodes.values()) countBatches(n.peer, partitioned && !n.voter)
   stats.epochs = Math.max(0, ...[...nodes.values()].map(n => n.peer?.status().epoch ?? 0))
 

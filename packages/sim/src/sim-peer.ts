@@ -1,5 +1,5 @@
 import {
-  ArrayReader, CollectingWriter, StateDigest, settleRunSync, forwardReadSync, damagedInput, decisionKey, decisionValue, signDecision, verifyDecision, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, rangeResult, readResult, restore, step,
+  ArrayReader, CollectingWriter, StateDigest, settleRunSync, forwardReadSync, damagedInput, decisionKey, decisionValue, carrySigning, nextDue, invariants, loadPersistedSync, sequencesOf, newPeerState, peerOptions, peerStatus, rangeResult, readResult, restore, step,
   type Effect, type GroupConfig, type Input, type MemoryStore, type Message, type PeerInit, type PeerState, type PeerStatus, type ProcedureRegistry,
   type ReadResult, type Revocation, type Thunk, type Value
 } from '@tideline/core'
@@ -243,8 +243,9 @@ export class SimPeer {
         this.later(0, () => { const d = decisionValue(store.getMetaSync(decisionKey(e.epoch))); return { t: 'decision-read', replyTo: e.replyTo, change: d?.change, proof: d?.proof } })
         break
       // Signing and checking take no virtual time (the simulator's keys answer at once).
-      case 'sign-decision': this.later(0, () => signDecision(this.init.signer, e) as Input); break
-      case 'verify-decision': this.later(0, () => verifyDecision(this.init.signer, e) as Input); break
+      case 'sign-decision': case 'verify-decision': case 'sign-batch': case 'verify-batches':
+        this.later(0, () => carrySigning(this.init.signer, this.init.config.groupId, e) as Input)
+        break
       case 'gc':
         this.later(this.init.storeRng.int(0, this.init.storeDelayMs ?? 2), () => ({ t: 'gc-done', horizon: e.horizon, result: store.gcSync(e.horizon, e.records, e.limit) }))
         break

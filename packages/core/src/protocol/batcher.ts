@@ -1,6 +1,7 @@
 import * as C from '../constants.js'
 import type { Batch, Thunk } from '../types.js'
-import { count } from './emit.js'
+import { batchStatement } from '../batch-signing.js'
+import { count, emit } from './emit.js'
 import { isInstalling, isSealed, type PeerState, type Stream } from './state.js'
 
 /**
@@ -34,9 +35,24 @@ export function sealOpen (s: PeerState): void {
   const batch: Batch = { epoch, coordinator: s.id, seq, thunks }
   coordinator.inflight.set(seq, { batch, acks: new Set(), mintedAt: s.now, sentAt: s.now, tries: 0 })
   count(s, 'batches')
-  // Persisted here before anyone else sees it, so a restart never reuses its sequence number.
+  // Signed, then persisted here before anyone else sees it, so a restart never reuses its sequence number.
   ;(s.current.streams.get(s.id) as Stream).receiving.add(seq)
-  s.persistQueue.push(batch)
+  const statement = batchStatement(s.config.groupId, batch) as Uint8Array
+  s.signing.set(`${epoch}/${seq}`, batch)
+  emit(s, { t: 'sign-batch', statement, epoch, seq })
+}
+
+/** A batch of this coordinator's is signed (or goes unsigned): it is persisted as it will be sent and served. */
+export function onBatchSigned (s: PeerState, epoch: number, seq: number, sig: string | undefined): void {
+  const at = `${epoch}/${seq}`
+  const batch = s.signing.get(at)
+  if (batch === undefined) return
+  s.signing.delete(at)
+  const signed: Batch = sig === undefined ? batch : { ...batch, sig }
+  const record = s.epochs.get(epoch)
+  const e = record?.coordinator.inflight.get(seq)
+  if (e !== undefined && e.batch === batch) e.batch = signed
+  s.persistQueue.push(signed)
 }
 
 /** Open thunks that can no longer go into this epoch (it is being sealed or replaced) wait for the next one, as submissions. */

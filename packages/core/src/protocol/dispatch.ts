@@ -15,6 +15,7 @@ import { revokedPeer } from './reconfig/revoked.js'
 import { heardFrom } from './reconfig/failure-detector.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
+import { onForwardedWrite } from './forwarded.js'
 import { onDurableReport, tellDurable } from './horizon.js'
 import { onPartSnapshotVote, onSnapshotChunk, onSnapshotDeclined, onSnapshotVote } from './snapshot.js'
 import { onPartStateRequest } from './part-votes.js'
@@ -226,8 +227,13 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
 }
 
 function onWrite (s: PeerState, from: string, m: Extract<Message, { t: 'write' }>): void {
-  // Only voters coordinate: batches from anyone else are refused, not stored.
-  if (!isVoterOfKnownEpoch(s, from) && !m.batches.some(b => b.epoch > s.current.epoch)) {
+  // Only voters coordinate; an observer takes batches another member passes on if their signatures check out.
+  const newer = m.batches.some(b => b.epoch > s.current.epoch)
+  if (!isVoterOfKnownEpoch(s, from) && roleOf(s) !== 'voter' && !newer) {
+    onForwardedWrite(s, from, m.batches)
+    return
+  }
+  if (!isVoterOfKnownEpoch(s, from) && !newer) {
     count(s, 'write-from-non-voter')
     // A voter voted out in an epoch it has not heard of: tell it.
     const stale = m.batches.find(b => b.epoch < s.current.epoch)

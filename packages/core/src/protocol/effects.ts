@@ -50,6 +50,10 @@ export type Completion =
   | { readonly t: 'decision-persisted', readonly change: EpochChange, readonly proof: DecisionProof | undefined, readonly config: GroupConfig, readonly relayedBy?: string }
   /** This acceptor's signature of what it accepted (undefined: the signer failed; the answer goes unsigned). */
   | { readonly t: 'decision-signed', readonly to: string, readonly epoch: number, readonly ballot: Ballot, readonly sig: string | undefined }
+  /** This coordinator's signature of its batch `seq` of `epoch` (undefined: no signer, or it failed; the batch goes unsigned). */
+  | { readonly t: 'batch-signed', readonly epoch: number, readonly seq: number, readonly sig: string | undefined }
+  /** Whether each forwarded batch's signature checked out against its coordinator's key. */
+  | { readonly t: 'batches-verified', readonly from: string, readonly batches: readonly Batch[], readonly ok: readonly boolean[] }
   /** Whether every signature of a relayed decision's proof checked out. */
   | { readonly t: 'decision-verified', readonly from: string, readonly change: EpochChange, readonly proof: DecisionProof, readonly ok: boolean }
   | { readonly t: 'run-applied', readonly run: readonly Thunk[], readonly applied: AppliedRun, readonly plan?: RunPlan }
@@ -111,6 +115,10 @@ export type Effect =
   | { readonly t: 'read-batches', readonly replyTo: string, readonly coordinator: string, readonly epoch: number, readonly from: number, readonly last: number, readonly h?: readonly number[] }
   /** Sign `statement` (decisionStatement) with this peer's key; answered by `decision-signed` carrying `to`, `epoch`, `ballot`. */
   | { readonly t: 'sign-decision', readonly statement: Uint8Array, readonly to: string, readonly epoch: number, readonly ballot: Ballot }
+  /** Sign `statement` (batchStatement of this coordinator's batch `seq` of `epoch`); answered by `batch-signed`. */
+  | { readonly t: 'sign-batch', readonly statement: Uint8Array, readonly epoch: number, readonly seq: number }
+  /** Check each batch's signature (batch-signing.ts verifyBatches); answered by `batches-verified`. */
+  | { readonly t: 'verify-batches', readonly from: string, readonly batches: readonly Batch[] }
   /** Check every signature of `proof` over `statement` (checkProof); answered by `decision-verified`. */
   | { readonly t: 'verify-decision', readonly from: string, readonly change: EpochChange, readonly proof: DecisionProof, readonly statement: Uint8Array }
   /** Read the decision that started `epoch`; answered by `decision-read`. */

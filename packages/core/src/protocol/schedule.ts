@@ -32,7 +32,7 @@ export function isBusy (s: PeerState, housekeeping = true): boolean {
   if (s.now - s.lastBusyAt < C.BUSY_WINDOW_MS) return true
   const coordinator = s.current.coordinator
   if (coordinator.inflight.size > 0 || coordinator.open.length > 0 || coordinator.outbox.length > 0) return true
-  if (s.persistQueue.length > 0 || s.writing || s.evaluation === 'running' || s.flushScheduled) return true
+  if (s.persistQueue.length > 0 || s.signing.size > 0 || s.writing || s.evaluation === 'running' || s.flushScheduled) return true
   if (s.waiters.size > 0 || s.forwards.size > 0 || s.reads.size > 0 || s.confirming !== undefined || s.confirmQueue.length > 0) return true
   if (s.leaves.size > 0 || s.deferred.size > 0 || s.revocations.targets.size > 0 || s.revocations.forwarded.size > 0 || s.leaving || s.forcePropose) return true
   if (s.phase !== 'running' || isSealed(s) || s.acceptorWrites.writing || s.leaseWriting) return true

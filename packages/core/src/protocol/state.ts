@@ -1,7 +1,7 @@
 import { Hasher } from '../hash.js'
 import { TS_ZERO, TimestampMinter, peerTag, type Timestamp } from '../timestamp.js'
 import type { ProcedureRegistry } from '../procedures.js'
-import type { Ballot, Batch, EpochChange, EpochReport, GroupConfig, Revocation, Role, SubmitRequest, Thunk, WatermarkEntry } from '../types.js'
+import type { Ballot, Batch, EpochChange, EpochReport, GroupConfig, Revocation, Role, SubmitRequest } from '../types.js'
 import type { AcceptorState, Divergence, Effect } from './effects.js'
 import type { Counter } from './vocabulary.js'
 import type { ConfirmRound, ReadOp } from './read-state.js'
@@ -11,6 +11,8 @@ import { newDetectorState, type DetectorState } from './reconfig/silence.js'
 import { newPartState, type PartState } from './part-state.js'
 
 export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
+export type { CoordinatorState, Inflight, OpenThunk } from './coordinator-state.js'
+import type { CoordinatorState } from './coordinator-state.js'
 /** A peer's protocol state as plain data; handlers are functions of (state, environment, input). Everything of one epoch lives in its record, so installing an epoch builds a new record instead of resetting fields. */
 
 /** A peer's view of one coordinator's sequence of batches. */
@@ -32,36 +34,6 @@ export interface Stream {
   skip?: ReadonlySet<number>
   damaged?: Set<number> // persisted here once, found damaged by the store, not yet fetched again (damage.ts)
   voids?: Set<number> // seqs that held nothing for this observer of some partitions (feeds.ts), not evaluated past yet
-}
-
-/** A batch this voter coordinates that is not on a majority yet. */
-export interface Inflight {
-  readonly batch: Batch
-  readonly acks: Set<string>
-  readonly mintedAt: number
-  sentAt: number
-  /** Retransmissions so far: each one waits twice as long as the last. */
-  tries: number
-}
-
-/** A thunk minted into the open batch: its timestamp is taken, its batch not yet. */
-export type OpenThunk = Omit<Thunk, 'epoch' | 'coordinator' | 'seq' | 'index'>
-
-/** What this voter coordinates in an epoch. */
-export interface CoordinatorState {
-  nextSeq: number
-  /** Minted, not yet sealed into a batch (sealed when the local writer is free, see replica.ts). */
-  open: OpenThunk[]
-  /** Rough encoded size of `open`, to seal before a batch outgrows a frame. */
-  openBytes: number
-  /** By seq, in seal order. */
-  readonly inflight: Map<number, Inflight>
-  /** Persisted here, not yet sent to the others (sent at the end of the turn). */
-  outbox: Batch[]
-  lastPromise: WatermarkEntry | undefined
-  /** The last entry this voter published (frozen while sealed), and when it last sent one to every voter itself, not only to the entry hub. */
-  lastEntry: WatermarkEntry | undefined
-  lastDirect: number
 }
 
 export interface Proposal {
@@ -233,6 +205,10 @@ export interface PeerState {
 
   // replica
   persistQueue: Batch[]
+  /** This coordinator's sealed batches waiting for their signature, by `epoch/seq` (persisted once signed). */
+  readonly signing: Map<string, Batch>
+  /** Peers that passed on forged batches: how many, and until when their batches are refused unread (forwarded.ts). */
+  readonly shunned: Map<string, { readonly strikes: number, readonly until: number }>
   writing: boolean
   evaluation: 'idle' | 'running' | 'held'
   /** All thunks below this are evaluated and settled here. */
@@ -349,6 +325,8 @@ export function newPeerState (setup: PeerSetup): PeerState {
     staleToldAt: new Map(),
     detector: newDetectorState(),
     persistQueue: [],
+    signing: new Map(),
+    shunned: new Map(),
     writing: false,
     evaluation: 'idle',
     frontier: TS_ZERO,

@@ -16,6 +16,8 @@ import { detectFailures } from './reconfig/proposer.js'
 import { discountStall, forceProposal } from './reconfig/failure-detector.js'
 import { expireRevokeWaiters, onRevokeRequest } from './reconfig/revoke.js'
 import { askForGaps, onBatchesPersisted, onBatchesRead, startWrite } from './replica.js'
+import { onBatchSigned } from './batcher.js'
+import { onBatchesVerified } from './forwarded.js'
 import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
 import { errorInfo, log, send, settle } from './emit.js'
 import { noteWork } from './schedule.js'
@@ -107,6 +109,11 @@ function handle (s: PeerState, input: Input): void {
     case 'lease-persisted': onLeasePersisted(s, input.lease); break
     case 'acceptor-persisted': onAcceptorPersisted(s, input.acceptor); break
     case 'decision-persisted': onDecisionPersisted(s, input.change, input.proof, input.config, input.relayedBy); break
+    case 'batch-signed':
+      onBatchSigned(s, input.epoch, input.seq, input.sig)
+      startWrite(s)
+      break
+    case 'batches-verified': onBatchesVerified(s, input.from, input.batches, input.ok); break
     case 'decision-signed': onDecisionSigned(s, input.to, input.epoch, input.ballot, input.sig); break
     case 'decision-verified': onDecisionVerified(s, input.from, input.change, input.proof, input.ok); break
     case 'run-applied': onRunApplied(s, input.run, input.applied, input.plan); break

@@ -223,8 +223,14 @@ export class ScriptGroup {
       case 'event':
         line(`event ${e.event.t === 'applied' ? `applied ${e.event.written.join(',')}` : e.event.t === 'epoch' ? `epoch e${e.event.epoch} voters ${e.event.voters.join(',')} aborted ${e.event.aborted}` : `diverged from ${e.event.divergence.peer}`}`)
         break
+      case 'sign-batch':
+        // The interaction peers have no keys: their batches go unsigned (only voters take them, from their coordinators).
+        line(`sign batch e${e.epoch}#${e.seq}`)
+        this.pending.push({ peer, label: 'batch-signed', run: () => ({ t: 'batch-signed', epoch: e.epoch, seq: e.seq, sig: undefined }) })
+        break
       case 'sign-decision':
       case 'verify-decision':
+      case 'verify-batches':
         // The interaction peers have no keys: they never sign, and refuse relayed decisions before any check.
         throw new Error(`unexpected ${e.t}: the interaction driver's peers have no signer`)
       case 'log': break

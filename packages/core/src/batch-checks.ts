@@ -1,0 +1,57 @@
+import { batchStatement } from './batch-signing.js'
+import { signDecision, verifyDecision } from './decision-signing.js'
+import type { Effect, Input } from './protocol/effects.js'
+import type { DecisionSigner } from './protocol/reconfig/proof.js'
+import { fromHex, toHex } from './value.js'
+
+/**
+ * A runtime's side of signed batches (batch-signing.ts): carries out
+ * `sign-batch` and `verify-batches` with its DecisionSigner, synchronously
+ * when the signer is (the simulator's, OpenSSL's in Node).
+ */
+
+type SignEffect = Extract<Effect, { t: 'sign-batch' }>
+type VerifyEffect = Extract<Effect, { t: 'verify-batches' }>
+
+/** A runtime's side of `sign-batch`: synchronous when the signer is. No signer, or one that fails: the batch goes unsigned (only voters take it then). */
+export function signBatch (signer: DecisionSigner | undefined, e: SignEffect): Input | Promise<Input> {
+  const answer = (sig: Uint8Array | undefined): Input => ({ t: 'batch-signed', epoch: e.epoch, seq: e.seq, sig: sig === undefined ? undefined : toHex(sig) })
+  if (signer === undefined) return answer(undefined)
+  let sig: Uint8Array | Promise<Uint8Array>
+  try {
+    sig = signer.sign(e.statement)
+  } catch {
+    return answer(undefined)
+  }
+  return sig instanceof Uint8Array ? answer(sig) : sig.then(answer, () => answer(undefined))
+}
+
+/** A runtime's side of `verify-batches`: each batch's signature checked against its coordinator's key (false for one that cannot be checked). */
+export function verifyBatches (signer: DecisionSigner | undefined, groupId: string, e: VerifyEffect): Input | Promise<Input> {
+  const answer = (ok: readonly boolean[]): Input => ({ t: 'batches-verified', from: e.from, batches: e.batches, ok })
+  if (signer === undefined) return answer(e.batches.map(() => false))
+  const checks = e.batches.map(b => {
+    const statement = batchStatement(groupId, b)
+    if (statement === undefined || b.sig === undefined || b.sig.length !== 128) return false
+    try {
+      return signer.verify(b.coordinator, statement, fromHex(b.sig))
+    } catch {
+      return false
+    }
+  })
+  const now = checks.filter((c): c is boolean => typeof c === 'boolean')
+  if (now.length === checks.length) return answer(now)
+  return Promise.all(checks.map(async c => await Promise.resolve(c).catch(() => false))).then(answer)
+}
+
+type SigningEffect = Extract<Effect, { t: 'sign-decision' | 'verify-decision' | 'sign-batch' | 'verify-batches' }>
+
+/** Every signing effect, carried out with `signer` (decisions and batches alike). */
+export function carrySigning (signer: DecisionSigner | undefined, groupId: string, e: SigningEffect): Input | Promise<Input> {
+  switch (e.t) {
+    case 'sign-decision': return signDecision(signer, e)
+    case 'verify-decision': return verifyDecision(signer, e)
+    case 'sign-batch': return signBatch(signer, e)
+    case 'verify-batches': return verifyBatches(signer, groupId, e)
+  }
+}

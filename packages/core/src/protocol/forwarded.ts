@@ -1,0 +1,56 @@
+import { signedFields } from '../batch-signing.js'
+import type { Batch } from '../types.js'
+import { count, emit, log } from './emit.js'
+import { acceptBatch } from './replica.js'
+import type { PeerState } from './state.js'
+
+/**
+ * Batches passed on by a member that is not a voter (issue 23,
+ * `docs/design/tabs.md`). An observer takes a batch from anyone if its
+ * coordinator's signature checks out; it checks each batch once, the first
+ * time it would keep it (a copy of one it holds is dropped unchecked). A
+ * forged or altered batch is refused and counted; a peer that sends a few is
+ * not listened to for a while. Voters take batches only from their
+ * coordinators, as before.
+ */
+
+/** Forged batches a peer may send before its batches are refused unread. */
+const STRIKES = 3
+/** How long such a peer's batches are refused. */
+const SHUN_MS = 60_000
+
+/** Whether this replica still lacks batch `b` (not held, not being written, not evaluated). */
+function lacks (s: PeerState, b: Batch): boolean {
+  const stream = s.epochs.get(b.epoch)?.streams.get(b.coordinator)
+  if (stream === undefined) return false
+  return b.seq >= stream.evalNext && !stream.held.has(b.seq) && !stream.receiving.has(b.seq)
+}
+
+/** A non-voter's `write`: the batches this observer lacks, as their signatures cover them, go to be checked. */
+export function onForwardedWrite (s: PeerState, from: string, batches: readonly Batch[]): void {
+  const until = s.shunned.get(from)?.until ?? -Infinity
+  if (until > s.now) {
+    count(s, 'forwarded-shunned')
+    return
+  }
+  const wanted = batches.filter(b => b.sig !== undefined && lacks(s, b)).map(signedFields)
+  const unsigned = batches.filter(b => b.sig === undefined).length
+  if (unsigned > 0) count(s, 'forwarded-unsigned', unsigned)
+  if (wanted.length === 0) return
+  count(s, 'forwarded-checked', wanted.length)
+  emit(s, { t: 'verify-batches', from, batches: wanted })
+}
+
+/** The check's answer: the good batches are stored as a gap fill would be; each forged one is a strike against its sender. */
+export function onBatchesVerified (s: PeerState, from: string, batches: readonly Batch[], ok: readonly boolean[]): void {
+  batches.forEach((b, i) => {
+    if (ok[i] === true) {
+      if (lacks(s, b)) acceptBatch(s, b, undefined)
+      return
+    }
+    count(s, 'forged-batch')
+    log(s, 'forged-batch', { from, coordinator: b.coordinator, epoch: b.epoch, seq: b.seq })
+    const strikes = (s.shunned.get(from)?.strikes ?? 0) + 1
+    s.shunned.set(from, { strikes, until: strikes >= STRIKES ? s.now + SHUN_MS : -Infinity })
+  })
+}
