@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { makeTimestamp, type Timestamp } from '../src/timestamp.js'
 import type { Message } from '../src/messages.js'
 import type { Ballot, Batch, EpochChange, Thunk, WatermarkEntry } from '../src/types.js'
+import { toHex } from '../src/value.js'
 
 /**
  * fast-check arbitraries for well-formed protocol messages (property tests
@@ -37,22 +38,30 @@ export const arbThunk: fc.Arbitrary<Thunk> = fc.record({
   caller: arbCaller
 }, { requiredKeys: ['ts', 'epoch', 'coordinator', 'seq', 'index', 'procedure', 'hash', 'args', 'reads', 'writes', 'clientTxnId', 'firstAt'] }) as fc.Arbitrary<Thunk>
 
-/** A well-formed batch: its thunks carry its header, numbered from 0, in ascending timestamps. */
+/** 32 or 64 bytes as hex, never all zeros (the codec sends a projection's held thunks' digests as zeros). */
+const arbHexBytes = (n: number): fc.Arbitrary<string> => fc.uint8Array({ minLength: n, maxLength: n }).map(b => toHex(Uint8Array.from(b, (x, i) => i === 0 ? x | 1 : x)))
+
+/** A well-formed batch: its thunks carry its header, numbered from 0, in ascending timestamps; some are signed. */
 export const arbBatch: fc.Arbitrary<Batch> = fc.record({
   epoch: fc.nat(1000),
   coordinator: id,
   seq: fc.integer({ min: 1, max: 1e6 }),
-  thunks: fc.array(arbThunk, { minLength: 1, maxLength: 3 })
-}).map(b => {
+  thunks: fc.array(arbThunk, { minLength: 1, maxLength: 3 }),
+  sig: fc.option(arbHexBytes(64), { nil: undefined })
+}).map(({ sig, ...b }) => {
   const stamps = [...new Set(b.thunks.map(t => t.ts))].sort()
   const thunks = stamps.map((ts, index) => ({ ...(b.thunks[index] as Thunk), ts, epoch: b.epoch, coordinator: b.coordinator, seq: b.seq, index }))
-  return { ...b, thunks }
+  return { ...b, thunks, ...(sig === undefined ? {} : { sig }) }
 })
 
-/** A projection (feeds.ts): a batch's thunks with indices ascending, with gaps. */
-export const arbProjected: fc.Arbitrary<Batch> = fc.tuple(arbBatch, fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 3, maxLength: 3 })).map(([b, gaps]) => {
+/** A projection (feeds.ts): a batch's thunks with indices ascending, with gaps; a signed one carries `n` and the left-out thunks' digests. */
+export const arbProjected: fc.Arbitrary<Batch> = fc.tuple(arbBatch, fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 3, maxLength: 3 }), fc.array(arbHexBytes(32), { minLength: 16, maxLength: 16 })).map(([b, gaps, ds]) => {
   let index = -1
-  return { ...b, projected: true as const, thunks: b.thunks.map((t, i) => ({ ...t, index: (index += gaps[i] as number) })) }
+  const thunks = b.thunks.map((t, i) => ({ ...t, index: (index += gaps[i] as number) }))
+  if (b.sig === undefined) return { ...b, projected: true as const, thunks }
+  const n = index + 1
+  const held = new Set(thunks.map(t => t.index))
+  return { ...b, projected: true as const, thunks, n, digests: Array.from({ length: n }, (_, i) => held.has(i) ? '' : ds[i] as string) }
 })
 
 const arbSpan = fc.record({ epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1000 }), len: fc.nat(1000) }).map(({ len, ...x }) => ({ ...x, to: x.from + len }))

@@ -1,6 +1,6 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { batchStatement, signedFields, thunkDigest, verifyBatches, type Batch, type DecisionSigner, type Input, type Message, type Thunk } from '../src/index.js'
+import { batchStatement, signedFields, thunkDigest, verifyBatches, type Batch, type DecisionSigner, type Input, type Message, type Thunk, type Timestamp } from '../src/index.js'
 import { projectBatch } from '../src/partition.js'
 import { fromHex, toHex } from '../src/value.js'
 import { TestGroup } from './harness.js'
@@ -16,7 +16,7 @@ const signer = (id: string): DecisionSigner => ({
   verify: (peer, statement, sig) => keys.has(peer) && verify(null, statement, keys.get(peer)?.publicKey as never, sig)
 })
 
-const thunk = (index: number, k: string): Thunk => ({ ts: `0000000000001${index}`, epoch: 0, coordinator: 'v0', seq: 3, index, procedure: 'move', hash: 'h', args: { from: k, to: k, n: index }, reads: [k], writes: [k], clientTxnId: `c${index}`, firstAt: 1 })
+const thunk = (index: number, k: string): Thunk => ({ ts: `0000000000001${index}` as Timestamp, epoch: 0, coordinator: 'v0', seq: 3, index, procedure: 'move', hash: 'h', args: { from: k, to: k, n: index }, reads: [k], writes: [k], clientTxnId: `c${index}`, firstAt: 1 })
 const spec = { count: 4, replicas: 3, depth: 2 }
 
 function signedBatch (by = 'v0'): Batch {

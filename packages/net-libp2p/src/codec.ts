@@ -1,5 +1,5 @@
 import { decode, encode } from 'cborg'
-import { InvalidMessageError, type Batch, type Message } from '@tideline/core'
+import { InvalidMessageError, fromHex, toHex, type Batch, type Message } from '@tideline/core'
 
 /**
  * Wire codec: a frame is one CBOR item (RFC 8949), an array of protocol
@@ -37,6 +37,9 @@ function compactBatches (batches: readonly Batch[]): unknown[] {
     ...(b.projected === true ? { projected: true } : {}),
     ...(b.n === undefined ? {} : { n: b.n }),
     ...(b.set === undefined ? {} : { set: b.set }),
+    // The signature as its 64 bytes, a projection's digests as 32 bytes each (zeros for a thunk it holds): half their hex.
+    ...(b.sig === undefined ? {} : { sig: fromHex(b.sig) }),
+    ...(b.digests === undefined ? {} : { digests: packDigests(b.digests) }),
     thunks: b.thunks.map(t => ({ ts: t.ts, ...(b.projected === true ? { index: t.index } : {}), procedure: t.procedure, hash: t.hash, args: t.args, reads: t.reads, writes: t.writes, ...(t.ranges === undefined ? {} : { ranges: t.ranges }), clientTxnId: t.clientTxnId, firstAt: t.firstAt, ...(t.caller === undefined ? {} : { caller: t.caller }) }))
   }))
 }
@@ -52,12 +55,31 @@ function compact (m: Message): unknown {
   }
 }
 
-/** Puts each thunk's batch fields back, in place, wherever the shape allows; validation judges the rest. */
+const DIGEST_BYTES = 32
+
+function packDigests (digests: readonly string[]): Uint8Array {
+  const out = new Uint8Array(digests.length * DIGEST_BYTES)
+  digests.forEach((d, i) => { if (d !== '') out.set(fromHex(d), i * DIGEST_BYTES) })
+  return out
+}
+
+function unpackDigests (bytes: Uint8Array): string[] | undefined {
+  if (bytes.byteLength % DIGEST_BYTES !== 0) return undefined
+  return Array.from({ length: bytes.byteLength / DIGEST_BYTES }, (_, i) => {
+    const d = bytes.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES)
+    return d.every(x => x === 0) ? '' : toHex(d)
+  })
+}
+
+/** Puts each thunk's batch fields back, in place, wherever the shape allows (and a signature and digests as hex); validation judges the rest. */
 function expandBatches (batches: unknown): void {
   if (!Array.isArray(batches)) return
   for (const b of batches as unknown[]) {
     if (typeof b !== 'object' || b === null) continue
-    const { epoch, coordinator, seq, thunks, projected } = b as Record<string, unknown>
+    const r = b as Record<string, unknown>
+    if (r.sig instanceof Uint8Array) r.sig = toHex(r.sig)
+    if (r.digests instanceof Uint8Array) r.digests = unpackDigests(r.digests) ?? 'malformed'
+    const { epoch, coordinator, seq, thunks, projected } = r
     if (!Array.isArray(thunks)) continue
     for (let i = 0; i < thunks.length; i++) {
       const t = thunks[i] as unknown
