@@ -1,8 +1,8 @@
 import { batchStatement } from './batch-signing.js'
-import { signDecision, verifyDecision } from './decision-signing.js'
+import { signDecision, signWith, verifyDecision } from './decision-signing.js'
 import type { Effect, Input } from './protocol/effects.js'
 import type { DecisionSigner } from './protocol/reconfig/proof.js'
-import { fromHex, toHex } from './value.js'
+import { fromHex } from './value.js'
 
 /**
  * A runtime's side of signed batches (batch-signing.ts): carries out
@@ -15,15 +15,7 @@ type VerifyEffect = Extract<Effect, { t: 'verify-batches' }>
 
 /** A runtime's side of `sign-batch`: synchronous when the signer is. No signer, or one that fails: the batch goes unsigned (only voters take it then). */
 export function signBatch (signer: DecisionSigner | undefined, e: SignEffect): Input | Promise<Input> {
-  const answer = (sig: Uint8Array | undefined): Input => ({ t: 'batch-signed', epoch: e.epoch, seq: e.seq, sig: sig === undefined ? undefined : toHex(sig) })
-  if (signer === undefined) return answer(undefined)
-  let sig: Uint8Array | Promise<Uint8Array>
-  try {
-    sig = signer.sign(e.statement)
-  } catch {
-    return answer(undefined)
-  }
-  return sig instanceof Uint8Array ? answer(sig) : sig.then(answer, () => answer(undefined))
+  return signWith(signer, e.statement, sig => ({ t: 'batch-signed', epoch: e.epoch, seq: e.seq, sig }))
 }
 
 /** A runtime's side of `verify-batches`: each batch's signature checked against its coordinator's key (false for one that cannot be checked). */

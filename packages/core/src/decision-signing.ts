@@ -13,16 +13,21 @@ import { toHex } from './value.js'
 type SignEffect = Extract<Effect, { t: 'sign-decision' }>
 type VerifyEffect = Extract<Effect, { t: 'verify-decision' }>
 
-export function signDecision (signer: DecisionSigner | undefined, e: SignEffect): Input | Promise<Input> {
-  const answer = (sig: Uint8Array | undefined): Input => ({ t: 'decision-signed', to: e.to, epoch: e.epoch, ballot: e.ballot, sig: sig === undefined ? undefined : toHex(sig) })
+/** `statement` signed with `signer` (hex), or undefined when there is none or it fails; synchronous when the signer is. */
+export function signWith (signer: DecisionSigner | undefined, statement: Uint8Array, answer: (sig: string | undefined) => Input): Input | Promise<Input> {
+  const hex = (sig: Uint8Array): Input => answer(toHex(sig))
   if (signer === undefined) return answer(undefined)
   let sig: Uint8Array | Promise<Uint8Array>
   try {
-    sig = signer.sign(e.statement)
+    sig = signer.sign(statement)
   } catch {
     return answer(undefined)
   }
-  return sig instanceof Uint8Array ? answer(sig) : sig.then(answer, () => answer(undefined))
+  return sig instanceof Uint8Array ? hex(sig) : sig.then(hex, () => answer(undefined))
+}
+
+export function signDecision (signer: DecisionSigner | undefined, e: SignEffect): Input | Promise<Input> {
+  return signWith(signer, e.statement, sig => ({ t: 'decision-signed', to: e.to, epoch: e.epoch, ballot: e.ballot, sig }))
 }
 
 export function verifyDecision (signer: DecisionSigner | undefined, e: VerifyEffect): Input | Promise<Input> {
