@@ -60,7 +60,7 @@ describe('signed batches', () => {
   it('a forwarded copy keeps only what the signature covers', () => {
     const b = { ...projectBatch(signedBatch(), new Set([0]), spec) as Batch, set: 1 }
     const extra = { ...b, thunks: b.thunks.map(t => ({ ...t, note: 'unsigned' })) }
-    const kept = signedFields(extra as Batch)
+    const kept = signedFields(extra)
     expect(kept.set).toBeUndefined()
     expect(kept.thunks.every(t => !('note' in t))).toBe(true)
     expect(checked([kept])).toEqual([true])
@@ -83,9 +83,11 @@ describe('signed batches', () => {
     expect(write.batches[0]?.sig).toMatch(/^[0-9a-f]{128}$/)
     const o = g.peer('o0')
     // A forged copy first: a thunk's arguments changed. Refused, counted, not evaluated.
-    const forged = structuredClone(write.batches) as Batch[]
-    ;(forged[0]?.thunks[0] as { args: unknown }).args = { from: 'acct/0', to: 'acct/1', n: 50 }
-    o.receive('x', { t: 'write', batches: forged, wm: [] })
+    const forged = structuredClone(write.batches) as unknown as Array<{ thunks: Array<{ args: unknown }> }>
+    const first = forged[0]?.thunks[0]
+    if (first === undefined) throw new Error('no thunk')
+    first.args = { from: 'acct/0', to: 'acct/1', n: 50 }
+    o.receive('x', { t: 'write', batches: forged as unknown as Batch[], wm: [] })
     await g.steps(20)
     expect(o.status().counters['forged-batch']).toBe(1)
     expect(o.status().evaluated).toBe(0)
