@@ -16,7 +16,7 @@ const ERROR_COUNTERS = [
   'junk', 'invalid', 'handler-error', 'refused-non-member', 'join-refused', 'hung-up-non-member', 'disconnected-for-junk',
   'gossip-non-member-dropped', 'gossip-unsigned-dropped', 'frames-dropped-send-failed', 'frames-dropped-backlog',
   'frames-dropped-unreachable', 'write-from-non-voter', 'write-not-own-refused', 'gap-from-non-voter', 'wm-not-own-refused',
-  'batch-refused', 'ack-refused', 'clock-skew-refused', 'submit-refused'
+  'batch-refused', 'ack-refused', 'clock-skew-refused', 'submit-refused', 'forged-batch', 'forwarded-unsigned', 'forwarded-shunned'
 ]
 
 /** Prometheus text exposition (version 0.0.4) of a relay's groups: the main one unlabelled, each hosted one with its `group` label. */
