@@ -108,5 +108,15 @@ describe('signed batches', () => {
     o.receive('x', { t: 'write', batches: later, wm: [] })
     await g.steps(5)
     expect(o.status().counters['forwarded-shunned']).toBe(1)
+    // Voters take batches only from their coordinators, signed or not: from a non-member, or from another voter, refused unchecked.
+    const v2 = g.peer('v2').status().counters
+    const [refusedBefore, notOwnBefore] = [v2['write-from-non-voter'] ?? 0, v2['write-not-own-refused'] ?? 0]
+    g.peer('v2').receive('x', { t: 'write', batches: later, wm: [] })
+    g.peer('v2').receive('v1', { t: 'write', batches: later, wm: [] })
+    await g.steps(2)
+    const after = g.peer('v2').status().counters
+    expect(after['write-from-non-voter']).toBe(refusedBefore + 1)
+    expect(after['write-not-own-refused']).toBe(notOwnBefore + later.length)
+    expect(after['forwarded-checked'] ?? 0).toBe(0)
   })
 })
