@@ -26,6 +26,8 @@ export interface ObserversPoint {
   readonly messagesOutPerTxn: number
   /** Relay CPU in the window per transaction, summed over the relays. */
   readonly cpuMsPerTxn: number
+  /** The bench process's CPU in the window per transaction: the callers, and the observers (on users' machines, not the relays'). */
+  readonly benchCpuMsPerTxn: number
   readonly p50Ms: number
   readonly p99Ms: number
   /** Observers that reached the relays' digest once the load stopped (of `observers`). */
@@ -74,7 +76,7 @@ async function runWith (o: ObserversBenchOptions, count: number): Promise<Observ
     }
     // Every observer is followed by the relays before the load starts.
     await waitUntil(`the relays see ${count} observers`, async () => (await Promise.all(group.relays.map(async r => (await r.health()).peers))).every(p => p >= count + 2), 60_000)
-    const cpu = async (): Promise<number[]> => await Promise.all(group.relays.map(async r => await processCpuMs(r.pid)))
+    const cpu = async (): Promise<number[]> => await Promise.all([...group.relays.map(async r => await processCpuMs(r.pid)), processCpuMs(process.pid)])
     const sent = async (): Promise<{ bytes: number, messages: number }> => {
       const ms = await Promise.all(group.relays.map(async r => await r.metrics()))
       const sum = (k: string): number => ms.reduce((x, m) => x + (m.get(k) ?? 0), 0)
@@ -102,7 +104,8 @@ async function runWith (o: ObserversBenchOptions, count: number): Promise<Observ
       failed: r.failed,
       bytesOutPerTxn: (sentEnd.bytes - sentAt.bytes) / done,
       messagesOutPerTxn: (sentEnd.messages - sentAt.messages) / done,
-      cpuMsPerTxn: cpuEnd.reduce((sum, c, i) => sum + c - (cpuAt[i] ?? Number.NaN), 0) / done,
+      cpuMsPerTxn: cpuEnd.slice(0, -1).reduce((sum, c, i) => sum + c - (cpuAt[i] ?? Number.NaN), 0) / done,
+      benchCpuMsPerTxn: ((cpuEnd.at(-1) ?? Number.NaN) - (cpuAt.at(-1) ?? Number.NaN)) / done,
       p50Ms: quantile(r.single, 0.5),
       p99Ms: quantile(r.single, 0.99),
       caughtUp,
