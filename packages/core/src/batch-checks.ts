@@ -23,11 +23,12 @@ export function verifyBatches (signer: DecisionSigner | undefined, groupId: stri
   const answer = (ok: readonly boolean[]): Input => ({ t: 'batches-verified', from: e.from, batches: e.batches, ok })
   if (signer === undefined) return answer(e.batches.map(() => false))
   const checks = e.batches.map(b => {
-    const statement = batchStatement(groupId, b)
-    if (statement === undefined || b.sig === undefined || b.sig.length !== 128) return false
     try {
+      const statement = batchStatement(groupId, b)
+      if (statement === undefined || b.sig === undefined || b.sig.length !== 128) return false
       return signer.verify(b.coordinator, statement, fromHex(b.sig))
     } catch {
+      // Whatever a batch holds, its check answers no rather than throws.
       return false
     }
   })

@@ -29,10 +29,11 @@ export function thunkFields (t: Thunk): Thunk {
     args: t.args,
     reads: t.reads,
     writes: t.writes,
-    ...(t.ranges === undefined ? {} : { ranges: t.ranges }),
+    // Optional fields rebuilt without absent keys: a key present with no value has no canonical text.
+    ...(t.ranges === undefined ? {} : { ranges: t.ranges.map(r => r.end === undefined ? { start: r.start } : { start: r.start, end: r.end }) }),
     clientTxnId: t.clientTxnId,
     firstAt: t.firstAt,
-    ...(t.caller === undefined ? {} : { caller: t.caller })
+    ...(t.caller === undefined ? {} : { caller: { id: t.caller.id, sig: t.caller.sig, ...(t.caller.invite === undefined ? {} : { invite: t.caller.invite }) } })
   }
 }
 

@@ -49,7 +49,7 @@ export function signature (x: unknown, what: string): void {
 export function keyRange (x: unknown, what: string): void {
   const r = obj(x, what)
   if (typeof r.start !== 'string' || r.start.length > MAX_KEY) fail(`${what}.start must be a string of at most ${MAX_KEY} chars`)
-  if (r.end !== undefined && (typeof r.end !== 'string' || r.end.length > MAX_KEY)) fail(`${what}.end must be a string of at most ${MAX_KEY} chars, or absent`)
+  if ('end' in r && (typeof r.end !== 'string' || r.end.length > MAX_KEY)) fail(`${what}.end must be a string of at most ${MAX_KEY} chars, or absent`)
 }
 
 /** A range read `{ range, limit?, reverse? }`. */

@@ -52,9 +52,10 @@ function batches (x: unknown, what: string, maxBatches: number, maxThunks: numbe
     total += list.length
     if (total > maxThunks) fail(`${what} hold more than ${maxThunks} thunks`)
     if (b.projected !== undefined && b.projected !== true) fail('batch.projected must be true when present')
-    if (b.n !== undefined && (b.projected !== true || int(b.n, 'batch.n', 1) < list.length)) fail('batch.n is a projection\'s whole thunk count')
+    if (b.n !== undefined && (b.projected !== true || int(b.n, 'batch.n', 1) < list.length || (b.n as number) > limits.maxThunks)) fail(`batch.n is a projection's whole thunk count (at most ${limits.maxThunks})`)
     if (b.set !== undefined && (b.projected !== true || int(b.set, 'batch.set') >= 256)) fail('batch.set is a projection\'s replica set')
     if (b.sig !== undefined) signature(b.sig, 'batch.sig')
+    if (b.projected === true && b.sig !== undefined && b.digests === undefined) fail('a projection of a signed batch carries its digests')
     if (b.digests !== undefined) {
       if (b.projected !== true || b.sig === undefined) fail('batch.digests belong to a projection of a signed batch')
       const ds = arr(b.digests, 'batch.digests', (b.n as number | undefined) ?? list.length)
@@ -121,7 +122,7 @@ function caller (x: unknown, what: string): void {
   const c = obj(x, what)
   str(c.id, `${what}.id`)
   signature(c.sig, `${what}.sig`)
-  if (c.invite !== undefined) str(c.invite, `${what}.invite`, MAX_INVITE_TEXT)
+  if ('invite' in c) str(c.invite, `${what}.invite`, MAX_INVITE_TEXT)
 }
 
 /** An invite's text form is a few hundred characters; anything far longer is not one. */

@@ -1,8 +1,10 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { batchStatement, signedFields, thunkDigest, verifyBatches, type Batch, type DecisionSigner, type Input, type Message, type Thunk, type Timestamp } from '../src/index.js'
+import { batchStatement, signedFields, thunkDigest, validateMessage, verifyBatches, type Batch, type DecisionSigner, type Input, type Message, type Thunk } from '../src/index.js'
 import { projectBatch } from '../src/partition.js'
+import { makeTimestamp } from '../src/timestamp.js'
 import { fromHex, toHex } from '../src/value.js'
+import { thrown } from '../test-support/message-arbitraries.js'
 import { TestGroup } from './harness.js'
 import { accounts, call, move } from './moves.js'
 
@@ -16,7 +18,7 @@ const signer = (id: string): DecisionSigner => ({
   verify: (peer, statement, sig) => keys.has(peer) && verify(null, statement, keys.get(peer)?.publicKey as never, sig)
 })
 
-const thunk = (index: number, k: string): Thunk => ({ ts: `0000000000001${index}` as Timestamp, epoch: 0, coordinator: 'v0', seq: 3, index, procedure: 'move', hash: 'h', args: { from: k, to: k, n: index }, reads: [k], writes: [k], clientTxnId: `c${index}`, firstAt: 1 })
+const thunk = (index: number, k: string): Thunk => ({ ts: makeTimestamp(1_000_000, 'ab'.repeat(8), index), epoch: 0, coordinator: 'v0', seq: 3, index, procedure: 'move', hash: 'h', args: { from: k, to: k, n: index }, reads: [k], writes: [k], clientTxnId: `c${index}`, firstAt: 1 })
 const spec = { count: 4, replicas: 3, depth: 2 }
 
 function signedBatch (by = 'v0'): Batch {
@@ -67,6 +69,24 @@ describe('signed batches', () => {
     expect(fromHex(kept.sig as string).byteLength).toBe(64)
   })
 
+  it('refuses what could not be checked cheaply or at all: a projection without its digests, a whole count past the message limit, optional fields present with no value', () => {
+    const p = projectBatch(signedBatch(), new Set([0]), spec) as Batch
+    const { digests: _, ...bare } = p
+    expect(thrown(() => validateMessage({ t: 'write', batches: [p], wm: [] }))).toBeUndefined()
+    expect(thrown(() => validateMessage({ t: 'write', batches: [bare], wm: [] }))).toBe('InvalidMessageError')
+    expect(thrown(() => validateMessage({ t: 'write', batches: [{ ...p, n: 2 ** 40 }], wm: [] }))).toBe('InvalidMessageError')
+    const t = thunk(0, 'acct/0')
+    const withCaller = { ...t, caller: { id: 'c', sig: 'ab'.repeat(64), invite: undefined } }
+    const withRange = { ...t, ranges: [{ start: 'acct/', end: undefined }] }
+    for (const x of [withCaller, withRange]) {
+      expect(thrown(() => validateMessage({ t: 'write', batches: [{ epoch: 0, coordinator: 'v0', seq: 3, thunks: [x] }], wm: [] }))).toBe('InvalidMessageError')
+      // Built in memory anyway, such a thunk hashes as the same thunk without the empty field.
+      expect(thunkDigest(x as Thunk)).toBe(thunkDigest({ ...t, ...('caller' in x ? { caller: { id: 'c', sig: 'ab'.repeat(64) } } : { ranges: [{ start: 'acct/' }] }) }))
+    }
+    // A check never throws, whatever the batch: it answers no.
+    expect(checked([{ ...p, n: 2 ** 40, digests: undefined } as unknown as Batch])).toEqual([false])
+  })
+
   it('an observer takes a batch another member passes on once its signature checks out, refuses forged ones, and stops listening to a member that keeps forging', async () => {
     const g = await TestGroup.create({ move }, 3, 1, { keys: true })
     // The voters' writes to the observer are lost: it hears of batches only from the watermark, and gets them from 'x' (or, late, by gap fill).
@@ -108,6 +128,11 @@ describe('signed batches', () => {
     o.receive('x', { t: 'write', batches: later, wm: [] })
     await g.steps(5)
     expect(o.status().counters['forwarded-shunned']).toBe(1)
+    // A projection passed on is refused unchecked, however it is signed: its signature does not show which partitions the thunks it leaves out touch.
+    const projected: Batch = { ...(later[0] as Batch), projected: true, n: (later[0] as Batch).thunks.length, digests: (later[0] as Batch).thunks.map(() => '') }
+    g.peer('o0').receive('v9', { t: 'write', batches: [projected], wm: [] })
+    await g.steps(2)
+    expect(o.status().counters['forwarded-projection-refused']).toBe(1)
     // Voters take batches only from their coordinators, signed or not: from a non-member, or from another voter, refused unchecked.
     const v2 = g.peer('v2').status().counters
     const [refusedBefore, notOwnBefore] = [v2['write-from-non-voter'] ?? 0, v2['write-not-own-refused'] ?? 0]

@@ -38,21 +38,27 @@ export function sealOpen (s: PeerState): void {
   // Signed, then persisted here before anyone else sees it, so a restart never reuses its sequence number.
   ;(s.current.streams.get(s.id) as Stream).receiving.add(seq)
   const statement = batchStatement(s.config.groupId, batch) as Uint8Array
-  s.signing.set(`${epoch}/${seq}`, batch)
+  s.signing.set(`${epoch}/${seq}`, { batch, signed: undefined })
   emit(s, { t: 'sign-batch', statement, epoch, seq })
 }
 
-/** A batch of this coordinator's is signed (or goes unsigned): it is persisted as it will be sent and served. */
+/**
+ * A batch of this coordinator's is signed (or goes unsigned): persisted as it
+ * will be sent and served. Batches are persisted in the order they were
+ * sealed (a later one whose signature came first waits), so a crash never
+ * leaves a persisted batch above one that was not.
+ */
 export function onBatchSigned (s: PeerState, epoch: number, seq: number, sig: string | undefined): void {
-  const at = `${epoch}/${seq}`
-  const batch = s.signing.get(at)
-  if (batch === undefined) return
-  s.signing.delete(at)
-  const signed: Batch = sig === undefined ? batch : { ...batch, sig }
-  const record = s.epochs.get(epoch)
-  const e = record?.coordinator.inflight.get(seq)
-  if (e !== undefined && e.batch === batch) e.batch = signed
-  s.persistQueue.push(signed)
+  const pending = s.signing.get(`${epoch}/${seq}`)
+  if (pending === undefined || pending.signed !== undefined) return
+  pending.signed = sig === undefined ? pending.batch : { ...pending.batch, sig }
+  for (const [at, p] of s.signing) {
+    if (p.signed === undefined) break
+    s.signing.delete(at)
+    const e = s.epochs.get(p.batch.epoch)?.coordinator.inflight.get(p.batch.seq)
+    if (e !== undefined && e.batch === p.batch) e.batch = p.signed
+    s.persistQueue.push(p.signed)
+  }
 }
 
 /** Open thunks that can no longer go into this epoch (it is being sealed or replaced) wait for the next one, as submissions. */

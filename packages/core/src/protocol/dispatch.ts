@@ -230,6 +230,8 @@ function onWrite (s: PeerState, from: string, m: Extract<Message, { t: 'write' }
   // Only voters coordinate; an observer takes batches another member passes on if their signatures check out.
   const newer = m.batches.some(b => b.epoch > s.current.epoch)
   if (!isVoterOfKnownEpoch(s, from) && roleOf(s) !== 'voter' && !newer) {
+    const stale = m.batches.find(b => b.epoch < s.current.epoch && s.epochs.get(b.epoch)?.voters.includes(from) !== false)
+    if (stale !== undefined) tellStale(s, from, stale.epoch)
     onForwardedWrite(s, from, m.batches)
     return
   }

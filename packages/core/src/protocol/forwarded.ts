@@ -8,7 +8,8 @@ import type { PeerState } from './state.js'
  * Batches passed on by a member that is not a voter (issue 23,
  * `docs/design/tabs.md`). An observer takes a batch from anyone if its
  * coordinator's signature checks out; it checks each batch once, the first
- * time it would keep it (a copy of one it holds is dropped unchecked). A
+ * time it would keep it (a copy of one it holds is dropped unchecked), and
+ * only whole batches (projections stay between voters and their observers). A
  * forged or altered batch is refused and counted; a peer that sends a few is
  * not listened to for a while. Voters take batches only from their
  * coordinators, as before.
@@ -33,9 +34,13 @@ export function onForwardedWrite (s: PeerState, from: string, batches: readonly 
     count(s, 'forwarded-shunned')
     return
   }
-  const wanted = batches.filter(b => b.sig !== undefined && lacks(s, b)).map(signedFields)
+  // Whole batches only: a projection's signature covers the digests of the thunks it leaves out,
+  // not which partitions they touch, so it cannot show that none of them is this observer's.
+  const wanted = batches.filter(b => b.sig !== undefined && b.projected !== true && lacks(s, b)).map(signedFields)
   const unsigned = batches.filter(b => b.sig === undefined).length
+  const parts = batches.filter(b => b.sig !== undefined && b.projected === true).length
   if (unsigned > 0) count(s, 'forwarded-unsigned', unsigned)
+  if (parts > 0) count(s, 'forwarded-projection-refused', parts)
   if (wanted.length === 0) return
   count(s, 'forwarded-checked', wanted.length)
   emit(s, { t: 'verify-batches', from, batches: wanted })

@@ -71,8 +71,9 @@ export function acceptBatch (s: PeerState, batch: Batch, from: string | undefine
 /** Group commit: one strict store batch for everything received since the last one was handed to the store. */
 export function startWrite (s: PeerState): void {
   if (s.writing || s.phase === 'closed') return
-  // The writer is free: this voter's open thunks become a batch and go with this commit.
-  sealOpen(s)
+  // The writer is free: this voter's open thunks become a batch and go with this commit, unless its
+  // last batch is still being signed (it comes with the next commit, and the open thunks after it: group commit, in seq order).
+  if (s.signing.size === 0) sealOpen(s)
   if (s.persistQueue.length === 0) return
   const batches = s.persistQueue
   s.persistQueue = []

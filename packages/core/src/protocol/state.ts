@@ -205,8 +205,8 @@ export interface PeerState {
 
   // replica
   persistQueue: Batch[]
-  /** This coordinator's sealed batches waiting for their signature, by `epoch/seq` (persisted once signed). */
-  readonly signing: Map<string, Batch>
+  /** This coordinator's sealed batches waiting for their signature, by `epoch/seq` in seal order (persisted once signed, in that order). */
+  readonly signing: Map<string, { readonly batch: Batch, signed: Batch | undefined }>
   /** Peers that passed on forged batches: how many, and until when their batches are refused unread (forwarded.ts). */
   readonly shunned: Map<string, { readonly strikes: number, readonly until: number }>
   writing: boolean
