@@ -1,10 +1,13 @@
 import { generateKeyPairSync, sign, verify } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { batchStatement, signedFields, thunkDigest, validateMessage, verifyBatches, type Batch, type DecisionSigner, type Input, type Message, type Thunk } from '../src/index.js'
+import { batchStatement, createRegistry, signedFields, thunkDigest, validateMessage, verifyBatches, type Batch, type DecisionSigner, type Input, type Message, type Thunk } from '../src/index.js'
 import { projectBatch } from '../src/partition.js'
 import { makeTimestamp } from '../src/timestamp.js'
 import { fromHex, toHex } from '../src/value.js'
 import { thrown } from '../test-support/message-arbitraries.js'
+import { newPeerState } from '../src/protocol/state.js'
+import { onBatchesVerified } from '../src/protocol/forwarded.js'
+import { peerOptions } from '../src/peer-init.js'
 import { TestGroup } from './harness.js'
 import { accounts, call, move } from './moves.js'
 
@@ -85,6 +88,32 @@ describe('signed batches', () => {
     }
     // A check never throws, whatever the batch: it answers no.
     expect(checked([{ ...p, n: 2 ** 40, digests: undefined } as unknown as Batch])).toEqual([false])
+  })
+
+  it('strikes lapse a minute after the last one, and with the refusal they led to; a peer with no signer strikes no one', () => {
+    const config = { groupId: 'g', epoch: 0, voters: ['v0', 'v1', 'v2'], registryHash: createRegistry({ move }).hash }
+    const s = newPeerState({ id: 'o0', config, registry: createRegistry({ move }), options: peerOptions({}), now: 0 })
+    const b = signedBatch()
+    const strike = (now: number): void => { s.now = now; onBatchesVerified(s, 'x', [b], [false], false) }
+    strike(0)
+    strike(1_000)
+    expect(s.shunned.get('x')?.until).toBe(-Infinity)
+    // Two strikes long ago count for nothing: this is the first again.
+    strike(70_000)
+    expect(s.shunned.get('x')?.strikes).toBe(1)
+    strike(71_000)
+    strike(72_000)
+    expect(s.shunned.get('x')?.until).toBe(132_000)
+    // After the refusal, one more forgery is a first strike, not a refusal again.
+    strike(200_000)
+    expect(s.shunned.get('x')).toMatchObject({ strikes: 1, until: -Infinity })
+    // Without a signer nothing is taken and no one struck.
+    s.now = 201_000
+    onBatchesVerified(s, 'y', [b], [false], true)
+    expect(s.shunned.has('y')).toBe(false)
+    expect(s.counters['forwarded-unchecked']).toBe(1)
+    const unchecked = verifyBatches(undefined, 'g', { t: 'verify-batches', from: 'y', batches: [b] }) as Extract<Input, { t: 'batches-verified' }>
+    expect(unchecked.unchecked).toBe(true)
   })
 
   it('an observer takes a batch another member passes on once its signature checks out, refuses forged ones, and stops listening to a member that keeps forging', async () => {

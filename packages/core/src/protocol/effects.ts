@@ -52,8 +52,8 @@ export type Completion =
   | { readonly t: 'decision-signed', readonly to: string, readonly epoch: number, readonly ballot: Ballot, readonly sig: string | undefined }
   /** This coordinator's signature of its batch `seq` of `epoch` (undefined: no signer, or it failed; the batch goes unsigned). */
   | { readonly t: 'batch-signed', readonly epoch: number, readonly seq: number, readonly sig: string | undefined }
-  /** Whether each forwarded batch's signature checked out against its coordinator's key. */
-  | { readonly t: 'batches-verified', readonly from: string, readonly batches: readonly Batch[], readonly ok: readonly boolean[] }
+  /** Whether each forwarded batch's signature checked out against its coordinator's key (`unchecked`: this peer has no signer to check with). */
+  | { readonly t: 'batches-verified', readonly from: string, readonly batches: readonly Batch[], readonly ok: readonly boolean[], readonly unchecked?: true }
   /** Whether every signature of a relayed decision's proof checked out. */
   | { readonly t: 'decision-verified', readonly from: string, readonly change: EpochChange, readonly proof: DecisionProof, readonly ok: boolean }
   | { readonly t: 'run-applied', readonly run: readonly Thunk[], readonly applied: AppliedRun, readonly plan?: RunPlan }

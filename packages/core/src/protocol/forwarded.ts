@@ -46,8 +46,17 @@ export function onForwardedWrite (s: PeerState, from: string, batches: readonly 
   emit(s, { t: 'verify-batches', from, batches: wanted })
 }
 
-/** The check's answer: the good batches are stored as a gap fill would be; each forged one is a strike against its sender. */
-export function onBatchesVerified (s: PeerState, from: string, batches: readonly Batch[], ok: readonly boolean[]): void {
+/**
+ * The check's answer: the good batches are stored as a gap fill would be;
+ * each forged one is a strike against its sender. Strikes lapse SHUN_MS
+ * after the last one (and with the refusal they led to). A peer that cannot
+ * check (no signer) takes nothing passed on, and strikes no one.
+ */
+export function onBatchesVerified (s: PeerState, from: string, batches: readonly Batch[], ok: readonly boolean[], unchecked: boolean): void {
+  if (unchecked) {
+    count(s, 'forwarded-unchecked', batches.length)
+    return
+  }
   batches.forEach((b, i) => {
     if (ok[i] === true) {
       if (lacks(s, b)) acceptBatch(s, b, undefined)
@@ -55,7 +64,10 @@ export function onBatchesVerified (s: PeerState, from: string, batches: readonly
     }
     count(s, 'forged-batch')
     log(s, 'forged-batch', { from, coordinator: b.coordinator, epoch: b.epoch, seq: b.seq })
-    const strikes = (s.shunned.get(from)?.strikes ?? 0) + 1
-    s.shunned.set(from, { strikes, until: strikes >= STRIKES ? s.now + SHUN_MS : -Infinity })
+    const held = s.shunned.get(from)
+    const strikes = held !== undefined && s.now - held.last < SHUN_MS ? held.strikes + 1 : 1
+    s.shunned.set(from, { strikes, last: s.now, until: strikes >= STRIKES ? s.now + SHUN_MS : -Infinity })
   })
+  // Lapsed records go, so the table holds only peers that struck within the last SHUN_MS.
+  if (s.shunned.size > 256) for (const [p, x] of s.shunned) if (s.now - x.last >= SHUN_MS && x.until <= s.now) s.shunned.delete(p)
 }

@@ -208,7 +208,7 @@ export interface PeerState {
   /** This coordinator's sealed batches waiting for their signature, by `epoch/seq` in seal order (persisted once signed, in that order). */
   readonly signing: Map<string, { readonly batch: Batch, signed: Batch | undefined }>
   /** Peers that passed on forged batches: how many, and until when their batches are refused unread (forwarded.ts). */
-  readonly shunned: Map<string, { readonly strikes: number, readonly until: number }>
+  readonly shunned: Map<string, { readonly strikes: number, readonly last: number, readonly until: number }>
   writing: boolean
   evaluation: 'idle' | 'running' | 'held'
   /** All thunks below this are evaluated and settled here. */

@@ -113,7 +113,7 @@ function handle (s: PeerState, input: Input): void {
       onBatchSigned(s, input.epoch, input.seq, input.sig)
       startWrite(s)
       break
-    case 'batches-verified': onBatchesVerified(s, input.from, input.batches, input.ok); break
+    case 'batches-verified': onBatchesVerified(s, input.from, input.batches, input.ok, input.unchecked === true); break
     case 'decision-signed': onDecisionSigned(s, input.to, input.epoch, input.ballot, input.sig); break
     case 'decision-verified': onDecisionVerified(s, input.from, input.change, input.proof, input.ok); break
     case 'run-applied': onRunApplied(s, input.run, input.applied, input.plan); break

@@ -9,7 +9,7 @@ export type Counter =
   | 'invalid' | 'handler-error' | 'minted' | 'batches' | 'evaluated' | 'retransmit' | 'gap-req'
   | 'submit-refused' | 'rate-limited' | 'submit-invalid-refused' | 'read-invalid-refused' | 'ack-refused' | 'batch-refused' | 'batch-cut' | 'late-batch'
   | 'write-from-non-voter' | 'write-not-own-refused' | 'write-sealed' | 'gap-from-non-voter'
-  | 'forwarded-checked' | 'forwarded-unsigned' | 'forwarded-projection-refused' | 'forwarded-shunned' | 'forged-batch'
+  | 'forwarded-checked' | 'forwarded-unsigned' | 'forwarded-projection-refused' | 'forwarded-shunned' | 'forwarded-unchecked' | 'forged-batch'
   | 'wm-not-own-refused' | 'wmr-refused' | 'entries-relayed' | 'tails-taken' | 'routed-to-set' | 'clock-skew-refused' | 'digest-mismatch' | 'fwd-refused' | 'res-refused'
   | 'batches-received' | 'thunks-received' | 'projection-refused' | 'span-refused'
   | 'own-stall' | 'quiesced' | 'woke' | 'rc-proposed' | 'rc-proposal-timeout' | 'rc-nacked' | 'rc-refused' | 'rc-sealed'
