@@ -239,13 +239,16 @@ async function main (): Promise<number> {
     const accounts = option(args, 'accounts', 10_000)
     const counts = (listOption(args, 'counts') ?? ['0', '16', '48']).map(Number)
     if (counts.some(c => !Number.isInteger(c) || c < 0)) throw new Error('--counts takes observer counts, e.g. 0,16,48')
-    process.stdout.write(`observers: 3 tideline-relay processes (all voters, LevelStore), ${rate} txn/s of cold transfers (paced, ${clients} callers) over ${accounts} accounts for ${seconds} s after 2 s warm-up, with ${counts.join(', ')} observer peers (Node peers in the bench's process, each its own libp2p node and memory store, connected to the three relays), a fresh group each; relay bytes: direct frames before Noise and muxing plus watermark gossip published\n`)
-    const points = await benchObservers({ rate, seconds, clients, accounts, counts }, line => { process.stdout.write(`${line}\n`) })
-    process.stdout.write('| observers | txn/s | failed | relay bytes out /txn (3 relays) | relay messages out /txn | relay CPU ms/txn | bench process CPU ms/txn (callers + observers) | p50 ms | p99 ms | observers at the relays\' digest | catch-up ms |\n|---|---|---|---|---|---|---|---|---|---|---|\n')
-    for (const x of points) process.stdout.write(`| ${x.observers} | ${x.txnPerSec.toFixed(0)} | ${x.failed} | ${x.bytesOutPerTxn.toFixed(0)} | ${x.messagesOutPerTxn.toFixed(1)} | ${x.cpuMsPerTxn.toFixed(2)} | ${x.benchCpuMsPerTxn.toFixed(2)} | ${x.p50Ms.toFixed(1)} | ${x.p99Ms.toFixed(1)} | ${x.caughtUp}/${x.observers} | ${x.catchUpMs.toFixed(0)} |\n`)
+    // --no-tree: every voter serves every observer (the baseline before the dissemination tree).
+    const tree = !args.includes('--no-tree')
+    process.stdout.write(`observers: 3 tideline-relay processes (all voters, LevelStore), ${rate} txn/s of cold transfers (paced, ${clients} callers) over ${accounts} accounts for ${seconds} s after 2 s warm-up, with ${counts.join(', ')} observer peers (Node peers, each its own libp2p node and memory store, connected to the three relays${tree ? ', in the dissemination tree' : ', each served by every relay (--no-tree)'}; in processes of their own, 24 each, at the lowest CPU priority), a fresh group each; relay bytes: direct frames before Noise and muxing plus watermark gossip published\n`)
+    const points = await benchObservers({ rate, seconds, clients, accounts, counts, tree }, line => { process.stdout.write(`${line}\n`) })
+    process.stdout.write('| observers | txn/s | failed | relay bytes out /txn (3 relays) | relay messages out /txn | relay CPU ms/txn | callers\' process CPU ms/txn | observers\' processes CPU ms/txn | batches checked /observer/txn | p50 ms | p99 ms | observers at the relays\' digest | catch-up ms |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n')
+    for (const x of points) process.stdout.write(`| ${x.observers} | ${x.txnPerSec.toFixed(0)} | ${x.failed} | ${x.bytesOutPerTxn.toFixed(0)} | ${x.messagesOutPerTxn.toFixed(1)} | ${x.cpuMsPerTxn.toFixed(2)} | ${x.benchCpuMsPerTxn.toFixed(2)} | ${x.observersCpuMsPerTxn.toFixed(2)} | ${x.checkedPerObserverTxn.toFixed(2)} | ${x.p50Ms.toFixed(1)} | ${x.p99Ms.toFixed(1)} | ${x.caughtUp}/${x.observers} | ${x.catchUpMs.toFixed(0)} |\n`)
     const zero = points[0]
     const most = points[points.length - 1]
     if (zero === undefined || most === undefined) throw new Error('observers: no points')
+    for (const x of points) process.stdout.write(`relay messages /txn by type at ${x.observers}: ${Object.entries(x.messagesByType).sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} ${n.toFixed(2)}`).join(', ')}\n`)
     process.stdout.write(`relay CPU/txn ${most.observers} vs ${zero.observers}: ${(most.cpuMsPerTxn / zero.cpuMsPerTxn).toFixed(2)}x\n`)
     process.stdout.write(`observers: bytes/txn ${most.observers} vs ${zero.observers} ${(most.bytesOutPerTxn / zero.bytesOutPerTxn).toFixed(1)}x, msgs/txn ${(most.messagesOutPerTxn / zero.messagesOutPerTxn).toFixed(1)}x, p50 ${(most.p50Ms / zero.p50Ms).toFixed(1)}x\n`)
     return points.some(x => x.failed > 0 || x.caughtUp < x.observers) ? 1 : 0

@@ -1,9 +1,10 @@
 import '@tideline/net-libp2p'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { NetPeer, createNodeLibp2p, type NetClient } from '@tideline/net-libp2p'
-import { MemoryStore } from '@tideline/core'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { setPriority } from 'node:os'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { encodeSigned, type NetClient } from '@tideline/net-libp2p'
 import { startLocalGroup, waitQuiescent, waitUntil, type ProcessGroup } from '@tideline/test-kit'
-import { simRegistry } from '@tideline/sim'
 import { processCpuMs, quantile } from './closed-loop.js'
 import { clients, pace, transfers } from './partitions.js'
 
@@ -15,6 +16,8 @@ export interface ObserversBenchOptions {
   readonly accounts: number
   /** The observer counts, one group each. */
   readonly counts: readonly number[]
+  /** Whether the observers join the dissemination tree (false: every relay serves every observer, the baseline). */
+  readonly tree: boolean
 }
 
 export interface ObserversPoint {
@@ -24,10 +27,16 @@ export interface ObserversPoint {
   /** What the 3 relays sent in the window (direct frames before Noise and muxing, plus watermark gossip published), per transaction, summed over the relays. */
   readonly bytesOutPerTxn: number
   readonly messagesOutPerTxn: number
+  /** Those messages by type, per transaction (the transport's counters). */
+  readonly messagesByType: Readonly<Record<string, number>>
   /** Relay CPU in the window per transaction, summed over the relays. */
   readonly cpuMsPerTxn: number
-  /** The bench process's CPU in the window per transaction: the callers, and the observers (on users' machines, not the relays'). */
+  /** The bench process's CPU in the window per transaction: the callers. */
   readonly benchCpuMsPerTxn: number
+  /** The observers' processes' CPU in the window per transaction (on users' machines, not the relays'; here at the lowest priority). */
+  readonly observersCpuMsPerTxn: number
+  /** Batches passed on and checked, per observer per transaction (each receiver checks a batch once). */
+  readonly checkedPerObserverTxn: number
   readonly p50Ms: number
   readonly p99Ms: number
   /** Observers that reached the relays' digest once the load stopped (of `observers`). */
@@ -41,10 +50,12 @@ const PICK = { count: 1, replicas: 3, depth: 2 }
 /**
  * `pnpm bench observers`: 3 relay processes (all voters) under the same paced
  * load of cold transfers, with 0, 16 and 48 observer peers that follow the
- * group (Node peers in this process, each its own libp2p node and memory
- * store, connected to the three relays as a tab is). The relays' outgoing
- * bytes and messages and their CPU per transaction show what each observer
- * costs them; commit p50 what it costs the callers.
+ * group (Node peers, each its own libp2p node and memory store, connected to
+ * the three relays as a tab is, in processes of their own at the lowest CPU
+ * priority: observer-host.ts), in the dissemination tree unless `tree` is
+ * false. The relays' outgoing bytes and messages and their CPU per
+ * transaction show what each observer costs them; commit p50 what it costs
+ * the callers.
  */
 export async function benchObservers (o: ObserversBenchOptions, log: (line: string) => void): Promise<ObserversPoint[]> {
   const points: ObserversPoint[] = []
@@ -55,48 +66,88 @@ export async function benchObservers (o: ObserversBenchOptions, log: (line: stri
   return points
 }
 
+/** A process of observer peers (observer-host.ts), at the lowest CPU priority. */
+class ObserverHost {
+  private readonly child: ChildProcess
+  private readonly answers: Array<(line: string) => void> = []
+
+  constructor (config: { genesis: string, invite: string, relays: readonly string[], count: number, tree: boolean }) {
+    this.child = spawn(process.execPath, ['--conditions=@tideline/source', '--import', 'tsx', HOST], { stdio: ['pipe', 'pipe', 'inherit'] })
+    if (this.child.pid !== undefined) setPriority(this.child.pid, 19)
+    createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on('line', line => { this.answers.shift()?.(line) })
+    // A host that died answers nothing more: whoever waits is told so (the bench fails rather than hangs).
+    this.child.on('exit', code => { for (const a of this.answers.splice(0)) a(JSON.stringify({ exited: code })) })
+    this.child.stdin?.write(`${JSON.stringify(config)}\n`)
+  }
+
+  get pid (): number | undefined { return this.child.pid }
+
+  /** The next line it writes, parsed (the answer to what was asked last). */
+  async next<T> (ask?: string): Promise<T> {
+    if (this.child.exitCode !== null) throw new Error(`an observer host exited (${this.child.exitCode})`)
+    const answer = new Promise<string>(resolve => { this.answers.push(resolve) })
+    if (ask !== undefined) this.child.stdin?.write(`${ask}\n`)
+    const parsed = JSON.parse(await answer) as T & { exited?: number }
+    if (parsed.exited !== undefined) throw new Error(`an observer host exited (${parsed.exited})`)
+    return parsed
+  }
+
+  async status (): Promise<{ placed: number, digests: string[], checked: number, forged: number }> {
+    return await this.next('status')
+  }
+
+  async stop (): Promise<void> {
+    if (this.child.exitCode !== null) return
+    await Promise.race([this.next('stop'), new Promise(resolve => { setTimeout(resolve, 10_000) })])
+    this.child.kill('SIGKILL')
+  }
+}
+
+const HOST = fileURLToPath(new URL('./observer-host.ts', import.meta.url))
+/** Observers per host process (two processes at 48: both cores' leftovers). */
+const PER_HOST = 24
+
 async function runWith (o: ObserversBenchOptions, count: number): Promise<ObserversPoint> {
   const group: ProcessGroup = await startLocalGroup({ relays: 3, groupId: `bench-observers-${count}` })
-  const observers: NetPeer[] = []
+  const hosts: ObserverHost[] = []
   let nodes: NetClient[] = []
   try {
     nodes = await clients(group, o)
-    for (let i = 0; i < count; i++) {
-      const key = await generateKeyPair('Ed25519')
-      observers.push(await NetPeer.start({
-        privateKey: key,
-        genesis: group.genesis,
-        invite: group.invite,
-        registry: simRegistry,
-        store: new MemoryStore(),
-        createNode: async k => await createNodeLibp2p({ privateKey: k, listen: ['/ip4/127.0.0.1/tcp/0'], allowPeer: () => true }),
-        peers: group.relays.map(r => r.tcp),
-        candidate: false
-      }))
-    }
+    for (let left = count; left > 0; left -= PER_HOST) hosts.push(new ObserverHost({ genesis: encodeSigned(group.genesis), invite: encodeSigned(group.invite), relays: group.relays.map(r => r.tcp), count: Math.min(PER_HOST, left), tree: o.tree }))
+    await Promise.all(hosts.map(async h => await h.next()))
+    const statuses = async (): Promise<Array<{ placed: number, digests: string[], checked: number, forged: number }>> => await Promise.all(hosts.map(async h => await h.status()))
     // Every observer is followed by the relays before the load starts.
     await waitUntil(`the relays see ${count} observers`, async () => (await Promise.all(group.relays.map(async r => (await r.health()).peers))).every(p => p >= count + 2), 60_000)
-    const cpu = async (): Promise<number[]> => await Promise.all([...group.relays.map(async r => await processCpuMs(r.pid)), processCpuMs(process.pid)])
-    const sent = async (): Promise<{ bytes: number, messages: number }> => {
+    // In the tree, every observer has its place before the load starts.
+    if (o.tree) await waitUntil(`${count} observers placed in the tree`, async () => (await statuses()).reduce((n, x) => n + x.placed, 0) === count, 60_000)
+    const cpu = async (): Promise<number[]> => await Promise.all([...group.relays.map(async r => await processCpuMs(r.pid)), processCpuMs(process.pid), ...hosts.map(async h => await processCpuMs(h.pid))])
+    const sent = async (): Promise<{ bytes: number, messages: number, byType: Map<string, number> }> => {
       const ms = await Promise.all(group.relays.map(async r => await r.metrics()))
       const sum = (k: string): number => ms.reduce((x, m) => x + (m.get(k) ?? 0), 0)
+      // The relays' direct messages by type (the transport's `out-<type>` counters).
+      const byType = new Map<string, number>()
+      for (const m of ms) for (const [k, v] of m) { const t = /event="out-([a-z-]+)"/.exec(k)?.[1]; if (t !== undefined) byType.set(t, (byType.get(t) ?? 0) + v) }
       return {
         bytes: sum('tideline_bytes_total{dir="out"}') + sum('tideline_bytes_total{dir="gossip-out"}'),
-        messages: sum('tideline_messages_total{dir="out"}') + sum('tideline_gossip_messages_total{dir="out"}')
+        messages: sum('tideline_messages_total{dir="out"}') + sum('tideline_gossip_messages_total{dir="out"}'),
+        byType
       }
     }
     let cpuAt: number[] = []
-    let sentAt = { bytes: 0, messages: 0 }
-    const r = await pace(o, nodes, transfers(o, PICK), 0, async () => { [cpuAt, sentAt] = await Promise.all([cpu(), sent()]) })
-    const [cpuEnd, sentEnd] = await Promise.all([cpu(), sent()])
+    let sentAt = { bytes: 0, messages: 0, byType: new Map<string, number>() }
+    const checkedNow = async (): Promise<number> => (await statuses()).reduce((n, x) => n + x.checked, 0)
+    let checkedAt = 0
+    const r = await pace(o, nodes, transfers(o, PICK), 0, async () => { [cpuAt, sentAt, checkedAt] = await Promise.all([cpu(), sent(), checkedNow()]) })
+    const [cpuEnd, sentEnd, checkedEnd] = await Promise.all([cpu(), sent(), checkedNow()])
     const done = Math.max(1, r.done)
     await waitQuiescent(group.relays, 60_000)
     const target = await group.relays[0]?.health()
     const quiet = performance.now()
     let caughtUp = 0
     await waitUntil('every observer reaches the relays\' digest', async () => {
-      caughtUp = observers.filter(x => x.peer.status().digest === target?.digest).length
-      return caughtUp === observers.length
+      const now = await statuses()
+      caughtUp = now.reduce((n, x) => n + x.digests.filter(d => d === target?.digest).length, 0)
+      return caughtUp === count
     }, 60_000).catch(() => {})
     return {
       observers: count,
@@ -104,8 +155,11 @@ async function runWith (o: ObserversBenchOptions, count: number): Promise<Observ
       failed: r.failed,
       bytesOutPerTxn: (sentEnd.bytes - sentAt.bytes) / done,
       messagesOutPerTxn: (sentEnd.messages - sentAt.messages) / done,
-      cpuMsPerTxn: cpuEnd.slice(0, -1).reduce((sum, c, i) => sum + c - (cpuAt[i] ?? Number.NaN), 0) / done,
-      benchCpuMsPerTxn: ((cpuEnd.at(-1) ?? Number.NaN) - (cpuAt.at(-1) ?? Number.NaN)) / done,
+      messagesByType: Object.fromEntries([...sentEnd.byType].map(([t, n]) => [t, (n - (sentAt.byType.get(t) ?? 0)) / done]).filter(([, n]) => (n as number) > 0.005)),
+      cpuMsPerTxn: cpuEnd.slice(0, 3).reduce((sum, c, i) => sum + c - (cpuAt[i] ?? Number.NaN), 0) / done,
+      benchCpuMsPerTxn: ((cpuEnd[3] ?? Number.NaN) - (cpuAt[3] ?? Number.NaN)) / done,
+      observersCpuMsPerTxn: cpuEnd.slice(4).reduce((sum, c, i) => sum + c - (cpuAt[4 + i] ?? Number.NaN), 0) / done,
+      checkedPerObserverTxn: count === 0 ? 0 : (checkedEnd - checkedAt) / count / done,
       p50Ms: quantile(r.single, 0.5),
       p99Ms: quantile(r.single, 0.99),
       caughtUp,
@@ -113,7 +167,7 @@ async function runWith (o: ObserversBenchOptions, count: number): Promise<Observ
     }
   } finally {
     for (const n of nodes) await n.stop().catch(() => {})
-    for (const x of observers) await x.stop().catch(() => {})
+    await Promise.all(hosts.map(async h => { await h.stop() }))
     await group.stop().catch(() => {})
   }
 }

@@ -37,7 +37,20 @@ export function verifyBatches (signer: DecisionSigner | undefined, groupId: stri
   return Promise.all(checks.map(async c => await Promise.resolve(c).catch(() => false))).then(answer)
 }
 
-type SigningEffect = Extract<Effect, { t: 'sign-decision' | 'verify-decision' | 'sign-batch' | 'verify-batches' }>
+/** A runtime's side of `verify-entries`: the tree watermark message's signature against its voter's key. */
+export function verifyEntries (signer: DecisionSigner | undefined, e: Extract<Effect, { t: 'verify-entries' }>): Input | Promise<Input> {
+  const answer = (ok: boolean): Input => ({ t: 'entries-verified', from: e.from, message: e.message, ok })
+  if (signer === undefined) return { t: 'entries-verified', from: e.from, message: e.message, ok: false, unchecked: true }
+  try {
+    if (e.message.sig.length !== 128) return answer(false)
+    const ok = signer.verify(e.message.by, e.statement, fromHex(e.message.sig))
+    return typeof ok === 'boolean' ? answer(ok) : ok.then(answer, () => answer(false))
+  } catch {
+    return answer(false)
+  }
+}
+
+type SigningEffect = Extract<Effect, { t: 'sign-decision' | 'verify-decision' | 'sign-batch' | 'verify-batches' | 'sign-entries' | 'verify-entries' }>
 
 /** Every signing effect, carried out with `signer` (decisions and batches alike). */
 export function carrySigning (signer: DecisionSigner | undefined, groupId: string, e: SigningEffect): Input | Promise<Input> {
@@ -46,5 +59,7 @@ export function carrySigning (signer: DecisionSigner | undefined, groupId: strin
     case 'verify-decision': return verifyDecision(signer, e)
     case 'sign-batch': return signBatch(signer, e)
     case 'verify-batches': return verifyBatches(signer, groupId, e)
+    case 'sign-entries': return signWith(signer, e.statement, sig => ({ t: 'entries-signed', message: e.message, sig }))
+    case 'verify-entries': return verifyEntries(signer, e)
   }
 }

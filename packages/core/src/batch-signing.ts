@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js'
-import type { Batch, Thunk } from './types.js'
+import type { Batch, DurableReport, Thunk, WatermarkEntry } from './types.js'
 import { canonical, toHex } from './value.js'
 
 /**
@@ -92,4 +92,21 @@ export function signedFields (b: Batch): Batch {
     ...(b.sig === undefined ? {} : { sig: b.sig }),
     ...(b.projected === true ? { projected: true as const, n: b.n ?? b.thunks.length, ...(b.digests === undefined ? {} : { digests: b.digests }) } : {})
   }
+}
+
+const ENTRIES_DOMAIN = 'tideline/entries/1'
+
+/**
+ * What voter `by` signs for a tree watermark message (tree.ts): the entries
+ * and durable reports it passes down, each by its fields only, as text
+ * (`entriesStatement` is its bytes).
+ */
+export function entriesText (groupId: string, m: { readonly wm: readonly WatermarkEntry[], readonly dur?: readonly DurableReport[], readonly by: string }): string {
+  const wm = m.wm.map(e => ({ voter: e.voter, epoch: e.epoch, svw: e.svw, count: e.count, ...(e.tails === undefined ? {} : { tails: [...e.tails] }) }))
+  const dur = (m.dur ?? []).map(d => ({ voter: d.voter, durable: d.durable, gc: d.gc }))
+  return canonical({ domain: ENTRIES_DOMAIN, group: groupId, by: m.by, wm, dur })
+}
+
+export function entriesStatement (groupId: string, m: { readonly wm: readonly WatermarkEntry[], readonly dur?: readonly DurableReport[], readonly by: string }): Uint8Array {
+  return encoder.encode(entriesText(groupId, m))
 }

@@ -114,3 +114,10 @@ export const REPORT_REFRESH_MS = 5_000
 
 /** Most contacts a peer whose epoch's voters are all silent asks at once (epoch-news.ts reachOut). */
 export const MAX_REACH_OUT = 16
+
+/** Most children an observer serves in the dissemination tree (tree.ts). */
+export const DEFAULT_TREE_SLOTS = 3
+/** Most children a voter serves in the tree: each is one more copy of every batch leaving the voters. */
+export const DEFAULT_TREE_ROOT_SLOTS = 1
+/** Least time between two `tw` a voter sends its children while busy (tree.ts): each is a signature, a check at every observer, and a message per child. */
+export const TREE_ENTRIES_MS = 40

@@ -1,5 +1,5 @@
 import type { Value } from './value.js'
-import type { Ballot, Revocation, Cursor, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry } from './types.js'
+import type { Ballot, Revocation, Cursor, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry, DurableReport } from './types.js'
 import type { Timestamp } from './timestamp.js'
 import type { DecisionProof } from './protocol/reconfig/proof.js'
 import type { RangeRead } from './protocol/read-state.js'
@@ -51,7 +51,19 @@ export type Message =
    * Observer → voters: I follow the group at `epoch`; fan writes out to me.
    * `candidate`: I would serve as a voter (relays; voters decide whether to add me).
    */
-  | { readonly t: 'hello', readonly epoch?: number, readonly candidate?: boolean, readonly parts?: readonly number[] }
+  | { readonly t: 'hello', readonly epoch?: number, readonly candidate?: boolean, readonly parts?: readonly number[], readonly tree?: TreeHello }
+  /**
+   * The dissemination tree (tree.ts): the receiver hangs under `parent` (the
+   * sender itself: taken as its child; another: try that one, at `addrs`;
+   * none: not placed, back to the voters).
+   */
+  | { readonly t: 'place'; readonly parent?: string; readonly addrs?: readonly string[] }
+  /**
+   * Tree watermark: the entries of the voters of their epoch as voter `by`
+   * holds them, and the durable reports it has, signed by `by`
+   * (entriesStatement); passed on down the tree as they are.
+   */
+  | { readonly t: 'tw'; readonly wm: readonly WatermarkEntry[]; readonly dur?: readonly DurableReport[]; readonly by: string; readonly sig: string }
   /** Reconfiguration, phase 1: a voter of `epoch` asks the others to promise `ballot` (and stop taking `epoch`'s writes). */
   | { readonly t: 'rc-prepare'; readonly epoch: number; readonly ballot: Ballot }
   /** Phase 1 answer: the promise, any value already accepted, and what the voter holds of `epoch`. */
@@ -125,3 +137,7 @@ export type Message =
   | { readonly t: 'pst-rep'; readonly at: Timestamp; readonly states: ReadonlyArray<readonly number[]> }
 
 export type MessageType = Message['t']
+
+/** A tree observer's hello (tree.ts): the peer it hangs under, or asks to (none: not placed); its subtree's size; where to reach it; peers it will not hang under (they forged). */
+export interface TreeHello { readonly parent?: string, readonly size: number, readonly addrs?: readonly string[], readonly not?: readonly string[] }
+

@@ -6,7 +6,8 @@ import type { Message } from './messages.js'
 import type { ProcedureRegistry } from './procedures.js'
 import type { PeerOptions } from './protocol/state.js'
 import type { Store } from './store.js'
-import type { GroupConfig } from './types.js'
+import type { GroupConfig, ReadConsistency } from './types.js'
+import type { Timestamp } from './timestamp.js'
 import type { DecisionSigner } from './protocol/reconfig/proof.js'
 
 /** The injected clock: milliseconds, possibly skewed, possibly stepping back. */
@@ -159,6 +160,15 @@ export interface PeerInit {
    * @default false
    */
   readonly selfTimed?: boolean
+  /**
+   * The dissemination tree (tree.ts, issue 23): `join`, as an observer of
+   * every partition, hang under a voter or another observer and get batches
+   * and entries through it rather than from every voter (default false);
+   * `slots`, most children this observer serves (default 3); `rootSlots`,
+   * most a voter serves (default 1); `addresses`, where others reach this
+   * peer; `connect`, how the host dials a parent it is pointed at.
+   */
+  readonly tree?: { readonly join?: boolean, readonly slots?: number, readonly rootSlots?: number, readonly addresses?: () => readonly string[], readonly connect?: (peer: string, addrs: readonly string[]) => void }
 }
 
 /** The protocol options with their defaults applied. */
@@ -193,7 +203,34 @@ export function peerOptions (init: Omit<PeerInit, 'id' | 'config' | 'registry' |
     contacts: init.contacts ?? (() => []),
     mayCall: init.mayCall ?? (() => true),
     mayRevoke: init.mayRevoke ?? (() => false),
-    partitions: init.partitions
+    partitions: init.partitions,
+    tree: { join: init.tree?.join ?? false, slots: init.tree?.slots ?? C.DEFAULT_TREE_SLOTS, rootSlots: init.tree?.rootSlots ?? C.DEFAULT_TREE_ROOT_SLOTS, addresses: init.tree?.addresses ?? (() => []) }
   }
 }
 
+/** A decided epoch change as this peer installed it. */
+export interface EpochEvent {
+  readonly epoch: number
+  readonly voters: readonly string[]
+  /** Old-epoch thunks aborted by the change (their clients retry with the same clientTxnId). */
+  readonly aborted: number
+}
+
+/** What one evaluated run changed: the keys it wrote and the frontier after it. */
+export interface AppliedEvent {
+  readonly written: readonly string[]
+  readonly frontier: Timestamp
+  /** The replica installed a snapshot: any key may have changed (`written` is empty). */
+  readonly reset?: boolean
+}
+
+export interface CallOptions {
+  readonly signal?: AbortSignal
+  /** @default the peer's callTimeoutMs */
+  readonly timeoutMs?: number
+}
+
+export interface ReadOptions extends CallOptions {
+  /** @default 'strict' */
+  readonly consistency?: ReadConsistency
+}

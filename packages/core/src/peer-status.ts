@@ -37,6 +37,8 @@ export interface PeerStatus {
   readonly sync: SyncStatus
   /** A partitioned group's replica: the partitions whose state it has. */
   readonly holding?: readonly number[]
+  /** The dissemination tree (tree.ts): the peer this one hangs under (an observer with a place), and the peers that hang under it. */
+  readonly tree: { readonly parent?: string, readonly children: readonly string[] }
   readonly counters: Readonly<Partial<Record<Counter, number>>>
 }
 
@@ -103,6 +105,7 @@ export function peerStatus (s: PeerState): PeerStatus {
     snapshotting: s.history.fetch !== undefined,
     sync: syncStatus(s),
     ...(s.parts === undefined ? {} : { holding: [...s.parts.have].sort((a, b) => a - b) }),
+    tree: { ...(s.tree.parent === undefined ? {} : { parent: s.tree.parent.id }), children: [...s.tree.children.keys()] },
     counters: { ...s.counters }
   }
 }

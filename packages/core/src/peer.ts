@@ -4,7 +4,7 @@ import * as C from './constants.js'
 import { AbortError, InvalidArgumentError, InvariantError } from './errors.js'
 import { validateMessage } from './validate.js'
 import type { Message } from './messages.js'
-import { peerOptions, type Clock, type Logger, type PeerInit } from './peer-init.js'
+import { peerOptions, type AppliedEvent, type CallOptions, type Clock, type EpochEvent, type Logger, type PeerInit, type ReadOptions } from './peer-init.js'
 import { peerStatus, sequencesOf, type PeerStatus } from './peer-status.js'
 import type { Divergence, Effect, Input } from './protocol/effects.js'
 import { errorInfo } from './protocol/emit.js'
@@ -21,39 +21,11 @@ import { PeerSnapshots } from './peer-snapshots.js'
 import { signCall } from './caller.js'
 import type { DecisionSigner } from './protocol/reconfig/proof.js'
 import type { Store, StoreSnapshot } from './store.js'
-import { TS_ZERO, type Timestamp } from './timestamp.js'
-import type { GroupConfig, Revocation, ReadConsistency, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
+import { TS_ZERO } from './timestamp.js'
+import type { GroupConfig, Revocation, ReadResult, Role, SubmitRequest, TxnResult } from './types.js'
 import type { Value } from './value.js'
 
-export type { Clock, Divergence, Logger, PeerInit, PeerStatus }
-
-/** A decided epoch change as this peer installed it. */
-export interface EpochEvent {
-  readonly epoch: number
-  readonly voters: readonly string[]
-  /** Old-epoch thunks aborted by the change (their clients retry with the same clientTxnId). */
-  readonly aborted: number
-}
-
-/** What one evaluated run changed: the keys it wrote and the frontier after it. */
-export interface AppliedEvent {
-  readonly written: readonly string[]
-  readonly frontier: Timestamp
-  /** The replica installed a snapshot: any key may have changed (`written` is empty). */
-  readonly reset?: boolean
-}
-
-export interface CallOptions {
-  readonly signal?: AbortSignal
-  /** @default the peer's callTimeoutMs */
-  readonly timeoutMs?: number
-}
-
-export interface ReadOptions extends CallOptions {
-  /** @default 'strict' */
-  readonly consistency?: ReadConsistency
-}
-
+export type { AppliedEvent, CallOptions, Clock, Divergence, EpochEvent, Logger, PeerInit, PeerStatus, ReadOptions }
 
 interface PendingCall {
   readonly resolve: (value: unknown) => void
@@ -89,6 +61,7 @@ export class Peer {
   private readonly selfTimed: boolean
   private readonly signer: DecisionSigner | undefined
   private readonly invite: string | undefined
+  private readonly connect: (peer: string, addrs: readonly string[]) => void
   /** The armed timer (selfTimed) and the time it fires at. */
   private timer: ReturnType<typeof setTimeout> | undefined
   private armedAt = Infinity
@@ -115,6 +88,7 @@ export class Peer {
     this.selfTimed = init.selfTimed ?? false
     this.signer = init.signer
     this.invite = init.invite
+    this.connect = init.tree?.connect ?? (() => {})
     this.state = newPeerState({ id: init.id, config: init.config, registry: init.registry, options: peerOptions(init), now: init.clock.now() })
   }
 
@@ -199,7 +173,8 @@ export class Peer {
         case 'read-decision':
           this.complete(this.store.getMeta(decisionKey(e.epoch)).then(v => { const d = decisionValue(v); return { t: 'decision-read' as const, replyTo: e.replyTo, change: d?.change, proof: d?.proof } }))
           break
-        case 'sign-decision': case 'verify-decision': case 'sign-batch': case 'verify-batches': this.complete(Promise.resolve(carrySigning(this.signer, this.state.config.groupId, e))); break
+        case 'sign-decision': case 'verify-decision': case 'sign-batch': case 'verify-batches': case 'sign-entries': case 'verify-entries': this.complete(Promise.resolve(carrySigning(this.signer, this.state.config.groupId, e))); break
+        case 'connect': this.connect(e.peer, e.addrs); break
         case 'gc': this.complete(this.store.gc(e.horizon, e.records === undefined ? { limit: e.limit } : { records: e.records, limit: e.limit }).then(result => ({ t: 'gc-done' as const, horizon: e.horizon, result }))); break
         case 'export-snapshot': case 'read-snapshot': case 'close-snapshot': case 'stage-snapshot': case 'import-snapshot': case 'drop-snapshot':
           this.complete(this.snapshots.carryOut(e))

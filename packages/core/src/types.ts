@@ -331,3 +331,6 @@ export interface Cursor {
    */
   readonly parts?: ReadonlyArray<readonly [number, number, number]>
 }
+
+/** A voter's durable frontier and collection point (as in `dur`), passed down the tree. */
+export interface DurableReport { readonly voter: string, readonly durable: Timestamp, readonly gc: Timestamp }

@@ -1,4 +1,4 @@
-import { arr, fail, int, keyRange, keys, MAX_KEY, obj, str, ts } from './validate-basics.js'
+import { arr, fail, int, keyRange, keys, MAX_KEY, obj, signature, str, ts } from './validate-basics.js'
 import { checkValue } from './value.js'
 
 /**
@@ -135,5 +135,36 @@ export function wm (x: unknown): void {
     ts(e.svw, 'wm.svw')
     const count = int(e.count, 'wm.count')
     if (e.tails !== undefined) for (const t of arr(e.tails, 'wm.tails', 256)) if (int(t, 'wm.tails entry') > count) fail('wm.tails entries are at most wm.count')
+  }
+}
+
+/** Where a tree message points (a peer id, at most 8 addresses of at most 512 characters). */
+function place (parent: unknown, addrs: unknown, what: string): void {
+  if (parent !== undefined) str(parent, `${what}.parent`)
+  if (addrs !== undefined) for (const a of arr(addrs, `${what}.addrs`, 8)) str(a, `${what}.addrs entry`, 512)
+}
+
+/** The dissemination tree's fields (tree.ts): a hello's `tree`, a `place`, a `tw`. */
+export function treeFields (m: Record<string, unknown>): void {
+  if (m.tree !== undefined) {
+    if (m.t !== 'hello') fail('tree is only on a hello')
+    const t = obj(m.tree, 'tree')
+    place(t.parent, t.addrs, 'tree')
+    int(t.size, 'tree.size', 1)
+    if (t.not !== undefined) for (const p of arr(t.not, 'tree.not', 8)) str(p, 'tree.not entry')
+  }
+  if (m.t === 'place') place(m.parent, m.addrs, 'place')
+  if (m.t === 'tw') {
+    wm(m.wm)
+    str(m.by, 'by')
+    signature(m.sig, 'sig')
+    if (m.dur !== undefined) {
+      for (const x of arr(m.dur, 'dur', 64)) {
+        const d = obj(x, 'dur entry')
+        str(d.voter, 'dur.voter')
+        ts(d.durable, 'dur.durable')
+        ts(d.gc, 'dur.gc')
+      }
+    }
   }
 }

@@ -4,7 +4,7 @@ import type { Message } from './messages.js'
 import { isTimestamp } from './timestamp.js'
 import { checkValue } from './value.js'
 import { SNAPSHOT_CHUNK_BYTES } from './constants.js'
-import { feedFields, holdingField, partitionMessage, partsField, wm } from './validate-parts.js'
+import { feedFields, holdingField, partitionMessage, partsField, treeFields, wm } from './validate-parts.js'
 
 /** Upper bounds on what a peer accepts in one message. */
 export interface MessageLimits {
@@ -211,6 +211,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
   }
   const m = obj(x, 'message')
   feedFields(m)
+  treeFields(m)
   switch (m.t) {
     case 'write':
       batches(m.batches, 'batches', limits.maxThunks, limits.maxThunks, limits)
@@ -310,11 +311,9 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
       errorField(m.error)
       break
     case 'ts-req':
-      str(m.reqId, 'reqId')
-      break
     case 'ts-rep':
       str(m.reqId, 'reqId')
-      ts(m.ts, 'ts')
+      if (m.t === 'ts-rep') ts(m.ts, 'ts')
       break
     case 'hello':
       if (m.epoch !== undefined) int(m.epoch, 'epoch')
@@ -391,6 +390,7 @@ export function validateMessage (x: unknown, init: MessageLimits = {}): Message 
     case 'snap-chunk':
       snapshotChunk(m, limits)
       break
+    case 'place': case 'tw': break
     default:
       // Not JSON.stringify: a BigInt (or a cycle) would throw a TypeError instead of the named error.
       fail(`unknown message type ${typeof m.t === 'string' ? JSON.stringify(m.t.slice(0, 64)) : typeof m.t}`)

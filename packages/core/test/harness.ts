@@ -2,7 +2,7 @@ import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto'
 import { MemoryStore, Peer, createRegistry, type DecisionSigner, type GroupConfig, type Message, type PeerInit, type ProcedureMap, type ProcedureRegistry } from '../src/index.js'
 
 /** Options every peer of a TestGroup gets (failure detection, candidacy). */
-export type PeerOptions = Partial<Pick<PeerInit, 'suspectMs' | 'suspectMinMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxVoters' | 'callTimeoutMs' | 'retainMs' | 'gcIntervalMs' | 'scrubIntervalMs' | 'idleHeartbeatMs' | 'mayRevoke' | 'partitions'>> & {
+export type PeerOptions = Partial<Pick<PeerInit, 'suspectMs' | 'suspectMinMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxVoters' | 'callTimeoutMs' | 'retainMs' | 'gcIntervalMs' | 'scrubIntervalMs' | 'idleHeartbeatMs' | 'mayRevoke' | 'partitions' | 'tree'>> & {
   /** Every peer has Ed25519 keys (it signs what it accepts) and every other peer as a contact. */
   readonly keys?: boolean
 }

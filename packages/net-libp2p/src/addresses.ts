@@ -39,3 +39,22 @@ export function keepConnected (node: TidelineLibp2p, peers: readonly string[], s
   round()
   return () => { clearInterval(timer) }
 }
+
+/**
+ * Dials `peer` at `addrs` (the tree's parent it was pointed at, tree.ts in
+ * core), unless already connected: only addresses that name `peer` itself,
+ * at most 8, and each one that does not parse is skipped.
+ */
+export function dialAt (node: TidelineLibp2p, peer: string, addrs: readonly string[]): void {
+  if (node.status !== 'started' || node.getConnections().some(c => c.remotePeer.toString() === peer)) return
+  const mas: Multiaddr[] = []
+  for (const a of addrs.slice(0, 8)) {
+    try {
+      const ma = multiaddr(a)
+      if (peerIdOf(ma) === peer) mas.push(ma)
+    } catch {
+      // Not an address: skipped.
+    }
+  }
+  if (mas.length > 0) node.dial(mas, { signal: AbortSignal.timeout(RECONNECT_MS * 5) }).catch(() => {})
+}

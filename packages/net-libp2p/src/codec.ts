@@ -51,6 +51,8 @@ function compact (m: Message): unknown {
     case 'rc-promise': return { ...m, report: { ...m.report, held: compactBatches(m.report.held) } }
     case 'rc-accept':
     case 'rc-decided': return { ...m, value: { ...m.value, batches: compactBatches(m.value.batches) } }
+    // The tree's signed entries: the signature as its 64 bytes.
+    case 'tw': return { ...m, sig: fromHex(m.sig) }
     default: return m
   }
 }
@@ -97,6 +99,7 @@ function expand (m: unknown): unknown {
   if (r.t === 'write' || r.t === 'gap-rep') expandBatches(r.batches)
   else if (r.t === 'rc-promise') expandBatches(inner(r.report, 'held'))
   else if (r.t === 'rc-accept' || r.t === 'rc-decided') expandBatches(inner(r.value, 'batches'))
+  else if (r.t === 'tw' && r.sig instanceof Uint8Array) r.sig = toHex(r.sig)
   return m
 }
 

@@ -1,7 +1,7 @@
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { Peer, ProcedureHashMismatchError, type DecisionSigner, type Logger, type ProcedureRegistry, type RunApplier, type Store } from '@tideline/core'
-import { keepConnected } from './addresses.js'
+import { dialAt, keepConnected } from './addresses.js'
 import type { TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
 import { inviteReader } from './invite-reader.js'
@@ -81,6 +81,14 @@ export interface NetPeerInit {
    * receiver's doing, so one side's setting cuts one direction and both sides' cut both.
    */
   readonly inbound?: (from: string) => 'drop' | number | undefined
+  /**
+   * The dissemination tree (issue 23; core's tree.ts): `join`, as an observer
+   * of every partition, hang under a voter or another member and get batches
+   * and watermark entries through it, not from every voter (it then dials the
+   * member it is pointed at); `slots`, most members this one serves there
+   * (an observer; default 3); `rootSlots`, most a voter serves (default 1).
+   */
+  readonly tree?: { readonly join?: boolean, readonly slots?: number, readonly rootSlots?: number }
 }
 
 /**
@@ -187,7 +195,7 @@ export class NetPeer {
       throw new ProcedureHashMismatchError(`this peer's procedures hash to ${init.registry.hash}, but group ${genesis.groupId} runs procedures ${genesis.registryHash}. This peer's: ${mine}. Compare with the group's (tideline-relay hash --each --procedures <the relays' module>), then open with the procedures the group runs, or start the group's relays with this app's procedures module (tideline-relay run --procedures <module>)`)
     }
     const config = configFromGenesis(genesis, await genesisDigest(init.genesis.body))
-    const ref: { transport?: MessageTransport, contacts?: () => string[], peer?: Peer } = {}
+    const ref: { transport?: MessageTransport, contacts?: () => string[], peer?: Peer, node?: TidelineLibp2p } = {}
     const members = new Members(genesis, () => ref.peer?.config.voters ?? [], p => init.admit?.(p) ?? false, () => ref.peer?.config.revoked ?? [])
     const peer = await Peer.open({
       id,
@@ -220,7 +228,13 @@ export class NetPeer {
       ...(init.quiesceAfterMs === undefined ? {} : { quiesceAfterMs: init.quiesceAfterMs }),
       ...(init.entryHub === undefined ? {} : { entryHub: init.entryHub }),
       ...(init.maxCallsPerSec === undefined ? {} : { maxCallsPerSec: init.maxCallsPerSec }),
-      ...(init.retainMs === undefined ? {} : { retainMs: init.retainMs })
+      ...(init.retainMs === undefined ? {} : { retainMs: init.retainMs }),
+      // In the tree, where others reach this peer (its listen addresses) and how it dials a parent.
+      tree: {
+        ...init.tree,
+        addresses: () => ref.node?.status === 'started' ? ref.node.getMultiaddrs().map(String) : [],
+        connect: (p, addrs) => { if (ref.node !== undefined) dialAt(ref.node, p, addrs) }
+      }
     })
     ref.peer = peer
     const net = new NetPeer(id, genesis, peer, members, init.peers ?? [], async self => {
@@ -233,6 +247,7 @@ export class NetPeer {
       }
       ref.transport = up.transport
       ref.contacts = up.contacts
+      ref.node = up.node
       self.net = up
       self.disconnect = keepConnected(up.node, self.peers, self.id)
     })

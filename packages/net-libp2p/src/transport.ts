@@ -192,6 +192,8 @@ export class MessageTransport {
     if (this.stopped) return
     for (const [to, batch] of this.outgoing) {
       this.count('messages-out', batch.length)
+      // By type too (`out-write`, `out-tw`, …): what a relay's outgoing messages are made of.
+      for (const m of batch) this.count(`out-${m.t}`)
       // A snapshot chunk (up to about 3 MiB) travels in a frame of its own, so no bundle outgrows MAX_FRAME_BYTES.
       const chunks = batch.filter(m => m.t === 'snap-chunk')
       const rest = chunks.length === 0 ? batch : batch.filter(m => m.t !== 'snap-chunk')

@@ -243,7 +243,7 @@ export class SimPeer {
         this.later(0, () => { const d = decisionValue(store.getMetaSync(decisionKey(e.epoch))); return { t: 'decision-read', replyTo: e.replyTo, change: d?.change, proof: d?.proof } })
         break
       // Signing and checking take no virtual time (the simulator's keys answer at once).
-      case 'sign-decision': case 'verify-decision': case 'sign-batch': case 'verify-batches':
+      case 'sign-decision': case 'verify-decision': case 'sign-batch': case 'verify-batches': case 'sign-entries': case 'verify-entries':
         this.later(0, () => carrySigning(this.init.signer, this.init.config.groupId, e) as Input)
         break
       case 'gc':
@@ -290,7 +290,8 @@ export class SimPeer {
         break
       }
       case 'later': this.later(0, () => e.input); break
-      case 'event': break
+      // Every simulated peer reaches every other: a tree parent needs no dialling.
+      case 'event': case 'connect': break
       case 'log': this.init.log?.(e.event, e.detail); break
     }
   }

@@ -15,7 +15,9 @@ import { revokedPeer } from './reconfig/revoked.js'
 import { heardFrom } from './reconfig/failure-detector.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
-import { onForwardedWrite } from './forwarded.js'
+import { lacks, onForwardedWrite, onTreeEntries } from './forwarded.js'
+import { onPlace, onTreeHello, passDown } from './tree.js'
+import type { Batch } from '../types.js'
 import { onDurableReport, tellDurable } from './horizon.js'
 import { onPartSnapshotVote, onSnapshotChunk, onSnapshotDeclined, onSnapshotVote } from './snapshot.js'
 import { onPartStateRequest } from './part-votes.js'
@@ -87,7 +89,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
     noteQuiet(s, from, m)
   }
   // Heartbeats (watermark entries and asks for them, digests, hellos but a new candidate's) are not work; everything else keeps the peer busy a while.
-  if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'wmr' && m.t !== 'wm-want' && m.t !== 'ck' && m.t !== 'dur') noteWork(s)
+  if (m.t === 'hello' ? m.candidate === true && !s.candidates.has(from) : m.t !== 'wm' && m.t !== 'wmr' && m.t !== 'tw' && m.t !== 'wm-want' && m.t !== 'ck' && m.t !== 'dur') noteWork(s)
   switch (m.t) {
     case 'write':
       onWrite(s, from, m)
@@ -152,7 +154,17 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       compareCheckpoint(s, from, m.count, m.digest, m.h)
       break
     case 'hello':
-      if (!revokedPeer(s.config, from)) { onHello(s, from, m.epoch, m.candidate); noteObserverParts(s, from, m.parts) }
+      if (!revokedPeer(s.config, from)) {
+        onHello(s, from, m.epoch, m.candidate)
+        noteObserverParts(s, from, m.parts)
+        if (m.tree !== undefined) onTreeHello(s, from, m.tree)
+      }
+      break
+    case 'place':
+      onPlace(s, from, m.parent, m.addrs)
+      break
+    case 'tw':
+      onTreeEntries(s, from, m)
       break
     case 'revoke':
       onRevokeRequest(s, { kind: 'remote', to: from, reqId: m.reqId }, m.targets)
@@ -243,14 +255,23 @@ function onWrite (s: PeerState, from: string, m: Extract<Message, { t: 'write' }
     return
   }
   mergeWatermark(s, from, m.wm)
+  // Batches new here go on down the tree (a voter's children, an observer's); another coordinator's, passed on by a voter (the tree's root), are checked as any passed on.
+  const fresh: Batch[] = []
+  const passed: Batch[] = []
   for (const b of m.batches) {
     const record = s.epochs.get(b.epoch)
     // A voter of the batch's epoch coordinates it, and only its own.
     if (record !== undefined && !record.voters.includes(from)) count(s, 'write-from-non-voter')
+    else if (b.coordinator !== from && roleOf(s) !== 'voter') passed.push(b)
     else if (b.coordinator !== from) count(s, 'write-not-own-refused')
     else if (b.epoch < s.evaluatingEpoch || (record !== undefined && record.floor !== undefined)) tellStale(s, from, b.epoch)
-    else acceptBatch(s, b, from)
+    else {
+      if (s.tree.children.size > 0 && lacks(s, b)) fresh.push(b)
+      acceptBatch(s, b, from)
+    }
   }
+  passDown(s, fresh)
+  if (passed.length > 0) onForwardedWrite(s, from, passed)
   if (m.span !== undefined) onSpan(s, from, m.span, false, m.batches)
 }
 

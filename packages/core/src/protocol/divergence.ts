@@ -20,7 +20,7 @@ export function sendCheckpoint (s: PeerState): void {
   const h = holdingTag(s)
   const m: Message = { t: 'ck', count: latest, digest, ...(h === undefined ? {} : { h }) }
   for (const v of s.current.voters) send(s, v, m)
-  if (roleOf(s) === 'voter') for (const o of s.observers.keys()) send(s, o, m)
+  if (roleOf(s) === 'voter') for (const o of s.observers.keys()) if (!s.tree.elsewhere.has(o)) send(s, o, m)
 }
 
 /** How many counts of voters' reported digests a replica keeps to find a majority in. */

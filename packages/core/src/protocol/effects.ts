@@ -54,6 +54,10 @@ export type Completion =
   | { readonly t: 'batch-signed', readonly epoch: number, readonly seq: number, readonly sig: string | undefined }
   /** Whether each forwarded batch's signature checked out against its coordinator's key (`unchecked`: this peer has no signer to check with). */
   | { readonly t: 'batches-verified', readonly from: string, readonly batches: readonly Batch[], readonly ok: readonly boolean[], readonly unchecked?: true }
+  /** This voter's signature of a tree watermark message (undefined: no signer, or it failed; nothing goes down the tree). */
+  | { readonly t: 'entries-signed', readonly message: Extract<Message, { t: 'tw' }>, readonly sig: string | undefined }
+  /** Whether a tree watermark message passed on by `from` checked out against its voter's key. */
+  | { readonly t: 'entries-verified', readonly from: string, readonly message: Extract<Message, { t: 'tw' }>, readonly ok: boolean, readonly unchecked?: true }
   /** Whether every signature of a relayed decision's proof checked out. */
   | { readonly t: 'decision-verified', readonly from: string, readonly change: EpochChange, readonly proof: DecisionProof, readonly ok: boolean }
   | { readonly t: 'run-applied', readonly run: readonly Thunk[], readonly applied: AppliedRun, readonly plan?: RunPlan }
@@ -119,6 +123,12 @@ export type Effect =
   | { readonly t: 'sign-batch', readonly statement: Uint8Array, readonly epoch: number, readonly seq: number }
   /** Check each batch's signature (batch-signing.ts verifyBatches); answered by `batches-verified`. */
   | { readonly t: 'verify-batches', readonly from: string, readonly batches: readonly Batch[] }
+  /** Sign a tree watermark message (its `sig` not set yet) with this voter's key; answered by `entries-signed`. */
+  | { readonly t: 'sign-entries', readonly statement: Uint8Array, readonly message: Extract<Message, { t: 'tw' }> }
+  /** Check a tree watermark message's signature (`by`'s key over entriesStatement); answered by `entries-verified`. */
+  | { readonly t: 'verify-entries', readonly from: string, readonly message: Extract<Message, { t: 'tw' }>, readonly statement: Uint8Array }
+  /** Make sure this peer can reach `peer` (it is this peer's tree parent to be): dial it at `addrs`. */
+  | { readonly t: 'connect', readonly peer: string, readonly addrs: readonly string[] }
   /** Check every signature of `proof` over `statement` (checkProof); answered by `decision-verified`. */
   | { readonly t: 'verify-decision', readonly from: string, readonly change: EpochChange, readonly proof: DecisionProof, readonly statement: Uint8Array }
   /** Read the decision that started `epoch`; answered by `decision-read`. */

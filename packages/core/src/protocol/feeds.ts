@@ -10,6 +10,7 @@ import { projectedParts } from './partitions.js'
 import { storedParts, storedSet, voidRange } from './partial.js'
 import type { Feed, PartState } from './part-state.js'
 import { roleOf, type PeerState } from './state.js'
+import { publishDown } from './tree.js'
 
 /**
  * Observers that follow some partitions only (DESIGN.md §13): they receive
@@ -133,7 +134,9 @@ function tell (s: PeerState, feed: Feed, observers: readonly string[], wm: reado
  */
 export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[]): void {
   const p = s.parts
-  toWholeObservers(s, { t: 'wm', wm })
+  // Children in the tree get every voter's entry in a signed `tw` instead (tree.ts publishDown).
+  toWholeObservers(s, { t: 'wm', wm }, s.options.signs)
+  publishDown(s)
   if (p === undefined || p.observerParts.size === 0) return
   for (const { feed, observers } of feeds(s).values()) {
     // Owed when this entry passes what the feed waits for (one that does not yet would not let it evaluate); else at the
@@ -146,10 +149,11 @@ export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[])
   }
 }
 
-/** Sends the observers of everything a message meant for every observer. */
-function toWholeObservers (s: PeerState, msg: Message): void {
+/** Sends the observers of everything a message meant for every observer (not those that hang under another peer in the tree, nor, with `skipChildren`, this voter's children there). */
+function toWholeObservers (s: PeerState, msg: Message, skipChildren = false): void {
   const projected = s.parts?.observerParts
-  for (const o of s.observers.keys()) if (projected?.has(o) !== true) send(s, o, msg)
+  const tree = s.tree
+  for (const o of s.observers.keys()) if (projected?.has(o) !== true && !tree.elsewhere.has(o) && !(skipChildren && tree.children.has(o))) send(s, o, msg)
 }
 
 /** This voter's entry to a feed, with the pending span. */

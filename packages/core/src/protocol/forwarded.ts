@@ -1,8 +1,12 @@
-import { signedFields } from '../batch-signing.js'
+import { entriesText, signedFields } from '../batch-signing.js'
+import type { Message } from '../messages.js'
 import type { Batch } from '../types.js'
-import { count, emit, log } from './emit.js'
+import { count, emit, log, send } from './emit.js'
 import { acceptBatch } from './replica.js'
-import type { PeerState } from './state.js'
+import { parentStruckOut, passDown } from './tree.js'
+import { onDurableReport } from './horizon.js'
+import { takeEntries } from './promise.js'
+import { roleOf, type PeerState } from './state.js'
 
 /**
  * Batches passed on by a member that is not a voter (issue 23,
@@ -21,7 +25,7 @@ const STRIKES = 3
 const SHUN_MS = 60_000
 
 /** Whether this replica still lacks batch `b` (not held, not being written, not evaluated). */
-function lacks (s: PeerState, b: Batch): boolean {
+export function lacks (s: PeerState, b: Batch): boolean {
   const stream = s.epochs.get(b.epoch)?.streams.get(b.coordinator)
   if (stream === undefined) return false
   return b.seq >= stream.evalNext && !stream.held.has(b.seq) && !stream.receiving.has(b.seq)
@@ -47,27 +51,98 @@ export function onForwardedWrite (s: PeerState, from: string, batches: readonly 
 }
 
 /**
- * The check's answer: the good batches are stored as a gap fill would be;
- * each forged one is a strike against its sender. Strikes lapse SHUN_MS
- * after the last one (and with the refusal they led to). A peer that cannot
- * check (no signer) takes nothing passed on, and strikes no one.
+ * The check's answer: the good batches are stored as a gap fill would be
+ * (and passed on down the tree); each forged one is a strike against its
+ * sender. A peer that cannot check (no signer) takes nothing passed on, and
+ * strikes no one.
  */
 export function onBatchesVerified (s: PeerState, from: string, batches: readonly Batch[], ok: readonly boolean[], unchecked: boolean): void {
   if (unchecked) {
     count(s, 'forwarded-unchecked', batches.length)
     return
   }
+  const taken: Batch[] = []
   batches.forEach((b, i) => {
     if (ok[i] === true) {
-      if (lacks(s, b)) acceptBatch(s, b, undefined)
+      if (lacks(s, b)) {
+        acceptBatch(s, b, undefined)
+        taken.push(b)
+      }
       return
     }
     count(s, 'forged-batch')
     log(s, 'forged-batch', { from, coordinator: b.coordinator, epoch: b.epoch, seq: b.seq })
-    const held = s.shunned.get(from)
-    const strikes = held !== undefined && s.now - held.last < SHUN_MS ? held.strikes + 1 : 1
-    s.shunned.set(from, { strikes, last: s.now, until: strikes >= STRIKES ? s.now + SHUN_MS : -Infinity })
+    strike(s, from)
   })
+  // What this observer took goes on down the tree (tree.ts).
+  passDown(s, taken)
+}
+
+/** A tree watermark message's check (tree.ts): a good one is taken and passed on; a forged one is a strike against its sender. */
+export function onEntriesVerified (s: PeerState, from: string, m: Extract<Message, { t: 'tw' }>, ok: boolean, unchecked: boolean): void {
+  if (unchecked) {
+    count(s, 'forwarded-unchecked')
+    return
+  }
+  if (!ok) {
+    count(s, 'forged-entries')
+    log(s, 'forged-entries', { from, by: m.by })
+    strike(s, from)
+    return
+  }
+  s.tree.checked = { sig: m.sig, text: entriesText(s.config.groupId, m) }
+  takeTree(s, from, m)
+}
+
+/**
+ * A strike against `from` for something forged. Strikes lapse SHUN_MS after
+ * the last one (and with the refusal they led to); a peer struck out is not
+ * listened to, and stops being this observer's parent in the tree.
+ */
+function strike (s: PeerState, from: string): void {
+  const held = s.shunned.get(from)
+  const strikes = held !== undefined && s.now - held.last < SHUN_MS ? held.strikes + 1 : 1
+  s.shunned.set(from, { strikes, last: s.now, until: strikes >= STRIKES ? s.now + SHUN_MS : -Infinity })
+  if (strikes >= STRIKES) parentStruckOut(s, from)
   // Lapsed records go, so the table holds only peers that struck within the last SHUN_MS.
   if (s.shunned.size > 256) for (const [p, x] of s.shunned) if (s.now - x.last >= SHUN_MS && x.until <= s.now) s.shunned.delete(p)
+}
+
+/** A `tw`: from a voter that signed it, taken; from this observer's parent, checked (unless it is the one checked last). */
+export function onTreeEntries (s: PeerState, from: string, m: Extract<Message, { t: 'tw' }>): void {
+  if (roleOf(s) === 'voter') return
+  const direct = from === m.by && s.current.voters.includes(from)
+  if (!direct && from !== s.tree.parent?.id) {
+    count(s, 'tw-not-parent')
+    return
+  }
+  if ((s.shunned.get(from)?.until ?? -Infinity) > s.now) {
+    count(s, 'forwarded-shunned')
+    return
+  }
+  if (direct) {
+    takeTree(s, from, m)
+    return
+  }
+  const text = entriesText(s.config.groupId, m)
+  const last = s.tree.checked
+  if (last !== undefined && last.sig === m.sig && last.text === text) {
+    takeTree(s, from, m)
+    return
+  }
+  count(s, 'tw-checked')
+  emit(s, { t: 'verify-entries', from, message: m, statement: new TextEncoder().encode(text) })
+}
+
+/** Entries and reports of voter `m.by`'s word: merged, the voters whose entries rose heard from, and all of it passed on. */
+function takeTree (s: PeerState, from: string, m: Extract<Message, { t: 'tw' }>): void {
+  if (s.tree.parent?.id === from) s.tree.parent.heard = s.now
+  const record = s.current
+  if (!record.voters.includes(m.by)) return
+  const taken = m.wm.filter(e => e.voter !== s.id && e.epoch === record.epoch && record.voters.includes(e.voter))
+  for (const e of taken) if (e.svw > (record.wm.get(e.voter)?.svw ?? '')) record.lastHeard.set(e.voter, s.now)
+  record.lastHeard.set(m.by, s.now)
+  takeEntries(s, taken)
+  for (const d of m.dur ?? []) onDurableReport(s, d.voter, d.durable, d.gc)
+  for (const c of s.tree.children.keys()) send(s, c, m)
 }

@@ -74,7 +74,8 @@ export function reportDurable (s: PeerState): void {
   h.lastReportAt = s.now
   const m: Message = { t: 'dur', durable: h.durable, gc: h.collected }
   for (const v of reporters(s)) if (v !== s.id) send(s, v, m)
-  for (const o of s.observers.keys()) send(s, o, m)
+  // Not to observers under another peer in the tree: their `tw` brings the voters' reports.
+  for (const o of s.observers.keys()) if (!s.tree.elsewhere.has(o)) send(s, o, m)
 }
 
 /** A voter tells a newly heard observer where it stands (reports go out only when they change). */

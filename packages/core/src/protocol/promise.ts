@@ -45,7 +45,7 @@ export function mergeWatermark (s: PeerState, from: string, entries: readonly Wa
 }
 
 /** Merges entries of the current epoch, each of a voter of it other than this peer; evaluation goes on if the watermark rose. */
-function takeEntries (s: PeerState, entries: readonly WatermarkEntry[]): void {
+export function takeEntries (s: PeerState, entries: readonly WatermarkEntry[]): void {
   let raised = false
   for (const e of entries) {
     observeTimestamp(s, e.svw)

@@ -9,6 +9,7 @@ import { WatermarkTable } from './watermark-table.js'
 import { newHistoryState, type HistoryState } from './history-state.js'
 import { newDetectorState, type DetectorState } from './reconfig/silence.js'
 import { newPartState, type PartState } from './part-state.js'
+import { newTreeState, type TreeOptions, type TreeState } from './tree-state.js'
 
 export type { ConfirmRound, ReadOp, ReadReply } from './read-state.js'
 export type { CoordinatorState, Inflight, OpenThunk } from './coordinator-state.js'
@@ -132,6 +133,7 @@ export interface PeerOptions {
   readonly mayCall: (peerId: string) => boolean
   readonly mayRevoke: (peerId: string) => boolean
   readonly partitions: readonly number[] | undefined
+  readonly tree: TreeOptions
 }
 
 export type RevokeWaiter =
@@ -209,6 +211,8 @@ export interface PeerState {
   readonly signing: Map<string, { readonly batch: Batch, signed: Batch | undefined }>
   /** Peers that passed on forged batches: how many, and until when their batches are refused unread (forwarded.ts). */
   readonly shunned: Map<string, { readonly strikes: number, readonly last: number, readonly until: number }>
+  /** The dissemination tree (tree.ts). */
+  readonly tree: TreeState
   writing: boolean
   evaluation: 'idle' | 'running' | 'held'
   /** All thunks below this are evaluated and settled here. */
@@ -327,6 +331,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     persistQueue: [],
     signing: new Map(),
     shunned: new Map(),
+    tree: newTreeState(),
     writing: false,
     evaluation: 'idle',
     frontier: TS_ZERO,

@@ -17,7 +17,8 @@ import { discountStall, forceProposal } from './reconfig/failure-detector.js'
 import { expireRevokeWaiters, onRevokeRequest } from './reconfig/revoke.js'
 import { askForGaps, onBatchesPersisted, onBatchesRead, startWrite } from './replica.js'
 import { onBatchSigned } from './batcher.js'
-import { onBatchesVerified } from './forwarded.js'
+import { onBatchesVerified, onEntriesVerified } from './forwarded.js'
+import { inTree, onEntriesSigned, tickTree, treeHello } from './tree.js'
 import { abortWaiter, close, expireWaiters, fail, retryForwards } from './requests.js'
 import { errorInfo, log, send, settle } from './emit.js'
 import { noteWork } from './schedule.js'
@@ -114,6 +115,8 @@ function handle (s: PeerState, input: Input): void {
       startWrite(s)
       break
     case 'batches-verified': onBatchesVerified(s, input.from, input.batches, input.ok, input.unchecked === true); break
+    case 'entries-signed': onEntriesSigned(s, input.message, input.sig); break
+    case 'entries-verified': onEntriesVerified(s, input.from, input.message, input.ok, input.unchecked === true); break
     case 'decision-signed': onDecisionSigned(s, input.to, input.epoch, input.ballot, input.sig); break
     case 'decision-verified': onDecisionVerified(s, input.from, input.change, input.proof, input.ok); break
     case 'run-applied': onRunApplied(s, input.run, input.applied, input.plan); break
@@ -145,6 +148,7 @@ const TIMEOUTS: readonly Timeout[] = [
   { name: 'forget silent observers and candidates', of: 'voter', run: expireObservers },
   { name: 'failure detector', of: 'voter', run: s => { if (s.phase !== 'failed') detectFailures(s, s.now) } },
   { name: 'hello to the voters', of: 'observer', run: sendHello },
+  { name: 'the dissemination tree: silent children and parents', of: 'any', run: tickTree },
   { name: 'ask contacts when every voter is silent', of: 'any', run: reachOut },
   { name: 'digest checkpoint (a new one)', of: 'any', run: s => { if (s.now - s.lastCheckpointSent >= C.DEFAULT_CHECKPOINT_INTERVAL_MS) sendCheckpoint(s) } },
   { name: 'gap fill', of: 'any', run: askForGaps },
@@ -183,8 +187,12 @@ function sendHello (s: PeerState): void {
   const ready = s.knownWatermark !== TS_ZERO && s.evaluatingEpoch === s.current.epoch && s.history.fetch === undefined && s.history.heal === undefined &&
     timestampMs(s.knownWatermark) - timestampMs(s.frontier) <= SYNC_LIVE_LAG_MS
   const parts = declaredParts(s)
-  const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving && ready, ...(parts === undefined ? {} : { parts }) }
+  // In the tree, the voters hear where it hangs (they send it nothing unless they are its parent), and so does its parent.
+  const parent = s.tree.parent?.id
+  const tree = inTree(s) ? treeHello(s, parent) : undefined
+  const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving && ready, ...(parts === undefined ? {} : { parts }), ...(tree === undefined ? {} : { tree }) }
   for (const v of s.current.voters) send(s, v, hello)
+  if (parent !== undefined && tree !== undefined && !s.current.voters.includes(parent)) send(s, parent, hello)
 }
 
 function expireLeaves (s: PeerState): void {

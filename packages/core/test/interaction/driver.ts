@@ -231,6 +231,9 @@ export class ScriptGroup {
       case 'sign-decision':
       case 'verify-decision':
       case 'verify-batches':
+      case 'sign-entries':
+      case 'verify-entries':
+      case 'connect':
         // The interaction peers have no keys: they never sign, and refuse relayed decisions before any check.
         throw new Error(`unexpected ${e.t}: the interaction driver's peers have no signer`)
       case 'log': break
@@ -288,7 +291,9 @@ export class ScriptGroup {
       case 'ts-req': return 'ts-req'
       case 'ts-rep': return `ts-rep ${this.ts(m.ts)}`
       case 'ck': return `ck ${m.count}`
-      case 'hello': return `hello e${m.epoch ?? '?'}${m.candidate === true ? ' candidate' : ''}`
+      case 'hello': return `hello e${m.epoch ?? '?'}${m.candidate === true ? ' candidate' : ''}${m.tree === undefined ? '' : ` tree ${m.tree.parent ?? '-'} ${m.tree.size}`}`
+      case 'place': return `place ${m.parent ?? '-'}`
+      case 'tw': return `tw by ${m.by} ${wm(m.wm)}`
       case 'revoke': return `revoke ${m.targets.map(t => `${t.kind} ${t.id}`).join(', ')}`
       case 'revoke-rep': return `revoke-rep ${m.epoch ?? m.error?.name ?? ''}`
       case 'confirm': return `confirm e${m.epoch} round ${m.round}`

@@ -1,0 +1,48 @@
+/**
+ * The dissemination tree's state (tree.ts): at every peer, the peers placed
+ * under it; at an observer in the tree, its parent; at a voter, the
+ * observers that hang under another peer (it sends them nothing but
+ * answers).
+ */
+
+/** The tree's tunables (PeerInit `tree`). */
+export interface TreeOptions {
+  /** Whether this peer, as an observer of every partition, asks for a place in the tree. */
+  readonly join: boolean
+  /** Most children an observer serves. */
+  readonly slots: number
+  /** Most children a voter serves (the root's: each is one more copy of every batch leaving the voters). */
+  readonly rootSlots: number
+  /** Where other peers reach this one (libp2p multiaddrs), sent up so a parent can point newcomers at it. */
+  readonly addresses: () => readonly string[]
+}
+
+export interface TreeChild {
+  /** The size of the subtree it heads (itself included), as it last said. */
+  size: number
+  /** When it last said hello. */
+  seen: number
+  addrs: readonly string[]
+}
+
+export interface TreeState {
+  /** This observer's parent, once it confirmed the place, and when data last came from it (a `write` or a `tw`). */
+  parent: { readonly id: string, heard: number } | undefined
+  /** The peer this observer was pointed at and asked for a place, and when; the redirects followed since it last had a parent. */
+  asking: { readonly id: string, readonly at: number } | undefined
+  redirects: number
+  readonly children: Map<string, TreeChild>
+  /** At a voter: observers that hang under another peer, by that peer. */
+  readonly elsewhere: Map<string, string>
+  /** At a voter: when it last sent its children a `tw`, and one with every entry; what it sent of each voter's entry and of the durable reports. */
+  lastTwAt: number
+  lastFullAt: number
+  readonly sent: Map<string, string>
+  sentDur: string
+  /** At an observer: the last `tw` it checked, by signature and statement (the same again is taken unchecked). */
+  checked: { readonly sig: string, readonly text: string } | undefined
+}
+
+export function newTreeState (): TreeState {
+  return { parent: undefined, asking: undefined, redirects: 0, children: new Map(), elsewhere: new Map(), lastTwAt: -Infinity, lastFullAt: -Infinity, sent: new Map(), sentDur: '', checked: undefined }
+}

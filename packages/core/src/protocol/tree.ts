@@ -1,0 +1,226 @@
+import { entriesStatement } from '../batch-signing.js'
+import * as C from '../constants.js'
+import type { Message, TreeHello } from '../messages.js'
+import type { Batch, DurableReport, WatermarkEntry } from '../types.js'
+import { writeChunks } from './batcher.js'
+import { count, emit, send } from './emit.js'
+import { projectedParts } from './partitions.js'
+import { suspects } from './reconfig/failure-detector.js'
+import { roleOf, type PeerState } from './state.js'
+
+/**
+ * The dissemination tree (issue 23, `docs/design/tabs.md` §2). Without it
+ * every voter sends each of its batches and entries to every observer, so a
+ * relay's bytes, messages and CPU grow with the number of tabs. In the tree:
+ *
+ * - **The root** is the first voter of the epoch that this voter does not
+ *   suspect (the entry hub's rule). An observer of every partition that asks
+ *   for a place (`hello` with `tree`, no parent) is taken by the root as a
+ *   child while it has a free slot (`rootSlots`), and otherwise pointed at
+ *   the child heading the smallest subtree (`place {parent}`), which takes it
+ *   or points it further down (each observer has `slots`). Until it has a
+ *   place, every voter serves it as before.
+ * - **A voter sends a placed observer nothing** unless it is that observer's
+ *   parent: its children get its own batches and the other coordinators'
+ *   batches it takes, and, at each of its publications, every voter's entry
+ *   and the durable reports it holds in one `tw`, signed by it.
+ * - **An observer passes on** to its children each batch it takes (whole,
+ *   signed by its coordinator: each receiver checks it, forwarded.ts) and
+ *   each `tw` it takes (checked against the root's key, or the very one it
+ *   checked last: a voter's unchanged heartbeat signs to the same bytes).
+ *   A forged one goes no further than its first receiver.
+ * - **Repair.** A child that gets no `tw` from its parent for the failure
+ *   detector's bound, or that its parent strikes out, drops the parent; an
+ *   observer that loses its parent drops its children (they ask again), so
+ *   a subtree cut off re-attaches and no cycle outlives a lost parent. Gaps
+ *   are filled from the voters, as before.
+ *
+ * Observers of some partitions (feeds.ts) and candidates are not in the tree.
+ */
+
+/** Redirects an observer follows in a row without a place before it waits for its next hello. */
+const MAX_REDIRECTS = 8
+/** Largest subtree size a hello may claim (more is counted as this). */
+const MAX_SIZE = 1 << 16
+
+/** The voter that places newcomers: the first of the epoch this peer does not suspect. */
+export function treeRoot (s: PeerState): string | undefined {
+  return s.current.voters.find(v => v === s.id || !suspects(s, v, s.now))
+}
+
+/** Whether this observer asks for a place in the tree (it follows every partition and is no candidate). */
+export function inTree (s: PeerState): boolean {
+  // It checks what it is passed, so it needs keys.
+  return s.options.tree.join && s.options.signs && roleOf(s) !== 'voter' && !s.options.candidate && projectedParts(s) === undefined
+}
+
+/** Whether this peer serves children now: a voter, or an observer in the tree under a parent. */
+function mayParent (s: PeerState): boolean {
+  return s.options.signs && (roleOf(s) === 'voter' || (inTree(s) && s.tree.parent !== undefined))
+}
+
+/** What this observer says of itself in a hello to `to` (its parent, the peer it asks, or a voter). */
+export function treeHello (s: PeerState, parent: string | undefined): TreeHello {
+  let size = 1
+  for (const c of s.tree.children.values()) size += c.size
+  const addrs = s.options.tree.addresses()
+  const not = [...s.shunned].filter(([, x]) => x.until > s.now).map(([p]) => p).slice(0, 8)
+  return { ...(parent === undefined ? {} : { parent }), size: Math.min(size, MAX_SIZE), ...(addrs.length === 0 ? {} : { addrs: addrs.slice(0, 8) }), ...(not.length === 0 ? {} : { not }) }
+}
+
+/**
+ * A hello with `tree`: the sender hangs under another peer (a voter then
+ * sends it nothing but answers), asks this peer for a place or keeps it, or
+ * (no parent) asks the root.
+ */
+export function onTreeHello (s: PeerState, from: string, t: TreeHello): void {
+  const tree = s.tree
+  const voter = roleOf(s) === 'voter'
+  if (t.parent !== undefined && t.parent !== s.id) {
+    tree.children.delete(from)
+    if (voter) tree.elsewhere.set(from, t.parent)
+    return
+  }
+  tree.elsewhere.delete(from)
+  if (t.parent === undefined) {
+    tree.children.delete(from)
+    // Every voter serves an observer with no place; the root finds it one.
+    if (!voter || treeRoot(s) !== s.id) return
+  }
+  if (!mayParent(s)) {
+    send(s, from, { t: 'place' })
+    return
+  }
+  const slots = voter ? s.options.tree.rootSlots : s.options.tree.slots
+  const child = tree.children.get(from)
+  if (child !== undefined || tree.children.size < slots) {
+    tree.children.set(from, { size: Math.max(1, Math.min(t.size, MAX_SIZE)), seen: s.now, addrs: t.addrs ?? [] })
+    if (child === undefined) count(s, 'tree-child-taken')
+    send(s, from, { t: 'place', parent: s.id })
+    return
+  }
+  // Full: the child heading the smallest subtree takes it, or points it further down.
+  let best: [string, { size: number, addrs: readonly string[] }] | undefined
+  for (const [id, c] of tree.children) if (id !== from && t.not?.includes(id) !== true && (best === undefined || c.size < best[1].size)) best = [id, c]
+  if (best === undefined) {
+    send(s, from, { t: 'place' })
+    return
+  }
+  // Counted at once, so the next newcomer goes elsewhere before this one says hello there.
+  best[1].size++
+  count(s, 'tree-redirected')
+  send(s, from, { t: 'place', parent: best[0], addrs: best[1].addrs })
+}
+
+/** A `place`: taken as `from`'s child, pointed at another peer, or (no parent) not placed under `from`. */
+export function onPlace (s: PeerState, from: string, parent: string | undefined, addrs: readonly string[] | undefined): void {
+  const tree = s.tree
+  if (!inTree(s)) return
+  const mine = tree.parent?.id
+  if (parent === undefined) {
+    if (from === mine) unplace(s)
+    if (tree.asking?.id === from) tree.asking = undefined
+    return
+  }
+  // Only a voter, the peer this observer asked, or its parent places it.
+  if (!s.current.voters.includes(from) && from !== tree.asking?.id && from !== mine) {
+    count(s, 'place-refused')
+    return
+  }
+  if (mine !== undefined || parent === s.id) return
+  // Not under a peer this observer struck out (it forged): it asks the voters again.
+  if ((s.shunned.get(parent)?.until ?? -Infinity) > s.now) {
+    count(s, 'place-refused')
+    return
+  }
+  if (parent === from) {
+    tree.parent = { id: from, heard: s.now }
+    tree.asking = undefined
+    tree.redirects = 0
+    count(s, 'tree-placed')
+    // The voters hear at once that it has a place (they stop sending to it).
+    s.lastHello = -Infinity
+    return
+  }
+  if (tree.redirects >= MAX_REDIRECTS) return
+  tree.redirects++
+  tree.asking = { id: parent, at: s.now }
+  if (addrs !== undefined && addrs.length > 0) emit(s, { t: 'connect', peer: parent, addrs })
+  send(s, parent, { t: 'hello', epoch: s.current.epoch, tree: treeHello(s, parent) })
+}
+
+/** This observer leaves its place: its children are told to find another, and the voters serve it again. */
+function unplace (s: PeerState): void {
+  const tree = s.tree
+  if (tree.parent === undefined) return
+  tree.parent = undefined
+  count(s, 'tree-unplaced')
+  for (const c of tree.children.keys()) send(s, c, { t: 'place' })
+  tree.children.clear()
+  s.lastHello = -Infinity
+}
+
+/** Timeout: silent children go; an observer whose parent sent no data for the failure detector's bound leaves its place. */
+export function tickTree (s: PeerState): void {
+  const tree = s.tree
+  for (const [id, c] of tree.children) if (s.now - c.seen > C.DEFAULT_OBSERVER_TTL_MS) tree.children.delete(id)
+  for (const o of tree.elsewhere.keys()) if (!s.observers.has(o)) tree.elsewhere.delete(o)
+  if (!inTree(s)) {
+    tree.parent = undefined
+    if (roleOf(s) !== 'voter') tree.children.clear()
+    return
+  }
+  if (tree.parent !== undefined && s.now - tree.parent.heard > s.options.suspectMs) unplace(s)
+  if (tree.asking !== undefined && s.now - tree.asking.at > s.options.suspectMs) tree.asking = undefined
+  if (tree.parent === undefined && tree.asking === undefined) tree.redirects = 0
+}
+
+/** The observer `from` was struck out (forged batches or entries): if it is this observer's parent, the place goes. */
+export function parentStruckOut (s: PeerState, from: string): void {
+  if (s.tree.parent?.id === from) unplace(s)
+}
+
+/** Batches this peer just took go on to its children (whole and signed; they check them). */
+export function passDown (s: PeerState, batches: readonly Batch[]): void {
+  if (batches.length === 0 || s.tree.children.size === 0) return
+  for (const chunk of writeChunks(batches)) {
+    const m: Message = { t: 'write', batches: chunk, wm: [] }
+    for (const c of s.tree.children.keys()) send(s, c, m)
+  }
+}
+
+/**
+ * At a voter's publication: its children get, signed, the voters' entries of
+ * the epoch that rose since the last `tw` and the durable reports it holds if
+ * they changed, at most once every TREE_ENTRIES_MS; all of them once a
+ * heartbeat (a child that missed one, or a new child, is whole again).
+ */
+export function publishDown (s: PeerState): void {
+  const tree = s.tree
+  if (roleOf(s) !== 'voter' || tree.children.size === 0 || !s.options.signs) return
+  const full = s.now - tree.lastFullAt >= s.options.idleHeartbeatMs
+  if (!full && s.now - tree.lastTwAt < C.TREE_ENTRIES_MS) return
+  const key = (e: WatermarkEntry): string => `${e.epoch}/${e.svw}/${e.count}`
+  const wm = s.current.wm.entries().filter(e => e.epoch === s.current.epoch && (full || tree.sent.get(e.voter) !== key(e)))
+  const h = s.history
+  const reports: DurableReport[] = [{ voter: s.id, durable: h.durable, gc: h.collected }]
+  for (const [voter, r] of h.reported) if (voter !== s.id && s.current.voters.includes(voter)) reports.push({ voter, durable: r.durable, gc: r.gc })
+  const durKey = reports.map(d => `${d.voter}/${d.durable}/${d.gc}`).join()
+  const dur = full || durKey !== tree.sentDur ? reports : []
+  if (wm.length === 0 && dur.length === 0) return
+  for (const e of wm) tree.sent.set(e.voter, key(e))
+  tree.sentDur = durKey
+  tree.lastTwAt = s.now
+  if (full) tree.lastFullAt = s.now
+  const message = { t: 'tw', wm, ...(dur.length === 0 ? {} : { dur }), by: s.id, sig: '' } as const
+  emit(s, { t: 'sign-entries', statement: entriesStatement(s.config.groupId, message), message })
+}
+
+export function onEntriesSigned (s: PeerState, message: Extract<Message, { t: 'tw' }>, sig: string | undefined): void {
+  if (sig === undefined) {
+    count(s, 'tw-unsigned')
+    return
+  }
+  const m: Message = { ...message, sig }
+  for (const c of s.tree.children.keys()) send(s, c, m)
+}
