@@ -126,7 +126,7 @@ test.describe('browser libp2p in Chromium with in-process relays', () => {
       expect(seen[0]).toMatchObject({ from: c.id, text: 'hello over webrtc', connection: { peer: c.id, direct: true, limited: false } })
       expect(seen[0]?.connection.remoteAddr).toContain('/webrtc')
 
-      // Tideline messages both ways over /tideline/<group>/msg/12.0.0 between the pages.
+      // Tideline messages both ways over /tideline/<group>/msg/13.0.0 between the pages.
       const toB = { t: 'read', reqId: 'c-to-b', keys: ['acct/pa'], consistency: 'snapshot', replyTo: c.id } satisfies Message
       const toC = { t: 'read', reqId: 'b-to-c', keys: ['acct/pb'], consistency: 'snapshot', replyTo: b.id } satisfies Message
       await c.page.evaluate(([to, m]) => { window.netHarness.send(to, m) }, [b.id, toB] as const)

@@ -72,7 +72,9 @@ class ObserverHost {
   private readonly answers: Array<(line: string) => void> = []
 
   constructor (config: { genesis: string, invite: string, relays: readonly string[], count: number, tree: boolean }) {
-    this.child = spawn(process.execPath, ['--conditions=@tideline/source', '--import', 'tsx', HOST], { stdio: ['pipe', 'pipe', 'inherit'] })
+    // OBSERVERS_PROF_DIR: each host writes a V8 CPU profile there (where the observers' time goes).
+    const prof = process.env.OBSERVERS_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.OBSERVERS_PROF_DIR}`]
+    this.child = spawn(process.execPath, [...prof, '--conditions=@tideline/source', '--import', 'tsx', HOST], { stdio: ['pipe', 'pipe', 'inherit'] })
     if (this.child.pid !== undefined) setPriority(this.child.pid, 19)
     createInterface({ input: this.child.stdout as NodeJS.ReadableStream }).on('line', line => { this.answers.shift()?.(line) })
     // A host that died answers nothing more: whoever waits is told so (the bench fails rather than hangs).
@@ -98,7 +100,9 @@ class ObserverHost {
 
   async stop (): Promise<void> {
     if (this.child.exitCode !== null) return
-    await Promise.race([this.next('stop'), new Promise(resolve => { setTimeout(resolve, 10_000) })])
+    const exited = new Promise(resolve => { this.child.once('exit', resolve) })
+    this.child.stdin?.write('stop\n')
+    await Promise.race([exited, new Promise(resolve => { setTimeout(resolve, 10_000) })])
     this.child.kill('SIGKILL')
   }
 }

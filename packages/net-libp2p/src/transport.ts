@@ -13,7 +13,7 @@ import { queueTask } from './queue-task.js'
  * libp2p node can host many groups (a relay of many teams or documents).
  */
 export function messageProtocol (groupId: string): string {
-  return `/tideline/${groupId}/msg/12.0.0`
+  return `/tideline/${groupId}/msg/13.0.0`
 }
 
 /** Watermark gossip for one group (gossipsub, signed by the author). */

@@ -13,6 +13,8 @@ export interface ForwarderStats {
   forgedForwarded: number
   /** Copies passed on with their signature taken off. */
   unsignedForwarded: number
+  /** Messages an observer passed down the dissemination tree forged: a batch's thunk changed, or a tree watermark's entry raised. */
+  forgedDown: number
 }
 
 /**
@@ -22,7 +24,7 @@ export interface ForwarderStats {
  * checker and the replicas' digests tell if one was taken.
  */
 export class Forwarder {
-  readonly stats: ForwarderStats = { forwarded: 0, forgedForwarded: 0, unsignedForwarded: 0 }
+  readonly stats: ForwarderStats = { forwarded: 0, forgedForwarded: 0, unsignedForwarded: 0, forgedDown: 0 }
 
   constructor (
     private readonly rng: Rng,
@@ -67,5 +69,28 @@ export class Forwarder {
       this.loop.after(delay, () => { this.deliver(FORWARDER, to, { t: 'write', batches: structuredClone(batches), wm: [] }) })
     }
     return this.rng.chance(0.3)
+  }
+
+  /**
+   * A parent in the dissemination tree forges what it passes down (in
+   * place): a thunk's arguments in a batch, or an entry raised far past any
+   * promise in a tree watermark message. Its children must refuse it, strike
+   * it out, and find another place.
+   */
+  forgeDown (m: Message): void {
+    if (m.t === 'write' && m.batches.length > 0) {
+      const thunk = (m.batches[0] as Batch).thunks[0] as { args: unknown } | undefined
+      if (thunk === undefined) return
+      thunk.args = { forged: thunk.args as never }
+    } else if (m.t === 'tw' && m.wm.length > 0) {
+      const w = m.wm as unknown as Array<{ svw: string, count: number }>
+      const e = w[0] as { svw: string, count: number }
+      // Past batches not yet sent (taken, it would evaluate before them), or past batches that never come.
+      e.svw = `${(parseInt(e.svw.slice(0, 12), 16) + 60_000).toString(16).padStart(12, '0')}${e.svw.slice(12)}`
+      if (this.rng.chance(0.5)) e.count += 1
+    } else {
+      return
+    }
+    this.stats.forgedDown++
   }
 }

@@ -105,7 +105,12 @@ export interface SimStats {
   forgedForwarded: number
   unsignedForwarded: number
   forwardedChecked: number
+  /** Forged batches and tree watermark messages the observers refused. */
   forgedRefused: number
+  /** The dissemination tree: messages passed down forged, places observers took, tree watermark messages checked. */
+  forgedDown: number
+  treePlaced: number
+  treeChecked: number
   outvoted: number
   damaged: number
   healed: number
@@ -179,7 +184,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, voterThunks: 0, partialMinted: 0, tailsTaken: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, forwarded: 0, forgedForwarded: 0, unsignedForwarded: 0, forwardedChecked: 0, forgedRefused: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, voterThunks: 0, partialMinted: 0, tailsTaken: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, forwarded: 0, forgedForwarded: 0, unsignedForwarded: 0, forwardedChecked: 0, forgedRefused: 0, forgedDown: 0, treePlaced: 0, treeChecked: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined, observer = false): void => {
     const c = peer?.status().counters
@@ -208,7 +213,9 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
     stats.gcPartial += c?.['gc-steps-partial'] ?? 0
     stats.outvoted += c?.['snapshot-outvoted'] ?? 0
     stats.forwardedChecked += c?.['forwarded-checked'] ?? 0
-    stats.forgedRefused += c?.['forged-batch'] ?? 0
+    stats.forgedRefused += (c?.['forged-batch'] ?? 0) + (c?.['forged-entries'] ?? 0)
+    stats.treePlaced += c?.['tree-placed'] ?? 0
+    stats.treeChecked += c?.['tw-checked'] ?? 0
     stats.relayedDecisions += c?.['rc-decided-relayed'] ?? 0
     stats.refusedDecisions += c?.['rc-decided-forged'] ?? 0
     stats.staleDecisions += (c?.['rc-decided-replay'] ?? 0) + (c?.['rc-decided-refused'] ?? 0)
@@ -224,7 +231,10 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   // One unpartitioned seed in five has no observer and voters that go quiet after 100 ms idle (quiesce.ts): with
   // an observer to serve, or a candidate, a voter never goes quiet.
   const quietSeed = !partitioned && seed % 5 === 3
-  const observerIds = Array.from({ length: options.observers ?? (quietSeed ? 0 : 1) }, (_, i) => `o${i}`)
+  // One unpartitioned seed in three has four observers in the dissemination tree (tree.ts: one slot at the root,
+  // two at each observer, so three levels), some of whose messages down the tree are forged on the way.
+  const treeSeed = !partitioned && !quietSeed && seed % 3 === 0
+  const observerIds = Array.from({ length: options.observers ?? (quietSeed ? 0 : treeSeed ? 4 : 1) }, (_, i) => `o${i}`)
   // One seed in four has as many spare voters as genesis ones, candidates the group admits when a voter
   // is voted out (it never grows past the genesis size): the voters of an epoch can all be gone for good.
   const spareIds = seed % 4 === 1 && options.faults !== 'none' ? voterIds.map((_, i) => `s${i}`) : []
@@ -308,6 +318,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const delay = netRng.int(0, 3) + tail
       const wire = structuredClone(m)
       if (wire.t === 'snap-chunk') forge(wire, to)
+      // A parent in the tree that forges some of what it passes down.
+      if (treeSeed && netFaults && observerIds.includes(from) && observerIds.includes(to) && (wire.t === 'write' || wire.t === 'tw') && netRng.chance(0.03)) forwarder.forgeDown(wire)
       if (i === 0 && netFaults && wire.t === 'write' && observerIds.includes(to) && forwarder.saw(to, wire)) {
         stats.dropped++
         continue
@@ -377,7 +389,8 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       signer: keyring.signer(node.id),
       // Every member is reachable (when up), as on a connected network.
       contacts: () => peerIds,
-      ...(partitioned && !node.voter ? { partitions: [0] } : {})
+      ...(partitioned && !node.voter ? { partitions: [0] } : {}),
+      ...(treeSeed ? { tree: { join: true, slots: 2, rootSlots: 1 } } : {})
     })
     node.peer = peer
     node.up = true
@@ -833,6 +846,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   stats.forwarded = forwarder.stats.forwarded
   stats.forgedForwarded = forwarder.stats.forgedForwarded
   stats.unsignedForwarded = forwarder.stats.unsignedForwarded
+  stats.forgedDown = forwarder.stats.forgedDown
   for (const n of nodes.values()) countBatches(n.peer, partitioned && !n.voter)
   stats.epochs = Math.max(0, ...[...nodes.values()].map(n => n.peer?.status().epoch ?? 0))
 

@@ -6,7 +6,7 @@ import {
 import type { EventLoop } from './event-loop.js'
 import type { Rng } from './rng.js'
 
-export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'suspectMinMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'scrubIntervalMs' | 'gcStepLimit' | 'snapshotChunkBytes' | 'signer' | 'contacts' | 'maxVoters' | 'quiesceAfterMs'> {
+export interface SimPeerInit extends Pick<PeerInit, 'suspectMs' | 'suspectMinMs' | 'proposeTimeoutMs' | 'candidate' | 'admitVoter' | 'maxRunThunks' | 'retainMs' | 'gcIntervalMs' | 'scrubIntervalMs' | 'gcStepLimit' | 'snapshotChunkBytes' | 'signer' | 'contacts' | 'maxVoters' | 'quiesceAfterMs' | 'tree'> {
   readonly id: string
   readonly config: GroupConfig
   readonly registry: ProcedureRegistry
