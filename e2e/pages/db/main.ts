@@ -18,7 +18,7 @@ function db (): Database<typeof procedures> {
 
 const harness = {
   /** Opens the database and subscribes at once (before the network is up). */
-  async open (o: { peers: string[], invite: string, creator: string, name?: string, crashable?: boolean, partitions?: number[], watch?: string[] }): Promise<{ id: string, slot: number | undefined, network: string }> {
+  async open (o: { peers: string[], invite: string, creator: string, name?: string, crashable?: boolean, partitions?: number[], watch?: string[], tree?: boolean }): Promise<{ id: string, slot: number | undefined, network: string }> {
     const openedAt = performance.now()
     const opened = await openDatabase({
       name: o.name ?? 'bank',
@@ -35,6 +35,7 @@ const harness = {
       },
       timeoutMs: 30_000,
       ...(o.partitions === undefined ? {} : { partitions: o.partitions }),
+      ...(o.tree === true ? { tree: true } : {}),
       // Snapshot catch-up is what a late tab spends its first seconds on: visible in the console (benchmarks read it).
       logger: (event, detail) => { if (event.startsWith('snapshot') || event.startsWith('rc-') || event === 'recovered' || event === 'epoch-evaluated') console.info(`tideline ${(performance.now() - openedAt).toFixed(0)} ms ${event} (${new Date().toISOString().slice(11, 23)}) ${JSON.stringify(detail)}`) }
     })

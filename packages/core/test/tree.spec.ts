@@ -140,4 +140,33 @@ describe('the dissemination tree', () => {
     for (const o of orphans) expect(g.peer(o).status().tree.parent).not.toBe(parent)
     await agree(g, rest)
   })
+
+  it('an observer with no place is served by the root alone at first, and by every voter once it has had none for the failure detector\'s bound', async () => {
+    // One slot at the root and none at observers: the second observer never finds a place.
+    const g = await TestGroup.create({ move }, 3, 2, { keys: true, suspectMs: 1_000, tree: { join: true, slots: 0, rootSlots: 1 } })
+    await placed(g, ['o0'])
+    const root = g.peer('o0').status().tree.parent as string
+    const senders = new Map<number, Set<string>>()
+    g.filter = (from, to, m) => {
+      if (to === 'o1' && from.startsWith('v') && m.t === 'write' && m.batches.length > 0) {
+        const t = g.clock.t
+        const seen = senders.get(t) ?? new Set<string>()
+        seen.add(from)
+        senders.set(t, seen)
+      }
+      return true
+    }
+    const start = g.clock.t
+    for (let i = 0; i < 30; i++) {
+      expect((await call(g, `v${i % 3}`, `u${i}`, { from: 'acct/0', to: 'acct/1', n: 1 })).status).toBe('committed')
+      await g.steps(12)
+    }
+    expect(g.peer('o1').status().tree.parent).toBeUndefined()
+    const early = new Set([...senders].filter(([t]) => t - start < 800).flatMap(([, s]) => [...s]))
+    const late = new Set([...senders].filter(([t]) => t - start > 1_500).flatMap(([, s]) => [...s]))
+    expect(g.clock.t - start).toBeGreaterThan(1_600)
+    expect([...early]).toEqual([root])
+    expect([...late].sort()).toEqual(['v0', 'v1', 'v2'])
+    await agree(g, ['o0', 'o1'])
+  })
 })

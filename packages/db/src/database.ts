@@ -48,6 +48,14 @@ export interface OpenOptions<P> {
    * their replicas. @default every partition
    */
   readonly partitions?: readonly number[]
+  /**
+   * Join the dissemination tree (issue 23, core's tree.ts): this tab gets
+   * batches and watermark entries from one parent (a relay, or another tab
+   * over WebRTC through a relay's circuit) and passes them on to up to
+   * `slots` tabs, instead of every relay sending it everything. For a group
+   * whose every tab follows every partition. @default false
+   */
+  readonly tree?: boolean | { readonly slots?: number }
 }
 
 export interface CallOptions {
@@ -128,6 +136,8 @@ export interface DatabaseStatus {
   /** Whether local reads are current: `snapshot` (received/total items), `catching-up` (received/total batches) or `live`. */
   readonly sync: SyncStatus
   readonly counters: Readonly<Record<string, number>>
+  /** The dissemination tree (`tree` in openDatabase): the peer this tab hangs under (a relay or a tab), and the tabs that hang under it. */
+  readonly tree: { readonly parent?: string, readonly children: readonly string[] }
   /** In a partitioned group, the partitions this replica holds (its reads of others go to their replicas). */
   readonly holding?: readonly number[]
 }
@@ -511,6 +521,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
       slot: this.slot?.index,
       sync: s.sync,
       counters: s.counters,
+      tree: s.tree,
       ...(s.holding === undefined ? {} : { holding: s.holding })
     }
   }
@@ -616,6 +627,7 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
       // An observer hears every voter directly; it does not need watermark gossip.
       gossip: false,
       ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+      ...(options.tree === undefined || options.tree === false ? {} : { tree: { join: true, ...(options.tree === true ? {} : options.tree) } }),
       ...(options.logger === undefined ? {} : { logger: options.logger })
     })
     const db = new Database(net, options.procedures, backend, slot, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.peers.length, options.closeStore === true ? options.store : undefined)

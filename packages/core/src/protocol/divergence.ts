@@ -3,6 +3,7 @@ import { count, emit, log, send } from './emit.js'
 import { latestCheckpoint } from './schedule.js'
 import { roleOf, type PeerState } from './state.js'
 import { holdingTag } from './partitions.js'
+import { serves } from './tree.js'
 
 /**
  * Divergence detection: replicas tell each other the result digest they
@@ -20,7 +21,7 @@ export function sendCheckpoint (s: PeerState): void {
   const h = holdingTag(s)
   const m: Message = { t: 'ck', count: latest, digest, ...(h === undefined ? {} : { h }) }
   for (const v of s.current.voters) send(s, v, m)
-  if (roleOf(s) === 'voter') for (const o of s.observers.keys()) if (!s.tree.elsewhere.has(o)) send(s, o, m)
+  if (roleOf(s) === 'voter') for (const o of s.observers.keys()) if (serves(s, o)) send(s, o, m)
 }
 
 /** How many counts of voters' reported digests a replica keeps to find a majority in. */

@@ -10,7 +10,7 @@ import { projectedParts } from './partitions.js'
 import { storedParts, storedSet, voidRange } from './partial.js'
 import type { Feed, PartState } from './part-state.js'
 import { roleOf, type PeerState } from './state.js'
-import { publishDown } from './tree.js'
+import { downTargets, publishDown, serves } from './tree.js'
 
 /**
  * Observers that follow some partitions only (DESIGN.md §13): they receive
@@ -149,11 +149,11 @@ export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[])
   }
 }
 
-/** Sends the observers of everything a message meant for every observer (not those that hang under another peer in the tree, nor, with `skipChildren`, this voter's children there). */
+/** Sends the observers of everything a message meant for every observer this voter serves (tree.ts `serves`; with `skipChildren`, not those it passes `tw` down to). */
 function toWholeObservers (s: PeerState, msg: Message, skipChildren = false): void {
   const projected = s.parts?.observerParts
-  const tree = s.tree
-  for (const o of s.observers.keys()) if (projected?.has(o) !== true && !tree.elsewhere.has(o) && !(skipChildren && tree.children.has(o))) send(s, o, msg)
+  const down = skipChildren ? new Set(downTargets(s)) : undefined
+  for (const o of s.observers.keys()) if (projected?.has(o) !== true && serves(s, o) && down?.has(o) !== true) send(s, o, msg)
 }
 
 /** This voter's entry to a feed, with the pending span. */

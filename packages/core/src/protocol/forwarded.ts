@@ -74,7 +74,8 @@ export function onBatchesVerified (s: PeerState, from: string, batches: readonly
     log(s, 'forged-batch', { from, coordinator: b.coordinator, epoch: b.epoch, seq: b.seq })
     strike(s, from)
   })
-  // What this observer took goes on down the tree (tree.ts).
+  // What this observer took goes on down the tree (tree.ts); counted when a member that is no voter passed it on.
+  if (taken.length > 0 && !s.current.voters.includes(from)) count(s, 'batches-from-members', taken.length)
   passDown(s, taken)
 }
 

@@ -32,8 +32,9 @@ export interface TreeState {
   asking: { readonly id: string, readonly at: number } | undefined
   redirects: number
   readonly children: Map<string, TreeChild>
-  /** At a voter: observers that hang under another peer, by that peer. */
+  /** At a voter: observers that hang under another peer, by that peer; and those in the tree with no place yet, since when. */
   readonly elsewhere: Map<string, string>
+  readonly unplaced: Map<string, number>
   /** At a voter: when it last sent its children a `tw`, and one with every entry; what it sent of each voter's entry and of the durable reports. */
   lastTwAt: number
   lastFullAt: number
@@ -44,5 +45,5 @@ export interface TreeState {
 }
 
 export function newTreeState (): TreeState {
-  return { parent: undefined, asking: undefined, redirects: 0, children: new Map(), elsewhere: new Map(), lastTwAt: -Infinity, lastFullAt: -Infinity, sent: new Map(), sentDur: '', checked: undefined }
+  return { parent: undefined, asking: undefined, redirects: 0, children: new Map(), elsewhere: new Map(), unplaced: new Map(), lastTwAt: -Infinity, lastFullAt: -Infinity, sent: new Map(), sentDur: '', checked: undefined }
 }

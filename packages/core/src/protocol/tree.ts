@@ -48,6 +48,26 @@ export function treeRoot (s: PeerState): string | undefined {
   return s.current.voters.find(v => v === s.id || !suspects(s, v, s.now))
 }
 
+/**
+ * Whether this voter sends observer `o` what it sends the observers it
+ * serves (batches, entries, durable reports, digests): not when `o` hangs
+ * under another peer, nor when it has no place and this voter is not the
+ * root, unless it has had none for the failure detector's bound.
+ */
+export function serves (s: PeerState, o: string): boolean {
+  const t = s.tree
+  if (t.elsewhere.has(o)) return false
+  const since = t.unplaced.get(o)
+  return since === undefined || s.now - since >= s.options.suspectMs || treeRoot(s) === s.id
+}
+
+/** Whom this peer passes batches and `tw` down to: its children, and at the root the observers with no place yet. */
+export function downTargets (s: PeerState): readonly string[] {
+  const t = s.tree
+  if (t.unplaced.size === 0 || roleOf(s) !== 'voter' || treeRoot(s) !== s.id) return [...t.children.keys()]
+  return [...t.children.keys(), ...t.unplaced.keys()]
+}
+
 /** Whether this observer asks for a place in the tree (it follows every partition and is no candidate). */
 export function inTree (s: PeerState): boolean {
   // It checks what it is passed, so it needs keys.
@@ -78,14 +98,23 @@ export function onTreeHello (s: PeerState, from: string, t: TreeHello): void {
   const voter = roleOf(s) === 'voter'
   if (t.parent !== undefined && t.parent !== s.id) {
     tree.children.delete(from)
+    tree.unplaced.delete(from)
     if (voter) tree.elsewhere.set(from, t.parent)
     return
   }
   tree.elsewhere.delete(from)
   if (t.parent === undefined) {
     tree.children.delete(from)
-    // Every voter serves an observer with no place; the root finds it one.
+    if (voter && !tree.unplaced.has(from)) {
+      tree.unplaced.set(from, s.now)
+      // It gets a whole `tw` next (it may have missed entries while it had a parent).
+      tree.lastFullAt = -Infinity
+    }
+    // The root serves an observer with no place, and finds it one; the other voters serve it too once it has had none
+    // for the failure detector's bound (the root may be gone).
     if (!voter || treeRoot(s) !== s.id) return
+  } else {
+    tree.unplaced.delete(from)
   }
   if (!mayParent(s)) {
     send(s, from, { t: 'place' })
@@ -95,7 +124,11 @@ export function onTreeHello (s: PeerState, from: string, t: TreeHello): void {
   const child = tree.children.get(from)
   if (child !== undefined || tree.children.size < slots) {
     tree.children.set(from, { size: Math.max(1, Math.min(t.size, MAX_SIZE)), seen: s.now, addrs: t.addrs ?? [] })
-    if (child === undefined) count(s, 'tree-child-taken')
+    tree.unplaced.delete(from)
+    if (child === undefined) {
+      count(s, 'tree-child-taken')
+      tree.lastFullAt = -Infinity
+    }
     send(s, from, { t: 'place', parent: s.id })
     return
   }
@@ -165,6 +198,7 @@ export function tickTree (s: PeerState): void {
   const tree = s.tree
   for (const [id, c] of tree.children) if (s.now - c.seen > C.DEFAULT_OBSERVER_TTL_MS) tree.children.delete(id)
   for (const o of tree.elsewhere.keys()) if (!s.observers.has(o)) tree.elsewhere.delete(o)
+  for (const o of tree.unplaced.keys()) if (!s.observers.has(o)) tree.unplaced.delete(o)
   if (!inTree(s)) {
     tree.parent = undefined
     if (roleOf(s) !== 'voter') tree.children.clear()
@@ -182,10 +216,12 @@ export function parentStruckOut (s: PeerState, from: string): void {
 
 /** Batches this peer just took go on to its children (whole and signed; they check them). */
 export function passDown (s: PeerState, batches: readonly Batch[]): void {
-  if (batches.length === 0 || s.tree.children.size === 0) return
+  if (batches.length === 0) return
+  const to = downTargets(s)
+  if (to.length === 0) return
   for (const chunk of writeChunks(batches)) {
     const m: Message = { t: 'write', batches: chunk, wm: [] }
-    for (const c of s.tree.children.keys()) send(s, c, m)
+    for (const c of to) send(s, c, m)
   }
 }
 
@@ -197,7 +233,7 @@ export function passDown (s: PeerState, batches: readonly Batch[]): void {
  */
 export function publishDown (s: PeerState): void {
   const tree = s.tree
-  if (roleOf(s) !== 'voter' || tree.children.size === 0 || !s.options.signs) return
+  if (roleOf(s) !== 'voter' || downTargets(s).length === 0 || !s.options.signs) return
   const full = s.now - tree.lastFullAt >= s.options.idleHeartbeatMs
   if (!full && s.now - tree.lastTwAt < C.TREE_ENTRIES_MS) return
   const key = (e: WatermarkEntry): string => `${e.epoch}/${e.svw}/${e.count}`
@@ -222,5 +258,5 @@ export function onEntriesSigned (s: PeerState, message: Extract<Message, { t: 't
     return
   }
   const m: Message = { ...message, sig }
-  for (const c of s.tree.children.keys()) send(s, c, m)
+  for (const c of downTargets(s)) send(s, c, m)
 }
