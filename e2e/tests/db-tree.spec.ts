@@ -63,7 +63,8 @@ test('six observer tabs in the tree: most batches a tab takes come from another 
   const received = tabs.reduce((n, _, i) => n + delta(i, 'batches-received'), 0)
   const fromTabs = tabs.reduce((n, _, i) => n + delta(i, 'batches-from-members'), 0)
   test.info().annotations.push({ type: 'tree', description: JSON.stringify({ received, fromTabs, perTab: tabs.map((_, i) => [delta(i, 'batches-received'), delta(i, 'batches-from-members')]) }) })
-  expect(received).toBeGreaterThanOrEqual(TABS * 30)
+  // 40 calls, 4 at a time through one relay: batches of up to 4 (13 in a run here), every one to every tab.
+  expect(received).toBeGreaterThanOrEqual(TABS * 10)
   expect(fromTabs / received).toBeGreaterThanOrEqual(0.5)
   for (let i = 0; i < TABS; i++) expect(after[i]?.counters['forged-batch'] ?? 0).toBe(0)
   // The bank is whole in every tab.

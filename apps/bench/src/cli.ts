@@ -248,6 +248,7 @@ async function main (): Promise<number> {
     const zero = points[0]
     const most = points[points.length - 1]
     if (zero === undefined || most === undefined) throw new Error('observers: no points')
+    for (const x of points) if (x.observers > 0) process.stdout.write(`tree at ${x.observers}: places lost during the load ${x.unplaced}, gap requests ${x.gapRequests}\n`)
     for (const x of points) process.stdout.write(`relay messages /txn by type at ${x.observers}: ${Object.entries(x.messagesByType).sort((a, b) => b[1] - a[1]).map(([t, n]) => `${t} ${n.toFixed(2)}`).join(', ')}\n`)
     process.stdout.write(`relay CPU/txn ${most.observers} vs ${zero.observers}: ${(most.cpuMsPerTxn / zero.cpuMsPerTxn).toFixed(2)}x\n`)
     process.stdout.write(`observers: bytes/txn ${most.observers} vs ${zero.observers} ${(most.bytesOutPerTxn / zero.bytesOutPerTxn).toFixed(1)}x, msgs/txn ${(most.messagesOutPerTxn / zero.messagesOutPerTxn).toFixed(1)}x, p50 ${(most.p50Ms / zero.p50Ms).toFixed(1)}x\n`)

@@ -55,7 +55,7 @@ for await (const line of lines) {
     out({ up: observers.length })
   } else if (line === 'status') {
     const status = observers.map(x => x.peer.status())
-    out({ placed: status.filter(s => s.tree.parent !== undefined).length, digests: status.map(s => s.digest), checked: status.reduce((n, s) => n + (s.counters['forwarded-checked'] ?? 0), 0), forged: status.reduce((n, s) => n + (s.counters['forged-batch'] ?? 0) + (s.counters['forged-entries'] ?? 0), 0) })
+    out({ placed: status.filter(s => s.tree.parent !== undefined).length, digests: status.map(s => s.digest), checked: status.reduce((n, s) => n + (s.counters['forwarded-checked'] ?? 0), 0), forged: status.reduce((n, s) => n + (s.counters['forged-batch'] ?? 0) + (s.counters['forged-entries'] ?? 0), 0), unplaced: status.reduce((n, s) => n + (s.counters['tree-unplaced'] ?? 0), 0), gaps: status.reduce((n, s) => n + (s.counters['gap-req'] ?? 0), 0) })
   } else if (line === 'stop') {
     await Promise.all(observers.map(async x => { await x.stop().catch(() => {}) }))
     out({ stopped: true })

@@ -35,6 +35,9 @@ export interface ObserversPoint {
   readonly benchCpuMsPerTxn: number
   /** The observers' processes' CPU in the window per transaction (on users' machines, not the relays'; here at the lowest priority). */
   readonly observersCpuMsPerTxn: number
+  /** Times observers lost their place in the tree during the load (a parent silent for the failure detector's bound, or struck out), and gap requests they sent (to the voters). */
+  readonly unplaced: number
+  readonly gapRequests: number
   /** Batches passed on and checked, per observer per transaction (each receiver checks a batch once). */
   readonly checkedPerObserverTxn: number
   readonly p50Ms: number
@@ -94,7 +97,7 @@ class ObserverHost {
     return parsed
   }
 
-  async status (): Promise<{ placed: number, digests: string[], checked: number, forged: number }> {
+  async status (): Promise<{ placed: number, digests: string[], checked: number, forged: number, unplaced: number, gaps: number }> {
     return await this.next('status')
   }
 
@@ -119,7 +122,7 @@ async function runWith (o: ObserversBenchOptions, count: number): Promise<Observ
     nodes = await clients(group, o)
     for (let left = count; left > 0; left -= PER_HOST) hosts.push(new ObserverHost({ genesis: encodeSigned(group.genesis), invite: encodeSigned(group.invite), relays: group.relays.map(r => r.tcp), count: Math.min(PER_HOST, left), tree: o.tree }))
     await Promise.all(hosts.map(async h => await h.next()))
-    const statuses = async (): Promise<Array<{ placed: number, digests: string[], checked: number, forged: number }>> => await Promise.all(hosts.map(async h => await h.status()))
+    const statuses = async (): Promise<Array<{ placed: number, digests: string[], checked: number, forged: number, unplaced: number, gaps: number }>> => await Promise.all(hosts.map(async h => await h.status()))
     // Every observer is followed by the relays before the load starts.
     await waitUntil(`the relays see ${count} observers`, async () => (await Promise.all(group.relays.map(async r => (await r.health()).peers))).every(p => p >= count + 2), 60_000)
     // In the tree, every observer has its place before the load starts.
@@ -141,9 +144,12 @@ async function runWith (o: ObserversBenchOptions, count: number): Promise<Observ
     let sentAt = { bytes: 0, messages: 0, byType: new Map<string, number>() }
     const checkedNow = async (): Promise<number> => (await statuses()).reduce((n, x) => n + x.checked, 0)
     let checkedAt = 0
+    const churn = async (): Promise<{ unplaced: number, gaps: number }> => (await statuses()).reduce((n, x) => ({ unplaced: n.unplaced + x.unplaced, gaps: n.gaps + x.gaps }), { unplaced: 0, gaps: 0 })
+    const churnAt = await churn()
     const r = await pace(o, nodes, transfers(o, PICK), 0, async () => { [cpuAt, sentAt, checkedAt] = await Promise.all([cpu(), sent(), checkedNow()]) })
     const [cpuEnd, sentEnd, checkedEnd] = await Promise.all([cpu(), sent(), checkedNow()])
     const done = Math.max(1, r.done)
+    const churnEnd = await churn()
     await waitQuiescent(group.relays, 60_000)
     const target = await group.relays[0]?.health()
     const quiet = performance.now()
@@ -163,6 +169,8 @@ async function runWith (o: ObserversBenchOptions, count: number): Promise<Observ
       cpuMsPerTxn: cpuEnd.slice(0, 3).reduce((sum, c, i) => sum + c - (cpuAt[i] ?? Number.NaN), 0) / done,
       benchCpuMsPerTxn: ((cpuEnd[3] ?? Number.NaN) - (cpuAt[3] ?? Number.NaN)) / done,
       observersCpuMsPerTxn: cpuEnd.slice(4).reduce((sum, c, i) => sum + c - (cpuAt[4 + i] ?? Number.NaN), 0) / done,
+      unplaced: churnEnd.unplaced - churnAt.unplaced,
+      gapRequests: churnEnd.gaps - churnAt.gaps,
       checkedPerObserverTxn: count === 0 ? 0 : (checkedEnd - checkedAt) / count / done,
       p50Ms: quantile(r.single, 0.5),
       p99Ms: quantile(r.single, 0.99),

@@ -136,7 +136,8 @@ describe('the dissemination tree', () => {
     g.crash(parent)
     const rest = observers.filter(o => o !== parent)
     for (let i = 0; i < 6; i++) expect((await call(g, 'v2', `c${i}`, { from: 'acct/4', to: 'acct/5', n: 1 })).status).toBe('committed')
-    await g.steps(600)
+    // Twice the failure detector's bound of silence, then a place elsewhere.
+    await g.steps(1_200)
     for (const o of orphans) expect(g.peer(o).status().tree.parent).not.toBe(parent)
     await agree(g, rest)
   })

@@ -124,6 +124,9 @@ export function close (s: PeerState): void {
   // Closed first: remote waiters get no answer from a closed peer.
   s.phase = 'closed'
   rejectAllLocal(s, new PeerClosedError('peer closed'))
+  // Its children in the dissemination tree find another place now, not after a silence (tree.ts).
+  for (const c of s.tree.children.keys()) send(s, c, { t: 'place' })
+  s.tree.children.clear()
 }
 
 function rejectAllLocal (s: PeerState, e: Error): void {

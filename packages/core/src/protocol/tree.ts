@@ -29,11 +29,13 @@ import { roleOf, type PeerState } from './state.js'
  *   each `tw` it takes (checked against the root's key, or the very one it
  *   checked last: a voter's unchanged heartbeat signs to the same bytes).
  *   A forged one goes no further than its first receiver.
- * - **Repair.** A child that gets no `tw` from its parent for the failure
- *   detector's bound, or that its parent strikes out, drops the parent; an
- *   observer that loses its parent drops its children (they ask again), so
- *   a subtree cut off re-attaches and no cycle outlives a lost parent. Gaps
- *   are filled from the voters, as before.
+ * - **Repair.** A child that gets no `tw` from its parent for twice the
+ *   failure detector's bound (its own stalls discounted), or that it strikes
+ *   out, drops the parent; an observer that loses its parent, or closes,
+ *   drops its children (they ask again), so a subtree cut off re-attaches and
+ *   no cycle outlives a lost parent. Meanwhile the root serves it, and the
+ *   other voters too once it has had no place for the failure detector's
+ *   bound. Gaps are filled from the voters, as before.
  *
  * Observers of some partitions (feeds.ts) and candidates are not in the tree.
  */
@@ -193,7 +195,7 @@ function unplace (s: PeerState): void {
   s.lastHello = -Infinity
 }
 
-/** Timeout: silent children go; an observer whose parent sent no data for the failure detector's bound leaves its place. */
+/** Timeout: silent children go; an observer whose parent sent no `tw` for twice the failure detector's bound leaves its place. */
 export function tickTree (s: PeerState): void {
   const tree = s.tree
   for (const [id, c] of tree.children) if (s.now - c.seen > C.DEFAULT_OBSERVER_TTL_MS) tree.children.delete(id)
@@ -204,7 +206,8 @@ export function tickTree (s: PeerState): void {
     if (roleOf(s) !== 'voter') tree.children.clear()
     return
   }
-  if (tree.parent !== undefined && s.now - tree.parent.heard > s.options.suspectMs) unplace(s)
+  // Twice the failure detector's bound: a parent on a busy machine is slow before it is gone, and its whole subtree moves with it.
+  if (tree.parent !== undefined && s.now - tree.parent.heard > 2 * s.options.suspectMs) unplace(s)
   if (tree.asking !== undefined && s.now - tree.asking.at > s.options.suspectMs) tree.asking = undefined
   if (tree.parent === undefined && tree.asking === undefined) tree.redirects = 0
 }

@@ -58,6 +58,10 @@ export function discountStall (s: PeerState): void {
     const owes = record.quiet.get(v)
     if (owes !== undefined && owes !== Infinity) record.quiet.set(v, Math.min(s.now, owes + late))
   }
+  // Nor is it its parent's or its children's silence in the dissemination tree (tree.ts).
+  const tree = s.tree
+  if (tree.parent !== undefined) tree.parent.heard = Math.min(s.now, tree.parent.heard + late)
+  for (const c of tree.children.values()) c.seen = Math.min(s.now, c.seen + late)
 }
 
 /**
