@@ -1,5 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js'
-import type { Batch, DurableReport, Thunk, WatermarkEntry } from './types.js'
+import type { Batch, CheckpointReport, DurableReport, Thunk, WatermarkEntry } from './types.js'
 import { canonical, toHex } from './value.js'
 
 /**
@@ -101,12 +101,16 @@ const ENTRIES_DOMAIN = 'tideline/entries/1'
  * and durable reports it passes down, each by its fields only, as text
  * (`entriesStatement` is its bytes).
  */
-export function entriesText (groupId: string, m: { readonly wm: readonly WatermarkEntry[], readonly dur?: readonly DurableReport[], readonly by: string }): string {
+export function entriesText (groupId: string, m: TreeWatermark): string {
   const wm = m.wm.map(e => ({ voter: e.voter, epoch: e.epoch, svw: e.svw, count: e.count, ...(e.tails === undefined ? {} : { tails: [...e.tails] }) }))
   const dur = (m.dur ?? []).map(d => ({ voter: d.voter, durable: d.durable, gc: d.gc }))
-  return canonical({ domain: ENTRIES_DOMAIN, group: groupId, by: m.by, wm, dur })
+  const ck = (m.ck ?? []).map(c => ({ voter: c.voter, count: c.count, digest: c.digest }))
+  return canonical({ domain: ENTRIES_DOMAIN, group: groupId, by: m.by, at: m.at, wm, dur, ck })
 }
 
-export function entriesStatement (groupId: string, m: { readonly wm: readonly WatermarkEntry[], readonly dur?: readonly DurableReport[], readonly by: string }): Uint8Array {
+/** What a tree watermark message's signature covers. */
+interface TreeWatermark { readonly at: number, readonly wm: readonly WatermarkEntry[], readonly dur?: readonly DurableReport[], readonly ck?: readonly CheckpointReport[], readonly by: string }
+
+export function entriesStatement (groupId: string, m: TreeWatermark): Uint8Array {
   return encoder.encode(entriesText(groupId, m))
 }

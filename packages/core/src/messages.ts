@@ -1,5 +1,5 @@
 import type { Value } from './value.js'
-import type { Ballot, Revocation, Cursor, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry, DurableReport } from './types.js'
+import type { Ballot, Revocation, Cursor, EpochChange, EpochReport, ReadConsistency, ReadResult, SubmitRequest, Batch, TxnResult, WatermarkEntry, DurableReport, CheckpointReport } from './types.js'
 import type { Timestamp } from './timestamp.js'
 import type { DecisionProof } from './protocol/reconfig/proof.js'
 import type { RangeRead } from './protocol/read-state.js'
@@ -60,10 +60,11 @@ export type Message =
   | { readonly t: 'place'; readonly parent?: string; readonly addrs?: readonly string[] }
   /**
    * Tree watermark: the entries of the voters of their epoch as voter `by`
-   * holds them, and the durable reports it has, signed by `by`
-   * (entriesStatement); passed on down the tree as they are.
+   * holds them, the durable reports and digest checkpoints it has, and `at`,
+   * a stamp that only rises, signed by `by` (entriesStatement); passed on
+   * down the tree as they are.
    */
-  | { readonly t: 'tw'; readonly wm: readonly WatermarkEntry[]; readonly dur?: readonly DurableReport[]; readonly by: string; readonly sig: string }
+  | { readonly t: 'tw'; readonly at: number; readonly wm: readonly WatermarkEntry[]; readonly dur?: readonly DurableReport[]; readonly ck?: readonly CheckpointReport[]; readonly by: string; readonly sig: string }
   /** Reconfiguration, phase 1: a voter of `epoch` asks the others to promise `ballot` (and stop taking `epoch`'s writes). */
   | { readonly t: 'rc-prepare'; readonly epoch: number; readonly ballot: Ballot }
   /** Phase 1 answer: the promise, any value already accepted, and what the voter holds of `epoch`. */

@@ -334,3 +334,6 @@ export interface Cursor {
 
 /** A voter's durable frontier and collection point (as in `dur`), passed down the tree. */
 export interface DurableReport { readonly voter: string, readonly durable: Timestamp, readonly gc: Timestamp }
+
+/** A voter's digest checkpoint (as in `ck`), passed down the tree. */
+export interface CheckpointReport { readonly voter: string, readonly count: number, readonly digest: string }

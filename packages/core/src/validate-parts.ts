@@ -155,8 +155,17 @@ export function treeFields (m: Record<string, unknown>): void {
   }
   if (m.t === 'place') place(m.parent, m.addrs, 'place')
   if (m.t === 'tw') {
+    int(m.at, 'at')
     wm(m.wm)
     str(m.by, 'by')
+    if (m.ck !== undefined) {
+      for (const x of arr(m.ck, 'ck', 64)) {
+        const c = obj(x, 'ck entry')
+        str(c.voter, 'ck.voter')
+        int(c.count, 'ck.count', 1)
+        str(c.digest, 'ck.digest', 64)
+      }
+    }
     signature(m.sig, 'sig')
     if (m.dur !== undefined) {
       for (const x of arr(m.dur, 'dur', 64)) {

@@ -125,7 +125,7 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('hello' as const), epoch: fc.nat(1000), candidate: fc.boolean() }),
   fc.record({ t: fc.constant('hello' as const), epoch: fc.nat(1000), tree: fc.record({ parent: id, size: fc.integer({ min: 1, max: 1000 }), addrs: fc.array(fc.string({ minLength: 1, maxLength: 40 }), { maxLength: 3 }), not: fc.array(id, { maxLength: 3 }) }, { requiredKeys: ['size'] }) }),
   fc.record({ t: fc.constant('place' as const), parent: id, addrs: fc.array(fc.string({ minLength: 1, maxLength: 40 }), { maxLength: 3 }) }, { requiredKeys: ['t'] }),
-  fc.record({ t: fc.constant('tw' as const), wm: fc.array(arbEntry, { maxLength: 3 }), dur: fc.array(fc.record({ voter: id, durable: arbTimestamp, gc: arbTimestamp }), { maxLength: 3 }), by: id, sig: arbHexBytes(64) }, { requiredKeys: ['t', 'wm', 'by', 'sig'] }),
+  fc.record({ t: fc.constant('tw' as const), at: fc.nat(2 ** 40), wm: fc.array(arbEntry, { maxLength: 3 }), dur: fc.array(fc.record({ voter: id, durable: arbTimestamp, gc: arbTimestamp }), { maxLength: 3 }), ck: fc.array(fc.record({ voter: id, count: fc.integer({ min: 1, max: 1e6 }), digest: fc.string({ minLength: 1, maxLength: 64 }) }), { maxLength: 3 }), by: id, sig: arbHexBytes(64) }, { requiredKeys: ['t', 'at', 'wm', 'by', 'sig'] }),
   fc.record({ t: fc.constant('confirm' as const), epoch: fc.nat(1000), round: fc.integer({ min: 1, max: 1e6 }) }),
   fc.record({ t: fc.constant('confirmed' as const), epoch: fc.nat(1000), round: fc.integer({ min: 1, max: 1e6 }) }),
   fc.record({ t: fc.constant('rc-prepare' as const), epoch: fc.nat(1000), ballot: arbBallot }),

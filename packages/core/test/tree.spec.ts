@@ -170,4 +170,35 @@ describe('the dissemination tree', () => {
     expect([...late].sort()).toEqual(['v0', 'v1', 'v2'])
     await agree(g, ['o0', 'o1'])
   })
+
+  it('a parent that passes nothing new on, only replays of a tree watermark it took, is left and avoided; a replay is dropped unchecked', async () => {
+    const g = await TestGroup.create({ move }, 3, 7, TREE)
+    await placed(g)
+    const tree = chains(g, observers)
+    const holder = observers.find(o => g.peer(o).status().tree.children.length > 0 && (tree.get(o)?.length ?? 0) > 2) as string
+    expect(holder).toBeDefined()
+    const victims = g.peer(holder).status().tree.children
+    expect(victims.length).toBeGreaterThan(0)
+    // From now on the holder withholds batches and passes each child only the first tree watermark it sends it, again and again.
+    const first = new Map<string, Message>()
+    g.filter = (from, to, m) => {
+      if (from !== holder || !victims.includes(to)) return true
+      if (m.t === 'tw') {
+        const kept = first.get(to) ?? m
+        first.set(to, kept)
+        g.peer(to).receive(from, kept)
+      }
+      return m.t !== 'tw' && m.t !== 'write'
+    }
+    for (let i = 0; i < 4; i++) expect((await call(g, 'v0', `h${i}`, { from: 'acct/6', to: 'acct/7', n: 1 })).status).toBe('committed')
+    await g.steps(1_000)
+    for (const v of victims) {
+      expect(g.peer(v).status().counters['tw-stale'] ?? 0).toBeGreaterThan(0)
+      expect(g.peer(v).status().tree.parent).not.toBe(holder)
+    }
+    // They find places elsewhere and evaluate everything; none goes back under the holder.
+    await placed(g, victims)
+    for (const v of victims) expect(g.peer(v).status().tree.parent).not.toBe(holder)
+    await agree(g, observers)
+  })
 })

@@ -4,6 +4,7 @@ import { latestCheckpoint } from './schedule.js'
 import { roleOf, type PeerState } from './state.js'
 import { holdingTag } from './partitions.js'
 import { serves } from './tree.js'
+import type { CheckpointReport } from '../types.js'
 
 /**
  * Divergence detection: replicas tell each other the result digest they
@@ -76,4 +77,17 @@ function healIfOutvoted (s: PeerState, at: number, mine: string): void {
     log(s, 'healing', { count: at, mine, voters })
     return
   }
+}
+
+/** The voters' latest digest checkpoints this voter knows (its own, and the newest count others reported), for its children in the tree (tree.ts). */
+export function checkpointsDown (s: PeerState): CheckpointReport[] {
+  const out: CheckpointReport[] = []
+  const latest = latestCheckpoint(s)
+  const own = s.checkpoints.get(latest)
+  if (own !== undefined && latest > 0) out.push({ voter: s.id, count: latest, digest: own })
+  const counts = [...s.history.voterCheckpoints.keys()]
+  if (counts.length === 0) return out
+  const newest = Math.max(...counts)
+  for (const [voter, digest] of s.history.voterCheckpoints.get(newest) ?? []) if (voter !== s.id && s.current.voters.includes(voter)) out.push({ voter, count: newest, digest })
+  return out
 }

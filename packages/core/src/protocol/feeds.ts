@@ -11,6 +11,7 @@ import { storedParts, storedSet, voidRange } from './partial.js'
 import type { Feed, PartState } from './part-state.js'
 import { roleOf, type PeerState } from './state.js'
 import { downTargets, publishDown, serves } from './tree.js'
+import { checkpointsDown } from './divergence.js'
 
 /**
  * Observers that follow some partitions only (DESIGN.md §13): they receive
@@ -136,7 +137,7 @@ export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[])
   const p = s.parts
   // Children in the tree get every voter's entry in a signed `tw` instead (tree.ts publishDown).
   toWholeObservers(s, { t: 'wm', wm }, s.options.signs)
-  publishDown(s)
+  publishDown(s, () => checkpointsDown(s))
   if (p === undefined || p.observerParts.size === 0) return
   for (const { feed, observers } of feeds(s).values()) {
     // Owed when this entry passes what the feed waits for (one that does not yet would not let it evaluate); else at the

@@ -1,9 +1,11 @@
-import { entriesText, signedFields } from '../batch-signing.js'
+import { entriesStatement, signedFields } from '../batch-signing.js'
 import type { Message } from '../messages.js'
 import type { Batch } from '../types.js'
 import { count, emit, log, send } from './emit.js'
 import { acceptBatch } from './replica.js'
-import { parentStruckOut, passDown } from './tree.js'
+import { MAX_CHECKING, parentStruckOut, passDown } from './tree.js'
+import { compareCheckpoint } from './divergence.js'
+import { holdingTag } from './partitions.js'
 import { onDurableReport } from './horizon.js'
 import { takeEntries } from './promise.js'
 import { roleOf, type PeerState } from './state.js'
@@ -79,8 +81,9 @@ export function onBatchesVerified (s: PeerState, from: string, batches: readonly
   passDown(s, taken)
 }
 
-/** A tree watermark message's check (tree.ts): a good one is taken and passed on; a forged one is a strike against its sender. */
+/** A tree watermark message's check (tree.ts): a good one is taken and passed on (if still the newest); a forged one is a strike against its sender. */
 export function onEntriesVerified (s: PeerState, from: string, m: Extract<Message, { t: 'tw' }>, ok: boolean, unchecked: boolean): void {
+  s.tree.checking = Math.max(0, s.tree.checking - 1)
   if (unchecked) {
     count(s, 'forwarded-unchecked')
     return
@@ -91,7 +94,6 @@ export function onEntriesVerified (s: PeerState, from: string, m: Extract<Messag
     strike(s, from)
     return
   }
-  s.tree.checked = { sig: m.sig, text: entriesText(s.config.groupId, m) }
   takeTree(s, from, m)
 }
 
@@ -109,7 +111,13 @@ function strike (s: PeerState, from: string): void {
   if (s.shunned.size > 256) for (const [p, x] of s.shunned) if (s.now - x.last >= SHUN_MS && x.until <= s.now) s.shunned.delete(p)
 }
 
-/** A `tw`: from a voter that signed it, taken; from this observer's parent, checked (unless it is the one checked last). */
+/**
+ * A `tw`: from a voter that signed it, taken; from this observer's parent,
+ * checked. Only a current voter's, and only one newer than the last taken of
+ * that voter (a replay is dropped unchecked: it cannot keep a parent that
+ * passes nothing new on, nor go round a cycle). At most MAX_CHECKING checks
+ * are under way at once.
+ */
 export function onTreeEntries (s: PeerState, from: string, m: Extract<Message, { t: 'tw' }>): void {
   if (roleOf(s) === 'voter') return
   const direct = from === m.by && s.current.voters.includes(from)
@@ -121,29 +129,36 @@ export function onTreeEntries (s: PeerState, from: string, m: Extract<Message, {
     count(s, 'forwarded-shunned')
     return
   }
+  if (!s.current.voters.includes(m.by) || m.at <= (s.tree.lastTw.get(m.by) ?? -1)) {
+    count(s, 'tw-stale')
+    return
+  }
   if (direct) {
     takeTree(s, from, m)
     return
   }
-  const text = entriesText(s.config.groupId, m)
-  const last = s.tree.checked
-  if (last !== undefined && last.sig === m.sig && last.text === text) {
-    takeTree(s, from, m)
+  if (s.tree.checking >= MAX_CHECKING) {
+    count(s, 'tw-stale')
     return
   }
+  s.tree.checking++
   count(s, 'tw-checked')
-  emit(s, { t: 'verify-entries', from, message: m, statement: new TextEncoder().encode(text) })
+  emit(s, { t: 'verify-entries', from, message: m, statement: entriesStatement(s.config.groupId, m) })
 }
 
-/** Entries and reports of voter `m.by`'s word: merged, the voters whose entries rose heard from, and all of it passed on. */
+/** Entries, reports and checkpoints of voter `m.by`'s word, if newer than the last taken: merged, the voters whose entries rose heard from, and all of it passed on. */
 function takeTree (s: PeerState, from: string, m: Extract<Message, { t: 'tw' }>): void {
-  if (s.tree.parent?.id === from) s.tree.parent.heard = s.now
   const record = s.current
-  if (!record.voters.includes(m.by)) return
+  const tree = s.tree
+  if (!record.voters.includes(m.by) || m.at <= (tree.lastTw.get(m.by) ?? -1)) return
+  tree.lastTw.set(m.by, m.at)
+  for (const v of tree.lastTw.keys()) if (!record.voters.includes(v)) tree.lastTw.delete(v)
+  if (tree.parent?.id === from) tree.parent.heard = s.now
   const taken = m.wm.filter(e => e.voter !== s.id && e.epoch === record.epoch && record.voters.includes(e.voter))
   for (const e of taken) if (e.svw > (record.wm.get(e.voter)?.svw ?? '')) record.lastHeard.set(e.voter, s.now)
   record.lastHeard.set(m.by, s.now)
   takeEntries(s, taken)
   for (const d of m.dur ?? []) onDurableReport(s, d.voter, d.durable, d.gc)
-  for (const c of s.tree.children.keys()) send(s, c, m)
+  for (const c of m.ck ?? []) compareCheckpoint(s, c.voter, c.count, c.digest, holdingTag(s))
+  for (const c of tree.children.keys()) send(s, c, m)
 }

@@ -35,15 +35,26 @@ export interface TreeState {
   /** At a voter: observers that hang under another peer, by that peer; and those in the tree with no place yet, since when. */
   readonly elsewhere: Map<string, string>
   readonly unplaced: Map<string, number>
-  /** At a voter: when it last sent its children a `tw`, and one with every entry; what it sent of each voter's entry and of the durable reports. */
+  /**
+   * At a voter: when it last sent its children a `tw`, and one with every
+   * entry, and whether one with every entry is wanted (a new child); the
+   * stamp of the last (it only rises); what it sent of each voter's entry, of
+   * the durable reports and of the digest checkpoints.
+   */
   lastTwAt: number
   lastFullAt: number
+  wantFull: boolean
+  twAt: number
   readonly sent: Map<string, string>
   sentDur: string
-  /** At an observer: the last `tw` it checked, by signature and statement (the same again is taken unchecked). */
-  checked: { readonly sig: string, readonly text: string } | undefined
+  sentCk: string
+  /** At an observer: the stamp of the last `tw` it took of each voter (an older or equal one is a replay); its checks under way. */
+  readonly lastTw: Map<string, number>
+  checking: number
+  /** Parents it left for silence, and until when it does not hang under them again. */
+  readonly avoid: Map<string, number>
 }
 
 export function newTreeState (): TreeState {
-  return { parent: undefined, asking: undefined, redirects: 0, children: new Map(), elsewhere: new Map(), unplaced: new Map(), lastTwAt: -Infinity, lastFullAt: -Infinity, sent: new Map(), sentDur: '', checked: undefined }
+  return { parent: undefined, asking: undefined, redirects: 0, children: new Map(), elsewhere: new Map(), unplaced: new Map(), lastTwAt: -Infinity, lastFullAt: -Infinity, wantFull: false, twAt: 0, sent: new Map(), sentDur: '', sentCk: '', lastTw: new Map(), checking: 0, avoid: new Map() }
 }

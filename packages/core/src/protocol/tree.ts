@@ -1,7 +1,7 @@
 import { entriesStatement } from '../batch-signing.js'
 import * as C from '../constants.js'
 import type { Message, TreeHello } from '../messages.js'
-import type { Batch, DurableReport, WatermarkEntry } from '../types.js'
+import type { Batch, CheckpointReport, DurableReport, WatermarkEntry } from '../types.js'
 import { writeChunks } from './batcher.js'
 import { count, emit, send } from './emit.js'
 import { projectedParts } from './partitions.js'
@@ -42,6 +42,10 @@ import { roleOf, type PeerState } from './state.js'
 
 /** Redirects an observer follows in a row without a place before it waits for its next hello. */
 const MAX_REDIRECTS = 8
+/** How long an observer does not hang under a parent it left for silence. */
+const AVOID_MS = 60_000
+/** Checks of tree watermark messages an observer has under way at most (more are dropped unchecked). */
+export const MAX_CHECKING = 8
 /** Largest subtree size a hello may claim (more is counted as this). */
 const MAX_SIZE = 1 << 16
 
@@ -73,7 +77,9 @@ export function downTargets (s: PeerState): readonly string[] {
 /** Whether this observer asks for a place in the tree (it follows every partition and is no candidate). */
 export function inTree (s: PeerState): boolean {
   // It checks what it is passed, so it needs keys.
-  return s.options.tree.join && s.options.signs && roleOf(s) !== 'voter' && !s.options.candidate && projectedParts(s) === undefined
+  // Not in a partitioned group yet: a root placed on a replica set holds projections of the other sets' batches, which
+  // an observer takes only from their coordinators (a projection passed on is refused).
+  return s.options.tree.join && s.options.signs && roleOf(s) !== 'voter' && !s.options.candidate && projectedParts(s) === undefined && s.config.partitions === undefined
 }
 
 /** Whether this peer serves children now: a voter, or an observer in the tree under a parent. */
@@ -86,7 +92,7 @@ export function treeHello (s: PeerState, parent: string | undefined): TreeHello 
   let size = 1
   for (const c of s.tree.children.values()) size += c.size
   const addrs = s.options.tree.addresses()
-  const not = [...s.shunned].filter(([, x]) => x.until > s.now).map(([p]) => p).slice(0, 8)
+  const not = [...[...s.shunned].filter(([, x]) => x.until > s.now).map(([p]) => p), ...[...s.tree.avoid].filter(([, until]) => until > s.now).map(([p]) => p)].slice(0, 8)
   return { ...(parent === undefined ? {} : { parent }), size: Math.min(size, MAX_SIZE), ...(addrs.length === 0 ? {} : { addrs: addrs.slice(0, 8) }), ...(not.length === 0 ? {} : { not }) }
 }
 
@@ -110,7 +116,7 @@ export function onTreeHello (s: PeerState, from: string, t: TreeHello): void {
     if (voter && !tree.unplaced.has(from)) {
       tree.unplaced.set(from, s.now)
       // It gets a whole `tw` next (it may have missed entries while it had a parent).
-      tree.lastFullAt = -Infinity
+      tree.wantFull = true
     }
     // The root serves an observer with no place, and finds it one; the other voters serve it too once it has had none
     // for the failure detector's bound (the root may be gone).
@@ -118,18 +124,19 @@ export function onTreeHello (s: PeerState, from: string, t: TreeHello): void {
   } else {
     tree.unplaced.delete(from)
   }
-  if (!mayParent(s)) {
+  // Not its own parent (that would make a cycle), and among voters only the root takes new children.
+  const child = tree.children.get(from)
+  if (!mayParent(s) || from === tree.parent?.id || (voter && child === undefined && treeRoot(s) !== s.id)) {
     send(s, from, { t: 'place' })
     return
   }
   const slots = voter ? s.options.tree.rootSlots : s.options.tree.slots
-  const child = tree.children.get(from)
   if (child !== undefined || tree.children.size < slots) {
     tree.children.set(from, { size: Math.max(1, Math.min(t.size, MAX_SIZE)), seen: s.now, addrs: t.addrs ?? [] })
     tree.unplaced.delete(from)
     if (child === undefined) {
       count(s, 'tree-child-taken')
-      tree.lastFullAt = -Infinity
+      tree.wantFull = true
     }
     send(s, from, { t: 'place', parent: s.id })
     return
@@ -203,11 +210,20 @@ export function tickTree (s: PeerState): void {
   for (const o of tree.unplaced.keys()) if (!s.observers.has(o)) tree.unplaced.delete(o)
   if (!inTree(s)) {
     tree.parent = undefined
-    if (roleOf(s) !== 'voter') tree.children.clear()
+    if (roleOf(s) !== 'voter' && tree.children.size > 0) {
+      // A voter voted out (or a peer that left the tree): its children find other places now.
+      for (const c of tree.children.keys()) send(s, c, { t: 'place' })
+      tree.children.clear()
+    }
     return
   }
   // Twice the failure detector's bound: a parent on a busy machine is slow before it is gone, and its whole subtree moves with it.
-  if (tree.parent !== undefined && s.now - tree.parent.heard > 2 * s.options.suspectMs) unplace(s)
+  if (tree.parent !== undefined && s.now - tree.parent.heard > 2 * s.options.suspectMs) {
+    // Not under that one again for a while: a parent that keeps its place and passes nothing on would hold its subtree.
+    tree.avoid.set(tree.parent.id, s.now + AVOID_MS)
+    if (tree.avoid.size > 64) for (const [p, until] of tree.avoid) if (until <= s.now) tree.avoid.delete(p)
+    unplace(s)
+  }
   if (tree.asking !== undefined && s.now - tree.asking.at > s.options.suspectMs) tree.asking = undefined
   if (tree.parent === undefined && tree.asking === undefined) tree.redirects = 0
 }
@@ -234,11 +250,12 @@ export function passDown (s: PeerState, batches: readonly Batch[]): void {
  * they changed, at most once every TREE_ENTRIES_MS; all of them once a
  * heartbeat (a child that missed one, or a new child, is whole again).
  */
-export function publishDown (s: PeerState): void {
+export function publishDown (s: PeerState, checkpointsDown: () => CheckpointReport[]): void {
   const tree = s.tree
   if (roleOf(s) !== 'voter' || downTargets(s).length === 0 || !s.options.signs) return
-  const full = s.now - tree.lastFullAt >= s.options.idleHeartbeatMs
-  if (!full && s.now - tree.lastTwAt < C.TREE_ENTRIES_MS) return
+  // At most every TREE_ENTRIES_MS, whole ones too (a newcomer's wish for one waits that long).
+  if (s.now - tree.lastTwAt < C.TREE_ENTRIES_MS) return
+  const full = tree.wantFull || s.now - tree.lastFullAt >= s.options.idleHeartbeatMs
   const key = (e: WatermarkEntry): string => `${e.epoch}/${e.svw}/${e.count}`
   const wm = s.current.wm.entries().filter(e => e.epoch === s.current.epoch && (full || tree.sent.get(e.voter) !== key(e)))
   const h = s.history
@@ -246,12 +263,22 @@ export function publishDown (s: PeerState): void {
   for (const [voter, r] of h.reported) if (voter !== s.id && s.current.voters.includes(voter)) reports.push({ voter, durable: r.durable, gc: r.gc })
   const durKey = reports.map(d => `${d.voter}/${d.durable}/${d.gc}`).join()
   const dur = full || durKey !== tree.sentDur ? reports : []
-  if (wm.length === 0 && dur.length === 0) return
+  // The voters' latest digest checkpoints (divergence.ts): an observer below another compares its own with them.
+  const cks = checkpointsDown()
+  const ckKey = cks.map(c => `${c.voter}/${c.count}`).join()
+  const ck = full || ckKey !== tree.sentCk ? cks : []
+  if (wm.length === 0 && dur.length === 0 && ck.length === 0) return
   for (const e of wm) tree.sent.set(e.voter, key(e))
   tree.sentDur = durKey
+  tree.sentCk = ckKey
+  // A stamp that only rises: a receiver takes each voter's `tw` once, in order (a replay is dropped unchecked).
+  tree.twAt = Math.max(s.now, tree.twAt + 1)
   tree.lastTwAt = s.now
-  if (full) tree.lastFullAt = s.now
-  const message = { t: 'tw', wm, ...(dur.length === 0 ? {} : { dur }), by: s.id, sig: '' } as const
+  if (full) {
+    tree.lastFullAt = s.now
+    tree.wantFull = false
+  }
+  const message = { t: 'tw', at: tree.twAt, wm, ...(dur.length === 0 ? {} : { dur }), ...(ck.length === 0 ? {} : { ck }), by: s.id, sig: '' } as const
   emit(s, { t: 'sign-entries', statement: entriesStatement(s.config.groupId, message), message })
 }
 
