@@ -276,6 +276,9 @@ export function startPanel (root: HTMLElement | null, db: DemoDatabase, group: D
       ...fact('in flight / waiting', `${s.inflight} / ${s.unevaluated}`),
       ...fact('digest', s.digest.slice(0, 16)),
       ...(s.holding === undefined ? [] : fact('partitions held', `${s.holding.join(', ')} · received ${s.counters['batches-received'] ?? 0} batches, ${s.counters['thunks-received'] ?? 0} tx`)),
+      // The dissemination tree (issue 23): the peer this tab hangs under and the tabs under it, and how many batches came from
+      // a tab rather than a relay. The demo's boards are partitions, and the tree is not for partitioned groups yet.
+      ...fact('tree', s.tree.parent === undefined ? 'not in the tree (every relay sends this tab its batches)' : `under ${short(s.tree.parent)} · ${s.tree.children.length} below · ${s.counters['batches-from-members'] ?? 0} batches from tabs`),
       ...fact('tab slot', s.slot === undefined ? '—' : String(s.slot)),
       ...(s.diverged === undefined ? [] : fact('DIVERGED', `from ${short(s.diverged.peer)} at ${s.diverged.count}`, true)),
       ...(s.failed === undefined ? [] : fact('FAILED', s.failed, true))
