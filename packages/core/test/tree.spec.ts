@@ -39,13 +39,13 @@ async function placed (g: TestGroup, who: readonly string[] = observers): Promis
   throw new Error(`not placed: ${who.filter(o => g.peer(o).status().tree.parent === undefined).join(', ')}`)
 }
 
-async function agree (g: TestGroup, who: readonly string[]): Promise<void> {
-  const target = (): string => g.peer('v0').status().digest
+async function agree (g: TestGroup, who: readonly string[], ref = 'v0'): Promise<void> {
+  const target = (): string => g.peer(ref).status().digest
   for (let i = 0; i < 600; i++) {
     await g.step()
     if (who.every(o => g.peer(o).status().digest === target())) return
   }
-  expect(who.map(o => [o, g.peer(o).status().evaluated])).toEqual(who.map(o => [o, g.peer('v0').status().evaluated]))
+  expect(who.map(o => [o, g.peer(o).status().evaluated])).toEqual(who.map(o => [o, g.peer(ref).status().evaluated]))
 }
 
 describe('the dissemination tree', () => {
@@ -200,5 +200,23 @@ describe('the dissemination tree', () => {
     await placed(g, victims)
     for (const v of victims) expect(g.peer(v).status().tree.parent).not.toBe(holder)
     await agree(g, observers)
+  })
+
+  it('when the root voter dies, the next root adopts its child, and the whole tree keeps its shape and goes on', async () => {
+    const g = await TestGroup.create({ move }, 3, 7, TREE)
+    await placed(g)
+    const before = new Map(observers.map(o => [o, g.peer(o).status().tree.parent as string]))
+    const root = [...before.values()].find(p => p.startsWith('v')) as string
+    const child = [...before].find(([, p]) => p === root)?.[0] as string
+    g.crash(root)
+    const live = ['v0', 'v1', 'v2'].filter(v => v !== root)
+    for (let i = 0; i < 6; i++) expect((await call(g, live[i % 2] as string, `r${i}`, { from: 'acct/2', to: 'acct/5', n: 1 })).status).toBe('committed')
+    for (let i = 0; i < 1_200 && g.peer(child).status().tree.parent === root; i++) await g.step()
+    // The child moved to a live voter with its subtree; every other observer kept its parent.
+    expect(live).toContain(g.peer(child).status().tree.parent)
+    expect(g.peer(child).status().counters['tree-moved']).toBe(1)
+    const others = observers.filter(o => o !== child)
+    expect(others.map(o => g.peer(o).status().tree.parent)).toEqual(others.map(o => before.get(o)))
+    await agree(g, observers, live[0])
   })
 })

@@ -26,8 +26,8 @@ export interface TreeChild {
 }
 
 export interface TreeState {
-  /** This observer's parent, once it confirmed the place, and when data last came from it (a `write` or a `tw`). */
-  parent: { readonly id: string, heard: number } | undefined
+  /** This observer's parent, once it confirmed the place, whether it was a voter then, and when a new `tw` last came from it. */
+  parent: { readonly id: string, heard: number, readonly voter: boolean } | undefined
   /** The peer this observer was pointed at and asked for a place, and when; the redirects followed since it last had a parent. */
   asking: { readonly id: string, readonly at: number } | undefined
   redirects: number

@@ -104,7 +104,11 @@ export function treeHello (s: PeerState, parent: string | undefined): TreeHello 
 export function onTreeHello (s: PeerState, from: string, t: TreeHello): void {
   const tree = s.tree
   const voter = roleOf(s) === 'voter'
-  if (t.parent !== undefined && t.parent !== s.id) {
+  // Under a voter this one, the root, suspects, or under a peer that is neither a voter now nor an observer it hears (a voter
+  // voted out): the root offers to adopt it, with its subtree (an observer moves only from under a voter).
+  const adopt = t.parent !== undefined && t.parent !== s.id && voter && treeRoot(s) === s.id &&
+    (s.current.voters.includes(t.parent) ? suspects(s, t.parent, s.now) : !s.observers.has(t.parent))
+  if (t.parent !== undefined && t.parent !== s.id && !adopt) {
     tree.children.delete(from)
     tree.unplaced.delete(from)
     if (voter) tree.elsewhere.set(from, t.parent)
@@ -169,14 +173,17 @@ export function onPlace (s: PeerState, from: string, parent: string | undefined,
     count(s, 'place-refused')
     return
   }
-  if (mine !== undefined || parent === s.id) return
+  // A voter may move it from under another voter (the root adopting the children of one it suspects): its subtree moves along.
+  const moved = mine !== undefined && parent === from && mine !== from && s.current.voters.includes(from) && tree.parent?.voter === true
+  if ((mine !== undefined && !moved) || parent === s.id) return
   // Not under a peer this observer struck out (it forged): it asks the voters again.
   if ((s.shunned.get(parent)?.until ?? -Infinity) > s.now) {
     count(s, 'place-refused')
     return
   }
   if (parent === from) {
-    tree.parent = { id: from, heard: s.now }
+    if (moved) count(s, 'tree-moved')
+    tree.parent = { id: from, heard: s.now, voter: s.current.voters.includes(from) }
     tree.asking = undefined
     tree.redirects = 0
     count(s, 'tree-placed')
