@@ -75,12 +75,12 @@ describe('the dissemination tree between processes', () => {
       expect(c['forwarded-checked'] ?? 0).toBeGreaterThan(0)
       expect(c['forged-batch'] ?? 0).toBe(0)
     }
-    // 18 transactions: each relay sends each of its batches to the two other relays, and the root to its one child:
-    // far fewer writes than the 3 × 7 copies of every batch without the tree.
+    // Each relay sends each of its batches to the two other relays, and the root each batch to its one child: 3 per batch
+    // (a retransmit or two on a busy machine), where without the tree each batch goes to 2 relays and 5 observers: 7.
     const writesAfter = await Promise.all(g.relays.map(async r => (await r.metrics()).get('tideline_events_total{event="out-write"}') ?? 0))
     const writes = writesAfter.reduce((n, w, i) => n + w - (writesBefore[i] ?? 0), 0)
     const batches = Math.max(...observers.map(o => o.peer.status().evaluated))
     expect(writes).toBeGreaterThanOrEqual(batches * 2)
-    expect(writes).toBeLessThanOrEqual(batches * 3 + 6)
+    expect(writes).toBeLessThanOrEqual(batches * 4)
   }, 120_000)
 })
