@@ -293,6 +293,14 @@ export class Peer {
   }
 
   /**
+   * Whether this peer asks to be voted in while it is not a voter (PeerInit `candidate`). Asking again
+   * calls off a leave under way and, once one is done, asks to be voted back in (a tab voter shown again).
+   */
+  setCandidate (candidate: boolean): void {
+    this.input({ t: 'candidacy', candidate })
+  }
+
+  /**
    * Leaves the voter set gracefully: proposes the next epoch without this peer and resolves once it is
    * installed (it is then an observer). Rejects after `timeoutMs` if no majority agreed.
    */

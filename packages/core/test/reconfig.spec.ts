@@ -70,6 +70,33 @@ describe('epoch change', () => {
     expect(g.peer('v1').status().digest).toBe(g.peer('v0').status().digest)
   })
 
+  it('a tab voter hands over and asks back (setCandidate): out while hidden, voted in again when shown; asking back calls off a leave under way', async () => {
+    // No candidates at first: a voter that left stays out until it asks again.
+    const g = await TestGroup.create(procedures, 3, 0, { ...FAST, admitVoter: id => id.startsWith('v') })
+    await inc(g, 'v0')
+    const v2 = g.peer('v2')
+    expect(await g.run(v2.leave({ timeoutMs: 2_000 }), 400)).toEqual({ done: true, value: undefined })
+    expect((await inc(g, 'v0')).status).toBe('committed')
+    await g.steps(200)
+    // It left and did not ask: still out.
+    expect(g.peer('v0').status().voters).toEqual(['v0', 'v1'])
+    expect(v2.role).toBe('observer')
+    v2.setCandidate(true)
+    await g.steps(300)
+    for (const id of ['v0', 'v1', 'v2']) expect(g.peer(id).status().voters).toEqual(['v0', 'v1', 'v2'])
+    expect((await inc(g, 'v2')).status).toBe('committed')
+    // A leave called off before it is done: the caller gets AbortError and the voter stays.
+    const v1 = g.peer('v1')
+    const leaving = v1.leave({ timeoutMs: 2_000 }).then(() => 'left', (e: Error) => e.name)
+    v1.setCandidate(true)
+    expect(await leaving).toBe('AbortError')
+    await g.steps(200)
+    expect(g.peer('v0').status().voters).toContain('v1')
+    expect((await inc(g, 'v1')).status).toBe('committed')
+    await g.steps(40)
+    expect(new Set(['v0', 'v1', 'v2'].map(id => g.peer(id).status().digest)).size).toBe(1)
+  })
+
   it('two voters proposing at once agree on one value (same epoch, same voters, same digest everywhere)', async () => {
     const g = await TestGroup.create(procedures, 3, 0, FAST)
     await inc(g, 'v0')

@@ -111,6 +111,9 @@ export interface SimStats {
   forgedDown: number
   treePlaced: number
   treeChecked: number
+  /** Tab voters hidden (they handed over) and shown again (asked back), and hand-overs installed. */
+  hidden: number
+  handedOver: number
   outvoted: number
   damaged: number
   healed: number
@@ -156,6 +159,8 @@ interface Node {
   skew: number
   /** Keeps the node down while a fault holds it. */
   downUntil: number
+  /** A tab voter hidden by the 'hide' fault: it handed over and does not ask to be a voter until shown. */
+  hidden: boolean
 }
 
 const TICK_MS = 5
@@ -184,7 +189,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const faultRng = rng.fork()
   const workRng = rng.fork()
   const loop = new EventLoop()
-  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, voterThunks: 0, partialMinted: 0, tailsTaken: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, forwarded: 0, forgedForwarded: 0, unsignedForwarded: 0, forwardedChecked: 0, forgedRefused: 0, forgedDown: 0, treePlaced: 0, treeChecked: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
+  const stats: SimStats = { committed: 0, aborted: 0, failed: 0, unknown: 0, reads: 0, crashes: 0, pauses: 0, ownStalls: 0, quiesced: 0, relayedEntries: 0, partitions: 0, messages: 0, dropped: 0, resumeMs: [], catchUpMs: [], epochs: 0, batches: 0, minted: 0, resumedInsideBatch: 0, wipes: 0, retired: 0, allRetired: 0, relayedDecisions: 0, forgedDecisions: 0, refusedDecisions: 0, replayedDecisions: 0, staleDecisions: 0, revokedClients: 0, revocationsInstalled: 0, forgedCalls: 0, refusedCalls: 0, snapshots: 0, snapshotRetries: 0, corruptedChunks: 0, snapshotMismatches: 0, plants: 0, damaged: 0, healed: 0, storageFaults: 0, batchDamage: 0, stateDamage: 0, partialThunks: 0, voterThunks: 0, partialMinted: 0, tailsTaken: 0, partitionedMinted: 0, spansRefused: 0, projectionsRefused: 0, gcSteps: 0, gcBatches: 0, gcRecords: 0, gcPartial: 0, expired: 0, forgedSnapshots: 0, forwarded: 0, forgedForwarded: 0, unsignedForwarded: 0, forwardedChecked: 0, forgedRefused: 0, forgedDown: 0, treePlaced: 0, treeChecked: 0, hidden: 0, handedOver: 0, outvoted: 0, failoverMs: [], virtualMs: 0 }
   /** Adds a peer's batching counters to the run's (when it crashes, and at the end). */
   const countBatches = (peer: SimPeer | undefined, observer = false): void => {
     const c = peer?.status().counters
@@ -398,7 +403,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   }
 
   for (const id of [...votable, ...observerIds]) {
-    const node: Node = { id, voter: votable.includes(id), peer: undefined, store: new MemoryStore({ journal: true }), storeRng: rng.fork(), gen: 0, up: false, skew: 0, downUntil: 0 }
+    const node: Node = { id, voter: votable.includes(id), peer: undefined, store: new MemoryStore({ journal: true }), storeRng: rng.fork(), gen: 0, up: false, skew: 0, downUntil: 0, hidden: false }
     if (netFaults) node.skew = faultRng.int(-80, 80)
     nodes.set(id, node)
   }
@@ -521,8 +526,15 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   /** One replica with storage damage at a time, and only one that may fail: a store fault is a fault of its replica. */
   const mayDamage = (node: Node): boolean => mayCrash(node) && ![...nodes.values()].some(n => n.peer?.damaged === true || n.store.damaged.inState)
 
+  /** A hidden tab voter shown again asks to be voted back in (unless it crashed since: restarted, it asks anyway). */
+  const show = (node: Node, peer: SimPeer): void => {
+    if (node.peer !== peer || !node.hidden) return
+    node.hidden = false
+    peer.setCandidate(true)
+  }
   const crash = (node: Node, downFor: number, wipe = false, plant = false, disk?: 'torn' | 'misdirected'): void => {
     if (!node.up || node.peer === undefined) return
+    node.hidden = false
     stats.crashes++
     countBatches(node.peer, partitioned && !node.voter)
     node.peer.crash()
@@ -610,7 +622,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       if (netFaults) kinds.push('drop', 'partition', 'skew', 'step-back')
       if (crashFaults) kinds.push('crash', 'pause', 'crash-mid-write', 'crash-during-change', 'dueling', 'wipe', 'plant', 'retire')
       if (netFaults) kinds.push('corrupt-chunk', 'forge-snapshot', 'forge-decision', 'replay-decision')
-      if (crashFaults) kinds.push('revoke', 'torn-tail', 'misdirected', 'bit-flip')
+      if (crashFaults) kinds.push('revoke', 'torn-tail', 'misdirected', 'bit-flip', 'hide')
       if (netFaults && signedCalls) kinds.push('forge-call')
       if (crashFaults && netFaults) kinds.push('isolate')
       const kind = faultRng.pick(kinds)
@@ -718,6 +730,23 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
           const node = faultRng.pick(currentVoters())
           if (node !== undefined && mayCrash(node)) crash(node, faultRng.int(20, 8 * SUSPECT_MS))
         }
+      } else if (kind === 'hide') {
+        // A tab voter whose page is hidden (docs/design/tabs.md §3): it stops asking to be a voter and hands over
+        // (leave). One time in three the browser freezes it right after, so its leave is under way while it is
+        // silent. Shown again later, it asks to be voted back in. A crash ends it (a restarted peer asks at once).
+        const node = pickOf(currentVoters().filter(n => n.up && n.peer !== undefined && !n.peer.paused && !n.hidden))
+        const peer = node?.peer
+        if (node !== undefined && peer !== undefined && currentVoters().length > 2 && mayCrash(node)) {
+          stats.hidden++
+          node.hidden = true
+          peer.setCandidate(false)
+          peer.leave(4 * SUSPECT_MS, err => { if (err === undefined) stats.handedOver++ })
+          if (faultRng.chance(1 / 3)) {
+            peer.pause()
+            loop.after(faultRng.int(SUSPECT_MS, 6 * SUSPECT_MS), () => { peer.resume() })
+          }
+          loop.after(faultRng.int(50, 8 * SUSPECT_MS), () => { show(node, peer) })
+        }
       } else if (kind === 'isolate' && partition === undefined) {
         // A partitioned proposer: one voter alone suspects everyone and proposes, and can never win.
         const node = faultRng.pick(currentVoters())
@@ -796,6 +825,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   for (const node of nodes.values()) {
     node.downUntil = 0
     if (!node.up) restart(node)
+    else if (node.peer !== undefined) show(node, node.peer)
   }
   const quiescent = (): boolean => {
     const ns = [...nodes.values()]

@@ -99,6 +99,18 @@ export class SimPeer {
     this.input({ t: 'request-epoch-change' })
   }
 
+  /** Hands over as a voter (a tab voter hidden); `done` is called once an epoch without it is installed, or on a timeout or call-off. */
+  leave (timeoutMs: number, done: (error: Error | undefined) => void): void {
+    const call = ++this.nextCall
+    this.calls.set(call, error => { done(error) })
+    this.input({ t: 'leave', call, timeoutMs })
+  }
+
+  /** Asks to be voted in (again) while not a voter, or stops asking. */
+  setCandidate (candidate: boolean): void {
+    this.input({ t: 'candidacy', candidate })
+  }
+
   /** As a voter, revokes `targets` in its next epoch change; `done` is called once one holds them (or on a refusal or timeout). */
   revoke (targets: readonly Revocation[], timeoutMs: number, done: (error: Error | undefined, epoch: number | undefined) => void): void {
     const call = ++this.nextCall

@@ -93,6 +93,8 @@ export type Input =
   | { readonly t: 'revoke', readonly call: number, readonly targets: readonly Revocation[], readonly timeoutMs?: number | undefined }
   | { readonly t: 'abort', readonly call: number }
   | { readonly t: 'request-epoch-change' }
+  /** Whether to ask to be a voter while not one (a tab voter shown again asks again; see step.ts `setCandidacy`). */
+  | { readonly t: 'candidacy', readonly candidate: boolean }
   /** Keeps evaluation from starting a run until released (a consistent export). */
   | { readonly t: 'hold-evaluation' }
   | { readonly t: 'release-evaluation' }

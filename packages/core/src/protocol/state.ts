@@ -189,6 +189,8 @@ export interface PeerState {
   /** Candidates (peers asking to be voters) → when last heard, and at which epoch. */
   readonly candidates: Map<string, { seen: number, epoch: number }>
   leaving: boolean
+  /** Whether it asks to be a voter while not one (PeerInit `candidate`; `setCandidate` changes it: a tab voter hidden and shown again). */
+  candidate: boolean
   /** Local `leave` calls → their deadlines. */
   readonly leaves: Map<number, number>
   /** Revocations this voter carries into its next epoch change, and who waits for them (reconfig/revoke.ts). */
@@ -319,6 +321,7 @@ export function newPeerState (setup: PeerSetup): PeerState {
     forcePropose: false,
     candidates: new Map(),
     leaving: false,
+    candidate: setup.options.candidate,
     leaves: new Map(),
     revocations: { targets: new Map(), waiters: [], forwarded: new Map() },
     deferred: new Map(),

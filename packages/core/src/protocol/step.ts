@@ -84,6 +84,7 @@ function handle (s: PeerState, input: Input): void {
       if (!abortWaiter(s, input.call) && !abortRead(s, input.call) && s.leaves.delete(input.call)) settle(s, input.call, undefined, new AbortError('aborted'))
       break
     case 'request-epoch-change': if (roleOf(s) === 'voter' && s.phase !== 'closed') forceProposal(s); break
+    case 'candidacy': setCandidacy(s, input.candidate); break
     case 'hold-evaluation': if (s.evaluation === 'idle') s.evaluation = 'held'; break
     case 'release-evaluation':
       if (s.evaluation === 'held') s.evaluation = 'idle'
@@ -190,7 +191,7 @@ function sendHello (s: PeerState): void {
   // In the tree, the voters hear where it hangs (they send it nothing unless they are its parent), and so does its parent.
   const parent = s.tree.parent?.id
   const tree = inTree(s) ? treeHello(s, parent) : undefined
-  const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.options.candidate && !s.leaving && ready, ...(parts === undefined ? {} : { parts }), ...(tree === undefined ? {} : { tree }) }
+  const hello: Message = { t: 'hello', epoch: s.current.epoch, candidate: s.candidate && !s.leaving && ready, ...(parts === undefined ? {} : { parts }), ...(tree === undefined ? {} : { tree }) }
   for (const v of s.current.voters) send(s, v, hello)
   if (parent !== undefined && tree !== undefined && !s.current.voters.includes(parent)) send(s, parent, hello)
 }
@@ -201,6 +202,19 @@ function expireLeaves (s: PeerState): void {
     s.leaves.delete(call)
     settle(s, call, undefined, new QuorumUnavailableError('timed out waiting for the watermark'))
   }
+}
+
+/**
+ * Whether this peer asks to be a voter while it is not one. Asking again calls off a leave under way (its
+ * callers get AbortError; a voter stays one) or one done (an observer that left asks to be voted back in:
+ * a tab voter shown again after it handed over). Not asking does not leave: `leave` does.
+ */
+function setCandidacy (s: PeerState, candidate: boolean): void {
+  s.candidate = candidate
+  if (!candidate || !s.leaving) return
+  s.leaving = false
+  for (const call of s.leaves.keys()) settle(s, call, undefined, new AbortError('the leave was called off: this peer asked to be a voter again'))
+  s.leaves.clear()
 }
 
 /** A voter leaves gracefully: it proposes the next epoch without itself; the call settles once that is installed. */

@@ -79,7 +79,7 @@ export function inTree (s: PeerState): boolean {
   // It checks what it is passed, so it needs keys.
   // Not in a partitioned group yet: a root placed on a replica set holds projections of the other sets' batches, which
   // an observer takes only from their coordinators (a projection passed on is refused).
-  return s.options.tree.join && s.options.signs && roleOf(s) !== 'voter' && !s.options.candidate && projectedParts(s) === undefined && s.config.partitions === undefined
+  return s.options.tree.join && s.options.signs && roleOf(s) !== 'voter' && !s.candidate && projectedParts(s) === undefined && s.config.partitions === undefined
 }
 
 /** Whether this peer serves children now: a voter, or an observer in the tree under a parent. */
