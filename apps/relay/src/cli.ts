@@ -24,8 +24,10 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
                                             a voter signs an invite (bearer unless --peer; role writer unless
                                             --role: a reader only reads, a voter may be voted in, an admin invites)
   run      --data DIR [--genesis FILE] [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--quiesce-after-ms MS] [--no-entry-hub] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--max-groups N] [--max-calls-per-sec N] [--nemesis] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--quiesce-after-ms MS] [--no-entry-hub] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--max-groups N] [--max-calls-per-sec N] [--nemesis] [--signal-only] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
+                                            (--signal-only: no group at all, only WebRTC signalling and circuits for
+                                            browser tabs, as for a group whose voters are all tabs)
                                             (--follow: an observer of a partitioned group that holds those partitions only)
                                             (on SIGTERM a voter hands over to the others first); also hosts every group
                                             added with \`group add\` (kept in DIR/groups, back after a restart)
@@ -104,6 +106,7 @@ async function main (argv: string[]): Promise<void> {
       'signed-calls': { type: 'boolean' },
       partitions: { type: 'string' },
       observer: { type: 'boolean' },
+      'signal-only': { type: 'boolean' },
       follow: { type: 'string' },
       nemesis: { type: 'boolean' },
       invite: { type: 'string' },
@@ -174,6 +177,7 @@ async function main (argv: string[]): Promise<void> {
         ...(values['quiesce-after-ms'] === undefined ? {} : { quiesceAfterMs: values['quiesce-after-ms'] === '0' ? 0 : millis(values['quiesce-after-ms'], 'quiesce-after-ms') }),
         ...(values['retain-ms'] === undefined ? {} : { retainMs: millis(values['retain-ms'], 'retain-ms') }),
         ...(values['no-entry-hub'] === true ? { entryHub: false } : {}),
+        ...(values['signal-only'] === true ? { signalOnly: true } : {}),
         ...(values.observer === true ? { observer: true } : {}),
         ...(values.follow === undefined ? {} : { follow: followed(values.follow, values.observer === true) }),
         ...(values.nemesis === true ? { nemesis: true } : {}),

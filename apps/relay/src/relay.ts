@@ -2,7 +2,7 @@ import '@tideline/net-libp2p'
 import { writeFile, rename } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { createRegistry, type ProcedureMap, type ProcedureRegistry } from '@tideline/core'
+import { InvalidArgumentError, createRegistry, type ProcedureMap, type ProcedureRegistry } from '@tideline/core'
 import { createNodeLibp2p, keepConnected, type NetPeer } from '@tideline/net-libp2p'
 import { nodeDecisionSigner } from './node-signer.js'
 import { GroupHost, type GroupHostInit, type GroupSpec } from './groups.js'
@@ -19,6 +19,13 @@ export interface RelayOptions {
   readonly genesis?: string
   /** Most groups this relay hosts at once, its main group included. @default 1000 */
   readonly maxGroups?: number
+  /**
+   * Hosts no group: only WebRTC signalling and circuit relaying for browser
+   * tabs (a group of tab voters, docs/design/tabs.md §4). It is no member of
+   * any group, stores nothing of theirs and sees only encrypted streams;
+   * `genesis` must be absent and `group add` is refused. @default false
+   */
+  readonly signalOnly?: boolean
   /** Most calls per second this relay takes as a voter in each group (a group's own `maxCallsPerSec` overrides it). @default unlimited */
   readonly maxCallsPerSec?: number
   /** Module whose default export (or `procedures` export) is the group's procedure map; built-in workloads when absent. */
@@ -91,6 +98,7 @@ export async function loadRegistry (spec: string | undefined): Promise<Procedure
  * LevelStore; and the HTTP endpoints.
  */
 export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
+  if (o.signalOnly === true && o.genesis !== undefined) throw new InvalidArgumentError('a signal-only relay hosts no group: give it no genesis')
   const identity = await loadOrCreateIdentity(o.dataDir)
   const log = o.logger
   if (identity.created) log('identity-created', { id: identity.id })
@@ -127,7 +135,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
     key: identity.key,
     node,
     log,
-    maxGroups: o.maxGroups ?? 1_000,
+    maxGroups: o.signalOnly === true ? 0 : o.maxGroups ?? 1_000,
     registry: async spec => {
       const k = spec ?? BUILTIN_PROCEDURES
       let r = registries.get(k)
@@ -144,7 +152,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
   const stopDialling = keepConnected(node, o.peers ?? [], identity.id)
   try {
     if (mainSpec !== undefined) await host.add(mainSpec, true)
-    await host.loadSaved()
+    if (o.signalOnly !== true) await host.loadSaved()
   } catch (err) {
     stopDialling()
     await host.stopAll()
@@ -158,7 +166,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
   const addresses = node.getMultiaddrs().map(String)
   const main = host.list().find(g => g.main)
   const status = main?.net.peer.status()
-  log('listening', { id: identity.id, role: status?.role, group: main?.id, groups: host.size, addresses, http: httpUrl, evaluated: status?.evaluated })
+  log('listening', { id: identity.id, role: o.signalOnly === true ? 'signal-only' : status?.role, group: main?.id, groups: host.size, addresses, http: httpUrl, evaluated: status?.evaluated })
   // Where tools find a running relay (the dev group, tests).
   const info = join(o.dataDir, 'relay.json')
   await writeFile(`${info}.tmp`, JSON.stringify({ id: identity.id, pid: process.pid, addresses, http: httpUrl }, null, 2))

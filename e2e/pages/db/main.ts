@@ -18,14 +18,17 @@ function db (): Database<typeof procedures> {
 
 const harness = {
   /** Opens the database and subscribes at once (before the network is up). */
-  async open (o: { peers: string[], invite: string, creator: string, name?: string, crashable?: boolean, partitions?: number[], watch?: string[], tree?: boolean }): Promise<{ id: string, slot: number | undefined, network: string }> {
+  async open (o: { peers: string[], invite?: string, creator?: string, name?: string, crashable?: boolean, partitions?: number[], watch?: string[], tree?: boolean, role?: 'voter', found?: string, handOverGraceMs?: number }): Promise<{ id: string, slot: number | undefined, network: string }> {
     const openedAt = performance.now()
     const opened = await openDatabase({
       name: o.name ?? 'bank',
       procedures,
       peers: o.peers,
-      invite: o.invite,
-      creator: o.creator,
+      ...(o.invite === undefined ? {} : { invite: o.invite }),
+      ...(o.creator === undefined ? {} : { creator: o.creator }),
+      ...(o.role === undefined ? {} : { role: o.role }),
+      ...(o.found === undefined ? {} : { found: { groupId: o.found } }),
+      ...(o.handOverGraceMs === undefined ? {} : { handOverGraceMs: o.handOverGraceMs }),
       worker: () => {
         const w = o.crashable === true
           ? new Worker(new URL('./crashable-worker.ts', import.meta.url), { type: 'module' })
@@ -37,7 +40,7 @@ const harness = {
       ...(o.partitions === undefined ? {} : { partitions: o.partitions }),
       ...(o.tree === true ? { tree: true } : {}),
       // Snapshot catch-up is what a late tab spends its first seconds on: visible in the console (benchmarks read it).
-      logger: (event, detail) => { if (event.startsWith('snapshot') || event.startsWith('rc-') || event === 'recovered' || event === 'epoch-evaluated') console.info(`tideline ${(performance.now() - openedAt).toFixed(0)} ms ${event} (${new Date().toISOString().slice(11, 23)}) ${JSON.stringify(detail)}`) }
+      logger: (event, detail) => { if (event.startsWith('snapshot') || event.startsWith('rc-') || event.startsWith('hand-over') || event === 'ask-to-vote' || event === 'recovered' || event === 'epoch-evaluated') console.info(`tideline ${(performance.now() - openedAt).toFixed(0)} ms ${event} (${new Date().toISOString().slice(11, 23)}) ${JSON.stringify(detail)}`) }
     })
     state.db = opened
     const network = opened.status().network
@@ -123,6 +126,20 @@ const harness = {
   },
   status (): DatabaseStatus {
     return db().status()
+  },
+  /** An invite signed by this tab (a group's founder), text form. */
+  async invite (role: 'voter' | 'writer'): Promise<string> {
+    return await db().invite({ role })
+  },
+  /**
+   * The page as a hidden (or shown) tab sees it: `document.visibilityState` and a `visibilitychange` event.
+   * Headless Chromium shows every page as visible whatever is done to its window (Playwright #2286), so
+   * this is the page's view only: the browser does not throttle it.
+   */
+  setVisibility (state: 'hidden' | 'visible'): void {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => state })
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => state === 'hidden' })
+    document.dispatchEvent(new Event('visibilitychange'))
   },
   seen (): Seen[] {
     return state.seen

@@ -4,11 +4,13 @@ import {
   AbortError, PartitionNotHeldError, PeerClosedError, QuorumUnavailableError, TS_ZERO, UnknownProcedureError, WorkerFailedError, declaredKeys, partitionOf, partitionOfRange, reconnoiter, timestampMs,
   type DeclaredKeys, type Logger, type RangeRead, type ReadConsistency, type Revocation, type Store, type SyncStatus, type Timestamp, type TxnResult, type Value
 } from '@tideline/core'
-import { NetPeer, decodeSigned, encodeSigned, peerIdOf, requestJoin, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { NetPeer, createGenesis, createInvite, decodeSigned, encodeSigned, peerIdOf, requestJoin, type MemberRole, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
 import { WorkerBackend } from './backend.js'
 import { claimSlot, loadIdentity, type Slot } from './identity.js'
 import { checkArgs, registryOf, type ArgsOf, type ProcedureDef, type ProcedureName, type ResultOf } from './procedures.js'
 import { changesBetween, entriesOf, matcherOf, readTarget, type Query, type QueryOptions, type SubscriptionCallback } from './queries.js'
+import { HandOver, type HandOverStatus } from './hand-over.js'
 import { Speculations } from './speculation.js'
 import { speculate, verdictOf, type LocalResult } from './speculate.js'
 
@@ -25,6 +27,14 @@ export interface OpenOptions<P> {
   readonly creator?: string
   /** The group's signed genesis (text form). Otherwise it is fetched from a voter on first open and kept. */
   readonly genesis?: string
+  /**
+   * Founds a new group on the first open of this replica: a genesis signed
+   * by this peer (its `creator`) with this peer its only voter, kept in the
+   * replica like a fetched one (later opens use it). Other tabs join with an
+   * invite from `invite()` and this peer's id as `creator`: a group with no
+   * server member (docs/design/tabs.md §4). Ignored once a genesis is kept.
+   */
+  readonly found?: { readonly groupId: string }
   /**
    * Browser: starts the Web Worker that holds the IndexedDB replica and evaluates
    * (its module calls `serveWorker(procedures)` from `@tideline/db/worker`).
@@ -56,6 +66,18 @@ export interface OpenOptions<P> {
    * whose every tab follows every partition. @default false
    */
   readonly tree?: boolean | { readonly slots?: number }
+  /**
+   * `voter`: this tab asks to be voted in (its invite must grant the voter
+   * role, or it is a genesis voter) and serves as a voter while its page is
+   * visible. Hidden past `handOverGraceMs`, on `pagehide` and on `freeze` it
+   * hands over (the group installs an epoch without it), and shown again it
+   * asks back (hand-over.ts). For long-lived tabs: installed apps, pinned
+   * tabs. A quorum of the voters must stay up for anything to commit.
+   * @default 'observer'
+   */
+  readonly role?: 'voter' | 'observer'
+  /** How long a voter tab may stay hidden before it hands over. @default HAND_OVER_GRACE_MS (1 s) */
+  readonly handOverGraceMs?: number
 }
 
 export interface CallOptions {
@@ -114,6 +136,7 @@ export interface DatabaseStatus {
    */
   readonly network: 'connecting' | 'offline' | 'online'
   readonly votersConnected: number
+  /** Voters of the current epoch. */
   readonly voters: number
   readonly connections: number
   readonly epoch: number
@@ -140,6 +163,8 @@ export interface DatabaseStatus {
   readonly tree: { readonly parent?: string, readonly children: readonly string[] }
   /** In a partitioned group, the partitions this replica holds (its reads of others go to their replicas). */
   readonly holding?: readonly number[]
+  /** A tab opened with `role: 'voter'`: its page lifecycle (whether it is visible, and its hand-overs). */
+  readonly handOver?: HandOverStatus
 }
 
 export interface ReconnaissanceOptions<P, K extends ProcedureName<P>> {
@@ -184,6 +209,15 @@ function widened (target: readonly string[] | RangeRead, pendingWrites: number):
 }
 const GENESIS_META = 'tideline/genesis'
 
+/** What signs invites: this peer's key, and the genesis they admit to. */
+interface Inviter { readonly key: PrivateKey, readonly genesis: SignedGenesis }
+
+/** How long an invite from `invite()` is valid unless told. */
+const INVITE_VALID_MS = 86_400_000
+
+/** How long a closing voter tab waits for its hand-over. */
+const CLOSE_LEAVE_MS = 2_000
+
 /** How long a database says `connecting` (not `offline`) after it opens, while no voter has connected yet. */
 export const CONNECTING_MS = 5_000
 
@@ -216,11 +250,17 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   private readonly connectingTimer: ReturnType<typeof setTimeout> | undefined
   /** A store this database closes with itself (`closeStore`). */
   private readonly ownedStore: Store | undefined
+  /** A voter tab's page lifecycle (`role: 'voter'`). */
+  private readonly handOver: HandOver | undefined
+  /** This peer's key and the group's signed genesis, to sign invites with (`invite`). */
+  private readonly inviter: Inviter | undefined
 
   /** @internal use openDatabase */
-  constructor (net: NetPeer, procedures: P, backend: WorkerBackend | undefined, slot: Slot | undefined, timeoutMs: number, peers: number, ownedStore?: Store) {
+  constructor (net: NetPeer, procedures: P, backend: WorkerBackend | undefined, slot: Slot | undefined, timeoutMs: number, peers: number, extras: { readonly ownedStore?: Store | undefined, readonly handOver?: HandOver | undefined, readonly inviter?: Inviter } = {}) {
     this.net = net
-    this.ownedStore = ownedStore
+    this.ownedStore = extras.ownedStore
+    this.handOver = extras.handOver
+    this.inviter = extras.inviter
     this.connecting = peers > 0
     const done = (): void => { this.connecting = false }
     net.online.then(done, done)
@@ -493,6 +533,24 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     return result as CallResult<ResultOf<P, K>>
   }
 
+  /**
+   * Signs an invite to this group (text form, for `openDatabase({ invite })`
+   * with this group's `creator`): for `peer` only, or for any holder; `role`
+   * `voter` lets a tab be voted in (`role: 'voter'`). Only a genesis voter
+   * may invite (the founder of a group of tabs): others get
+   * InvalidCredentialError. @default role writer, valid for a day
+   */
+  async invite (options: { readonly role?: MemberRole, readonly peer?: string, readonly name?: string, readonly validForMs?: number } = {}): Promise<string> {
+    this.assertOpen()
+    const inviter = this.inviter as Inviter
+    return encodeSigned(await createInvite(inviter.key, inviter.genesis, {
+      expiresAt: Date.now() + (options.validForMs ?? INVITE_VALID_MS),
+      role: options.role ?? 'writer',
+      ...(options.peer === undefined ? {} : { peer: options.peer }),
+      ...(options.name === undefined ? {} : { name: options.name })
+    }))
+  }
+
   status (): DatabaseStatus {
     const s = this.net.peer.status()
     let connections = 0
@@ -504,7 +562,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
       role: s.role,
       network: votersConnected > 0 ? 'online' : this.connecting ? 'connecting' : 'offline',
       votersConnected,
-      voters: this.net.genesis.voters.length,
+      voters: s.voters.length,
       connections,
       epoch: s.epoch,
       groupId: this.net.genesis.groupId,
@@ -522,7 +580,8 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
       sync: s.sync,
       counters: s.counters,
       tree: s.tree,
-      ...(s.holding === undefined ? {} : { holding: s.holding })
+      ...(s.holding === undefined ? {} : { holding: s.holding }),
+      ...(this.handOver === undefined ? {} : { handOver: this.handOver.status() })
     }
   }
 
@@ -550,7 +609,10 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     await this.settleSubscriptions(Date.now() + 1_000)
     this.subs.clear()
     this.stopApplied()
+    this.handOver?.stop()
     try {
+      // A voter tab hands over first, so the group goes on without waiting for its failure detector.
+      if (this.handOver !== undefined && this.net.peer.role === 'voter') await this.net.peer.leave({ timeoutMs: CLOSE_LEAVE_MS }).catch(() => {})
       await this.net.stop()
       await this.backend?.close()
       await this.ownedStore?.close()
@@ -585,6 +647,9 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
  */
 export async function openDatabase<P extends Record<string, ProcedureDef<any, any>>> (options: OpenOptions<P>): Promise<Database<P>> {
   const registry = registryOf(options.procedures)
+  const voter = options.role === 'voter'
+  if (options.role !== undefined && options.role !== 'voter' && options.role !== 'observer') throw new TypeError(`role must be 'voter' or 'observer', not ${String(options.role)}`)
+  if (voter && options.partitions !== undefined) throw new TypeError('a voter tab holds every partition: give it no `partitions`')
   let slot: Slot | undefined
   let backend: WorkerBackend | undefined
   let store: Store
@@ -607,7 +672,7 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
       const { createBrowserLibp2p } = await import('@tideline/net-libp2p/browser')
       return await createBrowserLibp2p({ privateKey: key, allowPeer: () => true, relays: options.peers })
     })
-    const genesis = await resolveGenesis(options, store, async () => {
+    const genesis = await resolveGenesis(options, store, privateKey, registry.hash, async () => {
       early.node ??= await createNode(privateKey)
       return early.node
     })
@@ -624,13 +689,17 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
         return node ?? await createNode(key)
       },
       peers: options.peers,
-      // An observer hears every voter directly; it does not need watermark gossip.
-      gossip: false,
+      // Voters that are tabs (a group with no server member) are reached by id through the relays' circuits.
+      relays: options.peers,
+      // An observer hears every voter directly; it does not need watermark gossip. A voter follows it.
+      gossip: voter,
+      candidate: voter,
       ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
       ...(options.tree === undefined || options.tree === false ? {} : { tree: { join: true, ...(options.tree === true ? {} : options.tree) } }),
       ...(options.logger === undefined ? {} : { logger: options.logger })
     })
-    const db = new Database(net, options.procedures, backend, slot, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.peers.length, options.closeStore === true ? options.store : undefined)
+    const handOver = voter ? new HandOver(net.peer, { ...(options.handOverGraceMs === undefined ? {} : { graceMs: options.handOverGraceMs }), logger: options.logger }) : undefined
+    const db = new Database(net, options.procedures, backend, slot, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.peers.length, { ownedStore: options.closeStore === true ? options.store : undefined, handOver, inviter: { key: privateKey, genesis } })
     backend?.onFailure(err => { options.logger?.('worker-failed', { error: err.message }) })
     return db
   } catch (err) {
@@ -645,7 +714,7 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
 }
 
 /** The group's signed genesis: given, kept in the replica, or fetched from the first voter that admits this peer. */
-async function resolveGenesis (options: OpenOptions<unknown>, store: Store, node: () => Promise<TidelineLibp2p>): Promise<SignedGenesis> {
+async function resolveGenesis (options: OpenOptions<unknown>, store: Store, key: PrivateKey, registryHash: string, node: () => Promise<TidelineLibp2p>): Promise<SignedGenesis> {
   if (options.genesis !== undefined) {
     const g = decodeSigned(options.genesis)
     await store.write({ meta: [[GENESIS_META, options.genesis]], durability: 'strict' })
@@ -653,6 +722,11 @@ async function resolveGenesis (options: OpenOptions<unknown>, store: Store, node
   }
   const kept = await store.getMeta(GENESIS_META)
   if (typeof kept === 'string') return decodeSigned(kept)
+  if (options.found !== undefined) {
+    const founded = await createGenesis(key, { groupId: options.found.groupId, voters: [peerIdFromPrivateKey(key).toString()], registryHash })
+    await store.write({ meta: [[GENESIS_META, encodeSigned(founded)]], durability: 'strict' })
+    return founded
+  }
   if (options.invite === undefined) throw new TypeError('a first open needs `genesis`, or `invite` (and `creator`) to fetch it from a voter')
   const invite = decodeSigned(options.invite)
   const n = await node()

@@ -1,7 +1,7 @@
 import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { Peer, ProcedureHashMismatchError, type DecisionSigner, type Logger, type ProcedureRegistry, type RunApplier, type Store } from '@tideline/core'
-import { dialAt, keepConnected } from './addresses.js'
+import { dialAt, keepConnected, keepReachableThrough, peerIdOf } from './addresses.js'
 import type { TidelineLibp2p } from './node.js'
 import { MessageTransport } from './transport.js'
 import { inviteReader } from './invite-reader.js'
@@ -34,6 +34,13 @@ export interface NetPeerInit {
   readonly shared?: SharedNode
   /** Multiaddrs (ending in /p2p/<id>) of peers to stay connected to: the other voters. */
   readonly peers?: readonly string[]
+  /**
+   * Relays (WebSockets multiaddrs, for a browser) through which the current
+   * voters that have no address in `peers` are reached by id, over WebRTC
+   * signalled through the relay's circuit: a group whose voters are tabs,
+   * the relay no member of it (docs/design/tabs.md §4). @default none
+   */
+  readonly relays?: readonly string[]
   /**
    * Non-voters admitted without an invite (an operator's allow list); voters
    * and peers that joined with a valid invite always are.
@@ -249,7 +256,10 @@ export class NetPeer {
       ref.contacts = up.contacts
       ref.node = up.node
       self.net = up
-      self.disconnect = keepConnected(up.node, self.peers, self.id)
+      const stopKeeping = keepConnected(up.node, self.peers, self.id)
+      const addressed = new Set(self.peers.map(peerIdOf))
+      const stopReaching = keepReachableThrough(up.node, init.relays ?? [], () => peer.config.voters.filter(v => !addressed.has(v)), self.id)
+      self.disconnect = () => { stopKeeping(); stopReaching() }
     })
     return net
   }
@@ -278,8 +288,10 @@ async function connectNetwork (init: NetPeerInit, id: string, genesis: Genesis, 
   const voters = new Set(genesis.voters)
   // Voters added by an epoch change are members too (they joined before being voted in).
   const isMember = (p: string): boolean => members.isMember(p)
-  // On a shared node, a peer that belongs to another group hosted there keeps its connection.
-  const keep = (p: string): boolean => isMember(p) || (init.shared?.member(p) ?? false)
+  // On a shared node, a peer that belongs to another group hosted there keeps its connection; so do the relays that
+  // carry a group of tabs (`relays`: members of nothing, they signal WebRTC and hold the circuits).
+  const relays = new Set((init.relays ?? []).map(peerIdOf).filter(p => p !== undefined))
+  const keep = (p: string): boolean => isMember(p) || relays.has(p) || (init.shared?.member(p) ?? false)
   if (init.shared === undefined && init.createNode === undefined) throw new TypeError('NetPeer needs `createNode` or `shared`')
   const node = init.shared?.node ?? await (init.createNode as (k: PrivateKey) => Promise<TidelineLibp2p>)(init.privateKey)
   // What this group added to the node, removed when it stops (a shared node runs on).

@@ -3,8 +3,8 @@
 // database lazily loads `./browser` for it; Node code uses `createNodeLibp2p`).
 export { NetPeer, JOIN_GRACE_MS } from './net-peer.js'
 export type { NetPeerInit } from './net-peer.js'
-export { configFromGenesis, verifyGenesis, verifyInvite, decodeSigned, encodeSigned, inviteDigest } from './membership.js'
-export type { Genesis, SignedGenesis, Invite, SignedInvite } from './membership.js'
+export { configFromGenesis, createGenesis, createInvite, verifyGenesis, verifyInvite, decodeSigned, encodeSigned, inviteDigest } from './membership.js'
+export type { Genesis, SignedGenesis, Invite, SignedInvite, MemberRole } from './membership.js'
 export { joinProtocol, requestJoin } from './join.js'
 export type { TidelineLibp2p } from './node.js'
 export { peerIdOf } from './addresses.js'

@@ -896,7 +896,6 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       else if (k.startsWith('acct/')) balances[k.slice(5)] = v as number
     }
     const st = peer.status()
-    if (process.env.SIM_DEBUG !== undefined) process.stderr.write(`${node.id} ${JSON.stringify(st)}\n${JSON.stringify(node.peer?.debugStreams())}\n`)
     const holds = holding === undefined ? undefined : { lists: listKeys.filter(k => holdsKey(listKey(k))), accounts: accounts.filter(a => holdsKey(accountKey(a))), tag: holding.join('.') }
     finals.push({ peer: node.id, lists, balances, stateDigest: hash64(canonical(entries)), resultDigest: st.digest, evaluatedThrough: st.lastEvaluated, ...(holds === undefined ? {} : { holds }) })
   }

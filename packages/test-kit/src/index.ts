@@ -1,4 +1,4 @@
-export { startLocalGroup, RelayProcess, freePort, listening, healthOrNone } from './local-group.js'
+export { startLocalGroup, startSignallingRelay, RelayProcess, freePort, listening, healthOrNone } from './local-group.js'
 export type { LocalGroupOptions, ProcessGroup, Health } from './local-group.js'
 export { Recorder, runWorkload, waitQuiescent, waitUntil, finals, ACCOUNTS, LIST_KEYS } from './workload.js'
 export { damageRelayStore, type DiskDamage } from './damage.js'

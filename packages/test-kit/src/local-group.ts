@@ -347,3 +347,29 @@ export async function startLocalGroup (o: LocalGroupOptions = {}): Promise<Proce
     }
   }
 }
+
+/**
+ * A relay process that hosts no group (`tideline-relay run --signal-only`):
+ * only WebRTC signalling and circuits for browser tabs, as for a group whose
+ * voters are all tabs. `stop()` ends it and removes its directory.
+ */
+export async function startSignallingRelay (o: { readonly nodeFlags?: readonly string[] } = {}): Promise<{ readonly relay: RelayProcess, stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'tideline-signal-'))
+  const x = await loadOrCreateIdentity(dir)
+  const tcpPort = await freePort()
+  let wsPort = await freePort()
+  while (wsPort === tcpPort) wsPort = await freePort()
+  const relay = new RelayProcess(0, x.id, x.key, dir, tcpPort, wsPort, [
+    '--data', dir, '--signal-only',
+    '--listen', `/ip4/127.0.0.1/tcp/${tcpPort},/ip4/127.0.0.1/tcp/${wsPort}/ws`,
+    '--http', '127.0.0.1:0', '--exit-with-stdin'
+  ], o.nodeFlags ?? [])
+  await relay.start()
+  return {
+    relay,
+    async stop () {
+      await relay.shutdown()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+}

@@ -16,7 +16,7 @@ import { heardFrom } from './reconfig/failure-detector.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
 import { lacks, onForwardedWrite, onTreeEntries } from './forwarded.js'
-import { downTargets, onPlace, onTreeHello, passDown } from './tree.js'
+import { downTargets, onPlace, onTreeHello, notInTree, passDown } from './tree.js'
 import type { Batch } from '../types.js'
 import { onDurableReport, tellDurable } from './horizon.js'
 import { onPartSnapshotVote, onSnapshotChunk, onSnapshotDeclined, onSnapshotVote } from './snapshot.js'
@@ -158,6 +158,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
         onHello(s, from, m.epoch, m.candidate)
         noteObserverParts(s, from, m.parts)
         if (m.tree !== undefined) onTreeHello(s, from, m.tree)
+        else notInTree(s, from)
       }
       break
     case 'place':

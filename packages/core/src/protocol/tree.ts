@@ -101,6 +101,16 @@ export function treeHello (s: PeerState, parent: string | undefined): TreeHello 
  * sends it nothing but answers), asks this peer for a place or keeps it, or
  * (no parent) asks the root.
  */
+/**
+ * A hello with no tree in it: `from` is not in the tree (any more: an observer that now asks to be a voter, or
+ * restarted without it), so it is served as any observer is, not left to a parent it no longer has.
+ */
+export function notInTree (s: PeerState, from: string): void {
+  s.tree.children.delete(from)
+  s.tree.unplaced.delete(from)
+  s.tree.elsewhere.delete(from)
+}
+
 export function onTreeHello (s: PeerState, from: string, t: TreeHello): void {
   const tree = s.tree
   const voter = roleOf(s) === 'voter'
