@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url'
 import { readdir } from 'node:fs/promises'
 import { expect, test, type Browser, type BrowserContext, type Page } from '@playwright/test'
 import { startSignallingRelay, type RelayProcess } from '@tideline/test-kit'
@@ -10,9 +9,6 @@ import { harnessPage } from '../support/harness-url.js'
 // voter role; they are voted in. Then: concurrent transfers from every tab, the bank exact in each; one
 // voter tab hidden hands over (an epoch without it) and, shown again, is voted back in; one voter tab
 // closed is voted out, and commits go on.
-
-const PROCEDURES = fileURLToPath(new URL('../pages/db/procedures.ts', import.meta.url))
-void PROCEDURES
 
 interface Tab { readonly page: Page, readonly context: BrowserContext, readonly id: string }
 
@@ -75,8 +71,11 @@ test('three voter tabs and a signalling relay that is no member: transfers exact
   expect(results.reduce((n, r) => n + r.committed, 0)).toBeGreaterThan(0)
   await bankExact(tabs)
 
-  // The relay is a member of nothing: it hosts no group and keeps no store.
-  expect((await signal.relay.health() as unknown as { groups?: number }).groups ?? 0).toBe(0)
+  // The relay is a member of nothing: it hosts no group and keeps no store; the tabs reach it, and each other directly.
+  const health = await signal.relay.health() as unknown as { groups: number, peers: number }
+  expect(health.groups).toBe(0)
+  expect(health.peers).toBeGreaterThanOrEqual(3)
+  for (const t of tabs) expect(await t.page.evaluate(() => window.dbHarness.status().votersConnected)).toBe(2)
   expect((await readdir(signal.relay.dataDir)).filter(f => f !== 'identity.key' && f !== 'relay.json' && !f.endsWith('.tmp'))).toEqual([])
 
   // B hidden: past the grace period it hands over (an epoch without it) and stays an observer; commits go on.

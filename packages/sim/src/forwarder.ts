@@ -73,12 +73,13 @@ export class Forwarder {
 
   /**
    * A parent in the dissemination tree forges what it passes down (in
-   * place): a thunk's arguments in a batch, or an entry raised far past any
+   * place): a thunk's arguments in a batch (passed on, or answering its
+   * child's gap request), or an entry raised far past any
    * promise in a tree watermark message. Its children must refuse it, strike
    * it out, and find another place.
    */
   forgeDown (m: Message): void {
-    if (m.t === 'write' && m.batches.length > 0) {
+    if ((m.t === 'write' || m.t === 'gap-rep') && m.batches.length > 0) {
       const thunk = (m.batches[0] as Batch).thunks[0] as { args: unknown } | undefined
       if (thunk === undefined) return
       thunk.args = { forged: thunk.args as never }

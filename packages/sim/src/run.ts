@@ -324,7 +324,7 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
       const wire = structuredClone(m)
       if (wire.t === 'snap-chunk') forge(wire, to)
       // A parent in the tree that forges some of what it passes down.
-      if (treeSeed && netFaults && observerIds.includes(from) && observerIds.includes(to) && (wire.t === 'write' || wire.t === 'tw') && netRng.chance(0.03)) forwarder.forgeDown(wire)
+      if (treeSeed && netFaults && observerIds.includes(from) && observerIds.includes(to) && (wire.t === 'write' || wire.t === 'tw' || wire.t === 'gap-rep') && netRng.chance(0.03)) forwarder.forgeDown(wire)
       if (i === 0 && netFaults && wire.t === 'write' && observerIds.includes(to) && forwarder.saw(to, wire)) {
         stats.dropped++
         continue

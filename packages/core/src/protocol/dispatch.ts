@@ -95,6 +95,11 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       onWrite(s, from, m)
       break
     case 'gap-rep':
+      // The tree parent's answer (not a voter's): its batches are checked as forwarded ones are (forwarded.ts).
+      if (from === s.tree.parent?.id && !s.current.voters.includes(from)) {
+        onForwardedWrite(s, from, m.batches)
+        break
+      }
       if (m.gone !== undefined && s.current.voters.includes(from)) noteGone(s, m.gone)
       for (const b of m.batches) {
         // Gaps are asked of voters only, so only a voter's answer is taken.
@@ -116,7 +121,9 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       mergeRelayed(s, from, m.wm)
       break
     case 'gap-req':
-      serveGap(s, from, m.coordinator, m.epoch, m.from, m.to, m.h)
+      // A voter serves any member; an observer, its children in the tree only.
+      if (roleOf(s) === 'voter' || (s.tree.children.has(from) && m.h === undefined)) serveGap(s, from, m.coordinator, m.epoch, m.from, m.to, m.h)
+      else count(s, 'gap-req-refused')
       break
     case 'submit':
       if (revokedPeer(s.config, from)) {

@@ -12,6 +12,7 @@ import { noteFeedBatches, projectGap, spannedChunks } from './feeds.js'
 import { projectedParts } from './partitions.js'
 import { noteDamagedBatches } from './damage.js'
 import { gapSources, isDurable, noteSealed, storedParts, storedSet } from './partial.js'
+import { inTree } from './tree.js'
 
 /**
  * The replica side of the S-phase: batches are stored without checks on
@@ -149,8 +150,11 @@ export function askForGaps (s: PeerState): void {
       if (from > need) continue
       const to = Math.min(need, from + C.DEFAULT_GAP_BATCH - 1)
       stream.gapAskedAt = now
-      // Ask the coordinator first, then every other voter (of that epoch, then of the current one) in turn.
-      const candidates = gapSources(s, record, c, [...new Set([c, ...record.voters, ...s.current.voters])].filter(v => v !== s.id))
+      // Ask the coordinator first, then every other voter (of that epoch, then of the current one) in turn; in the
+      // dissemination tree, the parent first (it holds what it passed on; its answer is checked as a forwarded batch is).
+      const parent = s.tree.parent?.id
+      const first = parent !== undefined && !s.current.voters.includes(parent) && inTree(s) ? [parent] : []
+      const candidates = [...first, ...gapSources(s, record, c, [...new Set([c, ...record.voters, ...s.current.voters])].filter(v => v !== s.id && v !== parent))]
       if (candidates.length === 0) continue
       const target = candidates[stream.gapTarget++ % candidates.length] as string
       count(s, 'gap-req')
