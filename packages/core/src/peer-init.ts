@@ -166,9 +166,10 @@ export interface PeerInit {
    * and entries through it rather than from every voter (default false);
    * `slots`, most children this observer serves (default 3); `rootSlots`,
    * most a voter serves (default 1); `addresses`, where others reach this
-   * peer; `connect`, how the host dials a parent it is pointed at.
+   * peer; `connect`, how the host dials a parent it is pointed at;
+   * `disconnect`, how it hangs up on a member struck out for forging.
    */
-  readonly tree?: { readonly join?: boolean, readonly slots?: number, readonly rootSlots?: number, readonly addresses?: () => readonly string[], readonly connect?: (peer: string, addrs: readonly string[]) => void }
+  readonly tree?: { readonly join?: boolean, readonly slots?: number, readonly rootSlots?: number, readonly addresses?: () => readonly string[], readonly connect?: (peer: string, addrs: readonly string[]) => void, readonly disconnect?: (peer: string) => void }
 }
 
 /** The protocol options with their defaults applied. */

@@ -62,6 +62,7 @@ export class Peer {
   private readonly signer: DecisionSigner | undefined
   private readonly invite: string | undefined
   private readonly connect: (peer: string, addrs: readonly string[]) => void
+  private readonly disconnect: (peer: string) => void
   /** The armed timer (selfTimed) and the time it fires at. */
   private timer: ReturnType<typeof setTimeout> | undefined
   private armedAt = Infinity
@@ -89,6 +90,7 @@ export class Peer {
     this.signer = init.signer
     this.invite = init.invite
     this.connect = init.tree?.connect ?? (() => {})
+    this.disconnect = init.tree?.disconnect ?? (() => {})
     this.state = newPeerState({ id: init.id, config: init.config, registry: init.registry, options: peerOptions(init), now: init.clock.now() })
   }
 
@@ -175,6 +177,7 @@ export class Peer {
           break
         case 'sign-decision': case 'verify-decision': case 'sign-batch': case 'verify-batches': case 'sign-entries': case 'verify-entries': this.complete(Promise.resolve(carrySigning(this.signer, this.state.config.groupId, e))); break
         case 'connect': this.connect(e.peer, e.addrs); break
+        case 'disconnect': this.disconnect(e.peer); break
         case 'gc': this.complete(this.store.gc(e.horizon, e.records === undefined ? { limit: e.limit } : { records: e.records, limit: e.limit }).then(result => ({ t: 'gc-done' as const, horizon: e.horizon, result }))); break
         case 'export-snapshot': case 'read-snapshot': case 'close-snapshot': case 'stage-snapshot': case 'import-snapshot': case 'drop-snapshot':
           this.complete(this.snapshots.carryOut(e))

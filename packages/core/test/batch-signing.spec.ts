@@ -95,18 +95,23 @@ describe('signed batches', () => {
     const s = newPeerState({ id: 'o0', config, registry: createRegistry({ move }), options: peerOptions({}), now: 0 })
     const b = signedBatch()
     const strike = (now: number): void => { s.now = now; onBatchesVerified(s, 'x', [b], [false], false) }
+    // The host is told to hang up on it once, when it is struck out.
+    const hangUps = (): number => s.effects.filter(e => e.t === 'disconnect' && e.peer === 'x').length
     strike(0)
     strike(1_000)
     expect(s.shunned.get('x')?.until).toBe(-Infinity)
+    expect(hangUps()).toBe(0)
     // Two strikes long ago count for nothing: this is the first again.
     strike(70_000)
     expect(s.shunned.get('x')?.strikes).toBe(1)
     strike(71_000)
     strike(72_000)
     expect(s.shunned.get('x')?.until).toBe(132_000)
+    expect(hangUps()).toBe(1)
     // After the refusal, one more forgery is a first strike, not a refusal again.
     strike(200_000)
     expect(s.shunned.get('x')).toMatchObject({ strikes: 1, until: -Infinity })
+    expect(hangUps()).toBe(1)
     // Without a signer nothing is taken and no one struck.
     s.now = 201_000
     onBatchesVerified(s, 'y', [b], [false], true)

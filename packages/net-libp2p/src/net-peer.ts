@@ -240,7 +240,9 @@ export class NetPeer {
       tree: {
         ...init.tree,
         addresses: () => ref.node?.status === 'started' ? ref.node.getMultiaddrs().map(String) : [],
-        connect: (p, addrs) => { if (ref.node !== undefined) dialAt(ref.node, p, addrs) }
+        connect: (p, addrs) => { if (ref.node !== undefined) dialAt(ref.node, p, addrs) },
+        // A member struck out for forging what it passed on: hung up on (it is not listened to for a minute either).
+        disconnect: p => { if (ref.node?.status === 'started') ref.node.hangUp(peerIdFromString(p)).catch(() => {}) }
       }
     })
     ref.peer = peer

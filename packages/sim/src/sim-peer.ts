@@ -303,7 +303,7 @@ export class SimPeer {
       }
       case 'later': this.later(0, () => e.input); break
       // Every simulated peer reaches every other: a tree parent needs no dialling.
-      case 'event': case 'connect': break
+      case 'event': case 'connect': case 'disconnect': break
       case 'log': this.init.log?.(e.event, e.detail); break
     }
   }

@@ -131,6 +131,8 @@ export type Effect =
   | { readonly t: 'verify-entries', readonly from: string, readonly message: Extract<Message, { t: 'tw' }>, readonly statement: Uint8Array }
   /** Make sure this peer can reach `peer` (it is this peer's tree parent to be): dial it at `addrs`. */
   | { readonly t: 'connect', readonly peer: string, readonly addrs: readonly string[] }
+  /** Hang up on `peer` (a member that is no voter, struck out for forging what it passed on). */
+  | { readonly t: 'disconnect', readonly peer: string }
   /** Check every signature of `proof` over `statement` (checkProof); answered by `decision-verified`. */
   | { readonly t: 'verify-decision', readonly from: string, readonly change: EpochChange, readonly proof: DecisionProof, readonly statement: Uint8Array }
   /** Read the decision that started `epoch`; answered by `decision-read`. */

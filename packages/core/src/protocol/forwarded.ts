@@ -107,6 +107,11 @@ function strike (s: PeerState, from: string): void {
   const strikes = held !== undefined && s.now - held.last < SHUN_MS ? held.strikes + 1 : 1
   s.shunned.set(from, { strikes, last: s.now, until: strikes >= STRIKES ? s.now + SHUN_MS : -Infinity })
   if (strikes >= STRIKES) parentStruckOut(s, from)
+  // Struck out: the host hangs up on it too (a voter is never hung up on: voters' own messages are not checked here).
+  if (strikes === STRIKES && !s.current.voters.includes(from)) {
+    count(s, 'forwarded-hung-up')
+    emit(s, { t: 'disconnect', peer: from })
+  }
   // Lapsed records go, so the table holds only peers that struck within the last SHUN_MS.
   if (s.shunned.size > 256) for (const [p, x] of s.shunned) if (s.now - x.last >= SHUN_MS && x.until <= s.now) s.shunned.delete(p)
 }

@@ -9,7 +9,7 @@ export type Counter =
   | 'invalid' | 'handler-error' | 'minted' | 'batches' | 'evaluated' | 'retransmit' | 'gap-req'
   | 'submit-refused' | 'rate-limited' | 'submit-invalid-refused' | 'read-invalid-refused' | 'ack-refused' | 'batch-refused' | 'batch-cut' | 'late-batch'
   | 'write-from-non-voter' | 'write-not-own-refused' | 'write-sealed' | 'gap-from-non-voter' | 'gap-req-refused'
-  | 'forwarded-checked' | 'forwarded-unsigned' | 'forwarded-projection-refused' | 'forwarded-shunned' | 'forwarded-unchecked' | 'forged-batch'
+  | 'forwarded-checked' | 'forwarded-unsigned' | 'forwarded-projection-refused' | 'forwarded-shunned' | 'forwarded-hung-up' | 'forwarded-unchecked' | 'forged-batch'
   | 'forged-entries' | 'batches-from-members' | 'tw-checked' | 'tw-stale' | 'tw-not-parent' | 'tw-unsigned' | 'tree-child-taken' | 'tree-redirected' | 'tree-placed' | 'tree-moved' | 'tree-unplaced' | 'place-refused'
   | 'wm-not-own-refused' | 'wmr-refused' | 'entries-relayed' | 'tails-taken' | 'routed-to-set' | 'clock-skew-refused' | 'digest-mismatch' | 'fwd-refused' | 'res-refused'
   | 'batches-received' | 'thunks-received' | 'projection-refused' | 'span-refused'

@@ -234,6 +234,7 @@ export class ScriptGroup {
       case 'sign-entries':
       case 'verify-entries':
       case 'connect':
+      case 'disconnect':
         // The interaction peers have no keys: they never sign, and refuse relayed decisions before any check.
         throw new Error(`unexpected ${e.t}: the interaction driver's peers have no signer`)
       case 'log': break
