@@ -90,6 +90,8 @@ export class GroupHost {
    * group (store at `<data>/store`, not saved to group.json).
    */
   async add (spec: GroupSpec, main = false): Promise<HostedGroup> {
+    // A relay that hosts none (signal-only) says so, whatever it is sent.
+    if (this.init.maxGroups === 0) throw new InvalidArgumentError('this relay hosts no group (--signal-only)')
     const signed = decodeSigned(spec.genesis)
     const genesis = await verifyGenesis(signed)
     const id = genesis.groupId
