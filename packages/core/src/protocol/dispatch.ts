@@ -16,7 +16,7 @@ import { heardFrom } from './reconfig/failure-detector.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
 import { lacks, onForwardedWrite, onTreeEntries } from './forwarded.js'
-import { downTargets, onPlace, onTreeHello, notInTree, passDown } from './tree.js'
+import { notInTree, onPlace, onTreeHello, passDown, passesDown } from './tree.js'
 import type { Batch } from '../types.js'
 import { onDurableReport, tellDurable } from './horizon.js'
 import { onPartSnapshotVote, onSnapshotChunk, onSnapshotDeclined, onSnapshotVote } from './snapshot.js'
@@ -266,7 +266,7 @@ function onWrite (s: PeerState, from: string, m: Extract<Message, { t: 'write' }
   // Batches new here go on down the tree (a voter's children, an observer's); another coordinator's, passed on by a voter (the tree's root), are checked as any passed on.
   const fresh: Batch[] = []
   const passed: Batch[] = []
-  const downs = downTargets(s).length > 0
+  const downs = passesDown(s)
   for (const b of m.batches) {
     const record = s.epochs.get(b.epoch)
     // A voter of the batch's epoch coordinates it, and only its own.

@@ -3,7 +3,7 @@ import { count, emit, log, send } from './emit.js'
 import { latestCheckpoint } from './schedule.js'
 import { roleOf, type PeerState } from './state.js'
 import { holdingTag } from './partitions.js'
-import { serves } from './tree.js'
+import { servedBy } from './tree.js'
 import type { CheckpointReport } from '../types.js'
 
 /**
@@ -22,7 +22,10 @@ export function sendCheckpoint (s: PeerState): void {
   const h = holdingTag(s)
   const m: Message = { t: 'ck', count: latest, digest, ...(h === undefined ? {} : { h }) }
   for (const v of s.current.voters) send(s, v, m)
-  if (roleOf(s) === 'voter') for (const o of s.observers.keys()) if (serves(s, o)) send(s, o, m)
+  if (roleOf(s) === 'voter') {
+    const serves = servedBy(s)
+    for (const o of s.observers.keys()) if (serves(o)) send(s, o, m)
+  }
 }
 
 /** How many counts of voters' reported digests a replica keeps to find a majority in. */

@@ -10,7 +10,7 @@ import { projectedParts } from './partitions.js'
 import { storedParts, storedSet, voidRange } from './partial.js'
 import type { Feed, PartState } from './part-state.js'
 import { roleOf, type PeerState } from './state.js'
-import { downTargets, publishDown, serves } from './tree.js'
+import { isDownTarget, publishDown, servedBy } from './tree.js'
 import { checkpointsDown } from './divergence.js'
 
 /**
@@ -153,8 +153,9 @@ export function publishToObservers (s: PeerState, wm: readonly WatermarkEntry[])
 /** Sends the observers of everything a message meant for every observer this voter serves (tree.ts `serves`; with `skipChildren`, not those it passes `tw` down to). */
 function toWholeObservers (s: PeerState, msg: Message, skipChildren = false): void {
   const projected = s.parts?.observerParts
-  const down = skipChildren ? new Set(downTargets(s)) : undefined
-  for (const o of s.observers.keys()) if (projected?.has(o) !== true && serves(s, o) && down?.has(o) !== true) send(s, o, msg)
+  const down = skipChildren ? isDownTarget(s) : undefined
+  const serves = servedBy(s)
+  for (const o of s.observers.keys()) if (projected?.has(o) !== true && serves(o) && down?.(o) !== true) send(s, o, msg)
 }
 
 /** This voter's entry to a feed, with the pending span. */

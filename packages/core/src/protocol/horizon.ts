@@ -7,7 +7,7 @@ import { count, emit, send } from './emit.js'
 import { META } from './meta.js'
 import { roleOf, type PeerState } from './state.js'
 import { isPlaced } from './partitions.js'
-import { serves } from './tree.js'
+import { servedBy } from './tree.js'
 
 /**
  * Bounded history (DESIGN §11, issue 20): a replica knows how far its own
@@ -76,7 +76,8 @@ export function reportDurable (s: PeerState): void {
   const m: Message = { t: 'dur', durable: h.durable, gc: h.collected }
   for (const v of reporters(s)) if (v !== s.id) send(s, v, m)
   // Not to observers under another peer in the tree: their `tw` brings the voters' reports.
-  for (const o of s.observers.keys()) if (serves(s, o)) send(s, o, m)
+  const serves = servedBy(s)
+  for (const o of s.observers.keys()) if (serves(o)) send(s, o, m)
 }
 
 /** A voter tells a newly heard observer where it stands (reports go out only when they change). */

@@ -55,23 +55,46 @@ export function treeRoot (s: PeerState): string | undefined {
 }
 
 /**
- * Whether this voter sends observer `o` what it sends the observers it
- * serves (batches, entries, durable reports, digests): not when `o` hangs
+ * Whether this voter sends an observer what it sends the observers it
+ * serves (batches, entries, durable reports, digests): not when it hangs
  * under another peer, nor when it has no place and this voter is not the
- * root, unless it has had none for the failure detector's bound.
+ * root, unless it has had none for the failure detector's bound. A test per
+ * observer, with the root worked out once (it is asked for every observer
+ * on every send).
  */
-export function serves (s: PeerState, o: string): boolean {
+export function servedBy (s: PeerState): (o: string) => boolean {
   const t = s.tree
-  if (t.elsewhere.has(o)) return false
-  const since = t.unplaced.get(o)
-  return since === undefined || s.now - since >= s.options.suspectMs || treeRoot(s) === s.id
+  if (t.elsewhere.size === 0 && t.unplaced.size === 0) return () => true
+  const root = treeRoot(s) === s.id
+  return o => {
+    if (t.elsewhere.has(o)) return false
+    const since = t.unplaced.get(o)
+    return since === undefined || root || s.now - since >= s.options.suspectMs
+  }
+}
+
+/** Whether the root serves the observers with no place yet as it serves its children: this peer is the root voter. */
+function rootOfUnplaced (s: PeerState): boolean {
+  return s.tree.unplaced.size > 0 && roleOf(s) === 'voter' && treeRoot(s) === s.id
 }
 
 /** Whom this peer passes batches and `tw` down to: its children, and at the root the observers with no place yet. */
 export function downTargets (s: PeerState): readonly string[] {
   const t = s.tree
-  if (t.unplaced.size === 0 || roleOf(s) !== 'voter' || treeRoot(s) !== s.id) return [...t.children.keys()]
+  if (!rootOfUnplaced(s)) return [...t.children.keys()]
   return [...t.children.keys(), ...t.unplaced.keys()]
+}
+
+/** Whether this peer passes anything down (downTargets is not empty), without building the list. */
+export function passesDown (s: PeerState): boolean {
+  return s.tree.children.size > 0 || rootOfUnplaced(s)
+}
+
+/** Whether `o` is one of downTargets, as a test (the list worked out once). */
+export function isDownTarget (s: PeerState): (o: string) => boolean {
+  const t = s.tree
+  const unplaced = rootOfUnplaced(s)
+  return o => t.children.has(o) || (unplaced && t.unplaced.has(o))
 }
 
 /** Whether this observer asks for a place in the tree (it follows every partition and is no candidate). */
@@ -253,8 +276,8 @@ export function parentStruckOut (s: PeerState, from: string): void {
 /** Batches this peer just took go on to its children (whole and signed; they check them). */
 export function passDown (s: PeerState, batches: readonly Batch[]): void {
   if (batches.length === 0) return
+  if (!passesDown(s)) return
   const to = downTargets(s)
-  if (to.length === 0) return
   for (const chunk of writeChunks(batches)) {
     const m: Message = { t: 'write', batches: chunk, wm: [] }
     for (const c of to) send(s, c, m)
@@ -269,7 +292,7 @@ export function passDown (s: PeerState, batches: readonly Batch[]): void {
  */
 export function publishDown (s: PeerState, checkpointsDown: () => CheckpointReport[]): void {
   const tree = s.tree
-  if (roleOf(s) !== 'voter' || downTargets(s).length === 0 || !s.options.signs) return
+  if (roleOf(s) !== 'voter' || !passesDown(s) || !s.options.signs) return
   // At most every TREE_ENTRIES_MS, whole ones too (a newcomer's wish for one waits that long).
   if (s.now - tree.lastTwAt < C.TREE_ENTRIES_MS) return
   const full = tree.wantFull || s.now - tree.lastFullAt >= s.options.idleHeartbeatMs
