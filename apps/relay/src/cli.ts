@@ -24,10 +24,11 @@ const USAGE = `tideline-relay <command> [options]   (run as: pnpm relay -- <comm
                                             a voter signs an invite (bearer unless --peer; role writer unless
                                             --role: a reader only reads, a voter may be voted in, an admin invites)
   run      --data DIR [--genesis FILE] [--procedures MODULE] [--listen MA,…] [--announce MA,…] [--peers MA,…]
-           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--quiesce-after-ms MS] [--no-entry-hub] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--max-groups N] [--max-calls-per-sec N] [--nemesis] [--signal-only] [--exit-with-stdin]
+           [--http 127.0.0.1:PORT] [--admit ID,…] [--admit-voters ID,…] [--suspect-ms MS] [--suspect-min-ms MS] [--heartbeat-ms MS] [--quiesce-after-ms MS] [--no-entry-hub] [--retain-ms MS] [--observer [--follow P,…]] [--invite TEXT] [--max-groups N] [--max-calls-per-sec N] [--nemesis] [--signal-only] [--max-reservations N] [--exit-with-stdin]
                                             serve as a member of the group until SIGTERM/SIGINT
                                             (--signal-only: no group at all, only WebRTC signalling and circuits for
-                                            browser tabs, as for a group whose voters are all tabs)
+                                            browser tabs, as for a group whose voters are all tabs; --max-reservations:
+                                            most tabs holding a circuit slot at once, default 1024)
                                             (--follow: an observer of a partitioned group that holds those partitions only)
                                             (on SIGTERM a voter hands over to the others first); also hosts every group
                                             added with \`group add\` (kept in DIR/groups, back after a restart)
@@ -107,6 +108,7 @@ async function main (argv: string[]): Promise<void> {
       partitions: { type: 'string' },
       observer: { type: 'boolean' },
       'signal-only': { type: 'boolean' },
+      'max-reservations': { type: 'string' },
       follow: { type: 'string' },
       nemesis: { type: 'boolean' },
       invite: { type: 'string' },
@@ -158,6 +160,8 @@ async function main (argv: string[]): Promise<void> {
       return
     }
     case 'run': {
+      // A signal-only relay is no member of anything: options about a group it would host make no sense with it.
+      if (values['signal-only'] === true) for (const f of ['genesis', 'invite', 'observer', 'follow', 'procedures'] as const) if (values[f] !== undefined) throw new UsageError(`--signal-only hosts no group: --${f} does not go with it`)
       const logger = jsonLogger({})
       const relay = await startRelay({
         dataDir: need(values.data, 'data'),
@@ -178,6 +182,7 @@ async function main (argv: string[]): Promise<void> {
         ...(values['retain-ms'] === undefined ? {} : { retainMs: millis(values['retain-ms'], 'retain-ms') }),
         ...(values['no-entry-hub'] === true ? { entryHub: false } : {}),
         ...(values['signal-only'] === true ? { signalOnly: true } : {}),
+        ...(values['max-reservations'] === undefined ? {} : { maxReservations: count(values['max-reservations'], 'max-reservations') }),
         ...(values.observer === true ? { observer: true } : {}),
         ...(values.follow === undefined ? {} : { follow: followed(values.follow, values.observer === true) }),
         ...(values.nemesis === true ? { nemesis: true } : {}),

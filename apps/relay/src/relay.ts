@@ -26,6 +26,8 @@ export interface RelayOptions {
    * `genesis` must be absent and `group add` is refused. @default false
    */
   readonly signalOnly?: boolean
+  /** Most browser tabs holding a circuit slot on this relay at once (`--max-reservations`). @default 1024 */
+  readonly maxReservations?: number
   /** Most calls per second this relay takes as a voter in each group (a group's own `maxCallsPerSec` overrides it). @default unlimited */
   readonly maxCallsPerSec?: number
   /** Module whose default export (or `procedures` export) is the group's procedure map; built-in workloads when absent. */
@@ -107,7 +109,7 @@ export async function startRelay (o: RelayOptions): Promise<RelayHandle> {
   const admittedVoters = new Set(o.admitVoters ?? [])
   const registries = new Map<string, Promise<ProcedureRegistry>>()
   // Browser tabs reserve a slot here to reach each other over WebRTC (relayServer).
-  const node = await createNodeLibp2p({ privateKey: identity.key, listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'], ...(o.announce === undefined ? {} : { announce: o.announce }), allowPeer: () => true, relayServer: true })
+  const node = await createNodeLibp2p({ privateKey: identity.key, listen: o.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'], ...(o.announce === undefined ? {} : { announce: o.announce }), allowPeer: () => true, relayServer: true, ...(o.maxReservations === undefined ? {} : { maxReservations: o.maxReservations }) })
   const signer = nodeDecisionSigner(identity.key)
   const peerInit = (spec: GroupSpec, group: string, main: boolean): ReturnType<GroupHostInit['peerInit']> => ({
     ...(nemesis === undefined ? {} : { clock: nemesis.clock, inbound: (from: string) => nemesis.inbound(from) }),

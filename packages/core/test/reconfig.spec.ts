@@ -97,6 +97,29 @@ describe('epoch change', () => {
     expect(new Set(['v0', 'v1', 'v2'].map(id => g.peer(id).status().digest)).size).toBe(1)
   })
 
+  it('two tab voters hidden at once: the one left, leaving, hands over to the first that asks back, and both are voters again when shown', async () => {
+    const g = await TestGroup.create(procedures, 2, 0, { ...FAST, admitVoter: id => id.startsWith('v') })
+    await inc(g, 'v0')
+    const [v0, v1] = [g.peer('v0'), g.peer('v1')]
+    for (const p of [v0, v1]) p.setCandidate(false)
+    const leaves = [v0, v1].map(p => p.leave({ timeoutMs: 5_000 }).then(() => 'left', (e: Error) => e.name))
+    await g.steps(300)
+    // One of them won: the other is the only voter, still leaving (it cannot leave itself with no one to take over).
+    const voters = v0.status().voters
+    expect(voters).toHaveLength(1)
+    const [left, stayed] = voters[0] === 'v0' ? [v1, v0] : [v0, v1]
+    expect(await leaves[left === v0 ? 0 : 1]).toBe('left')
+    // Shown again, the one that left asks back: the one left hands over to it at once (it leaves itself out).
+    left.setCandidate(true)
+    await g.steps(300)
+    expect(v0.status().voters).toEqual([left.id])
+    expect(await leaves[left === v0 ? 1 : 0]).toBe('left')
+    stayed.setCandidate(true)
+    await g.steps(300)
+    for (const p of [v0, v1]) expect([...p.status().voters].sort()).toEqual(['v0', 'v1'])
+    expect((await inc(g, stayed.id)).status).toBe('committed')
+  })
+
   it('two voters proposing at once agree on one value (same epoch, same voters, same digest everywhere)', async () => {
     const g = await TestGroup.create(procedures, 3, 0, FAST)
     await inc(g, 'v0')

@@ -5,7 +5,7 @@ import {
   type DeclaredKeys, type Logger, type RangeRead, type ReadConsistency, type Revocation, type Store, type SyncStatus, type Timestamp, type TxnResult, type Value
 } from '@tideline/core'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { NetPeer, createGenesis, createInvite, decodeSigned, encodeSigned, peerIdOf, requestJoin, type MemberRole, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
+import { NetPeer, createGenesis, createInvite, decodeSigned, encodeSigned, peerIdOf, requestJoin, verifyGenesis, type MemberRole, type SignedGenesis, type TidelineLibp2p } from '@tideline/net-libp2p/peer'
 import { WorkerBackend } from './backend.js'
 import { claimSlot, loadIdentity, type Slot } from './identity.js'
 import { checkArgs, registryOf, type ArgsOf, type ProcedureDef, type ProcedureName, type ResultOf } from './procedures.js'
@@ -28,11 +28,14 @@ export interface OpenOptions<P> {
   /** The group's signed genesis (text form). Otherwise it is fetched from a voter on first open and kept. */
   readonly genesis?: string
   /**
-   * Founds a new group on the first open of this replica: a genesis signed
-   * by this peer (its `creator`) with this peer its only voter, kept in the
-   * replica like a fetched one (later opens use it). Other tabs join with an
-   * invite from `invite()` and this peer's id as `creator`: a group with no
-   * server member (docs/design/tabs.md §4). Ignored once a genesis is kept.
+   * Founds a new group on the first open of this replica (with `role:
+   * 'voter'`, and no `invite` or `genesis`): a genesis signed by this peer
+   * (its `creator`) with this peer its only voter, kept in the replica like a
+   * fetched one (later opens reopen it; a replica holding another group is
+   * refused). Other tabs join with an invite from `invite()` and this peer's
+   * id as `creator`: a group with no server member (docs/design/tabs.md §4).
+   * Only the founding tab passes it: another tab (another slot and key)
+   * would found another group.
    */
   readonly found?: { readonly groupId: string }
   /**
@@ -560,7 +563,8 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     return {
       id: s.id,
       role: s.role,
-      network: votersConnected > 0 ? 'online' : this.connecting ? 'connecting' : 'offline',
+      // A voter counts itself: one that reaches a majority of the voters (alone, if it is the only one) is online.
+      network: votersConnected > 0 || (s.role === 'voter' && 2 * (votersConnected + 1) > s.voters.length) ? 'online' : this.connecting ? 'connecting' : 'offline',
       votersConnected,
       voters: s.voters.length,
       connections,
@@ -650,6 +654,8 @@ export async function openDatabase<P extends Record<string, ProcedureDef<any, an
   const voter = options.role === 'voter'
   if (options.role !== undefined && options.role !== 'voter' && options.role !== 'observer') throw new TypeError(`role must be 'voter' or 'observer', not ${String(options.role)}`)
   if (voter && options.partitions !== undefined) throw new TypeError('a voter tab holds every partition: give it no `partitions`')
+  if (voter && options.tree !== undefined && options.tree !== false) throw new TypeError('a voter tab is not in the dissemination tree: give it no `tree`')
+  if (options.found !== undefined && (!voter || options.invite !== undefined || options.genesis !== undefined)) throw new TypeError('`found` founds a group with this tab its voter: it goes with `role: \'voter\'`, and with no `invite` or `genesis`')
   let slot: Slot | undefined
   let backend: WorkerBackend | undefined
   let store: Store
@@ -721,7 +727,16 @@ async function resolveGenesis (options: OpenOptions<unknown>, store: Store, key:
     return g
   }
   const kept = await store.getMeta(GENESIS_META)
-  if (typeof kept === 'string') return decodeSigned(kept)
+  if (typeof kept === 'string') {
+    const g = decodeSigned(kept)
+    // A replica founded before opens its own group again; one of another group is not taken for it.
+    if (options.found !== undefined) {
+      const held = await verifyGenesis(g)
+      const me = peerIdFromPrivateKey(key).toString()
+      if (held.groupId !== options.found.groupId || held.creator !== me) throw new TypeError(`this replica holds group ${held.groupId} (created by ${held.creator}), not one this tab founded as ${options.found.groupId}`)
+    }
+    return g
+  }
   if (options.found !== undefined) {
     const founded = await createGenesis(key, { groupId: options.found.groupId, voters: [peerIdFromPrivateKey(key).toString()], registryHash })
     await store.write({ meta: [[GENESIS_META, encodeSigned(founded)]], durability: 'strict' })

@@ -13,7 +13,7 @@ export interface HandOverStatus {
   readonly handovers: number
   /** Hand-overs the group installed (an epoch without this tab). */
   readonly handedOver: number
-  /** Times the tab, shown again, asked to be voted back in. */
+  /** Times the tab, shown again after it handed over (or was hidden past the grace period), asked to be voted back in. */
   readonly asks: number
 }
 
@@ -35,6 +35,9 @@ export class HandOver {
   private readonly graceMs: number
   private readonly logger: Logger | undefined
   private readonly listeners: Listener[] = []
+  private readonly stopEpochs: () => void
+  /** Whether it handed over (or stopped asking past the grace period) since it was last shown: shown again, it asks back. */
+  private away = false
   private timer: ReturnType<typeof setTimeout> | undefined
   private visible = true
   private handovers = 0
@@ -45,6 +48,8 @@ export class HandOver {
     this.peer = peer
     this.graceMs = options.graceMs ?? HAND_OVER_GRACE_MS
     this.logger = options.logger
+    // Voted in while hidden (an epoch change under way when it stopped asking): it hands over again at once.
+    this.stopEpochs = peer.onEpoch(() => { if (!this.visible && this.timer === undefined) this.handOver() })
     const doc = (globalThis as { document?: Document }).document
     if (doc === undefined) return
     const win = globalThis as unknown as EventTarget
@@ -62,6 +67,7 @@ export class HandOver {
   }
 
   stop (): void {
+    this.stopEpochs()
     clearTimeout(this.timer)
     for (const [target, type, fn] of this.listeners) target.removeEventListener(type, fn)
     this.listeners.length = 0
@@ -87,7 +93,9 @@ export class HandOver {
 
   private handOver (): void {
     this.timer = undefined
-    if (this.visible || this.peer.role !== 'voter') return
+    if (this.visible) return
+    this.away = true
+    if (this.peer.role !== 'voter') return
     this.handovers++
     this.logger?.('hand-over', { epoch: this.peer.config.epoch })
     this.peer.leave({ timeoutMs: LEAVE_TIMEOUT_MS }).then(
@@ -100,9 +108,11 @@ export class HandOver {
     this.timer = undefined
     if (this.visible) return
     this.visible = true
+    // Calls off a hand-over under way, or asks to be voted back in (or, back within the grace period, asks on).
+    this.peer.setCandidate(true)
+    if (!this.away) return
+    this.away = false
     this.asks++
     this.logger?.('ask-to-vote', { epoch: this.peer.config.epoch })
-    // Calls off a hand-over under way, or asks to be voted back in.
-    this.peer.setCandidate(true)
   }
 }

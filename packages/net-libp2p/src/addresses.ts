@@ -59,28 +59,39 @@ export function dialAt (node: TidelineLibp2p, peer: string, addrs: readonly stri
   if (mas.length > 0) node.dial(mas, { signal: AbortSignal.timeout(RECONNECT_MS * 5) }).catch(() => {})
 }
 
-/** How long a peer reached through the relays' circuits waits before it is dialled again. */
+/** How long a peer reached through the relays' circuits waits before it is dialled again; doubled after each failure, up to CIRCUIT_RETRY_MAX_MS. */
 export const CIRCUIT_RETRY_MS = 3_000
+export const CIRCUIT_RETRY_MAX_MS = 60_000
 
 /**
  * Keeps `node` connected to the peers `targets()` names that have no address
  * of their own here (the voters of a group of tabs): each one not connected
  * directly is dialled at `<relay>/p2p-circuit/webrtc/p2p/<id>` through the
- * relays (WebRTC, signalled over the relay's circuit, then direct), at most
- * every CIRCUIT_RETRY_MS. A relayed (limited) connection does not count: the
- * protocol needs the direct one. Returns what stops it.
+ * relays (WebRTC, signalled over the relay's circuit, then direct), at once,
+ * then CIRCUIT_RETRY_MS after a failure, twice that after the next, and so on
+ * up to CIRCUIT_RETRY_MAX_MS (a voter that is no tab, a relay voted in later,
+ * is not reached this way: asked rarely). A relayed (limited) connection does
+ * not count: the protocol needs the direct one. Returns what stops it.
  */
 export function keepReachableThrough (node: TidelineLibp2p, relays: readonly string[], targets: () => readonly string[], self: string): () => void {
   const through = relays.filter(r => peerIdOf(r) !== undefined && !r.includes('/p2p-circuit'))
   if (through.length === 0) return () => {}
-  const tried = new Map<string, number>()
+  /** Per target: when it may be dialled next, and the wait after the next failure. */
+  const next = new Map<string, { at: number, waitMs: number }>()
   const round = (): void => {
     if (node.status !== 'started') return
     const now = Date.now()
-    for (const id of targets()) {
-      if (id === self || node.getConnections().some(c => c.remotePeer.toString() === id && c.limits === undefined)) continue
-      if (now - (tried.get(id) ?? -Infinity) < CIRCUIT_RETRY_MS) continue
-      tried.set(id, now)
+    const wanted = new Set(targets())
+    for (const id of next.keys()) if (!wanted.has(id)) next.delete(id)
+    for (const id of wanted) {
+      if (id === self) continue
+      if (node.getConnections().some(c => c.remotePeer.toString() === id && c.limits === undefined)) {
+        next.delete(id)
+        continue
+      }
+      const t = next.get(id) ?? { at: -Infinity, waitMs: CIRCUIT_RETRY_MS }
+      if (now < t.at) continue
+      next.set(id, { at: now + t.waitMs, waitMs: Math.min(CIRCUIT_RETRY_MAX_MS, t.waitMs * 2) })
       node.dial(through.map(r => multiaddr(`${r}/p2p-circuit/webrtc/p2p/${id}`)), { signal: AbortSignal.timeout(CIRCUIT_RETRY_MS * 2) }).catch(() => {})
     }
   }

@@ -242,7 +242,8 @@ export class NetPeer {
         addresses: () => ref.node?.status === 'started' ? ref.node.getMultiaddrs().map(String) : [],
         connect: (p, addrs) => { if (ref.node !== undefined) dialAt(ref.node, p, addrs) },
         // A member struck out for forging what it passed on: hung up on (it is not listened to for a minute either).
-        disconnect: p => { if (ref.node?.status === 'started') ref.node.hangUp(peerIdFromString(p)).catch(() => {}) }
+        // (On a shared node, kept while another group hosted there has it as a member.)
+        disconnect: p => { if (ref.node?.status === 'started' && init.shared?.member(p) !== true) ref.node.hangUp(peerIdFromString(p)).catch(() => {}) }
       }
     })
     ref.peer = peer

@@ -30,12 +30,22 @@ export interface NodeLibp2pInit {
    */
   readonly relayServer?: boolean
   /**
+   * With `relayServer`: most browsers holding a slot here at once (across
+   * every group; circuit-relay-v2's own default is 15). A slot lasts two
+   * hours unless renewed, and any peer that connects may take one.
+   * @default DEFAULT_MAX_RESERVATIONS
+   */
+  readonly maxReservations?: number
+  /**
    * Addresses to tell peers instead of the listen ones (a relay behind a TLS
    * proxy or NAT: e.g. `/dns4/relay.example.com/tcp/443/tls/ws`).
    * @default the listen addresses
    */
   readonly announce?: readonly string[]
 }
+
+/** Browsers a relay holds a circuit slot for at once, unless told (each costs it a few streams while they signal). */
+export const DEFAULT_MAX_RESERVATIONS = 1_024
 
 /**
  * A Node libp2p node for relays and Node clients: TCP and WebSockets, Noise,
@@ -63,6 +73,6 @@ export async function createNodeLibp2p (init: NodeLibp2pInit): Promise<TidelineL
     pubsub: gossipsub(GOSSIPSUB_OPTIONS)
   }
   // The relay service serves only; nothing calls it, so it stays out of TidelineLibp2p's type.
-  if (init.relayServer === true) return createLibp2p({ ...options, services: { ...services, relay: circuitRelayServer() } })
+  if (init.relayServer === true) return createLibp2p({ ...options, services: { ...services, relay: circuitRelayServer({ reservations: { maxReservations: init.maxReservations ?? DEFAULT_MAX_RESERVATIONS } }) } })
   return createLibp2p({ ...options, services })
 }

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { keepReachableThrough, peerIdOf } from '../src/addresses.js'
 
 const A = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
@@ -47,5 +47,29 @@ describe('keepReachableThrough', () => {
     const { node, dials } = recorder([])
     keepReachableThrough(node, [], () => [B], 'self')()
     expect(dials).toEqual([])
+  })
+})
+
+describe('keepReachableThrough backs off', () => {
+  it('dials a voter that stays unreachable at once, then 3 s, 6 s, 12 s … apart; once connected and lost again, at once', () => {
+    vi.useFakeTimers()
+    try {
+      const relay = `/ip4/127.0.0.1/tcp/4001/ws/p2p/${A}`
+      const connections: Array<{ remotePeer: { toString(): string } }> = []
+      const dials: number[] = []
+      const node = { status: 'started', getConnections: () => connections, dial: async () => { dials.push(Date.now()); throw new Error('unreachable') } }
+      const start = Date.now()
+      const stop = keepReachableThrough(node as never, [relay], () => [B], 'self')
+      vi.advanceTimersByTime(20_000)
+      expect(dials.map(t => t - start)).toEqual([0, 3_000, 9_000])
+      connections.push({ remotePeer: { toString: () => B } })
+      vi.advanceTimersByTime(5_000)
+      connections.length = 0
+      vi.advanceTimersByTime(1_000)
+      expect(dials.map(t => t - start)).toEqual([0, 3_000, 9_000, 26_000])
+      stop()
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })

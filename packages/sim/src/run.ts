@@ -734,14 +734,18 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
         // A tab voter whose page is hidden (docs/design/tabs.md §3): it stops asking to be a voter and hands over
         // (leave). One time in three the browser freezes it right after, so its leave is under way while it is
         // silent. Shown again later, it asks to be voted back in. A crash ends it (a restarted peer asks at once).
-        const node = pickOf(currentVoters().filter(n => n.up && n.peer !== undefined && !n.peer.paused && !n.hidden))
+        // A hand-over is no crash: a voter may hide whenever the others are up (two voters may both be hiding; the one
+        // left, leaving, hands over to the first that asks back), and is frozen only where it may crash.
+        const current = currentVoters()
+        const node = pickOf(current.filter(n => n.up && n.peer !== undefined && !n.peer.paused && !n.hidden))
         const peer = node?.peer
-        if (node !== undefined && peer !== undefined && currentVoters().length > 2 && mayCrash(node)) {
+        const othersUp = current.every(n => n === node || (n.up && n.peer?.paused !== true))
+        if (node !== undefined && peer !== undefined && current.length >= 2 && (othersUp || mayCrash(node))) {
           stats.hidden++
           node.hidden = true
           peer.setCandidate(false)
           peer.leave(4 * SUSPECT_MS, err => { if (err === undefined) stats.handedOver++ })
-          if (faultRng.chance(1 / 3)) {
+          if (mayCrash(node) && faultRng.chance(1 / 3)) {
             peer.pause()
             loop.after(faultRng.int(SUSPECT_MS, 6 * SUSPECT_MS), () => { peer.resume() })
           }

@@ -16,7 +16,7 @@ import { heardFrom } from './reconfig/failure-detector.js'
 import { onAccepted, onNack, onPromise } from './reconfig/proposer.js'
 import { acceptBatch, serveGap } from './replica.js'
 import { lacks, onForwardedWrite, onTreeEntries } from './forwarded.js'
-import { notInTree, onPlace, onTreeHello, passDown, passesDown } from './tree.js'
+import { inTree, notInTree, onPlace, onTreeHello, passDown, passesDown } from './tree.js'
 import type { Batch } from '../types.js'
 import { onDurableReport, tellDurable } from './horizon.js'
 import { onPartSnapshotVote, onSnapshotChunk, onSnapshotDeclined, onSnapshotVote } from './snapshot.js'
@@ -96,7 +96,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
       break
     case 'gap-rep':
       // The tree parent's answer (not a voter's): its batches are checked as forwarded ones are (forwarded.ts).
-      if (from === s.tree.parent?.id && !s.current.voters.includes(from)) {
+      if (from === s.tree.parent?.id && !s.current.voters.includes(from) && inTree(s)) {
         onForwardedWrite(s, from, m.batches)
         break
       }
@@ -165,7 +165,7 @@ export function dispatch (s: PeerState, from: string, m: Message): void {
         onHello(s, from, m.epoch, m.candidate)
         noteObserverParts(s, from, m.parts)
         if (m.tree !== undefined) onTreeHello(s, from, m.tree)
-        else notInTree(s, from)
+        else if (roleOf(s) === 'voter') notInTree(s, from)
       }
       break
     case 'place':

@@ -210,6 +210,8 @@ function expireLeaves (s: PeerState): void {
  * a tab voter shown again after it handed over). Not asking does not leave: `leave` does.
  */
 function setCandidacy (s: PeerState, candidate: boolean): void {
+  // The voters hear of it at the next tick, not a hello interval later.
+  if (candidate !== s.candidate) s.lastHello = -Infinity
   s.candidate = candidate
   if (!candidate || !s.leaving) return
   s.leaving = false

@@ -125,8 +125,9 @@ export function treeHello (s: PeerState, parent: string | undefined): TreeHello 
  * (no parent) asks the root.
  */
 /**
- * A hello with no tree in it: `from` is not in the tree (any more: an observer that now asks to be a voter, or
- * restarted without it), so it is served as any observer is, not left to a parent it no longer has.
+ * A hello with no tree in it, at a voter: `from` is not in the tree (any more: an observer that now asks to be a
+ * voter, or restarted without it), so it is served as any observer is, not left to a parent it no longer has.
+ * (An observer parent keeps its children: the only hello with no tree it gets is a peer reaching out.)
  */
 export function notInTree (s: PeerState, from: string): void {
   s.tree.children.delete(from)

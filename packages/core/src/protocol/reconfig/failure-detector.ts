@@ -84,11 +84,11 @@ export function wantedVoters (s: PeerState, now: number, alive: ReadonlySet<stri
   // A revoked voter (or one about to be) is left out, alive or not.
   let want = s.current.voters.filter(v => (alive.has(v) || !suspects(s, v, now)) && !leftOut(s, v))
   if (s.leaving) want = want.filter(v => v !== s.id)
-  if (!s.leaving) {
-    for (const [c, info] of [...s.candidates].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
-      if (want.length >= s.options.maxVoters) break
-      if (info.epoch === s.current.epoch && !want.includes(c) && !leftOut(s, c) && s.options.admitVoter(c)) want.push(c)
-    }
+  // A voter that is leaving takes candidates in too: it only leaves itself out. (A voter left alone while leaving, a tab
+  // hidden with the others gone, hands over to the first one that asks.)
+  for (const [c, info] of [...s.candidates].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
+    if (want.length >= s.options.maxVoters) break
+    if (info.epoch === s.current.epoch && !want.includes(c) && !leftOut(s, c) && s.options.admitVoter(c)) want.push(c)
   }
   return want
 }
