@@ -52,11 +52,12 @@ export class HandOver {
     this.stopEpochs = peer.onEpoch(() => { if (!this.visible && this.timer === undefined) this.handOver() })
     const doc = (globalThis as { document?: Document }).document
     if (doc === undefined) return
-    const win = globalThis as unknown as EventTarget
+    // The window's events, where there is one (a page; not a worker, nor Node).
+    const win = typeof (globalThis as Partial<EventTarget>).addEventListener === 'function' ? globalThis as unknown as EventTarget : undefined
     this.listen(doc, 'visibilitychange', () => { if (doc.visibilityState === 'hidden') this.hidden(this.graceMs); else this.shown() })
-    this.listen(win, 'pagehide', () => { this.hidden(0) })
+    if (win !== undefined) this.listen(win, 'pagehide', () => { this.hidden(0) })
     this.listen(doc, 'freeze', () => { this.hidden(0) })
-    this.listen(win, 'pageshow', () => { if (doc.visibilityState === 'visible') this.shown() })
+    if (win !== undefined) this.listen(win, 'pageshow', () => { if (doc.visibilityState === 'visible') this.shown() })
     this.listen(doc, 'resume', () => { if (doc.visibilityState === 'visible') this.shown() })
     // Opened in a background tab: it does not ask until it is shown.
     if (doc.visibilityState === 'hidden') this.hidden(this.graceMs)

@@ -109,6 +109,9 @@ export interface SharedNode {
   readonly member: (peerId: string) => boolean
 }
 
+/** How long a stopping peer waits for what it sent last to be written. */
+const STOP_DRAIN_MS = 1_000
+
 /** A connected peer that is not a member by then (no valid invite presented) is disconnected. */
 export const JOIN_GRACE_MS = 5_000
 /** A join that got no answer is tried this many times, 1 s, 2 s, … apart, while the peer stays connected. */
@@ -279,6 +282,8 @@ export class NetPeer {
     await this.peer.close()
     await this.online.catch(() => {})
     if (this.net !== undefined) {
+      // What the peer sent last (an epoch change it led as it handed over) goes out before the streams close.
+      await this.net.transport.drain(STOP_DRAIN_MS)
       await this.net.detach()
       await this.net.transport.stop()
       if (!this.net.shared) await this.net.node.stop()

@@ -21,6 +21,8 @@ export function watermarkTopic (groupId: string): string {
   return `/tideline/${groupId}/wm/1.0.0`
 }
 
+/** How often `drain` looks whether everything sent has been written. */
+const DRAIN_POLL_MS = 5
 /** Most messages one frame may carry. */
 export const MAX_BUNDLE = 4096
 /** Frames queued for one peer before the oldest are dropped (the protocol retransmits what matters). */
@@ -113,6 +115,19 @@ export class MessageTransport {
     })
     if (this.init.gossip ?? true) this.node.services.pubsub.subscribe(this.topic)
     this.node.services.pubsub.addEventListener('message', this.onGossip)
+  }
+
+  /**
+   * Waits (at most `timeoutMs`) until what was sent has been written to its
+   * streams: nothing queued for this turn, no frame waiting on a link. Before
+   * `stop`, so a peer that closes right after an epoch change it led (a voter
+   * handing over) still delivers the decision: with two voters the other one
+   * could not finish it alone.
+   */
+  async drain (timeoutMs: number): Promise<void> {
+    const end = performance.now() + timeoutMs
+    const busy = (): boolean => this.flushScheduled || this.outgoing.size > 0 || [...this.links.values()].some(l => l.pumping || l.queue.length > 0)
+    while (!this.stopped && busy() && performance.now() < end) await new Promise(resolve => setTimeout(resolve, DRAIN_POLL_MS))
   }
 
   async stop (): Promise<void> {
