@@ -25,7 +25,7 @@ export type Message =
   /** Voter → coordinator: these of your batches (by seq) are durable here; `wm` is the sender's own entry. */
   | { readonly t: 'ack'; readonly epoch: number; readonly seqs: readonly number[]; readonly wm: readonly WatermarkEntry[] }
   /** Watermark gossip: the sender's own entry (a receiver merges it by max into that voter's slot, and takes it only from that voter). */
-  | { readonly t: 'wm'; readonly wm: readonly WatermarkEntry[]; readonly span?: Span; readonly quiet?: true }
+  | { readonly t: 'wm'; readonly wm: readonly WatermarkEntry[]; readonly span?: Span; readonly quiet?: true; readonly leaving?: true }
   /** Other voters' entries, relayed by the voter they sent them to while busy (promise.ts, the entry hub). */
   | { readonly t: 'wmr'; readonly wm: readonly WatermarkEntry[] }
   /** Ask for a coordinator's batches `from..to` (seqs, inclusive); `h`: an observer's partitions, to get their projections (partition.ts projectBatch). */

@@ -124,6 +124,8 @@ export function feedFields (m: Record<string, unknown>): void {
   if (m.h !== undefined && m.t === 'gap-req') holdingField(m.h, 'h')
   // A voter gone quiet says so on its entries (quiesce.ts).
   if (m.quiet !== undefined && (m.t !== 'wm' || m.quiet !== true)) fail('quiet is only on a wm, and only true')
+  // A voter handing over says so on its entries (promise.ts `publish`).
+  if (m.leaving !== undefined && (m.t !== 'wm' || m.leaving !== true)) fail('leaving is only on a wm, and only true')
 }
 
 /** Watermark entries (a `tails` entry is at most the entry's count). */

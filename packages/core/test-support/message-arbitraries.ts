@@ -111,6 +111,7 @@ export const arbMessage: fc.Arbitrary<Message> = fc.oneof(
   fc.record({ t: fc.constant('write' as const), batches: fc.array(arbProjected, { maxLength: 3 }), wm: fc.array(arbEntry, { maxLength: 1 }), span: arbSpan }),
   fc.record({ t: fc.constant('wm' as const), wm: fc.array(arbEntry, { maxLength: 1 }), span: arbSpan }),
   fc.record({ t: fc.constant('wm' as const), wm: fc.array(arbEntry, { maxLength: 1 }), quiet: fc.constant(true as const) }),
+  fc.record({ t: fc.constant('wm' as const), wm: fc.array(arbEntry, { maxLength: 1 }), leaving: fc.constant(true as const) }, { requiredKeys: ['t', 'wm'] }),
   fc.record({ t: fc.constant('wm-want' as const), ts: arbTimestamp }),
   fc.record({ t: fc.constant('gap-rep' as const), batches: fc.array(arbProjected, { maxLength: 3 }), span: arbGapSpan }),
   fc.record({ t: fc.constant('gap-req' as const), coordinator: id, epoch: fc.nat(1000), from: fc.integer({ min: 1, max: 1e6 }), to: fc.integer({ min: 1, max: 1e6 }), h: fc.uniqueArray(fc.nat(255), { maxLength: 4 }).map(h => h.sort((a, b) => a - b)) }),

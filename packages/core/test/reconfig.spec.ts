@@ -97,6 +97,24 @@ describe('epoch change', () => {
     expect(new Set(['v0', 'v1', 'v2'].map(id => g.peer(id).status().digest)).size).toBe(1)
   })
 
+  it('a voter that starts to leave and is frozen at once (a tab frozen, or closed): the others finish its hand-over without it, well inside the failure detector\'s bound', async () => {
+    const g = await TestGroup.create(procedures, 3, 0, { ...FAST, admitVoter: id => id.startsWith('v') })
+    await inc(g, 'v0')
+    await g.steps(20)
+    void g.peer('v2').leave({ timeoutMs: 2_000 }).catch(() => {})
+    // Frozen right after: what it sent in that turn (its entry, saying it is leaving) is all the others get from it.
+    g.crash('v2')
+    let ms = 0
+    while (g.peer('v0').status().voters.length !== 2 && ms < 2_000) {
+      await g.step(5)
+      ms += 5
+    }
+    expect(g.peer('v0').status().voters).toEqual(['v0', 'v1'])
+    // The failure detector alone would wait out suspectMs (200 ms here) before anyone proposed.
+    expect(ms).toBeLessThan(100)
+    expect((await inc(g, 'v1')).status).toBe('committed')
+  })
+
   it('two tab voters hidden at once: the one left, leaving, hands over to the first that asks back, and both are voters again when shown', async () => {
     const g = await TestGroup.create(procedures, 2, 0, { ...FAST, admitVoter: id => id.startsWith('v') })
     await inc(g, 'v0')

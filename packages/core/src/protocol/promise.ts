@@ -141,9 +141,12 @@ export function publish (s: PeerState): void {
   s.watermarkDirty = false
   const wm = watermarkEntries(s)
   const quiet = s.detector.quiet
-  const msg: Message = quiet ? { t: 'wm', wm, quiet } : { t: 'wm', wm }
+  // A voter handing over says so with its entry, to every voter directly: the next one proposes the epoch without it at
+  // once, so the hand-over finishes even if this one is frozen or gone right after (a tab's `freeze`, `pagehide`).
+  const leaving = s.leaving
+  const msg: Message = { t: 'wm', wm, ...(quiet ? { quiet } : {}), ...(leaving ? { leaving } : {}) }
   // Busy, through the hub; to every voter when this is the hub, at least once a heartbeat, and when quiet (entry-hub.ts).
-  const hub = quiet ? undefined : entryHub(s)
+  const hub = quiet || leaving ? undefined : entryHub(s)
   const coordinator = s.current.coordinator
   const direct = hub === undefined || hub === s.id || s.now - coordinator.lastDirect >= s.options.idleHeartbeatMs
   if (direct) coordinator.lastDirect = s.now

@@ -81,6 +81,11 @@ function repeatQuiet (s: PeerState): void {
  * excuse, anything else answers.
  */
 export function noteQuiet (s: PeerState, v: string, m: Message): void {
+  // Its entry says whether it is handing over (every entry of a leaving voter comes straight from it, and says so).
+  if (m.t === 'wm') {
+    if (m.leaving === true) s.current.leavers.set(v, s.now)
+    else s.current.leavers.delete(v)
+  }
   const quiet = s.current.quiet
   if (m.t === 'wm' && m.quiet === true) {
     quiet.set(v, Infinity)

@@ -71,6 +71,8 @@ export interface EpochRecord {
   readonly wmMovedAt: Map<string, number>
   /** Voters gone quiet (quiesce.ts) → since when one owes an answer to this peer's entry (Infinity: it owes none). */
   readonly quiet: Map<string, number>
+  /** Voters handing over (their entry said `leaving`) → when this peer last heard so (failure-detector.ts `leavingNow`). */
+  readonly leavers: Map<string, number>
 }
 
 /** Who waits for a submission's result: a local call, or a client (or observer) that sent it. */
@@ -280,7 +282,8 @@ export function newEpochRecord (epoch: number, voters: readonly string[], now: n
     startedAt: now,
     lastHeard: new Map(),
     wmMovedAt: new Map(),
-    quiet: new Map()
+    quiet: new Map(),
+    leavers: new Map()
   }
 }
 

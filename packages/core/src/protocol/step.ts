@@ -7,7 +7,7 @@ import { dispatch, receive } from './dispatch.js'
 import { sendCheckpoint } from './divergence.js'
 import type { Effect, Input } from './effects.js'
 import { kickEvaluator, onRunApplied } from './evaluator.js'
-import { flush, onLeasePersisted, renewLease } from './promise.js'
+import { flush, onLeasePersisted, publish, renewLease } from './promise.js'
 import { abortRead, onValuesRead, onValuesRefused, startRead, tickReads } from './reads.js'
 import { onAcceptorPersisted, onDecisionSigned } from './reconfig/acceptor.js'
 import { onDecisionRead, reachOut } from './reconfig/epoch-news.js'
@@ -232,5 +232,7 @@ function leave (s: PeerState, call: number, timeoutMs: number | undefined): void
   s.leaving = true
   s.current.nextProposeAt = -Infinity
   s.current.changeWantedSince = -Infinity
+  // The others hear it now, with this voter's entry: the first of them proposes the epoch without it too.
+  publish(s)
   s.leaves.set(call, s.now + (timeoutMs ?? s.options.callTimeoutMs))
 }

@@ -84,6 +84,9 @@ export function wantedVoters (s: PeerState, now: number, alive: ReadonlySet<stri
   // A revoked voter (or one about to be) is left out, alive or not.
   let want = s.current.voters.filter(v => (alive.has(v) || !suspects(s, v, now)) && !leftOut(s, v))
   if (s.leaving) want = want.filter(v => v !== s.id)
+  // Voters handing over are left out too, alive or not, unless no one else would be left (two hidden at once: one stays).
+  const staying = want.filter(v => !leavingNow(s, v, now))
+  if (staying.length > 0) want = staying
   // A voter that is leaving takes candidates in too: it only leaves itself out. (A voter left alone while leaving, a tab
   // hidden with the others gone, hands over to the first one that asks.)
   for (const [c, info] of [...s.candidates].sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) {
@@ -93,9 +96,18 @@ export function wantedVoters (s: PeerState, now: number, alive: ReadonlySet<stri
   return want
 }
 
-/** Rank among the voters this one believes alive: the first proposes at once, the others wait their turn. */
+/**
+ * Whether voter `v` is handing over: its latest entry said `leaving`, within the failure detector's bound (a
+ * leaver that went silent after saying so is a suspect by then anyway).
+ */
+export function leavingNow (s: PeerState, v: string, now: number): boolean {
+  const at = s.current.leavers.get(v)
+  return at !== undefined && now - at <= s.options.suspectMs
+}
+
+/** Rank among the voters this one believes alive and staying: the first proposes at once, the others wait their turn. */
 export function backoff (s: PeerState, now: number): number {
-  const live = s.current.voters.filter(v => !suspects(s, v, now))
+  const live = s.current.voters.filter(v => !suspects(s, v, now) && (v === s.id || !leavingNow(s, v, now)))
   return s.options.proposeTimeoutMs * (1 + Math.max(0, live.indexOf(s.id)))
 }
 
