@@ -280,18 +280,25 @@ export async function runSeed (options: SimOptions): Promise<SimResult> {
   const broken: string[] = []
 
   const forge = (chunk: Extract<Message, { t: 'snap-chunk' }>, to: string): void => {
-    let f = forged.get(chunk.id)
+    // One export: its id, its requester and the timestamp it was taken at (a requester that restarted reuses its ids,
+    // and an export that was not forged at its first chunk must not be forged later under an old one's entry).
+    const exportKey = `${to}|${chunk.id}|${chunk.at}`
+    let f = forged.get(exportKey)
+    // Only where a vote can tell: with fewer than three other voters in the requester's view, its source's word may be all it has.
+    // (and only when the other voters are up and sound: one that heals cannot vouch, and when none can, the source's word is taken).
+    const view = nodes.get(to)?.peer?.status().voters ?? []
+    const sound = view.filter(v => v !== to).every(v => { const n = nodes.get(v); const st = n?.peer?.status(); return n?.up === true && st !== undefined && !st.healing && !st.snapshotting })
+    const voteCanTell = view.filter(v => v !== to).length >= 3 && sound
+    // The view shrank while the export was on its way (voters left or were voted out): its last chunk goes as sent, so the
+    // forged first one no longer adds up to the digest it carries (refused as a mismatch, not left to a vote that cannot be).
+    if (f !== undefined && chunk.last && !voteCanTell) return
     if (f === undefined) {
       const first = chunk.entries[0]
-      // Only where a vote can tell: with fewer than three other voters in the requester's view, its source's word may be all it has.
-      // (and only when the other voters are up and sound: one that heals cannot vouch, and when none can, the source's word is taken).
-      const view = nodes.get(to)?.peer?.status().voters ?? []
-      const sound = view.filter(v => v !== to).every(v => { const n = nodes.get(v); const st = n?.peer?.status(); return n?.up === true && st !== undefined && !st.healing && !st.snapshotting })
-      if (forgeSnapshots === 0 || chunk.chunk !== 0 || first === undefined || chunk.cursor.state === undefined || view.filter(v => v !== to).length < 3 || !sound) return
+      if (forgeSnapshots === 0 || chunk.chunk !== 0 || first === undefined || chunk.cursor.state === undefined || !voteCanTell) return
       forgeSnapshots--
       stats.forgedSnapshots++
       f = { key: first[0], old: first[1], now: { forged: first[1] } }
-      forged.set(chunk.id, f)
+      forged.set(exportKey, f)
     }
     const w = chunk as unknown as { entries: Array<[string, Value]>, digest?: string, cursor: { state: [number, number] } }
     const i = w.entries.findIndex(([k]) => k === f.key)
