@@ -27,7 +27,7 @@ export function watchConnection (db: DemoDatabase): void {
     const s = db.status()
     badge.textContent = s.failed !== undefined
       ? `failed: ${s.failed}`
-      : s.network === 'online' ? `online · ${s.votersConnected}/${s.voters} voters` : s.network === 'connecting' ? 'connecting…' : 'offline (working from this tab\'s replica)'
+      : s.network === 'online' ? `online · ${s.peersConnected}/${s.peersGiven} relays` : s.network === 'connecting' ? 'connecting…' : 'offline (working from this tab\'s replica)'
     badge.dataset.state = s.failed !== undefined ? 'failed' : s.network
   }
   tick()

@@ -288,7 +288,7 @@ test('kill -9 of one relay during a run: the app stays usable, shows it, and eve
   await victim.kill9()
   await Promise.all([a, b].map(async (t, i) => t.page.evaluate(o => { window.demo.startCreate(o) }, titles('after', i))))
   await expect.poll(relaysUp).toEqual([true, true, false])
-  for (const t of [a, b]) await expect(t.page.locator('#conn')).toHaveText('online · 2/3 voters', { timeout: 20_000 })
+  for (const t of [a, b]) await expect(t.page.locator('#conn')).toHaveText('online · 2/3 relays', { timeout: 20_000 })
   // The page still answers clicks (local reads, forms) while calls wait.
   await a.page.locator('#title').fill('')
   await a.page.locator('#add').click()

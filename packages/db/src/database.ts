@@ -141,6 +141,9 @@ export interface DatabaseStatus {
   readonly votersConnected: number
   /** Voters of the current epoch. */
   readonly voters: number
+  /** Of the `peers` this database was opened with (its relays), how many it is connected to now, and how many there are. */
+  readonly peersConnected: number
+  readonly peersGiven: number
   readonly connections: number
   readonly epoch: number
   readonly groupId: string
@@ -255,6 +258,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
   private readonly ownedStore: Store | undefined
   /** A voter tab's page lifecycle (`role: 'voter'`). */
   private readonly handOver: HandOver | undefined
+  private readonly peersGiven: number
   /** This peer's key and the group's signed genesis, to sign invites with (`invite`). */
   private readonly inviter: Inviter | undefined
 
@@ -265,6 +269,7 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
     this.handOver = extras.handOver
     this.inviter = extras.inviter
     this.connecting = peers > 0
+    this.peersGiven = peers
     const done = (): void => { this.connecting = false }
     net.online.then(done, done)
     this.connectingTimer = this.connecting ? setTimeout(done, CONNECTING_MS) : undefined
@@ -567,6 +572,8 @@ export class Database<P extends Record<string, ProcedureDef<any, any>>> {
       network: votersConnected > 0 || (s.role === 'voter' && 2 * (votersConnected + 1) > s.voters.length) ? 'online' : this.connecting ? 'connecting' : 'offline',
       votersConnected,
       voters: s.voters.length,
+      peersConnected: this.net.connectedPeers(),
+      peersGiven: this.peersGiven,
       connections,
       epoch: s.epoch,
       groupId: this.net.genesis.groupId,

@@ -174,12 +174,20 @@ export class NetPeer {
 
   /** Voters of the current epoch this peer has a connection to now (0 before the network is up). */
   connectedVoters (): number {
+    return this.connectedOf(this.peer.config.voters)
+  }
+
+  /** Of the peers this one was given (`peers`: the relays, for a tab), how many it has a connection to now. */
+  connectedPeers (): number {
+    return this.connectedOf(this.peers.map(peerIdOf).filter(p => p !== undefined))
+  }
+
+  private connectedOf (ids: readonly string[]): number {
     if (this.net === undefined || this.net.node.status !== 'started') return 0
-    const voters = this.peer.config.voters
     const seen = new Set<string>()
     for (const c of this.net.node.getConnections()) {
       const p = c.remotePeer.toString()
-      if (voters.includes(p)) seen.add(p)
+      if (ids.includes(p)) seen.add(p)
     }
     return seen.size
   }
